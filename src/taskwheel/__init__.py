@@ -1,0 +1,59 @@
+"""taskwheel: a distributed task scheduler for Python.
+
+Example:
+    >>> import taskwheel
+    >>> app = taskwheel.App()
+    >>> @app.task(queue="emails", retry=taskwheel.Retry(max_attempts=5))
+    ... def send(to: str) -> str:
+    ...     return f"sent to {to}"
+    >>> job = send.enqueue("a@b.c", priority=9, delay="10s")
+"""
+
+from taskwheel.app import App, JobHandle, load_app
+from taskwheel.clock import Clock, ManualClock, SystemClock
+from taskwheel.errors import (
+    Cancelled,
+    IllegalTransition,
+    InvalidInput,
+    JobFailed,
+    JobNotFound,
+    TaskwheelError,
+    UnknownTask,
+)
+from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
+from taskwheel.lifecycle import JobStatus
+from taskwheel.retry import Backoff, Retry
+from taskwheel.tasks import Pool, Task
+from taskwheel.worker import Context, Worker, WorkerSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Attempt",
+    "AttemptOutcome",
+    "Backoff",
+    "Cancelled",
+    "Clock",
+    "Context",
+    "DeadlinePolicy",
+    "Guarantee",
+    "IllegalTransition",
+    "InvalidInput",
+    "Job",
+    "JobFailed",
+    "JobFilter",
+    "JobHandle",
+    "JobNotFound",
+    "JobStatus",
+    "ManualClock",
+    "Pool",
+    "Retry",
+    "SystemClock",
+    "Task",
+    "TaskwheelError",
+    "UnknownTask",
+    "Worker",
+    "WorkerSettings",
+    "load_app",
+]

@@ -1,0 +1,278 @@
+"""The App: a task registry bound to a store and a namespace."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from taskwheel.clock import Clock
+from taskwheel.durations import DurationLike
+from taskwheel.errors import InvalidInput, JobFailed, UnknownTask
+from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
+from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.retry import Retry
+from taskwheel.stores import Store, open_store, resolve_database_url
+from taskwheel.tasks import Pool, Task, make_options, validate_name
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class App:
+    """Where tasks are defined and jobs are enqueued.
+
+    Args:
+        database_url: ``sqlite:///path.db`` (default: ``$TASKWHEEL_DATABASE_URL``,
+            else ``sqlite:///taskwheel.db`` in the current directory).
+        namespace: the tenant every job of this app belongs to.
+        clock: the store's clock (tests inject a `ManualClock`).
+
+    Example:
+        >>> app = App("sqlite://:memory:")
+        >>> @app.task(retry=Retry(max_attempts=5))
+        ... def add(a: int, b: int) -> int:
+        ...     return a + b
+        >>> add.enqueue(1, 2).status
+        <JobStatus.QUEUED: 'queued'>
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        namespace: str = "default",
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.database_url = resolve_database_url(database_url)
+        self.namespace = validate_name(namespace, "namespace")
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._clock = clock
+        self._store = store
+        self.import_path: str | None = None  # "module:attribute" when loaded by `load_app`
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            store = open_store(self.database_url, clock=self._clock)
+            store.migrate()
+            self._store = store
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- defining tasks -------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        timeout: DurationLike | None = None,
+        retry: Retry | int | None = None,
+        guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
+        deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
+        pool: Pool | str | None = None,
+        pass_context: bool = False,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        timeout: DurationLike | None = None,
+        retry: Retry | int | None = None,
+        guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
+        deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
+        pool: Pool | str | None = None,
+        pass_context: bool = False,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task (sync or async). Use bare or with options.
+
+        ``guarantee="at_most_once"`` never runs a job twice: if its worker vanishes
+        the job dies instead. ``deadline_policy="run_late"`` runs jobs whose deadline
+        passed. ``pass_context=True`` passes a `Context` as the first argument.
+        """
+        options = make_options(
+            queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
+            deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
+        )
+
+        def register(function: Callable[P, R]) -> Task[P, R]:
+            task_name = validate_name(name or function.__name__, "name")
+            task: Task[P, R] = Task(self, task_name, options, fn=function)
+            self._add(task)
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def shell_task(
+        self,
+        name: str,
+        command: str,
+        *,
+        queue: str = "default",
+        priority: int = 0,
+        timeout: DurationLike | None = None,
+        retry: Retry | int | None = None,
+        guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
+        deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
+    ) -> Task[..., Any]:
+        """Register a shell command as a task. ``{0}`` and ``{name}`` fields are filled
+        with the job's arguments, shell-quoted. A non-zero exit fails the attempt.
+
+        Example:
+            >>> app = App("sqlite://:memory:")
+            >>> backup = app.shell_task("backup", "tar czf {target} /srv/data", timeout="1h")
+        """
+        if not isinstance(command, str) or not command.strip():
+            raise InvalidInput("command", "must be a non-empty shell command")
+        options = make_options(
+            queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
+            deadline_policy=deadline_policy, pool=Pool.PROCESS,
+        )
+        task: Task[..., Any] = Task(self, validate_name(name, "name"), options, command=command)
+        self._add(task)
+        return task
+
+    def _add(self, task: Task[Any, Any]) -> None:
+        if task.name in self.tasks:
+            raise InvalidInput("name", f"task {task.name!r} is already registered; pass name=")
+        self.tasks[task.name] = task
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownTask(name, list(self.tasks)) from None
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        task: str,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> JobHandle:
+        """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
+        unknown = set(options) - {
+            "queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts",
+            "idempotency_key",
+        }
+        if unknown:
+            raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
+        request = self.get_task(task).request(args, kwargs, **options)
+        return self.enqueue_many([request])[0]
+
+    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
+        """Create many jobs in one transaction (all or none).
+
+        Example:
+            >>> app = App("sqlite://:memory:")
+            >>> @app.task
+            ... def ping(n: int) -> int:
+            ...     return n
+            >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
+        """
+        batch = list(requests)
+        for request in batch:
+            if not isinstance(request, NewJob):
+                raise InvalidInput("requests", f"expected Task.prepare(...) results, got {request!r}")
+            if request.namespace != self.namespace:
+                raise InvalidInput("namespace", f"request for {request.namespace!r} in app of "
+                                   f"{self.namespace!r}")
+        return [JobHandle(self, job) for job in self.store.enqueue(batch)]
+
+    def job(self, job_id: int) -> JobHandle:
+        """A handle on an existing job."""
+        return JobHandle(self, self.store.get_job(self.namespace, job_id))
+
+    def list_jobs(self, where: JobFilter | None = None) -> list[Job]:
+        return self.store.list_jobs(self.namespace, where or JobFilter())
+
+
+class JobHandle:
+    """A job as the caller sees it: refresh it, wait for its result, cancel it."""
+
+    def __init__(self, app: App, record: Job) -> None:
+        self.app = app
+        self.record = record
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.record.task} {self.status.value}>"
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self.record.status
+
+    def refresh(self) -> JobHandle:
+        self.record = self.app.store.get_job(self.app.namespace, self.id)
+        return self
+
+    def attempts(self) -> list[Attempt]:
+        return self.app.store.list_attempts(self.app.namespace, self.id)
+
+    def cancel(self) -> JobHandle:
+        self.record = self.app.store.cancel_job(self.app.namespace, self.id)
+        return self
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait until the job ends; its return value, or `JobFailed`.
+
+        Raises `TimeoutError` if it has not ended after ``timeout`` seconds.
+        """
+        limit = None if timeout is None else time.monotonic() + timeout
+        pause = 0.002
+        while self.refresh().status not in TERMINAL:
+            if limit is not None and time.monotonic() >= limit:
+                raise TimeoutError(f"job {self.id} still {self.status.value} after {timeout}s")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        if self.status is not JobStatus.SUCCEEDED:
+            raise JobFailed(self.id, self.status.value, self.record.last_error)
+        return self.record.result
+
+
+def load_app(spec: str) -> App:
+    """Import ``module:attribute`` (or ``module``, finding its App) and return the App."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name:
+        raise InvalidInput("app", f"expected 'module:attribute', got {spec!r}")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidInput("app", f"cannot import {module_name!r}: {exc}") from None
+    if attribute:
+        found = getattr(module, attribute, None)
+    else:
+        candidates = [value for value in vars(module).values() if isinstance(value, App)]
+        found = candidates[0] if len(candidates) == 1 else None
+    if not isinstance(found, App):
+        raise InvalidInput("app", f"{spec!r} is not a taskwheel.App")
+    found.import_path = spec
+    return found

@@ -1,0 +1,76 @@
+"""Durations as users write them: ``"30s"``, ``"1h30m"``, ``"250ms"``, 5, 2.5, timedelta."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from taskwheel.errors import InvalidInput
+
+DurationLike = str | int | float | timedelta
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) -> float:
+    """Return a duration in seconds, or raise `InvalidInput` naming ``field``.
+
+    Example:
+        >>> parse_duration("1m30s", "timeout")
+        90.0
+    """
+    seconds: float
+    if isinstance(value, bool):
+        raise InvalidInput(field, f"expected a duration, got {value!r}")
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_text(value.strip(), field)
+    else:
+        raise InvalidInput(field, f"expected a duration such as '30s', got {value!r}")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise InvalidInput(field, f"duration must be finite, got {value!r}")
+    if seconds < 0:
+        raise InvalidInput(field, f"duration must not be negative, got {value!r}")
+    if seconds == 0 and not allow_zero:
+        raise InvalidInput(field, f"duration must be greater than zero, got {value!r}")
+    return seconds
+
+
+def _parse_text(text: str, field: str) -> float:
+    if text.startswith("-"):
+        raise InvalidInput(field, f"duration must not be negative, got {text!r}")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    position = 0
+    total = 0.0
+    for match in _PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise InvalidInput(
+            field, f"malformed duration {text!r} (use e.g. '250ms', '30s', '10m', '1h30m', '2d')"
+        )
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds compactly for people: 0.25 -> '250ms', 5400 -> '1h30m'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    parts = []
+    remainder = int(round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, remainder = divmod(remainder, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

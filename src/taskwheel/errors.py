@@ -1,0 +1,64 @@
+"""Errors raised by taskwheel. Every one names what is wrong."""
+
+from __future__ import annotations
+
+
+class TaskwheelError(Exception):
+    """Base class of every error taskwheel raises on purpose."""
+
+
+class InvalidInput(TaskwheelError, ValueError):
+    """Bad input at an entry point; nothing was written.
+
+    Attributes:
+        field: the name of the offending field, as the user spelled it.
+        reason: why the value was refused.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class UnknownTask(InvalidInput):
+    """A job names a task the app does not define."""
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        hint = f" (known: {', '.join(sorted(known))})" if known else ""
+        super().__init__("task", f"unknown task {name!r}{hint}")
+        self.name = name
+
+
+class JobNotFound(TaskwheelError, LookupError):
+    """No job with that id exists in the namespace."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class IllegalTransition(TaskwheelError):
+    """A state change the job lifecycle does not allow."""
+
+    def __init__(self, job_id: int | None, source: str, target: str) -> None:
+        subject = f"job {job_id}" if job_id is not None else "job"
+        super().__init__(f"{subject} cannot go from {source} to {target}")
+        self.job_id = job_id
+        self.source = source
+        self.target = target
+
+
+class JobFailed(TaskwheelError):
+    """Raised by `JobHandle.result()` when the job ended without succeeding."""
+
+    def __init__(self, job_id: int, status: str, error: str | None) -> None:
+        detail = f": {error}" if error else ""
+        super().__init__(f"job {job_id} ended {status}{detail}")
+        self.job_id = job_id
+        self.status = status
+        self.error = error
+
+
+class Cancelled(TaskwheelError):
+    """Raise from a task to end it as cancelled (after seeing `ctx.cancelled`)."""

@@ -1,0 +1,224 @@
+"""Jobs: one requested run of a task, its attempts, and the records stores return."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from taskwheel.clock import to_datetime
+from taskwheel.errors import InvalidInput
+from taskwheel.lifecycle import JobStatus
+
+
+class Guarantee(StrEnum):
+    """What happens to a job whose worker vanished (its lease expired)."""
+
+    AT_LEAST_ONCE = "at_least_once"  # run it again
+    AT_MOST_ONCE = "at_most_once"  # mark it dead, never run it twice
+
+
+class DeadlinePolicy(StrEnum):
+    """What happens to a job still waiting when its deadline passes."""
+
+    EXPIRE = "expire"  # becomes `expired`, never runs
+    RUN_LATE = "run_late"  # runs anyway
+
+
+class AttemptOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the task raised
+    TIMED_OUT = "timed_out"
+    CRASHED = "crashed"  # its process died or exited
+    CANCELLED = "cancelled"
+    LEASE_EXPIRED = "lease_expired"  # the worker vanished; found by the rescuer
+    INTERRUPTED = "interrupted"  # the worker shut down and gave the lease back
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated request to create a job; what `Store.enqueue` accepts.
+
+    Times: ``run_at``/``deadline`` are absolute (epoch seconds); ``delay`` and
+    ``deadline_in`` are relative to the store's clock at the moment of enqueue,
+    so that due times are judged by the database's clock.
+    """
+
+    task: str
+    args_json: str
+    kwargs_json: str
+    queue: str
+    priority: int
+    namespace: str
+    max_attempts: int
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
+    delay: float = 0.0
+    run_at: float | None = None
+    deadline: float | None = None
+    deadline_in: float | None = None
+    timeout: float | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as the store holds it. Times are aware UTC datetimes."""
+
+    id: int
+    namespace: str
+    task: str
+    queue: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    status: JobStatus
+    priority: int
+    run_at: datetime
+    deadline: datetime | None
+    timeout: float | None
+    max_attempts: int
+    attempt: int
+    fence: int
+    guarantee: Guarantee
+    deadline_policy: DeadlinePolicy
+    idempotency_key: str | None
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    started_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    cancel_requested: bool
+    result: Any
+    last_error: str | None
+    checkpoint: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One execution of a job by one worker."""
+
+    job_id: int
+    attempt: int
+    fence: int
+    worker_id: str | None
+    started_at: datetime
+    ended_at: datetime
+    outcome: AttemptOutcome
+    result: Any
+    error: str | None
+    traceback: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker reports when an attempt ends.
+
+    ``status`` is where the job goes next: `SUCCEEDED`, `QUEUED` (retry now),
+    `SCHEDULED` (retry after ``retry_delay`` seconds), `DEAD` or `CANCELLED`.
+    The store applies it only if ``fence`` is still the job's fencing token.
+    """
+
+    job_id: int
+    fence: int
+    status: JobStatus
+    outcome: AttemptOutcome
+    result_json: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retry_delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Jobs a worker claimed, in dispatch order, and when the next delayed job is due."""
+
+    jobs: list[Job]
+    next_due: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rescue:
+    """What one pass of the lease rescuer did."""
+
+    requeued: list[int]
+    failed: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queue: str
+    counts: dict[str, int]
+    ready_by_priority: dict[int, int]
+    oldest_ready_age: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    namespace: str
+    hostname: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    pool: str
+    started_at: datetime
+    last_seen_at: datetime
+    alive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    queues: list[QueueStats]
+    workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    status: JobStatus | None = None
+    queue: str | None = None
+    task: str | None = None
+    limit: int = 100
+
+
+def dispatch_key(priority: int, deadline: float | None, run_at: float, job_id: int) -> tuple[
+    int, float, float, int
+]:
+    """The order claims take ready jobs: priority (higher first), then deadline
+    (earliest first, none last), then due time, then id. Stores implement it in SQL;
+    this is the reference the tests compare them against."""
+    return (-priority, deadline if deadline is not None else float("inf"), run_at, job_id)
+
+
+def dumps_json(value: Any, field: str) -> str:
+    """Serialise ``value`` as JSON or raise `InvalidInput` naming ``field``."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+
+
+def loads_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def epoch_datetime(seconds: float) -> datetime:
+    moment = to_datetime(seconds)
+    assert moment is not None
+    return moment

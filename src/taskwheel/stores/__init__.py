@@ -1,0 +1,41 @@
+"""Stores: where taskwheel's state lives. `open_store` picks one from a database URL."""
+
+from __future__ import annotations
+
+import os
+
+from taskwheel.clock import Clock
+from taskwheel.errors import InvalidInput
+from taskwheel.stores.base import Store, WorkerRegistration
+
+DEFAULT_DATABASE_URL = "sqlite:///taskwheel.db"
+DATABASE_URL_ENV = "TASKWHEEL_DATABASE_URL"
+
+__all__ = ["DATABASE_URL_ENV", "DEFAULT_DATABASE_URL", "Store", "WorkerRegistration", "open_store"]
+
+
+def resolve_database_url(url: str | None) -> str:
+    """The URL given, else ``$TASKWHEEL_DATABASE_URL``, else ./taskwheel.db."""
+    return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
+    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
+    ``sqlite://:memory:`` or a bare file path."""
+    resolved = resolve_database_url(url)
+    if resolved.startswith("sqlite:"):
+        from taskwheel.stores.sqlite.store import SQLiteStore
+
+        path = resolved.removeprefix("sqlite:").removeprefix("//")
+        if path in ("", "/"):
+            raise InvalidInput("database_url", f"no file in {resolved!r}")
+        path = path.removeprefix("/") if not path.startswith("//") else path[1:]
+        return SQLiteStore(path if path != ":memory:" else ":memory:", clock=clock)
+    if resolved.startswith(("postgres://", "postgresql://")):
+        raise InvalidInput("database_url", "the PostgreSQL store is not available yet")
+    if "://" in resolved:
+        scheme = resolved.split("://", 1)[0]
+        raise InvalidInput("database_url", f"unknown database scheme {scheme!r} (use sqlite)")
+    from taskwheel.stores.sqlite.store import SQLiteStore
+
+    return SQLiteStore(resolved, clock=clock)

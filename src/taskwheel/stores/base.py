@@ -1,0 +1,157 @@
+"""The `Store` interface: every read and write of taskwheel's state, named for intent.
+
+Only stores touch SQL. Each backend implements this class and passes the contract
+suite in ``tests/contract``. Every time-dependent operation is judged by the store's
+clock (the database clock), never by the caller's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
+from taskwheel.notify import Notifier
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRegistration:
+    id: str
+    namespace: str
+    hostname: str
+    pid: int
+    queues: Sequence[str]
+    concurrency: int
+    pool: str
+    heartbeat_interval: float
+
+
+class Store(ABC):
+    """Durable state of jobs, attempts, workers and leases."""
+
+    notifier: Notifier
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied."""
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied (0 when none)."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The store's clock, in epoch seconds."""
+
+    # -- jobs ---------------------------------------------------------------------
+
+    @abstractmethod
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        """Create jobs in one transaction; durable on return.
+
+        A job whose idempotency key already exists in its namespace is not created:
+        the existing job is returned in its place.
+        """
+
+    @abstractmethod
+    def claim_jobs(
+        self,
+        namespace: str,
+        worker_id: str,
+        queues: Sequence[str],
+        limit: int,
+        lease_ttl: float,
+    ) -> Claim:
+        """Take up to ``limit`` ready jobs in dispatch order under a lease.
+
+        In the same transaction, delayed jobs that are due become ready and waiting
+        jobs whose deadline passed expire. Each claimed job gets attempt + 1 and a
+        new fencing token.
+        """
+
+    @abstractmethod
+    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+        """Extend the leases of all the worker's running jobs in one statement.
+
+        Returns {job id: cancel requested} for the jobs the worker still holds.
+        """
+
+    @abstractmethod
+    def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool:
+        """Extend one job's lease; False when ``fence`` is stale."""
+
+    @abstractmethod
+    def finish_attempts(self, outcomes: Sequence[Outcome]) -> list[int]:
+        """Apply attempt outcomes in one transaction; return the ids rejected as stale."""
+
+    @abstractmethod
+    def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
+        """Give back the leases of running jobs ({id: fence}) so others take them now.
+
+        At-least-once jobs return to the queue without using up an attempt;
+        at-most-once jobs die (they may have run). Returns the ids released.
+        """
+
+    @abstractmethod
+    def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
+        """Store a running job's progress; False when ``fence`` is stale."""
+
+    @abstractmethod
+    def rescue_expired_leases(self, namespace: str) -> Rescue:
+        """Requeue (at-least-once) or fail (at-most-once, or no attempts left) jobs
+        whose lease expired."""
+
+    @abstractmethod
+    def cancel_job(self, namespace: str, job_id: int) -> Job:
+        """Cancel a pending job at once, or ask a running one to stop."""
+
+    @abstractmethod
+    def retry_job(self, namespace: str, job_id: int) -> Job:
+        """Queue a finished job again with a fresh set of attempts."""
+
+    @abstractmethod
+    def replay_dead(self, namespace: str, job_ids: Sequence[int] | None) -> list[int]:
+        """Queue dead jobs again (all of them when ``job_ids`` is None)."""
+
+    @abstractmethod
+    def purge_dead(self, namespace: str) -> int:
+        """Delete dead jobs and their attempts; return how many."""
+
+    @abstractmethod
+    def get_job(self, namespace: str, job_id: int) -> Job:
+        """The job, or `JobNotFound`."""
+
+    @abstractmethod
+    def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        """The jobs that exist among ``job_ids``."""
+
+    @abstractmethod
+    def list_jobs(self, namespace: str, where: JobFilter) -> list[Job]:
+        """Jobs matching the filter, newest first."""
+
+    @abstractmethod
+    def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
+        """The attempts of a job, first first."""
+
+    # -- workers and leadership -------------------------------------------------------
+
+    @abstractmethod
+    def register_worker(self, worker: WorkerRegistration) -> None: ...
+
+    @abstractmethod
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abstractmethod
+    def elect(self, namespace: str, name: str, holder: str, ttl: float) -> bool:
+        """Take or keep the lease called ``name``; True while ``holder`` holds it."""
+
+    @abstractmethod
+    def resign(self, namespace: str, name: str, holder: str) -> None:
+        """Give up a lease so a standby can take it at once."""
+
+    @abstractmethod
+    def stats(self, namespace: str) -> Stats: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

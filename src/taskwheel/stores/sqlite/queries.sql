@@ -1,0 +1,192 @@
+-- Named queries of the SQLite store. Parameters are :named; times are epoch seconds.
+
+-- name: insert_job
+INSERT INTO taskwheel_jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+VALUES (
+    :namespace, :task, :queue, :args, :kwargs,
+    CASE WHEN :run_at > :now THEN 'scheduled' ELSE 'queued' END,
+    :priority, :run_at, :deadline, :timeout,
+    :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now)
+ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *
+
+-- name: job_by_idempotency_key
+SELECT * FROM taskwheel_jobs WHERE namespace = :namespace AND idempotency_key = :key
+
+-- name: promote_due
+UPDATE taskwheel_jobs SET status = 'queued'
+WHERE namespace = :namespace AND status = 'scheduled' AND run_at <= :now
+
+-- name: expire_missed
+UPDATE taskwheel_jobs
+SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
+WHERE namespace = :namespace AND status IN ('queued', 'scheduled')
+  AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
+
+-- name: claim_jobs
+UPDATE taskwheel_jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
+    lease_expires_at = :now + :lease_ttl, started_at = :now
+WHERE id IN (
+    SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+    WHERE namespace = :namespace AND status = 'queued'
+      AND queue IN (SELECT value FROM json_each(:queues))
+    ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+    LIMIT :limit)
+RETURNING *
+
+-- name: next_due
+SELECT min(run_at) FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'scheduled'
+
+-- name: heartbeat
+UPDATE taskwheel_jobs SET lease_expires_at = :now + :lease_ttl
+WHERE worker_id = :worker_id AND status = 'running'
+RETURNING id, cancel_requested
+
+-- name: touch_worker
+UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id
+
+-- name: extend_lease
+UPDATE taskwheel_jobs SET lease_expires_at = max(lease_expires_at, :now + :lease_ttl)
+WHERE id = :id AND fence = :fence AND status = 'running'
+
+-- name: finish_attempt
+-- A retry of a job someone asked to cancel ends it cancelled instead.
+UPDATE taskwheel_jobs
+SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled')
+                  THEN 'cancelled' ELSE :status END,
+    result = :result,
+    last_error = :error,
+    run_at = CASE WHEN :status IN ('queued', 'scheduled') THEN :now + :retry_delay ELSE run_at END,
+    finished_at = CASE WHEN :status IN ('queued', 'scheduled') AND cancel_requested = 0
+                       THEN NULL ELSE :now END,
+    lease_expires_at = NULL
+WHERE id = :id AND fence = :fence AND status = 'running'
+RETURNING namespace, attempt, fence, worker_id, started_at
+
+-- name: insert_attempt
+INSERT INTO taskwheel_attempts (
+    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+    result, error, traceback)
+VALUES (:namespace, :job_id, :attempt, :fence, :worker_id, :started_at, :now, :outcome,
+        :result, :error, :traceback)
+
+-- name: release_job
+UPDATE taskwheel_jobs
+SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN 'queued'
+                  WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
+    attempt = CASE WHEN guarantee = 'at_least_once' THEN attempt - 1 ELSE attempt END,
+    last_error = CASE WHEN guarantee = 'at_least_once' THEN last_error
+                      ELSE 'interrupted by worker shutdown (at-most-once: not run again)' END,
+    finished_at = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0
+                       THEN NULL ELSE :now END,
+    run_at = :now,
+    lease_expires_at = NULL
+WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running'
+RETURNING namespace, attempt, fence, worker_id, started_at
+
+-- name: save_checkpoint
+UPDATE taskwheel_jobs SET checkpoint = :state
+WHERE id = :id AND fence = :fence AND status = 'running'
+
+-- name: rescue_requeue
+UPDATE taskwheel_jobs SET status = 'queued', lease_expires_at = NULL, run_at = :now
+WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
+  AND guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
+RETURNING id, namespace, attempt, fence, worker_id, started_at
+
+-- name: rescue_fail
+UPDATE taskwheel_jobs
+SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
+    finished_at = :now, lease_expires_at = NULL,
+    last_error = CASE WHEN guarantee = 'at_most_once'
+                      THEN 'lease expired: the worker vanished (at-most-once: not run again)'
+                      ELSE 'lease expired: the worker vanished on the last attempt' END
+WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
+RETURNING id, namespace, attempt, fence, worker_id, started_at
+
+-- name: get_job
+SELECT * FROM taskwheel_jobs WHERE namespace = :namespace AND id = :id
+
+-- name: get_jobs
+SELECT * FROM taskwheel_jobs
+WHERE namespace = :namespace AND id IN (SELECT value FROM json_each(:ids))
+
+-- name: list_jobs
+SELECT * FROM taskwheel_jobs
+WHERE namespace = :namespace
+  AND (:status IS NULL OR status = :status)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:task IS NULL OR task = :task)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: list_attempts
+SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_id ORDER BY id
+
+-- name: cancel_pending
+UPDATE taskwheel_jobs SET status = 'cancelled', finished_at = :now
+WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting', 'queued')
+
+-- name: request_cancel
+UPDATE taskwheel_jobs SET cancel_requested = 1
+WHERE namespace = :namespace AND id = :id AND status = 'running'
+
+-- name: requeue_finished
+UPDATE taskwheel_jobs
+SET status = 'queued', attempt = 0, run_at = :now, finished_at = NULL, result = NULL,
+    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL,
+    deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
+WHERE namespace = :namespace AND id = :id AND status = :expected_status
+RETURNING *
+
+-- name: dead_ids
+SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead' ORDER BY id
+
+-- name: purge_dead_attempts
+DELETE FROM taskwheel_attempts WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
+
+-- name: purge_dead_jobs
+DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
+
+-- name: register_worker
+INSERT INTO taskwheel_workers (
+    id, namespace, hostname, pid, queues, concurrency, pool, heartbeat_interval,
+    started_at, last_seen_at)
+VALUES (:id, :namespace, :hostname, :pid, :queues, :concurrency, :pool, :heartbeat_interval,
+        :now, :now)
+ON CONFLICT (id) DO UPDATE SET last_seen_at = :now
+
+-- name: unregister_worker
+DELETE FROM taskwheel_workers WHERE id = :worker_id
+
+-- name: prune_workers
+-- Workers silent for a day are gone for good.
+DELETE FROM taskwheel_workers WHERE namespace = :namespace AND last_seen_at < :now - 86400
+
+-- name: elect
+INSERT INTO taskwheel_leases (namespace, name, holder, expires_at)
+VALUES (:namespace, :name, :holder, :now + :ttl)
+ON CONFLICT (namespace, name) DO UPDATE
+SET holder = excluded.holder, expires_at = excluded.expires_at,
+    term = term + (taskwheel_leases.holder != excluded.holder)
+WHERE taskwheel_leases.holder = excluded.holder OR taskwheel_leases.expires_at < :now
+RETURNING holder
+
+-- name: resign
+DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND holder = :holder
+
+-- name: count_by_state
+SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
+GROUP BY queue, status
+
+-- name: ready_by_priority
+SELECT queue, priority, count(*), min(run_at) FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued'
+GROUP BY queue, priority
+
+-- name: list_workers
+SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at

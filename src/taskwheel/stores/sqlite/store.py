@@ -1,0 +1,638 @@
+"""The embedded SQLite store: one file shared by the processes of one host.
+
+WAL mode with ``synchronous=NORMAL``; every write is one ``BEGIN IMMEDIATE``
+transaction. Writers of all processes queue on an advisory file lock first: SQLite's
+own busy handler sleeps in growing steps of milliseconds while it waits, which would
+add that much latency to every contended claim, whereas a blocked ``flock`` wakes the
+moment the holder lets go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from taskwheel.clock import Clock, SystemClock, to_datetime
+from taskwheel.errors import IllegalTransition, InvalidInput, JobNotFound
+from taskwheel.jobs import (
+    Attempt,
+    AttemptOutcome,
+    Claim,
+    DeadlinePolicy,
+    Guarantee,
+    Job,
+    JobFilter,
+    NewJob,
+    Outcome,
+    QueueStats,
+    Rescue,
+    Stats,
+    WorkerInfo,
+    epoch_datetime,
+    loads_json,
+)
+from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.notify import LocalNotifier, Notifier, NullNotifier
+from taskwheel.stores.base import Store, WorkerRegistration
+from taskwheel.stores.sql_files import load_migrations, load_queries
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
+
+_Q = load_queries("taskwheel.stores.sqlite", "queries.sql")
+_MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
+
+
+class SQLiteStore(Store):
+    """`Store` on a SQLite file (or ``:memory:`` for a single process).
+
+    Example:
+        >>> store = SQLiteStore(":memory:")
+        >>> store.migrate()
+        ['0001_initial.sql']
+    """
+
+    def __init__(self, path: str, *, clock: Clock | None = None, busy_timeout: float = 60.0) -> None:
+        self.path = path
+        self.clock = clock or SystemClock()
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._memory = path == ":memory:" or path.startswith("file::memory:")
+        self._all_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        # One connection is shared by every thread for an in-memory database (each
+        # connection would otherwise see its own empty database).
+        self._shared: sqlite3.Connection | None = None
+        self._thread_lock = threading.RLock()
+        self._lock_fd: int | None = None
+        self.notifier: Notifier
+        if self._memory:
+            self.notifier = NullNotifier()
+        else:
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                raise InvalidInput("database_url", f"directory {directory!r} does not exist")
+            self.notifier = LocalNotifier(path)
+            if fcntl is not None:
+                self._lock_fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    # -- connections and transactions ------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._connections_lock:
+            self._all_connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._memory:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, serialised across threads and processes."""
+        with self._thread_lock:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        with self._thread_lock if self._memory else contextlib.nullcontext():
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS taskwheel_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM taskwheel_migrations")}
+            for version, name, sql in _MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in _split_statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO taskwheel_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, self.now()),
+                )
+                applied.append(name)
+        return applied
+
+    def schema_version(self) -> int:
+        conn = self._conn()
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'taskwheel_migrations'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = conn.execute("SELECT max(version) FROM taskwheel_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        if not jobs:
+            return []
+        created: list[Job] = []
+        insert, by_key = _Q["insert_job"], _Q["job_by_idempotency_key"]
+        with self._write() as conn:
+            now = self.now()
+            for new in jobs:
+                row = conn.execute(insert, _insert_params(new, now)).fetchone()
+                if row is None:  # idempotency key taken: hand back the existing job
+                    row = conn.execute(
+                        by_key, {"namespace": new.namespace, "key": new.idempotency_key}
+                    ).fetchone()
+                created.append(_job(row))
+        for namespace in {job.namespace for job in created if job.status is JobStatus.QUEUED}:
+            self.notifier.notify(namespace, "jobs")
+        return created
+
+    def claim_jobs(
+        self,
+        namespace: str,
+        worker_id: str,
+        queues: Sequence[str],
+        limit: int,
+        lease_ttl: float,
+    ) -> Claim:
+        if limit <= 0:
+            return Claim(jobs=[], next_due=self._next_due(self._conn(), namespace))
+        with self._write() as conn:
+            now = self.now()
+            scope = {"namespace": namespace, "now": now}
+            conn.execute(_Q["promote_due"], scope)
+            conn.execute(_Q["expire_missed"], scope)
+            rows = conn.execute(
+                _Q["claim_jobs"],
+                {
+                    **scope,
+                    "worker_id": worker_id,
+                    "queues": json.dumps(list(queues)),
+                    "limit": limit,
+                    "lease_ttl": lease_ttl,
+                },
+            ).fetchall()
+            next_due = self._next_due(conn, namespace)
+        jobs = [_job(row) for row in rows]
+        jobs.sort(key=lambda job: _dispatch_order(job))
+        return Claim(jobs=jobs, next_due=next_due)
+
+    def _next_due(self, conn: sqlite3.Connection, namespace: str) -> float | None:
+        row = conn.execute(_Q["next_due"], {"namespace": namespace}).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+        with self._write() as conn:
+            now = self.now()
+            params = {"worker_id": worker_id, "now": now, "lease_ttl": lease_ttl}
+            rows = conn.execute(_Q["heartbeat"], params).fetchall()
+            conn.execute(_Q["touch_worker"], params)
+        return {int(row[0]): bool(row[1]) for row in rows}
+
+    def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(
+                _Q["extend_lease"],
+                {"id": job_id, "fence": fence, "now": self.now(), "lease_ttl": lease_ttl},
+            )
+            return cursor.rowcount == 1
+
+    def finish_attempts(self, outcomes: Sequence[Outcome]) -> list[int]:
+        for outcome in outcomes:
+            if outcome.status not in RUNNING_TARGETS:
+                raise IllegalTransition(outcome.job_id, JobStatus.RUNNING.value, outcome.status.value)
+        rejected: list[int] = []
+        finish, record = _Q["finish_attempt"], _Q["insert_attempt"]
+        with self._write() as conn:
+            now = self.now()
+            for outcome in outcomes:
+                row = conn.execute(
+                    finish,
+                    {
+                        "id": outcome.job_id,
+                        "fence": outcome.fence,
+                        "status": outcome.status.value,
+                        "result": outcome.result_json,
+                        "error": outcome.error,
+                        "retry_delay": outcome.retry_delay,
+                        "now": now,
+                    },
+                ).fetchone()
+                if row is None:
+                    rejected.append(outcome.job_id)
+                    continue
+                conn.execute(
+                    record,
+                    _attempt_params(
+                        row, outcome.job_id, now, outcome.outcome,
+                        outcome.result_json, outcome.error, outcome.traceback,
+                    ),
+                )
+        return rejected
+
+    def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
+        released: list[int] = []
+        with self._write() as conn:
+            now = self.now()
+            for job_id, fence in fences.items():
+                row = conn.execute(
+                    _Q["release_job"],
+                    {"id": job_id, "fence": fence, "worker_id": worker_id, "now": now},
+                ).fetchone()
+                if row is None:
+                    continue
+                released.append(job_id)
+                conn.execute(
+                    _Q["insert_attempt"],
+                    _attempt_params(
+                        row, job_id, now, AttemptOutcome.INTERRUPTED,
+                        None, "worker shut down before the job finished", None,
+                    ),
+                )
+        namespaces = self._namespaces_of(released)
+        for namespace in namespaces:
+            self.notifier.notify(namespace, "jobs")
+        return released
+
+    def _namespaces_of(self, job_ids: Sequence[int]) -> set[str]:
+        if not job_ids:
+            return set()
+        rows = self._conn().execute(
+            "SELECT DISTINCT namespace FROM taskwheel_jobs"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(job_ids)),),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(
+                _Q["save_checkpoint"], {"id": job_id, "fence": fence, "state": state_json}
+            )
+            return cursor.rowcount == 1
+
+    def rescue_expired_leases(self, namespace: str) -> Rescue:
+        with self._write() as conn:
+            now = self.now()
+            scope = {"namespace": namespace, "now": now}
+            requeued = conn.execute(_Q["rescue_requeue"], scope).fetchall()
+            failed = conn.execute(_Q["rescue_fail"], scope).fetchall()
+            for row in [*requeued, *failed]:
+                conn.execute(
+                    _Q["insert_attempt"],
+                    _attempt_params(
+                        row, int(row["id"]), now, AttemptOutcome.LEASE_EXPIRED,
+                        None, "lease expired: the worker stopped heartbeating", None,
+                    ),
+                )
+            conn.execute(_Q["prune_workers"], scope)
+        if requeued:
+            self.notifier.notify(namespace, "jobs")
+        return Rescue(
+            requeued=sorted(int(r["id"]) for r in requeued),
+            failed=sorted(int(r["id"]) for r in failed),
+        )
+
+    def cancel_job(self, namespace: str, job_id: int) -> Job:
+        with self._write() as conn:
+            current = self._get(conn, namespace, job_id)
+            if current.status is JobStatus.RUNNING:
+                conn.execute(_Q["request_cancel"], {"namespace": namespace, "id": job_id})
+            else:
+                check_transition(current.status, JobStatus.CANCELLED, job_id)
+                conn.execute(
+                    _Q["cancel_pending"], {"namespace": namespace, "id": job_id, "now": self.now()}
+                )
+            job = self._get(conn, namespace, job_id)
+        if job.status is JobStatus.RUNNING:
+            self.notifier.notify(namespace, "cancel")
+        return job
+
+    def retry_job(self, namespace: str, job_id: int) -> Job:
+        with self._write() as conn:
+            current = self._get(conn, namespace, job_id)
+            job = self._requeue_finished(conn, namespace, current)
+        self.notifier.notify(namespace, "jobs")
+        return job
+
+    def _requeue_finished(self, conn: sqlite3.Connection, namespace: str, current: Job) -> Job:
+        check_transition(current.status, JobStatus.QUEUED, current.id)
+        if current.status in (JobStatus.WAITING, JobStatus.SCHEDULED, JobStatus.RUNNING):
+            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value)
+        row = conn.execute(
+            _Q["requeue_finished"],
+            {
+                "namespace": namespace,
+                "id": current.id,
+                "expected_status": current.status.value,
+                "now": self.now(),
+            },
+        ).fetchone()
+        return _job(row)
+
+    def replay_dead(self, namespace: str, job_ids: Sequence[int] | None) -> list[int]:
+        replayed: list[int] = []
+        with self._write() as conn:
+            if job_ids is None:
+                ids = [int(r[0]) for r in conn.execute(_Q["dead_ids"], {"namespace": namespace})]
+            else:
+                ids = list(job_ids)
+            for job_id in ids:
+                current = self._get(conn, namespace, job_id)
+                if current.status is not JobStatus.DEAD:
+                    raise IllegalTransition(job_id, current.status.value, "replayed (not dead)")
+                replayed.append(self._requeue_finished(conn, namespace, current).id)
+        if replayed:
+            self.notifier.notify(namespace, "jobs")
+        return replayed
+
+    def purge_dead(self, namespace: str) -> int:
+        with self._write() as conn:
+            conn.execute(_Q["purge_dead_attempts"], {"namespace": namespace})
+            return conn.execute(_Q["purge_dead_jobs"], {"namespace": namespace}).rowcount
+
+    def get_job(self, namespace: str, job_id: int) -> Job:
+        return self._get(self._conn(), namespace, job_id)
+
+    def _get(self, conn: sqlite3.Connection, namespace: str, job_id: int) -> Job:
+        row = conn.execute(_Q["get_job"], {"namespace": namespace, "id": job_id}).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job(row)
+
+    def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        rows = self._conn().execute(
+            _Q["get_jobs"], {"namespace": namespace, "ids": json.dumps(list(job_ids))}
+        ).fetchall()
+        return [_job(row) for row in rows]
+
+    def list_jobs(self, namespace: str, where: JobFilter) -> list[Job]:
+        rows = self._conn().execute(
+            _Q["list_jobs"],
+            {
+                "namespace": namespace,
+                "status": where.status.value if where.status else None,
+                "queue": where.queue,
+                "task": where.task,
+                "limit": where.limit,
+            },
+        ).fetchall()
+        return [_job(row) for row in rows]
+
+    def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
+        rows = self._conn().execute(
+            _Q["list_attempts"], {"namespace": namespace, "job_id": job_id}
+        ).fetchall()
+        return [_attempt(row) for row in rows]
+
+    # -- workers and leadership ------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerRegistration) -> None:
+        with self._write() as conn:
+            conn.execute(
+                _Q["register_worker"],
+                {
+                    "id": worker.id,
+                    "namespace": worker.namespace,
+                    "hostname": worker.hostname,
+                    "pid": worker.pid,
+                    "queues": json.dumps(list(worker.queues)),
+                    "concurrency": worker.concurrency,
+                    "pool": worker.pool,
+                    "heartbeat_interval": worker.heartbeat_interval,
+                    "now": self.now(),
+                },
+            )
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["unregister_worker"], {"worker_id": worker_id})
+
+    def elect(self, namespace: str, name: str, holder: str, ttl: float) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                _Q["elect"],
+                {"namespace": namespace, "name": name, "holder": holder, "now": self.now(),
+                 "ttl": ttl},
+            ).fetchone()
+        return row is not None
+
+    def resign(self, namespace: str, name: str, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute(_Q["resign"], {"namespace": namespace, "name": name, "holder": holder})
+
+    def stats(self, namespace: str) -> Stats:
+        with self._read() as conn:
+            now = self.now()
+            counts = conn.execute(_Q["count_by_state"], {"namespace": namespace}).fetchall()
+            ready = conn.execute(_Q["ready_by_priority"], {"namespace": namespace}).fetchall()
+            workers = conn.execute(_Q["list_workers"], {"namespace": namespace}).fetchall()
+        by_queue: dict[str, dict[str, int]] = {}
+        for queue, status, count in counts:
+            by_queue.setdefault(queue, {})[status] = int(count)
+        priorities: dict[str, dict[int, int]] = {}
+        oldest: dict[str, float] = {}
+        for queue, priority, count, first_due in ready:
+            priorities.setdefault(queue, {})[int(priority)] = int(count)
+            oldest[queue] = min(oldest.get(queue, first_due), first_due)
+        queues = [
+            QueueStats(
+                queue=queue,
+                counts=by_queue[queue],
+                ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
+                oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
+            )
+            for queue in sorted(by_queue)
+        ]
+        return Stats(queues=queues, workers=[_worker(row, now) for row in workers])
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._all_connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all_connections.clear()
+        self._local = threading.local()
+        self._shared = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+# -- row mapping ---------------------------------------------------------------------------
+
+
+def _split_statements(sql: str) -> list[str]:
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+    return statements
+
+
+def _insert_params(new: NewJob, now: float) -> dict[str, Any]:
+    run_at = new.run_at if new.run_at is not None else now + new.delay
+    deadline = new.deadline if new.deadline is not None else (
+        now + new.deadline_in if new.deadline_in is not None else None
+    )
+    return {
+        "namespace": new.namespace,
+        "task": new.task,
+        "queue": new.queue,
+        "args": new.args_json,
+        "kwargs": new.kwargs_json,
+        "priority": new.priority,
+        "run_at": run_at,
+        "deadline": deadline,
+        "timeout": new.timeout,
+        "max_attempts": new.max_attempts,
+        "guarantee": new.guarantee.value,
+        "deadline_policy": new.deadline_policy.value,
+        "idempotency_key": new.idempotency_key,
+        "now": now,
+    }
+
+
+def _attempt_params(
+    row: sqlite3.Row,
+    job_id: int,
+    now: float,
+    outcome: AttemptOutcome,
+    result: str | None,
+    error: str | None,
+    traceback: str | None,
+) -> dict[str, Any]:
+    return {
+        "namespace": row["namespace"],
+        "job_id": job_id,
+        "attempt": row["attempt"],
+        "fence": row["fence"],
+        "worker_id": row["worker_id"],
+        "started_at": row["started_at"] if row["started_at"] is not None else now,
+        "now": now,
+        "outcome": outcome.value,
+        "result": result,
+        "error": error,
+        "traceback": traceback,
+    }
+
+
+def _dispatch_order(job: Job) -> tuple[int, float, float, int]:
+    deadline = job.deadline.timestamp() if job.deadline else float("inf")
+    return (-job.priority, deadline, job.run_at.timestamp(), job.id)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        namespace=row["namespace"],
+        task=row["task"],
+        queue=row["queue"],
+        args=json.loads(row["args"]),
+        kwargs=json.loads(row["kwargs"]),
+        status=JobStatus(row["status"]),
+        priority=row["priority"],
+        run_at=epoch_datetime(row["run_at"]),
+        deadline=to_datetime(row["deadline"]),
+        timeout=row["timeout"],
+        max_attempts=row["max_attempts"],
+        attempt=row["attempt"],
+        fence=row["fence"],
+        guarantee=Guarantee(row["guarantee"]),
+        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
+        idempotency_key=row["idempotency_key"],
+        worker_id=row["worker_id"],
+        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        started_at=to_datetime(row["started_at"]),
+        created_at=epoch_datetime(row["created_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        result=loads_json(row["result"]),
+        last_error=row["last_error"],
+        checkpoint=loads_json(row["checkpoint"]),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        fence=row["fence"],
+        worker_id=row["worker_id"],
+        started_at=epoch_datetime(row["started_at"]),
+        ended_at=epoch_datetime(row["ended_at"]),
+        outcome=AttemptOutcome(row["outcome"]),
+        result=loads_json(row["result"]),
+        error=row["error"],
+        traceback=row["traceback"],
+    )
+
+
+def _worker(row: sqlite3.Row, now: float) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        namespace=row["namespace"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=json.loads(row["queues"]),
+        concurrency=row["concurrency"],
+        pool=row["pool"],
+        started_at=epoch_datetime(row["started_at"]),
+        last_seen_at=epoch_datetime(row["last_seen_at"]),
+        # Alive while it has heartbeated within three of its intervals.
+        alive=row["last_seen_at"] >= now - 3 * row["heartbeat_interval"],
+    )

@@ -1,0 +1,279 @@
+"""Tasks: named pieces of code (Python callables or shell commands) with defaults."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.errors import InvalidInput
+from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, dumps_json
+from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
+
+if TYPE_CHECKING:
+    from taskwheel.app import App, JobHandle
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
+ENQUEUE_OPTIONS = frozenset(
+    {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key"}
+)
+
+
+class Pool(StrEnum):
+    """Where a task's code runs inside a worker."""
+
+    ASYNC = "async"  # coroutines on the event loop, sync code on threads
+    THREAD = "thread"  # everything on threads
+    PROCESS = "process"  # child processes, killed with their process group at the timeout
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """A task's defaults; each job may override queue, priority, timeout and attempts."""
+
+    queue: str = "default"
+    priority: int = 0
+    timeout: float | None = None
+    retry: Retry = field(default=DEFAULT_RETRY)
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
+    pool: Pool | None = None  # None: the worker's pool
+    pass_context: bool = False
+
+
+def validate_name(value: object, field_name: str) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidInput(
+            field_name,
+            f"must be 1-200 characters of letters, digits and _ . : - /, got {value!r}",
+        )
+    return value
+
+
+def validate_priority(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("priority", f"must be an integer, got {value!r}")
+    if not -1_000_000 <= value <= 1_000_000:
+        raise InvalidInput("priority", f"must be between -1000000 and 1000000, got {value}")
+    return value
+
+
+def validate_max_attempts(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput("max_attempts", f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def make_options(
+    *,
+    queue: str = "default",
+    priority: int = 0,
+    timeout: DurationLike | None = None,
+    retry: Retry | int | None = None,
+    guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
+    deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
+    pool: Pool | str | None = None,
+    pass_context: bool = False,
+) -> TaskOptions:
+    """Validate a task's options; every error names its field."""
+    if isinstance(retry, int) and not isinstance(retry, bool):
+        retry_policy = Retry(max_attempts=retry)
+    elif retry is None:
+        # A task that must never run twice is not retried unless the user asks for it.
+        at_most_once = guarantee == Guarantee.AT_MOST_ONCE
+        retry_policy = NO_RETRY if at_most_once else DEFAULT_RETRY
+    elif isinstance(retry, Retry):
+        retry_policy = retry
+    else:
+        raise InvalidInput("retry", f"expected taskwheel.Retry or an attempt count, got {retry!r}")
+    return TaskOptions(
+        queue=validate_name(queue, "queue"),
+        priority=validate_priority(priority),
+        timeout=None if timeout is None else parse_duration(timeout, "timeout", allow_zero=False),
+        retry=retry_policy,
+        guarantee=_enum(Guarantee, guarantee, "guarantee"),
+        deadline_policy=_enum(DeadlinePolicy, deadline_policy, "deadline_policy"),
+        pool=None if pool is None else _enum(Pool, pool, "pool"),
+        pass_context=bool(pass_context),
+    )
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(kind: type[E], value: object, field_name: str) -> E:
+    try:
+        return kind(str(value) if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise InvalidInput(field_name, f"unknown value {value!r} (use {choices})") from None
+
+
+class Task(Generic[P, R]):
+    """A registered task. Call it to run the code here; `enqueue` it to run it on a worker.
+
+    Example:
+        >>> app = App("sqlite://:memory:")
+        >>> @app.task(queue="emails", priority=5)
+        ... def send(to: str) -> str:
+        ...     return f"sent to {to}"
+        >>> job = send.enqueue("a@b.c", priority=9)
+    """
+
+    def __init__(
+        self,
+        app: App,
+        name: str,
+        options: TaskOptions,
+        fn: Callable[P, R] | None = None,
+        command: str | None = None,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.options = options
+        self.fn = fn
+        self.command = command
+        self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
+        self._signature = _call_signature(fn, options.pass_context) if fn is not None else None
+        if self._signature is not None:
+            clash = ENQUEUE_OPTIONS & set(self._signature.parameters)
+            if clash:
+                raise InvalidInput(
+                    "task",
+                    f"{name!r} has parameters named like enqueue options ({', '.join(sorted(clash))});"
+                    " rename them, or enqueue it with app.enqueue(name, args=..., kwargs=...)",
+                )
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.fn is None:
+            raise TypeError(f"shell task {self.name!r} runs on a worker; enqueue it")
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue}>"
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> JobHandle:
+        """Create a job of this task. Keywords named like enqueue options
+        (``queue, priority, delay, at, deadline, timeout, max_attempts, idempotency_key``)
+        are options; the other arguments go to the task."""
+        return self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
+
+    def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
+        """A validated job request for `App.enqueue_many`, written nowhere yet."""
+        options = {key: kwargs.pop(key) for key in list(kwargs) if key in ENQUEUE_OPTIONS}
+        return self.request(list(args), kwargs, **options)
+
+    def request(
+        self,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: DurationLike | None = None,
+        at: datetime | None = None,
+        deadline: datetime | DurationLike | None = None,
+        timeout: DurationLike | None = None,
+        max_attempts: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> NewJob:
+        """The job request with arguments given as a list and a dict."""
+        if args is None:
+            args = []
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(args, list | tuple):
+            raise InvalidInput("args", f"must be a list, got {type(args).__name__}")
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise InvalidInput("kwargs", "must be an object with string keys")
+        self.check_arguments(list(args), kwargs)
+        if delay is not None and at is not None:
+            raise InvalidInput("at", "give either delay or at, not both")
+        run_at = None
+        if at is not None:
+            run_at = _aware(at, "at").timestamp()
+        deadline_at: float | None = None
+        deadline_in: float | None = None
+        if isinstance(deadline, datetime):
+            deadline_at = _aware(deadline, "deadline").timestamp()
+        elif deadline is not None:
+            deadline_in = parse_duration(deadline, "deadline")
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 500
+        ):
+            raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
+        return NewJob(
+            task=self.name,
+            args_json=dumps_json(list(args), "args"),
+            kwargs_json=dumps_json(kwargs, "kwargs"),
+            queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
+            priority=validate_priority(priority) if priority is not None else self.options.priority,
+            namespace=self.app.namespace,
+            max_attempts=(
+                validate_max_attempts(max_attempts)
+                if max_attempts is not None
+                else self.options.retry.max_attempts
+            ),
+            guarantee=self.options.guarantee,
+            deadline_policy=self.options.deadline_policy,
+            delay=parse_duration(delay, "delay") if delay is not None else 0.0,
+            run_at=run_at,
+            deadline=deadline_at,
+            deadline_in=deadline_in,
+            timeout=(
+                parse_duration(timeout, "timeout", allow_zero=False)
+                if timeout is not None
+                else self.options.timeout
+            ),
+            idempotency_key=idempotency_key,
+        )
+
+    def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Refuse arguments the task cannot take, before anything is written."""
+        if self._signature is not None:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InvalidInput("args", f"task {self.name!r}: {exc}") from None
+        elif self.command is not None:
+            render_command(self.command, args, kwargs, self.name)
+
+
+def render_command(command: str, args: list[Any], kwargs: dict[str, Any], task: str) -> str:
+    """Fill a shell command's ``{0}``/``{name}`` fields with shell-quoted arguments."""
+    try:
+        return command.format(
+            *(shlex.quote(str(a)) for a in args),
+            **{k: shlex.quote(str(v)) for k, v in kwargs.items()},
+        )
+    except (IndexError, KeyError) as exc:
+        raise InvalidInput("args", f"shell task {task!r} needs argument {exc}") from None
+
+
+def _call_signature(fn: Callable[..., Any], pass_context: bool) -> inspect.Signature:
+    signature = inspect.signature(fn)
+    if pass_context:
+        params = list(signature.parameters.values())
+        if not params:
+            raise InvalidInput("pass_context", f"{fn.__name__} takes no context parameter")
+        signature = signature.replace(parameters=params[1:])
+    return signature
+
+
+def _aware(moment: object, field_name: str) -> datetime:
+    if not isinstance(moment, datetime):
+        raise InvalidInput(field_name, f"expected a datetime, got {moment!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(
+            field_name, f"{moment.isoformat()} has no timezone; add one (e.g. +00:00 or Z)"
+        )
+    return moment

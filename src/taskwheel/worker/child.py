@@ -1,0 +1,95 @@
+"""Entry point of a process-pool child: ``python -m taskwheel.worker.child``.
+
+The parent writes one JSON line per job on stdin; the child answers on its original
+stdout with JSON lines: ``{"checkpoint": ...}``/``{"extend": s}`` while running, then
+``{"ok": result}`` or ``{"error": ..., "traceback": ...}``. The task's own prints go
+to stderr so they cannot corrupt the protocol. SIGTERM sets ``ctx.cancelled``; the
+parent kills the whole process group after a grace period or at the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any, TextIO
+
+
+def _resolve(init: dict[str, Any], task_name: str, fn_path: str) -> Any:
+    if init.get("app"):
+        from taskwheel.app import load_app
+
+        app = load_app(init["app"])
+        task = app.tasks.get(task_name)
+        if task is not None:
+            return task.fn
+    module_name, _, qualname = fn_path.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return getattr(target, "fn", target)
+
+
+def main() -> None:
+    protocol: TextIO = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the task's prints go to stderr
+    init = json.loads(sys.stdin.readline())
+    for entry in reversed(init.get("sys_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+    from taskwheel.errors import Cancelled
+    from taskwheel.worker.context import Context
+
+    def send(message: dict[str, Any]) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    current: list[Context] = []
+    def on_sigterm(*_: object) -> None:
+        for ctx in current:
+            ctx.request_cancel()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            fn = _resolve(init, request["task"], request["fn"])
+            args = list(request["args"])
+            if request.get("context"):
+                c = request["context"]
+
+                def checkpoint(state: str) -> bool:
+                    send({"checkpoint": state})
+                    return True
+
+                def extend(seconds: float) -> bool:
+                    send({"extend": seconds})
+                    return True
+
+                ctx = Context(
+                    **c, save_checkpoint=checkpoint, extend_lease=extend
+                )
+                current[:] = [ctx]
+                args.insert(0, ctx)
+            result = fn(*args, **request["kwargs"])
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            send({"ok": json.dumps(result, allow_nan=False)})
+        except Cancelled:
+            send({"cancelled": True})
+        except BaseException as exc:
+            if isinstance(exc, SystemExit):
+                raise
+            send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        finally:
+            current.clear()
+
+
+if __name__ == "__main__":
+    main()

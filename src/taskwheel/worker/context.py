@@ -1,0 +1,78 @@
+"""The context a running task can read: who it is, whether to stop, where it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.jobs import dumps_json
+
+
+class Context:
+    """Passed as the first argument to tasks registered with ``pass_context=True``.
+
+    Attributes:
+        job_id: the job's id.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        fencing_token: grows at every claim of this job; an outcome or checkpoint
+            carrying an older token is refused, so a worker presumed dead cannot
+            overwrite the attempt that replaced it. Pass it on to external systems
+            that accept fencing tokens.
+        last_checkpoint: what the previous attempt saved with `checkpoint`, or None.
+
+    Example:
+        >>> @app.task(pass_context=True)
+        ... def crunch(ctx: Context, rows: int) -> int:
+        ...     start = ctx.last_checkpoint or 0
+        ...     for row in range(start, rows):
+        ...         if ctx.cancelled:
+        ...             raise taskwheel.Cancelled()
+        ...         ctx.checkpoint(row)
+        ...     return rows
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: int,
+        attempt: int,
+        max_attempts: int,
+        fencing_token: int,
+        task: str,
+        queue: str,
+        namespace: str,
+        last_checkpoint: Any,
+        save_checkpoint: Callable[[str], bool],
+        extend_lease: Callable[[float], bool],
+    ) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.fencing_token = fencing_token
+        self.task = task
+        self.queue = queue
+        self.namespace = namespace
+        self.last_checkpoint = last_checkpoint
+        self._save_checkpoint = save_checkpoint
+        self._extend_lease = extend_lease
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        """True once someone asked to cancel this job (or its time ran out)."""
+        return self._cancelled
+
+    def request_cancel(self) -> None:
+        self._cancelled = True
+
+    def checkpoint(self, state: Any) -> bool:
+        """Save progress (JSON); a retry of this job starts with it as `last_checkpoint`.
+
+        Returns False when this attempt no longer holds the job (a stale token).
+        """
+        return self._save_checkpoint(dumps_json(state, "checkpoint"))
+
+    def extend_lease(self, duration: DurationLike) -> bool:
+        """Ask for the lease to last at least ``duration`` from now."""
+        return self._extend_lease(parse_duration(duration, "duration", allow_zero=False))

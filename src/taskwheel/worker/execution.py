@@ -1,0 +1,276 @@
+"""How one attempt runs: on the event loop, on a thread, in a child process or a shell.
+
+Each runner turns whatever happened (a value, an exception, a timeout, a dead process)
+into an `Execution`; `decide` turns that into the job's next state. Nothing a task
+does, `sys.exit` and native crashes included, escapes into the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskwheel.errors import Cancelled
+from taskwheel.jobs import AttemptOutcome, Job, Outcome
+from taskwheel.lifecycle import JobStatus
+from taskwheel.retry import Retry
+from taskwheel.worker.context import Context
+
+_OUTPUT_TAIL = 16_384
+
+
+@dataclass(slots=True)
+class Execution:
+    outcome: AttemptOutcome
+    result_json: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(slots=True)
+class Running:
+    """A job this worker is running, and how to stop it."""
+
+    job: Job
+    ctx: Context
+    cancel_signalled: bool = False
+    released: bool = False
+    stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)
+
+
+def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool) -> Outcome:
+    """The job's next state after an attempt (pure; the worker's only policy code)."""
+    outcome = execution.outcome
+    retry_delay = 0.0
+    if outcome is AttemptOutcome.SUCCEEDED:
+        status = JobStatus.SUCCEEDED
+    elif outcome is AttemptOutcome.CANCELLED or cancel_requested:
+        status, outcome = JobStatus.CANCELLED, AttemptOutcome.CANCELLED
+    elif job.attempt >= job.max_attempts:
+        status = JobStatus.DEAD
+    else:
+        retry_delay = retry.delay(job.attempt)
+        status = JobStatus.SCHEDULED if retry_delay > 0 else JobStatus.QUEUED
+    return Outcome(
+        job_id=job.id,
+        fence=job.fence,
+        status=status,
+        outcome=outcome,
+        result_json=execution.result_json if status is JobStatus.SUCCEEDED else None,
+        error=execution.error,
+        traceback=execution.traceback,
+        retry_delay=retry_delay,
+    )
+
+
+def failure(exc: BaseException, outcome: AttemptOutcome = AttemptOutcome.FAILED) -> Execution:
+    return Execution(
+        outcome=outcome,
+        error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def success(value: Any) -> Execution:
+    try:
+        return Execution(AttemptOutcome.SUCCEEDED, json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        return Execution(AttemptOutcome.FAILED, error=f"result is not JSON-serialisable: {exc}")
+
+
+def timed_out(timeout: float, note: str = "") -> Execution:
+    return Execution(AttemptOutcome.TIMED_OUT, error=f"timed out after {timeout:g}s{note}")
+
+
+async def run_coroutine(
+    call: Callable[[], Awaitable[Any]], timeout: float | None
+) -> Execution:
+    """Run an async task in the current asyncio task; a timeout cancels it."""
+    try:
+        async with asyncio.timeout(timeout):
+            return success(await call())
+    except TimeoutError:
+        return timed_out(timeout or 0)
+    except Cancelled:
+        return Execution(AttemptOutcome.CANCELLED, error="cancelled by the task")
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        return failure(exc)
+
+
+def call_in_thread(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Execution:
+    """Body of a thread-pool attempt (async functions get their own loop)."""
+    try:
+        value = fn(*args, **kwargs)
+        if asyncio.iscoroutine(value):
+            value = asyncio.run(value)
+        return success(value)
+    except Cancelled:
+        return Execution(AttemptOutcome.CANCELLED, error="cancelled by the task")
+    except BaseException as exc:
+        return failure(exc)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "process vanished"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"process killed by {name}"
+    return f"process exited with code {returncode}"
+
+
+def kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class ChildProcess:
+    """One long-lived child that runs process-pool attempts one at a time."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def spawn(cls, init: dict[str, Any]) -> ChildProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "taskwheel.worker.child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, killed as one
+            limit=64 * 1024 * 1024,
+        )
+        child = cls(proc)
+        await child._send(init)
+        return child
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def signal(self, sig: int) -> None:
+        kill_group(self.proc.pid, sig)
+
+    async def run(
+        self,
+        request: dict[str, Any],
+        timeout: float | None,
+        on_message: Callable[[dict[str, Any]], None],
+        cancelled: Callable[[], bool],
+    ) -> Execution:
+        assert self.proc.stdout is not None
+        try:
+            await self._send(request)
+        except (BrokenPipeError, ConnectionResetError):
+            return Execution(AttemptOutcome.CRASHED, error=describe_exit(await self.proc.wait()))
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                line = await asyncio.wait_for(self.proc.stdout.readline(), remaining)
+            except TimeoutError:
+                self.signal(signal.SIGKILL)
+                await self.proc.wait()
+                assert timeout is not None
+                return timed_out(timeout, " (process group killed)")
+            if not line:
+                code = await self.proc.wait()
+                if cancelled():
+                    return Execution(AttemptOutcome.CANCELLED, error="cancelled; process stopped")
+                return Execution(AttemptOutcome.CRASHED, error=describe_exit(code))
+            message = json.loads(line)
+            if "ok" in message:
+                return Execution(AttemptOutcome.SUCCEEDED, result_json=message["ok"])
+            if "error" in message:
+                return Execution(
+                    AttemptOutcome.FAILED, error=message["error"], traceback=message["traceback"]
+                )
+            if "cancelled" in message:
+                return Execution(AttemptOutcome.CANCELLED, error="cancelled by the task")
+            on_message(message)
+
+    async def close(self) -> None:
+        if self.alive():
+            self.signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            await self.proc.wait()
+
+
+class ChildPool:
+    """Idle children kept for reuse; a child that was killed or crashed is replaced."""
+
+    def __init__(self, init: dict[str, Any]) -> None:
+        self.init = init
+        self._idle: list[ChildProcess] = []
+        self._busy: set[ChildProcess] = set()
+
+    async def acquire(self) -> ChildProcess:
+        while self._idle:
+            child = self._idle.pop()
+            if child.alive():
+                self._busy.add(child)
+                return child
+        child = await ChildProcess.spawn(self.init)
+        self._busy.add(child)
+        return child
+
+    def release(self, child: ChildProcess) -> None:
+        self._busy.discard(child)
+        if child.alive():
+            self._idle.append(child)
+
+    async def close(self) -> None:
+        for child in [*self._idle, *self._busy]:
+            await child.close()
+        self._idle.clear()
+        self._busy.clear()
+
+
+async def run_shell(
+    command: str, timeout: float | None, running: Running
+) -> Execution:
+    """Run a shell command in its own process group; non-zero exit fails the attempt."""
+    proc = await asyncio.create_subprocess_shell(
+        command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    running.stop = lambda hard: kill_group(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        kill_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        assert timeout is not None
+        return timed_out(timeout, " (process group killed)")
+    out = stdout.decode(errors="replace")[-_OUTPUT_TAIL:]
+    err = stderr.decode(errors="replace")[-_OUTPUT_TAIL:]
+    code = proc.returncode
+    if code == 0:
+        return success({"exit_code": 0, "stdout": out, "stderr": err})
+    if running.ctx.cancelled:
+        return Execution(AttemptOutcome.CANCELLED, error=f"cancelled; {describe_exit(code)}")
+    outcome = AttemptOutcome.CRASHED if code is not None and code < 0 else AttemptOutcome.FAILED
+    tail = err.strip().splitlines()[-1:] if err.strip() else []
+    detail = f": {tail[0]}" if tail else ""
+    return Execution(outcome, error=f"command failed, {describe_exit(code)}{detail}",
+                     traceback=err or None)

@@ -1,0 +1,508 @@
+"""The worker: claims jobs in batches, runs them, heartbeats, reports outcomes in batches.
+
+One asyncio loop runs four small loops: fetch (claim up to the free capacity when
+woken), report (flush finished attempts in one transaction), heartbeat (extend every
+lease in one statement, pick up cancel requests) and rescue (while holding the
+rescuer lease, return jobs of vanished workers to the queue). Store calls go through
+one database thread so the loop never blocks on a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from taskwheel.app import App
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.errors import InvalidInput
+from taskwheel.jobs import AttemptOutcome, Job, Outcome
+from taskwheel.lifecycle import JobStatus
+from taskwheel.retry import DEFAULT_RETRY
+from taskwheel.stores.base import WorkerRegistration
+from taskwheel.tasks import Pool, Task, render_command, validate_name
+from taskwheel.worker.context import Context
+from taskwheel.worker.execution import (
+    ChildPool,
+    Execution,
+    Running,
+    call_in_thread,
+    decide,
+    run_coroutine,
+    run_shell,
+    timed_out,
+)
+
+log = logging.getLogger("taskwheel.worker")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker behaves. Durations accept ``"30s"`` and the like.
+
+    ``lease_ttl``: how long a claim holds a job without a heartbeat; a worker that
+    vanishes loses its jobs this long after its last heartbeat. ``heartbeat``: how
+    often leases are extended (default a third of the TTL). ``grace``: how long a
+    stopping worker lets running jobs finish before giving their leases back.
+    ``cancel_grace``: how long a cancelled process or coroutine has to stop by itself
+    before it is killed. ``burst``: exit once no job is ready, running or delayed.
+    """
+
+    queues: tuple[str, ...] = ("default",)
+    concurrency: int = 8
+    pool: Pool = Pool.ASYNC
+    lease_ttl: float = 30.0
+    heartbeat: float | None = None
+    poll_interval: float = 1.0
+    grace: float = 30.0
+    cancel_grace: float = 5.0
+    batch_size: int = 100
+    burst: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 8,
+        pool: Pool | str = Pool.ASYNC,
+        lease_ttl: DurationLike = "30s",
+        heartbeat: DurationLike | None = None,
+        poll_interval: DurationLike = "1s",
+        grace: DurationLike = "30s",
+        cancel_grace: DurationLike = "5s",
+        batch_size: int = 100,
+        burst: bool = False,
+    ) -> WorkerSettings:
+        """Validated settings; every error names its option."""
+        if not queues:
+            raise InvalidInput("queues", "serve at least one queue")
+        for option, value in (("concurrency", concurrency), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(option, f"must be an integer >= 1, got {value!r}")
+        try:
+            pool_kind = Pool(pool)
+        except ValueError:
+            raise InvalidInput("pool", f"unknown pool {pool!r} (use async, thread, process)") from None
+        ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
+        beat = ttl / 3 if heartbeat is None else parse_duration(heartbeat, "heartbeat",
+                                                                 allow_zero=False)
+        if beat >= ttl:
+            raise InvalidInput("heartbeat", f"must be shorter than the lease ({beat}s >= {ttl}s)")
+        return cls(
+            queues=tuple(validate_name(q, "queue") for q in queues),
+            concurrency=concurrency,
+            pool=pool_kind,
+            lease_ttl=ttl,
+            heartbeat=beat,
+            poll_interval=parse_duration(poll_interval, "poll_interval", allow_zero=False),
+            grace=parse_duration(grace, "grace"),
+            cancel_grace=parse_duration(cancel_grace, "cancel_grace"),
+            batch_size=batch_size,
+            burst=burst,
+        )
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat if self.heartbeat is not None else self.lease_ttl / 3
+
+
+class Worker:
+    """Runs jobs of an app's tasks from the given queues until stopped.
+
+    Example:
+        >>> worker = Worker(app, WorkerSettings.build(queues=["emails"], concurrency=8))
+        >>> worker.run()  # until SIGTERM / SIGINT, or `worker.stop()` from another thread
+    """
+
+    def __init__(self, app: App, settings: WorkerSettings | None = None) -> None:
+        self.app = app
+        self.store = app.store
+        self.settings = settings or WorkerSettings.build()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.namespace = app.namespace
+        self._running: dict[int, Running] = {}
+        self._pending: list[Outcome] = []
+        self._stopping = False
+        self._hard_stop = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
+        self._threads = ThreadPoolExecutor(
+            self.settings.concurrency, thread_name_prefix="taskwheel-task"
+        )
+        self._children = ChildPool({"sys_path": sys.path, "app": app.import_path})
+        self._saturated = False
+        self.stats = {"succeeded": 0, "failed": 0, "rejected": 0, "claimed": 0}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until stopped (blocking). SIGTERM/SIGINT stop gracefully; a second one
+        stops at once."""
+        asyncio.run(self.run_async(install_signal_handlers=install_signal_handlers))
+
+    def stop(self, *, hard: bool = False) -> None:
+        """Stop claiming and shut down (safe from any thread)."""
+        loop = self._loop
+        if loop is None:
+            self._stopping = True
+            return
+        loop.call_soon_threadsafe(self._begin_stop, hard)
+
+    def _begin_stop(self, hard: bool = False) -> None:
+        if self._stopping:
+            hard = True
+        self._stopping = True
+        self._hard_stop = self._hard_stop or hard
+        self._wake.set()
+        self._stop_event.set()
+
+    async def run_async(self, *, install_signal_handlers: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._report_ready = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._cancel_check = asyncio.Event()
+        self._idle = asyncio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._begin_stop)
+        listener = self.store.notifier.listen()
+        if listener is not None:
+            loop.add_reader(listener.fileno(), self._on_notification, listener)
+        s = self.settings
+        await self._call(
+            self.store.register_worker,
+            WorkerRegistration(
+                id=self.id, namespace=self.namespace, hostname=socket.gethostname(),
+                pid=os.getpid(), queues=s.queues, concurrency=s.concurrency, pool=s.pool.value,
+                heartbeat_interval=s.heartbeat_interval,
+            ),
+        )
+        log.info("worker %s serving %s (pool=%s, c=%d)", self.id, ",".join(s.queues),
+                 s.pool.value, s.concurrency)
+        reporter = asyncio.create_task(self._report_loop())
+        background = [
+            asyncio.create_task(self._heartbeat_loop()),
+            asyncio.create_task(self._rescue_loop()),
+        ]
+        try:
+            await self._fetch_loop()
+            await self._drain_running()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            self._report_ready.set()
+            self._reporting_done = True
+            await reporter
+            if listener is not None:
+                loop.remove_reader(listener.fileno())
+                listener.close()
+            await self._children.close()
+            with contextlib.suppress(Exception):
+                await self._call(self.store.resign, self.namespace, "rescuer", self.id)
+                await self._call(self.store.unregister_worker, self.id)
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._db.shutdown(wait=True)
+            self._loop = None
+            log.info("worker %s stopped: %s", self.id, self.stats)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args))
+
+    def _on_notification(self, listener: Any) -> None:
+        for namespace, event in listener.read():
+            if namespace != self.namespace:
+                continue
+            if event == "cancel":
+                self._cancel_check.set()
+            else:
+                self._wake.set()
+
+    # -- fetch ------------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        s = self.settings
+        while not self._stopping:
+            free = s.concurrency - len(self._running)
+            next_due: float | None = None
+            if free > 0:
+                want = min(free, s.batch_size)
+                self._wake.clear()
+                try:
+                    claim = await self._call(
+                        self.store.claim_jobs, self.namespace, self.id, s.queues, want, s.lease_ttl
+                    )
+                except Exception:
+                    log.exception("claim failed; retrying")
+                    await self._pause(s.poll_interval)
+                    continue
+                next_due = claim.next_due
+                self.stats["claimed"] += len(claim.jobs)
+                for job in claim.jobs:
+                    self._start(job)
+                self._saturated = len(claim.jobs) == want
+                if self._saturated:
+                    continue
+                if s.burst and not claim.jobs and not self._running and next_due is None:
+                    return
+            else:
+                self._saturated = True
+            timeout = s.poll_interval
+            if next_due is not None:
+                timeout = min(timeout, max(0.0, next_due - self.store.now()) + 0.0005)
+            await self._pause(timeout)
+
+    async def _pause(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+
+    def _start(self, job: Job) -> None:
+        ctx = Context(
+            job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
+            fencing_token=job.fence, task=job.task, queue=job.queue, namespace=job.namespace,
+            last_checkpoint=job.checkpoint,
+            save_checkpoint=functools.partial(self.store.save_checkpoint, job.id, job.fence),
+            extend_lease=functools.partial(self.store.extend_lease, job.id, job.fence),
+        )
+        running = Running(job=job, ctx=ctx)
+        self._running[job.id] = running
+        task = asyncio.get_running_loop().create_task(self._run(running))
+
+        def stop(hard: bool) -> None:
+            if hard:  # a coroutine is cancelled; a thread only sees ctx.cancelled
+                task.cancel()
+
+        if running.stop is None:
+            running.stop = stop
+
+    async def _run(self, running: Running) -> None:
+        job = running.job
+        task = self.app.tasks.get(job.task)
+        try:
+            execution = await self._execute(task, running)
+        except asyncio.CancelledError:
+            execution = Execution(AttemptOutcome.CANCELLED, error="cancelled; coroutine stopped")
+        except Exception as exc:
+            log.exception("job %s: unexpected error running it", job.id)
+            execution = Execution(AttemptOutcome.FAILED, error=f"worker error: {exc}")
+        del self._running[job.id]
+        if not self._running:
+            self._idle.set()
+            if self.settings.burst:
+                self._wake.set()
+        if self._saturated:
+            self._wake.set()
+        if running.released:
+            return
+        retry = DEFAULT_RETRY if task is None else task.options.retry
+        outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled)
+        self._pending.append(outcome)
+        self._report_ready.set()
+
+    async def _execute(self, task: Task[Any, Any] | None, running: Running) -> Execution:
+        job = running.job
+        if task is None:
+            return Execution(AttemptOutcome.FAILED, error=f"unknown task {job.task!r} in this worker")
+        timeout = job.timeout
+        if task.command is not None:
+            command = render_command(task.command, job.args, job.kwargs, task.name)
+            return await run_shell(command, timeout, running)
+        assert task.fn is not None
+        args = [running.ctx, *job.args] if task.options.pass_context else list(job.args)
+        pool = task.options.pool or self.settings.pool
+        if pool is Pool.PROCESS:
+            return await self._run_in_child(task, running, args)
+        if task.is_async and pool is Pool.ASYNC:
+            fn = task.fn
+            return await run_coroutine(lambda: fn(*args, **job.kwargs), timeout)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._threads, call_in_thread, task.fn, args, job.kwargs
+        )
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            # A thread cannot be killed: tell the task to stop and move on without it.
+            running.ctx.request_cancel()
+            assert timeout is not None
+            return timed_out(timeout, " (the thread cannot be killed and may still be running)")
+        return future.result()
+
+    async def _run_in_child(self, task: Task[Any, Any], running: Running,
+                            args: list[Any]) -> Execution:
+        job = running.job
+        assert task.fn is not None
+        context = None
+        if task.options.pass_context:
+            args = args[1:]
+            ctx = running.ctx
+            context = {
+                "job_id": ctx.job_id, "attempt": ctx.attempt, "max_attempts": ctx.max_attempts,
+                "fencing_token": ctx.fencing_token, "task": ctx.task, "queue": ctx.queue,
+                "namespace": ctx.namespace, "last_checkpoint": ctx.last_checkpoint,
+            }
+        request = {
+            "task": task.name,
+            "fn": f"{task.fn.__module__}:{task.fn.__qualname__}",
+            "args": args,
+            "kwargs": job.kwargs,
+            "context": context,
+        }
+        child = await self._children.acquire()
+
+        def stop(hard: bool) -> None:
+            child.signal(signal.SIGKILL if hard else signal.SIGTERM)
+
+        running.stop = stop
+
+        def on_message(message: dict[str, Any]) -> None:
+            if "checkpoint" in message:
+                self._db.submit(self.store.save_checkpoint, job.id, job.fence,
+                                message["checkpoint"])
+            elif "extend" in message:
+                self._db.submit(self.store.extend_lease, job.id, job.fence,
+                                float(message["extend"]))
+
+        try:
+            return await child.run(request, job.timeout, on_message, lambda: running.ctx.cancelled)
+        finally:
+            self._children.release(child)
+
+    # -- report -----------------------------------------------------------------------------
+
+    _reporting_done = False
+
+    async def _report_loop(self) -> None:
+        while True:
+            await self._report_ready.wait()
+            self._report_ready.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._flush(batch)
+            if self._reporting_done and not self._pending:
+                return
+
+    async def _flush(self, batch: list[Outcome]) -> None:
+        while True:
+            try:
+                rejected = await self._call(self.store.finish_attempts, batch)
+                break
+            except Exception:
+                log.exception("reporting %d outcomes failed; retrying", len(batch))
+                await asyncio.sleep(self.settings.poll_interval)
+        for outcome in batch:
+            if outcome.job_id in rejected:
+                continue
+            key = "succeeded" if outcome.status is JobStatus.SUCCEEDED else "failed"
+            self.stats[key] += 1
+        if rejected:
+            self.stats["rejected"] += len(rejected)
+            log.warning("outcomes of jobs %s refused: their lease had passed to another attempt",
+                        rejected)
+        # A retry changes what is ready or when the next delayed job is due.
+        if any(o.status in (JobStatus.QUEUED, JobStatus.SCHEDULED) for o in batch):
+            self._wake.set()
+
+    # -- heartbeat, cancel, rescue ------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._cancel_check.wait()
+            self._cancel_check.clear()
+            try:
+                held = await self._call(self.store.heartbeat, self.id, self.settings.lease_ttl)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for job_id, cancel_requested in held.items():
+                running = self._running.get(job_id)
+                if cancel_requested and running is not None and not running.cancel_signalled:
+                    self._signal_cancel(running)
+
+    def _signal_cancel(self, running: Running) -> None:
+        running.cancel_signalled = True
+        running.ctx.request_cancel()
+        if running.stop is None:
+            return
+        running.stop(False)
+        loop = asyncio.get_running_loop()
+        stop = running.stop
+        loop.call_later(self.settings.cancel_grace,
+                        lambda: stop(True) if running.job.id in self._running else None)
+
+    async def _rescue_loop(self) -> None:
+        interval = max(0.05, self.settings.lease_ttl / 2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self._call(
+                    self.store.elect, self.namespace, "rescuer", self.id, interval * 3
+                ):
+                    continue
+                rescue = await self._call(self.store.rescue_expired_leases, self.namespace)
+            except Exception:
+                log.exception("rescue pass failed")
+                continue
+            if rescue.requeued or rescue.failed:
+                log.warning("rescued expired leases: requeued %s, failed %s",
+                            rescue.requeued, rescue.failed)
+            if rescue.requeued:
+                self._wake.set()
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    async def _drain_running(self) -> None:
+        """Let running jobs finish within the grace period, then give their leases back."""
+        if self._running and not self._hard_stop:
+            log.info("waiting up to %ss for %d running jobs", self.settings.grace,
+                     len(self._running))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.grace):
+                    while self._running and not self._hard_stop:
+                        self._stop_event.clear()
+                        self._idle.clear()
+                        waiters = {asyncio.ensure_future(self._stop_event.wait()),
+                                   asyncio.ensure_future(self._idle.wait())}
+                        try:
+                            await asyncio.wait(waiters, return_when="FIRST_COMPLETED")
+                        finally:
+                            for waiter in waiters:
+                                waiter.cancel()
+        leftovers = dict(self._running)
+        if not leftovers:
+            return
+        for running in leftovers.values():
+            running.released = True
+        fences = {job_id: r.job.fence for job_id, r in leftovers.items()}
+        released = await self._call(self.store.release_jobs, self.id, fences)
+        log.warning("gave back the leases of %d unfinished jobs: %s", len(released), released)
+        for running in leftovers.values():
+            running.ctx.request_cancel()
+            if running.stop is not None:
+                running.stop(True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while self._running:
+                    self._idle.clear()
+                    await self._idle.wait()
