@@ -144,6 +144,7 @@ class Worker:
         )
         self._children = ChildPool({"sys_path": sys.path, "app": app.import_path})
         self._saturated = False
+        self._unreported = 0  # outcomes not yet written to the store
         self.stats = {"succeeded": 0, "failed": 0, "rejected": 0, "claimed": 0}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -261,7 +262,8 @@ class Worker:
                 self._saturated = len(claim.jobs) == want
                 if self._saturated:
                     continue
-                if s.burst and not claim.jobs and not self._running and next_due is None:
+                if (s.burst and not claim.jobs and not self._running and not self._unreported
+                        and next_due is None):
                     return
             else:
                 self._saturated = True
@@ -316,6 +318,7 @@ class Worker:
         retry = DEFAULT_RETRY if task is None else task.options.retry
         outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled)
         self._pending.append(outcome)
+        self._unreported += 1
         self._report_ready.set()
 
     async def _execute(self, task: Task[Any, Any] | None, running: Running) -> Execution:
@@ -397,6 +400,7 @@ class Worker:
             batch, self._pending = self._pending, []
             if batch:
                 await self._flush(batch)
+                self._unreported -= len(batch)
             if self._reporting_done and not self._pending:
                 return
 
@@ -418,7 +422,9 @@ class Worker:
             log.warning("outcomes of jobs %s refused: their lease had passed to another attempt",
                         rejected)
         # A retry changes what is ready or when the next delayed job is due.
-        if any(o.status in (JobStatus.QUEUED, JobStatus.SCHEDULED) for o in batch):
+        if self.settings.burst or any(
+            o.status in (JobStatus.QUEUED, JobStatus.SCHEDULED) for o in batch
+        ):
             self._wake.set()
 
     # -- heartbeat, cancel, rescue ------------------------------------------------------------
