@@ -242,11 +242,13 @@ class Worker:
     async def _fetch_loop(self) -> None:
         s = self.settings
         while not self._stopping:
+            # Cleared before looking, so a wake-up that arrives meanwhile is not lost; and
+            # a set event would return from wait() without yielding to the running jobs.
+            self._wake.clear()
             free = s.concurrency - len(self._running)
             next_due: float | None = None
             if free > 0:
                 want = min(free, s.batch_size)
-                self._wake.clear()
                 try:
                     claim = await self._call(
                         self.store.claim_jobs, self.namespace, self.id, s.queues, want, s.lease_ttl

@@ -1,0 +1,172 @@
+"""Cancellation, leases, heartbeats and rescue, with a real worker on a real file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import taskwheel
+from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
+
+from . import sample_tasks
+from .conftest import finished, running_worker, wait_for
+
+
+def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    task = app.task(sample_tasks.append_name)
+    out = tmp_path / "ran"
+    doomed = task.enqueue(str(out), "doomed", delay="1h")
+    assert doomed.cancel().status is JobStatus.CANCELLED
+    kept = task.enqueue(str(out), "kept")
+    with running_worker(app):
+        wait_for(lambda: finished(kept))
+    assert out.read_text().split() == ["kept"]
+    assert doomed.refresh().status is JobStatus.CANCELLED
+    assert doomed.attempts() == []
+
+
+def test_a_running_job_sees_cancelled_in_its_context(app: taskwheel.App, tmp_path: Path) -> None:
+    for pool in ("thread", "async"):
+        body = (sample_tasks.wait_until_cancelled if pool == "thread"
+                else sample_tasks.wait_until_cancelled_async)
+        task = app.task(name=f"cooperative_{pool}", pass_context=True, pool=pool)(body)
+        marker = tmp_path / f"marker-{pool}"
+        args = [str(marker), 30] if pool == "thread" else [str(marker)]
+        job = task.enqueue(*args)
+        # A long poll interval: the cancel must arrive by notification, not by polling.
+        with running_worker(app, heartbeat="20s", lease_ttl="60s"):
+            wait_for(lambda: marker.exists() and "started" in marker.read_text())
+            assert job.cancel().status is JobStatus.RUNNING
+            assert job.record.cancel_requested
+            wait_for(lambda: finished(job), 5, "cancelled job to end")
+        assert job.status is JobStatus.CANCELLED, pool
+        assert marker.read_text().split() == ["started", "saw-cancel"]
+        assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
+
+
+def test_a_process_that_ignores_cancel_is_killed_after_the_grace(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    task = app.task(pool="process")(sample_tasks.ignore_sigterm_and_sleep)
+    marker = tmp_path / "marker"
+    job = task.enqueue(str(marker))
+    with running_worker(app, cancel_grace="300ms", heartbeat="20s", lease_ttl="60s"):
+        wait_for(lambda: marker.exists())
+        job.cancel()
+        wait_for(lambda: finished(job), 10, "killed")
+    assert job.status is JobStatus.CANCELLED
+    assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
+
+
+def test_heartbeats_keep_a_long_job_leased(app: taskwheel.App) -> None:
+    task = app.task(sample_tasks.slow_success)
+    job = task.enqueue(1.5)
+    with running_worker(app, lease_ttl="400ms", heartbeat="100ms"):
+        assert job.result(timeout=20) == "done"
+    # Never rescued: one attempt, never a lease_expired one.
+    assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
+
+
+def test_a_vanished_workers_jobs_are_rescued_without_a_scheduler(app: taskwheel.App) -> None:
+    again = app.task(sample_tasks.ok)
+    once = app.task(name="once", guarantee="at_most_once")(sample_tasks.ok)
+    rerun, never_twice = again.enqueue("again"), once.enqueue("once")
+    # A worker claims both and vanishes without a heartbeat.
+    claim = app.store.claim_jobs(app.namespace, "ghost", ["default"], 10, lease_ttl=0.3)
+    assert {j.id for j in claim.jobs} == {rerun.id, never_twice.id}
+    with running_worker(app, lease_ttl="400ms"):
+        assert rerun.result(timeout=20) == "again"
+        wait_for(lambda: finished(never_twice))
+    assert never_twice.status is JobStatus.DEAD
+    assert "at-most-once" in (never_twice.record.last_error or "")
+    assert [a.outcome for a in rerun.attempts()] == [
+        AttemptOutcome.LEASE_EXPIRED, AttemptOutcome.SUCCEEDED
+    ]
+    assert [a.worker_id for a in rerun.attempts()][0] == "ghost"
+    assert never_twice.record.guarantee is Guarantee.AT_MOST_ONCE
+
+
+def test_a_stale_worker_cannot_overwrite_the_attempt_that_replaced_it(app: taskwheel.App) -> None:
+    task = app.task(sample_tasks.ok)
+    job = task.enqueue("fresh")
+    stale = app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=0.2).jobs[0]
+    with running_worker(app, lease_ttl="300ms"):
+        assert job.result(timeout=20) == "fresh"
+    outcome = taskwheel.jobs.Outcome(
+        job_id=job.id, fence=stale.fence, status=JobStatus.SUCCEEDED,
+        outcome=AttemptOutcome.SUCCEEDED, result_json='"stale"',
+    )
+    assert app.store.finish_attempts([outcome]) == [job.id]
+    assert job.refresh().record.result == "fresh"
+    assert job.record.fence > stale.fence
+
+
+def test_an_idle_worker_is_woken_by_enqueue_not_by_polling(app: taskwheel.App) -> None:
+    task = app.task(sample_tasks.ok)
+    with running_worker(app, poll_interval="60s") as worker:
+        wait_for(lambda: worker._loop is not None)
+        time.sleep(0.2)  # let the worker reach its idle wait (a real-time gap is the point here)
+        job = task.enqueue(1)
+        assert job.result(timeout=5) == 1
+
+
+def test_a_delayed_job_never_starts_early(app: taskwheel.App, tmp_path: Path) -> None:
+    stamp = app.task(name="stamp")(sample_tasks.ok)
+    with running_worker(app, poll_interval="60s"):
+        before = app.store.now()
+        job = stamp.enqueue("late", delay="400ms")
+        assert job.status is JobStatus.SCHEDULED
+        assert job.result(timeout=10) == "late"
+    started = job.attempts()[0].started_at.timestamp()
+    assert started >= before + 0.4
+    # ... and not much later: the worker timed its wake-up to the due time.
+    assert started <= before + 0.4 + 0.5
+
+
+def test_dispatch_order_is_priority_then_deadline_then_due_time(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    task = app.task(sample_tasks.append_name)
+    out = str(tmp_path / "order")
+    handles = [
+        task.enqueue(out, "low", priority=0),
+        task.enqueue(out, "high-no-deadline", priority=9),
+        task.enqueue(out, "high-late-deadline", priority=9, deadline="2h"),
+        task.enqueue(out, "high-early-deadline", priority=9, deadline="1h"),
+        task.enqueue(out, "mid", priority=5),
+    ]
+    with running_worker(app, concurrency=1):
+        wait_for(lambda: all(finished(h) for h in handles))
+    assert Path(out).read_text().split() == [
+        "high-early-deadline", "high-late-deadline", "high-no-deadline", "mid", "low"
+    ]
+
+
+def test_a_job_past_its_deadline_expires_unless_its_task_runs_late(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    strict = app.task(sample_tasks.append_name)
+    lenient = app.task(name="lenient", deadline_policy="run_late")(sample_tasks.append_name)
+    out = str(tmp_path / "ran")
+    expired = strict.enqueue(out, "strict", deadline="100ms")
+    late = lenient.enqueue(out, "lenient", deadline="100ms")
+    wait_for(lambda: app.store.now() > expired.record.deadline.timestamp() + 0.01)  # type: ignore[union-attr]
+    with running_worker(app):
+        wait_for(lambda: finished(expired) and finished(late))
+    assert expired.status is JobStatus.EXPIRED
+    assert late.status is JobStatus.SUCCEEDED
+    assert Path(out).read_text().split() == ["lenient"]
+
+
+def test_retry_backoff_waits_between_attempts(app: taskwheel.App) -> None:
+    task = app.task(retry=Retry(max_attempts=3, base="150ms", backoff="exponential", jitter=0))(
+        sample_tasks.fail_always
+    )
+    job = task.enqueue()
+    with running_worker(app):
+        wait_for(lambda: finished(job))
+    a1, a2, a3 = job.attempts()
+    assert a2.started_at.timestamp() - a1.ended_at.timestamp() >= 0.15
+    assert a3.started_at.timestamp() - a2.ended_at.timestamp() >= 0.30

@@ -1,0 +1,203 @@
+"""The worker runs every kind of task, and nothing a task does takes the worker down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import taskwheel
+from taskwheel import AttemptOutcome, JobStatus, Pool, Retry
+
+from . import sample_tasks
+from .conftest import finished, running_worker, wait_for
+
+NO_RETRY = Retry(max_attempts=1)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers signal 0; read its state.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_async_timeout_cancels_the_coroutine(app: taskwheel.App, tmp_path: Path) -> None:
+    task = app.task(timeout="200ms", retry=NO_RETRY)(sample_tasks.sleep_async)
+    marker = str(tmp_path / "marker")
+    job = task.enqueue(30, marker)
+    with running_worker(app):
+        wait_for(lambda: finished(job), what="timeout")
+    assert job.status is JobStatus.DEAD
+    [attempt] = job.attempts()
+    assert attempt.outcome is AttemptOutcome.TIMED_OUT
+    assert "timed out after 0.2s" in (attempt.error or "")
+    assert Path(marker).read_text().split() == ["cancelled"]
+
+
+def test_process_timeout_kills_the_whole_process_group(app: taskwheel.App, tmp_path: Path) -> None:
+    task = app.task(timeout="1s", retry=NO_RETRY, pool="process")(
+        sample_tasks.spawn_grandchild_and_sleep
+    )
+    pidfile = tmp_path / "pids"
+    job = task.enqueue(str(pidfile))
+    with running_worker(app):
+        wait_for(lambda: finished(job), what="timeout")
+    assert job.attempts()[0].outcome is AttemptOutcome.TIMED_OUT
+    child, grandchild = map(int, pidfile.read_text().split())
+    wait_for(lambda: not pid_alive(child) and not pid_alive(grandchild), 5, "group killed")
+
+
+def test_shell_timeout_kills_the_whole_process_group(app: taskwheel.App, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    task = app.shell_task(
+        "hang", "sleep 60 & echo $! > {pidfile}; wait", timeout="300ms", retry=1
+    )
+    job = task.enqueue(pidfile=str(pidfile))
+    with running_worker(app):
+        wait_for(lambda: finished(job), what="timeout")
+    assert job.attempts()[0].outcome is AttemptOutcome.TIMED_OUT
+    grandchild = int(pidfile.read_text())
+    wait_for(lambda: not pid_alive(grandchild), 5, "background sleep killed")
+
+
+def test_shell_task_result_and_failure(app: taskwheel.App) -> None:
+    echo = app.shell_task("echo", "echo hello {0}")
+    failing = app.shell_task("fails", "echo oops >&2; exit 4", retry=1)
+    good, bad = echo.enqueue("world; rm -rf /"), failing.enqueue()
+    with running_worker(app):
+        wait_for(lambda: finished(good) and finished(bad))
+    assert good.result() == {"exit_code": 0, "stdout": "hello world; rm -rf /\n", "stderr": ""}
+    assert bad.status is JobStatus.DEAD
+    assert bad.record.last_error == "command failed, process exited with code 4: oops"
+
+
+def test_thread_timeout_is_marked_and_the_task_is_told_to_stop(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    task = app.task(timeout="300ms", retry=NO_RETRY, pass_context=True, pool="thread")(
+        sample_tasks.wait_until_cancelled
+    )
+    marker = tmp_path / "marker"
+    job = task.enqueue(str(marker), 30)
+    with running_worker(app):
+        wait_for(lambda: finished(job))
+        wait_for(lambda: "saw-cancel" in marker.read_text(), what="thread sees ctx.cancelled")
+    [attempt] = job.attempts()
+    assert attempt.outcome is AttemptOutcome.TIMED_OUT
+    assert "thread cannot be killed" in (attempt.error or "")
+
+
+@pytest.mark.parametrize("pool", ["async", "thread", "process"])
+def test_a_raising_task_retries_then_lands_in_the_dead_letter_queue(
+    app: taskwheel.App, pool: str
+) -> None:
+    task = app.task(retry=Retry(max_attempts=3, base="10ms", jitter=0), pool=pool)(
+        sample_tasks.fail_always
+    )
+    job = task.enqueue()
+    with running_worker(app):
+        wait_for(lambda: finished(job))
+    assert job.status is JobStatus.DEAD
+    attempts = job.attempts()
+    assert [a.attempt for a in attempts] == [1, 2, 3]
+    assert all(a.outcome is AttemptOutcome.FAILED for a in attempts)
+    assert job.record.last_error == "ValueError: this task always fails"
+    assert "raise ValueError" in (attempts[-1].traceback or "")
+    # Replay from the DLQ starts it again with a full set of attempts.
+    [replayed] = app.store.replay_dead(app.namespace, [job.id])
+    assert replayed == job.id
+    assert job.refresh().status is JobStatus.QUEUED
+    assert job.record.attempt == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "pool", "outcome", "error"),
+    [
+        (sample_tasks.exit_three, "async", AttemptOutcome.FAILED, "SystemExit: 3"),
+        (sample_tasks.exit_three, "thread", AttemptOutcome.FAILED, "SystemExit: 3"),
+        (sample_tasks.exit_three, "process", AttemptOutcome.CRASHED, "exited with code 3"),
+        (sample_tasks.hard_exit, "process", AttemptOutcome.CRASHED, "exited with code 7"),
+        (sample_tasks.segfault, "process", AttemptOutcome.CRASHED, "killed by SIGSEGV"),
+    ],
+)
+def test_exits_and_crashes_fail_the_attempt_not_the_worker(
+    app: taskwheel.App, body: object, pool: str, outcome: AttemptOutcome, error: str
+) -> None:
+    crash = app.task(retry=NO_RETRY, pool=pool)(body)  # type: ignore[call-overload]
+    after = app.task(pool=pool)(sample_tasks.ok)
+    bad = crash.enqueue()
+    with running_worker(app, concurrency=1):
+        wait_for(lambda: finished(bad))
+        good = after.enqueue(42)
+        assert good.result(timeout=20) == 42
+    [attempt] = bad.attempts()
+    assert attempt.outcome is outcome
+    assert error in (attempt.error or "")
+
+
+def test_checkpoint_is_handed_to_the_retry(app: taskwheel.App) -> None:
+    for pool in ("thread", "process"):
+        task = app.task(
+            name=f"resume_{pool}", pass_context=True, pool=pool,
+            retry=Retry(max_attempts=2, base="10ms", jitter=0),
+        )(sample_tasks.checkpoint_then_fail)
+        job = task.enqueue()
+        with running_worker(app):
+            assert job.result(timeout=20) == {"done": 5}
+        assert [a.outcome for a in job.attempts()] == [
+            AttemptOutcome.FAILED, AttemptOutcome.SUCCEEDED
+        ]
+
+
+def test_unknown_task_and_unserialisable_result_fail_clearly(app: taskwheel.App) -> None:
+    task = app.task(retry=NO_RETRY)(sample_tasks.returns_unserialisable)
+    bad_result = task.enqueue()
+    other = taskwheel.App(app.database_url)
+    other.task(name="only_elsewhere", retry=NO_RETRY)(sample_tasks.ok)
+    unknown = other.enqueue("only_elsewhere")
+    with running_worker(app):
+        wait_for(lambda: finished(bad_result) and unknown.refresh().status is JobStatus.DEAD)
+    assert "result is not JSON-serialisable" in (bad_result.record.last_error or "")
+    assert unknown.record.last_error == "unknown task 'only_elsewhere' in this worker"
+    other.close()
+
+
+def test_task_reads_its_attempt_and_fencing_token(app: taskwheel.App) -> None:
+    @app.task(pass_context=True)
+    def whoami(ctx: taskwheel.Context) -> list[int]:
+        return [ctx.job_id, ctx.attempt, ctx.fencing_token]
+
+    job = whoami.enqueue()
+    with running_worker(app):
+        assert job.result(timeout=10) == [job.id, 1, 1]
+    assert job.attempts()[0].fence == 1
+
+
+def test_pool_option_is_validated() -> None:
+    with pytest.raises(taskwheel.InvalidInput, match="pool"):
+        taskwheel.WorkerSettings.build(pool="fork")
+    with pytest.raises(taskwheel.InvalidInput, match="heartbeat"):
+        taskwheel.WorkerSettings.build(lease_ttl="1s", heartbeat="2s")
+    assert Pool("process") is Pool.PROCESS
+
+
+def test_a_saturated_worker_keeps_running_its_jobs(app: taskwheel.App) -> None:
+    """More ready jobs than capacity: the fetch loop must yield to the jobs it started."""
+
+    @app.task
+    async def noop(i: int) -> int:
+        return i
+
+    handles = app.enqueue_many(noop.prepare(i) for i in range(300))
+    # Burst mode wakes the fetch loop after every report, also while it is saturated.
+    with running_worker(app, concurrency=4, batch_size=4, burst=True):
+        wait_for(lambda: all(finished(h) for h in handles[-5:]), 30, "all jobs")
+    assert {h.refresh().status for h in handles} == {JobStatus.SUCCEEDED}
