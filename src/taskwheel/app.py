@@ -63,6 +63,25 @@ class App:
             self._store = store
         return self._store
 
+    def configure(self, *, database_url: str | None = None, namespace: str | None = None) -> None:
+        """Point the app at another database or namespace (what the command line's
+        ``--database-url`` and ``--namespace`` do to an app loaded with `load_app`).
+
+        The database can only change before the store is first used: jobs already
+        read or written through the open store would belong elsewhere.
+
+        Example:
+            >>> app = App("sqlite://:memory:")
+            >>> app.configure(database_url="sqlite:///other.db", namespace="staging")
+        """
+        if database_url is not None:
+            if self._store is not None:
+                raise InvalidInput("database_url", "the app's store is already open; "
+                                   "configure the app before its first use")
+            self.database_url = resolve_database_url(database_url)
+        if namespace is not None:
+            self.namespace = validate_name(namespace, "namespace")
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

@@ -195,7 +195,8 @@ class Task(Generic[P, R]):
             raise InvalidInput("args", f"must be a list, got {type(args).__name__}")
         if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
             raise InvalidInput("kwargs", "must be an object with string keys")
-        self.check_arguments(list(args), kwargs)
+        args = list(args)
+        self.check_arguments(args, kwargs)
         if delay is not None and at is not None:
             raise InvalidInput("at", "give either delay or at, not both")
         run_at = None
@@ -213,7 +214,9 @@ class Task(Generic[P, R]):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
         return NewJob(
             task=self.name,
-            args_json=dumps_json(list(args), "args"),
+            args=args,
+            kwargs=kwargs,
+            args_json=dumps_json(args, "args"),
             kwargs_json=dumps_json(kwargs, "kwargs"),
             queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,

@@ -179,17 +179,30 @@ class SQLiteStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
         if not jobs:
             return []
-        created: list[Job] = []
-        insert, by_key = _Q["insert_job"], _Q["job_by_idempotency_key"]
+        insert = _Q["insert_job"]
         with self._write() as conn:
             now = self.now()
-            for new in jobs:
-                row = conn.execute(insert, _insert_params(new, now)).fetchone()
-                if row is None:  # idempotency key taken: hand back the existing job
-                    row = conn.execute(
-                        by_key, {"namespace": new.namespace, "key": new.idempotency_key}
-                    ).fetchone()
-                created.append(_job(row))
+            params = [_insert_params(new, now) for new in jobs]
+            if not any(new.idempotency_key for new in jobs):
+                # No conflicts possible: one executemany, and the ids are consecutive
+                # because nobody else can insert inside this IMMEDIATE transaction.
+                conn.executemany(insert, params)
+                last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+                ids = range(last - len(jobs) + 1, last + 1)
+                created = [_new_job(new, p, i) for new, p, i in zip(jobs, params, ids, strict=True)]
+            else:
+                created = []
+                for new, p in zip(jobs, params, strict=True):
+                    cursor = conn.execute(insert, p)
+                    if cursor.rowcount == 1:
+                        assert cursor.lastrowid is not None
+                        created.append(_new_job(new, p, cursor.lastrowid))
+                    else:  # the key is taken: hand back the job that holds it
+                        row = conn.execute(
+                            _Q["job_by_idempotency_key"],
+                            {"namespace": new.namespace, "key": new.idempotency_key},
+                        ).fetchone()
+                        created.append(_job(row))
         for namespace in {job.namespace for job in created if job.status is JobStatus.QUEUED}:
             self.notifier.notify(namespace, "jobs")
         return created
@@ -524,27 +537,55 @@ def _split_statements(sql: str) -> list[str]:
     return statements
 
 
-def _insert_params(new: NewJob, now: float) -> dict[str, Any]:
+_InsertRow = tuple[
+    str, str, str, str, str, JobStatus, int, float, float | None, float | None, int, str, str,
+    str | None, float,
+]
+
+
+def _insert_params(new: NewJob, now: float) -> _InsertRow:
     run_at = new.run_at if new.run_at is not None else now + new.delay
     deadline = new.deadline if new.deadline is not None else (
         now + new.deadline_in if new.deadline_in is not None else None
     )
-    return {
-        "namespace": new.namespace,
-        "task": new.task,
-        "queue": new.queue,
-        "args": new.args_json,
-        "kwargs": new.kwargs_json,
-        "priority": new.priority,
-        "run_at": run_at,
-        "deadline": deadline,
-        "timeout": new.timeout,
-        "max_attempts": new.max_attempts,
-        "guarantee": new.guarantee.value,
-        "deadline_policy": new.deadline_policy.value,
-        "idempotency_key": new.idempotency_key,
-        "now": now,
-    }
+    status = JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
+    return (
+        new.namespace, new.task, new.queue, new.args_json, new.kwargs_json, status,
+        new.priority, run_at, deadline, new.timeout, new.max_attempts, new.guarantee.value,
+        new.deadline_policy.value, new.idempotency_key, now,
+    )
+
+
+def _new_job(new: NewJob, row: _InsertRow, job_id: int) -> Job:
+    """The record of a job just inserted, built without reading it back."""
+    return Job(
+        id=job_id,
+        namespace=new.namespace,
+        task=new.task,
+        queue=new.queue,
+        args=new.args,
+        kwargs=new.kwargs,
+        status=row[5],
+        priority=new.priority,
+        run_at=epoch_datetime(row[7]),
+        deadline=to_datetime(row[8]),
+        timeout=new.timeout,
+        max_attempts=new.max_attempts,
+        attempt=0,
+        fence=0,
+        guarantee=new.guarantee,
+        deadline_policy=new.deadline_policy,
+        idempotency_key=new.idempotency_key,
+        worker_id=None,
+        lease_expires_at=None,
+        started_at=None,
+        created_at=epoch_datetime(row[14]),
+        finished_at=None,
+        cancel_requested=False,
+        result=None,
+        last_error=None,
+        checkpoint=None,
+    )
 
 
 def _attempt_params(
