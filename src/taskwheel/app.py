@@ -215,7 +215,9 @@ class App:
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
-                raise InvalidInput("requests", f"expected Task.prepare(...) results, got {request!r}")
+                raise InvalidInput(
+                    "requests", f"expected Task.prepare(...) results, got {request!r}"
+                )
             if request.namespace != self.namespace:
                 raise InvalidInput("namespace", f"request for {request.namespace!r} in app of "
                                    f"{self.namespace!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -31,7 +32,7 @@ def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) 
         seconds = _parse_text(value.strip(), field)
     else:
         raise InvalidInput(field, f"expected a duration such as '30s', got {value!r}")
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         raise InvalidInput(field, f"duration must be finite, got {value!r}")
     if seconds < 0:
         raise InvalidInput(field, f"duration must not be negative, got {value!r}")
@@ -68,7 +69,7 @@ def format_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.3g}s"
     parts = []
-    remainder = int(round(seconds))
+    remainder = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, remainder = divmod(remainder, size)
         if count:

@@ -102,6 +102,11 @@ class Job:
     last_error: str | None
     checkpoint: Any
 
+    def dispatch_key(self) -> tuple[int, float, float, int]:
+        """This job's place in the claim order (see `dispatch_key`)."""
+        deadline = None if self.deadline is None else self.deadline.timestamp()
+        return dispatch_key(self.priority, deadline, self.run_at.timestamp(), self.id)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""
         out: dict[str, Any] = {}

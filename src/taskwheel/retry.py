@@ -27,8 +27,9 @@ class Retry:
     failed together do not all return together.
 
     Example:
-        >>> Retry(max_attempts=5, backoff="exponential", base="1s", cap="10m", jitter=0.2)
-        Retry(max_attempts=5, backoff=<Backoff.EXPONENTIAL: 'exponential'>, base=1.0, cap=600.0, jitter=0.2)
+        >>> policy = Retry(max_attempts=5, backoff="exponential", base="1s", cap="10m", jitter=0.2)
+        >>> policy.delay(3, random.Random(0)) <= 4.0 * 1.2
+        True
     """
 
     max_attempts: int

@@ -149,8 +149,8 @@ class Task(Generic[P, R]):
             if clash:
                 raise InvalidInput(
                     "task",
-                    f"{name!r} has parameters named like enqueue options ({', '.join(sorted(clash))});"
-                    " rename them, or enqueue it with app.enqueue(name, args=..., kwargs=...)",
+                    f"{name!r} has parameters named like enqueue options "
+                    f"({', '.join(sorted(clash))}); rename them",
                 )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -95,7 +95,9 @@ class WorkerSettings:
         try:
             pool_kind = Pool(pool)
         except ValueError:
-            raise InvalidInput("pool", f"unknown pool {pool!r} (use async, thread, process)") from None
+            raise InvalidInput(
+                "pool", f"unknown pool {pool!r} (use async, thread, process)"
+            ) from None
         ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
         beat = ttl / 3 if heartbeat is None else parse_duration(heartbeat, "heartbeat",
                                                                  allow_zero=False)
@@ -326,7 +328,9 @@ class Worker:
     async def _execute(self, task: Task[Any, Any] | None, running: Running) -> Execution:
         job = running.job
         if task is None:
-            return Execution(AttemptOutcome.FAILED, error=f"unknown task {job.task!r} in this worker")
+            return Execution(
+                AttemptOutcome.FAILED, error=f"unknown task {job.task!r} in this worker"
+            )
         timeout = job.timeout
         if task.command is not None:
             command = render_command(task.command, job.args, job.kwargs, task.name)

@@ -59,7 +59,9 @@ class SQLiteStore(Store):
         ['0001_initial.sql']
     """
 
-    def __init__(self, path: str, *, clock: Clock | None = None, busy_timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str, *, clock: Clock | None = None, busy_timeout: float = 60.0
+    ) -> None:
         self.path = path
         self.clock = clock or SystemClock()
         self._busy_ms = int(busy_timeout * 1000)
@@ -234,7 +236,7 @@ class SQLiteStore(Store):
             ).fetchall()
             next_due = self._next_due(conn, namespace)
         jobs = [_job(row) for row in rows]
-        jobs.sort(key=lambda job: _dispatch_order(job))
+        jobs.sort(key=Job.dispatch_key)
         return Claim(jobs=jobs, next_due=next_due)
 
     def _next_due(self, conn: sqlite3.Connection, namespace: str) -> float | None:
@@ -260,7 +262,9 @@ class SQLiteStore(Store):
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> list[int]:
         for outcome in outcomes:
             if outcome.status not in RUNNING_TARGETS:
-                raise IllegalTransition(outcome.job_id, JobStatus.RUNNING.value, outcome.status.value)
+                raise IllegalTransition(
+                    outcome.job_id, JobStatus.RUNNING.value, outcome.status.value
+                )
         rejected: list[int] = []
         finish, record = _Q["finish_attempt"], _Q["insert_attempt"]
         with self._write() as conn:
@@ -284,8 +288,13 @@ class SQLiteStore(Store):
                 conn.execute(
                     record,
                     _attempt_params(
-                        row, outcome.job_id, now, outcome.outcome,
-                        outcome.result_json, outcome.error, outcome.traceback,
+                        row,
+                        job_id=outcome.job_id,
+                        now=now,
+                        outcome=outcome.outcome,
+                        result=outcome.result_json,
+                        error=outcome.error,
+                        traceback=outcome.traceback,
                     ),
                 )
         return rejected
@@ -305,8 +314,13 @@ class SQLiteStore(Store):
                 conn.execute(
                     _Q["insert_attempt"],
                     _attempt_params(
-                        row, job_id, now, AttemptOutcome.INTERRUPTED,
-                        None, "worker shut down before the job finished", None,
+                        row,
+                        job_id=job_id,
+                        now=now,
+                        outcome=AttemptOutcome.INTERRUPTED,
+                        result=None,
+                        error="worker shut down before the job finished",
+                        traceback=None,
                     ),
                 )
         namespaces = self._namespaces_of(released)
@@ -341,8 +355,13 @@ class SQLiteStore(Store):
                 conn.execute(
                     _Q["insert_attempt"],
                     _attempt_params(
-                        row, int(row["id"]), now, AttemptOutcome.LEASE_EXPIRED,
-                        None, "lease expired: the worker stopped heartbeating", None,
+                        row,
+                        job_id=int(row["id"]),
+                        now=now,
+                        outcome=AttemptOutcome.LEASE_EXPIRED,
+                        result=None,
+                        error="lease expired: the worker stopped heartbeating",
+                        traceback=None,
                     ),
                 )
             conn.execute(_Q["prune_workers"], scope)
@@ -590,6 +609,7 @@ def _new_job(new: NewJob, row: _InsertRow, job_id: int) -> Job:
 
 def _attempt_params(
     row: sqlite3.Row,
+    *,
     job_id: int,
     now: float,
     outcome: AttemptOutcome,
@@ -610,11 +630,6 @@ def _attempt_params(
         "error": error,
         "traceback": traceback,
     }
-
-
-def _dispatch_order(job: Job) -> tuple[int, float, float, int]:
-    deadline = job.deadline.timestamp() if job.deadline else float("inf")
-    return (-job.priority, deadline, job.run_at.timestamp(), job.id)
 
 
 def _job(row: sqlite3.Row) -> Job:
