@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 import taskwheel
 from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
 
@@ -27,23 +29,25 @@ def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
     assert doomed.attempts() == []
 
 
-def test_a_running_job_sees_cancelled_in_its_context(app: taskwheel.App, tmp_path: Path) -> None:
-    for pool in ("thread", "async"):
-        body = (sample_tasks.wait_until_cancelled if pool == "thread"
-                else sample_tasks.wait_until_cancelled_async)
-        task = app.task(name=f"cooperative_{pool}", pass_context=True, pool=pool)(body)
-        marker = tmp_path / f"marker-{pool}"
-        args = [str(marker), 30] if pool == "thread" else [str(marker)]
-        job = task.enqueue(*args)
-        # A long poll interval: the cancel must arrive by notification, not by polling.
-        with running_worker(app, heartbeat="20s", lease_ttl="60s"):
-            wait_for(lambda: marker.exists() and "started" in marker.read_text())
-            assert job.cancel().status is JobStatus.RUNNING
-            assert job.record.cancel_requested
-            wait_for(lambda: finished(job), 5, "cancelled job to end")
-        assert job.status is JobStatus.CANCELLED, pool
-        assert marker.read_text().split() == ["started", "saw-cancel"]
-        assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
+@pytest.mark.parametrize("pool", ["thread", "async"])
+def test_a_running_job_sees_cancelled_in_its_context(
+    app: taskwheel.App, tmp_path: Path, pool: str
+) -> None:
+    body = (sample_tasks.wait_until_cancelled if pool == "thread"
+            else sample_tasks.wait_until_cancelled_async)
+    task = app.task(pass_context=True, pool=pool)(body)
+    marker = tmp_path / "marker"
+    args = [str(marker), 30] if pool == "thread" else [str(marker)]
+    job = task.enqueue(*args)
+    # Long heartbeats: the cancel must arrive by notification, not with a heartbeat.
+    with running_worker(app, heartbeat="20s", lease_ttl="60s"):
+        wait_for(lambda: marker.exists() and "started" in marker.read_text())
+        assert job.cancel().status is JobStatus.RUNNING
+        assert job.record.cancel_requested
+        wait_for(lambda: finished(job), 5, "cancelled job to end")
+    assert job.status is JobStatus.CANCELLED
+    assert marker.read_text().split() == ["started", "saw-cancel"]
+    assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
 
 
 def test_a_process_that_ignores_cancel_is_killed_after_the_grace(
@@ -53,7 +57,7 @@ def test_a_process_that_ignores_cancel_is_killed_after_the_grace(
     marker = tmp_path / "marker"
     job = task.enqueue(str(marker))
     with running_worker(app, cancel_grace="300ms", heartbeat="20s", lease_ttl="60s"):
-        wait_for(lambda: marker.exists())
+        wait_for(marker.exists)
         job.cancel()
         wait_for(lambda: finished(job), 10, "killed")
     assert job.status is JobStatus.CANCELLED
@@ -84,7 +88,7 @@ def test_a_vanished_workers_jobs_are_rescued_without_a_scheduler(app: taskwheel.
     assert [a.outcome for a in rerun.attempts()] == [
         AttemptOutcome.LEASE_EXPIRED, AttemptOutcome.SUCCEEDED
     ]
-    assert [a.worker_id for a in rerun.attempts()][0] == "ghost"
+    assert rerun.attempts()[0].worker_id == "ghost"
     assert never_twice.record.guarantee is Guarantee.AT_MOST_ONCE
 
 

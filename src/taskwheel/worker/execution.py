@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -105,6 +106,29 @@ async def run_coroutine(
         raise
     except BaseException as exc:
         return failure(exc)
+
+
+def run_on_daemon_thread(fn: Callable[..., Execution], *args: Any) -> asyncio.Future[Execution]:
+    """Run ``fn`` on a thread of its own and give its result to the running loop.
+
+    One daemon thread per attempt rather than a pool: a thread cannot be killed, and a
+    task that ignores its timeout or cancellation would otherwise hold a pool slot and,
+    being a pool thread, keep the process from exiting after the worker has stopped.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Execution] = loop.create_future()
+
+    def deliver(result: Execution) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def body() -> None:
+        result = fn(*args)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result)
+
+    threading.Thread(target=body, name="taskwheel-task", daemon=True).start()
+    return future
 
 
 def call_in_thread(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Execution:

@@ -40,6 +40,7 @@ from taskwheel.worker.execution import (
     call_in_thread,
     decide,
     run_coroutine,
+    run_on_daemon_thread,
     run_shell,
     timed_out,
 )
@@ -141,9 +142,6 @@ class Worker:
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
-        self._threads = ThreadPoolExecutor(
-            self.settings.concurrency, thread_name_prefix="taskwheel-task"
-        )
         self._children = ChildPool({"sys_path": sys.path, "app": app.import_path})
         self._saturated = False
         self._unreported = 0  # outcomes not yet written to the store
@@ -221,7 +219,6 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._call(self.store.resign, self.namespace, "rescuer", self.id)
                 await self._call(self.store.unregister_worker, self.id)
-            self._threads.shutdown(wait=False, cancel_futures=True)
             self._db.shutdown(wait=True)
             self._loop = None
             log.info("worker %s stopped: %s", self.id, self.stats)
@@ -343,10 +340,7 @@ class Worker:
         if task.is_async and pool is Pool.ASYNC:
             fn = task.fn
             return await run_coroutine(lambda: fn(*args, **job.kwargs), timeout)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            self._threads, call_in_thread, task.fn, args, job.kwargs
-        )
+        future = run_on_daemon_thread(call_in_thread, task.fn, args, job.kwargs)
         done, _ = await asyncio.wait({future}, timeout=timeout)
         if not done:
             # A thread cannot be killed: tell the task to stop and move on without it.

@@ -1,0 +1,1 @@
+"""The ``taskwheel`` command line (`taskwheel.cli.main`). Only this package prints."""

@@ -1,0 +1,217 @@
+"""``taskwheel enqueue``, ``jobs`` and ``dlq``: create, inspect and repair jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.errors import InvalidInput
+from taskwheel.jobs import JobFilter
+from taskwheel.lifecycle import JobStatus
+
+# An ISO 8601 date starts the value: anything else given as a deadline is a duration.
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+# -- enqueue ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("task")
+@click.option("--args", "args_text", default="[]", metavar="JSON", show_default=True,
+              help="Positional arguments, a JSON list.")
+@click.option("--kwargs", "kwargs_text", default="{}", metavar="JSON", show_default=True,
+              help="Keyword arguments, a JSON object.")
+@click.option("--queue", default=None, help="[default: the task's]")
+@click.option("--priority", type=int, default=None, help="Higher runs first. [default: the task's]")
+@click.option("--delay", default=None, metavar="DURATION",
+              help="Run after this long, e.g. 10s, 5m, 1h30m.")
+@click.option("--at", "at_text", default=None, metavar="TIME",
+              help="Run at this time: ISO 8601 with a timezone, e.g. 2030-01-01T09:00:00+00:00.")
+@click.option("--deadline", default=None, metavar="TIME|DURATION",
+              help="Must start before this: an ISO 8601 time or a duration from now.")
+@click.option("--timeout", default=None, metavar="DURATION",
+              help="Longest run of one attempt, e.g. 30s.")
+@click.option("--max-attempts", type=int, default=None, help="[default: the task's retry policy]")
+@click.option("--idempotency-key", default=None,
+              help="A second enqueue with this key returns the first job.")
+@app_option
+@common_options
+def enqueue(
+    target: Target,
+    *,
+    task: str,
+    args_text: str,
+    kwargs_text: str,
+    queue: str | None,
+    priority: int | None,
+    delay: str | None,
+    at_text: str | None,
+    deadline: str | None,
+    timeout: str | None,
+    max_attempts: int | None,
+    idempotency_key: str | None,
+    app_spec: str,
+) -> None:
+    """Create a job of TASK, checked against the app's task registry first."""
+    options: dict[str, Any] = {
+        "queue": queue,
+        "priority": priority,
+        "delay": delay,
+        "at": None if at_text is None else _parse_datetime(at_text, "at"),
+        "deadline": None if deadline is None else _parse_deadline(deadline),
+        "timeout": timeout,
+        "max_attempts": max_attempts,
+        "idempotency_key": idempotency_key,
+    }
+    args = _parse_json(args_text, "args")
+    kwargs = _parse_json(kwargs_text, "kwargs")
+    app = target.load(app_spec)
+    try:
+        handle = app.enqueue(
+            task, args=args, kwargs=kwargs,
+            **{name: value for name, value in options.items() if value is not None},
+        )
+        target.output.job(handle.record)
+    finally:
+        app.close()
+
+
+def _parse_json(text: str, field: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(field, f"not valid JSON ({exc}): {text!r}") from None
+
+
+def _parse_datetime(text: str, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            field, f"not an ISO 8601 time: {text!r} (e.g. 2030-01-01T09:00:00+00:00)"
+        ) from None
+
+
+def _parse_deadline(text: str) -> datetime | str:
+    return _parse_datetime(text, "deadline") if _ISO_DATE.match(text.strip()) else text
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+@click.group()
+def jobs() -> None:
+    """List, inspect, cancel and retry jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus]), default=None)
+@click.option("--queue", default=None)
+@click.option("--task", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@common_options
+def list_jobs(
+    target: Target, status: str | None, queue: str | None, task: str | None, limit: int
+) -> None:
+    """Jobs, newest first."""
+    where = JobFilter(status=None if status is None else JobStatus(status), queue=queue,
+                      task=task, limit=limit)
+    with contextlib.closing(target.app()) as app:
+        target.output.jobs(app.list_jobs(where))
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID", type=int)
+@common_options
+def show_job(target: Target, job_id: int) -> None:
+    """A job and the history of its attempts."""
+    with contextlib.closing(target.app()) as app:
+        handle = app.job(job_id)
+        target.output.job_with_attempts(handle.record, handle.attempts())
+
+
+@jobs.command("cancel")
+@click.argument("job_id", metavar="ID", type=int)
+@common_options
+def cancel_job(target: Target, job_id: int) -> None:
+    """Cancel a waiting job, or ask the worker running it to stop."""
+    with contextlib.closing(target.app()) as app:
+        job = app.job(job_id).cancel().record
+        target.output.job(job)
+        if job.status is JobStatus.RUNNING:
+            target.output.note(f"cancel requested: the worker running job {job.id} will stop it")
+
+
+@jobs.command("retry")
+@click.argument("job_id", metavar="ID", type=int)
+@common_options
+def retry_job(target: Target, job_id: int) -> None:
+    """Queue a finished job again with a fresh set of attempts."""
+    with contextlib.closing(target.app()) as app:
+        target.output.job(app.store.retry_job(app.namespace, job_id))
+
+
+# -- dead-letter queue -----------------------------------------------------------------------
+
+
+@click.group()
+def dlq() -> None:
+    """The dead-letter queue: jobs whose attempts ran out."""
+
+
+@dlq.command("list")
+@click.option("--queue", default=None)
+@click.option("--task", default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@common_options
+def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
+    """Dead jobs, newest first."""
+    where = JobFilter(status=JobStatus.DEAD, queue=queue, task=task, limit=limit)
+    with contextlib.closing(target.app()) as app:
+        target.output.jobs(app.list_jobs(where), title="dead jobs")
+
+
+@dlq.command("replay")
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead job.")
+@common_options
+def replay_dead(target: Target, job_ids: tuple[int, ...], replay_all: bool) -> None:
+    """Queue dead jobs again, with a fresh set of attempts."""
+    if replay_all == bool(job_ids):
+        raise InvalidInput("all", "give job ids or --all (one of them)")
+    with contextlib.closing(target.app()) as app:
+        replayed = app.store.replay_dead(app.namespace, None if replay_all else list(job_ids))
+    if target.output.json:
+        target.output.emit_json({"replayed": replayed})
+    elif replayed:
+        target.output.note(f"replayed {len(replayed)} jobs: {', '.join(map(str, replayed))}")
+    else:
+        target.output.note("no dead jobs to replay")
+
+
+@dlq.command("purge")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@common_options
+def purge_dead(target: Target, yes: bool) -> None:
+    """Delete dead jobs and their attempts for good."""
+    with contextlib.closing(target.app()) as app:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InvalidInput("yes", "stdin is not a terminal, so nobody can confirm; "
+                                   "pass --yes to purge")
+            dead = sum(q.counts.get(JobStatus.DEAD.value, 0) for q in app.store.stats(
+                app.namespace).queues)
+            click.confirm(f"Delete {dead} dead jobs of namespace {app.namespace!r} and their "
+                          "attempts?", abort=True, err=True)
+        purged = app.store.purge_dead(app.namespace)
+    if target.output.json:
+        target.output.emit_json({"purged": purged})
+    else:
+        target.output.note(f"purged {purged} dead jobs")

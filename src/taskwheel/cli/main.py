@@ -1,0 +1,55 @@
+"""The ``taskwheel`` command: run workers, enqueue jobs, inspect and repair queues.
+
+Every command takes ``--format table|json``, ``--database-url`` (or
+``$TASKWHEEL_DATABASE_URL``) and ``--namespace`` after its name. A refused request is
+one ``error: ...`` line on stderr, exit code 2 for bad input and 1 otherwise; nothing
+is written when input is refused.
+
+Example:
+    $ taskwheel worker --app myproject.tasks:app -q emails -q default -c 16
+    $ taskwheel enqueue send_email --args '["a@b.c"]' --delay 10s --app myproject.tasks:app
+    $ taskwheel jobs list --status dead --format json
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from taskwheel.cli.admin import demo, migrate, stats
+from taskwheel.cli.jobs import dlq, enqueue, jobs
+from taskwheel.cli.worker import worker
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="taskwheel")
+def cli() -> None:
+    """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
+
+
+for command in (worker, enqueue, jobs, dlq, stats, migrate, demo):
+    cli.add_command(command)
+
+
+def _register_optional_commands() -> None:
+    try:
+        from taskwheel.cli.bench import bench  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        # Written separately: the rest of the command line works without it.
+        if exc.name != "taskwheel.cli.bench":
+            click.echo(f"warning: the bench command is unavailable: {exc}", err=True)
+        return
+    cli.add_command(bench)
+
+
+_register_optional_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``taskwheel`` console script."""
+    cli.main(args=argv, prog_name="taskwheel")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Options every command shares, and how errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from taskwheel.app import App, load_app
+from taskwheel.cli.output import Format, Output, error_line
+from taskwheel.errors import InvalidInput, TaskwheelError
+from taskwheel.stores import DATABASE_URL_ENV
+
+APP_ENV = "TASKWHEEL_APP"
+log = logging.getLogger("taskwheel.cli")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command acts (database and namespace) and how it answers."""
+
+    database_url: str | None  # None: the app's own, else $TASKWHEEL_DATABASE_URL or ./taskwheel.db
+    namespace: str | None  # None: the app's own, else "default"
+    output: Output
+
+    def app(self) -> App:
+        """An app without tasks, for commands that only read and repair jobs."""
+        return App(self.database_url, namespace=self.namespace or "default")
+
+    def load(self, spec: str) -> App:
+        """The user's app, pointed at the database and namespace given to the command."""
+        app = load_app(spec)
+        app.configure(database_url=self.database_url, namespace=self.namespace)
+        return app
+
+
+def common_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add ``--format``, ``--database-url`` and ``--namespace`` to a command, hand it a
+    `Target`, and turn taskwheel's errors into one line and an exit code."""
+
+    @functools.wraps(command)
+    @click.option(
+        "--namespace", default=None,
+        help="Tenant to act in; overrides the app's own.  [default: default]",
+    )
+    @click.option(
+        "--database-url", envvar=DATABASE_URL_ENV, default=None, show_envvar=True,
+        help="sqlite:///path.db; overrides the app's own.  [default: sqlite:///taskwheel.db]",
+    )
+    @click.option(
+        "--format", "output_format", type=click.Choice([f.value for f in Format]),
+        default=Format.TABLE.value, show_default=True, help="How to print the answer.",
+    )
+    @click.pass_context
+    def run(
+        ctx: click.Context,
+        /,
+        output_format: str,
+        database_url: str | None,
+        namespace: str | None,
+        **kwargs: Any,
+    ) -> None:
+        target = Target(database_url or None, namespace, Output(Format(output_format)))
+        try:
+            command(target, **kwargs)
+        except TaskwheelError as exc:
+            error_line(_describe(ctx, exc))
+            ctx.exit(2 if isinstance(exc, InvalidInput) else 1)
+        except sqlite3.Error as exc:
+            error_line(f"database: {exc}")
+            ctx.exit(1)
+
+    return run
+
+
+def _describe(ctx: click.Context, exc: TaskwheelError) -> str:
+    """The error, with its field spelled as the option the user typed."""
+    if not isinstance(exc, InvalidInput):
+        return str(exc)
+    spelled = f"--{exc.field.replace('_', '-')}"
+    for param in ctx.command.params:
+        if isinstance(param, click.Option) and (param.name == exc.field or spelled in param.opts):
+            long_names = [opt for opt in param.opts if opt.startswith("--")]
+            return f"{(long_names or param.opts)[0]}: {exc.reason}"
+    return str(exc)
+
+
+def app_option(command: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--app", "app_spec", envvar=APP_ENV, required=True, show_envvar=True,
+        metavar="MODULE:ATTRIBUTE", help="The taskwheel.App that defines the tasks.",
+    )(command)

@@ -1,0 +1,256 @@
+"""How the command line writes: records to stdout as tables or JSON, logs to stderr.
+
+JSON output is one document per command, built from the records' ``to_dict`` forms,
+so scripts can rely on it; tables are for people and may change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from taskwheel.durations import format_duration
+from taskwheel.jobs import Attempt, Job, Stats
+from taskwheel.lifecycle import JobStatus
+
+# Tables piped into files or other programs are not cut at 80 columns.
+_PIPE_WIDTH = 200
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class Output:
+    """Writes a command's answer in the chosen format."""
+
+    def __init__(self, format: Format) -> None:
+        self.format = format
+        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+        self.console = Console(highlight=False, width=_PIPE_WIDTH if piped else None)
+
+    @property
+    def json(self) -> bool:
+        return self.format is Format.JSON
+
+    def emit_json(self, value: Any) -> None:
+        click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+    def note(self, text: str) -> None:
+        """A line for people; JSON output stays a single document."""
+        if not self.json:
+            self.console.print(text, markup=False)
+
+    def job(self, job: Job) -> None:
+        if self.json:
+            self.emit_json(job.to_dict())
+        else:
+            self.console.print(job_table(job))
+
+    def job_with_attempts(self, job: Job, attempts: Sequence[Attempt]) -> None:
+        if self.json:
+            self.emit_json({"job": job.to_dict(), "attempts": [a.to_dict() for a in attempts]})
+            return
+        self.console.print(job_table(job))
+        if attempts:
+            self.console.print(attempts_table(attempts))
+        else:
+            self.console.print("no attempts yet", markup=False)
+
+    def jobs(self, jobs: Sequence[Job], title: str = "jobs") -> None:
+        if self.json:
+            self.emit_json([job.to_dict() for job in jobs])
+        elif not jobs:
+            self.console.print(f"no {title}", markup=False)
+        else:
+            self.console.print(jobs_table(jobs, title))
+
+    def stats(self, stats: Stats) -> None:
+        if self.json:
+            self.emit_json(_plain(asdict(stats)))
+            return
+        if stats.queues:
+            self.console.print(queues_table(stats))
+        else:
+            self.console.print("no jobs", markup=False)
+        if stats.workers:
+            self.console.print(workers_table(stats))
+        else:
+            self.console.print("no workers", markup=False)
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+
+def job_table(job: Job) -> Table:
+    table = Table(title=f"job {job.id}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, Any]] = [
+        ("task", job.task),
+        ("status", job.status.value + (" (cancel requested)" if job.cancel_requested else "")),
+        ("queue", job.queue),
+        ("priority", job.priority),
+        ("args", _compact(job.args)),
+        ("kwargs", _compact(job.kwargs)),
+        ("run at", _when(job.run_at)),
+        ("deadline", _when(job.deadline)),
+        ("timeout", None if job.timeout is None else format_duration(job.timeout)),
+        ("attempt", f"{job.attempt} of {job.max_attempts}"),
+        ("fence", job.fence),
+        ("guarantee", job.guarantee.value),
+        ("worker", job.worker_id),
+        ("lease expires", _when(job.lease_expires_at)),
+        ("started", _when(job.started_at)),
+        ("created", _when(job.created_at)),
+        ("finished", _when(job.finished_at)),
+        ("idempotency key", job.idempotency_key),
+        ("result", None if job.status is not JobStatus.SUCCEEDED else _compact(job.result)),
+        ("last error", job.last_error),
+        ("checkpoint", None if job.checkpoint is None else _compact(job.checkpoint)),
+    ]
+    for name, value in rows:
+        table.add_row(name, _cell(value))
+    return table
+
+
+def attempts_table(attempts: Sequence[Attempt]) -> Table:
+    table = Table(title="attempts", title_justify="left")
+    for column in ("attempt", "fence", "worker", "started", "ended", "took", "outcome"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for attempt in attempts:
+        took = (attempt.ended_at - attempt.started_at).total_seconds()
+        table.add_row(
+            str(attempt.attempt), str(attempt.fence), _cell(attempt.worker_id),
+            _when(attempt.started_at), _when(attempt.ended_at), format_duration(max(0.0, took)),
+            attempt.outcome.value, _cell(attempt.error),
+        )
+    return table
+
+
+def jobs_table(jobs: Sequence[Job], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("id", "task", "queue", "status", "priority", "attempt", "run at", "finished"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("last error", overflow="ellipsis", max_width=60, no_wrap=True)
+    for job in jobs:
+        table.add_row(
+            str(job.id), job.task, job.queue, job.status.value, str(job.priority),
+            f"{job.attempt}/{job.max_attempts}", _when(job.run_at), _when(job.finished_at),
+            _cell(job.last_error),
+        )
+    return table
+
+
+def queues_table(stats: Stats) -> Table:
+    present = {status for queue in stats.queues for status in queue.counts}
+    states = [status.value for status in JobStatus if status.value in present]
+    table = Table(title="queues", title_justify="left")
+    table.add_column("queue", no_wrap=True)
+    for state in states:
+        table.add_column(state, justify="right")
+    table.add_column("ready by priority")
+    table.add_column("oldest ready", justify="right")
+    for queue in stats.queues:
+        by_priority = "  ".join(f"p{p}: {n}" for p, n in queue.ready_by_priority.items())
+        age = queue.oldest_ready_age
+        table.add_row(
+            queue.queue,
+            *(str(queue.counts.get(state, 0)) for state in states),
+            by_priority or "-",
+            "-" if age is None else format_duration(age),
+        )
+    return table
+
+
+def workers_table(stats: Stats) -> Table:
+    table = Table(title="workers", title_justify="left")
+    for column in ("worker", "pid", "queues", "pool", "concurrency", "started", "last seen",
+                   "alive"):
+        table.add_column(column, no_wrap=True)
+    for worker in stats.workers:
+        table.add_row(
+            worker.id, str(worker.pid), ",".join(worker.queues), worker.pool,
+            str(worker.concurrency), _when(worker.started_at), _when(worker.last_seen_at),
+            "yes" if worker.alive else "no",
+        )
+    return table
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclass dicts made JSON-ready: datetimes as ISO 8601 strings."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+# -- logs ----------------------------------------------------------------------------------
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log record, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, format: Format) -> None:
+    """Send taskwheel's logs to stderr, readable by people or, as JSON, by machines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if format is Format.JSON:
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
+        ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def error_line(message: str) -> None:
+    """The one line a failed command leaves on stderr."""
+    click.echo(f"error: {message}", err=True)
+
+
+__all__ = ["Format", "Output", "configure_logging", "error_line"]

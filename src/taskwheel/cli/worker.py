@@ -1,0 +1,71 @@
+"""``taskwheel worker``: run jobs until told to stop."""
+
+from __future__ import annotations
+
+import click
+
+from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.output import configure_logging
+from taskwheel.tasks import Pool
+from taskwheel.worker import Worker, WorkerSettings
+
+
+@click.command()
+@app_option
+@click.option("-q", "--queue", "queues", multiple=True, default=("default",), show_default=True,
+              help="Queue to serve (repeat for several).")
+@click.option("-c", "--concurrency", type=int, default=8, show_default=True,
+              help="Jobs run at once.")
+@click.option("--pool", type=click.Choice([p.value for p in Pool]), default=Pool.ASYNC.value,
+              show_default=True, help="Where task code runs: event loop and threads, threads "
+              "only, or child processes.")
+@click.option("--lease-ttl", default="30s", metavar="DURATION", show_default=True,
+              help="A vanished worker's jobs are run again this long after its last heartbeat.")
+@click.option("--heartbeat", default=None, metavar="DURATION",
+              help="Lease renewal interval.  [default: ttl / 3]")
+@click.option("--grace", default="30s", metavar="DURATION", show_default=True,
+              help="On SIGTERM, how long running jobs may finish before their leases are "
+              "given back.")
+@click.option("--cancel-grace", default="5s", metavar="DURATION", show_default=True,
+              help="How long a cancelled job may take to stop before it is killed.")
+@click.option("--poll-interval", default="1s", metavar="DURATION", show_default=True,
+              help="Longest wait between looks for work when no wake-up arrives.")
+@click.option("--batch-size", type=int, default=100, show_default=True,
+              help="Most jobs claimed in one statement.")
+@click.option("--burst", is_flag=True, help="Exit once no job is ready, running or delayed.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
+              case_sensitive=False), default="info", show_default=True)
+@common_options
+def worker(
+    target: Target,
+    *,
+    app_spec: str,
+    queues: tuple[str, ...],
+    concurrency: int,
+    pool: str,
+    lease_ttl: str,
+    heartbeat: str | None,
+    grace: str,
+    cancel_grace: str,
+    poll_interval: str,
+    batch_size: int,
+    burst: bool,
+    log_level: str,
+) -> None:
+    """Run jobs until SIGTERM or SIGINT (a second signal stops at once).
+
+    On the first signal the worker stops claiming, lets running jobs finish for
+    --grace, then gives the leases of unfinished jobs back so another worker takes
+    them at once.
+    """
+    settings = WorkerSettings.build(
+        queues=queues, concurrency=concurrency, pool=pool, lease_ttl=lease_ttl,
+        heartbeat=heartbeat, grace=grace, cancel_grace=cancel_grace,
+        poll_interval=poll_interval, batch_size=batch_size, burst=burst,
+    )
+    configure_logging(log_level, target.output.format)
+    app = target.load(app_spec)
+    try:
+        Worker(app, settings).run()
+    finally:
+        app.close()

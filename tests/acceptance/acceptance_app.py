@@ -1,0 +1,82 @@
+"""The app the acceptance tests run: copied into each test's directory and imported from
+there by the ``taskwheel`` processes (``--app acceptance_app:app``).
+
+Tasks that run return ``os.getpid()`` where it matters, so a test can tell which worker's
+result stood.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import taskwheel
+
+app = taskwheel.App()
+
+
+@app.task(pass_context=True)
+def record(ctx: taskwheel.Context, path: str) -> int:
+    """Append this job's id to ``path``: one short O_APPEND write, atomic on POSIX."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{ctx.job_id}\n".encode())
+    finally:
+        os.close(fd)
+    return os.getpid()
+
+
+@app.task
+def slow(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@app.task(pass_context=True)
+def long_only_the_first_time(ctx: taskwheel.Context, seconds: float) -> int:
+    """Blocks (not cooperatively) on the job's first claim; returns at once afterwards."""
+    if ctx.fencing_token == 1:
+        time.sleep(seconds)
+    return os.getpid()
+
+
+@app.task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task(retry=1)
+def boom() -> None:
+    raise RuntimeError("boom")
+
+
+@app.task(retry=1)
+def exit_in_thread() -> None:
+    sys.exit(3)
+
+
+@app.task(retry=1)
+async def exit_on_event_loop() -> None:
+    sys.exit(3)
+
+
+@app.task(retry=1, pool="process")
+def exit_in_child() -> None:
+    sys.exit(3)
+
+
+@app.task(retry=1, pool="process")
+def hard_exit_in_child() -> None:
+    os._exit(7)
+
+
+@app.task(retry=1, pool="process")
+def segfault_in_child() -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@app.task
+def ok() -> str:
+    return "ok"

@@ -1,0 +1,205 @@
+"""Acceptance tests drive the real ``taskwheel`` command in subprocesses.
+
+Each test gets a project: a directory holding its own SQLite file and a copy of
+``acceptance_app.py``, put on the processes' PYTHONPATH. Tests read the outcome
+through the store, waiting for conditions with a deadline rather than for time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from taskwheel.jobs import Attempt, Job, JobFilter
+from taskwheel.lifecycle import JobStatus
+from taskwheel.stores import Store, open_store
+
+T = TypeVar("T")
+APP = "acceptance_app:app"
+_SCRIPT = Path(sys.executable).with_name("taskwheel")
+# The installed console script, as users run it (the module when it is missing).
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "taskwheel.cli.main"]
+
+
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float = 20.0, what: str = "condition"
+) -> T:
+    """Poll until ``predicate()`` is truthy; fail after ``timeout`` seconds."""
+    limit = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= limit:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def worker_pid(worker_id: str | None) -> int:
+    """The process id inside a worker id (``host:pid:suffix``)."""
+    assert worker_id is not None
+    return int(worker_id.rsplit(":", 2)[1])
+
+
+class WorkerProcess:
+    """A ``taskwheel worker`` subprocess and its log."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        return self.proc.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+class Project:
+    """A directory with an app module and a database, and the processes run on it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.database = root / "taskwheel.db"
+        self.url = f"sqlite:///{self.database}"
+        shutil.copy(Path(__file__).with_name("acceptance_app.py"), root / "acceptance_app.py")
+        self.env = {
+            key: value for key, value in os.environ.items() if not key.startswith("TASKWHEEL_")
+        }
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        self.env["TASKWHEEL_DATABASE_URL"] = self.url
+        self.workers: list[WorkerProcess] = []
+        self._store: Store | None = None
+
+    # -- running the command ---------------------------------------------------------------
+
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``taskwheel ARGS`` to completion (stdin is not a terminal)."""
+        return subprocess.run(
+            [*COMMAND, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
+            input=input, stdin=None if input is not None else subprocess.DEVNULL,
+            timeout=timeout, check=False,
+        )
+
+    def run_json(self, *args: str) -> Any:
+        """Run a command with ``--format json``; it must succeed and print valid JSON."""
+        done = self.run(*args, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def start_worker(self, *args: str) -> WorkerProcess:
+        log = self.root / f"worker-{len(self.workers) + 1}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [*COMMAND, "worker", "--app", APP, *args], cwd=self.root, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(proc, log)
+        self.workers.append(worker)
+        return worker
+
+    def enqueue_many(self, task: str, calls: Sequence[list[Any]]) -> list[int]:
+        """Enqueue one job per argument list in a single `App.enqueue_many` batch,
+        from a separate process as an application would."""
+        program = (
+            "import json, sys\n"
+            "from acceptance_app import app\n"
+            "task = app.get_task(sys.argv[1])\n"
+            "handles = app.enqueue_many(task.prepare(*args) for args in json.load(sys.stdin))\n"
+            "print(json.dumps([h.id for h in handles]))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", program, task], cwd=self.root, env=self.env,
+            input=json.dumps(list(calls)), capture_output=True, text=True, timeout=60,
+            check=True,
+        )
+        ids: list[int] = json.loads(done.stdout)
+        return ids
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.alive():
+                worker.signal(signal.SIGCONT)
+                worker.signal(signal.SIGKILL)
+            worker.wait(10)
+
+    # -- reading the outcome ---------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.url)
+            self._store.migrate()
+        return self._store
+
+    def jobs(self) -> list[Job]:
+        return self.store.list_jobs("default", JobFilter(limit=1_000_000))
+
+    def job(self, job_id: int) -> Job:
+        return self.store.get_job("default", job_id)
+
+    def attempts(self, job_id: int) -> list[Attempt]:
+        return self.store.list_attempts("default", job_id)
+
+    def count_jobs(self) -> int:
+        return len(self.jobs())
+
+    def count(self, status: JobStatus) -> int:
+        return len(self.store.list_jobs("default", JobFilter(status=status, limit=1_000_000)))
+
+    def statuses(self, job_ids: Sequence[int]) -> dict[int, JobStatus]:
+        return {job.id: job.status for job in self.store.get_jobs("default", job_ids)}
+
+    def all_in(self, job_ids: Sequence[int], status: JobStatus) -> bool:
+        statuses = self.statuses(job_ids)
+        return len(statuses) == len(job_ids) and set(statuses.values()) == {status}
+
+    def running_under(self, worker: WorkerProcess) -> list[Job]:
+        return [
+            job for job in self.store.list_jobs(
+                "default", JobFilter(status=JobStatus.RUNNING, limit=1_000_000)
+            )
+            if worker_pid(job.worker_id) == worker.pid
+        ]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    project = Project(tmp_path)
+    try:
+        yield project
+    finally:
+        project.stop_all()
+        project.close()
+        # Shown by pytest when the test failed.
+        for number, worker in enumerate(project.workers, 1):
+            print(f"---- worker {number} (pid {worker.pid}) log ----")
+            print(worker.log_text()[-6000:])

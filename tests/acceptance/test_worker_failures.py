@@ -1,0 +1,88 @@
+"""Workers that die or freeze: their jobs are rescued, and their late outcomes refused."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from taskwheel.jobs import AttemptOutcome
+from taskwheel.lifecycle import JobStatus
+
+from .conftest import Project, wait_for, worker_pid
+
+LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
+SUCCEEDED = AttemptOutcome.SUCCEEDED
+
+
+def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(project: Project) -> None:
+    doomed = project.start_worker("-c", "4", "--lease-ttl", "2s")
+    survivor = project.start_worker("-c", "4", "--lease-ttl", "2s")
+    wait_for(lambda: len(project.store.stats("default").workers) == 2, what="workers registered")
+    job_ids = project.enqueue_many("slow", [[0.02 + (i % 4) * 0.01] for i in range(400)])
+
+    # Kill it while it holds jobs and the survivor is busy too.
+    wait_for(lambda: project.running_under(doomed) and project.running_under(survivor)
+             and project.count(JobStatus.SUCCEEDED) >= 40,
+             what="both workers mid-run")
+    doomed.signal(signal.SIGKILL)
+    assert doomed.wait() == -signal.SIGKILL
+    in_flight = {job.id for job in project.running_under(doomed)}
+    assert in_flight, "the killed worker held no job: nothing was tested"
+
+    wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=60,
+             what="every job to succeed")
+    assert survivor.alive()
+    for job_id in job_ids:
+        history = project.attempts(job_id)
+        outcomes = [attempt.outcome for attempt in history]
+        assert outcomes.count(SUCCEEDED) == 1, (job_id, outcomes)
+        assert history[-1].outcome is SUCCEEDED
+        for attempt in history:
+            if attempt.outcome is LEASE_EXPIRED:
+                assert worker_pid(attempt.worker_id) == doomed.pid, (job_id, history)
+        if job_id in in_flight:
+            assert outcomes == [LEASE_EXPIRED, SUCCEEDED], (job_id, outcomes)
+            assert worker_pid(history[1].worker_id) == survivor.pid
+            assert project.job(job_id).result == survivor.pid
+    survivor.signal(signal.SIGTERM)
+    assert survivor.wait() == 0
+
+
+@pytest.mark.parametrize("resume", ["after_the_rescuer_finished", "while_the_rescuer_runs_them"])
+def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
+    project: Project, resume: str
+) -> None:
+    lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
+    frozen = project.start_worker("-c", "4", *lease)
+    job_ids = project.enqueue_many("slow", [[1.0]] * 4)
+    wait_for(lambda: len(project.running_under(frozen)) == 4, what="the jobs to start")
+
+    frozen.signal(signal.SIGSTOP)
+    rescuer = project.start_worker("-c", "4", *lease)
+    if resume == "after_the_rescuer_finished":
+        wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=30,
+                 what="the other worker to rescue and finish the jobs")
+    else:
+        wait_for(lambda: len(project.running_under(rescuer)) == 4, timeout=30,
+                 what="the other worker to rescue and start the jobs")
+    frozen.signal(signal.SIGCONT)
+    # Its attempts end now; it reports them and must be told they are stale.
+    wait_for(lambda: "refused" in frozen.log_text(), timeout=20,
+             what="the paused worker to report its outcomes")
+    wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=30,
+             what="the jobs to succeed")
+
+    for worker in (frozen, rescuer):
+        worker.signal(signal.SIGTERM)
+    assert [frozen.wait(), rescuer.wait()] == [0, 0]
+    for job_id in job_ids:
+        job = project.job(job_id)
+        assert job.status is JobStatus.SUCCEEDED
+        assert job.result == rescuer.pid, "the stale attempt's result overwrote the newer one"
+        history = project.attempts(job_id)
+        assert [(a.outcome, worker_pid(a.worker_id)) for a in history] == [
+            (LEASE_EXPIRED, frozen.pid),
+            (SUCCEEDED, rescuer.pid),
+        ]
+        assert history[0].fence < history[1].fence == job.fence
