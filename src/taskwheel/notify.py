@@ -86,8 +86,14 @@ class LocalNotifier:
     def listen(self) -> Listener | None:
         if not hasattr(socket, "AF_UNIX"):
             return None
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return _SocketListener(str(self.directory / f"{uuid.uuid4().hex[:16]}.sock"))
+        path = str(self.directory / f"{uuid.uuid4().hex[:16]}.sock")
+        for _ in range(3):
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                return _SocketListener(path)
+            except FileNotFoundError:
+                continue  # the last listener removed the directory meanwhile
+        return None
 
     def _socket(self) -> socket.socket:
         if self._sender is None:
@@ -135,6 +141,9 @@ class _SocketListener:
         self._sock.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        # The last listener out removes the directory (it fails while others remain).
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.path))
 
 
 EventCallback = Callable[[str, str], None]

@@ -318,6 +318,10 @@ class Worker:
             return
         retry = DEFAULT_RETRY if task is None else task.options.retry
         outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled)
+        if outcome.status is not JobStatus.SUCCEEDED:
+            log.warning("job %d (%s) attempt %d/%d %s: %s -> %s", job.id, job.task, job.attempt,
+                        job.max_attempts, execution.outcome.value, execution.error,
+                        outcome.status.value)
         self._pending.append(outcome)
         self._unreported += 1
         self._report_ready.set()
