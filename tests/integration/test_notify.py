@@ -13,7 +13,8 @@ from taskwheel.notify import LocalNotifier
 def test_a_notification_reaches_every_listener_of_the_same_database(tmp_path: Path) -> None:
     database = str(tmp_path / "a.db")
     first, second = LocalNotifier(database).listen(), LocalNotifier(database).listen()
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     elsewhere = LocalNotifier(str(tmp_path / "b.db")).listen()
     assert elsewhere is not None
     LocalNotifier(database).notify("default", "jobs")
