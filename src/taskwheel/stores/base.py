@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
 from taskwheel.notify import Notifier
@@ -152,6 +153,11 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    def describe(self) -> dict[str, Any]:
+        """The backend and the settings in force that bear on speed and durability
+        (printed with benchmark figures)."""
+        return {"kind": type(self).__name__}
 
     @abstractmethod
     def close(self) -> None: ...

@@ -525,6 +525,21 @@ class SQLiteStore(Store):
         ]
         return Stats(queues=queues, workers=[_worker(row, now) for row in workers])
 
+    def describe(self) -> dict[str, Any]:
+        """``synchronous`` is per connection, so it is read off this store's own."""
+        conn = self._conn()
+        level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        return {
+            "kind": "sqlite",
+            "sqlite_version": sqlite3.sqlite_version,
+            "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+            "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, level),
+            "busy_timeout_ms": conn.execute("PRAGMA busy_timeout").fetchone()[0],
+            "wal_autocheckpoint_pages": conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0],
+            "page_size": conn.execute("PRAGMA page_size").fetchone()[0],
+            "write_serialisation": "flock on <db>-writelock, then BEGIN IMMEDIATE",
+        }
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._all_connections:

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Every benchmark in turn, figures printed for people; `make bench` runs this.
+# Each command also takes --format json for one JSON object per run.
+set -euo pipefail
+taskwheel bench --store sqlite --jobs 20000 --workers 2 --format table
