@@ -1,10 +1,11 @@
-"""Durations as users write them: ``"30s"``, ``"1h30m"``, ``"250ms"``, 5, 2.5, timedelta."""
+"""Durations as users write them: ``"30s"``, ``"1h30m"``, ``"250ms"``, 5, 2.5, timedelta;
+and the moments they give, which must carry a timezone."""
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from taskwheel.errors import InvalidInput
 
@@ -39,6 +40,18 @@ def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) 
     if seconds == 0 and not allow_zero:
         raise InvalidInput(field, f"duration must be greater than zero, got {value!r}")
     return seconds
+
+
+def aware_datetime(moment: object, field: str) -> datetime:
+    """``moment`` if it is a timezone-aware datetime, else `InvalidInput` naming ``field``:
+    a naive time means a different instant on every machine."""
+    if not isinstance(moment, datetime):
+        raise InvalidInput(field, f"expected a datetime, got {moment!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidInput(
+            field, f"{moment.isoformat()} has no timezone; add one (e.g. +00:00 or Z)"
+        )
+    return moment
 
 
 def _parse_text(text: str, field: str) -> float:
