@@ -101,6 +101,8 @@ class Job:
     result: Any
     last_error: str | None
     checkpoint: Any
+    schedule_id: int | None = None  # the schedule that fired it
+    fire_at: datetime | None = None  # the instant it stands for
 
     def dispatch_key(self) -> tuple[int, float, float, int]:
         """This job's place in the claim order (see `dispatch_key`)."""
@@ -228,6 +230,31 @@ def dumps_json(value: Any, field: str) -> str:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise ValueError(f"two keys become {key!r}")
+        value[key] = item
+    return value
+
+
+def stored_json(value: Any, field: str) -> tuple[Any, str]:
+    """``value`` as the store keeps it, with its JSON: tuples become lists and keys
+    strings, exactly what the task will receive. Keys that would collide (``1`` and
+    ``"1"``) are refused, naming ``field``, rather than one silently dropped.
+
+    Example:
+        >>> stored_json((1, {2: "b"}), "args")
+        ([1, {'2': 'b'}], '[1,{"2":"b"}]')
+    """
+    text = dumps_json(value, field)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys), text
+    except ValueError as exc:
+        raise InvalidInput(field, f"not representable in JSON: {exc}") from None
 
 
 def loads_json(text: str | None) -> Any:

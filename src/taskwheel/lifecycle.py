@@ -28,7 +28,8 @@ S = JobStatus
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.EXPIRED}),
-    S.WAITING: frozenset({S.QUEUED, S.CANCELLED, S.UPSTREAM_FAILED, S.SKIPPED}),
+    # waiting -> expired: a deadline can pass while a job waits for its turn.
+    S.WAITING: frozenset({S.QUEUED, S.CANCELLED, S.EXPIRED, S.UPSTREAM_FAILED, S.SKIPPED}),
     # queued -> scheduled: a retry or replay that asks for a delay.
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.EXPIRED, S.SCHEDULED}),
     # running -> queued: lease rescued or given back; running -> scheduled: retry after backoff.

@@ -11,9 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, dumps_json
+from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, stored_json
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 
 if TYPE_CHECKING:
@@ -201,23 +201,25 @@ class Task(Generic[P, R]):
             raise InvalidInput("at", "give either delay or at, not both")
         run_at = None
         if at is not None:
-            run_at = _aware(at, "at").timestamp()
+            run_at = aware_datetime(at, "at").timestamp()
         deadline_at: float | None = None
         deadline_in: float | None = None
         if isinstance(deadline, datetime):
-            deadline_at = _aware(deadline, "deadline").timestamp()
+            deadline_at = aware_datetime(deadline, "deadline").timestamp()
         elif deadline is not None:
             deadline_in = parse_duration(deadline, "deadline")
         if idempotency_key is not None and (
             not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 500
         ):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
+        stored_args, args_json = stored_json(args, "args")
+        stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs")
         return NewJob(
             task=self.name,
-            args=args,
-            kwargs=kwargs,
-            args_json=dumps_json(args, "args"),
-            kwargs_json=dumps_json(kwargs, "kwargs"),
+            args=stored_args,
+            kwargs=stored_kwargs,
+            args_json=args_json,
+            kwargs_json=kwargs_json,
             queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
             namespace=self.app.namespace,
@@ -270,13 +272,3 @@ def _call_signature(fn: Callable[..., Any], pass_context: bool) -> inspect.Signa
             raise InvalidInput("pass_context", f"{fn.__name__} takes no context parameter")
         signature = signature.replace(parameters=params[1:])
     return signature
-
-
-def _aware(moment: object, field_name: str) -> datetime:
-    if not isinstance(moment, datetime):
-        raise InvalidInput(field_name, f"expected a datetime, got {moment!r}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(
-            field_name, f"{moment.isoformat()} has no timezone; add one (e.g. +00:00 or Z)"
-        )
-    return moment
