@@ -6,6 +6,7 @@ import importlib
 import sys
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
 from taskwheel.clock import Clock
@@ -14,6 +15,12 @@ from taskwheel.errors import InvalidInput, JobFailed, UnknownTask
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.retry import Retry
+from taskwheel.schedules import (
+    SCHEDULE_JOB_OPTIONS,
+    Schedule,
+    ScheduleDefinition,
+    build_trigger,
+)
 from taskwheel.stores import Store, open_store, resolve_database_url
 from taskwheel.tasks import Pool, Task, make_options, validate_name
 
@@ -50,6 +57,7 @@ class App:
         self.database_url = resolve_database_url(database_url)
         self.namespace = validate_name(namespace, "namespace")
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules: dict[str, ScheduleDefinition] = {}  # declared in code
         self._clock = clock
         self._store = store
         self.import_path: str | None = None  # "module:attribute" when loaded by `load_app`
@@ -222,6 +230,102 @@ class App:
                 raise InvalidInput("namespace", f"request for {request.namespace!r} in app of "
                                    f"{self.namespace!r}")
         return [JobHandle(self, job) for job in self.store.enqueue(batch)]
+
+    # -- schedules -------------------------------------------------------------------------
+
+    def schedule(
+        self,
+        name: str,
+        task: Task[Any, Any] | str,
+        *,
+        cron: str | None = None,
+        every: DurationLike | None = None,
+        at: datetime | None = None,
+        timezone: str | None = None,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        misfire: str = "run_once",
+        max_catch_up: int = 10,
+        misfire_grace: DurationLike = "1s",
+        overlap: str = "allow",
+        dst_gap: str = "run_after_gap",
+        dst_fold: str = "first",
+        jitter: DurationLike = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        **job_options: Any,
+    ) -> ScheduleDefinition:
+        """Declare a schedule of ``task``: exactly one of ``cron`` (with ``timezone``,
+        default UTC, and the DST policies), ``every`` (elapsed time, counted from
+        ``start``, else from the Unix epoch, so ``every="15m"`` fires on the quarter
+        hours) or ``at`` (once). ``job_options``: queue, priority, timeout,
+        max_attempts, deadline (a duration after each fire time).
+
+        Declaring writes nothing: the scheduler upserts the app's declared schedules
+        by name when it starts (`sync_schedules`), so a deploy that changes one
+        updates it. `add_schedule` declares and writes at once.
+
+        Example:
+            >>> app.schedule("standup", send, cron="0 9 * * MON-FRI",
+            ...              timezone="America/New_York", args=["team"], overlap="skip")
+        """
+        definition = self._define_schedule(
+            name, task, cron=cron, every=every, at=at, timezone=timezone, args=args,
+            kwargs=kwargs, misfire=misfire, max_catch_up=max_catch_up,
+            misfire_grace=misfire_grace, overlap=overlap, dst_gap=dst_gap, dst_fold=dst_fold,
+            jitter=jitter, start=start, end=end, job_options=job_options,
+        )
+        self.schedules[definition.name] = definition
+        return definition
+
+    def add_schedule(self, name: str, task: Task[Any, Any] | str, **options: Any) -> Schedule:
+        """Declare a schedule (as `schedule`) and write it now."""
+        return self.store.upsert_schedule(self.schedule(name, task, **options))[0]
+
+    def sync_schedules(self) -> list[tuple[Schedule, bool]]:
+        """Upsert every declared schedule; (schedule, changed) for each."""
+        return [self.store.upsert_schedule(d) for d in self.schedules.values()]
+
+    def _define_schedule(
+        self,
+        name: str,
+        task: Task[Any, Any] | str,
+        *,
+        cron: str | None,
+        every: DurationLike | None,
+        at: datetime | None,
+        timezone: str | None,
+        args: list[Any] | tuple[Any, ...] | None,
+        kwargs: dict[str, Any] | None,
+        misfire: str,
+        max_catch_up: int,
+        misfire_grace: DurationLike,
+        overlap: str,
+        dst_gap: str,
+        dst_fold: str,
+        jitter: DurationLike,
+        start: datetime | None,
+        end: datetime | None,
+        job_options: dict[str, Any],
+    ) -> ScheduleDefinition:
+        unknown = set(job_options) - SCHEDULE_JOB_OPTIONS
+        if unknown:
+            raise InvalidInput(sorted(unknown)[0], "unknown schedule option")
+        resolved = task if isinstance(task, Task) else self.get_task(task)
+        request = resolved.request(args, kwargs, **job_options)
+        trigger = build_trigger(
+            cron=cron, every=every, at=at, timezone=timezone, dst_gap=dst_gap,
+            dst_fold=dst_fold, start=start,
+        )
+        return ScheduleDefinition.build(
+            name, request, trigger, misfire=misfire, max_catch_up=max_catch_up,
+            misfire_grace=misfire_grace, overlap=overlap, jitter=jitter, start=start, end=end,
+        )
+
+    def get_schedule(self, name: str) -> Schedule:
+        return self.store.get_schedule(self.namespace, name)
+
+    # -- jobs -------------------------------------------------------------------------------
 
     def job(self, job_id: int) -> JobHandle:
         """A handle on an existing job."""

@@ -38,6 +38,14 @@ class JobNotFound(TaskwheelError, LookupError):
         self.job_id = job_id
 
 
+class ScheduleNotFound(TaskwheelError, LookupError):
+    """No schedule by that name exists in the namespace."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found")
+        self.name = name
+
+
 class IllegalTransition(TaskwheelError):
     """A state change the job lifecycle does not allow."""
 
@@ -62,3 +70,12 @@ class JobFailed(TaskwheelError):
 
 class Cancelled(TaskwheelError):
     """Raise from a task to end it as cancelled (after seeing `ctx.cancelled`)."""
+
+
+class LeaseLost(TaskwheelError):
+    """The caller no longer holds the lease it acted under; it must stand down."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"{holder} does not hold the {name} lease")
+        self.name = name
+        self.holder = holder

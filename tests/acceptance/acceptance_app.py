@@ -80,3 +80,13 @@ def segfault_in_child() -> None:
 @app.task
 def ok() -> str:
     return "ok"
+
+
+@app.task
+def tick() -> None:
+    """The job of the ``every-second`` schedule: nothing to do but exist."""
+
+
+# Written by `taskwheel scheduler` when it starts. Missed instants are caught up, so
+# a failover loses none of them.
+app.schedule("every-second", tick, every="1s", misfire="catch_up", max_catch_up=100)

@@ -112,15 +112,22 @@ class Project:
         return json.loads(done.stdout)
 
     def start_worker(self, *args: str) -> WorkerProcess:
-        log = self.root / f"worker-{len(self.workers) + 1}.log"
+        return self.start("worker", *args)
+
+    def start_scheduler(self, *args: str) -> WorkerProcess:
+        return self.start("scheduler", *args)
+
+    def start(self, role: str, *args: str) -> WorkerProcess:
+        """A long-running ``taskwheel ROLE --app ...`` process, stopped with the project."""
+        log = self.root / f"{role}-{len(self.workers) + 1}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [*COMMAND, "worker", "--app", APP, *args], cwd=self.root, env=self.env,
+                [*COMMAND, role, "--app", APP, *args], cwd=self.root, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             )
-        worker = WorkerProcess(proc, log)
-        self.workers.append(worker)
-        return worker
+        process = WorkerProcess(proc, log)
+        self.workers.append(process)
+        return process
 
     def enqueue_many(self, task: str, calls: Sequence[list[Any]]) -> list[int]:
         """Enqueue one job per argument list in a single `App.enqueue_many` batch,

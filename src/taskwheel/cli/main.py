@@ -9,6 +9,8 @@ Example:
     $ taskwheel worker --app myproject.tasks:app -q emails -q default -c 16
     $ taskwheel enqueue send_email --args '["a@b.c"]' --delay 10s --app myproject.tasks:app
     $ taskwheel jobs list --status dead --format json
+    $ taskwheel scheduler --app myproject.tasks:app
+    $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import click
 
 from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.jobs import dlq, enqueue, jobs
+from taskwheel.cli.scheduler import dev, scheduler
+from taskwheel.cli.schedules import schedules
 from taskwheel.cli.worker import worker
 
 
@@ -28,7 +32,7 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, enqueue, jobs, dlq, stats, migrate, demo):
+for command in (worker, scheduler, dev, enqueue, jobs, dlq, schedules, stats, migrate, demo):
     cli.add_command(command)
 
 

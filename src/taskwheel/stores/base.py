@@ -14,6 +14,7 @@ from typing import Any
 
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
 from taskwheel.notify import Notifier
+from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,75 @@ class Store(ABC):
     @abstractmethod
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         """The attempts of a job, first first."""
+
+    # -- schedules ----------------------------------------------------------------------
+
+    @abstractmethod
+    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+        """Create the schedule, or update the one of that name when its spec changed
+        (its next fire time is then computed afresh from now). Returns the schedule and
+        whether anything changed; pausing and history are kept."""
+
+    @abstractmethod
+    def get_schedule(self, namespace: str, name: str) -> Schedule:
+        """The schedule, or `ScheduleNotFound`."""
+
+    @abstractmethod
+    def get_schedules(self, namespace: str, ids: Sequence[int]) -> list[Schedule]:
+        """The schedules that exist among ``ids``."""
+
+    @abstractmethod
+    def list_schedules(self, namespace: str) -> list[Schedule]:
+        """Every schedule of the namespace, by name."""
+
+    @abstractmethod
+    def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
+        """Pause or resume. A resumed schedule keeps its next fire time, so the times
+        missed while paused go through its misfire policy."""
+
+    @abstractmethod
+    def remove_schedule(self, namespace: str, name: str) -> None:
+        """Delete the schedule (its jobs stay), or `ScheduleNotFound`."""
+
+    @abstractmethod
+    def schedules_due(self, namespace: str, until: float) -> list[tuple[int, float]]:
+        """(id, next fire time) of every active schedule due at or before ``until``."""
+
+    @abstractmethod
+    def fire_schedules(
+        self, namespace: str, plans: Sequence[FirePlan], lease: tuple[str, str] | None = None
+    ) -> list[Fired]:
+        """Apply plans in one transaction: each only if its schedule's next fire time
+        is still the plan's ``expected_next``; at most one job per (schedule, fire
+        time); the overlap policy judged against the schedule's unfinished jobs.
+
+        With ``lease`` = (name, holder), nothing is applied unless ``holder`` holds that
+        lease at this moment (a deposed scheduler fires nothing); `LeaseLost` then.
+        """
+
+    @abstractmethod
+    def trigger_schedule(self, namespace: str, name: str) -> Fired:
+        """Fire a schedule now, outside its timing (its next fire time is unchanged)."""
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    @abstractmethod
+    def promote_due_jobs(self, namespace: str) -> tuple[int, float | None]:
+        """Make delayed and backed-off jobs that are due ready (waking workers); return
+        how many, and when the next one falls due."""
+
+    @abstractmethod
+    def expire_missed_deadlines(self, namespace: str) -> int:
+        """Expire waiting jobs whose deadline passed before they started."""
+
+    @abstractmethod
+    def release_waiting(self, namespace: str) -> int:
+        """Make ready the ``queue_one`` jobs whose schedule has no earlier unfinished job."""
+
+    @abstractmethod
+    def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` jobs (and their attempts) that ended before ``before``.
+        Dead jobs stay: the dead-letter queue is emptied by `purge_dead` only."""
 
     # -- workers and leadership -------------------------------------------------------
 

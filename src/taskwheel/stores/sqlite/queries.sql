@@ -61,7 +61,7 @@ SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled
                        THEN NULL ELSE :now END,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND status = 'running'
-RETURNING namespace, attempt, fence, worker_id, started_at
+RETURNING namespace, attempt, fence, worker_id, started_at, schedule_id
 
 -- name: insert_attempt
 INSERT INTO taskwheel_attempts (
@@ -82,7 +82,10 @@ SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN
     run_at = :now,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running'
-RETURNING namespace, attempt, fence, worker_id, started_at
+-- RETURNING sees the new row: the interrupted attempt is the number given back.
+RETURNING namespace,
+          CASE WHEN guarantee = 'at_least_once' THEN attempt + 1 ELSE attempt END AS attempt,
+          fence, worker_id, started_at
 
 -- name: save_checkpoint
 UPDATE taskwheel_jobs SET checkpoint = :state
@@ -187,3 +190,107 @@ GROUP BY queue, priority
 
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
+
+-- name: upsert_schedule
+-- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
+INSERT INTO taskwheel_schedules (namespace, name, spec, next_fire_at, created_at, updated_at)
+VALUES (:namespace, :name, :spec, :next_fire_at, :now, :now)
+ON CONFLICT (namespace, name) DO UPDATE
+SET spec = excluded.spec, next_fire_at = excluded.next_fire_at, updated_at = excluded.updated_at
+WHERE taskwheel_schedules.spec != excluded.spec
+
+-- name: schedule_by_name
+SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
+LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
+WHERE s.namespace = :namespace AND s.name = :name
+
+-- name: schedules_by_id
+-- By primary key: the unary + keeps the planner off the namespace index, which would
+-- scan every schedule of the namespace for each fire.
+SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
+LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
+WHERE s.id IN (SELECT value FROM json_each(:ids)) AND +s.namespace = :namespace
+
+-- name: list_schedules
+SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
+LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
+WHERE s.namespace = :namespace ORDER BY s.name
+
+-- name: schedules_due
+SELECT id, next_fire_at FROM taskwheel_schedules INDEXED BY taskwheel_schedules_due
+WHERE namespace = :namespace AND paused = 0 AND next_fire_at IS NOT NULL
+  AND next_fire_at <= :until
+
+-- name: pause_schedule
+UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now
+WHERE namespace = :namespace AND name = :name
+
+-- name: remove_schedule
+DELETE FROM taskwheel_schedules WHERE namespace = :namespace AND name = :name
+
+-- name: lease_held
+SELECT 1 FROM taskwheel_leases
+WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
+
+-- name: advance_schedule
+-- Applies a plan only if the schedule is where the plan found it.
+UPDATE taskwheel_schedules
+SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
+    updated_at = :now
+WHERE id = :id AND namespace = :namespace AND paused = 0 AND next_fire_at = :expected
+
+-- name: schedule_unfinished
+SELECT status FROM taskwheel_jobs INDEXED BY taskwheel_jobs_schedule_unfinished
+WHERE schedule_id = :schedule_id
+  AND status IN ('scheduled', 'waiting', 'queued', 'running')
+
+-- name: insert_fired_job
+INSERT INTO taskwheel_jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
+VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at)
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+
+-- name: set_last_job
+UPDATE taskwheel_schedules SET last_job_id = :job_id WHERE id = :id
+
+-- name: release_waiting
+-- queue_one: a schedule's waiting job becomes ready once no earlier job of that
+-- schedule is unfinished.
+UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS earlier
+      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+RETURNING id
+
+-- name: release_waiting_of
+UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+WHERE status = 'waiting'
+  AND schedule_id IN (SELECT value FROM json_each(:schedule_ids))
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS earlier
+      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+RETURNING id, namespace
+
+-- name: expire_missed_any
+UPDATE taskwheel_jobs
+SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
+WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
+  AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
+RETURNING id
+
+-- name: prunable_jobs
+SELECT id FROM taskwheel_jobs
+WHERE namespace = :namespace AND finished_at < :before
+  AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+LIMIT :limit
+
+-- name: delete_attempts_of
+DELETE FROM taskwheel_attempts WHERE job_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_jobs
+DELETE FROM taskwheel_jobs WHERE id IN (SELECT value FROM json_each(:ids))

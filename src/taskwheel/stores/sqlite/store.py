@@ -18,7 +18,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock, to_datetime
-from taskwheel.errors import IllegalTransition, InvalidInput, JobNotFound
+from taskwheel.errors import (
+    IllegalTransition,
+    InvalidInput,
+    JobNotFound,
+    LeaseLost,
+    ScheduleNotFound,
+)
 from taskwheel.jobs import (
     Attempt,
     AttemptOutcome,
@@ -36,8 +42,18 @@ from taskwheel.jobs import (
     epoch_datetime,
     loads_json,
 )
-from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import LocalNotifier, Notifier, NullNotifier
+from taskwheel.schedules import (
+    Fire,
+    Fired,
+    FirePlan,
+    FireResult,
+    Overlap,
+    Schedule,
+    ScheduleDefinition,
+    definition_from_spec,
+)
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.sql_files import load_migrations, load_queries
 
@@ -267,6 +283,8 @@ class SQLiteStore(Store):
                 )
         rejected: list[int] = []
         finish, record = _Q["finish_attempt"], _Q["insert_attempt"]
+        schedules_done: set[int] = set()
+        released: list[sqlite3.Row] = []
         with self._write() as conn:
             now = self.now()
             for outcome in outcomes:
@@ -285,6 +303,8 @@ class SQLiteStore(Store):
                 if row is None:
                     rejected.append(outcome.job_id)
                     continue
+                if row["schedule_id"] is not None and outcome.status in TERMINAL:
+                    schedules_done.add(row["schedule_id"])
                 conn.execute(
                     record,
                     _attempt_params(
@@ -297,6 +317,13 @@ class SQLiteStore(Store):
                         traceback=outcome.traceback,
                     ),
                 )
+            if schedules_done:  # queue_one jobs waiting behind the ones just finished
+                released = conn.execute(
+                    _Q["release_waiting_of"],
+                    {"schedule_ids": json.dumps(sorted(schedules_done)), "now": now},
+                ).fetchall()
+        for namespace in {row["namespace"] for row in released}:
+            self.notifier.notify(namespace, "jobs")
         return rejected
 
     def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
@@ -463,6 +490,206 @@ class SQLiteStore(Store):
             _Q["list_attempts"], {"namespace": namespace, "job_id": job_id}
         ).fetchall()
         return [_attempt(row) for row in rows]
+
+    # -- schedules --------------------------------------------------------------------------
+
+    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+        ns, name = definition.namespace, definition.name
+        with self._write() as conn:
+            now = self.now()
+            changed = conn.execute(
+                _Q["upsert_schedule"],
+                {
+                    "namespace": ns, "name": name, "spec": definition.spec_json(),
+                    "next_fire_at": definition.first_fire(now), "now": now,
+                },
+            ).rowcount == 1
+            schedule = self._schedule(conn, ns, name)
+        if changed:
+            self.notifier.notify(ns, "schedules")
+        return schedule, changed
+
+    def _schedule(self, conn: sqlite3.Connection, namespace: str, name: str) -> Schedule:
+        row = conn.execute(
+            _Q["schedule_by_name"], {"namespace": namespace, "name": name}
+        ).fetchone()
+        if row is None:
+            raise ScheduleNotFound(name)
+        return _schedule(row)
+
+    def get_schedule(self, namespace: str, name: str) -> Schedule:
+        return self._schedule(self._conn(), namespace, name)
+
+    def get_schedules(self, namespace: str, ids: Sequence[int]) -> list[Schedule]:
+        rows = self._conn().execute(
+            _Q["schedules_by_id"], {"namespace": namespace, "ids": json.dumps(list(ids))}
+        ).fetchall()
+        return [_schedule(row) for row in rows]
+
+    def list_schedules(self, namespace: str) -> list[Schedule]:
+        rows = self._conn().execute(_Q["list_schedules"], {"namespace": namespace}).fetchall()
+        return [_schedule(row) for row in rows]
+
+    def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
+        with self._write() as conn:
+            conn.execute(
+                _Q["pause_schedule"],
+                {"namespace": namespace, "name": name, "paused": int(paused), "now": self.now()},
+            )
+            schedule = self._schedule(conn, namespace, name)
+        self.notifier.notify(namespace, "schedules")
+        return schedule
+
+    def remove_schedule(self, namespace: str, name: str) -> None:
+        with self._write() as conn:
+            if not conn.execute(
+                _Q["remove_schedule"], {"namespace": namespace, "name": name}
+            ).rowcount:
+                raise ScheduleNotFound(name)
+        self.notifier.notify(namespace, "schedules")
+
+    def schedules_due(self, namespace: str, until: float) -> list[tuple[int, float]]:
+        rows = self._conn().execute(
+            _Q["schedules_due"], {"namespace": namespace, "until": until}
+        ).fetchall()
+        return [(int(row[0]), float(row[1])) for row in rows]
+
+    def fire_schedules(
+        self, namespace: str, plans: Sequence[FirePlan], lease: tuple[str, str] | None = None
+    ) -> list[Fired]:
+        if not plans:
+            return []
+        fired: list[Fired] = []
+        with self._write() as conn:
+            now = self.now()
+            if lease is not None and conn.execute(
+                _Q["lease_held"],
+                {"namespace": namespace, "name": lease[0], "holder": lease[1], "now": now},
+            ).fetchone() is None:
+                raise LeaseLost(*lease)
+            ids = [plan.schedule_id for plan in plans]
+            current = {s.id: s for s in self._schedules_by_id(conn, namespace, ids)}
+            for plan in plans:
+                schedule = current.get(plan.schedule_id)
+                advanced = schedule is not None and conn.execute(
+                    _Q["advance_schedule"],
+                    {
+                        "id": plan.schedule_id, "namespace": namespace,
+                        "next_fire_at": plan.next_fire_at, "expected": plan.expected_next,
+                        "last_fire_at": plan.fires[-1].fire_at if plan.fires else None,
+                        "now": now,
+                    },
+                ).rowcount == 1
+                if not advanced or schedule is None:
+                    fired.extend(
+                        Fired(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
+                    )
+                    continue
+                for fire in plan.fires:
+                    fired.append(self._fire(conn, schedule, fire, plan.overlap, now))
+        self._after_fires(namespace, fired)
+        return fired
+
+    def _schedules_by_id(
+        self, conn: sqlite3.Connection, namespace: str, ids: Sequence[int]
+    ) -> list[Schedule]:
+        rows = conn.execute(
+            _Q["schedules_by_id"], {"namespace": namespace, "ids": json.dumps(list(ids))}
+        ).fetchall()
+        return [_schedule(row) for row in rows]
+
+    def _fire(
+        self, conn: sqlite3.Connection, schedule: Schedule, fire: Fire, overlap: Overlap,
+        now: float,
+    ) -> Fired:
+        """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
+        status = JobStatus.SCHEDULED if fire.run_at > now else JobStatus.QUEUED
+        if overlap is not Overlap.ALLOW:
+            unfinished = [
+                row[0] for row in conn.execute(
+                    _Q["schedule_unfinished"], {"schedule_id": schedule.id}
+                )
+            ]
+            if unfinished:
+                if overlap is Overlap.SKIP or JobStatus.WAITING.value in unfinished:
+                    return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+                status = JobStatus.WAITING
+        job = schedule.definition.job
+        cursor = conn.execute(
+            _Q["insert_fired_job"],
+            {
+                "namespace": schedule.definition.namespace, "task": job.task,
+                "queue": job.queue, "args": job.args_json, "kwargs": job.kwargs_json,
+                "status": status.value, "priority": job.priority, "run_at": fire.run_at,
+                "deadline": None if job.deadline_in is None else fire.fire_at + job.deadline_in,
+                "timeout": job.timeout, "max_attempts": job.max_attempts,
+                "guarantee": job.guarantee, "deadline_policy": job.deadline_policy,
+                "now": now, "schedule_id": schedule.id, "fire_at": fire.fire_at,
+            },
+        )
+        if cursor.rowcount != 1:
+            return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+        assert cursor.lastrowid is not None
+        conn.execute(_Q["set_last_job"], {"id": schedule.id, "job_id": cursor.lastrowid})
+        result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
+        return Fired(schedule.id, fire.fire_at, result, cursor.lastrowid, fire.run_at, now)
+
+    def _after_fires(self, namespace: str, fired: Sequence[Fired]) -> None:
+        created = [f for f in fired if f.result is FireResult.CREATED]
+        if any(f.run_at is not None and f.created_at is not None and f.run_at <= f.created_at
+               for f in created):
+            self.notifier.notify(namespace, "jobs")
+        if any(f.run_at is not None and f.created_at is not None and f.run_at > f.created_at
+               for f in created):
+            self.notifier.notify(namespace, "due")
+
+    def trigger_schedule(self, namespace: str, name: str) -> Fired:
+        with self._write() as conn:
+            now = self.now()
+            schedule = self._schedule(conn, namespace, name)
+            fired = self._fire(conn, schedule, Fire(now, now), Overlap.ALLOW, now)
+        self._after_fires(namespace, [fired])
+        return fired
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def promote_due_jobs(self, namespace: str) -> tuple[int, float | None]:
+        with self._write() as conn:
+            scope = {"namespace": namespace, "now": self.now()}
+            promoted = conn.execute(_Q["promote_due"], scope).rowcount
+            next_due = self._next_due(conn, namespace)
+        if promoted:
+            self.notifier.notify(namespace, "jobs")
+        return promoted, next_due
+
+    def expire_missed_deadlines(self, namespace: str) -> int:
+        with self._write() as conn:
+            rows = conn.execute(
+                _Q["expire_missed_any"], {"namespace": namespace, "now": self.now()}
+            ).fetchall()
+        return len(rows)
+
+    def release_waiting(self, namespace: str) -> int:
+        with self._write() as conn:
+            rows = conn.execute(
+                _Q["release_waiting"], {"namespace": namespace, "now": self.now()}
+            ).fetchall()
+        if rows:
+            self.notifier.notify(namespace, "jobs")
+        return len(rows)
+
+    def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
+        with self._write() as conn:
+            ids = [
+                row[0] for row in conn.execute(
+                    _Q["prunable_jobs"], {"namespace": namespace, "before": before, "limit": limit}
+                )
+            ]
+            if not ids:
+                return 0
+            scope = {"ids": json.dumps(ids)}
+            conn.execute(_Q["delete_attempts_of"], scope)
+            return conn.execute(_Q["delete_jobs"], scope).rowcount
 
     # -- workers and leadership ------------------------------------------------------------
 
@@ -675,6 +902,22 @@ def _job(row: sqlite3.Row) -> Job:
         result=loads_json(row["result"]),
         last_error=row["last_error"],
         checkpoint=loads_json(row["checkpoint"]),
+        schedule_id=row["schedule_id"],
+        fire_at=to_datetime(row["fire_at"]),
+    )
+
+
+def _schedule(row: sqlite3.Row) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        definition=definition_from_spec(row["name"], row["namespace"], row["spec"]),
+        paused=bool(row["paused"]),
+        next_fire_at=row["next_fire_at"],
+        last_fire_at=row["last_fire_at"],
+        last_job_id=row["last_job_id"],
+        last_job_status=row["last_job_status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 

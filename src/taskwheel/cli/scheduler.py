@@ -1,0 +1,121 @@
+"""``taskwheel scheduler`` and ``taskwheel dev``: fire schedules (and, for dev, run jobs)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.output import configure_logging
+from taskwheel.scheduler import Scheduler, SchedulerSettings
+from taskwheel.worker import Worker, WorkerSettings
+
+log = logging.getLogger("taskwheel.cli")
+
+
+def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed([
+        click.option("--lease-ttl", default="1.5s", metavar="DURATION", show_default=True,
+                     help="A standby takes over at most this long after the active "
+                     "scheduler dies."),
+        click.option("--horizon", default="60s", metavar="DURATION", show_default=True,
+                     help="How far ahead fire times are held in the timing wheel."),
+        click.option("--tick", default="1ms", metavar="DURATION", show_default=True,
+                     help="The timing wheel's resolution."),
+        click.option("--retention", default="7d", metavar="DURATION", show_default=True,
+                     help="Finished jobs older than this are pruned (dead jobs stay "
+                     "until purged)."),
+        click.option("--no-sync", is_flag=True,
+                     help="Do not write the app's declared schedules at start."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _settings(lease_ttl: str, horizon: str, tick: str, retention: str) -> SchedulerSettings:
+    return SchedulerSettings.build(
+        lease_ttl=lease_ttl, horizon=horizon, tick=tick, retention=retention
+    )
+
+
+log_level_option = click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"],
+                                     case_sensitive=False), default="info", show_default=True)
+
+
+@click.command()
+@app_option
+@scheduler_options
+@log_level_option
+@common_options
+def scheduler(
+    target: Target, *, app_spec: str, lease_ttl: str, horizon: str, tick: str,
+    retention: str, no_sync: bool, log_level: str,
+) -> None:
+    """Fire schedules and maintain the store until SIGTERM or SIGINT.
+
+    Start as many as you like: the one holding the scheduler lease acts, the others
+    stand by and take over when it stops renewing. At start the app's declared
+    schedules are written (upserted by name).
+    """
+    settings = _settings(lease_ttl, horizon, tick, retention)
+    configure_logging(log_level, target.output.format)
+    app = target.load(app_spec)
+    try:
+        Scheduler(app, settings, sync=not no_sync).run()
+    finally:
+        app.close()
+
+
+@click.command()
+@app_option
+@click.option("-q", "--queue", "queues", multiple=True, default=("default",), show_default=True,
+              help="Queue to serve (repeat for several).")
+@click.option("-c", "--concurrency", type=int, default=8, show_default=True,
+              help="Jobs run at once.")
+@scheduler_options
+@log_level_option
+@common_options
+def dev(
+    target: Target, *, app_spec: str, queues: tuple[str, ...], concurrency: int,
+    lease_ttl: str, horizon: str, tick: str, retention: str, no_sync: bool, log_level: str,
+) -> None:
+    """A scheduler and a worker in one process, for a laptop (SQLite by default).
+
+    Stops on SIGTERM or SIGINT: the worker finishes running jobs, the scheduler gives
+    its lease back.
+    """
+    settings = _settings(lease_ttl, horizon, tick, retention)
+    worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency)
+    configure_logging(log_level, target.output.format)
+    app = target.load(app_spec)
+    sched = Scheduler(app, settings, sync=not no_sync)
+    thread = threading.Thread(target=_run_scheduler, args=(sched,), name="taskwheel-scheduler",
+                              daemon=True)
+    worker = Worker(app, worker_settings)
+
+    def stop(*_: Any) -> None:
+        sched.stop()
+        worker.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    thread.start()
+    try:
+        worker.run(install_signal_handlers=False)
+    finally:
+        sched.stop()
+        thread.join(timeout=10)
+        app.close()
+
+
+def _run_scheduler(sched: Scheduler) -> None:
+    try:
+        sched.run(install_signal_handlers=False)
+    except Exception:
+        log.exception("the scheduler stopped on an error")

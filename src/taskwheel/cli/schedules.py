@@ -1,0 +1,334 @@
+"""``taskwheel schedules``: add, inspect, pause, resume, remove, trigger and preview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.table import Table
+
+from taskwheel.cli.jobs import _parse_datetime, _parse_json
+from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.output import Output
+from taskwheel.errors import InvalidInput
+from taskwheel.jobs import JobFilter
+from taskwheel.schedules import Fired, Misfire, Overlap, Schedule, build_trigger
+from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
+
+
+@click.group()
+def schedules() -> None:
+    """Schedules: when jobs are created (cron, interval or once)."""
+
+
+def _choice(kind: Any) -> click.Choice[str]:
+    return click.Choice([member.value for member in kind])
+
+
+trigger_options = [
+    click.option("--cron", default=None, metavar="EXPR", help="A cron expression, e.g. "
+                 "'0 9 * * MON-FRI'."),
+    click.option("--every", default=None, metavar="DURATION",
+                 help="An interval of elapsed time, e.g. 15m."),
+    click.option("--at", "at_text", default=None, metavar="TIME",
+                 help="Once, at this ISO 8601 time with a timezone."),
+    click.option("--timezone", default=None, metavar="IANA", help="For cron: the timezone "
+                 "its times are read in, e.g. Europe/Berlin.  [default: UTC]"),
+    click.option("--dst-gap", type=_choice(DstGap), default=DstGap.RUN_AFTER_GAP.value,
+                 show_default=True, help="A local time that does not exist (spring forward)."),
+    click.option("--dst-fold", type=_choice(DstFold), default=DstFold.FIRST.value,
+                 show_default=True, help="A local time that happens twice (fall back)."),
+]
+
+
+def with_trigger_options(command: Any) -> Any:
+    for option in reversed(trigger_options):
+        command = option(command)
+    return command
+
+
+# -- add -------------------------------------------------------------------------------------
+
+
+@schedules.command("add")
+@click.argument("name")
+@click.option("--task", required=True, help="The task each fire enqueues.")
+@click.option("--args", "args_text", default="[]", metavar="JSON", show_default=True,
+              help="Positional arguments, a JSON list.")
+@click.option("--kwargs", "kwargs_text", default="{}", metavar="JSON", show_default=True,
+              help="Keyword arguments, a JSON object.")
+@with_trigger_options
+@click.option("--misfire", type=_choice(Misfire), default=Misfire.RUN_ONCE.value,
+              show_default=True, help="Fire times missed (scheduler down, paused).")
+@click.option("--max-catch-up", type=int, default=10, show_default=True,
+              help="Most missed times one catch_up creates jobs for.")
+@click.option("--misfire-grace", default="1s", metavar="DURATION", show_default=True,
+              help="A fire this late is still on time.")
+@click.option("--overlap", type=_choice(Overlap), default=Overlap.ALLOW.value,
+              show_default=True, help="When the previous job of the schedule is unfinished.")
+@click.option("--jitter", default="0s", metavar="DURATION", show_default=True,
+              help="Delay each job by up to this much (the same for a given fire).")
+@click.option("--start", "start_text", default=None, metavar="TIME", help="No fire before.")
+@click.option("--end", "end_text", default=None, metavar="TIME", help="No fire after.")
+@click.option("--queue", default=None, help="[default: the task's]")
+@click.option("--priority", type=int, default=None, help="[default: the task's]")
+@click.option("--timeout", default=None, metavar="DURATION", help="[default: the task's]")
+@click.option("--max-attempts", type=int, default=None, help="[default: the task's]")
+@click.option("--deadline", default=None, metavar="DURATION",
+              help="Each job must start within this long of its fire time.")
+@app_option
+@common_options
+def add_schedule(
+    target: Target, *, name: str, task: str, args_text: str, kwargs_text: str,
+    cron: str | None, every: str | None, at_text: str | None, timezone: str | None,
+    dst_gap: str, dst_fold: str, misfire: str, max_catch_up: int, misfire_grace: str,
+    overlap: str, jitter: str, start_text: str | None, end_text: str | None,
+    queue: str | None, priority: int | None, timeout: str | None, max_attempts: int | None,
+    deadline: str | None, app_spec: str,
+) -> None:
+    """Create schedule NAME, or update the one of that name."""
+    job_options = {
+        key: value for key, value in (
+            ("queue", queue), ("priority", priority), ("timeout", timeout),
+            ("max_attempts", max_attempts), ("deadline", deadline),
+        ) if value is not None
+    }
+    args = _parse_json(args_text, "args")
+    kwargs = _parse_json(kwargs_text, "kwargs")
+    app = target.load(app_spec)
+    try:
+        schedule = app.add_schedule(
+            name, task, cron=cron, every=every,
+            at=None if at_text is None else _parse_datetime(at_text, "at"),
+            timezone=timezone, args=args, kwargs=kwargs, misfire=misfire,
+            max_catch_up=max_catch_up, misfire_grace=misfire_grace, overlap=overlap,
+            dst_gap=dst_gap, dst_fold=dst_fold, jitter=jitter,
+            start=None if start_text is None else _parse_datetime(start_text, "start"),
+            end=None if end_text is None else _parse_datetime(end_text, "end"),
+            **job_options,
+        )
+        _show(target.output, schedule)
+    finally:
+        app.close()
+
+
+# -- list, show, pause, resume, remove, trigger --------------------------------------------
+
+
+@schedules.command("list")
+@common_options
+def list_schedules(target: Target) -> None:
+    """Every schedule with its next fire time and last run."""
+    app = target.app()
+    try:
+        found = app.store.list_schedules(app.namespace)
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json([s.to_dict() for s in found])
+        return
+    table = Table(title="schedules", title_justify="left")
+    for column in ("name", "task", "when", "next fire (UTC)", "last fire (UTC)", "last job",
+                   "state"):
+        table.add_column(column)
+    for s in found:
+        table.add_row(
+            s.name, s.definition.job.task, describe_trigger(s), _utc(s.next_fire_at),
+            _utc(s.last_fire_at),
+            "-" if s.last_job_id is None else f"{s.last_job_id} {s.last_job_status or 'pruned'}",
+            "paused" if s.paused else ("done" if s.next_fire_at is None else "active"),
+        )
+    target.output.console.print(table)
+
+
+@schedules.command("show")
+@click.argument("name")
+@click.option("--jobs", "job_count", type=int, default=10, show_default=True,
+              help="Recent jobs of the schedule to list.")
+@common_options
+def show_schedule(target: Target, *, name: str, job_count: int) -> None:
+    """One schedule, its policies and its recent jobs."""
+    app = target.app()
+    try:
+        schedule = app.store.get_schedule(app.namespace, name)
+        recent = [
+            job for job in app.store.list_jobs(
+                app.namespace, JobFilter(task=schedule.definition.job.task, limit=500)
+            ) if job.schedule_id == schedule.id
+        ][:job_count]
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json({**schedule.to_dict(), "jobs": [j.to_dict() for j in recent]})
+        return
+    _show(target.output, schedule)
+    if recent:
+        target.output.jobs(recent, title="recent jobs")
+
+
+def _set_paused(target: Target, name: str, paused: bool) -> None:
+    app = target.app()
+    try:
+        _show(target.output, app.store.set_schedule_paused(app.namespace, name, paused))
+    finally:
+        app.close()
+
+
+@schedules.command("pause")
+@click.argument("name")
+@common_options
+def pause_schedule(target: Target, *, name: str) -> None:
+    """Stop firing NAME until resumed."""
+    _set_paused(target, name, True)
+
+
+@schedules.command("resume")
+@click.argument("name")
+@common_options
+def resume_schedule(target: Target, *, name: str) -> None:
+    """Fire NAME again; times missed while paused go through its misfire policy."""
+    _set_paused(target, name, False)
+
+
+@schedules.command("remove")
+@click.argument("name")
+@common_options
+def remove_schedule(target: Target, *, name: str) -> None:
+    """Delete NAME (the jobs it created stay)."""
+    app = target.app()
+    try:
+        app.store.remove_schedule(app.namespace, name)
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json({"removed": name})
+    else:
+        target.output.note(f"removed schedule {name}")
+
+
+@schedules.command("trigger")
+@click.argument("name")
+@common_options
+def trigger_schedule(target: Target, *, name: str) -> None:
+    """Fire NAME now, once, outside its timing."""
+    app = target.app()
+    try:
+        fired: Fired = app.store.trigger_schedule(app.namespace, name)
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json({"schedule": name, "result": fired.result.value,
+                                 "job_id": fired.job_id})
+    else:
+        target.output.note(f"schedule {name}: {fired.result.value}, job {fired.job_id}")
+
+
+# -- preview ---------------------------------------------------------------------------------
+
+
+@schedules.command("preview")
+@click.argument("name", required=False)
+@with_trigger_options
+@click.option("--count", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              help="How many fire times.")
+@click.option("--from", "from_text", default=None, metavar="TIME",
+              help="Start after this ISO 8601 time.  [default: now]")
+@common_options
+def preview(
+    target: Target, *, name: str | None, cron: str | None, every: str | None,
+    at_text: str | None, timezone: str | None, dst_gap: str, dst_fold: str, count: int,
+    from_text: str | None,
+) -> None:
+    """The next fire times of schedule NAME, or of --cron/--every/--at, in local time
+    and UTC, marking those a DST change moved or doubled."""
+    after = datetime.now(UTC) if from_text is None else _parse_datetime(from_text, "from")
+    if after.tzinfo is None:
+        raise InvalidInput("from", f"{from_text} has no timezone; add one (e.g. +00:00)")
+    if name is not None:
+        if cron or every or at_text:
+                raise InvalidInput("cron", "give a schedule NAME or a trigger, not both")
+        app = target.app()
+        try:
+            trigger = app.store.get_schedule(app.namespace, name).definition.trigger
+        finally:
+            app.close()
+    else:
+        trigger = build_trigger(
+            cron=cron, every=every,
+            at=None if at_text is None else _parse_datetime(at_text, "at"),
+            timezone=timezone, dst_gap=dst_gap, dst_fold=dst_fold,
+        )
+    fires = upcoming(trigger, after, count)
+    if target.output.json:
+        target.output.emit_json([
+            {"utc": f.at.isoformat(), "local": f.local.isoformat(), "dst": f.dst.value}
+            for f in fires
+        ])
+        return
+    table = Table(title=f"next {len(fires)} fire times", title_justify="left")
+    for column in ("local", "UTC", "DST"):
+        table.add_column(column)
+    for fire in fires:
+        table.add_row(_local(fire), fire.at.strftime("%Y-%m-%d %H:%M:%S"), _DST_NOTE[fire.dst])
+    target.output.console.print(table)
+
+
+_DST_NOTE = {
+    DstEffect.NONE: "",
+    DstEffect.MOVED: "moved: this local time does not exist (clocks went forward)",
+    DstEffect.FIRST_OF_TWO: "doubled local time: first of two",
+    DstEffect.SECOND_OF_TWO: "doubled local time: second of two",
+}
+
+
+def _local(fire: Fire) -> str:
+    return fire.local.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)")
+
+
+# -- shared ----------------------------------------------------------------------------------
+
+
+def describe_trigger(schedule: Schedule) -> str:
+    spec = schedule.definition.trigger.to_dict()
+    kind = spec.get("kind")
+    if kind == "cron":
+        return f"cron {spec.get('expression')} {spec.get('timezone')}"
+    if kind == "interval":
+        return f"every {spec.get('every')}s"
+    return f"once {spec.get('at')}"
+
+
+def _utc(moment: float | None) -> str:
+    if moment is None:
+        return "-"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _show(output: Output, schedule: Schedule) -> None:
+    if output.json:
+        output.emit_json(schedule.to_dict())
+        return
+    table = Table(title=f"schedule {schedule.name}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    d = schedule.definition
+    rows: list[tuple[str, str]] = [
+        ("task", d.job.task), ("when", describe_trigger(schedule)),
+        ("args", d.job.args_json), ("kwargs", d.job.kwargs_json),
+        ("queue", d.job.queue), ("priority", str(d.job.priority)),
+        ("misfire", f"{d.misfire.value} (grace {d.misfire_grace}s, at most {d.max_catch_up})"),
+        ("overlap", d.overlap.value), ("jitter", f"{d.jitter}s"),
+        ("start", _utc(d.start)), ("end", _utc(d.end)),
+        ("state", "paused" if schedule.paused else
+         ("done" if schedule.next_fire_at is None else "active")),
+        ("next fire", _utc(schedule.next_fire_at)), ("last fire", _utc(schedule.last_fire_at)),
+        ("last job", "-" if schedule.last_job_id is None else
+         f"{schedule.last_job_id} ({schedule.last_job_status or 'pruned'})"),
+    ]
+    spec = d.trigger.to_dict()
+    if spec.get("kind") == "cron":
+        rows.insert(2, ("dst", f"gap {spec.get('dst_gap')}, fold {spec.get('dst_fold')}"))
+    for field, value in rows:
+        table.add_row(field, value)
+    output.console.print(table)

@@ -1,0 +1,353 @@
+"""The scheduler: fires schedules on time and does the store's maintenance.
+
+Any number of scheduler processes may run; the one holding the ``scheduler`` lease
+acts, the others stand by and take over when its lease lapses (judged by the store's
+clock). The holder keeps the next ``horizon`` of fire times in a timing wheel, built
+from the store when it takes the lease and refreshed as schedules change, and sleeps
+until the wheel's next expiry or a notification. Each expiry batch is planned
+(`plan_fires`) and applied by the store in one transaction that checks the lease, so
+a scheduler that lost its lease without noticing fires nothing.
+
+Duties besides firing, each a small timer in the same loop: make due delayed and
+backed-off jobs ready and wake the workers at that instant; rescue expired leases;
+expire missed deadlines; release ``queue_one`` jobs whose predecessor ended; prune
+finished jobs past the retention period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import select
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from taskwheel.app import App
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.errors import InvalidInput, LeaseLost
+from taskwheel.schedules import FireResult, plan_fires
+from taskwheel.wheel import Timer, TimingWheel
+
+log = logging.getLogger("taskwheel.scheduler")
+
+LEASE = "scheduler"
+_PROMOTE = -1  # the wheel item that stands for "delayed jobs fall due"
+_RELOAD_DEBOUNCE = 0.2  # seconds between reloads prompted by schedule changes
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """How a scheduler behaves. Durations accept ``"30s"`` and the like.
+
+    ``lease_ttl``: how long the lease lasts without renewal; a standby takes over
+    at most this long after the holder dies. ``renew``: how often the holder renews
+    (default a third of the TTL). ``standby_poll``: how often a standby tries to take
+    the lease. ``horizon``: how far ahead fire times are held in memory. ``tick``:
+    the wheel's resolution. ``maintenance``: how often rescue, expiry and queue_one
+    release run. ``retention``: finished jobs older than this are pruned (dead jobs
+    are kept until purged).
+    """
+
+    lease_ttl: float = 1.5
+    renew: float = 0.5
+    standby_poll: float = 0.1
+    horizon: float = 60.0
+    tick: float = 0.001
+    maintenance: float = 1.0
+    retention: float = 7 * 86_400.0
+    prune_every: float = 60.0
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        lease_ttl: DurationLike = "1.5s",
+        renew: DurationLike | None = None,
+        standby_poll: DurationLike = "100ms",
+        horizon: DurationLike = "60s",
+        tick: DurationLike = "1ms",
+        maintenance: DurationLike = "1s",
+        retention: DurationLike = "7d",
+        prune_every: DurationLike = "60s",
+    ) -> SchedulerSettings:
+        """Validated settings; every error names its option."""
+        ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
+        beat = ttl / 3 if renew is None else parse_duration(renew, "renew", allow_zero=False)
+        if beat >= ttl:
+            raise InvalidInput("renew", f"must be shorter than the lease ({beat}s >= {ttl}s)")
+        tick_s = parse_duration(tick, "tick", allow_zero=False)
+        horizon_s = parse_duration(horizon, "horizon", allow_zero=False)
+        if horizon_s < 10 * tick_s:
+            raise InvalidInput("horizon", f"must be at least ten ticks ({horizon_s}s)")
+        return cls(
+            lease_ttl=ttl,
+            renew=beat,
+            standby_poll=parse_duration(standby_poll, "standby_poll", allow_zero=False),
+            horizon=horizon_s,
+            tick=tick_s,
+            maintenance=parse_duration(maintenance, "maintenance", allow_zero=False),
+            retention=parse_duration(retention, "retention", allow_zero=False),
+            prune_every=parse_duration(prune_every, "prune_every", allow_zero=False),
+        )
+
+
+class Scheduler:
+    """Fires an app's schedules and maintains its store while it holds the lease.
+
+    `step` does everything due at the store clock's now and returns when to call
+    it next: tests drive it with a `ManualClock`; `run` loops on it, sleeping until
+    then or until a notification arrives.
+
+    Example:
+        >>> Scheduler(app).run()  # until SIGTERM / SIGINT, or `stop()` from a thread
+    """
+
+    def __init__(
+        self, app: App, settings: SchedulerSettings | None = None, *, sync: bool = True
+    ) -> None:
+        self.app = app
+        self.store = app.store
+        self.namespace = app.namespace
+        self.settings = settings or SchedulerSettings()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.sync = sync
+        self.leader = False
+        self.stats = {"fired": 0, "duplicates": 0, "stale": 0, "overlap_skipped": 0,
+                      "promoted": 0, "rescued": 0, "expired": 0, "pruned": 0, "terms": 0}
+        self._wheel = self._new_wheel(self.store.now())
+        self._timers: dict[int, Timer[int]] = {}
+        self._promote_timer: Timer[int] | None = None
+        self._next_elect = 0.0
+        self._next_load = math.inf
+        self._last_load = -math.inf
+        self._next_maintenance = 0.0
+        self._next_prune = 0.0
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    def _new_wheel(self, now: float) -> TimingWheel[int]:
+        return TimingWheel(tick=self.settings.tick, slots=256, levels=4, start=now)
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Run until stopped: the first SIGTERM/SIGINT stops after the current step
+        and gives the lease back so a standby takes over at once."""
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+        if self.sync and self.app.schedules:
+            for schedule, changed in self.app.sync_schedules():
+                if changed:
+                    log.info("schedule %s: declared in code, written", schedule.name)
+        listener = self.store.notifier.listen()
+        log.info("scheduler %s started (namespace %s)", self.id, self.namespace)
+        try:
+            while not self._stop.is_set():
+                wake_at = self.step()
+                timeout = max(0.0, wake_at - self.store.now())
+                watched = [self._wake_r] + ([listener.fileno()] if listener else [])
+                ready, _, _ = select.select(watched, [], [], timeout)
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 4096)
+                if listener is not None and listener.fileno() in ready:
+                    self.on_notifications(listener.read())
+        finally:
+            if listener is not None:
+                listener.close()
+            self.resign()
+            log.info("scheduler %s stopped: %s", self.id, self.stats)
+
+    def stop(self) -> None:
+        """Stop the loop (safe from a signal handler or another thread)."""
+        self._stop.set()
+        with contextlib.suppress(BlockingIOError):  # a full pipe: a wake-up is pending
+            os.write(self._wake_w, b"x")
+
+    def resign(self) -> None:
+        if self.leader:
+            try:
+                self.store.resign(self.namespace, LEASE, self.id)
+            except Exception:  # the lease lapses by itself
+                log.exception("could not give the scheduler lease back")
+            self._step_down()
+
+    def on_notifications(self, events: Sequence[tuple[str, str]]) -> None:
+        """Take notifications read from the store's notifier: a schedule change reloads
+        the wheel soon (a burst of changes costs one reload); due jobs promote now."""
+        for namespace, event in events:
+            if namespace != self.namespace:
+                continue
+            if event == "schedules":
+                self._next_load = min(self._next_load, self._last_load + _RELOAD_DEBOUNCE)
+            elif event == "due":
+                self._next_maintenance = 0.0
+
+    # -- one step -----------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Do what is due now; return the store-clock time of the next step."""
+        now = self.store.now()
+        if now >= self._next_elect:
+            self._elect(now)
+        if not self.leader:
+            return self._next_elect
+        if now >= self._next_load:
+            self._load(now)
+        expired = self._wheel.advance(now)
+        if expired:
+            self._fire([timer.item for timer in expired], now)
+        if now >= self._next_maintenance:
+            self._maintain(now)
+        upcoming = self._wheel.next_expiry()
+        return min(
+            self._next_elect,
+            self._next_load,
+            self._next_maintenance,
+            math.inf if upcoming is None else upcoming,
+        )
+
+    def _elect(self, now: float) -> None:
+        s = self.settings
+        try:
+            held = self.store.elect(self.namespace, LEASE, self.id, s.lease_ttl)
+        except Exception:
+            log.exception("scheduler lease: the store failed; standing by")
+            held = False
+        if held and not self.leader:
+            self.leader = True
+            self.stats["terms"] += 1
+            log.info("scheduler %s holds the lease: building the wheel", self.id)
+            self._wheel = self._new_wheel(now)
+            self._timers.clear()
+            self._promote_timer = None
+            self._next_load = 0.0
+            self._next_maintenance = 0.0
+        elif not held and self.leader:
+            log.warning("scheduler %s lost the lease: standing by", self.id)
+            self._step_down()
+        self._next_elect = now + (s.renew if self.leader else s.standby_poll)
+
+    def _step_down(self) -> None:
+        self.leader = False
+        self._timers.clear()
+        self._promote_timer = None
+        self._wheel = self._new_wheel(self.store.now())
+        self._next_load = math.inf
+
+    # -- firing ---------------------------------------------------------------------------
+
+    def _load(self, now: float) -> None:
+        """Put every fire time within the horizon on the wheel (the store is the truth;
+        the wheel only knows when to look)."""
+        horizon = now + self.settings.horizon
+        for schedule_id, fire_at in self.store.schedules_due(self.namespace, horizon):
+            self._place(schedule_id, fire_at)
+        self._last_load = now
+        self._next_load = now + self.settings.horizon / 2
+
+    def _place(self, schedule_id: int, fire_at: float) -> None:
+        timer = self._timers.get(schedule_id)
+        if timer is not None:
+            if timer.active and timer.when == fire_at:
+                return
+            self._wheel.cancel(timer)
+        self._timers[schedule_id] = self._wheel.insert(fire_at, schedule_id)
+
+    def _fire(self, items: list[int], now: float) -> None:
+        if _PROMOTE in items:
+            self._promote_timer = None
+            self._promote()
+        ids = [item for item in items if item != _PROMOTE]
+        for schedule_id in ids:
+            self._timers.pop(schedule_id, None)
+        if not ids:
+            return
+        schedules = self.store.get_schedules(self.namespace, ids)
+        plans = []
+        horizon = now + self.settings.horizon
+        for schedule in schedules:
+            plan = plan_fires(schedule, now)
+            if plan is None:  # changed or paused since it was loaded
+                if (not schedule.paused and schedule.next_fire_at is not None
+                        and schedule.next_fire_at <= horizon):
+                    self._place(schedule.id, schedule.next_fire_at)
+                continue
+            plans.append(plan)
+        try:
+            fired = self.store.fire_schedules(self.namespace, plans, (LEASE, self.id))
+        except LeaseLost:
+            log.warning("scheduler %s: lease lost while firing; standing by", self.id)
+            self._step_down()
+            self._next_elect = self.store.now()
+            return
+        due_later: float | None = None
+        for result in fired:
+            self.stats[_STAT[result.result]] += 1
+            if result.result is FireResult.STALE:
+                self._next_load = 0.0  # the store moved on: look again
+            if (result.run_at is not None and result.created_at is not None
+                    and result.run_at > result.created_at):
+                due_later = result.run_at if due_later is None else min(due_later, result.run_at)
+        for plan in plans:
+            if plan.next_fire_at is not None and plan.next_fire_at <= horizon:
+                self._place(plan.schedule_id, plan.next_fire_at)
+        if due_later is not None:
+            self._arm_promotion(due_later)
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def _maintain(self, now: float) -> None:
+        store, ns = self.store, self.namespace
+        try:
+            self._promote()
+            rescue = store.rescue_expired_leases(ns)
+            self.stats["rescued"] += len(rescue.requeued) + len(rescue.failed)
+            self.stats["expired"] += store.expire_missed_deadlines(ns)
+            store.release_waiting(ns)
+            if now >= self._next_prune:
+                self.stats["pruned"] += store.prune_finished(ns, now - self.settings.retention)
+                self._next_prune = now + self.settings.prune_every
+        except Exception:
+            log.exception("scheduler maintenance failed; trying again")
+        self._next_maintenance = now + self.settings.maintenance
+
+    def _promote(self) -> None:
+        promoted, next_due = self.store.promote_due_jobs(self.namespace)
+        self.stats["promoted"] += promoted
+        if next_due is not None:
+            self._arm_promotion(next_due)
+
+    def _arm_promotion(self, when: float) -> None:
+        """One wheel timer for the earliest delayed job (within the horizon)."""
+        if when > self._wheel.now + self.settings.horizon:
+            return
+        current = self._promote_timer
+        if current is not None and current.active:
+            if current.when <= when:
+                return
+            self._wheel.cancel(current)
+        self._promote_timer = self._wheel.insert(when, _PROMOTE)
+
+    def describe(self) -> dict[str, Any]:
+        s = self.settings
+        return {"id": self.id, "leader": self.leader, "lease_ttl": s.lease_ttl,
+                "renew": s.renew, "standby_poll": s.standby_poll, "horizon": s.horizon,
+                "tick": s.tick, "timers": len(self._wheel)}
+
+
+_STAT = {
+    FireResult.CREATED: "fired",
+    FireResult.WAITING: "fired",
+    FireResult.OVERLAP_SKIPPED: "overlap_skipped",
+    FireResult.DUPLICATE: "duplicates",
+    FireResult.STALE: "stale",
+}

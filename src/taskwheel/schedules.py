@@ -1,0 +1,403 @@
+"""Schedules: when to create jobs, and what to do when fire times were missed.
+
+A `ScheduleDefinition` is what a user declares: a task with its arguments (the job
+template), a trigger (cron, interval or once), and named policies. Stores keep it with
+its next fire time in UTC; the scheduler asks `plan_fires` which jobs a due schedule
+owes and hands the plan to the store, which applies it in one transaction. Two rules
+keep a schedule from firing twice for one instant, whatever the schedulers do: the
+store applies a plan only if the schedule's next fire time is still the one the plan
+was made from, and every fired job carries (schedule, fire time) under a unique
+constraint.
+
+Misfire (fire times that passed while nobody fired them: scheduler down, schedule
+paused, a clock jump), judged against ``misfire_grace``:
+
+- late by at most the grace: on time, fired as usual;
+- ``catch_up``: one job per missed time, oldest first, at most ``max_catch_up``; the
+  rest are skipped;
+- ``skip``: no job; on to the next future time;
+- ``run_once`` (default): one job now (keyed by the first missed time), then on schedule.
+
+Overlap (the schedule's previous job has not finished when the next fire comes):
+``allow`` (default) fires anyway; ``skip`` fires nothing; ``queue_one`` creates the job
+waiting, and it becomes ready when the previous one ends (at most one waits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.errors import InvalidInput
+from taskwheel.jobs import NewJob
+from taskwheel.tasks import validate_name
+
+if TYPE_CHECKING:
+    from taskwheel.triggers import Trigger
+
+# Options of a schedule's jobs (the rest are fixed by the fire: times, keys).
+SCHEDULE_JOB_OPTIONS = frozenset({"queue", "priority", "timeout", "max_attempts", "deadline"})
+
+
+class Misfire(StrEnum):
+    CATCH_UP = "catch_up"
+    SKIP = "skip"
+    RUN_ONCE = "run_once"
+
+
+class Overlap(StrEnum):
+    ALLOW = "allow"
+    SKIP = "skip"
+    QUEUE_ONE = "queue_one"
+
+
+def named(kind: type[Misfire] | type[Overlap], value: object, field_name: str) -> Any:
+    allowed = [member.value for member in kind]
+    if value not in allowed:
+        raise InvalidInput(field_name, f"unknown policy {value!r} (use {', '.join(allowed)})")
+    return kind(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class JobTemplate:
+    """The job every fire creates: a task's validated request, minus its times."""
+
+    task: str
+    args_json: str
+    kwargs_json: str
+    queue: str
+    priority: int
+    max_attempts: int
+    guarantee: str
+    deadline_policy: str
+    timeout: float | None
+    deadline_in: float | None  # each fired job must start this long after its fire time
+
+    @classmethod
+    def of(cls, request: NewJob) -> JobTemplate:
+        if request.idempotency_key is not None:
+            raise InvalidInput("idempotency_key", "a schedule's jobs are keyed by fire time; "
+                               "they take no idempotency key")
+        if request.run_at is not None or request.delay:
+            raise InvalidInput("delay", "a schedule's jobs run at their fire time; "
+                               "use the schedule's start or jitter instead")
+        if request.deadline is not None:
+            raise InvalidInput("deadline", "give a schedule's jobs a relative deadline "
+                               "(a duration such as '5m'), not a fixed time")
+        return cls(
+            task=request.task, args_json=request.args_json, kwargs_json=request.kwargs_json,
+            queue=request.queue, priority=request.priority, max_attempts=request.max_attempts,
+            guarantee=request.guarantee.value, deadline_policy=request.deadline_policy.value,
+            timeout=request.timeout, deadline_in=request.deadline_in,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
+        return cls(**{name: data[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleDefinition:
+    """A validated schedule as declared; build with `ScheduleDefinition.build`."""
+
+    name: str
+    namespace: str
+    trigger: Trigger
+    job: JobTemplate
+    misfire: Misfire = Misfire.RUN_ONCE
+    max_catch_up: int = 10
+    misfire_grace: float = 1.0
+    overlap: Overlap = Overlap.ALLOW
+    jitter: float = 0.0
+    start: float | None = None  # epoch seconds; no fire before
+    end: float | None = None  # epoch seconds; no fire after
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        request: NewJob,
+        trigger: Trigger,
+        *,
+        misfire: Misfire | str = Misfire.RUN_ONCE,
+        max_catch_up: int = 10,
+        misfire_grace: DurationLike = "1s",
+        overlap: Overlap | str = Overlap.ALLOW,
+        jitter: DurationLike = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> ScheduleDefinition:
+        """Validate every field; errors name the field and nothing is written."""
+        if isinstance(max_catch_up, bool) or not isinstance(max_catch_up, int) or not (
+            1 <= max_catch_up <= 10_000
+        ):
+            raise InvalidInput("max_catch_up", f"must be an integer 1-10000, got {max_catch_up!r}")
+        start_at = None if start is None else aware_datetime(start, "start").timestamp()
+        end_at = None if end is None else aware_datetime(end, "end").timestamp()
+        if start_at is not None and end_at is not None and end_at <= start_at:
+            raise InvalidInput("end", f"must be after start ({end} <= {start})")
+        return cls(
+            name=validate_name(name, "name"),
+            namespace=request.namespace,
+            trigger=trigger,
+            job=JobTemplate.of(request),
+            misfire=named(Misfire, misfire, "misfire"),
+            max_catch_up=max_catch_up,
+            misfire_grace=parse_duration(misfire_grace, "misfire_grace"),
+            overlap=named(Overlap, overlap, "overlap"),
+            jitter=parse_duration(jitter, "jitter"),
+            start=start_at,
+            end=end_at,
+        )
+
+    def spec(self) -> dict[str, Any]:
+        """Everything but the name and namespace, JSON-ready: what stores keep."""
+        return {
+            "trigger": self.trigger.to_dict(),
+            "job": self.job.to_dict(),
+            "misfire": self.misfire.value,
+            "max_catch_up": self.max_catch_up,
+            "misfire_grace": self.misfire_grace,
+            "overlap": self.overlap.value,
+            "jitter": self.jitter,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    def spec_json(self) -> str:
+        """Canonical JSON of `spec`: equal for equal definitions, so an upsert of an
+        unchanged declaration changes nothing."""
+        return json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_spec(cls, name: str, namespace: str, spec: Mapping[str, Any]) -> ScheduleDefinition:
+        from taskwheel.triggers import trigger_from_dict
+
+        return cls(
+            name=name,
+            namespace=namespace,
+            trigger=trigger_from_dict(spec["trigger"]),
+            job=JobTemplate.from_dict(spec["job"]),
+            misfire=Misfire(spec["misfire"]),
+            max_catch_up=int(spec["max_catch_up"]),
+            misfire_grace=float(spec["misfire_grace"]),
+            overlap=Overlap(spec["overlap"]),
+            jitter=float(spec["jitter"]),
+            start=spec.get("start"),
+            end=spec.get("end"),
+        )
+
+    # -- fire times -------------------------------------------------------------------
+
+    def next_fire(self, after: float) -> float | None:
+        """The first fire time strictly after ``after`` within start and end."""
+        floor = after
+        if self.start is not None and self.start > after:
+            floor = self.start - 1e-6  # a fire exactly at start counts
+        fire = self.trigger.next_fire(datetime.fromtimestamp(floor, UTC))
+        if fire is None:
+            return None
+        moment = fire.at.timestamp()
+        if self.end is not None and moment > self.end:
+            return None
+        return moment
+
+    def first_fire(self, now: float) -> float | None:
+        """The first fire time for a schedule created (or changed) at ``now``."""
+        return self.next_fire(now)
+
+    def run_at(self, fire_at: float) -> float:
+        """When the job of a fire is due: its fire time plus this schedule's jitter,
+        the same in every process (derived from the name and the fire time)."""
+        if not self.jitter:
+            return fire_at
+        digest = hashlib.blake2b(
+            f"{self.namespace}/{self.name}/{fire_at!r}".encode(), digest_size=8
+        ).digest()
+        return fire_at + self.jitter * (int.from_bytes(digest, "big") / 2**64)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A schedule as the store holds it. Times are epoch seconds (UTC)."""
+
+    id: int
+    definition: ScheduleDefinition
+    paused: bool
+    next_fire_at: float | None  # None: it will not fire again
+    last_fire_at: float | None
+    last_job_id: int | None
+    last_job_status: str | None  # of the latest job it created, if that job still exists
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(moment: float | None) -> str | None:
+            return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "namespace": self.definition.namespace,
+            "task": self.definition.job.task,
+            **self.definition.spec(),
+            "paused": self.paused,
+            "next_fire_at": iso(self.next_fire_at),
+            "last_fire_at": iso(self.last_fire_at),
+            "last_job_id": self.last_job_id,
+            "last_job_status": self.last_job_status,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """One job a plan creates: the instant it stands for (its unique key with the
+    schedule) and when it is due."""
+
+    fire_at: float
+    run_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FirePlan:
+    """What firing a due schedule does, applied by the store in one transaction if
+    the schedule's next fire time is still ``expected_next``."""
+
+    schedule_id: int
+    expected_next: float
+    fires: tuple[Fire, ...]
+    next_fire_at: float | None
+    overlap: Overlap
+
+
+class FireResult(StrEnum):
+    CREATED = "created"  # a job was created
+    WAITING = "waiting"  # created waiting for the previous job (queue_one)
+    OVERLAP_SKIPPED = "overlap_skipped"  # the previous job was unfinished (skip, queue_one)
+    DUPLICATE = "duplicate"  # a job for this instant already existed
+    STALE = "stale"  # the schedule had moved on (fired elsewhere, changed, paused, removed)
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    schedule_id: int
+    fire_at: float
+    result: FireResult
+    job_id: int | None = None
+    run_at: float | None = None
+    created_at: float | None = None
+
+
+@dataclass(slots=True)
+class FireReport:
+    """What applying a batch of plans did."""
+
+    fired: list[Fired] = field(default_factory=list)
+
+    def jobs(self) -> list[Fired]:
+        return [f for f in self.fired if f.job_id is not None]
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_spec(spec_json: str) -> ScheduleDefinition:
+    return ScheduleDefinition.from_spec("-", "-", json.loads(spec_json))
+
+
+def definition_from_spec(name: str, namespace: str, spec_json: str) -> ScheduleDefinition:
+    """A stored schedule's definition. Parsing (the trigger above all) is cached by spec,
+    so schedules that share one, and every fire of one schedule, parse it once."""
+    return dataclasses.replace(_parsed_spec(spec_json), name=name, namespace=namespace)
+
+
+def plan_fires(schedule: Schedule, now: float) -> FirePlan | None:
+    """What a schedule owes at ``now``; None when nothing is due (or it is paused).
+
+    Example:
+        a schedule every 60 s whose next fire was 10:00:00, at 10:00:00.003 → one fire
+        of 10:00:00, next 10:01:00; at 10:05:30 with ``run_once`` → one fire keyed
+        10:00:00 due now, next 10:06:00 (the other missed times dropped).
+    """
+    due = schedule.next_fire_at
+    if schedule.paused or due is None or due > now:
+        return None
+    d = schedule.definition
+    if now - due <= d.misfire_grace:
+        fires = [Fire(due, d.run_at(due))]
+        following = d.next_fire(due)
+        # Further fire times already due inside the grace (sub-second intervals).
+        while following is not None and following <= now and len(fires) < d.max_catch_up:
+            if now - following > d.misfire_grace:
+                break
+            fires.append(Fire(following, d.run_at(following)))
+            following = d.next_fire(following)
+        if following is not None and following <= now:
+            return _misfired(schedule, now, start=following, fired=fires)
+        return FirePlan(schedule.id, due, tuple(fires), following, d.overlap)
+    return _misfired(schedule, now, start=due, fired=[])
+
+
+def _misfired(schedule: Schedule, now: float, *, start: float, fired: list[Fire]) -> FirePlan:
+    """``start`` (and maybe later fire times) passed beyond the grace. Costs at most
+    ``max_catch_up`` trigger steps, however long the schedule went unfired."""
+    d = schedule.definition
+    assert schedule.next_fire_at is not None
+    fires = list(fired)
+    if d.misfire is Misfire.CATCH_UP:
+        cursor: float | None = start
+        while cursor is not None and cursor <= now and len(fires) < d.max_catch_up:
+            fires.append(Fire(cursor, max(now, d.run_at(cursor))))
+            cursor = d.next_fire(cursor)
+    elif d.misfire is Misfire.RUN_ONCE:
+        # Keyed by the first missed time: every scheduler reads the same one.
+        fires.append(Fire(start, max(now, d.run_at(start))))
+    return FirePlan(
+        schedule.id, schedule.next_fire_at, tuple(fires), d.next_fire(now), d.overlap
+    )
+
+
+def build_trigger(
+    *,
+    cron: str | None = None,
+    every: DurationLike | None = None,
+    at: datetime | None = None,
+    timezone: str | None = None,
+    dst_gap: str = "run_after_gap",
+    dst_fold: str = "first",
+    start: datetime | None = None,
+) -> Trigger:
+    """The trigger of exactly one of ``cron``, ``every`` and ``at``."""
+    from taskwheel.triggers import CronTrigger, IntervalTrigger, OnceTrigger
+
+    given = [name for name, value in (("cron", cron), ("every", every), ("at", at))
+             if value is not None]
+    if len(given) != 1:
+        raise InvalidInput(
+            "trigger", "give exactly one of cron, every and at"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    if cron is not None:
+        return CronTrigger.build(cron, timezone or "UTC", dst_gap=dst_gap, dst_fold=dst_fold)
+    if timezone is not None:
+        raise InvalidInput("timezone", f"applies to cron schedules only, not {given[0]}")
+    if every is not None:
+        anchor = datetime.fromtimestamp(0, UTC) if start is None else start
+        return IntervalTrigger.build(every, anchor)
+    assert at is not None
+    return OnceTrigger(at)

@@ -1,0 +1,123 @@
+-- The SQLite schema that applying every migration in migrations/ yields: the `sql` of
+-- the tables, then of the indexes, in sqlite_master, sorted. Generated for review; the
+-- migrations are the source of truth. After changing them, regenerate with
+--     TASKWHEEL_UPDATE_SCHEMA=1 .venv/bin/pytest tests/contract/test_migrations.py
+
+CREATE TABLE taskwheel_attempts (
+    id          INTEGER PRIMARY KEY,
+    namespace   TEXT    NOT NULL,
+    job_id      INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    fence       INTEGER NOT NULL,
+    worker_id   TEXT,
+    started_at  REAL    NOT NULL,
+    ended_at    REAL    NOT NULL,
+    outcome     TEXT    NOT NULL,
+    result      TEXT,
+    error       TEXT,
+    traceback   TEXT
+);
+
+CREATE TABLE taskwheel_jobs (
+    id               INTEGER PRIMARY KEY,
+    namespace        TEXT    NOT NULL,
+    task             TEXT    NOT NULL,
+    queue            TEXT    NOT NULL,
+    args             TEXT    NOT NULL,           -- JSON array
+    kwargs           TEXT    NOT NULL,           -- JSON object
+    status           TEXT    NOT NULL CHECK (status IN (
+                         'scheduled', 'waiting', 'queued', 'running', 'succeeded',
+                         'cancelled', 'dead', 'expired', 'upstream_failed', 'skipped')),
+    priority         INTEGER NOT NULL,
+    run_at           REAL    NOT NULL,           -- due time
+    deadline         REAL,                       -- must start before this, or expire
+    timeout          REAL,
+    max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
+    attempt          INTEGER NOT NULL DEFAULT 0, -- attempts started so far
+    fence            INTEGER NOT NULL DEFAULT 0, -- bumped at every claim
+    guarantee        TEXT    NOT NULL CHECK (guarantee IN ('at_least_once', 'at_most_once')),
+    deadline_policy  TEXT    NOT NULL CHECK (deadline_policy IN ('expire', 'run_late')),
+    idempotency_key  TEXT,
+    worker_id        TEXT,                       -- holder of the lease (or the last one)
+    lease_expires_at REAL,
+    started_at       REAL,                       -- start of the current or last attempt
+    created_at       REAL    NOT NULL,
+    finished_at      REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    result           TEXT,                       -- JSON
+    last_error       TEXT,
+    checkpoint       TEXT                        -- JSON, saved by the task
+, schedule_id INTEGER, fire_at REAL);
+
+CREATE TABLE taskwheel_leases (
+    namespace  TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    holder     TEXT    NOT NULL,
+    expires_at REAL    NOT NULL,
+    term       INTEGER NOT NULL DEFAULT 1,       -- bumped when the holder changes
+    PRIMARY KEY (namespace, name)
+);
+
+CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
+
+CREATE TABLE taskwheel_schedules (
+    id           INTEGER PRIMARY KEY,
+    namespace    TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    spec         TEXT    NOT NULL,               -- JSON: trigger, job template, policies
+    paused       INTEGER NOT NULL DEFAULT 0,
+    next_fire_at REAL,                           -- NULL: it will not fire again
+    last_fire_at REAL,
+    last_job_id  INTEGER,
+    created_at   REAL    NOT NULL,
+    updated_at   REAL    NOT NULL,
+    UNIQUE (namespace, name)
+);
+
+CREATE TABLE taskwheel_workers (
+    id                 TEXT PRIMARY KEY,
+    namespace          TEXT NOT NULL,
+    hostname           TEXT NOT NULL,
+    pid                INTEGER NOT NULL,
+    queues             TEXT NOT NULL,            -- JSON array
+    concurrency        INTEGER NOT NULL,
+    pool               TEXT NOT NULL,
+    heartbeat_interval REAL NOT NULL,
+    started_at         REAL NOT NULL,
+    last_seen_at       REAL NOT NULL
+);
+
+CREATE INDEX taskwheel_attempts_job ON taskwheel_attempts (job_id, id);
+
+CREATE INDEX taskwheel_jobs_deadline
+    ON taskwheel_jobs (namespace, deadline)
+    WHERE status IN ('queued', 'scheduled') AND deadline IS NOT NULL;
+
+CREATE INDEX taskwheel_jobs_due
+    ON taskwheel_jobs (namespace, run_at) WHERE status = 'scheduled';
+
+CREATE INDEX taskwheel_jobs_lease
+    ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
+
+CREATE INDEX taskwheel_jobs_ready
+    ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
+    WHERE status = 'queued';
+
+CREATE INDEX taskwheel_jobs_schedule_unfinished
+    ON taskwheel_jobs (schedule_id)
+    WHERE schedule_id IS NOT NULL AND status IN ('scheduled', 'waiting', 'queued', 'running');
+
+CREATE INDEX taskwheel_jobs_status ON taskwheel_jobs (namespace, status, queue);
+
+CREATE INDEX taskwheel_jobs_worker
+    ON taskwheel_jobs (worker_id) WHERE status = 'running';
+
+CREATE INDEX taskwheel_schedules_due
+    ON taskwheel_schedules (namespace, next_fire_at)
+    WHERE paused = 0 AND next_fire_at IS NOT NULL;
+
+CREATE UNIQUE INDEX taskwheel_jobs_fire
+    ON taskwheel_jobs (schedule_id, fire_at) WHERE schedule_id IS NOT NULL;
+
+CREATE UNIQUE INDEX taskwheel_jobs_idempotency
+    ON taskwheel_jobs (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL;

@@ -1,0 +1,311 @@
+"""Claims, heartbeats and lease extension: who holds a job, until when (by the store's
+clock), under which fencing token, and in which order ready jobs are taken."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskwheel.clock import ManualClock
+from taskwheel.jobs import DeadlinePolicy, Job, NewJob
+from taskwheel.lifecycle import JobStatus
+from taskwheel.stores.base import Store
+
+from .conftest import (
+    NS,
+    OTHER_NS,
+    QUEUE,
+    T0,
+    TTL,
+    claim_one,
+    enqueue_one,
+    new_job,
+    succeeded,
+    ts,
+)
+
+
+def claim_all(store: Store, worker: str = "w1", queues: list[str] | None = None) -> list[Job]:
+    return store.claim_jobs(NS, worker, queues or [QUEUE], 1000, TTL).jobs
+
+
+# -- what a claim does ---------------------------------------------------------------------
+
+
+def test_a_claim_leases_the_job_to_the_worker_by_the_store_clock(
+    store: Store, clock: ManualClock
+) -> None:
+    enqueued = enqueue_one(store)
+    clock.advance(5)
+
+    job = claim_one(store, "w1")
+
+    assert job.id == enqueued.id
+    assert job.status is JobStatus.RUNNING
+    assert job.worker_id == "w1"
+    assert job.attempt == 1
+    assert job.fence > enqueued.fence
+    assert ts(job.started_at) == T0 + 5
+    assert ts(job.lease_expires_at) == T0 + 5 + TTL
+    assert store.get_job(NS, job.id) == job
+
+
+def test_every_claim_of_a_job_gets_a_new_fencing_token(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store, new_job(max_attempts=5))
+    fences = []
+    for _ in range(3):
+        job = claim_one(store)
+        fences.append(job.fence)
+        clock.advance(TTL + 1)
+        assert store.rescue_expired_leases(NS).requeued == [job.id]
+
+    assert fences == sorted(set(fences)), f"fences must strictly increase: {fences}"
+    assert store.get_job(NS, job.id).attempt == 3
+
+
+def test_a_running_job_is_not_claimed_again(store: Store) -> None:
+    enqueue_one(store)
+    claim_one(store, "w1")
+
+    assert store.claim_jobs(NS, "w2", [QUEUE], 10, TTL).jobs == []
+
+
+def test_a_claim_takes_at_most_its_limit(store: Store) -> None:
+    store.enqueue([new_job() for _ in range(5)])
+
+    first = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
+    second = store.claim_jobs(NS, "w2", [QUEUE], 10, TTL).jobs
+    nothing = store.claim_jobs(NS, "w3", [QUEUE], 0, TTL).jobs
+
+    assert (len(first), len(second), nothing) == (2, 3, [])
+    assert not {j.id for j in first} & {j.id for j in second}
+
+
+def test_a_claim_takes_only_from_the_queues_named(store: Store) -> None:
+    mail = enqueue_one(store, new_job(queue="mail"))
+    sms = enqueue_one(store, new_job(queue="sms"))
+    enqueue_one(store, new_job(queue="reports"))
+
+    jobs = claim_all(store, queues=["mail", "sms"])
+
+    assert sorted(j.id for j in jobs) == [mail.id, sms.id]
+    assert claim_all(store, queues=["nothing-here"]) == []
+
+
+def test_a_claim_takes_only_from_its_namespace(store: Store) -> None:
+    ours = enqueue_one(store)
+    theirs = enqueue_one(store, new_job(namespace=OTHER_NS))
+
+    assert [j.id for j in claim_all(store)] == [ours.id]
+    claimed = store.claim_jobs(OTHER_NS, "w9", [QUEUE], 10, TTL).jobs
+    assert [j.id for j in claimed] == [theirs.id]
+
+
+# -- dispatch order ----------------------------------------------------------------------------
+
+
+def dispatch_fixture() -> tuple[dict[str, NewJob], list[str]]:
+    """Jobs that differ in one dispatch criterion at a time, and the order they must go in:
+    priority (higher first), then deadline (earliest first, none last), then due time,
+    then id (enqueue order)."""
+    requests = {
+        "low_late": new_job("low_late", priority=0, run_at=T0 - 10),
+        "high_deadline_100": new_job("high_deadline_100", priority=5, deadline=T0 + 100),
+        "high_due_20_first": new_job("high_due_20_first", priority=5, run_at=T0 - 20),
+        "negative": new_job("negative", priority=-3, run_at=T0 - 1000),
+        "high_deadline_50": new_job("high_deadline_50", priority=5, deadline=T0 + 50),
+        "high_due_30": new_job("high_due_30", priority=5, run_at=T0 - 30),
+        "high_due_20_second": new_job("high_due_20_second", priority=5, run_at=T0 - 20),
+        "low_deadline": new_job("low_deadline", priority=0, deadline=T0 + 10),
+    }
+    order = [
+        "high_deadline_50",
+        "high_deadline_100",
+        "high_due_30",
+        "high_due_20_first",
+        "high_due_20_second",
+        "low_deadline",
+        "low_late",
+        "negative",
+    ]
+    return requests, order
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_claims_take_jobs_in_dispatch_order(store: Store, batch: int) -> None:
+    requests, order = dispatch_fixture()
+    store.enqueue(list(requests.values()))
+
+    taken: list[Job] = []
+    while claimed := store.claim_jobs(NS, "w1", [QUEUE], batch, TTL).jobs:
+        assert len(claimed) <= batch
+        assert claimed == sorted(claimed, key=Job.dispatch_key), "a batch is in dispatch order"
+        taken.extend(claimed)
+
+    assert [j.task for j in taken] == order
+
+
+def test_dispatch_order_holds_across_queues_of_one_claim(store: Store) -> None:
+    low = enqueue_one(store, new_job(queue="a", priority=1))
+    high = enqueue_one(store, new_job(queue="b", priority=2))
+
+    assert [j.id for j in claim_all(store, queues=["a", "b"])] == [high.id, low.id]
+
+
+# -- due times and deadlines ---------------------------------------------------------------------
+
+
+def test_a_delayed_job_is_claimable_only_once_due_by_the_store_clock(
+    store: Store, clock: ManualClock
+) -> None:
+    job = enqueue_one(store, new_job(delay=60))
+
+    clock.advance(59)
+    early = store.claim_jobs(NS, "w1", [QUEUE], 10, TTL)
+    assert early.jobs == []
+    assert early.next_due == T0 + 60
+
+    clock.advance(1)
+    assert [j.id for j in claim_all(store)] == [job.id]
+
+
+def test_a_claim_reports_when_the_next_delayed_job_falls_due(store: Store) -> None:
+    enqueue_one(store, new_job(delay=90))
+    enqueue_one(store, new_job(delay=30))
+
+    assert store.claim_jobs(NS, "w1", [QUEUE], 10, TTL).next_due == T0 + 30
+    assert store.claim_jobs(OTHER_NS, "w1", [QUEUE], 10, TTL).next_due is None
+
+
+def test_a_job_whose_deadline_passed_before_it_started_expires_instead_of_running(
+    store: Store, clock: ManualClock
+) -> None:
+    job = enqueue_one(store, new_job(deadline_in=10))
+    delayed = enqueue_one(store, new_job(delay=5, deadline_in=10))
+
+    clock.advance(10)
+
+    assert claim_all(store) == []
+    for expired in store.get_jobs(NS, [job.id, delayed.id]):
+        assert expired.status is JobStatus.EXPIRED
+        assert expired.attempt == 0
+        assert expired.last_error
+        assert ts(expired.finished_at) == T0 + 10
+
+
+def test_a_job_before_its_deadline_is_claimed(store: Store, clock: ManualClock) -> None:
+    job = enqueue_one(store, new_job(deadline_in=10))
+    clock.advance(9)
+
+    assert [j.id for j in claim_all(store)] == [job.id]
+
+
+def test_a_run_late_job_runs_after_its_deadline(store: Store, clock: ManualClock) -> None:
+    job = enqueue_one(store, new_job(deadline_in=10, deadline_policy=DeadlinePolicy.RUN_LATE))
+    clock.advance(60)
+
+    assert [j.id for j in claim_all(store)] == [job.id]
+
+
+def test_a_deadline_passing_while_the_job_runs_does_not_expire_it(
+    store: Store, clock: ManualClock
+) -> None:
+    enqueue_one(store, new_job(deadline_in=10))
+    job = claim_one(store)
+    clock.advance(20)
+    store.expire_missed_deadlines(NS)
+
+    assert store.finish_attempts([succeeded(job)]) == []
+    assert store.get_job(NS, job.id).status is JobStatus.SUCCEEDED
+
+
+# -- heartbeats and lease extension -------------------------------------------------------------
+
+
+def test_a_heartbeat_extends_every_lease_of_the_worker_and_no_other(
+    store: Store, clock: ManualClock
+) -> None:
+    store.enqueue([new_job(), new_job(), new_job(namespace=OTHER_NS), new_job()])
+    mine = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
+    theirs = claim_one(store, "w2")
+    mine.append(claim_one(store, "w1", namespace=OTHER_NS))
+    clock.advance(20)
+
+    held = store.heartbeat("w1", 100)
+
+    assert held == {j.id: False for j in mine}
+    for job in store.get_jobs(NS, [j.id for j in mine]):
+        assert ts(job.lease_expires_at) == T0 + 20 + 100
+    [other_ns_job] = store.get_jobs(OTHER_NS, [mine[2].id])
+    assert ts(other_ns_job.lease_expires_at) == T0 + 20 + 100
+    assert ts(store.get_job(NS, theirs.id).lease_expires_at) == T0 + TTL
+
+
+def test_a_heartbeat_keeps_a_job_past_its_first_lease(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store)
+    job = claim_one(store)
+    for _ in range(4):
+        clock.advance(TTL - 1)
+        assert store.heartbeat("w1", TTL) == {job.id: False}
+
+    rescue = store.rescue_expired_leases(NS)
+
+    assert (rescue.requeued, rescue.failed) == ([], [])
+    assert store.get_job(NS, job.id).worker_id == "w1"
+
+
+def test_a_heartbeat_reports_cancel_requests(store: Store) -> None:
+    store.enqueue([new_job(), new_job()])
+    keep, stop = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
+
+    store.cancel_job(NS, stop.id)
+
+    assert store.heartbeat("w1", TTL) == {keep.id: False, stop.id: True}
+
+
+def test_a_heartbeat_leaves_out_jobs_the_worker_no_longer_holds(store: Store) -> None:
+    store.enqueue([new_job(), new_job()])
+    done, running = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
+    store.finish_attempts([succeeded(done)])
+
+    assert store.heartbeat("w1", TTL) == {running.id: False}
+    assert store.heartbeat("nobody", TTL) == {}
+
+
+def test_extend_lease_with_the_current_fence_moves_the_lease(
+    store: Store, clock: ManualClock
+) -> None:
+    enqueue_one(store)
+    job = claim_one(store)
+    clock.advance(10)
+
+    assert store.extend_lease(job.id, job.fence, 300) is True
+    assert ts(store.get_job(NS, job.id).lease_expires_at) == T0 + 10 + 300
+
+
+def test_extend_lease_never_shortens_a_lease(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store)
+    job = claim_one(store)
+    store.extend_lease(job.id, job.fence, 300)
+
+    assert store.extend_lease(job.id, job.fence, 1) is True
+    assert ts(store.get_job(NS, job.id).lease_expires_at) == T0 + 300
+
+
+def test_extend_lease_with_a_stale_fence_is_refused(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store)
+    old = claim_one(store, "w1")
+    clock.advance(TTL + 1)
+    store.rescue_expired_leases(NS)
+    new = claim_one(store, "w2")
+
+    assert store.extend_lease(old.id, old.fence, 300) is False
+    assert store.get_job(NS, new.id).lease_expires_at == new.lease_expires_at
+
+
+def test_extend_lease_of_a_finished_job_is_refused(store: Store) -> None:
+    enqueue_one(store)
+    job = claim_one(store)
+    store.finish_attempts([succeeded(job)])
+
+    assert store.extend_lease(job.id, job.fence, 300) is False
+    assert store.get_job(NS, job.id).lease_expires_at is None

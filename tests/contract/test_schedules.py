@@ -1,0 +1,357 @@
+"""Schedules in the store: upserted by name, paused and resumed, fired by plans that apply
+only where the schedule still is, at most one job per (schedule, fire time), overlap
+policies, and no firing without the lease."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from taskwheel.clock import ManualClock
+from taskwheel.errors import LeaseLost, ScheduleNotFound
+from taskwheel.jobs import JobFilter
+from taskwheel.lifecycle import JobStatus
+from taskwheel.schedules import (
+    Fire,
+    FirePlan,
+    FireResult,
+    Overlap,
+    Schedule,
+    ScheduleDefinition,
+    build_trigger,
+    plan_fires,
+)
+from taskwheel.stores.base import Store
+
+from .conftest import NS, OTHER_NS, QUEUE, T0, TTL, claim_one, new_job, succeeded, ts
+
+EVERY = 60.0
+
+
+def definition(
+    name: str = "nightly",
+    *,
+    namespace: str = NS,
+    every: float = EVERY,
+    overlap: Overlap = Overlap.ALLOW,
+    priority: int = 0,
+) -> ScheduleDefinition:
+    """Fires at T0 + 60, T0 + 120, ..."""
+    trigger = build_trigger(every=every, start=datetime.fromtimestamp(T0, UTC))
+    request = new_job("contract.report", "daily", namespace=namespace, priority=priority)
+    return ScheduleDefinition.build(name, request, trigger, overlap=overlap)
+
+
+def created(store: Store, declared: ScheduleDefinition | None = None) -> Schedule:
+    schedule, changed = store.upsert_schedule(declared or definition())
+    assert changed
+    return schedule
+
+
+def plan(
+    schedule: Schedule, *fire_times: float, expected: float | None = None,
+    overlap: Overlap | None = None,
+) -> FirePlan:
+    """Fire ``fire_times`` (due at once) and move on one interval past the last."""
+    expected_next = expected if expected is not None else schedule.next_fire_at
+    assert expected_next is not None
+    return FirePlan(
+        schedule_id=schedule.id,
+        expected_next=expected_next,
+        fires=tuple(Fire(t, t) for t in fire_times),
+        next_fire_at=max(fire_times) + EVERY,
+        overlap=overlap or schedule.definition.overlap,
+    )
+
+
+# -- declaring --------------------------------------------------------------------------------
+
+
+def test_upserting_a_new_schedule_creates_it_with_its_first_fire_time(store: Store) -> None:
+    schedule, changed = store.upsert_schedule(definition())
+
+    assert changed is True
+    assert (schedule.name, schedule.definition.namespace) == ("nightly", NS)
+    assert schedule.definition == definition()
+    assert (schedule.paused, schedule.next_fire_at, schedule.last_fire_at) == (
+        False, T0 + EVERY, None
+    )
+    assert (schedule.created_at, schedule.updated_at) == (T0, T0)
+    assert store.get_schedule(NS, "nightly") == schedule
+
+
+def test_upserting_an_unchanged_schedule_changes_nothing(store: Store, clock: ManualClock) -> None:
+    first = created(store)
+    clock.advance(500)
+
+    again, changed = store.upsert_schedule(definition())
+
+    assert changed is False
+    assert again == first
+
+
+def test_upserting_a_changed_schedule_recomputes_its_next_fire_from_now_and_keeps_its_pause(
+    store: Store, clock: ManualClock
+) -> None:
+    first = created(store)
+    store.set_schedule_paused(NS, "nightly", True)
+    clock.advance(500)
+
+    changed_schedule, changed = store.upsert_schedule(definition(every=45))
+
+    assert changed is True
+    assert changed_schedule.id == first.id
+    assert changed_schedule.definition.trigger == definition(every=45).trigger
+    assert changed_schedule.next_fire_at == T0 + 540  # the first multiple of 45 after T0+500
+    assert changed_schedule.paused is True
+    assert changed_schedule.updated_at == T0 + 500
+
+
+def test_an_unknown_or_foreign_schedule_is_schedule_not_found(store: Store) -> None:
+    created(store, definition(namespace=OTHER_NS))
+
+    with pytest.raises(ScheduleNotFound):
+        store.get_schedule(NS, "nightly")
+    with pytest.raises(ScheduleNotFound):
+        store.set_schedule_paused(NS, "nightly", True)
+    with pytest.raises(ScheduleNotFound):
+        store.remove_schedule(NS, "nightly")
+    assert store.get_schedule(OTHER_NS, "nightly").paused is False
+
+
+def test_schedules_are_listed_by_name_within_their_namespace(store: Store) -> None:
+    b = created(store, definition(name="b-weekly"))
+    a = created(store, definition(name="a-hourly"))
+    theirs = created(store, definition(name="c-theirs", namespace=OTHER_NS))
+
+    assert [s.name for s in store.list_schedules(NS)] == ["a-hourly", "b-weekly"]
+    found = store.get_schedules(NS, [b.id, theirs.id, 10_000, a.id])
+    assert sorted(s.id for s in found) == sorted([a.id, b.id])
+
+
+def test_a_paused_schedule_is_not_due_and_resuming_keeps_its_next_fire_time(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store)
+    assert store.schedules_due(NS, T0 + EVERY) == [(schedule.id, T0 + EVERY)]
+
+    paused = store.set_schedule_paused(NS, "nightly", True)
+    assert paused.paused is True
+    assert store.schedules_due(NS, T0 + 10 * EVERY) == []
+
+    clock.advance(10 * EVERY)
+    resumed = store.set_schedule_paused(NS, "nightly", False)
+    assert (resumed.paused, resumed.next_fire_at) == (False, T0 + EVERY)
+    assert store.schedules_due(NS, clock.now()) == [(schedule.id, T0 + EVERY)]
+
+
+def test_schedules_due_lists_those_due_by_the_time_given(store: Store) -> None:
+    soon = created(store, definition(name="soon", every=30))
+    created(store, definition(name="later", every=300))
+    created(store, definition(name="theirs", namespace=OTHER_NS))
+
+    assert store.schedules_due(NS, T0 + 29) == []
+    assert store.schedules_due(NS, T0 + 30) == [(soon.id, T0 + 30)]
+
+
+def test_removing_a_schedule_keeps_the_jobs_it_made(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    [fired] = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+
+    store.remove_schedule(NS, "nightly")
+
+    assert store.list_schedules(NS) == []
+    assert fired.job_id is not None
+    assert store.get_job(NS, fired.job_id).schedule_id == schedule.id
+
+
+# -- firing ------------------------------------------------------------------------------------
+
+
+def test_a_fire_plan_creates_its_jobs_and_moves_the_schedule_on(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store, definition(priority=4))
+    clock.advance(EVERY + 0.5)
+
+    fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+
+    assert [(f.result, f.fire_at) for f in fired] == [(FireResult.CREATED, T0 + EVERY)]
+    job_id = fired[0].job_id
+    assert job_id is not None
+    job = store.get_job(NS, job_id)
+    assert (job.task, job.args, job.queue, job.priority) == ("contract.report", ["daily"], QUEUE, 4)
+    assert (job.schedule_id, ts(job.fire_at), ts(job.run_at)) == (
+        schedule.id, T0 + EVERY, T0 + EVERY
+    )
+    assert job.status is JobStatus.QUEUED
+    moved = store.get_schedule(NS, "nightly")
+    assert (moved.next_fire_at, moved.last_fire_at) == (T0 + 2 * EVERY, T0 + EVERY)
+    assert (moved.last_job_id, moved.last_job_status) == (job_id, "queued")
+
+
+def test_a_fire_due_later_creates_a_scheduled_job(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    later = FirePlan(schedule.id, T0 + EVERY, (Fire(T0 + EVERY, T0 + EVERY + 20),),
+                     T0 + 2 * EVERY, Overlap.ALLOW)
+
+    [fired] = store.fire_schedules(NS, [later])
+
+    assert fired.job_id is not None
+    job = store.get_job(NS, fired.job_id)
+    assert (job.status, ts(job.run_at)) == (JobStatus.SCHEDULED, T0 + EVERY + 20)
+
+
+def test_a_plan_made_from_a_stale_next_fire_time_applies_nothing(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    first = plan(schedule, T0 + EVERY)
+    assert store.fire_schedules(NS, [first])[0].result is FireResult.CREATED
+
+    replayed = store.fire_schedules(NS, [first])
+
+    assert [f.result for f in replayed] == [FireResult.STALE]
+    assert len(store.list_jobs(NS, JobFilter())) == 1
+    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + 2 * EVERY
+
+
+def test_at_most_one_job_per_schedule_and_fire_time(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    clock.advance(2 * EVERY)
+    store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+
+    again = store.fire_schedules(
+        NS, [plan(schedule, T0 + EVERY, T0 + 2 * EVERY, expected=T0 + 2 * EVERY)]
+    )
+
+    assert [f.result for f in again] == [FireResult.DUPLICATE, FireResult.CREATED]
+    fire_times = sorted(ts(j.fire_at) or 0 for j in store.list_jobs(NS, JobFilter()))
+    assert fire_times == [T0 + EVERY, T0 + 2 * EVERY]
+
+
+def test_plan_fires_and_fire_schedules_together_fire_each_instant_once(
+    store: Store, clock: ManualClock
+) -> None:
+    created(store)
+    clock.set(T0 + EVERY)
+    # Two schedulers read the same schedule, plan, and race to apply their plans.
+    seen = [store.get_schedule(NS, "nightly"), store.get_schedule(NS, "nightly")]
+    plans = [plan_fires(schedule, clock.now()) for schedule in seen]
+
+    results = [store.fire_schedules(NS, [p]) for p in plans if p is not None]
+
+    assert [[f.result for f in r] for r in results] == [
+        [FireResult.CREATED], [FireResult.STALE]
+    ]
+    assert len(store.list_jobs(NS, JobFilter())) == 1
+
+
+def test_overlap_skip_fires_nothing_while_the_previous_job_is_unfinished(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store, definition(overlap=Overlap.SKIP))
+    clock.advance(EVERY)
+    store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+    clock.advance(EVERY)
+
+    [skipped] = store.fire_schedules(
+        NS, [plan(schedule, T0 + 2 * EVERY, expected=T0 + 2 * EVERY)]
+    )
+
+    assert (skipped.result, skipped.job_id) == (FireResult.OVERLAP_SKIPPED, None)
+    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + 3 * EVERY
+    assert len(store.list_jobs(NS, JobFilter())) == 1
+
+
+def test_overlap_queue_one_waits_for_the_previous_job_and_then_becomes_ready(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store, definition(overlap=Overlap.QUEUE_ONE))
+    clock.advance(EVERY)
+    store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+    clock.advance(EVERY)
+    [waiting] = store.fire_schedules(
+        NS, [plan(schedule, T0 + 2 * EVERY, expected=T0 + 2 * EVERY)]
+    )
+    [skipped] = store.fire_schedules(
+        NS, [plan(schedule, T0 + 3 * EVERY, expected=T0 + 3 * EVERY)]
+    )
+    assert (waiting.result, skipped.result) == (FireResult.WAITING, FireResult.OVERLAP_SKIPPED)
+    assert waiting.job_id is not None
+    assert store.get_job(NS, waiting.job_id).status is JobStatus.WAITING
+    previous = claim_one(store)
+    assert previous.id != waiting.job_id, "a waiting job is not claimable"
+
+    store.finish_attempts([succeeded(previous)])
+
+    assert store.get_job(NS, waiting.job_id).status is JobStatus.QUEUED
+    assert claim_one(store).id == waiting.job_id
+
+
+def test_release_waiting_frees_a_queue_one_job_whose_predecessor_ended_otherwise(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store, definition(overlap=Overlap.QUEUE_ONE))
+    clock.advance(EVERY)
+    [first] = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+    [waiting] = store.fire_schedules(
+        NS, [plan(schedule, T0 + 2 * EVERY, expected=T0 + 2 * EVERY)]
+    )
+    assert first.job_id is not None
+    assert waiting.job_id is not None
+    assert store.release_waiting(NS) == 0
+
+    store.cancel_job(NS, first.job_id)
+
+    assert store.release_waiting(NS) == 1
+    assert store.get_job(NS, waiting.job_id).status is JobStatus.QUEUED
+
+
+def test_a_scheduler_that_lost_its_lease_fires_nothing(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    assert store.elect(NS, "scheduler", "s1", 10)
+
+    with pytest.raises(LeaseLost):
+        store.fire_schedules(NS, [plan(schedule, T0 + EVERY)], lease=("scheduler", "s2"))
+    assert store.list_jobs(NS, JobFilter()) == []
+    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + EVERY
+
+    fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)], lease=("scheduler", "s1"))
+    assert [f.result for f in fired] == [FireResult.CREATED]
+
+
+def test_a_lapsed_lease_fires_nothing(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    assert store.elect(NS, "scheduler", "s1", 10)
+    clock.advance(EVERY)
+
+    with pytest.raises(LeaseLost):
+        store.fire_schedules(NS, [plan(schedule, T0 + EVERY)], lease=("scheduler", "s1"))
+
+
+def test_no_plans_fire_nothing(store: Store) -> None:
+    assert store.fire_schedules(NS, []) == []
+
+
+def test_triggering_a_schedule_fires_it_now_and_keeps_its_timing(
+    store: Store, clock: ManualClock
+) -> None:
+    created(store)
+    clock.advance(7)
+
+    fired = store.trigger_schedule(NS, "nightly")
+
+    assert (fired.result, fired.fire_at) == (FireResult.CREATED, T0 + 7)
+    assert fired.job_id is not None
+    job = store.get_job(NS, fired.job_id)
+    assert (job.status, ts(job.run_at)) == (JobStatus.QUEUED, T0 + 7)
+    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + EVERY
+    assert store.claim_jobs(NS, "w1", [QUEUE], 10, TTL).jobs[0].id == job.id
+    with pytest.raises(ScheduleNotFound):
+        store.trigger_schedule(OTHER_NS, "nightly")

@@ -1,0 +1,463 @@
+"""Schedules fired by the scheduler, driven step by step with a manual clock.
+
+Time moves only when a test moves it: `Scheduler.step` does what is due at the
+store clock's now, so misfire, overlap, lease and maintenance behaviour is checked
+at exact instants, without sleeping.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import taskwheel
+from taskwheel.clock import ManualClock
+from taskwheel.errors import InvalidInput, LeaseLost, ScheduleNotFound
+from taskwheel.jobs import AttemptOutcome, Job, JobFilter, Outcome
+from taskwheel.lifecycle import JobStatus
+from taskwheel.scheduler import LEASE, Scheduler, SchedulerSettings
+from taskwheel.schedules import FireResult, plan_fires
+
+# 2026-01-05 00:00:00 UTC, a Monday: whole minutes from here are fire times of
+# "every 60s" and "* * * * *".
+T0 = datetime(2026, 1, 5, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0 + 0.5)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
+    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", clock=clock)
+
+    @application.task(queue="reports")
+    def report(name: str) -> str:
+        return name
+
+    yield application
+    application.close()
+
+
+def scheduler(app: taskwheel.App, **settings: str) -> Scheduler:
+    return Scheduler(app, SchedulerSettings.build(**settings), sync=False)
+
+
+def fired_jobs(app: taskwheel.App) -> list[Job]:
+    jobs = [j for j in app.store.list_jobs(app.namespace, JobFilter(limit=10_000))
+            if j.schedule_id is not None]
+    return sorted(jobs, key=lambda j: j.id)
+
+
+def fire_times(app: taskwheel.App) -> list[float]:
+    return [j.fire_at.timestamp() for j in fired_jobs(app) if j.fire_at is not None]
+
+
+def run_step(s: Scheduler, clock: ManualClock, to: float) -> None:
+    clock.set(to)
+    s.step()
+
+
+def finish(app: taskwheel.App, job_id: int) -> None:
+    claim = app.store.claim_jobs(app.namespace, "w1", ["reports"], 100, 30)
+    for job in claim.jobs:
+        if job.id == job_id:
+            app.store.finish_attempts([Outcome(job.id, job.fence, JobStatus.SUCCEEDED,
+                                               AttemptOutcome.SUCCEEDED, "null")])
+        else:
+            app.store.release_jobs("w1", {job.id: job.fence})
+
+
+# -- declaring -------------------------------------------------------------------------------
+
+
+def test_declared_schedules_are_upserted_by_name_and_unchanged_ones_left_alone(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.schedule("nightly", "report", cron="0 3 * * *", timezone="Europe/Berlin",
+                 args=["sales"])
+    [(first, changed)] = app.sync_schedules()
+    assert changed
+    assert first.next_fire_at == datetime(2026, 1, 5, 2, tzinfo=UTC).timestamp()
+
+    app.store.set_schedule_paused(app.namespace, "nightly", True)
+    [(again, changed)] = app.sync_schedules()
+    assert not changed
+    assert again.paused
+    assert again.updated_at >= first.updated_at
+
+    app.schedule("nightly", "report", cron="0 4 * * *", timezone="Europe/Berlin",
+                 args=["sales"])
+    [(updated, changed)] = app.sync_schedules()
+    assert changed
+    assert updated.id == first.id
+    assert updated.paused
+    assert updated.next_fire_at == datetime(2026, 1, 5, 3, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"cron": "61 * * * *"}, "cron"),
+        ({"cron": "0 9 * * *", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"every": "0s"}, "every"),
+        ({"every": "-5m"}, "every"),
+        ({"every": "1m", "misfire": "sometimes"}, "misfire"),
+        ({"every": "1m", "overlap": "never"}, "overlap"),
+        ({"cron": "0 9 * * *", "dst_gap": "jump"}, "dst_gap"),
+        ({"cron": "0 9 * * *", "dst_fold": "twice"}, "dst_fold"),
+        ({"every": "1m", "start": datetime(2026, 2, 1, tzinfo=UTC),
+          "end": datetime(2026, 1, 1, tzinfo=UTC)}, "end"),
+        ({"cron": "0 9 * * *", "every": "1m"}, "trigger"),
+        ({}, "trigger"),
+        ({"every": "1m", "timezone": "UTC"}, "timezone"),
+        ({"every": "1m", "colour": "red"}, "colour"),
+        ({"every": "1m", "args": [object()]}, "args"),
+        ({"every": "1m", "args": []}, "args"),  # report takes one argument
+        ({"every": "1m", "jitter": "soon"}, "jitter"),
+    ],
+)
+def test_bad_schedule_input_names_the_field_and_writes_nothing(
+    app: taskwheel.App, options: dict[str, object], field: str,
+) -> None:
+    options.setdefault("args", ["x"])
+    with pytest.raises(InvalidInput) as caught:
+        app.add_schedule("bad", "report", **options)
+    assert caught.value.field == field
+    assert app.store.list_schedules(app.namespace) == []
+    assert "bad" not in app.schedules
+
+
+def test_a_schedule_of_an_unknown_task_is_refused(app: taskwheel.App) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        app.add_schedule("ghost", "no_such_task", every="1m")
+    assert "no_such_task" in str(caught.value)
+    assert app.store.list_schedules(app.namespace) == []
+
+
+# -- firing on time --------------------------------------------------------------------------
+
+
+def test_each_instant_fires_exactly_once_with_its_fire_time_on_the_job(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    schedule = app.add_schedule("minutely", "report", every="60s", args=["m"])
+    s = scheduler(app)
+    s.step()
+    assert fired_jobs(app) == []  # not due yet
+    for minute in (1, 2, 3):
+        run_step(s, clock, T0 + 60 * minute + 0.002)
+        s.step()  # a second look at the same instant adds nothing
+    assert fire_times(app) == [T0 + 60, T0 + 120, T0 + 180]
+    jobs = fired_jobs(app)
+    assert {j.status for j in jobs} == {JobStatus.QUEUED}
+    assert all(j.queue == "reports" and j.args == ["m"] for j in jobs)
+    current = app.get_schedule("minutely")
+    assert current.next_fire_at == T0 + 240
+    assert current.last_job_id == jobs[-1].id
+    assert current.id == schedule.id
+
+
+def test_the_wheel_wakes_the_scheduler_at_the_next_fire_time(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("minutely", "report", every="60s", args=["m"])
+    # Lease renewal, reloads and maintenance all further off than the fire time.
+    s = scheduler(app, lease_ttl="10m", horizon="5m", maintenance="10m")
+    wake = s.step()
+    steps = 0
+    while not fired_jobs(app):  # the wheel may wake early to cascade; never late
+        assert wake <= T0 + 60 + 0.001
+        run_step_at = wake
+        clock.set(run_step_at)
+        wake = s.step()
+        steps += 1
+    assert fire_times(app) == [T0 + 60]
+    assert T0 + 60 <= clock.now() <= T0 + 60 + 0.001
+    assert steps <= 3
+
+
+def test_a_once_schedule_fires_once_then_is_done(app: taskwheel.App, clock: ManualClock) -> None:
+    app.add_schedule("launch", "report", at=datetime(2026, 1, 5, 0, 10, tzinfo=UTC),
+                     args=["go"])
+    s = scheduler(app)
+    run_step(s, clock, T0 + 600)
+    run_step(s, clock, T0 + 6000)
+    assert fire_times(app) == [T0 + 600]
+    assert app.get_schedule("launch").next_fire_at is None
+
+
+def test_start_and_end_bound_the_fire_times(app: taskwheel.App, clock: ManualClock) -> None:
+    app.add_schedule("window", "report", every="60s", args=["w"],
+                     start=datetime(2026, 1, 5, 0, 2, tzinfo=UTC),
+                     end=datetime(2026, 1, 5, 0, 4, tzinfo=UTC))
+    s = scheduler(app)
+    for minute in range(1, 8):
+        run_step(s, clock, T0 + 60 * minute)
+    assert fire_times(app) == [T0 + 120, T0 + 180, T0 + 240]
+    assert app.get_schedule("window").next_fire_at is None
+
+
+def test_jitter_delays_each_job_by_a_stable_amount_and_it_is_promoted_when_due(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    schedule = app.add_schedule("spread", "report", every="60s", args=["j"], jitter="30s")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 60)
+    [job] = fired_jobs(app)
+    delay = job.run_at.timestamp() - (T0 + 60)
+    assert 0 <= delay <= 30
+    assert delay == pytest.approx(schedule.definition.run_at(T0 + 60) - (T0 + 60))
+    assert job.status is JobStatus.SCHEDULED
+    wake = s.step()
+    assert wake <= job.run_at.timestamp() + 0.001  # the scheduler wakes to promote it
+    run_step(s, clock, job.run_at.timestamp())
+    assert app.job(job.id).status is JobStatus.QUEUED
+
+
+# -- misfire ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("misfire", "expected"),
+    [
+        # down from 00:00:30 to 00:05:30: 01, 02, 03, 04 and 05 were missed
+        ("catch_up", [60, 120, 180]),  # oldest first, at most max_catch_up=3
+        ("skip", []),
+        ("run_once", [60]),  # one job, keyed by the first missed time
+    ],
+)
+def test_misfire_policies_after_downtime(
+    app: taskwheel.App, clock: ManualClock, misfire: str, expected: list[int],
+) -> None:
+    app.add_schedule("m", "report", every="60s", args=["x"], misfire=misfire, max_catch_up=3)
+    s = scheduler(app)
+    run_step(s, clock, T0 + 5 * 60 + 30)
+    assert fire_times(app) == [T0 + t for t in expected]
+    assert all(j.run_at.timestamp() == T0 + 330 for j in fired_jobs(app))  # all due now
+    assert app.get_schedule("m").next_fire_at == T0 + 360  # then on schedule
+    run_step(s, clock, T0 + 360)
+    assert fire_times(app)[-1] == T0 + 360
+
+
+def test_a_fire_late_by_less_than_the_grace_is_on_time(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("g", "report", every="60s", args=["x"], misfire="skip",
+                     misfire_grace="5s")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 64)  # 4 s late: within the grace
+    run_step(s, clock, T0 + 126)  # 6 s late: a misfire, skipped
+    assert fire_times(app) == [T0 + 60]
+    assert app.get_schedule("g").next_fire_at == T0 + 180
+
+
+def test_times_missed_while_paused_go_through_the_misfire_policy(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("p", "report", every="60s", args=["x"], misfire="run_once")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 60)
+    app.store.set_schedule_paused(app.namespace, "p", True)
+    for minute in range(2, 6):
+        run_step(s, clock, T0 + 60 * minute)
+    assert fire_times(app) == [T0 + 60]
+    listener = app.store.notifier.listen()
+    assert listener is not None
+    try:
+        app.store.set_schedule_paused(app.namespace, "p", False)
+        s.on_notifications(listener.read())  # what `run` does when the listener wakes
+    finally:
+        listener.close()
+    run_step(s, clock, T0 + 5 * 60 + 10)
+    assert fire_times(app) == [T0 + 60, T0 + 120]  # one job for the four missed times
+    assert app.get_schedule("p").next_fire_at == T0 + 360
+
+
+# -- overlap ---------------------------------------------------------------------------------
+
+
+def test_overlap_skip_fires_nothing_while_the_previous_job_is_unfinished(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("o", "report", every="60s", args=["x"], overlap="skip")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 60)
+    run_step(s, clock, T0 + 120)  # the 00:01 job has not run
+    assert fire_times(app) == [T0 + 60]
+    assert s.stats["overlap_skipped"] == 1
+    finish(app, fired_jobs(app)[0].id)
+    run_step(s, clock, T0 + 180)
+    assert fire_times(app) == [T0 + 60, T0 + 180]
+
+
+def test_overlap_queue_one_keeps_one_job_waiting_until_the_previous_ends(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("q", "report", every="60s", args=["x"], overlap="queue_one")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 60)
+    run_step(s, clock, T0 + 120)
+    run_step(s, clock, T0 + 180)  # one is already waiting: this one is dropped
+    first, second = fired_jobs(app)
+    assert fire_times(app) == [T0 + 60, T0 + 120]
+    assert second.status is JobStatus.WAITING
+    finish(app, first.id)  # ending the first makes the waiting one ready, in that transaction
+    assert app.job(second.id).status is JobStatus.QUEUED
+
+
+def test_overlap_allow_fires_regardless(app: taskwheel.App, clock: ManualClock) -> None:
+    app.add_schedule("a", "report", every="60s", args=["x"])
+    s = scheduler(app)
+    for minute in (1, 2, 3):
+        run_step(s, clock, T0 + 60 * minute)
+    assert [j.status for j in fired_jobs(app)] == [JobStatus.QUEUED] * 3
+
+
+# -- no duplicates, whatever the schedulers do ------------------------------------------------
+
+
+def test_only_the_lease_holder_fires_and_a_standby_takes_over_when_it_lapses(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("h", "report", every="60s", args=["x"])
+    active, standby = scheduler(app), scheduler(app)
+    active.step()
+    standby.step()
+    assert active.leader
+    assert not standby.leader
+    run_step(active, clock, T0 + 60)
+    standby.step()
+    assert fire_times(app) == [T0 + 60]
+    # The active one stops renewing (killed); its lease lapses by the store's clock.
+    clock.set(T0 + 60 + 1.6)
+    standby.step()
+    assert standby.leader
+    run_step(standby, clock, T0 + 120)
+    assert fire_times(app) == [T0 + 60, T0 + 120]
+
+
+def test_a_scheduler_that_lost_its_lease_fires_nothing(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    schedule = app.add_schedule("l", "report", every="60s", args=["x"])
+    deposed = scheduler(app)
+    deposed.step()
+    clock.set(T0 + 1)
+    assert app.store.elect(app.namespace, LEASE, "someone-else", 10) is False  # still held
+    clock.set(T0 + 60)  # lapsed without renewal (TTL 1.5 s); another takes it
+    assert app.store.elect(app.namespace, LEASE, "someone-else", 10)
+    plan = plan_fires(app.get_schedule("l"), clock.now())
+    assert plan is not None
+    with pytest.raises(LeaseLost):
+        app.store.fire_schedules(app.namespace, [plan], (LEASE, deposed.id))
+    deposed._fire([schedule.id], clock.now())  # the wheel expiry path stands down quietly
+    assert fired_jobs(app) == []
+    assert not deposed.leader
+
+
+def test_the_same_plan_applied_twice_creates_one_job(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("d", "report", every="60s", args=["x"])
+    clock.set(T0 + 60)
+    plan = plan_fires(app.get_schedule("d"), clock.now())
+    assert plan is not None
+    first = app.store.fire_schedules(app.namespace, [plan])
+    second = app.store.fire_schedules(app.namespace, [plan])
+    assert [f.result for f in first] == [FireResult.CREATED]
+    assert [f.result for f in second] == [FireResult.STALE]
+    assert fire_times(app) == [T0 + 60]
+
+
+def test_the_unique_constraint_refuses_a_second_job_for_one_instant(
+    app: taskwheel.App, clock: ManualClock, tmp_path: Path,
+) -> None:
+    """Even if a schedule's next fire time were set back (a restore, a bug), the
+    (schedule, fire time) key refuses the duplicate."""
+    app.add_schedule("u", "report", every="60s", args=["x"])
+    clock.set(T0 + 60)
+    plan = plan_fires(app.get_schedule("u"), clock.now())
+    assert plan is not None
+    app.store.fire_schedules(app.namespace, [plan])
+    with sqlite3.connect(tmp_path / "taskwheel.db") as db:
+        db.execute("UPDATE taskwheel_schedules SET next_fire_at = ?", (T0 + 60,))
+    again = app.store.fire_schedules(app.namespace, [plan])
+    assert [f.result for f in again] == [FireResult.DUPLICATE]
+    assert fire_times(app) == [T0 + 60]
+
+
+def test_trigger_fires_now_without_moving_the_schedule(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("t", "report", every="1h", args=["x"])
+    fired = app.store.trigger_schedule(app.namespace, "t")
+    assert fired.result is FireResult.CREATED
+    assert app.job(fired.job_id or 0).status is JobStatus.QUEUED
+    assert app.get_schedule("t").next_fire_at == T0 + 3600
+    with pytest.raises(ScheduleNotFound):
+        app.store.trigger_schedule(app.namespace, "nope")
+
+
+def test_removed_and_paused_schedules_on_the_wheel_do_not_fire(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("gone", "report", every="60s", args=["x"])
+    app.add_schedule("held", "report", every="60s", args=["x"])
+    s = scheduler(app)
+    s.step()  # both are on the wheel now
+    app.store.remove_schedule(app.namespace, "gone")
+    app.store.set_schedule_paused(app.namespace, "held", True)
+    run_step(s, clock, T0 + 60)
+    assert fired_jobs(app) == []
+
+
+# -- maintenance -----------------------------------------------------------------------------
+
+
+def test_the_scheduler_promotes_a_delayed_job_at_its_due_time(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    job = app.enqueue("report", ["later"], delay="10s")
+    s = scheduler(app)
+    wake = s.step()
+    assert wake <= T0 + 0.5 + 10 + 0.001
+    run_step(s, clock, T0 + 0.5 + 9.9)
+    assert job.refresh().status is JobStatus.SCHEDULED
+    run_step(s, clock, T0 + 0.5 + 10)
+    assert job.refresh().status is JobStatus.QUEUED
+
+
+def test_finished_jobs_past_retention_are_pruned_and_dead_ones_kept(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    done = app.enqueue("report", ["done"])
+    dead = app.enqueue("report", ["dead"])
+    claim = app.store.claim_jobs(app.namespace, "w1", ["reports"], 10, 30)
+    fences = {j.id: j.fence for j in claim.jobs}
+    app.store.finish_attempts([
+        Outcome(done.id, fences[done.id], JobStatus.SUCCEEDED, AttemptOutcome.SUCCEEDED, "1"),
+        Outcome(dead.id, fences[dead.id], JobStatus.DEAD, AttemptOutcome.FAILED, error="x"),
+    ])
+    s = scheduler(app, retention="1h")
+    run_step(s, clock, T0 + 1800)
+    assert done.refresh().status is JobStatus.SUCCEEDED  # not old enough
+    run_step(s, clock, T0 + 3700)
+    with pytest.raises(taskwheel.JobNotFound):
+        done.refresh()
+    assert dead.refresh().status is JobStatus.DEAD
+    assert s.stats["pruned"] == 1
+
+
+def test_waiting_jobs_whose_deadline_passed_expire(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    job = app.enqueue("report", ["x"], delay="1h", deadline="10m")
+    s = scheduler(app)
+    run_step(s, clock, T0 + 601)
+    assert job.refresh().status is JobStatus.EXPIRED
