@@ -3,3 +3,6 @@
 # Each command also takes --format json for one JSON object per run.
 set -euo pipefail
 taskwheel bench --store sqlite --jobs 20000 --workers 2 --format table
+taskwheel bench schedules --schedules 10000 --format table
+taskwheel bench schedules --schedules 100000 --format table
+taskwheel bench failover --format table

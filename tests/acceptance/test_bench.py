@@ -29,3 +29,55 @@ def test_bench_refuses_a_store_it_cannot_measure_and_names_the_option(
     assert done.returncode == 2
     assert "--database-url" in done.stderr
     assert "in-memory" in done.stderr
+
+
+def test_bench_schedules_json_prints_every_figure_and_no_duplicate_fire(
+    project: Project,
+) -> None:
+    result = project.run_json(
+        "bench", "schedules", "--schedules", "200", "--duration", "5s", "--burst", "100",
+        "--workers", "1", "--quiet",
+    )
+    assert result["schedules"] == 200
+    assert result["create"]["per_s"] > 0
+    # 200 schedules a minute apart spread over 60 s: about 17 fire in 5 s, each once.
+    assert 0 < result["fires"] == result["expected_fires"] < 200
+    assert result["duplicates"] == 0
+    for sample in ("fire_lateness_ms", "start_lateness_ms"):
+        figures = result[sample]
+        assert 0 <= figures["p50"] <= figures["p99"] <= figures["max"], sample
+        assert figures["count"] == result["fires"], sample
+    scheduler = result["scheduler"]
+    assert 0 <= scheduler["cpu_share"] < 1
+    assert scheduler["rss_bytes"] > 0
+    assert scheduler["empty_rss_bytes"] > 0
+    assert "memory_per_schedule_bytes" in scheduler
+    burst = result["burst"]
+    assert burst["fires"] == 100
+    assert burst["duplicates"] == 0
+    assert burst["all_created_s"] >= 0
+    assert burst["fire_lateness_ms"]["count"] == 100
+    settings = result["settings"]
+    assert settings["store"]["kind"] == "sqlite"
+    assert settings["scheduler"]["lease_ttl"] == 1.5
+    assert {"fire_lateness", "cpu_share", "memory_per_schedule"} <= set(settings["methods"])
+
+
+def test_bench_failover_json_prints_each_run_and_loses_no_fire(project: Project) -> None:
+    result = project.run_json("bench", "failover", "--runs", "1", "--quiet")
+    [run] = result["runs"]
+    # The lease lapses at most its TTL after the kill; the standby then fires at once.
+    assert 0 < run["failover_s"] < 10
+    assert run["lease_taken_s"] is None or 0 < run["lease_taken_s"] <= run["failover_s"] + 0.1
+    assert result["failover_s"]["min"] == result["failover_s"]["max"] == run["failover_s"]
+    assert result["duplicates"] == 0
+    assert result["lost_instants"] == 0
+    assert result["settings"]["scheduler"]["lease_ttl"] == 1.5
+
+
+def test_bench_schedules_refuses_a_malformed_duration_and_names_the_option(
+    project: Project,
+) -> None:
+    done = project.run("bench", "schedules", "--schedules", "10", "--duration", "soon")
+    assert done.returncode == 2
+    assert "--duration" in done.stderr

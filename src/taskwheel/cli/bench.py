@@ -1,19 +1,44 @@
-"""``taskwheel bench``: measure enqueue rate, drain rate and enqueue→start latency."""
+"""``taskwheel bench``: measure enqueue rate, drain rate and enqueue→start latency;
+``taskwheel bench schedules``: fire lateness, scheduler CPU and memory at N schedules;
+``taskwheel bench failover``: the time a standby scheduler takes over."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.table import Table
 
-from taskwheel.benchmark import BenchResult, BenchSettings, run_benchmark
+from taskwheel.benchmark import (
+    BenchResult,
+    BenchSettings,
+    Percentiles,
+    Progress,
+    run_benchmark,
+)
+from taskwheel.benchmark_schedules import (
+    BurstResult,
+    FailoverResult,
+    FailoverSettings,
+    ScheduleBenchResult,
+    ScheduleBenchSettings,
+    run_failover_benchmark,
+    run_schedule_benchmark,
+)
 from taskwheel.cli.output import Format, Output, error_line
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.tasks import Pool
 
+R = TypeVar("R")
 
-@click.command()
+format_option = click.option(
+    "--format", "output_format", type=click.Choice([f.value for f in Format]),
+    default=Format.TABLE.value, show_default=True, help="How to print the figures.")
+quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+
+
+@click.group(invoke_without_command=True)
 @click.option("--store", type=click.Choice(["sqlite"]), default="sqlite", show_default=True,
               help="Store to measure (PostgreSQL is not available yet).")
 @click.option("--database-url", default=None, metavar="URL",
@@ -40,9 +65,8 @@ from taskwheel.tasks import Pool
               show_default=True, help="Jobs per second the latency benchmark enqueues.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds a drain or latency phase may take at most.")
-@click.option("--format", "output_format", type=click.Choice([f.value for f in Format]),
-              default=Format.TABLE.value, show_default=True, help="How to print the figures.")
-@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+@format_option
+@quiet_option
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -68,29 +92,107 @@ def bench(
 
     Prints the figures with the machine, the store's settings and how each figure was
     measured (see bench/README.md). Takes about half a minute with the defaults.
+    The subcommands measure the scheduler; their options follow their name.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     del store  # one choice for now; the option names the store in every report
     output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_benchmark(BenchSettings.build(
+        database_url=database_url, jobs=jobs, single_jobs=single_jobs,
+        enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency, pool=pool,
+        claim_batch=claim_batch, latency_jobs=latency_jobs, latency_rate=latency_rate,
+        timeout=timeout,
+    ), progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(figures_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+@bench.command("schedules", short_help="Fire lateness, CPU and memory at N schedules; a burst.")
+@click.option("--schedules", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Active schedules, each every 60s, their fires spread evenly over a "
+              "minute.")
+@click.option("--duration", default="65s", metavar="DURATION", show_default=True,
+              help="The measured window, from the first fire; 65s or more lets every "
+              "schedule fire.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes running the fired no-op jobs.")
+@click.option("--burst", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help="Schedules all due at one instant, measured after the window (0: none).")
+@click.option("--timeout", default="120s", metavar="DURATION", show_default=True,
+              help="The longest any wait (start-up, last fires, jobs to finish) may take.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_schedules(
+    ctx: click.Context, /, *, schedules: int, duration: str, workers: int, burst: int,
+    timeout: str, output_format: str, quiet: bool,
+) -> None:
+    """Measure the scheduler: fire lateness (created_at - fire time) and start lateness
+    at N active schedules, duplicates, the scheduler's CPU share and memory per
+    schedule, and a burst of schedules due at one instant.
+
+    One `taskwheel scheduler` and idle `taskwheel worker` processes on a fresh
+    temporary SQLite file. Takes the duration plus creation and start-up (about 1.5
+    minutes for 10,000 schedules). See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_schedule_benchmark(
+        ScheduleBenchSettings.build(schedules=schedules, duration=duration, workers=workers,
+                                    burst=burst, timeout=timeout),
+        progress,
+    ))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(schedules_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+@bench.command("failover", short_help="Time for a standby scheduler to take over after SIGKILL.")
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Times the active scheduler is SIGKILLed.")
+@click.option("--timeout", default="30s", metavar="DURATION", show_default=True,
+              help="The longest a standby may take to fire, or a scheduler to start.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_failover(
+    ctx: click.Context, /, *, runs: int, timeout: str, output_format: str, quiet: bool,
+) -> None:
+    """Measure failover: two `taskwheel scheduler` processes and a schedule every
+    100 ms; the lease holder is SIGKILLed and the time to the standby's first job is
+    taken, RUNS times (a new standby is started after each).
+
+    Prints each run, min/median/max, lost and duplicated fire times, and the lease
+    settings. See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_failover_benchmark(
+        FailoverSettings.build(runs=runs, timeout=timeout), progress,
+    ))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(failover_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def _measure(ctx: click.Context, quiet: bool, run: Callable[[Progress | None], R]) -> R:
+    """Run a benchmark with progress lines on stderr; its errors become one line and
+    an exit code (2 for bad options, naming the option)."""
+    progress = None if quiet else (lambda line: click.echo(f"bench: {line}", err=True))
     try:
-        settings = BenchSettings.build(
-            database_url=database_url, jobs=jobs, single_jobs=single_jobs,
-            enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency, pool=pool,
-            claim_batch=claim_batch, latency_jobs=latency_jobs, latency_rate=latency_rate,
-            timeout=timeout,
-        )
-        progress = None if quiet else (lambda line: click.echo(f"bench: {line}", err=True))
-        result = run_benchmark(settings, progress)
+        return run(progress)
     except InvalidInput as exc:
         error_line(f"--{exc.field.replace('_', '-')}: {exc.reason}")
         ctx.exit(2)
     except TaskwheelError as exc:
         error_line(str(exc))
         ctx.exit(1)
-    if output.json:
-        output.emit_json(result.to_dict())
-    else:
-        output.console.print(figures_table(result))
-        output.console.print(settings_table(result.settings))
 
 
 def figures_table(result: BenchResult) -> Table:
@@ -115,6 +217,69 @@ def figures_table(result: BenchResult) -> Table:
             f"({sample.count} jobs at {result.latency.achieved_rate:.0f}/s)",
         )
     return table
+
+
+def schedules_table(result: ScheduleBenchResult) -> Table:
+    steady = result.steady
+    table = Table(title="taskwheel bench schedules", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    create = steady.creation
+    table.add_row("schedules created", f"{create.per_s:,.0f} /s",
+                  f"{create.count:,} add_schedule calls in {create.seconds:.2f}s")
+    table.add_row("fires in the window", f"{steady.fires:,} of {steady.expected_fires:,}",
+                  f"{steady.window_seconds:g}s window; duplicates {steady.duplicates}")
+    _lateness_rows(table, "", steady.fire_lateness, steady.start_lateness)
+    usage = steady.scheduler
+    table.add_row("scheduler CPU", f"{usage.cpu_share:.1%}",
+                  f"{usage.cpu_seconds:.2f} CPU s over {usage.wall_seconds:.1f}s")
+    table.add_row("scheduler memory per schedule", f"{usage.memory_per_schedule_bytes:,.0f} B",
+                  f"RSS {_mib(usage.rss_bytes)} at the window's end - "
+                  f"{_mib(usage.empty_rss_bytes)} empty, / {create.count:,}; "
+                  f"{usage.memory_per_schedule_at_window_start_bytes:,.0f} B before the "
+                  f"first fire; peak {_mib(usage.peak_rss_bytes)}")
+    if result.burst is not None:
+        _burst_rows(table, result.burst)
+    return table
+
+
+def _burst_rows(table: Table, burst: BurstResult) -> None:
+    table.add_row(f"burst of {burst.creation.count:,}: all created",
+                  f"{burst.all_created_s * 1000:,.1f} ms",
+                  f"last created_at - the instant; {burst.fires:,} fires, "
+                  f"duplicates {burst.duplicates}")
+    _lateness_rows(table, "burst ", burst.fire_lateness, burst.start_lateness)
+
+
+def _lateness_rows(table: Table, prefix: str, fire: Percentiles, start: Percentiles) -> None:
+    for label, sample in ((f"{prefix}fire lateness", fire), (f"{prefix}start lateness", start)):
+        table.add_row(label, f"p50 {sample.p50:.2f} ms",
+                      f"p99 {sample.p99:.2f}, max {sample.max:.2f} ms ({sample.count:,} jobs)")
+
+
+def failover_table(result: FailoverResult) -> Table:
+    table = Table(title="taskwheel bench failover", title_justify="left")
+    table.add_column("run", justify="right")
+    table.add_column("failover", justify="right")
+    table.add_column("lease taken", justify="right")
+    table.add_column("killed pid", justify="right")
+    table.add_column("first batch", justify="right")
+    for run in result.runs:
+        taken = "-" if run.lease_taken_s is None else f"{run.lease_taken_s:.3f} s"
+        table.add_row(str(run.run), f"{run.first_fire_s:.3f} s", taken, str(run.killed_pid),
+                      f"{run.first_batch_jobs} jobs")
+    summary = result.to_dict()["failover_s"]
+    table.add_section()
+    table.add_row("min / median / max", f"{summary['min']:.3f} / {summary['median']:.3f} / "
+                  f"{summary['max']:.3f} s", "", "",
+                  f"{result.lost_instants} lost, {result.duplicates} duplicated "
+                  f"of {result.instants:,}")
+    return table
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def settings_table(settings: dict[str, Any]) -> Table:
