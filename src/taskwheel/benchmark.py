@@ -242,8 +242,8 @@ class BenchResult:
             "enqueue_single_per_s": round(self.enqueue_single.per_s, 1),
             "enqueue_batch_per_s": round(self.enqueue_batch.per_s, 1),
             "drain_per_s": round(self.drain.per_s, 1),
-            "latency_ms": _rounded(asdict(self.latency.to_code)),
-            "claim_latency_ms": _rounded(asdict(self.latency.to_claim)),
+            "latency_ms": rounded(asdict(self.latency.to_code)),
+            "claim_latency_ms": rounded(asdict(self.latency.to_claim)),
             "details": {
                 "enqueue_single": {**asdict(self.enqueue_single)},
                 "enqueue_batch": {**asdict(self.enqueue_batch)},
@@ -254,7 +254,7 @@ class BenchResult:
         }
 
 
-def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+def rounded(values: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in values.items()}
 
 
@@ -353,7 +353,7 @@ def measure_latency(fleet: WorkerFleet, settings: BenchSettings) -> LatencyResul
     jobs = fleet.wait_finished(list(enqueued_at), settings.timeout)
     to_code = [(float(job.result) - enqueued_at[job.id]) * 1000 for job in jobs]
     to_claim = [
-        (_epoch(job.started_at) - enqueued_at[job.id]) * 1000 for job in jobs
+        (epoch(job.started_at) - enqueued_at[job.id]) * 1000 for job in jobs
     ]
     return LatencyResult(
         to_code=Percentiles.of(to_code),
@@ -369,8 +369,8 @@ def measure_drain(fleet: WorkerFleet, settings: BenchSettings) -> DrainResult:
     enqueued = time.monotonic()
     jobs = fleet.wait_finished([h.id for h in handles], settings.timeout)
     wall = time.monotonic() - enqueued
-    first_start = min(_epoch(job.started_at) for job in jobs)
-    last_finish = max(_epoch(job.finished_at) for job in jobs)
+    first_start = min(epoch(job.started_at) for job in jobs)
+    last_finish = max(epoch(job.finished_at) for job in jobs)
     by_worker: dict[str, int] = {}
     for job in jobs:
         name = job.worker_id or "?"
@@ -385,7 +385,7 @@ def measure_drain(fleet: WorkerFleet, settings: BenchSettings) -> DrainResult:
     )
 
 
-def _epoch(moment: Any) -> float:
+def epoch(moment: Any) -> float:
     if moment is None:
         raise BenchmarkError("a finished job has no start or finish time")
     return float(moment.timestamp())
@@ -455,7 +455,7 @@ class WorkerFleet:
 
     def wait_registered(self, store: Store, timeout: float = 30.0) -> None:
         """Until every worker has registered (its wake-up listener is open by then)."""
-        for _ in _polling(timeout, f"{self.settings.workers} workers to register"):
+        for _ in polling(timeout, f"{self.settings.workers} workers to register"):
             self.check_alive()
             if len(store.stats(self.namespace).workers) >= self.settings.workers:
                 return
@@ -467,7 +467,7 @@ class WorkerFleet:
         want = len(job_ids)
         # The namespace is the benchmark's own and the jobs were committed before this
         # call: once none of its jobs is pending, these have all ended.
-        for _ in _polling(timeout, f"{want} jobs to finish", pause=0.05):
+        for _ in polling(timeout, f"{want} jobs to finish", pause=0.05):
             self.check_alive()
             stats = store.stats(self.namespace)
             pending = sum(
@@ -488,7 +488,7 @@ class WorkerFleet:
         return jobs
 
 
-def _polling(timeout: float, what: str, pause: float = 0.02) -> Iterator[None]:
+def polling(timeout: float, what: str, pause: float = 0.02) -> Iterator[None]:
     limit = time.monotonic() + timeout
     while True:
         yield

@@ -27,7 +27,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,12 +46,12 @@ from taskwheel.benchmark import (
     BenchSettings,
     Percentiles,
     WorkerFleet,
-    _epoch,
-    _polling,
-    _rounded,
     app,
     describe,
+    epoch,
     noop,
+    polling,
+    rounded,
 )
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
@@ -229,8 +228,8 @@ class SteadyResult:
             "fires": self.fires,
             "expected_fires": self.expected_fires,
             "duplicates": self.duplicates,
-            "fire_lateness_ms": _rounded(asdict(self.fire_lateness)),
-            "start_lateness_ms": _rounded(asdict(self.start_lateness)),
+            "fire_lateness_ms": rounded(asdict(self.fire_lateness)),
+            "start_lateness_ms": rounded(asdict(self.start_lateness)),
             "scheduler": self.scheduler.to_dict(),
             "window": {
                 "start": _iso(self.window_start),
@@ -262,8 +261,8 @@ class BurstResult:
             "fires": self.fires,
             "duplicates": self.duplicates,
             "all_created_s": round(self.all_created_s, 4),
-            "fire_lateness_ms": _rounded(asdict(self.fire_lateness)),
-            "start_lateness_ms": _rounded(asdict(self.start_lateness)),
+            "fire_lateness_ms": rounded(asdict(self.fire_lateness)),
+            "start_lateness_ms": rounded(asdict(self.start_lateness)),
             "instant": _iso(self.instant),
             "ready_margin_s": round(self.ready_margin_s, 3),
         }
@@ -379,8 +378,8 @@ def measure_empty_scheduler(workdir: Path, timeout: float) -> int:
         store = _open_app(stack, url, namespace)
         sched = stack.enter_context(
             SchedulerProcess(url, namespace, workdir / "scheduler-empty.log"))
-        watch = LeaseWatch(store, url, namespace)
-        for _ in _polling(timeout, "the scheduler to take the lease"):
+        watch = LeaseWatch(store, namespace)
+        for _ in polling(timeout, "the scheduler to take the lease"):
             sched.check_alive()
             if watch.pid() == sched.pid:
                 break
@@ -483,7 +482,7 @@ def measure_burst(
         instant=instant,
         fires=len(jobs),
         duplicates=count_duplicates(jobs),
-        all_created_s=max(_epoch(job.created_at) for job in jobs) - instant,
+        all_created_s=max(epoch(job.created_at) for job in jobs) - instant,
         fire_lateness=Percentiles.of(_lateness(jobs, "created_at")),
         start_lateness=Percentiles.of(_lateness(jobs, "started_at")),
         ready_margin_s=margin,
@@ -507,7 +506,7 @@ def run_failover_benchmark(
         app.add_schedule("failover-tick", noop, every=f"{FAILOVER_EVERY * 1000:g}ms",
                          misfire="catch_up", max_catch_up=FAILOVER_MAX_CATCH_UP)
         app.schedules.clear()  # written; the module's app declares nothing
-        watch = LeaseWatch(store, url, namespace)
+        watch = LeaseWatch(store, namespace)
         schedulers: list[SchedulerProcess] = []
 
         def start() -> SchedulerProcess:
@@ -515,14 +514,14 @@ def run_failover_benchmark(
             process = stack.enter_context(SchedulerProcess(
                 url, namespace, workdir / f"scheduler-{number}.log"))
             schedulers.append(process)
-            for _ in _polling(settings.timeout, f"scheduler {number} to start"):
+            for _ in polling(settings.timeout, f"scheduler {number} to start"):
                 process.check_alive()
                 if process.started():
                     break
             return process
 
         first = start()
-        for _ in _polling(settings.timeout, "the first scheduler to fire"):
+        for _ in polling(settings.timeout, "the first scheduler to fire"):
             first.check_alive()
             if watch.pid() == first.pid and _newest_job(store, namespace) is not None:
                 break
@@ -542,7 +541,7 @@ def run_failover_benchmark(
         for process in schedulers:
             process.stop()
         jobs = store.list_jobs(namespace, JobFilter(limit=_ALL))
-        instants = sorted({round(_epoch(job.fire_at) * 1000) for job in jobs})
+        instants = sorted({round(epoch(job.fire_at) * 1000) for job in jobs})
         step_ms = round(FAILOVER_EVERY * 1000)
         described = _describe(store, namespace, workers=0)
     return FailoverResult(
@@ -578,7 +577,7 @@ def _kill_the_holder(
     alive = [process for process in schedulers if process.alive()]
     if len(alive) != 2:
         raise BenchmarkError(f"run {number}: {len(alive)} schedulers running, not 2")
-    for _ in _polling(timeout, f"run {number}: one of the schedulers to hold the lease"):
+    for _ in polling(timeout, f"run {number}: one of the schedulers to hold the lease"):
         holder = watch.pid()
         if holder in (alive[0].pid, alive[1].pid):
             break
@@ -587,15 +586,15 @@ def _kill_the_holder(
     killed_at = active.kill()
     schedulers.remove(active)
     lease_taken: float | None = None
-    for _ in _polling(timeout, f"run {number}: the standby to fire", pause=0.005):
+    for _ in polling(timeout, f"run {number}: the standby to fire", pause=0.005):
         standby.check_alive()
         if lease_taken is None and watch.pid() == standby.pid:
             lease_taken = time.time() - killed_at
         newest = _newest_job(store, namespace)
-        if newest is not None and _epoch(newest.created_at) > killed_at:
+        if newest is not None and epoch(newest.created_at) > killed_at:
             break
     recent = store.list_jobs(namespace, JobFilter(limit=FAILOVER_MAX_CATCH_UP * 2))
-    after = [_epoch(job.created_at) for job in recent if _epoch(job.created_at) > killed_at]
+    after = [epoch(job.created_at) for job in recent if epoch(job.created_at) > killed_at]
     first = min(after)
     return FailoverRun(
         run=number,
@@ -684,7 +683,7 @@ def _datetime(micros: int) -> datetime:
 
 
 def _micros(moment: datetime | None) -> int:
-    return round(_epoch(moment) * _MICRO)
+    return round(epoch(moment) * _MICRO)
 
 
 def _wait_ready(
@@ -694,8 +693,8 @@ def _wait_ready(
     """Until the scheduler holds the lease and every worker registered; how long
     before the first fire that was."""
     fleet.wait_registered(store, timeout)
-    watch = LeaseWatch(store, url, namespace)
-    for _ in _polling(timeout, "the scheduler to take the lease"):
+    watch = LeaseWatch(store, namespace)
+    for _ in polling(timeout, "the scheduler to take the lease"):
         sched.check_alive()
         if watch.pid() == sched.pid:
             break
@@ -707,7 +706,7 @@ def _wait_fired(
 ) -> None:
     """Until no schedule has a fire time at or before ``until`` left to fire."""
     limit_s = max(0.0, until - time.time()) + timeout
-    for _ in _polling(limit_s, "the scheduler to fire every instant of the window", 0.05):
+    for _ in polling(limit_s, "the scheduler to fire every instant of the window", 0.05):
         sched.check_alive()
         if time.time() > until and not store.schedules_due(namespace, until):
             return
@@ -726,7 +725,7 @@ def _finished_jobs(
 
 def _lateness(jobs: Sequence[Job], stamp: str) -> list[float]:
     """``stamp`` (created_at or started_at) minus the fire time, in milliseconds."""
-    return [(_epoch(getattr(job, stamp)) - _epoch(job.fire_at)) * 1000 for job in jobs]
+    return [(epoch(getattr(job, stamp)) - epoch(job.fire_at)) * 1000 for job in jobs]
 
 
 def count_duplicates(jobs: Sequence[Job]) -> int:
@@ -806,25 +805,15 @@ class SchedulerProcess:
 
 class LeaseWatch:
     """Who holds the scheduler lease: the process id inside the holder's id
-    (``host:pid:suffix``), judged by the store clock like the lease itself.
+    (``host:pid:suffix``), judged by the store clock like the lease itself."""
 
-    Read from the lease table with sqlite3: the `Store` interface takes and gives back
-    leases (`elect`, `resign`) but has no read of them.
-    """
-
-    def __init__(self, store: Store, url: str, namespace: str) -> None:
+    def __init__(self, store: Store, namespace: str) -> None:
         self.store = store
-        self.path = url.removeprefix("sqlite:///")
         self.namespace = namespace
 
     def pid(self) -> int | None:
-        with contextlib.closing(sqlite3.connect(self.path, timeout=5.0)) as db:
-            row = db.execute(
-                "SELECT holder FROM taskwheel_leases "
-                "WHERE namespace = ? AND name = ? AND expires_at > ?",
-                (self.namespace, LEASE, self.store.now()),
-            ).fetchone()
-        return None if row is None else int(str(row[0]).rsplit(":", 2)[1])
+        holder = self.store.lease_holder(self.namespace, LEASE)
+        return None if holder is None else int(holder.rsplit(":", 2)[1])
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -139,9 +139,12 @@ def test_a_lease_lapses_after_its_ttl_by_the_store_clock(
 
     clock.advance(10)
     assert store.elect(NS, "rescuer", "b", 10) is False
+    assert store.lease_holder(NS, "rescuer") == "a"
     clock.advance(1)
+    assert store.lease_holder(NS, "rescuer") is None
     assert store.elect(NS, "rescuer", "b", 10) is True
     assert store.elect(NS, "rescuer", "a", 10) is False
+    assert store.lease_holder(NS, "rescuer") == "b"
 
 
 def test_resigning_lets_another_take_the_lease_at_once(store: Store) -> None:
@@ -149,6 +152,7 @@ def test_resigning_lets_another_take_the_lease_at_once(store: Store) -> None:
 
     store.resign(NS, "rescuer", "a")
 
+    assert store.lease_holder(NS, "rescuer") is None
     assert store.elect(NS, "rescuer", "b", 60) is True
     assert store.elect(NS, "rescuer", "a", 60) is False
 
@@ -168,3 +172,6 @@ def test_leases_are_separate_per_name_and_per_namespace(store: Store) -> None:
     assert store.elect(NS, "scheduler", "b", 60) is True
     assert store.elect(OTHER_NS, "rescuer", "c", 60) is True
     assert store.elect(NS, "rescuer", "c", 60) is False
+    assert store.lease_holder(NS, "scheduler") == "b"
+    assert store.lease_holder(OTHER_NS, "rescuer") == "c"
+    assert store.lease_holder(OTHER_NS, "scheduler") is None

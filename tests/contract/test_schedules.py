@@ -155,6 +155,46 @@ def test_schedules_due_lists_those_due_by_the_time_given(store: Store) -> None:
     assert store.schedules_due(NS, T0 + 30) == [(soon.id, T0 + 30)]
 
 
+def test_schedules_due_after_a_time_lists_only_the_slice_past_it(store: Store) -> None:
+    soon = created(store, definition(name="soon", every=30))
+    later = created(store, definition(name="later", every=300))
+
+    assert store.schedules_due(NS, T0 + 300, after=T0 + 30) == [(later.id, T0 + 300)]
+    assert store.schedules_due(NS, T0 + 299, after=T0 + 30) == []
+    assert sorted(store.schedules_due(NS, T0 + 300, after=T0 + 29)) == sorted(
+        [(soon.id, T0 + 30), (later.id, T0 + 300)]
+    )
+
+
+def test_schedules_changed_lists_declarations_and_pauses_but_not_fires(
+    store: Store, clock: ManualClock
+) -> None:
+    first = created(store, definition(name="first"))
+    clock.advance(10)
+    second = created(store, definition(name="second", every=30))
+    created(store, definition(name="theirs", namespace=OTHER_NS))
+
+    assert sorted(store.schedules_changed(NS, T0)) == [(first.id, T0 + EVERY), (second.id, T0 + 30)]
+    assert store.schedules_changed(NS, T0 + 10) == [(second.id, T0 + 30)]
+    assert store.schedules_changed(NS, T0 + 11) == []
+
+    clock.advance(30)  # T0 + 40: fire "second"; firing is not a change
+    store.fire_schedules(NS, [plan(second, T0 + 30)])
+    assert store.schedules_changed(NS, T0 + 11) == []
+
+    clock.advance(5)
+    store.set_schedule_paused(NS, "first", True)
+    assert store.schedules_changed(NS, T0 + 45) == [(first.id, None)]
+    clock.advance(5)
+    store.set_schedule_paused(NS, "first", False)
+    assert store.schedules_changed(NS, T0 + 50) == [(first.id, T0 + EVERY)]
+
+    assert store.upsert_schedule(definition(name="first"))[1] is False
+    assert store.schedules_changed(NS, T0 + 51) == []
+    store.remove_schedule(NS, "second")
+    assert store.schedules_changed(NS, T0) == [(first.id, T0 + EVERY)]
+
+
 def test_removing_a_schedule_keeps_the_jobs_it_made(store: Store, clock: ManualClock) -> None:
     schedule = created(store)
     clock.advance(EVERY)

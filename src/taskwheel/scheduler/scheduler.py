@@ -3,8 +3,10 @@
 Any number of scheduler processes may run; the one holding the ``scheduler`` lease
 acts, the others stand by and take over when its lease lapses (judged by the store's
 clock). The holder keeps the next ``horizon`` of fire times in a timing wheel, built
-from the store when it takes the lease and refreshed as schedules change, and sleeps
-until the wheel's next expiry or a notification. Each expiry batch is planned
+from the store when it takes the lease, then extended a thin slice at a time (so no
+step reads every schedule again) and corrected as schedules change (a notification,
+and a periodic look at what changed), and sleeps until the wheel's next expiry or a
+notification. Each expiry batch is planned
 (`plan_fires`) and applied by the store in one transaction that checks the lease, so
 a scheduler that lost its lease without noticing fires nothing.
 
@@ -39,7 +41,10 @@ log = logging.getLogger("taskwheel.scheduler")
 
 LEASE = "scheduler"
 _PROMOTE = -1  # the wheel item that stands for "delayed jobs fall due"
-_RELOAD_DEBOUNCE = 0.2  # seconds between reloads prompted by schedule changes
+_RELOAD_DEBOUNCE = 0.2  # seconds between looks at changes prompted by notifications
+# Changes are read again this far back: a change committed a little after the time it
+# carries (a concurrent transaction) is still seen. Re-reading a few rows costs little.
+_CHANGE_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,10 @@ class Scheduler:
         self._timers: dict[int, Timer[int]] = {}
         self._promote_timer: Timer[int] | None = None
         self._next_elect = 0.0
-        self._next_load = math.inf
-        self._last_load = -math.inf
+        self._next_load = math.inf  # a full load: on taking the lease
+        self._loaded_until = -math.inf  # every fire time up to here is on the wheel
+        self._next_changes = math.inf
+        self._changes_seen = -math.inf
         self._next_maintenance = 0.0
         self._next_prune = 0.0
         self._stop = threading.Event()
@@ -187,7 +194,9 @@ class Scheduler:
             if namespace != self.namespace:
                 continue
             if event == "schedules":
-                self._next_load = min(self._next_load, self._last_load + _RELOAD_DEBOUNCE)
+                self._next_changes = min(
+                    self._next_changes, self._changes_seen + _RELOAD_DEBOUNCE
+                )
             elif event == "due":
                 self._next_maintenance = 0.0
 
@@ -202,6 +211,10 @@ class Scheduler:
             return self._next_elect
         if now >= self._next_load:
             self._load(now)
+        if now >= self._next_changes:
+            self._load_changes(now)
+        if now + self.settings.horizon >= self._next_extension():
+            self._extend(now)
         expired = self._wheel.advance(now)
         if expired:
             self._fire([timer.item for timer in expired], now)
@@ -211,6 +224,8 @@ class Scheduler:
         return min(
             self._next_elect,
             self._next_load,
+            self._next_changes,
+            self._next_extension() - self.settings.horizon,
             self._next_maintenance,
             math.inf if upcoming is None else upcoming,
         )
@@ -242,6 +257,8 @@ class Scheduler:
         self._promote_timer = None
         self._wheel = self._new_wheel(self.store.now())
         self._next_load = math.inf
+        self._next_changes = math.inf
+        self._loaded_until = -math.inf
 
     # -- firing ---------------------------------------------------------------------------
 
@@ -251,8 +268,43 @@ class Scheduler:
         horizon = now + self.settings.horizon
         for schedule_id, fire_at in self.store.schedules_due(self.namespace, horizon):
             self._place(schedule_id, fire_at)
-        self._last_load = now
-        self._next_load = now + self.settings.horizon / 2
+        self._loaded_until = horizon
+        self._changes_seen = now
+        self._next_load = math.inf
+        self._next_changes = now + self.settings.horizon / 2
+
+    def _next_extension(self) -> float:
+        """When the horizon has moved a slice past what is loaded."""
+        return self._loaded_until + max(self.settings.tick, self.settings.horizon / 120)
+
+    def _extend(self, now: float) -> None:
+        """Load the fire times that entered the horizon since the last extension: a
+        slice of the schedules, never all of them."""
+        horizon = now + self.settings.horizon
+        for schedule_id, fire_at in self.store.schedules_due(
+            self.namespace, horizon, after=self._loaded_until
+        ):
+            self._place(schedule_id, fire_at)
+        self._loaded_until = horizon
+
+    def _load_changes(self, now: float) -> None:
+        """Correct the wheel for schedules declared, changed, paused or resumed."""
+        for schedule_id, fire_at in self.store.schedules_changed(
+            self.namespace, self._changes_seen - _CHANGE_MARGIN
+        ):
+            self._correct(schedule_id, fire_at)
+        self._changes_seen = now
+        self._next_changes = now + self.settings.horizon / 2
+
+    def _correct(self, schedule_id: int, fire_at: float | None) -> None:
+        """Put a schedule at ``fire_at`` if that is within what is loaded, else take it
+        off the wheel (an extension loads it when its time comes into view)."""
+        if fire_at is not None and fire_at <= self._loaded_until:
+            self._place(schedule_id, fire_at)
+            return
+        timer = self._timers.pop(schedule_id, None)
+        if timer is not None and timer.active:
+            self._wheel.cancel(timer)
 
     def _place(self, schedule_id: int, fire_at: float) -> None:
         timer = self._timers.get(schedule_id)
@@ -273,13 +325,10 @@ class Scheduler:
             return
         schedules = self.store.get_schedules(self.namespace, ids)
         plans = []
-        horizon = now + self.settings.horizon
         for schedule in schedules:
             plan = plan_fires(schedule, now)
             if plan is None:  # changed or paused since it was loaded
-                if (not schedule.paused and schedule.next_fire_at is not None
-                        and schedule.next_fire_at <= horizon):
-                    self._place(schedule.id, schedule.next_fire_at)
+                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
                 continue
             plans.append(plan)
         try:
@@ -290,16 +339,20 @@ class Scheduler:
             self._next_elect = self.store.now()
             return
         due_later: float | None = None
+        stale: set[int] = set()
         for result in fired:
             self.stats[_STAT[result.result]] += 1
             if result.result is FireResult.STALE:
-                self._next_load = 0.0  # the store moved on: look again
+                stale.add(result.schedule_id)
             if (result.run_at is not None and result.created_at is not None
                     and result.run_at > result.created_at):
                 due_later = result.run_at if due_later is None else min(due_later, result.run_at)
         for plan in plans:
-            if plan.next_fire_at is not None and plan.next_fire_at <= horizon:
-                self._place(plan.schedule_id, plan.next_fire_at)
+            if plan.schedule_id not in stale:
+                self._correct(plan.schedule_id, plan.next_fire_at)
+        if stale:  # the store moved on without this plan: look at where it is now
+            for schedule in self.store.get_schedules(self.namespace, sorted(stale)):
+                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
         if due_later is not None:
             self._arm_promotion(due_later)
 

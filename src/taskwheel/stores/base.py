@@ -166,8 +166,19 @@ class Store(ABC):
         """Delete the schedule (its jobs stay), or `ScheduleNotFound`."""
 
     @abstractmethod
-    def schedules_due(self, namespace: str, until: float) -> list[tuple[int, float]]:
-        """(id, next fire time) of every active schedule due at or before ``until``."""
+    def schedules_due(
+        self, namespace: str, until: float, after: float | None = None
+    ) -> list[tuple[int, float]]:
+        """(id, next fire time) of every active schedule due at or before ``until``
+        (and after ``after``, when given: a scheduler extends its horizon a slice at a
+        time)."""
+
+    @abstractmethod
+    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
+        """(id, next fire time) of the schedules declared, changed, paused or resumed at
+        or after ``since`` (store clock); the time is None for one that will not fire
+        (paused or finished). Firing is not a change. Removed schedules are not listed:
+        a scheduler finds them gone when it next fires them."""
 
     @abstractmethod
     def fire_schedules(
@@ -216,6 +227,10 @@ class Store(ABC):
     @abstractmethod
     def elect(self, namespace: str, name: str, holder: str, ttl: float) -> bool:
         """Take or keep the lease called ``name``; True while ``holder`` holds it."""
+
+    @abstractmethod
+    def lease_holder(self, namespace: str, name: str) -> str | None:
+        """Who holds the lease ``name`` now, None if nobody does (or it lapsed)."""
 
     @abstractmethod
     def resign(self, namespace: str, name: str, holder: str) -> None:

@@ -193,10 +193,13 @@ SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 
 -- name: upsert_schedule
 -- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
-INSERT INTO taskwheel_schedules (namespace, name, spec, next_fire_at, created_at, updated_at)
-VALUES (:namespace, :name, :spec, :next_fire_at, :now, :now)
+INSERT INTO taskwheel_schedules (
+    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at
+)
+VALUES (:namespace, :name, :spec, :next_fire_at, :now, :now, :now)
 ON CONFLICT (namespace, name) DO UPDATE
-SET spec = excluded.spec, next_fire_at = excluded.next_fire_at, updated_at = excluded.updated_at
+SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
+    updated_at = excluded.updated_at, changed_at = excluded.changed_at
 WHERE taskwheel_schedules.spec != excluded.spec
 
 -- name: schedule_by_name
@@ -219,10 +222,19 @@ WHERE s.namespace = :namespace ORDER BY s.name
 -- name: schedules_due
 SELECT id, next_fire_at FROM taskwheel_schedules INDEXED BY taskwheel_schedules_due
 WHERE namespace = :namespace AND paused = 0 AND next_fire_at IS NOT NULL
-  AND next_fire_at <= :until
+  AND next_fire_at > :after AND next_fire_at <= :until
+
+-- name: schedules_changed
+SELECT id, CASE WHEN paused = 0 THEN next_fire_at END
+FROM taskwheel_schedules INDEXED BY taskwheel_schedules_changed
+WHERE namespace = :namespace AND changed_at >= :since
+
+-- name: lease_holder
+SELECT holder FROM taskwheel_leases
+WHERE namespace = :namespace AND name = :name AND expires_at >= :now
 
 -- name: pause_schedule
-UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now
+UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now, changed_at = :now
 WHERE namespace = :namespace AND name = :name
 
 -- name: remove_schedule

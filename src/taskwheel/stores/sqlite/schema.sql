@@ -71,6 +71,7 @@ CREATE TABLE taskwheel_schedules (
     last_job_id  INTEGER,
     created_at   REAL    NOT NULL,
     updated_at   REAL    NOT NULL,
+    changed_at   REAL    NOT NULL,               -- last change by hand: spec, pause
     UNIQUE (namespace, name)
 );
 
@@ -111,6 +112,8 @@ CREATE INDEX taskwheel_jobs_status ON taskwheel_jobs (namespace, status, queue);
 
 CREATE INDEX taskwheel_jobs_worker
     ON taskwheel_jobs (worker_id) WHERE status = 'running';
+
+CREATE INDEX taskwheel_schedules_changed ON taskwheel_schedules (namespace, changed_at);
 
 CREATE INDEX taskwheel_schedules_due
     ON taskwheel_schedules (namespace, next_fire_at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -548,11 +549,21 @@ class SQLiteStore(Store):
                 raise ScheduleNotFound(name)
         self.notifier.notify(namespace, "schedules")
 
-    def schedules_due(self, namespace: str, until: float) -> list[tuple[int, float]]:
+    def schedules_due(
+        self, namespace: str, until: float, after: float | None = None
+    ) -> list[tuple[int, float]]:
         rows = self._conn().execute(
-            _Q["schedules_due"], {"namespace": namespace, "until": until}
+            _Q["schedules_due"],
+            {"namespace": namespace, "until": until,
+             "after": -math.inf if after is None else after},
         ).fetchall()
         return [(int(row[0]), float(row[1])) for row in rows]
+
+    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
+        rows = self._conn().execute(
+            _Q["schedules_changed"], {"namespace": namespace, "since": since}
+        ).fetchall()
+        return [(int(row[0]), None if row[1] is None else float(row[1])) for row in rows]
 
     def fire_schedules(
         self, namespace: str, plans: Sequence[FirePlan], lease: tuple[str, str] | None = None
@@ -722,6 +733,12 @@ class SQLiteStore(Store):
                  "ttl": ttl},
             ).fetchone()
         return row is not None
+
+    def lease_holder(self, namespace: str, name: str) -> str | None:
+        row = self._conn().execute(
+            _Q["lease_holder"], {"namespace": namespace, "name": name, "now": self.now()}
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def resign(self, namespace: str, name: str, holder: str) -> None:
         with self._write() as conn:

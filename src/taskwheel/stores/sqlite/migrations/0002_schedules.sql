@@ -11,8 +11,12 @@ CREATE TABLE taskwheel_schedules (
     last_job_id  INTEGER,
     created_at   REAL    NOT NULL,
     updated_at   REAL    NOT NULL,
+    changed_at   REAL    NOT NULL,               -- last change by hand: spec, pause
     UNIQUE (namespace, name)
 );
+
+-- What changed since the scheduler last looked (firing does not count as a change).
+CREATE INDEX taskwheel_schedules_changed ON taskwheel_schedules (namespace, changed_at);
 
 -- What the scheduler loads into its timing wheel: active schedules by next fire time.
 CREATE INDEX taskwheel_schedules_due
