@@ -315,7 +315,10 @@ class FireReport:
         return [f for f in self.fired if f.job_id is not None]
 
 
-@functools.lru_cache(maxsize=4096)
+# Small on purpose: it pays off for specs that many schedules share and for deployments
+# with few schedules; thousands of distinct specs fired in turn would miss an LRU of any
+# size below their number and only cost memory.
+@functools.lru_cache(maxsize=256)
 def _parsed_spec(spec_json: str) -> ScheduleDefinition:
     return ScheduleDefinition.from_spec("-", "-", json.loads(spec_json))
 
