@@ -56,7 +56,8 @@ from taskwheel.benchmark import (
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import Job, JobFilter
-from taskwheel.scheduler import LEASE, SchedulerSettings
+from taskwheel.scheduler import LEASE, SchedulerSettings, partition_lease, partition_of
+from taskwheel.scheduler.partitions import PARTITION_PREFIX
 from taskwheel.stores import Store
 
 PERIOD = 60.0  # every steady-phase schedule fires once a minute
@@ -503,10 +504,12 @@ def run_failover_benchmark(
     with _workdir() as workdir, contextlib.ExitStack() as stack:
         url, namespace = _fresh_database(workdir, "failover")
         store = _open_app(stack, url, namespace)
-        app.add_schedule("failover-tick", noop, every=f"{FAILOVER_EVERY * 1000:g}ms",
-                         misfire="catch_up", max_catch_up=FAILOVER_MAX_CATCH_UP)
+        tick = app.add_schedule("failover-tick", noop, every=f"{FAILOVER_EVERY * 1000:g}ms",
+                                misfire="catch_up", max_catch_up=FAILOVER_MAX_CATCH_UP)
         app.schedules.clear()  # written; the module's app declares nothing
-        watch = LeaseWatch(store, namespace)
+        # The scheduler to kill is the one holding the schedule's partition.
+        partition = partition_of(tick.id, lease.partitions)
+        watch = LeaseWatch(store, namespace, partition_lease(partition))
         schedulers: list[SchedulerProcess] = []
 
         def start() -> SchedulerProcess:
@@ -555,8 +558,9 @@ def run_failover_benchmark(
             "schedule": {"every": f"{FAILOVER_EVERY:g}s", "misfire": "catch_up",
                          "max_catch_up": FAILOVER_MAX_CATCH_UP},
             "methods": {
-                "failover_s": "two `taskwheel scheduler` processes; the lease holder (its "
-                              "pid read from the lease row's holder id) is SIGKILLed at a "
+                "failover_s": "two `taskwheel scheduler` processes sharing the partitions; "
+                              "the holder of the schedule's partition lease (its pid read "
+                              "from the lease row's holder id) is SIGKILLed at a "
                               "random moment of its renewal cycle; failover = the first "
                               "created_at after the kill - time.time() right after the SIGKILL; "
                               "a new standby is started before the next run",
@@ -577,9 +581,12 @@ def _kill_the_holder(
     alive = [process for process in schedulers if process.alive()]
     if len(alive) != 2:
         raise BenchmarkError(f"run {number}: {len(alive)} schedulers running, not 2")
-    for _ in polling(timeout, f"run {number}: one of the schedulers to hold the lease"):
+    # Once both share the partitions, the holder of the schedule's stays put.
+    for _ in polling(timeout, f"run {number}: the schedulers to share the partitions"):
         holder = watch.pid()
-        if holder in (alive[0].pid, alive[1].pid):
+        if holder in (alive[0].pid, alive[1].pid) and watch.sharing(
+            {alive[0].pid, alive[1].pid}
+        ):
             break
     one, other = alive
     active, standby = (one, other) if one.pid == holder else (other, one)
@@ -804,16 +811,27 @@ class SchedulerProcess:
 
 
 class LeaseWatch:
-    """Who holds the scheduler lease: the process id inside the holder's id
-    (``host:pid:suffix``), judged by the store clock like the lease itself."""
+    """Who holds a scheduler lease (the ``scheduler`` lease unless told): the process id
+    inside the holder's id (``host:pid:suffix``), judged by the store clock like the
+    lease itself."""
 
-    def __init__(self, store: Store, namespace: str) -> None:
+    def __init__(self, store: Store, namespace: str, lease: str = LEASE) -> None:
         self.store = store
         self.namespace = namespace
+        self.lease = lease
 
     def pid(self) -> int | None:
-        holder = self.store.lease_holder(self.namespace, LEASE)
-        return None if holder is None else int(holder.rsplit(":", 2)[1])
+        holder = self.store.lease_holder(self.namespace, self.lease)
+        return None if holder is None else _pid_of(holder)
+
+    def sharing(self, pids: set[int]) -> bool:
+        """Whether each of ``pids`` holds some partition."""
+        holders = self.store.lease_holders(self.namespace, PARTITION_PREFIX).values()
+        return {_pid_of(holder) for holder in holders} == pids
+
+
+def _pid_of(holder: str) -> int:
+    return int(holder.rsplit(":", 2)[1])
 
 
 def process_cpu_seconds(pid: int) -> float:

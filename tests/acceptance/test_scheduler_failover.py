@@ -1,7 +1,9 @@
 """Two ``taskwheel scheduler`` processes on one database; the active one is SIGKILLed.
 
-The standby takes the lease when it lapses and fires the following instants: every
-whole second of the run has exactly one job, none lost and none duplicated.
+The two share the schedules' partitions; the one holding the partition of the
+schedule is killed, and the other takes the partition when its lease lapses and fires
+the following instants: every whole second of the run has exactly one job, none lost
+and none duplicated.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import itertools
 import signal
 import sqlite3
 import time
+
+from taskwheel.scheduler import SchedulerSettings, partition_lease, partition_of
 
 from .conftest import Project, wait_for
 
@@ -22,13 +26,27 @@ def fire_times(project: Project) -> list[float]:
     return [row[0] for row in rows]
 
 
-def lease_holder(project: Project) -> str | None:
+def lease_holders(project: Project, prefix: str) -> dict[str, str]:
     with sqlite3.connect(project.root / "taskwheel.db") as db:
-        row = db.execute(
-            "SELECT holder FROM taskwheel_leases WHERE name = 'scheduler' AND expires_at > ?",
-            (time.time(),),
+        rows = db.execute(
+            "SELECT name, holder FROM taskwheel_leases WHERE name LIKE ? AND expires_at > ?",
+            (f"{prefix}%", time.time()),
+        ).fetchall()
+    return {str(name): str(holder) for name, holder in rows}
+
+
+def partition_holder(project: Project) -> str | None:
+    """The holder of the lease of the partition "every-second" belongs to."""
+    with sqlite3.connect(project.root / "taskwheel.db") as db:
+        [schedule_id] = db.execute(
+            "SELECT id FROM taskwheel_schedules WHERE name = 'every-second'"
         ).fetchone()
-    return None if row is None else str(row[0])
+    lease = partition_lease(partition_of(schedule_id, SchedulerSettings().partitions))
+    return lease_holders(project, lease).get(lease)
+
+
+def pids_holding_partitions(project: Project) -> set[str]:
+    return {holder.split(":")[1] for holder in lease_holders(project, "scheduler:").values()}
 
 
 def test_the_standby_fires_every_instant_after_the_active_scheduler_is_killed(
@@ -39,7 +57,10 @@ def test_the_standby_fires_every_instant_after_the_active_scheduler_is_killed(
     wait_for(lambda: len(fire_times(project)) >= 2, what="the first scheduler to fire")
     second = project.start_scheduler()
     wait_for(lambda: "started" in second.log_text(), what="the standby to start")
-    holder = wait_for(lambda: lease_holder(project), what="a lease holder")
+    both = {str(first.pid), str(second.pid)}
+    wait_for(lambda: pids_holding_partitions(project) == both,
+             what="the schedulers to share the partitions")
+    holder = wait_for(lambda: partition_holder(project), what="a partition holder")
     active, standby = (first, second) if f":{first.pid}:" in holder else (second, first)
     assert f":{active.pid}:" in holder
 
@@ -47,8 +68,8 @@ def test_the_standby_fires_every_instant_after_the_active_scheduler_is_killed(
     active.signal(signal.SIGKILL)
     active.wait()
     killed_at = time.time()
-    wait_for(lambda: (lease_holder(project) or "").count(f":{standby.pid}:") == 1,
-             timeout=10, what="the standby to take the lease")
+    wait_for(lambda: (partition_holder(project) or "").count(f":{standby.pid}:") == 1,
+             timeout=10, what="the standby to take the partition")
     wait_for(lambda: max(fire_times(project)) > killed_at + 2, timeout=10,
              what="the standby to fire instants after the kill")
     standby.signal(signal.SIGTERM)

@@ -175,3 +175,35 @@ def test_leases_are_separate_per_name_and_per_namespace(store: Store) -> None:
     assert store.lease_holder(NS, "scheduler") == "b"
     assert store.lease_holder(OTHER_NS, "rescuer") == "c"
     assert store.lease_holder(OTHER_NS, "scheduler") is None
+
+
+def test_elect_many_takes_the_free_and_lapsed_and_keeps_its_own(
+    store: Store, clock: ManualClock
+) -> None:
+    assert store.elect(NS, "p:0", "a", 10)
+    assert store.elect(NS, "p:1", "b", 10)
+    assert store.elect(NS, "p:2", "b", 2)
+    clock.advance(3)  # p:2 lapsed; p:0 and p:1 live
+
+    held = store.elect_many(NS, ["p:0", "p:1", "p:2", "p:3"], "a", 10)
+
+    assert held == {"p:0", "p:2", "p:3"}
+    assert store.lease_holders(NS, "p:") == {"p:0": "a", "p:1": "b", "p:2": "a", "p:3": "a"}
+    assert store.elect_many(NS, [], "a", 10) == set()
+
+
+def test_lease_holders_lists_live_leases_by_literal_prefix(
+    store: Store, clock: ManualClock
+) -> None:
+    assert store.elect(NS, "member:x", "x", 5)
+    assert store.elect(NS, "member:y", "y", 20)
+    assert store.elect(NS, "memberXz", "z", 20)  # "_" or "%" in a prefix are no wildcards
+    assert store.elect(NS, "scheduler", "x", 20)
+    assert store.elect(OTHER_NS, "member:w", "w", 20)
+
+    assert store.lease_holders(NS, "member:") == {"member:x": "x", "member:y": "y"}
+    assert store.lease_holders(NS, "member_") == {}
+    clock.advance(6)
+    assert store.lease_holders(NS, "member:") == {"member:y": "y"}
+    assert store.lease_holders(NS, "") == {"member:y": "y", "memberXz": "z", "scheduler": "x"}
+

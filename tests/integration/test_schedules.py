@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,13 @@ from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, LeaseLost, ScheduleNotFound
 from taskwheel.jobs import AttemptOutcome, Job, JobFilter, Outcome
 from taskwheel.lifecycle import JobStatus
-from taskwheel.scheduler import LEASE, Scheduler, SchedulerSettings
+from taskwheel.scheduler import (
+    LEASE,
+    Scheduler,
+    SchedulerSettings,
+    partition_lease,
+    partition_of,
+)
 from taskwheel.schedules import FireResult, plan_fires
 
 # 2026-01-05 00:00:00 UTC, a Monday: whole minutes from here are fire times of
@@ -44,7 +51,7 @@ def app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
     application.close()
 
 
-def scheduler(app: taskwheel.App, **settings: str) -> Scheduler:
+def scheduler(app: taskwheel.App, **settings: Any) -> Scheduler:
     return Scheduler(app, SchedulerSettings.build(**settings), sync=False)
 
 
@@ -167,9 +174,9 @@ def test_the_wheel_wakes_the_scheduler_at_the_next_fire_time(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
     app.add_schedule("minutely", "report", every="60s", args=["m"])
-    # Lease renewal and maintenance further off than the fire time; the horizon moves
-    # a slice (horizon / 120 = 2.5 s) at a time.
-    s = scheduler(app, lease_ttl="10m", horizon="5m", maintenance="10m")
+    # Lease renewal, membership looks and maintenance further off than the fire time;
+    # the horizon moves a slice (horizon / 120 = 2.5 s) at a time.
+    s = scheduler(app, lease_ttl="10m", standby_poll="5m", horizon="5m", maintenance="10m")
     wake = s.step()
     wakes = 0
     while not fired_jobs(app):  # wake-ups may come early (to extend, to cascade); never late
@@ -322,19 +329,75 @@ def test_overlap_allow_fires_regardless(app: taskwheel.App, clock: ManualClock) 
 # -- no duplicates, whatever the schedulers do ------------------------------------------------
 
 
-def test_only_the_lease_holder_fires_and_a_standby_takes_over_when_it_lapses(
+def test_a_lone_scheduler_holds_every_partition_and_maintains(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    s = scheduler(app)
+    s.step()
+    assert s.partitions == frozenset(range(16))
+    assert s.leader
+    assert app.store.lease_holder(app.namespace, LEASE) == s.id
+
+
+def test_two_schedulers_share_the_partitions_and_fire_each_instant_once(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)]).id
+           for n in range(40)]
+    first, second = scheduler(app), scheduler(app)
+    for tick in range(1, 4 * 60 * 10 + 1):  # four minutes in steps of 100 ms
+        clock.set(T0 + 0.5 + tick / 10)
+        first.step()
+        second.step()
+    assert first.partitions | second.partitions == frozenset(range(16))
+    assert not first.partitions & second.partitions
+    assert len(first.partitions) == len(second.partitions) == 8
+    assert first.leader != second.leader  # one of them maintains
+    per_schedule: dict[int, list[float]] = {}
+    for job in fired_jobs(app):
+        assert job.schedule_id is not None
+        assert job.fire_at is not None
+        per_schedule.setdefault(job.schedule_id, []).append(job.fire_at.timestamp())
+    # The first minute may be handed over mid-way; never twice, never missed.
+    assert per_schedule == {i: [T0 + 60 * m for m in (1, 2, 3, 4)] for i in ids}
+
+
+def test_a_dead_schedulers_partitions_go_to_the_survivor_when_its_leases_lapse(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)]).id
+           for n in range(40)]
+    doomed, survivor = scheduler(app), scheduler(app)
+    for tick in range(1, 31):  # three seconds: the partitions are shared out
+        clock.set(T0 + 0.5 + tick / 10)
+        doomed.step()
+        survivor.step()
+    assert len(survivor.partitions) == 8
+    # `doomed` stops (SIGKILL): no renewal. Its leases lapse 1.5 s after its last one.
+    for tick in range(31, 31 + 20):
+        clock.set(T0 + 0.5 + tick / 10)
+        survivor.step()
+    assert survivor.partitions == frozenset(range(16))
+    assert survivor.leader
+    run_step(survivor, clock, T0 + 60)
+    assert sorted(j.schedule_id for j in fired_jobs(app)) == sorted(ids)
+    assert set(fire_times(app)) == {T0 + 60}
+
+
+def test_with_one_partition_one_scheduler_fires_and_the_other_stands_by(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
     app.add_schedule("h", "report", every="60s", args=["x"])
-    active, standby = scheduler(app), scheduler(app)
+    active = scheduler(app, partitions=1)
+    standby = scheduler(app, partitions=1)
     active.step()
     standby.step()
-    assert active.leader
-    assert not standby.leader
+    assert (active.partitions, active.leader) == (frozenset({0}), True)
+    assert (standby.partitions, standby.leader) == (frozenset(), False)
     run_step(active, clock, T0 + 60)
     standby.step()
     assert fire_times(app) == [T0 + 60]
-    # The active one stops renewing (killed); its lease lapses by the store's clock.
+    # The active one stops renewing (killed); its leases lapse by the store's clock.
     clock.set(T0 + 60 + 1.6)
     standby.step()
     assert standby.leader
@@ -342,23 +405,24 @@ def test_only_the_lease_holder_fires_and_a_standby_takes_over_when_it_lapses(
     assert fire_times(app) == [T0 + 60, T0 + 120]
 
 
-def test_a_scheduler_that_lost_its_lease_fires_nothing(
+def test_a_scheduler_that_lost_its_partition_fires_nothing_of_it(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
     schedule = app.add_schedule("l", "report", every="60s", args=["x"])
+    lease = partition_lease(partition_of(schedule.id, 16))
     deposed = scheduler(app)
     deposed.step()
     clock.set(T0 + 1)
-    assert app.store.elect(app.namespace, LEASE, "someone-else", 10) is False  # still held
+    assert app.store.elect(app.namespace, lease, "someone-else", 10) is False  # still held
     clock.set(T0 + 60)  # lapsed without renewal (TTL 1.5 s); another takes it
-    assert app.store.elect(app.namespace, LEASE, "someone-else", 10)
+    assert app.store.elect(app.namespace, lease, "someone-else", 10)
     plan = plan_fires(app.get_schedule("l"), clock.now())
     assert plan is not None
     with pytest.raises(LeaseLost):
-        app.store.fire_schedules(app.namespace, [plan], (LEASE, deposed.id))
-    deposed._fire([schedule.id], clock.now())  # the wheel expiry path stands down quietly
+        app.store.fire_schedules(app.namespace, [plan], (lease, deposed.id))
+    deposed._fire([schedule.id], clock.now())  # the wheel expiry path gives it up quietly
     assert fired_jobs(app) == []
-    assert not deposed.leader
+    assert partition_of(schedule.id, 16) not in deposed.partitions
 
 
 def test_the_same_plan_applied_twice_creates_one_job(
@@ -452,6 +516,19 @@ def test_finished_jobs_past_retention_are_pruned_and_dead_ones_kept(
         done.refresh()
     assert dead.refresh().status is JobStatus.DEAD
     assert s.stats["pruned"] == 1
+
+
+def test_pruning_forgets_the_leases_of_schedulers_that_died_long_ago(
+    app: taskwheel.App, clock: ManualClock, tmp_path: Path,
+) -> None:
+    assert app.store.elect(app.namespace, "scheduler-member:killed", "killed", 1.5)
+    s = scheduler(app, retention="1h")
+    run_step(s, clock, T0 + 1800)
+    run_step(s, clock, T0 + 3700)
+    with sqlite3.connect(tmp_path / "taskwheel.db") as db:
+        names = {row[0] for row in db.execute("SELECT name FROM taskwheel_leases")}
+    assert "scheduler-member:killed" not in names
+    assert f"scheduler-member:{s.id}" in names  # the living keep theirs
 
 
 def test_waiting_jobs_whose_deadline_passed_expire(

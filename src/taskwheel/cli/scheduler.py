@@ -27,6 +27,9 @@ def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="How far ahead fire times are held in the timing wheel."),
         click.option("--tick", default="1ms", metavar="DURATION", show_default=True,
                      help="The timing wheel's resolution."),
+        click.option("--partitions", type=int, default=16, show_default=True,
+                     help="Shares the schedules are hashed into, spread over the running "
+                     "schedulers (give every scheduler the same number)."),
         click.option("--retention", default="7d", metavar="DURATION", show_default=True,
                      help="Finished jobs older than this are pruned (dead jobs stay "
                      "until purged)."),
@@ -37,9 +40,12 @@ def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def _settings(lease_ttl: str, horizon: str, tick: str, retention: str) -> SchedulerSettings:
+def _settings(
+    lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str
+) -> SchedulerSettings:
     return SchedulerSettings.build(
-        lease_ttl=lease_ttl, horizon=horizon, tick=tick, retention=retention
+        lease_ttl=lease_ttl, horizon=horizon, tick=tick, partitions=partitions,
+        retention=retention,
     )
 
 
@@ -55,15 +61,16 @@ log_level_option = click.option(
 @common_options
 def scheduler(
     target: Target, *, app_spec: str, lease_ttl: str, horizon: str, tick: str,
-    retention: str, no_sync: bool, log_level: str,
+    partitions: int, retention: str, no_sync: bool, log_level: str,
 ) -> None:
     """Fire schedules and maintain the store until SIGTERM or SIGINT.
 
-    Start as many as you like: the one holding the scheduler lease acts, the others
-    stand by and take over when it stops renewing. At start the app's declared
-    schedules are written (upserted by name).
+    Start as many as you like: they share the schedules' partitions, and when one
+    stops renewing its leases the others take its share. One of them also does the
+    maintenance (promote delayed jobs, rescue expired leases, expire deadlines,
+    prune). At start the app's declared schedules are written (upserted by name).
     """
-    settings = _settings(lease_ttl, horizon, tick, retention)
+    settings = _settings(lease_ttl, horizon, tick, partitions, retention)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     try:
@@ -83,14 +90,15 @@ def scheduler(
 @common_options
 def dev(
     target: Target, *, app_spec: str, queues: tuple[str, ...], concurrency: int,
-    lease_ttl: str, horizon: str, tick: str, retention: str, no_sync: bool, log_level: str,
+    lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str, no_sync: bool,
+    log_level: str,
 ) -> None:
     """A scheduler and a worker in one process, for a laptop (SQLite by default).
 
     Stops on SIGTERM or SIGINT: the worker finishes running jobs, the scheduler gives
     its lease back.
     """
-    settings = _settings(lease_ttl, horizon, tick, retention)
+    settings = _settings(lease_ttl, horizon, tick, partitions, retention)
     worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)

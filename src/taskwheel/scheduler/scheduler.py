@@ -1,14 +1,17 @@
 """The scheduler: fires schedules on time and does the store's maintenance.
 
-Any number of scheduler processes may run; the one holding the ``scheduler`` lease
-acts, the others stand by and take over when its lease lapses (judged by the store's
-clock). The holder keeps the next ``horizon`` of fire times in a timing wheel, built
-from the store when it takes the lease, then extended a thin slice at a time (so no
-step reads every schedule again) and corrected as schedules change (a notification,
-and a periodic look at what changed), and sleeps until the wheel's next expiry or a
-notification. Each expiry batch is planned
-(`plan_fires`) and applied by the store in one transaction that checks the lease, so
-a scheduler that lost its lease without noticing fires nothing.
+Any number of scheduler processes may run. Schedules are hashed into partitions, each a
+lease; the living schedulers share the partitions and take over a dead one's when its
+leases lapse (judged by the store's clock; see `partitions`). The holder of the
+``scheduler`` lease also does the maintenance.
+
+Each scheduler keeps the next ``horizon`` of its partitions' fire times in a timing
+wheel, built from the store when it takes a partition, then extended a thin slice at a
+time (no step reads every schedule again) and corrected as schedules change (on a
+notification, and by a periodic look at what changed); it sleeps until the wheel's next
+expiry or a notification. Each expiry batch is planned (`plan_fires`) and applied by
+the store in one transaction per partition that checks the partition's lease, so a
+scheduler that lost a lease without noticing fires nothing of it.
 
 Duties besides firing, each a small timer in the same loop: make due delayed and
 backed-off jobs ready and wake the workers at that instant; rescue expired leases;
@@ -34,17 +37,18 @@ from typing import Any
 from taskwheel.app import App
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput, LeaseLost
-from taskwheel.schedules import FireResult, plan_fires
+from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
+from taskwheel.schedules import Fired, FirePlan, FireResult, plan_fires
 from taskwheel.wheel import Timer, TimingWheel
 
 log = logging.getLogger("taskwheel.scheduler")
 
-LEASE = "scheduler"
 _PROMOTE = -1  # the wheel item that stands for "delayed jobs fall due"
 _RELOAD_DEBOUNCE = 0.2  # seconds between looks at changes prompted by notifications
 # Changes are read again this far back: a change committed a little after the time it
 # carries (a concurrent transaction) is still seen. Re-reading a few rows costs little.
 _CHANGE_MARGIN = 5.0
+_MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,9 @@ class SchedulerSettings:
     the lease. ``horizon``: how far ahead fire times are held in memory. ``tick``:
     the wheel's resolution. ``maintenance``: how often rescue, expiry and queue_one
     release run. ``retention``: finished jobs older than this are pruned (dead jobs
-    are kept until purged).
+    are kept until purged). ``partitions``: how many shares the schedules are hashed
+    into, to spread the firing over several schedulers (every scheduler of a namespace
+    should use the same number).
     """
 
     lease_ttl: float = 1.5
@@ -68,6 +74,7 @@ class SchedulerSettings:
     maintenance: float = 1.0
     retention: float = 7 * 86_400.0
     prune_every: float = 60.0
+    partitions: int = 16
 
     @classmethod
     def build(
@@ -81,6 +88,7 @@ class SchedulerSettings:
         maintenance: DurationLike = "1s",
         retention: DurationLike = "7d",
         prune_every: DurationLike = "60s",
+        partitions: int = 16,
     ) -> SchedulerSettings:
         """Validated settings; every error names its option."""
         ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
@@ -91,6 +99,12 @@ class SchedulerSettings:
         horizon_s = parse_duration(horizon, "horizon", allow_zero=False)
         if horizon_s < 10 * tick_s:
             raise InvalidInput("horizon", f"must be at least ten ticks ({horizon_s}s)")
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or not (
+            1 <= partitions <= 4096
+        ):
+            raise InvalidInput(
+                "partitions", f"must be an integer from 1 to 4096, got {partitions!r}"
+            )
         return cls(
             lease_ttl=ttl,
             renew=beat,
@@ -100,11 +114,13 @@ class SchedulerSettings:
             maintenance=parse_duration(maintenance, "maintenance", allow_zero=False),
             retention=parse_duration(retention, "retention", allow_zero=False),
             prune_every=parse_duration(prune_every, "prune_every", allow_zero=False),
+            partitions=partitions,
         )
 
 
 class Scheduler:
-    """Fires an app's schedules and maintains its store while it holds the lease.
+    """Fires an app's schedules of the partitions it holds, and maintains the store
+    while it holds the ``scheduler`` lease.
 
     `step` does everything due at the store clock's now and returns when to call
     it next: tests drive it with a `ManualClock`; `run` loops on it, sleeping until
@@ -123,14 +139,14 @@ class Scheduler:
         self.settings = settings or SchedulerSettings()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sync = sync
-        self.leader = False
+        self._tenure = Tenure(self.store, self.namespace, self.id, self.settings.partitions)
         self.stats = {"fired": 0, "duplicates": 0, "stale": 0, "overlap_skipped": 0,
                       "promoted": 0, "rescued": 0, "expired": 0, "pruned": 0, "terms": 0}
         self._wheel = self._new_wheel(self.store.now())
         self._timers: dict[int, Timer[int]] = {}
         self._promote_timer: Timer[int] | None = None
-        self._next_elect = 0.0
-        self._next_load = math.inf  # a full load: on taking the lease
+        self._next_elect = 0.0  # a look at the membership
+        self._next_renew = 0.0  # a renewal of the leases
         self._loaded_until = -math.inf  # every fire time up to here is on the wheel
         self._next_changes = math.inf
         self._changes_seen = -math.inf
@@ -139,6 +155,20 @@ class Scheduler:
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+
+    @property
+    def leader(self) -> bool:
+        """Whether this scheduler holds the ``scheduler`` lease (and maintains)."""
+        return self._tenure.maintainer
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        """The partitions whose schedules this scheduler fires."""
+        return self._tenure.held
+
+    @property
+    def active(self) -> bool:
+        return self._tenure.maintainer or bool(self._tenure.held)
 
     def _new_wheel(self, now: float) -> TimingWheel[int]:
         return TimingWheel(tick=self.settings.tick, slots=256, levels=4, start=now)
@@ -157,10 +187,18 @@ class Scheduler:
                     log.info("schedule %s: declared in code, written", schedule.name)
         listener = self.store.notifier.listen()
         log.info("scheduler %s started (namespace %s)", self.id, self.namespace)
+        failures = 0
         try:
             while not self._stop.is_set():
-                wake_at = self.step()
-                timeout = max(0.0, wake_at - self.store.now())
+                try:
+                    timeout = max(0.0, self.step() - self.store.now())
+                    failures = 0
+                except Exception:  # the store is unreachable, most likely: wait, retry
+                    failures += 1
+                    timeout = min(_MAX_BACKOFF, 0.05 * 2**failures)
+                    log.exception("scheduler %s: a step failed; standing down, trying again "
+                                  "in %.2fs", self.id, timeout)
+                    self._step_down()
                 watched = [self._wake_r] + ([listener.fileno()] if listener else [])
                 ready, _, _ = select.select(watched, [], [], timeout)
                 if self._wake_r in ready:
@@ -180,12 +218,12 @@ class Scheduler:
             os.write(self._wake_w, b"x")
 
     def resign(self) -> None:
-        if self.leader:
-            try:
-                self.store.resign(self.namespace, LEASE, self.id)
-            except Exception:  # the lease lapses by itself
-                log.exception("could not give the scheduler lease back")
-            self._step_down()
+        """Give every lease back so the other schedulers take over at once."""
+        try:
+            self._tenure.resign_all()
+        except Exception:  # the leases lapse by themselves
+            log.exception("could not give the scheduler leases back")
+        self._step_down()
 
     def on_notifications(self, events: Sequence[tuple[str, str]]) -> None:
         """Take notifications read from the store's notifier: a schedule change reloads
@@ -207,10 +245,8 @@ class Scheduler:
         now = self.store.now()
         if now >= self._next_elect:
             self._elect(now)
-        if not self.leader:
+        if not self.active:
             return self._next_elect
-        if now >= self._next_load:
-            self._load(now)
         if now >= self._next_changes:
             self._load_changes(now)
         if now + self.settings.horizon >= self._next_extension():
@@ -218,60 +254,78 @@ class Scheduler:
         expired = self._wheel.advance(now)
         if expired:
             self._fire([timer.item for timer in expired], now)
-        if now >= self._next_maintenance:
+        if self.leader and now >= self._next_maintenance:
             self._maintain(now)
         upcoming = self._wheel.next_expiry()
         return min(
             self._next_elect,
-            self._next_load,
             self._next_changes,
             self._next_extension() - self.settings.horizon,
-            self._next_maintenance,
+            self._next_maintenance if self.leader else math.inf,
             math.inf if upcoming is None else upcoming,
         )
 
     def _elect(self, now: float) -> None:
+        """Renew the leases when due, or at once when a member died or joined (looked at
+        every ``standby_poll``: a dead member's partitions are taken as soon as its
+        leases lapse)."""
         s = self.settings
-        try:
-            held = self.store.elect(self.namespace, LEASE, self.id, s.lease_ttl)
-        except Exception:
-            log.exception("scheduler lease: the store failed; standing by")
-            held = False
-        if held and not self.leader:
-            self.leader = True
+        self._next_elect = now + s.standby_poll
+        if now < self._next_renew and self._tenure.complete and not (
+            self._tenure.members_changed()
+        ):
+            return
+        self._next_renew = now + s.renew
+        was_leader = self.leader
+        change = self._tenure.renew(s.lease_ttl)
+        if change.lost:
+            log.warning("scheduler %s: partitions %s went to others", self.id,
+                        sorted(change.lost))
+            self._drop(change.lost)
+        if change.acquired:
             self.stats["terms"] += 1
-            log.info("scheduler %s holds the lease: building the wheel", self.id)
-            self._wheel = self._new_wheel(now)
-            self._timers.clear()
-            self._promote_timer = None
-            self._next_load = 0.0
+            log.info("scheduler %s holds partitions %s: loading them", self.id,
+                     sorted(change.acquired))
+            self._take(change.acquired, now)
+        if self.leader and not was_leader:
+            log.info("scheduler %s holds the scheduler lease: maintaining", self.id)
             self._next_maintenance = 0.0
-        elif not held and self.leader:
-            log.warning("scheduler %s lost the lease: standing by", self.id)
+        if not self.active:
             self._step_down()
-        self._next_elect = now + (s.renew if self.leader else s.standby_poll)
 
     def _step_down(self) -> None:
-        self.leader = False
+        """Forget everything held (the store is the truth; a new term reloads it)."""
+        self._tenure.forget()
+        self._next_renew = 0.0
         self._timers.clear()
         self._promote_timer = None
-        self._wheel = self._new_wheel(self.store.now())
-        self._next_load = math.inf
+        self._wheel = self._new_wheel(self._wheel.now)
         self._next_changes = math.inf
         self._loaded_until = -math.inf
 
+    def _mine(self, schedule_id: int) -> bool:
+        return partition_of(schedule_id, self.settings.partitions) in self._tenure.held
+
     # -- firing ---------------------------------------------------------------------------
 
-    def _load(self, now: float) -> None:
-        """Put every fire time within the horizon on the wheel (the store is the truth;
-        the wheel only knows when to look)."""
-        horizon = now + self.settings.horizon
-        for schedule_id, fire_at in self.store.schedules_due(self.namespace, horizon):
-            self._place(schedule_id, fire_at)
-        self._loaded_until = horizon
-        self._changes_seen = now
-        self._next_load = math.inf
-        self._next_changes = now + self.settings.horizon / 2
+    def _take(self, partitions: frozenset[int], now: float) -> None:
+        """Put the fire times of newly held partitions within what is loaded on the
+        wheel (the store is the truth; the wheel only knows when to look)."""
+        if self._loaded_until == -math.inf:  # a first term: start the horizon here
+            self._loaded_until = now + self.settings.horizon
+            self._changes_seen = now
+            self._next_changes = now + self.settings.horizon / 2
+        count = self.settings.partitions
+        for schedule_id, fire_at in self.store.schedules_due(self.namespace, self._loaded_until):
+            if partition_of(schedule_id, count) in partitions:
+                self._place(schedule_id, fire_at)
+
+    def _drop(self, partitions: frozenset[int]) -> None:
+        count = self.settings.partitions
+        for schedule_id in [i for i in self._timers if partition_of(i, count) in partitions]:
+            timer = self._timers.pop(schedule_id)
+            if timer.active:
+                self._wheel.cancel(timer)
 
     def _next_extension(self) -> float:
         """When the horizon has moved a slice past what is loaded."""
@@ -284,7 +338,8 @@ class Scheduler:
         for schedule_id, fire_at in self.store.schedules_due(
             self.namespace, horizon, after=self._loaded_until
         ):
-            self._place(schedule_id, fire_at)
+            if self._mine(schedule_id):
+                self._place(schedule_id, fire_at)
         self._loaded_until = horizon
 
     def _load_changes(self, now: float) -> None:
@@ -299,7 +354,7 @@ class Scheduler:
     def _correct(self, schedule_id: int, fire_at: float | None) -> None:
         """Put a schedule at ``fire_at`` if that is within what is loaded, else take it
         off the wheel (an extension loads it when its time comes into view)."""
-        if fire_at is not None and fire_at <= self._loaded_until:
+        if fire_at is not None and fire_at <= self._loaded_until and self._mine(schedule_id):
             self._place(schedule_id, fire_at)
             return
         timer = self._timers.pop(schedule_id, None)
@@ -331,13 +386,7 @@ class Scheduler:
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
                 continue
             plans.append(plan)
-        try:
-            fired = self.store.fire_schedules(self.namespace, plans, (LEASE, self.id))
-        except LeaseLost:
-            log.warning("scheduler %s: lease lost while firing; standing by", self.id)
-            self._step_down()
-            self._next_elect = self.store.now()
-            return
+        fired = self._apply(plans)
         due_later: float | None = None
         stale: set[int] = set()
         for result in fired:
@@ -348,13 +397,34 @@ class Scheduler:
                     and result.run_at > result.created_at):
                 due_later = result.run_at if due_later is None else min(due_later, result.run_at)
         for plan in plans:
-            if plan.schedule_id not in stale:
+            if plan.schedule_id not in stale and self._mine(plan.schedule_id):
                 self._correct(plan.schedule_id, plan.next_fire_at)
         if stale:  # the store moved on without this plan: look at where it is now
             for schedule in self.store.get_schedules(self.namespace, sorted(stale)):
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
         if due_later is not None:
             self._arm_promotion(due_later)
+
+    def _apply(self, plans: list[FirePlan]) -> list[Fired]:
+        """Apply plans partition by partition, each under its partition's lease: a
+        scheduler that lost one without noticing fires nothing of it."""
+        count = self.settings.partitions
+        by_partition: dict[int, list[FirePlan]] = {}
+        for plan in plans:
+            by_partition.setdefault(partition_of(plan.schedule_id, count), []).append(plan)
+        fired: list[Fired] = []
+        for partition, group in sorted(by_partition.items()):
+            try:
+                fired += self.store.fire_schedules(
+                    self.namespace, group, (partition_lease(partition), self.id)
+                )
+            except LeaseLost:
+                log.warning("scheduler %s: partition %d was lost while firing", self.id,
+                            partition)
+                self._tenure.lose(partition)
+                self._drop(frozenset({partition}))
+                self._next_elect = self.store.now()
+        return fired
 
     # -- maintenance ------------------------------------------------------------------------
 
@@ -392,7 +462,8 @@ class Scheduler:
 
     def describe(self) -> dict[str, Any]:
         s = self.settings
-        return {"id": self.id, "leader": self.leader, "lease_ttl": s.lease_ttl,
+        return {"id": self.id, "leader": self.leader, "partitions": sorted(self.partitions),
+                "partition_count": s.partitions, "lease_ttl": s.lease_ttl,
                 "renew": s.renew, "standby_poll": s.standby_poll, "horizon": s.horizon,
                 "tick": s.tick, "timers": len(self._wheel)}
 

@@ -213,8 +213,10 @@ class Store(ABC):
 
     @abstractmethod
     def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
-        """Delete up to ``limit`` jobs (and their attempts) that ended before ``before``.
-        Dead jobs stay: the dead-letter queue is emptied by `purge_dead` only."""
+        """Delete up to ``limit`` jobs (and their attempts) that ended before ``before``,
+        and the leases that lapsed before it (those of processes that died holding
+        them); return the number of jobs. Dead jobs stay: the dead-letter queue is
+        emptied by `purge_dead` only."""
 
     # -- workers and leadership -------------------------------------------------------
 
@@ -224,13 +226,27 @@ class Store(ABC):
     @abstractmethod
     def unregister_worker(self, worker_id: str) -> None: ...
 
-    @abstractmethod
     def elect(self, namespace: str, name: str, holder: str, ttl: float) -> bool:
         """Take or keep the lease called ``name``; True while ``holder`` holds it."""
+        return name in self.elect_many(namespace, [name], holder, ttl)
 
     @abstractmethod
+    def elect_many(
+        self, namespace: str, names: Sequence[str], holder: str, ttl: float
+    ) -> set[str]:
+        """Take or keep each lease of ``names`` that is free, lapsed or already held by
+        ``holder``, for ``ttl`` seconds from now (store clock), in one transaction;
+        return the names ``holder`` holds afterwards. A lease held by another and not
+        lapsed is left alone."""
+
     def lease_holder(self, namespace: str, name: str) -> str | None:
         """Who holds the lease ``name`` now, None if nobody does (or it lapsed)."""
+        return self.lease_holders(namespace, name).get(name)
+
+    @abstractmethod
+    def lease_holders(self, namespace: str, prefix: str) -> dict[str, str]:
+        """Name -> holder of every live (not lapsed) lease whose name starts with
+        ``prefix`` (taken literally: no wildcards)."""
 
     @abstractmethod
     def resign(self, namespace: str, name: str, holder: str) -> None:

@@ -229,9 +229,11 @@ SELECT id, CASE WHEN paused = 0 THEN next_fire_at END
 FROM taskwheel_schedules INDEXED BY taskwheel_schedules_changed
 WHERE namespace = :namespace AND changed_at >= :since
 
--- name: lease_holder
-SELECT holder FROM taskwheel_leases
-WHERE namespace = :namespace AND name = :name AND expires_at >= :now
+-- name: lease_holders
+-- substr, not LIKE: the prefix is literal (a "_" in it is no wildcard).
+SELECT name, holder FROM taskwheel_leases
+WHERE namespace = :namespace AND substr(name, 1, length(:prefix)) = :prefix
+  AND expires_at >= :now
 
 -- name: pause_schedule
 UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now, changed_at = :now
@@ -294,6 +296,9 @@ SET status = 'expired', finished_at = :now, last_error = 'deadline passed before
 WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
 RETURNING id
+
+-- name: delete_lapsed_leases
+DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before
 
 -- name: prunable_jobs
 SELECT id FROM taskwheel_jobs

@@ -691,6 +691,7 @@ class SQLiteStore(Store):
 
     def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
         with self._write() as conn:
+            conn.execute(_Q["delete_lapsed_leases"], {"namespace": namespace, "before": before})
             ids = [
                 row[0] for row in conn.execute(
                     _Q["prunable_jobs"], {"namespace": namespace, "before": before, "limit": limit}
@@ -725,20 +726,27 @@ class SQLiteStore(Store):
         with self._write() as conn:
             conn.execute(_Q["unregister_worker"], {"worker_id": worker_id})
 
-    def elect(self, namespace: str, name: str, holder: str, ttl: float) -> bool:
+    def elect_many(
+        self, namespace: str, names: Sequence[str], holder: str, ttl: float
+    ) -> set[str]:
+        held: set[str] = set()
         with self._write() as conn:
-            row = conn.execute(
-                _Q["elect"],
-                {"namespace": namespace, "name": name, "holder": holder, "now": self.now(),
-                 "ttl": ttl},
-            ).fetchone()
-        return row is not None
+            now = self.now()
+            for name in names:
+                row = conn.execute(
+                    _Q["elect"],
+                    {"namespace": namespace, "name": name, "holder": holder, "now": now,
+                     "ttl": ttl},
+                ).fetchone()
+                if row is not None:
+                    held.add(name)
+        return held
 
-    def lease_holder(self, namespace: str, name: str) -> str | None:
-        row = self._conn().execute(
-            _Q["lease_holder"], {"namespace": namespace, "name": name, "now": self.now()}
-        ).fetchone()
-        return None if row is None else str(row[0])
+    def lease_holders(self, namespace: str, prefix: str) -> dict[str, str]:
+        rows = self._conn().execute(
+            _Q["lease_holders"], {"namespace": namespace, "prefix": prefix, "now": self.now()}
+        ).fetchall()
+        return {str(name): str(holder) for name, holder in rows}
 
     def resign(self, namespace: str, name: str, holder: str) -> None:
         with self._write() as conn:
