@@ -3,6 +3,11 @@
 # Each command also takes --format json for one JSON object per run.
 set -euo pipefail
 taskwheel bench --store sqlite --jobs 20000 --workers 2 --format table
+# PostgreSQL when a server is named (a schema of the benchmark's own, dropped afterwards).
+if [[ "${TASKWHEEL_DATABASE_URL:-}" == postgres* ]]; then
+    taskwheel bench --store postgres --jobs 20000 --workers 2 --format table
+fi
 taskwheel bench schedules --schedules 10000 --format table
 taskwheel bench schedules --schedules 100000 --format table
 taskwheel bench failover --format table
+taskwheel bench workflows --steps 1000 --format table

@@ -7,9 +7,12 @@ Example:
     ... def send(to: str) -> str:
     ...     return f"sent to {to}"
     >>> job = send.enqueue("a@b.c", priority=9, delay="10s")
+    >>> wf = taskwheel.Workflow("welcome")
+    >>> first = wf.step(send, ["a@b.c"])
+    >>> run = app.submit(wf)
 """
 
-from taskwheel.app import App, JobHandle, load_app
+from taskwheel.app import App, JobHandle, WorkflowRunHandle, load_app
 from taskwheel.clock import Clock, ManualClock, SystemClock
 from taskwheel.errors import (
     Cancelled,
@@ -19,12 +22,22 @@ from taskwheel.errors import (
     JobNotFound,
     TaskwheelError,
     UnknownTask,
+    WorkflowFailed,
+    WorkflowRunNotFound,
 )
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import Backoff, Retry
 from taskwheel.tasks import Pool, Task
 from taskwheel.worker import Context, Worker, WorkerSettings
+from taskwheel.workflows import (
+    FailurePolicy,
+    RunStatus,
+    StepOutcome,
+    Workflow,
+    WorkflowRun,
+    WorkflowRunFilter,
+)
 
 __version__ = "0.1.0"
 
@@ -37,6 +50,7 @@ __all__ = [
     "Clock",
     "Context",
     "DeadlinePolicy",
+    "FailurePolicy",
     "Guarantee",
     "IllegalTransition",
     "InvalidInput",
@@ -49,11 +63,19 @@ __all__ = [
     "ManualClock",
     "Pool",
     "Retry",
+    "RunStatus",
+    "StepOutcome",
     "SystemClock",
     "Task",
     "TaskwheelError",
     "UnknownTask",
     "Worker",
     "WorkerSettings",
+    "Workflow",
+    "WorkflowFailed",
+    "WorkflowRun",
+    "WorkflowRunFilter",
+    "WorkflowRunHandle",
+    "WorkflowRunNotFound",
     "load_app",
 ]

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
-from taskwheel.errors import InvalidInput, JobFailed, UnknownTask
+from taskwheel.errors import InvalidInput, JobFailed, UnknownTask, WorkflowFailed
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.retry import Retry
@@ -23,6 +23,14 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores import Store, open_store, resolve_database_url
 from taskwheel.tasks import Pool, Task, make_options, validate_name
+from taskwheel.workflows import (
+    FailurePolicy,
+    RunStatus,
+    Workflow,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -236,8 +244,9 @@ class App:
     def schedule(
         self,
         name: str,
-        task: Task[Any, Any] | str,
+        task: Task[Any, Any] | str | None = None,
         *,
+        workflow: Workflow | None = None,
         cron: str | None = None,
         every: DurationLike | None = None,
         at: datetime | None = None,
@@ -261,6 +270,10 @@ class App:
         hours) or ``at`` (once). ``job_options``: queue, priority, timeout,
         max_attempts, deadline (a duration after each fire time).
 
+        With ``workflow=`` instead of a task, each fire submits a run of the workflow
+        (validated now; its steps carry their own arguments and options), at most one
+        per fire time; ``overlap`` is then ``allow`` or ``skip`` (of a running run).
+
         Declaring writes nothing: the scheduler upserts the app's declared schedules
         by name when it starts (`sync_schedules`), so a deploy that changes one
         updates it. `add_schedule` declares and writes at once.
@@ -268,17 +281,20 @@ class App:
         Example:
             >>> app.schedule("standup", send, cron="0 9 * * MON-FRI",
             ...              timezone="America/New_York", args=["team"], overlap="skip")
+            >>> app.schedule("nightly-etl", workflow=etl, cron="0 2 * * *", overlap="skip")
         """
         definition = self._define_schedule(
-            name, task, cron=cron, every=every, at=at, timezone=timezone, args=args,
-            kwargs=kwargs, misfire=misfire, max_catch_up=max_catch_up,
+            name, task, workflow=workflow, cron=cron, every=every, at=at, timezone=timezone,
+            args=args, kwargs=kwargs, misfire=misfire, max_catch_up=max_catch_up,
             misfire_grace=misfire_grace, overlap=overlap, dst_gap=dst_gap, dst_fold=dst_fold,
             jitter=jitter, start=start, end=end, job_options=job_options,
         )
         self.schedules[definition.name] = definition
         return definition
 
-    def add_schedule(self, name: str, task: Task[Any, Any] | str, **options: Any) -> Schedule:
+    def add_schedule(
+        self, name: str, task: Task[Any, Any] | str | None = None, **options: Any
+    ) -> Schedule:
         """Declare a schedule (as `schedule`) and write it now."""
         return self.store.upsert_schedule(self.schedule(name, task, **options))[0]
 
@@ -289,8 +305,9 @@ class App:
     def _define_schedule(
         self,
         name: str,
-        task: Task[Any, Any] | str,
+        task: Task[Any, Any] | str | None,
         *,
+        workflow: Workflow | None,
         cron: str | None,
         every: DurationLike | None,
         at: datetime | None,
@@ -311,8 +328,23 @@ class App:
         unknown = set(job_options) - SCHEDULE_JOB_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "unknown schedule option")
-        resolved = task if isinstance(task, Task) else self.get_task(task)
-        request = resolved.request(args, kwargs, **job_options)
+        request: NewJob | WorkflowSpec
+        if workflow is not None:
+            if task is not None:
+                raise InvalidInput("workflow", "give a task or a workflow, not both")
+            given = [key for key, value in (("args", args), ("kwargs", kwargs)) if value]
+            given += sorted(job_options)
+            if given:
+                raise InvalidInput(given[0], "a workflow schedule takes its steps' arguments "
+                                   "and options from the workflow")
+            if not isinstance(workflow, Workflow):
+                raise InvalidInput("workflow", f"expected a taskwheel.Workflow, got {workflow!r}")
+            request = workflow.compile(self.tasks, self.namespace)
+        elif task is None:
+            raise InvalidInput("task", "give the task (or workflow=) the schedule fires")
+        else:
+            resolved = task if isinstance(task, Task) else self.get_task(task)
+            request = resolved.request(args, kwargs, **job_options)
         trigger = build_trigger(
             cron=cron, every=every, at=at, timezone=timezone, dst_gap=dst_gap,
             dst_fold=dst_fold, start=start,
@@ -333,6 +365,36 @@ class App:
 
     def list_jobs(self, where: JobFilter | None = None) -> list[Job]:
         return self.store.list_jobs(self.namespace, where or JobFilter())
+
+    # -- workflows ----------------------------------------------------------------------------
+
+    def submit(
+        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None
+    ) -> WorkflowRunHandle:
+        """Validate ``workflow`` against this app's tasks and start a run of it, in one
+        transaction: its first steps are queued at once, every other step waits for its
+        dependencies. ``on_failure`` overrides the workflow's default policy for this
+        run (steps that name their own keep it). Bad input raises `InvalidInput` naming
+        the field (``steps.<step>.<field>``, or the cycle) and writes nothing.
+
+        Example:
+            >>> wf = Workflow("etl")
+            >>> a = wf.step(extract, ["2024-01-01"])
+            >>> b = wf.step(load, after=[a])
+            >>> run = app.submit(wf, on_failure="fail_fast")
+            >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
+        """
+        if not isinstance(workflow, Workflow):
+            raise InvalidInput("workflow", f"expected a taskwheel.Workflow, got {workflow!r}")
+        spec = workflow.compile(self.tasks, self.namespace, on_failure)
+        return WorkflowRunHandle(self, self.store.submit_workflow(spec))
+
+    def workflow_run(self, run_id: int) -> WorkflowRunHandle:
+        """A handle on an existing workflow run."""
+        return WorkflowRunHandle(self, self.store.get_workflow_run(self.namespace, run_id))
+
+    def list_workflow_runs(self, where: WorkflowRunFilter | None = None) -> list[WorkflowRun]:
+        return self.store.list_workflow_runs(self.namespace, where or WorkflowRunFilter())
 
 
 class JobHandle:
@@ -369,16 +431,83 @@ class JobHandle:
 
         Raises `TimeoutError` if it has not ended after ``timeout`` seconds.
         """
-        limit = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
-        while self.refresh().status not in TERMINAL:
-            if limit is not None and time.monotonic() >= limit:
-                raise TimeoutError(f"job {self.id} still {self.status.value} after {timeout}s")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+        _wait_until(lambda: self.refresh().status in TERMINAL, timeout,
+                    lambda: f"job {self.id} still {self.status.value}")
         if self.status is not JobStatus.SUCCEEDED:
             raise JobFailed(self.id, self.status.value, self.record.last_error)
         return self.record.result
+
+
+class WorkflowRunHandle:
+    """A workflow run as the caller sees it: refresh it, wait for it, retry or cancel it.
+
+    Example:
+        >>> run = app.submit(wf)
+        >>> run.wait(timeout=60).status
+        <RunStatus.SUCCEEDED: 'succeeded'>
+        >>> run.record.step("load").job.attempt
+        1
+    """
+
+    def __init__(self, app: App, record: WorkflowRun) -> None:
+        self.app = app
+        self.record = record
+
+    def __repr__(self) -> str:
+        return f"<WorkflowRun {self.id} {self.record.name} {self.status.value}>"
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
+    def refresh(self) -> WorkflowRunHandle:
+        self.record = self.app.store.get_workflow_run(self.app.namespace, self.id)
+        return self
+
+    def wait(self, timeout: float | None = None) -> WorkflowRun:
+        """Wait until the run ends (or `TimeoutError` after ``timeout`` seconds)."""
+        _wait_until(lambda: self.refresh().status is not RunStatus.RUNNING, timeout,
+                    lambda: f"workflow run {self.id} still running")
+        return self.record
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the run ends; each step's return value by step name, or
+        `WorkflowFailed` naming the steps that did not succeed."""
+        run = self.wait(timeout)
+        if run.status is not RunStatus.SUCCEEDED:
+            raise WorkflowFailed(self.id, run.status.value, {
+                step.name: step.job.status.value for step in run.steps
+                if step.job.status is not JobStatus.SUCCEEDED
+            })
+        return {step.name: step.job.result for step in run.steps}
+
+    def cancel(self) -> WorkflowRunHandle:
+        """Cancel the steps not yet finished; running ones are asked to stop."""
+        self.record = self.app.store.cancel_workflow_run(self.app.namespace, self.id)
+        return self
+
+    def retry(self, step: str | None = None) -> WorkflowRunHandle:
+        """Run the failed steps (or ``step``) again, with every step after them that
+        did not succeed."""
+        self.record = self.app.store.retry_workflow_run(self.app.namespace, self.id, step)
+        return self
+
+
+def _wait_until(done: Callable[[], bool], timeout: float | None,
+                describe: Callable[[], str]) -> None:
+    """Poll ``done`` with a growing pause (2 ms to 100 ms); `TimeoutError` after
+    ``timeout`` seconds, saying what ``describe`` says."""
+    limit = None if timeout is None else time.monotonic() + timeout
+    pause = 0.002
+    while not done():
+        if limit is not None and time.monotonic() >= limit:
+            raise TimeoutError(f"{describe()} after {timeout}s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def load_app(spec: str) -> App:

@@ -6,7 +6,8 @@ module's `app` (``--app taskwheel.benchmark:app``), so the tasks they run are de
 here, at import. Every run works in namespaces of its own (``bench-<random>-enqueue``
 and ``bench-<random>-run``): a database that holds other jobs is left untouched, and
 the jobs the enqueue phases leave queued are never seen by the workers nor sit in
-front of the drain's jobs in the ready index.
+front of the drain's jobs in the ready index. On PostgreSQL the run has a schema of its
+own too, dropped afterwards, unless the URL names one (``?schema=``).
 
 Example:
     >>> result = run_benchmark(BenchSettings.build(jobs=2_000))
@@ -29,14 +30,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from taskwheel.app import App
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.jobs import Job
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.stores import Store
+from taskwheel.stores import DATABASE_URL_ENV, POSTGRES_SCHEMES, Store
 from taskwheel.tasks import Pool
 
 QUEUE = "bench"
@@ -65,11 +68,18 @@ class BenchmarkError(TaskwheelError):
 # -- settings and results ---------------------------------------------------------------
 
 
+class BenchStore(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
 @dataclass(frozen=True)
 class BenchSettings:
     """What to measure and how. Build with `BenchSettings.build` to validate.
 
-    ``database_url``: None for a fresh temporary SQLite file, deleted afterwards.
+    ``store``: the backend measured. ``database_url``: for SQLite, None for a fresh
+    temporary file, deleted afterwards; for PostgreSQL, the server (its schema, when the
+    URL names none, is a fresh one dropped afterwards).
     ``jobs``: jobs enqueued in batches and drained. ``single_jobs``: jobs enqueued one
     call each. ``enqueue_batch``: jobs per `App.enqueue_many` call. ``claim_batch``:
     the workers' ``--batch-size``. ``latency_jobs`` are enqueued at ``latency_rate``
@@ -77,6 +87,7 @@ class BenchSettings:
     """
 
     database_url: str | None = None
+    store: BenchStore = BenchStore.SQLITE
     jobs: int = 20_000
     single_jobs: int = 5_000
     enqueue_batch: int = 1_000
@@ -93,6 +104,7 @@ class BenchSettings:
         cls,
         *,
         database_url: str | None = None,
+        store: BenchStore | str | None = None,
         jobs: int = 20_000,
         single_jobs: int | None = None,
         enqueue_batch: int = 1_000,
@@ -104,7 +116,9 @@ class BenchSettings:
         latency_rate: float = 100.0,
         timeout: float = 120.0,
     ) -> BenchSettings:
-        """Validated settings; every error names its option.
+        """Validated settings; every error names its option. ``store`` None: the
+        backend ``database_url`` names (SQLite without one); PostgreSQL takes its URL
+        from ``$TASKWHEEL_DATABASE_URL`` when ``database_url`` is None.
 
         Example:
             >>> BenchSettings.build(jobs=50_000, workers=4).single_jobs
@@ -130,8 +144,10 @@ class BenchSettings:
         except ValueError:
             raise InvalidInput("pool", f"unknown pool {pool!r} (use async, thread, process)") \
                 from None
+        kind, url = _check_store(store, database_url)
         return cls(
-            database_url=_check_database_url(database_url),
+            database_url=url,
+            store=kind,
             jobs=jobs,
             single_jobs=min(jobs, 5_000) if single_jobs is None else single_jobs,
             enqueue_batch=enqueue_batch,
@@ -145,12 +161,34 @@ class BenchSettings:
         )
 
 
-def _check_database_url(url: str | None) -> str | None:
-    """Worker processes share the database, so it must be a SQLite file."""
+def _check_store(
+    store: BenchStore | str | None, url: str | None
+) -> tuple[BenchStore, str | None]:
+    """The backend and its URL: worker processes share the database, so a SQLite one
+    must be a file, and a PostgreSQL one must be given."""
+    try:
+        kind = BenchStore(store) if store is not None else (
+            BenchStore.POSTGRES if url and url.startswith(POSTGRES_SCHEMES)
+            else BenchStore.SQLITE
+        )
+    except ValueError:
+        raise InvalidInput("store", f"unknown store {store!r} (use sqlite, postgres)") from None
+    if kind is BenchStore.POSTGRES:
+        url = url or os.environ.get(DATABASE_URL_ENV)
+        if not url:
+            raise InvalidInput("database_url", f"--store postgres needs the server's URL "
+                               f"(postgresql://...), or ${DATABASE_URL_ENV}")
+        if not url.startswith(POSTGRES_SCHEMES):
+            raise InvalidInput("database_url", f"not a PostgreSQL URL: {url!r}")
+        return kind, url
+    return kind, _check_sqlite_url(url)
+
+
+def _check_sqlite_url(url: str | None) -> str | None:
     if url is None:
         return None
-    if url.startswith(("postgres://", "postgresql://")):
-        raise InvalidInput("database_url", "the PostgreSQL store is not available yet")
+    if url.startswith(POSTGRES_SCHEMES):
+        raise InvalidInput("store", "a PostgreSQL --database-url needs --store postgres")
     if "://" in url and not url.startswith("sqlite:"):
         raise InvalidInput("database_url", f"not a SQLite URL: {url!r} (use sqlite:///path.db)")
     if ":memory:" in url:
@@ -274,14 +312,17 @@ def run_benchmark(settings: BenchSettings, progress: Progress | None = None) -> 
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="taskwheel-bench-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        url = settings.database_url or f"sqlite:///{workdir / 'bench.db'}"
-        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        token = uuid.uuid4().hex[:8]
+        url, throwaway = _database(settings, workdir, token)
+        prefix = f"bench-{token}"
         enqueue_ns, run_ns = f"{prefix}-enqueue", f"{prefix}-run"
 
         app.close()
         app.configure(database_url=url, namespace=enqueue_ns)
         stack.callback(app.close)
         store = app.store  # opened and migrated here, outside every timing
+        if throwaway:
+            stack.callback(_drop_schema, store)  # after the workers stopped
 
         say(f"enqueue: {settings.single_jobs} jobs, one call each")
         single = measure_single_enqueue(settings.single_jobs)
@@ -305,9 +346,40 @@ def run_benchmark(settings: BenchSettings, progress: Progress | None = None) -> 
             enqueue_batch=batch,
             drain=drain,
             latency=latency,
-            settings=describe(settings, store, url, prefix),
+            settings=describe(settings, store, url, prefix, throwaway),
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+def _database(settings: BenchSettings, workdir: Path, token: str) -> tuple[str, bool]:
+    """The URL to measure on, and whether it names a schema to drop afterwards."""
+    if settings.store is BenchStore.SQLITE:
+        return settings.database_url or f"sqlite:///{workdir / 'bench.db'}", False
+    assert settings.database_url is not None
+    parts = urlsplit(settings.database_url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "schema" for key, _ in params):
+        return settings.database_url, False
+    params.append(("schema", f"taskwheel_bench_{token}"))
+    return urlunsplit(parts._replace(query=urlencode(params))), True
+
+
+def _drop_schema(store: Store) -> None:
+    from taskwheel.stores.postgres import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        store.drop_schema()
+
+
+def _shown_url(settings: BenchSettings, url: str) -> str:
+    """The URL for the report: without its password, if it has one."""
+    if settings.database_url is None:
+        return "temporary file (deleted)"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def measure_single_enqueue(count: int) -> EnqueueResult:
@@ -500,7 +572,9 @@ def polling(timeout: float, what: str, pause: float = 0.02) -> Iterator[None]:
 # -- what was measured on what ------------------------------------------------------------
 
 
-def describe(settings: BenchSettings, store: Store, url: str, namespace: str) -> dict[str, Any]:
+def describe(
+    settings: BenchSettings, store: Store, url: str, namespace: str, throwaway: bool = False
+) -> dict[str, Any]:
     """The machine, the store and its settings, and how each figure was measured."""
     try:
         usable_cpus = len(os.sched_getaffinity(0))
@@ -514,8 +588,9 @@ def describe(settings: BenchSettings, store: Store, url: str, namespace: str) ->
             "python": f"{platform.python_implementation()} {platform.python_version()}",
         },
         "store": {
-            "database_url": url if settings.database_url else "temporary file (deleted)",
+            "database_url": _shown_url(settings, url),
             "namespace_prefix": namespace,
+            **({"schema_dropped_afterwards": True} if throwaway else {}),
             **store.describe(),
         },
         "workers": settings.workers,

@@ -46,6 +46,14 @@ class ScheduleNotFound(TaskwheelError, LookupError):
         self.name = name
 
 
+class WorkflowRunNotFound(TaskwheelError, LookupError):
+    """No workflow run with that id exists in the namespace."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"workflow run {run_id} not found")
+        self.run_id = run_id
+
+
 class IllegalTransition(TaskwheelError):
     """A state change the job lifecycle does not allow."""
 
@@ -66,6 +74,18 @@ class JobFailed(TaskwheelError):
         self.job_id = job_id
         self.status = status
         self.error = error
+
+
+class WorkflowFailed(TaskwheelError):
+    """Raised by `WorkflowRunHandle.result()` when the run ended without succeeding."""
+
+    def __init__(self, run_id: int, status: str, failed_steps: dict[str, str]) -> None:
+        detail = ", ".join(f"{step} {state}" for step, state in failed_steps.items())
+        super().__init__(f"workflow run {run_id} ended {status}" + (f": {detail}" if detail
+                                                                     else ""))
+        self.run_id = run_id
+        self.status = status
+        self.failed_steps = failed_steps
 
 
 class Cancelled(TaskwheelError):

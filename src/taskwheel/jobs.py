@@ -103,6 +103,8 @@ class Job:
     checkpoint: Any
     schedule_id: int | None = None  # the schedule that fired it
     fire_at: datetime | None = None  # the instant it stands for
+    workflow_run_id: int | None = None  # the workflow run it is a step of
+    step: str | None = None  # its step's name in that run
 
     def dispatch_key(self) -> tuple[int, float, float, int]:
         """This job's place in the claim order (see `dispatch_key`)."""

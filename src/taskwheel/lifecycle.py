@@ -34,11 +34,12 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.EXPIRED, S.SCHEDULED}),
     # running -> queued: lease rescued or given back; running -> scheduled: retry after backoff.
     S.RUNNING: frozenset({S.SUCCEEDED, S.QUEUED, S.SCHEDULED, S.DEAD, S.CANCELLED}),
-    # Finished jobs can be started again by hand (retry / DLQ replay).
+    # Finished jobs can be started again by hand (retry / DLQ replay). A workflow step
+    # re-run with a dependency that re-runs too waits for it again (-> waiting).
     S.SUCCEEDED: frozenset({S.QUEUED}),
-    S.CANCELLED: frozenset({S.QUEUED}),
-    S.DEAD: frozenset({S.QUEUED}),
-    S.EXPIRED: frozenset({S.QUEUED}),
+    S.CANCELLED: frozenset({S.QUEUED, S.WAITING}),
+    S.DEAD: frozenset({S.QUEUED, S.WAITING}),
+    S.EXPIRED: frozenset({S.QUEUED, S.WAITING}),
     S.UPSTREAM_FAILED: frozenset({S.QUEUED, S.WAITING}),
     S.SKIPPED: frozenset({S.QUEUED, S.WAITING}),
 }

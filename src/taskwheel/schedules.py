@@ -42,6 +42,7 @@ from taskwheel.tasks import validate_name
 
 if TYPE_CHECKING:
     from taskwheel.triggers import Trigger
+    from taskwheel.workflows import WorkflowSpec
 
 # Options of a schedule's jobs (the rest are fixed by the fire: times, keys).
 SCHEDULE_JOB_OPTIONS = frozenset({"queue", "priority", "timeout", "max_attempts", "deadline"})
@@ -109,12 +110,16 @@ class JobTemplate:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleDefinition:
-    """A validated schedule as declared; build with `ScheduleDefinition.build`."""
+    """A validated schedule as declared; build with `ScheduleDefinition.build`.
+
+    Each fire creates one job of ``job``, or one run of ``workflow`` (exactly one of the
+    two is set).
+    """
 
     name: str
     namespace: str
     trigger: Trigger
-    job: JobTemplate
+    job: JobTemplate | None
     misfire: Misfire = Misfire.RUN_ONCE
     max_catch_up: int = 10
     misfire_grace: float = 1.0
@@ -122,12 +127,21 @@ class ScheduleDefinition:
     jitter: float = 0.0
     start: float | None = None  # epoch seconds; no fire before
     end: float | None = None  # epoch seconds; no fire after
+    workflow: WorkflowSpec | None = None
+
+    @property
+    def target(self) -> str:
+        """What each fire creates, for people: the task, or ``workflow <name>``."""
+        if self.workflow is not None:
+            return f"workflow {self.workflow.name}"
+        assert self.job is not None
+        return self.job.task
 
     @classmethod
     def build(
         cls,
         name: str,
-        request: NewJob,
+        request: NewJob | WorkflowSpec,
         trigger: Trigger,
         *,
         misfire: Misfire | str = Misfire.RUN_ONCE,
@@ -138,7 +152,8 @@ class ScheduleDefinition:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> ScheduleDefinition:
-        """Validate every field; errors name the field and nothing is written."""
+        """Validate every field; errors name the field and nothing is written.
+        ``request`` is a job request, or a compiled workflow (a run per fire)."""
         if isinstance(max_catch_up, bool) or not isinstance(max_catch_up, int) or not (
             1 <= max_catch_up <= 10_000
         ):
@@ -147,11 +162,16 @@ class ScheduleDefinition:
         end_at = None if end is None else aware_datetime(end, "end").timestamp()
         if start_at is not None and end_at is not None and end_at <= start_at:
             raise InvalidInput("end", f"must be after start ({end} <= {start})")
+        is_job = isinstance(request, NewJob)
+        if not is_job and overlap in (Overlap.QUEUE_ONE, Overlap.QUEUE_ONE.value):
+            raise InvalidInput("overlap", "queue_one is not available for workflow "
+                               "schedules (use allow or skip)")
         return cls(
             name=validate_name(name, "name"),
             namespace=request.namespace,
             trigger=trigger,
-            job=JobTemplate.of(request),
+            job=JobTemplate.of(request) if isinstance(request, NewJob) else None,
+            workflow=None if isinstance(request, NewJob) else request,
             misfire=named(Misfire, misfire, "misfire"),
             max_catch_up=max_catch_up,
             misfire_grace=parse_duration(misfire_grace, "misfire_grace"),
@@ -163,9 +183,16 @@ class ScheduleDefinition:
 
     def spec(self) -> dict[str, Any]:
         """Everything but the name and namespace, JSON-ready: what stores keep."""
+        # A task schedule's spec has no "workflow" key at all: the canonical JSON of the
+        # schedules written before workflows existed stays the same.
+        if self.job is not None:
+            target = {"job": self.job.to_dict()}
+        else:
+            assert self.workflow is not None
+            target = {"workflow": self.workflow.to_dict()}
         return {
             "trigger": self.trigger.to_dict(),
-            "job": self.job.to_dict(),
+            **target,
             "misfire": self.misfire.value,
             "max_catch_up": self.max_catch_up,
             "misfire_grace": self.misfire_grace,
@@ -183,12 +210,15 @@ class ScheduleDefinition:
     @classmethod
     def from_spec(cls, name: str, namespace: str, spec: Mapping[str, Any]) -> ScheduleDefinition:
         from taskwheel.triggers import trigger_from_dict
+        from taskwheel.workflows import WorkflowSpec
 
         return cls(
             name=name,
             namespace=namespace,
             trigger=trigger_from_dict(spec["trigger"]),
-            job=JobTemplate.from_dict(spec["job"]),
+            job=JobTemplate.from_dict(spec["job"]) if spec.get("job") else None,
+            workflow=(WorkflowSpec.from_dict(spec["workflow"], namespace)
+                      if spec.get("workflow") else None),
             misfire=Misfire(spec["misfire"]),
             max_catch_up=int(spec["max_catch_up"]),
             misfire_grace=float(spec["misfire_grace"]),
@@ -254,7 +284,8 @@ class Schedule:
             "id": self.id,
             "name": self.name,
             "namespace": self.definition.namespace,
-            "task": self.definition.job.task,
+            "task": None if self.definition.job is None else self.definition.job.task,
+            "target": self.definition.target,
             **self.definition.spec(),
             "paused": self.paused,
             "next_fire_at": iso(self.next_fire_at),
@@ -303,6 +334,7 @@ class Fired:
     job_id: int | None = None
     run_at: float | None = None
     created_at: float | None = None
+    workflow_run_id: int | None = None  # the run created, for a workflow schedule
 
 
 @dataclass(slots=True)
@@ -326,7 +358,11 @@ def _parsed_spec(spec_json: str) -> ScheduleDefinition:
 def definition_from_spec(name: str, namespace: str, spec_json: str) -> ScheduleDefinition:
     """A stored schedule's definition. Parsing (the trigger above all) is cached by spec,
     so schedules that share one, and every fire of one schedule, parse it once."""
-    return dataclasses.replace(_parsed_spec(spec_json), name=name, namespace=namespace)
+    parsed = _parsed_spec(spec_json)
+    workflow = parsed.workflow
+    if workflow is not None:
+        workflow = dataclasses.replace(workflow, namespace=namespace)
+    return dataclasses.replace(parsed, name=name, namespace=namespace, workflow=workflow)
 
 
 def plan_fires(schedule: Schedule, now: float) -> FirePlan | None:

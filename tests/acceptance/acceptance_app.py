@@ -87,6 +87,12 @@ def tick() -> None:
     """The job of the ``every-second`` schedule: nothing to do but exist."""
 
 
+@app.task(pass_context=True)
+def sum_upstream(ctx: taskwheel.Context) -> int:
+    """A workflow step: the sum of its dependencies' results."""
+    return sum(ctx.results.values())
+
+
 # Written by `taskwheel scheduler` when it starts. Missed instants are caught up, so
 # a failover loses none of them.
 app.schedule("every-second", tick, every="1s", misfire="catch_up", max_catch_up=100)

@@ -7,6 +7,7 @@ through the store, waiting for conditions with a deadline rather than for time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,10 +79,11 @@ class WorkerProcess:
 class Project:
     """A directory with an app module and a database, and the processes run on it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        """A project on ``url``, by default a SQLite file in ``root``."""
         self.root = root
         self.database = root / "taskwheel.db"
-        self.url = f"sqlite:///{self.database}"
+        self.url = url or f"sqlite:///{self.database}"
         shutil.copy(Path(__file__).with_name("acceptance_app.py"), root / "acceptance_app.py")
         self.env = {
             key: value for key, value in os.environ.items() if not key.startswith("TASKWHEEL_")
@@ -198,15 +200,22 @@ class Project:
             self._store.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    project = Project(tmp_path)
+@contextlib.contextmanager
+def running_project(root: Path, url: str | None = None) -> Iterator[Project]:
+    """A project whose processes are killed at the end; their logs are printed (pytest
+    shows them when the test failed)."""
+    project = Project(root, url)
     try:
         yield project
     finally:
         project.stop_all()
         project.close()
-        # Shown by pytest when the test failed.
         for number, worker in enumerate(project.workers, 1):
-            print(f"---- worker {number} (pid {worker.pid}) log ----")
+            print(f"---- process {number} (pid {worker.pid}) log ----")
             print(worker.log_text()[-6000:])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    with running_project(tmp_path) as project:
+        yield project

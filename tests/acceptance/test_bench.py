@@ -81,3 +81,27 @@ def test_bench_schedules_refuses_a_malformed_duration_and_names_the_option(
     done = project.run("bench", "schedules", "--schedules", "10", "--duration", "soon")
     assert done.returncode == 2
     assert "--duration" in done.stderr
+
+
+def test_bench_workflows_json_prints_both_shapes_with_their_overhead(project: Project) -> None:
+    result = project.run_json("bench", "workflows", "--steps", "20", "--quiet")
+    for shape in ("chain", "fan_out_fan_in"):
+        figures = result[shape]
+        assert figures["steps"] == 20, shape
+        assert figures["total_s"] > 0, shape
+        assert 0 <= figures["work_s"] < figures["total_s"], shape
+        assert figures["overhead_per_step_ms"] > 0, shape
+        handoff = figures["handoff_ms"]
+        assert 0 <= handoff["p50"] <= handoff["p99"] <= handoff["max"], shape
+    assert result["chain"]["handoff_ms"]["count"] == 19
+    assert result["fan_out_fan_in"]["fan_in_ms"] >= 0
+    settings = result["settings"]
+    assert (settings["workers"], settings["steps"]) == (2, 20)
+    assert settings["store"]["kind"] == "sqlite"
+    assert {"total", "work", "overhead_per_step", "handoff"} <= set(settings["methods"])
+
+
+def test_bench_workflows_refuses_too_few_steps_and_names_the_option(project: Project) -> None:
+    done = project.run("bench", "workflows", "--steps", "2")
+    assert done.returncode == 2
+    assert "--steps" in done.stderr

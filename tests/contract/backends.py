@@ -4,13 +4,10 @@ Adding a backend is one entry in `BACKENDS`: a factory that opens a store on a f
 *unmigrated* database, with its clock (``store.now()``) driven by the `ManualClock`
 given. The suite migrates it, and reopens it (calling the factory again with the same
 directory) to check durability, so two calls with the same directory must open the
-same database. A PostgreSQL factory, for example, would derive a schema or database
-name from the directory and pass the clock through so that leases, due times and
-deadlines are judged by it::
-
-    BACKENDS["postgres"] = lambda directory, clock: PostgresStore(
-        os.environ["TASKWHEEL_TEST_POSTGRES_URL"], schema=schema_for(directory), clock=clock
-    )
+same database. The PostgreSQL factory derives a schema name from the directory (on the
+test server `pg_server` finds) and passes the clock through, so that leases, due times
+and deadlines are judged by it; the schemas a test made are dropped after it by
+`forget_databases`.
 
 A backend that cannot (yet) keep part of the contract says so test by test with
 `gap`, which turns that test into a strict expected failure for that backend only:
@@ -24,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from pg_server import drop_made_schemas, postgres_url, schema_for
 from taskwheel.clock import ManualClock
 from taskwheel.stores.base import Store
+from taskwheel.stores.postgres import PostgresStore
 from taskwheel.stores.sqlite.store import SQLiteStore
 
 BackendFactory = Callable[[Path, ManualClock], Store]
@@ -35,9 +34,19 @@ def open_sqlite(directory: Path, clock: ManualClock) -> Store:
     return SQLiteStore(str(directory / "contract.db"), clock=clock)
 
 
+def open_postgres(directory: Path, clock: ManualClock) -> Store:
+    return PostgresStore(postgres_url(), schema=schema_for(directory), clock=clock)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "sqlite": open_sqlite,
+    "postgres": open_postgres,
 }
+
+
+def forget_databases() -> None:
+    """Delete what the factories made (SQLite files go with their directories)."""
+    drop_made_schemas()
 
 GAP_MARKER = "backend_gap"
 

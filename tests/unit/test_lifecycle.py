@@ -49,6 +49,10 @@ EXPECTED: set[tuple[JobStatus, JobStatus]] = {
     (S.CANCELLED, S.QUEUED),
     (S.DEAD, S.QUEUED),
     (S.EXPIRED, S.QUEUED),
+    # a workflow step re-run behind a dependency that re-runs too waits for it again
+    (S.CANCELLED, S.WAITING),
+    (S.DEAD, S.WAITING),
+    (S.EXPIRED, S.WAITING),
     (S.UPSTREAM_FAILED, S.QUEUED),
     (S.UPSTREAM_FAILED, S.WAITING),
     (S.SKIPPED, S.QUEUED),

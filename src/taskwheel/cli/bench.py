@@ -1,6 +1,7 @@
 """``taskwheel bench``: measure enqueue rate, drain rate and enqueue→start latency;
 ``taskwheel bench schedules``: fire lateness, scheduler CPU and memory at N schedules;
-``taskwheel bench failover``: the time a standby scheduler takes over."""
+``taskwheel bench failover``: the time a standby scheduler takes over;
+``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.table import Table
 from taskwheel.benchmark import (
     BenchResult,
     BenchSettings,
+    BenchStore,
     Percentiles,
     Progress,
     run_benchmark,
@@ -25,6 +27,12 @@ from taskwheel.benchmark_schedules import (
     ScheduleBenchSettings,
     run_failover_benchmark,
     run_schedule_benchmark,
+)
+from taskwheel.benchmark_workflows import (
+    ShapeResult,
+    WorkflowBenchResult,
+    WorkflowBenchSettings,
+    run_workflow_benchmark,
 )
 from taskwheel.cli.output import Format, Output, error_line
 from taskwheel.errors import InvalidInput, TaskwheelError
@@ -39,12 +47,14 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on 
 
 
 @click.group(invoke_without_command=True)
-@click.option("--store", type=click.Choice(["sqlite"]), default="sqlite", show_default=True,
-              help="Store to measure (PostgreSQL is not available yet).")
+@click.option("--store", type=click.Choice([s.value for s in BenchStore]), default=None,
+              help="Store to measure.  [default: the one --database-url names, else sqlite]")
 @click.option("--database-url", default=None, metavar="URL",
-              help="sqlite:///path.db to measure on; the benchmark works in namespaces of its "
-              "own and leaves its jobs there.  [default: a fresh temporary file, deleted "
-              "afterwards]")
+              help="sqlite:///path.db or postgresql://... to measure on; the benchmark works "
+              "in namespaces of its own and leaves its jobs there (on PostgreSQL, in a "
+              "schema of its own dropped afterwards, unless the URL names one with "
+              "?schema=).  [default: SQLite: a fresh temporary file, deleted afterwards; "
+              "PostgreSQL: $TASKWHEEL_DATABASE_URL]")
 @click.option("--jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
               help="Jobs enqueued in batches, and jobs drained.")
 @click.option("--single-jobs", type=click.IntRange(min=1), default=None,
@@ -72,7 +82,7 @@ def bench(
     ctx: click.Context,
     /,
     *,
-    store: str,
+    store: str | None,
     database_url: str | None,
     jobs: int,
     single_jobs: int | None,
@@ -95,11 +105,13 @@ def bench(
     The subcommands measure the scheduler; their options follow their name.
     """
     if ctx.invoked_subcommand is not None:
+        if store == BenchStore.POSTGRES.value:
+            error_line(f"--store: bench {ctx.invoked_subcommand} measures SQLite only")
+            ctx.exit(2)
         return
-    del store  # one choice for now; the option names the store in every report
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_benchmark(BenchSettings.build(
-        database_url=database_url, jobs=jobs, single_jobs=single_jobs,
+        database_url=database_url, store=store, jobs=jobs, single_jobs=single_jobs,
         enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency, pool=pool,
         claim_batch=claim_batch, latency_jobs=latency_jobs, latency_rate=latency_rate,
         timeout=timeout,
@@ -178,6 +190,42 @@ def bench_failover(
         output.emit_json(result.to_dict())
     else:
         output.console.print(failover_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+@bench.command("workflows", short_help="Overhead per step of a chain and a fan-out/fan-in.")
+@click.option("--steps", type=click.IntRange(min=3), default=1_000, show_default=True,
+              help="Steps of each run: a chain, and a fan-out/fan-in (one source, "
+              "steps - 2 in parallel, one sink).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes, started and idle before the runs.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Steps each worker runs at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a run may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_workflows(
+    ctx: click.Context, /, *, steps: int, workers: int, concurrency: int, timeout: float,
+    output_format: str, quiet: bool,
+) -> None:
+    """Measure workflows: a chain of STEPS no-op steps and a fan-out/fan-in of STEPS
+    steps on a fresh temporary SQLite file, run by idle `taskwheel worker` processes.
+    Prints each run's total time, the overhead per step ((total - the steps' own work)
+    / steps) and the handoff from a finished dependency to the start of its dependent.
+    See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_workflow_benchmark(
+        WorkflowBenchSettings.build(steps=steps, workers=workers, concurrency=concurrency,
+                                    timeout=timeout),
+        progress,
+    ))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(workflows_table(result))
         output.console.print(settings_table(result.settings))
 
 
@@ -275,6 +323,29 @@ def failover_table(result: FailoverResult) -> Table:
                   f"{summary['max']:.3f} s", "", "",
                   f"{result.lost_instants} lost, {result.duplicates} duplicated "
                   f"of {result.instants:,}")
+    return table
+
+
+def workflows_table(result: WorkflowBenchResult) -> Table:
+    table = Table(title="taskwheel bench workflows", title_justify="left")
+    table.add_column("figure")
+    table.add_column("chain", justify="right")
+    table.add_column("fan-out/fan-in", justify="right")
+    shapes: tuple[ShapeResult, ShapeResult] = (result.chain, result.fan)
+    rows: list[tuple[str, Callable[[ShapeResult], str]]] = [
+        ("steps", lambda r: f"{r.steps:,}"),
+        ("total", lambda r: f"{r.total_s:.3f} s"),
+        ("steps' own work", lambda r: f"{r.work_s * 1000:.3f} ms"),
+        ("overhead per step", lambda r: f"{r.overhead_per_step_ms:.3f} ms"),
+        ("handoff p50 / p99", lambda r: f"{r.handoff_ms.p50:.2f} / {r.handoff_ms.p99:.2f} ms"),
+        ("handoff max", lambda r: f"{r.handoff_ms.max:.2f} ms"),
+        ("submit", lambda r: f"{r.submit_ms:.1f} ms"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(shape) for shape in shapes))
+    fan = result.fan.extra
+    table.add_row("all fanned-out steps started", "", f"{fan['fan_out_all_started_ms']:.1f} ms")
+    table.add_row("fan-in (last middle step → sink)", "", f"{fan['fan_in_ms']:.2f} ms")
     return table
 
 

@@ -11,6 +11,8 @@ Example:
     $ taskwheel jobs list --status dead --format json
     $ taskwheel scheduler --app myproject.tasks:app
     $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
+    $ taskwheel workflows submit etl.yaml --app myproject.tasks:app
+    $ taskwheel workflows show 7
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.worker import worker
+from taskwheel.cli.workflows import workflows
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,7 +35,8 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, scheduler, dev, enqueue, jobs, dlq, schedules, stats, migrate, demo):
+for command in (worker, scheduler, dev, enqueue, jobs, dlq, schedules, workflows, stats, migrate,
+                demo):
     cli.add_command(command)
 
 

@@ -50,7 +50,8 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
     )
     @click.option(
         "--database-url", envvar=DATABASE_URL_ENV, default=None, show_envvar=True,
-        help="sqlite:///path.db; overrides the app's own.  [default: sqlite:///taskwheel.db]",
+        help="sqlite:///path.db or postgresql://user@host/db[?schema=name]; overrides the "
+        "app's own.  [default: sqlite:///taskwheel.db]",
     )
     @click.option(
         "--format", "output_format", type=click.Choice([f.value for f in Format]),

@@ -121,6 +121,8 @@ def job_table(job: Job) -> Table:
         ("last error", job.last_error),
         ("checkpoint", None if job.checkpoint is None else _compact(job.checkpoint)),
     ]
+    if job.workflow_run_id is not None:
+        rows.insert(1, ("workflow", f"step {job.step} of run {job.workflow_run_id}"))
     for name, value in rows:
         table.add_row(name, _cell(value))
     return table

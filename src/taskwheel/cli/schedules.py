@@ -134,7 +134,7 @@ def list_schedules(target: Target) -> None:
         table.add_column(column)
     for s in found:
         table.add_row(
-            s.name, s.definition.job.task, describe_trigger(s), _utc(s.next_fire_at),
+            s.name, s.definition.target, describe_trigger(s), _utc(s.next_fire_at),
             _utc(s.last_fire_at),
             "-" if s.last_job_id is None else f"{s.last_job_id} {s.last_job_status or 'pruned'}",
             "paused" if s.paused else ("done" if s.next_fire_at is None else "active"),
@@ -152,9 +152,10 @@ def show_schedule(target: Target, *, name: str, job_count: int) -> None:
     app = target.app()
     try:
         schedule = app.store.get_schedule(app.namespace, name)
-        recent = [
+        template = schedule.definition.job
+        recent = [] if template is None else [
             job for job in app.store.list_jobs(
-                app.namespace, JobFilter(task=schedule.definition.job.task, limit=500)
+                app.namespace, JobFilter(task=template.task, limit=500)
             ) if job.schedule_id == schedule.id
         ][:job_count]
     finally:
@@ -313,10 +314,14 @@ def _show(output: Output, schedule: Schedule) -> None:
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     d = schedule.definition
-    rows: list[tuple[str, str]] = [
-        ("task", d.job.task), ("when", describe_trigger(schedule)),
+    job_rows: list[tuple[str, str]] = [] if d.job is None else [
         ("args", d.job.args_json), ("kwargs", d.job.kwargs_json),
         ("queue", d.job.queue), ("priority", str(d.job.priority)),
+    ]
+    rows: list[tuple[str, str]] = [
+        ("task" if d.job is not None else "creates", d.target),
+        ("when", describe_trigger(schedule)),
+        *job_rows,
         ("misfire", f"{d.misfire.value} (grace {d.misfire_grace}s, at most {d.max_catch_up})"),
         ("overlap", d.overlap.value), ("jitter", f"{d.jitter}s"),
         ("start", _utc(d.start)), ("end", _utc(d.end)),

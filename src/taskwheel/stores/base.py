@@ -15,6 +15,7 @@ from typing import Any
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
 from taskwheel.notify import Notifier
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +263,93 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- workflows ------------------------------------------------------------------------
+    #
+    # A workflow run is a row of its own (id, namespace, name, status, on_failure,
+    # cancel_requested, created_at, finished_at, schedule_id, fire_at) and one job per
+    # step. A step's job carries its run id, its step name (unique in the run), its
+    # failure policy (`FailurePolicy`) and how many of its dependencies it still waits
+    # for; the edges (dependency job -> dependent job) are rows too. Every row carries
+    # the namespace of its run.
+    #
+    # When a step's job reaches an end state (`TERMINAL`) by ANY path -- an outcome in
+    # `finish_attempts`, `rescue_expired_leases`, `release_jobs` (at-most-once),
+    # `cancel_job` of a pending step, expiry in `claim_jobs` or
+    # `expire_missed_deadlines` -- the same transaction applies
+    # `workflows.effect_of_end(status, policy)`:
+    #   RELEASE:  each dependent still `waiting` waits for one dependency fewer; the one
+    #             that reaches zero becomes `queued` (run_at = max(run_at, now)) and the
+    #             workers of the namespace are woken. No scan, no poll.
+    #   BLOCK:    every transitive dependent still `waiting` becomes `upstream_failed`
+    #             (finished_at = now, last_error names the failed step).
+    #   FAIL_RUN: every `waiting`/`queued`/`scheduled` step of the run becomes `cancelled`
+    #             and every `running` one gets cancel_requested (and the "cancel" wake-up),
+    #             after the releases of that transaction.
+    # Then each run touched whose steps have all ended gets
+    # `workflows.run_status(counts, cancel_requested)` and finished_at = now. A step that
+    # goes back to the queue (a retry, a rescue) changes nothing. `retry_job` and
+    # `replay_dead` of a step's job do what `retry_workflow_run(run, step)` does.
+    # `prune_finished` keeps the steps of running runs, deletes the edges of the jobs it
+    # deletes (ids may be reused) and runs that finished before ``before`` with no step
+    # left; `purge_dead` deletes the edges of the jobs it deletes. A schedule whose
+    # definition has a ``workflow`` fires a run (see `submit_workflow`) instead of a job,
+    # at most one per (schedule, fire time) under a unique constraint on the runs, with
+    # ``overlap`` judged against its running runs (queue_one is refused at declaration);
+    # the `Fired` carries ``workflow_run_id`` and no ``job_id``.
+
+    @abstractmethod
+    def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        """Create a run of ``spec`` in one transaction, durable on return; nothing is
+        written if anything fails.
+
+        ``spec`` is validated (`Workflow.compile`): its steps are in topological order,
+        each named once, each ``after`` naming earlier steps only. The run is
+        ``running``. Each step's job is built from its `JobTemplate` as a fired job is:
+        run_at = now, deadline = now + ``deadline_in``; steps without dependencies are
+        ``queued`` (the workers are woken), the others ``waiting`` on as many
+        dependencies as their ``after`` names. Job ids increase in the order of the
+        steps. Returns the run with its steps (in that order) and step counts.
+        """
+
+    @abstractmethod
+    def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        """The run with its steps (in topological order, each with its job and the
+        names of the steps it runs after) and step counts; or `WorkflowRunNotFound`
+        (also for a run of another namespace)."""
+
+    @abstractmethod
+    def list_workflow_runs(self, namespace: str, where: WorkflowRunFilter) -> list[WorkflowRun]:
+        """Runs of the namespace matching the filter (status, name), newest first, at
+        most ``where.limit``; each with its step counts (steps by job status) and no
+        steps."""
+
+    @abstractmethod
+    def retry_workflow_run(
+        self, namespace: str, run_id: int, step: str | None = None
+    ) -> WorkflowRun:
+        """Run again, in one transaction, what `workflows.plan_retry` says: the failed
+        steps (or ``step``) and every step downstream of them that did not succeed;
+        nothing that succeeded. Each reset step gets the plan's status (``queued`` or
+        ``waiting``) and count, attempt 0, no result, finished_at and lease cleared,
+        cancel_requested cleared, run_at = now, and its deadline dropped if it has
+        passed. The run becomes ``running`` again (finished_at and cancel_requested
+        cleared). Errors as `plan_retry` raises them (`InvalidInput` naming ``step`` or
+        ``run``; `IllegalTransition` for a downstream step still queued or running),
+        and `WorkflowRunNotFound`; nothing is written then. Returns the run as
+        `get_workflow_run` does.
+        """
+
+    @abstractmethod
+    def cancel_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        """Cancel a run in one transaction: cancel_requested is set on the run, its
+        pending steps (waiting, queued, scheduled) become ``cancelled``, its running
+        steps get cancel_requested (the workers are sent the "cancel" wake-up, as for
+        `cancel_job`); the run is ``cancelled`` once none is unfinished. A finished run
+        is left as it is. Returns the run as `get_workflow_run` does, or
+        `WorkflowRunNotFound`."""
+
+    @abstractmethod
+    def upstream_outcomes(self, namespace: str, job_id: int) -> list[StepOutcome]:
+        """How the direct dependencies of the step ``job_id`` stand (step name, job id,
+        status, result, last error), by job id; empty for a job that is no step."""

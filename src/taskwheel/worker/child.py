@@ -43,7 +43,9 @@ def main() -> None:
             sys.path.insert(0, entry)
 
     from taskwheel.errors import Cancelled
+    from taskwheel.lifecycle import JobStatus
     from taskwheel.worker.context import Context
+    from taskwheel.workflows import StepOutcome
 
     def send(message: dict[str, Any]) -> None:
         protocol.write(json.dumps(message) + "\n")
@@ -62,7 +64,11 @@ def main() -> None:
             fn = _resolve(init, request["task"], request["fn"])
             args = list(request["args"])
             if request.get("context"):
-                c = request["context"]
+                c = dict(request["context"])
+                c["upstream"] = {
+                    u["step"]: StepOutcome(**{**u, "status": JobStatus(u["status"])})
+                    for u in c.get("upstream", [])
+                }
 
                 def checkpoint(state: str) -> bool:
                     send({"checkpoint": state})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.jobs import dumps_json
+from taskwheel.workflows import StepOutcome
 
 
 class Context:
@@ -20,6 +21,10 @@ class Context:
             overwrite the attempt that replaced it. Pass it on to external systems
             that accept fencing tokens.
         last_checkpoint: what the previous attempt saved with `checkpoint`, or None.
+        workflow_run_id, step: the workflow run and step this job is, or None.
+        upstream: how each direct dependency of a workflow step ended, by step name
+            (`StepOutcome`: status, result, error); empty for a plain job. Under the
+            ``continue`` policy a step runs after failed dependencies and finds them here.
 
     Example:
         >>> @app.task(pass_context=True)
@@ -30,6 +35,10 @@ class Context:
         ...             raise taskwheel.Cancelled()
         ...         ctx.checkpoint(row)
         ...     return rows
+        >>> @app.task(pass_context=True)
+        ... def load(ctx: Context) -> int:
+        ...     rows = ctx.results["transform"]  # the return value of step "transform"
+        ...     return len(rows)
     """
 
     def __init__(
@@ -45,6 +54,9 @@ class Context:
         last_checkpoint: Any,
         save_checkpoint: Callable[[str], bool],
         extend_lease: Callable[[float], bool],
+        workflow_run_id: int | None = None,
+        step: str | None = None,
+        upstream: Mapping[str, StepOutcome] | None = None,
     ) -> None:
         self.job_id = job_id
         self.attempt = attempt
@@ -57,6 +69,14 @@ class Context:
         self._save_checkpoint = save_checkpoint
         self._extend_lease = extend_lease
         self._cancelled = False
+        self.workflow_run_id = workflow_run_id
+        self.step = step
+        self.upstream: dict[str, StepOutcome] = dict(upstream or {})
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """The return values of the dependencies that succeeded, by step name."""
+        return {name: out.result for name, out in self.upstream.items() if out.succeeded}
 
     @property
     def cancelled(self) -> bool:

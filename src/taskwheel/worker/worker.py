@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -285,6 +286,7 @@ class Worker:
             last_checkpoint=job.checkpoint,
             save_checkpoint=functools.partial(self.store.save_checkpoint, job.id, job.fence),
             extend_lease=functools.partial(self.store.extend_lease, job.id, job.fence),
+            workflow_run_id=job.workflow_run_id, step=job.step,
         )
         running = Running(job=job, ctx=ctx)
         self._running[job.id] = running
@@ -332,6 +334,10 @@ class Worker:
             return Execution(
                 AttemptOutcome.FAILED, error=f"unknown task {job.task!r} in this worker"
             )
+        if job.workflow_run_id is not None and task.options.pass_context:
+            # Read only for tasks that can see them: a step without a context costs no read.
+            outcomes = await self._call(self.store.upstream_outcomes, job.namespace, job.id)
+            running.ctx.upstream = {outcome.step: outcome for outcome in outcomes}
         timeout = job.timeout
         if task.command is not None:
             command = render_command(task.command, job.args, job.kwargs, task.name)
@@ -365,6 +371,8 @@ class Worker:
                 "job_id": ctx.job_id, "attempt": ctx.attempt, "max_attempts": ctx.max_attempts,
                 "fencing_token": ctx.fencing_token, "task": ctx.task, "queue": ctx.queue,
                 "namespace": ctx.namespace, "last_checkpoint": ctx.last_checkpoint,
+                "workflow_run_id": ctx.workflow_run_id, "step": ctx.step,
+                "upstream": [dataclasses.asdict(o) for o in ctx.upstream.values()],
             }
         request = {
             "task": task.name,

@@ -21,6 +21,7 @@ UPDATE taskwheel_jobs
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace = :namespace AND status IN ('queued', 'scheduled')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy
 
 -- name: claim_jobs
 UPDATE taskwheel_jobs
@@ -61,7 +62,8 @@ SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled
                        THEN NULL ELSE :now END,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND status = 'running'
-RETURNING namespace, attempt, fence, worker_id, started_at, schedule_id
+RETURNING id, namespace, attempt, fence, worker_id, started_at, schedule_id, status,
+          workflow_run_id, step, failure_policy
 
 -- name: insert_attempt
 INSERT INTO taskwheel_attempts (
@@ -83,9 +85,9 @@ SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running'
 -- RETURNING sees the new row: the interrupted attempt is the number given back.
-RETURNING namespace,
+RETURNING id, namespace,
           CASE WHEN guarantee = 'at_least_once' THEN attempt + 1 ELSE attempt END AS attempt,
-          fence, worker_id, started_at
+          fence, worker_id, started_at, status, workflow_run_id, step, failure_policy
 
 -- name: save_checkpoint
 UPDATE taskwheel_jobs SET checkpoint = :state
@@ -105,7 +107,8 @@ SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
                       THEN 'lease expired: the worker vanished (at-most-once: not run again)'
                       ELSE 'lease expired: the worker vanished on the last attempt' END
 WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
-RETURNING id, namespace, attempt, fence, worker_id, started_at
+RETURNING id, namespace, attempt, fence, worker_id, started_at, status, workflow_run_id, step,
+          failure_policy
 
 -- name: get_job
 SELECT * FROM taskwheel_jobs WHERE namespace = :namespace AND id = :id
@@ -129,6 +132,7 @@ SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_
 -- name: cancel_pending
 UPDATE taskwheel_jobs SET status = 'cancelled', finished_at = :now
 WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting', 'queued')
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy
 
 -- name: request_cancel
 UPDATE taskwheel_jobs SET cancel_requested = 1
@@ -295,15 +299,19 @@ UPDATE taskwheel_jobs
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
-RETURNING id
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy
 
 -- name: delete_lapsed_leases
 DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before
 
 -- name: prunable_jobs
+-- The steps of a run still going are kept: its later steps read their results.
 SELECT id FROM taskwheel_jobs
 WHERE namespace = :namespace AND finished_at < :before
   AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_workflow_runs AS run
+      WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
 LIMIT :limit
 
 -- name: delete_attempts_of
@@ -311,3 +319,149 @@ DELETE FROM taskwheel_attempts WHERE job_id IN (SELECT value FROM json_each(:ids
 
 -- name: delete_jobs
 DELETE FROM taskwheel_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- workflows ---------------------------------------------------------------------------------
+
+-- name: insert_workflow_run
+INSERT INTO taskwheel_workflow_runs (
+    namespace, name, status, on_failure, created_at, schedule_id, fire_at)
+VALUES (:namespace, :name, 'running', :on_failure, :now, :schedule_id, :fire_at)
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+
+-- name: insert_step
+-- Positional parameters, in column order: it runs once per step of a run.
+INSERT INTO taskwheel_jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, workflow_run_id, step,
+    failure_policy, waiting_on)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: insert_dependency
+INSERT INTO taskwheel_job_deps (namespace, run_id, depends_on, job_id) VALUES (?, ?, ?, ?)
+
+-- name: workflow_run
+SELECT * FROM taskwheel_workflow_runs WHERE namespace = :namespace AND id = :id
+
+-- name: list_workflow_runs
+SELECT * FROM taskwheel_workflow_runs
+WHERE namespace = :namespace
+  AND (:status IS NULL OR status = :status)
+  AND (:name IS NULL OR name = :name)
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: workflow_steps
+SELECT * FROM taskwheel_jobs WHERE workflow_run_id = :run_id ORDER BY id
+
+-- name: workflow_edges
+SELECT d.depends_on, d.job_id
+FROM taskwheel_jobs AS j
+JOIN taskwheel_job_deps AS d ON d.job_id = j.id
+WHERE j.workflow_run_id = :run_id
+
+-- name: workflow_step_counts
+SELECT workflow_run_id, status, count(*) FROM taskwheel_jobs
+WHERE workflow_run_id IN (SELECT value FROM json_each(:run_ids))
+GROUP BY workflow_run_id, status
+
+-- name: unfinished_workflow_run
+-- Overlap of a workflow schedule: a run it fired that is still going.
+SELECT 1 FROM taskwheel_workflow_runs
+WHERE schedule_id = :schedule_id AND status = 'running'
+LIMIT 1
+
+-- name: release_dependents
+-- One dependency fewer to wait for; the last one makes the step ready.
+UPDATE taskwheel_jobs
+SET waiting_on = waiting_on - 1,
+    status = CASE WHEN waiting_on = 1 THEN 'queued' ELSE status END,
+    run_at = CASE WHEN waiting_on = 1 THEN max(run_at, :now) ELSE run_at END
+WHERE id IN (SELECT job_id FROM taskwheel_job_deps WHERE depends_on = :id)
+  AND status = 'waiting' AND waiting_on > 0
+RETURNING id, namespace, status
+
+-- name: block_downstream
+-- Every step still waiting behind a failed one can never run.
+WITH RECURSIVE downstream(id) AS (
+    SELECT d.job_id FROM taskwheel_job_deps AS d
+    JOIN taskwheel_jobs AS j ON j.id = d.job_id
+    WHERE d.depends_on = :id AND j.status = 'waiting'
+    UNION
+    SELECT d.job_id FROM downstream
+    JOIN taskwheel_job_deps AS d ON d.depends_on = downstream.id
+    JOIN taskwheel_jobs AS j ON j.id = d.job_id
+    WHERE j.status = 'waiting'
+)
+UPDATE taskwheel_jobs
+SET status = 'upstream_failed', finished_at = :now, waiting_on = 0, last_error = :error
+WHERE id IN (SELECT id FROM downstream) AND status = 'waiting'
+RETURNING id
+
+-- name: cancel_pending_steps
+UPDATE taskwheel_jobs
+SET status = 'cancelled', finished_at = :now, waiting_on = 0, last_error = :error
+WHERE workflow_run_id = :run_id AND status IN ('waiting', 'queued', 'scheduled')
+RETURNING id
+
+-- name: request_cancel_running_steps
+UPDATE taskwheel_jobs SET cancel_requested = 1
+WHERE workflow_run_id = :run_id AND status = 'running' AND cancel_requested = 0
+RETURNING id
+
+-- name: unfinished_step
+SELECT 1 FROM taskwheel_jobs INDEXED BY taskwheel_jobs_workflow_status
+WHERE workflow_run_id = :run_id AND status IN ('scheduled', 'waiting', 'queued', 'running')
+LIMIT 1
+
+-- name: run_step_counts
+SELECT status, count(*) FROM taskwheel_jobs INDEXED BY taskwheel_jobs_workflow_status
+WHERE workflow_run_id = :run_id
+GROUP BY status
+
+-- name: running_workflow_run
+SELECT cancel_requested FROM taskwheel_workflow_runs WHERE id = :id AND status = 'running'
+
+-- name: finish_workflow_run
+UPDATE taskwheel_workflow_runs SET status = :status, finished_at = :now
+WHERE id = :id AND status = 'running'
+
+-- name: request_cancel_workflow_run
+UPDATE taskwheel_workflow_runs SET cancel_requested = 1
+WHERE namespace = :namespace AND id = :id AND status = 'running'
+
+-- name: reopen_workflow_run
+UPDATE taskwheel_workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = 0
+WHERE id = :id
+
+-- name: reset_step
+-- A retried step starts afresh; a deadline already passed would expire it at once.
+UPDATE taskwheel_jobs
+SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
+    finished_at = NULL, result = NULL, cancel_requested = 0, worker_id = NULL,
+    lease_expires_at = NULL,
+    deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
+WHERE id = :id AND status = :expected_status
+
+-- name: upstream_outcomes
+SELECT j.id, j.step, j.status, j.result, j.last_error
+FROM taskwheel_job_deps AS d JOIN taskwheel_jobs AS j ON j.id = d.depends_on
+WHERE d.job_id = :job_id AND j.namespace = :namespace
+ORDER BY j.id
+
+-- name: delete_dependencies_of
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT value FROM json_each(:ids))
+   OR depends_on IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_dead_dependencies
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
+   OR depends_on IN (
+       SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
+
+-- name: delete_emptied_workflow_runs
+-- Finished runs whose every step was pruned.
+DELETE FROM taskwheel_workflow_runs
+WHERE namespace = :namespace AND status != 'running' AND finished_at < :before
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs WHERE workflow_run_id = taskwheel_workflow_runs.id)

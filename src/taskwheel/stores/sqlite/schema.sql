@@ -18,6 +18,14 @@ CREATE TABLE taskwheel_attempts (
     traceback   TEXT
 );
 
+CREATE TABLE taskwheel_job_deps (
+    namespace  TEXT    NOT NULL,
+    run_id     INTEGER NOT NULL,
+    depends_on INTEGER NOT NULL,
+    job_id     INTEGER NOT NULL,
+    PRIMARY KEY (depends_on, job_id)
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_jobs (
     id               INTEGER PRIMARY KEY,
     namespace        TEXT    NOT NULL,
@@ -47,7 +55,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -88,7 +96,24 @@ CREATE TABLE taskwheel_workers (
     last_seen_at       REAL NOT NULL
 );
 
+CREATE TABLE taskwheel_workflow_runs (
+    id               INTEGER PRIMARY KEY,
+    namespace        TEXT    NOT NULL,
+    name             TEXT    NOT NULL,
+    status           TEXT    NOT NULL CHECK (status IN (
+                         'running', 'succeeded', 'failed', 'cancelled')),
+    on_failure       TEXT    NOT NULL CHECK (on_failure IN (
+                         'fail_fast', 'fail_downstream', 'continue')),
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at       REAL    NOT NULL,
+    finished_at      REAL,
+    schedule_id      INTEGER,                    -- the schedule that fired it
+    fire_at          REAL                        -- the instant it stands for
+);
+
 CREATE INDEX taskwheel_attempts_job ON taskwheel_attempts (job_id, id);
+
+CREATE INDEX taskwheel_job_deps_job ON taskwheel_job_deps (job_id, depends_on);
 
 CREATE INDEX taskwheel_jobs_deadline
     ON taskwheel_jobs (namespace, deadline)
@@ -113,14 +138,25 @@ CREATE INDEX taskwheel_jobs_status ON taskwheel_jobs (namespace, status, queue);
 CREATE INDEX taskwheel_jobs_worker
     ON taskwheel_jobs (worker_id) WHERE status = 'running';
 
+CREATE INDEX taskwheel_jobs_workflow_status
+    ON taskwheel_jobs (workflow_run_id, status) WHERE workflow_run_id IS NOT NULL;
+
 CREATE INDEX taskwheel_schedules_changed ON taskwheel_schedules (namespace, changed_at);
 
 CREATE INDEX taskwheel_schedules_due
     ON taskwheel_schedules (namespace, next_fire_at)
     WHERE paused = 0 AND next_fire_at IS NOT NULL;
 
+CREATE INDEX taskwheel_workflow_runs_list ON taskwheel_workflow_runs (namespace, id);
+
 CREATE UNIQUE INDEX taskwheel_jobs_fire
     ON taskwheel_jobs (schedule_id, fire_at) WHERE schedule_id IS NOT NULL;
 
 CREATE UNIQUE INDEX taskwheel_jobs_idempotency
     ON taskwheel_jobs (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE UNIQUE INDEX taskwheel_jobs_workflow_step
+    ON taskwheel_jobs (workflow_run_id, step) WHERE workflow_run_id IS NOT NULL;
+
+CREATE UNIQUE INDEX taskwheel_workflow_runs_fire
+    ON taskwheel_workflow_runs (schedule_id, fire_at) WHERE schedule_id IS NOT NULL;

@@ -15,7 +15,8 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock, to_datetime
@@ -25,6 +26,7 @@ from taskwheel.errors import (
     JobNotFound,
     LeaseLost,
     ScheduleNotFound,
+    WorkflowRunNotFound,
 )
 from taskwheel.jobs import (
     Attempt,
@@ -57,6 +59,20 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.sql_files import load_migrations, load_queries
+from taskwheel.workflows import (
+    FailurePolicy,
+    RunStatus,
+    StepEffect,
+    StepOutcome,
+    StepState,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+    WorkflowStep,
+    effect_of_end,
+    plan_retry,
+    run_status,
+)
 
 try:
     import fcntl
@@ -236,11 +252,13 @@ class SQLiteStore(Store):
     ) -> Claim:
         if limit <= 0:
             return Claim(jobs=[], next_due=self._next_due(self._conn(), namespace))
+        wake = _Wake()
         with self._write() as conn:
             now = self.now()
             scope = {"namespace": namespace, "now": now}
             conn.execute(_Q["promote_due"], scope)
-            conn.execute(_Q["expire_missed"], scope)
+            expired = conn.execute(_Q["expire_missed"], scope).fetchall()
+            self._steps_ended(conn, expired, now, wake)
             rows = conn.execute(
                 _Q["claim_jobs"],
                 {
@@ -252,6 +270,7 @@ class SQLiteStore(Store):
                 },
             ).fetchall()
             next_due = self._next_due(conn, namespace)
+        self._wake(wake)
         jobs = [_job(row) for row in rows]
         jobs.sort(key=Job.dispatch_key)
         return Claim(jobs=jobs, next_due=next_due)
@@ -286,6 +305,8 @@ class SQLiteStore(Store):
         finish, record = _Q["finish_attempt"], _Q["insert_attempt"]
         schedules_done: set[int] = set()
         released: list[sqlite3.Row] = []
+        ended: list[sqlite3.Row] = []
+        wake = _Wake()
         with self._write() as conn:
             now = self.now()
             for outcome in outcomes:
@@ -306,6 +327,8 @@ class SQLiteStore(Store):
                     continue
                 if row["schedule_id"] is not None and outcome.status in TERMINAL:
                     schedules_done.add(row["schedule_id"])
+                if row["workflow_run_id"] is not None:
+                    ended.append(row)
                 conn.execute(
                     record,
                     _attempt_params(
@@ -323,12 +346,15 @@ class SQLiteStore(Store):
                     _Q["release_waiting_of"],
                     {"schedule_ids": json.dumps(sorted(schedules_done)), "now": now},
                 ).fetchall()
-        for namespace in {row["namespace"] for row in released}:
-            self.notifier.notify(namespace, "jobs")
+            # Dependents of the steps that ended become ready in this same transaction.
+            self._steps_ended(conn, ended, now, wake)
+        wake.jobs.update(row["namespace"] for row in released)
+        self._wake(wake)
         return rejected
 
     def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
         released: list[int] = []
+        wake = _Wake()
         with self._write() as conn:
             now = self.now()
             for job_id, fence in fences.items():
@@ -339,6 +365,7 @@ class SQLiteStore(Store):
                 if row is None:
                     continue
                 released.append(job_id)
+                self._steps_ended(conn, [row], now, wake)
                 conn.execute(
                     _Q["insert_attempt"],
                     _attempt_params(
@@ -351,9 +378,8 @@ class SQLiteStore(Store):
                         traceback=None,
                     ),
                 )
-        namespaces = self._namespaces_of(released)
-        for namespace in namespaces:
-            self.notifier.notify(namespace, "jobs")
+        wake.jobs.update(self._namespaces_of(released))
+        self._wake(wake)
         return released
 
     def _namespaces_of(self, job_ids: Sequence[int]) -> set[str]:
@@ -392,27 +418,34 @@ class SQLiteStore(Store):
                         traceback=None,
                     ),
                 )
+            wake = _Wake()
+            self._steps_ended(conn, failed, now, wake)
             conn.execute(_Q["prune_workers"], scope)
         if requeued:
-            self.notifier.notify(namespace, "jobs")
+            wake.jobs.add(namespace)
+        self._wake(wake)
         return Rescue(
             requeued=sorted(int(r["id"]) for r in requeued),
             failed=sorted(int(r["id"]) for r in failed),
         )
 
     def cancel_job(self, namespace: str, job_id: int) -> Job:
+        wake = _Wake()
         with self._write() as conn:
             current = self._get(conn, namespace, job_id)
             if current.status is JobStatus.RUNNING:
                 conn.execute(_Q["request_cancel"], {"namespace": namespace, "id": job_id})
             else:
                 check_transition(current.status, JobStatus.CANCELLED, job_id)
-                conn.execute(
-                    _Q["cancel_pending"], {"namespace": namespace, "id": job_id, "now": self.now()}
-                )
+                now = self.now()
+                cancelled = conn.execute(
+                    _Q["cancel_pending"], {"namespace": namespace, "id": job_id, "now": now}
+                ).fetchall()
+                self._steps_ended(conn, cancelled, now, wake)
             job = self._get(conn, namespace, job_id)
         if job.status is JobStatus.RUNNING:
-            self.notifier.notify(namespace, "cancel")
+            wake.cancel.add(namespace)
+        self._wake(wake)
         return job
 
     def retry_job(self, namespace: str, job_id: int) -> Job:
@@ -423,6 +456,10 @@ class SQLiteStore(Store):
         return job
 
     def _requeue_finished(self, conn: sqlite3.Connection, namespace: str, current: Job) -> Job:
+        if current.workflow_run_id is not None:
+            # A step runs again the way its run's retry runs it: with the steps after it.
+            self._retry_steps(conn, namespace, current.workflow_run_id, current.step)
+            return self._get(conn, namespace, current.id)
         check_transition(current.status, JobStatus.QUEUED, current.id)
         if current.status in (JobStatus.WAITING, JobStatus.SCHEDULED, JobStatus.RUNNING):
             raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value)
@@ -446,6 +483,8 @@ class SQLiteStore(Store):
                 ids = list(job_ids)
             for job_id in ids:
                 current = self._get(conn, namespace, job_id)
+                if current.status is not JobStatus.DEAD and job_ids is None:
+                    continue  # a workflow step already re-run with an earlier one
                 if current.status is not JobStatus.DEAD:
                     raise IllegalTransition(job_id, current.status.value, "replayed (not dead)")
                 replayed.append(self._requeue_finished(conn, namespace, current).id)
@@ -455,6 +494,7 @@ class SQLiteStore(Store):
 
     def purge_dead(self, namespace: str) -> int:
         with self._write() as conn:
+            conn.execute(_Q["delete_dead_dependencies"], {"namespace": namespace})
             conn.execute(_Q["purge_dead_attempts"], {"namespace": namespace})
             return conn.execute(_Q["purge_dead_jobs"], {"namespace": namespace}).rowcount
 
@@ -614,6 +654,8 @@ class SQLiteStore(Store):
         now: float,
     ) -> Fired:
         """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
+        if schedule.definition.workflow is not None:
+            return self._fire_workflow(conn, schedule, fire, overlap, now)
         status = JobStatus.SCHEDULED if fire.run_at > now else JobStatus.QUEUED
         if overlap is not Overlap.ALLOW:
             unfinished = [
@@ -626,6 +668,7 @@ class SQLiteStore(Store):
                     return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
                 status = JobStatus.WAITING
         job = schedule.definition.job
+        assert job is not None
         cursor = conn.execute(
             _Q["insert_fired_job"],
             {
@@ -645,6 +688,27 @@ class SQLiteStore(Store):
         result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
         return Fired(schedule.id, fire.fire_at, result, cursor.lastrowid, fire.run_at, now)
 
+    def _fire_workflow(
+        self, conn: sqlite3.Connection, schedule: Schedule, fire: Fire, overlap: Overlap,
+        now: float,
+    ) -> Fired:
+        """One run of a fire, under the overlap policy and the (schedule, fire time) key
+        of the runs table."""
+        workflow = schedule.definition.workflow
+        assert workflow is not None
+        if overlap is not Overlap.ALLOW and conn.execute(
+            _Q["unfinished_workflow_run"], {"schedule_id": schedule.id}
+        ).fetchone():
+            return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+        run_id = self._insert_run(
+            conn, workflow, now=now, run_at=fire.run_at, started=fire.fire_at,
+            schedule_id=schedule.id, fire_at=fire.fire_at,
+        )
+        if run_id is None:
+            return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+        return Fired(schedule.id, fire.fire_at, FireResult.CREATED, None, fire.run_at, now,
+                     workflow_run_id=run_id)
+
     def _after_fires(self, namespace: str, fired: Sequence[Fired]) -> None:
         created = [f for f in fired if f.result is FireResult.CREATED]
         if any(f.run_at is not None and f.created_at is not None and f.run_at <= f.created_at
@@ -662,6 +726,232 @@ class SQLiteStore(Store):
         self._after_fires(namespace, [fired])
         return fired
 
+    # -- workflows ----------------------------------------------------------------------------
+
+    def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        with self._write() as conn:
+            now = self.now()
+            run_id = self._insert_run(conn, spec, now=now, run_at=now, started=now)
+            assert run_id is not None  # only a fire can collide
+            run = self._workflow_run(conn, spec.namespace, run_id, with_steps=True)
+        self.notifier.notify(spec.namespace, "jobs")
+        return run
+
+    def _insert_run(
+        self, conn: sqlite3.Connection, spec: WorkflowSpec, *, now: float, run_at: float,
+        started: float, schedule_id: int | None = None, fire_at: float | None = None,
+    ) -> int | None:
+        """Insert a run, a job per step and the edges; None when the (schedule, fire
+        time) already has a run. Deadlines count from ``started``."""
+        cursor = conn.execute(
+            _Q["insert_workflow_run"],
+            {"namespace": spec.namespace, "name": spec.name, "on_failure": spec.on_failure.value,
+             "now": now, "schedule_id": schedule_id, "fire_at": fire_at},
+        )
+        if cursor.rowcount != 1:
+            return None
+        run_id = cursor.lastrowid
+        assert run_id is not None
+        root = JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
+        params = []
+        for step in spec.steps:
+            job = step.job
+            deps = set(step.after)
+            params.append((
+                spec.namespace, job.task, job.queue, job.args_json, job.kwargs_json,
+                (JobStatus.WAITING if deps else root).value, job.priority, run_at,
+                None if job.deadline_in is None else started + job.deadline_in, job.timeout,
+                job.max_attempts, job.guarantee, job.deadline_policy, now, run_id, step.name,
+                step.on_failure.value, len(deps),
+            ))
+        conn.executemany(_Q["insert_step"], params)
+        # Consecutive ids: nobody else inserts inside this IMMEDIATE transaction.
+        last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        ids = {step.name: last - len(spec.steps) + 1 + n for n, step in enumerate(spec.steps)}
+        conn.executemany(_Q["insert_dependency"], [
+            (spec.namespace, run_id, ids[dep], ids[step.name])
+            for step in spec.steps for dep in dict.fromkeys(step.after)
+        ])
+        return run_id
+
+    def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        with self._read() as conn:
+            return self._workflow_run(conn, namespace, run_id, with_steps=True)
+
+    def list_workflow_runs(self, namespace: str, where: WorkflowRunFilter) -> list[WorkflowRun]:
+        with self._read() as conn:
+            rows = conn.execute(
+                _Q["list_workflow_runs"],
+                {"namespace": namespace, "status": where.status.value if where.status else None,
+                 "name": where.name, "limit": where.limit},
+            ).fetchall()
+            counts = self._step_counts(conn, [row["id"] for row in rows])
+        return [_workflow_run(row, counts.get(row["id"], {}), ()) for row in rows]
+
+    def retry_workflow_run(
+        self, namespace: str, run_id: int, step: str | None = None
+    ) -> WorkflowRun:
+        with self._write() as conn:
+            self._retry_steps(conn, namespace, run_id, step)
+            run = self._workflow_run(conn, namespace, run_id, with_steps=True)
+        self.notifier.notify(namespace, "jobs")
+        return run
+
+    def cancel_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        wake = _Wake()
+        with self._write() as conn:
+            now = self.now()
+            self._run_row(conn, namespace, run_id)
+            conn.execute(_Q["request_cancel_workflow_run"], {"namespace": namespace, "id": run_id})
+            self._stop_steps(conn, namespace, run_id, now, wake,
+                             reason="cancelled with its workflow run")
+            self._settle_run(conn, run_id, now)
+            run = self._workflow_run(conn, namespace, run_id, with_steps=True)
+        self._wake(wake)
+        return run
+
+    def upstream_outcomes(self, namespace: str, job_id: int) -> list[StepOutcome]:
+        rows = self._conn().execute(
+            _Q["upstream_outcomes"], {"namespace": namespace, "job_id": job_id}
+        ).fetchall()
+        return [
+            StepOutcome(step=row["step"], job_id=row["id"], status=JobStatus(row["status"]),
+                        result=loads_json(row["result"]), error=row["last_error"])
+            for row in rows
+        ]
+
+    def _steps_ended(
+        self, conn: sqlite3.Connection, rows: Iterable[sqlite3.Row], now: float, wake: _Wake
+    ) -> None:
+        """What the end of workflow steps does, in the transaction that ended them: each
+        step's policy releases its dependents (the last dependency makes one ready),
+        blocks them (upstream_failed, transitively) or stops its whole run; then each
+        touched run whose steps have all ended gets its final state. ``rows`` carry id,
+        namespace, status, workflow_run_id, step and failure_policy; rows of plain jobs
+        and of steps not ended (a retry) are passed over."""
+        runs: set[int] = set()
+        stop: list[sqlite3.Row] = []
+        for row in rows:
+            run_id = row["workflow_run_id"]
+            status = JobStatus(row["status"])
+            if run_id is None or status not in TERMINAL:
+                continue
+            runs.add(run_id)
+            effect = effect_of_end(status, FailurePolicy(row["failure_policy"]))
+            if effect is StepEffect.RELEASE:
+                released = conn.execute(
+                    _Q["release_dependents"], {"id": row["id"], "now": now}
+                ).fetchall()
+                if any(r["status"] == JobStatus.QUEUED.value for r in released):
+                    wake.jobs.add(row["namespace"])
+            elif effect is StepEffect.BLOCK:
+                conn.execute(_Q["block_downstream"], {
+                    "id": row["id"], "now": now,
+                    "error": f"upstream step {row['step']!r} ended {status.value}",
+                })
+            else:
+                stop.append(row)
+        for row in stop:  # last: steps released above are stopped too
+            self._stop_steps(
+                conn, row["namespace"], row["workflow_run_id"], now, wake,
+                reason=f"step {row['step']!r} ended {row['status']} (fail_fast)",
+            )
+        for run_id in runs:
+            self._settle_run(conn, run_id, now)
+
+    def _stop_steps(
+        self, conn: sqlite3.Connection, namespace: str, run_id: int, now: float, wake: _Wake,
+        *, reason: str,
+    ) -> None:
+        """Cancel a run's pending steps; ask its running ones to stop."""
+        conn.execute(_Q["cancel_pending_steps"], {"run_id": run_id, "now": now, "error": reason})
+        if conn.execute(_Q["request_cancel_running_steps"], {"run_id": run_id}).fetchall():
+            wake.cancel.add(namespace)
+
+    def _settle_run(self, conn: sqlite3.Connection, run_id: int, now: float) -> None:
+        """Give a running run its final state once none of its steps is unfinished."""
+        row = conn.execute(_Q["running_workflow_run"], {"id": run_id}).fetchone()
+        if row is None or conn.execute(_Q["unfinished_step"], {"run_id": run_id}).fetchone():
+            return
+        counts = {
+            JobStatus(status): int(count)
+            for status, count in conn.execute(_Q["run_step_counts"], {"run_id": run_id})
+        }
+        status = run_status(counts, bool(row["cancel_requested"]))
+        conn.execute(_Q["finish_workflow_run"], {"id": run_id, "status": status.value, "now": now})
+
+    def _retry_steps(
+        self, conn: sqlite3.Connection, namespace: str, run_id: int, step: str | None
+    ) -> None:
+        self._run_row(conn, namespace, run_id)
+        rows = conn.execute(_Q["workflow_steps"], {"run_id": run_id}).fetchall()
+        after = self._edges(conn, run_id, rows)
+        states = [
+            StepState(row["step"], row["id"], JobStatus(row["status"]),
+                      FailurePolicy(row["failure_policy"]), tuple(after[row["id"]]))
+            for row in rows
+        ]
+        now = self.now()
+        current = {row["id"]: row["status"] for row in rows}
+        for reset in plan_retry(states, step):
+            conn.execute(_Q["reset_step"], {
+                "id": reset.job_id, "status": reset.status.value,
+                "waiting_on": reset.waiting_on, "expected_status": current[reset.job_id],
+                "now": now,
+            })
+        conn.execute(_Q["reopen_workflow_run"], {"id": run_id})
+
+    def _run_row(self, conn: sqlite3.Connection, namespace: str, run_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            _Q["workflow_run"], {"namespace": namespace, "id": run_id}
+        ).fetchone()
+        if row is None:
+            raise WorkflowRunNotFound(run_id)
+        return row
+
+    def _edges(
+        self, conn: sqlite3.Connection, run_id: int, steps: Sequence[sqlite3.Row]
+    ) -> dict[int, list[str]]:
+        """Each step's dependencies by name, keyed by the step's job id."""
+        names = {row["id"]: row["step"] for row in steps}
+        after: dict[int, list[str]] = {job_id: [] for job_id in names}
+        for depends_on, job_id in conn.execute(_Q["workflow_edges"], {"run_id": run_id}):
+            if depends_on in names and job_id in after:
+                after[job_id].append(names[depends_on])
+        return after
+
+    def _step_counts(
+        self, conn: sqlite3.Connection, run_ids: Sequence[int]
+    ) -> dict[int, dict[str, int]]:
+        counts: dict[int, dict[str, int]] = {}
+        if run_ids:
+            for run_id, status, count in conn.execute(
+                _Q["workflow_step_counts"], {"run_ids": json.dumps(list(run_ids))}
+            ):
+                counts.setdefault(run_id, {})[status] = int(count)
+        return counts
+
+    def _workflow_run(
+        self, conn: sqlite3.Connection, namespace: str, run_id: int, *, with_steps: bool
+    ) -> WorkflowRun:
+        row = self._run_row(conn, namespace, run_id)
+        steps: tuple[WorkflowStep, ...] = ()
+        if with_steps:
+            rows = conn.execute(_Q["workflow_steps"], {"run_id": run_id}).fetchall()
+            after = self._edges(conn, run_id, rows)
+            steps = tuple(
+                WorkflowStep(name=r["step"], after=tuple(after[r["id"]]),
+                             on_failure=FailurePolicy(r["failure_policy"]), job=_job(r))
+                for r in rows
+            )
+        return _workflow_run(row, self._step_counts(conn, [run_id]).get(run_id, {}), steps)
+
+    def _wake(self, wake: _Wake) -> None:
+        for namespace in wake.jobs:
+            self.notifier.notify(namespace, "jobs")
+        for namespace in wake.cancel:
+            self.notifier.notify(namespace, "cancel")
+
     # -- maintenance --------------------------------------------------------------------------
 
     def promote_due_jobs(self, namespace: str) -> tuple[int, float | None]:
@@ -674,10 +964,14 @@ class SQLiteStore(Store):
         return promoted, next_due
 
     def expire_missed_deadlines(self, namespace: str) -> int:
+        wake = _Wake()
         with self._write() as conn:
+            now = self.now()
             rows = conn.execute(
-                _Q["expire_missed_any"], {"namespace": namespace, "now": self.now()}
+                _Q["expire_missed_any"], {"namespace": namespace, "now": now}
             ).fetchall()
+            self._steps_ended(conn, rows, now, wake)
+        self._wake(wake)
         return len(rows)
 
     def release_waiting(self, namespace: str) -> int:
@@ -697,11 +991,17 @@ class SQLiteStore(Store):
                     _Q["prunable_jobs"], {"namespace": namespace, "before": before, "limit": limit}
                 )
             ]
-            if not ids:
-                return 0
-            scope = {"ids": json.dumps(ids)}
-            conn.execute(_Q["delete_attempts_of"], scope)
-            return conn.execute(_Q["delete_jobs"], scope).rowcount
+            if ids:
+                scope = {"ids": json.dumps(ids)}
+                # Edges first: a deleted job's id may be given to a new job.
+                conn.execute(_Q["delete_dependencies_of"], scope)
+                conn.execute(_Q["delete_attempts_of"], scope)
+                pruned = conn.execute(_Q["delete_jobs"], scope).rowcount
+            else:
+                pruned = 0
+            conn.execute(_Q["delete_emptied_workflow_runs"],
+                         {"namespace": namespace, "before": before})
+            return pruned
 
     # -- workers and leadership ------------------------------------------------------------
 
@@ -803,6 +1103,15 @@ class SQLiteStore(Store):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+@dataclass(slots=True)
+class _Wake:
+    """Who to wake once a transaction commits: workers of namespaces where jobs became
+    ready, and where running jobs were asked to stop."""
+
+    jobs: set[str] = field(default_factory=set)
+    cancel: set[str] = field(default_factory=set)
 
 
 # -- row mapping ---------------------------------------------------------------------------
@@ -929,6 +1238,8 @@ def _job(row: sqlite3.Row) -> Job:
         checkpoint=loads_json(row["checkpoint"]),
         schedule_id=row["schedule_id"],
         fire_at=to_datetime(row["fire_at"]),
+        workflow_run_id=row["workflow_run_id"],
+        step=row["step"],
     )
 
 
@@ -943,6 +1254,25 @@ def _schedule(row: sqlite3.Row) -> Schedule:
         last_job_status=row["last_job_status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _workflow_run(
+    row: sqlite3.Row, counts: dict[str, int], steps: tuple[WorkflowStep, ...]
+) -> WorkflowRun:
+    return WorkflowRun(
+        id=row["id"],
+        namespace=row["namespace"],
+        name=row["name"],
+        status=RunStatus(row["status"]),
+        on_failure=FailurePolicy(row["on_failure"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        created_at=epoch_datetime(row["created_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        schedule_id=row["schedule_id"],
+        fire_at=to_datetime(row["fire_at"]),
+        step_counts=counts,
+        steps=steps,
     )
 
 

@@ -1,0 +1,751 @@
+-- Named queries of the PostgreSQL store. Parameters are %(named)s; times are epoch seconds
+-- (double precision). Names are unqualified: every connection's search_path is the
+-- store's schema. A block with {placeholders} is an identifier template the store fills
+-- in with psycopg.sql.
+--
+-- The current time is always written clock_now(%(now)s) (see migrations/0001_initial.sql):
+-- the store binds %(now)s to its injected clock's time in tests and to NULL otherwise,
+-- so that every judgement of time (due, expired, lease lost) is the database's, and one
+-- transaction judges them all by one instant.
+--
+-- Claims and maintenance take rows with SKIP LOCKED: they never wait for a row someone
+-- else is changing, they leave it for the next pass (or the next claimer). Wake-ups for
+-- jobs that become ready are sent by a trigger; the others by `notify` below, inside the
+-- transaction, so they travel only if it commits.
+
+-- name: lock_migrations
+-- Two processes migrating at once: the second waits here, then finds nothing to do.
+SELECT pg_advisory_xact_lock(%(key)s)
+
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS {schema}
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS migrations (
+    version    integer PRIMARY KEY,
+    name       text             NOT NULL,
+    applied_at double precision NOT NULL)
+
+-- name: applied_migrations
+SELECT version FROM migrations
+
+-- name: record_migration
+INSERT INTO migrations (version, name, applied_at)
+VALUES (%(version)s, %(name)s, clock_now(%(now)s))
+
+-- name: migrations_table_exists
+SELECT to_regclass(%(table)s) IS NOT NULL AS present
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) AS version FROM migrations
+
+-- name: transaction_now
+SELECT clock_now(%(now)s) AS now
+
+-- name: database_clock
+SELECT extract(epoch FROM clock_timestamp())::double precision AS now
+
+-- name: notify
+SELECT pg_notify(%(channel)s, %(payload)s)
+
+-- name: listen
+LISTEN {channel}
+
+-- name: ping
+SELECT 1
+
+-- name: settings
+SELECT name, current_setting(name) AS value FROM unnest(%(names)s::text[]) AS name
+
+-- name: drop_schema
+DROP SCHEMA IF EXISTS {schema} CASCADE
+
+-- name: insert_jobs
+-- A batch, one array per column, in one statement: due times and deadlines made absolute
+-- by the store's clock (as `records.job_values` does for copy_jobs), ready now or due
+-- later. A request whose idempotency key is taken (before, or by an earlier request of
+-- the batch) writes nothing: the rows of the keys taken before this statement began are
+-- returned after the rows written. (A key taken by a transaction that committed while
+-- this statement ran is in neither: the store looks for it again.)
+WITH requested AS (
+    SELECT r.*, clock_now(%(now)s) AS now
+    FROM unnest(
+        %(namespace)s::text[], %(task)s::text[], %(queue)s::text[], %(args)s::text[],
+        %(kwargs)s::text[], %(priority)s::integer[], %(run_at)s::double precision[],
+        %(delay)s::double precision[], %(deadline)s::double precision[],
+        %(deadline_in)s::double precision[], %(timeout)s::double precision[],
+        %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
+        %(idempotency_key)s::text[]
+    ) WITH ORDINALITY AS r(
+        namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
+        timeout, max_attempts, guarantee, deadline_policy, idempotency_key, position)
+),
+inserted AS (
+    INSERT INTO jobs (
+        namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+    SELECT namespace, task, queue, args::json, kwargs::json,
+           CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
+           priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
+           timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now
+    FROM requested
+    ORDER BY position  -- ids ascend in the order of the requests
+    ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT jobs.* FROM jobs
+JOIN requested ON jobs.namespace = requested.namespace
+              AND jobs.idempotency_key = requested.idempotency_key
+
+-- name: reserve_jobs
+-- A big batch without idempotency keys goes in by COPY, which computes nothing: first the
+-- instant of the enqueue (its times are made absolute by `records.job_values`) and the
+-- ids of the batch, in the order of the requests.
+SELECT clock_now(%(now)s) AS now,
+       ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids
+
+-- name: copy_jobs
+COPY jobs (
+    id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+FROM STDIN
+
+-- name: promote_due
+WITH due AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status = 'scheduled' AND run_at <= clock_now(%(now)s)
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobs SET status = 'queued' FROM due WHERE jobs.id = due.id
+
+-- name: expire_missed
+WITH missed AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
+      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobs
+SET status = 'expired', finished_at = clock_now(%(now)s),
+    last_error = 'deadline passed before the job started'
+FROM missed WHERE jobs.id = missed.id
+RETURNING jobs.id, jobs.namespace, jobs.status, jobs.workflow_run_id, jobs.step,
+          jobs.failure_policy
+
+-- name: expire_missed_any
+WITH missed AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
+      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobs
+SET status = 'expired', finished_at = clock_now(%(now)s),
+    last_error = 'deadline passed before the job started'
+FROM missed WHERE jobs.id = missed.id
+RETURNING jobs.id, jobs.namespace, jobs.status, jobs.workflow_run_id, jobs.step,
+          jobs.failure_policy
+
+-- name: claim_ready_jobs
+-- A claim in one statement, for when nothing but ready jobs is in play: no delayed job
+-- is due (it would have to become ready first, to be claimed in dispatch order) and no
+-- workflow step is to expire (its end does things to its run first). Otherwise it does
+-- nothing and answers slow: the store then claims in steps (promote_due, expire_missed,
+-- claim_jobs, next_due) in one transaction. Jobs whose deadline passed expire here.
+WITH slow AS (
+    -- Due delayed jobs to promote first, or workflow steps to expire (whose ends do
+    -- things to their runs): then this statement does nothing and says so.
+    SELECT EXISTS (
+               SELECT 1 FROM jobs
+               WHERE namespace = %(namespace)s AND status = 'scheduled'
+                 AND run_at <= clock_now(%(now)s))
+        OR EXISTS (
+               SELECT 1 FROM jobs
+               WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
+                 AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+                 AND deadline_policy = 'expire' AND workflow_run_id IS NOT NULL)
+        AS needed
+),
+missed AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
+      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
+      AND NOT (SELECT needed FROM slow)
+    FOR UPDATE SKIP LOCKED
+),
+expired AS (
+    UPDATE jobs
+    SET status = 'expired', finished_at = clock_now(%(now)s),
+        last_error = 'deadline passed before the job started'
+    FROM missed WHERE jobs.id = missed.id
+),
+taken AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status = 'queued' AND queue = ANY(%(queues)s::text[])
+      AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+               AND deadline_policy = 'expire')
+      AND NOT (SELECT needed FROM slow)
+    ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+    UPDATE jobs
+    SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+        lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+    FROM taken WHERE jobs.id = taken.id
+    RETURNING jobs.*
+)
+SELECT claimed.*, slow.needed AS slow,
+       (SELECT min(run_at) FROM jobs
+        WHERE namespace = %(namespace)s AND status = 'scheduled') AS next_due
+FROM slow LEFT JOIN claimed ON true
+
+-- name: claim_jobs
+-- The first ready jobs in dispatch order that nobody else is claiming at this moment (after
+-- promote_due and expire_missed, in the same transaction).
+WITH taken AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND status = 'queued' AND queue = ANY(%(queues)s::text[])
+    ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+    lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+FROM taken WHERE jobs.id = taken.id
+RETURNING jobs.*
+
+-- name: next_due
+SELECT min(run_at) AS next_due FROM jobs WHERE namespace = %(namespace)s AND status = 'scheduled'
+
+-- name: heartbeat
+-- One statement per worker: every lease it holds, and its own last-seen time.
+WITH seen AS (
+    UPDATE workers SET last_seen_at = clock_now(%(now)s) WHERE id = %(worker_id)s)
+UPDATE jobs SET lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s
+WHERE worker_id = %(worker_id)s AND status = 'running'
+RETURNING id, cancel_requested
+
+-- name: extend_lease
+UPDATE jobs
+SET lease_expires_at = greatest(lease_expires_at, clock_now(%(now)s) + %(lease_ttl)s)
+WHERE id = %(id)s AND fence = %(fence)s AND status = 'running'
+
+-- name: finish_attempts
+-- A batch of outcomes (at most one per job), each applied only where the fence still
+-- matches, and recorded as an attempt. A retry of a job someone asked to cancel ends it
+-- cancelled instead.
+WITH reported AS (
+    SELECT * FROM unnest(
+        %(id)s::bigint[], %(fence)s::bigint[], %(status)s::text[], %(outcome)s::text[],
+        %(result)s::text[], %(error)s::text[], %(traceback)s::text[],
+        %(retry_delay)s::double precision[]
+    ) AS r(id, fence, status, outcome, result, error, traceback, retry_delay)
+),
+finished AS (
+    UPDATE jobs
+    SET status = CASE WHEN jobs.cancel_requested AND r.status IN ('queued', 'scheduled')
+                      THEN 'cancelled' ELSE r.status END,
+        result = r.result::json,
+        last_error = r.error,
+        run_at = CASE WHEN r.status IN ('queued', 'scheduled')
+                      THEN clock_now(%(now)s) + r.retry_delay ELSE jobs.run_at END,
+        finished_at = CASE WHEN r.status IN ('queued', 'scheduled') AND NOT jobs.cancel_requested
+                           THEN NULL ELSE clock_now(%(now)s) END,
+        lease_expires_at = NULL
+    FROM reported AS r
+    WHERE jobs.id = r.id AND jobs.fence = r.fence AND jobs.status = 'running'
+    RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
+              jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
+              jobs.failure_policy
+),
+recorded AS (
+    INSERT INTO attempts (
+        namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+        result, error, traceback)
+    SELECT f.namespace, f.id, f.attempt, f.fence, f.worker_id,
+           coalesce(f.started_at, clock_now(%(now)s)), clock_now(%(now)s), r.outcome,
+           r.result::json, r.error, r.traceback
+    FROM finished AS f JOIN reported AS r ON r.id = f.id
+)
+SELECT id, namespace, status, workflow_run_id, step, failure_policy FROM finished
+
+-- name: release_waiting_of
+-- queue_one: the waiting jobs of the schedules of the jobs %(ids)s that have ended become
+-- ready, once no earlier job of their schedule is unfinished.
+-- (The schedules first, once, by primary key: looked up per waiting job instead, they
+-- would be found by scanning every fired job.)
+WITH ended AS MATERIALIZED (
+    SELECT DISTINCT schedule_id FROM jobs
+    WHERE id = ANY(%(ids)s::bigint[]) AND schedule_id IS NOT NULL
+      AND status IN ('succeeded', 'cancelled', 'dead', 'expired', 'upstream_failed', 'skipped')
+)
+UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
+WHERE status = 'waiting' AND schedule_id IN (SELECT schedule_id FROM ended)
+  AND NOT EXISTS (
+      SELECT 1 FROM jobs AS earlier
+      WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+
+-- name: release_waiting
+UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
+WHERE namespace = %(namespace)s AND status = 'waiting' AND schedule_id IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM jobs AS earlier
+      WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+
+-- name: release_jobs
+-- A worker gives back leases it holds ({id: fence}): at-least-once jobs go back to the
+-- queue without using up an attempt, at-most-once jobs die (they may have run).
+WITH given AS (
+    SELECT * FROM unnest(%(id)s::bigint[], %(fence)s::bigint[]) AS g(id, fence)
+),
+released AS (
+    UPDATE jobs
+    SET status = CASE WHEN guarantee = 'at_least_once' AND NOT cancel_requested THEN 'queued'
+                      WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+        attempt = CASE WHEN guarantee = 'at_least_once' THEN attempt - 1 ELSE attempt END,
+        last_error = CASE WHEN guarantee = 'at_least_once' THEN last_error
+                          ELSE 'interrupted by worker shutdown (at-most-once: not run again)' END,
+        finished_at = CASE WHEN guarantee = 'at_least_once' AND NOT cancel_requested
+                           THEN NULL ELSE clock_now(%(now)s) END,
+        run_at = clock_now(%(now)s),
+        lease_expires_at = NULL
+    FROM given
+    WHERE jobs.id = given.id AND jobs.fence = given.fence AND jobs.worker_id = %(worker_id)s
+      AND jobs.status = 'running'
+    -- RETURNING sees the new row: the interrupted attempt is the number given back.
+    RETURNING jobs.id, jobs.namespace,
+              CASE WHEN jobs.guarantee = 'at_least_once' THEN jobs.attempt + 1
+                   ELSE jobs.attempt END AS attempt,
+              jobs.fence, jobs.worker_id, jobs.started_at, jobs.status, jobs.workflow_run_id,
+              jobs.step, jobs.failure_policy
+),
+recorded AS (
+    INSERT INTO attempts (
+        namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+        result, error, traceback)
+    SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, clock_now(%(now)s)),
+           clock_now(%(now)s), 'interrupted', NULL, 'worker shut down before the job finished',
+           NULL
+    FROM released
+)
+SELECT id, namespace, status, workflow_run_id, step, failure_policy FROM released
+
+-- name: save_checkpoint
+UPDATE jobs SET checkpoint = %(state)s::json
+WHERE id = %(id)s AND fence = %(fence)s AND status = 'running'
+
+-- name: rescue_expired_leases
+-- Jobs whose lease expired: requeued (at-least-once with attempts left, not cancelled) or
+-- ended (dead, or cancelled when that was asked), each with a `lease_expired` attempt.
+WITH expired AS (
+    SELECT id,
+           guarantee = 'at_least_once' AND attempt < max_attempts AND NOT cancel_requested
+               AS requeue
+    FROM jobs
+    WHERE namespace = %(namespace)s AND status = 'running'
+      AND lease_expires_at < clock_now(%(now)s)
+    FOR UPDATE SKIP LOCKED
+),
+rescued AS (
+    UPDATE jobs
+    SET status = CASE WHEN expired.requeue THEN 'queued'
+                      WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+        lease_expires_at = NULL,
+        run_at = CASE WHEN expired.requeue THEN clock_now(%(now)s) ELSE run_at END,
+        finished_at = CASE WHEN expired.requeue THEN NULL ELSE clock_now(%(now)s) END,
+        last_error = CASE
+            WHEN expired.requeue THEN last_error
+            WHEN guarantee = 'at_most_once'
+                THEN 'lease expired: the worker vanished (at-most-once: not run again)'
+            ELSE 'lease expired: the worker vanished on the last attempt' END
+    FROM expired WHERE jobs.id = expired.id
+    RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
+              jobs.started_at, expired.requeue, jobs.status, jobs.workflow_run_id, jobs.step,
+              jobs.failure_policy
+),
+recorded AS (
+    INSERT INTO attempts (
+        namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+        result, error, traceback)
+    SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, clock_now(%(now)s)),
+           clock_now(%(now)s), 'lease_expired', NULL,
+           'lease expired: the worker stopped heartbeating', NULL
+    FROM rescued
+)
+SELECT id, requeue, namespace, status, workflow_run_id, step, failure_policy FROM rescued
+
+-- name: prune_workers
+-- Workers silent for a day are gone for good.
+DELETE FROM workers
+WHERE namespace = %(namespace)s AND last_seen_at < clock_now(%(now)s) - 86400
+
+-- name: get_job
+SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = %(id)s
+
+-- name: lock_jobs
+-- In id order, so that two callers locking overlapping sets never wait on each other.
+SELECT * FROM jobs
+WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+ORDER BY id
+FOR UPDATE
+
+-- name: get_jobs
+SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE namespace = %(namespace)s
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: list_attempts
+SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s ORDER BY id
+
+-- name: cancel_pending
+UPDATE jobs SET status = 'cancelled', finished_at = clock_now(%(now)s)
+WHERE namespace = %(namespace)s AND id = %(id)s AND status IN ('scheduled', 'waiting', 'queued')
+RETURNING *
+
+-- name: request_cancel
+UPDATE jobs SET cancel_requested = true
+WHERE namespace = %(namespace)s AND id = %(id)s AND status = 'running'
+RETURNING *
+
+-- name: requeue_finished
+UPDATE jobs
+SET status = 'queued', attempt = 0, run_at = clock_now(%(now)s), finished_at = NULL,
+    result = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
+    deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
+WHERE namespace = %(namespace)s AND id = %(id)s AND status = %(expected_status)s
+RETURNING *
+
+-- name: dead_ids
+SELECT id FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' ORDER BY id
+
+-- name: purge_dead
+WITH purged AS (
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' RETURNING id
+),
+forgotten AS (
+    DELETE FROM attempts USING purged WHERE attempts.job_id = purged.id
+),
+unlinked AS (
+    -- A deleted job's id is never given again (a sequence), but an edge to nothing
+    -- would still count as a dependency.
+    DELETE FROM job_deps USING purged
+    WHERE job_deps.job_id = purged.id OR job_deps.depends_on = purged.id
+)
+SELECT count(*) AS purged FROM purged
+
+-- name: delete_lapsed_leases
+DELETE FROM leases WHERE namespace = %(namespace)s AND expires_at < %(before)s
+
+-- name: prune_finished
+-- Dead jobs stay: the dead-letter queue is emptied by purge_dead only. The steps of a
+-- run still going are kept: its later steps read their results.
+WITH prunable AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND finished_at < %(before)s
+      AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+      AND NOT EXISTS (
+          SELECT 1 FROM workflow_runs AS run
+          WHERE run.id = jobs.workflow_run_id AND run.status = 'running')
+    ORDER BY finished_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+pruned AS (
+    DELETE FROM jobs USING prunable WHERE jobs.id = prunable.id RETURNING jobs.id
+),
+forgotten AS (
+    DELETE FROM attempts USING pruned WHERE attempts.job_id = pruned.id
+),
+unlinked AS (
+    DELETE FROM job_deps USING pruned
+    WHERE job_deps.job_id = pruned.id OR job_deps.depends_on = pruned.id
+)
+SELECT count(*) AS pruned FROM pruned
+
+-- name: delete_emptied_workflow_runs
+-- Finished runs whose every step was pruned.
+DELETE FROM workflow_runs
+WHERE namespace = %(namespace)s AND status <> 'running' AND finished_at < %(before)s
+  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.workflow_run_id = workflow_runs.id)
+
+-- name: register_worker
+INSERT INTO workers (
+    id, namespace, hostname, pid, queues, concurrency, pool, heartbeat_interval,
+    started_at, last_seen_at)
+VALUES (%(id)s, %(namespace)s, %(hostname)s, %(pid)s, %(queues)s::text[], %(concurrency)s,
+        %(pool)s, %(heartbeat_interval)s, clock_now(%(now)s), clock_now(%(now)s))
+ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+
+-- name: unregister_worker
+DELETE FROM workers WHERE id = %(worker_id)s
+
+-- name: elect_many
+-- Each lease that is free, lapsed or already ours is (re)taken for ttl from now; the
+-- names come sorted, so that two electors of overlapping sets lock rows in one order.
+INSERT INTO leases (namespace, name, holder, expires_at)
+SELECT %(namespace)s, name, %(holder)s, clock_now(%(now)s) + %(ttl)s
+FROM unnest(%(names)s::text[]) AS name
+ON CONFLICT (namespace, name) DO UPDATE
+SET holder = excluded.holder, expires_at = excluded.expires_at,
+    term = leases.term + CASE WHEN leases.holder <> excluded.holder THEN 1 ELSE 0 END
+WHERE leases.holder = excluded.holder OR leases.expires_at < clock_now(%(now)s)
+RETURNING name
+
+-- name: lease_holders
+-- starts_with, not LIKE: the prefix is literal (a "_" in it is no wildcard).
+SELECT name, holder FROM leases
+WHERE namespace = %(namespace)s AND starts_with(name, %(prefix)s::text)
+  AND expires_at >= clock_now(%(now)s)
+
+-- name: resign
+DELETE FROM leases
+WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
+
+-- name: lease_held
+-- Held FOR SHARE until the caller's transaction ends: nobody can take the lease over
+-- while its holder acts under it.
+SELECT 1 AS held FROM leases
+WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
+  AND expires_at >= clock_now(%(now)s)
+FOR SHARE
+
+-- name: count_by_state
+SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
+GROUP BY queue, status
+
+-- name: ready_by_priority
+SELECT queue, priority, count(*) AS count, min(run_at) AS first_due FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued'
+GROUP BY queue, priority
+
+-- name: list_workers
+SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
+
+-- name: upsert_schedule
+-- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
+INSERT INTO schedules (
+    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at)
+VALUES (%(namespace)s, %(name)s, %(spec)s, %(next_fire_at)s, clock_now(%(now)s),
+        clock_now(%(now)s), clock_now(%(now)s))
+ON CONFLICT (namespace, name) DO UPDATE
+SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
+    updated_at = excluded.updated_at, changed_at = excluded.changed_at
+WHERE schedules.spec <> excluded.spec
+
+-- name: schedule_by_name
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.namespace = %(namespace)s AND s.name = %(name)s
+
+-- name: schedules_by_id
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = %(namespace)s
+
+-- name: list_schedules
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.namespace = %(namespace)s ORDER BY s.name
+
+-- name: schedules_due
+SELECT id, next_fire_at FROM schedules
+WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+  AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
+
+-- name: schedules_changed
+SELECT id, CASE WHEN NOT paused THEN next_fire_at END AS next_fire_at
+FROM schedules
+WHERE namespace = %(namespace)s AND changed_at >= %(since)s
+
+-- name: pause_schedule
+UPDATE schedules
+SET paused = %(paused)s, updated_at = clock_now(%(now)s), changed_at = clock_now(%(now)s)
+WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: remove_schedule
+DELETE FROM schedules WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: advance_schedule
+-- Applies a plan only if the schedule is where the plan found it.
+UPDATE schedules
+SET next_fire_at = %(next_fire_at)s, last_fire_at = coalesce(%(last_fire_at)s, last_fire_at),
+    updated_at = clock_now(%(now)s)
+WHERE id = %(id)s AND namespace = %(namespace)s AND NOT paused
+  AND next_fire_at = %(expected)s
+
+-- name: schedule_unfinished
+SELECT status FROM jobs
+WHERE schedule_id = %(schedule_id)s AND status IN ('scheduled', 'waiting', 'queued', 'running')
+
+-- name: insert_fired_job
+INSERT INTO jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
+VALUES (%(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json, %(status)s,
+        %(priority)s, %(run_at)s, %(deadline)s, %(timeout)s, %(max_attempts)s, %(guarantee)s,
+        %(deadline_policy)s, clock_now(%(now)s), %(schedule_id)s, %(fire_at)s)
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: set_last_job
+UPDATE schedules SET last_job_id = %(job_id)s WHERE id = %(id)s
+
+-- workflows ---------------------------------------------------------------------------------
+
+-- name: insert_workflow_run
+INSERT INTO workflow_runs (
+    namespace, name, status, on_failure, created_at, schedule_id, fire_at)
+VALUES (%(namespace)s, %(name)s, 'running', %(on_failure)s, clock_now(%(now)s),
+        %(schedule_id)s, %(fire_at)s)
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+RETURNING id
+
+-- name: insert_steps
+-- The steps of a run, ids taken beforehand (reserve_jobs) in the order of the steps.
+INSERT INTO jobs (
+    id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, workflow_run_id, step,
+    failure_policy, waiting_on)
+SELECT id, %(namespace)s, task, queue, args::json, kwargs::json, status, priority,
+       %(run_at)s, deadline, timeout, max_attempts, guarantee, deadline_policy,
+       clock_now(%(now)s), %(run_id)s, step, failure_policy, waiting_on
+FROM unnest(
+    %(id)s::bigint[], %(task)s::text[], %(queue)s::text[], %(args)s::text[],
+    %(kwargs)s::text[], %(status)s::text[], %(priority)s::integer[],
+    %(deadline)s::double precision[], %(timeout)s::double precision[],
+    %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
+    %(step)s::text[], %(failure_policy)s::text[], %(waiting_on)s::integer[]
+) AS r(id, task, queue, args, kwargs, status, priority, deadline, timeout, max_attempts,
+       guarantee, deadline_policy, step, failure_policy, waiting_on)
+
+-- name: insert_dependencies
+INSERT INTO job_deps (namespace, run_id, depends_on, job_id)
+SELECT %(namespace)s, %(run_id)s, depends_on, job_id
+FROM unnest(%(depends_on)s::bigint[], %(job_id)s::bigint[]) AS e(depends_on, job_id)
+
+-- name: workflow_run
+SELECT * FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(id)s
+
+-- name: lock_workflow_run
+-- Retries and cancellations of one run wait for each other.
+SELECT * FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(id)s FOR UPDATE
+
+-- name: list_workflow_runs
+SELECT * FROM workflow_runs
+WHERE namespace = %(namespace)s
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(name)s::text IS NULL OR name = %(name)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: workflow_steps
+SELECT * FROM jobs WHERE workflow_run_id = %(run_id)s ORDER BY id
+
+-- name: workflow_edges
+SELECT d.depends_on, d.job_id
+FROM jobs AS j JOIN job_deps AS d ON d.job_id = j.id
+WHERE j.workflow_run_id = %(run_id)s
+ORDER BY d.job_id, d.depends_on
+
+-- name: workflow_step_counts
+SELECT workflow_run_id, status, count(*) AS count FROM jobs
+WHERE workflow_run_id = ANY(%(run_ids)s::bigint[])
+GROUP BY workflow_run_id, status
+
+-- name: unfinished_workflow_run
+-- Overlap of a workflow schedule: a run it fired that is still going.
+SELECT 1 AS running FROM workflow_runs
+WHERE schedule_id = %(schedule_id)s AND status = 'running'
+LIMIT 1
+
+-- name: release_dependents
+-- The steps after the ones that ended wait for as many dependencies fewer; those that
+-- reach none become ready (and the trigger wakes the workers).
+WITH released AS (
+    SELECT d.job_id, count(*) AS ended FROM job_deps AS d
+    WHERE d.depends_on = ANY(%(ids)s::bigint[])
+    GROUP BY d.job_id
+)
+UPDATE jobs
+SET waiting_on = greatest(waiting_on - released.ended, 0),
+    status = CASE WHEN waiting_on <= released.ended THEN 'queued' ELSE status END,
+    run_at = CASE WHEN waiting_on <= released.ended
+                  THEN greatest(run_at, clock_now(%(now)s)) ELSE run_at END
+FROM released
+WHERE jobs.id = released.job_id AND jobs.status = 'waiting' AND jobs.waiting_on > 0
+
+-- name: block_downstream
+-- Every step still waiting behind a failed one can never run.
+WITH RECURSIVE downstream(id) AS (
+    SELECT d.job_id FROM job_deps AS d
+    JOIN jobs AS j ON j.id = d.job_id
+    WHERE d.depends_on = %(id)s AND j.status = 'waiting'
+    UNION
+    SELECT d.job_id FROM downstream
+    JOIN job_deps AS d ON d.depends_on = downstream.id
+    JOIN jobs AS j ON j.id = d.job_id
+    WHERE j.status = 'waiting'
+)
+UPDATE jobs
+SET status = 'upstream_failed', finished_at = clock_now(%(now)s), waiting_on = 0,
+    last_error = %(error)s
+WHERE id IN (SELECT id FROM downstream) AND status = 'waiting'
+
+-- name: cancel_pending_steps
+UPDATE jobs
+SET status = 'cancelled', finished_at = clock_now(%(now)s), waiting_on = 0,
+    last_error = %(error)s
+WHERE workflow_run_id = %(run_id)s AND status IN ('waiting', 'queued', 'scheduled')
+
+-- name: request_cancel_running_steps
+UPDATE jobs SET cancel_requested = true
+WHERE workflow_run_id = %(run_id)s AND status = 'running' AND NOT cancel_requested
+
+-- name: settle_workflow_run
+-- A running run whose steps have all ended: its counts of steps by state, to judge its
+-- final state by (nothing when a step is unfinished, or the run is not running).
+SELECT run.cancel_requested, j.status, count(*) AS count
+FROM workflow_runs AS run JOIN jobs AS j ON j.workflow_run_id = run.id
+WHERE run.id = %(run_id)s AND run.status = 'running'
+  AND NOT EXISTS (
+      SELECT 1 FROM jobs AS u
+      WHERE u.workflow_run_id = run.id
+        AND u.status IN ('scheduled', 'waiting', 'queued', 'running'))
+GROUP BY run.cancel_requested, j.status
+
+-- name: finish_workflow_run
+UPDATE workflow_runs SET status = %(status)s, finished_at = clock_now(%(now)s)
+WHERE id = %(id)s AND status = 'running'
+
+-- name: request_cancel_workflow_run
+UPDATE workflow_runs SET cancel_requested = true
+WHERE namespace = %(namespace)s AND id = %(id)s AND status = 'running'
+
+-- name: reopen_workflow_run
+UPDATE workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = false
+WHERE id = %(id)s
+
+-- name: reset_step
+-- A retried step starts afresh; a deadline already passed would expire it at once.
+UPDATE jobs
+SET status = %(status)s, waiting_on = %(waiting_on)s, attempt = 0, run_at = clock_now(%(now)s),
+    finished_at = NULL, result = NULL, cancel_requested = false, worker_id = NULL,
+    lease_expires_at = NULL,
+    deadline = CASE WHEN deadline <= clock_now(%(now)s) THEN NULL ELSE deadline END
+WHERE id = %(id)s AND status = %(expected_status)s
+
+-- name: upstream_outcomes
+SELECT j.id, j.step, j.status, j.result, j.last_error
+FROM job_deps AS d JOIN jobs AS j ON j.id = d.depends_on
+WHERE d.job_id = %(job_id)s AND j.namespace = %(namespace)s
+ORDER BY j.id
