@@ -75,7 +75,11 @@ class App:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
             store = open_store(self.database_url, clock=self._clock)
-            store.migrate()
+            try:
+                store.migrate()
+            except BaseException:
+                store.close()
+                raise
             self._store = store
         return self._store
 

@@ -322,7 +322,7 @@ def run_benchmark(settings: BenchSettings, progress: Progress | None = None) -> 
         stack.callback(app.close)
         store = app.store  # opened and migrated here, outside every timing
         if throwaway:
-            stack.callback(_drop_schema, store)  # after the workers stopped
+            stack.callback(drop_schema, store)  # after the workers stopped
 
         say(f"enqueue: {settings.single_jobs} jobs, one call each")
         single = measure_single_enqueue(settings.single_jobs)
@@ -364,7 +364,31 @@ def _database(settings: BenchSettings, workdir: Path, token: str) -> tuple[str, 
     return urlunsplit(parts._replace(query=urlencode(params))), True
 
 
-def _drop_schema(store: Store) -> None:
+def phase_database(base_url: str | None, workdir: Path, phase: str) -> tuple[str, bool]:
+    """A fresh database for one phase of a benchmark, and whether it is a schema to drop
+    afterwards: a SQLite file in ``workdir`` when ``base_url`` is None, else a new
+    schema on the PostgreSQL server ``base_url`` names."""
+    if base_url is None:
+        return f"sqlite:///{workdir / f'{phase}.db'}", False
+    parts = urlsplit(base_url)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    params.append(("schema", f"taskwheel_bench_{uuid.uuid4().hex[:8]}_{phase}"))
+    return urlunsplit(parts._replace(query=urlencode(params))), True
+
+
+def postgres_url_for(store: BenchStore | str | None, database_url: str | None) -> str | None:
+    """The PostgreSQL server to measure the scheduler on, None for a temporary SQLite
+    file (a SQLite URL is refused: each phase needs a fresh database)."""
+    kind, url = _check_store(store, database_url)
+    if kind is BenchStore.SQLITE:
+        if url is not None:
+            raise InvalidInput("database_url", "the scheduler benchmarks make their own "
+                               "SQLite files; give a PostgreSQL URL or none")
+        return None
+    return url
+
+
+def drop_schema(store: Store) -> None:
     from taskwheel.stores.postgres import PostgresStore
 
     if isinstance(store, PostgresStore):

@@ -48,8 +48,10 @@ from taskwheel.benchmark import (
     WorkerFleet,
     app,
     describe,
+    drop_schema,
     epoch,
     noop,
+    phase_database,
     polling,
     rounded,
 )
@@ -94,6 +96,7 @@ class ScheduleBenchSettings:
     workers: int = 2
     burst: int = 10_000
     timeout: float = 120.0
+    postgres_url: str | None = None  # None: temporary SQLite files
 
     @classmethod
     def build(
@@ -104,6 +107,7 @@ class ScheduleBenchSettings:
         workers: int = 2,
         burst: int = 10_000,
         timeout: DurationLike = "120s",
+        postgres_url: str | None = None,
     ) -> ScheduleBenchSettings:
         """Validated settings; every error names its option.
 
@@ -117,6 +121,7 @@ class ScheduleBenchSettings:
             workers=_count("workers", workers, 1),
             burst=_count("burst", burst, 0),
             timeout=parse_duration(timeout, "timeout", allow_zero=False),
+            postgres_url=postgres_url,
         )
 
 
@@ -127,12 +132,16 @@ class FailoverSettings:
 
     runs: int = 5
     timeout: float = 30.0
+    postgres_url: str | None = None  # None: a temporary SQLite file
 
     @classmethod
-    def build(cls, *, runs: int = 5, timeout: DurationLike = "30s") -> FailoverSettings:
+    def build(
+        cls, *, runs: int = 5, timeout: DurationLike = "30s", postgres_url: str | None = None
+    ) -> FailoverSettings:
         return cls(
             runs=_count("runs", runs, 1),
             timeout=parse_duration(timeout, "timeout", allow_zero=False),
+            postgres_url=postgres_url,
         )
 
 
@@ -356,7 +365,7 @@ def run_schedule_benchmark(
     say = progress or (lambda _line: None)
     with _workdir() as workdir:
         say("scheduler over an empty database: its memory")
-        empty_rss = measure_empty_scheduler(workdir, settings.timeout)
+        empty_rss = measure_empty_scheduler(workdir, settings.timeout, settings.postgres_url)
         say(f"steady: {settings.schedules:,} schedules every {PERIOD:g}s, "
             f"window {settings.duration:g}s")
         steady, described = measure_steady(settings, workdir, empty_rss, say)
@@ -371,12 +380,14 @@ def run_schedule_benchmark(
     )
 
 
-def measure_empty_scheduler(workdir: Path, timeout: float) -> int:
+def measure_empty_scheduler(
+    workdir: Path, timeout: float, postgres_url: str | None = None
+) -> int:
     """VmRSS of a ``taskwheel scheduler`` holding the lease over an empty database, a
     second after it took the lease (what the steady phase's figure is compared with)."""
-    url, namespace = _fresh_database(workdir, "empty")
+    url, namespace, throwaway = _fresh_database(workdir, "empty", postgres_url)
     with contextlib.ExitStack() as stack:
-        store = _open_app(stack, url, namespace)
+        store = _open_app(stack, url, namespace, throwaway)
         sched = stack.enter_context(
             SchedulerProcess(url, namespace, workdir / "scheduler-empty.log"))
         watch = LeaseWatch(store, namespace)
@@ -392,9 +403,9 @@ def measure_steady(
     settings: ScheduleBenchSettings, workdir: Path, empty_rss: int, say: Progress
 ) -> tuple[SteadyResult, dict[str, Any]]:
     n = settings.schedules
-    url, namespace = _fresh_database(workdir, "steady")
+    url, namespace, throwaway = _fresh_database(workdir, "steady", settings.postgres_url)
     with contextlib.ExitStack() as stack:
-        store = _open_app(stack, url, namespace)
+        store = _open_app(stack, url, namespace, throwaway)
         rate = _calibrate(store, namespace)
         window_us = _after(_lead(n, rate))
         step_us = int(PERIOD * _MICRO)
@@ -462,9 +473,9 @@ def measure_burst(
     settings: ScheduleBenchSettings, workdir: Path, say: Progress
 ) -> BurstResult:
     n = settings.burst
-    url, namespace = _fresh_database(workdir, "burst")
+    url, namespace, throwaway = _fresh_database(workdir, "burst", settings.postgres_url)
     with contextlib.ExitStack() as stack:
-        store = _open_app(stack, url, namespace)
+        store = _open_app(stack, url, namespace, throwaway)
         instant_us = _after(_lead(n, _calibrate(store, namespace)))
         at = _datetime(instant_us)
         creation = _create(n, lambda _i: {"at": at})
@@ -502,8 +513,9 @@ def run_failover_benchmark(
     say = progress or (lambda _line: None)
     lease = SchedulerSettings.build()  # what `taskwheel scheduler` runs with by default
     with _workdir() as workdir, contextlib.ExitStack() as stack:
-        url, namespace = _fresh_database(workdir, "failover")
-        store = _open_app(stack, url, namespace)
+        url, namespace, throwaway = _fresh_database(workdir, "failover",
+                                                    settings.postgres_url)
+        store = _open_app(stack, url, namespace, throwaway)
         tick = app.add_schedule("failover-tick", noop, every=f"{FAILOVER_EVERY * 1000:g}ms",
                                 misfire="catch_up", max_catch_up=FAILOVER_MAX_CATCH_UP)
         app.schedules.clear()  # written; the module's app declares nothing
@@ -630,18 +642,28 @@ def _workdir() -> Iterator[Path]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _fresh_database(workdir: Path, phase: str) -> tuple[str, str]:
-    """A new SQLite file and a namespace of the benchmark's own."""
-    return f"sqlite:///{workdir / f'{phase}.db'}", f"bench-{uuid.uuid4().hex[:8]}-{phase}"
+def _fresh_database(
+    workdir: Path, phase: str, postgres_url: str | None
+) -> tuple[str, str, bool]:
+    """A new database (a SQLite file, or a PostgreSQL schema), a namespace of the
+    benchmark's own, and whether the database is a schema to drop afterwards."""
+    url, throwaway = phase_database(postgres_url, workdir, phase)
+    return url, f"bench-{uuid.uuid4().hex[:8]}-{phase}", throwaway
 
 
-def _open_app(stack: contextlib.ExitStack, url: str, namespace: str) -> Store:
+def _open_app(
+    stack: contextlib.ExitStack, url: str, namespace: str, throwaway: bool = False
+) -> Store:
     """Point the benchmark app at the phase's database; its store, opened and migrated
-    here, outside every timing."""
+    here, outside every timing. A throwaway schema is dropped once the processes
+    entered on ``stack`` after this have stopped."""
     app.close()
     app.configure(database_url=url, namespace=namespace)
     stack.callback(app.close)
-    return app.store
+    store = app.store
+    if throwaway:
+        stack.callback(drop_schema, store)
+    return store
 
 
 def _fleet(workers: int, url: str, namespace: str, workdir: Path) -> WorkerFleet:
@@ -866,8 +888,10 @@ def _proc(pid: int, name: str) -> str:
 def _describe(store: Store, namespace: str, workers: int) -> dict[str, Any]:
     """The machine and the store (as the core benchmark reports them) and the
     scheduler settings every scheduler process ran with."""
-    core = describe(BenchSettings.build(workers=max(workers, 1)), store,
-                    "temporary file (deleted)", namespace)
+    kind = store.describe().get("kind")
+    where = ("a schema of its own (dropped)" if kind == "postgres"
+             else "temporary file (deleted)")
+    core = describe(BenchSettings.build(workers=max(workers, 1)), store, where, namespace)
     return {
         "machine": core["machine"],
         "store": core["store"],

@@ -99,3 +99,26 @@ class LeaseLost(TaskwheelError):
         super().__init__(f"{holder} does not hold the {name} lease")
         self.name = name
         self.holder = holder
+
+
+class StoreError(TaskwheelError):
+    """The database refused an operation (a permission it lacks, say); nothing of the
+    operation was written.
+
+    Attributes:
+        operation: the store operation that failed, e.g. ``"migrate"``.
+        reason: the database's words.
+    """
+
+    def __init__(self, operation: str, reason: str, store: str = "PostgreSQL") -> None:
+        super().__init__(f"{store} store: {operation} failed: {reason}")
+        self.operation = operation
+        self.reason = reason
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or gave up on an operation (connection lost,
+    server shutting down, deadlock, serialisation failure). Safe to retry: the
+    operation's transaction was rolled back, unless the connection broke while it was
+    committing, in which case it may have been applied.
+    """

@@ -219,3 +219,25 @@ def running_project(root: Path, url: str | None = None) -> Iterator[Project]:
 def project(tmp_path: Path) -> Iterator[Project]:
     with running_project(tmp_path) as project:
         yield project
+
+
+@pytest.fixture
+def pg_project(tmp_path: Path) -> Iterator[Project]:
+    """A project on a schema of its own on the shared PostgreSQL test server."""
+    from pg_server import drop_schema, new_schema_name, postgres_url, with_schema
+
+    schema = new_schema_name()
+    try:
+        with running_project(tmp_path, with_schema(postgres_url(), schema)) as project:
+            yield project
+    finally:
+        drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_project(request: pytest.FixtureRequest) -> Project:
+    """The same test on a SQLite project and on a PostgreSQL one."""
+    project: Project = request.getfixturevalue(
+        "project" if request.param == "sqlite" else "pg_project"
+    )
+    return project

@@ -12,13 +12,13 @@ from __future__ import annotations
 import itertools
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from pg_server import drop_schema, new_schema_name, postgres_url, with_schema
+from pg_server import with_schema
 from restartable_postgres import restartable_postgres
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
@@ -31,17 +31,6 @@ SUCCEEDED = AttemptOutcome.SUCCEEDED
 LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pg_project(tmp_path: Path) -> Iterator[Project]:
-    """A project on a schema of its own on the shared test server."""
-    schema = new_schema_name()
-    try:
-        with running_project(tmp_path, with_schema(postgres_url(), schema)) as project:
-            yield project
-    finally:
-        drop_schema(schema)
 
 
 def fire_times(project: Project) -> list[float]:
@@ -159,9 +148,13 @@ def test_a_database_restart_under_load_loses_no_job_and_every_process_recovers(
                  what="the run to be under way")
 
         server.stop()  # every connection of every process is cut
+        # A worker started during the outage waits for the database.
+        processes.append(project.start_worker("-c", "4", "--lease-ttl", "3s"))
         time.sleep(2)  # a real outage: the processes retry against a server that is gone
         assert all(p.alive() for p in processes)
         server.start()
+        wait_for(tolerant(lambda: len(project.store.stats("default").workers) == 3),
+                 timeout=30, what="the late worker to register")
 
         job_ids += tolerant(lambda: project.enqueue_many("slow", [[0.01]] * 200))() or []
         assert len(job_ids) == 800, "an enqueue after the restart failed"

@@ -148,7 +148,10 @@ def test_a_run_is_cancelled_from_the_command_line(project: Project) -> None:
     )
 
 
-def test_a_run_completes_when_the_worker_running_a_step_is_killed(project: Project) -> None:
+def test_a_run_completes_when_the_worker_running_a_step_is_killed(
+    any_project: Project,
+) -> None:
+    project = any_project
     lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
     first = project.start_worker("-c", "4", *lease)
     second = project.start_worker("-c", "4", *lease)

@@ -17,6 +17,7 @@ from taskwheel.benchmark import (
     BenchStore,
     Percentiles,
     Progress,
+    postgres_url_for,
     run_benchmark,
 )
 from taskwheel.benchmark_schedules import (
@@ -105,8 +106,15 @@ def bench(
     The subcommands measure the scheduler; their options follow their name.
     """
     if ctx.invoked_subcommand is not None:
-        if store == BenchStore.POSTGRES.value:
-            error_line(f"--store: bench {ctx.invoked_subcommand} measures SQLite only")
+        if ctx.invoked_subcommand == "workflows":
+            if store == BenchStore.POSTGRES.value:
+                error_line("--store: bench workflows measures SQLite only")
+                ctx.exit(2)
+            return
+        try:
+            ctx.obj = postgres_url_for(store, database_url)
+        except InvalidInput as error:
+            error_line(f"--{error.field.replace('_', '-')}: {error.reason}")
             ctx.exit(2)
         return
     output = Output(Format(output_format))
@@ -154,7 +162,7 @@ def bench_schedules(
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_schedule_benchmark(
         ScheduleBenchSettings.build(schedules=schedules, duration=duration, workers=workers,
-                                    burst=burst, timeout=timeout),
+                                    burst=burst, timeout=timeout, postgres_url=ctx.obj),
         progress,
     ))
     if output.json:
@@ -184,7 +192,7 @@ def bench_failover(
     """
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_failover_benchmark(
-        FailoverSettings.build(runs=runs, timeout=timeout), progress,
+        FailoverSettings.build(runs=runs, timeout=timeout, postgres_url=ctx.obj), progress,
     ))
     if output.json:
         output.emit_json(result.to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import click
 
 from taskwheel.app import App, load_app
 from taskwheel.cli.output import Format, Output, error_line
-from taskwheel.errors import InvalidInput, TaskwheelError
+from taskwheel.errors import InvalidInput, StoreUnavailable, TaskwheelError
 from taskwheel.stores import DATABASE_URL_ENV
 
 APP_ENV = "TASKWHEEL_APP"
@@ -96,3 +97,18 @@ def app_option(command: Callable[..., None]) -> Callable[..., None]:
         "--app", "app_spec", envvar=APP_ENV, required=True, show_envvar=True,
         metavar="MODULE:ATTRIBUTE", help="The taskwheel.App that defines the tasks.",
     )(command)
+
+
+def wait_for_store(app: App, *, longest: float = 5.0) -> None:
+    """Open (and migrate) the app's store, waiting with backoff while the database
+    cannot be reached: a worker or scheduler started during an outage starts when it
+    ends, instead of exiting."""
+    delay = 0.1
+    while True:
+        try:
+            app.store  # noqa: B018 - opening it is the point
+            return
+        except StoreUnavailable as error:
+            log.warning("%s; trying again in %.1fs", error, delay)
+            time.sleep(delay)
+            delay = min(longest, delay * 2)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
 from taskwheel.cli.output import configure_logging
 from taskwheel.scheduler import Scheduler, SchedulerSettings
 from taskwheel.worker import Worker, WorkerSettings
@@ -74,6 +74,7 @@ def scheduler(
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     try:
+        wait_for_store(app)
         Scheduler(app, settings, sync=not no_sync).run()
     finally:
         app.close()
@@ -102,6 +103,7 @@ def dev(
     worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
+    wait_for_store(app)
     sched = Scheduler(app, settings, sync=not no_sync)
     thread = threading.Thread(target=_run_scheduler, args=(sched,), name="taskwheel-scheduler",
                               daemon=True)

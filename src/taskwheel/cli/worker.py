@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
 from taskwheel.cli.output import configure_logging
 from taskwheel.tasks import Pool
 from taskwheel.worker import Worker, WorkerSettings
@@ -66,6 +66,7 @@ def worker(
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     try:
+        wait_for_store(app)
         Worker(app, settings).run()
     finally:
         app.close()

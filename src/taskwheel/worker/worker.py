@@ -47,6 +47,7 @@ from taskwheel.worker.execution import (
 )
 
 log = logging.getLogger("taskwheel.worker")
+_MAX_BACKOFF = 5.0  # seconds between retries while the store cannot be reached
 T = TypeVar("T")
 
 
@@ -188,14 +189,23 @@ class Worker:
         if listener is not None:
             loop.add_reader(listener.fileno(), self._on_notification, listener)
         s = self.settings
-        await self._call(
-            self.store.register_worker,
-            WorkerRegistration(
-                id=self.id, namespace=self.namespace, hostname=socket.gethostname(),
-                pid=os.getpid(), queues=s.queues, concurrency=s.concurrency, pool=s.pool.value,
-                heartbeat_interval=s.heartbeat_interval,
-            ),
+        registration = WorkerRegistration(
+            id=self.id, namespace=self.namespace, hostname=socket.gethostname(),
+            pid=os.getpid(), queues=s.queues, concurrency=s.concurrency, pool=s.pool.value,
+            heartbeat_interval=s.heartbeat_interval,
         )
+        failures = 0
+        while True:  # a worker started while the database is down waits for it
+            try:
+                await self._call(self.store.register_worker, registration)
+                break
+            except Exception:
+                if self._stopping:
+                    raise
+                failures += 1
+                delay = min(_MAX_BACKOFF, s.poll_interval * 2**failures)
+                log.exception("cannot register with the store; trying again in %.1fs", delay)
+                await self._pause(delay)
         log.info("worker %s serving %s (pool=%s, c=%d)", self.id, ",".join(s.queues),
                  s.pool.value, s.concurrency)
         reporter = asyncio.create_task(self._report_loop())
@@ -417,13 +427,21 @@ class Worker:
                 return
 
     async def _flush(self, batch: list[Outcome]) -> None:
+        failures = 0
         while True:
             try:
                 rejected = await self._call(self.store.finish_attempts, batch)
                 break
             except Exception:
+                failures += 1
+                if self._hard_stop:
+                    # Asked twice to stop while the store is unreachable: the leases of
+                    # these jobs lapse and they are rescued and run again (at-least-once).
+                    log.exception("stopping: %d outcomes not reported; their jobs will be "
+                                  "rescued", len(batch))
+                    return
                 log.exception("reporting %d outcomes failed; retrying", len(batch))
-                await asyncio.sleep(self.settings.poll_interval)
+                await asyncio.sleep(min(_MAX_BACKOFF, self.settings.poll_interval * failures))
         for outcome in batch:
             if outcome.job_id in rejected:
                 continue
@@ -513,8 +531,12 @@ class Worker:
         for running in leftovers.values():
             running.released = True
         fences = {job_id: r.job.fence for job_id, r in leftovers.items()}
-        released = await self._call(self.store.release_jobs, self.id, fences)
-        log.warning("gave back the leases of %d unfinished jobs: %s", len(released), released)
+        try:
+            released = await self._call(self.store.release_jobs, self.id, fences)
+            log.warning("gave back the leases of %d unfinished jobs: %s", len(released),
+                        released)
+        except Exception:  # their leases lapse instead, and they are rescued
+            log.exception("could not give back the leases of %d unfinished jobs", len(fences))
         for running in leftovers.values():
             running.ctx.request_cancel()
             if running.stop is not None:

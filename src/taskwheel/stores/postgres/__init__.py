@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from taskwheel.stores.postgres.connection import (
-    ConnectionSettings,
-    StoreError,
-    StoreUnavailable,
-)
+from taskwheel.errors import StoreError, StoreUnavailable
+from taskwheel.stores.postgres.connection import ConnectionSettings
 from taskwheel.stores.postgres.notifier import PostgresListener, PostgresNotifier
 from taskwheel.stores.postgres.store import PostgresStore
 

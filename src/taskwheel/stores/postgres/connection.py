@@ -35,7 +35,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from taskwheel.errors import InvalidInput, TaskwheelError
+from taskwheel.errors import InvalidInput, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 # The pool logs each failed connection attempt as a warning. Where logging is configured
@@ -53,29 +53,6 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 _FIRST_CONTACT_SLICE = 0.25
 
 Connection = psycopg.Connection[DictRow]
-
-
-class StoreError(TaskwheelError):
-    """The database refused an operation (a permission it lacks, say); nothing of the
-    operation was written.
-
-    Attributes:
-        operation: the store operation that failed, e.g. ``"migrate"``.
-        reason: the database's words.
-    """
-
-    def __init__(self, operation: str, reason: str) -> None:
-        super().__init__(f"PostgreSQL store: {operation} failed: {reason}")
-        self.operation = operation
-        self.reason = reason
-
-
-class StoreUnavailable(StoreError):
-    """The database could not be reached, or gave up on an operation (connection lost,
-    server shutting down, deadlock, serialisation failure). Safe to retry: the
-    operation's transaction was rolled back, unless the connection broke while it was
-    committing, in which case it may have been applied.
-    """
 
 
 @dataclass(frozen=True)
