@@ -24,7 +24,18 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores.base import Store
 
-from .conftest import NS, OTHER_NS, QUEUE, T0, TTL, claim_one, new_job, succeeded, ts
+from .conftest import (
+    NS,
+    OTHER_NS,
+    QUEUE,
+    T0,
+    TTL,
+    claim_one,
+    failed,
+    new_job,
+    succeeded,
+    ts,
+)
 
 EVERY = 60.0
 
@@ -331,6 +342,26 @@ def test_overlap_queue_one_waits_for_the_previous_job_and_then_becomes_ready(
 
     assert store.get_job(NS, waiting.job_id).status is JobStatus.QUEUED
     assert claim_one(store).id == waiting.job_id
+
+
+def test_a_retry_that_ends_cancelled_releases_the_queue_one_job_at_once(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store, definition(overlap=Overlap.QUEUE_ONE))
+    clock.advance(EVERY)
+    store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+    [waiting] = store.fire_schedules(
+        NS, [plan(schedule, T0 + 2 * EVERY, expected=T0 + 2 * EVERY)]
+    )
+    assert waiting.job_id is not None
+    previous = claim_one(store)
+    store.cancel_job(NS, previous.id)  # running: asked to stop
+
+    # The worker reports a failed attempt that would retry; asked to cancel, it ends.
+    store.finish_attempts([failed(previous, JobStatus.QUEUED)])
+
+    assert store.get_job(NS, previous.id).status is JobStatus.CANCELLED
+    assert store.get_job(NS, waiting.job_id).status is JobStatus.QUEUED
 
 
 def test_release_waiting_frees_a_queue_one_job_whose_predecessor_ended_otherwise(

@@ -325,7 +325,9 @@ class SQLiteStore(Store):
                 if row is None:
                     rejected.append(outcome.job_id)
                     continue
-                if row["schedule_id"] is not None and outcome.status in TERMINAL:
+                # The row's status, not the outcome's: a retry of a job asked to
+                # cancel ends it cancelled.
+                if row["schedule_id"] is not None and JobStatus(row["status"]) in TERMINAL:
                     schedules_done.add(row["schedule_id"])
                 if row["workflow_run_id"] is not None:
                     ended.append(row)
