@@ -13,12 +13,11 @@ from taskwheel.clock import to_datetime
 from taskwheel.jobs import (
     Attempt,
     AttemptOutcome,
-    DeadlinePolicy,
-    Guarantee,
     Job,
     NewJob,
     WorkerInfo,
     epoch_datetime,
+    job_from_row,
 )
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Schedule, definition_from_spec
@@ -86,38 +85,12 @@ def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
 
 
 def job(row: Row) -> Job:
-    return Job(
-        id=row["id"],
-        namespace=row["namespace"],
-        task=row["task"],
-        queue=row["queue"],
-        args=row["args"],
-        kwargs=row["kwargs"],
-        status=JobStatus(row["status"]),
-        priority=row["priority"],
-        run_at=epoch_datetime(row["run_at"]),
-        deadline=to_datetime(row["deadline"]),
-        timeout=row["timeout"],
-        max_attempts=row["max_attempts"],
-        attempt=row["attempt"],
-        fence=row["fence"],
-        guarantee=Guarantee(row["guarantee"]),
-        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
-        idempotency_key=row["idempotency_key"],
-        worker_id=row["worker_id"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
-        started_at=to_datetime(row["started_at"]),
-        created_at=epoch_datetime(row["created_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        cancel_requested=row["cancel_requested"],
-        result=row["result"],
-        last_error=row["last_error"],
-        checkpoint=row["checkpoint"],
-        schedule_id=row["schedule_id"],
-        fire_at=to_datetime(row["fire_at"]),
-        workflow_run_id=row["workflow_run_id"],
-        step=row["step"],
-    )
+    return job_from_row(row, _as_stored)
+
+
+def _as_stored(value: Any) -> Any:
+    """jsonb columns come back decoded."""
+    return value
 
 
 def attempt(row: Row) -> Attempt:

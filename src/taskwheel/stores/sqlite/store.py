@@ -32,8 +32,6 @@ from taskwheel.jobs import (
     Attempt,
     AttemptOutcome,
     Claim,
-    DeadlinePolicy,
-    Guarantee,
     Job,
     JobFilter,
     NewJob,
@@ -43,6 +41,7 @@ from taskwheel.jobs import (
     Stats,
     WorkerInfo,
     epoch_datetime,
+    job_from_row,
     loads_json,
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
@@ -1211,38 +1210,7 @@ def _attempt_params(
 
 
 def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        namespace=row["namespace"],
-        task=row["task"],
-        queue=row["queue"],
-        args=json.loads(row["args"]),
-        kwargs=json.loads(row["kwargs"]),
-        status=JobStatus(row["status"]),
-        priority=row["priority"],
-        run_at=epoch_datetime(row["run_at"]),
-        deadline=to_datetime(row["deadline"]),
-        timeout=row["timeout"],
-        max_attempts=row["max_attempts"],
-        attempt=row["attempt"],
-        fence=row["fence"],
-        guarantee=Guarantee(row["guarantee"]),
-        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
-        idempotency_key=row["idempotency_key"],
-        worker_id=row["worker_id"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
-        started_at=to_datetime(row["started_at"]),
-        created_at=epoch_datetime(row["created_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        result=loads_json(row["result"]),
-        last_error=row["last_error"],
-        checkpoint=loads_json(row["checkpoint"]),
-        schedule_id=row["schedule_id"],
-        fire_at=to_datetime(row["fire_at"]),
-        workflow_run_id=row["workflow_run_id"],
-        step=row["step"],
-    )
+    return job_from_row(row)
 
 
 def _schedule(row: sqlite3.Row) -> Schedule:
