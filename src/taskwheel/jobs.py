@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from taskwheel.clock import to_datetime
 from taskwheel.errors import InvalidInput
@@ -268,47 +267,3 @@ def epoch_datetime(seconds: float) -> datetime:
     moment = to_datetime(seconds)
     assert moment is not None
     return moment
-
-
-class ColumnsByName(Protocol):
-    """A database row read by column name (sqlite3.Row, a psycopg dict row)."""
-
-    def __getitem__(self, name: str, /) -> Any: ...
-
-
-def job_from_row(row: ColumnsByName, decode: Callable[[Any], Any] = loads_json) -> Job:
-    """A `Job` from a store's row of the jobs table (times as epoch seconds).
-    ``decode`` turns a stored JSON column into its value: `loads_json` for a store
-    that keeps JSON as text, the identity for one whose driver decodes it."""
-    return Job(
-        id=row["id"],
-        namespace=row["namespace"],
-        task=row["task"],
-        queue=row["queue"],
-        args=decode(row["args"]),
-        kwargs=decode(row["kwargs"]),
-        status=JobStatus(row["status"]),
-        priority=row["priority"],
-        run_at=epoch_datetime(row["run_at"]),
-        deadline=to_datetime(row["deadline"]),
-        timeout=row["timeout"],
-        max_attempts=row["max_attempts"],
-        attempt=row["attempt"],
-        fence=row["fence"],
-        guarantee=Guarantee(row["guarantee"]),
-        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
-        idempotency_key=row["idempotency_key"],
-        worker_id=row["worker_id"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
-        started_at=to_datetime(row["started_at"]),
-        created_at=epoch_datetime(row["created_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        result=decode(row["result"]),
-        last_error=row["last_error"],
-        checkpoint=decode(row["checkpoint"]),
-        schedule_id=row["schedule_id"],
-        fire_at=to_datetime(row["fire_at"]),
-        workflow_run_id=row["workflow_run_id"],
-        step=row["step"],
-    )

@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import NewJob
+from taskwheel.lifecycle import JobStatus
 from taskwheel.tasks import validate_name
 
 if TYPE_CHECKING:
@@ -409,6 +410,19 @@ def _misfired(schedule: Schedule, now: float, *, start: float, fired: list[Fire]
     return FirePlan(
         schedule.id, schedule.next_fire_at, tuple(fires), d.next_fire(now), d.overlap
     )
+
+
+def fired_status(
+    overlap: Overlap, unfinished: Collection[str], run_at: float, now: float
+) -> JobStatus | None:
+    """The status a fired job starts in, given the statuses of its schedule's unfinished
+    jobs; None when the overlap policy skips the fire. ``queue_one`` lets one job wait
+    behind the unfinished ones, and skips once one is waiting."""
+    if unfinished and overlap is not Overlap.ALLOW:
+        if overlap is Overlap.SKIP or JobStatus.WAITING.value in unfinished:
+            return None
+        return JobStatus.WAITING
+    return JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
 
 
 def build_trigger(

@@ -38,6 +38,7 @@ from taskwheel.schedules import (
     Overlap,
     Schedule,
     ScheduleDefinition,
+    fired_status,
 )
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.postgres import records, workflow_steps
@@ -49,6 +50,7 @@ from taskwheel.stores.postgres.connection import (
     advisory_key,
 )
 from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
+from taskwheel.stores.rows import fired_job_values
 from taskwheel.stores.sql_files import load_migrations, load_queries
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
@@ -556,31 +558,15 @@ class PostgresStore(Store):
         """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
         if schedule.definition.workflow is not None:
             return self._fire_workflow(conn, scope, schedule, fire, overlap=overlap, now=now)
-        status = JobStatus.SCHEDULED if fire.run_at > now else JobStatus.QUEUED
-        if overlap is not Overlap.ALLOW:
-            unfinished = [
-                row["status"] for row in conn.execute(
-                    _Q["schedule_unfinished"], {"schedule_id": schedule.id}
-                )
-            ]
-            if unfinished:
-                if overlap is Overlap.SKIP or JobStatus.WAITING.value in unfinished:
-                    return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
-                status = JobStatus.WAITING
-        job = schedule.definition.job
-        assert job is not None
+        unfinished = [] if overlap is Overlap.ALLOW else [
+            row["status"]
+            for row in conn.execute(_Q["schedule_unfinished"], {"schedule_id": schedule.id})
+        ]
+        status = fired_status(overlap, unfinished, fire.run_at, now)
+        if status is None:
+            return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
         row = conn.execute(
-            _Q["insert_fired_job"],
-            {
-                **scope,
-                "namespace": schedule.definition.namespace, "task": job.task,
-                "queue": job.queue, "args": job.args_json, "kwargs": job.kwargs_json,
-                "status": status.value, "priority": job.priority, "run_at": fire.run_at,
-                "deadline": None if job.deadline_in is None else fire.fire_at + job.deadline_in,
-                "timeout": job.timeout, "max_attempts": job.max_attempts,
-                "guarantee": job.guarantee, "deadline_policy": job.deadline_policy,
-                "schedule_id": schedule.id, "fire_at": fire.fire_at,
-            },
+            _Q["insert_fired_job"], {**scope, **fired_job_values(schedule, fire, status)}
         ).fetchone()
         if row is None:
             return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)

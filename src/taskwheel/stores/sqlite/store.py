@@ -39,9 +39,7 @@ from taskwheel.jobs import (
     QueueStats,
     Rescue,
     Stats,
-    WorkerInfo,
     epoch_datetime,
-    job_from_row,
     loads_json,
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
@@ -54,13 +52,18 @@ from taskwheel.schedules import (
     Overlap,
     Schedule,
     ScheduleDefinition,
-    definition_from_spec,
+    fired_status,
 )
 from taskwheel.stores.base import Store, WorkerRegistration
+from taskwheel.stores.rows import attempt as _attempt
+from taskwheel.stores.rows import created_job, fired_job_values, placement
+from taskwheel.stores.rows import job as _job
+from taskwheel.stores.rows import schedule as _schedule
+from taskwheel.stores.rows import worker as _worker
+from taskwheel.stores.rows import workflow_run as _workflow_run
 from taskwheel.stores.sql_files import load_migrations, load_queries
 from taskwheel.workflows import (
     FailurePolicy,
-    RunStatus,
     StepEffect,
     StepOutcome,
     StepState,
@@ -657,30 +660,14 @@ class SQLiteStore(Store):
         """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
         if schedule.definition.workflow is not None:
             return self._fire_workflow(conn, schedule, fire, overlap, now)
-        status = JobStatus.SCHEDULED if fire.run_at > now else JobStatus.QUEUED
-        if overlap is not Overlap.ALLOW:
-            unfinished = [
-                row[0] for row in conn.execute(
-                    _Q["schedule_unfinished"], {"schedule_id": schedule.id}
-                )
-            ]
-            if unfinished:
-                if overlap is Overlap.SKIP or JobStatus.WAITING.value in unfinished:
-                    return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
-                status = JobStatus.WAITING
-        job = schedule.definition.job
-        assert job is not None
+        unfinished = [] if overlap is Overlap.ALLOW else [
+            row[0] for row in conn.execute(_Q["schedule_unfinished"], {"schedule_id": schedule.id})
+        ]
+        status = fired_status(overlap, unfinished, fire.run_at, now)
+        if status is None:
+            return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
         cursor = conn.execute(
-            _Q["insert_fired_job"],
-            {
-                "namespace": schedule.definition.namespace, "task": job.task,
-                "queue": job.queue, "args": job.args_json, "kwargs": job.kwargs_json,
-                "status": status.value, "priority": job.priority, "run_at": fire.run_at,
-                "deadline": None if job.deadline_in is None else fire.fire_at + job.deadline_in,
-                "timeout": job.timeout, "max_attempts": job.max_attempts,
-                "guarantee": job.guarantee, "deadline_policy": job.deadline_policy,
-                "now": now, "schedule_id": schedule.id, "fire_at": fire.fire_at,
-            },
+            _Q["insert_fired_job"], {**fired_job_values(schedule, fire, status), "now": now}
         )
         if cursor.rowcount != 1:
             return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
@@ -1140,11 +1127,7 @@ _InsertRow = tuple[
 
 
 def _insert_params(new: NewJob, now: float) -> _InsertRow:
-    run_at = new.run_at if new.run_at is not None else now + new.delay
-    deadline = new.deadline if new.deadline is not None else (
-        now + new.deadline_in if new.deadline_in is not None else None
-    )
-    status = JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
+    run_at, deadline, status = placement(new, now)
     return (
         new.namespace, new.task, new.queue, new.args_json, new.kwargs_json, status,
         new.priority, run_at, deadline, new.timeout, new.max_attempts, new.guarantee.value,
@@ -1154,34 +1137,8 @@ def _insert_params(new: NewJob, now: float) -> _InsertRow:
 
 def _new_job(new: NewJob, row: _InsertRow, job_id: int) -> Job:
     """The record of a job just inserted, built without reading it back."""
-    return Job(
-        id=job_id,
-        namespace=new.namespace,
-        task=new.task,
-        queue=new.queue,
-        args=new.args,
-        kwargs=new.kwargs,
-        status=row[5],
-        priority=new.priority,
-        run_at=epoch_datetime(row[7]),
-        deadline=to_datetime(row[8]),
-        timeout=new.timeout,
-        max_attempts=new.max_attempts,
-        attempt=0,
-        fence=0,
-        guarantee=new.guarantee,
-        deadline_policy=new.deadline_policy,
-        idempotency_key=new.idempotency_key,
-        worker_id=None,
-        lease_expires_at=None,
-        started_at=None,
-        created_at=epoch_datetime(row[14]),
-        finished_at=None,
-        cancel_requested=False,
-        result=None,
-        last_error=None,
-        checkpoint=None,
-    )
+    return created_job(new, job_id, row[5], epoch_datetime(row[7]),
+                       deadline=to_datetime(row[8]), created_at=epoch_datetime(row[14]))
 
 
 def _attempt_params(
@@ -1207,71 +1164,3 @@ def _attempt_params(
         "error": error,
         "traceback": traceback,
     }
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return job_from_row(row)
-
-
-def _schedule(row: sqlite3.Row) -> Schedule:
-    return Schedule(
-        id=row["id"],
-        definition=definition_from_spec(row["name"], row["namespace"], row["spec"]),
-        paused=bool(row["paused"]),
-        next_fire_at=row["next_fire_at"],
-        last_fire_at=row["last_fire_at"],
-        last_job_id=row["last_job_id"],
-        last_job_status=row["last_job_status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _workflow_run(
-    row: sqlite3.Row, counts: dict[str, int], steps: tuple[WorkflowStep, ...]
-) -> WorkflowRun:
-    return WorkflowRun(
-        id=row["id"],
-        namespace=row["namespace"],
-        name=row["name"],
-        status=RunStatus(row["status"]),
-        on_failure=FailurePolicy(row["on_failure"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        created_at=epoch_datetime(row["created_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        schedule_id=row["schedule_id"],
-        fire_at=to_datetime(row["fire_at"]),
-        step_counts=counts,
-        steps=steps,
-    )
-
-
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        job_id=row["job_id"],
-        attempt=row["attempt"],
-        fence=row["fence"],
-        worker_id=row["worker_id"],
-        started_at=epoch_datetime(row["started_at"]),
-        ended_at=epoch_datetime(row["ended_at"]),
-        outcome=AttemptOutcome(row["outcome"]),
-        result=loads_json(row["result"]),
-        error=row["error"],
-        traceback=row["traceback"],
-    )
-
-
-def _worker(row: sqlite3.Row, now: float) -> WorkerInfo:
-    return WorkerInfo(
-        id=row["id"],
-        namespace=row["namespace"],
-        hostname=row["hostname"],
-        pid=row["pid"],
-        queues=json.loads(row["queues"]),
-        concurrency=row["concurrency"],
-        pool=row["pool"],
-        started_at=epoch_datetime(row["started_at"]),
-        last_seen_at=epoch_datetime(row["last_seen_at"]),
-        # Alive while it has heartbeated within three of its intervals.
-        alive=row["last_seen_at"] >= now - 3 * row["heartbeat_interval"],
-    )

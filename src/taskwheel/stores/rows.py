@@ -1,0 +1,206 @@
+"""Records from database rows, and rows from requests, for every store.
+
+Stores keep the same columns with times as epoch seconds; they differ in how JSON
+comes back (text in SQLite, decoded by the driver for PostgreSQL's jsonb), which
+each reader takes as ``decode``: `loads_json` (the default) or `as_stored`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from taskwheel.clock import to_datetime
+from taskwheel.jobs import (
+    Attempt,
+    AttemptOutcome,
+    DeadlinePolicy,
+    Guarantee,
+    Job,
+    NewJob,
+    WorkerInfo,
+    epoch_datetime,
+    loads_json,
+)
+from taskwheel.lifecycle import JobStatus
+from taskwheel.schedules import Fire, Schedule, definition_from_spec
+from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
+
+Decode = Callable[[Any], Any]
+
+
+class Columns(Protocol):
+    """A database row read by column name (sqlite3.Row, a psycopg dict row)."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def as_stored(value: Any) -> Any:
+    """For a driver that hands JSON columns back decoded."""
+    return value
+
+
+# -- requests to rows -----------------------------------------------------------------------
+
+
+def placement(new: NewJob, now: float) -> tuple[float, float | None, JobStatus]:
+    """Where a job requested at ``now`` (the store's clock) goes: its due time and
+    deadline made absolute, and whether it is ready or waits for its time."""
+    run_at = new.run_at if new.run_at is not None else now + new.delay
+    deadline = new.deadline if new.deadline is not None else (
+        now + new.deadline_in if new.deadline_in is not None else None
+    )
+    return run_at, deadline, JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
+
+
+def created_job(
+    new: NewJob, job_id: int, status: JobStatus, run_at: datetime, *,
+    deadline: datetime | None, created_at: datetime,
+) -> Job:
+    """The record of a job just written, built without reading it back."""
+    return Job(
+        id=job_id,
+        namespace=new.namespace,
+        task=new.task,
+        queue=new.queue,
+        args=new.args,
+        kwargs=new.kwargs,
+        status=status,
+        priority=new.priority,
+        run_at=run_at,
+        deadline=deadline,
+        timeout=new.timeout,
+        max_attempts=new.max_attempts,
+        attempt=0,
+        fence=0,
+        guarantee=new.guarantee,
+        deadline_policy=new.deadline_policy,
+        idempotency_key=new.idempotency_key,
+        worker_id=None,
+        lease_expires_at=None,
+        started_at=None,
+        created_at=created_at,
+        finished_at=None,
+        cancel_requested=False,
+        result=None,
+        last_error=None,
+        checkpoint=None,
+    )
+
+
+def fired_job_values(schedule: Schedule, fire: Fire, status: JobStatus) -> dict[str, Any]:
+    """The columns of the job a schedule's fire creates (the insert_fired_job query)."""
+    job = schedule.definition.job
+    assert job is not None
+    return {
+        "namespace": schedule.definition.namespace, "task": job.task,
+        "queue": job.queue, "args": job.args_json, "kwargs": job.kwargs_json,
+        "status": status.value, "priority": job.priority, "run_at": fire.run_at,
+        "deadline": None if job.deadline_in is None else fire.fire_at + job.deadline_in,
+        "timeout": job.timeout, "max_attempts": job.max_attempts,
+        "guarantee": job.guarantee, "deadline_policy": job.deadline_policy,
+        "schedule_id": schedule.id, "fire_at": fire.fire_at,
+    }
+
+
+# -- rows to records ------------------------------------------------------------------------
+
+
+def job(row: Columns, decode: Decode = loads_json) -> Job:
+    return Job(
+        id=row["id"],
+        namespace=row["namespace"],
+        task=row["task"],
+        queue=row["queue"],
+        args=decode(row["args"]),
+        kwargs=decode(row["kwargs"]),
+        status=JobStatus(row["status"]),
+        priority=row["priority"],
+        run_at=epoch_datetime(row["run_at"]),
+        deadline=to_datetime(row["deadline"]),
+        timeout=row["timeout"],
+        max_attempts=row["max_attempts"],
+        attempt=row["attempt"],
+        fence=row["fence"],
+        guarantee=Guarantee(row["guarantee"]),
+        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
+        idempotency_key=row["idempotency_key"],
+        worker_id=row["worker_id"],
+        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        started_at=to_datetime(row["started_at"]),
+        created_at=epoch_datetime(row["created_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        result=decode(row["result"]),
+        last_error=row["last_error"],
+        checkpoint=decode(row["checkpoint"]),
+        schedule_id=row["schedule_id"],
+        fire_at=to_datetime(row["fire_at"]),
+        workflow_run_id=row["workflow_run_id"],
+        step=row["step"],
+    )
+
+
+def attempt(row: Columns, decode: Decode = loads_json) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        fence=row["fence"],
+        worker_id=row["worker_id"],
+        started_at=epoch_datetime(row["started_at"]),
+        ended_at=epoch_datetime(row["ended_at"]),
+        outcome=AttemptOutcome(row["outcome"]),
+        result=decode(row["result"]),
+        error=row["error"],
+        traceback=row["traceback"],
+    )
+
+
+def schedule(row: Columns) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        definition=definition_from_spec(row["name"], row["namespace"], row["spec"]),
+        paused=bool(row["paused"]),
+        next_fire_at=row["next_fire_at"],
+        last_fire_at=row["last_fire_at"],
+        last_job_id=row["last_job_id"],
+        last_job_status=row["last_job_status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def worker(row: Columns, now: float, decode: Decode = loads_json) -> WorkerInfo:
+    return WorkerInfo(
+        id=row["id"],
+        namespace=row["namespace"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        queues=list(decode(row["queues"])),
+        concurrency=row["concurrency"],
+        pool=row["pool"],
+        started_at=epoch_datetime(row["started_at"]),
+        last_seen_at=epoch_datetime(row["last_seen_at"]),
+        # Alive while it has heartbeated within three of its intervals.
+        alive=row["last_seen_at"] >= now - 3 * row["heartbeat_interval"],
+    )
+
+
+def workflow_run(
+    row: Columns, counts: dict[str, int], steps: tuple[WorkflowStep, ...]
+) -> WorkflowRun:
+    return WorkflowRun(
+        id=row["id"],
+        namespace=row["namespace"],
+        name=row["name"],
+        status=RunStatus(row["status"]),
+        on_failure=FailurePolicy(row["on_failure"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        created_at=epoch_datetime(row["created_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        schedule_id=row["schedule_id"],
+        fire_at=to_datetime(row["fire_at"]),
+        step_counts=counts,
+        steps=steps,
+    )
