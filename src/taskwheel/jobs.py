@@ -243,6 +243,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _as_json_gives_back(value: Any) -> bool:
+    """Whether decoding ``value``'s JSON yields an equal value of the same types: only
+    plain lists, dicts with string keys and JSON's scalars (no tuples, no subclasses)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        return all(_as_json_gives_back(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _as_json_gives_back(item)
+                   for key, item in value.items())
+    return False
+
+
 def stored_json(value: Any, field: str) -> tuple[Any, str]:
     """``value`` as the store keeps it, with its JSON: tuples become lists and keys
     strings, exactly what the task will receive. Keys that would collide (``1`` and
@@ -253,6 +270,8 @@ def stored_json(value: Any, field: str) -> tuple[Any, str]:
         ([1, {'2': 'b'}], '[1,{"2":"b"}]')
     """
     text = dumps_json(value, field)
+    if _as_json_gives_back(value):  # the common case: no round trip on the enqueue path
+        return value, text
     try:
         return json.loads(text, object_pairs_hook=_unique_keys), text
     except ValueError as exc:
