@@ -122,3 +122,23 @@ class StoreUnavailable(StoreError):
     operation's transaction was rolled back, unless the connection broke while it was
     committing, in which case it may have been applied.
     """
+
+
+class SchemaOutdated(StoreError):
+    """The database's schema is not the one this taskwheel was written for: behind it
+    (run ``taskwheel migrate``) or ahead of it (upgrade taskwheel). Nothing migrates
+    implicitly: a store is migrated by ``taskwheel migrate``, `Store.migrate`, or the
+    laptop commands ``taskwheel dev`` and ``taskwheel demo``."""
+
+    def __init__(self, found: int, expected: int, store: str) -> None:
+        if found < expected:
+            advice = ("the database has no taskwheel schema yet" if found == 0 else
+                      f"the database schema is at version {found}, this taskwheel needs "
+                      f"{expected}")
+            reason = f"{advice}: run `taskwheel migrate`"
+        else:
+            reason = (f"the database schema is at version {found}, newer than this "
+                      f"taskwheel's {expected}: upgrade taskwheel")
+        super().__init__("open", reason, store)
+        self.found = found
+        self.expected = expected

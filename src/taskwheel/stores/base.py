@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taskwheel.errors import SchemaOutdated
+from taskwheel.events import Events
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
 from taskwheel.notify import Notifier
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
@@ -34,6 +36,15 @@ class Store(ABC):
     """Durable state of jobs, attempts, workers and leases."""
 
     notifier: Notifier
+    _events: Events | None = None
+
+    @property
+    def events(self) -> Events:
+        """The hook through which this store, and the workers and schedulers that use
+        it, announce what happened (see `taskwheel.events`)."""
+        if self._events is None:
+            self._events = Events()
+        return self._events
 
     @abstractmethod
     def migrate(self) -> list[str]:
@@ -42,6 +53,17 @@ class Store(ABC):
     @abstractmethod
     def schema_version(self) -> int:
         """The highest migration applied (0 when none)."""
+
+    @abstractmethod
+    def latest_schema_version(self) -> int:
+        """The version this taskwheel's migrations bring a database to."""
+
+    def check_schema(self) -> None:
+        """`SchemaOutdated` unless the database's schema is the one this taskwheel
+        expects (nothing migrates implicitly)."""
+        found, expected = self.schema_version(), self.latest_schema_version()
+        if found != expected:
+            raise SchemaOutdated(found, expected, self.describe().get("kind", "the"))
 
     @abstractmethod
     def now(self) -> float:

@@ -138,6 +138,9 @@ class PostgresStore(Store):
                 applied.append(name)
         return applied
 
+    def latest_schema_version(self) -> int:
+        return _MIGRATIONS[-1][0]
+
     def schema_version(self) -> int:
         with self._db.connection("schema_version") as conn:
             table = f'"{self.schema}".migrations'

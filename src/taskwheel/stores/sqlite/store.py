@@ -201,6 +201,9 @@ class SQLiteStore(Store):
                 applied.append(name)
         return applied
 
+    def latest_schema_version(self) -> int:
+        return _MIGRATIONS[-1][0]
+
     def schema_version(self) -> int:
         conn = self._conn()
         exists = conn.execute(

@@ -1,0 +1,131 @@
+"""Events: one hook through which the worker, the scheduler and the store say what happened.
+
+Metrics, traces, alerts, the dashboard's live updates and user middleware all attach
+here instead of keeping private counters. A handler is a callable taking an `Event`;
+it is attached for some kinds or for all. Two rules make the hook safe to put on the
+hot paths:
+
+- A failing handler never fails the work: its exception is logged and the other
+  handlers still run (as Dramatiq isolates each middleware).
+- An event nobody listens to costs a dictionary lookup: emitters ask `Events.wants`
+  before building one.
+
+Events come in pairs where a duration matters (``job.started`` then ``job.finished``):
+handlers of an *after* kind run in the reverse order of attachment, so a handler
+attached first wraps the others (a tracing span opened first is closed last).
+
+Example:
+    >>> events = Events()
+    >>> seen = []
+    >>> detach = events.attach(lambda event: seen.append(event.kind), [EventKind.JOB_DEAD])
+    >>> events.emit(Event(EventKind.JOB_DEAD, namespace="default", at=0.0, job_id=7))
+    >>> seen
+    [<EventKind.JOB_DEAD: 'job.dead'>]
+    >>> detach()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger("taskwheel.events")
+
+
+class EventKind(StrEnum):
+    """What happened. Job events carry the job's id, task and queue."""
+
+    JOB_ENQUEUED = "job.enqueued"
+    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed)
+    JOB_STARTED = "job.started"  # before the task's code runs
+    JOB_FINISHED = "job.finished"  # after: outcome; measurements: duration, wait
+    JOB_RETRIED = "job.retried"  # after: metadata: delay
+    JOB_DEAD = "job.dead"  # after: retries exhausted (the dead-letter queue)
+    JOB_RESCUED = "job.rescued"  # its worker vanished: requeued or failed
+    REPORT_REJECTED = "job.report_rejected"  # a stale fencing token
+    SCHEDULE_FIRED = "schedule.fired"
+    SCHEDULE_MISFIRED = "schedule.misfired"
+    LEASE_WON = "lease.won"
+    LEASE_LOST = "lease.lost"
+
+
+# Kinds that close what an earlier kind opened: their handlers run in reverse order.
+AFTER_KINDS = frozenset({EventKind.JOB_FINISHED, EventKind.JOB_RETRIED, EventKind.JOB_DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened. ``at`` is epoch seconds (the emitter's store clock);
+    ``measurements`` are numbers (durations in seconds, counts); ``metadata`` is
+    anything else worth knowing (an outcome, an error, a lease's name)."""
+
+    kind: EventKind
+    namespace: str | None
+    at: float
+    job_id: int | None = None
+    task: str | None = None
+    queue: str | None = None
+    measurements: Mapping[str, float] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Event], None]
+
+
+class Events:
+    """The hook: handlers attached by kind, called in order (after-kinds in reverse),
+    each failure isolated. Safe to attach and emit from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Rebuilt on every attach/detach, read without the lock (a dict swap is atomic).
+        self._by_kind: dict[EventKind, tuple[Handler, ...]] = {}
+        self._attached: list[tuple[int, Handler, frozenset[EventKind]]] = []
+        self._next_id = 0
+
+    def attach(
+        self, handler: Handler, kinds: Iterable[EventKind | str] | None = None
+    ) -> Callable[[], None]:
+        """Call ``handler`` for each event of ``kinds`` (all kinds when None); returns
+        a function that detaches it. An unknown kind is refused (`ValueError`)."""
+        chosen = frozenset(EventKind) if kinds is None else frozenset(
+            EventKind(kind) for kind in kinds
+        )
+        with self._lock:
+            token = self._next_id
+            self._next_id += 1
+            self._attached.append((token, handler, chosen))
+            self._rebuild()
+
+        def detach() -> None:
+            with self._lock:
+                self._attached = [entry for entry in self._attached if entry[0] != token]
+                self._rebuild()
+
+        return detach
+
+    def _rebuild(self) -> None:
+        by_kind: dict[EventKind, tuple[Handler, ...]] = {}
+        for kind in EventKind:
+            handlers = tuple(handler for _, handler, kinds in self._attached if kind in kinds)
+            if handlers:
+                by_kind[kind] = handlers[::-1] if kind in AFTER_KINDS else handlers
+        self._by_kind = by_kind
+
+    def wants(self, kind: EventKind) -> bool:
+        """Whether any handler listens to ``kind`` (emitters skip building events
+        nobody reads)."""
+        return kind in self._by_kind
+
+    def emit(self, event: Event) -> None:
+        """Call the handlers of ``event.kind``; a handler that raises is logged and the
+        rest still run."""
+        for handler in self._by_kind.get(event.kind, ()):
+            try:
+                handler(event)
+            except Exception:
+                log.exception("event handler %r failed on %s", handler, event.kind.value)
