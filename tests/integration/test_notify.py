@@ -7,7 +7,7 @@ import select
 import socket
 from pathlib import Path
 
-from taskwheel.notify import LocalNotifier
+from taskwheel.stores.sqlite.notifier import LocalNotifier
 
 
 def test_a_notification_reaches_every_listener_of_the_same_database(tmp_path: Path) -> None:

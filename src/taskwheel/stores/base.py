@@ -17,6 +17,7 @@ from taskwheel.events import Events
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
 from taskwheel.notify import Notifier
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.stores.claims import ClaimRequest
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
@@ -36,6 +37,7 @@ class Store(ABC):
     """Durable state of jobs, attempts, workers and leases."""
 
     notifier: Notifier
+    kind: str = "taskwheel"  # the backend's name in messages: "sqlite", "postgres"
     _events: Events | None = None
 
     @property
@@ -63,7 +65,7 @@ class Store(ABC):
         expects (nothing migrates implicitly)."""
         found, expected = self.schema_version(), self.latest_schema_version()
         if found != expected:
-            raise SchemaOutdated(found, expected, self.describe().get("kind", "the"))
+            raise SchemaOutdated(found, expected, self.kind)
 
     @abstractmethod
     def now(self) -> float:
@@ -80,6 +82,16 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def claim(self, request: ClaimRequest) -> Claim:
+        """Take up to ``request.limit`` ready jobs of its queues and namespaces, in the
+        order the store's claim policy gives (by default priority, deadline, due time,
+        id), under a lease.
+
+        In the same transaction, delayed jobs that are due become ready and waiting
+        jobs whose deadline passed expire. Each claimed job gets attempt + 1 and a
+        new fencing token. ``next_due`` is when the earliest delayed job falls due.
+        """
+
     def claim_jobs(
         self,
         namespace: str,
@@ -88,12 +100,9 @@ class Store(ABC):
         limit: int,
         lease_ttl: float,
     ) -> Claim:
-        """Take up to ``limit`` ready jobs in dispatch order under a lease.
-
-        In the same transaction, delayed jobs that are due become ready and waiting
-        jobs whose deadline passed expire. Each claimed job gets attempt + 1 and a
-        new fencing token.
-        """
+        """`claim` for one namespace."""
+        return self.claim(ClaimRequest(worker_id, (namespace,), tuple(queues), limit,
+                                       float(lease_ttl)))
 
     @abstractmethod
     def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:

@@ -89,6 +89,41 @@ def created_job(
     )
 
 
+# A new job's row, in the column order of PostgreSQL's copy_jobs query: id, namespace,
+# task, queue, args, kwargs, status, priority, run_at, deadline, timeout, max_attempts,
+# guarantee, deadline_policy, idempotency_key, created_at. A plain tuple: a batch makes
+# one per job, and anything richer costs more than the rest of the row.
+JobValues = tuple[
+    int, str, str, str, str, str, str, int, float, float | None, float | None, int, str, str,
+    str | None, float,
+]
+
+
+def job_values(new: NewJob, job_id: int, now: float) -> JobValues:
+    """The row of a job requested at ``now`` (the store's clock) that gets ``job_id``,
+    computed here for a statement that computes nothing (PostgreSQL's COPY). A
+    statement that computes the same in SQL must agree (the contract suite enqueues
+    both ways)."""
+    run_at, deadline, status = placement(new, now)
+    return (
+        job_id, new.namespace, new.task, new.queue, new.args_json, new.kwargs_json,
+        status.value, new.priority, run_at, deadline, new.timeout, new.max_attempts,
+        new.guarantee.value, new.deadline_policy.value, new.idempotency_key, now,
+    )
+
+
+def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
+    """The record of a job just written as ``values``. ``now`` is the batch's instant
+    (``values[15]``) as a datetime, made once for the whole batch: most jobs are due
+    then too, and making datetimes is a good part of the cost."""
+    run_at = values[8]
+    return created_job(
+        new, values[0], JobStatus(values[6]),
+        now if run_at == values[15] else epoch_datetime(run_at),
+        deadline=to_datetime(values[9]), created_at=now,
+    )
+
+
 def fired_job_values(schedule: Schedule, fire: Fire, status: JobStatus) -> dict[str, Any]:
     """The columns of the job a schedule's fire creates (the insert_fired_job query)."""
     job = schedule.definition.job

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from taskwheel.stores.postgres.connection import Connection, Database
 
 log = logging.getLogger(__name__)
-_Q = load_queries("taskwheel.stores.postgres", "queries.sql")
+_Q = load_queries("taskwheel.stores.postgres", "connection.sql")
 
 
 def channel_of(schema: str) -> str:

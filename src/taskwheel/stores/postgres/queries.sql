@@ -1,24 +1,33 @@
--- Named queries of the PostgreSQL store. Parameters are %(named)s; times are epoch seconds
--- (double precision). Names are unqualified: every connection's search_path is the
--- store's schema. A block with {placeholders} is an identifier template the store fills
--- in with psycopg.sql.
+-- Named statements of the PostgreSQL store: one block per statement of its executor,
+-- named after the `Executor` method it serves (see stores/executor.py), and the
+-- migrations' own. The connection plumbing (schema, clock, NOTIFY) is in connection.sql.
+-- Parameters are %(named)s; times are epoch seconds (double precision). Names are
+-- unqualified: every connection's search_path is the store's schema.
 --
 -- The current time is always written clock_now(%(now)s) (see migrations/0001_initial.sql):
 -- the store binds %(now)s to its injected clock's time in tests and to NULL otherwise,
 -- so that every judgement of time (due, expired, lease lost) is the database's, and one
 -- transaction judges them all by one instant.
 --
+-- Statements that take a list of namespaces read each namespace's jobs through its own
+-- index range (a LATERAL join over the namespaces) wherever order or a minimum matters:
+-- `namespace = ANY(...)` would read the ranges as one unordered set and sort it. The
+-- namespaces come with their number, %(namespace_count)s, as the LIMIT of their list: it
+-- limits nothing, it tells the planner how many there are. Without it, the generic plan
+-- of a prepared claim (psycopg prepares a statement run often) assumes ten namespaces,
+-- prices the claim ten times over, and PostgreSQL then plans every claim afresh.
+--
 -- Claims and maintenance take rows with SKIP LOCKED: they never wait for a row someone
 -- else is changing, they leave it for the next pass (or the next claimer). Wake-ups for
--- jobs that become ready are sent by a trigger; the others by `notify` below, inside the
--- transaction, so they travel only if it commits.
+-- jobs that become ready are sent by a trigger on the jobs table; the others by the
+-- store (connection.sql's notify), inside the transaction, so they travel only if it
+-- commits.
+--
+-- A statement whose answer is a count or a yes/no returns rows (count(*), RETURNING id)
+-- rather than a row count: in a pipelined transaction a row count is only known once
+-- the results are read, which the store does only for what it needs.
 
--- name: lock_migrations
--- Two processes migrating at once: the second waits here, then finds nothing to do.
-SELECT pg_advisory_xact_lock(%(key)s)
-
--- name: create_schema
-CREATE SCHEMA IF NOT EXISTS {schema}
+-- migrations --------------------------------------------------------------------------------
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS migrations (
@@ -39,30 +48,11 @@ SELECT to_regclass(%(table)s) IS NOT NULL AS present
 -- name: schema_version
 SELECT coalesce(max(version), 0) AS version FROM migrations
 
--- name: transaction_now
-SELECT clock_now(%(now)s) AS now
-
--- name: database_clock
-SELECT extract(epoch FROM clock_timestamp())::double precision AS now
-
--- name: notify
-SELECT pg_notify(%(channel)s, %(payload)s)
-
--- name: listen
-LISTEN {channel}
-
--- name: ping
-SELECT 1
-
--- name: settings
-SELECT name, current_setting(name) AS value FROM unnest(%(names)s::text[]) AS name
-
--- name: drop_schema
-DROP SCHEMA IF EXISTS {schema} CASCADE
+-- jobs ----------------------------------------------------------------------------------------
 
 -- name: insert_jobs
 -- A batch, one array per column, in one statement: due times and deadlines made absolute
--- by the store's clock (as `records.job_values` does for copy_jobs), ready now or due
+-- by the store's clock (as `rows.job_values` does for copy_jobs), ready now or due
 -- later. A request whose idempotency key is taken (before, or by an earlier request of
 -- the batch) writes nothing: the rows of the keys taken before this statement began are
 -- returned after the rows written. (A key taken by a transaction that committed while
@@ -100,74 +90,46 @@ JOIN requested ON jobs.namespace = requested.namespace
               AND jobs.idempotency_key = requested.idempotency_key
 
 -- name: reserve_jobs
--- A big batch without idempotency keys goes in by COPY, which computes nothing: first the
--- instant of the enqueue (its times are made absolute by `records.job_values`) and the
--- ids of the batch, in the order of the requests.
+-- insert_jobs by COPY (a big batch without idempotency keys), which computes nothing:
+-- first the instant of the enqueue (its times are made absolute by `rows.job_values`)
+-- and the ids of the batch, in the order of the requests...
 SELECT clock_now(%(now)s) AS now,
        ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids
 
 -- name: copy_jobs
+-- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
 FROM STDIN
 
--- name: promote_due
-WITH due AS (
-    SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status = 'scheduled' AND run_at <= clock_now(%(now)s)
-    FOR UPDATE SKIP LOCKED)
-UPDATE jobs SET status = 'queued' FROM due WHERE jobs.id = due.id
-
--- name: expire_missed
-WITH missed AS (
-    SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
-      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
-    FOR UPDATE SKIP LOCKED)
-UPDATE jobs
-SET status = 'expired', finished_at = clock_now(%(now)s),
-    last_error = 'deadline passed before the job started'
-FROM missed WHERE jobs.id = missed.id
-RETURNING jobs.id, jobs.namespace, jobs.status, jobs.workflow_run_id, jobs.step,
-          jobs.failure_policy
-
--- name: expire_missed_any
-WITH missed AS (
-    SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
-      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
-    FOR UPDATE SKIP LOCKED)
-UPDATE jobs
-SET status = 'expired', finished_at = clock_now(%(now)s),
-    last_error = 'deadline passed before the job started'
-FROM missed WHERE jobs.id = missed.id
-RETURNING jobs.id, jobs.namespace, jobs.status, jobs.workflow_run_id, jobs.step,
-          jobs.failure_policy
-
--- name: claim_ready_jobs
+-- name: claim_at_once
 -- A claim in one statement, for when nothing but ready jobs is in play: no delayed job
 -- is due (it would have to become ready first, to be claimed in dispatch order) and no
 -- workflow step is to expire (its end does things to its run first). Otherwise it does
 -- nothing and answers slow: the store then claims in steps (promote_due, expire_missed,
 -- claim_jobs, next_due) in one transaction. Jobs whose deadline passed expire here.
-WITH slow AS (
-    -- Due delayed jobs to promote first, or workflow steps to expire (whose ends do
-    -- things to their runs): then this statement does nothing and says so.
+-- One row when nothing is claimed (id NULL), else one per job; each carries slow and
+-- next_due.
+WITH claimed_namespaces AS (
+    SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
+),
+slow AS (
     SELECT EXISTS (
                SELECT 1 FROM jobs
-               WHERE namespace = %(namespace)s AND status = 'scheduled'
+               WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
                  AND run_at <= clock_now(%(now)s))
         OR EXISTS (
                SELECT 1 FROM jobs
-               WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
+               WHERE namespace = ANY(%(namespaces)s::text[])
+                 AND status IN ('queued', 'scheduled')
                  AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                  AND deadline_policy = 'expire' AND workflow_run_id IS NOT NULL)
         AS needed
 ),
 missed AS (
     SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled')
+    WHERE namespace = ANY(%(namespaces)s::text[]) AND status IN ('queued', 'scheduled')
       AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
       AND NOT (SELECT needed FROM slow)
     FOR UPDATE SKIP LOCKED
@@ -179,14 +141,22 @@ expired AS (
     FROM missed WHERE jobs.id = missed.id
 ),
 taken AS (
-    SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status = 'queued' AND queue = ANY(%(queues)s::text[])
-      AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
-               AND deadline_policy = 'expire')
-      AND NOT (SELECT needed FROM slow)
-    ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+    -- The first ready jobs of each namespace in dispatch order (jobs_ready), then the
+    -- first of those.
+    SELECT ready.id FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT id, priority, deadline, run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+          AND queue = ANY(%(queues)s::text[])
+          AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+                   AND deadline_policy = 'expire')
+          AND NOT (SELECT needed FROM slow)
+        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS ready
+    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
 ),
 claimed AS (
     UPDATE jobs
@@ -196,19 +166,61 @@ claimed AS (
     RETURNING jobs.*
 )
 SELECT claimed.*, slow.needed AS slow,
-       (SELECT min(run_at) FROM jobs
-        WHERE namespace = %(namespace)s AND status = 'scheduled') AS next_due
+       (SELECT min(first.run_at) FROM claimed_namespaces AS ns
+        CROSS JOIN LATERAL (
+            SELECT min(run_at) AS run_at FROM jobs
+            WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+       ) AS next_due
 FROM slow LEFT JOIN claimed ON true
 
--- name: claim_jobs
--- The first ready jobs in dispatch order that nobody else is claiming at this moment (after
--- promote_due and expire_missed, in the same transaction).
-WITH taken AS (
+-- name: promote_due
+WITH due AS (
     SELECT id FROM jobs
-    WHERE namespace = %(namespace)s AND status = 'queued' AND queue = ANY(%(queues)s::text[])
-    ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+    WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
+      AND run_at <= clock_now(%(now)s)
+    FOR UPDATE SKIP LOCKED
+),
+promoted AS (
+    UPDATE jobs SET status = 'queued' FROM due WHERE jobs.id = due.id RETURNING 1
+)
+SELECT count(*) AS promoted FROM promoted
+
+-- name: expire_missed
+-- Jobs not started whose deadline passed; waiting ones too when %(waiting)s.
+WITH missed AS (
+    SELECT id FROM jobs
+    WHERE namespace = ANY(%(namespaces)s::text[])
+      AND (status IN ('queued', 'scheduled') OR (status = 'waiting' AND %(waiting)s::boolean))
+      AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s) AND deadline_policy = 'expire'
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs
+SET status = 'expired', finished_at = clock_now(%(now)s),
+    last_error = 'deadline passed before the job started'
+FROM missed WHERE jobs.id = missed.id
+RETURNING jobs.id, jobs.namespace, jobs.status, jobs.workflow_run_id, jobs.step,
+          jobs.failure_policy, jobs.schedule_id
+
+-- name: claim_jobs
+-- The first ready jobs in dispatch order that nobody else is claiming at this moment
+-- (after promote_due and expire_missed, in the same transaction); per namespace as in
+-- claim_at_once.
+WITH claimed_namespaces AS (
+    SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
+),
+taken AS (
+    SELECT ready.id FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT id, priority, deadline, run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+          AND queue = ANY(%(queues)s::text[])
+        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS ready
+    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+)
 UPDATE jobs
 SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
     lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
@@ -216,7 +228,11 @@ FROM taken WHERE jobs.id = taken.id
 RETURNING jobs.*
 
 -- name: next_due
-SELECT min(run_at) AS next_due FROM jobs WHERE namespace = %(namespace)s AND status = 'scheduled'
+SELECT min(first.run_at) AS next_due
+FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
+CROSS JOIN LATERAL (
+    SELECT min(run_at) AS run_at FROM jobs
+    WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
 
 -- name: heartbeat
 -- One statement per worker: every lease it holds, and its own last-seen time.
@@ -230,6 +246,7 @@ RETURNING id, cancel_requested
 UPDATE jobs
 SET lease_expires_at = greatest(lease_expires_at, clock_now(%(now)s) + %(lease_ttl)s)
 WHERE id = %(id)s AND fence = %(fence)s AND status = 'running'
+RETURNING id
 
 -- name: finish_attempts
 -- A batch of outcomes (at most one per job), each applied only where the fence still
@@ -257,7 +274,7 @@ finished AS (
     WHERE jobs.id = r.id AND jobs.fence = r.fence AND jobs.status = 'running'
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
               jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
-              jobs.failure_policy
+              jobs.failure_policy, jobs.schedule_id
 ),
 recorded AS (
     INSERT INTO attempts (
@@ -268,32 +285,33 @@ recorded AS (
            r.result::json, r.error, r.traceback
     FROM finished AS f JOIN reported AS r ON r.id = f.id
 )
-SELECT id, namespace, status, workflow_run_id, step, failure_policy FROM finished
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+FROM finished
 
--- name: release_waiting_of
--- queue_one: the waiting jobs of the schedules of the jobs %(ids)s that have ended become
--- ready, once no earlier job of their schedule is unfinished.
--- (The schedules first, once, by primary key: looked up per waiting job instead, they
--- would be found by scanning every fired job.)
-WITH ended AS MATERIALIZED (
-    SELECT DISTINCT schedule_id FROM jobs
-    WHERE id = ANY(%(ids)s::bigint[]) AND schedule_id IS NOT NULL
-      AND status IN ('succeeded', 'cancelled', 'dead', 'expired', 'upstream_failed', 'skipped')
-)
+-- name: release_queue_one
+-- queue_one: the waiting jobs of the schedules %(schedule_ids)s (whose jobs just ended)
+-- become ready once no earlier job of their schedule is unfinished.
 UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
-WHERE status = 'waiting' AND schedule_id IN (SELECT schedule_id FROM ended)
+WHERE status = 'waiting' AND schedule_id IS NOT NULL
+  AND schedule_id = ANY(%(schedule_ids)s::bigint[])
   AND NOT EXISTS (
       SELECT 1 FROM jobs AS earlier
       WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
         AND earlier.status IN ('scheduled', 'queued', 'running'))
 
 -- name: release_waiting
-UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
-WHERE namespace = %(namespace)s AND status = 'waiting' AND schedule_id IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM jobs AS earlier
-      WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
-        AND earlier.status IN ('scheduled', 'queued', 'running'))
+-- The same for every schedule of the namespaces.
+WITH released AS (
+    UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
+    WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'waiting'
+      AND schedule_id IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs AS earlier
+          WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
+            AND earlier.status IN ('scheduled', 'queued', 'running'))
+    RETURNING 1
+)
+SELECT count(*) AS released FROM released
 
 -- name: release_jobs
 -- A worker gives back leases it holds ({id: fence}): at-least-once jobs go back to the
@@ -320,7 +338,7 @@ released AS (
               CASE WHEN jobs.guarantee = 'at_least_once' THEN jobs.attempt + 1
                    ELSE jobs.attempt END AS attempt,
               jobs.fence, jobs.worker_id, jobs.started_at, jobs.status, jobs.workflow_run_id,
-              jobs.step, jobs.failure_policy
+              jobs.step, jobs.failure_policy, jobs.schedule_id
 ),
 recorded AS (
     INSERT INTO attempts (
@@ -331,21 +349,24 @@ recorded AS (
            NULL
     FROM released
 )
-SELECT id, namespace, status, workflow_run_id, step, failure_policy FROM released
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+FROM released
 
 -- name: save_checkpoint
 UPDATE jobs SET checkpoint = %(state)s::json
 WHERE id = %(id)s AND fence = %(fence)s AND status = 'running'
+RETURNING id
 
--- name: rescue_expired_leases
+-- name: rescue_expired
 -- Jobs whose lease expired: requeued (at-least-once with attempts left, not cancelled) or
 -- ended (dead, or cancelled when that was asked), each with a `lease_expired` attempt.
+-- Workers silent for a day are gone for good.
 WITH expired AS (
     SELECT id,
            guarantee = 'at_least_once' AND attempt < max_attempts AND NOT cancel_requested
                AS requeue
     FROM jobs
-    WHERE namespace = %(namespace)s AND status = 'running'
+    WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'running'
       AND lease_expires_at < clock_now(%(now)s)
     FOR UPDATE SKIP LOCKED
 ),
@@ -363,8 +384,8 @@ rescued AS (
             ELSE 'lease expired: the worker vanished on the last attempt' END
     FROM expired WHERE jobs.id = expired.id
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
-              jobs.started_at, expired.requeue, jobs.status, jobs.workflow_run_id, jobs.step,
-              jobs.failure_policy
+              jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
+              jobs.failure_policy, jobs.schedule_id
 ),
 recorded AS (
     INSERT INTO attempts (
@@ -374,16 +395,14 @@ recorded AS (
            clock_now(%(now)s), 'lease_expired', NULL,
            'lease expired: the worker stopped heartbeating', NULL
     FROM rescued
+),
+forgotten AS (
+    DELETE FROM workers
+    WHERE namespace = ANY(%(namespaces)s::text[])
+      AND last_seen_at < clock_now(%(now)s) - 86400
 )
-SELECT id, requeue, namespace, status, workflow_run_id, step, failure_policy FROM rescued
-
--- name: prune_workers
--- Workers silent for a day are gone for good.
-DELETE FROM workers
-WHERE namespace = %(namespace)s AND last_seen_at < clock_now(%(now)s) - 86400
-
--- name: get_job
-SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = %(id)s
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+FROM rescued
 
 -- name: lock_jobs
 -- In id order, so that two callers locking overlapping sets never wait on each other.
@@ -392,37 +411,21 @@ WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
 ORDER BY id
 FOR UPDATE
 
--- name: get_jobs
-SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
-
--- name: list_jobs
-SELECT * FROM jobs
-WHERE namespace = %(namespace)s
-  AND (%(status)s::text IS NULL OR status = %(status)s::text)
-  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
-  AND (%(task)s::text IS NULL OR task = %(task)s::text)
-ORDER BY id DESC
-LIMIT %(limit)s
-
--- name: list_attempts
-SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s ORDER BY id
+-- name: request_cancel
+UPDATE jobs SET cancel_requested = true
+WHERE namespace = %(namespace)s AND id = %(id)s AND status = 'running'
 
 -- name: cancel_pending
 UPDATE jobs SET status = 'cancelled', finished_at = clock_now(%(now)s)
 WHERE namespace = %(namespace)s AND id = %(id)s AND status IN ('scheduled', 'waiting', 'queued')
-RETURNING *
-
--- name: request_cancel
-UPDATE jobs SET cancel_requested = true
-WHERE namespace = %(namespace)s AND id = %(id)s AND status = 'running'
-RETURNING *
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
 
 -- name: requeue_finished
 UPDATE jobs
 SET status = 'queued', attempt = 0, run_at = clock_now(%(now)s), finished_at = NULL,
     result = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
     deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
-WHERE namespace = %(namespace)s AND id = %(id)s AND status = %(expected_status)s
+WHERE namespace = %(namespace)s AND id = %(id)s AND status = %(expected)s
 RETURNING *
 
 -- name: dead_ids
@@ -443,13 +446,131 @@ unlinked AS (
 )
 SELECT count(*) AS purged FROM purged
 
--- name: delete_lapsed_leases
-DELETE FROM leases WHERE namespace = %(namespace)s AND expires_at < %(before)s
+-- name: get_jobs
+SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
 
--- name: prune_finished
--- Dead jobs stay: the dead-letter queue is emptied by purge_dead only. The steps of a
--- run still going are kept: its later steps read their results.
-WITH prunable AS (
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE namespace = %(namespace)s
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: list_attempts
+SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s ORDER BY id
+
+-- schedules -----------------------------------------------------------------------------------
+
+-- name: upsert_schedule
+-- A changed spec takes the caller's first fire time; an unchanged one keeps its own
+-- (and returns nothing).
+INSERT INTO schedules (
+    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at)
+VALUES (%(namespace)s, %(name)s, %(spec)s, %(next_fire_at)s, clock_now(%(now)s),
+        clock_now(%(now)s), clock_now(%(now)s))
+ON CONFLICT (namespace, name) DO UPDATE
+SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
+    updated_at = excluded.updated_at, changed_at = excluded.changed_at
+WHERE schedules.spec <> excluded.spec
+RETURNING id
+
+-- name: schedule_by_name
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.namespace = %(namespace)s AND s.name = %(name)s
+
+-- name: schedules_by_id
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = %(namespace)s
+
+-- name: list_schedules
+SELECT s.*, j.status AS last_job_status FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+WHERE s.namespace = %(namespace)s ORDER BY s.name
+
+-- name: pause_schedule
+UPDATE schedules
+SET paused = %(paused)s, updated_at = clock_now(%(now)s), changed_at = clock_now(%(now)s)
+WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: remove_schedule
+DELETE FROM schedules WHERE namespace = %(namespace)s AND name = %(name)s RETURNING id
+
+-- name: schedules_due
+SELECT id, next_fire_at FROM schedules
+WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+  AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
+
+-- name: schedules_changed
+SELECT id, CASE WHEN NOT paused THEN next_fire_at END AS next_fire_at
+FROM schedules
+WHERE namespace = %(namespace)s AND changed_at >= %(since)s
+
+-- name: lease_held
+-- Held FOR SHARE until the caller's transaction ends: nobody can take the lease over
+-- while its holder acts under it.
+SELECT 1 AS held FROM leases
+WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
+  AND expires_at >= clock_now(%(now)s)
+FOR SHARE
+
+-- name: advance_schedules
+-- Applies each plan (at most one per schedule) only if its schedule is where the plan
+-- found it; the ids of those that moved.
+UPDATE schedules
+SET next_fire_at = p.next_fire_at,
+    last_fire_at = coalesce(p.last_fire_at, schedules.last_fire_at),
+    updated_at = clock_now(%(now)s)
+FROM unnest(%(id)s::bigint[], %(next_fire_at)s::double precision[],
+            %(expected)s::double precision[], %(last_fire_at)s::double precision[])
+     AS p(id, next_fire_at, expected, last_fire_at)
+WHERE schedules.id = p.id AND schedules.namespace = %(namespace)s AND NOT schedules.paused
+  AND schedules.next_fire_at = p.expected
+RETURNING schedules.id
+
+-- name: unfinished_of_schedule
+SELECT status FROM jobs
+WHERE schedule_id = %(schedule_id)s AND status IN ('scheduled', 'waiting', 'queued', 'running')
+
+-- name: insert_fired_job
+-- The job of a fire, and the schedule's last job set to it; nothing when the (schedule,
+-- fire time) has one already.
+WITH fired AS (
+    INSERT INTO jobs (
+        namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+        max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
+    VALUES (%(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json, %(status)s,
+            %(priority)s, %(run_at)s, %(deadline)s, %(timeout)s, %(max_attempts)s,
+            %(guarantee)s, %(deadline_policy)s, clock_now(%(now)s), %(schedule_id)s,
+            %(fire_at)s)
+    ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+    RETURNING id
+),
+noted AS (
+    UPDATE schedules SET last_job_id = fired.id FROM fired WHERE schedules.id = %(schedule_id)s
+)
+SELECT id FROM fired
+
+-- name: unfinished_workflow_run
+-- Overlap of a workflow schedule: a run it fired that is still going.
+SELECT 1 AS running FROM workflow_runs
+WHERE schedule_id = %(schedule_id)s AND status = 'running'
+LIMIT 1
+
+-- maintenance ---------------------------------------------------------------------------------
+
+-- name: prune
+-- Up to %(limit)s jobs that ended before %(before)s with their attempts and edges, the
+-- leases that lapsed before it, and the finished runs left without steps. Dead jobs
+-- stay: the dead-letter queue is emptied by purge_dead only. The steps of a run still
+-- going are kept: its later steps read their results.
+WITH lapsed AS (
+    DELETE FROM leases WHERE namespace = %(namespace)s AND expires_at < %(before)s
+),
+prunable AS (
     SELECT id FROM jobs
     WHERE namespace = %(namespace)s AND finished_at < %(before)s
       AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
@@ -461,7 +582,8 @@ WITH prunable AS (
     FOR UPDATE SKIP LOCKED
 ),
 pruned AS (
-    DELETE FROM jobs USING prunable WHERE jobs.id = prunable.id RETURNING jobs.id
+    DELETE FROM jobs USING prunable WHERE jobs.id = prunable.id
+    RETURNING jobs.id, jobs.workflow_run_id
 ),
 forgotten AS (
     DELETE FROM attempts USING pruned WHERE attempts.job_id = pruned.id
@@ -469,14 +591,20 @@ forgotten AS (
 unlinked AS (
     DELETE FROM job_deps USING pruned
     WHERE job_deps.job_id = pruned.id OR job_deps.depends_on = pruned.id
+),
+emptied AS (
+    -- Every part of one statement sees the jobs as they were before it: a step pruned
+    -- by this statement is still there to the check below, unless told apart.
+    DELETE FROM workflow_runs AS run
+    WHERE namespace = %(namespace)s AND status <> 'running' AND finished_at < %(before)s
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs
+          WHERE jobs.workflow_run_id = run.id
+            AND jobs.id NOT IN (SELECT id FROM pruned WHERE workflow_run_id IS NOT NULL))
 )
 SELECT count(*) AS pruned FROM pruned
 
--- name: delete_emptied_workflow_runs
--- Finished runs whose every step was pruned.
-DELETE FROM workflow_runs
-WHERE namespace = %(namespace)s AND status <> 'running' AND finished_at < %(before)s
-  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.workflow_run_id = workflow_runs.id)
+-- workers and leases --------------------------------------------------------------------------
 
 -- name: register_worker
 INSERT INTO workers (
@@ -511,13 +639,7 @@ WHERE namespace = %(namespace)s AND starts_with(name, %(prefix)s::text)
 DELETE FROM leases
 WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
 
--- name: lease_held
--- Held FOR SHARE until the caller's transaction ends: nobody can take the lease over
--- while its holder acts under it.
-SELECT 1 AS held FROM leases
-WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
-  AND expires_at >= clock_now(%(now)s)
-FOR SHARE
+-- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
 SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
@@ -531,142 +653,54 @@ GROUP BY queue, priority
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 
--- name: upsert_schedule
--- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
-INSERT INTO schedules (
-    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at)
-VALUES (%(namespace)s, %(name)s, %(spec)s, %(next_fire_at)s, clock_now(%(now)s),
-        clock_now(%(now)s), clock_now(%(now)s))
-ON CONFLICT (namespace, name) DO UPDATE
-SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
-    updated_at = excluded.updated_at, changed_at = excluded.changed_at
-WHERE schedules.spec <> excluded.spec
+-- workflows (postgres/workflow_steps.py) ------------------------------------------------------
 
--- name: schedule_by_name
-SELECT s.*, j.status AS last_job_status FROM schedules AS s
-LEFT JOIN jobs AS j ON j.id = s.last_job_id
-WHERE s.namespace = %(namespace)s AND s.name = %(name)s
-
--- name: schedules_by_id
-SELECT s.*, j.status AS last_job_status FROM schedules AS s
-LEFT JOIN jobs AS j ON j.id = s.last_job_id
-WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = %(namespace)s
-
--- name: list_schedules
-SELECT s.*, j.status AS last_job_status FROM schedules AS s
-LEFT JOIN jobs AS j ON j.id = s.last_job_id
-WHERE s.namespace = %(namespace)s ORDER BY s.name
-
--- name: schedules_due
-SELECT id, next_fire_at FROM schedules
-WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
-  AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
-
--- name: schedules_changed
-SELECT id, CASE WHEN NOT paused THEN next_fire_at END AS next_fire_at
-FROM schedules
-WHERE namespace = %(namespace)s AND changed_at >= %(since)s
-
--- name: pause_schedule
-UPDATE schedules
-SET paused = %(paused)s, updated_at = clock_now(%(now)s), changed_at = clock_now(%(now)s)
-WHERE namespace = %(namespace)s AND name = %(name)s
-
--- name: remove_schedule
-DELETE FROM schedules WHERE namespace = %(namespace)s AND name = %(name)s
-
--- name: advance_schedule
--- Applies a plan only if the schedule is where the plan found it.
-UPDATE schedules
-SET next_fire_at = %(next_fire_at)s, last_fire_at = coalesce(%(last_fire_at)s, last_fire_at),
-    updated_at = clock_now(%(now)s)
-WHERE id = %(id)s AND namespace = %(namespace)s AND NOT paused
-  AND next_fire_at = %(expected)s
-
--- name: schedule_unfinished
-SELECT status FROM jobs
-WHERE schedule_id = %(schedule_id)s AND status IN ('scheduled', 'waiting', 'queued', 'running')
-
--- name: insert_fired_job
-INSERT INTO jobs (
-    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
-VALUES (%(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json, %(status)s,
-        %(priority)s, %(run_at)s, %(deadline)s, %(timeout)s, %(max_attempts)s, %(guarantee)s,
-        %(deadline_policy)s, clock_now(%(now)s), %(schedule_id)s, %(fire_at)s)
-ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
-RETURNING id
-
--- name: set_last_job
-UPDATE schedules SET last_job_id = %(job_id)s WHERE id = %(id)s
-
--- workflows ---------------------------------------------------------------------------------
-
--- name: insert_workflow_run
-INSERT INTO workflow_runs (
-    namespace, name, status, on_failure, created_at, schedule_id, fire_at)
-VALUES (%(namespace)s, %(name)s, 'running', %(on_failure)s, clock_now(%(now)s),
-        %(schedule_id)s, %(fire_at)s)
-ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
-RETURNING id
-
--- name: insert_steps
--- The steps of a run, ids taken beforehand (reserve_jobs) in the order of the steps.
-INSERT INTO jobs (
-    id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, created_at, workflow_run_id, step,
-    failure_policy, waiting_on)
-SELECT id, %(namespace)s, task, queue, args::json, kwargs::json, status, priority,
-       %(run_at)s, deadline, timeout, max_attempts, guarantee, deadline_policy,
-       clock_now(%(now)s), %(run_id)s, step, failure_policy, waiting_on
-FROM unnest(
-    %(id)s::bigint[], %(task)s::text[], %(queue)s::text[], %(args)s::text[],
-    %(kwargs)s::text[], %(status)s::text[], %(priority)s::integer[],
-    %(deadline)s::double precision[], %(timeout)s::double precision[],
-    %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-    %(step)s::text[], %(failure_policy)s::text[], %(waiting_on)s::integer[]
-) AS r(id, task, queue, args, kwargs, status, priority, deadline, timeout, max_attempts,
-       guarantee, deadline_policy, step, failure_policy, waiting_on)
-
--- name: insert_dependencies
-INSERT INTO job_deps (namespace, run_id, depends_on, job_id)
-SELECT %(namespace)s, %(run_id)s, depends_on, job_id
-FROM unnest(%(depends_on)s::bigint[], %(job_id)s::bigint[]) AS e(depends_on, job_id)
-
--- name: workflow_run
-SELECT * FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(id)s
-
--- name: lock_workflow_run
--- Retries and cancellations of one run wait for each other.
-SELECT * FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(id)s FOR UPDATE
-
--- name: list_workflow_runs
-SELECT * FROM workflow_runs
-WHERE namespace = %(namespace)s
-  AND (%(status)s::text IS NULL OR status = %(status)s::text)
-  AND (%(name)s::text IS NULL OR name = %(name)s::text)
-ORDER BY id DESC
-LIMIT %(limit)s
-
--- name: workflow_steps
-SELECT * FROM jobs WHERE workflow_run_id = %(run_id)s ORDER BY id
-
--- name: workflow_edges
-SELECT d.depends_on, d.job_id
-FROM jobs AS j JOIN job_deps AS d ON d.job_id = j.id
-WHERE j.workflow_run_id = %(run_id)s
-ORDER BY d.job_id, d.depends_on
-
--- name: workflow_step_counts
-SELECT workflow_run_id, status, count(*) AS count FROM jobs
-WHERE workflow_run_id = ANY(%(run_ids)s::bigint[])
-GROUP BY workflow_run_id, status
-
--- name: unfinished_workflow_run
--- Overlap of a workflow schedule: a run it fired that is still going.
-SELECT 1 AS running FROM workflow_runs
-WHERE schedule_id = %(schedule_id)s AND status = 'running'
-LIMIT 1
+-- name: insert_run
+-- A run, a job per step and the edges, in one statement; nothing when the (schedule,
+-- fire time) has a run already. Step ids ascend in the order of the steps; the roots
+-- are ready, or due at %(run_at)s when that is later; the others wait on their count.
+-- Edges come as (dependency, dependent) step names.
+WITH run AS (
+    INSERT INTO workflow_runs (
+        namespace, name, status, on_failure, created_at, schedule_id, fire_at)
+    VALUES (%(namespace)s, %(name)s, 'running', %(on_failure)s, clock_now(%(now)s),
+            %(schedule_id)s, %(fire_at)s)
+    ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+    RETURNING id
+),
+steps AS (
+    INSERT INTO jobs (
+        namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+        max_attempts, guarantee, deadline_policy, created_at, workflow_run_id, step,
+        failure_policy, waiting_on)
+    SELECT %(namespace)s, s.task, s.queue, s.args::json, s.kwargs::json,
+           CASE WHEN s.waiting_on > 0 THEN 'waiting'
+                WHEN %(run_at)s::double precision > clock_now(%(now)s) THEN 'scheduled'
+                ELSE 'queued' END,
+           s.priority, %(run_at)s, s.deadline, s.timeout, s.max_attempts, s.guarantee,
+           s.deadline_policy, clock_now(%(now)s), run.id, s.step, s.failure_policy,
+           s.waiting_on
+    FROM run CROSS JOIN unnest(
+        %(task)s::text[], %(queue)s::text[], %(args)s::text[], %(kwargs)s::text[],
+        %(priority)s::integer[], %(deadline)s::double precision[],
+        %(timeout)s::double precision[], %(max_attempts)s::integer[], %(guarantee)s::text[],
+        %(deadline_policy)s::text[], %(step)s::text[], %(failure_policy)s::text[],
+        %(waiting_on)s::integer[]
+    ) WITH ORDINALITY AS s(task, queue, args, kwargs, priority, deadline, timeout,
+                           max_attempts, guarantee, deadline_policy, step, failure_policy,
+                           waiting_on, position)
+    ORDER BY s.position
+    RETURNING jobs.id, jobs.step
+),
+edges AS (
+    INSERT INTO job_deps (namespace, run_id, depends_on, job_id)
+    SELECT %(namespace)s, run.id, dependency.id, dependent.id
+    FROM run
+    CROSS JOIN unnest(%(edge_from)s::text[], %(edge_to)s::text[]) AS e(dependency, dependent)
+    JOIN steps AS dependency ON dependency.step = e.dependency
+    JOIN steps AS dependent ON dependent.step = e.dependent
+)
+SELECT id FROM run
 
 -- name: release_dependents
 -- The steps after the ones that ended wait for as many dependencies fewer; those that
@@ -708,10 +742,14 @@ SET status = 'cancelled', finished_at = clock_now(%(now)s), waiting_on = 0,
 WHERE workflow_run_id = %(run_id)s AND status IN ('waiting', 'queued', 'scheduled')
 
 -- name: request_cancel_running_steps
-UPDATE jobs SET cancel_requested = true
-WHERE workflow_run_id = %(run_id)s AND status = 'running' AND NOT cancel_requested
+WITH asked AS (
+    UPDATE jobs SET cancel_requested = true
+    WHERE workflow_run_id = %(run_id)s AND status = 'running' AND NOT cancel_requested
+    RETURNING 1
+)
+SELECT count(*) AS asked FROM asked
 
--- name: settle_workflow_run
+-- name: settlement
 -- A running run whose steps have all ended: its counts of steps by state, to judge its
 -- final state by (nothing when a step is unfinished, or the run is not running).
 SELECT run.cancel_requested, j.status, count(*) AS count
@@ -723,26 +761,58 @@ WHERE run.id = %(run_id)s AND run.status = 'running'
         AND u.status IN ('scheduled', 'waiting', 'queued', 'running'))
 GROUP BY run.cancel_requested, j.status
 
--- name: finish_workflow_run
+-- name: finish_run
 UPDATE workflow_runs SET status = %(status)s, finished_at = clock_now(%(now)s)
-WHERE id = %(id)s AND status = 'running'
+WHERE id = %(run_id)s AND status = 'running'
 
--- name: request_cancel_workflow_run
+-- name: lock_run
+-- Retries and cancellations of one run wait for each other.
+SELECT id FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(run_id)s FOR UPDATE
+
+-- name: request_cancel_run
 UPDATE workflow_runs SET cancel_requested = true
-WHERE namespace = %(namespace)s AND id = %(id)s AND status = 'running'
+WHERE namespace = %(namespace)s AND id = %(run_id)s AND status = 'running'
 
--- name: reopen_workflow_run
+-- name: reopen_run
 UPDATE workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = false
-WHERE id = %(id)s
+WHERE id = %(run_id)s
 
--- name: reset_step
--- A retried step starts afresh; a deadline already passed would expire it at once.
+-- name: reset_steps
+-- Retried steps start afresh, each only while it is still in its expected state; a
+-- deadline already passed would expire one at once.
 UPDATE jobs
-SET status = %(status)s, waiting_on = %(waiting_on)s, attempt = 0, run_at = clock_now(%(now)s),
+SET status = r.status, waiting_on = r.waiting_on, attempt = 0, run_at = clock_now(%(now)s),
     finished_at = NULL, result = NULL, cancel_requested = false, worker_id = NULL,
     lease_expires_at = NULL,
-    deadline = CASE WHEN deadline <= clock_now(%(now)s) THEN NULL ELSE deadline END
-WHERE id = %(id)s AND status = %(expected_status)s
+    deadline = CASE WHEN jobs.deadline <= clock_now(%(now)s) THEN NULL ELSE jobs.deadline END
+FROM unnest(%(id)s::bigint[], %(status)s::text[], %(waiting_on)s::integer[],
+            %(expected)s::text[]) AS r(id, status, waiting_on, expected)
+WHERE jobs.id = r.id AND jobs.status = r.expected
+
+-- name: workflow_run
+SELECT * FROM workflow_runs WHERE namespace = %(namespace)s AND id = %(run_id)s
+
+-- name: list_workflow_runs
+SELECT * FROM workflow_runs
+WHERE namespace = %(namespace)s
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(name)s::text IS NULL OR name = %(name)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: workflow_steps
+SELECT * FROM jobs WHERE workflow_run_id = %(run_id)s ORDER BY id
+
+-- name: workflow_edges
+SELECT d.depends_on, d.job_id
+FROM jobs AS j JOIN job_deps AS d ON d.job_id = j.id
+WHERE j.workflow_run_id = %(run_id)s
+ORDER BY d.job_id, d.depends_on
+
+-- name: step_counts
+SELECT workflow_run_id, status, count(*) AS count FROM jobs
+WHERE workflow_run_id = ANY(%(run_ids)s::bigint[])
+GROUP BY workflow_run_id, status
 
 -- name: upstream_outcomes
 SELECT j.id, j.step, j.status, j.result, j.last_error

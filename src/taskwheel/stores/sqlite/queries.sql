@@ -1,6 +1,23 @@
 -- Named queries of the SQLite store. Parameters are :named; times are epoch seconds.
+-- Names are those of the PostgreSQL store's queries.sql: one block per statement of the
+-- executor (see stores/executor.py), and the migrations' own.
 
--- name: insert_job
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)
+
+-- name: applied_migrations
+SELECT version FROM taskwheel_migrations
+
+-- name: record_migration
+INSERT INTO taskwheel_migrations (version, name, applied_at) VALUES (:version, :name, :now)
+
+-- name: migrations_table_exists
+SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'taskwheel_migrations'
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM taskwheel_migrations
+
+-- name: insert_jobs
 -- Positional parameters, in column order: binding by name costs more per row, and
 -- this statement runs once per job of a batch.
 INSERT INTO taskwheel_jobs (
@@ -50,7 +67,7 @@ UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id
 UPDATE taskwheel_jobs SET lease_expires_at = max(lease_expires_at, :now + :lease_ttl)
 WHERE id = :id AND fence = :fence AND status = 'running'
 
--- name: finish_attempt
+-- name: finish_attempts
 -- A retry of a job someone asked to cancel ends it cancelled instead.
 UPDATE taskwheel_jobs
 SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled')
@@ -65,14 +82,14 @@ WHERE id = :id AND fence = :fence AND status = 'running'
 RETURNING id, namespace, attempt, fence, worker_id, started_at, schedule_id, status,
           workflow_run_id, step, failure_policy
 
--- name: insert_attempt
+-- name: record_attempt
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
     result, error, traceback)
 VALUES (:namespace, :job_id, :attempt, :fence, :worker_id, :started_at, :now, :outcome,
         :result, :error, :traceback)
 
--- name: release_job
+-- name: release_jobs
 UPDATE taskwheel_jobs
 SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN 'queued'
                   WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
@@ -110,8 +127,6 @@ WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
 RETURNING id, namespace, attempt, fence, worker_id, started_at, status, workflow_run_id, step,
           failure_policy
 
--- name: get_job
-SELECT * FROM taskwheel_jobs WHERE namespace = :namespace AND id = :id
 
 -- name: get_jobs
 SELECT * FROM taskwheel_jobs
@@ -153,7 +168,7 @@ SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead' O
 DELETE FROM taskwheel_attempts WHERE job_id IN (
     SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
 
--- name: purge_dead_jobs
+-- name: purge_dead
 DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
 
 -- name: register_worker
@@ -171,7 +186,7 @@ DELETE FROM taskwheel_workers WHERE id = :worker_id
 -- Workers silent for a day are gone for good.
 DELETE FROM taskwheel_workers WHERE namespace = :namespace AND last_seen_at < :now - 86400
 
--- name: elect
+-- name: elect_many
 INSERT INTO taskwheel_leases (namespace, name, holder, expires_at)
 VALUES (:namespace, :name, :holder, :now + :ttl)
 ON CONFLICT (namespace, name) DO UPDATE
@@ -250,14 +265,14 @@ DELETE FROM taskwheel_schedules WHERE namespace = :namespace AND name = :name
 SELECT 1 FROM taskwheel_leases
 WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
 
--- name: advance_schedule
+-- name: advance_schedules
 -- Applies a plan only if the schedule is where the plan found it.
 UPDATE taskwheel_schedules
 SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
     updated_at = :now
 WHERE id = :id AND namespace = :namespace AND paused = 0 AND next_fire_at = :expected
 
--- name: schedule_unfinished
+-- name: unfinished_of_schedule
 SELECT status FROM taskwheel_jobs INDEXED BY taskwheel_jobs_schedule_unfinished
 WHERE schedule_id = :schedule_id
   AND status IN ('scheduled', 'waiting', 'queued', 'running')
@@ -284,7 +299,7 @@ WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
         AND earlier.status IN ('scheduled', 'queued', 'running'))
 RETURNING id
 
--- name: release_waiting_of
+-- name: release_queue_one
 UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
 WHERE status = 'waiting'
   AND schedule_id IN (SELECT value FROM json_each(:schedule_ids))
@@ -322,13 +337,13 @@ DELETE FROM taskwheel_jobs WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- workflows ---------------------------------------------------------------------------------
 
--- name: insert_workflow_run
+-- name: insert_run
 INSERT INTO taskwheel_workflow_runs (
     namespace, name, status, on_failure, created_at, schedule_id, fire_at)
 VALUES (:namespace, :name, 'running', :on_failure, :now, :schedule_id, :fire_at)
 ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
 
--- name: insert_step
+-- name: insert_steps
 -- Positional parameters, in column order: it runs once per step of a run.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
@@ -336,7 +351,7 @@ INSERT INTO taskwheel_jobs (
     failure_policy, waiting_on)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
--- name: insert_dependency
+-- name: insert_dependencies
 INSERT INTO taskwheel_job_deps (namespace, run_id, depends_on, job_id) VALUES (?, ?, ?, ?)
 
 -- name: workflow_run
@@ -359,7 +374,7 @@ FROM taskwheel_jobs AS j
 JOIN taskwheel_job_deps AS d ON d.job_id = j.id
 WHERE j.workflow_run_id = :run_id
 
--- name: workflow_step_counts
+-- name: step_counts
 SELECT workflow_run_id, status, count(*) FROM taskwheel_jobs
 WHERE workflow_run_id IN (SELECT value FROM json_each(:run_ids))
 GROUP BY workflow_run_id, status
@@ -408,32 +423,38 @@ UPDATE taskwheel_jobs SET cancel_requested = 1
 WHERE workflow_run_id = :run_id AND status = 'running' AND cancel_requested = 0
 RETURNING id
 
--- name: unfinished_step
-SELECT 1 FROM taskwheel_jobs INDEXED BY taskwheel_jobs_workflow_status
-WHERE workflow_run_id = :run_id AND status IN ('scheduled', 'waiting', 'queued', 'running')
-LIMIT 1
 
--- name: run_step_counts
-SELECT status, count(*) FROM taskwheel_jobs INDEXED BY taskwheel_jobs_workflow_status
-WHERE workflow_run_id = :run_id
-GROUP BY status
 
--- name: running_workflow_run
-SELECT cancel_requested FROM taskwheel_workflow_runs WHERE id = :id AND status = 'running'
-
--- name: finish_workflow_run
+-- name: finish_run
 UPDATE taskwheel_workflow_runs SET status = :status, finished_at = :now
 WHERE id = :id AND status = 'running'
 
--- name: request_cancel_workflow_run
+-- name: lock_run
+-- The write lock is held: nobody changes the run before this transaction ends.
+SELECT 1 FROM taskwheel_workflow_runs WHERE namespace = :namespace AND id = :id
+
+-- name: settlement
+-- A running run whose steps have all ended: its counts of steps by state, to judge its
+-- final state by (nothing when a step is unfinished, or the run is not running).
+SELECT run.cancel_requested, j.status, count(*) AS count
+FROM taskwheel_workflow_runs AS run
+JOIN taskwheel_jobs AS j INDEXED BY taskwheel_jobs_workflow_status ON j.workflow_run_id = run.id
+WHERE run.id = :run_id AND run.status = 'running'
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS u INDEXED BY taskwheel_jobs_workflow_status
+      WHERE u.workflow_run_id = run.id
+        AND u.status IN ('scheduled', 'waiting', 'queued', 'running'))
+GROUP BY run.cancel_requested, j.status
+
+-- name: request_cancel_run
 UPDATE taskwheel_workflow_runs SET cancel_requested = 1
 WHERE namespace = :namespace AND id = :id AND status = 'running'
 
--- name: reopen_workflow_run
+-- name: reopen_run
 UPDATE taskwheel_workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = 0
 WHERE id = :id
 
--- name: reset_step
+-- name: reset_steps
 -- A retried step starts afresh; a deadline already passed would expire it at once.
 UPDATE taskwheel_jobs
 SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
@@ -441,6 +462,7 @@ SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
     lease_expires_at = NULL,
     deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
 WHERE id = :id AND status = :expected_status
+RETURNING namespace
 
 -- name: upstream_outcomes
 SELECT j.id, j.step, j.status, j.result, j.last_error

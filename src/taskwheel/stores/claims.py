@@ -1,0 +1,87 @@
+"""A claim is a request answered by a policy.
+
+A worker asks for up to ``limit`` ready jobs of some queues in some namespaces
+(`ClaimRequest`); the store's `ClaimPolicy` decides which ready jobs are eligible and in
+which order, inside the claim's transaction, after due jobs were promoted and missed
+ones expired. Today's order -- priority (higher first), then deadline (earliest first,
+none last), then due time, then id -- is the default policy, `DispatchOrder`, one
+indexed scan.
+
+This is the plug point for dispatch control: fair shares, priority aging, concurrency
+and rate limits and open circuit breakers are policies here, or admission gates that
+decide which jobs become claimable at all, never edits of the claim statements of each
+dialect. A policy composes the executor's statements; a policy that needs a statement
+of its own adds it to `Executor` (and to both dialects).
+
+Example:
+    >>> request = ClaimRequest("w1", namespaces=("default",), queues=("emails",), limit=10,
+    ...                        lease_ttl=30.0)
+    >>> request.namespaces
+    ('default',)
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from taskwheel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from taskwheel.jobs import Claim, Job
+    from taskwheel.stores.executor import Executor
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """Up to ``limit`` ready jobs of ``queues`` in ``namespaces`` for ``worker_id``,
+    each held under a lease of ``lease_ttl`` seconds. Rows still belong to one
+    namespace each: a claim over several reads each namespace's own jobs."""
+
+    worker_id: str
+    namespaces: tuple[str, ...]
+    queues: tuple[str, ...]
+    limit: int
+    lease_ttl: float
+
+    def __post_init__(self) -> None:
+        if not self.namespaces:
+            raise InvalidInput("namespaces", "a claim names at least one namespace")
+        if not self.queues:
+            raise InvalidInput("queues", "a claim names at least one queue")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0:
+            raise InvalidInput("limit", f"must be an integer >= 0, got {self.limit!r}")
+        if not isinstance(self.lease_ttl, int | float) or not (
+            math.isfinite(self.lease_ttl) and self.lease_ttl > 0
+        ):
+            raise InvalidInput("lease_ttl", f"must be a number of seconds > 0, got "
+                               f"{self.lease_ttl!r}")
+
+
+class ClaimPolicy(ABC):
+    """Which ready jobs a claim takes, and in which order."""
+
+    def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
+        """The whole claim in one statement outside any transaction, or None to claim
+        in steps (`claim`). Only for a policy the dialect has such a statement for."""
+        return None
+
+    @abstractmethod
+    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
+        """Take the jobs, inside the claim's transaction."""
+
+
+class DispatchOrder(ClaimPolicy):
+    """The default: priority, then deadline, then due time, then id, strictly. A flood
+    of high-priority jobs goes first (the dispatch-control policies soften this)."""
+
+    def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
+        return executor.claim_at_once(request)
+
+    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
+        return transaction.claim_jobs(request)
+
+
+DEFAULT_POLICY: ClaimPolicy = DispatchOrder()

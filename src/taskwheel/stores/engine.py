@@ -1,0 +1,446 @@
+"""Every store operation, decided once, over a dialect's `Executor`.
+
+`SQLStore` implements the `Store` interface for both dialects: it opens the executor
+an operation needs (one statement, a transaction, a read, a consistent snapshot),
+composes the executor's intent-named statements in the order the operation's contract
+gives, and makes the decisions (overlap policy, guards before requeue and replay,
+workflow step ends, the claim policy, folding rows into `Stats`). A dialect
+(``sqlite/store.py``, ``postgres/store.py``) supplies the executors and its schema
+handling, and nothing else.
+
+Hot paths (claim, report, heartbeat, enqueue) stay one executor call each where the
+dialect can do them in one statement or one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Literal
+
+from taskwheel.errors import IllegalTransition, JobNotFound, LeaseLost, ScheduleNotFound
+from taskwheel.events import Event, EventKind
+from taskwheel.jobs import (
+    Attempt,
+    Claim,
+    Job,
+    JobFilter,
+    NewJob,
+    Outcome,
+    QueueStats,
+    Rescue,
+    Stats,
+)
+from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.schedules import (
+    Fire,
+    Fired,
+    FirePlan,
+    FireResult,
+    Overlap,
+    Schedule,
+    ScheduleDefinition,
+    fired_status,
+)
+from taskwheel.stores import steps
+from taskwheel.stores.base import Store, WorkerRegistration
+from taskwheel.stores.claims import DEFAULT_POLICY, ClaimPolicy, ClaimRequest
+from taskwheel.stores.executor import Executor
+from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
+
+# How an operation uses the database: one statement that commits alone; a write
+# transaction; reads that need no snapshot; reads that must agree with each other.
+Access = Literal["statement", "transaction", "read", "snapshot"]
+
+
+class SQLStore(Store):
+    """The `Store` contract written once over a dialect's executors."""
+
+    claim_policy: ClaimPolicy = DEFAULT_POLICY
+
+    @abstractmethod
+    def executor(
+        self, operation: str, access: Access = "transaction", *, pipeline: bool = False
+    ) -> AbstractContextManager[Executor]:
+        """An executor for ``operation``: ``statement`` (each statement commits alone),
+        ``transaction`` (committed when the block ends, rolled back if it raises),
+        ``read`` or ``snapshot``. ``pipeline`` hints that the statements may travel
+        together (PostgreSQL)."""
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        if not jobs:
+            return []
+        keyed = any(new.idempotency_key is not None for new in jobs)
+        # Keys that others hold may have to be looked for twice: in one transaction.
+        with self.executor("enqueue", "transaction" if keyed else "statement",
+                           pipeline=True) as ex:
+            created = ex.insert_jobs(jobs)
+        if self.events.wants(EventKind.JOB_ENQUEUED):
+            for job in created:
+                self.events.emit(Event(EventKind.JOB_ENQUEUED, job.namespace,
+                                       job.created_at.timestamp(), job.id, job.task, job.queue))
+        return created
+
+    def claim(self, request: ClaimRequest) -> Claim:
+        if request.limit == 0:
+            with self.executor("claim_jobs", "read") as ex:
+                return Claim(jobs=[], next_due=ex.next_due(request.namespaces))
+        with self.executor("claim_jobs", "statement") as ex:
+            # Most claims find nothing but ready jobs: one statement, one round trip.
+            claim = self.claim_policy.claim_at_once(ex, request)
+        if claim is None:
+            with self.executor("claim_jobs", pipeline=True) as tx:
+                tx.promote_due(request.namespaces)
+                steps.steps_ended(tx, tx.expire_missed(request.namespaces, waiting=False))
+                jobs = self.claim_policy.claim(tx, request)
+                claim = Claim(jobs=jobs, next_due=tx.next_due(request.namespaces))
+        claim.jobs.sort(key=Job.dispatch_key)
+        return claim
+
+    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+        with self.executor("heartbeat", "statement") as ex:
+            return ex.heartbeat(worker_id, float(lease_ttl))
+
+    def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool:
+        with self.executor("extend_lease", "statement") as ex:
+            return ex.extend_lease(job_id, fence, float(lease_ttl))
+
+    def finish_attempts(self, outcomes: Sequence[Outcome]) -> list[int]:
+        for outcome in outcomes:
+            if outcome.status not in RUNNING_TARGETS:
+                raise IllegalTransition(
+                    outcome.job_id, JobStatus.RUNNING.value, outcome.status.value
+                )
+        if not outcomes:
+            return []
+        with self.executor("finish_attempts", pipeline=True) as tx:
+            moved, rejected = tx.finish_attempts(outcomes)
+            tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
+            # Dependents of the steps that ended become ready in this same transaction.
+            steps.steps_ended(tx, moved)
+        return rejected
+
+    def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
+        if not fences:
+            return []
+        with self.executor("release_jobs", pipeline=True) as tx:
+            moved = tx.release_jobs(worker_id, fences)
+            steps.steps_ended(tx, moved)
+        released = {row.id for row in moved}
+        return [job_id for job_id in fences if job_id in released]
+
+    def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
+        with self.executor("save_checkpoint", "statement") as ex:
+            return ex.save_checkpoint(job_id, fence, state_json)
+
+    def rescue_expired_leases(self, namespace: str) -> Rescue:
+        with self.executor("rescue_expired_leases", pipeline=True) as tx:
+            moved = tx.rescue_expired([namespace])
+            steps.steps_ended(tx, moved)
+        return Rescue(
+            requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
+            failed=sorted(row.id for row in moved if row.status is not JobStatus.QUEUED),
+        )
+
+    def cancel_job(self, namespace: str, job_id: int) -> Job:
+        with self.executor("cancel_job") as tx:
+            current = _one(tx.lock_jobs(namespace, [job_id]), job_id)
+            if current.status is JobStatus.RUNNING:
+                tx.request_cancel(namespace, job_id)
+                tx.wake(namespace, "cancel")
+            else:
+                check_transition(current.status, JobStatus.CANCELLED, job_id)
+                steps.steps_ended(tx, tx.cancel_pending(namespace, job_id))
+            return _one(tx.get_jobs(namespace, [job_id]), job_id)
+
+    def retry_job(self, namespace: str, job_id: int) -> Job:
+        with self.executor("retry_job") as tx:
+            return self._requeue_finished(tx, _one(tx.lock_jobs(namespace, [job_id]), job_id))
+
+    def _requeue_finished(self, tx: Executor, current: Job) -> Job:
+        """Queue a finished job again; a workflow step runs again the way its run's
+        retry runs it, with the steps after it."""
+        if current.workflow_run_id is not None:
+            steps.retry_steps(tx, current.namespace, current.workflow_run_id, current.step)
+            return _one(tx.get_jobs(current.namespace, [current.id]), current.id)
+        check_transition(current.status, JobStatus.QUEUED, current.id)
+        if current.status in (JobStatus.WAITING, JobStatus.SCHEDULED, JobStatus.RUNNING):
+            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value)
+        job = tx.requeue_finished(current.namespace, current.id, current.status)
+        if job is None:  # changed since it was read: say what it is now
+            now = _one(tx.get_jobs(current.namespace, [current.id]), current.id)
+            raise IllegalTransition(current.id, now.status.value, JobStatus.QUEUED.value)
+        return job
+
+    def replay_dead(self, namespace: str, job_ids: Sequence[int] | None) -> list[int]:
+        with self.executor("replay_dead") as tx:
+            ids = tx.dead_ids(namespace) if job_ids is None else list(job_ids)
+            # All locked first, in id order: two replays of overlapping sets never wait
+            # on each other. Then each as it is now (an earlier one may have changed it).
+            tx.lock_jobs(namespace, ids)
+            replayed: list[int] = []
+            for job_id in ids:
+                job = _one(tx.get_jobs(namespace, [job_id]), job_id)
+                if job.status is not JobStatus.DEAD and job_ids is None:
+                    continue  # a workflow step already re-run with an earlier one
+                if job.status is not JobStatus.DEAD:
+                    raise IllegalTransition(job_id, job.status.value, "replayed (not dead)")
+                self._requeue_finished(tx, job)
+                replayed.append(job_id)
+        return replayed
+
+    def purge_dead(self, namespace: str) -> int:
+        with self.executor("purge_dead") as tx:
+            return tx.purge_dead(namespace)
+
+    def get_job(self, namespace: str, job_id: int) -> Job:
+        with self.executor("get_job", "read") as ex:
+            return _one(ex.get_jobs(namespace, [job_id]), job_id)
+
+    def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        with self.executor("get_jobs", "read") as ex:
+            return ex.get_jobs(namespace, job_ids)
+
+    def list_jobs(self, namespace: str, where: JobFilter) -> list[Job]:
+        with self.executor("list_jobs", "read") as ex:
+            return ex.list_jobs(namespace, where)
+
+    def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
+        with self.executor("list_attempts", "read") as ex:
+            return ex.list_attempts(namespace, job_id)
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+        namespace, name = definition.namespace, definition.name
+        with self.executor("upsert_schedule") as tx:
+            changed = tx.upsert_schedule(definition, definition.first_fire(tx.now()))
+            schedule = _schedule(tx, namespace, name)
+            if changed:
+                tx.wake(namespace, "schedules")
+        return schedule, changed
+
+    def get_schedule(self, namespace: str, name: str) -> Schedule:
+        with self.executor("get_schedule", "read") as ex:
+            return _schedule(ex, namespace, name)
+
+    def get_schedules(self, namespace: str, ids: Sequence[int]) -> list[Schedule]:
+        with self.executor("get_schedules", "read") as ex:
+            return ex.schedules_by_id(namespace, ids)
+
+    def list_schedules(self, namespace: str) -> list[Schedule]:
+        with self.executor("list_schedules", "read") as ex:
+            return ex.list_schedules(namespace)
+
+    def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
+        with self.executor("set_schedule_paused") as tx:
+            tx.pause_schedule(namespace, name, paused)
+            schedule = _schedule(tx, namespace, name)
+            tx.wake(namespace, "schedules")
+        return schedule
+
+    def remove_schedule(self, namespace: str, name: str) -> None:
+        with self.executor("remove_schedule") as tx:
+            if not tx.remove_schedule(namespace, name):
+                raise ScheduleNotFound(name)
+            tx.wake(namespace, "schedules")
+
+    def schedules_due(
+        self, namespace: str, until: float, after: float | None = None
+    ) -> list[tuple[int, float]]:
+        with self.executor("schedules_due", "read") as ex:
+            return ex.schedules_due(namespace, float(until), after)
+
+    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
+        with self.executor("schedules_changed", "read") as ex:
+            return ex.schedules_changed(namespace, float(since))
+
+    def fire_schedules(
+        self, namespace: str, plans: Sequence[FirePlan], lease: tuple[str, str] | None = None
+    ) -> list[Fired]:
+        if not plans:
+            return []
+        fired: list[Fired] = []
+        with self.executor("fire_schedules") as tx:
+            if lease is not None and not tx.lease_held(namespace, *lease):
+                raise LeaseLost(*lease)
+            now = tx.now()
+            current = {s.id: s for s in tx.schedules_by_id(
+                namespace, [plan.schedule_id for plan in plans])}
+            advanced = tx.advance_schedules(namespace, plans)
+            for plan, moved in zip(plans, advanced, strict=True):
+                schedule = current.get(plan.schedule_id)
+                if not moved or schedule is None:
+                    fired.extend(
+                        Fired(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
+                    )
+                    continue
+                fired.extend(_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires)
+            _wake_for_fires(tx, namespace, fired)
+        return fired
+
+    def trigger_schedule(self, namespace: str, name: str) -> Fired:
+        with self.executor("trigger_schedule") as tx:
+            now = tx.now()
+            fired = _fire(tx, _schedule(tx, namespace, name), Fire(now, now), Overlap.ALLOW, now)
+            _wake_for_fires(tx, namespace, [fired])
+        return fired
+
+    # -- workflows ------------------------------------------------------------------------------
+
+    def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        with self.executor("submit_workflow") as tx:
+            now = tx.now()
+            run_id = tx.insert_run(spec, run_at=now, started=now)
+            assert run_id is not None  # only a fire can collide
+            return steps.read_run(tx, spec.namespace, run_id)
+
+    def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        with self.executor("get_workflow_run", "snapshot") as ex:
+            return steps.read_run(ex, namespace, run_id)
+
+    def list_workflow_runs(self, namespace: str, where: WorkflowRunFilter) -> list[WorkflowRun]:
+        with self.executor("list_workflow_runs", "snapshot") as ex:
+            return steps.list_runs(ex, ex.list_workflow_runs(namespace, where))
+
+    def retry_workflow_run(
+        self, namespace: str, run_id: int, step: str | None = None
+    ) -> WorkflowRun:
+        with self.executor("retry_workflow_run") as tx:
+            steps.retry_steps(tx, namespace, run_id, step)
+            return steps.read_run(tx, namespace, run_id)
+
+    def cancel_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
+        with self.executor("cancel_workflow_run") as tx:
+            steps.cancel_run(tx, namespace, run_id)
+            return steps.read_run(tx, namespace, run_id)
+
+    def upstream_outcomes(self, namespace: str, job_id: int) -> list[StepOutcome]:
+        with self.executor("upstream_outcomes", "read") as ex:
+            return ex.upstream_outcomes(namespace, job_id)
+
+    # -- maintenance ----------------------------------------------------------------------------
+
+    def promote_due_jobs(self, namespace: str) -> tuple[int, float | None]:
+        with self.executor("promote_due_jobs", pipeline=True) as tx:
+            promoted = tx.promote_due([namespace])
+            next_due = tx.next_due([namespace])
+        return promoted, next_due
+
+    def expire_missed_deadlines(self, namespace: str) -> int:
+        with self.executor("expire_missed_deadlines", pipeline=True) as tx:
+            moved = tx.expire_missed([namespace], waiting=True)
+            steps.steps_ended(tx, moved)
+        return len(moved)
+
+    def release_waiting(self, namespace: str) -> int:
+        with self.executor("release_waiting", "statement") as ex:
+            return ex.release_waiting([namespace])
+
+    def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
+        with self.executor("prune_finished", pipeline=True) as tx:
+            return tx.prune(namespace, float(before), limit)
+
+    # -- workers and leadership -----------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerRegistration) -> None:
+        with self.executor("register_worker", "statement") as ex:
+            ex.register_worker(worker)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self.executor("unregister_worker", "statement") as ex:
+            ex.unregister_worker(worker_id)
+
+    def elect_many(
+        self, namespace: str, names: Sequence[str], holder: str, ttl: float
+    ) -> set[str]:
+        if not names:
+            return set()
+        with self.executor("elect_many", "statement") as ex:
+            # Sorted: two electors of overlapping sets take the rows in one order.
+            return ex.elect_many(namespace, sorted(set(names)), holder, float(ttl))
+
+    def lease_holders(self, namespace: str, prefix: str) -> dict[str, str]:
+        with self.executor("lease_holders", "read") as ex:
+            return ex.lease_holders(namespace, prefix)
+
+    def resign(self, namespace: str, name: str, holder: str) -> None:
+        with self.executor("resign", "statement") as ex:
+            ex.resign(namespace, name, holder)
+
+    def stats(self, namespace: str) -> Stats:
+        with self.executor("stats", "snapshot", pipeline=True) as ex:
+            now = ex.now()
+            counts = ex.count_by_state(namespace)
+            ready = ex.ready_by_priority(namespace)
+            workers = ex.list_workers(namespace, now)
+        by_queue: dict[str, dict[str, int]] = {}
+        for group in counts:
+            by_queue.setdefault(group.queue, {})[group.status] = group.count
+        priorities: dict[str, dict[int, int]] = {}
+        oldest: dict[str, float] = {}
+        for band in ready:
+            priorities.setdefault(band.queue, {})[band.priority] = band.count
+            oldest[band.queue] = min(oldest.get(band.queue, band.first_due), band.first_due)
+        queues = [
+            QueueStats(
+                queue=queue,
+                counts=by_queue[queue],
+                ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
+                oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
+            )
+            for queue in sorted(by_queue)
+        ]
+        return Stats(queues=queues, workers=workers)
+
+
+# -- decisions shared by several operations -----------------------------------------------------
+
+
+def _one(jobs: list[Job], job_id: int) -> Job:
+    if not jobs:
+        raise JobNotFound(job_id)
+    return jobs[0]
+
+
+def _schedule(ex: Executor, namespace: str, name: str) -> Schedule:
+    schedule = ex.schedule_by_name(namespace, name)
+    if schedule is None:
+        raise ScheduleNotFound(name)
+    return schedule
+
+
+def _fire(tx: Executor, schedule: Schedule, fire: Fire, overlap: Overlap, now: float) -> Fired:
+    """One fire of a schedule under its overlap policy and the (schedule, fire time)
+    key: a job, or a workflow run for a schedule of a workflow."""
+    if schedule.definition.workflow is not None:
+        if overlap is not Overlap.ALLOW and tx.unfinished_workflow_run(schedule.id):
+            return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+        run_id = tx.insert_run(schedule.definition.workflow, run_at=fire.run_at,
+                               started=fire.fire_at, schedule_id=schedule.id,
+                               fire_at=fire.fire_at)
+        if run_id is None:
+            return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+        return Fired(schedule.id, fire.fire_at, FireResult.CREATED, None, fire.run_at, now,
+                     workflow_run_id=run_id)
+    unfinished = [] if overlap is Overlap.ALLOW else tx.unfinished_of_schedule(schedule.id)
+    status = fired_status(overlap, unfinished, fire.run_at, now)
+    if status is None:
+        return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+    job_id = tx.insert_fired_job(schedule, fire, status)
+    if job_id is None:
+        return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+    result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
+    return Fired(schedule.id, fire.fire_at, result, job_id, fire.run_at, now)
+
+
+def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
+    """Schedulers promote the fired jobs that are due later (the "due" wake-up);
+    workers are woken for those ready now by the statements that wrote them."""
+    if any(f.result is FireResult.CREATED and f.run_at is not None and f.created_at is not None
+           and f.run_at > f.created_at for f in fired):
+        tx.wake(namespace, "due")
+

@@ -1,0 +1,379 @@
+"""The per-dialect half of a store: intent-named statements, lists in and lists out.
+
+A store is two halves. `SQLStore` (``engine.py``) makes every decision once: which
+statements an operation runs, in which order, and what their answers mean (what the
+end of a workflow step does to its run, whether a fire may create a job under its
+overlap policy, which jobs may be retried or replayed, how rows fold into `Stats`).
+An `Executor` is the other half, one per dialect (``sqlite/store.py``,
+``postgres/store.py``): it runs one intent-named statement at a time and turns rows
+into records. It holds no policy; it is large only because of parameter marshalling.
+
+An executor is one transaction, or a pool whose every statement commits alone (the
+store says which when it hands one out). Statements take and return lists, so a
+dialect can do a batch in one set-based statement (PostgreSQL: arrays and ``unnest``,
+pipelined) or in a loop inside its single-writer transaction (SQLite): the decision
+above does not change.
+
+Wake-ups follow one rule: a statement that makes jobs ready wakes the workers of their
+namespaces itself, when its transaction commits (SQLite: the store sends the
+notifications after COMMIT; PostgreSQL: a trigger on the jobs table sends them with the
+commit). Anything else worth a wake-up is asked for with `Executor.wake`, which travels
+only if the transaction commits.
+
+Times are epoch seconds of the store's clock. ``now`` is the transaction's instant.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, WorkerInfo
+from taskwheel.lifecycle import JobStatus
+from taskwheel.schedules import Fire, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.stores.base import WorkerRegistration
+from taskwheel.stores.claims import ClaimRequest
+from taskwheel.workflows import (
+    StepOutcome,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+    WorkflowStep,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A job a statement moved to another state: what the decisions that follow need
+    (its run and step policy, its schedule). ``status`` is where it went."""
+
+    id: int
+    namespace: str
+    status: JobStatus
+    workflow_run_id: int | None = None
+    step: str | None = None
+    failure_policy: str | None = None
+    schedule_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepReset:
+    """One step a workflow retry starts afresh (see `workflows.plan_retry`), written
+    only while the step is still in ``expected``."""
+
+    job_id: int
+    status: JobStatus
+    waiting_on: int
+    expected: JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettlement:
+    """A running run none of whose steps is unfinished: its steps by state."""
+
+    cancel_requested: bool
+    counts: dict[JobStatus, int]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCount:
+    """One group of a namespace's jobs: how many of a queue are in a state."""
+
+    queue: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyCount:
+    """Ready jobs of a queue at one priority, and the earliest due time among them."""
+
+    queue: str
+    priority: int
+    count: int
+    first_due: float
+
+
+class Executor(ABC):
+    """One transaction (or a pool) of a dialect: the statements `SQLStore` composes."""
+
+    # -- the transaction ------------------------------------------------------------------
+
+    @abstractmethod
+    def now(self) -> float:
+        """The instant this transaction judges time by (read once, then the same)."""
+
+    @abstractmethod
+    def wake(self, namespace: str, event: str) -> None:
+        """Notify listeners of ``namespace`` (``"cancel"``, ``"due"``, ``"schedules"``,
+        ``"jobs"``) if and when this transaction commits."""
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
+        """Write a batch; each request's answer, in order, is the job it created or the
+        one already holding its idempotency key in its namespace."""
+
+    def claim_at_once(self, request: ClaimRequest) -> Claim | None:
+        """A claim in dispatch order in one statement, when nothing but ready jobs is in
+        play; None when it cannot be done that way (due jobs to promote first, workflow
+        steps to expire) or the dialect has no such statement. The store then claims in
+        steps in one transaction."""
+        return None
+
+    @abstractmethod
+    def promote_due(self, namespaces: Sequence[str]) -> int:
+        """Make delayed and backed-off jobs that are due ready; how many."""
+
+    @abstractmethod
+    def expire_missed(self, namespaces: Sequence[str], *, waiting: bool) -> list[Moved]:
+        """Expire jobs not started whose deadline passed (with ``waiting``: waiting
+        ones too, as maintenance does; a claim leaves them to it)."""
+
+    @abstractmethod
+    def claim_jobs(self, request: ClaimRequest) -> list[Job]:
+        """Take up to ``request.limit`` ready jobs in dispatch order (priority,
+        deadline, due time, id) under a lease: attempt + 1, a new fencing token."""
+
+    @abstractmethod
+    def next_due(self, namespaces: Sequence[str]) -> float | None:
+        """When the earliest delayed job of ``namespaces`` falls due."""
+
+    @abstractmethod
+    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+        """Extend the worker's leases and its last-seen time: {job id: cancel asked}."""
+
+    @abstractmethod
+    def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool: ...
+
+    @abstractmethod
+    def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
+        """Apply outcomes whose fence still holds, in order, each recorded as an
+        attempt; the jobs moved, and the ids refused (one per stale outcome, in the
+        order given). A retry of a job asked to cancel ends it cancelled."""
+
+    @abstractmethod
+    def release_queue_one(self, moved: Sequence[Moved]) -> None:
+        """``queue_one``: the waiting jobs of the schedules of the jobs that ended in
+        ``moved`` become ready once no earlier job of their schedule is unfinished."""
+
+    @abstractmethod
+    def release_waiting(self, namespaces: Sequence[str]) -> int:
+        """The same for every schedule of ``namespaces``; how many became ready."""
+
+    @abstractmethod
+    def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[Moved]:
+        """Give back leases the worker holds ({id: fence}), each recorded as an
+        interrupted attempt: at-least-once jobs to the queue with their attempt given
+        back, at-most-once ones dead (cancelled if asked)."""
+
+    @abstractmethod
+    def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool: ...
+
+    @abstractmethod
+    def rescue_expired(self, namespaces: Sequence[str]) -> list[Moved]:
+        """Jobs whose lease expired, each recorded as a lease_expired attempt:
+        requeued (at-least-once with attempts left, not asked to cancel), else failed
+        (dead, or cancelled if asked). Workers silent for a day are forgotten."""
+
+    @abstractmethod
+    def lock_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        """The jobs that exist among ``job_ids``, in id order, locked until this
+        transaction ends."""
+
+    @abstractmethod
+    def request_cancel(self, namespace: str, job_id: int) -> None:
+        """Ask a running job to stop (its worker sees it at its next heartbeat)."""
+
+    @abstractmethod
+    def cancel_pending(self, namespace: str, job_id: int) -> list[Moved]:
+        """Cancel a job that has not started."""
+
+    @abstractmethod
+    def requeue_finished(self, namespace: str, job_id: int, expected: JobStatus) -> Job | None:
+        """Queue a finished job again with a fresh set of attempts (its deadline
+        dropped if it expired); None if it is no longer in ``expected``."""
+
+    @abstractmethod
+    def dead_ids(self, namespace: str) -> list[int]: ...
+
+    @abstractmethod
+    def purge_dead(self, namespace: str) -> int:
+        """Delete dead jobs, their attempts and their edges; how many jobs."""
+
+    @abstractmethod
+    def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]: ...
+
+    @abstractmethod
+    def list_jobs(self, namespace: str, where: JobFilter) -> list[Job]: ...
+
+    @abstractmethod
+    def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]: ...
+
+    # -- schedules --------------------------------------------------------------------------
+
+    @abstractmethod
+    def upsert_schedule(self, definition: ScheduleDefinition, next_fire_at: float | None) -> bool:
+        """Create the schedule or change its spec (and next fire time); False when it
+        exists with the same spec (nothing written)."""
+
+    @abstractmethod
+    def schedule_by_name(self, namespace: str, name: str) -> Schedule | None: ...
+
+    @abstractmethod
+    def schedules_by_id(self, namespace: str, ids: Sequence[int]) -> list[Schedule]: ...
+
+    @abstractmethod
+    def list_schedules(self, namespace: str) -> list[Schedule]: ...
+
+    @abstractmethod
+    def pause_schedule(self, namespace: str, name: str, paused: bool) -> None: ...
+
+    @abstractmethod
+    def remove_schedule(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def schedules_due(
+        self, namespace: str, until: float, after: float | None
+    ) -> list[tuple[int, float]]: ...
+
+    @abstractmethod
+    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
+        ...
+
+    @abstractmethod
+    def lease_held(self, namespace: str, name: str, holder: str) -> bool:
+        """Whether ``holder`` holds the lease now; where the dialect can, nobody can
+        take it over until this transaction ends."""
+
+    @abstractmethod
+    def advance_schedules(self, namespace: str, plans: Sequence[FirePlan]) -> list[bool]:
+        """Move each plan's schedule to its next fire time, only where it still stands
+        at the plan's ``expected_next`` and is not paused; whether each moved."""
+
+    @abstractmethod
+    def unfinished_of_schedule(self, schedule_id: int) -> list[JobStatus]:
+        """The states of the schedule's jobs that have not ended."""
+
+    @abstractmethod
+    def insert_fired_job(
+        self, schedule: Schedule, fire: Fire, status: JobStatus
+    ) -> int | None:
+        """The job of a fire (and the schedule's last job set to it); None when the
+        (schedule, fire time) has one already."""
+
+    @abstractmethod
+    def unfinished_workflow_run(self, schedule_id: int) -> bool:
+        """Whether a run the schedule fired is still running."""
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    @abstractmethod
+    def prune(self, namespace: str, before: float, limit: int) -> int:
+        """Delete up to ``limit`` jobs that ended before ``before`` (not dead ones, not
+        steps of a running run) with their attempts and edges, the leases that lapsed
+        before it, and finished runs left without steps; how many jobs."""
+
+    # -- workers and leases ------------------------------------------------------------------
+
+    @abstractmethod
+    def register_worker(self, worker: WorkerRegistration) -> None: ...
+
+    @abstractmethod
+    def unregister_worker(self, worker_id: str) -> None: ...
+
+    @abstractmethod
+    def elect_many(
+        self, namespace: str, names: Sequence[str], holder: str, ttl: float
+    ) -> set[str]: ...
+
+    @abstractmethod
+    def lease_holders(self, namespace: str, prefix: str) -> dict[str, str]: ...
+
+    @abstractmethod
+    def resign(self, namespace: str, name: str, holder: str) -> None: ...
+
+    # -- stats -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def count_by_state(self, namespace: str) -> list[QueueCount]: ...
+
+    @abstractmethod
+    def ready_by_priority(self, namespace: str) -> list[ReadyCount]: ...
+
+    @abstractmethod
+    def list_workers(self, namespace: str, now: float) -> list[WorkerInfo]: ...
+
+    # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
+
+    @abstractmethod
+    def insert_run(
+        self, spec: WorkflowSpec, *, run_at: float, started: float,
+        schedule_id: int | None = None, fire_at: float | None = None,
+    ) -> int | None:
+        """A run, a job per step (ids ascending in the order of the steps; roots
+        queued, or scheduled when ``run_at`` is later; the others waiting on their
+        dependency count) and the edges; None when the (schedule, fire time) has a run
+        already. Deadlines count from ``started``."""
+
+    @abstractmethod
+    def release_dependents(self, job_ids: Sequence[int]) -> None:
+        """The steps after ``job_ids`` wait for one dependency fewer per ended one;
+        those that reach none become ready."""
+
+    @abstractmethod
+    def block_downstream(self, job_id: int, error: str) -> None:
+        """Every step waiting (transitively) behind ``job_id`` becomes upstream_failed."""
+
+    @abstractmethod
+    def cancel_pending_steps(self, run_id: int, error: str) -> None: ...
+
+    @abstractmethod
+    def request_cancel_running_steps(self, run_id: int) -> int:
+        """Ask the run's running steps to stop; how many were asked."""
+
+    @abstractmethod
+    def settlement(self, run_id: int) -> RunSettlement | None:
+        """The run's steps by state, if it is running and none is unfinished."""
+
+    @abstractmethod
+    def finish_run(self, run_id: int, status: str) -> None: ...
+
+    @abstractmethod
+    def lock_run(self, namespace: str, run_id: int) -> bool:
+        """Lock the run until this transaction ends; False when it does not exist."""
+
+    @abstractmethod
+    def request_cancel_run(self, namespace: str, run_id: int) -> None: ...
+
+    @abstractmethod
+    def reopen_run(self, run_id: int) -> None: ...
+
+    @abstractmethod
+    def reset_steps(self, resets: Sequence[StepReset]) -> None: ...
+
+    @abstractmethod
+    def workflow_run(self, namespace: str, run_id: int) -> WorkflowRun | None:
+        """The run without steps or counts."""
+
+    @abstractmethod
+    def list_workflow_runs(self, namespace: str, where: WorkflowRunFilter) -> list[WorkflowRun]:
+        """Runs without steps or counts, newest first."""
+
+    @abstractmethod
+    def workflow_steps(self, run_id: int) -> list[WorkflowStep]:
+        """The run's steps with their jobs, in id order (the order of the steps); their
+        ``after`` is left empty (`workflow_edges` has the edges)."""
+
+    @abstractmethod
+    def workflow_edges(self, run_id: int) -> list[tuple[int, int]]:
+        """(dependency's job id, dependent's job id) of every edge of the run."""
+
+    @abstractmethod
+    def step_counts(self, run_ids: Sequence[int]) -> dict[int, dict[str, int]]: ...
+
+    @abstractmethod
+    def upstream_outcomes(self, namespace: str, job_id: int) -> list[StepOutcome]: ...
+

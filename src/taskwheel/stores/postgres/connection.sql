@@ -1,0 +1,38 @@
+-- The PostgreSQL store's plumbing: what its connections, its migrations lock, its clock,
+-- its wake-ups and its settings need, and the SQLite store has no use for. The
+-- statements of the store's executor are in queries.sql.
+--
+-- A block with {placeholders} is an identifier template the store fills in with
+-- psycopg.sql; the others take %(named)s parameters.
+
+-- name: lock_migrations
+-- Two processes migrating at once: the second waits here, then finds nothing to do.
+SELECT pg_advisory_xact_lock(%(key)s)
+
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS {schema}
+
+-- name: drop_schema
+DROP SCHEMA IF EXISTS {schema} CASCADE
+
+-- name: transaction_now
+-- The instant the current transaction judges time by (see clock_now in
+-- migrations/0001_initial.sql).
+SELECT clock_now(%(now)s) AS now
+
+-- name: database_clock
+-- The database's wall clock, for `DatabaseClock` (not the transaction's instant).
+SELECT extract(epoch FROM clock_timestamp())::double precision AS now
+
+-- name: notify
+-- Sent when the transaction commits, never if it rolls back.
+SELECT pg_notify(%(channel)s, %(payload)s)
+
+-- name: listen
+LISTEN {channel}
+
+-- name: ping
+SELECT 1
+
+-- name: settings
+SELECT name, current_setting(name) AS value FROM unnest(%(names)s::text[]) AS name

@@ -1,0 +1,208 @@
+"""Connections to a SQLite file: one per thread, WAL, writes serialised across processes.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction. Writers of all processes queue on
+an advisory file lock first: SQLite's own busy handler sleeps in growing steps of
+milliseconds while it waits, which would add that much latency to every contended
+claim, whereas a blocked ``flock`` wakes the moment the holder lets go. A write
+transaction begins when its first statement runs, so an operation that turns out to
+have nothing to write takes no lock.
+
+An in-memory database is one connection shared by every thread (each connection would
+otherwise see a database of its own), used under a lock.
+
+Driver errors become `StoreError` (or `StoreUnavailable` when the database is locked
+or busy beyond the timeout, or cannot be opened), so nothing above the store catches
+`sqlite3.Error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+
+from taskwheel.errors import StoreError, StoreUnavailable
+from taskwheel.stores.sql_files import load_queries
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
+
+STORE = "SQLite"
+_PRAGMAS = load_queries("taskwheel.stores.sqlite", "connection.sql")
+# Codes of errors that pass: another process holds the database longer than the busy
+# timeout, or the file cannot be opened or read right now.
+_TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
+              sqlite3.SQLITE_IOERR}
+
+
+@contextlib.contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Driver errors of ``operation`` as the store's own."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = None if code is None else code & 0xFF
+        kind = StoreUnavailable if primary in _TRANSIENT else StoreError
+        raise kind(operation, str(exc) or type(exc).__name__, STORE) from exc
+
+
+class Database:
+    """The connections of one store to one file (or to ``:memory:``)."""
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self.path = path
+        self.memory = path == ":memory:" or path.startswith("file::memory:")
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._shared: sqlite3.Connection | None = None
+        self._thread_lock = threading.RLock()
+        # Opened at the first write: opening a store (a mistyped path, say) creates
+        # nothing.
+        self._lock_fd: int | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False,
+            timeout=self._busy_ms / 1000,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(_PRAGMAS["busy_timeout"].format(milliseconds=self._busy_ms))
+        if not self.memory:
+            conn.execute(_PRAGMAS["journal_mode"])
+        conn.execute(_PRAGMAS["synchronous"])
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (in autocommit mode: one statement, one
+        transaction)."""
+        if self.memory:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def reading(self, snapshot: bool) -> Iterator[sqlite3.Connection]:
+        """A connection for reads; with ``snapshot``, inside one read transaction so
+        that they agree with each other."""
+        with self._thread_lock if self.memory else contextlib.nullcontext():
+            conn = self.connection()
+            if not snapshot:
+                yield conn
+                return
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def write(self) -> WriteTransaction:
+        return WriteTransaction(self)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The write lock of every thread and process, and this thread's connection."""
+        with self._thread_lock:
+            lock = self._write_lock()
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield self.connection()
+            finally:
+                if lock is not None:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write_lock(self) -> int | None:
+        """The descriptor of ``<db>-writelock`` (None in memory, or off POSIX)."""
+        if self._lock_fd is None and not self.memory and fcntl is not None:
+            self._lock_fd = os.open(f"{self.path}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+        return self._lock_fd
+
+    def exists(self) -> bool:
+        """Whether there is a database to read (a file not yet created has no schema)."""
+        return self.memory or self._shared is not None or os.path.exists(self.path)
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+        self._shared = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+class WriteTransaction:
+    """One write transaction, begun (locks taken, ``BEGIN IMMEDIATE``) when its first
+    statement asks for the connection, committed or rolled back by `finish`."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._stack: contextlib.ExitStack | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def begun(self) -> bool:
+        return self._conn is not None
+
+    def connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            stack = contextlib.ExitStack()
+            conn = stack.enter_context(self._database.locked())
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                stack.close()
+                raise
+            self._stack, self._conn = stack, conn
+        return self._conn
+
+    def finish(self, commit: bool) -> None:
+        """Commit (or roll back) what was written, and let the next writer in."""
+        conn, stack = self._conn, self._stack
+        self._conn = self._stack = None
+        if conn is None or stack is None:
+            return
+        with stack:
+            if commit:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of a script (a migration), each complete."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+    return statements
