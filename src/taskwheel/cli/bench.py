@@ -11,30 +11,19 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from taskwheel.benchmark import (
-    BenchResult,
+from taskwheel.bench.core import BenchResult, run_benchmark
+from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
+from taskwheel.bench.report import Percentiles, Progress
+from taskwheel.bench.schedules import BurstResult, ScheduleBenchResult, run_schedule_benchmark
+from taskwheel.bench.settings import (
     BenchSettings,
     BenchStore,
-    Percentiles,
-    Progress,
-    postgres_url_for,
-    run_benchmark,
-)
-from taskwheel.benchmark_schedules import (
-    BurstResult,
-    FailoverResult,
     FailoverSettings,
-    ScheduleBenchResult,
     ScheduleBenchSettings,
-    run_failover_benchmark,
-    run_schedule_benchmark,
-)
-from taskwheel.benchmark_workflows import (
-    ShapeResult,
-    WorkflowBenchResult,
     WorkflowBenchSettings,
-    run_workflow_benchmark,
+    postgres_url_for,
 )
+from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
 from taskwheel.cli.output import Format, Output, error_line
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.tasks import Pool

@@ -1,6 +1,6 @@
-"""Benchmark of workflows: a chain and a fan-out/fan-in of N no-op steps run by idle
+"""The workflows benchmark: a chain and a fan-out/fan-in of N no-op steps run by idle
 ``taskwheel worker`` processes on SQLite; the total time of each run and the overhead
-per step. Measures and returns figures; only the CLI prints.
+per step.
 
 The overhead is what taskwheel adds: (the run's total time - the steps' own work on the
 critical path) / steps. The total is read from the rows (the run's ``finished_at``,
@@ -17,79 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
-import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from taskwheel.benchmark import (
-    APP_SPEC,
-    QUEUE,
-    BenchmarkError,
-    BenchSettings,
-    Percentiles,
-    WorkerFleet,
-    app,
-    describe,
-    epoch,
-    polling,
-    rounded,
-)
-from taskwheel.errors import InvalidInput
+from taskwheel.bench.app import BenchmarkError, app, timed_step
+from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
+from taskwheel.bench.processes import WorkerFleet, polling
+from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
+from taskwheel.bench.settings import WorkflowBenchSettings
 from taskwheel.jobs import Job
+from taskwheel.stores import Store
 from taskwheel.workflows import RunStatus, Workflow, WorkflowRun, WorkflowRunFilter
 
-WORKFLOW_APP_SPEC = "taskwheel.benchmark_workflows:app"
 WARM_UP_STEPS = 20
-
-Progress = Callable[[str], None]
-
-
-@app.task(queue=QUEUE, name="bench.step")
-async def timed_step() -> float:
-    """A no-op step that returns how long its own code took (seconds): the work the
-    benchmark subtracts from the total."""
-    started = time.perf_counter()
-    return time.perf_counter() - started
-
-
-# -- settings and results ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkflowBenchSettings:
-    """``steps`` per run (each shape); ``workers`` idle worker processes with
-    ``concurrency`` each; ``timeout``: the longest a run may take."""
-
-    steps: int = 1_000
-    workers: int = 2
-    concurrency: int = 100
-    timeout: float = 120.0
-
-    @classmethod
-    def build(cls, *, steps: int = 1_000, workers: int = 2, concurrency: int = 100,
-              timeout: float = 120.0) -> WorkflowBenchSettings:
-        """Validated settings; every error names its option.
-
-        Example:
-            >>> WorkflowBenchSettings.build(steps=10).workers
-            2
-        """
-        for name, value, minimum in (("steps", steps, 3), ("workers", workers, 1),
-                                     ("concurrency", concurrency, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise InvalidInput(name, f"must be an integer >= {minimum}, got {value!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
-            math.isfinite(timeout) and timeout > 0
-        ):
-            raise InvalidInput("timeout", f"must be a number > 0, got {timeout!r}")
-        return cls(steps=steps, workers=workers, concurrency=concurrency,
-                   timeout=float(timeout))
 
 
 @dataclass(frozen=True)
@@ -116,7 +57,7 @@ class ShapeResult:
             "work_s": round(self.work_s, 6),
             "overhead_per_step_ms": round(self.overhead_per_step_ms, 4),
             "submit_ms": round(self.submit_ms, 2),
-            "handoff_ms": rounded(asdict(self.handoff_ms)),
+            "handoff_ms": self.handoff_ms.to_dict(),
             **{key: round(value, 3) for key, value in self.extra.items()},
         }
 
@@ -131,9 +72,6 @@ class WorkflowBenchResult:
         """The JSON document ``taskwheel bench workflows --format json`` prints."""
         return {"chain": self.chain.to_dict(), "fan_out_fan_in": self.fan.to_dict(),
                 "settings": self.settings}
-
-
-# -- the run ------------------------------------------------------------------------------
 
 
 def chain(steps: int) -> Workflow:
@@ -161,33 +99,28 @@ def run_workflow_benchmark(
     fan-out/fan-in of ``settings.steps`` steps, one after the other, on a fresh
     temporary SQLite file."""
     say = progress or (lambda _line: None)
+    fleet_settings = settings.fleet
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="taskwheel-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        namespace = f"bench-{uuid.uuid4().hex[:8]}-workflows"
-        app.close()
-        app.configure(database_url=url, namespace=namespace)
-        stack.callback(app.close)
-        store = app.store
-        fleet_settings = BenchSettings.build(workers=settings.workers,
-                                             concurrency=settings.concurrency)
+        workdir = stack.enter_context(temporary_workdir())
+        url, namespace, _ = fresh_database(workdir, "workflows", postgres_url=None)
+        store = open_app(stack, url, namespace)
         say(f"starting {settings.workers} worker processes (c={settings.concurrency})")
         fleet = stack.enter_context(
-            _StepFleet(fleet_settings, url=url, namespace=namespace, logs=workdir)
+            WorkerFleet(fleet_settings, url=url, namespace=namespace, logs=workdir)
         )
         fleet.wait_registered(store)
         say(f"warm-up: a chain of {WARM_UP_STEPS} steps")
-        _run(fleet, chain(WARM_UP_STEPS), settings.timeout)
+        _run(fleet, store, chain(WARM_UP_STEPS), settings.timeout)
         say(f"chain: {settings.steps} steps")
-        chained = _chain_result(*_run(fleet, chain(settings.steps), settings.timeout))
+        chained = _chain_result(*_run(fleet, store, chain(settings.steps), settings.timeout))
         say(f"fan-out/fan-in: {settings.steps} steps")
-        fanned = _fan_result(*_run(fleet, fan_out_fan_in(settings.steps), settings.timeout))
+        fanned = _fan_result(
+            *_run(fleet, store, fan_out_fan_in(settings.steps), settings.timeout))
         fleet.stop()
-        core = describe(fleet_settings, store, "temporary file (deleted)", namespace)
         return WorkflowBenchResult(chained, fanned, {
-            "machine": core["machine"],
-            "store": core["store"],
+            "machine": machine(),
+            "store": store_facts(store, database_url="temporary file (deleted)",
+                                 namespace=namespace),
             "workers": settings.workers,
             "concurrency": settings.concurrency,
             "claim_batch_size": fleet_settings.claim_batch,
@@ -214,21 +147,12 @@ METHODS = {
 }
 
 
-class _StepFleet(WorkerFleet):
-    """The core benchmark's worker processes, loading this module so that they know
-    ``bench.step`` too."""
-
-    def command(self) -> list[str]:
-        command = super().command()
-        command[command.index(APP_SPEC)] = WORKFLOW_APP_SPEC
-        return command
-
-
-def _run(fleet: WorkerFleet, workflow: Workflow, timeout: float) -> tuple[WorkflowRun, float]:
+def _run(
+    fleet: WorkerFleet, store: Store, workflow: Workflow, timeout: float
+) -> tuple[WorkflowRun, float]:
     started = time.perf_counter()
     run = app.submit(workflow)
     submit_ms = (time.perf_counter() - started) * 1000
-    store = app.store
     # Listing one run reads its row and its step counts: light enough to poll.
     for _ in polling(timeout, f"workflow run {run.id} to finish", pause=0.05):
         fleet.check_alive()

@@ -1,0 +1,248 @@
+"""The real processes a benchmark measures: ``taskwheel worker`` and ``taskwheel
+scheduler`` subprocesses loading the benchmark app, each logging to a file of its own;
+who holds a scheduler lease; and a process's CPU time and memory, read from ``/proc``.
+
+Every process runs without the caller's ``TASKWHEEL_*`` variables: it is told its
+database and namespace on its command line, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from taskwheel.bench.app import APP_SPEC, QUEUE, BenchmarkError
+from taskwheel.bench.settings import FleetSettings
+from taskwheel.jobs import Job
+from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.scheduler import LEASE
+from taskwheel.scheduler.partitions import PARTITION_PREFIX
+from taskwheel.stores import Store
+
+
+def polling(timeout: float, what: str, pause: float = 0.02) -> Iterator[None]:
+    """Yield every ``pause`` seconds until the caller breaks out; `BenchmarkError`
+    naming ``what`` once ``timeout`` seconds have passed."""
+    limit = time.monotonic() + timeout
+    while True:
+        yield
+        if time.monotonic() >= limit:
+            raise BenchmarkError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(pause)
+
+
+def taskwheel_command(role: str, url: str, namespace: str, *options: str) -> list[str]:
+    """``taskwheel <role>`` on the benchmark app, database and namespace."""
+    return [
+        sys.executable, "-m", "taskwheel.cli.main", role, "--app", APP_SPEC,
+        "--database-url", url, "--namespace", namespace, *options,
+    ]
+
+
+class LoggedProcess:
+    """One ``taskwheel`` subprocess, its output in ``log``; ``role`` names it in errors."""
+
+    def __init__(self, role: str, command: list[str], log: Path) -> None:
+        self.role = role
+        self.log = log
+        self.killed = False
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKWHEEL_")}
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        """`BenchmarkError` with the log's last lines if the process has exited, unless
+        the benchmark killed it."""
+        code = self.proc.poll()
+        if code is None or self.killed:
+            return
+        tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise BenchmarkError(
+            f"{self.role} process {self.pid} exited with code {code}: " + " | ".join(tail)
+        )
+
+    def terminate(self) -> None:
+        """SIGTERM, if it still runs; `reap` waits for it."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def reap(self, grace: float) -> None:
+        """Wait for it to exit; SIGKILL after ``grace`` seconds."""
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> float:
+        """SIGKILL; the wall-clock time right after the signal was sent."""
+        self.killed = True
+        self.proc.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        self.proc.wait()
+        return killed_at
+
+
+class WorkerFleet:
+    """``taskwheel worker`` subprocesses on the benchmark's database and namespace."""
+
+    def __init__(self, fleet: FleetSettings, *, url: str, namespace: str, logs: Path) -> None:
+        self.fleet = fleet
+        self.url = url
+        self.namespace = namespace
+        self.logs = logs
+        self.processes: list[LoggedProcess] = []
+
+    def __enter__(self) -> WorkerFleet:
+        f = self.fleet
+        command = taskwheel_command(
+            "worker", self.url, self.namespace, "-q", QUEUE, "-c", str(f.concurrency),
+            "--pool", f.pool.value, "--batch-size", str(f.claim_batch), "--log-level", "warning",
+        )
+        for n in range(f.workers):
+            self.processes.append(
+                LoggedProcess("worker", command, self.logs / f"worker-{n + 1}.log"))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM (the workers are idle by then), SIGKILL after 30 s."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.reap(30)
+        self.processes.clear()
+
+    def check_alive(self) -> None:
+        for process in self.processes:
+            process.check_alive()
+
+    def wait_registered(self, store: Store, timeout: float = 30.0) -> None:
+        """Until every worker has registered (its wake-up listener is open by then)."""
+        for _ in polling(timeout, f"{self.fleet.workers} workers to register"):
+            self.check_alive()
+            if len(store.stats(self.namespace).workers) >= self.fleet.workers:
+                return
+
+    def wait_finished(self, store: Store, job_ids: list[int], timeout: float) -> list[Job]:
+        """Until every job has ended; their records. Any job that did not succeed fails
+        the benchmark: its figure would time an error path."""
+        want = len(job_ids)
+        # The namespace is the benchmark's own and the jobs were committed before this
+        # call: once none of its jobs is pending, these have all ended.
+        for _ in polling(timeout, f"{want} jobs to finish", pause=0.05):
+            self.check_alive()
+            stats = store.stats(self.namespace)
+            pending = sum(
+                count for queue in stats.queues for status, count in queue.counts.items()
+                if JobStatus(status) not in TERMINAL
+            )
+            if not pending:
+                break
+        jobs = store.get_jobs(self.namespace, job_ids)
+        failed = [job for job in jobs if job.status is not JobStatus.SUCCEEDED]
+        if failed or len(jobs) != want:
+            example = failed[0] if failed else None
+            detail = (
+                f"; job {example.id} is {example.status.value}: {example.last_error}"
+                if example else ""
+            )
+            raise BenchmarkError(f"{len(failed)} of {want} benchmark jobs did not succeed{detail}")
+        return jobs
+
+
+class SchedulerProcess(LoggedProcess):
+    """A ``taskwheel scheduler`` subprocess on the benchmark's database and namespace,
+    logging at info level (it says when it started and when it took the lease)."""
+
+    def __init__(self, url: str, namespace: str, log: Path) -> None:
+        command = taskwheel_command("scheduler", url, namespace, "--log-level", "info")
+        super().__init__("scheduler", command, log)
+
+    def __enter__(self) -> SchedulerProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def started(self) -> bool:
+        """Its loop runs: it stands by or holds the lease."""
+        return " started (namespace " in self.log.read_text(errors="replace")
+
+    def wait_lease(self, watch: LeaseWatch, timeout: float) -> None:
+        """Until it holds the lease ``watch`` watches."""
+        for _ in polling(timeout, "the scheduler to take the lease"):
+            self.check_alive()
+            if watch.pid() == self.pid:
+                return
+
+    def stop(self) -> None:
+        """SIGTERM (it gives the lease back), SIGKILL after 10 s."""
+        self.terminate()
+        self.reap(10)
+
+
+class LeaseWatch:
+    """Who holds a scheduler lease (the ``scheduler`` lease unless told): the process id
+    inside the holder's id (``host:pid:suffix``), judged by the store clock like the
+    lease itself."""
+
+    def __init__(self, store: Store, namespace: str, lease: str = LEASE) -> None:
+        self.store = store
+        self.namespace = namespace
+        self.lease = lease
+
+    def pid(self) -> int | None:
+        holder = self.store.lease_holder(self.namespace, self.lease)
+        return None if holder is None else _pid_of(holder)
+
+    def sharing(self, pids: set[int]) -> bool:
+        """Whether each of ``pids`` holds some partition."""
+        holders = self.store.lease_holders(self.namespace, PARTITION_PREFIX).values()
+        return {_pid_of(holder) for holder in holders} == pids
+
+
+def _pid_of(holder: str) -> int:
+    return int(holder.rsplit(":", 2)[1])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from ``/proc/<pid>/stat``."""
+    stat = _proc(pid, "stat")
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; fields 3 on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_memory(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in bytes, from ``/proc/<pid>/status``."""
+    values: dict[str, int] = {}
+    for line in _proc(pid, "status").splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024  # kB
+    return values["VmRSS"], values["VmHWM"]
+
+
+def _proc(pid: int, name: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except FileNotFoundError:
+        raise BenchmarkError(
+            f"/proc/{pid}/{name} is missing: the process has exited, or this is not Linux"
+        ) from None
