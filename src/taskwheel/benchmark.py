@@ -47,7 +47,7 @@ APP_SPEC = "taskwheel.benchmark:app"
 
 # Worker processes point this app at the benchmark's database and namespace with
 # --database-url and --namespace; the benchmark itself with `App.configure`.
-app = App(namespace="bench")
+app = App(namespace="bench", migrate=True)  # every run makes its own database
 
 
 @app.task(queue=QUEUE)

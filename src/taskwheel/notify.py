@@ -15,7 +15,6 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -145,5 +144,3 @@ class _SocketListener:
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.path))
 
-
-EventCallback = Callable[[str, str], None]

@@ -31,11 +31,11 @@ from taskwheel.jobs import (
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
 from taskwheel.schedules import (
-    Fire,
     Fired,
     FirePlan,
     FireResult,
     Overlap,
+    PlannedFire,
     Schedule,
     ScheduleDefinition,
     fired_status,
@@ -555,7 +555,7 @@ class PostgresStore(Store):
         return fired
 
     def _fire(
-        self, conn: Connection, scope: Params, schedule: Schedule, fire: Fire, *,
+        self, conn: Connection, scope: Params, schedule: Schedule, fire: PlannedFire, *,
         overlap: Overlap, now: float,
     ) -> Fired:
         """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
@@ -579,7 +579,7 @@ class PostgresStore(Store):
         return Fired(schedule.id, fire.fire_at, result, job_id, fire.run_at, now)
 
     def _fire_workflow(
-        self, conn: Connection, scope: Params, schedule: Schedule, fire: Fire, *,
+        self, conn: Connection, scope: Params, schedule: Schedule, fire: PlannedFire, *,
         overlap: Overlap, now: float,
     ) -> Fired:
         """One run of a fire, under the overlap policy and the (schedule, fire time) key
@@ -612,7 +612,7 @@ class PostgresStore(Store):
             now = self._transaction_now(conn, scope)
             schedule = self._schedule(conn, namespace, name)
             fired = self._fire(
-                conn, scope, schedule, Fire(now, now), overlap=Overlap.ALLOW, now=now
+                conn, scope, schedule, PlannedFire(now, now), overlap=Overlap.ALLOW, now=now
             )
             self._after_fires(conn, namespace, [fired])
         return fired

@@ -45,11 +45,11 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import LocalNotifier, Notifier, NullNotifier
 from taskwheel.schedules import (
-    Fire,
     Fired,
     FirePlan,
     FireResult,
     Overlap,
+    PlannedFire,
     Schedule,
     ScheduleDefinition,
     fired_status,
@@ -657,7 +657,7 @@ class SQLiteStore(Store):
         return [_schedule(row) for row in rows]
 
     def _fire(
-        self, conn: sqlite3.Connection, schedule: Schedule, fire: Fire, overlap: Overlap,
+        self, conn: sqlite3.Connection, schedule: Schedule, fire: PlannedFire, overlap: Overlap,
         now: float,
     ) -> Fired:
         """One job of a fire, under the overlap policy and the (schedule, fire time) key."""
@@ -680,7 +680,7 @@ class SQLiteStore(Store):
         return Fired(schedule.id, fire.fire_at, result, cursor.lastrowid, fire.run_at, now)
 
     def _fire_workflow(
-        self, conn: sqlite3.Connection, schedule: Schedule, fire: Fire, overlap: Overlap,
+        self, conn: sqlite3.Connection, schedule: Schedule, fire: PlannedFire, overlap: Overlap,
         now: float,
     ) -> Fired:
         """One run of a fire, under the overlap policy and the (schedule, fire time) key
@@ -713,7 +713,7 @@ class SQLiteStore(Store):
         with self._write() as conn:
             now = self.now()
             schedule = self._schedule(conn, namespace, name)
-            fired = self._fire(conn, schedule, Fire(now, now), Overlap.ALLOW, now)
+            fired = self._fire(conn, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
         self._after_fires(namespace, [fired])
         return fired
 
