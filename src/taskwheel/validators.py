@@ -28,9 +28,9 @@ def validate_name(value: object, field_name: str) -> str:
         'emails'
         >>> validate_name("no spaces", "queue")
         Traceback (most recent call last):
-        ...
-        taskwheel.errors.InvalidInput: queue: must be 1-200 characters of letters, digits and _ . : - /, got 'no spaces'
-    """  # noqa: E501
+          ...
+        InvalidInput: queue: must be 1-200 characters of letters, digits and _ . : - /, ...
+    """
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidInput(
             field_name,
@@ -76,9 +76,9 @@ def validate_choice(kind: type[E], value: object, field_name: str, *, noun: str 
         <Guarantee.AT_MOST_ONCE: 'at_most_once'>
         >>> validate_choice(Guarantee, "twice", "guarantee")
         Traceback (most recent call last):
-        ...
-        taskwheel.errors.InvalidInput: guarantee: unknown value 'twice' (use at_least_once, at_most_once)
-    """  # noqa: E501
+          ...
+        InvalidInput: guarantee: unknown value 'twice' (use at_least_once, at_most_once)
+    """
     if isinstance(value, kind):
         return value
     if isinstance(value, str):
