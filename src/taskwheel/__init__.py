@@ -10,9 +10,13 @@ Example:
     >>> wf = taskwheel.Workflow("welcome")
     >>> first = wf.step(send, ["a@b.c"])
     >>> run = app.submit(wf)
+    >>> client = taskwheel.Client(app.store, "default")   # one namespace, no registry
+    >>> client.list_dead()
+    []
 """
 
-from taskwheel.app import App, JobHandle, WorkflowRunHandle, load_app
+from taskwheel.app import App, load_app
+from taskwheel.client import Client
 from taskwheel.clock import Clock, ManualClock, SystemClock
 from taskwheel.errors import (
     Cancelled,
@@ -20,11 +24,13 @@ from taskwheel.errors import (
     InvalidInput,
     JobFailed,
     JobNotFound,
+    SchemaOutdated,
     TaskwheelError,
     UnknownTask,
     WorkflowFailed,
     WorkflowRunNotFound,
 )
+from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import Backoff, Retry
@@ -47,6 +53,7 @@ __all__ = [
     "AttemptOutcome",
     "Backoff",
     "Cancelled",
+    "Client",
     "Clock",
     "Context",
     "DeadlinePolicy",
@@ -64,6 +71,7 @@ __all__ = [
     "Pool",
     "Retry",
     "RunStatus",
+    "SchemaOutdated",
     "StepOutcome",
     "SystemClock",
     "Task",

@@ -1,31 +1,32 @@
-"""The App: a task registry bound to a store and a namespace."""
+"""The App: a task registry, with a client on a store and a namespace.
+
+The registry (tasks, schedules declared in code) is what workers, schedulers and the
+command line load from user code; everything the app does to stored jobs, schedules and
+runs goes through its `Client`, which the command line and the HTTP server use without
+an app.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.client import Client
 from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
-from taskwheel.errors import InvalidInput, JobFailed, UnknownTask, WorkflowFailed
-from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
-from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.errors import InvalidInput, UnknownTask
+from taskwheel.handles import JobHandle, WorkflowRunHandle
+from taskwheel.jobs import TEMPLATE_OPTIONS, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
 from taskwheel.retry import Retry
-from taskwheel.schedules import (
-    SCHEDULE_JOB_OPTIONS,
-    Schedule,
-    ScheduleDefinition,
-    build_trigger,
-)
+from taskwheel.schedules import Schedule, ScheduleDefinition, build_trigger
 from taskwheel.stores import Store, open_store, resolve_database_url
-from taskwheel.tasks import Pool, Task, make_options, validate_name
+from taskwheel.tasks import ENQUEUE_OPTIONS, Pool, Task, make_options
+from taskwheel.validators import validate_name
 from taskwheel.workflows import (
     FailurePolicy,
-    RunStatus,
     Workflow,
     WorkflowRun,
     WorkflowRunFilter,
@@ -35,15 +36,52 @@ from taskwheel.workflows import (
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# The URLs `open_store` reads as an in-memory SQLite database.
+_IN_MEMORY = frozenset({"sqlite://:memory:", "sqlite:///:memory:", ":memory:"})
+
+
+def open_checked_store(
+    database_url: str | None = None, *, clock: Clock | None = None, migrate: bool = False
+) -> Store:
+    """Open the store a URL names, ready for use: its schema migrated when ``migrate``
+    is true, else checked (`SchemaOutdated`, saying to run ``taskwheel migrate``, when
+    it is not the one this taskwheel expects). Nothing migrates implicitly, with one
+    exception: an in-memory SQLite database (``sqlite://:memory:``) is empty when it
+    is opened and nothing else can reach it, so its schema is created then.
+
+    Example:
+        >>> store = open_checked_store("sqlite:///jobs.db")    # after `taskwheel migrate`
+        >>> scratch = open_checked_store("sqlite://:memory:")  # created on the spot
+    """
+    resolved = resolve_database_url(database_url)
+    store = open_store(resolved, clock=clock)
+    try:
+        if migrate or resolved in _IN_MEMORY:
+            store.migrate()
+        else:
+            store.check_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
 
 class App:
     """Where tasks are defined and jobs are enqueued.
 
     Args:
-        database_url: ``sqlite:///path.db`` (default: ``$TASKWHEEL_DATABASE_URL``,
-            else ``sqlite:///taskwheel.db`` in the current directory).
+        database_url: ``sqlite:///path.db`` or ``postgresql://...`` (default:
+            ``$TASKWHEEL_DATABASE_URL``, else ``sqlite:///taskwheel.db`` in the current
+            directory).
         namespace: the tenant every job of this app belongs to.
         clock: the store's clock (tests inject a `ManualClock`).
+        store: an open store to use instead of opening ``database_url`` (used as
+            given: neither checked nor migrated).
+        migrate: apply pending migrations when the store is opened. By default the
+            store's schema is only checked, and a database that is not migrated raises
+            `SchemaOutdated` saying to run ``taskwheel migrate``; an in-memory SQLite
+            database (``sqlite://:memory:``) has its schema created when it is opened,
+            since nothing else can reach it to migrate it.
 
     Example:
         >>> app = App("sqlite://:memory:")
@@ -52,6 +90,7 @@ class App:
         ...     return a + b
         >>> add.enqueue(1, 2).status
         <JobStatus.QUEUED: 'queued'>
+        >>> tests_app = App("sqlite:///test.db", migrate=True)   # creates its schema
     """
 
     def __init__(
@@ -61,6 +100,7 @@ class App:
         namespace: str = "default",
         clock: Clock | None = None,
         store: Store | None = None,
+        migrate: bool = False,
     ) -> None:
         self.database_url = resolve_database_url(database_url)
         self.namespace = validate_name(namespace, "namespace")
@@ -68,27 +108,59 @@ class App:
         self.schedules: dict[str, ScheduleDefinition] = {}  # declared in code
         self._clock = clock
         self._store = store
+        self._migrate_on_open = bool(migrate)
+        self._client: Client | None = None
         self.import_path: str | None = None  # "module:attribute" when loaded by `load_app`
 
     @property
     def store(self) -> Store:
-        """The store, opened (and migrated) on first use."""
+        """The store, opened on first use with its schema checked (or migrated, for an
+        app made with ``migrate=True``; see `open_checked_store`)."""
         if self._store is None:
-            store = open_store(self.database_url, clock=self._clock)
-            try:
-                store.migrate()
-            except BaseException:
-                store.close()
-                raise
-            self._store = store
+            self._store = open_checked_store(
+                self.database_url, clock=self._clock, migrate=self._migrate_on_open
+            )
         return self._store
+
+    @property
+    def client(self) -> Client:
+        """The client of this app's namespace on its store (opened on first use).
+
+        Example:
+            >>> app.client.list_dead(queue="emails")
+            []
+        """
+        if self._client is None:
+            self._client = Client(self.store, self.namespace)
+        return self._client
+
+    def migrate(self) -> list[str]:
+        """Apply the pending migrations to the app's database, opening its store if
+        need be (what ``taskwheel migrate`` does); the names of those applied.
+
+        Example:
+            >>> app = App("sqlite:///laptop.db")
+            >>> app.migrate()
+            ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+        """
+        if self._store is not None:
+            return self._store.migrate()
+        store = open_store(self.database_url, clock=self._clock)
+        try:
+            applied = store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+        return applied
 
     def configure(self, *, database_url: str | None = None, namespace: str | None = None) -> None:
         """Point the app at another database or namespace (what the command line's
         ``--database-url`` and ``--namespace`` do to an app loaded with `load_app`).
 
         The database can only change before the store is first used: jobs already
-        read or written through the open store would belong elsewhere.
+        read or written through the open store would belong elsewhere. The app's tasks
+        prepare jobs of the new namespace from then on.
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -101,8 +173,12 @@ class App:
             self.database_url = resolve_database_url(database_url)
         if namespace is not None:
             self.namespace = validate_name(namespace, "namespace")
+            self._client = None
+            for task in self.tasks.values():
+                task.namespace = self.namespace
 
     def close(self) -> None:
+        self._client = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -157,7 +233,8 @@ class App:
 
         def register(function: Callable[P, R]) -> Task[P, R]:
             task_name = validate_name(name or function.__name__, "name")
-            task: Task[P, R] = Task(self, task_name, options, fn=function)
+            task: Task[P, R] = Task(task_name, options, namespace=self.namespace,
+                                    enqueue=self.enqueue_many, fn=function)
             self._add(task)
             return task
 
@@ -188,7 +265,9 @@ class App:
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=Pool.PROCESS,
         )
-        task: Task[..., Any] = Task(self, validate_name(name, "name"), options, command=command)
+        task: Task[..., Any] = Task(validate_name(name, "name"), options,
+                                    namespace=self.namespace, enqueue=self.enqueue_many,
+                                    command=command)
         self._add(task)
         return task
 
@@ -213,10 +292,7 @@ class App:
         **options: Any,
     ) -> JobHandle:
         """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
-        unknown = set(options) - {
-            "queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts",
-            "idempotency_key",
-        }
+        unknown = set(options) - ENQUEUE_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
         request = self.get_task(task).request(args, kwargs, **options)
@@ -232,16 +308,7 @@ class App:
             ...     return n
             >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
         """
-        batch = list(requests)
-        for request in batch:
-            if not isinstance(request, NewJob):
-                raise InvalidInput(
-                    "requests", f"expected Task.prepare(...) results, got {request!r}"
-                )
-            if request.namespace != self.namespace:
-                raise InvalidInput("namespace", f"request for {request.namespace!r} in app of "
-                                   f"{self.namespace!r}")
-        return [JobHandle(self, job) for job in self.store.enqueue(batch)]
+        return self.client.enqueue_many(requests)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -300,11 +367,11 @@ class App:
         self, name: str, task: Task[Any, Any] | str | None = None, **options: Any
     ) -> Schedule:
         """Declare a schedule (as `schedule`) and write it now."""
-        return self.store.upsert_schedule(self.schedule(name, task, **options))[0]
+        return self.client.upsert_schedule(self.schedule(name, task, **options))[0]
 
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule; (schedule, changed) for each."""
-        return [self.store.upsert_schedule(d) for d in self.schedules.values()]
+        return [self.client.upsert_schedule(d) for d in self.schedules.values()]
 
     def _define_schedule(
         self,
@@ -329,7 +396,7 @@ class App:
         end: datetime | None,
         job_options: dict[str, Any],
     ) -> ScheduleDefinition:
-        unknown = set(job_options) - SCHEDULE_JOB_OPTIONS
+        unknown = set(job_options) - TEMPLATE_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "unknown schedule option")
         request: NewJob | WorkflowSpec
@@ -359,16 +426,16 @@ class App:
         )
 
     def get_schedule(self, name: str) -> Schedule:
-        return self.store.get_schedule(self.namespace, name)
+        return self.client.get_schedule(name)
 
     # -- jobs -------------------------------------------------------------------------------
 
     def job(self, job_id: int) -> JobHandle:
         """A handle on an existing job."""
-        return JobHandle(self, self.store.get_job(self.namespace, job_id))
+        return self.client.job(job_id)
 
     def list_jobs(self, where: JobFilter | None = None) -> list[Job]:
-        return self.store.list_jobs(self.namespace, where or JobFilter())
+        return self.client.list_jobs(where)
 
     # -- workflows ----------------------------------------------------------------------------
 
@@ -390,128 +457,14 @@ class App:
         """
         if not isinstance(workflow, Workflow):
             raise InvalidInput("workflow", f"expected a taskwheel.Workflow, got {workflow!r}")
-        spec = workflow.compile(self.tasks, self.namespace, on_failure)
-        return WorkflowRunHandle(self, self.store.submit_workflow(spec))
+        return self.client.submit(workflow.compile(self.tasks, self.namespace, on_failure))
 
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing workflow run."""
-        return WorkflowRunHandle(self, self.store.get_workflow_run(self.namespace, run_id))
+        return self.client.workflow_run(run_id)
 
     def list_workflow_runs(self, where: WorkflowRunFilter | None = None) -> list[WorkflowRun]:
-        return self.store.list_workflow_runs(self.namespace, where or WorkflowRunFilter())
-
-
-class JobHandle:
-    """A job as the caller sees it: refresh it, wait for its result, cancel it."""
-
-    def __init__(self, app: App, record: Job) -> None:
-        self.app = app
-        self.record = record
-
-    def __repr__(self) -> str:
-        return f"<Job {self.id} {self.record.task} {self.status.value}>"
-
-    @property
-    def id(self) -> int:
-        return self.record.id
-
-    @property
-    def status(self) -> JobStatus:
-        return self.record.status
-
-    def refresh(self) -> JobHandle:
-        self.record = self.app.store.get_job(self.app.namespace, self.id)
-        return self
-
-    def attempts(self) -> list[Attempt]:
-        return self.app.store.list_attempts(self.app.namespace, self.id)
-
-    def cancel(self) -> JobHandle:
-        self.record = self.app.store.cancel_job(self.app.namespace, self.id)
-        return self
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Wait until the job ends; its return value, or `JobFailed`.
-
-        Raises `TimeoutError` if it has not ended after ``timeout`` seconds.
-        """
-        _wait_until(lambda: self.refresh().status in TERMINAL, timeout,
-                    lambda: f"job {self.id} still {self.status.value}")
-        if self.status is not JobStatus.SUCCEEDED:
-            raise JobFailed(self.id, self.status.value, self.record.last_error)
-        return self.record.result
-
-
-class WorkflowRunHandle:
-    """A workflow run as the caller sees it: refresh it, wait for it, retry or cancel it.
-
-    Example:
-        >>> run = app.submit(wf)
-        >>> run.wait(timeout=60).status
-        <RunStatus.SUCCEEDED: 'succeeded'>
-        >>> run.record.step("load").job.attempt
-        1
-    """
-
-    def __init__(self, app: App, record: WorkflowRun) -> None:
-        self.app = app
-        self.record = record
-
-    def __repr__(self) -> str:
-        return f"<WorkflowRun {self.id} {self.record.name} {self.status.value}>"
-
-    @property
-    def id(self) -> int:
-        return self.record.id
-
-    @property
-    def status(self) -> RunStatus:
-        return self.record.status
-
-    def refresh(self) -> WorkflowRunHandle:
-        self.record = self.app.store.get_workflow_run(self.app.namespace, self.id)
-        return self
-
-    def wait(self, timeout: float | None = None) -> WorkflowRun:
-        """Wait until the run ends (or `TimeoutError` after ``timeout`` seconds)."""
-        _wait_until(lambda: self.refresh().status is not RunStatus.RUNNING, timeout,
-                    lambda: f"workflow run {self.id} still running")
-        return self.record
-
-    def result(self, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until the run ends; each step's return value by step name, or
-        `WorkflowFailed` naming the steps that did not succeed."""
-        run = self.wait(timeout)
-        if run.status is not RunStatus.SUCCEEDED:
-            raise WorkflowFailed(self.id, run.status.value, {
-                step.name: step.job.status.value for step in run.steps
-                if step.job.status is not JobStatus.SUCCEEDED
-            })
-        return {step.name: step.job.result for step in run.steps}
-
-    def cancel(self) -> WorkflowRunHandle:
-        """Cancel the steps not yet finished; running ones are asked to stop."""
-        self.record = self.app.store.cancel_workflow_run(self.app.namespace, self.id)
-        return self
-
-    def retry(self, step: str | None = None) -> WorkflowRunHandle:
-        """Run the failed steps (or ``step``) again, with every step after them that
-        did not succeed."""
-        self.record = self.app.store.retry_workflow_run(self.app.namespace, self.id, step)
-        return self
-
-
-def _wait_until(done: Callable[[], bool], timeout: float | None,
-                describe: Callable[[], str]) -> None:
-    """Poll ``done`` with a growing pause (2 ms to 100 ms); `TimeoutError` after
-    ``timeout`` seconds, saying what ``describe`` says."""
-    limit = None if timeout is None else time.monotonic() + timeout
-    pause = 0.002
-    while not done():
-        if limit is not None and time.monotonic() >= limit:
-            raise TimeoutError(f"{describe()} after {timeout}s")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
+        return self.client.list_workflow_runs(where)
 
 
 def load_app(spec: str) -> App:

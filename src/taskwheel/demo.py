@@ -53,8 +53,10 @@ class DemoResult:
 
 
 def run_demo(workers: int = 2, concurrency: int = 2) -> DemoResult:
-    """Enqueue a mix of jobs, drain them with worker processes, and report."""
-    store = app.store
+    """Migrate the app's database, enqueue a mix of jobs, drain them with worker
+    processes, and report."""
+    app.migrate()  # the laptop demo creates its own database
+    client = app.client
     images = [f"photo-{n:02d}.jpg" for n in range(24)]
     priorities = [0, 5, 9]
     requests = [
@@ -79,7 +81,7 @@ def run_demo(workers: int = 2, concurrency: int = 2) -> DemoResult:
         process.wait(timeout=120)
     elapsed = time.monotonic() - started
 
-    jobs = store.get_jobs(app.namespace, [h.id for h in handles])
+    jobs = client.get_jobs([h.id for h in handles])
     thumbnails = sorted(
         (j for j in jobs if j.task == "make_thumbnail" and j.started_at is not None),
         key=lambda j: (j.started_at, j.id),
@@ -87,7 +89,7 @@ def run_demo(workers: int = 2, concurrency: int = 2) -> DemoResult:
     ranks: dict[int, list[int]] = {}
     for rank, job in enumerate(thumbnails):
         ranks.setdefault(job.priority, []).append(rank)
-    dead = [(j, store.list_attempts(app.namespace, j.id)) for j in jobs if j.status.value == "dead"]
+    dead = [(j, client.attempts(j.id)) for j in jobs if j.status.value == "dead"]
     return DemoResult(
         database_url=app.database_url,
         jobs=jobs,

@@ -127,8 +127,9 @@ class StoreUnavailable(StoreError):
 class SchemaOutdated(StoreError):
     """The database's schema is not the one this taskwheel was written for: behind it
     (run ``taskwheel migrate``) or ahead of it (upgrade taskwheel). Nothing migrates
-    implicitly: a store is migrated by ``taskwheel migrate``, `Store.migrate`, or the
-    laptop commands ``taskwheel dev`` and ``taskwheel demo``."""
+    implicitly: a store is migrated by ``taskwheel migrate``, `Store.migrate`,
+    `App.migrate`, an ``App(..., migrate=True)`` when it opens its store, or the laptop
+    commands ``taskwheel dev`` and ``taskwheel demo``."""
 
     def __init__(self, found: int, expected: int, store: str) -> None:
         if found < expected:

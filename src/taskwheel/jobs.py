@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -65,6 +66,60 @@ class NewJob:
     deadline_in: float | None = None
     timeout: float | None = None
     idempotency_key: str | None = None
+
+
+# The options of a job template (the rest are fixed by each fire or run: times, keys).
+TEMPLATE_OPTIONS = frozenset({"queue", "priority", "timeout", "max_attempts", "deadline"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobTemplate:
+    """A job to create again and again (at every fire of a schedule, for a step of every
+    run of a workflow): a task's validated request, minus its times and key.
+
+    Example:
+        >>> template = JobTemplate.of(send.prepare("ops@example.com", deadline="5m"))
+        >>> template.deadline_in
+        300.0
+    """
+
+    task: str
+    args_json: str
+    kwargs_json: str
+    queue: str
+    priority: int
+    max_attempts: int
+    guarantee: str
+    deadline_policy: str
+    timeout: float | None
+    deadline_in: float | None  # each job must start this long after it is created for
+
+    @classmethod
+    def of(cls, request: NewJob) -> JobTemplate:
+        """The template of ``request``; `InvalidInput` if it has what each created job
+        gets on its own (a time, a fixed deadline, an idempotency key)."""
+        if request.idempotency_key is not None:
+            raise InvalidInput("idempotency_key", "a schedule's jobs are keyed by fire time; "
+                               "they take no idempotency key")
+        if request.run_at is not None or request.delay:
+            raise InvalidInput("delay", "a schedule's jobs run at their fire time; "
+                               "use the schedule's start or jitter instead")
+        if request.deadline is not None:
+            raise InvalidInput("deadline", "give a schedule's jobs a relative deadline "
+                               "(a duration such as '5m'), not a fixed time")
+        return cls(
+            task=request.task, args_json=request.args_json, kwargs_json=request.kwargs_json,
+            queue=request.queue, priority=request.priority, max_attempts=request.max_attempts,
+            guarantee=request.guarantee.value, deadline_policy=request.deadline_policy.value,
+            timeout=request.timeout, deadline_in=request.deadline_in,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
+        return cls(**{name: data[name] for name in cls.__slots__})
 
 
 @dataclass(slots=True)

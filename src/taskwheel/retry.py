@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
+from taskwheel.validators import validate_choice, validate_max_attempts
 
 
 class Backoff(StrEnum):
@@ -46,13 +47,8 @@ class Retry:
         cap: DurationLike = "10m",
         jitter: float = 0.1,
     ) -> None:
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidInput("max_attempts", f"must be an integer >= 1, got {max_attempts!r}")
-        try:
-            policy = Backoff(backoff)
-        except ValueError:
-            choices = ", ".join(b.value for b in Backoff)
-            raise InvalidInput("backoff", f"unknown backoff {backoff!r} (use {choices})") from None
+        validate_max_attempts(max_attempts)
+        policy = validate_choice(Backoff, backoff, "backoff", noun="backoff")
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
             raise InvalidInput("jitter", f"must be a fraction between 0 and 1, got {jitter!r}")
         base_s = parse_duration(base, "base")

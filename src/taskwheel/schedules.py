@@ -30,24 +30,21 @@ import functools
 import hashlib
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from taskwheel.clock import to_datetime
 from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import NewJob
+from taskwheel.jobs import JobTemplate, NewJob
 from taskwheel.lifecycle import JobStatus
-from taskwheel.tasks import validate_name
+from taskwheel.validators import validate_choice, validate_name
 
 if TYPE_CHECKING:
     from taskwheel.triggers import Trigger
     from taskwheel.workflows import WorkflowSpec
-
-# Options of a schedule's jobs (the rest are fixed by the fire: times, keys).
-SCHEDULE_JOB_OPTIONS = frozenset({"queue", "priority", "timeout", "max_attempts", "deadline"})
-
 
 class Misfire(StrEnum):
     CATCH_UP = "catch_up"
@@ -59,54 +56,6 @@ class Overlap(StrEnum):
     ALLOW = "allow"
     SKIP = "skip"
     QUEUE_ONE = "queue_one"
-
-
-def named(kind: type[Misfire] | type[Overlap], value: object, field_name: str) -> Any:
-    allowed = [member.value for member in kind]
-    if value not in allowed:
-        raise InvalidInput(field_name, f"unknown policy {value!r} (use {', '.join(allowed)})")
-    return kind(str(value))
-
-
-@dataclass(frozen=True, slots=True)
-class JobTemplate:
-    """The job every fire creates: a task's validated request, minus its times."""
-
-    task: str
-    args_json: str
-    kwargs_json: str
-    queue: str
-    priority: int
-    max_attempts: int
-    guarantee: str
-    deadline_policy: str
-    timeout: float | None
-    deadline_in: float | None  # each fired job must start this long after its fire time
-
-    @classmethod
-    def of(cls, request: NewJob) -> JobTemplate:
-        if request.idempotency_key is not None:
-            raise InvalidInput("idempotency_key", "a schedule's jobs are keyed by fire time; "
-                               "they take no idempotency key")
-        if request.run_at is not None or request.delay:
-            raise InvalidInput("delay", "a schedule's jobs run at their fire time; "
-                               "use the schedule's start or jitter instead")
-        if request.deadline is not None:
-            raise InvalidInput("deadline", "give a schedule's jobs a relative deadline "
-                               "(a duration such as '5m'), not a fixed time")
-        return cls(
-            task=request.task, args_json=request.args_json, kwargs_json=request.kwargs_json,
-            queue=request.queue, priority=request.priority, max_attempts=request.max_attempts,
-            guarantee=request.guarantee.value, deadline_policy=request.deadline_policy.value,
-            timeout=request.timeout, deadline_in=request.deadline_in,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
-        return cls(**{name: data[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +122,10 @@ class ScheduleDefinition:
             trigger=trigger,
             job=JobTemplate.of(request) if isinstance(request, NewJob) else None,
             workflow=None if isinstance(request, NewJob) else request,
-            misfire=named(Misfire, misfire, "misfire"),
+            misfire=validate_choice(Misfire, misfire, "misfire", noun="policy"),
             max_catch_up=max_catch_up,
             misfire_grace=parse_duration(misfire_grace, "misfire_grace"),
-            overlap=named(Overlap, overlap, "overlap"),
+            overlap=validate_choice(Overlap, overlap, "overlap", noun="policy"),
             jitter=parse_duration(jitter, "jitter"),
             start=start_at,
             end=end_at,
@@ -261,25 +210,42 @@ class ScheduleDefinition:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A schedule as the store holds it. Times are epoch seconds (UTC)."""
+    """A schedule as the store holds it. Times are aware UTC datetimes.
+
+    The next fire time is kept as the store holds it, in epoch seconds
+    (``next_fire_epoch``): a plan is applied only if the stored time still equals the
+    one it was made from, so the scheduler plans from the exact stored value rather
+    than from a datetime rounded to the microsecond. ``next_fire_at`` is the same
+    instant as a datetime.
+
+    Example:
+        >>> schedule = app.get_schedule("nightly")
+        >>> schedule.next_fire_at
+        datetime.datetime(2026, 1, 6, 2, 0, tzinfo=datetime.timezone.utc)
+    """
 
     id: int
     definition: ScheduleDefinition
     paused: bool
-    next_fire_at: float | None  # None: it will not fire again
-    last_fire_at: float | None
+    next_fire_epoch: float | None  # None: it will not fire again
+    last_fire_at: datetime | None
     last_job_id: int | None
     last_job_status: str | None  # of the latest job it created, if that job still exists
-    created_at: float
-    updated_at: float
+    created_at: datetime
+    updated_at: datetime
 
     @property
     def name(self) -> str:
         return self.definition.name
 
+    @property
+    def next_fire_at(self) -> datetime | None:
+        """When it fires next; None when it will not fire again."""
+        return to_datetime(self.next_fire_epoch)
+
     def to_dict(self) -> dict[str, Any]:
-        def iso(moment: float | None) -> str | None:
-            return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
 
         return {
             "id": self.id,
@@ -299,7 +265,7 @@ class Schedule:
 
 
 @dataclass(frozen=True, slots=True)
-class Fire:
+class PlannedFire:
     """One job a plan creates: the instant it stands for (its unique key with the
     schedule) and when it is due."""
 
@@ -314,7 +280,7 @@ class FirePlan:
 
     schedule_id: int
     expected_next: float
-    fires: tuple[Fire, ...]
+    fires: tuple[PlannedFire, ...]
     next_fire_at: float | None
     overlap: Overlap
 
@@ -336,16 +302,6 @@ class Fired:
     run_at: float | None = None
     created_at: float | None = None
     workflow_run_id: int | None = None  # the run created, for a workflow schedule
-
-
-@dataclass(slots=True)
-class FireReport:
-    """What applying a batch of plans did."""
-
-    fired: list[Fired] = field(default_factory=list)
-
-    def jobs(self) -> list[Fired]:
-        return [f for f in self.fired if f.job_id is not None]
 
 
 # Small on purpose: it pays off for specs that many schedules share and for deployments
@@ -374,18 +330,18 @@ def plan_fires(schedule: Schedule, now: float) -> FirePlan | None:
         of 10:00:00, next 10:01:00; at 10:05:30 with ``run_once`` → one fire keyed
         10:00:00 due now, next 10:06:00 (the other missed times dropped).
     """
-    due = schedule.next_fire_at
+    due = schedule.next_fire_epoch
     if schedule.paused or due is None or due > now:
         return None
     d = schedule.definition
     if now - due <= d.misfire_grace:
-        fires = [Fire(due, d.run_at(due))]
+        fires = [PlannedFire(due, d.run_at(due))]
         following = d.next_fire(due)
         # Further fire times already due inside the grace (sub-second intervals).
         while following is not None and following <= now and len(fires) < d.max_catch_up:
             if now - following > d.misfire_grace:
                 break
-            fires.append(Fire(following, d.run_at(following)))
+            fires.append(PlannedFire(following, d.run_at(following)))
             following = d.next_fire(following)
         if following is not None and following <= now:
             return _misfired(schedule, now, start=following, fired=fires)
@@ -393,22 +349,24 @@ def plan_fires(schedule: Schedule, now: float) -> FirePlan | None:
     return _misfired(schedule, now, start=due, fired=[])
 
 
-def _misfired(schedule: Schedule, now: float, *, start: float, fired: list[Fire]) -> FirePlan:
+def _misfired(
+    schedule: Schedule, now: float, *, start: float, fired: list[PlannedFire]
+) -> FirePlan:
     """``start`` (and maybe later fire times) passed beyond the grace. Costs at most
     ``max_catch_up`` trigger steps, however long the schedule went unfired."""
     d = schedule.definition
-    assert schedule.next_fire_at is not None
+    assert schedule.next_fire_epoch is not None
     fires = list(fired)
     if d.misfire is Misfire.CATCH_UP:
         cursor: float | None = start
         while cursor is not None and cursor <= now and len(fires) < d.max_catch_up:
-            fires.append(Fire(cursor, max(now, d.run_at(cursor))))
+            fires.append(PlannedFire(cursor, max(now, d.run_at(cursor))))
             cursor = d.next_fire(cursor)
     elif d.misfire is Misfire.RUN_ONCE:
         # Keyed by the first missed time: every scheduler reads the same one.
-        fires.append(Fire(start, max(now, d.run_at(start))))
+        fires.append(PlannedFire(start, max(now, d.run_at(start))))
     return FirePlan(
-        schedule.id, schedule.next_fire_at, tuple(fires), d.next_fire(now), d.overlap
+        schedule.id, schedule.next_fire_epoch, tuple(fires), d.next_fire(now), d.overlap
     )
 
 

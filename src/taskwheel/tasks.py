@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -15,14 +14,22 @@ from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, stored_json
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
+from taskwheel.validators import (
+    validate_choice,
+    validate_max_attempts,
+    validate_name,
+    validate_priority,
+)
 
 if TYPE_CHECKING:
-    from taskwheel.app import App, JobHandle
+    from taskwheel.handles import JobHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
+# What `Task.enqueue` hands its request to: `App.enqueue_many` (or a `Client`'s), which
+# writes a batch of requests in one transaction and returns a handle on each job.
+Enqueue = Callable[[Sequence[NewJob]], "list[JobHandle]"]
 ENQUEUE_OPTIONS = frozenset(
     {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key"}
 )
@@ -48,29 +55,6 @@ class TaskOptions:
     deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
     pool: Pool | None = None  # None: the worker's pool
     pass_context: bool = False
-
-
-def validate_name(value: object, field_name: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidInput(
-            field_name,
-            f"must be 1-200 characters of letters, digits and _ . : - /, got {value!r}",
-        )
-    return value
-
-
-def validate_priority(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("priority", f"must be an integer, got {value!r}")
-    if not -1_000_000 <= value <= 1_000_000:
-        raise InvalidInput("priority", f"must be between -1000000 and 1000000, got {value}")
-    return value
-
-
-def validate_max_attempts(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput("max_attempts", f"must be an integer >= 1, got {value!r}")
-    return value
 
 
 def make_options(
@@ -100,26 +84,28 @@ def make_options(
         priority=validate_priority(priority),
         timeout=None if timeout is None else parse_duration(timeout, "timeout", allow_zero=False),
         retry=retry_policy,
-        guarantee=_enum(Guarantee, guarantee, "guarantee"),
-        deadline_policy=_enum(DeadlinePolicy, deadline_policy, "deadline_policy"),
-        pool=None if pool is None else _enum(Pool, pool, "pool"),
+        guarantee=validate_choice(Guarantee, guarantee, "guarantee"),
+        deadline_policy=validate_choice(DeadlinePolicy, deadline_policy, "deadline_policy"),
+        pool=None if pool is None else validate_choice(Pool, pool, "pool"),
         pass_context=bool(pass_context),
     )
 
 
-E = TypeVar("E", bound=StrEnum)
-
-
-def _enum(kind: type[E], value: object, field_name: str) -> E:
-    try:
-        return kind(str(value) if isinstance(value, str) else value)  # type: ignore[arg-type]
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)
-        raise InvalidInput(field_name, f"unknown value {value!r} (use {choices})") from None
-
-
 class Task(Generic[P, R]):
     """A registered task. Call it to run the code here; `enqueue` it to run it on a worker.
+
+    A task knows the namespace its jobs belong to and where to send them (``enqueue``,
+    a callable taking a batch of requests), not the app that registered it; `App.task`
+    and `App.shell_task` build tasks, and `App.configure` moves them to another
+    namespace.
+
+    Args:
+        name: how jobs refer to the task (validated by the caller).
+        options: the task's defaults (`make_options`).
+        namespace: the namespace of the jobs it prepares.
+        enqueue: writes prepared requests, e.g. `App.enqueue_many`.
+        fn: the Python callable; or
+        command: the shell command with ``{0}``/``{name}`` fields.
 
     Example:
         >>> app = App("sqlite://:memory:")
@@ -127,19 +113,24 @@ class Task(Generic[P, R]):
         ... def send(to: str) -> str:
         ...     return f"sent to {to}"
         >>> job = send.enqueue("a@b.c", priority=9)
+        >>> standalone = Task("send", make_options(queue="emails"), namespace="default",
+        ...                   enqueue=app.client.enqueue_many, fn=send.fn)
     """
 
     def __init__(
         self,
-        app: App,
         name: str,
         options: TaskOptions,
+        *,
+        namespace: str,
+        enqueue: Enqueue,
         fn: Callable[P, R] | None = None,
         command: str | None = None,
     ) -> None:
-        self.app = app
         self.name = name
         self.options = options
+        self.namespace = namespace
+        self._enqueue = enqueue
         self.fn = fn
         self.command = command
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
@@ -165,10 +156,14 @@ class Task(Generic[P, R]):
         """Create a job of this task. Keywords named like enqueue options
         (``queue, priority, delay, at, deadline, timeout, max_attempts, idempotency_key``)
         are options; the other arguments go to the task."""
-        return self.app.enqueue_many([self.prepare(*args, **kwargs)])[0]
+        return self._enqueue([self.prepare(*args, **kwargs)])[0]
 
     def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
-        """A validated job request for `App.enqueue_many`, written nowhere yet."""
+        """A validated job request for `App.enqueue_many`, written nowhere yet.
+
+        Example:
+            >>> app.enqueue_many(send.prepare(to) for to in ["a@b.c", "d@e.f"])
+        """
         options = {key: kwargs.pop(key) for key in list(kwargs) if key in ENQUEUE_OPTIONS}
         return self.request(list(args), kwargs, **options)
 
@@ -222,7 +217,7 @@ class Task(Generic[P, R]):
             kwargs_json=kwargs_json,
             queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
-            namespace=self.app.namespace,
+            namespace=self.namespace,
             max_attempts=(
                 validate_max_attempts(max_attempts)
                 if max_attempts is not None

@@ -53,13 +53,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
 from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
+from taskwheel.validators import validate_choice
 
 
 class DstGap(StrEnum):
@@ -129,7 +130,6 @@ _SECOND = timedelta(seconds=1)
 _MICROSECOND = timedelta(microseconds=1)
 _NO_TIME = timedelta(0)
 _SEED = datetime(2000, 1, 1)
-_Policy = TypeVar("_Policy", DstGap, DstFold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +158,10 @@ class CronTrigger:
     def __post_init__(self) -> None:
         expression = _normalize_expression(self.expression)
         object.__setattr__(self, "expression", expression)
-        object.__setattr__(self, "dst_gap", _policy(DstGap, self.dst_gap, "dst_gap"))
-        object.__setattr__(self, "dst_fold", _policy(DstFold, self.dst_fold, "dst_fold"))
+        gap = validate_choice(DstGap, self.dst_gap, "dst_gap", noun="policy")
+        fold = validate_choice(DstFold, self.dst_fold, "dst_fold", noun="policy")
+        object.__setattr__(self, "dst_gap", gap)
+        object.__setattr__(self, "dst_fold", fold)
         object.__setattr__(self, "_zone", _load_zone(self.timezone))
         try:
             _parse(expression)
@@ -178,8 +180,8 @@ class CronTrigger:
         return cls(
             expression,
             timezone,
-            _policy(DstGap, dst_gap, "dst_gap"),
-            _policy(DstFold, dst_fold, "dst_fold"),
+            validate_choice(DstGap, dst_gap, "dst_gap", noun="policy"),
+            validate_choice(DstFold, dst_fold, "dst_fold", noun="policy"),
         )
 
     def next_fire(self, after: datetime) -> Fire | None:
@@ -425,14 +427,6 @@ def _load_zone(key: object) -> ZoneInfo:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput("timezone", f"unknown IANA zone {key!r}") from None
-
-
-def _policy(policy: type[_Policy], value: str, field_name: str) -> _Policy:
-    try:
-        return policy(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in policy)
-        raise InvalidInput(field_name, f"unknown policy {value!r} (allowed: {allowed})") from None
 
 
 def _to_utc(after: datetime) -> datetime:

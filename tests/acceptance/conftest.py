@@ -162,8 +162,11 @@ class Project:
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.url)
-            self._store.migrate()
         return self._store
+
+    def migrate(self) -> None:
+        """Create the database's schema, as ``taskwheel migrate`` does before a deploy."""
+        self.store.migrate()
 
     def jobs(self) -> list[Job]:
         return self.store.list_jobs("default", JobFilter(limit=1_000_000))
@@ -201,11 +204,16 @@ class Project:
 
 
 @contextlib.contextmanager
-def running_project(root: Path, url: str | None = None) -> Iterator[Project]:
-    """A project whose processes are killed at the end; their logs are printed (pytest
-    shows them when the test failed)."""
+def running_project(
+    root: Path, url: str | None = None, *, migrated: bool = True
+) -> Iterator[Project]:
+    """A project (its database migrated unless ``migrated`` is false) whose processes
+    are killed at the end; their logs are printed (pytest shows them when the test
+    failed)."""
     project = Project(root, url)
     try:
+        if migrated:
+            project.migrate()
         yield project
     finally:
         project.stop_all()
@@ -218,6 +226,13 @@ def running_project(root: Path, url: str | None = None) -> Iterator[Project]:
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
     with running_project(tmp_path) as project:
+        yield project
+
+
+@pytest.fixture
+def fresh_project(tmp_path: Path) -> Iterator[Project]:
+    """A project whose database nobody has migrated (nor created)."""
+    with running_project(tmp_path, migrated=False) as project:
         yield project
 
 

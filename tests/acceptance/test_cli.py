@@ -6,12 +6,15 @@ given ``--app``, which shows the other commands do without one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import signal
+import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +36,9 @@ def drain(project: Project, *options: str) -> None:
 
 
 def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
-    project: Project,
+    fresh_project: Project,
 ) -> None:
+    project = fresh_project
     first = project.run("migrate")
     assert first.returncode == 0, first.stderr
     assert "applied 0001_initial.sql" in first.stdout
@@ -252,6 +256,7 @@ def test_database_url_and_namespace_options_choose_where_commands_act(
 ) -> None:
     elsewhere = ("--database-url", f"sqlite:///{project.root / 'other.db'}",
                  "--namespace", "tenant-a")
+    assert project.run("migrate", *elsewhere[:2]).returncode == 0
     job_id = enqueue(project, "add", "--args", "[20, 22]", *elsewhere)["id"]
     assert project.run_json("jobs", "list") == []  # not in the default database
     assert [j["id"] for j in project.run_json("jobs", "list", *elsewhere)] == [job_id]
@@ -316,10 +321,78 @@ def test_worker_refuses_bad_settings_before_starting(project: Project) -> None:
 
 
 def test_demo_drains_its_jobs_and_leaves_the_failing_one_in_the_dead_letter_queue(
-    project: Project,
+    fresh_project: Project,
 ) -> None:
+    project = fresh_project  # the demo migrates the database itself
     summary = project.run_json("demo")
     assert summary["jobs_by_status"] == {"succeeded": 34, "dead": 1}
     [dead] = summary["dead"]
     assert [a["outcome"] for a in dead["attempts"]] == ["failed"] * 3
     assert [j["task"] for j in project.run_json("dlq", "list")] == ["export_report"]
+
+
+# -- nothing migrates implicitly -------------------------------------------------------------
+
+NOT_MIGRATED = ("error: sqlite store: open failed: the database has no taskwheel schema yet: "
+                "run `taskwheel migrate`\n")
+WORKFLOW_FILE = '{"name": "sums", "steps": [{"task": "add", "args": [1, 2]}]}'
+COMMANDS_THAT_NEED_A_SCHEMA = [
+    ["enqueue", "add", "--args", "[1, 2]", "--app", APP],
+    ["jobs", "list"], ["jobs", "show", "1"], ["jobs", "cancel", "1"], ["jobs", "retry", "1"],
+    ["dlq", "list"], ["dlq", "replay", "--all"], ["dlq", "purge", "--yes"],
+    ["stats"],
+    ["schedules", "add", "s", "--task", "add", "--args", "[1, 2]", "--every", "1m",
+     "--app", APP],
+    ["schedules", "list"], ["schedules", "show", "s"], ["schedules", "pause", "s"],
+    ["schedules", "resume", "s"], ["schedules", "remove", "s"], ["schedules", "trigger", "s"],
+    ["schedules", "preview", "s"],
+    ["workflows", "submit", "sums.json", "--app", APP],
+    ["workflows", "list"], ["workflows", "show", "1"], ["workflows", "retry", "1"],
+    ["workflows", "cancel", "1"],
+    ["worker", "--app", APP, "--burst"],
+    ["scheduler", "--app", APP],
+]
+
+
+def tables(database: Path) -> list[str]:
+    """The tables of a SQLite file (none when there is no file), opened read-only."""
+    if not database.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        return [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+
+
+@pytest.mark.parametrize("arguments", COMMANDS_THAT_NEED_A_SCHEMA,
+                         ids=lambda arguments: " ".join(arguments[:2]))
+def test_a_command_on_an_unmigrated_database_is_one_line_and_creates_no_schema(
+    fresh_project: Project, arguments: list[str]
+) -> None:
+    (fresh_project.root / "sums.json").write_text(WORKFLOW_FILE)
+
+    done = fresh_project.run(*arguments)
+
+    assert done.returncode == 1
+    assert done.stderr == NOT_MIGRATED
+    assert done.stdout == ""
+    assert tables(fresh_project.database) == []
+
+
+def test_migrate_dev_and_demo_are_the_commands_that_create_a_schema(
+    fresh_project: Project,
+) -> None:
+    assert fresh_project.run("jobs", "list").returncode == 1
+    assert fresh_project.run("migrate").returncode == 0
+    assert "taskwheel_jobs" in tables(fresh_project.database)
+    assert fresh_project.run_json("jobs", "list") == []
+
+
+@pytest.mark.xfail(strict=True, reason="store gap: SQLiteStore creates <db>-writelock when "
+                   "it is opened, and the database file when its schema version is read")
+def test_a_mistyped_database_path_leaves_no_file_behind(fresh_project: Project) -> None:
+    typo = fresh_project.root / "taskwhee.db"
+
+    done = fresh_project.run("jobs", "list", "--database-url", f"sqlite:///{typo}")
+
+    assert done.returncode == 1
+    assert done.stderr == NOT_MIGRATED
+    assert sorted(path.name for path in fresh_project.root.glob("taskwhee.db*")) == []

@@ -17,9 +17,11 @@ def succeeded_ticks(project: Project) -> int:
     return int(row[0])
 
 
-def test_dev_fires_the_declared_schedules_and_runs_their_jobs(project: Project) -> None:
-    assert project.run("migrate").returncode == 0
+def test_dev_fires_the_declared_schedules_and_runs_their_jobs(fresh_project: Project) -> None:
+    project = fresh_project  # `taskwheel dev` migrates the laptop's database itself
     dev = project.start("dev")
+    wait_for(lambda: project.store.schema_version() == project.store.latest_schema_version(),
+             timeout=20, what="taskwheel dev to migrate the database")
     wait_for(lambda: succeeded_ticks(project) >= 2, timeout=20,
              what="two scheduled jobs to run under taskwheel dev")
     dev.signal(signal.SIGTERM)

@@ -13,10 +13,10 @@ from taskwheel.errors import LeaseLost, ScheduleNotFound
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import (
-    Fire,
     FirePlan,
     FireResult,
     Overlap,
+    PlannedFire,
     Schedule,
     ScheduleDefinition,
     build_trigger,
@@ -65,12 +65,12 @@ def plan(
     overlap: Overlap | None = None,
 ) -> FirePlan:
     """Fire ``fire_times`` (due at once) and move on one interval past the last."""
-    expected_next = expected if expected is not None else schedule.next_fire_at
+    expected_next = expected if expected is not None else schedule.next_fire_epoch
     assert expected_next is not None
     return FirePlan(
         schedule_id=schedule.id,
         expected_next=expected_next,
-        fires=tuple(Fire(t, t) for t in fire_times),
+        fires=tuple(PlannedFire(t, t) for t in fire_times),
         next_fire_at=max(fire_times) + EVERY,
         overlap=overlap or schedule.definition.overlap,
     )
@@ -85,10 +85,11 @@ def test_upserting_a_new_schedule_creates_it_with_its_first_fire_time(store: Sto
     assert changed is True
     assert (schedule.name, schedule.definition.namespace) == ("nightly", NS)
     assert schedule.definition == definition()
-    assert (schedule.paused, schedule.next_fire_at, schedule.last_fire_at) == (
+    assert (schedule.paused, ts(schedule.next_fire_at), schedule.last_fire_at) == (
         False, T0 + EVERY, None
     )
-    assert (schedule.created_at, schedule.updated_at) == (T0, T0)
+    assert schedule.next_fire_epoch == T0 + EVERY
+    assert (ts(schedule.created_at), ts(schedule.updated_at)) == (T0, T0)
     assert store.get_schedule(NS, "nightly") == schedule
 
 
@@ -114,9 +115,9 @@ def test_upserting_a_changed_schedule_recomputes_its_next_fire_from_now_and_keep
     assert changed is True
     assert changed_schedule.id == first.id
     assert changed_schedule.definition.trigger == definition(every=45).trigger
-    assert changed_schedule.next_fire_at == T0 + 540  # the first multiple of 45 after T0+500
+    assert ts(changed_schedule.next_fire_at) == T0 + 540  # the first multiple of 45 after T0+500
     assert changed_schedule.paused is True
-    assert changed_schedule.updated_at == T0 + 500
+    assert ts(changed_schedule.updated_at) == T0 + 500
 
 
 def test_an_unknown_or_foreign_schedule_is_schedule_not_found(store: Store) -> None:
@@ -153,7 +154,7 @@ def test_a_paused_schedule_is_not_due_and_resuming_keeps_its_next_fire_time(
 
     clock.advance(10 * EVERY)
     resumed = store.set_schedule_paused(NS, "nightly", False)
-    assert (resumed.paused, resumed.next_fire_at) == (False, T0 + EVERY)
+    assert (resumed.paused, ts(resumed.next_fire_at)) == (False, T0 + EVERY)
     assert store.schedules_due(NS, clock.now()) == [(schedule.id, T0 + EVERY)]
 
 
@@ -239,14 +240,14 @@ def test_a_fire_plan_creates_its_jobs_and_moves_the_schedule_on(
     )
     assert job.status is JobStatus.QUEUED
     moved = store.get_schedule(NS, "nightly")
-    assert (moved.next_fire_at, moved.last_fire_at) == (T0 + 2 * EVERY, T0 + EVERY)
+    assert (ts(moved.next_fire_at), ts(moved.last_fire_at)) == (T0 + 2 * EVERY, T0 + EVERY)
     assert (moved.last_job_id, moved.last_job_status) == (job_id, "queued")
 
 
 def test_a_fire_due_later_creates_a_scheduled_job(store: Store, clock: ManualClock) -> None:
     schedule = created(store)
     clock.advance(EVERY)
-    later = FirePlan(schedule.id, T0 + EVERY, (Fire(T0 + EVERY, T0 + EVERY + 20),),
+    later = FirePlan(schedule.id, T0 + EVERY, (PlannedFire(T0 + EVERY, T0 + EVERY + 20),),
                      T0 + 2 * EVERY, Overlap.ALLOW)
 
     [fired] = store.fire_schedules(NS, [later])
@@ -268,7 +269,7 @@ def test_a_plan_made_from_a_stale_next_fire_time_applies_nothing(
 
     assert [f.result for f in replayed] == [FireResult.STALE]
     assert len(store.list_jobs(NS, JobFilter())) == 1
-    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + 2 * EVERY
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + 2 * EVERY
 
 
 def test_at_most_one_job_per_schedule_and_fire_time(store: Store, clock: ManualClock) -> None:
@@ -315,7 +316,7 @@ def test_overlap_skip_fires_nothing_while_the_previous_job_is_unfinished(
     )
 
     assert (skipped.result, skipped.job_id) == (FireResult.OVERLAP_SKIPPED, None)
-    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + 3 * EVERY
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + 3 * EVERY
     assert len(store.list_jobs(NS, JobFilter())) == 1
 
 
@@ -391,7 +392,7 @@ def test_a_scheduler_that_lost_its_lease_fires_nothing(store: Store, clock: Manu
     with pytest.raises(LeaseLost):
         store.fire_schedules(NS, [plan(schedule, T0 + EVERY)], lease=("scheduler", "s2"))
     assert store.list_jobs(NS, JobFilter()) == []
-    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + EVERY
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + EVERY
 
     fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)], lease=("scheduler", "s1"))
     assert [f.result for f in fired] == [FireResult.CREATED]
@@ -422,7 +423,7 @@ def test_triggering_a_schedule_fires_it_now_and_keeps_its_timing(
     assert fired.job_id is not None
     job = store.get_job(NS, fired.job_id)
     assert (job.status, ts(job.run_at)) == (JobStatus.QUEUED, T0 + 7)
-    assert store.get_schedule(NS, "nightly").next_fire_at == T0 + EVERY
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + EVERY
     assert store.claim_jobs(NS, "w1", [QUEUE], 10, TTL).jobs[0].id == job.id
     with pytest.raises(ScheduleNotFound):
         store.trigger_schedule(OTHER_NS, "nightly")

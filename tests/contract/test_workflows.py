@@ -14,14 +14,13 @@ import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.errors import IllegalTransition, InvalidInput, WorkflowRunNotFound
-from taskwheel.jobs import AttemptOutcome, Guarantee, Job, JobFilter, Outcome
+from taskwheel.jobs import AttemptOutcome, Guarantee, Job, JobFilter, JobTemplate, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import (
-    Fire,
     FirePlan,
     FireResult,
-    JobTemplate,
     Overlap,
+    PlannedFire,
     ScheduleDefinition,
     build_trigger,
 )
@@ -542,8 +541,8 @@ def test_a_workflow_schedule_fires_one_run_per_fire_time(store: Store, clock: Ma
     clock.advance(120)
 
     def fire(*times: float, expected: float) -> list[FireResult]:
-        plan = FirePlan(schedule.id, expected, tuple(Fire(t, t) for t in times), max(times) + 60,
-                        Overlap.ALLOW)
+        plan = FirePlan(schedule.id, expected, tuple(PlannedFire(t, t) for t in times),
+                        max(times) + 60, Overlap.ALLOW)
         return [f.result for f in store.fire_schedules(NS, [plan])]
 
     assert fire(T0 + 60, expected=T0 + 60) == [FireResult.CREATED]
@@ -566,7 +565,7 @@ def test_a_workflow_schedule_that_skips_overlaps_fires_nothing_while_a_run_goes_
     clock.advance(60)
     assert store.trigger_schedule(NS, "nightly").workflow_run_id is not None
 
-    plan = FirePlan(schedule.id, T0 + 60, (Fire(T0 + 60, T0 + 60),), T0 + 120, Overlap.SKIP)
+    plan = FirePlan(schedule.id, T0 + 60, (PlannedFire(T0 + 60, T0 + 60),), T0 + 120, Overlap.SKIP)
     assert [f.result for f in store.fire_schedules(NS, [plan])] == [FireResult.OVERLAP_SKIPPED]
 
 

@@ -15,7 +15,7 @@ from taskwheel.lifecycle import TERMINAL
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db")
+    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", migrate=True)
     yield application
     application.close()
 

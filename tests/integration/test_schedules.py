@@ -41,7 +41,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", clock=clock)
+    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", clock=clock, migrate=True)
 
     @application.task(queue="reports")
     def report(name: str) -> str:
@@ -49,6 +49,10 @@ def app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
 
     yield application
     application.close()
+
+
+def utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def scheduler(app: taskwheel.App, **settings: Any) -> Scheduler:
@@ -90,7 +94,7 @@ def test_declared_schedules_are_upserted_by_name_and_unchanged_ones_left_alone(
                  args=["sales"])
     [(first, changed)] = app.sync_schedules()
     assert changed
-    assert first.next_fire_at == datetime(2026, 1, 5, 2, tzinfo=UTC).timestamp()
+    assert first.next_fire_at == datetime(2026, 1, 5, 2, tzinfo=UTC)
 
     app.store.set_schedule_paused(app.namespace, "nightly", True)
     [(again, changed)] = app.sync_schedules()
@@ -104,7 +108,7 @@ def test_declared_schedules_are_upserted_by_name_and_unchanged_ones_left_alone(
     assert changed
     assert updated.id == first.id
     assert updated.paused
-    assert updated.next_fire_at == datetime(2026, 1, 5, 3, tzinfo=UTC).timestamp()
+    assert updated.next_fire_at == datetime(2026, 1, 5, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +169,7 @@ def test_each_instant_fires_exactly_once_with_its_fire_time_on_the_job(
     assert {j.status for j in jobs} == {JobStatus.QUEUED}
     assert all(j.queue == "reports" and j.args == ["m"] for j in jobs)
     current = app.get_schedule("minutely")
-    assert current.next_fire_at == T0 + 240
+    assert current.next_fire_at == utc(T0 + 240)
     assert current.last_job_id == jobs[-1].id
     assert current.id == schedule.id
 
@@ -247,7 +251,7 @@ def test_misfire_policies_after_downtime(
     run_step(s, clock, T0 + 5 * 60 + 30)
     assert fire_times(app) == [T0 + t for t in expected]
     assert all(j.run_at.timestamp() == T0 + 330 for j in fired_jobs(app))  # all due now
-    assert app.get_schedule("m").next_fire_at == T0 + 360  # then on schedule
+    assert app.get_schedule("m").next_fire_at == utc(T0 + 360)  # then on schedule
     run_step(s, clock, T0 + 360)
     assert fire_times(app)[-1] == T0 + 360
 
@@ -261,7 +265,7 @@ def test_a_fire_late_by_less_than_the_grace_is_on_time(
     run_step(s, clock, T0 + 64)  # 4 s late: within the grace
     run_step(s, clock, T0 + 126)  # 6 s late: a misfire, skipped
     assert fire_times(app) == [T0 + 60]
-    assert app.get_schedule("g").next_fire_at == T0 + 180
+    assert app.get_schedule("g").next_fire_at == utc(T0 + 180)
 
 
 def test_times_missed_while_paused_go_through_the_misfire_policy(
@@ -283,7 +287,7 @@ def test_times_missed_while_paused_go_through_the_misfire_policy(
         listener.close()
     run_step(s, clock, T0 + 5 * 60 + 10)
     assert fire_times(app) == [T0 + 60, T0 + 120]  # one job for the four missed times
-    assert app.get_schedule("p").next_fire_at == T0 + 360
+    assert app.get_schedule("p").next_fire_at == utc(T0 + 360)
 
 
 # -- overlap ---------------------------------------------------------------------------------
@@ -463,7 +467,7 @@ def test_trigger_fires_now_without_moving_the_schedule(
     fired = app.store.trigger_schedule(app.namespace, "t")
     assert fired.result is FireResult.CREATED
     assert app.job(fired.job_id or 0).status is JobStatus.QUEUED
-    assert app.get_schedule("t").next_fire_at == T0 + 3600
+    assert app.get_schedule("t").next_fire_at == utc(T0 + 3600)
     with pytest.raises(ScheduleNotFound):
         app.store.trigger_schedule(app.namespace, "nope")
 

@@ -62,6 +62,20 @@ def test_commands_work_on_a_postgres_url(schema: str) -> None:
     assert json.loads(stats.stdout)["queues"] == []
 
 
+def test_a_command_on_an_unmigrated_schema_is_one_line_and_creates_nothing(
+    schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    url = with_schema(postgres_url(), schema)
+
+    done = taskwheel("jobs", "list", url=url)
+
+    assert done.returncode == 1
+    assert done.stderr == ("error: postgres store: open failed: the database has no "
+                           "taskwheel schema yet: run `taskwheel migrate`\n")
+    assert admin.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                         (schema,)).fetchone() == (0,)
+
+
 def test_an_unreachable_server_is_one_clear_line_and_exit_code_1() -> None:
     done = taskwheel("migrate", "--database-url", "postgresql://postgres@127.0.0.1:1/test")
 

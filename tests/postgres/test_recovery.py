@@ -106,7 +106,7 @@ def test_an_unreachable_database_is_a_clear_error_at_once() -> None:
 
 @pytest.fixture
 def app(url: str) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(url, namespace=NS)
+    application = taskwheel.App(url, namespace=NS, migrate=True)
     yield application
     application.close()
 

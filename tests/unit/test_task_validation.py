@@ -32,7 +32,7 @@ def takes_a_queue(queue: str) -> str:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db")
+    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", migrate=True)
     assert application.store.list_jobs("default", JobFilter()) == []  # opened and migrated
     yield application
     application.close()

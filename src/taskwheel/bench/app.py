@@ -17,7 +17,7 @@ from taskwheel.errors import TaskwheelError
 QUEUE = "bench"
 APP_SPEC = "taskwheel.bench.app:app"
 
-app = App(namespace="bench")
+app = App(namespace="bench", migrate=True)  # every run makes its own database
 
 
 class BenchmarkError(TaskwheelError):

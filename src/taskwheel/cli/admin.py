@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import click
 
 from taskwheel.cli.options import Target, common_options
@@ -16,14 +14,18 @@ from taskwheel.stores import open_store
 def stats(target: Target) -> None:
     """Per queue: jobs by state, ready jobs by priority, the oldest ready job's age;
     and the workers, alive or not."""
-    with contextlib.closing(target.app()) as app:
-        target.output.stats(app.store.stats(app.namespace))
+    with target.client() as client:
+        target.output.stats(client.stats())
 
 
 @click.command()
 @common_options
 def migrate(target: Target) -> None:
-    """Apply pending schema migrations."""
+    """Apply pending schema migrations (creating the schema of a new database).
+
+    The only command that changes a database's schema, apart from ``dev`` and
+    ``demo`` (for a laptop); every other command refuses a database that is not
+    migrated."""
     store = open_store(target.database_url)
     try:
         applied = store.migrate()
@@ -48,7 +50,8 @@ def migrate(target: Target) -> None:
 @common_options
 def demo(target: Target, *, workers: int, concurrency: int) -> None:
     """Enqueue jobs of three priorities, drain them with worker processes, let a failing
-    job retry into the dead-letter queue, and summarise what happened."""
+    job retry into the dead-letter queue, and summarise what happened. Migrates the
+    database first."""
     from taskwheel import demo as demo_module
 
     if target.namespace is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import sys
@@ -123,8 +122,8 @@ def list_jobs(
     """Jobs, newest first."""
     where = JobFilter(status=None if status is None else JobStatus(status), queue=queue,
                       task=task, limit=limit)
-    with contextlib.closing(target.app()) as app:
-        target.output.jobs(app.list_jobs(where))
+    with target.client() as client:
+        target.output.jobs(client.list_jobs(where))
 
 
 @jobs.command("show")
@@ -132,8 +131,8 @@ def list_jobs(
 @common_options
 def show_job(target: Target, job_id: int) -> None:
     """A job and the history of its attempts."""
-    with contextlib.closing(target.app()) as app:
-        handle = app.job(job_id)
+    with target.client() as client:
+        handle = client.job(job_id)
         target.output.job_with_attempts(handle.record, handle.attempts())
 
 
@@ -142,8 +141,8 @@ def show_job(target: Target, job_id: int) -> None:
 @common_options
 def cancel_job(target: Target, job_id: int) -> None:
     """Cancel a waiting job, or ask the worker running it to stop."""
-    with contextlib.closing(target.app()) as app:
-        job = app.job(job_id).cancel().record
+    with target.client() as client:
+        job = client.cancel_job(job_id)
         target.output.job(job)
         if job.status is JobStatus.RUNNING:
             target.output.note(f"cancel requested: the worker running job {job.id} will stop it")
@@ -154,8 +153,8 @@ def cancel_job(target: Target, job_id: int) -> None:
 @common_options
 def retry_job(target: Target, job_id: int) -> None:
     """Queue a finished job again with a fresh set of attempts."""
-    with contextlib.closing(target.app()) as app:
-        target.output.job(app.store.retry_job(app.namespace, job_id))
+    with target.client() as client:
+        target.output.job(client.retry_job(job_id))
 
 
 # -- dead-letter queue -----------------------------------------------------------------------
@@ -173,9 +172,9 @@ def dlq() -> None:
 @common_options
 def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
     """Dead jobs, newest first."""
-    where = JobFilter(status=JobStatus.DEAD, queue=queue, task=task, limit=limit)
-    with contextlib.closing(target.app()) as app:
-        target.output.jobs(app.list_jobs(where), title="dead jobs")
+    with target.client() as client:
+        target.output.jobs(client.list_dead(queue=queue, task=task, limit=limit),
+                           title="dead jobs")
 
 
 @dlq.command("replay")
@@ -186,8 +185,8 @@ def replay_dead(target: Target, job_ids: tuple[int, ...], replay_all: bool) -> N
     """Queue dead jobs again, with a fresh set of attempts."""
     if replay_all == bool(job_ids):
         raise InvalidInput("all", "give job ids or --all (one of them)")
-    with contextlib.closing(target.app()) as app:
-        replayed = app.store.replay_dead(app.namespace, None if replay_all else list(job_ids))
+    with target.client() as client:
+        replayed = client.replay_dead(None if replay_all else list(job_ids))
     if target.output.json:
         target.output.emit_json({"replayed": replayed})
     elif replayed:
@@ -201,16 +200,15 @@ def replay_dead(target: Target, job_ids: tuple[int, ...], replay_all: bool) -> N
 @common_options
 def purge_dead(target: Target, yes: bool) -> None:
     """Delete dead jobs and their attempts for good."""
-    with contextlib.closing(target.app()) as app:
+    with target.client() as client:
         if not yes:
             if not sys.stdin.isatty():
                 raise InvalidInput("yes", "stdin is not a terminal, so nobody can confirm; "
                                    "pass --yes to purge")
-            dead = sum(q.counts.get(JobStatus.DEAD.value, 0) for q in app.store.stats(
-                app.namespace).queues)
-            click.confirm(f"Delete {dead} dead jobs of namespace {app.namespace!r} and their "
-                          "attempts?", abort=True, err=True)
-        purged = app.store.purge_dead(app.namespace)
+            dead = sum(q.counts.get(JobStatus.DEAD.value, 0) for q in client.stats().queues)
+            click.confirm(f"Delete {dead} dead jobs of namespace {client.namespace!r} and "
+                          "their attempts?", abort=True, err=True)
+        purged = client.purge_dead()
     if target.output.json:
         target.output.emit_json({"purged": purged})
     else:

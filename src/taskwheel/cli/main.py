@@ -3,9 +3,12 @@
 Every command takes ``--format table|json``, ``--database-url`` (or
 ``$TASKWHEEL_DATABASE_URL``) and ``--namespace`` after its name. A refused request is
 one ``error: ...`` line on stderr, exit code 2 for bad input and 1 otherwise; nothing
-is written when input is refused.
+is written when input is refused. Only ``migrate`` (and ``dev`` and ``demo``, for a
+laptop) creates or upgrades a database's schema; the other commands refuse a database
+that is not migrated.
 
 Example:
+    $ taskwheel migrate
     $ taskwheel worker --app myproject.tasks:app -q emails -q default -c 16
     $ taskwheel enqueue send_email --args '["a@b.c"]' --delay 10s --app myproject.tasks:app
     $ taskwheel jobs list --status dead --format json

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from taskwheel.app import App, load_app
+from taskwheel.app import App, load_app, open_checked_store
 from taskwheel.cli.output import Format, Output, error_line
+from taskwheel.client import Client
 from taskwheel.errors import InvalidInput, StoreUnavailable, TaskwheelError
 from taskwheel.stores import DATABASE_URL_ENV
 
@@ -29,9 +31,16 @@ class Target:
     namespace: str | None  # None: the app's own, else "default"
     output: Output
 
-    def app(self) -> App:
-        """An app without tasks, for commands that only read and repair jobs."""
-        return App(self.database_url, namespace=self.namespace or "default")
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        """A client of the namespace on the database, for commands that need no task
+        registry; the store is closed afterwards. An unmigrated database is refused
+        (`SchemaOutdated`)."""
+        store = open_checked_store(self.database_url)
+        try:
+            yield Client(store, self.namespace or "default")
+        finally:
+            store.close()
 
     def load(self, spec: str) -> App:
         """The user's app, pointed at the database and namespace given to the command."""
@@ -99,14 +108,17 @@ def app_option(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
-def wait_for_store(app: App, *, longest: float = 5.0) -> None:
-    """Open (and migrate) the app's store, waiting with backoff while the database
-    cannot be reached: a worker or scheduler started during an outage starts when it
-    ends, instead of exiting."""
+def wait_for_store(app: App, *, migrate: bool = False, longest: float = 5.0) -> None:
+    """Open the app's store (checking its schema, or migrating it when ``migrate``),
+    waiting with backoff while the database cannot be reached: a worker or scheduler
+    started during an outage starts when it ends, instead of exiting."""
     delay = 0.1
     while True:
         try:
-            app.store  # noqa: B018 - opening it is the point
+            if migrate:
+                app.migrate()
+            else:
+                app.store  # noqa: B018 - opening it is the point
             return
         except StoreUnavailable as error:
             log.warning("%s; trying again in %.1fs", error, delay)

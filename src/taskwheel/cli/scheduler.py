@@ -95,6 +95,7 @@ def dev(
     log_level: str,
 ) -> None:
     """A scheduler and a worker in one process, for a laptop (SQLite by default).
+    Migrates the database first.
 
     Stops on SIGTERM or SIGINT: the worker finishes running jobs, the scheduler gives
     its lease back.
@@ -103,7 +104,7 @@ def dev(
     worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
-    wait_for_store(app)
+    wait_for_store(app, migrate=True)  # a laptop's database: create or migrate it here
     sched = Scheduler(app, settings, sync=not no_sync)
     thread = threading.Thread(target=_run_scheduler, args=(sched,), name="taskwheel-scheduler",
                               daemon=True)

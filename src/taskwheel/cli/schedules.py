@@ -11,9 +11,9 @@ from rich.table import Table
 from taskwheel.cli.jobs import _parse_datetime, _parse_json
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.cli.output import Output
+from taskwheel.clock import to_datetime
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import JobFilter
-from taskwheel.schedules import Fired, Misfire, Overlap, Schedule, build_trigger
+from taskwheel.schedules import Misfire, Overlap, Schedule, build_trigger
 from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
 
 
@@ -120,11 +120,8 @@ def add_schedule(
 @common_options
 def list_schedules(target: Target) -> None:
     """Every schedule with its next fire time and last run."""
-    app = target.app()
-    try:
-        found = app.store.list_schedules(app.namespace)
-    finally:
-        app.close()
+    with target.client() as client:
+        found = client.list_schedules()
     if target.output.json:
         target.output.emit_json([s.to_dict() for s in found])
         return
@@ -149,17 +146,9 @@ def list_schedules(target: Target) -> None:
 @common_options
 def show_schedule(target: Target, *, name: str, job_count: int) -> None:
     """One schedule, its policies and its recent jobs."""
-    app = target.app()
-    try:
-        schedule = app.store.get_schedule(app.namespace, name)
-        template = schedule.definition.job
-        recent = [] if template is None else [
-            job for job in app.store.list_jobs(
-                app.namespace, JobFilter(task=template.task, limit=500)
-            ) if job.schedule_id == schedule.id
-        ][:job_count]
-    finally:
-        app.close()
+    with target.client() as client:
+        schedule = client.get_schedule(name)
+        recent = client.schedule_jobs(schedule, job_count)
     if target.output.json:
         target.output.emit_json({**schedule.to_dict(), "jobs": [j.to_dict() for j in recent]})
         return
@@ -168,20 +157,13 @@ def show_schedule(target: Target, *, name: str, job_count: int) -> None:
         target.output.jobs(recent, title="recent jobs")
 
 
-def _set_paused(target: Target, name: str, paused: bool) -> None:
-    app = target.app()
-    try:
-        _show(target.output, app.store.set_schedule_paused(app.namespace, name, paused))
-    finally:
-        app.close()
-
-
 @schedules.command("pause")
 @click.argument("name")
 @common_options
 def pause_schedule(target: Target, *, name: str) -> None:
     """Stop firing NAME until resumed."""
-    _set_paused(target, name, True)
+    with target.client() as client:
+        _show(target.output, client.pause_schedule(name))
 
 
 @schedules.command("resume")
@@ -189,7 +171,8 @@ def pause_schedule(target: Target, *, name: str) -> None:
 @common_options
 def resume_schedule(target: Target, *, name: str) -> None:
     """Fire NAME again; times missed while paused go through its misfire policy."""
-    _set_paused(target, name, False)
+    with target.client() as client:
+        _show(target.output, client.resume_schedule(name))
 
 
 @schedules.command("remove")
@@ -197,11 +180,8 @@ def resume_schedule(target: Target, *, name: str) -> None:
 @common_options
 def remove_schedule(target: Target, *, name: str) -> None:
     """Delete NAME (the jobs it created stay)."""
-    app = target.app()
-    try:
-        app.store.remove_schedule(app.namespace, name)
-    finally:
-        app.close()
+    with target.client() as client:
+        client.remove_schedule(name)
     if target.output.json:
         target.output.emit_json({"removed": name})
     else:
@@ -213,11 +193,8 @@ def remove_schedule(target: Target, *, name: str) -> None:
 @common_options
 def trigger_schedule(target: Target, *, name: str) -> None:
     """Fire NAME now, once, outside its timing."""
-    app = target.app()
-    try:
-        fired: Fired = app.store.trigger_schedule(app.namespace, name)
-    finally:
-        app.close()
+    with target.client() as client:
+        fired = client.trigger_schedule(name)
     if target.output.json:
         target.output.emit_json({"schedule": name, "result": fired.result.value,
                                  "job_id": fired.job_id})
@@ -248,12 +225,9 @@ def preview(
         raise InvalidInput("from", f"{from_text} has no timezone; add one (e.g. +00:00)")
     if name is not None:
         if cron or every or at_text:
-                raise InvalidInput("cron", "give a schedule NAME or a trigger, not both")
-        app = target.app()
-        try:
-            trigger = app.store.get_schedule(app.namespace, name).definition.trigger
-        finally:
-            app.close()
+            raise InvalidInput("cron", "give a schedule NAME or a trigger, not both")
+        with target.client() as client:
+            trigger = client.get_schedule(name).definition.trigger
     else:
         trigger = build_trigger(
             cron=cron, every=every,
@@ -300,10 +274,10 @@ def describe_trigger(schedule: Schedule) -> str:
     return f"once {spec.get('at')}"
 
 
-def _utc(moment: float | None) -> str:
+def _utc(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
 def _show(output: Output, schedule: Schedule) -> None:
@@ -324,7 +298,7 @@ def _show(output: Output, schedule: Schedule) -> None:
         *job_rows,
         ("misfire", f"{d.misfire.value} (grace {d.misfire_grace}s, at most {d.max_catch_up})"),
         ("overlap", d.overlap.value), ("jitter", f"{d.jitter}s"),
-        ("start", _utc(d.start)), ("end", _utc(d.end)),
+        ("start", _utc(to_datetime(d.start))), ("end", _utc(to_datetime(d.end))),
         ("state", "paused" if schedule.paused else
          ("done" if schedule.next_fire_at is None else "active")),
         ("next fire", _utc(schedule.next_fire_at)), ("last fire", _utc(schedule.last_fire_at)),

@@ -68,8 +68,8 @@ def list_runs(target: Target, *, status: str | None, name: str | None, limit: in
     """Workflow runs, newest first, with their state and their steps' states."""
     where = WorkflowRunFilter(status=None if status is None else RunStatus(status), name=name,
                               limit=limit)
-    with contextlib.closing(target.app()) as app:
-        runs = app.list_workflow_runs(where)
+    with target.client() as client:
+        runs = client.list_workflow_runs(where)
     output = target.output
     if output.json:
         output.emit_json([run.to_dict() for run in runs])
@@ -91,8 +91,8 @@ def list_runs(target: Target, *, status: str | None, name: str | None, limit: in
 @common_options
 def show(target: Target, *, run_id: int) -> None:
     """A run: every step with its state, attempts and timing, and a drawing of the DAG."""
-    with contextlib.closing(target.app()) as app:
-        show_run(target.output, app.workflow_run(run_id).record)
+    with target.client() as client:
+        show_run(target.output, client.workflow_run(run_id).record)
 
 
 @workflows.command("retry")
@@ -103,8 +103,8 @@ def show(target: Target, *, run_id: int) -> None:
 def retry(target: Target, *, run_id: int, step: str | None) -> None:
     """Run the failed steps again, and every step after them that did not succeed;
     steps that succeeded are not run again."""
-    with contextlib.closing(target.app()) as app:
-        show_run(target.output, app.workflow_run(run_id).retry(step).record)
+    with target.client() as client:
+        show_run(target.output, client.retry_workflow_run(run_id, step))
 
 
 @workflows.command("cancel")
@@ -113,8 +113,8 @@ def retry(target: Target, *, run_id: int, step: str | None) -> None:
 def cancel(target: Target, *, run_id: int) -> None:
     """Cancel the steps not yet finished; running ones are asked to stop (as by
     ``jobs cancel``)."""
-    with contextlib.closing(target.app()) as app:
-        run = app.workflow_run(run_id).cancel().record
+    with target.client() as client:
+        run = client.cancel_workflow_run(run_id)
     show_run(target.output, run)
     running = run.step_counts.get("running", 0)
     if running:

@@ -383,7 +383,7 @@ class Scheduler:
         for schedule in schedules:
             plan = plan_fires(schedule, now)
             if plan is None:  # changed or paused since it was loaded
-                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
+                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
                 continue
             plans.append(plan)
         fired = self._apply(plans)
@@ -401,7 +401,7 @@ class Scheduler:
                 self._correct(plan.schedule_id, plan.next_fire_at)
         if stale:  # the store moved on without this plan: look at where it is now
             for schedule in self.store.get_schedules(self.namespace, sorted(stale)):
-                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_at)
+                self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
         if due_later is not None:
             self._arm_promotion(due_later)
 

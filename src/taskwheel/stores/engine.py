@@ -34,11 +34,11 @@ from taskwheel.jobs import (
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
 from taskwheel.schedules import (
-    Fire,
     Fired,
     FirePlan,
     FireResult,
     Overlap,
+    PlannedFire,
     Schedule,
     ScheduleDefinition,
     fired_status,
@@ -285,7 +285,8 @@ class SQLStore(Store):
     def trigger_schedule(self, namespace: str, name: str) -> Fired:
         with self.executor("trigger_schedule") as tx:
             now = tx.now()
-            fired = _fire(tx, _schedule(tx, namespace, name), Fire(now, now), Overlap.ALLOW, now)
+            schedule = _schedule(tx, namespace, name)
+            fired = _fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
         return fired
 
@@ -413,7 +414,9 @@ def _schedule(ex: Executor, namespace: str, name: str) -> Schedule:
     return schedule
 
 
-def _fire(tx: Executor, schedule: Schedule, fire: Fire, overlap: Overlap, now: float) -> Fired:
+def _fire(
+    tx: Executor, schedule: Schedule, fire: PlannedFire, overlap: Overlap, now: float
+) -> Fired:
     """One fire of a schedule under its overlap policy and the (schedule, fire time)
     key: a job, or a workflow run for a schedule of a workflow."""
     if schedule.definition.workflow is not None:

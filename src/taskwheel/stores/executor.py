@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, WorkerInfo
 from taskwheel.lifecycle import JobStatus
-from taskwheel.schedules import Fire, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.workflows import (
@@ -259,7 +259,7 @@ class Executor(ABC):
 
     @abstractmethod
     def insert_fired_job(
-        self, schedule: Schedule, fire: Fire, status: JobStatus
+        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
     ) -> int | None:
         """The job of a fire (and the schedule's last job set to it); None when the
         (schedule, fire time) has one already."""

@@ -24,7 +24,7 @@ from taskwheel.jobs import (
     loads_json,
 )
 from taskwheel.lifecycle import JobStatus
-from taskwheel.schedules import Fire, Schedule, definition_from_spec
+from taskwheel.schedules import PlannedFire, Schedule, definition_from_spec
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
 
 Decode = Callable[[Any], Any]
@@ -124,7 +124,9 @@ def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
     )
 
 
-def fired_job_values(schedule: Schedule, fire: Fire, status: JobStatus) -> dict[str, Any]:
+def fired_job_values(
+    schedule: Schedule, fire: PlannedFire, status: JobStatus
+) -> dict[str, Any]:
     """The columns of the job a schedule's fire creates (the insert_fired_job query)."""
     job = schedule.definition.job
     assert job is not None
@@ -197,12 +199,12 @@ def schedule(row: Columns) -> Schedule:
         id=row["id"],
         definition=definition_from_spec(row["name"], row["namespace"], row["spec"]),
         paused=bool(row["paused"]),
-        next_fire_at=row["next_fire_at"],
-        last_fire_at=row["last_fire_at"],
+        next_fire_epoch=row["next_fire_at"],
+        last_fire_at=to_datetime(row["last_fire_at"]),
         last_job_id=row["last_job_id"],
         last_job_status=row["last_job_status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        created_at=epoch_datetime(row["created_at"]),
+        updated_at=epoch_datetime(row["updated_at"]),
     )
 
 

@@ -32,7 +32,8 @@ from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
-from taskwheel.tasks import Pool, Task, render_command, validate_name
+from taskwheel.tasks import Pool, Task, render_command
+from taskwheel.validators import validate_name
 from taskwheel.worker.context import Context
 from taskwheel.worker.execution import (
     ChildPool,

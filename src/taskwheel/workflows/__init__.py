@@ -51,7 +51,6 @@ from taskwheel.workflows.policies import (
     StepEffect,
     StepState,
     effect_of_end,
-    failure_policy,
     plan_retry,
     run_status,
 )
@@ -83,7 +82,6 @@ __all__ = [
     "dependents_of",
     "draw",
     "effect_of_end",
-    "failure_policy",
     "find_cycle",
     "plan_retry",
     "run_status",

@@ -8,19 +8,27 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from taskwheel.errors import InvalidInput
-from taskwheel.schedules import SCHEDULE_JOB_OPTIONS, JobTemplate
-from taskwheel.tasks import validate_name
+from taskwheel.jobs import TEMPLATE_OPTIONS, JobTemplate, NewJob
+from taskwheel.validators import validate_choice, validate_name
 from taskwheel.workflows.graph import listing, topological_order
-from taskwheel.workflows.policies import FailurePolicy, failure_policy
-
-if TYPE_CHECKING:
-    from taskwheel.tasks import Task
+from taskwheel.workflows.policies import FailurePolicy
 
 MAX_STEPS = 10_000
-STEP_OPTIONS = SCHEDULE_JOB_OPTIONS  # queue, priority, timeout, max_attempts, deadline
+STEP_OPTIONS = TEMPLATE_OPTIONS  # queue, priority, timeout, max_attempts, deadline
+
+
+class StepTask(Protocol):
+    """What a workflow needs of a task (a `taskwheel.Task` is one): its name, and a
+    validated job request for given arguments and options. Workflows depend on this,
+    not on the task registry, so what stores keep needs no tasks."""
+
+    @property
+    def name(self) -> str: ...
+
+    def request(self, *args: Any, **kwargs: Any) -> NewJob: ...
 
 
 # -- what stores keep -----------------------------------------------------------------------
@@ -101,7 +109,7 @@ class Workflow:
 
     def __init__(self, name: str, *, on_failure: FailurePolicy | str = "fail_downstream") -> None:
         self.name = validate_name(name, "name")
-        self.on_failure = failure_policy(on_failure, "on_failure")
+        self.on_failure = _failure_policy(on_failure, "on_failure")
         self.steps: dict[str, Step] = {}
 
     def __repr__(self) -> str:
@@ -109,7 +117,7 @@ class Workflow:
 
     def step(
         self,
-        task: Task[Any, Any] | str,
+        task: StepTask | str,
         args: list[Any] | tuple[Any, ...] | None = None,
         kwargs: Mapping[str, Any] | None = None,
         *,
@@ -148,7 +156,7 @@ class Workflow:
             raise InvalidInput(f"{where}.after", f"names a step twice: {names}")
         step = Step(
             name=step_name, task=task_name, args=args, kwargs=kwargs, after=tuple(names),
-            on_failure=None if on_failure is None else failure_policy(
+            on_failure=None if on_failure is None else _failure_policy(
                 on_failure, f"{where}.on_failure"),
             options=dict(options),
         )
@@ -157,7 +165,7 @@ class Workflow:
 
     def compile(
         self,
-        tasks: Mapping[str, Task[Any, Any]],
+        tasks: Mapping[str, StepTask],
         namespace: str,
         on_failure: FailurePolicy | str | None = None,
     ) -> WorkflowSpec:
@@ -172,7 +180,7 @@ class Workflow:
             raise InvalidInput("steps", f"workflow {self.name!r} has no steps")
         if len(self.steps) > MAX_STEPS:
             raise InvalidInput("steps", f"{len(self.steps)} steps; at most {MAX_STEPS}")
-        default = self.on_failure if on_failure is None else failure_policy(
+        default = self.on_failure if on_failure is None else _failure_policy(
             on_failure, "on_failure")
         for step in self.steps.values():
             for dependency in step.after:
@@ -259,7 +267,7 @@ class Workflow:
         return cls.from_dict(data)
 
 
-def _job_template(step: Step, tasks: Mapping[str, Task[Any, Any]]) -> JobTemplate:
+def _job_template(step: Step, tasks: Mapping[str, StepTask]) -> JobTemplate:
     where = f"steps.{step.name}"
     task = tasks.get(step.task)
     if task is None:
@@ -278,6 +286,10 @@ def _job_template(step: Step, tasks: Mapping[str, Task[Any, Any]]) -> JobTemplat
         return JobTemplate.of(task.request(args, kwargs, **step.options))
     except InvalidInput as exc:
         raise InvalidInput(f"{where}.{exc.field}", exc.reason) from None
+
+
+def _failure_policy(value: object, field_name: str) -> FailurePolicy:
+    return validate_choice(FailurePolicy, value, field_name, noun="policy")
 
 
 def _no_unknown_keys(data: Mapping[str, Any], allowed: set[str], prefix: str) -> None:

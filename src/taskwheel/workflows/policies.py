@@ -29,13 +29,6 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-def failure_policy(value: object, field_name: str) -> FailurePolicy:
-    allowed = [p.value for p in FailurePolicy]
-    if value not in allowed:
-        raise InvalidInput(field_name, f"unknown policy {value!r} (use {', '.join(allowed)})")
-    return FailurePolicy(str(value))
-
-
 # -- policies ---------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from taskwheel.jobs import (
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.schedules import Fire, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -328,7 +328,9 @@ class PostgresExecutor(WorkflowStatements, Executor):
         found = self._execute("unfinished_of_schedule", {"schedule_id": schedule_id}).fetchall()
         return [JobStatus(row["status"]) for row in found]
 
-    def insert_fired_job(self, schedule: Schedule, fire: Fire, status: JobStatus) -> int | None:
+    def insert_fired_job(
+        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
+    ) -> int | None:
         params = rows.fired_job_values(schedule, fire, status)
         row = self._execute("insert_fired_job", params).fetchone()
         return None if row is None else int(row["id"])

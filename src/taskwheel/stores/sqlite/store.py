@@ -31,7 +31,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier
-from taskwheel.schedules import Fire, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -353,7 +353,9 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         return [JobStatus(row[0]) for row in self._c().execute(
             Q["unfinished_of_schedule"], {"schedule_id": schedule_id})]
 
-    def insert_fired_job(self, schedule: Schedule, fire: Fire, status: JobStatus) -> int | None:
+    def insert_fired_job(
+        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
+    ) -> int | None:
         conn, now = self._c(), self.now()
         cursor = conn.execute(
             Q["insert_fired_job"], {**rows.fired_job_values(schedule, fire, status), "now": now}

@@ -1,0 +1,90 @@
+"""Validators of the input every entry point shares: names, priorities, attempt counts
+and named choices (policies, pools, guarantees).
+
+Each raises `InvalidInput` naming the field it was given, so the Python API, the
+command line and the HTTP server refuse the same value with the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import TypeVar
+
+from taskwheel.errors import InvalidInput
+
+E = TypeVar("E", bound=StrEnum)
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
+PRIORITY_RANGE = (-1_000_000, 1_000_000)
+
+
+def validate_name(value: object, field_name: str) -> str:
+    """A task, queue, step, schedule or namespace name: 1-200 letters, digits and
+    ``_ . : - /``.
+
+    Example:
+        >>> validate_name("emails", "queue")
+        'emails'
+        >>> validate_name("no spaces", "queue")
+        Traceback (most recent call last):
+          ...
+        InvalidInput: queue: must be 1-200 characters of letters, digits and _ . : - /, ...
+    """
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidInput(
+            field_name,
+            f"must be 1-200 characters of letters, digits and _ . : - /, got {value!r}",
+        )
+    return value
+
+
+def validate_priority(value: object) -> int:
+    """A job's priority: an integer from -1000000 to 1000000 (higher runs first).
+
+    Example:
+        >>> validate_priority(9)
+        9
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("priority", f"must be an integer, got {value!r}")
+    low, high = PRIORITY_RANGE
+    if not low <= value <= high:
+        raise InvalidInput("priority", f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def validate_max_attempts(value: object) -> int:
+    """How many attempts a job gets: an integer of at least 1.
+
+    Example:
+        >>> validate_max_attempts(5)
+        5
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput("max_attempts", f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def validate_choice(kind: type[E], value: object, field_name: str, *, noun: str = "value") -> E:
+    """The member of the string enum ``kind`` that ``value`` is or names; otherwise
+    `InvalidInput` listing the choices (``unknown <noun> 'x' (use a, b, c)``).
+
+    Example:
+        >>> from taskwheel.jobs import Guarantee
+        >>> validate_choice(Guarantee, "at_most_once", "guarantee")
+        <Guarantee.AT_MOST_ONCE: 'at_most_once'>
+        >>> validate_choice(Guarantee, "twice", "guarantee")
+        Traceback (most recent call last):
+          ...
+        InvalidInput: guarantee: unknown value 'twice' (use at_least_once, at_most_once)
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in kind)
+    raise InvalidInput(field_name, f"unknown {noun} {value!r} (use {choices})")
