@@ -1,4 +1,4 @@
-"""A claim is a request answered by a policy.
+"""A claim is a request answered by a policy (`taskwheel.stores.policies`).
 
 A worker asks for up to ``limit`` ready jobs of some queues in some namespaces
 (`ClaimRequest`); the store's `ClaimPolicy` decides which ready jobs are eligible and in
@@ -23,15 +23,9 @@ Example:
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from taskwheel.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from taskwheel.jobs import Claim, Job
-    from taskwheel.stores.executor import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +52,3 @@ class ClaimRequest:
         ):
             raise InvalidInput("lease_ttl", f"must be a number of seconds > 0, got "
                                f"{self.lease_ttl!r}")
-
-
-class ClaimPolicy(ABC):
-    """Which ready jobs a claim takes, and in which order."""
-
-    def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
-        """The whole claim in one statement outside any transaction, or None to claim
-        in steps (`claim`). Only for a policy the dialect has such a statement for."""
-        return None
-
-    @abstractmethod
-    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
-        """Take the jobs, inside the claim's transaction."""
-
-
-class DispatchOrder(ClaimPolicy):
-    """The default: priority, then deadline, then due time, then id, strictly. A flood
-    of high-priority jobs goes first (the dispatch-control policies soften this)."""
-
-    def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
-        return executor.claim_at_once(request)
-
-    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
-        return transaction.claim_jobs(request)
-
-
-DEFAULT_POLICY: ClaimPolicy = DispatchOrder()

@@ -45,8 +45,9 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores import steps
 from taskwheel.stores.base import Store, WorkerRegistration
-from taskwheel.stores.claims import DEFAULT_POLICY, ClaimPolicy, ClaimRequest
+from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import Executor
+from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 # How an operation uses the database: one statement that commits alone; a write
