@@ -1,6 +1,8 @@
-"""The scheduler process: fires schedules from a timing wheel and maintains the store."""
+"""The scheduler process: fires schedules from a timing wheel, and maintains the store
+while it holds the maintenance lease."""
 
-from taskwheel.scheduler.partitions import LEASE, partition_lease, partition_of
+from taskwheel.maintenance import LEASE
+from taskwheel.scheduler.partitions import partition_lease, partition_of
 from taskwheel.scheduler.scheduler import Scheduler, SchedulerSettings
 
 __all__ = ["LEASE", "Scheduler", "SchedulerSettings", "partition_lease", "partition_of"]
