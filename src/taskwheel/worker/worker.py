@@ -191,6 +191,9 @@ class Worker:
             lease_ttl=s.lease_ttl, renew=s.heartbeat_interval, standby_poll=s.heartbeat_interval,
         )
         self._running: dict[int, Running] = {}
+        # Attempts still running here whose job the store gave to a newer attempt (this
+        # worker's lease lapsed and it claimed the job again): their outcomes are refused.
+        self._superseded: list[Running] = []
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
         self._hard_stop = False
@@ -324,7 +327,7 @@ class Worker:
             # Cleared before looking, so a wake-up that arrives meanwhile is not lost; and
             # a set event would return from wait() without yielding to the running jobs.
             self._wake.clear()
-            free = s.concurrency - len(self._running)
+            free = s.concurrency - len(self._running) - len(self._superseded)
             next_due: float | None = None
             if free > 0:
                 want = min(free, s.batch_size)
@@ -367,6 +370,9 @@ class Worker:
             workflow_run_id=job.workflow_run_id, step=job.step,
         )
         running = Running(job=job, ctx=ctx, writer=writer)
+        previous = self._running.get(job.id)
+        if previous is not None:
+            self._superseded.append(previous)
         self._running[job.id] = running
         task = asyncio.get_running_loop().create_task(self._run(running))
 
@@ -393,7 +399,10 @@ class Worker:
             log.exception("job %s: unexpected error running it", job.id)
             execution = Execution(AttemptOutcome.FAILED, error=f"worker error: {exc}")
         duration = time.perf_counter() - began
-        del self._running[job.id]
+        if self._running.get(job.id) is running:
+            del self._running[job.id]
+        else:
+            self._superseded = [r for r in self._superseded if r is not running]
         if not self._running:
             self._idle.set()
             if self.settings.burst:
