@@ -58,7 +58,7 @@ from taskwheel.benchmark import (
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import Job, JobFilter
-from taskwheel.scheduler import LEASE, SchedulerSettings, partition_lease, partition_of
+from taskwheel.scheduler import SchedulerSettings, partition_lease, partition_of
 from taskwheel.scheduler.partitions import PARTITION_PREFIX
 from taskwheel.stores import Store
 
@@ -833,11 +833,11 @@ class SchedulerProcess:
 
 
 class LeaseWatch:
-    """Who holds a scheduler lease (the ``scheduler`` lease unless told): the process id
+    """Who holds a scheduler lease (partition 0's unless told): the process id
     inside the holder's id (``host:pid:suffix``), judged by the store clock like the
     lease itself."""
 
-    def __init__(self, store: Store, namespace: str, lease: str = LEASE) -> None:
+    def __init__(self, store: Store, namespace: str, lease: str = partition_lease(0)) -> None:
         self.store = store
         self.namespace = namespace
         self.lease = lease
