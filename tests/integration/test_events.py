@@ -156,12 +156,16 @@ def test_a_replaced_attempts_late_report_is_rejected_and_announced(
         assert job.result(timeout=10) == 2
         wait_for(lambda: seen.count(K.REPORT_REJECTED) == 1, what="the late report refused")
         stats = worker.stats
-    assert seen.of(job.id) == [
+    history = seen.of(job.id)
+    # The rescue is announced from the maintenance thread, maybe after the new claim.
+    assert Counter(history) == Counter([
         (K.JOB_CLAIMED, None), (K.JOB_STARTED, None),
         (K.JOB_RESCUED, "requeued"),
         (K.JOB_CLAIMED, None), (K.JOB_STARTED, None), (K.JOB_FINISHED, "succeeded"),
         (K.JOB_FINISHED, "succeeded"), (K.REPORT_REJECTED, "succeeded"),
-    ]
+    ])
+    assert history[:2] == [(K.JOB_CLAIMED, None), (K.JOB_STARTED, None)]
+    assert history[-2:] == [(K.JOB_FINISHED, "succeeded"), (K.REPORT_REJECTED, "succeeded")]
     rescued = next(e for e in seen.events if e.kind is K.JOB_RESCUED)
     assert rescued.source == worker.id
     assert (stats["rescued"], stats["rejected"], stats["succeeded"]) == (1, 1, 2)

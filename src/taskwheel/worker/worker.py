@@ -198,6 +198,7 @@ class Worker:
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0  # the thread the loop runs on, once it runs
         self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-writes")
         self._upkeep = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-maintenance")
@@ -242,6 +243,7 @@ class Worker:
     async def run_async(self, *, install_signal_handlers: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
@@ -362,7 +364,7 @@ class Worker:
                 await self._wake.wait()
 
     def _start(self, job: Job) -> None:
-        writer = AttemptWriter(self.store, job.id, job.fence, self._writer)
+        writer = AttemptWriter(self.store, job.id, job.fence, self._writer, self._loop_thread)
         ctx = Context(
             job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
             fencing_token=job.fence, task=job.task, queue=job.queue, namespace=job.namespace,
@@ -392,7 +394,8 @@ class Worker:
         began = time.perf_counter()
         try:
             execution = await self._execute(task, running)
-            await running.writer.settle()  # its checkpoints are written before its outcome
+            if running.writer.busy:  # its checkpoints are written before its outcome
+                await running.writer.settle()
         except asyncio.CancelledError:
             execution = Execution(AttemptOutcome.CANCELLED, error="cancelled; coroutine stopped")
         except Exception as exc:

@@ -34,22 +34,33 @@ log = logging.getLogger("taskwheel.worker")
 class AttemptWriter:
     """Checkpoints and lease extensions of one attempt (``job_id`` under ``fence``).
 
-    Built on the worker's event loop; ``executor`` is the worker's writer thread (one
-    thread: writes are applied in the order they are handed over).
+    ``executor`` is the worker's writer thread (one thread: writes are applied in the
+    order they are handed over); ``loop_thread`` the thread of the worker's event loop,
+    where a call must not block. One is built per attempt: it costs a lock, no thread.
     """
 
-    def __init__(self, store: Store, job_id: int, fence: int, executor: Executor) -> None:
+    __slots__ = ("_executor", "_extension", "_fence", "_job_id", "_last", "_lock",
+                 "_loop_thread", "_queued", "_state", "_store", "held")
+
+    def __init__(
+        self, store: Store, job_id: int, fence: int, executor: Executor, loop_thread: int
+    ) -> None:
         self._store = store
         self._job_id = job_id
         self._fence = fence
         self._executor = executor
-        self._loop_thread = threading.get_ident()
+        self._loop_thread = loop_thread  # the worker's event loop runs on this thread
         self._lock = threading.Lock()
         self._state: str | None = None  # the latest checkpoint not yet handed to the store
         self._extension: float | None = None  # the longest extension not yet asked for
         self._queued = False  # a flush is queued on the writer thread
         self._last: Future[None] | None = None
         self.held = True  # False once the store refused a write: the token is stale
+
+    @property
+    def busy(self) -> bool:
+        """Whether writes handed over are not all done yet (see `settle`)."""
+        return self._last is not None and not self._last.done()
 
     def _on_loop(self) -> bool:
         return threading.get_ident() == self._loop_thread
