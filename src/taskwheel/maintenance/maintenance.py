@@ -194,7 +194,8 @@ class Maintenance:
         self._next_lease = 0.0
 
     def resign(self) -> None:
-        """Give the lease back so another process takes over at once."""
+        """Give the lease back so another process takes over at once, and stand aside
+        (a later `step` does not take it again): for an owner that is stopping."""
         was_holding = self.holding
         self.holding = False
         self._next_lease = math.inf

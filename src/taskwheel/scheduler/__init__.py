@@ -3,6 +3,7 @@ while it holds the maintenance lease."""
 
 from taskwheel.maintenance import LEASE
 from taskwheel.scheduler.partitions import partition_lease, partition_of
-from taskwheel.scheduler.scheduler import Scheduler, SchedulerSettings
+from taskwheel.scheduler.scheduler import Scheduler
+from taskwheel.scheduler.settings import SchedulerSettings
 
 __all__ = ["LEASE", "Scheduler", "SchedulerSettings", "partition_lease", "partition_of"]
