@@ -220,3 +220,22 @@ def test_the_scheduler_announces_fires_misfires_and_its_leases(
     assert lost == {lease: "resigned" for lease in won}
     assert Counter(e.source for e in seen.events if e.kind in (K.LEASE_WON, K.LEASE_LOST)) == {
         s.id: 10}
+
+
+@pytest.mark.parametrize(("late", "misfired"), [(0.05, False), (0.15, False), (0.35, True)])
+def test_a_fire_that_drops_instants_at_the_catch_up_bound_is_a_misfire(
+    scheduled_app: taskwheel.App, clock: ManualClock, late: float, misfired: bool,
+) -> None:
+    """Every 100 ms, at most two fires per plan: 350 ms late, within the 1 s grace, two
+    instants fire and the third is dropped."""
+    app = scheduled_app
+    seen = Recorder(app)
+    schedule = app.add_schedule("fast", "report", every="100ms", args=["f"], max_catch_up=2)
+    due = schedule.next_fire_at
+    assert due is not None
+    s = Scheduler(app, SchedulerSettings.build(), sync=False)
+    s.step()
+    clock.set(due + late)
+    s.step()
+    assert (s.stats["misfired"] == 1) is misfired
+    assert seen.count(K.SCHEDULE_MISFIRED) == s.stats["misfired"]
