@@ -22,6 +22,20 @@ Example:
     >>> seen
     [<EventKind.JOB_DEAD: 'job.dead'>]
     >>> detach()
+
+Who emits what (``source`` is the emitter's id):
+
+- the worker: ``job.claimed`` (wait: due -> claimed), ``job.started`` (before the task's
+  code runs), ``job.finished`` (after: outcome, status; duration, wait), ``job.retried``
+  (delay), ``job.dead`` and ``job.report_rejected`` (once the store answered the report);
+- the scheduler: ``schedule.fired`` (one per fire applied: its result),
+  ``schedule.misfired`` (a plan that skips or catches up missed times), ``lease.won`` /
+  ``lease.lost`` for its partitions;
+- maintenance (`taskwheel.maintenance`, run by a scheduler or a worker): ``lease.won`` /
+  ``lease.lost`` for the maintenance lease, ``job.rescued`` (requeued or failed) and
+  ``maintenance.ran`` (one pass of a duty: how many jobs it touched).
+
+A `Middleware` groups before/after methods for the job kinds, as Dramatiq's middleware.
 """
 
 from __future__ import annotations
@@ -31,7 +45,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("taskwheel.events")
 
@@ -49,8 +63,9 @@ class EventKind(StrEnum):
     REPORT_REJECTED = "job.report_rejected"  # a stale fencing token
     SCHEDULE_FIRED = "schedule.fired"
     SCHEDULE_MISFIRED = "schedule.misfired"
-    LEASE_WON = "lease.won"
-    LEASE_LOST = "lease.lost"
+    LEASE_WON = "lease.won"  # metadata: lease
+    LEASE_LOST = "lease.lost"  # metadata: lease, reason
+    MAINTENANCE_RAN = "maintenance.ran"  # metadata: duty; measurements: count, duration
 
 
 # Kinds that close what an earlier kind opened: their handlers run in reverse order.
@@ -71,6 +86,34 @@ class Event:
     queue: str | None = None
     measurements: Mapping[str, float] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None  # the id of the worker or scheduler that emitted it
+
+
+class JobLike(Protocol):
+    """What a job event is built from (a `taskwheel.jobs.Job` is one)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+
+
+def job_event(
+    kind: EventKind,
+    job: JobLike,
+    at: float,
+    *,
+    source: str | None = None,
+    measurements: Mapping[str, float] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Event:
+    """An event about ``job``. Build it only when `Events.wants` its kind."""
+    return Event(kind, job.namespace, at, job.id, job.task, job.queue,
+                 measurements or {}, metadata or {}, source)
 
 
 Handler = Callable[[Event], None]
@@ -116,6 +159,22 @@ class Events:
                 by_kind[kind] = handlers[::-1] if kind in AFTER_KINDS else handlers
         self._by_kind = by_kind
 
+    def use(self, middleware: Middleware) -> Callable[[], None]:
+        """Attach ``middleware``'s overridden hooks (only their kinds are listened to);
+        returns a function that detaches it."""
+        hooks = {
+            kind: getattr(middleware, name)
+            for kind, name in _MIDDLEWARE_HOOKS.items()
+            if getattr(type(middleware), name) is not getattr(Middleware, name)
+        }
+        if not hooks:
+            return lambda: None
+
+        def dispatch(event: Event) -> None:
+            hooks[event.kind](event)
+
+        return self.attach(dispatch, hooks)
+
     def wants(self, kind: EventKind) -> bool:
         """Whether any handler listens to ``kind`` (emitters skip building events
         nobody reads)."""
@@ -129,3 +188,39 @@ class Events:
                 handler(event)
             except Exception:
                 log.exception("event handler %r failed on %s", handler, event.kind.value)
+
+
+class Middleware:
+    """Hooks around a job's run, attached with `Events.use`: override those you need.
+
+    The worker calls ``before_job`` just before a task's code runs and ``after_job``
+    just after (outcome, duration), then ``after_retry`` or ``after_dead`` once the store
+    took the outcome. After-hooks of several middlewares run in reverse order of
+    attachment; a hook that raises is logged and never fails the job.
+
+    Example:
+        >>> class Timing(Middleware):
+        ...     def after_job(self, event: Event) -> None:
+        ...         print(event.task, event.metadata["outcome"], event.measurements["duration"])
+        >>> detach = app.store.events.use(Timing())
+    """
+
+    def before_job(self, event: Event) -> None:
+        """``job.started``: the task's code is about to run."""
+
+    def after_job(self, event: Event) -> None:
+        """``job.finished``: the task's code ran (``metadata["outcome"]``)."""
+
+    def after_retry(self, event: Event) -> None:
+        """``job.retried``: the job runs again after ``metadata["delay"]`` seconds."""
+
+    def after_dead(self, event: Event) -> None:
+        """``job.dead``: retries exhausted; the job is in the dead-letter queue."""
+
+
+_MIDDLEWARE_HOOKS = {
+    EventKind.JOB_STARTED: "before_job",
+    EventKind.JOB_FINISHED: "after_job",
+    EventKind.JOB_RETRIED: "after_retry",
+    EventKind.JOB_DEAD: "after_dead",
+}

@@ -1,4 +1,5 @@
-"""Workers that die or freeze: their jobs are rescued, and their late outcomes refused."""
+"""Workers that die or freeze: their jobs are rescued (by the workers' own maintenance:
+no scheduler runs here), and their late outcomes refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from taskwheel.maintenance import LEASE
 
 from .conftest import Project, wait_for, worker_pid
 
@@ -15,10 +17,23 @@ LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
 SUCCEEDED = AttemptOutcome.SUCCEEDED
 
 
-def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(project: Project) -> None:
-    doomed = project.start_worker("-c", "4", "--lease-ttl", "2s")
-    survivor = project.start_worker("-c", "4", "--lease-ttl", "2s")
+def maintainer_pid(project: Project) -> int | None:
+    holder = project.store.lease_holder("default", LEASE)
+    return None if holder is None else worker_pid(holder)
+
+
+@pytest.mark.parametrize("doomed_role", ["the_maintainer", "the_other_worker"])
+def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
+    project: Project, doomed_role: str
+) -> None:
+    """No scheduler runs: the workers maintain the store themselves, one at a time under
+    the maintenance lease. Killing the one that maintains hands the lease (and the
+    rescue of its own jobs) to the survivor."""
+    workers = [project.start_worker("-c", "4", "--lease-ttl", "2s") for _ in range(2)]
     wait_for(lambda: len(project.store.stats("default").workers) == 2, what="workers registered")
+    maintainer = wait_for(lambda: maintainer_pid(project), what="a worker to maintain")
+    doomed = next(w for w in workers if (w.pid == maintainer) == (doomed_role == "the_maintainer"))
+    survivor = next(w for w in workers if w is not doomed)
     job_ids = project.enqueue_many("slow", [[0.02 + (i % 4) * 0.01] for i in range(400)])
 
     # Kill it while it holds jobs and the survivor is busy too.
@@ -33,6 +48,7 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(project: Proj
     wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=60,
              what="every job to succeed")
     assert survivor.alive()
+    assert maintainer_pid(project) == survivor.pid
     for job_id in job_ids:
         history = project.attempts(job_id)
         outcomes = [attempt.outcome for attempt in history]
@@ -47,6 +63,7 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(project: Proj
             assert project.job(job_id).result == survivor.pid
     survivor.signal(signal.SIGTERM)
     assert survivor.wait() == 0
+    assert maintainer_pid(project) is None  # given back on the way out
 
 
 @pytest.mark.parametrize("resume", ["after_the_rescuer_finished", "while_the_rescuer_runs_them"])

@@ -20,7 +20,7 @@ from taskwheel.bench.app import APP_SPEC, QUEUE, BenchmarkError
 from taskwheel.bench.settings import FleetSettings
 from taskwheel.jobs import Job
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.scheduler import LEASE
+from taskwheel.scheduler import partition_lease
 from taskwheel.scheduler.partitions import PARTITION_PREFIX
 from taskwheel.stores import Store
 
@@ -199,11 +199,13 @@ class SchedulerProcess(LoggedProcess):
 
 
 class LeaseWatch:
-    """Who holds a scheduler lease (the ``scheduler`` lease unless told): the process id
+    """Who holds a scheduler lease (partition 0's unless told): the process id
     inside the holder's id (``host:pid:suffix``), judged by the store clock like the
     lease itself."""
 
-    def __init__(self, store: Store, namespace: str, lease: str = LEASE) -> None:
+    def __init__(
+        self, store: Store, namespace: str, lease: str = partition_lease(0)
+    ) -> None:
         self.store = store
         self.namespace = namespace
         self.lease = lease

@@ -66,7 +66,8 @@ def scheduler(
     """Fire schedules and maintain the store until SIGTERM or SIGINT.
 
     Start as many as you like: they share the schedules' partitions, and when one
-    stops renewing its leases the others take its share. One of them also does the
+    stops renewing its leases the others take its share. One process at a time, a
+    scheduler or a worker (whichever holds the maintenance lease), also does the
     maintenance (promote delayed jobs, rescue expired leases, expire deadlines,
     prune). At start the app's declared schedules are written (upserted by name).
     """
@@ -101,7 +102,8 @@ def dev(
     its lease back.
     """
     settings = _settings(lease_ttl, horizon, tick, partitions, retention)
-    worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency)
+    worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency,
+                                           maintenance=settings.maintenance)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     wait_for_store(app, migrate=True)  # a laptop's database: create or migrate it here

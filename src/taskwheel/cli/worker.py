@@ -6,6 +6,7 @@ import click
 
 from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
 from taskwheel.cli.output import configure_logging
+from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.tasks import Pool
 from taskwheel.worker import Worker, WorkerSettings
 
@@ -33,6 +34,9 @@ from taskwheel.worker import Worker, WorkerSettings
 @click.option("--batch-size", type=int, default=100, show_default=True,
               help="Most jobs claimed in one statement.")
 @click.option("--burst", is_flag=True, help="Exit once no job is ready, running or delayed.")
+@click.option("--retention", default="7d", metavar="DURATION", show_default=True,
+              help="While this worker maintains the store, finished jobs older than this "
+              "are pruned (dead jobs stay until purged).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
               case_sensitive=False), default="info", show_default=True)
 @common_options
@@ -50,6 +54,7 @@ def worker(
     poll_interval: str,
     batch_size: int,
     burst: bool,
+    retention: str,
     log_level: str,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT (a second signal stops at once).
@@ -57,11 +62,16 @@ def worker(
     On the first signal the worker stops claiming, lets running jobs finish for
     --grace, then gives the leases of unfinished jobs back so another worker takes
     them at once.
+
+    Workers also maintain the store, one at a time (whoever holds the maintenance lease,
+    schedulers included): they rescue the jobs of a worker that died, promote delayed
+    jobs, expire missed deadlines and prune, so workers alone need no scheduler.
     """
     settings = WorkerSettings.build(
         queues=queues, concurrency=concurrency, pool=pool, lease_ttl=lease_ttl,
         heartbeat=heartbeat, grace=grace, cancel_grace=cancel_grace,
         poll_interval=poll_interval, batch_size=batch_size, burst=burst,
+        maintenance=MaintenanceSettings.build(retention=retention),
     )
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)

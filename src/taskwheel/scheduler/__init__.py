@@ -1,6 +1,9 @@
-"""The scheduler process: fires schedules from a timing wheel and maintains the store."""
+"""The scheduler process: fires schedules from a timing wheel, and maintains the store
+while it holds the maintenance lease."""
 
-from taskwheel.scheduler.partitions import LEASE, partition_lease, partition_of
-from taskwheel.scheduler.scheduler import Scheduler, SchedulerSettings
+from taskwheel.maintenance import LEASE
+from taskwheel.scheduler.partitions import partition_lease, partition_of
+from taskwheel.scheduler.scheduler import Scheduler
+from taskwheel.scheduler.settings import SchedulerSettings
 
 __all__ = ["LEASE", "Scheduler", "SchedulerSettings", "partition_lease", "partition_of"]

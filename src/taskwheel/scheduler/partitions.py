@@ -11,7 +11,8 @@ While views of the membership differ (for a renewal or two), a partition is stil
 by at most one scheduler at a time, and the unique (schedule, fire time) key rules out
 a duplicate even then. One scheduler alone holds every partition.
 
-The ``scheduler`` lease is separate: its holder also does the store's maintenance.
+Maintenance has a lease of its own (``maintenance``, see `taskwheel.maintenance`),
+competed for by schedulers and workers alike.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from taskwheel.stores.base import Store
 
 log = logging.getLogger("taskwheel.scheduler")
 
-LEASE = "scheduler"  # maintenance: promote, rescue, expire, prune
 PARTITION_PREFIX = "scheduler:"
 MEMBER_PREFIX = "scheduler-member:"
 
@@ -58,17 +58,15 @@ def assigned(members: Sequence[str], me: str, partitions: int) -> frozenset[int]
 
 @dataclass(frozen=True)
 class Change:
-    """What one renewal changed: partitions newly held and lost, and whether this
-    scheduler holds the maintenance lease."""
+    """What one renewal changed: partitions newly held and lost."""
 
     acquired: frozenset[int]
     lost: frozenset[int]
-    maintainer: bool
 
 
 class Tenure:
-    """The leases one scheduler holds: its membership, its partitions and maybe the
-    maintenance lease. `renew` is one round trip pair to the store."""
+    """The leases one scheduler holds: its membership and its partitions. `renew` is
+    one round trip pair to the store."""
 
     def __init__(self, store: Store, namespace: str, me: str, partitions: int) -> None:
         self.store = store
@@ -76,7 +74,6 @@ class Tenure:
         self.me = me
         self.partitions = partitions
         self.held: frozenset[int] = frozenset()
-        self.maintainer = False
         self._wanted: frozenset[int] = frozenset(range(partitions))  # alone until told
         self._members: frozenset[str] = frozenset()
 
@@ -96,7 +93,7 @@ class Tenure:
     def renew(self, ttl: float) -> Change:
         """Keep what is held and take what is assigned; give back what is not."""
         member = MEMBER_PREFIX + self.me
-        names = {member, LEASE} | {partition_lease(k) for k in self.held | self._wanted}
+        names = {member} | {partition_lease(k) for k in self.held | self._wanted}
         got = self.store.elect_many(self.namespace, sorted(names), self.me, ttl)
         self._members = self._read_members()
         self._wanted = assigned(sorted(self._members), self.me, self.partitions)
@@ -110,11 +107,8 @@ class Tenure:
         for k in sorted(surplus):  # assigned to another living member: hand it over
             self.store.resign(self.namespace, partition_lease(k), self.me)
         now_held -= surplus
-        change = Change(
-            acquired=now_held - self.held, lost=self.held - now_held, maintainer=LEASE in got
-        )
+        change = Change(acquired=now_held - self.held, lost=self.held - now_held)
         self.held = now_held
-        self.maintainer = change.maintainer
         return change
 
     def lose(self, partition: int) -> None:
@@ -125,11 +119,10 @@ class Tenure:
         """Hold nothing, without telling the store (which may be unreachable): what was
         held lapses by itself, or is kept by the next `renew`."""
         self.held = frozenset()
-        self.maintainer = False
 
     def resign_all(self) -> None:
         """Give everything back so the others take over at once."""
-        names = [MEMBER_PREFIX + self.me, LEASE, *(partition_lease(k) for k in self.held)]
+        names = [MEMBER_PREFIX + self.me, *(partition_lease(k) for k in self.held)]
         self.forget()
         for name in names:
             self.store.resign(self.namespace, name, self.me)

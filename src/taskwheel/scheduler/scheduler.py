@@ -1,9 +1,8 @@
-"""The scheduler: fires schedules on time and does the store's maintenance.
+"""The scheduler: fires schedules on time, and maintains the store when its turn comes.
 
 Any number of scheduler processes may run. Schedules are hashed into partitions, each a
 lease; the living schedulers share the partitions and take over a dead one's when its
-leases lapse (judged by the store's clock; see `partitions`). The holder of the
-``scheduler`` lease also does the maintenance.
+leases lapse (judged by the store's clock; see `partitions`).
 
 Each scheduler keeps the next ``horizon`` of its partitions' fire times in a timing
 wheel, built from the store when it takes a partition, then extended a thin slice at a
@@ -13,10 +12,11 @@ expiry or a notification. Each expiry batch is planned (`plan_fires`) and applie
 the store in one transaction per partition that checks the partition's lease, so a
 scheduler that lost a lease without noticing fires nothing of it.
 
-Duties besides firing, each a small timer in the same loop: make due delayed and
-backed-off jobs ready and wake the workers at that instant; rescue expired leases;
-expire missed deadlines; release ``queue_one`` jobs whose predecessor ended; prune
-finished jobs past the retention period.
+Besides firing, each scheduler runs a `Maintenance` (promote due delayed jobs at the
+instant the next one is due, rescue expired leases, expire missed deadlines, release
+``queue_one`` jobs, prune) in the same loop, under the ``maintenance`` lease that
+workers compete for too: whichever process holds it maintains, and a deployment without
+a scheduler still recovers its crashed workers' jobs.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.app import App
-from taskwheel.durations import DurationLike, parse_duration
-from taskwheel.errors import InvalidInput, LeaseLost
+from taskwheel.errors import LeaseLost
+from taskwheel.events import Event, EventKind
+from taskwheel.maintenance import Maintenance
 from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
-from taskwheel.schedules import Fired, FirePlan, FireResult, plan_fires
+from taskwheel.scheduler.settings import SchedulerSettings
+from taskwheel.schedules import Fired, FirePlan, FireResult, Schedule, plan_fires
 from taskwheel.wheel import Timer, TimingWheel
 
 log = logging.getLogger("taskwheel.scheduler")
 
-_PROMOTE = -1  # the wheel item that stands for "delayed jobs fall due"
 _RELOAD_DEBOUNCE = 0.2  # seconds between looks at changes prompted by notifications
 # Changes are read again this far back: a change committed a little after the time it
 # carries (a concurrent transaction) is still seen. Re-reading a few rows costs little.
@@ -51,76 +51,10 @@ _CHANGE_MARGIN = 5.0
 _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 
 
-@dataclass(frozen=True)
-class SchedulerSettings:
-    """How a scheduler behaves. Durations accept ``"30s"`` and the like.
-
-    ``lease_ttl``: how long the lease lasts without renewal; a standby takes over
-    at most this long after the holder dies. ``renew``: how often the holder renews
-    (default a third of the TTL). ``standby_poll``: how often a standby tries to take
-    the lease. ``horizon``: how far ahead fire times are held in memory. ``tick``:
-    the wheel's resolution. ``maintenance``: how often rescue, expiry and queue_one
-    release run. ``retention``: finished jobs older than this are pruned (dead jobs
-    are kept until purged). ``partitions``: how many shares the schedules are hashed
-    into, to spread the firing over several schedulers (every scheduler of a namespace
-    should use the same number).
-    """
-
-    lease_ttl: float = 1.5
-    renew: float = 0.5
-    standby_poll: float = 0.1
-    horizon: float = 60.0
-    tick: float = 0.001
-    maintenance: float = 1.0
-    retention: float = 7 * 86_400.0
-    prune_every: float = 60.0
-    partitions: int = 16
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        lease_ttl: DurationLike = "1.5s",
-        renew: DurationLike | None = None,
-        standby_poll: DurationLike = "100ms",
-        horizon: DurationLike = "60s",
-        tick: DurationLike = "1ms",
-        maintenance: DurationLike = "1s",
-        retention: DurationLike = "7d",
-        prune_every: DurationLike = "60s",
-        partitions: int = 16,
-    ) -> SchedulerSettings:
-        """Validated settings; every error names its option."""
-        ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
-        beat = ttl / 3 if renew is None else parse_duration(renew, "renew", allow_zero=False)
-        if beat >= ttl:
-            raise InvalidInput("renew", f"must be shorter than the lease ({beat}s >= {ttl}s)")
-        tick_s = parse_duration(tick, "tick", allow_zero=False)
-        horizon_s = parse_duration(horizon, "horizon", allow_zero=False)
-        if horizon_s < 10 * tick_s:
-            raise InvalidInput("horizon", f"must be at least ten ticks ({horizon_s}s)")
-        if isinstance(partitions, bool) or not isinstance(partitions, int) or not (
-            1 <= partitions <= 4096
-        ):
-            raise InvalidInput(
-                "partitions", f"must be an integer from 1 to 4096, got {partitions!r}"
-            )
-        return cls(
-            lease_ttl=ttl,
-            renew=beat,
-            standby_poll=parse_duration(standby_poll, "standby_poll", allow_zero=False),
-            horizon=horizon_s,
-            tick=tick_s,
-            maintenance=parse_duration(maintenance, "maintenance", allow_zero=False),
-            retention=parse_duration(retention, "retention", allow_zero=False),
-            prune_every=parse_duration(prune_every, "prune_every", allow_zero=False),
-            partitions=partitions,
-        )
-
-
 class Scheduler:
     """Fires an app's schedules of the partitions it holds, and maintains the store
-    while it holds the ``scheduler`` lease.
+    while it holds the maintenance lease (for which workers compete too: see
+    `taskwheel.maintenance`).
 
     `step` does everything due at the store clock's now and returns when to call
     it next: tests drive it with a `ManualClock`; `run` loops on it, sleeping until
@@ -136,30 +70,32 @@ class Scheduler:
         self.app = app
         self.store = app.store
         self.namespace = app.namespace
-        self.settings = settings or SchedulerSettings()
+        self.settings = s = settings or SchedulerSettings()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sync = sync
-        self._tenure = Tenure(self.store, self.namespace, self.id, self.settings.partitions)
-        self.stats = {"fired": 0, "duplicates": 0, "stale": 0, "overlap_skipped": 0,
-                      "promoted": 0, "rescued": 0, "expired": 0, "pruned": 0, "terms": 0}
+        self._tenure = Tenure(self.store, self.namespace, self.id, s.partitions)
+        self.maintenance = Maintenance(
+            self.store, self.namespace, self.id, s.maintenance,
+            lease_ttl=s.lease_ttl, renew=s.renew, standby_poll=s.standby_poll,
+        )
+        # Counted where the matching event is emitted (see `_count_fire`, `_elect`).
+        self._counts = {"fired": 0, "duplicates": 0, "stale": 0, "overlap_skipped": 0,
+                        "misfired": 0, "terms": 0}
         self._wheel = self._new_wheel(self.store.now())
         self._timers: dict[int, Timer[int]] = {}
-        self._promote_timer: Timer[int] | None = None
         self._next_elect = 0.0  # a look at the membership
         self._next_renew = 0.0  # a renewal of the leases
         self._loaded_until = -math.inf  # every fire time up to here is on the wheel
         self._next_changes = math.inf
         self._changes_seen = -math.inf
-        self._next_maintenance = 0.0
-        self._next_prune = 0.0
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
 
     @property
     def leader(self) -> bool:
-        """Whether this scheduler holds the ``scheduler`` lease (and maintains)."""
-        return self._tenure.maintainer
+        """Whether this scheduler holds the maintenance lease (and maintains)."""
+        return self.maintenance.holding
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -167,8 +103,10 @@ class Scheduler:
         return self._tenure.held
 
     @property
-    def active(self) -> bool:
-        return self._tenure.maintainer or bool(self._tenure.held)
+    def stats(self) -> dict[str, int]:
+        """What this scheduler did: fires by result, misfires, terms (partitions taken),
+        and what its maintenance did (promoted, rescued, expired, released, pruned)."""
+        return {**self._counts, **self.maintenance.stats}
 
     def _new_wheel(self, now: float) -> TimingWheel[int]:
         return TimingWheel(tick=self.settings.tick, slots=256, levels=4, start=now)
@@ -177,7 +115,7 @@ class Scheduler:
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
         """Run until stopped: the first SIGTERM/SIGINT stops after the current step
-        and gives the lease back so a standby takes over at once."""
+        and gives the leases back so a standby takes over at once."""
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
@@ -218,16 +156,23 @@ class Scheduler:
             os.write(self._wake_w, b"x")
 
     def resign(self) -> None:
-        """Give every lease back so the other schedulers take over at once."""
+        """Give every lease back so the others take over at once."""
+        held = self._tenure.held
         try:
             self._tenure.resign_all()
+            self._announce_leases(EventKind.LEASE_LOST, held, "resigned")
         except Exception:  # the leases lapse by themselves
-            log.exception("could not give the scheduler leases back")
+            log.exception("could not give the partition leases back")
+        try:
+            self.maintenance.resign()
+        except Exception:
+            log.exception("could not give the maintenance lease back")
         self._step_down()
 
     def on_notifications(self, events: Sequence[tuple[str, str]]) -> None:
         """Take notifications read from the store's notifier: a schedule change reloads
-        the wheel soon (a burst of changes costs one reload); due jobs promote now."""
+        the wheel soon (a burst of changes costs one reload); delayed jobs added make
+        the promoter look now (and learn when the next one is due)."""
         for namespace, event in events:
             if namespace != self.namespace:
                 continue
@@ -236,7 +181,7 @@ class Scheduler:
                     self._next_changes, self._changes_seen + _RELOAD_DEBOUNCE
                 )
             elif event == "due":
-                self._next_maintenance = 0.0
+                self.maintenance.promoter.wake()
 
     # -- one step -----------------------------------------------------------------------
 
@@ -245,8 +190,10 @@ class Scheduler:
         now = self.store.now()
         if now >= self._next_elect:
             self._elect(now)
-        if not self.active:
-            return self._next_elect
+        if now >= self.maintenance.next_step:
+            self.maintenance.step(now)
+        if not self._tenure.held:
+            return min(self._next_elect, self.maintenance.next_step)
         if now >= self._next_changes:
             self._load_changes(now)
         if now + self.settings.horizon >= self._next_extension():
@@ -254,21 +201,19 @@ class Scheduler:
         expired = self._wheel.advance(now)
         if expired:
             self._fire([timer.item for timer in expired], now)
-        if self.leader and now >= self._next_maintenance:
-            self._maintain(now)
         upcoming = self._wheel.next_expiry()
         return min(
             self._next_elect,
             self._next_changes,
             self._next_extension() - self.settings.horizon,
-            self._next_maintenance if self.leader else math.inf,
+            self.maintenance.next_step,  # includes the instant the next delayed job is due
             math.inf if upcoming is None else upcoming,
         )
 
     def _elect(self, now: float) -> None:
-        """Renew the leases when due, or at once when a member died or joined (looked at
-        every ``standby_poll``: a dead member's partitions are taken as soon as its
-        leases lapse)."""
+        """Renew the partition leases when due, or at once when a member died or joined
+        (looked at every ``standby_poll``: a dead member's partitions are taken as soon
+        as its leases lapse)."""
         s = self.settings
         self._next_elect = now + s.standby_poll
         if now < self._next_renew and self._tenure.complete and not (
@@ -276,32 +221,48 @@ class Scheduler:
         ):
             return
         self._next_renew = now + s.renew
-        was_leader = self.leader
         change = self._tenure.renew(s.lease_ttl)
         if change.lost:
             log.warning("scheduler %s: partitions %s went to others", self.id,
                         sorted(change.lost))
             self._drop(change.lost)
+            self._announce_leases(EventKind.LEASE_LOST, change.lost, "taken")
         if change.acquired:
-            self.stats["terms"] += 1
+            self._counts["terms"] += 1
             log.info("scheduler %s holds partitions %s: loading them", self.id,
                      sorted(change.acquired))
             self._take(change.acquired, now)
-        if self.leader and not was_leader:
-            log.info("scheduler %s holds the scheduler lease: maintaining", self.id)
-            self._next_maintenance = 0.0
-        if not self.active:
-            self._step_down()
+            self._announce_leases(EventKind.LEASE_WON, change.acquired)
+        if not self._tenure.held:
+            self._forget_partitions()
 
     def _step_down(self) -> None:
         """Forget everything held (the store is the truth; a new term reloads it)."""
+        if self._tenure.held:
+            self._announce_leases(EventKind.LEASE_LOST, self._tenure.held, "unreachable")
         self._tenure.forget()
+        self.maintenance.forget()
         self._next_renew = 0.0
+        self._forget_partitions()
+
+    def _forget_partitions(self) -> None:
         self._timers.clear()
-        self._promote_timer = None
         self._wheel = self._new_wheel(self._wheel.now)
         self._next_changes = math.inf
         self._loaded_until = -math.inf
+
+    def _announce_leases(
+        self, kind: EventKind, partitions: frozenset[int], reason: str | None = None
+    ) -> None:
+        events = self.store.events
+        if not partitions or not events.wants(kind):
+            return
+        now = self.store.now()
+        for k in sorted(partitions):
+            metadata = {"lease": partition_lease(k)}
+            if reason is not None:
+                metadata["reason"] = reason
+            events.emit(Event(kind, self.namespace, now, metadata=metadata, source=self.id))
 
     def _mine(self, schedule_id: int) -> bool:
         return partition_of(schedule_id, self.settings.partitions) in self._tenure.held
@@ -369,41 +330,72 @@ class Scheduler:
             self._wheel.cancel(timer)
         self._timers[schedule_id] = self._wheel.insert(fire_at, schedule_id)
 
-    def _fire(self, items: list[int], now: float) -> None:
-        if _PROMOTE in items:
-            self._promote_timer = None
-            self._promote()
-        ids = [item for item in items if item != _PROMOTE]
+    def _fire(self, ids: list[int], now: float) -> None:
         for schedule_id in ids:
             self._timers.pop(schedule_id, None)
-        if not ids:
-            return
-        schedules = self.store.get_schedules(self.namespace, ids)
+        schedules = {s.id: s for s in self.store.get_schedules(self.namespace, ids)}
         plans = []
-        for schedule in schedules:
+        misfires = []
+        for schedule in schedules.values():
             plan = plan_fires(schedule, now)
             if plan is None:  # changed or paused since it was loaded
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
                 continue
             plans.append(plan)
+            if misfired(schedule, plan, now):
+                misfires.append((schedule, plan))
         fired = self._apply(plans)
         due_later: float | None = None
         stale: set[int] = set()
         for result in fired:
-            self.stats[_STAT[result.result]] += 1
+            self._count_fire(result, schedules.get(result.schedule_id), now)
             if result.result is FireResult.STALE:
                 stale.add(result.schedule_id)
             if (result.run_at is not None and result.created_at is not None
                     and result.run_at > result.created_at):
                 due_later = result.run_at if due_later is None else min(due_later, result.run_at)
+        for schedule, plan in misfires:
+            if schedule.id not in stale:
+                self._count_misfire(schedule, plan, now)
         for plan in plans:
             if plan.schedule_id not in stale and self._mine(plan.schedule_id):
                 self._correct(plan.schedule_id, plan.next_fire_at)
         if stale:  # the store moved on without this plan: look at where it is now
             for schedule in self.store.get_schedules(self.namespace, sorted(stale)):
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
-        if due_later is not None:
-            self._arm_promotion(due_later)
+        if due_later is not None and self.leader:
+            self.maintenance.promoter.due_at(due_later)
+
+    def _count_fire(self, result: Fired, schedule: Schedule | None, now: float) -> None:
+        self._counts[_STAT[result.result]] += 1
+        events = self.store.events
+        if events.wants(EventKind.SCHEDULE_FIRED):
+            job = None if schedule is None else schedule.definition.job
+            events.emit(Event(
+                EventKind.SCHEDULE_FIRED, self.namespace, now, job_id=result.job_id,
+                task=None if job is None else job.task,
+                queue=None if job is None else job.queue,
+                metadata={"schedule_id": result.schedule_id,
+                          "schedule": None if schedule is None else schedule.name,
+                          "fire_at": result.fire_at, "result": result.result.value,
+                          "run_at": result.run_at,
+                          "workflow_run_id": result.workflow_run_id},
+                source=self.id,
+            ))
+
+    def _count_misfire(self, schedule: Schedule, plan: FirePlan, now: float) -> None:
+        self._counts["misfired"] += 1
+        events = self.store.events
+        if events.wants(EventKind.SCHEDULE_MISFIRED):
+            d = schedule.definition
+            events.emit(Event(
+                EventKind.SCHEDULE_MISFIRED, self.namespace, now,
+                measurements={"late": now - plan.expected_next, "fires": len(plan.fires)},
+                metadata={"schedule_id": schedule.id, "schedule": schedule.name,
+                          "policy": d.misfire.value, "missed_from": plan.expected_next,
+                          "next_fire_at": plan.next_fire_at},
+                source=self.id,
+            ))
 
     def _apply(self, plans: list[FirePlan]) -> list[Fired]:
         """Apply plans partition by partition, each under its partition's lease: a
@@ -423,42 +415,9 @@ class Scheduler:
                             partition)
                 self._tenure.lose(partition)
                 self._drop(frozenset({partition}))
+                self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
                 self._next_elect = self.store.now()
         return fired
-
-    # -- maintenance ------------------------------------------------------------------------
-
-    def _maintain(self, now: float) -> None:
-        store, ns = self.store, self.namespace
-        try:
-            self._promote()
-            rescue = store.rescue_expired_leases(ns)
-            self.stats["rescued"] += len(rescue.requeued) + len(rescue.failed)
-            self.stats["expired"] += store.expire_missed_deadlines(ns)
-            store.release_waiting(ns)
-            if now >= self._next_prune:
-                self.stats["pruned"] += store.prune_finished(ns, now - self.settings.retention)
-                self._next_prune = now + self.settings.prune_every
-        except Exception:
-            log.exception("scheduler maintenance failed; trying again")
-        self._next_maintenance = now + self.settings.maintenance
-
-    def _promote(self) -> None:
-        promoted, next_due = self.store.promote_due_jobs(self.namespace)
-        self.stats["promoted"] += promoted
-        if next_due is not None:
-            self._arm_promotion(next_due)
-
-    def _arm_promotion(self, when: float) -> None:
-        """One wheel timer for the earliest delayed job (within the horizon)."""
-        if when > self._wheel.now + self.settings.horizon:
-            return
-        current = self._promote_timer
-        if current is not None and current.active:
-            if current.when <= when:
-                return
-            self._wheel.cancel(current)
-        self._promote_timer = self._wheel.insert(when, _PROMOTE)
 
     def describe(self) -> dict[str, Any]:
         s = self.settings
@@ -466,6 +425,23 @@ class Scheduler:
                 "partition_count": s.partitions, "lease_ttl": s.lease_ttl,
                 "renew": s.renew, "standby_poll": s.standby_poll, "horizon": s.horizon,
                 "tick": s.tick, "timers": len(self._wheel)}
+
+
+def misfired(schedule: Schedule, plan: FirePlan, now: float) -> bool:
+    """Whether ``plan`` skips or catches up fire times missed beyond the schedule's
+    grace (the judgement `plan_fires` made, read back from the plan).
+
+    Example:
+        every 60 s, next fire 10:00:00: planned at 10:00:00.2, no; at 10:05:30 (any
+        misfire policy), yes.
+    """
+    d = schedule.definition
+    if now - plan.expected_next > d.misfire_grace:
+        return True
+    # Within the grace, instants are dropped only when the catch-up bound was reached.
+    return len(plan.fires) >= d.max_catch_up and (
+        d.next_fire(plan.fires[-1].fire_at) != plan.next_fire_at
+    )
 
 
 _STAT = {

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -32,6 +33,28 @@ def _resolve(init: dict[str, Any], task_name: str, fn_path: str) -> Any:
     for part in qualname.split("."):
         target = getattr(target, part)
     return getattr(target, "fn", target)
+
+
+class _MessageWrites:
+    """A child's checkpoints and extensions: messages to its worker, which writes them
+    (in order, before the outcome). The store's answer does not come back: True."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+        self._send = send
+
+    def checkpoint(self, state_json: str) -> bool:
+        self._send({"checkpoint": state_json})
+        return True
+
+    def extend_lease(self, seconds: float) -> bool:
+        self._send({"extend": seconds})
+        return True
+
+    async def checkpoint_async(self, state_json: str) -> bool:
+        return self.checkpoint(state_json)
+
+    async def extend_lease_async(self, seconds: float) -> bool:
+        return self.extend_lease(seconds)
 
 
 def main() -> None:
@@ -70,17 +93,7 @@ def main() -> None:
                     for u in c.get("upstream", [])
                 }
 
-                def checkpoint(state: str) -> bool:
-                    send({"checkpoint": state})
-                    return True
-
-                def extend(seconds: float) -> bool:
-                    send({"extend": seconds})
-                    return True
-
-                ctx = Context(
-                    **c, save_checkpoint=checkpoint, extend_lease=extend
-                )
+                ctx = Context(**c, writes=_MessageWrites(send))
                 current[:] = [ctx]
                 args.insert(0, ctx)
             result = fn(*args, **request["kwargs"])

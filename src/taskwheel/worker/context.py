@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.jobs import dumps_json
 from taskwheel.workflows import StepOutcome
+
+
+class AttemptWrites(Protocol):
+    """Where a context's writes go: the worker's `AttemptWriter`, or a child process's
+    messages to its worker."""
+
+    def checkpoint(self, state_json: str) -> bool: ...
+    def extend_lease(self, seconds: float) -> bool: ...
+    async def checkpoint_async(self, state_json: str) -> bool: ...
+    async def extend_lease_async(self, seconds: float) -> bool: ...
 
 
 class Context:
@@ -52,8 +62,7 @@ class Context:
         queue: str,
         namespace: str,
         last_checkpoint: Any,
-        save_checkpoint: Callable[[str], bool],
-        extend_lease: Callable[[float], bool],
+        writes: AttemptWrites,
         workflow_run_id: int | None = None,
         step: str | None = None,
         upstream: Mapping[str, StepOutcome] | None = None,
@@ -66,8 +75,7 @@ class Context:
         self.queue = queue
         self.namespace = namespace
         self.last_checkpoint = last_checkpoint
-        self._save_checkpoint = save_checkpoint
-        self._extend_lease = extend_lease
+        self._writes = writes
         self._cancelled = False
         self.workflow_run_id = workflow_run_id
         self.step = step
@@ -89,10 +97,34 @@ class Context:
     def checkpoint(self, state: Any) -> bool:
         """Save progress (JSON); a retry of this job starts with it as `last_checkpoint`.
 
-        Returns False when this attempt no longer holds the job (a stale token).
+        Returns False when this attempt no longer holds the job (a stale token). Never
+        blocks the worker's event loop: called there (from an async task), the write is
+        handed to a worker thread and this returns at once, True unless an earlier
+        write of this attempt was refused; `checkpoint_async` waits for the store's
+        answer. The attempt's outcome is reported after its checkpoints are written.
         """
-        return self._save_checkpoint(dumps_json(state, "checkpoint"))
+        return self._writes.checkpoint(dumps_json(state, "checkpoint"))
+
+    async def checkpoint_async(self, state: Any) -> bool:
+        """`checkpoint`, awaiting the store's answer without blocking the event loop.
+
+        Example:
+            >>> @app.task(pass_context=True)
+            ... async def crawl(ctx: Context, pages: int) -> int:
+            ...     for page in range(ctx.last_checkpoint or 0, pages):
+            ...         await fetch(page)
+            ...         if not await ctx.checkpoint_async(page + 1):
+            ...             return page  # another attempt holds the job now
+            ...     return pages
+        """
+        return await self._writes.checkpoint_async(dumps_json(state, "checkpoint"))
 
     def extend_lease(self, duration: DurationLike) -> bool:
-        """Ask for the lease to last at least ``duration`` from now."""
-        return self._extend_lease(parse_duration(duration, "duration", allow_zero=False))
+        """Ask for the lease to last at least ``duration`` from now. Like `checkpoint`,
+        it returns at once when called on the worker's event loop."""
+        return self._writes.extend_lease(parse_duration(duration, "duration", allow_zero=False))
+
+    async def extend_lease_async(self, duration: DurationLike) -> bool:
+        """`extend_lease`, awaiting the store's answer without blocking the event loop."""
+        seconds = parse_duration(duration, "duration", allow_zero=False)
+        return await self._writes.extend_lease_async(seconds)

@@ -24,6 +24,7 @@ from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import Retry
 from taskwheel.worker.context import Context
+from taskwheel.worker.writes import AttemptWriter
 
 _OUTPUT_TAIL = 16_384
 
@@ -42,6 +43,7 @@ class Running:
 
     job: Job
     ctx: Context
+    writer: AttemptWriter
     cancel_signalled: bool = False
     released: bool = False
     stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)

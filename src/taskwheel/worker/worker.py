@@ -2,9 +2,17 @@
 
 One asyncio loop runs four small loops: fetch (claim up to the free capacity when
 woken), report (flush finished attempts in one transaction), heartbeat (extend every
-lease in one statement, pick up cancel requests) and rescue (while holding the
-rescuer lease, return jobs of vanished workers to the queue). Store calls go through
-one database thread so the loop never blocks on a lock.
+lease in one statement, pick up cancel requests) and maintenance (a `Maintenance`, the
+same one schedulers run, under the same ``maintenance`` lease: while this worker holds
+it, it rescues the jobs of vanished workers, promotes, expires and prunes; so workers
+alone, with no scheduler, recover from a crashed worker). Store calls go through one
+database thread so the loop never blocks on a lock; a task's checkpoints and lease
+extensions through a writer thread (see `writes`), maintenance through a thread of its
+own.
+
+What happens is announced on the store's event hook (`taskwheel.events`): job claimed,
+started, finished, retried, dead, report rejected. Events are built only when a handler
+wants their kind; ``stats`` is counted at the same places.
 """
 
 from __future__ import annotations
@@ -19,21 +27,20 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from taskwheel.app import App
-from taskwheel.durations import DurationLike, parse_duration
-from taskwheel.errors import InvalidInput
+from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.lifecycle import JobStatus
+from taskwheel.maintenance import Maintenance
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.tasks import Pool, Task, render_command
-from taskwheel.validators import validate_name
 from taskwheel.worker.context import Context
 from taskwheel.worker.execution import (
     ChildPool,
@@ -46,87 +53,26 @@ from taskwheel.worker.execution import (
     run_shell,
     timed_out,
 )
+from taskwheel.worker.settings import WorkerSettings
+from taskwheel.worker.writes import AttemptWriter
 
 log = logging.getLogger("taskwheel.worker")
 _MAX_BACKOFF = 5.0  # seconds between retries while the store cannot be reached
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a worker behaves. Durations accept ``"30s"`` and the like.
-
-    ``lease_ttl``: how long a claim holds a job without a heartbeat; a worker that
-    vanishes loses its jobs this long after its last heartbeat. ``heartbeat``: how
-    often leases are extended (default a third of the TTL). ``grace``: how long a
-    stopping worker lets running jobs finish before giving their leases back.
-    ``cancel_grace``: how long a cancelled process or coroutine has to stop by itself
-    before it is killed. ``burst``: exit once no job is ready, running or delayed.
-    """
-
-    queues: tuple[str, ...] = ("default",)
-    concurrency: int = 8
-    pool: Pool = Pool.ASYNC
-    lease_ttl: float = 30.0
-    heartbeat: float | None = None
-    poll_interval: float = 1.0
-    grace: float = 30.0
-    cancel_grace: float = 5.0
-    batch_size: int = 100
-    burst: bool = False
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        queues: Sequence[str] = ("default",),
-        concurrency: int = 8,
-        pool: Pool | str = Pool.ASYNC,
-        lease_ttl: DurationLike = "30s",
-        heartbeat: DurationLike | None = None,
-        poll_interval: DurationLike = "1s",
-        grace: DurationLike = "30s",
-        cancel_grace: DurationLike = "5s",
-        batch_size: int = 100,
-        burst: bool = False,
-    ) -> WorkerSettings:
-        """Validated settings; every error names its option."""
-        if not queues:
-            raise InvalidInput("queues", "serve at least one queue")
-        for option, value in (("concurrency", concurrency), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInput(option, f"must be an integer >= 1, got {value!r}")
-        try:
-            pool_kind = Pool(pool)
-        except ValueError:
-            raise InvalidInput(
-                "pool", f"unknown pool {pool!r} (use async, thread, process)"
-            ) from None
-        ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
-        beat = ttl / 3 if heartbeat is None else parse_duration(heartbeat, "heartbeat",
-                                                                 allow_zero=False)
-        if beat >= ttl:
-            raise InvalidInput("heartbeat", f"must be shorter than the lease ({beat}s >= {ttl}s)")
-        return cls(
-            queues=tuple(validate_name(q, "queue") for q in queues),
-            concurrency=concurrency,
-            pool=pool_kind,
-            lease_ttl=ttl,
-            heartbeat=beat,
-            poll_interval=parse_duration(poll_interval, "poll_interval", allow_zero=False),
-            grace=parse_duration(grace, "grace"),
-            cancel_grace=parse_duration(cancel_grace, "cancel_grace"),
-            batch_size=batch_size,
-            burst=burst,
-        )
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.heartbeat if self.heartbeat is not None else self.lease_ttl / 3
+def _report_metadata(kind: EventKind, outcome: Outcome, job: Job) -> dict[str, Any]:
+    if kind is EventKind.REPORT_REJECTED:
+        return {"fence": outcome.fence, "outcome": outcome.outcome.value}
+    metadata: dict[str, Any] = {"error": outcome.error, "attempt": job.attempt}
+    if kind is EventKind.JOB_RETRIED:
+        metadata["delay"] = outcome.retry_delay
+    return metadata
 
 
 class Worker:
-    """Runs jobs of an app's tasks from the given queues until stopped.
+    """Runs jobs of an app's tasks from the given queues until stopped, and maintains
+    the store while it holds the maintenance lease (see `taskwheel.maintenance`).
 
     Example:
         >>> worker = Worker(app, WorkerSettings.build(queues=["emails"], concurrency=8))
@@ -136,19 +82,39 @@ class Worker:
     def __init__(self, app: App, settings: WorkerSettings | None = None) -> None:
         self.app = app
         self.store = app.store
-        self.settings = settings or WorkerSettings.build()
+        self.settings = s = settings or WorkerSettings.build()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.namespace = app.namespace
+        self.maintenance = Maintenance(
+            self.store, self.namespace, self.id, s.maintenance,
+            lease_ttl=s.lease_ttl, renew=s.heartbeat_interval, standby_poll=s.heartbeat_interval,
+        )
         self._running: dict[int, Running] = {}
-        self._pending: list[Outcome] = []
+        # Attempts still running here whose job the store gave to a newer attempt (this
+        # worker's lease lapsed and it claimed the job again): their outcomes are refused.
+        self._superseded: list[Running] = []
+        self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0  # the thread the loop runs on, once it runs
         self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-writes")
+        self._upkeep = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-maintenance")
+        self._events = self.store.events
         self._children = ChildPool({"sys_path": sys.path, "app": app.import_path})
         self._saturated = False
         self._unreported = 0  # outcomes not yet written to the store
-        self.stats = {"succeeded": 0, "failed": 0, "rejected": 0, "claimed": 0}
+        # Counted where the matching event is emitted (`_claimed`, `_finished`, `_reported`).
+        self._counts = {"claimed": 0, "succeeded": 0, "failed": 0, "interrupted": 0,
+                        "retried": 0, "dead": 0, "rejected": 0}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What this worker did: jobs claimed, attempts that succeeded, failed or were
+        interrupted, retries, dead jobs, reports rejected; and what its maintenance did
+        (promoted, rescued, expired, released, pruned)."""
+        return {**self._counts, **self.maintenance.stats}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -176,6 +142,7 @@ class Worker:
     async def run_async(self, *, install_signal_handlers: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
@@ -212,7 +179,7 @@ class Worker:
         reporter = asyncio.create_task(self._report_loop())
         background = [
             asyncio.create_task(self._heartbeat_loop()),
-            asyncio.create_task(self._rescue_loop()),
+            asyncio.create_task(self._maintenance_loop()),
         ]
         try:
             await self._fetch_loop()
@@ -228,10 +195,15 @@ class Worker:
                 loop.remove_reader(listener.fileno())
                 listener.close()
             await self._children.close()
+            try:
+                await loop.run_in_executor(self._upkeep, self.maintenance.resign)
+            except Exception:  # it lapses by itself
+                log.exception("could not give the maintenance lease back")
             with contextlib.suppress(Exception):
-                await self._call(self.store.resign, self.namespace, "rescuer", self.id)
                 await self._call(self.store.unregister_worker, self.id)
             self._db.shutdown(wait=True)
+            self._upkeep.shutdown(wait=True)
+            self._writer.shutdown(wait=False, cancel_futures=True)
             self._loop = None
             log.info("worker %s stopped: %s", self.id, self.stats)
 
@@ -256,7 +228,7 @@ class Worker:
             # Cleared before looking, so a wake-up that arrives meanwhile is not lost; and
             # a set event would return from wait() without yielding to the running jobs.
             self._wake.clear()
-            free = s.concurrency - len(self._running)
+            free = s.concurrency - len(self._running) - len(self._superseded)
             next_due: float | None = None
             if free > 0:
                 want = min(free, s.batch_size)
@@ -269,7 +241,7 @@ class Worker:
                     await self._pause(s.poll_interval)
                     continue
                 next_due = claim.next_due
-                self.stats["claimed"] += len(claim.jobs)
+                self._claimed(claim.jobs)
                 for job in claim.jobs:
                     self._start(job)
                 self._saturated = len(claim.jobs) == want
@@ -291,15 +263,17 @@ class Worker:
                 await self._wake.wait()
 
     def _start(self, job: Job) -> None:
+        writer = AttemptWriter(self.store, job.id, job.fence, self._writer, self._loop_thread)
         ctx = Context(
             job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
             fencing_token=job.fence, task=job.task, queue=job.queue, namespace=job.namespace,
-            last_checkpoint=job.checkpoint,
-            save_checkpoint=functools.partial(self.store.save_checkpoint, job.id, job.fence),
-            extend_lease=functools.partial(self.store.extend_lease, job.id, job.fence),
+            last_checkpoint=job.checkpoint, writes=writer,
             workflow_run_id=job.workflow_run_id, step=job.step,
         )
-        running = Running(job=job, ctx=ctx)
+        running = Running(job=job, ctx=ctx, writer=writer)
+        previous = self._running.get(job.id)
+        if previous is not None:
+            self._superseded.append(previous)
         self._running[job.id] = running
         task = asyncio.get_running_loop().create_task(self._run(running))
 
@@ -313,21 +287,32 @@ class Worker:
     async def _run(self, running: Running) -> None:
         job = running.job
         task = self.app.tasks.get(job.task)
+        events = self._events
+        if events.wants(EventKind.JOB_STARTED):
+            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id))
+        began = time.perf_counter()
         try:
             execution = await self._execute(task, running)
+            if running.writer.busy:  # its checkpoints are written before its outcome
+                await running.writer.settle()
         except asyncio.CancelledError:
             execution = Execution(AttemptOutcome.CANCELLED, error="cancelled; coroutine stopped")
         except Exception as exc:
             log.exception("job %s: unexpected error running it", job.id)
             execution = Execution(AttemptOutcome.FAILED, error=f"worker error: {exc}")
-        del self._running[job.id]
+        duration = time.perf_counter() - began
+        if self._running.get(job.id) is running:
+            del self._running[job.id]
+        else:
+            self._superseded = [r for r in self._superseded if r is not running]
         if not self._running:
             self._idle.set()
             if self.settings.burst:
                 self._wake.set()
         if self._saturated:
             self._wake.set()
-        if running.released:
+        if running.released:  # given back at shutdown: the store recorded it interrupted
+            self._finished(job, AttemptOutcome.INTERRUPTED, None, execution.error, duration)
             return
         retry = DEFAULT_RETRY if task is None else task.options.retry
         outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled)
@@ -335,9 +320,56 @@ class Worker:
             log.warning("job %d (%s) attempt %d/%d %s: %s -> %s", job.id, job.task, job.attempt,
                         job.max_attempts, execution.outcome.value, execution.error,
                         outcome.status.value)
-        self._pending.append(outcome)
+        self._finished(job, outcome.outcome, outcome.status, outcome.error, duration)
+        self._pending.append((outcome, job))
         self._unreported += 1
         self._report_ready.set()
+
+    # -- what happened: counted, and announced when someone listens -------------------------
+
+    def _claimed(self, jobs: list[Job]) -> None:
+        self._counts["claimed"] += len(jobs)
+        events = self._events
+        if jobs and events.wants(EventKind.JOB_CLAIMED):
+            now = self.store.now()
+            for job in jobs:
+                wait = (job.started_at or job.run_at).timestamp() - job.run_at.timestamp()
+                events.emit(job_event(EventKind.JOB_CLAIMED, job, now, source=self.id,
+                                      measurements={"wait": wait}))
+
+    def _finished(self, job: Job, outcome: AttemptOutcome, status: JobStatus | None,
+                  error: str | None, duration: float) -> None:
+        key = ("interrupted" if status is None
+               else "succeeded" if status is JobStatus.SUCCEEDED else "failed")
+        self._counts[key] += 1
+        events = self._events
+        if events.wants(EventKind.JOB_FINISHED):
+            wait = (job.started_at or job.run_at).timestamp() - job.run_at.timestamp()
+            events.emit(job_event(
+                EventKind.JOB_FINISHED, job, self.store.now(), source=self.id,
+                measurements={"duration": duration, "wait": wait},
+                metadata={"outcome": outcome.value, "error": error,
+                          "status": None if status is None else status.value,
+                          "attempt": job.attempt},
+            ))
+
+    def _reported(self, batch: list[tuple[Outcome, Job]], rejected: list[int]) -> None:
+        """What the store made of a batch of outcomes: retries, dead jobs, refusals."""
+        refused = set(rejected)
+        events = self._events
+        for outcome, job in batch:
+            if outcome.job_id in refused:
+                kind, key = EventKind.REPORT_REJECTED, "rejected"
+            elif outcome.status is JobStatus.DEAD:
+                kind, key = EventKind.JOB_DEAD, "dead"
+            elif outcome.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+                kind, key = EventKind.JOB_RETRIED, "retried"
+            else:
+                continue
+            self._counts[key] += 1
+            if events.wants(kind):
+                events.emit(job_event(kind, job, self.store.now(), source=self.id,
+                                      metadata=_report_metadata(kind, outcome, job)))
 
     async def _execute(self, task: Task[Any, Any] | None, running: Running) -> Execution:
         job = running.job
@@ -399,13 +431,11 @@ class Worker:
 
         running.stop = stop
 
-        def on_message(message: dict[str, Any]) -> None:
+        def on_message(message: dict[str, Any]) -> None:  # on the loop: handed over
             if "checkpoint" in message:
-                self._db.submit(self.store.save_checkpoint, job.id, job.fence,
-                                message["checkpoint"])
+                running.writer.checkpoint(message["checkpoint"])
             elif "extend" in message:
-                self._db.submit(self.store.extend_lease, job.id, job.fence,
-                                float(message["extend"]))
+                running.writer.extend_lease(float(message["extend"]))
 
         try:
             return await child.run(request, job.timeout, on_message, lambda: running.ctx.cancelled)
@@ -427,11 +457,12 @@ class Worker:
             if self._reporting_done and not self._pending:
                 return
 
-    async def _flush(self, batch: list[Outcome]) -> None:
+    async def _flush(self, batch: list[tuple[Outcome, Job]]) -> None:
+        outcomes = [outcome for outcome, _ in batch]
         failures = 0
         while True:
             try:
-                rejected = await self._call(self.store.finish_attempts, batch)
+                rejected = await self._call(self.store.finish_attempts, outcomes)
                 break
             except Exception:
                 failures += 1
@@ -443,18 +474,13 @@ class Worker:
                     return
                 log.exception("reporting %d outcomes failed; retrying", len(batch))
                 await asyncio.sleep(min(_MAX_BACKOFF, self.settings.poll_interval * failures))
-        for outcome in batch:
-            if outcome.job_id in rejected:
-                continue
-            key = "succeeded" if outcome.status is JobStatus.SUCCEEDED else "failed"
-            self.stats[key] += 1
+        self._reported(batch, rejected)
         if rejected:
-            self.stats["rejected"] += len(rejected)
             log.warning("outcomes of jobs %s refused: their lease had passed to another attempt",
                         rejected)
         # A retry changes what is ready or when the next delayed job is due.
         if self.settings.burst or any(
-            o.status in (JobStatus.QUEUED, JobStatus.SCHEDULED) for o in batch
+            o.status in (JobStatus.QUEUED, JobStatus.SCHEDULED) for o in outcomes
         ):
             self._wake.set()
 
@@ -488,24 +514,28 @@ class Worker:
         loop.call_later(self.settings.cancel_grace,
                         lambda: stop(True) if running.job.id in self._running else None)
 
-    async def _rescue_loop(self) -> None:
-        interval = max(0.05, self.settings.lease_ttl / 2)
+    async def _maintenance_loop(self) -> None:
+        """Step the maintenance on a thread of its own (a long prune delays no claim);
+        it does the duties only while this worker holds the maintenance lease."""
+        loop = asyncio.get_running_loop()
+        failures = 0
         while True:
-            await asyncio.sleep(interval)
+            before = sum(self.maintenance.stats.values())
             try:
-                if not await self._call(
-                    self.store.elect, self.namespace, "rescuer", self.id, interval * 3
-                ):
-                    continue
-                rescue = await self._call(self.store.rescue_expired_leases, self.namespace)
-            except Exception:
-                log.exception("rescue pass failed")
-                continue
-            if rescue.requeued or rescue.failed:
-                log.warning("rescued expired leases: requeued %s, failed %s",
-                            rescue.requeued, rescue.failed)
-            if rescue.requeued:
-                self._wake.set()
+                next_step = await loop.run_in_executor(self._upkeep, self._maintain)
+                delay = max(0.0, next_step - self.store.now())
+                failures = 0
+            except Exception:  # keeping the lease failed: the store is unreachable
+                failures += 1
+                delay = min(_MAX_BACKOFF, self.settings.poll_interval * 2**failures)
+                log.exception("maintenance failed; trying again in %.1fs", delay)
+                self.maintenance.forget()
+            if sum(self.maintenance.stats.values()) != before:
+                self._wake.set()  # jobs may have become ready (rescued, promoted, released)
+            await asyncio.sleep(delay)
+
+    def _maintain(self) -> float:
+        return self.maintenance.step(self.store.now())
 
     # -- shutdown ---------------------------------------------------------------------------
 

@@ -1,0 +1,247 @@
+"""Maintenance: small duties run by whichever process holds the one maintenance lease,
+a scheduler or a worker; driven step by step with a manual clock, on both stores.
+
+Time moves only when a test moves it: `Maintenance.step(now)` does what is due and says
+when to call it next, as `Scheduler.step` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import taskwheel
+from pg_server import fresh_schema, postgres_url, with_schema
+from taskwheel.clock import ManualClock
+from taskwheel.events import Event, EventKind
+from taskwheel.jobs import AttemptOutcome, JobFilter, Outcome
+from taskwheel.lifecycle import JobStatus
+from taskwheel.maintenance import LEASE, Maintenance, MaintenanceSettings
+from taskwheel.scheduler import Scheduler, SchedulerSettings
+from taskwheel.worker import Worker, WorkerSettings
+
+from . import sample_tasks
+from .conftest import running_worker, wait_for
+
+T0 = 1_700_000_000.0  # whole seconds: times survive the round trip through datetimes
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+        ) -> Iterator[taskwheel.App]:
+    with fresh_schema() as schema:
+        url = (f"sqlite:///{tmp_path}/taskwheel.db" if request.param == "sqlite"
+               else with_schema(postgres_url(), schema))
+        application = taskwheel.App(url, clock=clock)
+        application.task(name="report")(sample_tasks.ok)
+        application.task(name="once", guarantee="at_most_once")(sample_tasks.ok)
+        yield application
+        application.close()
+
+
+def maintenance(app: taskwheel.App, holder: str, **settings: Any) -> Maintenance:
+    return Maintenance(app.store, app.namespace, holder, MaintenanceSettings.build(**settings),
+                       lease_ttl=3.0, renew=1.0, standby_poll=0.5)
+
+
+def recorded(app: taskwheel.App, *kinds: EventKind) -> list[Event]:
+    seen: list[Event] = []
+    app.store.events.attach(seen.append, kinds)
+    return seen
+
+
+def passes(events: list[Event], duty: str) -> list[float]:
+    return [e.at for e in events if e.kind is EventKind.MAINTENANCE_RAN
+            and e.metadata["duty"] == duty]
+
+
+def test_each_duty_runs_on_its_own_interval_while_the_lease_is_held(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    events = recorded(app, EventKind.MAINTENANCE_RAN)
+    m = maintenance(app, "m1", every="2s", rescue_every="1s", prune_every="5s")
+    wake = m.step(clock.now())
+    assert m.holding
+    while wake <= T0 + 10:
+        assert wake > clock.now()  # a step never asks to be called again at once
+        clock.set(wake)
+        wake = m.step(clock.now())
+    assert passes(events, "rescue") == [T0 + s for s in range(11)]
+    assert passes(events, "expire") == [T0 + s for s in range(0, 11, 2)]
+    assert passes(events, "release") == [T0 + s for s in range(0, 11, 2)]
+    assert passes(events, "prune") == [T0, T0 + 5, T0 + 10]
+    assert passes(events, "promote") == [T0 + s for s in range(0, 11, 2)]
+
+
+def test_the_promoter_runs_at_the_instant_the_next_delayed_job_falls_due(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    job = app.enqueue("report", ["later"], delay="10.5s")
+    m = maintenance(app, "m1", every="1m")
+    assert m.step(clock.now()) == T0 + 1  # the lease's renewal comes first
+    clock.set(T0 + 1)
+    assert m.step(clock.now()) == T0 + 2
+    while clock.now() < T0 + 10:
+        clock.set(m.step(clock.now()))
+    assert clock.now() == T0 + 10
+    assert m.step(clock.now()) == T0 + 10.5  # the due instant, before the next renewal
+    clock.set(T0 + 10.5)
+    m.step(clock.now())
+    assert job.refresh().status is JobStatus.QUEUED
+    assert m.stats["promoted"] == 1
+
+
+def test_exactly_one_process_maintains_and_a_standby_takes_over_when_the_lease_lapses(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    first, second = maintenance(app, "first"), maintenance(app, "second")
+    leases = recorded(app, EventKind.LEASE_WON, EventKind.LEASE_LOST)
+    ran = recorded(app, EventKind.MAINTENANCE_RAN)
+    for tick in range(20):
+        clock.set(T0 + tick / 4)
+        first.step(clock.now())
+        second.step(clock.now())
+        assert first.holding != second.holding
+    assert {e.source for e in ran} == {"first"}
+    # `first` stops (killed): its lease lapses 3 s after its last renewal (at T0 + 4).
+    clock.set(T0 + 6.9)
+    assert second.step(clock.now()) == T0 + 7.4  # still held: look again after 0.5 s
+    assert not second.holding
+    clock.set(T0 + 7.4)
+    second.step(clock.now())
+    assert second.holding
+    assert app.store.lease_holder(app.namespace, LEASE) == "second"
+    assert [(e.kind, e.source) for e in leases] == [
+        (EventKind.LEASE_WON, "first"), (EventKind.LEASE_WON, "second")
+    ]
+    # `first` comes back: it finds the lease taken and stands down.
+    first.step(clock.now())
+    assert not first.holding
+    assert (leases[-1].kind, leases[-1].source) == (EventKind.LEASE_LOST, "first")
+    second.resign()
+    first.step(clock.now() + 0.5)
+    assert first.holding
+
+
+def test_a_scheduler_and_a_worker_compete_for_the_same_lease(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    scheduler = Scheduler(app, SchedulerSettings.build(), sync=False)
+    worker = Worker(app, WorkerSettings.build(lease_ttl="3s", heartbeat="1s"))
+    worker.maintenance.step(clock.now())  # the worker comes first
+    scheduler.step()
+    assert worker.maintenance.holding
+    assert not scheduler.leader
+    assert scheduler.partitions  # it fires schedules all the same
+    # The worker dies: 3 s later the scheduler maintains.
+    clock.set(T0 + 3.1)
+    scheduler.step()
+    assert scheduler.leader
+    assert app.store.lease_holder(app.namespace, LEASE) == scheduler.id
+    worker.maintenance.step(clock.now())
+    assert not worker.maintenance.holding
+    scheduler.resign()
+    worker.maintenance.step(clock.now() + 1)
+    assert worker.maintenance.holding
+
+
+def test_the_rescuer_requeues_or_fails_expired_leases_and_announces_each_job(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    again = app.enqueue("report", ["again"])
+    once = app.enqueue("once", ["once"])
+    claim = app.store.claim_jobs(app.namespace, "ghost", ["default"], 10, lease_ttl=5)
+    assert {j.id for j in claim.jobs} == {again.id, once.id}
+    rescued = recorded(app, EventKind.JOB_RESCUED)
+    m = maintenance(app, "m1")
+    m.step(clock.now())
+    assert rescued == []  # their leases live
+    clock.set(T0 + 6)
+    m.step(clock.now())
+    assert {(e.job_id, e.metadata["outcome"], e.source) for e in rescued} == {
+        (again.id, "requeued", "m1"), (once.id, "failed", "m1")
+    }
+    assert again.refresh().status is JobStatus.QUEUED
+    assert once.refresh().status is JobStatus.DEAD
+    assert [a.outcome for a in again.attempts()] == [AttemptOutcome.LEASE_EXPIRED]
+    assert m.stats["rescued"] == 2
+
+
+def test_a_duty_that_fails_is_retried_and_the_others_still_run(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(namespace: str) -> int:
+        raise RuntimeError("the expiry query broke")
+
+    monkeypatch.setattr(app.store, "expire_missed_deadlines", broken)
+    app.enqueue("report", ["x"])
+    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
+    m = maintenance(app, "m1")
+    m.step(clock.now())
+    clock.set(T0 + 2)
+    m.step(clock.now())
+    assert m.stats["rescued"] == 1
+    assert m.duties[2].name == "expire"
+    assert m.duties[2].next_at == T0 + 3  # tried again after its interval
+
+
+def test_the_pruner_keeps_finished_jobs_for_the_retention_period(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    done = app.enqueue("report", ["done"])
+    [job] = app.store.claim_jobs(app.namespace, "w1", ["default"], 1, 30).jobs
+    app.store.finish_attempts([Outcome(job.id, job.fence, JobStatus.SUCCEEDED,
+                                       AttemptOutcome.SUCCEEDED, '"done"')])
+    m = maintenance(app, "m1", retention="1h", prune_every="10m")
+    ran = recorded(app, EventKind.MAINTENANCE_RAN)
+    for minute in range(0, 60, 5):
+        clock.set(T0 + 60 * minute + 1)
+        m.step(clock.now())
+    assert done.refresh().status is JobStatus.SUCCEEDED  # an hour has not passed
+    assert passes(ran, "prune") == [T0 + 1 + 600 * n for n in range(6)]
+    clock.set(T0 + 3601)  # the next pass, ten minutes after the last
+    m.step(clock.now())
+    assert app.store.list_jobs(app.namespace, JobFilter()) == []
+    assert m.stats["pruned"] == 1
+
+
+def test_a_worker_alone_holds_the_maintenance_lease_and_rescues(tmp_path: Path) -> None:
+    """No scheduler: a worker's maintenance returns a vanished worker's job."""
+    app = taskwheel.App(f"sqlite:///{tmp_path}/alone.db")
+    task = app.task(sample_tasks.ok)
+    try:
+        job = task.enqueue("again")
+        app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=0.3)
+        settings = MaintenanceSettings.build(every="100ms")
+        with running_worker(app, lease_ttl="1s", maintenance=settings) as worker:
+            assert job.result(timeout=20) == "again"
+            assert app.store.lease_holder(app.namespace, LEASE) == worker.id
+            assert worker.stats["rescued"] == 1
+        assert app.store.lease_holder(app.namespace, LEASE) is None  # given back at stop
+        assert [a.outcome for a in job.attempts()] == [
+            AttemptOutcome.LEASE_EXPIRED, AttemptOutcome.SUCCEEDED
+        ]
+    finally:
+        app.close()
+
+
+def test_a_stopping_worker_hands_the_lease_to_another_at_once(tmp_path: Path) -> None:
+    app = taskwheel.App(f"sqlite:///{tmp_path}/handover.db")
+    try:
+        with running_worker(app, lease_ttl="60s") as first:
+            wait_for(lambda: first.maintenance.holding, what="the first worker to maintain")
+            with running_worker(app, lease_ttl="60s", heartbeat="100ms") as second:
+                assert not second.maintenance.holding
+                first.stop()
+                wait_for(lambda: second.maintenance.holding, timeout=5,
+                         what="the second worker to take over (far sooner than 60 s)")
+    finally:
+        app.close()
