@@ -8,8 +8,9 @@ import pytest
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import Project, wait_for, worker_pid
+from .conftest import Project, worker_pid
 
 LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
 SUCCEEDED = AttemptOutcome.SUCCEEDED
@@ -18,13 +19,14 @@ SUCCEEDED = AttemptOutcome.SUCCEEDED
 def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(project: Project) -> None:
     doomed = project.start_worker("-c", "4", "--lease-ttl", "2s")
     survivor = project.start_worker("-c", "4", "--lease-ttl", "2s")
-    wait_for(lambda: len(project.store.stats("default").workers) == 2, what="workers registered")
+    wait_for(lambda: len(project.store.stats("default").workers) == 2,
+             timeout=20, what="workers registered")
     job_ids = project.enqueue_many("slow", [[0.02 + (i % 4) * 0.01] for i in range(400)])
 
     # Kill it while it holds jobs and the survivor is busy too.
     wait_for(lambda: project.running_under(doomed) and project.running_under(survivor)
              and project.count(JobStatus.SUCCEEDED) >= 40,
-             what="both workers mid-run")
+             timeout=20, what="both workers mid-run")
     doomed.signal(signal.SIGKILL)
     assert doomed.wait() == -signal.SIGKILL
     in_flight = {job.id for job in project.running_under(doomed)}
@@ -56,7 +58,7 @@ def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
     lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
     frozen = project.start_worker("-c", "4", *lease)
     job_ids = project.enqueue_many("slow", [[1.0]] * 4)
-    wait_for(lambda: len(project.running_under(frozen)) == 4, what="the jobs to start")
+    wait_for(lambda: len(project.running_under(frozen)) == 4, timeout=20, what="the jobs to start")
 
     frozen.signal(signal.SIGSTOP)
     rescuer = project.start_worker("-c", "4", *lease)
