@@ -14,10 +14,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -25,25 +24,10 @@ from taskwheel.jobs import Attempt, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores import Store, open_store
 
-T = TypeVar("T")
 APP = "acceptance_app:app"
 _SCRIPT = Path(sys.executable).with_name("taskwheel")
 # The installed console script, as users run it (the module when it is missing).
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "taskwheel.cli.main"]
-
-
-def wait_for(
-    predicate: Callable[[], T | None], timeout: float = 20.0, what: str = "condition"
-) -> T:
-    """Poll until ``predicate()`` is truthy; fail after ``timeout`` seconds."""
-    limit = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= limit:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def worker_pid(worker_id: str | None) -> int:

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import APP, COMMAND, Project, wait_for
+from .conftest import APP, COMMAND, Project
 
 
 def enqueue(project: Project, task: str, *options: str) -> dict[str, Any]:
@@ -228,7 +229,8 @@ def test_stats_counts_jobs_per_queue_and_state_and_lists_workers(project: Projec
     enqueue(project, "ok", "--queue", "emails", "--delay", "1h")
     # A worker serving only "default": it drains it and leaves "emails" alone.
     worker = project.start_worker("-q", "default", "--lease-ttl", "0.6s", "--heartbeat", "0.2s")
-    wait_for(lambda: project.count(JobStatus.SUCCEEDED) == 1, what="the default job to run")
+    wait_for(lambda: project.count(JobStatus.SUCCEEDED) == 1,
+             timeout=20, what="the default job to run")
 
     stats = project.run_json("stats")
     queues = {queue["queue"]: queue for queue in stats["queues"]}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import sqlite3
 
-from .conftest import Project, wait_for
+from waiting import wait_for
+
+from .conftest import Project
 
 
 def succeeded_ticks(project: Project) -> int:

@@ -9,14 +9,15 @@ import pytest
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import Project, wait_for, worker_pid
+from .conftest import Project, worker_pid
 
 
 def test_sigterm_lets_a_running_short_job_finish_and_exits_zero(project: Project) -> None:
     worker = project.start_worker()
     [job_id] = project.enqueue_many("slow", [[1.0]])
-    wait_for(lambda: project.running_under(worker), what="the job to start")
+    wait_for(lambda: project.running_under(worker), timeout=20, what="the job to start")
 
     worker.signal(signal.SIGTERM)
 
@@ -36,7 +37,7 @@ def test_sigterm_after_grace_gives_a_long_job_back_to_the_next_worker_at_once(
     settings = ("--pool", pool, "--lease-ttl", "60s", "--grace", "0.5s")
     first = project.start_worker(*settings)
     [job_id] = project.enqueue_many("long_only_the_first_time", [[30.0]])
-    wait_for(lambda: project.running_under(first), what="the job to start")
+    wait_for(lambda: project.running_under(first), timeout=20, what="the job to start")
 
     first.signal(signal.SIGTERM)
 

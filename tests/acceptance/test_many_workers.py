@@ -9,8 +9,9 @@ import pytest
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import Project, wait_for, worker_pid
+from .conftest import Project, worker_pid
 
 JOBS = 5_000
 
@@ -18,7 +19,8 @@ JOBS = 5_000
 @pytest.mark.slow
 def test_three_workers_drain_5000_jobs_each_completed_exactly_once(project: Project) -> None:
     workers = [project.start_worker("-c", "8") for _ in range(3)]
-    wait_for(lambda: len(project.store.stats("default").workers) == 3, what="workers registered")
+    wait_for(lambda: len(project.store.stats("default").workers) == 3,
+             timeout=20, what="workers registered")
     side_effects = project.root / "ran.txt"
 
     job_ids = project.enqueue_many("record", [[str(side_effects)]] * JOBS)

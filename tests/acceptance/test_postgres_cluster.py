@@ -23,8 +23,9 @@ from restartable_postgres import restartable_postgres
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.scheduler import SchedulerSettings, partition_lease, partition_of
+from waiting import wait_for
 
-from .conftest import Project, WorkerProcess, running_project, wait_for, worker_pid
+from .conftest import Project, WorkerProcess, running_project, worker_pid
 
 T = TypeVar("T")
 SUCCEEDED = AttemptOutcome.SUCCEEDED
@@ -95,7 +96,8 @@ def test_four_workers_and_two_schedulers_lose_nothing_when_one_of_each_is_killed
     wait_for(lambda: {h.split(":")[1] for h in project.store.lease_holders(
         "default", "scheduler:").values()} == pids, timeout=30,
         what="the schedulers to share the partitions")
-    holder = wait_for(lambda: holder_of_the_schedule(project), what="the schedule's holder")
+    holder = wait_for(lambda: holder_of_the_schedule(project),
+                      timeout=20, what="the schedule's holder")
     active = next(s for s in schedulers if f":{s.pid}:" in holder)
     standby = next(s for s in schedulers if s is not active)
     active.signal(signal.SIGKILL)

@@ -14,8 +14,9 @@ import sqlite3
 import time
 
 from taskwheel.scheduler import SchedulerSettings, partition_lease, partition_of
+from waiting import wait_for
 
-from .conftest import Project, wait_for
+from .conftest import Project
 
 
 def fire_times(project: Project) -> list[float]:
@@ -54,13 +55,13 @@ def test_the_standby_fires_every_instant_after_the_active_scheduler_is_killed(
 ) -> None:
     assert project.run("migrate").returncode == 0
     first = project.start_scheduler()
-    wait_for(lambda: len(fire_times(project)) >= 2, what="the first scheduler to fire")
+    wait_for(lambda: len(fire_times(project)) >= 2, timeout=20, what="the first scheduler to fire")
     second = project.start_scheduler()
-    wait_for(lambda: "started" in second.log_text(), what="the standby to start")
+    wait_for(lambda: "started" in second.log_text(), timeout=20, what="the standby to start")
     both = {str(first.pid), str(second.pid)}
     wait_for(lambda: pids_holding_partitions(project) == both,
-             what="the schedulers to share the partitions")
-    holder = wait_for(lambda: partition_holder(project), what="a partition holder")
+             timeout=20, what="the schedulers to share the partitions")
+    holder = wait_for(lambda: partition_holder(project), timeout=20, what="a partition holder")
     active, standby = (first, second) if f":{first.pid}:" in holder else (second, first)
     assert f":{active.pid}:" in holder
 

@@ -6,8 +6,9 @@ import signal
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import Project, wait_for, worker_pid
+from .conftest import Project, worker_pid
 
 # task -> (outcome of its attempt, what the error says)
 MISBEHAVING = {
@@ -29,12 +30,12 @@ def test_raising_exiting_and_crashing_tasks_do_not_take_the_worker_down(
         for task in MISBEHAVING
     }
     wait_for(lambda: project.all_in(list(failing.values()), JobStatus.DEAD),
-             what="the misbehaving jobs to fail")
+             timeout=20, what="the misbehaving jobs to fail")
     assert worker.alive()
 
     [after] = project.enqueue_many("ok", [[]])
     wait_for(lambda: project.job(after).status is JobStatus.SUCCEEDED,
-             what="a job after the failures to succeed")
+             timeout=20, what="a job after the failures to succeed")
 
     assert worker.alive()
     assert worker_pid(project.job(after).worker_id) == worker.pid

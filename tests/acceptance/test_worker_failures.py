@@ -10,8 +10,9 @@ import pytest
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import LEASE
+from waiting import wait_for
 
-from .conftest import Project, wait_for, worker_pid
+from .conftest import Project, worker_pid
 
 LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
 SUCCEEDED = AttemptOutcome.SUCCEEDED
@@ -30,8 +31,10 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
     the maintenance lease. Killing the one that maintains hands the lease (and the
     rescue of its own jobs) to the survivor."""
     workers = [project.start_worker("-c", "4", "--lease-ttl", "2s") for _ in range(2)]
-    wait_for(lambda: len(project.store.stats("default").workers) == 2, what="workers registered")
-    maintainer = wait_for(lambda: maintainer_pid(project), what="a worker to maintain")
+    wait_for(lambda: len(project.store.stats("default").workers) == 2,
+             timeout=20, what="workers registered")
+    maintainer = wait_for(lambda: maintainer_pid(project), timeout=20,
+                          what="a worker to maintain")
     doomed = next(w for w in workers if (w.pid == maintainer) == (doomed_role == "the_maintainer"))
     survivor = next(w for w in workers if w is not doomed)
     job_ids = project.enqueue_many("slow", [[0.02 + (i % 4) * 0.01] for i in range(400)])
@@ -39,7 +42,7 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
     # Kill it while it holds jobs and the survivor is busy too.
     wait_for(lambda: project.running_under(doomed) and project.running_under(survivor)
              and project.count(JobStatus.SUCCEEDED) >= 40,
-             what="both workers mid-run")
+             timeout=20, what="both workers mid-run")
     doomed.signal(signal.SIGKILL)
     assert doomed.wait() == -signal.SIGKILL
     in_flight = {job.id for job in project.running_under(doomed)}
@@ -73,7 +76,7 @@ def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
     lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
     frozen = project.start_worker("-c", "4", *lease)
     job_ids = project.enqueue_many("slow", [[1.0]] * 4)
-    wait_for(lambda: len(project.running_under(frozen)) == 4, what="the jobs to start")
+    wait_for(lambda: len(project.running_under(frozen)) == 4, timeout=20, what="the jobs to start")
 
     frozen.signal(signal.SIGSTOP)
     rescuer = project.start_worker("-c", "4", *lease)

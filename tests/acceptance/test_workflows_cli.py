@@ -12,8 +12,9 @@ import pytest
 
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
-from .conftest import APP, Project, wait_for, worker_pid
+from .conftest import APP, Project, worker_pid
 
 DIAMOND: dict[str, Any] = {
     "name": "sums",
@@ -155,7 +156,8 @@ def test_a_run_completes_when_the_worker_running_a_step_is_killed(
     lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
     first = project.start_worker("-c", "4", *lease)
     second = project.start_worker("-c", "4", *lease)
-    wait_for(lambda: len(project.store.stats("default").workers) == 2, what="workers registered")
+    wait_for(lambda: len(project.store.stats("default").workers) == 2,
+             timeout=20, what="workers registered")
     run = submit(project, {"name": "survives", "steps": [
         {"task": "add", "name": "before", "args": [1, 1]},
         # Blocks for a minute on its first claim only: the attempt that is killed.
@@ -168,7 +170,7 @@ def test_a_run_completes_when_the_worker_running_a_step_is_killed(
 
     holder = wait_for(lambda: project.job(middle_id).worker_id
                       if project.job(middle_id).status is JobStatus.RUNNING else None,
-                      what="the middle step to start")
+                      timeout=20, what="the middle step to start")
     victim, survivor = ((first, second) if worker_pid(holder) == first.pid
                         else (second, first))
     victim.signal(signal.SIGKILL)

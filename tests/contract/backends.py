@@ -1,13 +1,17 @@
-"""The store backends the contract suite runs against, and their declared gaps.
+"""The store backends the contract and integration suites run against, and their
+declared gaps.
 
-Adding a backend is one entry in `BACKENDS`: a factory that opens a store on a fresh,
-*unmigrated* database, with its clock (``store.now()``) driven by the `ManualClock`
-given. The suite migrates it, and reopens it (calling the factory again with the same
-directory) to check durability, so two calls with the same directory must open the
-same database. The PostgreSQL factory derives a schema name from the directory (on the
-test server `pg_server` finds) and passes the clock through, so that leases, due times
-and deadlines are judged by it; the schemas a test made are dropped after it by
-`forget_databases`.
+Adding a backend is one entry in `BACKENDS` and one in `DATABASE_URLS`. The factory
+opens a store on a fresh, *unmigrated* database for a directory (a test's
+``tmp_path``); the URL names that same database, for what opens it by URL (a second
+`taskwheel.App`, the command line). The contract suite passes a `ManualClock`, which
+then judges leases, due times and deadlines (``store.now()``); the integration suite,
+whose workers run in real time, passes None: the store's own clock, the host's for
+SQLite and the database server's for PostgreSQL, as in production. The suites migrate
+the store, and reopen it (calling the factory again with the same directory) to check
+durability, so two calls with the same directory must open the same database. The
+PostgreSQL factory derives a schema name from the directory (on the test server
+`pg_server` finds); the schemas a test made are dropped after it by `forget_databases`.
 
 A backend that cannot (yet) keep part of the contract says so test by test with
 `gap`, which turns that test into a strict expected failure for that backend only:
@@ -21,21 +25,30 @@ from pathlib import Path
 
 import pytest
 
-from pg_server import drop_made_schemas, postgres_url, schema_for
-from taskwheel.clock import ManualClock
+from pg_server import drop_made_schemas, postgres_url, schema_for, with_schema
+from taskwheel.clock import Clock
 from taskwheel.stores.base import Store
 from taskwheel.stores.postgres import PostgresStore
 from taskwheel.stores.sqlite.store import SQLiteStore
 
-BackendFactory = Callable[[Path, ManualClock], Store]
+BackendFactory = Callable[[Path, Clock | None], Store]
+SQLITE_FILE = "taskwheel.db"
 
 
-def open_sqlite(directory: Path, clock: ManualClock) -> Store:
-    return SQLiteStore(str(directory / "contract.db"), clock=clock)
+def open_sqlite(directory: Path, clock: Clock | None) -> Store:
+    return SQLiteStore(str(directory / SQLITE_FILE), clock=clock)
 
 
-def open_postgres(directory: Path, clock: ManualClock) -> Store:
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / SQLITE_FILE}"
+
+
+def open_postgres(directory: Path, clock: Clock | None) -> Store:
     return PostgresStore(postgres_url(), schema=schema_for(directory), clock=clock)
+
+
+def postgres_schema_url(directory: Path) -> str:
+    return with_schema(postgres_url(), schema_for(directory))
 
 
 BACKENDS: dict[str, BackendFactory] = {
@@ -43,17 +56,23 @@ BACKENDS: dict[str, BackendFactory] = {
     "postgres": open_postgres,
 }
 
+DATABASE_URLS: dict[str, Callable[[Path], str]] = {
+    "sqlite": sqlite_url,
+    "postgres": postgres_schema_url,
+}
+
 
 def forget_databases() -> None:
     """Delete what the factories made (SQLite files go with their directories)."""
     drop_made_schemas()
 
+
 GAP_MARKER = "backend_gap"
 
 
 def gap(backend: str, reason: str) -> pytest.MarkDecorator:
-    """Mark a contract test as a known gap of ``backend``: a strict xfail there, a
-    normal test everywhere else.
+    """Mark a test parametrised over the backends (through a ``backend`` parameter) as
+    a known gap of ``backend``: a strict xfail there, a normal test everywhere else.
 
     Example:
         >>> @gap("sqlite", "no row locks: claims serialise on the write lock")

@@ -24,7 +24,7 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store, WorkerRegistration
 
-from .backends import BACKENDS, GAP_MARKER, BackendFactory, apply_gaps, forget_databases
+from .backends import BACKENDS, BackendFactory, forget_databases
 
 # 2023-11-14 22:13:20 UTC: whole seconds, so times survive the round trip through
 # datetimes exactly and tests can compare them with ==.
@@ -35,30 +35,11 @@ QUEUE = "default"
 TTL = 30.0
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"{GAP_MARKER}(backend, reason): a known gap of one store backend"
-    )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "backend" in callspec.params:
-            apply_gaps(item, callspec.params["backend"])
-
-
 @pytest.fixture(autouse=True)
 def _forget_databases() -> Iterator[None]:
     """Each test's databases are its own: dropped after it (stores closed first)."""
     yield
     forget_databases()
-
-
-@pytest.fixture(params=list(BACKENDS), ids=list(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    return name
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Cancellation, leases, heartbeats and rescue, with a real worker on a real file."""
+"""Cancellation, leases, heartbeats and rescue, with a real worker on a real database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 
 import taskwheel
 from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
+from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import finished, running_worker, wait_for
+from .conftest import finished, running_worker
 
 
 def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
@@ -23,7 +24,7 @@ def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
     assert doomed.cancel().status is JobStatus.CANCELLED
     kept = task.enqueue(str(out), "kept")
     with running_worker(app):
-        wait_for(lambda: finished(kept))
+        wait_for(lambda: finished(kept), what="the kept job to run")
     assert out.read_text().split() == ["kept"]
     assert doomed.refresh().status is JobStatus.CANCELLED
     assert doomed.attempts() == []
@@ -41,10 +42,11 @@ def test_a_running_job_sees_cancelled_in_its_context(
     job = task.enqueue(*args)
     # Long heartbeats: the cancel must arrive by notification, not with a heartbeat.
     with running_worker(app, heartbeat="20s", lease_ttl="60s"):
-        wait_for(lambda: marker.exists() and "started" in marker.read_text())
+        wait_for(lambda: marker.exists() and "started" in marker.read_text(),
+                 what="the job to start")
         assert job.cancel().status is JobStatus.RUNNING
         assert job.record.cancel_requested
-        wait_for(lambda: finished(job), 5, "cancelled job to end")
+        wait_for(lambda: finished(job), timeout=5, what="cancelled job to end")
     assert job.status is JobStatus.CANCELLED
     assert marker.read_text().split() == ["started", "saw-cancel"]
     assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
@@ -57,9 +59,9 @@ def test_a_process_that_ignores_cancel_is_killed_after_the_grace(
     marker = tmp_path / "marker"
     job = task.enqueue(str(marker))
     with running_worker(app, cancel_grace="300ms", heartbeat="20s", lease_ttl="60s"):
-        wait_for(marker.exists)
+        wait_for(marker.exists, what="the job to start")
         job.cancel()
-        wait_for(lambda: finished(job), 10, "killed")
+        wait_for(lambda: finished(job), timeout=10, what="the job to be killed")
     assert job.status is JobStatus.CANCELLED
     assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
 
@@ -82,7 +84,7 @@ def test_a_vanished_workers_jobs_are_rescued_without_a_scheduler(app: taskwheel.
     assert {j.id for j in claim.jobs} == {rerun.id, never_twice.id}
     with running_worker(app, lease_ttl="400ms"):
         assert rerun.result(timeout=20) == "again"
-        wait_for(lambda: finished(never_twice))
+        wait_for(lambda: finished(never_twice), what="the at-most-once job to end")
     assert never_twice.status is JobStatus.DEAD
     assert "at-most-once" in (never_twice.record.last_error or "")
     assert [a.outcome for a in rerun.attempts()] == [
@@ -110,7 +112,7 @@ def test_a_stale_worker_cannot_overwrite_the_attempt_that_replaced_it(app: taskw
 def test_an_idle_worker_is_woken_by_enqueue_not_by_polling(app: taskwheel.App) -> None:
     task = app.task(sample_tasks.ok)
     with running_worker(app, poll_interval="60s") as worker:
-        wait_for(lambda: worker._loop is not None)
+        wait_for(lambda: worker._loop is not None, what="the worker's loop to start")
         time.sleep(0.2)  # let the worker reach its idle wait (a real-time gap is the point here)
         job = task.enqueue(1)
         assert job.result(timeout=5) == 1
@@ -142,7 +144,7 @@ def test_dispatch_order_is_priority_then_deadline_then_due_time(
         task.enqueue(out, "mid", priority=5),
     ]
     with running_worker(app, concurrency=1):
-        wait_for(lambda: all(finished(h) for h in handles))
+        wait_for(lambda: all(finished(h) for h in handles), what="every job to end")
     assert Path(out).read_text().split() == [
         "high-early-deadline", "high-late-deadline", "high-no-deadline", "mid", "low"
     ]
@@ -156,9 +158,10 @@ def test_a_job_past_its_deadline_expires_unless_its_task_runs_late(
     out = str(tmp_path / "ran")
     expired = strict.enqueue(out, "strict", deadline="100ms")
     late = lenient.enqueue(out, "lenient", deadline="100ms")
-    wait_for(lambda: app.store.now() > expired.record.deadline.timestamp() + 0.01)  # type: ignore[union-attr]
+    wait_for(lambda: app.store.now() > expired.record.deadline.timestamp() + 0.01,  # type: ignore[union-attr]
+             what="the deadlines to pass")
     with running_worker(app):
-        wait_for(lambda: finished(expired) and finished(late))
+        wait_for(lambda: finished(expired) and finished(late), what="both jobs to end")
     assert expired.status is JobStatus.EXPIRED
     assert late.status is JobStatus.SUCCEEDED
     assert Path(out).read_text().split() == ["lenient"]
@@ -170,7 +173,7 @@ def test_retry_backoff_waits_between_attempts(app: taskwheel.App) -> None:
     )
     job = task.enqueue()
     with running_worker(app):
-        wait_for(lambda: finished(job))
+        wait_for(lambda: finished(job), what="the job to use up its attempts")
     a1, a2, a3 = job.attempts()
     assert a2.started_at.timestamp() - a1.ended_at.timestamp() >= 0.15
     assert a3.started_at.timestamp() - a2.ended_at.timestamp() >= 0.30

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 import taskwheel
-from taskwheel import AttemptOutcome, JobStatus, Pool, Retry
+from taskwheel import AttemptOutcome, JobStatus, Retry
+from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import finished, running_worker, wait_for
+from .conftest import finished, running_worker
 
 NO_RETRY = Retry(max_attempts=1)
 
@@ -34,7 +36,7 @@ def test_async_timeout_cancels_the_coroutine(app: taskwheel.App, tmp_path: Path)
     marker = str(tmp_path / "marker")
     job = task.enqueue(30, marker)
     with running_worker(app):
-        wait_for(lambda: finished(job), what="timeout")
+        wait_for(lambda: finished(job), what="the job to time out")
     assert job.status is JobStatus.DEAD
     [attempt] = job.attempts()
     assert attempt.outcome is AttemptOutcome.TIMED_OUT
@@ -49,10 +51,11 @@ def test_process_timeout_kills_the_whole_process_group(app: taskwheel.App, tmp_p
     pidfile = tmp_path / "pids"
     job = task.enqueue(str(pidfile))
     with running_worker(app):
-        wait_for(lambda: finished(job), what="timeout")
+        wait_for(lambda: finished(job), what="the job to time out")
     assert job.attempts()[0].outcome is AttemptOutcome.TIMED_OUT
     child, grandchild = map(int, pidfile.read_text().split())
-    wait_for(lambda: not pid_alive(child) and not pid_alive(grandchild), 5, "group killed")
+    wait_for(lambda: not pid_alive(child) and not pid_alive(grandchild), timeout=5,
+             what="the process group to be killed")
 
 
 def test_shell_timeout_kills_the_whole_process_group(app: taskwheel.App, tmp_path: Path) -> None:
@@ -62,10 +65,10 @@ def test_shell_timeout_kills_the_whole_process_group(app: taskwheel.App, tmp_pat
     )
     job = task.enqueue(pidfile=str(pidfile))
     with running_worker(app):
-        wait_for(lambda: finished(job), what="timeout")
+        wait_for(lambda: finished(job), what="the job to time out")
     assert job.attempts()[0].outcome is AttemptOutcome.TIMED_OUT
     grandchild = int(pidfile.read_text())
-    wait_for(lambda: not pid_alive(grandchild), 5, "background sleep killed")
+    wait_for(lambda: not pid_alive(grandchild), timeout=5, what="the background sleep to be killed")
 
 
 def test_shell_task_result_and_failure(app: taskwheel.App) -> None:
@@ -73,7 +76,7 @@ def test_shell_task_result_and_failure(app: taskwheel.App) -> None:
     failing = app.shell_task("fails", "echo oops >&2; exit 4", retry=1)
     good, bad = echo.enqueue("world; rm -rf /"), failing.enqueue()
     with running_worker(app):
-        wait_for(lambda: finished(good) and finished(bad))
+        wait_for(lambda: finished(good) and finished(bad), what="both shell jobs to end")
     assert good.result() == {"exit_code": 0, "stdout": "hello world; rm -rf /\n", "stderr": ""}
     assert bad.status is JobStatus.DEAD
     assert bad.record.last_error == "command failed, process exited with code 4: oops"
@@ -88,7 +91,7 @@ def test_thread_timeout_is_marked_and_the_task_is_told_to_stop(
     marker = tmp_path / "marker"
     job = task.enqueue(str(marker), 30)
     with running_worker(app):
-        wait_for(lambda: finished(job))
+        wait_for(lambda: finished(job), what="the job to time out")
         wait_for(lambda: "saw-cancel" in marker.read_text(), what="thread sees ctx.cancelled")
     [attempt] = job.attempts()
     assert attempt.outcome is AttemptOutcome.TIMED_OUT
@@ -104,7 +107,7 @@ def test_a_raising_task_retries_then_lands_in_the_dead_letter_queue(
     )
     job = task.enqueue()
     with running_worker(app):
-        wait_for(lambda: finished(job))
+        wait_for(lambda: finished(job), what="the job to use up its attempts")
     assert job.status is JobStatus.DEAD
     attempts = job.attempts()
     assert [a.attempt for a in attempts] == [1, 2, 3]
@@ -135,7 +138,7 @@ def test_exits_and_crashes_fail_the_attempt_not_the_worker(
     after = app.task(pool=pool)(sample_tasks.ok)
     bad = crash.enqueue()
     with running_worker(app, concurrency=1):
-        wait_for(lambda: finished(bad))
+        wait_for(lambda: finished(bad), what="the crashing job to end")
         good = after.enqueue(42)
         assert good.result(timeout=20) == 42
     [attempt] = bad.attempts()
@@ -160,14 +163,14 @@ def test_checkpoint_is_handed_to_the_retry(app: taskwheel.App) -> None:
 def test_unknown_task_and_unserialisable_result_fail_clearly(app: taskwheel.App) -> None:
     task = app.task(retry=NO_RETRY)(sample_tasks.returns_unserialisable)
     bad_result = task.enqueue()
-    other = taskwheel.App(app.database_url)
-    other.task(name="only_elsewhere", retry=NO_RETRY)(sample_tasks.ok)
-    unknown = other.enqueue("only_elsewhere")
-    with running_worker(app):
-        wait_for(lambda: finished(bad_result) and unknown.refresh().status is JobStatus.DEAD)
-    assert "result is not JSON-serialisable" in (bad_result.record.last_error or "")
-    assert unknown.record.last_error == "unknown task 'only_elsewhere' in this worker"
-    other.close()
+    with closing(taskwheel.App(app.database_url)) as other:  # another program, same database
+        other.task(name="only_elsewhere", retry=NO_RETRY)(sample_tasks.ok)
+        unknown = other.enqueue("only_elsewhere")
+        with running_worker(app):
+            wait_for(lambda: finished(bad_result) and unknown.refresh().status is JobStatus.DEAD,
+                     what="both jobs to end")
+        assert "result is not JSON-serialisable" in (bad_result.record.last_error or "")
+        assert unknown.record.last_error == "unknown task 'only_elsewhere' in this worker"
 
 
 def test_task_reads_its_attempt_and_fencing_token(app: taskwheel.App) -> None:
@@ -181,14 +184,6 @@ def test_task_reads_its_attempt_and_fencing_token(app: taskwheel.App) -> None:
     assert job.attempts()[0].fence == 1
 
 
-def test_pool_option_is_validated() -> None:
-    with pytest.raises(taskwheel.InvalidInput, match="pool"):
-        taskwheel.WorkerSettings.build(pool="fork")
-    with pytest.raises(taskwheel.InvalidInput, match="heartbeat"):
-        taskwheel.WorkerSettings.build(lease_ttl="1s", heartbeat="2s")
-    assert Pool("process") is Pool.PROCESS
-
-
 def test_a_saturated_worker_keeps_running_its_jobs(app: taskwheel.App) -> None:
     """More ready jobs than capacity: the fetch loop must yield to the jobs it started."""
 
@@ -199,5 +194,5 @@ def test_a_saturated_worker_keeps_running_its_jobs(app: taskwheel.App) -> None:
     handles = app.enqueue_many(noop.prepare(i) for i in range(300))
     # Burst mode wakes the fetch loop after every report, also while it is saturated.
     with running_worker(app, concurrency=4, batch_size=4, burst=True):
-        wait_for(lambda: all(finished(h) for h in handles[-5:]), 30, "all jobs")
+        wait_for(lambda: all(finished(h) for h in handles[-5:]), timeout=30, what="all jobs")
     assert {h.refresh().status for h in handles} == {JobStatus.SUCCEEDED}

@@ -7,7 +7,6 @@ at exact instants, without sleeping.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,9 @@ from taskwheel.scheduler import (
     partition_of,
 )
 from taskwheel.schedules import FireResult, plan_fires
+from waiting import wait_for
+
+from .conftest import RawDatabase, migrated_app
 
 # 2026-01-05 00:00:00 UTC, a Monday: whole minutes from here are fire times of
 # "every 60s" and "* * * * *".
@@ -40,15 +42,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", clock=clock, migrate=True)
+def app(backend: str, tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
+    with migrated_app(backend, tmp_path, clock) as application:
 
-    @application.task(queue="reports")
-    def report(name: str) -> str:
-        return name
+        @application.task(queue="reports")
+        def report(name: str) -> str:
+            return name
 
-    yield application
-    application.close()
+        yield application
 
 
 def utc(seconds: float) -> datetime:
@@ -282,7 +283,8 @@ def test_times_missed_while_paused_go_through_the_misfire_policy(
     assert listener is not None
     try:
         app.store.set_schedule_paused(app.namespace, "p", False)
-        s.on_notifications(listener.read())  # what `run` does when the listener wakes
+        # What `run` does when the listener wakes (PostgreSQL's wake-up takes a moment).
+        s.on_notifications(wait_for(listener.read, what="the schedule change's wake-up"))
     finally:
         listener.close()
     run_step(s, clock, T0 + 5 * 60 + 10)
@@ -444,7 +446,7 @@ def test_the_same_plan_applied_twice_creates_one_job(
 
 
 def test_the_unique_constraint_refuses_a_second_job_for_one_instant(
-    app: taskwheel.App, clock: ManualClock, tmp_path: Path,
+    app: taskwheel.App, clock: ManualClock, raw_database: RawDatabase,
 ) -> None:
     """Even if a schedule's next fire time were set back (a restore, a bug), the
     (schedule, fire time) key refuses the duplicate."""
@@ -453,8 +455,7 @@ def test_the_unique_constraint_refuses_a_second_job_for_one_instant(
     plan = plan_fires(app.get_schedule("u"), clock.now())
     assert plan is not None
     app.store.fire_schedules(app.namespace, [plan])
-    with sqlite3.connect(tmp_path / "taskwheel.db") as db:
-        db.execute("UPDATE taskwheel_schedules SET next_fire_at = ?", (T0 + 60,))
+    raw_database.execute("UPDATE {schedules} SET next_fire_at = ?", (T0 + 60,))
     again = app.store.fire_schedules(app.namespace, [plan])
     assert [f.result for f in again] == [FireResult.DUPLICATE]
     assert fire_times(app) == [T0 + 60]
@@ -523,14 +524,13 @@ def test_finished_jobs_past_retention_are_pruned_and_dead_ones_kept(
 
 
 def test_pruning_forgets_the_leases_of_schedulers_that_died_long_ago(
-    app: taskwheel.App, clock: ManualClock, tmp_path: Path,
+    app: taskwheel.App, clock: ManualClock, raw_database: RawDatabase,
 ) -> None:
     assert app.store.elect(app.namespace, "scheduler-member:killed", "killed", 1.5)
     s = scheduler(app, retention="1h")
     run_step(s, clock, T0 + 1800)
     run_step(s, clock, T0 + 3700)
-    with sqlite3.connect(tmp_path / "taskwheel.db") as db:
-        names = {row[0] for row in db.execute("SELECT name FROM taskwheel_leases")}
+    names = {row[0] for row in raw_database.execute("SELECT name FROM {leases}")}
     assert "scheduler-member:killed" not in names
     assert f"scheduler-member:{s.id}" in names  # the living keep theirs
 

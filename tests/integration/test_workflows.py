@@ -1,4 +1,4 @@
-"""Workflows run by a real worker on a real file: results flow down the DAG, independent
+"""Workflows run by a real worker on a real database: results flow down the DAG, independent
 steps run at the same time, failure policies, cancellation and retries end to end, and a
 schedule that fires a workflow."""
 
@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 import taskwheel
+from contract.backends import gap
 from taskwheel import AttemptOutcome, JobStatus, Retry, RunStatus, Workflow
+from waiting import wait_for
 
 from . import workflow_tasks as steps
-from .conftest import running_worker, wait_for
+from .conftest import running_worker
 
 S = JobStatus
 
@@ -82,7 +84,16 @@ def test_a_step_sees_its_dependencies_results_and_failures_in_its_context(
     }
 
 
-@pytest.mark.parametrize("policy", ["fail_downstream", "fail_fast", "continue"])
+@pytest.mark.parametrize("policy", [
+    "fail_downstream",
+    pytest.param("fail_fast", marks=gap(
+        "postgres",
+        "no 'cancel' wake-up for the run's running steps: stop_steps sends it only when "
+        "request_cancel_running_steps reports rowcount > 0, which psycopg gives as -1 in "
+        "finish_attempts' pipelined transaction; the step stops at the next heartbeat",
+    )),
+    "continue",
+])
 def test_a_failing_step_uses_up_its_retries_then_its_policy_applies(
     app: taskwheel.App, tmp_path: Path, policy: str
 ) -> None:
@@ -96,7 +107,8 @@ def test_a_failing_step_uses_up_its_retries_then_its_policy_applies(
     wf.step(other, [str(marker), str(release)])
 
     run = app.submit(wf, on_failure=policy)
-    with running_worker(app, concurrency=4, pool="thread", heartbeat="20s", lease_ttl="60s"):
+    # Heartbeats far apart: under fail_fast the running step must be told by a wake-up.
+    with running_worker(app, concurrency=4, pool="thread", heartbeat="60s", lease_ttl="180s"):
         wait_for(lambda: statuses(run)["broken"] is S.DEAD, what="the step to die")
         if policy != "fail_fast":
             release.write_text("go")

@@ -5,10 +5,9 @@ at and act on the server's sessions."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,8 +15,8 @@ import pytest
 from pg_server import fresh_schema, postgres_url, with_schema
 from taskwheel.jobs import NewJob
 from taskwheel.stores.postgres import PostgresStore
+from waiting import wait_for
 
-T = TypeVar("T")
 NS = "pg"
 QUEUE = "default"
 
@@ -76,15 +75,3 @@ def sessions(admin: psycopg.Connection[tuple[Any, ...]]) -> set[int]:
     # Inside a transaction pg_stat_activity is a snapshot taken once: take a new one.
     admin.execute("SELECT pg_stat_clear_snapshot()")
     return {int(row[0]) for row in admin.execute("SELECT pid FROM pg_stat_activity")}
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, what: str = "it") -> T:
-    """Poll until ``predicate()`` is truthy (a condition, not the passage of time)."""
-    limit = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= limit:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)

@@ -11,8 +11,9 @@ from psycopg import sql
 
 from taskwheel.jobs import Job, JobFilter
 from taskwheel.stores.postgres import PostgresStore
+from waiting import wait_for
 
-from .conftest import NS, QUEUE, new_job, wait_for
+from .conftest import NS, QUEUE, new_job
 
 
 def test_an_enqueue_waiting_on_a_key_another_transaction_takes_answers_with_its_job(

@@ -18,8 +18,9 @@ import taskwheel
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.stores.postgres import PostgresStore, StoreUnavailable
+from waiting import wait_for
 
-from .conftest import NS, QUEUE, new_job, sessions_of, terminate, wait_for
+from .conftest import NS, QUEUE, new_job, sessions_of, terminate
 
 
 def application_name_of(url: str) -> str:
@@ -106,7 +107,9 @@ def test_an_unreachable_database_is_a_clear_error_at_once() -> None:
 
 @pytest.fixture
 def app(url: str) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(url, namespace=NS, migrate=True)
+    store = PostgresStore(url)
+    store.migrate()  # an app never migrates on its own
+    application = taskwheel.App(url, namespace=NS, store=store)
     yield application
     application.close()
 

@@ -4,15 +4,15 @@ whose connection is killed LISTENs again."""
 
 from __future__ import annotations
 
-import select
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from taskwheel.stores.postgres import PostgresListener, PostgresStore
+from waiting import notifications_until, wait_for
 
-from .conftest import NS, QUEUE, new_job, sessions_of, terminate, wait_for
+from .conftest import NS, QUEUE, new_job, sessions_of, terminate
 
 MARKER = "marker"  # a namespace whose wake-up shows that the ones before it arrived
 
@@ -20,11 +20,7 @@ MARKER = "marker"  # a namespace whose wake-up shows that the ones before it arr
 def events_until_marker(listener: PostgresListener) -> list[tuple[str, str]]:
     """The events a listener receives up to the marker's wake-up. Notifications arrive
     in commit order, so one that was sent before the marker has arrived by then."""
-    events: list[tuple[str, str]] = []
-    while (MARKER, "jobs") not in events:
-        assert select.select([listener.fileno()], [], [], 10)[0], f"no marker; got {events}"
-        events.extend(listener.read())
-    return events[: events.index((MARKER, "jobs"))]
+    return notifications_until(listener, (MARKER, "jobs"))
 
 
 def send_marker(store: PostgresStore) -> None:

@@ -15,6 +15,7 @@ import taskwheel
 from taskwheel.errors import InvalidInput, UnknownTask
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
+from taskwheel.stores import open_store
 from taskwheel.tasks import Pool
 
 
@@ -32,7 +33,10 @@ def takes_a_queue(queue: str) -> str:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/taskwheel.db", migrate=True)
+    url = f"sqlite:///{tmp_path}/taskwheel.db"
+    store = open_store(url)
+    store.migrate()  # an app never migrates on its own
+    application = taskwheel.App(url, store=store)
     assert application.store.list_jobs("default", JobFilter()) == []  # opened and migrated
     yield application
     application.close()

@@ -1,0 +1,329 @@
+"""The notifier contract: the wake-ups every store's ``store.notifier`` delivers, whatever
+carries them (datagrams between the processes of one host for SQLite, LISTEN/NOTIFY for
+PostgreSQL). Modelled on River's ``exerciseListener``.
+
+What both promise:
+
+- ``notify(namespace, event)`` reaches, as the pair ``(namespace, event)``, every listener
+  of the same database that was listening when it was sent: in this process or another,
+  through this store object or another; never a listener of another database.
+- It is sent at once (for PostgreSQL outside any transaction: the pool's connections
+  autocommit), and notifications from one sender arrive in the order they were sent.
+- It is not kept for later: a listener does not receive what was sent before it listened
+  (a notification is a hint to look at the database, which holds the state).
+- ``fileno()`` becomes readable when notifications are pending and stays the same
+  descriptor for the listener's life; ``read()`` drains them and never blocks; once
+  drained the descriptor is quiet again.
+- ``close()`` stops the deliveries to that listener, and closing twice is harmless.
+
+Tests wait by ``select`` on ``fileno()`` (it is part of the contract), and show that
+nothing else arrived with a marker: a notification sent last, once it is in, everything
+sent before it is in too.
+"""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from taskwheel.clock import ManualClock
+from taskwheel.lifecycle import JobStatus
+from taskwheel.schedules import JobTemplate
+from taskwheel.stores.base import Store
+from taskwheel.workflows import FailurePolicy, StepSpec, WorkflowSpec
+from waiting import Listener, notifications_until
+
+from .backends import DATABASE_URLS, BackendFactory, gap
+from .conftest import NS, OTHER_NS, QUEUE, TTL, claim_one, enqueue_one, failed, new_job
+
+MARKER = ("marker", "jobs")  # sent last: once it is in, what was sent before it is in too
+EVENTS = ("jobs", "cancel", "schedules", "due")
+WAIT = 10.0  # seconds a notification may take to arrive, at most
+
+
+@pytest.fixture
+def listeners() -> Iterator[ExitStack]:
+    """Closes the listeners a test opens, whatever happens to it."""
+    with ExitStack() as stack:
+        yield stack
+
+
+def listen(store: Store, listeners: ExitStack) -> Listener:
+    listener = store.notifier.listen()
+    assert listener is not None, "a store on a database file or server can deliver wake-ups"
+    listeners.callback(listener.close)
+    return listener
+
+
+def readable(listener: Listener, timeout: float = WAIT) -> bool:
+    return bool(select.select([listener.fileno()], [], [], timeout)[0])
+
+
+def events_until_marker(listener: Listener) -> list[tuple[str, str]]:
+    return notifications_until(listener, MARKER, timeout=WAIT)
+
+
+def send_marker(store: Store) -> None:
+    store.notifier.notify(*MARKER)
+
+
+def elsewhere(
+    open_backend: BackendFactory, tmp_path: Path, clock: ManualClock, name: str
+) -> Store:
+    """A store on the database the backend opens for another directory."""
+    directory = tmp_path / name
+    directory.mkdir()
+    store = open_backend(directory, clock)
+    store.migrate()
+    return store
+
+
+def test_a_notification_reaches_a_listener_with_its_namespace_and_event(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    descriptor = listener.fileno()
+
+    store.notifier.notify(NS, "jobs")
+
+    assert readable(listener)
+    assert listener.read() == [(NS, "jobs")]
+    assert listener.fileno() == descriptor
+
+
+def test_notifications_arrive_in_the_order_they_were_sent(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    sent = [(f"{NS}-{n}", event) for n in range(2) for event in EVENTS]
+
+    for namespace, event in sent:
+        store.notifier.notify(namespace, event)
+    send_marker(store)
+
+    assert events_until_marker(listener) == sent
+
+
+@gap(
+    "sqlite",
+    "a listener's Unix socket queues at most net.unix.max_dgram_qlen datagrams (10 on "
+    "Linux) and LocalNotifier.notify drops a datagram the queue refuses: a burst sent "
+    "while the listener is not reading loses its later notifications, whatever their "
+    "namespace or event (a 'cancel' behind ten 'jobs' wake-ups never arrives)",
+)
+def test_a_burst_reaches_a_listener_that_was_not_reading_whole(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    sent = [(f"{NS}-{n % 7}", EVENTS[n % len(EVENTS)]) for n in range(1000)]
+
+    for namespace, event in sent:
+        store.notifier.notify(namespace, event)
+    send_marker(store)
+
+    assert events_until_marker(listener) == sent
+
+
+def test_every_listener_of_the_database_receives_a_notification_and_no_other_database_does(
+    store: Store,
+    open_backend: BackendFactory,
+    tmp_path: Path,
+    clock: ManualClock,
+    listeners: ExitStack,
+) -> None:
+    # Three store objects on one database, as three processes would have; and a fourth
+    # on another database (another file; another schema).
+    second = open_backend(tmp_path, clock)
+    sender = open_backend(tmp_path, clock)
+    other = elsewhere(open_backend, tmp_path, clock, "other")
+    for opened in (second, sender, other):
+        listeners.callback(opened.close)
+    first, also = listen(store, listeners), listen(second, listeners)
+    outside = listen(other, listeners)
+
+    sender.notifier.notify("default", "jobs")
+
+    for listener in (first, also):
+        assert readable(listener)
+        assert listener.read() == [("default", "jobs")]
+    assert outside.read() == []
+    send_marker(other)
+    assert events_until_marker(outside) == []
+
+
+def test_a_notification_from_another_process_is_received(
+    store: Store, backend: str, tmp_path: Path, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    sender = (
+        "import sys\n"
+        "from taskwheel.stores import open_store\n"
+        "store = open_store(sys.argv[1])\n"
+        "try:\n"
+        "    store.notifier.notify(sys.argv[2], sys.argv[3])\n"
+        "finally:\n"
+        "    store.close()\n"
+    )
+
+    subprocess.run(
+        [sys.executable, "-c", sender, DATABASE_URLS[backend](tmp_path), NS, "cancel"],
+        check=True, timeout=60,
+    )
+    send_marker(store)
+
+    assert events_until_marker(listener) == [(NS, "cancel")]
+
+
+def test_a_notification_sent_before_listening_is_not_delivered_later(
+    store: Store, listeners: ExitStack
+) -> None:
+    store.notifier.notify(NS, "jobs")  # nobody listens: dropped, without an error
+
+    listener = listen(store, listeners)
+    send_marker(store)
+
+    assert events_until_marker(listener) == []
+
+
+def test_a_closed_listener_is_no_longer_delivered_to_and_closing_it_again_is_harmless(
+    store: Store, listeners: ExitStack
+) -> None:
+    closed, kept = listen(store, listeners), listen(store, listeners)
+
+    closed.close()
+    store.notifier.notify(NS, "jobs")
+    closed.close()
+    send_marker(store)
+
+    assert events_until_marker(kept) == [(NS, "jobs")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OSError,
+    reason="both listeners read their closed socket: read() after close() raises "
+    "OSError(EBADF) instead of returning nothing",
+)
+def test_reading_a_closed_listener_returns_nothing(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    store.notifier.notify(NS, "jobs")
+    assert readable(listener)
+
+    listener.close()
+
+    assert listener.read() == []
+
+
+def test_read_never_blocks_and_a_drained_listener_is_quiet(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+    results: list[list[tuple[str, str]]] = []
+    reader = threading.Thread(target=lambda: results.append(listener.read()), daemon=True)
+
+    reader.start()
+    reader.join(WAIT)
+
+    assert not reader.is_alive(), "read() blocked with nothing pending"
+    assert results == [[]]
+    store.notifier.notify(NS, "jobs")
+    assert readable(listener)
+    assert listener.read() == [(NS, "jobs")]
+    assert listener.read() == []
+    assert not readable(listener, 0), "the descriptor stays readable once drained"
+
+
+# The longest name a namespace may have, made of every character one may hold besides
+# letters and digits (`taskwheel.tasks.validate_name`), and names that look like events.
+UNUSUAL_NAMESPACES = [
+    ("Ab0_.:-/" * 25)[:200],
+    "x",
+    "jobs",
+    "default:cancel",
+    "a/b/../c",
+    "::",
+]
+
+
+@pytest.mark.parametrize("namespace", UNUSUAL_NAMESPACES, ids=range(len(UNUSUAL_NAMESPACES)))
+def test_an_unusual_namespace_survives_the_trip(
+    store: Store, listeners: ExitStack, namespace: str
+) -> None:
+    listener = listen(store, listeners)
+
+    for event in EVENTS:
+        store.notifier.notify(namespace, event)
+    send_marker(store)
+
+    assert events_until_marker(listener) == [(namespace, event) for event in EVENTS]
+
+
+# -- the wake-ups the store's own operations send -------------------------------------------
+
+
+def test_an_enqueue_of_ready_jobs_wakes_listeners_with_jobs(
+    store: Store, listeners: ExitStack
+) -> None:
+    listener = listen(store, listeners)
+
+    store.enqueue([new_job(), new_job(namespace=OTHER_NS)])
+    send_marker(store)
+
+    events = events_until_marker(listener)
+    assert set(events) == {(NS, "jobs"), (OTHER_NS, "jobs")}
+
+
+def test_a_cancel_request_for_a_running_job_wakes_listeners_with_cancel(
+    store: Store, listeners: ExitStack
+) -> None:
+    job = enqueue_one(store)
+    claim_one(store)
+    listener = listen(store, listeners)
+
+    store.cancel_job(NS, job.id)
+    send_marker(store)
+
+    assert events_until_marker(listener) == [(NS, "cancel")]
+
+
+@gap(
+    "postgres",
+    "stop_steps (stores/postgres/workflow_steps.py) sends the 'cancel' NOTIFY only when "
+    "request_cancel_running_steps reports rowcount > 0, and psycopg reports -1 inside "
+    "finish_attempts' pipelined transaction: the worker running the run's other step "
+    "learns of the cancel at its next heartbeat",
+)
+def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
+    store: Store, listeners: ExitStack
+) -> None:
+    steps = tuple(
+        StepSpec(
+            name=name,
+            job=JobTemplate(
+                task=f"contract.{name}", args_json="[]", kwargs_json="{}", queue=QUEUE,
+                priority=0, max_attempts=1, guarantee="at_least_once",
+                deadline_policy="expire", timeout=None, deadline_in=None,
+            ),
+            after=(),
+            on_failure=FailurePolicy.FAIL_FAST,
+        )
+        for name in ("fails", "runs")
+    )
+    store.submit_workflow(WorkflowSpec("wf", NS, FailurePolicy.FAIL_FAST, steps))
+    claimed = {job.step: job for job in store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs}
+    listener = listen(store, listeners)
+
+    store.finish_attempts([failed(claimed["fails"], JobStatus.DEAD)])
+    send_marker(store)
+
+    assert store.heartbeat("w1", TTL) == {claimed["runs"].id: True}  # asked to stop
+    assert (NS, "cancel") in events_until_marker(listener)
