@@ -388,8 +388,6 @@ def test_migrate_dev_and_demo_are_the_commands_that_create_a_schema(
     assert fresh_project.run_json("jobs", "list") == []
 
 
-@pytest.mark.xfail(strict=True, reason="store gap: SQLiteStore creates <db>-writelock when "
-                   "it is opened, and the database file when its schema version is read")
 def test_a_mistyped_database_path_leaves_no_file_behind(fresh_project: Project) -> None:
     typo = fresh_project.root / "taskwhee.db"
 

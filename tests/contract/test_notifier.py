@@ -40,7 +40,7 @@ from taskwheel.stores.base import Store
 from taskwheel.workflows import FailurePolicy, StepSpec, WorkflowSpec
 from waiting import Listener, notifications_until
 
-from .backends import DATABASE_URLS, BackendFactory, gap
+from .backends import DATABASE_URLS, BackendFactory
 from .conftest import NS, OTHER_NS, QUEUE, TTL, claim_one, enqueue_one, failed, new_job
 
 MARKER = ("marker", "jobs")  # sent last: once it is in, what was sent before it is in too
@@ -111,13 +111,6 @@ def test_notifications_arrive_in_the_order_they_were_sent(
     assert events_until_marker(listener) == sent
 
 
-@gap(
-    "sqlite",
-    "a listener's Unix socket queues at most net.unix.max_dgram_qlen datagrams (10 on "
-    "Linux) and LocalNotifier.notify drops a datagram the queue refuses: a burst sent "
-    "while the listener is not reading loses its later notifications, whatever their "
-    "namespace or event (a 'cancel' behind ten 'jobs' wake-ups never arrives)",
-)
 def test_a_burst_reaches_a_listener_that_was_not_reading_whole(
     store: Store, listeners: ExitStack
 ) -> None:
@@ -205,12 +198,6 @@ def test_a_closed_listener_is_no_longer_delivered_to_and_closing_it_again_is_har
     assert events_until_marker(kept) == [(NS, "jobs")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="both listeners read their closed socket: read() after close() raises "
-    "OSError(EBADF) instead of returning nothing",
-)
 def test_reading_a_closed_listener_returns_nothing(
     store: Store, listeners: ExitStack
 ) -> None:
@@ -295,13 +282,6 @@ def test_a_cancel_request_for_a_running_job_wakes_listeners_with_cancel(
     assert events_until_marker(listener) == [(NS, "cancel")]
 
 
-@gap(
-    "postgres",
-    "stop_steps (stores/postgres/workflow_steps.py) sends the 'cancel' NOTIFY only when "
-    "request_cancel_running_steps reports rowcount > 0, and psycopg reports -1 inside "
-    "finish_attempts' pipelined transaction: the worker running the run's other step "
-    "learns of the cancel at its next heartbeat",
-)
 def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
     store: Store, listeners: ExitStack
 ) -> None:

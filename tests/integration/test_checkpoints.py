@@ -12,8 +12,9 @@ import pytest
 import taskwheel
 from taskwheel import AttemptOutcome, JobStatus, Retry
 from taskwheel.maintenance import MaintenanceSettings
+from waiting import wait_for
 
-from .conftest import running_worker, wait_for
+from .conftest import running_worker
 
 RETRY_ONCE = Retry(max_attempts=2, base="10ms", jitter=0)
 

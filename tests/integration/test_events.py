@@ -17,9 +17,10 @@ from taskwheel.clock import ManualClock
 from taskwheel.events import Event, EventKind, Middleware
 from taskwheel.maintenance import LEASE, MaintenanceSettings
 from taskwheel.scheduler import Scheduler, SchedulerSettings, partition_lease
+from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import finished, running_worker, wait_for
+from .conftest import finished, migrated_app, running_worker
 
 K = EventKind
 
@@ -58,7 +59,7 @@ def test_the_worker_announces_each_job_from_claim_to_outcome(app: taskwheel.App)
     looked, doomed = look.enqueue(), flaky.enqueue()
     with running_worker(app) as worker:
         assert looked.result(timeout=10) == [True, False]  # started before, finished after
-        wait_for(lambda: finished(doomed))
+        wait_for(lambda: finished(doomed), what="the doomed job to end")
         wait_for(lambda: seen.count(K.JOB_DEAD) == 1, what="the dead job announced")
         stats = worker.stats
     assert seen.of(looked.id) == [(K.JOB_CLAIMED, None), (K.JOB_STARTED, None),
@@ -182,11 +183,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def scheduled_app(tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
-    application = taskwheel.App(f"sqlite:///{tmp_path}/scheduled.db", clock=clock)
-    application.task(name="report")(sample_tasks.ok)
-    yield application
-    application.close()
+def scheduled_app(
+    backend: str, tmp_path: Path, clock: ManualClock
+) -> Iterator[taskwheel.App]:
+    with migrated_app(backend, tmp_path, clock) as application:
+        application.task(name="report")(sample_tasks.ok)
+        yield application
 
 
 def test_the_scheduler_announces_fires_misfires_and_its_leases(
@@ -231,7 +233,7 @@ def test_a_fire_that_drops_instants_at_the_catch_up_bound_is_a_misfire(
     app = scheduled_app
     seen = Recorder(app)
     schedule = app.add_schedule("fast", "report", every="100ms", args=["f"], max_catch_up=2)
-    due = schedule.next_fire_at
+    due = schedule.next_fire_epoch
     assert due is not None
     s = Scheduler(app, SchedulerSettings.build(), sync=False)
     s.step()

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import taskwheel
-from pg_server import fresh_schema, postgres_url, with_schema
 from taskwheel.clock import ManualClock
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import AttemptOutcome, JobFilter, Outcome
@@ -22,9 +21,10 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import LEASE, Maintenance, MaintenanceSettings
 from taskwheel.scheduler import Scheduler, SchedulerSettings
 from taskwheel.worker import Worker, WorkerSettings
+from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import running_worker, wait_for
+from .conftest import migrated_app, running_worker
 
 T0 = 1_700_000_000.0  # whole seconds: times survive the round trip through datetimes
 
@@ -34,17 +34,12 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-        ) -> Iterator[taskwheel.App]:
-    with fresh_schema() as schema:
-        url = (f"sqlite:///{tmp_path}/taskwheel.db" if request.param == "sqlite"
-               else with_schema(postgres_url(), schema))
-        application = taskwheel.App(url, clock=clock)
+@pytest.fixture
+def app(backend: str, tmp_path: Path, clock: ManualClock) -> Iterator[taskwheel.App]:
+    with migrated_app(backend, tmp_path, clock) as application:
         application.task(name="report")(sample_tasks.ok)
         application.task(name="once", guarantee="at_most_once")(sample_tasks.ok)
         yield application
-        application.close()
 
 
 def maintenance(app: taskwheel.App, holder: str, **settings: Any) -> Maintenance:
@@ -213,11 +208,12 @@ def test_the_pruner_keeps_finished_jobs_for_the_retention_period(
     assert m.stats["pruned"] == 1
 
 
-def test_a_worker_alone_holds_the_maintenance_lease_and_rescues(tmp_path: Path) -> None:
+def test_a_worker_alone_holds_the_maintenance_lease_and_rescues(
+    backend: str, tmp_path: Path
+) -> None:
     """No scheduler: a worker's maintenance returns a vanished worker's job."""
-    app = taskwheel.App(f"sqlite:///{tmp_path}/alone.db")
-    task = app.task(sample_tasks.ok)
-    try:
+    with migrated_app(backend, tmp_path) as app:
+        task = app.task(sample_tasks.ok)
         job = task.enqueue("again")
         app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=0.3)
         settings = MaintenanceSettings.build(every="100ms")
@@ -229,19 +225,15 @@ def test_a_worker_alone_holds_the_maintenance_lease_and_rescues(tmp_path: Path) 
         assert [a.outcome for a in job.attempts()] == [
             AttemptOutcome.LEASE_EXPIRED, AttemptOutcome.SUCCEEDED
         ]
-    finally:
-        app.close()
 
 
-def test_a_stopping_worker_hands_the_lease_to_another_at_once(tmp_path: Path) -> None:
-    app = taskwheel.App(f"sqlite:///{tmp_path}/handover.db")
-    try:
-        with running_worker(app, lease_ttl="60s") as first:
-            wait_for(lambda: first.maintenance.holding, what="the first worker to maintain")
-            with running_worker(app, lease_ttl="60s", heartbeat="100ms") as second:
-                assert not second.maintenance.holding
-                first.stop()
-                wait_for(lambda: second.maintenance.holding, timeout=5,
-                         what="the second worker to take over (far sooner than 60 s)")
-    finally:
-        app.close()
+def test_a_stopping_worker_hands_the_lease_to_another_at_once(
+    backend: str, tmp_path: Path
+) -> None:
+    with migrated_app(backend, tmp_path) as app, running_worker(app, lease_ttl="60s") as first:
+        wait_for(lambda: first.maintenance.holding, what="the first worker to maintain")
+        with running_worker(app, lease_ttl="60s", heartbeat="100ms") as second:
+            assert not second.maintenance.holding
+            first.stop()
+            wait_for(lambda: second.maintenance.holding, timeout=5,
+                     what="the second worker to take over (far sooner than 60 s)")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import taskwheel
-from contract.backends import gap
 from taskwheel import AttemptOutcome, JobStatus, Retry, RunStatus, Workflow
 from waiting import wait_for
 
@@ -86,12 +85,7 @@ def test_a_step_sees_its_dependencies_results_and_failures_in_its_context(
 
 @pytest.mark.parametrize("policy", [
     "fail_downstream",
-    pytest.param("fail_fast", marks=gap(
-        "postgres",
-        "no 'cancel' wake-up for the run's running steps: stop_steps sends it only when "
-        "request_cancel_running_steps reports rowcount > 0, which psycopg gives as -1 in "
-        "finish_attempts' pipelined transaction; the step stops at the next heartbeat",
-    )),
+    "fail_fast",
     "continue",
 ])
 def test_a_failing_step_uses_up_its_retries_then_its_policy_applies(

@@ -124,6 +124,8 @@ class PostgresListener:
         return self._wake_r.fileno()
 
     def read(self) -> list[tuple[str, str]]:
+        if self._closed:
+            return []
         # Drain the signal first: an event queued after this signals again.
         with contextlib.suppress(BlockingIOError, InterruptedError):
             while self._wake_r.recv(4096):

@@ -412,6 +412,8 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
     """
 
+    kind = "postgres"
+
     def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
         self.settings = ConnectionSettings.from_url(url, schema=schema)
         self.schema = self.settings.schema
@@ -492,7 +494,7 @@ class PostgresStore(SQLStore):
         with self._db.connection("describe") as conn:
             found = conn.execute(_C["settings"], {"names": names}).fetchall()
         return {
-            "kind": "postgres",
+            "kind": self.kind,
             "schema": self.schema,
             **{row["name"]: row["value"] for row in found},
             "pool_min_size": self.settings.pool_min_size,

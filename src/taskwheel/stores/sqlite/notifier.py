@@ -7,6 +7,7 @@ lost one costs at most one poll interval, never a job.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import socket
@@ -24,6 +25,14 @@ class LocalNotifier:
     Each listening process binds one socket there; `notify` sends one datagram to
     each. A socket nobody reads any more (its process died) refuses the datagram and
     is removed. The directory listing is cached until the directory changes.
+
+    A socket queues only a few datagrams (``net.unix.max_dgram_qlen``, 10 on Linux).
+    When a listener's queue is full, the notification is appended to the listener's
+    ``.pending`` file instead (under a lock), and an empty datagram is sent after it:
+    either it gets in (the listener has drained its queue, and the datagram wakes it to
+    read the file) or the queue is still full (the listener has wake-ups pending, and
+    reads the file when it drains them). A burst therefore reaches a listener whole,
+    however slowly it reads.
     """
 
     def __init__(self, database_path: str) -> None:
@@ -45,9 +54,29 @@ class LocalNotifier:
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+                    os.unlink(_pending_path(path))
+            except BlockingIOError:
+                self._overflow(path, payload)
             except OSError:
-                # A full receive buffer means the listener has wake-ups pending already.
-                pass
+                pass  # a listener going away as we send: it needs no wake-up
+
+    def _overflow(self, path: str, payload: str | bytes) -> None:
+        """Keep a notification the listener's full queue refused, and make sure the
+        listener looks for it."""
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        try:
+            with open(_pending_path(path), "ab") as pending:
+                fcntl.flock(pending, fcntl.LOCK_EX)
+                pending.write(data + _SEPARATOR)
+            self._socket().sendto(b"", path)
+        except OSError:
+            pass  # still full (it will drain and read the file), or gone
+
+    def close(self) -> None:
+        """Close the sending socket (listeners close themselves)."""
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
 
     def listen(self) -> Listener | None:
         if not hasattr(socket, "AF_UNIX"):
@@ -83,30 +112,61 @@ class LocalNotifier:
         return self._peers
 
 
+_SEPARATOR = b"\0"
+
+
+def _pending_path(socket_path: str) -> str:
+    return socket_path.removesuffix(".sock") + ".pending"
+
+
+def _event(data: bytes) -> tuple[str, str]:
+    namespace, _, event = data.decode(errors="replace").partition("\n")
+    return namespace, event
+
+
 class _SocketListener:
     def __init__(self, path: str) -> None:
         self.path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(path)
         self._sock.setblocking(False)
+        self._closed = False
 
     def fileno(self) -> int:
         return self._sock.fileno()
 
     def read(self) -> list[tuple[str, str]]:
+        if self._closed:
+            return []
         events: list[tuple[str, str]] = []
         while True:
             try:
                 data = self._sock.recv(512)
             except (BlockingIOError, InterruptedError):
-                return events
-            namespace, _, event = data.decode(errors="replace").partition("\n")
-            events.append((namespace, event))
+                break
+            if data:  # an empty datagram only says: look at the pending file
+                events.append(_event(data))
+        return events + self._read_pending()
+
+    def _read_pending(self) -> list[tuple[str, str]]:
+        """What senders kept for this listener while its queue was full."""
+        try:
+            pending = open(_pending_path(self.path), "r+b")  # noqa: SIM115
+        except FileNotFoundError:
+            return []
+        with pending:
+            fcntl.flock(pending, fcntl.LOCK_EX)
+            kept = pending.read()
+            pending.truncate(0)
+        return [_event(record) for record in kept.split(_SEPARATOR) if record]
 
     def close(self) -> None:
+        self._closed = True
         self._sock.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            os.unlink(_pending_path(self.path))
         # The last listener out removes the directory (it fails while others remain).
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.path))

@@ -538,6 +538,8 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         self._db.close()
+        if isinstance(self.notifier, LocalNotifier):
+            self.notifier.close()
 
 
 # -- rows ---------------------------------------------------------------------------------------
