@@ -39,6 +39,30 @@ def validate_name(value: object, field_name: str) -> str:
     return value
 
 
+# The scope of a worker or scheduler that serves every namespace. No namespace can be
+# called so (a name has no "*"), so the store can take it where a namespace goes.
+ALL_NAMESPACES = "*"
+
+
+def validate_namespaces(values: object, field_name: str = "namespaces") -> tuple[str, ...]:
+    """The namespaces a worker serves: names, or `ALL_NAMESPACES` alone.
+
+    Example:
+        >>> validate_namespaces(["tenant-a", "tenant-b"])
+        ('tenant-a', 'tenant-b')
+        >>> validate_namespaces(["*"])
+        ('*',)
+    """
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise InvalidInput(field_name, f"must be a sequence of namespaces, got {values!r}")
+    names = tuple(dict.fromkeys(values))
+    if ALL_NAMESPACES in names:
+        if len(names) > 1:
+            raise InvalidInput(field_name, f"{ALL_NAMESPACES!r} (every namespace) stands alone")
+        return names
+    return tuple(validate_name(name, field_name) for name in names)
+
+
 def validate_priority(value: object) -> int:
     """A job's priority: an integer from -1000000 to 1000000 (higher runs first).
 

@@ -268,6 +268,29 @@ def test_database_url_and_namespace_options_choose_where_commands_act(
     assert project.run_json("jobs", "show", str(job_id), *elsewhere)["job"]["result"] == 42
 
 
+def test_one_worker_serves_the_namespaces_it_is_given_or_every_namespace(
+    project: Project,
+) -> None:
+    jobs = {ns: enqueue(project, "add", "--args", "[1, 2]", "--namespace", ns)["id"]
+            for ns in ("tenant-a", "tenant-b", "tenant-c")}
+
+    drain(project, "--namespace", "tenant-a", "--namespace", "tenant-b")
+    states = {ns: project.run_json("jobs", "show", str(job_id), "--namespace", ns)["job"]
+              for ns, job_id in jobs.items()}
+    assert {ns: job["status"] for ns, job in states.items()} == {
+        "tenant-a": "succeeded", "tenant-b": "succeeded", "tenant-c": "queued",
+    }
+
+    drain(project, "--all-namespaces")
+    left = project.run_json("jobs", "show", str(jobs["tenant-c"]), "--namespace", "tenant-c")
+    assert left["job"]["status"] == "succeeded"
+
+    both = project.run("worker", "--app", APP, "--all-namespaces", "--namespace", "tenant-a")
+    assert both.returncode == 2
+    assert both.stderr.startswith("error: --all-namespaces: ")
+    assert both.stderr.count("\n") == 1
+
+
 BAD_ENQUEUES = [
     pytest.param(["nope"], "task", "unknown task 'nope'", id="unknown-task"),
     pytest.param(["add", "--args", "[1,"], "--args", "not valid JSON", id="args-not-json"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from taskwheel.cli.output import Format, Output, error_line
 from taskwheel.client import Client
 from taskwheel.errors import InvalidInput, StoreUnavailable, TaskwheelError
 from taskwheel.stores import DATABASE_URL_ENV
+from taskwheel.validators import ALL_NAMESPACES, validate_namespaces
 
 APP_ENV = "TASKWHEEL_APP"
 log = logging.getLogger("taskwheel.cli")
@@ -52,11 +52,30 @@ class Target:
 def common_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--format``, ``--database-url`` and ``--namespace`` to a command, hand it a
     `Target`, and turn taskwheel's errors into one line and an exit code."""
+    return _with_common_options(command, several_namespaces=False)
 
+
+def serving_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`common_options` for a process that serves namespaces: ``--namespace`` may be
+    given several times (the first is also the app's), and ``--all-namespaces`` serves
+    every one; the command receives them as ``namespaces``."""
+    # Added to the wrapped command: `functools.wraps` would drop an option given to the
+    # command itself.
+    return click.option(
+        "--all-namespaces", is_flag=True,
+        help="Serve every namespace (an operator's fleet); not with --namespace.",
+    )(_with_common_options(command, several_namespaces=True))
+
+
+def _with_common_options(
+    command: Callable[..., None], *, several_namespaces: bool
+) -> Callable[..., None]:
     @functools.wraps(command)
     @click.option(
-        "--namespace", default=None,
-        help="Tenant to act in; overrides the app's own.  [default: default]",
+        "--namespace", "namespace", default=None, multiple=several_namespaces,
+        help="Tenant to serve (repeat for several); overrides the app's own.  "
+        "[default: default]" if several_namespaces else
+        "Tenant to act in; overrides the app's own.  [default: default]",
     )
     @click.option(
         "--database-url", envvar=DATABASE_URL_ENV, default=None, show_envvar=True,
@@ -73,18 +92,27 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
         /,
         output_format: str,
         database_url: str | None,
-        namespace: str | None,
+        namespace: str | tuple[str, ...] | None,
         **kwargs: Any,
     ) -> None:
-        target = Target(database_url or None, namespace, Output(Format(output_format)))
         try:
+            if several_namespaces:
+                given = tuple(namespace or ())
+                if kwargs.pop("all_namespaces"):
+                    if given:
+                        raise InvalidInput("all_namespaces", "serve every namespace or the "
+                                           "ones --namespace names, not both")
+                    given = (ALL_NAMESPACES,)
+                kwargs["namespaces"] = validate_namespaces(given, "namespace")
+                first = given[0] if given and given[0] != ALL_NAMESPACES else None
+            else:
+                assert not isinstance(namespace, tuple)
+                first = namespace
+            target = Target(database_url or None, first, Output(Format(output_format)))
             command(target, **kwargs)
         except TaskwheelError as exc:
             error_line(_describe(ctx, exc))
             ctx.exit(2 if isinstance(exc, InvalidInput) else 1)
-        except sqlite3.Error as exc:
-            error_line(f"database: {exc}")
-            ctx.exit(1)
 
     return run
 

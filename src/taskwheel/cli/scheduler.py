@@ -12,6 +12,7 @@ import click
 
 from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
 from taskwheel.cli.output import configure_logging
+from taskwheel.errors import InvalidInput
 from taskwheel.scheduler import Scheduler, SchedulerSettings
 from taskwheel.worker import Worker, WorkerSettings
 
@@ -41,11 +42,12 @@ def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _settings(
-    lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str
+    lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str, *,
+    all_namespaces: bool = False,
 ) -> SchedulerSettings:
     return SchedulerSettings.build(
         lease_ttl=lease_ttl, horizon=horizon, tick=tick, partitions=partitions,
-        retention=retention,
+        retention=retention, all_namespaces=all_namespaces,
     )
 
 
@@ -57,11 +59,14 @@ log_level_option = click.option(
 @click.command()
 @app_option
 @scheduler_options
+@click.option("--all-namespaces", is_flag=True,
+              help="Fire and maintain every namespace, under one set of leases (an "
+              "operator's scheduler), instead of the app's own.")
 @log_level_option
 @common_options
 def scheduler(
     target: Target, *, app_spec: str, lease_ttl: str, horizon: str, tick: str,
-    partitions: int, retention: str, no_sync: bool, log_level: str,
+    partitions: int, retention: str, no_sync: bool, log_level: str, all_namespaces: bool,
 ) -> None:
     """Fire schedules and maintain the store until SIGTERM or SIGINT.
 
@@ -70,8 +75,13 @@ def scheduler(
     scheduler or a worker (whichever holds the maintenance lease), also does the
     maintenance (promote delayed jobs, rescue expired leases, expire deadlines,
     prune). At start the app's declared schedules are written (upserted by name).
+    With --all-namespaces it fires every namespace's schedules, sharing them with the
+    other schedulers started so.
     """
-    settings = _settings(lease_ttl, horizon, tick, partitions, retention)
+    if all_namespaces and target.namespace is not None:
+        raise InvalidInput("all_namespaces", "give --all-namespaces or --namespace, not both")
+    settings = _settings(lease_ttl, horizon, tick, partitions, retention,
+                         all_namespaces=all_namespaces)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     try:

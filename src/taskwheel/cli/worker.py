@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
+from taskwheel.cli.options import Target, app_option, serving_options, wait_for_store
 from taskwheel.cli.output import configure_logging
 from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.tasks import Pool
@@ -39,7 +39,7 @@ from taskwheel.worker import Worker, WorkerSettings
               "are pruned (dead jobs stay until purged).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
               case_sensitive=False), default="info", show_default=True)
-@common_options
+@serving_options
 def worker(
     target: Target,
     *,
@@ -56,6 +56,7 @@ def worker(
     burst: bool,
     retention: str,
     log_level: str,
+    namespaces: tuple[str, ...],
 ) -> None:
     """Run jobs until SIGTERM or SIGINT (a second signal stops at once).
 
@@ -66,12 +67,16 @@ def worker(
     Workers also maintain the store, one at a time (whoever holds the maintenance lease,
     schedulers included): they rescue the jobs of a worker that died, promote delayed
     jobs, expire missed deadlines and prune, so workers alone need no scheduler.
+
+    One worker serves the app's namespace, the ones --namespace names (repeat it), or
+    every namespace with --all-namespaces: a fleet of an operator's serves every tenant
+    without a process per tenant. A worker that serves several maintains them all.
     """
     settings = WorkerSettings.build(
         queues=queues, concurrency=concurrency, pool=pool, lease_ttl=lease_ttl,
         heartbeat=heartbeat, grace=grace, cancel_grace=cancel_grace,
         poll_interval=poll_interval, batch_size=batch_size, burst=burst,
-        maintenance=MaintenanceSettings.build(retention=retention),
+        maintenance=MaintenanceSettings.build(retention=retention), namespaces=namespaces,
     )
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)

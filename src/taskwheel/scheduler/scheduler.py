@@ -40,6 +40,7 @@ from taskwheel.maintenance import Maintenance
 from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
 from taskwheel.scheduler.settings import SchedulerSettings
 from taskwheel.schedules import Fired, FirePlan, FireResult, Schedule, plan_fires
+from taskwheel.validators import ALL_NAMESPACES
 from taskwheel.wheel import Timer, TimingWheel
 
 log = logging.getLogger("taskwheel.scheduler")
@@ -69,8 +70,10 @@ class Scheduler:
     ) -> None:
         self.app = app
         self.store = app.store
-        self.namespace = app.namespace
         self.settings = s = settings or SchedulerSettings()
+        # The app's namespace, or every namespace: the store reads and fires the
+        # schedules of all of them, and the leases live under that scope.
+        self.namespace = ALL_NAMESPACES if s.all_namespaces else app.namespace
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sync = sync
         self._tenure = Tenure(self.store, self.namespace, self.id, s.partitions)
@@ -124,7 +127,9 @@ class Scheduler:
                 if changed:
                     log.info("schedule %s: declared in code, written", schedule.name)
         listener = self.store.notifier.listen()
-        log.info("scheduler %s started (namespace %s)", self.id, self.namespace)
+        log.info("scheduler %s started (%s)", self.id,
+                 "every namespace" if self.namespace == ALL_NAMESPACES
+                 else f"namespace {self.namespace}")
         failures = 0
         try:
             while not self._stop.is_set():
@@ -174,7 +179,7 @@ class Scheduler:
         the wheel soon (a burst of changes costs one reload); delayed jobs added make
         the promoter look now (and learn when the next one is due)."""
         for namespace, event in events:
-            if namespace != self.namespace:
+            if self.namespace not in (namespace, ALL_NAMESPACES):
                 continue
             if event == "schedules":
                 self._next_changes = min(

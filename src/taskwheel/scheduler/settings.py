@@ -21,7 +21,9 @@ class SchedulerSettings:
     shares the schedules are hashed into, to spread the firing over several schedulers
     (every scheduler of a namespace should use the same number). ``maintenance``: the
     duties' intervals and the retention of finished jobs, run while this scheduler holds
-    the maintenance lease (see `taskwheel.maintenance`).
+    the maintenance lease (see `taskwheel.maintenance`). ``all_namespaces``: fire and
+    maintain every namespace (under one set of leases, shared with the other schedulers
+    that serve every namespace) instead of the app's own.
 
     Validated on construction, like `build`: a bad value raises `InvalidInput` naming
     its field.
@@ -34,8 +36,12 @@ class SchedulerSettings:
     tick: float = 0.001
     partitions: int = 16
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    all_namespaces: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.all_namespaces, bool):
+            raise InvalidInput("all_namespaces", f"must be True or False, got "
+                               f"{self.all_namespaces!r}")
         for name in ("lease_ttl", "renew", "standby_poll", "horizon", "tick"):
             object.__setattr__(
                 self, name, parse_duration(getattr(self, name), name, allow_zero=False)
@@ -70,6 +76,7 @@ class SchedulerSettings:
         retention: DurationLike = "7d",
         prune_every: DurationLike = "60s",
         partitions: int = 16,
+        all_namespaces: bool = False,
     ) -> SchedulerSettings:
         """Settings from durations; every error names its option. ``maintenance`` is
         the interval of the frequent duties (promote, rescue, expire, release)."""
@@ -85,4 +92,5 @@ class SchedulerSettings:
                 every=parse_duration(maintenance, "maintenance", allow_zero=False),
                 retention=retention, prune_every=prune_every,
             ),
+            all_namespaces=all_namespaces,
         )

@@ -71,6 +71,16 @@ class Store(ABC):
     def now(self) -> float:
         """The store's clock, in epoch seconds."""
 
+    @abstractmethod
+    def namespaces(self) -> list[str]:
+        """Every namespace that has jobs, schedules or workflow runs, sorted.
+
+        Where a method below takes a ``namespace``, the maintenance ones (promote,
+        rescue, expire, release, prune) and the schedule reads and fires also take
+        `ALL_NAMESPACES` (``"*"``), for a process that serves every namespace; leases
+        named under ``"*"`` are that process's. Rows still belong to one namespace each.
+        """
+
     # -- jobs ---------------------------------------------------------------------
 
     @abstractmethod

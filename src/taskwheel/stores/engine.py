@@ -48,6 +48,7 @@ from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
+from taskwheel.validators import ALL_NAMESPACES
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 # How an operation uses the database: one statement that commits alone; a write
@@ -139,7 +140,7 @@ class SQLStore(Store):
 
     def rescue_expired_leases(self, namespace: str) -> Rescue:
         with self.executor("rescue_expired_leases", pipeline=True) as tx:
-            moved = tx.rescue_expired([namespace])
+            moved = tx.rescue_expired(_scope(tx, namespace))
             steps.steps_ended(tx, moved)
         return Rescue(
             requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
@@ -213,6 +214,10 @@ class SQLStore(Store):
         with self.executor("list_attempts", "read") as ex:
             return ex.list_attempts(namespace, job_id)
 
+    def namespaces(self) -> list[str]:
+        with self.executor("namespaces", "read") as ex:
+            return ex.namespaces()
+
     # -- schedules ------------------------------------------------------------------------------
 
     def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
@@ -230,7 +235,7 @@ class SQLStore(Store):
 
     def get_schedules(self, namespace: str, ids: Sequence[int]) -> list[Schedule]:
         with self.executor("get_schedules", "read") as ex:
-            return ex.schedules_by_id(namespace, ids)
+            return ex.schedules_by_id(_scope(ex, namespace), ids)
 
     def list_schedules(self, namespace: str) -> list[Schedule]:
         with self.executor("list_schedules", "read") as ex:
@@ -253,11 +258,11 @@ class SQLStore(Store):
         self, namespace: str, until: float, after: float | None = None
     ) -> list[tuple[int, float]]:
         with self.executor("schedules_due", "read") as ex:
-            return ex.schedules_due(namespace, float(until), after)
+            return ex.schedules_due(_scope(ex, namespace), float(until), after)
 
     def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
         with self.executor("schedules_changed", "read") as ex:
-            return ex.schedules_changed(namespace, float(since))
+            return ex.schedules_changed(_scope(ex, namespace), float(since))
 
     def fire_schedules(
         self, namespace: str, plans: Sequence[FirePlan], lease: tuple[str, str] | None = None
@@ -269,9 +274,10 @@ class SQLStore(Store):
             if lease is not None and not tx.lease_held(namespace, *lease):
                 raise LeaseLost(*lease)
             now = tx.now()
+            scope = _scope(tx, namespace)
             current = {s.id: s for s in tx.schedules_by_id(
-                namespace, [plan.schedule_id for plan in plans])}
-            advanced = tx.advance_schedules(namespace, plans)
+                scope, [plan.schedule_id for plan in plans])}
+            advanced = tx.advance_schedules(scope, plans)
             for plan, moved in zip(plans, advanced, strict=True):
                 schedule = current.get(plan.schedule_id)
                 if not moved or schedule is None:
@@ -279,8 +285,9 @@ class SQLStore(Store):
                         Fired(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                     )
                     continue
-                fired.extend(_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires)
-            _wake_for_fires(tx, namespace, fired)
+                fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
+                _wake_for_fires(tx, schedule.definition.namespace, fires)
+                fired += fires
         return fired
 
     def trigger_schedule(self, namespace: str, name: str) -> Fired:
@@ -328,23 +335,27 @@ class SQLStore(Store):
 
     def promote_due_jobs(self, namespace: str) -> tuple[int, float | None]:
         with self.executor("promote_due_jobs", pipeline=True) as tx:
-            promoted = tx.promote_due([namespace])
-            next_due = tx.next_due([namespace])
+            scope = _scope(tx, namespace)
+            promoted = tx.promote_due(scope)
+            next_due = tx.next_due(scope)
         return promoted, next_due
 
     def expire_missed_deadlines(self, namespace: str) -> int:
         with self.executor("expire_missed_deadlines", pipeline=True) as tx:
-            moved = tx.expire_missed([namespace], waiting=True)
+            moved = tx.expire_missed(_scope(tx, namespace), waiting=True)
             steps.steps_ended(tx, moved)
         return len(moved)
 
     def release_waiting(self, namespace: str) -> int:
         with self.executor("release_waiting", "statement") as ex:
-            return ex.release_waiting([namespace])
+            return ex.release_waiting(_scope(ex, namespace))
 
     def prune_finished(self, namespace: str, before: float, limit: int = 10_000) -> int:
         with self.executor("prune_finished", pipeline=True) as tx:
-            return tx.prune(namespace, float(before), limit)
+            # Every namespace's, and the leases of processes that served them all.
+            scope = [*tx.namespaces(), ALL_NAMESPACES] if namespace == ALL_NAMESPACES else [
+                namespace]
+            return sum(tx.prune(each, float(before), limit) for each in scope)
 
     # -- workers and leadership -----------------------------------------------------------------
 
@@ -400,6 +411,12 @@ class SQLStore(Store):
 
 
 # -- decisions shared by several operations -----------------------------------------------------
+
+
+def _scope(ex: Executor, namespace: str) -> list[str]:
+    """The namespaces an operation given ``namespace`` covers: that one, or every
+    namespace for `ALL_NAMESPACES` (a process serving them all)."""
+    return ex.namespaces() if namespace == ALL_NAMESPACES else [namespace]
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -109,6 +109,12 @@ class Executor(ABC):
         """Notify listeners of ``namespace`` (``"cancel"``, ``"due"``, ``"schedules"``,
         ``"jobs"``) if and when this transaction commits."""
 
+    @abstractmethod
+    def namespaces(self) -> list[str]:
+        """Every namespace that has jobs, schedules or workflow runs, sorted; read off
+        the indexes that lead with the namespace (one probe per namespace, not a scan of
+        the rows)."""
+
     # -- jobs -------------------------------------------------------------------------------
 
     @abstractmethod
@@ -223,7 +229,8 @@ class Executor(ABC):
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None: ...
 
     @abstractmethod
-    def schedules_by_id(self, namespace: str, ids: Sequence[int]) -> list[Schedule]: ...
+    def schedules_by_id(self, namespaces: Sequence[str], ids: Sequence[int]) -> list[Schedule]:
+        """The schedules among ``ids`` that belong to ``namespaces``."""
 
     @abstractmethod
     def list_schedules(self, namespace: str) -> list[Schedule]: ...
@@ -236,12 +243,17 @@ class Executor(ABC):
 
     @abstractmethod
     def schedules_due(
-        self, namespace: str, until: float, after: float | None
-    ) -> list[tuple[int, float]]: ...
+        self, namespaces: Sequence[str], until: float, after: float | None
+    ) -> list[tuple[int, float]]:
+        """(id, next fire time) of the active schedules of ``namespaces`` due in
+        (``after``, ``until``]."""
 
     @abstractmethod
-    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
-        ...
+    def schedules_changed(
+        self, namespaces: Sequence[str], since: float
+    ) -> list[tuple[int, float | None]]:
+        """(id, next fire time or None) of the schedules of ``namespaces`` changed at or
+        after ``since``."""
 
     @abstractmethod
     def lease_held(self, namespace: str, name: str, holder: str) -> bool:
@@ -249,7 +261,9 @@ class Executor(ABC):
         take it over until this transaction ends."""
 
     @abstractmethod
-    def advance_schedules(self, namespace: str, plans: Sequence[FirePlan]) -> list[bool]:
+    def advance_schedules(
+        self, namespaces: Sequence[str], plans: Sequence[FirePlan]
+    ) -> list[bool]:
         """Move each plan's schedule to its next fire time, only where it still stands
         at the plan's ``expected_next`` and is not paused; whether each moved."""
 

@@ -10,7 +10,7 @@ from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.tasks import Pool
-from taskwheel.validators import validate_name
+from taskwheel.validators import validate_name, validate_namespaces
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class WorkerSettings:
     before it is killed. ``burst``: exit once no job is ready, running or delayed.
     ``maintenance``: the duties this worker runs while it holds the maintenance lease
     (it holds that lease for ``lease_ttl``, renewed at each ``heartbeat``).
+    ``namespaces``: the namespaces whose jobs it runs; empty for its app's own, and
+    ``("*",)`` (`ALL_NAMESPACES`) for every namespace (an operator's fleet).
 
     Validated on construction, like `build`: a bad value raises `InvalidInput` naming
     its field.
@@ -41,8 +43,10 @@ class WorkerSettings:
     batch_size: int = 100
     burst: bool = False
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    namespaces: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "namespaces", validate_namespaces(self.namespaces))
         queues = self.queues
         if isinstance(queues, str) or not queues:
             raise InvalidInput("queues", f"serve at least one queue (a sequence of names), "
@@ -88,6 +92,7 @@ class WorkerSettings:
         batch_size: int = 100,
         burst: bool = False,
         maintenance: MaintenanceSettings | None = None,
+        namespaces: Sequence[str] = (),
     ) -> WorkerSettings:
         """Settings from durations and names; every error names its option."""
         ttl = parse_duration(lease_ttl, "lease_ttl", allow_zero=False)
@@ -105,6 +110,8 @@ class WorkerSettings:
             batch_size=batch_size,
             burst=burst,
             maintenance=maintenance or MaintenanceSettings(),
+            namespaces=cast(tuple[str, ...], namespaces) if isinstance(namespaces, str)
+            else tuple(namespaces),
         )
 
     @property

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import os
 import signal
 import socket
@@ -35,12 +36,14 @@ from typing import Any, TypeVar
 
 from taskwheel.app import App
 from taskwheel.events import EventKind, job_event
-from taskwheel.jobs import AttemptOutcome, Job, Outcome
+from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
+from taskwheel.stores.claims import ClaimRequest
 from taskwheel.tasks import Pool, Task, render_command
+from taskwheel.validators import ALL_NAMESPACES
 from taskwheel.worker.context import Context
 from taskwheel.worker.execution import (
     ChildPool,
@@ -58,6 +61,9 @@ from taskwheel.worker.writes import AttemptWriter
 
 log = logging.getLogger("taskwheel.worker")
 _MAX_BACKOFF = 5.0  # seconds between retries while the store cannot be reached
+# A worker serving every namespace looks up which have work every this many poll
+# intervals (a wake-up from a namespace it does not know adds that one at once).
+_NAMESPACES_REFRESH = 10
 T = TypeVar("T")
 
 
@@ -84,7 +90,15 @@ class Worker:
         self.store = app.store
         self.settings = s = settings or WorkerSettings.build()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.namespace = app.namespace
+        served = s.namespaces or (app.namespace,)
+        self.serves_all = served == (ALL_NAMESPACES,)
+        # Where its registration and its maintenance lease live: its one namespace, or
+        # every namespace when it serves several (maintenance is then every namespace's).
+        self.namespace = served[0] if len(served) == 1 else ALL_NAMESPACES
+        # The namespaces claims name: fixed, or (serving all) those that have work,
+        # refreshed now and then and on a wake-up from one not yet known.
+        self._serving: tuple[str, ...] = () if self.serves_all else served
+        self._serving_seen = -math.inf
         self.maintenance = Maintenance(
             self.store, self.namespace, self.id, s.maintenance,
             lease_ttl=s.lease_ttl, renew=s.heartbeat_interval, standby_poll=s.heartbeat_interval,
@@ -174,7 +188,8 @@ class Worker:
                 delay = min(_MAX_BACKOFF, s.poll_interval * 2**failures)
                 log.exception("cannot register with the store; trying again in %.1fs", delay)
                 await self._pause(delay)
-        log.info("worker %s serving %s (pool=%s, c=%d)", self.id, ",".join(s.queues),
+        log.info("worker %s serving %s in %s (pool=%s, c=%d)", self.id, ",".join(s.queues),
+                 "every namespace" if self.serves_all else ",".join(self._serving),
                  s.pool.value, s.concurrency)
         reporter = asyncio.create_task(self._report_loop())
         background = [
@@ -213,12 +228,25 @@ class Worker:
 
     def _on_notification(self, listener: Any) -> None:
         for namespace, event in listener.read():
-            if namespace != self.namespace:
-                continue
+            if namespace not in self._serving:
+                if not self.serves_all:
+                    continue
+                if event == "jobs":  # work in a namespace it did not know of yet
+                    self._serving = (*self._serving, namespace)
             if event == "cancel":
                 self._cancel_check.set()
             else:
                 self._wake.set()
+
+    async def _namespaces(self) -> tuple[str, ...]:
+        """The namespaces to claim from: (serving all) looked up again every
+        ``_NAMESPACES_REFRESH`` poll intervals, a cheap read of the store's index."""
+        if self.serves_all:
+            now = time.monotonic()
+            if now - self._serving_seen >= _NAMESPACES_REFRESH * self.settings.poll_interval:
+                self._serving = tuple(await self._call(self.store.namespaces))
+                self._serving_seen = now
+        return self._serving
 
     # -- fetch ------------------------------------------------------------------------------
 
@@ -233,8 +261,10 @@ class Worker:
             if free > 0:
                 want = min(free, s.batch_size)
                 try:
-                    claim = await self._call(
-                        self.store.claim_jobs, self.namespace, self.id, s.queues, want, s.lease_ttl
+                    namespaces = await self._namespaces()
+                    claim = Claim(jobs=[], next_due=None) if not namespaces else await self._call(
+                        self.store.claim,
+                        ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl),
                     )
                 except Exception:
                     log.exception("claim failed; retrying")

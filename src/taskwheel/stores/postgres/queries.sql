@@ -50,6 +50,37 @@ SELECT coalesce(max(version), 0) AS version FROM migrations
 
 -- jobs ----------------------------------------------------------------------------------------
 
+-- name: namespaces
+-- Every namespace with jobs, schedules or workflow runs: a skip along each index that
+-- leads with the namespace (one probe per namespace), never a scan of the rows.
+WITH RECURSIVE job_namespaces(namespace) AS (
+    (SELECT namespace FROM jobs ORDER BY namespace LIMIT 1)
+    UNION ALL
+    SELECT (SELECT namespace FROM jobs WHERE namespace > seen.namespace
+            ORDER BY namespace LIMIT 1)
+    FROM job_namespaces AS seen WHERE seen.namespace IS NOT NULL
+),
+schedule_namespaces(namespace) AS (
+    (SELECT namespace FROM schedules ORDER BY namespace LIMIT 1)
+    UNION ALL
+    SELECT (SELECT namespace FROM schedules WHERE namespace > seen.namespace
+            ORDER BY namespace LIMIT 1)
+    FROM schedule_namespaces AS seen WHERE seen.namespace IS NOT NULL
+),
+run_namespaces(namespace) AS (
+    (SELECT namespace FROM workflow_runs ORDER BY namespace LIMIT 1)
+    UNION ALL
+    SELECT (SELECT namespace FROM workflow_runs WHERE namespace > seen.namespace
+            ORDER BY namespace LIMIT 1)
+    FROM run_namespaces AS seen WHERE seen.namespace IS NOT NULL
+)
+SELECT namespace FROM job_namespaces WHERE namespace IS NOT NULL
+UNION
+SELECT namespace FROM schedule_namespaces WHERE namespace IS NOT NULL
+UNION
+SELECT namespace FROM run_namespaces WHERE namespace IS NOT NULL
+ORDER BY namespace
+
 -- name: insert_jobs
 -- A batch, one array per column, in one statement: due times and deadlines made absolute
 -- by the store's clock (as `rows.job_values` does for copy_jobs), ready now or due
@@ -484,7 +515,7 @@ WHERE s.namespace = %(namespace)s AND s.name = %(name)s
 -- name: schedules_by_id
 SELECT s.*, j.status AS last_job_status FROM schedules AS s
 LEFT JOIN jobs AS j ON j.id = s.last_job_id
-WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = %(namespace)s
+WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = ANY(%(namespaces)s::text[])
 
 -- name: list_schedules
 SELECT s.*, j.status AS last_job_status FROM schedules AS s
@@ -500,14 +531,23 @@ WHERE namespace = %(namespace)s AND name = %(name)s
 DELETE FROM schedules WHERE namespace = %(namespace)s AND name = %(name)s RETURNING id
 
 -- name: schedules_due
-SELECT id, next_fire_at FROM schedules
-WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
-  AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
+-- Each namespace's slice off the schedules_due index (see claim_jobs for the form).
+SELECT due.id, due.next_fire_at
+FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
+CROSS JOIN LATERAL (
+    SELECT id, next_fire_at FROM schedules
+    WHERE schedules.namespace = ns.namespace AND NOT paused AND next_fire_at IS NOT NULL
+      AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
+) AS due
 
 -- name: schedules_changed
-SELECT id, CASE WHEN NOT paused THEN next_fire_at END AS next_fire_at
-FROM schedules
-WHERE namespace = %(namespace)s AND changed_at >= %(since)s
+SELECT changed.id, changed.next_fire_at
+FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
+CROSS JOIN LATERAL (
+    SELECT id, CASE WHEN NOT paused THEN next_fire_at END AS next_fire_at
+    FROM schedules
+    WHERE schedules.namespace = ns.namespace AND changed_at >= %(since)s
+) AS changed
 
 -- name: lease_held
 -- Held FOR SHARE until the caller's transaction ends: nobody can take the lease over
@@ -527,7 +567,8 @@ SET next_fire_at = p.next_fire_at,
 FROM unnest(%(id)s::bigint[], %(next_fire_at)s::double precision[],
             %(expected)s::double precision[], %(last_fire_at)s::double precision[])
      AS p(id, next_fire_at, expected, last_fire_at)
-WHERE schedules.id = p.id AND schedules.namespace = %(namespace)s AND NOT schedules.paused
+WHERE schedules.id = p.id AND schedules.namespace = ANY(%(namespaces)s::text[])
+  AND NOT schedules.paused
   AND schedules.next_fire_at = p.expected
 RETURNING schedules.id
 

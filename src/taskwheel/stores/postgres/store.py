@@ -111,6 +111,9 @@ class PostgresExecutor(WorkflowStatements, Executor):
 
     # -- jobs -------------------------------------------------------------------------------
 
+    def namespaces(self) -> list[str]:
+        return [str(row["namespace"]) for row in self._execute("namespaces", {}).fetchall()]
+
     def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
         if not jobs:
             return []
@@ -274,8 +277,8 @@ class PostgresExecutor(WorkflowStatements, Executor):
         row = self._execute("schedule_by_name", {"namespace": namespace, "name": name}).fetchone()
         return None if row is None else rows.schedule(row)
 
-    def schedules_by_id(self, namespace: str, ids: Sequence[int]) -> list[Schedule]:
-        params = {"namespace": namespace, "ids": list(ids)}
+    def schedules_by_id(self, namespaces: Sequence[str], ids: Sequence[int]) -> list[Schedule]:
+        params = {**_namespaces(namespaces), "ids": list(ids)}
         return [rows.schedule(row) for row in self._execute("schedules_by_id", params).fetchall()]
 
     def list_schedules(self, namespace: str) -> list[Schedule]:
@@ -290,15 +293,17 @@ class PostgresExecutor(WorkflowStatements, Executor):
         return self._execute("remove_schedule", params).fetchone() is not None
 
     def schedules_due(
-        self, namespace: str, until: float, after: float | None
+        self, namespaces: Sequence[str], until: float, after: float | None
     ) -> list[tuple[int, float]]:
-        params = {"namespace": namespace, "until": float(until),
+        params = {**_namespaces(namespaces), "until": float(until),
                   "after": float("-inf") if after is None else float(after)}
         found = self._execute("schedules_due", params).fetchall()
         return [(int(row["id"]), float(row["next_fire_at"])) for row in found]
 
-    def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
-        params = {"namespace": namespace, "since": float(since)}
+    def schedules_changed(
+        self, namespaces: Sequence[str], since: float
+    ) -> list[tuple[int, float | None]]:
+        params = {**_namespaces(namespaces), "since": float(since)}
         found = self._execute("schedules_changed", params).fetchall()
         return [(int(row["id"]), _optional_float(row["next_fire_at"])) for row in found]
 
@@ -306,11 +311,13 @@ class PostgresExecutor(WorkflowStatements, Executor):
         params = {"namespace": namespace, "name": name, "holder": holder}
         return self._execute("lease_held", params).fetchone() is not None
 
-    def advance_schedules(self, namespace: str, plans: Sequence[FirePlan]) -> list[bool]:
+    def advance_schedules(
+        self, namespaces: Sequence[str], plans: Sequence[FirePlan]
+    ) -> list[bool]:
         numbered = list(enumerate(plans))
         rounds = _rounds(numbered, key=lambda item: item[1].schedule_id)
         cursors = [self._execute("advance_schedules", {
-            "namespace": namespace,
+            **_namespaces(namespaces),
             "id": [plan.schedule_id for _, plan in batch],
             "next_fire_at": [plan.next_fire_at for _, plan in batch],
             "expected": [plan.expected_next for _, plan in batch],

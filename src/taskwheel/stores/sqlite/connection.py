@@ -22,9 +22,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from taskwheel.errors import StoreError, StoreUnavailable
 from taskwheel.stores.sql_files import load_queries
+from taskwheel.stores.sqlite.queries import split_statements
 
 try:
     import fcntl
@@ -33,6 +35,10 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 STORE = "SQLite"
 _PRAGMAS = load_queries("taskwheel.stores.sqlite", "connection.sql")
+# What `read_settings` reports, one statement of connection.sql's settings block each.
+SETTINGS = ("journal_mode", "synchronous", "temp_store", "busy_timeout_ms",
+            "wal_autocheckpoint_pages", "page_size")
+_SETTINGS = split_statements(_PRAGMAS["settings"], source="connection.sql: settings")
 # Codes of errors that pass: another process holds the database longer than the busy
 # timeout, or the file cannot be opened or read right now.
 _TRANSIENT = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
@@ -77,6 +83,7 @@ class Database:
         if not self.memory:
             conn.execute(_PRAGMAS["journal_mode"])
         conn.execute(_PRAGMAS["synchronous"])
+        conn.execute(_PRAGMAS["temp_store"])
         with self._all_lock:
             self._all.append(conn)
         return conn
@@ -192,17 +199,7 @@ class WriteTransaction:
                     conn.execute("ROLLBACK")
 
 
-def split_statements(sql: str) -> list[str]:
-    """The statements of a script (a migration), each complete."""
-    statements: list[str] = []
-    buffer = ""
-    for line in sql.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip() and not all(
-        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
-    ):
-        raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
-    return statements
+def read_settings(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The settings of ``conn`` that bear on speed and durability, by `SETTINGS` name."""
+    return {name: conn.execute(sql).fetchone()[0]
+            for name, sql in zip(SETTINGS, _SETTINGS, strict=True)}

@@ -8,3 +8,19 @@ PRAGMA journal_mode = WAL
 
 -- name: synchronous
 PRAGMA synchronous = NORMAL
+
+-- name: temp_store
+-- The transient tables of a statement (an IN list read from json_each, an ORDER BY the
+-- index does not give) in memory: kept in temporary files, they cost a claim more than
+-- the claim itself. They are small: a claim's, or a prune's ids.
+PRAGMA temp_store = MEMORY
+
+-- name: settings
+-- What `describe` reads back, one value a statement, in the order of connection.py's
+-- `SETTINGS`.
+PRAGMA journal_mode;
+PRAGMA synchronous;
+PRAGMA temp_store;
+PRAGMA busy_timeout;
+PRAGMA wal_autocheckpoint;
+PRAGMA page_size;

@@ -83,7 +83,10 @@ class LocalNotifier:
             return None
         path = str(self.directory / f"{uuid.uuid4().hex[:16]}.sock")
         for _ in range(3):
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Not exist_ok: pathlib then checks that the directory is there, which fails
+            # when the last listener removes it meanwhile. The bind finds out instead.
+            with contextlib.suppress(FileExistsError):
+                self.directory.mkdir(mode=0o700, parents=True)
             try:
                 return _SocketListener(path)
             except FileNotFoundError:
@@ -128,7 +131,11 @@ class _SocketListener:
     def __init__(self, path: str) -> None:
         self.path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(path)
+        try:
+            self._sock.bind(path)
+        except BaseException:
+            self._sock.close()  # the directory went away: the caller tries again
+            raise
         self._sock.setblocking(False)
         self._closed = False
 

@@ -1,6 +1,23 @@
--- Named queries of the SQLite store. Parameters are :named; times are epoch seconds.
--- Names are those of the PostgreSQL store's queries.sql: one block per statement of the
--- executor (see stores/executor.py), and the migrations' own.
+-- Named blocks of the SQLite store: one block per statement of its executor, named after
+-- the `Executor` method it serves (see stores/executor.py), and the migrations' own; the
+-- names are those of the PostgreSQL store's queries.sql. Parameters are :named (a
+-- statement takes the keys it names and ignores the others); times are epoch seconds.
+--
+-- A block may hold several statements, each ended by ";". Where PostgreSQL writes
+-- several tables in one statement (an INSERT inside a WITH), SQLite cannot: it writes
+-- them one after the other. The store splits each block into its statements once, when
+-- it loads this file (`queries.split_statements`), and its executor runs them in turn in
+-- its one write transaction (nobody else writes before it commits), each with the
+-- block's parameters unless the block says otherwise. A block of one statement may leave
+-- out the ";". A block's comment says which statement answers (its rows or its count);
+-- in a statement, changes() and last_insert_rowid() are those of the statement before.
+--
+-- A list of namespaces comes as JSON (:namespaces, read with json_each); where order or
+-- a minimum matters, each namespace is read off its own index range, as PostgreSQL does
+-- with LATERAL. promote_due and release_waiting run once per namespace (:namespace)
+-- instead: the executor wakes the namespaces where they made jobs ready.
+
+-- migrations --------------------------------------------------------------------------------
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)
@@ -17,58 +34,174 @@ SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'taskwheel_mi
 -- name: schema_version
 SELECT coalesce(max(version), 0) FROM taskwheel_migrations
 
+-- jobs ----------------------------------------------------------------------------------------
+
+-- name: namespaces
+-- Every namespace with jobs, schedules or workflow runs: a skip along each index that
+-- leads with the namespace (one probe per namespace: min() of an index range), never a
+-- scan of the rows.
+WITH RECURSIVE job_namespaces(namespace) AS (
+    SELECT min(namespace) FROM taskwheel_jobs
+    UNION ALL
+    SELECT (SELECT min(namespace) FROM taskwheel_jobs WHERE namespace > seen.namespace)
+    FROM job_namespaces AS seen WHERE seen.namespace IS NOT NULL
+),
+schedule_namespaces(namespace) AS (
+    SELECT min(namespace) FROM taskwheel_schedules
+    UNION ALL
+    SELECT (SELECT min(namespace) FROM taskwheel_schedules WHERE namespace > seen.namespace)
+    FROM schedule_namespaces AS seen WHERE seen.namespace IS NOT NULL
+),
+run_namespaces(namespace) AS (
+    SELECT min(namespace) FROM taskwheel_workflow_runs
+    UNION ALL
+    SELECT (SELECT min(namespace) FROM taskwheel_workflow_runs
+            WHERE namespace > seen.namespace)
+    FROM run_namespaces AS seen WHERE seen.namespace IS NOT NULL
+)
+SELECT namespace FROM job_namespaces WHERE namespace IS NOT NULL
+UNION
+SELECT namespace FROM schedule_namespaces WHERE namespace IS NOT NULL
+UNION
+SELECT namespace FROM run_namespaces WHERE namespace IS NOT NULL
+ORDER BY namespace
+
 -- name: insert_jobs
--- Positional parameters, in column order: binding by name costs more per row, and
--- this statement runs once per job of a batch.
+-- One request with an idempotency key (a batch without keys is reserve_jobs and
+-- copy_jobs), run for each request of a batch in its order: the job, or nothing when the
+-- key is taken (before, or by an earlier request of the batch); then the job that holds
+-- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING *;
+SELECT * FROM taskwheel_jobs
+WHERE namespace = :namespace AND idempotency_key = :idempotency_key AND changes() = 0;
 
--- name: job_by_idempotency_key
-SELECT * FROM taskwheel_jobs WHERE namespace = :namespace AND idempotency_key = :key
+-- name: reserve_jobs
+-- New jobs with ids chosen by the store (a batch without idempotency keys, which cannot
+-- conflict; the steps of a workflow run): first the first free id, the one SQLite itself
+-- would give (the table has no AUTOINCREMENT, so the ids of the last jobs, once deleted,
+-- are given again, as they always were). Nobody else inserts before the write
+-- transaction commits: the ids from here on are the batch's...
+SELECT coalesce(max(id), 0) + 1 AS first_id FROM taskwheel_jobs
+
+-- name: copy_jobs
+-- ...then the rows (`rows.JobValues`), positional in column order: binding by name costs
+-- more per row, and this statement runs once per job of a batch (executemany).
+INSERT INTO taskwheel_jobs (
+    id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
+-- name: claim_at_once
+-- A claim in one short write transaction, for when nothing but ready jobs is in play.
+-- First, whether it must be done in steps instead, in which case nothing else runs: a
+-- delayed job of the namespaces is due (it must become ready first, to be claimed in
+-- dispatch order), or a job's deadline passed (it expires first: a workflow step's end
+-- does things to its run). Each EXISTS reads a partial index (jobs_due, jobs_deadline).
+SELECT EXISTS (
+           SELECT 1 FROM taskwheel_jobs
+           WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+             AND status = 'scheduled' AND run_at <= :now)
+    OR EXISTS (
+           SELECT 1 FROM taskwheel_jobs
+           WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+             AND status IN ('queued', 'scheduled') AND deadline IS NOT NULL
+             AND deadline <= :now AND deadline_policy = 'expire')
+    AS slow;
+-- Then the claim, as claim_jobs...
+UPDATE taskwheel_jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
+    lease_expires_at = :now + :lease_ttl, started_at = :now
+WHERE id IN (
+    SELECT job.id FROM json_each(:namespaces) AS claimed
+    JOIN taskwheel_jobs AS job ON job.id IN (
+        SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+        WHERE namespace = claimed.value AND status = 'queued'
+          AND queue IN (SELECT value FROM json_each(:queues))
+        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        LIMIT :limit)
+    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
+    LIMIT :limit)
+RETURNING *;
+-- ...and, as next_due, when the earliest delayed job of the namespaces falls due.
+SELECT min((SELECT min(run_at) FROM taskwheel_jobs
+            WHERE namespace = claimed.value AND status = 'scheduled')) AS next_due
+FROM json_each(:namespaces) AS claimed;
 
 -- name: promote_due
 UPDATE taskwheel_jobs SET status = 'queued'
 WHERE namespace = :namespace AND status = 'scheduled' AND run_at <= :now
 
 -- name: expire_missed
+-- Jobs not started whose deadline passed: queued and delayed ones (on jobs_deadline, the
+-- index every claim in steps reads)...
 UPDATE taskwheel_jobs
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
-WHERE namespace = :namespace AND status IN ('queued', 'scheduled')
+WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+  AND status IN ('queued', 'scheduled')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
+-- ...and waiting ones, only when the executor is asked for them (maintenance does; a
+-- claim leaves them to it).
+UPDATE taskwheel_jobs
+SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'waiting'
+  AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 
 -- name: claim_jobs
+-- The first ready jobs of :namespaces (JSON) in dispatch order, after promote_due and
+-- expire_missed in the same transaction: the first of each namespace, read in order off
+-- its own range of jobs_ready (a correlated IN stands for PostgreSQL's LATERAL), then the
+-- first of those. (One ORDER BY over all the namespaces' ready jobs would sort them all.)
 UPDATE taskwheel_jobs
 SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
     lease_expires_at = :now + :lease_ttl, started_at = :now
 WHERE id IN (
-    SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
-    WHERE namespace = :namespace AND status = 'queued'
-      AND queue IN (SELECT value FROM json_each(:queues))
-    ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+    SELECT job.id FROM json_each(:namespaces) AS claimed
+    JOIN taskwheel_jobs AS job ON job.id IN (
+        SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+        WHERE namespace = claimed.value AND status = 'queued'
+          AND queue IN (SELECT value FROM json_each(:queues))
+        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        LIMIT :limit)
+    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
     LIMIT :limit)
 RETURNING *
 
 -- name: next_due
-SELECT min(run_at) FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'scheduled'
+-- The earliest due time of each namespace's delayed jobs (jobs_due), then the least.
+SELECT min((SELECT min(run_at) FROM taskwheel_jobs
+            WHERE namespace = claimed.value AND status = 'scheduled')) AS next_due
+FROM json_each(:namespaces) AS claimed
 
 -- name: heartbeat
+-- Every lease the worker holds (the answer), and its own last-seen time.
 UPDATE taskwheel_jobs SET lease_expires_at = :now + :lease_ttl
 WHERE worker_id = :worker_id AND status = 'running'
-RETURNING id, cancel_requested
-
--- name: touch_worker
-UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id
+RETURNING id, cancel_requested;
+UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id;
 
 -- name: extend_lease
 UPDATE taskwheel_jobs SET lease_expires_at = max(lease_expires_at, :now + :lease_ttl)
 WHERE id = :id AND fence = :fence AND status = 'running'
 
 -- name: finish_attempts
--- A retry of a job someone asked to cancel ends it cancelled instead.
+-- One outcome, run for each in the order given: recorded as an attempt of the running
+-- row while its fence still holds (a stale outcome records nothing), then applied (the
+-- answer; nothing when stale). A retry of a job someone asked to cancel ends it
+-- cancelled instead.
+INSERT INTO taskwheel_attempts (
+    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+    result, error, traceback)
+SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :now, :outcome,
+       :result, :error, :traceback
+FROM taskwheel_jobs WHERE id = :id AND fence = :fence AND status = 'running';
 UPDATE taskwheel_jobs
 SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled')
                   THEN 'cancelled' ELSE :status END,
@@ -79,17 +212,41 @@ SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled
                        THEN NULL ELSE :now END,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND status = 'running'
-RETURNING id, namespace, attempt, fence, worker_id, started_at, schedule_id, status,
-          workflow_run_id, step, failure_policy
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 
--- name: record_attempt
+-- name: release_queue_one
+-- queue_one: the waiting jobs of the schedules :schedule_ids (JSON; whose jobs just
+-- ended) become ready once no earlier job of their schedule is unfinished.
+UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+WHERE status = 'waiting'
+  AND schedule_id IN (SELECT value FROM json_each(:schedule_ids))
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS earlier
+      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+RETURNING id, namespace
+
+-- name: release_waiting
+-- The same for every schedule of :namespace.
+UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS earlier
+      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
+        AND earlier.status IN ('scheduled', 'queued', 'running'))
+RETURNING id
+
+-- name: release_jobs
+-- A lease the worker gives back, run for each: recorded as an interrupted attempt (the
+-- attempt as it stands, before it is given back), then at-least-once jobs go back to the
+-- queue without using up an attempt, at-most-once jobs die (they may have run).
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
     result, error, traceback)
-VALUES (:namespace, :job_id, :attempt, :fence, :worker_id, :started_at, :now, :outcome,
-        :result, :error, :traceback)
-
--- name: release_jobs
+SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :now,
+       'interrupted', NULL, 'worker shut down before the job finished', NULL
+FROM taskwheel_jobs
+WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running';
 UPDATE taskwheel_jobs
 SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN 'queued'
                   WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
@@ -101,36 +258,87 @@ SET status = CASE WHEN guarantee = 'at_least_once' AND cancel_requested = 0 THEN
     run_at = :now,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running'
--- RETURNING sees the new row: the interrupted attempt is the number given back.
-RETURNING id, namespace,
-          CASE WHEN guarantee = 'at_least_once' THEN attempt + 1 ELSE attempt END AS attempt,
-          fence, worker_id, started_at, status, workflow_run_id, step, failure_policy
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 
 -- name: save_checkpoint
 UPDATE taskwheel_jobs SET checkpoint = :state
 WHERE id = :id AND fence = :fence AND status = 'running'
 
--- name: rescue_requeue
+-- name: rescue_expired
+-- Jobs of :namespaces (JSON) whose lease expired: each recorded as a lease_expired attempt
+-- (from the row as it stands), then requeued (at-least-once with attempts left, not
+-- asked to cancel), then the others ended (dead, or cancelled when that was asked); the
+-- answer is the rows of both. Workers silent for a day are gone for good.
+INSERT INTO taskwheel_attempts (
+    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+    result, error, traceback)
+SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :now,
+       'lease_expired', NULL, 'lease expired: the worker stopped heartbeating', NULL
+FROM taskwheel_jobs
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
+  AND lease_expires_at < :now;
 UPDATE taskwheel_jobs SET status = 'queued', lease_expires_at = NULL, run_at = :now
-WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
+  AND lease_expires_at < :now
   AND guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
-RETURNING id, namespace, attempt, fence, worker_id, started_at
-
--- name: rescue_fail
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 UPDATE taskwheel_jobs
 SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
     finished_at = :now, lease_expires_at = NULL,
     last_error = CASE WHEN guarantee = 'at_most_once'
                       THEN 'lease expired: the worker vanished (at-most-once: not run again)'
                       ELSE 'lease expired: the worker vanished on the last attempt' END
-WHERE namespace = :namespace AND status = 'running' AND lease_expires_at < :now
-RETURNING id, namespace, attempt, fence, worker_id, started_at, status, workflow_run_id, step,
-          failure_policy
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
+  AND lease_expires_at < :now
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
+DELETE FROM taskwheel_workers
+WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+  AND last_seen_at < :now - 86400;
 
+-- name: lock_jobs
+-- In id order. The transaction holds the write lock of the whole database: nobody else
+-- changes them until it ends. By primary key: the unary + keeps the planner off the
+-- namespace index, which would read every job of the namespace (as in get_jobs).
+SELECT * FROM taskwheel_jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+ORDER BY id
+
+-- name: request_cancel
+UPDATE taskwheel_jobs SET cancel_requested = 1
+WHERE namespace = :namespace AND id = :id AND status = 'running'
+
+-- name: cancel_pending
+UPDATE taskwheel_jobs SET status = 'cancelled', finished_at = :now
+WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting', 'queued')
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+
+-- name: requeue_finished
+UPDATE taskwheel_jobs
+SET status = 'queued', attempt = 0, run_at = :now, finished_at = NULL, result = NULL,
+    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL,
+    deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
+WHERE namespace = :namespace AND id = :id AND status = :expected_status
+RETURNING *
+
+-- name: dead_ids
+SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead' ORDER BY id
+
+-- name: purge_dead
+-- The dead jobs' edges (a deleted job's id may be given to a new job, which must not
+-- inherit them), their attempts, then the jobs (the answer is how many).
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
+   OR depends_on IN (
+       SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead');
+DELETE FROM taskwheel_attempts WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead');
+DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead';
 
 -- name: get_jobs
+-- By primary key (see lock_jobs).
 SELECT * FROM taskwheel_jobs
-WHERE namespace = :namespace AND id IN (SELECT value FROM json_each(:ids))
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+ORDER BY id
 
 -- name: list_jobs
 SELECT * FROM taskwheel_jobs
@@ -144,71 +352,7 @@ LIMIT :limit
 -- name: list_attempts
 SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_id ORDER BY id
 
--- name: cancel_pending
-UPDATE taskwheel_jobs SET status = 'cancelled', finished_at = :now
-WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting', 'queued')
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy
-
--- name: request_cancel
-UPDATE taskwheel_jobs SET cancel_requested = 1
-WHERE namespace = :namespace AND id = :id AND status = 'running'
-
--- name: requeue_finished
-UPDATE taskwheel_jobs
-SET status = 'queued', attempt = 0, run_at = :now, finished_at = NULL, result = NULL,
-    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL,
-    deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
-WHERE namespace = :namespace AND id = :id AND status = :expected_status
-RETURNING *
-
--- name: dead_ids
-SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead' ORDER BY id
-
--- name: purge_dead_attempts
-DELETE FROM taskwheel_attempts WHERE job_id IN (
-    SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
-
--- name: purge_dead
-DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
-
--- name: register_worker
-INSERT INTO taskwheel_workers (
-    id, namespace, hostname, pid, queues, concurrency, pool, heartbeat_interval,
-    started_at, last_seen_at)
-VALUES (:id, :namespace, :hostname, :pid, :queues, :concurrency, :pool, :heartbeat_interval,
-        :now, :now)
-ON CONFLICT (id) DO UPDATE SET last_seen_at = :now
-
--- name: unregister_worker
-DELETE FROM taskwheel_workers WHERE id = :worker_id
-
--- name: prune_workers
--- Workers silent for a day are gone for good.
-DELETE FROM taskwheel_workers WHERE namespace = :namespace AND last_seen_at < :now - 86400
-
--- name: elect_many
-INSERT INTO taskwheel_leases (namespace, name, holder, expires_at)
-VALUES (:namespace, :name, :holder, :now + :ttl)
-ON CONFLICT (namespace, name) DO UPDATE
-SET holder = excluded.holder, expires_at = excluded.expires_at,
-    term = term + (taskwheel_leases.holder != excluded.holder)
-WHERE taskwheel_leases.holder = excluded.holder OR taskwheel_leases.expires_at < :now
-RETURNING holder
-
--- name: resign
-DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND holder = :holder
-
--- name: count_by_state
-SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
-GROUP BY queue, status
-
--- name: ready_by_priority
-SELECT queue, priority, count(*), min(run_at) FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued'
-GROUP BY queue, priority
-
--- name: list_workers
-SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
+-- schedules -----------------------------------------------------------------------------------
 
 -- name: upsert_schedule
 -- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
@@ -227,32 +371,17 @@ LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
 WHERE s.namespace = :namespace AND s.name = :name
 
 -- name: schedules_by_id
--- By primary key: the unary + keeps the planner off the namespace index, which would
--- scan every schedule of the namespace for each fire.
+-- Those of :namespaces (JSON). By primary key: the unary + keeps the planner off the
+-- namespace index, which would scan every schedule of the namespaces for each fire.
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
 LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
-WHERE s.id IN (SELECT value FROM json_each(:ids)) AND +s.namespace = :namespace
+WHERE s.id IN (SELECT value FROM json_each(:ids))
+  AND +s.namespace IN (SELECT value FROM json_each(:namespaces))
 
 -- name: list_schedules
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
 LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
 WHERE s.namespace = :namespace ORDER BY s.name
-
--- name: schedules_due
-SELECT id, next_fire_at FROM taskwheel_schedules INDEXED BY taskwheel_schedules_due
-WHERE namespace = :namespace AND paused = 0 AND next_fire_at IS NOT NULL
-  AND next_fire_at > :after AND next_fire_at <= :until
-
--- name: schedules_changed
-SELECT id, CASE WHEN paused = 0 THEN next_fire_at END
-FROM taskwheel_schedules INDEXED BY taskwheel_schedules_changed
-WHERE namespace = :namespace AND changed_at >= :since
-
--- name: lease_holders
--- substr, not LIKE: the prefix is literal (a "_" in it is no wildcard).
-SELECT name, holder FROM taskwheel_leases
-WHERE namespace = :namespace AND substr(name, 1, length(:prefix)) = :prefix
-  AND expires_at >= :now
 
 -- name: pause_schedule
 UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now, changed_at = :now
@@ -261,16 +390,32 @@ WHERE namespace = :namespace AND name = :name
 -- name: remove_schedule
 DELETE FROM taskwheel_schedules WHERE namespace = :namespace AND name = :name
 
+-- name: schedules_due
+-- Each namespace of :namespaces (JSON) read as its own range of schedules_due.
+SELECT id, next_fire_at FROM taskwheel_schedules INDEXED BY taskwheel_schedules_due
+WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+  AND paused = 0 AND next_fire_at IS NOT NULL
+  AND next_fire_at > :after AND next_fire_at <= :until
+
+-- name: schedules_changed
+SELECT id, CASE WHEN paused = 0 THEN next_fire_at END
+FROM taskwheel_schedules INDEXED BY taskwheel_schedules_changed
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND changed_at >= :since
+
 -- name: lease_held
+-- The transaction holds the write lock of the whole database: nobody can take the lease
+-- over while its holder acts under it.
 SELECT 1 FROM taskwheel_leases
 WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
 
 -- name: advance_schedules
--- Applies a plan only if the schedule is where the plan found it.
+-- Applies a plan (run for each) only if its schedule, of :namespaces (JSON), is where
+-- the plan found it.
 UPDATE taskwheel_schedules
 SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
     updated_at = :now
-WHERE id = :id AND namespace = :namespace AND paused = 0 AND next_fire_at = :expected
+WHERE id = :id AND +namespace IN (SELECT value FROM json_each(:namespaces))
+  AND paused = 0 AND next_fire_at = :expected
 
 -- name: unfinished_of_schedule
 SELECT status FROM taskwheel_jobs INDEXED BY taskwheel_jobs_schedule_unfinished
@@ -278,81 +423,220 @@ WHERE schedule_id = :schedule_id
   AND status IN ('scheduled', 'waiting', 'queued', 'running')
 
 -- name: insert_fired_job
+-- The job of a fire (its id is the answer), and the schedule's last job set to it;
+-- nothing when the (schedule, fire time) has one already.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
         :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at)
-ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
+UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
+WHERE id = :schedule_id AND changes() = 1;
 
--- name: set_last_job
-UPDATE taskwheel_schedules SET last_job_id = :job_id WHERE id = :id
+-- name: unfinished_workflow_run
+-- Overlap of a workflow schedule: a run it fired that is still going.
+SELECT 1 FROM taskwheel_workflow_runs
+WHERE schedule_id = :schedule_id AND status = 'running'
+LIMIT 1
 
--- name: release_waiting
--- queue_one: a schedule's waiting job becomes ready once no earlier job of that
--- schedule is unfinished.
-UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
-WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
+-- maintenance ---------------------------------------------------------------------------------
+
+-- name: prune
+-- Up to :limit jobs that ended before :before with their attempts and edges, the leases
+-- that lapsed before it, and the finished runs left without steps; the answer is how many
+-- jobs (the fourth statement's count). Dead jobs stay: the dead-letter queue is emptied by
+-- purge_dead only. The steps of a run still going are kept: its later steps read their
+-- results. The jobs are chosen three times, by one deterministic subquery (the oldest
+-- first, then by id), before any of them is deleted: the same jobs each time.
+DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before;
+-- Edges first: a deleted job's id may be given to a new job, which must not inherit them.
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (
+          SELECT id FROM taskwheel_jobs
+          WHERE namespace = :namespace AND finished_at < :before
+            AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+            AND NOT EXISTS (
+                SELECT 1 FROM taskwheel_workflow_runs AS run
+                WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
+          ORDER BY finished_at, id
+          LIMIT :limit)
+   OR depends_on IN (
+          SELECT id FROM taskwheel_jobs
+          WHERE namespace = :namespace AND finished_at < :before
+            AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+            AND NOT EXISTS (
+                SELECT 1 FROM taskwheel_workflow_runs AS run
+                WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
+          ORDER BY finished_at, id
+          LIMIT :limit);
+DELETE FROM taskwheel_attempts
+WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs
+    WHERE namespace = :namespace AND finished_at < :before
+      AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+      AND NOT EXISTS (
+          SELECT 1 FROM taskwheel_workflow_runs AS run
+          WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
+    ORDER BY finished_at, id
+    LIMIT :limit);
+DELETE FROM taskwheel_jobs
+WHERE id IN (
+    SELECT id FROM taskwheel_jobs
+    WHERE namespace = :namespace AND finished_at < :before
+      AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+      AND NOT EXISTS (
+          SELECT 1 FROM taskwheel_workflow_runs AS run
+          WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
+    ORDER BY finished_at, id
+    LIMIT :limit);
+DELETE FROM taskwheel_workflow_runs
+WHERE namespace = :namespace AND status != 'running' AND finished_at < :before
   AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_jobs AS earlier
-      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
-        AND earlier.status IN ('scheduled', 'queued', 'running'))
-RETURNING id
+      SELECT 1 FROM taskwheel_jobs WHERE workflow_run_id = taskwheel_workflow_runs.id);
 
--- name: release_queue_one
-UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
-WHERE status = 'waiting'
-  AND schedule_id IN (SELECT value FROM json_each(:schedule_ids))
-  AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_jobs AS earlier
-      WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
-        AND earlier.status IN ('scheduled', 'queued', 'running'))
-RETURNING id, namespace
+-- workers and leases --------------------------------------------------------------------------
 
--- name: expire_missed_any
-UPDATE taskwheel_jobs
-SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
-WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
-  AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy
+-- name: register_worker
+INSERT INTO taskwheel_workers (
+    id, namespace, hostname, pid, queues, concurrency, pool, heartbeat_interval,
+    started_at, last_seen_at)
+VALUES (:id, :namespace, :hostname, :pid, :queues, :concurrency, :pool, :heartbeat_interval,
+        :now, :now)
+ON CONFLICT (id) DO UPDATE SET last_seen_at = :now
 
--- name: delete_lapsed_leases
-DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before
+-- name: unregister_worker
+DELETE FROM taskwheel_workers WHERE id = :worker_id
 
--- name: prunable_jobs
--- The steps of a run still going are kept: its later steps read their results.
-SELECT id FROM taskwheel_jobs
-WHERE namespace = :namespace AND finished_at < :before
-  AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-  AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_workflow_runs AS run
-      WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-LIMIT :limit
+-- name: elect_many
+-- One name (run for each, sorted): the lease, if it is free, lapsed or already ours, is
+-- (re)taken for ttl from now.
+INSERT INTO taskwheel_leases (namespace, name, holder, expires_at)
+VALUES (:namespace, :name, :holder, :now + :ttl)
+ON CONFLICT (namespace, name) DO UPDATE
+SET holder = excluded.holder, expires_at = excluded.expires_at,
+    term = term + (taskwheel_leases.holder != excluded.holder)
+WHERE taskwheel_leases.holder = excluded.holder OR taskwheel_leases.expires_at < :now
+RETURNING holder
 
--- name: delete_attempts_of
-DELETE FROM taskwheel_attempts WHERE job_id IN (SELECT value FROM json_each(:ids))
+-- name: lease_holders
+-- substr, not LIKE: the prefix is literal (a "_" in it is no wildcard).
+SELECT name, holder FROM taskwheel_leases
+WHERE namespace = :namespace AND substr(name, 1, length(:prefix)) = :prefix
+  AND expires_at >= :now
 
--- name: delete_jobs
-DELETE FROM taskwheel_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+-- name: resign
+DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND holder = :holder
 
--- workflows ---------------------------------------------------------------------------------
+-- stats ---------------------------------------------------------------------------------------
+
+-- name: count_by_state
+SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
+GROUP BY queue, status
+
+-- name: ready_by_priority
+SELECT queue, priority, count(*), min(run_at) FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued'
+GROUP BY queue, priority
+
+-- name: list_workers
+SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
+
+-- workflows (sqlite/workflow_steps.py) --------------------------------------------------------
 
 -- name: insert_run
+-- A run, a job per step and the edges; nothing when the (schedule, fire time) has a run
+-- already (then the executor runs nothing more). Unlike the other blocks, its statements
+-- take parameters of their own: the run by name; then each step (executemany),
+-- positional in column order, with its id (reserve_jobs: ids ascend in the order of the
+-- steps) and the run's; then each edge (executemany), positional.
 INSERT INTO taskwheel_workflow_runs (
     namespace, name, status, on_failure, created_at, schedule_id, fire_at)
 VALUES (:namespace, :name, 'running', :on_failure, :now, :schedule_id, :fire_at)
-ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
-
--- name: insert_steps
--- Positional parameters, in column order: it runs once per step of a run.
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
 INSERT INTO taskwheel_jobs (
-    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, created_at, workflow_run_id, step,
     failure_policy, waiting_on)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO taskwheel_job_deps (namespace, run_id, depends_on, job_id) VALUES (?, ?, ?, ?);
 
--- name: insert_dependencies
-INSERT INTO taskwheel_job_deps (namespace, run_id, depends_on, job_id) VALUES (?, ?, ?, ?)
+-- name: release_dependents
+-- One dependency fewer to wait for (run for each step that ended); the last one makes the
+-- step ready.
+UPDATE taskwheel_jobs
+SET waiting_on = waiting_on - 1,
+    status = CASE WHEN waiting_on = 1 THEN 'queued' ELSE status END,
+    run_at = CASE WHEN waiting_on = 1 THEN max(run_at, :now) ELSE run_at END
+WHERE id IN (SELECT job_id FROM taskwheel_job_deps WHERE depends_on = :id)
+  AND status = 'waiting' AND waiting_on > 0
+RETURNING id, namespace, status
+
+-- name: block_downstream
+-- Every step still waiting behind a failed one can never run.
+WITH RECURSIVE downstream(id) AS (
+    SELECT d.job_id FROM taskwheel_job_deps AS d
+    JOIN taskwheel_jobs AS j ON j.id = d.job_id
+    WHERE d.depends_on = :id AND j.status = 'waiting'
+    UNION
+    SELECT d.job_id FROM downstream
+    JOIN taskwheel_job_deps AS d ON d.depends_on = downstream.id
+    JOIN taskwheel_jobs AS j ON j.id = d.job_id
+    WHERE j.status = 'waiting'
+)
+UPDATE taskwheel_jobs
+SET status = 'upstream_failed', finished_at = :now, waiting_on = 0, last_error = :error
+WHERE id IN (SELECT id FROM downstream) AND status = 'waiting'
+
+-- name: cancel_pending_steps
+UPDATE taskwheel_jobs
+SET status = 'cancelled', finished_at = :now, waiting_on = 0, last_error = :error
+WHERE workflow_run_id = :run_id AND status IN ('waiting', 'queued', 'scheduled')
+
+-- name: request_cancel_running_steps
+UPDATE taskwheel_jobs SET cancel_requested = 1
+WHERE workflow_run_id = :run_id AND status = 'running' AND cancel_requested = 0
+
+-- name: settlement
+-- A running run whose steps have all ended: its counts of steps by state, to judge its
+-- final state by (nothing when a step is unfinished, or the run is not running).
+SELECT run.cancel_requested, j.status, count(*) AS count
+FROM taskwheel_workflow_runs AS run
+JOIN taskwheel_jobs AS j INDEXED BY taskwheel_jobs_workflow_status ON j.workflow_run_id = run.id
+WHERE run.id = :run_id AND run.status = 'running'
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_jobs AS u INDEXED BY taskwheel_jobs_workflow_status
+      WHERE u.workflow_run_id = run.id
+        AND u.status IN ('scheduled', 'waiting', 'queued', 'running'))
+GROUP BY run.cancel_requested, j.status
+
+-- name: finish_run
+UPDATE taskwheel_workflow_runs SET status = :status, finished_at = :now
+WHERE id = :id AND status = 'running'
+
+-- name: lock_run
+-- The transaction holds the write lock of the whole database: nobody changes the run
+-- before it ends.
+SELECT 1 FROM taskwheel_workflow_runs WHERE namespace = :namespace AND id = :id
+
+-- name: request_cancel_run
+UPDATE taskwheel_workflow_runs SET cancel_requested = 1
+WHERE namespace = :namespace AND id = :id AND status = 'running'
+
+-- name: reopen_run
+UPDATE taskwheel_workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = 0
+WHERE id = :id
+
+-- name: reset_steps
+-- A retried step (run for each) starts afresh, only while it is still in its expected
+-- state; a deadline already passed would expire it at once.
+UPDATE taskwheel_jobs
+SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
+    finished_at = NULL, result = NULL, cancel_requested = 0, worker_id = NULL,
+    lease_expires_at = NULL,
+    deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
+WHERE id = :id AND status = :expected_status
+RETURNING namespace
 
 -- name: workflow_run
 SELECT * FROM taskwheel_workflow_runs WHERE namespace = :namespace AND id = :id
@@ -379,111 +663,8 @@ SELECT workflow_run_id, status, count(*) FROM taskwheel_jobs
 WHERE workflow_run_id IN (SELECT value FROM json_each(:run_ids))
 GROUP BY workflow_run_id, status
 
--- name: unfinished_workflow_run
--- Overlap of a workflow schedule: a run it fired that is still going.
-SELECT 1 FROM taskwheel_workflow_runs
-WHERE schedule_id = :schedule_id AND status = 'running'
-LIMIT 1
-
--- name: release_dependents
--- One dependency fewer to wait for; the last one makes the step ready.
-UPDATE taskwheel_jobs
-SET waiting_on = waiting_on - 1,
-    status = CASE WHEN waiting_on = 1 THEN 'queued' ELSE status END,
-    run_at = CASE WHEN waiting_on = 1 THEN max(run_at, :now) ELSE run_at END
-WHERE id IN (SELECT job_id FROM taskwheel_job_deps WHERE depends_on = :id)
-  AND status = 'waiting' AND waiting_on > 0
-RETURNING id, namespace, status
-
--- name: block_downstream
--- Every step still waiting behind a failed one can never run.
-WITH RECURSIVE downstream(id) AS (
-    SELECT d.job_id FROM taskwheel_job_deps AS d
-    JOIN taskwheel_jobs AS j ON j.id = d.job_id
-    WHERE d.depends_on = :id AND j.status = 'waiting'
-    UNION
-    SELECT d.job_id FROM downstream
-    JOIN taskwheel_job_deps AS d ON d.depends_on = downstream.id
-    JOIN taskwheel_jobs AS j ON j.id = d.job_id
-    WHERE j.status = 'waiting'
-)
-UPDATE taskwheel_jobs
-SET status = 'upstream_failed', finished_at = :now, waiting_on = 0, last_error = :error
-WHERE id IN (SELECT id FROM downstream) AND status = 'waiting'
-RETURNING id
-
--- name: cancel_pending_steps
-UPDATE taskwheel_jobs
-SET status = 'cancelled', finished_at = :now, waiting_on = 0, last_error = :error
-WHERE workflow_run_id = :run_id AND status IN ('waiting', 'queued', 'scheduled')
-RETURNING id
-
--- name: request_cancel_running_steps
-UPDATE taskwheel_jobs SET cancel_requested = 1
-WHERE workflow_run_id = :run_id AND status = 'running' AND cancel_requested = 0
-RETURNING id
-
-
-
--- name: finish_run
-UPDATE taskwheel_workflow_runs SET status = :status, finished_at = :now
-WHERE id = :id AND status = 'running'
-
--- name: lock_run
--- The write lock is held: nobody changes the run before this transaction ends.
-SELECT 1 FROM taskwheel_workflow_runs WHERE namespace = :namespace AND id = :id
-
--- name: settlement
--- A running run whose steps have all ended: its counts of steps by state, to judge its
--- final state by (nothing when a step is unfinished, or the run is not running).
-SELECT run.cancel_requested, j.status, count(*) AS count
-FROM taskwheel_workflow_runs AS run
-JOIN taskwheel_jobs AS j INDEXED BY taskwheel_jobs_workflow_status ON j.workflow_run_id = run.id
-WHERE run.id = :run_id AND run.status = 'running'
-  AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_jobs AS u INDEXED BY taskwheel_jobs_workflow_status
-      WHERE u.workflow_run_id = run.id
-        AND u.status IN ('scheduled', 'waiting', 'queued', 'running'))
-GROUP BY run.cancel_requested, j.status
-
--- name: request_cancel_run
-UPDATE taskwheel_workflow_runs SET cancel_requested = 1
-WHERE namespace = :namespace AND id = :id AND status = 'running'
-
--- name: reopen_run
-UPDATE taskwheel_workflow_runs SET status = 'running', finished_at = NULL, cancel_requested = 0
-WHERE id = :id
-
--- name: reset_steps
--- A retried step starts afresh; a deadline already passed would expire it at once.
-UPDATE taskwheel_jobs
-SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
-    finished_at = NULL, result = NULL, cancel_requested = 0, worker_id = NULL,
-    lease_expires_at = NULL,
-    deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
-WHERE id = :id AND status = :expected_status
-RETURNING namespace
-
 -- name: upstream_outcomes
 SELECT j.id, j.step, j.status, j.result, j.last_error
 FROM taskwheel_job_deps AS d JOIN taskwheel_jobs AS j ON j.id = d.depends_on
 WHERE d.job_id = :job_id AND j.namespace = :namespace
 ORDER BY j.id
-
--- name: delete_dependencies_of
-DELETE FROM taskwheel_job_deps
-WHERE job_id IN (SELECT value FROM json_each(:ids))
-   OR depends_on IN (SELECT value FROM json_each(:ids))
-
--- name: delete_dead_dependencies
-DELETE FROM taskwheel_job_deps
-WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
-   OR depends_on IN (
-       SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
-
--- name: delete_emptied_workflow_runs
--- Finished runs whose every step was pruned.
-DELETE FROM taskwheel_workflow_runs
-WHERE namespace = :namespace AND status != 'running' AND finished_at < :before
-  AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_jobs WHERE workflow_run_id = taskwheel_workflow_runs.id)
