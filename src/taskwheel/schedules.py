@@ -193,10 +193,6 @@ class ScheduleDefinition:
             return None
         return moment
 
-    def first_fire(self, now: float) -> float | None:
-        """The first fire time for a schedule created (or changed) at ``now``."""
-        return self.next_fire(now)
-
     def run_at(self, fire_at: float) -> float:
         """When the job of a fire is due: its fire time plus this schedule's jitter,
         the same in every process (derived from the name and the fire time)."""

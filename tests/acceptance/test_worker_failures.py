@@ -3,7 +3,9 @@ no scheduler runs here), and their late outcomes refused."""
 
 from __future__ import annotations
 
+import fcntl
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,7 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import LEASE
 from waiting import wait_for
 
-from .conftest import Project, worker_pid
+from .conftest import Project, WorkerProcess, worker_pid
 
 LEASE_EXPIRED = AttemptOutcome.LEASE_EXPIRED
 SUCCEEDED = AttemptOutcome.SUCCEEDED
@@ -69,6 +71,40 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
     assert maintainer_pid(project) is None  # given back on the way out
 
 
+def write_lock_free(project: Project) -> bool:
+    """Whether no process is inside a write transaction of the project's SQLite file
+    (writers hold ``<db>-writelock`` from BEGIN IMMEDIATE to COMMIT)."""
+    with open(f"{project.database}-writelock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return True
+
+
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (state T in /proc)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] == "T"
+
+
+def freeze_outside_a_write(project: Project, worker: WorkerProcess) -> None:
+    """SIGSTOP ``worker`` at a moment it holds no write lock. A process frozen inside a
+    write transaction holds SQLite's single writer with it, and every other process
+    waits until it is resumed, as they would for a frozen machine: that is not the pause
+    this test is about (a worker frozen between its store calls)."""
+    for _ in range(100):
+        worker.signal(signal.SIGSTOP)
+        # Stopped for sure before looking: a signal is delivered a moment after kill().
+        wait_for(lambda: stopped(worker.pid), timeout=5, what="the worker to stop")
+        if write_lock_free(project):
+            return
+        worker.signal(signal.SIGCONT)
+        wait_for(lambda: write_lock_free(project), timeout=5,
+                 what="the worker to leave its write transaction")
+    raise AssertionError("the worker was inside a write transaction at every attempt")
+
+
 @pytest.mark.parametrize("resume", ["after_the_rescuer_finished", "while_the_rescuer_runs_them"])
 def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
     project: Project, resume: str
@@ -78,7 +114,7 @@ def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
     job_ids = project.enqueue_many("slow", [[1.0]] * 4)
     wait_for(lambda: len(project.running_under(frozen)) == 4, timeout=20, what="the jobs to start")
 
-    frozen.signal(signal.SIGSTOP)
+    freeze_outside_a_write(project, frozen)
     rescuer = project.start_worker("-c", "4", *lease)
     if resume == "after_the_rescuer_finished":
         wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=30,

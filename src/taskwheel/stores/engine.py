@@ -223,7 +223,7 @@ class SQLStore(Store):
     def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
         namespace, name = definition.namespace, definition.name
         with self.executor("upsert_schedule") as tx:
-            changed = tx.upsert_schedule(definition, definition.first_fire(tx.now()))
+            changed = tx.upsert_schedule(definition, definition.next_fire(tx.now()))
             schedule = _schedule(tx, namespace, name)
             if changed:
                 tx.wake(namespace, "schedules")

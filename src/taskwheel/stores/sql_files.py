@@ -1,8 +1,10 @@
-"""Named SQL blocks in ``.sql`` files: ``-- name: claim_jobs`` starts a block."""
+"""Named SQL blocks in ``.sql`` files: ``-- name: claim_jobs`` starts a block; a block
+may hold several statements (`split_statements`)."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from importlib import resources
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
@@ -32,3 +34,32 @@ def load_migrations(package: str) -> list[tuple[int, str, str]]:
     if versions != list(range(1, len(found) + 1)):
         raise ValueError(f"migrations in {package} are not numbered 1..n: {versions}")
     return found
+
+
+def split_statements(sql: str, *, source: str) -> tuple[str, ...]:
+    """The statements of ``sql`` (a block, a migration), each complete: a statement ends
+    at the end of a line that completes it (``sqlite3.complete_statement``); the last
+    one may leave out its ";". Comments before a statement go with it."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    rest = "".join(part for part in buffer.splitlines(keepends=True)
+                   if not part.strip().startswith("--")).strip()
+    if rest:
+        if not sqlite3.complete_statement(buffer + "\n;"):
+            raise ValueError(f"{source}: incomplete SQL statement: {rest[:80]!r}")
+        statements.append(buffer.strip())
+    if not statements:
+        raise ValueError(f"{source}: no statement")
+    return tuple(statements)
+
+
+def load_blocks(package: str, filename: str) -> dict[str, tuple[str, ...]]:
+    """The blocks of ``filename`` in ``package`` by name, each split into its statements
+    (a dialect whose block may hold several: SQLite)."""
+    return {name: split_statements(sql, source=f"{filename}: {name}")
+            for name, sql in load_queries(package, filename).items()}

@@ -388,6 +388,8 @@ class Worker:
         refused = set(rejected)
         events = self._events
         for outcome, job in batch:
+            if outcome.status is JobStatus.SUCCEEDED and not refused:
+                continue  # most of every batch: nothing more to count or announce
             if outcome.job_id in refused:
                 kind, key = EventKind.REPORT_REJECTED, "rejected"
             elif outcome.status is JobStatus.DEAD:

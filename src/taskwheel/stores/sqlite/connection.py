@@ -21,12 +21,12 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.errors import StoreError, StoreUnavailable
-from taskwheel.stores.sql_files import load_queries
-from taskwheel.stores.sqlite.queries import split_statements
+from taskwheel.stores.sql_files import load_blocks, load_queries, split_statements
 
 try:
     import fcntl
@@ -203,3 +203,52 @@ def read_settings(conn: sqlite3.Connection) -> dict[str, Any]:
     """The settings of ``conn`` that bear on speed and durability, by `SETTINGS` name."""
     return {name: conn.execute(sql).fetchone()[0]
             for name, sql in zip(SETTINGS, _SETTINGS, strict=True)}
+
+
+# -- the named blocks of queries.sql, and what runs them ------------------------------------
+#
+# Where the PostgreSQL store writes several tables in one statement (an INSERT inside a
+# WITH), SQLite cannot: its block for the same name holds several statements, which the
+# executor runs in turn inside its one write transaction (see the top of queries.sql).
+
+Params = Mapping[str, Any] | Sequence[Any]
+
+Q = load_blocks("taskwheel.stores.sqlite", "queries.sql")
+
+
+def statement(name: str) -> str:
+    """The statement of the block ``name``, which holds one."""
+    (only,) = Q[name]
+    return only
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one statement of a block answered: its rows (all of them, read before the
+    next statement runs), the rows it wrote (-1 for a query) and the id it inserted."""
+
+    rows: list[sqlite3.Row]
+    count: int
+    last_id: int | None
+
+
+class Statements:
+    """Runs the blocks of queries.sql on the connection the executor supplies."""
+
+    def _c(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def _execute(self, name: str, params: Params = ()) -> sqlite3.Cursor:
+        """The block ``name``, which holds one statement."""
+        return self._c().execute(statement(name), params)
+
+    def _run(self, name: str, params: Params) -> list[Result]:
+        """Every statement of the block ``name`` in turn, each with ``params``, each read
+        to its end before the next one runs."""
+        conn = self._c()
+        results: list[Result] = []
+        for sql in Q[name]:
+            cursor = conn.execute(sql, params)
+            rows = cursor.fetchall()
+            results.append(Result(rows, cursor.rowcount, cursor.lastrowid))
+        return results

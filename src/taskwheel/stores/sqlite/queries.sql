@@ -6,7 +6,7 @@
 -- A block may hold several statements, each ended by ";". Where PostgreSQL writes
 -- several tables in one statement (an INSERT inside a WITH), SQLite cannot: it writes
 -- them one after the other. The store splits each block into its statements once, when
--- it loads this file (`queries.split_statements`), and its executor runs them in turn in
+-- it loads this file (`sql_files.split_statements`), and its executor runs them in turn in
 -- its one write transaction (nobody else writes before it commits), each with the
 -- block's parameters unless the block says otherwise. A block of one statement may leave
 -- out the ";". A block's comment says which statement answers (its rows or its count);

@@ -13,7 +13,7 @@ from taskwheel.jobs import loads_json
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores import rows
 from taskwheel.stores.executor import RunSettlement, StepReset
-from taskwheel.stores.sqlite.queries import Q, Statements
+from taskwheel.stores.sqlite.connection import Q, Statements
 from taskwheel.workflows import (
     FailurePolicy,
     StepOutcome,
