@@ -114,14 +114,20 @@ def test_notifications_arrive_in_the_order_they_were_sent(
 def test_a_burst_reaches_a_listener_that_was_not_reading_whole(
     store: Store, listeners: ExitStack
 ) -> None:
+    """Every distinct notification of a burst arrives (a wake-up is a hint: one that
+    repeats a notification still pending may be folded into it), the first ones in the
+    order they were sent, whatever the namespace or event behind a long run of others."""
     listener = listen(store, listeners)
     sent = [(f"{NS}-{n % 7}", EVENTS[n % len(EVENTS)]) for n in range(1000)]
+    sent.append((f"{NS}-late", "cancel"))  # behind a thousand others
 
     for namespace, event in sent:
         store.notifier.notify(namespace, event)
     send_marker(store)
 
-    assert events_until_marker(listener) == sent
+    received = events_until_marker(listener)
+    assert set(received) == set(sent)
+    assert received[:10] == sent[:10]
 
 
 def test_every_listener_of_the_database_receives_a_notification_and_no_other_database_does(

@@ -43,6 +43,8 @@ class LocalNotifier:
         self._peers: list[str] = []
         self._seen_mtime = -1
         self._lock = threading.Lock()
+        # Per listener whose queue was full: what this sender put in its pending file.
+        self._kept: dict[str, set[bytes]] = {}
 
     def notify(self, namespace: str, event: str) -> None:
         if not hasattr(socket, "AF_UNIX"):
@@ -56,9 +58,17 @@ class LocalNotifier:
                     os.unlink(path)
                     os.unlink(_pending_path(path))
             except BlockingIOError:
-                self._overflow(path, payload)
+                # Kept once per (namespace, event) until a datagram gets through again:
+                # the listener reads its file when it drains its queue.
+                kept = self._kept.setdefault(path, set())
+                if payload not in kept:
+                    kept.add(payload)
+                    self._overflow(path, payload)
             except OSError:
                 pass  # a listener going away as we send: it needs no wake-up
+            else:
+                if self._kept:
+                    self._kept.pop(path, None)
 
     def _overflow(self, path: str, payload: str | bytes) -> None:
         """Keep a notification the listener's full queue refused, and make sure the
