@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Literal
 
+from taskwheel.clock import Clock
 from taskwheel.errors import IllegalTransition, JobNotFound, LeaseLost, ScheduleNotFound
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import (
@@ -60,6 +61,10 @@ class SQLStore(Store):
     """The `Store` contract written once over a dialect's executors."""
 
     claim_policy: ClaimPolicy = DEFAULT_POLICY
+    clock: Clock  # the dialect's: the database's, or one a test injects
+
+    def now(self) -> float:
+        return self.clock.now()
 
     @abstractmethod
     def executor(

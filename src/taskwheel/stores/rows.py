@@ -7,7 +7,7 @@ each reader takes as ``decode``: `loads_json` (the default) or `as_stored`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import PlannedFire, Schedule, definition_from_spec
+from taskwheel.stores.executor import RunSettlement
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
 
 Decode = Callable[[Any], Any]
@@ -240,4 +241,15 @@ def workflow_run(
         fire_at=to_datetime(row["fire_at"]),
         step_counts=counts,
         steps=steps,
+    )
+
+
+def settlement(found: Sequence[Columns]) -> RunSettlement | None:
+    """A run's steps by state (rows of the settlement query), or None when the query
+    found none (a step is unfinished, or the run is not running)."""
+    if not found:
+        return None
+    return RunSettlement(
+        cancel_requested=bool(found[0]["cancel_requested"]),
+        counts={JobStatus(row["status"]): int(row["count"]) for row in found},
     )

@@ -429,9 +429,6 @@ class PostgresStore(SQLStore):
         self.clock: Clock = clock or DatabaseClock(self._db, _C["database_clock"])
         self.notifier: PostgresNotifier = PostgresNotifier(self._db)
 
-    def now(self) -> float:
-        return self.clock.now()
-
     @contextlib.contextmanager
     def executor(
         self, operation: str, access: Access = "transaction", *, pipeline: bool = False

@@ -77,13 +77,7 @@ class WorkflowStatements(ABC):
         return int(row["asked"])
 
     def settlement(self, run_id: int) -> RunSettlement | None:
-        found = self._execute("settlement", {"run_id": run_id}).fetchall()
-        if not found:
-            return None
-        return RunSettlement(
-            cancel_requested=bool(found[0]["cancel_requested"]),
-            counts={JobStatus(row["status"]): int(row["count"]) for row in found},
-        )
+        return rows.settlement(self._execute("settlement", {"run_id": run_id}).fetchall())
 
     def finish_run(self, run_id: int, status: str) -> None:
         self._execute("finish_run", {"run_id": run_id, "status": status})

@@ -429,9 +429,6 @@ class SQLiteStore(SQLStore):
             self.notifier = LocalNotifier(path)
         self._db = Database(path, busy_timeout)
 
-    def now(self) -> float:
-        return self.clock.now()
-
     @contextlib.contextmanager
     def executor(
         self, operation: str, access: Access = "transaction", *, pipeline: bool = False

@@ -90,13 +90,7 @@ class WorkflowStatements(Statements):
         return self._execute("request_cancel_running_steps", {"run_id": run_id}).rowcount
 
     def settlement(self, run_id: int) -> RunSettlement | None:
-        found = self._execute("settlement", {"run_id": run_id}).fetchall()
-        if not found:
-            return None
-        return RunSettlement(
-            cancel_requested=bool(found[0]["cancel_requested"]),
-            counts={JobStatus(row["status"]): int(row["count"]) for row in found},
-        )
+        return rows.settlement(self._execute("settlement", {"run_id": run_id}).fetchall())
 
     def finish_run(self, run_id: int, status: str) -> None:
         self._execute("finish_run", {"id": run_id, "status": status, "now": self.now()})
