@@ -291,13 +291,33 @@ class FireResult(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Fired:
+    """What one fire of a schedule did. Times are aware UTC datetimes, as in every
+    public record: the instant fired, when its job is due, and when it was created
+    (None where nothing was created)."""
+
     schedule_id: int
-    fire_at: float
+    fire_at: datetime
     result: FireResult
     job_id: int | None = None
-    run_at: float | None = None
-    created_at: float | None = None
+    run_at: datetime | None = None
+    created_at: datetime | None = None
     workflow_run_id: int | None = None  # the run created, for a workflow schedule
+
+    @classmethod
+    def at(
+        cls,
+        schedule_id: int,
+        fire_at: float,
+        result: FireResult,
+        *,
+        job_id: int | None = None,
+        run_at: float | None = None,
+        created_at: float | None = None,
+        workflow_run_id: int | None = None,
+    ) -> Fired:
+        """A fire from the store's epoch seconds."""
+        return cls(schedule_id, datetime.fromtimestamp(fire_at, tz=UTC), result, job_id,
+                   to_datetime(run_at), to_datetime(created_at), workflow_run_id)
 
 
 # Small on purpose: it pays off for specs that many schedules share and for deployments

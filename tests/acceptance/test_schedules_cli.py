@@ -40,6 +40,7 @@ def test_add_list_show_pause_resume_trigger_remove(project: Project) -> None:
     assert fired["result"] == "created"
     shown = project.run_json("schedules", "show", "nightly")
     assert [job["id"] for job in shown["jobs"]] == [fired["job_id"]]
+    assert shown["jobs"][0]["fire_at"] == fired["fire_at"]  # one instant, written one way
     assert shown["next_fire_at"] == created["next_fire_at"]  # a trigger does not move it
 
     table = project.run("schedules", "list")

@@ -230,7 +230,7 @@ def test_a_fire_plan_creates_its_jobs_and_moves_the_schedule_on(
 
     fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
 
-    assert [(f.result, f.fire_at) for f in fired] == [(FireResult.CREATED, T0 + EVERY)]
+    assert [(f.result, ts(f.fire_at)) for f in fired] == [(FireResult.CREATED, T0 + EVERY)]
     job_id = fired[0].job_id
     assert job_id is not None
     job = store.get_job(NS, job_id)
@@ -419,7 +419,7 @@ def test_triggering_a_schedule_fires_it_now_and_keeps_its_timing(
 
     fired = store.trigger_schedule(NS, "nightly")
 
-    assert (fired.result, fired.fire_at) == (FireResult.CREATED, T0 + 7)
+    assert (fired.result, ts(fired.fire_at)) == (FireResult.CREATED, T0 + 7)
     assert fired.job_id is not None
     job = store.get_job(NS, fired.job_id)
     assert (job.status, ts(job.run_at)) == (JobStatus.QUEUED, T0 + 7)

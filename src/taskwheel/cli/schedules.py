@@ -197,9 +197,14 @@ def trigger_schedule(target: Target, *, name: str) -> None:
         fired = client.trigger_schedule(name)
     if target.output.json:
         target.output.emit_json({"schedule": name, "result": fired.result.value,
-                                 "job_id": fired.job_id})
+                                 "fire_at": fired.fire_at.isoformat(),
+                                 "job_id": fired.job_id,
+                                 "workflow_run_id": fired.workflow_run_id})
     else:
-        target.output.note(f"schedule {name}: {fired.result.value}, job {fired.job_id}")
+        made = (f"workflow run {fired.workflow_run_id}" if fired.workflow_run_id is not None
+                else f"job {fired.job_id}")
+        target.output.note(f"schedule {name}: {fired.result.value} at "
+                           f"{_utc(fired.fire_at)}, {made}")
 
 
 # -- preview ---------------------------------------------------------------------------------

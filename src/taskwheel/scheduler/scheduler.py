@@ -358,7 +358,8 @@ class Scheduler:
                 stale.add(result.schedule_id)
             if (result.run_at is not None and result.created_at is not None
                     and result.run_at > result.created_at):
-                due_later = result.run_at if due_later is None else min(due_later, result.run_at)
+                run_at = result.run_at.timestamp()
+                due_later = run_at if due_later is None else min(due_later, run_at)
         for schedule, plan in misfires:
             if schedule.id not in stale:
                 self._count_misfire(schedule, plan, now)
@@ -382,8 +383,9 @@ class Scheduler:
                 queue=None if job is None else job.queue,
                 metadata={"schedule_id": result.schedule_id,
                           "schedule": None if schedule is None else schedule.name,
-                          "fire_at": result.fire_at, "result": result.result.value,
-                          "run_at": result.run_at,
+                          "fire_at": result.fire_at.timestamp(),
+                          "result": result.result.value,
+                          "run_at": None if result.run_at is None else result.run_at.timestamp(),
                           "workflow_run_id": result.workflow_run_id},
                 source=self.id,
             ))

@@ -287,7 +287,7 @@ class SQLStore(Store):
                 schedule = current.get(plan.schedule_id)
                 if not moved or schedule is None:
                     fired.extend(
-                        Fired(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
+                        Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                     )
                     continue
                 fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
@@ -444,23 +444,24 @@ def _fire(
     key: a job, or a workflow run for a schedule of a workflow."""
     if schedule.definition.workflow is not None:
         if overlap is not Overlap.ALLOW and tx.unfinished_workflow_run(schedule.id):
-            return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+            return Fired.at(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
         run_id = tx.insert_run(schedule.definition.workflow, run_at=fire.run_at,
                                started=fire.fire_at, schedule_id=schedule.id,
                                fire_at=fire.fire_at)
         if run_id is None:
-            return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
-        return Fired(schedule.id, fire.fire_at, FireResult.CREATED, None, fire.run_at, now,
-                     workflow_run_id=run_id)
+            return Fired.at(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+        return Fired.at(schedule.id, fire.fire_at, FireResult.CREATED, run_at=fire.run_at,
+                        created_at=now, workflow_run_id=run_id)
     unfinished = [] if overlap is Overlap.ALLOW else tx.unfinished_of_schedule(schedule.id)
     status = fired_status(overlap, unfinished, fire.run_at, now)
     if status is None:
-        return Fired(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
+        return Fired.at(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
     job_id = tx.insert_fired_job(schedule, fire, status)
     if job_id is None:
-        return Fired(schedule.id, fire.fire_at, FireResult.DUPLICATE)
+        return Fired.at(schedule.id, fire.fire_at, FireResult.DUPLICATE)
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
-    return Fired(schedule.id, fire.fire_at, result, job_id, fire.run_at, now)
+    return Fired.at(schedule.id, fire.fire_at, result, job_id=job_id, run_at=fire.run_at,
+                    created_at=now)
 
 
 def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
