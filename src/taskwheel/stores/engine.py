@@ -100,10 +100,8 @@ class SQLStore(Store):
             claim = self.claim_policy.claim_at_once(ex, request)
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
-                tx.promote_due(request.namespaces)
-                steps.steps_ended(tx, tx.expire_missed(request.namespaces, waiting=False))
-                jobs = self.claim_policy.claim(tx, request)
-                claim = Claim(jobs=jobs, next_due=tx.next_due(request.namespaces))
+                steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
+                claim = self.claim_policy.claim(tx, request)
         claim.jobs.sort(key=Job.dispatch_key)
         return claim
 
@@ -391,16 +389,14 @@ class SQLStore(Store):
 
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
-            now = ex.now()
-            counts = ex.count_by_state(namespace)
-            ready = ex.ready_by_priority(namespace)
-            workers = ex.list_workers(namespace, now)
+            found = ex.stats_rows(namespace)
+        now = found.now
         by_queue: dict[str, dict[str, int]] = {}
-        for group in counts:
+        for group in found.counts:
             by_queue.setdefault(group.queue, {})[group.status] = group.count
         priorities: dict[str, dict[int, int]] = {}
         oldest: dict[str, float] = {}
-        for band in ready:
+        for band in found.ready:
             priorities.setdefault(band.queue, {})[band.priority] = band.count
             oldest[band.queue] = min(oldest.get(band.queue, band.first_due), band.first_due)
         queues = [
@@ -412,7 +408,7 @@ class SQLStore(Store):
             )
             for queue in sorted(by_queue)
         ]
-        return Stats(queues=queues, workers=workers)
+        return Stats(queues=queues, workers=found.workers)
 
 
 # -- decisions shared by several operations -----------------------------------------------------

@@ -86,6 +86,17 @@ class QueueCount:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsRows:
+    """A namespace's jobs counted by queue and state, its ready jobs by queue and
+    priority, its workers, and the store's time they were read at."""
+
+    now: float
+    counts: list[QueueCount]
+    ready: list[ReadyCount]
+    workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True, slots=True)
 class ReadyCount:
     """Ready jobs of a queue at one priority, and the earliest due time among them."""
 
@@ -139,9 +150,16 @@ class Executor(ABC):
         ones too, as maintenance does; a claim leaves them to it)."""
 
     @abstractmethod
-    def claim_jobs(self, request: ClaimRequest) -> list[Job]:
+    def promote_and_expire(self, namespaces: Sequence[str]) -> list[Moved]:
+        """What a claim in steps does first: make due jobs ready (`promote_due`), then
+        expire ready jobs whose deadline passed (`expire_missed`); the expired. The
+        promotion's count is not read, so PostgreSQL sends both in one round trip."""
+
+    @abstractmethod
+    def claim_jobs(self, request: ClaimRequest) -> Claim:
         """Take up to ``request.limit`` ready jobs in dispatch order (priority,
-        deadline, due time, id) under a lease: attempt + 1, a new fencing token."""
+        deadline, due time, id) under a lease: attempt + 1, a new fencing token; with
+        `next_due` after them (one round trip on PostgreSQL)."""
 
     @abstractmethod
     def next_due(self, namespaces: Sequence[str]) -> float | None:
@@ -312,13 +330,8 @@ class Executor(ABC):
     # -- stats -----------------------------------------------------------------------------
 
     @abstractmethod
-    def count_by_state(self, namespace: str) -> list[QueueCount]: ...
-
-    @abstractmethod
-    def ready_by_priority(self, namespace: str) -> list[ReadyCount]: ...
-
-    @abstractmethod
-    def list_workers(self, namespace: str, now: float) -> list[WorkerInfo]: ...
+    def stats_rows(self, namespace: str) -> StatsRows:
+        """What `Stats` is folded from, read together (one round trip on PostgreSQL)."""
 
     # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
 

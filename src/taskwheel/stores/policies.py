@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from taskwheel.jobs import Claim, Job
+from taskwheel.jobs import Claim
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import Executor
 
@@ -27,8 +27,9 @@ class ClaimPolicy(ABC):
         return None
 
     @abstractmethod
-    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
-        """Take the jobs, inside the claim's transaction."""
+    def claim(self, transaction: Executor, request: ClaimRequest) -> Claim:
+        """Take the jobs, inside the claim's transaction; with the earliest due time
+        of a delayed job, for the worker's alarm."""
 
 
 class DispatchOrder(ClaimPolicy):
@@ -38,7 +39,7 @@ class DispatchOrder(ClaimPolicy):
     def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
         return executor.claim_at_once(request)
 
-    def claim(self, transaction: Executor, request: ClaimRequest) -> list[Job]:
+    def claim(self, transaction: Executor, request: ClaimRequest) -> Claim:
         return transaction.claim_jobs(request)
 
 

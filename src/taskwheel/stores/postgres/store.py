@@ -33,7 +33,6 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
-    WorkerInfo,
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
@@ -42,7 +41,7 @@ from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
-from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount
+from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount, StatsRows
 from taskwheel.stores.postgres.connection import (
     Connection,
     ConnectionSettings,
@@ -170,9 +169,19 @@ class PostgresExecutor(WorkflowStatements, Executor):
         params = {**_namespaces(namespaces), "waiting": waiting}
         return [_moved(row) for row in self._execute("expire_missed", params).fetchall()]
 
-    def claim_jobs(self, request: ClaimRequest) -> list[Job]:
-        found = self._execute("claim_jobs", _claim_params(request)).fetchall()
-        return [rows.job(row, rows.as_stored) for row in found]
+    def promote_and_expire(self, namespaces: Sequence[str]) -> list[Moved]:
+        scope = _namespaces(namespaces)
+        self._execute("promote_due", scope)  # its count unread: it travels with the next
+        expired = self._execute("expire_missed", {**scope, "waiting": False}).fetchall()
+        return [_moved(row) for row in expired]
+
+    def claim_jobs(self, request: ClaimRequest) -> Claim:
+        claimed = self._execute("claim_jobs", _claim_params(request))
+        due = self._execute("next_due", _namespaces(request.namespaces))
+        jobs = [rows.job(row, rows.as_stored) for row in claimed.fetchall()]
+        row = due.fetchone()
+        assert row is not None
+        return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
 
     def next_due(self, namespaces: Sequence[str]) -> float | None:
         row = self._execute("next_due", _namespaces(namespaces)).fetchone()
@@ -380,18 +389,26 @@ class PostgresExecutor(WorkflowStatements, Executor):
 
     # -- stats -----------------------------------------------------------------------------
 
-    def count_by_state(self, namespace: str) -> list[QueueCount]:
-        found = self._execute("count_by_state", {"namespace": namespace}).fetchall()
-        return [QueueCount(row["queue"], row["status"], int(row["count"])) for row in found]
-
-    def ready_by_priority(self, namespace: str) -> list[ReadyCount]:
-        found = self._execute("ready_by_priority", {"namespace": namespace}).fetchall()
-        return [ReadyCount(row["queue"], int(row["priority"]), int(row["count"]),
-                           float(row["first_due"])) for row in found]
-
-    def list_workers(self, namespace: str, now: float) -> list[WorkerInfo]:
-        found = self._execute("list_workers", {"namespace": namespace}).fetchall()
-        return [rows.worker(row, now, rows.as_stored) for row in found]
+    def stats_rows(self, namespace: str) -> StatsRows:
+        scope = {"namespace": namespace}
+        clock = (self._conn.execute(_C["transaction_now"], {"now": None})
+                 if self._now is None else None)
+        counts = self._execute("count_by_state", scope)
+        ready = self._execute("ready_by_priority", scope)
+        workers = self._execute("list_workers", scope)
+        if clock is not None:  # every result arrives with the first one read
+            row = clock.fetchone()
+            assert row is not None
+            self._now = float(row["now"])
+        now = self.now()
+        return StatsRows(
+            now=now,
+            counts=[QueueCount(row["queue"], row["status"], int(row["count"]))
+                    for row in counts.fetchall()],
+            ready=[ReadyCount(row["queue"], int(row["priority"]), int(row["count"]),
+                              float(row["first_due"])) for row in ready.fetchall()],
+            workers=[rows.worker(row, now, rows.as_stored) for row in workers.fetchall()],
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 

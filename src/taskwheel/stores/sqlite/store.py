@@ -26,7 +26,6 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
-    WorkerInfo,
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
@@ -36,7 +35,7 @@ from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
-from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount
+from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount, StatsRows
 from taskwheel.stores.sql_files import load_migrations, split_statements
 from taskwheel.stores.sqlite.connection import (
     STORE,
@@ -148,9 +147,14 @@ class SQLiteExecutor(WorkflowStatements, Executor):
             found += conn.execute(waiting_ones, params).fetchall()
         return [_moved(row) for row in found]
 
-    def claim_jobs(self, request: ClaimRequest) -> list[Job]:
-        return [rows.job(row) for row in self._execute(
+    def promote_and_expire(self, namespaces: Sequence[str]) -> list[Moved]:
+        self.promote_due(namespaces)
+        return self.expire_missed(namespaces, waiting=False)
+
+    def claim_jobs(self, request: ClaimRequest) -> Claim:
+        jobs = [rows.job(row) for row in self._execute(
             "claim_jobs", _claim_params(request, self.now()))]
+        return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
     def next_due(self, namespaces: Sequence[str]) -> float | None:
         found = self._execute("next_due", {"namespaces": _namespaces(namespaces)}).fetchone()
@@ -388,18 +392,17 @@ class SQLiteExecutor(WorkflowStatements, Executor):
 
     # -- stats ------------------------------------------------------------------------------------
 
-    def count_by_state(self, namespace: str) -> list[QueueCount]:
-        return [QueueCount(queue, status, int(count)) for queue, status, count in
-                self._execute("count_by_state", {"namespace": namespace})]
-
-    def ready_by_priority(self, namespace: str) -> list[ReadyCount]:
-        return [ReadyCount(queue, int(priority), int(count), float(first_due))
-                for queue, priority, count, first_due in
-                self._execute("ready_by_priority", {"namespace": namespace})]
-
-    def list_workers(self, namespace: str, now: float) -> list[WorkerInfo]:
-        return [rows.worker(row, now) for row in
-                self._execute("list_workers", {"namespace": namespace})]
+    def stats_rows(self, namespace: str) -> StatsRows:
+        scope, now = {"namespace": namespace}, self.now()
+        return StatsRows(
+            now=now,
+            counts=[QueueCount(queue, status, int(count)) for queue, status, count in
+                    self._execute("count_by_state", scope)],
+            ready=[ReadyCount(queue, int(priority), int(count), float(first_due))
+                   for queue, priority, count, first_due in
+                   self._execute("ready_by_priority", scope)],
+            workers=[rows.worker(row, now) for row in self._execute("list_workers", scope)],
+        )
 
 
 class SQLiteStore(SQLStore):
