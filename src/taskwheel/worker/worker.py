@@ -57,7 +57,7 @@ from taskwheel.worker.execution import (
     timed_out,
 )
 from taskwheel.worker.settings import WorkerSettings
-from taskwheel.worker.writes import AttemptWriter
+from taskwheel.worker.writes import AttemptWriter, WriterThread
 
 log = logging.getLogger("taskwheel.worker")
 _MAX_BACKOFF = 5.0  # seconds between retries while the store cannot be reached
@@ -111,9 +111,10 @@ class Worker:
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0  # the thread the loop runs on, once it runs
         self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-writes")
+        # The loop's thread is known once it runs (run_async).
+        self._writes = WriterThread(self.store, self._writer, loop_thread=0)
         self._upkeep = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-maintenance")
         self._events = self.store.events
         self._children = ChildPool({"sys_path": sys.path, "app": app.import_path})
@@ -156,7 +157,7 @@ class Worker:
     async def run_async(self, *, install_signal_handlers: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._loop_thread = threading.get_ident()
+        self._writes.loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
@@ -293,7 +294,7 @@ class Worker:
                 await self._wake.wait()
 
     def _start(self, job: Job) -> None:
-        writer = AttemptWriter(self.store, job.id, job.fence, self._writer, self._loop_thread)
+        writer = AttemptWriter(self._writes, job.id, job.fence)
         ctx = Context(
             job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
             fencing_token=job.fence, task=job.task, queue=job.queue, namespace=job.namespace,
@@ -320,7 +321,8 @@ class Worker:
         events = self._events
         if events.wants(EventKind.JOB_STARTED):
             events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id))
-        began = time.perf_counter()
+        timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
+        began = time.perf_counter() if timed else 0.0
         try:
             execution = await self._execute(task, running)
             if running.writer.busy:  # its checkpoints are written before its outcome
@@ -330,7 +332,7 @@ class Worker:
         except Exception as exc:
             log.exception("job %s: unexpected error running it", job.id)
             execution = Execution(AttemptOutcome.FAILED, error=f"worker error: {exc}")
-        duration = time.perf_counter() - began
+        duration = time.perf_counter() - began if timed else 0.0
         if self._running.get(job.id) is running:
             del self._running[job.id]
         else:

@@ -31,31 +31,42 @@ from taskwheel.stores.base import Store
 log = logging.getLogger("taskwheel.worker")
 
 
+class WriterThread:
+    """What the attempts of one worker share: the store, the writer thread (one thread:
+    writes are applied in the order they are handed over), and the thread of the
+    worker's event loop, where a call must not block."""
+
+    __slots__ = ("executor", "loop_thread", "store")
+
+    def __init__(self, store: Store, executor: Executor, loop_thread: int) -> None:
+        self.store = store
+        self.executor = executor
+        self.loop_thread = loop_thread
+
+
 class AttemptWriter:
     """Checkpoints and lease extensions of one attempt (``job_id`` under ``fence``).
 
-    ``executor`` is the worker's writer thread (one thread: writes are applied in the
-    order they are handed over); ``loop_thread`` the thread of the worker's event loop,
-    where a call must not block. One is built per attempt: it costs a lock, no thread.
+    One is built per attempt, on the hot path of every job: it holds three fields until
+    the attempt first hands a write over (most never do), and a lock from then on.
     """
 
-    __slots__ = ("_executor", "_extension", "_fence", "_job_id", "_last", "_lock",
-                 "_loop_thread", "_queued", "_state", "_store", "held")
+    __slots__ = ("_extension", "_fence", "_job_id", "_last", "_lock", "_queued", "_state",
+                 "_thread", "held")
 
-    def __init__(
-        self, store: Store, job_id: int, fence: int, executor: Executor, loop_thread: int
-    ) -> None:
-        self._store = store
+    def __init__(self, thread: WriterThread, job_id: int, fence: int) -> None:
+        self._thread = thread
         self._job_id = job_id
         self._fence = fence
-        self._executor = executor
-        self._loop_thread = loop_thread  # the worker's event loop runs on this thread
-        self._lock = threading.Lock()
-        self._state: str | None = None  # the latest checkpoint not yet handed to the store
-        self._extension: float | None = None  # the longest extension not yet asked for
-        self._queued = False  # a flush is queued on the writer thread
         self._last: Future[None] | None = None
         self.held = True  # False once the store refused a write: the token is stale
+        # Set by the first hand-over (`_hand_over`, on the loop thread), read by the
+        # writer thread only after it: the latest checkpoint not yet handed to the
+        # store, the longest extension not yet asked for, whether a flush is queued.
+        self._lock: threading.Lock
+        self._state: str | None
+        self._extension: float | None
+        self._queued: bool
 
     @property
     def busy(self) -> bool:
@@ -63,7 +74,7 @@ class AttemptWriter:
         return self._last is not None and not self._last.done()
 
     def _on_loop(self) -> bool:
-        return threading.get_ident() == self._loop_thread
+        return threading.get_ident() == self._thread.loop_thread
 
     # -- what the context calls ------------------------------------------------------------
 
@@ -103,6 +114,10 @@ class AttemptWriter:
     def _hand_over(self, state_json: str | None, seconds: float | None) -> Future[None]:
         """Put the write in the pending flush (queued if none is): the flush that will
         carry it, or a later one that takes the newer state with it."""
+        if self._last is None:  # the attempt's first write
+            self._lock = threading.Lock()
+            self._state = self._extension = None
+            self._queued = False
         with self._lock:
             if state_json is not None:
                 self._state = state_json
@@ -110,7 +125,7 @@ class AttemptWriter:
                 self._extension = max(seconds, self._extension or 0.0)
             if not self._queued or self._last is None:
                 self._queued = True
-                self._last = self._executor.submit(self._flush)
+                self._last = self._thread.executor.submit(self._flush)
             return self._last
 
     def _flush(self) -> None:
@@ -128,11 +143,11 @@ class AttemptWriter:
             raise
 
     def _save(self, state_json: str) -> bool:
-        ok = self._store.save_checkpoint(self._job_id, self._fence, state_json)
+        ok = self._thread.store.save_checkpoint(self._job_id, self._fence, state_json)
         self.held = self.held and ok
         return ok
 
     def _extend(self, seconds: float) -> bool:
-        ok = self._store.extend_lease(self._job_id, self._fence, seconds)
+        ok = self._thread.store.extend_lease(self._job_id, self._fence, seconds)
         self.held = self.held and ok
         return ok

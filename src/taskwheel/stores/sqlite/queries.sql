@@ -192,16 +192,11 @@ UPDATE taskwheel_jobs SET lease_expires_at = max(lease_expires_at, :now + :lease
 WHERE id = :id AND fence = :fence AND status = 'running'
 
 -- name: finish_attempts
--- One outcome, run for each in the order given: recorded as an attempt of the running
--- row while its fence still holds (a stale outcome records nothing), then applied (the
--- answer; nothing when stale). A retry of a job someone asked to cancel ends it
--- cancelled instead.
-INSERT INTO taskwheel_attempts (
-    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
-    result, error, traceback)
-SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :now, :outcome,
-       :result, :error, :traceback
-FROM taskwheel_jobs WHERE id = :id AND fence = :fence AND status = 'running';
+-- One outcome, run for each in the order given: applied to the running row while its
+-- fence still holds (the answer; nothing when stale, and then nothing is recorded), then
+-- recorded as an attempt from what the first statement answered (:namespace, :attempt,
+-- :worker_id, :started_at), with no second lookup of the row. A retry of a job someone
+-- asked to cancel ends it cancelled instead.
 UPDATE taskwheel_jobs
 SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled')
                   THEN 'cancelled' ELSE :status END,
@@ -212,7 +207,13 @@ SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled
                        THEN NULL ELSE :now END,
     lease_expires_at = NULL
 WHERE id = :id AND fence = :fence AND status = 'running'
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id,
+          attempt, worker_id, started_at;
+INSERT INTO taskwheel_attempts (
+    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+    result, error, traceback)
+VALUES (:namespace, :id, :attempt, :fence, :worker_id, coalesce(:started_at, :now), :now,
+        :outcome, :result, :error, :traceback);
 
 -- name: release_queue_one
 -- queue_one: the waiting jobs of the schedules :schedule_ids (JSON; whose jobs just

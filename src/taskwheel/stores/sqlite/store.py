@@ -172,9 +172,10 @@ class SQLiteExecutor(WorkflowStatements, Executor):
 
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
         # The hot path of every report: the block's two statements run directly, without
-        # `_run`'s per-statement bookkeeping (a stale outcome's INSERT matches nothing).
+        # `_run`'s per-statement bookkeeping; a stale outcome's UPDATE answers nothing
+        # and its INSERT is not run.
         conn, now = self._c(), self.now()
-        record, finish = Q["finish_attempts"]
+        finish, record = Q["finish_attempts"]
         moved: list[Moved] = []
         rejected: list[int] = []
         for outcome in outcomes:
@@ -184,11 +185,13 @@ class SQLiteExecutor(WorkflowStatements, Executor):
                 "error": outcome.error, "traceback": outcome.traceback,
                 "retry_delay": outcome.retry_delay, "now": now,
             }
-            conn.execute(record, params)
             row = conn.execute(finish, params).fetchone()
             if row is None:
                 rejected.append(outcome.job_id)
                 continue
+            params["namespace"], params["attempt"] = row[1], row[7]
+            params["worker_id"], params["started_at"] = row[8], row[9]
+            conn.execute(record, params)
             moved.append(Moved(row[0], row[1], JobStatus(row[2]), row[3], row[4], row[5],
                                row[6]))
         self._wake_ready(moved)
