@@ -64,7 +64,7 @@ def test_cancelling_a_running_job_asks_its_worker_to_stop(store: Store) -> None:
 
     assert (asked.status, asked.cancel_requested) == (JobStatus.RUNNING, True)
     assert (asked.worker_id, asked.fence) == ("w1", job.fence)
-    assert store.heartbeat("w1", TTL) == {job.id: True}
+    assert store.heartbeat("w1", TTL, {job.id: job.fence}) == {job.id: True}
 
 
 @pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.CANCELLED])
@@ -291,7 +291,7 @@ def test_a_registered_worker_is_listed_alive_until_it_goes_silent(
     clock.advance(3 * 5 + 1)
     assert not store.stats(NS).workers[0].alive
 
-    store.heartbeat("w1", TTL)
+    store.heartbeat("w1", TTL, {})  # running nothing, and alive
     [back] = store.stats(NS).workers
     assert back.alive
     assert ts(back.last_seen_at) == T0 + 16

@@ -221,7 +221,12 @@ def test_a_deadline_passing_while_the_job_runs_does_not_expire_it(
 # -- heartbeats and lease extension -------------------------------------------------------------
 
 
-def test_a_heartbeat_extends_every_lease_of_the_worker_and_no_other(
+def leases(jobs: list[Job]) -> dict[int, int]:
+    """What a worker running ``jobs`` names in its heartbeat."""
+    return {job.id: job.fence for job in jobs}
+
+
+def test_a_heartbeat_extends_the_leases_it_names_in_any_namespace_and_no_other(
     store: Store, clock: ManualClock
 ) -> None:
     store.enqueue([new_job(), new_job(), new_job(namespace=OTHER_NS), new_job()])
@@ -230,7 +235,8 @@ def test_a_heartbeat_extends_every_lease_of_the_worker_and_no_other(
     mine.append(claim_one(store, "w1", namespace=OTHER_NS))
     clock.advance(20)
 
-    held = store.heartbeat("w1", 100)
+    # w2's attempt, named by w1, is not w1's to renew.
+    held = store.heartbeat("w1", 100, {**leases(mine), theirs.id: theirs.fence})
 
     assert held == {j.id: False for j in mine}
     for job in store.get_jobs(NS, [j.id for j in mine]):
@@ -245,7 +251,7 @@ def test_a_heartbeat_keeps_a_job_past_its_first_lease(store: Store, clock: Manua
     job = claim_one(store)
     for _ in range(4):
         clock.advance(TTL - 1)
-        assert store.heartbeat("w1", TTL) == {job.id: False}
+        assert store.heartbeat("w1", TTL, leases([job])) == {job.id: False}
 
     rescue = store.rescue_expired_leases(NS)
 
@@ -259,7 +265,7 @@ def test_a_heartbeat_reports_cancel_requests(store: Store) -> None:
 
     store.cancel_job(NS, stop.id)
 
-    assert store.heartbeat("w1", TTL) == {keep.id: False, stop.id: True}
+    assert store.heartbeat("w1", TTL, leases([keep, stop])) == {keep.id: False, stop.id: True}
 
 
 def test_a_heartbeat_leaves_out_jobs_the_worker_no_longer_holds(store: Store) -> None:
@@ -267,8 +273,43 @@ def test_a_heartbeat_leaves_out_jobs_the_worker_no_longer_holds(store: Store) ->
     done, running = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
     store.finish_attempts([succeeded(done)])
 
-    assert store.heartbeat("w1", TTL) == {running.id: False}
-    assert store.heartbeat("nobody", TTL) == {}
+    assert store.heartbeat("w1", TTL, leases([done, running])) == {running.id: False}
+    assert store.heartbeat("nobody", TTL, leases([running])) == {}
+
+
+def test_a_heartbeat_leaves_a_lease_it_does_not_name_to_expire(
+    store: Store, clock: ManualClock
+) -> None:
+    """A claim whose answer never reached its worker, or an attempt the worker lost
+    track of: the worker does not name it, so its lease lapses and it is rescued while
+    the worker lives on (no lease outlives its work)."""
+    store.enqueue([new_job(), new_job()])
+    known, lost = store.claim_jobs(NS, "w1", [QUEUE], 2, TTL).jobs
+    for _ in range(3):
+        clock.advance(TTL - 1)
+        assert store.heartbeat("w1", TTL, leases([known])) == {known.id: False}
+
+    rescue = store.rescue_expired_leases(NS)
+
+    assert rescue.requeued == [lost.id]
+    assert store.get_job(NS, known.id).status is JobStatus.RUNNING
+
+
+def test_a_heartbeat_with_a_stale_fence_renews_nothing(
+    store: Store, clock: ManualClock
+) -> None:
+    """The worker's older attempt of a job that was rescued and claimed again (by this
+    same worker): only the current attempt's token renews the lease."""
+    enqueue_one(store)
+    first = claim_one(store, "w1")
+    clock.advance(TTL + 1)
+    store.rescue_expired_leases(NS)
+    second = claim_one(store, "w1")
+    clock.advance(TTL - 1)
+
+    assert store.heartbeat("w1", TTL, leases([first])) == {}
+    assert ts(store.get_job(NS, second.id).lease_expires_at) == T0 + TTL + 1 + TTL
+    assert store.heartbeat("w1", TTL, leases([second])) == {second.id: False}
 
 
 def test_extend_lease_with_the_current_fence_moves_the_lease(

@@ -311,5 +311,6 @@ def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
     store.finish_attempts([failed(claimed["fails"], JobStatus.DEAD)])
     send_marker(store)
 
-    assert store.heartbeat("w1", TTL) == {claimed["runs"].id: True}  # asked to stop
+    runs = claimed["runs"]
+    assert store.heartbeat("w1", TTL, {runs.id: runs.fence}) == {runs.id: True}  # asked to stop
     assert (NS, "cancel") in events_until_marker(listener)

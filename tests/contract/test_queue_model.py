@@ -143,8 +143,12 @@ class QueueModel(RuleBasedStateMachine):
         assert (last.outcome, last.fence, last.worker_id) == (outcome, lease.fence, lease.worker)
 
     def heartbeat_worker(self, worker: str) -> None:
-        held = self.store.heartbeat(worker, LEASE_TTL)
         mine = self.held_by(worker)
+        # What the worker executes, and an older attempt it may still be finishing: a
+        # stale token renews nothing.
+        named = {job_id: fence for job_id, fence in self.stale if job_id not in mine}
+        named.update({job_id: lease.fence for job_id, lease in mine.items()})
+        held = self.store.heartbeat(worker, LEASE_TTL, named)
         assert held == {job_id: self.jobs[job_id].cancel_requested for job_id in mine}, (
             f"{worker} heartbeat reports {held}, model says it holds {sorted(mine)}"
         )

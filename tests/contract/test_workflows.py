@@ -267,7 +267,7 @@ def test_fail_fast_cancels_every_unfinished_step_and_asks_running_ones_to_stop(
     assert statuses(store, run.id) == {"a": S.DEAD, "b": S.CANCELLED, "c": S.CANCELLED,
                                        "x": S.RUNNING, "y": S.CANCELLED, "z": S.CANCELLED}
     assert step_job(store, run.id, "x").cancel_requested is True
-    assert store.heartbeat("w1", TTL) == {first["x"].id: True}
+    assert store.heartbeat("w1", TTL, {first["x"].id: first["x"].fence}) == {first["x"].id: True}
     assert run_of(store, run.id).status is RunStatus.RUNNING
     store.finish_attempts([Outcome(first["x"].id, first["x"].fence, S.CANCELLED,
                                    AttemptOutcome.CANCELLED)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -31,9 +32,11 @@ def test_an_async_checkpoint_while_the_store_is_slow_blocks_no_other_coroutine(
         release.wait(20)
         return real_save(job_id, fence, state_json)
 
-    def counted_heartbeat(worker_id: str, lease_ttl: float) -> dict[int, bool]:
+    def counted_heartbeat(
+        worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
         beats.append(time.monotonic())
-        return real_heartbeat(worker_id, lease_ttl)
+        return real_heartbeat(worker_id, lease_ttl, leases)
 
     monkeypatch.setattr(app.store, "save_checkpoint", slow_save)
     monkeypatch.setattr(app.store, "heartbeat", counted_heartbeat)

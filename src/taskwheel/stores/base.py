@@ -8,7 +8,7 @@ clock (the database clock), never by the caller's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,10 +115,16 @@ class Store(ABC):
                                        float(lease_ttl)))
 
     @abstractmethod
-    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
-        """Extend the leases of all the worker's running jobs in one statement.
+    def heartbeat(
+        self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
+        """Extend, in one statement, the leases of exactly the attempts the worker is
+        executing (``leases``: {job id: fencing token}) and its own last-seen time.
 
-        Returns {job id: cancel requested} for the jobs the worker still holds.
+        A lease of the worker that is not named (a claim whose answer never reached it,
+        an attempt it lost track of) is not renewed: it expires and is rescued, so no
+        lease outlives its work. Returns {job id: cancel requested} for the named
+        attempts still held.
         """
 
     @abstractmethod

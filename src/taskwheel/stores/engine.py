@@ -15,7 +15,7 @@ dialect can do them in one statement or one pipelined round trip.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal
 
@@ -105,9 +105,11 @@ class SQLStore(Store):
         claim.jobs.sort(key=Job.dispatch_key)
         return claim
 
-    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+    def heartbeat(
+        self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
         with self.executor("heartbeat", "statement") as ex:
-            return ex.heartbeat(worker_id, float(lease_ttl))
+            return ex.heartbeat(worker_id, float(lease_ttl), leases)
 
     def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool:
         with self.executor("extend_lease", "statement") as ex:

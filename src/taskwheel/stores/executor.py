@@ -26,7 +26,7 @@ Times are epoch seconds of the store's clock. ``now`` is the transaction's insta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, WorkerInfo
@@ -166,8 +166,11 @@ class Executor(ABC):
         """When the earliest delayed job of ``namespaces`` falls due."""
 
     @abstractmethod
-    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
-        """Extend the worker's leases and its last-seen time: {job id: cancel asked}."""
+    def heartbeat(
+        self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
+        """Extend the leases of the attempts ``leases`` names ({job id: fence}) that the
+        worker still holds, and its last-seen time: {job id: cancel asked}."""
 
     @abstractmethod
     def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool: ...

@@ -44,6 +44,7 @@ class Running:
     job: Job
     ctx: Context
     writer: AttemptWriter
+    started: float = 0.0  # time.monotonic() when it started
     cancel_signalled: bool = False
     released: bool = False
     stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)

@@ -56,6 +56,7 @@ from taskwheel.worker.execution import (
     run_shell,
     timed_out,
 )
+from taskwheel.worker.heartbeat import Heartbeat
 from taskwheel.worker.settings import WorkerSettings
 from taskwheel.worker.writes import AttemptWriter, WriterThread
 
@@ -104,9 +105,13 @@ class Worker:
             lease_ttl=s.lease_ttl, renew=s.heartbeat_interval, standby_poll=s.heartbeat_interval,
         )
         self._running: dict[int, Running] = {}
-        # Attempts still running here whose job the store gave to a newer attempt (this
-        # worker's lease lapsed and it claimed the job again): their outcomes are refused.
-        self._superseded: list[Running] = []
+        # Newer attempts of jobs whose older attempt still runs here (this worker's lease
+        # lapsed, the job was rescued and this worker claimed it again): each starts when
+        # the older one ends, so no job ever runs twice at once in one worker. The older
+        # attempt's outcome is refused (its token is stale); the newer one's lease is
+        # renewed meanwhile.
+        self._deferred: dict[int, Job] = {}
+        self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
         self._hard_stop = False
@@ -161,7 +166,6 @@ class Worker:
         self._wake = asyncio.Event()
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
-        self._cancel_check = asyncio.Event()
         self._idle = asyncio.Event()
         if self._stopping:
             self._stop_event.set()
@@ -193,10 +197,12 @@ class Worker:
                  "every namespace" if self.serves_all else ",".join(self._serving),
                  s.pool.value, s.concurrency)
         reporter = asyncio.create_task(self._report_loop())
-        background = [
-            asyncio.create_task(self._heartbeat_loop()),
-            asyncio.create_task(self._maintenance_loop()),
-        ]
+        background = [asyncio.create_task(self._maintenance_loop())]
+        self._heartbeat = Heartbeat(
+            self.store, self.id, interval=s.heartbeat_interval, lease_ttl=s.lease_ttl,
+            leases=self._leases, on_held=self._held, loop=loop,
+        )
+        self._heartbeat.start()
         try:
             await self._fetch_loop()
             await self._drain_running()
@@ -204,6 +210,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await loop.run_in_executor(None, self._heartbeat.stop)
             self._report_ready.set()
             self._reporting_done = True
             await reporter
@@ -235,7 +242,8 @@ class Worker:
                 if event == "jobs":  # work in a namespace it did not know of yet
                     self._serving = (*self._serving, namespace)
             if event == "cancel":
-                self._cancel_check.set()
+                if self._heartbeat is not None:
+                    self._heartbeat.beat_now()
             else:
                 self._wake.set()
 
@@ -257,7 +265,7 @@ class Worker:
             # Cleared before looking, so a wake-up that arrives meanwhile is not lost; and
             # a set event would return from wait() without yielding to the running jobs.
             self._wake.clear()
-            free = s.concurrency - len(self._running) - len(self._superseded)
+            free = s.concurrency - len(self._running) - len(self._deferred)
             next_due: float | None = None
             if free > 0:
                 want = min(free, s.batch_size)
@@ -278,8 +286,8 @@ class Worker:
                 self._saturated = len(claim.jobs) == want
                 if self._saturated:
                     continue
-                if (s.burst and not claim.jobs and not self._running and not self._unreported
-                        and next_due is None):
+                if (s.burst and not claim.jobs and not self._running and not self._deferred
+                        and not self._unreported and next_due is None):
                     return
             else:
                 self._saturated = True
@@ -294,6 +302,13 @@ class Worker:
                 await self._wake.wait()
 
     def _start(self, job: Job) -> None:
+        older = self._running.get(job.id)
+        if older is not None:
+            log.warning("job %d claimed again (fencing token %d) while its attempt with "
+                        "token %d still runs here: the new attempt starts when that one ends",
+                        job.id, job.fence, older.job.fence)
+            self._deferred[job.id] = job
+            return
         writer = AttemptWriter(self._writes, job.id, job.fence)
         ctx = Context(
             job_id=job.id, attempt=job.attempt, max_attempts=job.max_attempts,
@@ -301,10 +316,7 @@ class Worker:
             last_checkpoint=job.checkpoint, writes=writer,
             workflow_run_id=job.workflow_run_id, step=job.step,
         )
-        running = Running(job=job, ctx=ctx, writer=writer)
-        previous = self._running.get(job.id)
-        if previous is not None:
-            self._superseded.append(previous)
+        running = Running(job=job, ctx=ctx, writer=writer, started=time.monotonic())
         self._running[job.id] = running
         task = asyncio.get_running_loop().create_task(self._run(running))
 
@@ -333,10 +345,10 @@ class Worker:
             log.exception("job %s: unexpected error running it", job.id)
             execution = Execution(AttemptOutcome.FAILED, error=f"worker error: {exc}")
         duration = time.perf_counter() - began if timed else 0.0
-        if self._running.get(job.id) is running:
-            del self._running[job.id]
-        else:
-            self._superseded = [r for r in self._superseded if r is not running]
+        del self._running[job.id]
+        newer = self._deferred.pop(job.id, None) if not self._stopping else None
+        if newer is not None:
+            self._start(newer)
         if not self._running:
             self._idle.set()
             if self.settings.burst:
@@ -520,22 +532,25 @@ class Worker:
 
     # -- heartbeat, cancel, rescue ------------------------------------------------------------
 
-    async def _heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_interval
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._cancel_check.wait()
-            self._cancel_check.clear()
-            try:
-                held = await self._call(self.store.heartbeat, self.id, self.settings.lease_ttl)
-            except Exception:
-                log.exception("heartbeat failed")
-                continue
-            for job_id, cancel_requested in held.items():
-                running = self._running.get(job_id)
-                if cancel_requested and running is not None and not running.cancel_signalled:
-                    self._signal_cancel(running)
+    def _leases(self) -> dict[int, int]:
+        """The attempts this worker executes, {job id: fence}: what its heartbeat
+        renews. Called on the heartbeat thread (copies, then reads). An attempt past its
+        timeout by more than a lease is left out: stuck on a blocked event loop, it must
+        not hold its job for as long as the worker lives."""
+        running, deferred = dict(self._running), dict(self._deferred)
+        now, ttl = time.monotonic(), self.settings.lease_ttl
+        leases = {job_id: r.job.fence for job_id, r in running.items()
+                  if r.job.timeout is None or now - r.started <= r.job.timeout + ttl}
+        leases.update((job_id, job.fence) for job_id, job in deferred.items())
+        return leases
+
+    def _held(self, held: dict[int, bool]) -> None:
+        """The heartbeat's answer, on the loop: signal the cancels asked for."""
+        for job_id, cancel_requested in held.items():
+            running = self._running.get(job_id)
+            if (cancel_requested and running is not None and job_id not in self._deferred
+                    and not running.cancel_signalled):
+                self._signal_cancel(running)
 
     def _signal_cancel(self, running: Running) -> None:
         running.cancel_signalled = True
@@ -591,11 +606,15 @@ class Worker:
                             for waiter in waiters:
                                 waiter.cancel()
         leftovers = dict(self._running)
-        if not leftovers:
+        deferred, self._deferred = self._deferred, {}
+        if not leftovers and not deferred:
             return
         for running in leftovers.values():
             running.released = True
+        # A job claimed again while its older attempt ran is given back under the newer
+        # attempt's token (the older one's is stale).
         fences = {job_id: r.job.fence for job_id, r in leftovers.items()}
+        fences.update((job_id, job.fence) for job_id, job in deferred.items())
         try:
             released = await self._call(self.store.release_jobs, self.id, fences)
             log.warning("gave back the leases of %d unfinished jobs: %s", len(released),

@@ -266,12 +266,18 @@ CROSS JOIN LATERAL (
     WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
 
 -- name: heartbeat
--- One statement per worker: every lease it holds, and its own last-seen time.
+-- One statement per worker: the leases of the attempts it executes (%(id)s with their
+-- %(fence)s), and its own last-seen time. A lease of the worker not named is left to
+-- expire.
 WITH seen AS (
-    UPDATE workers SET last_seen_at = clock_now(%(now)s) WHERE id = %(worker_id)s)
+    UPDATE workers SET last_seen_at = clock_now(%(now)s) WHERE id = %(worker_id)s),
+held AS (
+    SELECT * FROM unnest(%(id)s::bigint[], %(fence)s::bigint[]) AS h(id, fence))
 UPDATE jobs SET lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s
-WHERE worker_id = %(worker_id)s AND status = 'running'
-RETURNING id, cancel_requested
+FROM held
+WHERE jobs.id = held.id AND jobs.fence = held.fence
+  AND jobs.worker_id = %(worker_id)s AND jobs.status = 'running'
+RETURNING jobs.id, jobs.cancel_requested
 
 -- name: extend_lease
 UPDATE jobs

@@ -19,7 +19,7 @@ statement, or for a big batch without idempotency keys a COPY (see `_COPY_FROM`)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from psycopg import Cursor, sql
@@ -188,8 +188,11 @@ class PostgresExecutor(WorkflowStatements, Executor):
         assert row is not None
         return _optional_float(row["next_due"])
 
-    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
-        params = {"worker_id": worker_id, "lease_ttl": float(lease_ttl)}
+    def heartbeat(
+        self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
+        params = {"worker_id": worker_id, "lease_ttl": float(lease_ttl),
+                  "id": list(leases), "fence": list(leases.values())}
         found = self._execute("heartbeat", params).fetchall()
         return {int(row["id"]): bool(row["cancel_requested"]) for row in found}
 

@@ -181,10 +181,15 @@ SELECT min((SELECT min(run_at) FROM taskwheel_jobs
 FROM json_each(:namespaces) AS claimed
 
 -- name: heartbeat
--- Every lease the worker holds (the answer), and its own last-seen time.
+-- The leases of the attempts the worker executes (:leases, a JSON list of [id, fence];
+-- the answer), and its own last-seen time. A lease of the worker not named is left to
+-- expire.
 UPDATE taskwheel_jobs SET lease_expires_at = :now + :lease_ttl
-WHERE worker_id = :worker_id AND status = 'running'
-RETURNING id, cancel_requested;
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS fence
+      FROM json_each(:leases)) AS held
+WHERE taskwheel_jobs.id = held.id AND taskwheel_jobs.fence = held.fence
+  AND taskwheel_jobs.worker_id = :worker_id AND taskwheel_jobs.status = 'running'
+RETURNING taskwheel_jobs.id, taskwheel_jobs.cancel_requested;
 UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id;
 
 -- name: extend_lease

@@ -14,7 +14,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock
@@ -160,9 +160,12 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         found = self._execute("next_due", {"namespaces": _namespaces(namespaces)}).fetchone()
         return _optional_float(found[0])
 
-    def heartbeat(self, worker_id: str, lease_ttl: float) -> dict[int, bool]:
+    def heartbeat(
+        self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
+    ) -> dict[int, bool]:
         held, _seen = self._run("heartbeat", {
-            "worker_id": worker_id, "now": self.now(), "lease_ttl": lease_ttl})
+            "worker_id": worker_id, "now": self.now(), "lease_ttl": lease_ttl,
+            "leases": json.dumps(list(leases.items()))})
         return {int(row[0]): bool(row[1]) for row in held.rows}
 
     def extend_lease(self, job_id: int, fence: int, lease_ttl: float) -> bool:
