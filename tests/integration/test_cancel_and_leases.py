@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 import taskwheel
 from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
+from taskwheel.maintenance import LEASE, MaintenanceSettings
 from waiting import wait_for
 
 from . import sample_tasks
@@ -73,6 +75,37 @@ def test_heartbeats_keep_a_long_job_leased(app: taskwheel.App) -> None:
         assert job.result(timeout=20) == "done"
     # Never rescued: one attempt, never a lease_expired one.
     assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
+
+
+def test_an_async_task_blocking_the_event_loop_loses_no_lease(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Heartbeats run on a thread of their own: a task that blocks the loop for three
+    leases neither loses its own lease nor gets an innocent job claimed with it declared
+    vanished, and the worker says its loop was blocked."""
+
+    @app.task
+    async def hog() -> str:
+        time.sleep(1.5)  # blocking code on the event loop (a CPU loop, a blocking call)
+        return "hogged"
+
+    @app.task
+    async def innocent() -> str:
+        return "fine"
+
+    every = MaintenanceSettings.build(every="50ms")
+    with running_worker(app, queues=["elsewhere"], maintenance=every) as rescuer:
+        # The other worker holds the maintenance lease: a lapsed lease is rescued at once.
+        wait_for(lambda: app.store.lease_holder(app.namespace, LEASE) == rescuer.id,
+                 what="the other worker to hold the maintenance lease")
+        jobs = [hog.enqueue(), innocent.enqueue()]
+        with caplog.at_level(logging.WARNING, logger="taskwheel.worker"), running_worker(
+            app, lease_ttl="500ms", heartbeat="100ms", maintenance=every
+        ):
+            assert [job.result(timeout=20) for job in jobs] == ["hogged", "fine"]
+    for job in jobs:
+        assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
+    assert "event loop has been blocked" in caplog.text
 
 
 def test_a_vanished_workers_jobs_are_rescued_without_a_scheduler(app: taskwheel.App) -> None:
