@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from taskwheel.clock import ManualClock
+from taskwheel.errors import InvalidInput
 from taskwheel.jobs import DeadlinePolicy, Job, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
+from taskwheel.stores.claims import ClaimRequest
 
 from .conftest import (
     NS,
@@ -350,3 +352,30 @@ def test_extend_lease_of_a_finished_job_is_refused(store: Store) -> None:
 
     assert store.extend_lease(job.id, job.fence, 300) is False
     assert store.get_job(NS, job.id).lease_expires_at is None
+
+
+@pytest.mark.parametrize("slow_path", [False, True], ids=["at_once", "in_steps"])
+def test_a_claim_limited_to_tasks_takes_only_theirs_in_dispatch_order(
+    store: Store, clock: ManualClock, slow_path: bool
+) -> None:
+    """A worker claims only the tasks it has: the others' jobs stay queued, untouched,
+    for a worker that has them (whether the claim is one statement or in steps)."""
+    ids = [job.id for job in store.enqueue([
+        new_job("contract.a", priority=1), new_job("contract.b", priority=9),
+        new_job("contract.a", priority=5),
+    ])]
+    if slow_path:  # a delayed job now due: the claim promotes it first
+        store.enqueue([new_job("contract.b", delay=1.0)])
+        clock.advance(2)
+    request = ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, tasks=("contract.a",))
+
+    claimed = store.claim(request).jobs
+
+    assert [job.id for job in claimed] == [ids[2], ids[0]]
+    untouched = store.get_job(NS, ids[1])
+    assert (untouched.status, untouched.attempt) == (JobStatus.QUEUED, 0)
+
+
+def test_a_claim_limited_to_no_task_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="tasks"):
+        ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, tasks=())

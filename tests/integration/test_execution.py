@@ -160,17 +160,32 @@ def test_checkpoint_is_handed_to_the_retry(app: taskwheel.App) -> None:
         ]
 
 
-def test_unknown_task_and_unserialisable_result_fail_clearly(app: taskwheel.App) -> None:
+def test_an_unserialisable_result_fails_clearly(app: taskwheel.App) -> None:
     task = app.task(retry=NO_RETRY)(sample_tasks.returns_unserialisable)
     bad_result = task.enqueue()
-    with closing(taskwheel.App(app.database_url)) as other:  # another program, same database
-        other.task(name="only_elsewhere", retry=NO_RETRY)(sample_tasks.ok)
-        unknown = other.enqueue("only_elsewhere")
+    with running_worker(app):
+        wait_for(lambda: finished(bad_result), what="the job to end")
+    assert "result is not JSON-serialisable" in (bad_result.record.last_error or "")
+
+
+def test_a_worker_leaves_jobs_of_tasks_it_lacks_to_the_workers_that_have_them(
+    app: taskwheel.App,
+) -> None:
+    """A rolling deploy: a job of a task only the newer code has is not claimed by a
+    worker of the older code (it would fail it, attempt after attempt, until dead); it
+    waits, untouched, for a worker that has the task."""
+    app.task(sample_tasks.ok)
+    known = app.enqueue("ok", ["ok"])
+    with closing(taskwheel.App(app.database_url)) as newer:  # the newer deploy's code
+        newer.task(name="only_elsewhere")(sample_tasks.ok)
+        unknown = newer.enqueue("only_elsewhere", ["ok"])
         with running_worker(app):
-            wait_for(lambda: finished(bad_result) and unknown.refresh().status is JobStatus.DEAD,
-                     what="both jobs to end")
-        assert "result is not JSON-serialisable" in (bad_result.record.last_error or "")
-        assert unknown.record.last_error == "unknown task 'only_elsewhere' in this worker"
+            assert known.result(timeout=20) == "ok"
+            # Both were ready when it claimed: the unknown task's job was passed over.
+            assert unknown.refresh().status is JobStatus.QUEUED
+        assert (unknown.record.attempt, unknown.attempts()) == (0, [])
+        with running_worker(newer):
+            assert unknown.result(timeout=20) == "ok"
 
 
 def test_task_reads_its_attempt_and_fencing_token(app: taskwheel.App) -> None:

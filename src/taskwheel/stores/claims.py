@@ -32,19 +32,27 @@ from taskwheel.errors import InvalidInput
 class ClaimRequest:
     """Up to ``limit`` ready jobs of ``queues`` in ``namespaces`` for ``worker_id``,
     each held under a lease of ``lease_ttl`` seconds. Rows still belong to one
-    namespace each: a claim over several reads each namespace's own jobs."""
+    namespace each: a claim over several reads each namespace's own jobs.
+
+    ``tasks``: only jobs of these tasks (the ones the worker can run), so a worker of
+    an older deploy leaves a newer task's jobs to the workers that have it rather than
+    failing them; None takes any task.
+    """
 
     worker_id: str
     namespaces: tuple[str, ...]
     queues: tuple[str, ...]
     limit: int
     lease_ttl: float
+    tasks: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.namespaces:
             raise InvalidInput("namespaces", "a claim names at least one namespace")
         if not self.queues:
             raise InvalidInput("queues", "a claim names at least one queue")
+        if self.tasks is not None and not self.tasks:
+            raise InvalidInput("tasks", "a claim limited to tasks names at least one")
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0:
             raise InvalidInput("limit", f"must be an integer >= 0, got {self.limit!r}")
         if not isinstance(self.lease_ttl, int | float) or not (

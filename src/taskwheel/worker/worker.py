@@ -111,6 +111,7 @@ class Worker:
         # attempt's outcome is refused (its token is stale); the newer one's lease is
         # renewed meanwhile.
         self._deferred: dict[int, Job] = {}
+        self._tasks: tuple[str, ...] = ()  # the tasks it claims jobs of (run_async)
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
@@ -193,6 +194,12 @@ class Worker:
                 delay = min(_MAX_BACKOFF, s.poll_interval * 2**failures)
                 log.exception("cannot register with the store; trying again in %.1fs", delay)
                 await self._pause(delay)
+        # It claims only jobs of the tasks it has: in a rolling deploy, a worker of the
+        # older code leaves a new task's jobs to the workers that have it.
+        self._tasks = tuple(sorted(self.app.tasks))
+        if not self._tasks:
+            log.warning("worker %s has no tasks registered (is --app right?): it claims "
+                        "nothing", self.id)
         log.info("worker %s serving %s in %s (pool=%s, c=%d)", self.id, ",".join(s.queues),
                  "every namespace" if self.serves_all else ",".join(self._serving),
                  s.pool.value, s.concurrency)
@@ -271,9 +278,11 @@ class Worker:
                 want = min(free, s.batch_size)
                 try:
                     namespaces = await self._namespaces()
-                    claim = Claim(jobs=[], next_due=None) if not namespaces else await self._call(
+                    claim = Claim(jobs=[], next_due=None) if not (
+                        namespaces and self._tasks) else await self._call(
                         self.store.claim,
-                        ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl),
+                        ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl,
+                                     tasks=self._tasks),
                     )
                 except Exception:
                     log.exception("claim failed; retrying")

@@ -179,6 +179,7 @@ taken AS (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued'
           AND queue = ANY(%(queues)s::text[])
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
           AND NOT (SELECT needed FROM slow)
@@ -245,6 +246,7 @@ taken AS (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued'
           AND queue = ANY(%(queues)s::text[])
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED

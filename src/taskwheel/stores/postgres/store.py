@@ -554,7 +554,8 @@ def _namespaces(namespaces: Sequence[str]) -> Params:
 def _claim_params(request: ClaimRequest) -> Params:
     return {**_namespaces(request.namespaces), "queues": list(request.queues),
             "worker_id": request.worker_id, "limit": request.limit,
-            "lease_ttl": float(request.lease_ttl)}
+            "lease_ttl": float(request.lease_ttl),
+            "tasks": None if request.tasks is None else list(request.tasks)}
 
 
 def _moved(row: DictRow) -> Moved:

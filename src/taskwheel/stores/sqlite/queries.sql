@@ -123,6 +123,7 @@ WHERE id IN (
         SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
         WHERE namespace = claimed.value AND status = 'queued'
           AND queue IN (SELECT value FROM json_each(:queues))
+          AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
         ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
     ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
@@ -168,6 +169,7 @@ WHERE id IN (
         SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
         WHERE namespace = claimed.value AND status = 'queued'
           AND queue IN (SELECT value FROM json_each(:queues))
+          AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
         ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
     ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id

@@ -527,7 +527,8 @@ def _namespaces(namespaces: Sequence[str]) -> str:
 def _claim_params(request: ClaimRequest, now: float) -> dict[str, Any]:
     return {"namespaces": _namespaces(request.namespaces), "worker_id": request.worker_id,
             "queues": json.dumps(list(request.queues)), "limit": request.limit,
-            "lease_ttl": request.lease_ttl, "now": now}
+            "lease_ttl": request.lease_ttl, "now": now,
+            "tasks": None if request.tasks is None else json.dumps(list(request.tasks))}
 
 
 def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
