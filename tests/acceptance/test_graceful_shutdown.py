@@ -59,3 +59,18 @@ def test_sigterm_after_grace_gives_a_long_job_back_to_the_next_worker_at_once(
     ]
     second.signal(signal.SIGTERM)
     assert second.wait() == 0
+
+
+def test_a_burst_worker_stopped_by_a_signal_before_its_queues_drained_exits_non_zero(
+    project: Project,
+) -> None:
+    """`--burst` means "drain the queues, then exit 0": stopped first (a CI step's
+    timeout), it says so in its exit status, 128 + the signal's number, like a shell."""
+    [job_id] = project.enqueue_many("slow", [[30.0]])
+    worker = project.start_worker("--burst", "--grace", "0s")
+    wait_for(lambda: project.running_under(worker), timeout=20, what="the job to start")
+
+    worker.signal(signal.SIGTERM)
+
+    assert worker.wait() == 128 + signal.SIGTERM
+    assert project.job(job_id).status is JobStatus.QUEUED  # given back

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -211,3 +214,40 @@ def test_a_saturated_worker_keeps_running_its_jobs(app: taskwheel.App) -> None:
     with running_worker(app, concurrency=4, batch_size=4, burst=True):
         wait_for(lambda: all(finished(h) for h in handles[-5:]), timeout=30, what="all jobs")
     assert {h.refresh().status for h in handles} == {JobStatus.SUCCEEDED}
+
+
+def run_in_burst(app: taskwheel.App, **settings: Any) -> taskwheel.Worker:
+    """Run a burst worker to its end (it must end by itself)."""
+    worker = taskwheel.Worker(app, taskwheel.WorkerSettings.build(burst=True, **settings))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False},
+                              daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        worker.stop(hard=True)
+        thread.join(5)
+        raise AssertionError("the burst worker did not exit")
+    return worker
+
+
+def test_a_burst_worker_exits_once_its_queues_are_drained(app: taskwheel.App) -> None:
+    """Delayed jobs of other queues, or of its queues but due far later, are not its to
+    wait for; a retry of its own due within the horizon is."""
+
+    @app.task(retry=Retry(max_attempts=2, base="200ms", jitter=0), pass_context=True)
+    def flaky(ctx: taskwheel.Context) -> int:
+        if ctx.attempt == 1:
+            raise RuntimeError("first time")
+        return ctx.attempt
+
+    elsewhere = app.task(name="elsewhere", queue="other")(sample_tasks.ok)
+    retried = flaky.enqueue()
+    later = flaky.enqueue(at=datetime(9999, 1, 1, tzinfo=UTC))
+    other = elsewhere.enqueue(delay="1s")
+
+    worker = run_in_burst(app)
+
+    assert retried.refresh().status is JobStatus.SUCCEEDED, "it waited for the retry"
+    assert later.refresh().status is JobStatus.SCHEDULED
+    assert other.refresh().status is JobStatus.SCHEDULED
+    assert worker.stats["succeeded"] == 1

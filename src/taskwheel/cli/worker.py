@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from taskwheel.cli.options import Target, app_option, serving_options, wait_for_store
@@ -33,7 +35,9 @@ from taskwheel.worker import Worker, WorkerSettings
               help="Longest wait between looks for work when no wake-up arrives.")
 @click.option("--batch-size", type=int, default=100, show_default=True,
               help="Most jobs claimed in one statement.")
-@click.option("--burst", is_flag=True, help="Exit once no job is ready, running or delayed.")
+@click.option("--burst", is_flag=True, help="Exit once the served queues are drained: no job "
+              "ready or running, none due within 60s (exit 0); stopped by a signal first, "
+              "exit 128 + its number.")
 @click.option("--retention", default="7d", metavar="DURATION", show_default=True,
               help="While this worker maintains the store, finished jobs older than this "
               "are pruned (dead jobs stay until purged).")
@@ -82,6 +86,9 @@ def worker(
     app = target.load(app_spec)
     try:
         wait_for_store(app)
-        Worker(app, settings).run()
+        worker = Worker(app, settings)
+        worker.run()
     finally:
         app.close()
+    if burst and worker.stopped_by is not None:  # stopped before its queues were drained
+        sys.exit(128 + worker.stopped_by)

@@ -99,7 +99,9 @@ class Store(ABC):
 
         In the same transaction, delayed jobs that are due become ready and waiting
         jobs whose deadline passed expire. Each claimed job gets attempt + 1 and a
-        new fencing token. ``next_due`` is when the earliest delayed job falls due.
+        new fencing token. ``next_due`` is when the earliest delayed job falls due;
+        for a claim of nothing (``limit`` 0, which writes nothing), the earliest of the
+        request's queues: when there will be work for this worker.
         """
 
     def claim_jobs(

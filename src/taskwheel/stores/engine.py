@@ -94,7 +94,7 @@ class SQLStore(Store):
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
             with self.executor("claim_jobs", "read") as ex:
-                return Claim(jobs=[], next_due=ex.next_due(request.namespaces))
+                return Claim(jobs=[], next_due=ex.next_due(request.namespaces, request.queues))
         with self.executor("claim_jobs", "statement") as ex:
             # Most claims find nothing but ready jobs: one statement, one round trip.
             claim = self.claim_policy.claim_at_once(ex, request)

@@ -162,8 +162,11 @@ class Executor(ABC):
         `next_due` after them (one round trip on PostgreSQL)."""
 
     @abstractmethod
-    def next_due(self, namespaces: Sequence[str]) -> float | None:
-        """When the earliest delayed job of ``namespaces`` falls due."""
+    def next_due(
+        self, namespaces: Sequence[str], queues: Sequence[str] | None = None
+    ) -> float | None:
+        """When the earliest delayed job of ``namespaces`` (of ``queues`` only, when
+        given) falls due."""
 
     @abstractmethod
     def heartbeat(

@@ -65,6 +65,9 @@ _MAX_BACKOFF = 5.0  # seconds between retries while the store cannot be reached
 # A worker serving every namespace looks up which have work every this many poll
 # intervals (a wake-up from a namespace it does not know adds that one at once).
 _NAMESPACES_REFRESH = 10
+# A burst worker waits for the delayed jobs of its queues due within this many seconds
+# (retries backing off, jobs enqueued with a short delay), and no longer.
+BURST_HORIZON = 60.0
 T = TypeVar("T")
 
 
@@ -112,6 +115,7 @@ class Worker:
         # renewed meanwhile.
         self._deferred: dict[int, Job] = {}
         self._tasks: tuple[str, ...] = ()  # the tasks it claims jobs of (run_async)
+        self.stopped_by: int | None = None  # the signal that stopped it, if one did
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
@@ -152,6 +156,10 @@ class Worker:
             return
         loop.call_soon_threadsafe(self._begin_stop, hard)
 
+    def _on_signal(self, sig: int) -> None:
+        self.stopped_by = self.stopped_by or sig
+        self._begin_stop()
+
     def _begin_stop(self, hard: bool = False) -> None:
         if self._stopping:
             hard = True
@@ -172,7 +180,7 @@ class Worker:
             self._stop_event.set()
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._begin_stop)
+                loop.add_signal_handler(sig, self._on_signal, sig)
         listener = self.store.notifier.listen()
         if listener is not None:
             loop.add_reader(listener.fileno(), self._on_notification, listener)
@@ -296,7 +304,7 @@ class Worker:
                 if self._saturated:
                     continue
                 if (s.burst and not claim.jobs and not self._running and not self._deferred
-                        and not self._unreported and next_due is None):
+                        and not self._unreported and await self._burst_done(namespaces)):
                     return
             else:
                 self._saturated = True
@@ -304,6 +312,18 @@ class Worker:
             if next_due is not None:
                 timeout = min(timeout, max(0.0, next_due - self.store.now()) + 0.0005)
             await self._pause(timeout)
+
+    async def _burst_done(self, namespaces: tuple[str, ...]) -> bool:
+        """Whether a burst worker's queues are drained: nothing ready (the last claim
+        found nothing), nothing running here, and no delayed job of its queues due
+        within `BURST_HORIZON` (jobs of other queues, or due later, are not its)."""
+        if not namespaces:
+            return True
+        s = self.settings
+        served = await self._call(self.store.claim, ClaimRequest(
+            self.id, namespaces, s.queues, 0, s.lease_ttl))
+        due = served.next_due
+        return due is None or due > self.store.now() + BURST_HORIZON
 
     async def _pause(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

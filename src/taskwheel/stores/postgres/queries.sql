@@ -267,6 +267,17 @@ CROSS JOIN LATERAL (
     SELECT min(run_at) AS run_at FROM jobs
     WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
 
+-- name: next_due_in_queues
+-- The same for the jobs of %(queues)s only (a claim of nothing: when will there be work
+-- for this worker?): each namespace's delayed jobs in due order until one of the queues.
+SELECT min(first.run_at) AS next_due
+FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
+CROSS JOIN LATERAL (
+    SELECT run_at FROM jobs
+    WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+      AND queue = ANY(%(queues)s::text[])
+    ORDER BY run_at LIMIT 1) AS first
+
 -- name: heartbeat
 -- One statement per worker: the leases of the attempts it executes (%(id)s with their
 -- %(fence)s), and its own last-seen time. A lease of the worker not named is left to

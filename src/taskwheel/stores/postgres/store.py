@@ -183,8 +183,14 @@ class PostgresExecutor(WorkflowStatements, Executor):
         assert row is not None
         return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
 
-    def next_due(self, namespaces: Sequence[str]) -> float | None:
-        row = self._execute("next_due", _namespaces(namespaces)).fetchone()
+    def next_due(
+        self, namespaces: Sequence[str], queues: Sequence[str] | None = None
+    ) -> float | None:
+        if queues is None:
+            row = self._execute("next_due", _namespaces(namespaces)).fetchone()
+        else:
+            params = {**_namespaces(namespaces), "queues": list(queues)}
+            row = self._execute("next_due_in_queues", params).fetchone()
         assert row is not None
         return _optional_float(row["next_due"])
 

@@ -182,6 +182,15 @@ SELECT min((SELECT min(run_at) FROM taskwheel_jobs
             WHERE namespace = claimed.value AND status = 'scheduled')) AS next_due
 FROM json_each(:namespaces) AS claimed
 
+-- name: next_due_in_queues
+-- The same for the jobs of :queues only (a claim of nothing: when will there be work for
+-- this worker?): each namespace's delayed jobs in due order until one of the queues.
+SELECT min((SELECT run_at FROM taskwheel_jobs
+            WHERE namespace = claimed.value AND status = 'scheduled'
+              AND queue IN (SELECT value FROM json_each(:queues))
+            ORDER BY run_at LIMIT 1)) AS next_due
+FROM json_each(:namespaces) AS claimed
+
 -- name: heartbeat
 -- The leases of the attempts the worker executes (:leases, a JSON list of [id, fence];
 -- the answer), and its own last-seen time. A lease of the worker not named is left to

@@ -156,8 +156,15 @@ class SQLiteExecutor(WorkflowStatements, Executor):
             "claim_jobs", _claim_params(request, self.now()))]
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
-    def next_due(self, namespaces: Sequence[str]) -> float | None:
-        found = self._execute("next_due", {"namespaces": _namespaces(namespaces)}).fetchone()
+    def next_due(
+        self, namespaces: Sequence[str], queues: Sequence[str] | None = None
+    ) -> float | None:
+        if queues is None:
+            found = self._execute("next_due", {"namespaces": _namespaces(namespaces)}).fetchone()
+        else:
+            found = self._execute("next_due_in_queues", {
+                "namespaces": _namespaces(namespaces), "queues": json.dumps(list(queues)),
+            }).fetchone()
         return _optional_float(found[0])
 
     def heartbeat(
