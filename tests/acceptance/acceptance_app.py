@@ -7,6 +7,7 @@ result stood.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -31,6 +32,19 @@ def record(ctx: taskwheel.Context, path: str) -> int:
 @app.task
 def slow(seconds: float) -> int:
     time.sleep(seconds)
+    return os.getpid()
+
+
+@app.task(pass_context=True)
+async def nap_and_record(ctx: taskwheel.Context, seconds: float, path: str) -> int:
+    """Sleep on the event loop, then append this job's id to ``path`` (a body that ran
+    to its end: a job whose id appears twice ran twice)."""
+    await asyncio.sleep(seconds)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{ctx.job_id}\n".encode())
+    finally:
+        os.close(fd)
     return os.getpid()
 
 

@@ -210,3 +210,45 @@ def test_a_claim_whose_answer_never_reached_the_worker_is_rescued_while_it_lives
     assert (first.outcome, first.worker_id, first.fence) == (LEASE_EXPIRED, info.id, 1)
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
+
+
+@pytest.mark.slow
+def test_a_dead_node_s_jobs_run_again_within_seconds_with_few_duplicates(
+    any_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two worker nodes with the default lease and heartbeat run 2,000 jobs of 50 ms
+    (-c 100, async pool); one node is SIGKILLed once 30 % are done. Every job completes;
+    the figures (how soon the dead node's jobs ran again, how many bodies ran twice) are
+    printed, not asserted: they are measurements of this machine."""
+    project = any_project
+    path = project.root / "bodies.txt"
+    nodes = [project.start_worker("-c", "100") for _ in range(2)]
+    wait_for(lambda: len(project.store.stats("default").workers) == 2, timeout=20,
+             what="both nodes registered")
+    job_ids = project.enqueue_many("nap_and_record", [[0.05, str(path)]] * 2000)
+    wait_for(lambda: project.count(JobStatus.SUCCEEDED) >= 600, timeout=60,
+             what="30 % of the jobs done")
+    doomed, survivor = nodes
+    in_flight = {job.id for job in project.running_under(doomed)}
+    doomed.signal(signal.SIGKILL)
+    killed_at = project.store.now()
+    assert doomed.wait() == -signal.SIGKILL
+    assert in_flight, "the killed node held no job: nothing was tested"
+
+    wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=120,
+             what="every job to succeed")
+    restarted = []
+    for job_id in in_flight:
+        history = project.attempts(job_id)
+        again = [a for a in history if worker_pid(a.worker_id) == survivor.pid]
+        if again and history[0].outcome is LEASE_EXPIRED:
+            restarted.append(again[0].started_at.timestamp() - killed_at)
+    bodies = path.read_text().split()
+    twice = len(bodies) - len(set(bodies))
+    with capsys.disabled():
+        print(f"\n[{project.url.split(':')[0]}] dead node: {len(in_flight)} jobs in flight; "
+              f"ran again {min(restarted, default=0):.2f}-{max(restarted, default=0):.2f}s "
+              f"after the kill; bodies run twice: {twice}")
+    assert set(bodies) == {str(job_id) for job_id in job_ids}
+    survivor.signal(signal.SIGTERM)
+    assert survivor.wait() == 0

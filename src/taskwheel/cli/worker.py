@@ -22,10 +22,10 @@ from taskwheel.worker import Worker, WorkerSettings
 @click.option("--pool", type=click.Choice([p.value for p in Pool]), default=Pool.ASYNC.value,
               show_default=True, help="Where task code runs: event loop and threads, threads "
               "only, or child processes.")
-@click.option("--lease-ttl", default="30s", metavar="DURATION", show_default=True,
+@click.option("--lease-ttl", default="4s", metavar="DURATION", show_default=True,
               help="A vanished worker's jobs are run again this long after its last heartbeat.")
 @click.option("--heartbeat", default=None, metavar="DURATION",
-              help="Lease renewal interval.  [default: ttl / 3]")
+              help="Lease renewal interval.  [default: ttl / 4]")
 @click.option("--grace", default="30s", metavar="DURATION", show_default=True,
               help="On SIGTERM, how long running jobs may finish before their leases are "
               "given back.")
