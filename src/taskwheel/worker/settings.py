@@ -25,8 +25,8 @@ class WorkerSettings:
     beat). ``grace``: how long a
     stopping worker lets running jobs finish before giving their leases back.
     ``cancel_grace``: how long a cancelled process or coroutine has to stop by itself
-    before it is killed. ``burst``: exit once its queues are drained (nothing ready or running, nothing due
-    within `BURST_HORIZON`).
+    before it is killed. ``burst``: exit once its queues are drained (nothing ready or
+    running, nothing due within `BURST_HORIZON`).
     ``maintenance``: the duties this worker runs while it holds the maintenance lease
     (it holds that lease for ``lease_ttl``, renewed at each ``heartbeat``).
     ``namespaces``: the namespaces whose jobs it runs; empty for its app's own, and
