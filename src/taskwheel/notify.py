@@ -10,6 +10,26 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# "due:<epoch seconds>": delayed jobs were added, the earliest due then (by the store's
+# clock). A sleeping worker moves its alarm to it; a scheduler's promoter looks now.
+_DUE = "due:"
+
+
+def due_event(when: float) -> str:
+    """The event telling listeners that delayed jobs fall due from ``when`` on."""
+    return f"{_DUE}{when!r}"
+
+
+def due_of(event: str) -> float | None:
+    """When a ``due`` event says the earliest new delayed job falls due (None for any
+    other event, or a ``due`` event without a readable time)."""
+    if not event.startswith(_DUE):
+        return None
+    try:
+        return float(event[len(_DUE):])
+    except ValueError:
+        return None
+
 
 class Listener(Protocol):
     def fileno(self) -> int:
@@ -25,7 +45,8 @@ class Listener(Protocol):
 
 class Notifier(Protocol):
     def notify(self, namespace: str, event: str) -> None:
-        """Wake listeners: ``event`` is ``"jobs"`` (work is ready) or ``"cancel"``."""
+        """Wake listeners: ``event`` is ``"jobs"`` (work is ready), ``"cancel"``,
+        ``"schedules"`` (schedules changed) or a `due_event` (delayed jobs added)."""
         ...
 
     def listen(self) -> Listener | None:

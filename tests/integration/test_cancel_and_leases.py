@@ -151,6 +151,26 @@ def test_an_idle_worker_is_woken_by_enqueue_not_by_polling(app: taskwheel.App) -
         assert job.result(timeout=5) == 1
 
 
+def test_an_idle_worker_starts_a_delayed_job_when_it_falls_due_not_at_its_next_poll(
+    app: taskwheel.App,
+) -> None:
+    """Enqueueing a delayed job moves every sleeping worker's alarm to its due time (a
+    "due" wake-up carrying it): with a 60 s poll interval, the job still starts on time,
+    and one due later than the alarm does not move it."""
+    task = app.task(sample_tasks.ok)
+    with running_worker(app, poll_interval="60s") as worker:
+        wait_for(lambda: worker._loop is not None, what="the worker's loop to start")
+        time.sleep(0.2)  # let the worker reach its idle wait (a real-time gap is the point here)
+        later = task.enqueue(2, delay="30s")
+        soon = task.enqueue(1, delay="300ms")
+        assert soon.result(timeout=5) == 1
+        record = soon.refresh().record
+        assert record.started_at is not None
+        late = record.started_at.timestamp() - record.run_at.timestamp()
+        assert 0 <= late < 0.25, f"started {late:.3f}s after it fell due"
+        assert later.refresh().status is JobStatus.SCHEDULED
+
+
 def test_a_delayed_job_never_starts_early(app: taskwheel.App, tmp_path: Path) -> None:
     stamp = app.task(name="stamp")(sample_tasks.ok)
     with running_worker(app, poll_interval="60s"):

@@ -37,6 +37,7 @@ from taskwheel.app import App
 from taskwheel.errors import LeaseLost
 from taskwheel.events import Event, EventKind
 from taskwheel.maintenance import Maintenance
+from taskwheel.notify import due_of
 from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
 from taskwheel.scheduler.settings import SchedulerSettings
 from taskwheel.schedules import Fired, FirePlan, FireResult, Schedule, plan_fires
@@ -185,7 +186,7 @@ class Scheduler:
                 self._next_changes = min(
                     self._next_changes, self._changes_seen + _RELOAD_DEBOUNCE
                 )
-            elif event == "due":
+            elif due_of(event) is not None:
                 self.maintenance.promoter.wake()
 
     # -- one step -----------------------------------------------------------------------

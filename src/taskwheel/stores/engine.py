@@ -34,6 +34,7 @@ from taskwheel.jobs import (
     Stats,
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.notify import due_event
 from taskwheel.schedules import (
     Fired,
     FirePlan,
@@ -465,7 +466,8 @@ def _fire(
 def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
     """Schedulers promote the fired jobs that are due later (the "due" wake-up);
     workers are woken for those ready now by the statements that wrote them."""
-    if any(f.result is FireResult.CREATED and f.run_at is not None and f.created_at is not None
-           and f.run_at > f.created_at for f in fired):
-        tx.wake(namespace, "due")
+    later = [f.run_at for f in fired if f.result is FireResult.CREATED and f.run_at is not None
+             and f.created_at is not None and f.run_at > f.created_at]
+    if later:
+        tx.wake(namespace, due_event(min(later).timestamp()))
 

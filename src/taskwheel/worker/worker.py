@@ -39,6 +39,7 @@ from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
+from taskwheel.notify import due_of
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -116,6 +117,7 @@ class Worker:
         self._deferred: dict[int, Job] = {}
         self._tasks: tuple[str, ...] = ()  # the tasks it claims jobs of (run_async)
         self.stopped_by: int | None = None  # the signal that stopped it, if one did
+        self._alarm: float | None = None  # when the earliest delayed job it knows of is due
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
@@ -173,6 +175,7 @@ class Worker:
         self._loop = loop
         self._writes.loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
+        self._alarm_moved = asyncio.Event()
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
         self._idle = asyncio.Event()
@@ -259,6 +262,11 @@ class Worker:
             if event == "cancel":
                 if self._heartbeat is not None:
                     self._heartbeat.beat_now()
+            elif (due := due_of(event)) is not None:
+                # Delayed jobs were added: move the alarm if they fall due before it.
+                if self._alarm is None or due < self._alarm:
+                    self._alarm = due
+                    self._alarm_moved.set()
             else:
                 self._wake.set()
 
@@ -306,12 +314,15 @@ class Worker:
                 if (s.burst and not claim.jobs and not self._running and not self._deferred
                         and not self._unreported and await self._burst_done(namespaces)):
                     return
-            else:
+            else:  # no free capacity: a job that ends wakes it
                 self._saturated = True
-            timeout = s.poll_interval
-            if next_due is not None:
-                timeout = min(timeout, max(0.0, next_due - self.store.now()) + 0.0005)
-            await self._pause(timeout)
+                await self._pause(s.poll_interval)
+                continue
+            # Idle: sleep until woken, the poll interval, or the alarm (the earliest due
+            # time known: the claim's answer, moved earlier by "due" wake-ups).
+            self._alarm = next_due
+            while await self._sleep_until_alarm():
+                pass
 
     async def _burst_done(self, namespaces: tuple[str, ...]) -> bool:
         """Whether a burst worker's queues are drained: nothing ready (the last claim
@@ -329,6 +340,22 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
+
+    async def _sleep_until_alarm(self) -> bool:
+        """Wait for a wake-up, the poll interval or the alarm; True when the alarm moved
+        meanwhile (sleep again, to the new alarm), False when it is time to claim."""
+        self._alarm_moved.clear()
+        timeout = self.settings.poll_interval
+        if self._alarm is not None:
+            timeout = min(timeout, max(0.0, self._alarm - self.store.now()) + 0.0005)
+        waits = {asyncio.ensure_future(self._wake.wait()),
+                 asyncio.ensure_future(self._alarm_moved.wait())}
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        return self._alarm_moved.is_set() and not self._wake.is_set()
 
     def _start(self, job: Job) -> None:
         older = self._running.get(job.id)

@@ -27,6 +27,10 @@ AS $function$
 BEGIN
     PERFORM pg_notify('taskwheel:' || TG_TABLE_SCHEMA, ready.namespace || E'\njobs')
     FROM (SELECT DISTINCT namespace FROM inserted WHERE status = 'queued') AS ready;
+    PERFORM pg_notify('taskwheel:' || TG_TABLE_SCHEMA,
+                      delayed.namespace || E'\ndue:' || delayed.first_due::text)
+    FROM (SELECT namespace, min(run_at) AS first_due FROM inserted
+          WHERE status = 'scheduled' GROUP BY namespace) AS delayed;
     RETURN NULL;
 END
 $function$;

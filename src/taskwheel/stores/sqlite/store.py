@@ -29,7 +29,7 @@ from taskwheel.jobs import (
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import Notifier, NullNotifier
+from taskwheel.notify import Notifier, NullNotifier, due_event
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
@@ -103,8 +103,16 @@ class SQLiteExecutor(WorkflowStatements, Executor):
                 created.append(rows.job((inserted.rows or held.rows)[0]))
         else:
             created = self._copy(jobs, now)
-        for namespace in {job.namespace for job in created if job.status is JobStatus.QUEUED}:
-            self.wake(namespace, "jobs")
+        first_due: dict[str, float] = {}
+        for job in created:
+            if job.status is JobStatus.QUEUED:
+                first_due.setdefault(job.namespace, -math.inf)
+            elif job.status is JobStatus.SCHEDULED:
+                due = job.run_at.timestamp()
+                first_due[job.namespace] = min(first_due.get(job.namespace, due), due)
+        for namespace, due in first_due.items():
+            # Ready jobs wake workers now; delayed ones move sleeping workers' alarms.
+            self.wake(namespace, "jobs" if due == -math.inf else due_event(due))
         return created
 
     def _copy(self, jobs: Sequence[NewJob], now: float) -> list[Job]:
