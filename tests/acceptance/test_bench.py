@@ -8,13 +8,16 @@ from .conftest import Project
 def test_bench_json_prints_every_figure_with_its_settings(project: Project) -> None:
     result = project.run_json(
         "bench", "--jobs", "300", "--single-jobs", "50", "--latency-jobs", "20",
-        "--latency-rate", "200", "--quiet",
+        "--latency-rate", "200", "--delayed-jobs", "20", "--quiet",
     )
     for rate in ("enqueue_single_per_s", "enqueue_batch_per_s", "drain_per_s"):
         assert result[rate] > 0, rate
     latency = result["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     assert latency["count"] == 20
+    late = result["delayed_start_lateness_ms"]
+    assert late["count"] == 20
+    assert 0 <= late["p50"] <= late["p99"] <= late["max"], "a delayed job started early"
     assert result["details"]["drain"]["jobs"] == 300
     settings = result["settings"]
     assert settings["store"]["kind"] == "sqlite"

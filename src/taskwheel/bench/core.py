@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ from taskwheel.bench.app import app, noop, stamp
 from taskwheel.bench.databases import open_app, run_database, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
-from taskwheel.bench.settings import BenchSettings, BenchStore
+from taskwheel.bench.settings import DELAYED_LEADS, BenchSettings, BenchStore
 from taskwheel.stores import Store
 
 
@@ -73,11 +74,22 @@ class LatencyResult:
 
 
 @dataclass(frozen=True)
+class DelayedResult:
+    """Delayed jobs on idle workers, leads drawn from `DELAYED_LEADS`: ``to_code``, how
+    late the task's first line ran after the job fell due; ``to_claim``, the same for
+    the claim's ``started_at`` (the store's part)."""
+
+    to_code: Percentiles
+    to_claim: Percentiles
+
+
+@dataclass(frozen=True)
 class BenchResult:
     enqueue_single: EnqueueResult
     enqueue_batch: EnqueueResult
     drain: DrainResult
     latency: LatencyResult
+    delayed: DelayedResult
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +100,8 @@ class BenchResult:
             "drain_per_s": round(self.drain.per_s, 1),
             "latency_ms": self.latency.to_code.to_dict(),
             "claim_latency_ms": self.latency.to_claim.to_dict(),
+            "delayed_start_lateness_ms": self.delayed.to_code.to_dict(),
+            "delayed_claim_lateness_ms": self.delayed.to_claim.to_dict(),
             "details": {
                 "enqueue_single": asdict(self.enqueue_single),
                 "enqueue_batch": asdict(self.enqueue_batch),
@@ -129,6 +143,10 @@ def run_benchmark(settings: BenchSettings, progress: Progress | None = None) -> 
         fleet.wait_registered(store)
         say(f"latency: {settings.latency_jobs} jobs at {settings.latency_rate:g}/s")
         latency = measure_latency(fleet, store, settings)
+        low, high = DELAYED_LEADS
+        say(f"delayed starts: {settings.delayed_jobs} jobs due {low * 1000:g} ms to {high:g} s "
+            f"after their enqueue")
+        delayed = measure_delayed(fleet, store, settings)
         say(f"drain: {settings.jobs} no-op jobs")
         drain = measure_drain(fleet, store, settings)
         fleet.stop()
@@ -137,6 +155,7 @@ def run_benchmark(settings: BenchSettings, progress: Progress | None = None) -> 
             enqueue_batch=batch,
             drain=drain,
             latency=latency,
+            delayed=delayed,
             settings=describe(settings, store, url, prefix, throwaway),
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
@@ -194,6 +213,26 @@ def measure_latency(fleet: WorkerFleet, store: Store, settings: BenchSettings) -
     )
 
 
+def measure_delayed(fleet: WorkerFleet, store: Store, settings: BenchSettings) -> DelayedResult:
+    """Enqueue ``stamp`` jobs with leads drawn evenly from `DELAYED_LEADS` (seeded),
+    paced at the latency rate, while the workers sit idle; lateness = when the task's
+    first line ran (``time.time()``) - when the job fell due (its ``run_at``)."""
+    draw = random.Random(0)
+    low, high = DELAYED_LEADS
+    interval = 1.0 / settings.latency_rate
+    ids = []
+    begin = time.monotonic()
+    for n in range(settings.delayed_jobs):
+        pause = begin + n * interval - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        ids.append(stamp.enqueue(delay=draw.uniform(low, high)).id)
+    jobs = fleet.wait_finished(store, ids, settings.timeout + high)
+    to_code = [(float(job.result) - epoch(job.run_at)) * 1000 for job in jobs]
+    to_claim = [(epoch(job.started_at) - epoch(job.run_at)) * 1000 for job in jobs]
+    return DelayedResult(to_code=Percentiles.of(to_code), to_claim=Percentiles.of(to_claim))
+
+
 def measure_drain(fleet: WorkerFleet, store: Store, settings: BenchSettings) -> DrainResult:
     """Make ``jobs`` no-op jobs ready in one transaction while the workers are idle,
     and time the workers from their first claim to the last job's finish."""
@@ -234,6 +273,8 @@ def describe(
         "single_enqueue_jobs": settings.single_jobs,
         "latency_jobs": settings.latency_jobs,
         "latency_rate_per_s": settings.latency_rate,
+        "delayed_jobs": settings.delayed_jobs,
+        "delayed_leads_s": list(DELAYED_LEADS),
         "methods": {
             "enqueue_single": "noop.enqueue() in a loop, one transaction each, after 100 "
                               "uncounted warm-up calls; jobs / elapsed perf_counter",

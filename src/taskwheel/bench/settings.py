@@ -24,6 +24,11 @@ class BenchStore(StrEnum):
     POSTGRES = "postgres"
 
 
+# The leads of the delayed-start benchmark: each job is enqueued this many seconds before
+# it falls due, drawn evenly between the two (seeded: every run draws the same leads).
+DELAYED_LEADS = (0.010, 2.0)
+
+
 @dataclass(frozen=True)
 class FleetSettings:
     """The ``taskwheel worker`` processes a benchmark starts: how many, and each one's
@@ -46,7 +51,9 @@ class BenchSettings:
     ``jobs``: jobs enqueued in batches and drained. ``single_jobs``: jobs enqueued one
     call each. ``enqueue_batch``: jobs per `App.enqueue_many` call. ``claim_batch``:
     the workers' ``--batch-size``. ``latency_jobs`` are enqueued at ``latency_rate``
-    per second. ``timeout``: the longest a drain or latency phase may take.
+    per second; then ``delayed_jobs`` delayed ones, each with a lead drawn evenly from
+    `DELAYED_LEADS` (how late each starts after it falls due). ``timeout``: the longest
+    a drain or latency phase may take.
     """
 
     database_url: str | None = None
@@ -60,6 +67,7 @@ class BenchSettings:
     claim_batch: int = 100
     latency_jobs: int = 1_000
     latency_rate: float = 100.0
+    delayed_jobs: int = 300
     timeout: float = 120.0
 
     @classmethod
@@ -77,6 +85,7 @@ class BenchSettings:
         claim_batch: int = 100,
         latency_jobs: int = 1_000,
         latency_rate: float = 100.0,
+        delayed_jobs: int = 300,
         timeout: float = 120.0,
     ) -> BenchSettings:
         """Validated settings. ``store`` None: the backend ``database_url`` names
@@ -90,7 +99,7 @@ class BenchSettings:
         counts = {
             "jobs": jobs, "enqueue_batch": enqueue_batch, "workers": workers,
             "concurrency": concurrency, "claim_batch": claim_batch,
-            "latency_jobs": latency_jobs,
+            "latency_jobs": latency_jobs, "delayed_jobs": delayed_jobs,
         }
         if single_jobs is not None:
             counts["single_jobs"] = single_jobs
@@ -115,6 +124,7 @@ class BenchSettings:
             claim_batch=claim_batch,
             latency_jobs=latency_jobs,
             latency_rate=rate,
+            delayed_jobs=delayed_jobs,
             timeout=limit,
         )
 

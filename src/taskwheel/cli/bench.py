@@ -63,6 +63,8 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on 
               help="Jobs of the latency benchmark.")
 @click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=100.0,
               show_default=True, help="Jobs per second the latency benchmark enqueues.")
+@click.option("--delayed-jobs", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Delayed jobs of the start-lateness benchmark (leads 10 ms to 2 s).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds a drain or latency phase may take at most.")
 @format_option
@@ -83,6 +85,7 @@ def bench(
     claim_batch: int,
     latency_jobs: int,
     latency_rate: float,
+    delayed_jobs: int,
     timeout: float,
     output_format: str,
     quiet: bool,
@@ -111,7 +114,7 @@ def bench(
         database_url=database_url, store=store, jobs=jobs, single_jobs=single_jobs,
         enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency, pool=pool,
         claim_batch=claim_batch, latency_jobs=latency_jobs, latency_rate=latency_rate,
-        timeout=timeout,
+        delayed_jobs=delayed_jobs, timeout=timeout,
     ), progress))
     if output.json:
         output.emit_json(result.to_dict())
@@ -260,6 +263,13 @@ def figures_table(result: BenchResult) -> Table:
             f"latency, {label}", f"p50 {sample.p50:.2f} ms",
             f"p95 {sample.p95:.2f}, p99 {sample.p99:.2f}, max {sample.max:.2f} ms "
             f"({sample.count} jobs at {result.latency.achieved_rate:.0f}/s)",
+        )
+    for label, sample in (("task code", result.delayed.to_code),
+                          ("claimed", result.delayed.to_claim)):
+        table.add_row(
+            f"delayed job due → {label}", f"p50 {sample.p50:.2f} ms",
+            f"p95 {sample.p95:.2f}, p99 {sample.p99:.2f}, max {sample.max:.2f} ms "
+            f"({sample.count} jobs, leads 10 ms-2 s)",
         )
     return table
 
