@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Project
 
 
@@ -10,8 +12,18 @@ def test_bench_json_prints_every_figure_with_its_settings(project: Project) -> N
         "bench", "--jobs", "300", "--single-jobs", "50", "--latency-jobs", "20",
         "--latency-rate", "200", "--delayed-jobs", "20", "--quiet",
     )
-    for rate in ("enqueue_single_per_s", "enqueue_batch_per_s", "drain_per_s"):
+    for rate in ("enqueue_single_per_s", "enqueue_batch_per_s", "drain_per_s",
+                 "ceiling_per_s"):
         assert result[rate] > 0, rate
+    # Every figure also as a ratio to the raw ceiling measured in the same run, and what
+    # each job cost in CPU.
+    assert result["ratio_to_ceiling"]["drain"] == round(
+        result["drain_per_s"] / result["ceiling_per_s"], 3)
+    assert result["details"]["ceiling"]["jobs"] == 300
+    for phase in ("enqueue_single", "enqueue_batch", "drain", "ceiling"):
+        cpu = result["cpu_us_per_job"][phase]
+        assert cpu["total"] == pytest.approx(cpu["client"] + cpu["server"], abs=0.1), phase
+        assert cpu["total"] > 0, phase
     latency = result["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     assert latency["count"] == 20
@@ -23,6 +35,19 @@ def test_bench_json_prints_every_figure_with_its_settings(project: Project) -> N
     assert settings["store"]["kind"] == "sqlite"
     assert settings["store"]["journal_mode"] == "wal"
     assert settings["workers"] == 2
+
+
+def test_bench_repeated_prints_each_figure_as_median_and_spread(project: Project) -> None:
+    result = project.run_json(
+        "bench", "--jobs", "200", "--single-jobs", "20", "--latency-jobs", "10",
+        "--latency-rate", "200", "--delayed-jobs", "10", "--repeat", "3", "--quiet",
+    )
+    assert len(result["runs"]) == 3
+    drains = sorted(run["drain_per_s"] for run in result["runs"])
+    assert result["summary"]["drain_per_s"] == {
+        "median": drains[1], "min": drains[0], "max": drains[2]}
+    assert set(result["summary"]) >= {"ceiling_per_s", "drain_to_ceiling",
+                                      "cpu_us_per_job_drain", "delayed_lateness_p99_ms"}
 
 
 def test_bench_refuses_a_store_it_cannot_measure_and_names_the_option(

@@ -8,6 +8,7 @@ database and namespace on its command line, and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -133,6 +134,10 @@ class WorkerFleet:
         for process in self.processes:
             process.check_alive()
 
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
     def wait_registered(self, store: Store, timeout: float = 30.0) -> None:
         """Until every worker has registered (its wake-up listener is open by then)."""
         for _ in polling(timeout, f"{self.fleet.workers} workers to register"):
@@ -229,6 +234,43 @@ def process_cpu_seconds(pid: int) -> float:
     stat = _proc(pid, "stat")
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "; fields 3 on
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and of every live process under it
+    (a supervisor and its worker processes, say)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(BenchmarkError):
+            total += process_cpu_seconds(current)
+        todo.extend(children.get(current, ()))
+    return total
+
+
+def server_cpu_seconds(command: str = "postgres") -> float:
+    """CPU seconds of every process of this host named ``command`` (the database
+    server's, when it runs here: its share of a phase's work)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != command:
+                continue
+            total += process_cpu_seconds(int(entry.name))
+        except (OSError, BenchmarkError):
+            continue
+    return total
 
 
 def process_memory(pid: int) -> tuple[int, int]:

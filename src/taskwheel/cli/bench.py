@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 import click
 from rich.table import Table
 
-from taskwheel.bench.core import BenchResult, run_benchmark
+from taskwheel.bench.core import (
+    BenchResult,
+    CeilingResult,
+    DrainResult,
+    EnqueueResult,
+    run_benchmark,
+    summarise,
+)
 from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
 from taskwheel.bench.report import Percentiles, Progress
 from taskwheel.bench.schedules import BurstResult, ScheduleBenchResult, run_schedule_benchmark
@@ -67,6 +74,9 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on 
               help="Delayed jobs of the start-lateness benchmark (leads 10 ms to 2 s).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds a drain or latency phase may take at most.")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Runs of the whole benchmark, each on a fresh database; with more than "
+              "one, every figure is also printed as its median [min-max].")
 @format_option
 @quiet_option
 @click.pass_context
@@ -87,6 +97,7 @@ def bench(
     latency_rate: float,
     delayed_jobs: int,
     timeout: float,
+    repeat: int,
     output_format: str,
     quiet: bool,
 ) -> None:
@@ -110,17 +121,29 @@ def bench(
             ctx.exit(2)
         return
     output = Output(Format(output_format))
-    result = _measure(ctx, quiet, lambda progress: run_benchmark(BenchSettings.build(
-        database_url=database_url, store=store, jobs=jobs, single_jobs=single_jobs,
-        enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency, pool=pool,
-        claim_batch=claim_batch, latency_jobs=latency_jobs, latency_rate=latency_rate,
-        delayed_jobs=delayed_jobs, timeout=timeout,
-    ), progress))
+    results = [
+        _measure(ctx, quiet, lambda progress: run_benchmark(BenchSettings.build(
+            database_url=database_url, store=store, jobs=jobs, single_jobs=single_jobs,
+            enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency,
+            pool=pool, claim_batch=claim_batch, latency_jobs=latency_jobs,
+            latency_rate=latency_rate, delayed_jobs=delayed_jobs, timeout=timeout,
+        ), progress))
+        for _ in range(repeat)
+    ]
+    if repeat == 1:
+        if output.json:
+            output.emit_json(results[0].to_dict())
+        else:
+            output.console.print(figures_table(results[0]))
+            output.console.print(settings_table(results[0].settings))
+        return
+    runs = [result.to_dict() for result in results]
+    summary = summarise(runs)
     if output.json:
-        output.emit_json(result.to_dict())
+        output.emit_json({"summary": summary, "runs": runs})
     else:
-        output.console.print(figures_table(result))
-        output.console.print(settings_table(result.settings))
+        output.console.print(summary_table(summary, repeat))
+        output.console.print(settings_table(results[-1].settings))
 
 
 @bench.command("schedules", short_help="Fire lateness, CPU and memory at N schedules; a burst.")
@@ -243,20 +266,48 @@ def _measure(ctx: click.Context, quiet: bool, run: Callable[[Progress | None], R
         ctx.exit(1)
 
 
+def summary_table(summary: dict[str, dict[str, float]], runs: int) -> Table:
+    table = Table(title=f"taskwheel bench: {runs} runs", title_justify="left")
+    table.add_column("figure")
+    table.add_column("median", justify="right")
+    table.add_column("min-max", justify="right")
+    def shown(value: float) -> str:
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+    for name, figure in summary.items():
+        table.add_row(name, shown(figure["median"]),
+                      f"{shown(figure['min'])}-{shown(figure['max'])}")
+    return table
+
+
 def figures_table(result: BenchResult) -> Table:
     table = Table(title="taskwheel bench", title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("how")
     single, batch, drain = result.enqueue_single, result.enqueue_batch, result.drain
+    ceiling = result.ceiling
+
+    def cost(what: EnqueueResult | DrainResult | CeilingResult) -> str:
+        cpu = what.cpu.per_job_us(what.jobs)
+        server = f" + server {cpu['server']:,.0f}" if cpu["server"] else ""
+        return (f"; {ceiling_ratio(what)}CPU {cpu['client']:,.0f}{server} µs/job")
+
+    def ceiling_ratio(what: EnqueueResult | DrainResult | CeilingResult) -> str:
+        return "" if what is ceiling else f"{what.per_s / ceiling.per_s:.2f} of the ceiling, "
+
     table.add_row("enqueue, one job per call", f"{single.per_s:,.0f} jobs/s",
-                  f"{single.jobs:,} jobs in {single.seconds:.2f}s")
+                  f"{single.jobs:,} jobs in {single.seconds:.2f}s" + cost(single))
     table.add_row("enqueue, batches", f"{batch.per_s:,.0f} jobs/s",
-                  f"{batch.jobs:,} jobs in {batch.calls} calls, {batch.seconds:.2f}s")
+                  f"{batch.jobs:,} jobs in {batch.calls} calls, {batch.seconds:.2f}s"
+                  + cost(batch))
+    table.add_row("ceiling: raw claim + finish SQL", f"{ceiling.per_s:,.0f} jobs/s",
+                  f"{ceiling.jobs:,} jobs by {ceiling.processes} tight loops in "
+                  f"{ceiling.seconds:.2f}s" + cost(ceiling))
     workers = ", ".join(f"{n:,}" for n in drain.jobs_by_worker.values())
     table.add_row("drain, no-op jobs", f"{drain.per_s:,.0f} jobs/s",
                   f"{drain.jobs:,} jobs in {drain.seconds:.2f}s (per worker: {workers}; "
-                  f"{drain.claims} claims, {drain.reports} reports)")
+                  f"{drain.claims} claims, {drain.reports} reports)" + cost(drain))
     for label, sample in (("enqueue → task code", result.latency.to_code),
                           ("enqueue → claimed", result.latency.to_claim)):
         table.add_row(
