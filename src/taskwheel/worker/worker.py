@@ -124,6 +124,11 @@ class Worker:
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-db")
+        # Reports have a thread of their own: an outcome is written as soon as the
+        # previous report committed (group commit), never queued behind a claim, so the
+        # window between a body's end and its outcome being durable (what a crash runs
+        # twice) is about one commit.
+        self._reports = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-reports")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="taskwheel-writes")
         # The loop's thread is known once it runs (run_async).
         self._writes = WriterThread(self.store, self._writer, loop_thread=0)
@@ -243,6 +248,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._call(self.store.unregister_worker, self.id)
             self._db.shutdown(wait=True)
+            self._reports.shutdown(wait=True)
             self._upkeep.shutdown(wait=True)
             self._writer.shutdown(wait=False, cancel_futures=True)
             self._loop = None
@@ -564,7 +570,8 @@ class Worker:
         failures = 0
         while True:
             try:
-                rejected = await self._call(self.store.finish_attempts, outcomes)
+                rejected = await asyncio.get_running_loop().run_in_executor(
+                    self._reports, self.store.finish_attempts, outcomes)
                 break
             except Exception:
                 failures += 1
