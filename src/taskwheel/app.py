@@ -37,7 +37,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # The URLs `open_store` reads as an in-memory SQLite database.
-_IN_MEMORY = frozenset({"sqlite://:memory:", "sqlite:///:memory:", ":memory:"})
+_IN_MEMORY = frozenset({"sqlite://:memory:", "sqlite:///:memory:"})
 
 
 def open_checked_store(

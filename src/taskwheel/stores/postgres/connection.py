@@ -84,6 +84,14 @@ class ConnectionSettings:
     def from_url(cls, url: str, *, schema: str | None = None) -> ConnectionSettings:
         """Settings from a URL; ``schema``, if given, overrides the URL's."""
         conninfo, options = _take_options(url)
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            # libpq's own words name the parameter: 'invalid URI query parameter: "foo"'.
+            raise InvalidInput("database_url", f"{_reason(exc)} in {_redacted(url)!r}") from None
+        if schema is None and options.get("schema") == "":
+            raise InvalidInput("database_url", "?schema= is empty: name a schema, or leave the "
+                               f"parameter out for {DEFAULT_SCHEMA!r}")
         chosen = schema if schema is not None else options.get("schema") or DEFAULT_SCHEMA
         if not _SCHEMA_NAME.fullmatch(chosen):
             raise InvalidInput(
@@ -119,6 +127,15 @@ def _take_options(url: str) -> tuple[str, dict[str, str]]:
     ours = {key: value for key, value in params if key in _OWN_PARAMETERS}
     rest = urlencode([(key, value) for key, value in params if key not in _OWN_PARAMETERS])
     return urlunsplit(parts._replace(query=rest)), ours
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, fit to be shown in an error."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _positive(options: dict[str, str], name: str, kind: type[Any], default: Any) -> Any:
