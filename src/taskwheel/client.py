@@ -19,7 +19,7 @@ from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
-from taskwheel.validators import validate_name
+from taskwheel.validators import validate_id, validate_limit, validate_name
 from taskwheel.workflows import WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
@@ -63,27 +63,31 @@ class Client:
 
     def job(self, job_id: int) -> JobHandle:
         """A handle on an existing job (`JobNotFound` if the namespace has none)."""
-        return JobHandle(self.store, self.namespace, self.store.get_job(self.namespace, job_id))
+        return JobHandle(self.store, self.namespace,
+                         self.store.get_job(self.namespace, validate_id(job_id, "job_id")))
 
     def get_jobs(self, job_ids: Sequence[int]) -> list[Job]:
         """The jobs of ``job_ids`` that exist, in one read."""
-        return self.store.get_jobs(self.namespace, job_ids)
+        return self.store.get_jobs(self.namespace,
+                                   [validate_id(job_id, "job_ids") for job_id in job_ids])
 
     def list_jobs(self, where: JobFilter | None = None) -> list[Job]:
         """Jobs, newest first."""
-        return self.store.list_jobs(self.namespace, where or JobFilter())
+        where = where or JobFilter()
+        validate_limit(where.limit)
+        return self.store.list_jobs(self.namespace, where)
 
     def attempts(self, job_id: int) -> list[Attempt]:
         """The history of a job's attempts, oldest first."""
-        return self.store.list_attempts(self.namespace, job_id)
+        return self.store.list_attempts(self.namespace, validate_id(job_id, "job_id"))
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a waiting job at once, or ask the worker running it to stop."""
-        return self.store.cancel_job(self.namespace, job_id)
+        return self.store.cancel_job(self.namespace, validate_id(job_id, "job_id"))
 
     def retry_job(self, job_id: int) -> Job:
         """Queue a finished job again with a fresh set of attempts."""
-        return self.store.retry_job(self.namespace, job_id)
+        return self.store.retry_job(self.namespace, validate_id(job_id, "job_id"))
 
     # -- dead-letter queue ------------------------------------------------------------------
 
@@ -97,6 +101,8 @@ class Client:
     def replay_dead(self, job_ids: Sequence[int] | None) -> list[int]:
         """Queue dead jobs again with a fresh set of attempts: those of ``job_ids``, or
         every dead job when it is None. The ids replayed."""
+        if job_ids is not None:
+            job_ids = [validate_id(job_id, "job_ids") for job_id in job_ids]
         return self.store.replay_dead(self.namespace, job_ids)
 
     def purge_dead(self) -> int:
@@ -153,21 +159,24 @@ class Client:
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing run (`WorkflowRunNotFound` if the namespace has none)."""
         return WorkflowRunHandle(
-            self.store, self.namespace, self.store.get_workflow_run(self.namespace, run_id)
+            self.store, self.namespace,
+            self.store.get_workflow_run(self.namespace, validate_id(run_id, "run_id")),
         )
 
     def list_workflow_runs(self, where: WorkflowRunFilter | None = None) -> list[WorkflowRun]:
         """Runs, newest first, with their steps counted by state."""
-        return self.store.list_workflow_runs(self.namespace, where or WorkflowRunFilter())
+        where = where or WorkflowRunFilter()
+        validate_limit(where.limit)
+        return self.store.list_workflow_runs(self.namespace, where)
 
     def retry_workflow_run(self, run_id: int, step: str | None = None) -> WorkflowRun:
         """Run the failed steps (or ``step``) again, with every step after them that
         did not succeed."""
-        return self.store.retry_workflow_run(self.namespace, run_id, step)
+        return self.store.retry_workflow_run(self.namespace, validate_id(run_id, "run_id"), step)
 
     def cancel_workflow_run(self, run_id: int) -> WorkflowRun:
         """Cancel the steps not yet finished; running ones are asked to stop."""
-        return self.store.cancel_workflow_run(self.namespace, run_id)
+        return self.store.cancel_workflow_run(self.namespace, validate_id(run_id, "run_id"))
 
     # -- statistics -------------------------------------------------------------------------
 

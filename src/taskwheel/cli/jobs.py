@@ -12,7 +12,7 @@ import click
 
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import JobFilter
+from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
 
 # An ISO 8601 date starts the value: anything else given as a deadline is a duration.
@@ -70,7 +70,11 @@ def enqueue(
         "idempotency_key": idempotency_key,
     }
     args = _parse_json(args_text, "args")
+    if not isinstance(args, list):
+        raise InvalidInput("args", f"must be a JSON list, got {args_text!r}")
     kwargs = _parse_json(kwargs_text, "kwargs")
+    if not isinstance(kwargs, dict):
+        raise InvalidInput("kwargs", f"must be a JSON object, got {kwargs_text!r}")
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
@@ -84,9 +88,11 @@ def enqueue(
 
 def _parse_json(text: str, field: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InvalidInput(field, f"not valid JSON ({exc}): {text!r}") from None
+    except ValueError as exc:
+        raise InvalidInput(field, f"{exc}: {text!r}") from None
 
 
 def _parse_datetime(text: str, field: str) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -111,22 +112,28 @@ def _with_common_options(
             target = Target(database_url or None, first, Output(Format(output_format)))
             command(target, **kwargs)
         except TaskwheelError as exc:
-            error_line(_describe(ctx, exc))
+            field, message = _describe(ctx, exc)
+            error_line(message, field=field, as_json=output_format == Format.JSON.value)
             ctx.exit(2 if isinstance(exc, InvalidInput) else 1)
 
     return run
 
 
-def _describe(ctx: click.Context, exc: TaskwheelError) -> str:
-    """The error, with its field spelled as the option the user typed."""
+def _describe(ctx: click.Context, exc: TaskwheelError) -> tuple[str | None, str]:
+    """The error's field spelled as the user typed it (the option, or the argument's
+    name), and the error's line."""
     if not isinstance(exc, InvalidInput):
-        return str(exc)
+        return None, str(exc)
     spelled = f"--{exc.field.replace('_', '-')}"
     for param in ctx.command.params:
         if isinstance(param, click.Option) and (param.name == exc.field or spelled in param.opts):
             long_names = [opt for opt in param.opts if opt.startswith("--")]
-            return f"{(long_names or param.opts)[0]}: {exc.reason}"
-    return str(exc)
+            name = (long_names or param.opts)[0]
+            return name, f"{name}: {exc.reason}"
+        if isinstance(param, click.Argument) and param.name == exc.field:
+            name = re.sub(r"[\[\].]", "", param.human_readable_name)
+            return name, f"{name}: {exc.reason}"
+    return exc.field, str(exc)
 
 
 def app_option(command: Callable[..., None]) -> Callable[..., None]:

@@ -250,9 +250,16 @@ def configure_logging(level: str, format: Format) -> None:
     root.setLevel(level.upper())
 
 
-def error_line(message: str) -> None:
-    """The one line a failed command leaves on stderr."""
-    click.echo(f"error: {message}", err=True)
+def error_line(message: str, *, field: str | None = None, as_json: bool = False) -> None:
+    """The one line a failed command leaves on stderr: ``error: <message>``, or under
+    ``--format json`` a JSON object ``{"error": <message>, "field": <option or null>}``."""
+    # One line whatever the message holds (a driver's words span several), and printable
+    # whatever the terminal's encoding (a value quoted back may hold anything).
+    message = " ".join(message.split("\n")).encode("utf-8", "backslashreplace").decode()
+    if as_json:
+        click.echo(json.dumps({"error": message, "field": field}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
 
 
 __all__ = ["Format", "Output", "configure_logging", "error_line"]

@@ -20,11 +20,18 @@ from contextlib import AbstractContextManager
 from typing import Literal
 
 from taskwheel.clock import Clock
-from taskwheel.errors import IllegalTransition, JobNotFound, LeaseLost, ScheduleNotFound
+from taskwheel.errors import (
+    IllegalTransition,
+    InvalidInput,
+    JobNotFound,
+    LeaseLost,
+    ScheduleNotFound,
+)
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    DeadlinePolicy,
     Job,
     JobFilter,
     NewJob,
@@ -32,6 +39,7 @@ from taskwheel.jobs import (
     QueueStats,
     Rescue,
     Stats,
+    epoch_datetime,
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
 from taskwheel.schedules import (
@@ -80,6 +88,8 @@ class SQLStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
         if not jobs:
             return []
+        if any(new.deadline is not None for new in jobs):
+            _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
         # Keys that others hold may have to be looked for twice: in one transaction.
         with self.executor("enqueue", "transaction" if keyed else "statement",
@@ -416,6 +426,20 @@ class SQLStore(Store):
 
 
 # -- decisions shared by several operations -----------------------------------------------------
+
+
+def _refuse_past_deadlines(jobs: Sequence[NewJob], now: float) -> None:
+    """A job whose fixed deadline is not after the time it is due would expire without
+    running (unless its deadline policy is to run late): refused, and nothing written.
+    Judged here, by the store's clock, the one that judges the deadline."""
+    for new in jobs:
+        if new.deadline is None or new.deadline_policy is not DeadlinePolicy.EXPIRE:
+            continue
+        due = new.run_at if new.run_at is not None else now + new.delay
+        if new.deadline <= max(due, now):
+            raise InvalidInput("deadline", f"{epoch_datetime(new.deadline).isoformat()} has "
+                               "passed, or is not after the job's start: the job would "
+                               "expire without running")
 
 
 def _scope(ex: Executor, namespace: str) -> list[str]:

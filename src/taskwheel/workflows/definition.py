@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import TEMPLATE_OPTIONS, JobTemplate, NewJob
+from taskwheel.jobs import TEMPLATE_OPTIONS, JobTemplate, NewJob, unique_keys
 from taskwheel.validators import validate_choice, validate_name
 from taskwheel.workflows.graph import listing, topological_order
 from taskwheel.workflows.policies import FailurePolicy
@@ -246,9 +246,11 @@ class Workflow:
         """A workflow from the text of a ``json`` or ``yaml`` file (YAML needs PyYAML)."""
         if format == "json":
             try:
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as exc:
                 raise InvalidInput("file", f"not valid JSON: {exc}") from None
+            except ValueError as exc:  # a key given twice: which value was meant?
+                raise InvalidInput("file", f"{exc}") from None
         elif format == "yaml":
             try:
                 # PyYAML is optional (the ``yaml`` extra), and typed loosely on purpose:
