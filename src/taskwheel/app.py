@@ -502,7 +502,10 @@ class App:
 def load_app(spec: str) -> App:
     """Import ``module:attribute`` (or ``module``, finding its App) and return the App."""
     module_name, _, attribute = spec.partition(":")
-    if not module_name:
+    dotted = module_name.split(".")
+    if not all(part.isidentifier() for part in dotted) or (
+        attribute and not attribute.isidentifier()
+    ):
         raise InvalidInput("app", f"expected 'module:attribute', got {spec!r}")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")

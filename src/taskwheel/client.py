@@ -75,6 +75,9 @@ class Client:
         """Jobs, newest first."""
         where = where or JobFilter()
         validate_limit(where.limit)
+        for field_name in ("queue", "task"):
+            if getattr(where, field_name) is not None:
+                validate_name(getattr(where, field_name), field_name)
         return self.store.list_jobs(self.namespace, where)
 
     def attempts(self, job_id: int) -> list[Attempt]:
@@ -122,7 +125,7 @@ class Client:
 
     def get_schedule(self, name: str) -> Schedule:
         """The schedule called ``name`` (`ScheduleNotFound` if there is none)."""
-        return self.store.get_schedule(self.namespace, name)
+        return self.store.get_schedule(self.namespace, validate_name(name, "name"))
 
     def schedule_jobs(self, schedule: Schedule, limit: int = 10) -> list[Job]:
         """The most recent jobs ``schedule`` created (none for a workflow schedule,
@@ -135,19 +138,19 @@ class Client:
 
     def pause_schedule(self, name: str) -> Schedule:
         """Stop firing ``name`` until resumed."""
-        return self.store.set_schedule_paused(self.namespace, name, True)
+        return self.store.set_schedule_paused(self.namespace, validate_name(name, "name"), True)
 
     def resume_schedule(self, name: str) -> Schedule:
         """Fire ``name`` again; times missed while paused go through its misfire policy."""
-        return self.store.set_schedule_paused(self.namespace, name, False)
+        return self.store.set_schedule_paused(self.namespace, validate_name(name, "name"), False)
 
     def remove_schedule(self, name: str) -> None:
         """Delete ``name``; the jobs it created stay."""
-        self.store.remove_schedule(self.namespace, name)
+        self.store.remove_schedule(self.namespace, validate_name(name, "name"))
 
     def trigger_schedule(self, name: str) -> Fired:
         """Fire ``name`` now, once, outside its timing."""
-        return self.store.trigger_schedule(self.namespace, name)
+        return self.store.trigger_schedule(self.namespace, validate_name(name, "name"))
 
     # -- workflows --------------------------------------------------------------------------
 
@@ -167,6 +170,8 @@ class Client:
         """Runs, newest first, with their steps counted by state."""
         where = where or WorkflowRunFilter()
         validate_limit(where.limit)
+        if where.name is not None:
+            validate_name(where.name, "name")
         return self.store.list_workflow_runs(self.namespace, where)
 
     def retry_workflow_run(self, run_id: int, step: str | None = None) -> WorkflowRun:

@@ -29,13 +29,17 @@ class Ran:
         return json.loads(self.stdout)
 
     def refused(self) -> str:
-        """The one error line of a refused command (which must have been refused so)."""
+        """The one error line of a refused command (which must have been refused so):
+        ``error: <message>``, or a JSON object under ``--format json``; its message."""
         assert self.exception is None or isinstance(self.exception, SystemExit), (
             f"uncaught {self.exception!r}"
         )
         assert self.exit_code != 0, self.stdout
         lines = self.stderr.splitlines()
         assert len(lines) == 1, self.stderr
+        if lines[0].startswith("{"):  # under --format json
+            error: str = json.loads(lines[0])["error"]
+            return error
         assert lines[0].startswith("error: "), lines[0]
         return lines[0].removeprefix("error: ")
 

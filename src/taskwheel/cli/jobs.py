@@ -69,12 +69,7 @@ def enqueue(
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
     }
-    args = _parse_json(args_text, "args")
-    if not isinstance(args, list):
-        raise InvalidInput("args", f"must be a JSON list, got {args_text!r}")
-    kwargs = _parse_json(kwargs_text, "kwargs")
-    if not isinstance(kwargs, dict):
-        raise InvalidInput("kwargs", f"must be a JSON object, got {kwargs_text!r}")
+    args, kwargs = parse_arguments(args_text, kwargs_text)
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
@@ -84,6 +79,17 @@ def enqueue(
         target.output.job(handle.record)
     finally:
         app.close()
+
+
+def parse_arguments(args_text: str, kwargs_text: str) -> tuple[list[Any], dict[str, Any]]:
+    """``--args`` (a JSON list) and ``--kwargs`` (a JSON object); ``null`` is neither."""
+    args = _parse_json(args_text, "args")
+    if not isinstance(args, list):
+        raise InvalidInput("args", f"must be a JSON list, got {args_text!r}")
+    kwargs = _parse_json(kwargs_text, "kwargs")
+    if not isinstance(kwargs, dict):
+        raise InvalidInput("kwargs", f"must be a JSON object, got {kwargs_text!r}")
+    return args, kwargs
 
 
 def _parse_json(text: str, field: str) -> Any:

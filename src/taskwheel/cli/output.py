@@ -255,7 +255,7 @@ def error_line(message: str, *, field: str | None = None, as_json: bool = False)
     ``--format json`` a JSON object ``{"error": <message>, "field": <option or null>}``."""
     # One line whatever the message holds (a driver's words span several), and printable
     # whatever the terminal's encoding (a value quoted back may hold anything).
-    message = " ".join(message.split("\n")).encode("utf-8", "backslashreplace").decode()
+    message = " ".join(message.splitlines()).encode("utf-8", "backslashreplace").decode()
     if as_json:
         click.echo(json.dumps({"error": message, "field": field}, ensure_ascii=False), err=True)
     else:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from taskwheel.cli.jobs import _parse_datetime, _parse_json
+from taskwheel.cli.jobs import _parse_datetime, parse_arguments
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
@@ -94,8 +94,7 @@ def add_schedule(
             ("max_attempts", max_attempts), ("deadline", deadline),
         ) if value is not None
     }
-    args = _parse_json(args_text, "args")
-    kwargs = _parse_json(kwargs_text, "kwargs")
+    args, kwargs = parse_arguments(args_text, kwargs_text)
     app = target.load(app_spec)
     try:
         schedule = app.add_schedule(
