@@ -100,3 +100,18 @@ def test_an_empty_schema_in_a_postgres_url_is_refused_not_read_as_the_default() 
     line = taskwheel("migrate", url=with_schema(postgres_url(), "")).refused()
 
     assert line.startswith("--database-url: ?schema= is empty")
+
+
+def test_a_path_naming_a_directory_or_another_kind_of_file_creates_nothing_beside_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database\n")
+
+    folder = taskwheel("migrate", url=f"sqlite:///{tmp_path / 'folder'}").refused()
+    notes = taskwheel("migrate", url=f"sqlite:///{tmp_path / 'notes.txt'}").refused()
+
+    assert folder.endswith(f"{tmp_path / 'folder'} is a directory, not a database file")
+    assert notes.endswith(f"{tmp_path / 'notes.txt'} is not a SQLite database")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]
+    assert list((tmp_path / "folder").iterdir()) == []

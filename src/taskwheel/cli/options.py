@@ -144,16 +144,17 @@ def app_option(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def wait_for_store(app: App, *, migrate: bool = False, longest: float = 5.0) -> None:
-    """Open the app's store (checking its schema, or migrating it when ``migrate``),
-    waiting with backoff while the database cannot be reached: a worker or scheduler
-    started during an outage starts when it ends, instead of exiting."""
+    """Open the app's store (checking its schema, or migrating it when ``migrate``) and
+    check that it can be written, waiting with backoff while the database cannot be
+    reached: a worker or scheduler started during an outage starts when it ends,
+    instead of exiting. A configuration error (no such database or role, a read-only
+    file) is not waited out: it is raised, and the command exits with one line."""
     delay = 0.1
     while True:
         try:
             if migrate:
                 app.migrate()
-            else:
-                app.store  # noqa: B018 - opening it is the point
+            app.store.check_writable()
             return
         except StoreUnavailable as error:
             log.warning("%s; trying again in %.1fs", error, delay)

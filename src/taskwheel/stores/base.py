@@ -67,6 +67,16 @@ class Store(ABC):
         if found != expected:
             raise SchemaOutdated(found, expected, self.kind)
 
+    def check_writable(self) -> None:
+        """`StoreError` if this process could read the database but never write it (a
+        read-only file, say): a configuration error for a worker or scheduler to
+        report at start, not an outage to wait out. Writes nothing.
+
+        Example:
+            >>> store.check_writable()  # before serving: fails at once, in one line
+        """
+        return  # a store that can be reached can be written, unless it says otherwise
+
     @abstractmethod
     def now(self) -> float:
         """The store's clock, in epoch seconds."""

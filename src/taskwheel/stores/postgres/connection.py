@@ -289,9 +289,9 @@ class Database:
                     if self.pool.get_stats().get("connections_errors", 0):
                         failure = self._connection_failure(min(remaining, 5.0))
                         if failure is not None:
-                            raise StoreUnavailable(operation, failure) from exc
+                            raise _connection_error(operation, failure) from exc
                     continue
-                raise StoreUnavailable(operation, self._why_no_connection(timeout)) from exc
+                raise _connection_error(operation, self._why_no_connection(timeout)) from exc
             if _looks_idle(conn):
                 self._reached = True
                 return conn
@@ -333,6 +333,25 @@ class Database:
 
     def close(self) -> None:
         self.pool.close()
+
+
+# What the server answers a connection it will never accept as configured: no such
+# database or role, a wrong password, no pg_hba.conf entry. Waiting does not help (unlike
+# a server starting up, shutting down or out of connection slots), so these are
+# `StoreError`, which a worker or scheduler reports at once instead of retrying.
+_CONFIGURATION_ERRORS = re.compile(
+    r'database ".*" does not exist|role ".*" does not exist|authentication failed|'
+    r"no pg_hba\.conf entry|permission denied for database|no password supplied|"
+    r"is not permitted to log in"
+)
+
+
+def _connection_error(operation: str, failure: str) -> StoreError:
+    """The error for a connection that failed so: `StoreError` for a configuration
+    error, `StoreUnavailable` (worth waiting out) otherwise."""
+    if _CONFIGURATION_ERRORS.search(failure):
+        return StoreError(operation, failure)
+    return StoreUnavailable(operation, failure)
 
 
 def _reason(exc: BaseException) -> str:

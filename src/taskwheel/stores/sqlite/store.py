@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock
-from taskwheel.errors import InvalidInput
+from taskwheel.errors import InvalidInput, StoreError
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -476,6 +476,19 @@ class SQLiteStore(SQLStore):
 
     def latest_schema_version(self) -> int:
         return _MIGRATIONS[-1][0]
+
+    def check_writable(self) -> None:
+        # The write lock and BEGIN IMMEDIATE, as every write takes them; rolled back.
+        if self._db.memory:
+            return
+        transaction = self._db.write()
+        with translated("check_writable"):
+            try:
+                transaction.connection()
+            finally:
+                transaction.finish(commit=False)
+        if self._db.read_only():
+            raise StoreError("write", f"{self._db.path} is read-only here", STORE)
 
     def schema_version(self) -> int:
         if not self._db.exists():  # reading would create the file
