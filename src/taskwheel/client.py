@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from taskwheel.errors import InvalidInput
+from taskwheel.errors import InvalidInput, WorkflowRunEnded
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
 from taskwheel.validators import validate_id, validate_limit, validate_name
-from taskwheel.workflows import WorkflowRun, WorkflowRunFilter, WorkflowSpec
+from taskwheel.workflows import RunStatus, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
 class Client:
@@ -180,8 +180,13 @@ class Client:
         return self.store.retry_workflow_run(self.namespace, validate_id(run_id, "run_id"), step)
 
     def cancel_workflow_run(self, run_id: int) -> WorkflowRun:
-        """Cancel the steps not yet finished; running ones are asked to stop."""
-        return self.store.cancel_workflow_run(self.namespace, validate_id(run_id, "run_id"))
+        """Cancel the steps not yet finished; running ones are asked to stop.
+        `WorkflowRunEnded` if the run had already ended (as cancelling a finished job
+        is refused)."""
+        run = self.store.get_workflow_run(self.namespace, validate_id(run_id, "run_id"))
+        if run.status is not RunStatus.RUNNING:
+            raise WorkflowRunEnded(run.id, run.status.value)
+        return self.store.cancel_workflow_run(self.namespace, run_id)
 
     # -- statistics -------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
+from taskwheel.validators import MAX_ID
 
 # An ISO 8601 date starts the value: anything else given as a deadline is a duration.
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -132,10 +133,15 @@ def list_jobs(
     target: Target, status: str | None, queue: str | None, task: str | None, limit: int
 ) -> None:
     """Jobs, newest first."""
+    # One more than shown: whether there are more to say so.
     where = JobFilter(status=None if status is None else JobStatus(status), queue=queue,
-                      task=task, limit=limit)
+                      task=task, limit=_one_more(limit))
     with target.client() as client:
-        target.output.jobs(client.list_jobs(where))
+        target.output.jobs(client.list_jobs(where), limit=limit)
+
+
+def _one_more(limit: int) -> int:
+    return limit + 1 if limit < MAX_ID else limit
 
 
 @jobs.command("show")
@@ -185,8 +191,8 @@ def dlq() -> None:
 def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
     """Dead jobs, newest first."""
     with target.client() as client:
-        target.output.jobs(client.list_dead(queue=queue, task=task, limit=limit),
-                           title="dead jobs")
+        target.output.jobs(client.list_dead(queue=queue, task=task, limit=_one_more(limit)),
+                           title="dead jobs", limit=limit)
 
 
 @dlq.command("replay")

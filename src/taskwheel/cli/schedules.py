@@ -12,6 +12,7 @@ from taskwheel.cli.jobs import _parse_datetime, parse_arguments
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
+from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.schedules import Misfire, Overlap, Schedule, build_trigger
 from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
@@ -269,7 +270,7 @@ def describe_trigger(schedule: Schedule) -> str:
     if kind == "cron":
         return f"cron {spec.get('expression')} {spec.get('timezone')}"
     if kind == "interval":
-        return f"every {spec.get('every')}s"
+        return f"every {format_duration(float(spec['every']))}"
     return f"once {spec.get('at')}"
 
 

@@ -41,7 +41,7 @@ from taskwheel.jobs import (
     Stats,
     epoch_datetime,
 )
-from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.schedules import (
     Fired,
     FirePlan,
@@ -183,9 +183,10 @@ class SQLStore(Store):
         if current.workflow_run_id is not None:
             steps.retry_steps(tx, current.namespace, current.workflow_run_id, current.step)
             return _one(tx.get_jobs(current.namespace, [current.id]), current.id)
+        if current.status not in TERMINAL:
+            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value,
+                                    "only a finished job can be retried")
         check_transition(current.status, JobStatus.QUEUED, current.id)
-        if current.status in (JobStatus.WAITING, JobStatus.SCHEDULED, JobStatus.RUNNING):
-            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value)
         job = tx.requeue_finished(current.namespace, current.id, current.status)
         if job is None:  # changed since it was read: say what it is now
             now = _one(tx.get_jobs(current.namespace, [current.id]), current.id)

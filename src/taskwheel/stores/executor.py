@@ -87,7 +87,8 @@ class QueueCount:
 
 @dataclass(frozen=True, slots=True)
 class ReadyCount:
-    """Ready jobs of a queue at one priority, and the earliest due time among them."""
+    """Ready jobs of a queue at one priority, and the earliest time one of them became
+    ready (its due time, or its creation if it was due before)."""
 
     queue: str
     priority: int

@@ -687,7 +687,10 @@ SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)
 GROUP BY queue, status
 
 -- name: ready_by_priority
-SELECT queue, priority, count(*) AS count, min(run_at) AS first_due FROM jobs
+-- A job is ready since it was due, or since it was created if it was due before that
+-- (enqueued --at a past time).
+SELECT queue, priority, count(*) AS count, min(greatest(run_at, created_at)) AS first_due
+FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued'
 GROUP BY queue, priority
 
