@@ -158,7 +158,8 @@ def test_an_illegal_transition_is_refused_and_changes_nothing(project: Project) 
     job_id = enqueue(project, "add", "--args", "[1, 1]")["id"]
     done = project.run("jobs", "retry", str(job_id))
     assert done.returncode == 1
-    assert done.stderr.strip() == f"error: job {job_id} cannot go from queued to queued"
+    assert done.stderr.strip() == (f"error: job {job_id} is queued: only a finished job can "
+                                   "be retried")
     assert project.job(job_id).status is JobStatus.QUEUED
 
 

@@ -96,6 +96,7 @@ def test_a_schedule_that_could_never_fire_is_refused_and_not_declared(
     past = datetime.now(UTC) - timedelta(days=1)
 
     refused(lambda: app.add_schedule("once", send, at=past), "at")
+    refused(lambda: app.add_schedule("utc", send, cron="* * * * *", timezone=""), "timezone")
     refused(lambda: app.add_schedule("ended", send, cron="* * * * *", end=past), "end")
 
     assert nothing_written(app)
@@ -233,6 +234,11 @@ def test_a_workflow_files_own_fields_are_named_as_the_files(
     twice_line = run("workflows", "submit", str(twice), "--app", APP, url=url).refused()
     latin_line = run("workflows", "submit", str(latin), "--app", APP, url=url).refused()
 
+    yaml_twice = tmp_path / "twice.yaml"
+    yaml_twice.write_text("name: wf\nsteps: []\nsteps: [{task: send}]\n")
+    yaml_line = run("workflows", "submit", str(yaml_twice), "--app", APP, url=url).refused()
+    assert yaml_line.startswith(f"FILE: {yaml_twice}: file: not valid YAML: the key 'steps' "
+                                "appears twice")
     assert policy_line.startswith(f"FILE: {bad_policy}: on_failure: unknown policy 'explode'")
     assert twice_line == f"FILE: {twice}: file: the key 'name' appears twice"
     assert latin_line == f"FILE: {latin} is not UTF-8 text (byte 13)"
