@@ -51,7 +51,9 @@ class Client:
 
     def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
-        or none); a request of another namespace is refused and nothing is written."""
+        or none); a request of another namespace is refused and nothing is written. A
+        request whose idempotency key is taken gets the job holding it, its handle
+        marked ``existing``."""
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
@@ -59,7 +61,9 @@ class Client:
                     "requests", f"expected Task.prepare(...) results, got {request!r}"
                 )
             self._check_namespace(request.namespace, "request")
-        return [JobHandle(self.store, self.namespace, job) for job in self.store.enqueue(batch)]
+        answer = self.store.enqueue(batch)
+        return [JobHandle(self.store, self.namespace, job, existing=existing)
+                for job, existing in zip(answer, answer.existing, strict=True)]
 
     def job(self, job_id: int) -> JobHandle:
         """A handle on an existing job (`JobNotFound` if the namespace has none)."""

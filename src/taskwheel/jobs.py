@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -173,6 +173,24 @@ class Job:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+
+class Enqueued(list[Job]):
+    """The jobs an enqueue answered, one per request in their order; and for each,
+    whether the request created nothing (``existing``): its idempotency key was held
+    by that job already, before the enqueue or by an earlier request of its batch.
+
+    Example:
+        >>> answer = store.enqueue([send.prepare("a@b.c", idempotency_key="k")])
+        >>> answer.existing   # (True,) when "k" was used before
+        (False,)
+    """
+
+    def __init__(self, jobs: Iterable[Job] = (), existing: Iterable[bool] | None = None) -> None:
+        super().__init__(jobs)
+        self.existing = tuple(existing) if existing is not None else (False,) * len(self)
+        if len(self.existing) != len(self):
+            raise ValueError(f"{len(self.existing)} flags for {len(self)} jobs")
 
 
 @dataclass(frozen=True, slots=True)

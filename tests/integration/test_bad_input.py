@@ -269,3 +269,26 @@ def test_the_size_limit_is_the_apps_setting(tmp_path: Path) -> None:
     assert send.enqueue("x" * 90).record.args == ["x" * 90]
     refused(lambda: taskwheel.App(max_argument_bytes=0), "max_argument_bytes")
     app.close()
+
+
+# -- a reused idempotency key is said so ---------------------------------------------------
+
+
+def test_a_reused_idempotency_key_is_reported_by_the_api_and_the_command_line(
+    app: taskwheel.App, url: str
+) -> None:
+    send = app.task(lambda *args: None, name="send")
+    first = send.enqueue("a", idempotency_key="welcome:42")
+    again = send.enqueue("b", idempotency_key="welcome:42")
+
+    table = run("enqueue", "send", "--app", APP, "--idempotency-key", "welcome:42", url=url)
+    as_json = run("enqueue", "send", "--app", APP, "--idempotency-key", "welcome:42",
+                  "--format", "json", url=url).json()
+    fresh = run("enqueue", "send", "--app", APP, "--idempotency-key", "other", "--format",
+                "json", url=url).json()
+
+    assert (first.existing, again.existing, again.id) == (False, True, first.id)
+    assert (f"existing job {first.id} returned for key 'welcome:42': nothing was created"
+            in table.stdout)
+    assert (as_json["id"], as_json["existing"]) == (first.id, True)
+    assert fresh["existing"] is False

@@ -77,7 +77,13 @@ def enqueue(
             task, args=args, kwargs=kwargs,
             **{name: value for name, value in options.items() if value is not None},
         )
+        if target.output.json:
+            target.output.emit_json({**handle.record.to_dict(), "existing": handle.existing})
+            return
         target.output.job(handle.record)
+        if handle.existing:
+            target.output.note(f"existing job {handle.id} returned for key "
+                               f"{handle.record.idempotency_key!r}: nothing was created")
     finally:
         app.close()
 

@@ -32,6 +32,7 @@ from taskwheel.jobs import (
     Attempt,
     Claim,
     DeadlinePolicy,
+    Enqueued,
     Job,
     JobFilter,
     NewJob,
@@ -85,9 +86,9 @@ class SQLStore(Store):
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
-            return []
+            return Enqueued()
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
@@ -96,7 +97,9 @@ class SQLStore(Store):
                            pipeline=True) as ex:
             created = ex.insert_jobs(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
-            for job in created:
+            for job, existing in zip(created, created.existing, strict=True):
+                if existing:
+                    continue  # returned for its key: enqueued before
                 self.events.emit(Event(EventKind.JOB_ENQUEUED, job.namespace,
                                        job.created_at.timestamp(), job.id, job.task, job.queue))
         return created

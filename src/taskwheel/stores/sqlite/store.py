@@ -22,6 +22,7 @@ from taskwheel.errors import InvalidInput, StoreError
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    Enqueued,
     Job,
     JobFilter,
     NewJob,
@@ -93,17 +94,19 @@ class SQLiteExecutor(WorkflowStatements, Executor):
     def namespaces(self) -> list[str]:
         return [str(row[0]) for row in self._execute("namespaces")]
 
-    def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
-            return []
+            return Enqueued()
         now = self.now()
         if any(new.idempotency_key is not None for new in jobs):
-            created = []
+            answers, existing = [], []
             for new in jobs:  # one at a time: a key may be taken by an earlier request
                 inserted, held = self._run("insert_jobs", _keyed_params(new, now))
-                created.append(rows.job((inserted.rows or held.rows)[0]))
+                answers.append(rows.job((inserted.rows or held.rows)[0]))
+                existing.append(not inserted.rows)
+            created = Enqueued(answers, existing)
         else:
-            created = self._copy(jobs, now)
+            created = Enqueued(self._copy(jobs, now))
         for namespace in {job.namespace for job in created if job.status is JobStatus.QUEUED}:
             self.wake(namespace, "jobs")
         return created
