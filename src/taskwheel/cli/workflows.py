@@ -66,7 +66,12 @@ def submit_workflow(target: Target, *, file: str, on_failure: str | None, app_sp
         # not --on-failure).
         raise InvalidInput("file", f"{file}: {exc}") from None
     with contextlib.closing(target.load(app_spec)) as app:
-        run = app.submit(workflow, on_failure=on_failure).record
+        try:
+            run = app.submit(workflow, on_failure=on_failure).record
+        except InvalidInput as exc:
+            if exc.field == "on_failure":  # the command's --on-failure
+                raise
+            raise InvalidInput("file", f"{file}: {exc}") from None
     show_run(target.output, run)
 
 
