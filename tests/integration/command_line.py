@@ -50,12 +50,12 @@ def taskwheel(*args: str, url: str | None = None, cwd: Path | None = None) -> Ra
     runner = CliRunner()
     env = {"TASKWHEEL_DATABASE_URL": None, "TASKWHEEL_APP": None}
     if cwd is None:
-        result = runner.invoke(cli, argv, env=env, catch_exceptions=True)
+        result = runner.invoke(cli, argv, env=env, catch_exceptions=True, prog_name="taskwheel")
     else:
         before = Path.cwd()
         os.chdir(cwd)
         try:
-            result = runner.invoke(cli, argv, env=env, catch_exceptions=True)
+            result = runner.invoke(cli, argv, env=env, catch_exceptions=True, prog_name="taskwheel")
         finally:
             os.chdir(before)
     exception = result.exception

@@ -181,11 +181,17 @@ def test_a_usage_error_is_one_line_too(app: taskwheel.App, url: str) -> None:
 
 def test_errors_under_format_json_are_json(app: taskwheel.App, url: str) -> None:
     done = run("enqueue", "send", "--app", APP, "--delay", "soon", "--format", "json", url=url)
+    usage = run("jobs", "show", "abc", "--format=json", url=url)
 
-    assert done.exit_code == 2
+    assert done.exit_code == usage.exit_code == 2
     error = json.loads(done.stderr)
     assert error["field"] == "--delay"
     assert error["error"].startswith("--delay: malformed duration 'soon'")
+    assert json.loads(usage.stderr) == {
+        "error": "Invalid value for 'ID': 'abc' is not a valid integer. (see taskwheel jobs show "
+                 "--help)",
+        "field": "ID",
+    }
 
 
 # -- the field named is the one at fault --------------------------------------------------

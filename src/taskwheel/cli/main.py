@@ -28,6 +28,7 @@ import click
 
 from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.jobs import dlq, enqueue, jobs
+from taskwheel.cli.options import spelled_name
 from taskwheel.cli.output import error_line
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
@@ -46,6 +47,10 @@ class _Commands(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        given = list(sys.argv[1:] if args is None else args)
+        # The options are not parsed when the usage is wrong: look for the format.
+        as_json = any(a == "--format=json" or (a == "--format" and b == "json")
+                      for a, b in zip(given, [*given[1:], ""], strict=True))
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -53,13 +58,15 @@ class _Commands(click.Group):
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = "" if exc.ctx is None else f" (see {exc.ctx.command_path} --help)"
-            error_line(exc.format_message() + hint)
+            param = getattr(exc, "param", None)  # a bad value's option or argument
+            field = None if param is None else spelled_name(param)
+            error_line(exc.format_message() + hint, field=field, as_json=as_json)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            error_line(exc.format_message())
+            error_line(exc.format_message(), as_json=as_json)
             sys.exit(exc.exit_code)
         except click.Abort:
-            error_line("aborted")
+            error_line("aborted", as_json=as_json)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -126,14 +126,18 @@ def _describe(ctx: click.Context, exc: TaskwheelError) -> tuple[str | None, str]
         return None, str(exc)
     spelled = f"--{exc.field.replace('_', '-')}"
     for param in ctx.command.params:
-        if isinstance(param, click.Option) and (param.name == exc.field or spelled in param.opts):
-            long_names = [opt for opt in param.opts if opt.startswith("--")]
-            name = (long_names or param.opts)[0]
-            return name, f"{name}: {exc.reason}"
-        if isinstance(param, click.Argument) and param.name == exc.field:
-            name = re.sub(r"[\[\].]", "", param.human_readable_name)
+        if param.name == exc.field or spelled in param.opts:
+            name = spelled_name(param)
             return name, f"{name}: {exc.reason}"
     return exc.field, str(exc)
+
+
+def spelled_name(param: click.Parameter) -> str:
+    """An option or argument as the user knows it: ``--max-attempts``, ``ID``."""
+    if isinstance(param, click.Option):
+        long_names = [opt for opt in param.opts if opt.startswith("--")]
+        return (long_names or param.opts)[0]
+    return re.sub(r"[\[\].]", "", param.human_readable_name)
 
 
 def app_option(command: Callable[..., None]) -> Callable[..., None]:
