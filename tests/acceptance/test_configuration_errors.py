@@ -95,10 +95,11 @@ def test_writes_to_a_read_only_database_fail_in_one_line(
         "jobs.db"]
 
 
-def test_a_worker_on_a_read_only_database_exits_in_one_line(
-    project: Project, read_only_url: str
+@pytest.mark.parametrize("role", ["worker", "scheduler"])
+def test_a_worker_or_scheduler_on_a_read_only_database_exits_in_one_line(
+    project: Project, read_only_url: str, role: str
 ) -> None:
-    done = taskwheel(project, "worker", "--app", APP, "--database-url", read_only_url,
+    done = taskwheel(project, role, "--app", APP, "--database-url", read_only_url,
                      timeout=30)
 
     assert "read-only" in one_error_line(done)
