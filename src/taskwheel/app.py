@@ -19,7 +19,15 @@ from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
 from taskwheel.errors import InvalidInput, UnknownTask
 from taskwheel.handles import JobHandle, WorkflowRunHandle
-from taskwheel.jobs import TEMPLATE_OPTIONS, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
+from taskwheel.jobs import (
+    MAX_ARGUMENT_BYTES,
+    TEMPLATE_OPTIONS,
+    DeadlinePolicy,
+    Guarantee,
+    Job,
+    JobFilter,
+    NewJob,
+)
 from taskwheel.retry import Retry
 from taskwheel.schedules import Schedule, ScheduleDefinition, build_trigger
 from taskwheel.stores import Store, open_store, resolve_database_url
@@ -37,7 +45,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # The URLs `open_store` reads as an in-memory SQLite database.
-_IN_MEMORY = frozenset({"sqlite://:memory:", "sqlite:///:memory:", ":memory:"})
+_IN_MEMORY = frozenset({"sqlite://:memory:", "sqlite:///:memory:"})
 
 
 def open_checked_store(
@@ -82,6 +90,10 @@ class App:
             `SchemaOutdated` saying to run ``taskwheel migrate``; an in-memory SQLite
             database (``sqlite://:memory:``) has its schema created when it is opened,
             since nothing else can reach it to migrate it.
+        max_argument_bytes: the most bytes of JSON a job's ``args``, and its
+            ``kwargs``, may take (1 MB by default): a larger value is refused at
+            enqueue (`InvalidInput` naming ``args`` or ``kwargs``) by the Python API,
+            the command line and every other entry point that loads this app.
 
     Example:
         >>> app = App("sqlite://:memory:")
@@ -101,7 +113,13 @@ class App:
         clock: Clock | None = None,
         store: Store | None = None,
         migrate: bool = False,
+        max_argument_bytes: int = MAX_ARGUMENT_BYTES,
     ) -> None:
+        if (isinstance(max_argument_bytes, bool) or not isinstance(max_argument_bytes, int)
+                or max_argument_bytes < 2):
+            raise InvalidInput("max_argument_bytes", "must be an integer >= 2 (the JSON of "
+                               f"an empty list), got {max_argument_bytes!r}")
+        self.max_argument_bytes = max_argument_bytes
         self.database_url = resolve_database_url(database_url)
         self.namespace = validate_name(namespace, "namespace")
         self.tasks: dict[str, Task[Any, Any]] = {}
@@ -234,7 +252,8 @@ class App:
         def register(function: Callable[P, R]) -> Task[P, R]:
             task_name = validate_name(name or function.__name__, "name")
             task: Task[P, R] = Task(task_name, options, namespace=self.namespace,
-                                    enqueue=self.enqueue_many, fn=function)
+                                    enqueue=self.enqueue_many, fn=function,
+                                    max_argument_bytes=self.max_argument_bytes)
             self._add(task)
             return task
 
@@ -267,7 +286,8 @@ class App:
         )
         task: Task[..., Any] = Task(validate_name(name, "name"), options,
                                     namespace=self.namespace, enqueue=self.enqueue_many,
-                                    command=command)
+                                    command=command,
+                                    max_argument_bytes=self.max_argument_bytes)
         self._add(task)
         return task
 
@@ -366,8 +386,20 @@ class App:
     def add_schedule(
         self, name: str, task: Task[Any, Any] | str | None = None, **options: Any
     ) -> Schedule:
-        """Declare a schedule (as `schedule`) and write it now."""
-        return self.client.upsert_schedule(self.schedule(name, task, **options))[0]
+        """Declare a schedule (as `schedule`) and write it now. One that could never
+        fire (its ``end``, or its one time ``at``, already past) is refused with
+        `InvalidInput` naming that field, and nothing is declared or written."""
+        previous = self.schedules.get(name)
+        definition = self.schedule(name, task, **options)
+        try:
+            definition.check_fires(self.store.now())
+        except InvalidInput:
+            if previous is None:
+                del self.schedules[definition.name]
+            else:
+                self.schedules[definition.name] = previous
+            raise
+        return self.client.upsert_schedule(definition)[0]
 
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule; (schedule, changed) for each."""
@@ -470,7 +502,10 @@ class App:
 def load_app(spec: str) -> App:
     """Import ``module:attribute`` (or ``module``, finding its App) and return the App."""
     module_name, _, attribute = spec.partition(":")
-    if not module_name:
+    dotted = module_name.split(".")
+    if not all(part.isidentifier() for part in dotted) or (
+        attribute and not attribute.isidentifier()
+    ):
         raise InvalidInput("app", f"expected 'module:attribute', got {spec!r}")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")

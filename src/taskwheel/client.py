@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from taskwheel.errors import InvalidInput
+from taskwheel.errors import InvalidInput, WorkflowRunEnded
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
-from taskwheel.validators import validate_name
-from taskwheel.workflows import WorkflowRun, WorkflowRunFilter, WorkflowSpec
+from taskwheel.validators import validate_id, validate_limit, validate_name
+from taskwheel.workflows import RunStatus, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
 class Client:
@@ -51,7 +51,9 @@ class Client:
 
     def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
-        or none); a request of another namespace is refused and nothing is written."""
+        or none); a request of another namespace is refused and nothing is written. A
+        request whose idempotency key is taken gets the job holding it, its handle
+        marked ``existing``."""
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
@@ -59,31 +61,40 @@ class Client:
                     "requests", f"expected Task.prepare(...) results, got {request!r}"
                 )
             self._check_namespace(request.namespace, "request")
-        return [JobHandle(self.store, self.namespace, job) for job in self.store.enqueue(batch)]
+        answer = self.store.enqueue(batch)
+        return [JobHandle(self.store, self.namespace, job, existing=existing)
+                for job, existing in zip(answer, answer.existing, strict=True)]
 
     def job(self, job_id: int) -> JobHandle:
         """A handle on an existing job (`JobNotFound` if the namespace has none)."""
-        return JobHandle(self.store, self.namespace, self.store.get_job(self.namespace, job_id))
+        return JobHandle(self.store, self.namespace,
+                         self.store.get_job(self.namespace, validate_id(job_id, "job_id")))
 
     def get_jobs(self, job_ids: Sequence[int]) -> list[Job]:
         """The jobs of ``job_ids`` that exist, in one read."""
-        return self.store.get_jobs(self.namespace, job_ids)
+        return self.store.get_jobs(self.namespace,
+                                   [validate_id(job_id, "job_ids") for job_id in job_ids])
 
     def list_jobs(self, where: JobFilter | None = None) -> list[Job]:
         """Jobs, newest first."""
-        return self.store.list_jobs(self.namespace, where or JobFilter())
+        where = where or JobFilter()
+        validate_limit(where.limit)
+        for field_name in ("queue", "task"):
+            if getattr(where, field_name) is not None:
+                validate_name(getattr(where, field_name), field_name)
+        return self.store.list_jobs(self.namespace, where)
 
     def attempts(self, job_id: int) -> list[Attempt]:
         """The history of a job's attempts, oldest first."""
-        return self.store.list_attempts(self.namespace, job_id)
+        return self.store.list_attempts(self.namespace, validate_id(job_id, "job_id"))
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a waiting job at once, or ask the worker running it to stop."""
-        return self.store.cancel_job(self.namespace, job_id)
+        return self.store.cancel_job(self.namespace, validate_id(job_id, "job_id"))
 
     def retry_job(self, job_id: int) -> Job:
         """Queue a finished job again with a fresh set of attempts."""
-        return self.store.retry_job(self.namespace, job_id)
+        return self.store.retry_job(self.namespace, validate_id(job_id, "job_id"))
 
     # -- dead-letter queue ------------------------------------------------------------------
 
@@ -97,6 +108,8 @@ class Client:
     def replay_dead(self, job_ids: Sequence[int] | None) -> list[int]:
         """Queue dead jobs again with a fresh set of attempts: those of ``job_ids``, or
         every dead job when it is None. The ids replayed."""
+        if job_ids is not None:
+            job_ids = [validate_id(job_id, "job_ids") for job_id in job_ids]
         return self.store.replay_dead(self.namespace, job_ids)
 
     def purge_dead(self) -> int:
@@ -116,7 +129,7 @@ class Client:
 
     def get_schedule(self, name: str) -> Schedule:
         """The schedule called ``name`` (`ScheduleNotFound` if there is none)."""
-        return self.store.get_schedule(self.namespace, name)
+        return self.store.get_schedule(self.namespace, validate_name(name, "name"))
 
     def schedule_jobs(self, schedule: Schedule, limit: int = 10) -> list[Job]:
         """The most recent jobs ``schedule`` created (none for a workflow schedule,
@@ -129,19 +142,19 @@ class Client:
 
     def pause_schedule(self, name: str) -> Schedule:
         """Stop firing ``name`` until resumed."""
-        return self.store.set_schedule_paused(self.namespace, name, True)
+        return self.store.set_schedule_paused(self.namespace, validate_name(name, "name"), True)
 
     def resume_schedule(self, name: str) -> Schedule:
         """Fire ``name`` again; times missed while paused go through its misfire policy."""
-        return self.store.set_schedule_paused(self.namespace, name, False)
+        return self.store.set_schedule_paused(self.namespace, validate_name(name, "name"), False)
 
     def remove_schedule(self, name: str) -> None:
         """Delete ``name``; the jobs it created stay."""
-        self.store.remove_schedule(self.namespace, name)
+        self.store.remove_schedule(self.namespace, validate_name(name, "name"))
 
     def trigger_schedule(self, name: str) -> Fired:
         """Fire ``name`` now, once, outside its timing."""
-        return self.store.trigger_schedule(self.namespace, name)
+        return self.store.trigger_schedule(self.namespace, validate_name(name, "name"))
 
     # -- workflows --------------------------------------------------------------------------
 
@@ -153,20 +166,30 @@ class Client:
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing run (`WorkflowRunNotFound` if the namespace has none)."""
         return WorkflowRunHandle(
-            self.store, self.namespace, self.store.get_workflow_run(self.namespace, run_id)
+            self.store, self.namespace,
+            self.store.get_workflow_run(self.namespace, validate_id(run_id, "run_id")),
         )
 
     def list_workflow_runs(self, where: WorkflowRunFilter | None = None) -> list[WorkflowRun]:
         """Runs, newest first, with their steps counted by state."""
-        return self.store.list_workflow_runs(self.namespace, where or WorkflowRunFilter())
+        where = where or WorkflowRunFilter()
+        validate_limit(where.limit)
+        if where.name is not None:
+            validate_name(where.name, "name")
+        return self.store.list_workflow_runs(self.namespace, where)
 
     def retry_workflow_run(self, run_id: int, step: str | None = None) -> WorkflowRun:
         """Run the failed steps (or ``step``) again, with every step after them that
         did not succeed."""
-        return self.store.retry_workflow_run(self.namespace, run_id, step)
+        return self.store.retry_workflow_run(self.namespace, validate_id(run_id, "run_id"), step)
 
     def cancel_workflow_run(self, run_id: int) -> WorkflowRun:
-        """Cancel the steps not yet finished; running ones are asked to stop."""
+        """Cancel the steps not yet finished; running ones are asked to stop.
+        `WorkflowRunEnded` if the run had already ended (as cancelling a finished job
+        is refused)."""
+        run = self.store.get_workflow_run(self.namespace, validate_id(run_id, "run_id"))
+        if run.status is not RunStatus.RUNNING:
+            raise WorkflowRunEnded(run.id, run.status.value)
         return self.store.cancel_workflow_run(self.namespace, run_id)
 
     # -- statistics -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from taskwheel.errors import InvalidInput
 
@@ -13,6 +13,9 @@ DurationLike = str | int | float | timedelta
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# The longest duration taken: far beyond any delay, timeout or interval anyone means, and
+# short enough that now plus it is a time every clock and database can hold.
+MAX_DURATION = 1000 * 365.25 * 86400
 
 
 def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) -> float:
@@ -37,6 +40,11 @@ def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) 
         raise InvalidInput(field, f"duration must be finite, got {value!r}")
     if seconds < 0:
         raise InvalidInput(field, f"duration must not be negative, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise InvalidInput(
+            field, f"duration must be at most {MAX_DURATION / 86400:.0f}d (1000 years), "
+            f"got {value!r}"
+        )
     if seconds == 0 and not allow_zero:
         raise InvalidInput(field, f"duration must be greater than zero, got {value!r}")
     return seconds
@@ -51,6 +59,11 @@ def aware_datetime(moment: object, field: str) -> datetime:
         raise InvalidInput(
             field, f"{moment.isoformat()} has no timezone; add one (e.g. +00:00 or Z)"
         )
+    try:
+        # Stores keep epoch seconds: the moment must come back from them.
+        datetime.fromtimestamp(moment.timestamp(), UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInput(field, f"{moment.isoformat()} is out of range") from None
     return moment
 
 

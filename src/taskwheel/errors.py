@@ -57,12 +57,24 @@ class WorkflowRunNotFound(TaskwheelError, LookupError):
 class IllegalTransition(TaskwheelError):
     """A state change the job lifecycle does not allow."""
 
-    def __init__(self, job_id: int | None, source: str, target: str) -> None:
+    def __init__(
+        self, job_id: int | None, source: str, target: str, why: str | None = None
+    ) -> None:
         subject = f"job {job_id}" if job_id is not None else "job"
-        super().__init__(f"{subject} cannot go from {source} to {target}")
+        super().__init__(f"{subject} is {source}: {why}" if why else
+                         f"{subject} cannot go from {source} to {target}")
         self.job_id = job_id
         self.source = source
         self.target = target
+
+
+class WorkflowRunEnded(TaskwheelError):
+    """The workflow run has already ended, so there is nothing to cancel."""
+
+    def __init__(self, run_id: int, status: str) -> None:
+        super().__init__(f"workflow run {run_id} already ended {status}: nothing to cancel")
+        self.run_id = run_id
+        self.status = status
 
 
 class JobFailed(TaskwheelError):

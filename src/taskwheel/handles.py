@@ -21,19 +21,28 @@ class JobHandle:
         store: where the job lives.
         namespace: the job's namespace.
         record: the job as last read.
+        existing: True when the enqueue that gave this handle created nothing: the job
+            already held the request's idempotency key and was returned in its place.
 
     Example:
         >>> job = send.enqueue("a@b.c")
         >>> job.result(timeout=30)
         'sent to a@b.c'
+        >>> send.enqueue("a@b.c", idempotency_key="k").existing    # the first time
+        False
+        >>> send.enqueue("a@b.c", idempotency_key="k").existing    # the same key again
+        True
         >>> JobHandle(store, "default", store.get_job("default", job.id)).refresh().status
         <JobStatus.SUCCEEDED: 'succeeded'>
     """
 
-    def __init__(self, store: Store, namespace: str, record: Job) -> None:
+    def __init__(
+        self, store: Store, namespace: str, record: Job, *, existing: bool = False
+    ) -> None:
         self.store = store
         self.namespace = namespace
         self.record = record
+        self.existing = existing
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.record.task} {self.status.value}>"

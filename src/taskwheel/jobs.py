@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -175,6 +175,24 @@ class Job:
         return out
 
 
+class Enqueued(list[Job]):
+    """The jobs an enqueue answered, one per request in their order; and for each,
+    whether the request created nothing (``existing``): its idempotency key was held
+    by that job already, before the enqueue or by an earlier request of its batch.
+
+    Example:
+        >>> answer = store.enqueue([send.prepare("a@b.c", idempotency_key="k")])
+        >>> answer.existing   # (True,) when "k" was used before
+        (False,)
+    """
+
+    def __init__(self, jobs: Iterable[Job] = (), existing: Iterable[bool] | None = None) -> None:
+        super().__init__(jobs)
+        self.existing = tuple(existing) if existing is not None else (False,) * len(self)
+        if len(self.existing) != len(self):
+            raise ValueError(f"{len(self.existing)} flags for {len(self)} jobs")
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One execution of a job by one worker."""
@@ -279,21 +297,58 @@ def dispatch_key(priority: int, deadline: float | None, run_at: float, job_id: i
 
 
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+# The JSON of a job's arguments is at most this many bytes by default: a larger value
+# belongs in a file or a table the task reads, not in every read of the job.
+MAX_ARGUMENT_BYTES = 1_000_000
 
 
 def dumps_json(value: Any, field: str) -> str:
     """Serialise ``value`` as JSON or raise `InvalidInput` naming ``field``."""
     try:
-        return _ENCODER.encode(value)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field, f"not JSON-serialisable: {exc}") from None
+    # JSON escapes every character beyond ASCII, lone surrogates too; those are not text
+    # (no encoding can write them), and each one would break every read of the job.
+    if "\\ud" in text:
+        bad = _not_unicode(value, field)
+        if bad is not None:
+            path, char = bad
+            raise InvalidInput(field, f"{path} is not valid Unicode: it holds a lone "
+                               f"surrogate {char!r}")
+    return text
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value: dict[str, Any] = {}
+def _not_unicode(value: Any, where: str) -> tuple[str, str] | None:
+    """Where (``args[0]``, ``kwargs.to``) a string is not valid Unicode (holds a lone
+    surrogate, as ``"\\ud800"`` in JSON decodes to), and the surrogate; None if nowhere."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return where, value[exc.start]
+        return None
+    found = None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_unicode(key, f"a key of {where}") or _not_unicode(item, f"{where}.{key}")
+            if found:
+                break
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _not_unicode(item, f"{where}[{index}]")
+            if found:
+                break
+    return found
+
+
+def unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A JSON object's ``object_pairs_hook`` that refuses a key given twice (JSON
+    decoders otherwise keep the last value silently)."""
+    value: dict[Any, Any] = {}
     for key, item in pairs:
         if key in value:
-            raise ValueError(f"two keys become {key!r}")
+            raise ValueError(f"the key {key!r} appears twice")
         value[key] = item
     return value
 
@@ -315,20 +370,27 @@ def _as_json_gives_back(value: Any) -> bool:
     return False
 
 
-def stored_json(value: Any, field: str) -> tuple[Any, str]:
+def stored_json(
+    value: Any, field: str, *, max_bytes: int = MAX_ARGUMENT_BYTES
+) -> tuple[Any, str]:
     """``value`` as the store keeps it, with its JSON: tuples become lists and keys
     strings, exactly what the task will receive. Keys that would collide (``1`` and
-    ``"1"``) are refused, naming ``field``, rather than one silently dropped.
+    ``"1"``) are refused, naming ``field``, rather than one silently dropped; so are
+    strings that are not valid Unicode and a JSON longer than ``max_bytes``.
 
     Example:
         >>> stored_json((1, {2: "b"}), "args")
         ([1, {'2': 'b'}], '[1,{"2":"b"}]')
     """
     text = dumps_json(value, field)
+    # The text is ASCII (every other character escaped): its length is its size.
+    if len(text) > max_bytes:
+        raise InvalidInput(field, f"{len(text)} bytes of JSON; at most {max_bytes} (pass "
+                           "large data by reference, e.g. a path or a row id)")
     if _as_json_gives_back(value):  # the common case: no round trip on the enqueue path
         return value, text
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys), text
+        return json.loads(text, object_pairs_hook=unique_keys), text
     except ValueError as exc:
         raise InvalidInput(field, f"not representable in JSON: {exc}") from None
 

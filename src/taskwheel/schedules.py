@@ -193,6 +193,23 @@ class ScheduleDefinition:
             return None
         return moment
 
+    def check_fires(self, now: float) -> None:
+        """Refuse (`InvalidInput` naming ``end`` or ``at``) a schedule that can never fire
+        again: its end, or its one time, is past (beyond the misfire grace). Used where a
+        schedule is written on purpose (`App.add_schedule`, ``taskwheel schedules
+        add``); schedules declared in code are written as they are and end ``done``.
+
+        Example:
+            >>> definition.check_fires(time.time())
+        """
+        if self.next_fire(now - self.misfire_grace) is not None:
+            return
+        if self.end is not None and self.end <= now:
+            raise InvalidInput("end", f"{datetime.fromtimestamp(self.end, UTC).isoformat()} "
+                               "has passed: the schedule would never fire")
+        raise InvalidInput("at" if self.trigger.kind == "once" else "trigger",
+                           "the schedule has no fire time left: it would never fire")
+
     def run_at(self, fire_at: float) -> float:
         """When the job of a fire is due: its fire time plus this schedule's jitter,
         the same in every process (derived from the name and the fire time)."""
@@ -420,7 +437,8 @@ def build_trigger(
             + (f" (got {', '.join(given)})" if given else "")
         )
     if cron is not None:
-        return CronTrigger.build(cron, timezone or "UTC", dst_gap=dst_gap, dst_fold=dst_fold)
+        return CronTrigger.build(cron, "UTC" if timezone is None else timezone,
+                                 dst_gap=dst_gap, dst_fold=dst_fold)
     if timezone is not None:
         raise InvalidInput("timezone", f"applies to cron schedules only, not {given[0]}")
     if every is not None:

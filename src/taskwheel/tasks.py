@@ -10,9 +10,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, stored_json
+from taskwheel.jobs import (
+    MAX_ARGUMENT_BYTES,
+    DeadlinePolicy,
+    Guarantee,
+    NewJob,
+    dumps_json,
+    stored_json,
+)
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 from taskwheel.validators import (
     validate_choice,
@@ -106,6 +113,8 @@ class Task(Generic[P, R]):
         enqueue: writes prepared requests, e.g. `App.enqueue_many`.
         fn: the Python callable; or
         command: the shell command with ``{0}``/``{name}`` fields.
+        max_argument_bytes: the most bytes of JSON a job's ``args``, and its
+            ``kwargs``, may take (`App`'s setting; 1 MB by default).
 
     Example:
         >>> app = App("sqlite://:memory:")
@@ -126,8 +135,10 @@ class Task(Generic[P, R]):
         enqueue: Enqueue,
         fn: Callable[P, R] | None = None,
         command: str | None = None,
+        max_argument_bytes: int = MAX_ARGUMENT_BYTES,
     ) -> None:
         self.name = name
+        self.max_argument_bytes = max_argument_bytes
         self.options = options
         self.namespace = namespace
         self._enqueue = enqueue
@@ -202,13 +213,20 @@ class Task(Generic[P, R]):
         if isinstance(deadline, datetime):
             deadline_at = aware_datetime(deadline, "deadline").timestamp()
         elif deadline is not None:
-            deadline_in = parse_duration(deadline, "deadline")
+            # A job must start before its deadline: none can start within no time.
+            deadline_in = parse_duration(deadline, "deadline", allow_zero=False)
+        delay_seconds = parse_duration(delay, "delay") if delay is not None else 0.0
+        if self.options.deadline_policy is DeadlinePolicy.EXPIRE:
+            _check_deadline_after_start(deadline_at, deadline_in, run_at, delay_seconds)
         if idempotency_key is not None and (
             not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 500
         ):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
-        stored_args, args_json = stored_json(args, "args")
-        stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs")
+        if idempotency_key is not None:
+            dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
+        stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
+        stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
+                                                 max_bytes=self.max_argument_bytes)
         return NewJob(
             task=self.name,
             args=stored_args,
@@ -225,7 +243,7 @@ class Task(Generic[P, R]):
             ),
             guarantee=self.options.guarantee,
             deadline_policy=self.options.deadline_policy,
-            delay=parse_duration(delay, "delay") if delay is not None else 0.0,
+            delay=delay_seconds,
             run_at=run_at,
             deadline=deadline_at,
             deadline_in=deadline_in,
@@ -243,7 +261,8 @@ class Task(Generic[P, R]):
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as exc:
-                raise InvalidInput("args", f"task {self.name!r}: {exc}") from None
+                raise InvalidInput(_arguments_field(str(exc), args, kwargs),
+                                   f"task {self.name!r}: {exc}") from None
         elif self.command is not None:
             render_command(self.command, args, kwargs, self.name)
 
@@ -255,8 +274,36 @@ def render_command(command: str, args: list[Any], kwargs: dict[str, Any], task: 
             *(shlex.quote(str(a)) for a in args),
             **{k: shlex.quote(str(v)) for k, v in kwargs.items()},
         )
-    except (IndexError, KeyError) as exc:
+    except IndexError as exc:
         raise InvalidInput("args", f"shell task {task!r} needs argument {exc}") from None
+    except KeyError as exc:
+        raise InvalidInput("kwargs", f"shell task {task!r} needs argument {exc}") from None
+
+
+def _check_deadline_after_start(
+    deadline_at: float | None, deadline_in: float | None, run_at: float | None, delay: float
+) -> None:
+    """Refuse a deadline that falls before the job is due: the job would expire without
+    ever being able to run (`Store.enqueue` checks a fixed deadline against the
+    store's clock, which only it knows)."""
+    if deadline_at is not None and run_at is not None and deadline_at <= run_at:
+        raise InvalidInput("deadline", "must be after the job's start (at): the job would "
+                           "expire without running")
+    if deadline_in is not None and deadline_in <= delay:
+        raise InvalidInput("deadline", f"{format_duration(deadline_in)} is not after the "
+                           f"delay ({format_duration(delay)}): the job would expire without "
+                           "running")
+
+
+def _arguments_field(problem: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    """Which of ``args`` and ``kwargs`` a binding error is about: the keywords when it
+    names one given (unexpected, or given twice), or a missing argument while only
+    keywords were given; the positional arguments otherwise."""
+    if "keyword argument" in problem or "multiple values" in problem:
+        return "kwargs"
+    if problem.startswith("missing") and kwargs and not args:
+        return "kwargs"
+    return "args"
 
 
 def _call_signature(fn: Callable[..., Any], pass_context: bool) -> inspect.Signature:

@@ -17,6 +17,11 @@ E = TypeVar("E", bound=StrEnum)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:\-/]{1,200}$")
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
+# Attempts beyond this are "retry forever" in all but name; the bound keeps counts far
+# inside the stores' integer columns.
+MAX_ATTEMPTS = 1_000_000
+# Ids and row counts are 64-bit signed integers in both stores.
+MAX_ID = 2**63 - 1
 
 
 def validate_name(value: object, field_name: str) -> str:
@@ -79,14 +84,41 @@ def validate_priority(value: object) -> int:
 
 
 def validate_max_attempts(value: object) -> int:
-    """How many attempts a job gets: an integer of at least 1.
+    """How many attempts a job gets: an integer from 1 to 1000000.
 
     Example:
         >>> validate_max_attempts(5)
         5
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput("max_attempts", f"must be an integer >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS:
+        raise InvalidInput("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}, "
+                           f"got {value!r}")
+    return value
+
+
+def validate_id(value: object, field_name: str) -> int:
+    """A job's or a workflow run's id: an integer from 1 to 2**63 - 1 (what the stores
+    can hold; a larger one names nothing rather than failing in the driver).
+
+    Example:
+        >>> validate_id(42, "job_id")
+        42
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise InvalidInput(field_name, f"must be an id (an integer from 1 to {MAX_ID}), "
+                           f"got {value!r}")
+    return value
+
+
+def validate_limit(value: object, field_name: str = "limit") -> int:
+    """How many rows a listing returns at most: an integer from 1 to 2**63 - 1.
+
+    Example:
+        >>> validate_limit(100)
+        100
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise InvalidInput(field_name, f"must be an integer from 1 to {MAX_ID}, got {value!r}")
     return value
 
 

@@ -102,10 +102,11 @@ def test_a_yaml_file_is_submitted_like_a_json_one(project: Project) -> None:
 def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_stored(
     project: Project, content: Any, message: str
 ) -> None:
-    done = project.run("workflows", "submit", write(project, "bad.json", content), "--app", APP)
+    path = write(project, "bad.json", content)
+    done = project.run("workflows", "submit", path, "--app", APP)
 
     assert done.returncode == 2
-    assert done.stderr.startswith(f"error: {message}"), done.stderr
+    assert done.stderr.startswith(f"error: FILE: {path}: {message}"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert project.run_json("workflows", "list") == []
     assert project.count_jobs() == 0

@@ -327,6 +327,19 @@ def test_stats_count_jobs_by_queue_and_state_and_ready_jobs_by_priority(
     assert queues["sms"].counts == {"queued": 1}
 
 
+def test_a_job_due_before_it_was_enqueued_is_ready_since_it_was_enqueued(
+    store: Store, clock: ManualClock
+) -> None:
+    enqueue_one(store, new_job(run_at=clock.now() - 6 * 365 * 86400))  # --at 2020, say
+    clock.advance(5)
+    enqueue_one(store)
+    clock.advance(5)
+
+    [queue] = store.stats(NS).queues
+
+    assert queue.oldest_ready_age == 10
+
+
 def test_stats_of_a_queue_with_nothing_ready_have_no_ready_age(store: Store) -> None:
     enqueue_one(store, new_job(delay=60))
 

@@ -120,6 +120,17 @@ def test_an_idempotency_key_repeated_inside_one_batch_makes_one_job(store: Store
     assert len(store.list_jobs(NS, JobFilter())) == 2
 
 
+def test_an_enqueue_says_which_requests_got_a_job_that_held_their_key(store: Store) -> None:
+    first = store.enqueue([new_job(idempotency_key="k1"), new_job()])
+    second = store.enqueue([new_job(), new_job(idempotency_key="k1"),
+                            new_job(idempotency_key="k2"), new_job(idempotency_key="k2")])
+
+    assert first.existing == (False, False)
+    assert second.existing == (False, True, False, True)
+    assert second[1].id == first[0].id
+    assert second[3].id == second[2].id
+
+
 def test_an_idempotency_key_still_holds_after_its_job_finished(store: Store) -> None:
     first = enqueue_one(store, new_job(idempotency_key="once"))
     store.cancel_job(NS, first.id)

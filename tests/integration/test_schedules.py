@@ -538,7 +538,7 @@ def test_pruning_forgets_the_leases_of_schedulers_that_died_long_ago(
 def test_waiting_jobs_whose_deadline_passed_expire(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
-    job = app.enqueue("report", ["x"], delay="1h", deadline="10m")
+    job = app.enqueue("report", ["x"], delay="5m", deadline="10m")  # and no worker
     s = scheduler(app)
     run_step(s, clock, T0 + 601)
     assert job.refresh().status is JobStatus.EXPIRED

@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taskwheel.durations import MAX_DURATION
 from taskwheel.errors import InvalidInput
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Backoff, Retry
+from taskwheel.validators import MAX_ATTEMPTS
 
 # Bases in whole milliseconds (or zero) up to a day, caps up to a year: the range in
 # which the documented formula and the code's overflow guard must agree exactly.
@@ -104,9 +106,15 @@ def test_huge_attempt_numbers_do_not_overflow(backoff: Backoff, failed_attempt: 
 
 
 def test_huge_bases_and_caps_do_not_overflow() -> None:
-    policy = Retry(base=1e300, cap=1e308, jitter=0.5)
+    policy = Retry(base=MAX_DURATION, cap=MAX_DURATION, jitter=0.5)
     delay = policy.delay(10_000, random.Random(1))
-    assert 0.5e308 <= delay <= 1.5e308
+    assert 0.5 * MAX_DURATION <= delay <= 1.5 * MAX_DURATION
+
+
+def test_a_base_or_cap_beyond_the_longest_duration_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="at most 365250d") as refused:
+        Retry(cap=1e308)
+    assert refused.value.field == "cap"
 
 
 @pytest.mark.parametrize("failed_attempt", [0, -1, -10**9])
@@ -171,8 +179,8 @@ def test_a_policy_survives_a_round_trip_through_its_dict(policy: Retry) -> None:
 
 
 @settings(max_examples=30)
-@given(st.integers(min_value=1, max_value=10**9))
-def test_any_positive_attempt_count_is_kept(max_attempts: int) -> None:
+@given(st.integers(min_value=1, max_value=MAX_ATTEMPTS))
+def test_any_attempt_count_up_to_the_bound_is_kept(max_attempts: int) -> None:
     assert Retry(max_attempts=max_attempts).max_attempts == max_attempts
 
 
@@ -184,8 +192,10 @@ def test_a_policy_cannot_be_changed_after_it_is_built() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "reason_part"),
     [
-        ({"max_attempts": 0}, "max_attempts", ">= 1"),
-        ({"max_attempts": -3}, "max_attempts", ">= 1"),
+        ({"max_attempts": 0}, "max_attempts", "from 1 to 1000000"),
+        ({"max_attempts": -3}, "max_attempts", "from 1 to 1000000"),
+        ({"max_attempts": MAX_ATTEMPTS + 1}, "max_attempts", "from 1 to 1000000"),
+        ({"max_attempts": 2**64}, "max_attempts", "from 1 to 1000000"),
         ({"max_attempts": 2.0}, "max_attempts", "integer"),
         ({"max_attempts": "3"}, "max_attempts", "integer"),
         ({"max_attempts": True}, "max_attempts", "integer"),

@@ -93,7 +93,7 @@ def test_a_valid_job_is_written_and_counted(
         ({"priority": True}, "priority", "integer"),
         ({"priority": 1_000_001}, "priority", "between"),
         ({"retry": "3"}, "retry", "Retry or an attempt count"),
-        ({"retry": 0}, "max_attempts", ">= 1"),
+        ({"retry": 0}, "max_attempts", "from 1 to"),
         ({"guarantee": "exactly_once"}, "guarantee", "at_least_once, at_most_once"),
         ({"deadline_policy": "whenever"}, "deadline_policy", "expire, run_late"),
         ({"name": "has spaces"}, "name", "letters, digits"),
@@ -159,8 +159,9 @@ AWARE = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
         # arguments the function cannot take
         (((), {}), "args", "missing a required argument: 'a'"),
         (((1, 2, 3), {}), "args", "too many positional arguments"),
-        (((1,), {"c": 3}), "args", "unexpected keyword argument 'c'"),
-        (((1,), {"a": 1}), "args", "multiple values for argument 'a'"),
+        (((1,), {"c": 3}), "kwargs", "unexpected keyword argument 'c'"),
+        (((1,), {"a": 1}), "kwargs", "multiple values for argument 'a'"),
+        (((), {"b": 1}), "kwargs", "missing a required argument: 'a'"),
         # arguments that are not JSON
         (((object(),), {}), "args", "not JSON-serialisable"),
         ((({1, 2},), {}), "args", "not JSON-serialisable"),
@@ -182,7 +183,8 @@ AWARE = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
         (((1,), {"priority": "high"}), "priority", "integer"),
         (((1,), {"priority": -1_000_001}), "priority", "between"),
         (((1,), {"queue": "no/spaces please"}), "queue", "letters, digits"),
-        (((1,), {"max_attempts": 0}), "max_attempts", ">= 1"),
+        (((1,), {"max_attempts": 0}), "max_attempts", "from 1 to"),
+        (((1,), {"max_attempts": 2**64}), "max_attempts", "from 1 to"),
         (((1,), {"max_attempts": True}), "max_attempts", "integer"),
         (((1,), {"idempotency_key": ""}), "idempotency_key", "1-500"),
         (((1,), {"idempotency_key": "k" * 501}), "idempotency_key", "1-500"),
@@ -228,7 +230,7 @@ def test_an_unknown_task_name_is_refused_listing_the_known_ones(
 
 def test_a_shell_task_refuses_jobs_missing_a_field_of_its_command(app: taskwheel.App) -> None:
     backup = app.shell_task("backup", "tar czf {target} {0}")
-    error = refused(lambda: backup.enqueue("/srv"), "args")
+    error = refused(lambda: backup.enqueue("/srv"), "kwargs")
     assert "target" in error.reason
     refused(lambda: backup.enqueue(target="/tmp/b.tgz"), "args")
     assert jobs_in(app) == 0

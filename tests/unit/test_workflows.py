@@ -147,7 +147,7 @@ def bad(**step: Any) -> Workflow:
     (bad(args=[1]), "steps.load.args", "too many positional arguments"),
     (bad(task="extract", name="again", args=[object()]), "steps.again.args",
      "not JSON-serialisable"),
-    (bad(task="extract", name="again", kwargs={"day": "d", "nope": 1}), "steps.again.args",
+    (bad(task="extract", name="again", kwargs={"day": "d", "nope": 1}), "steps.again.kwargs",
      "unexpected keyword argument 'nope'"),
     (bad(args="d"), "steps.load.args", "must be a list"),
     (bad(timeout="-1s"), "steps.load.timeout", "must not be negative"),

@@ -12,8 +12,9 @@ import click
 
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import JobFilter
+from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
+from taskwheel.validators import MAX_ID
 
 # An ISO 8601 date starts the value: anything else given as a deadline is a duration.
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -69,24 +70,42 @@ def enqueue(
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
     }
-    args = _parse_json(args_text, "args")
-    kwargs = _parse_json(kwargs_text, "kwargs")
+    args, kwargs = parse_arguments(args_text, kwargs_text)
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
             task, args=args, kwargs=kwargs,
             **{name: value for name, value in options.items() if value is not None},
         )
+        if target.output.json:
+            target.output.emit_json({**handle.record.to_dict(), "existing": handle.existing})
+            return
         target.output.job(handle.record)
+        if handle.existing:
+            target.output.note(f"existing job {handle.id} returned for key "
+                               f"{handle.record.idempotency_key!r}: nothing was created")
     finally:
         app.close()
 
 
+def parse_arguments(args_text: str, kwargs_text: str) -> tuple[list[Any], dict[str, Any]]:
+    """``--args`` (a JSON list) and ``--kwargs`` (a JSON object); ``null`` is neither."""
+    args = _parse_json(args_text, "args")
+    if not isinstance(args, list):
+        raise InvalidInput("args", f"must be a JSON list, got {args_text!r}")
+    kwargs = _parse_json(kwargs_text, "kwargs")
+    if not isinstance(kwargs, dict):
+        raise InvalidInput("kwargs", f"must be a JSON object, got {kwargs_text!r}")
+    return args, kwargs
+
+
 def _parse_json(text: str, field: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise InvalidInput(field, f"not valid JSON ({exc}): {text!r}") from None
+    except ValueError as exc:
+        raise InvalidInput(field, f"{exc}: {text!r}") from None
 
 
 def _parse_datetime(text: str, field: str) -> datetime:
@@ -120,10 +139,15 @@ def list_jobs(
     target: Target, status: str | None, queue: str | None, task: str | None, limit: int
 ) -> None:
     """Jobs, newest first."""
+    # One more than shown: whether there are more to say so.
     where = JobFilter(status=None if status is None else JobStatus(status), queue=queue,
-                      task=task, limit=limit)
+                      task=task, limit=_one_more(limit))
     with target.client() as client:
-        target.output.jobs(client.list_jobs(where))
+        target.output.jobs(client.list_jobs(where), limit=limit)
+
+
+def _one_more(limit: int) -> int:
+    return limit + 1 if limit < MAX_ID else limit
 
 
 @jobs.command("show")
@@ -173,8 +197,8 @@ def dlq() -> None:
 def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
     """Dead jobs, newest first."""
     with target.client() as client:
-        target.output.jobs(client.list_dead(queue=queue, task=task, limit=limit),
-                           title="dead jobs")
+        target.output.jobs(client.list_dead(queue=queue, task=task, limit=_one_more(limit)),
+                           title="dead jobs", limit=limit)
 
 
 @dlq.command("replay")

@@ -20,19 +20,58 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.jobs import dlq, enqueue, jobs
+from taskwheel.cli.options import spelled_name
+from taskwheel.cli.output import error_line
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.worker import worker
 from taskwheel.cli.workflows import workflows
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group: a usage error (an unknown option, a value of the wrong type) is
+    one ``error:`` line with exit code 2, like taskwheel's own refusals, rather than
+    click's usage block."""
+
+    def main(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None,
+        complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        given = list(sys.argv[1:] if args is None else args)
+        # The options are not parsed when the usage is wrong: look for the format.
+        as_json = any(a == "--format=json" or (a == "--format" and b == "json")
+                      for a, b in zip(given, [*given[1:], ""], strict=True))
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # a group called without a command: its help
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = "" if exc.ctx is None else f" (see {exc.ctx.command_path} --help)"
+            param = getattr(exc, "param", None)  # a bad value's option or argument
+            field = None if param is None else spelled_name(param)
+            error_line(exc.format_message() + hint, field=field, as_json=as_json)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            error_line(exc.format_message(), as_json=as_json)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            error_line("aborted", as_json=as_json)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="taskwheel")
 def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""

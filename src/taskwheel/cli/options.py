@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -111,22 +112,32 @@ def _with_common_options(
             target = Target(database_url or None, first, Output(Format(output_format)))
             command(target, **kwargs)
         except TaskwheelError as exc:
-            error_line(_describe(ctx, exc))
+            field, message = _describe(ctx, exc)
+            error_line(message, field=field, as_json=output_format == Format.JSON.value)
             ctx.exit(2 if isinstance(exc, InvalidInput) else 1)
 
     return run
 
 
-def _describe(ctx: click.Context, exc: TaskwheelError) -> str:
-    """The error, with its field spelled as the option the user typed."""
+def _describe(ctx: click.Context, exc: TaskwheelError) -> tuple[str | None, str]:
+    """The error's field spelled as the user typed it (the option, or the argument's
+    name), and the error's line."""
     if not isinstance(exc, InvalidInput):
-        return str(exc)
+        return None, str(exc)
     spelled = f"--{exc.field.replace('_', '-')}"
     for param in ctx.command.params:
-        if isinstance(param, click.Option) and (param.name == exc.field or spelled in param.opts):
-            long_names = [opt for opt in param.opts if opt.startswith("--")]
-            return f"{(long_names or param.opts)[0]}: {exc.reason}"
-    return str(exc)
+        if param.name == exc.field or spelled in param.opts:
+            name = spelled_name(param)
+            return name, f"{name}: {exc.reason}"
+    return exc.field, str(exc)
+
+
+def spelled_name(param: click.Parameter) -> str:
+    """An option or argument as the user knows it: ``--max-attempts``, ``ID``."""
+    if isinstance(param, click.Option):
+        long_names = [opt for opt in param.opts if opt.startswith("--")]
+        return (long_names or param.opts)[0]
+    return re.sub(r"[\[\].]", "", param.human_readable_name)
 
 
 def app_option(command: Callable[..., None]) -> Callable[..., None]:
@@ -137,16 +148,17 @@ def app_option(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def wait_for_store(app: App, *, migrate: bool = False, longest: float = 5.0) -> None:
-    """Open the app's store (checking its schema, or migrating it when ``migrate``),
-    waiting with backoff while the database cannot be reached: a worker or scheduler
-    started during an outage starts when it ends, instead of exiting."""
+    """Open the app's store (checking its schema, or migrating it when ``migrate``) and
+    check that it can be written, waiting with backoff while the database cannot be
+    reached: a worker or scheduler started during an outage starts when it ends,
+    instead of exiting. A configuration error (no such database or role, a read-only
+    file) is not waited out: it is raised, and the command exits with one line."""
     delay = 0.1
     while True:
         try:
             if migrate:
                 app.migrate()
-            else:
-                app.store  # noqa: B018 - opening it is the point
+            app.store.check_writable()
             return
         except StoreUnavailable as error:
             log.warning("%s; trying again in %.1fs", error, delay)

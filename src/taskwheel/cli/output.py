@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -64,18 +64,35 @@ class Output:
             self.emit_json({"job": job.to_dict(), "attempts": [a.to_dict() for a in attempts]})
             return
         self.console.print(job_table(job))
-        if attempts:
-            self.console.print(attempts_table(attempts))
-        else:
+        if not attempts:
             self.console.print("no attempts yet", markup=False)
+            return
+        self.console.print(attempts_table(attempts))
+        # The table has room for one line of error: the latest traceback (a shell
+        # command's stderr tail, for a shell task) in full below it.
+        failed = [(attempt.attempt, attempt.traceback) for attempt in attempts
+                  if attempt.traceback]
+        if failed:
+            number, traceback = failed[-1]
+            earlier = (f"; earlier ones: {len(failed) - 1} more, with --format json"
+                       if len(failed) > 1 else "")
+            self.console.print(f"traceback of attempt {number}{earlier}:", markup=False)
+            self.console.print(traceback.rstrip(), markup=False, highlight=False,
+                               soft_wrap=True)
 
-    def jobs(self, jobs: Sequence[Job], title: str = "jobs") -> None:
+    def jobs(self, jobs: Sequence[Job], title: str = "jobs", limit: int | None = None) -> None:
+        """The first ``limit`` jobs (all by default); given one more than that (as a
+        listing asked for), a line saying there are more."""
+        shown = jobs if limit is None else jobs[:limit]
         if self.json:
-            self.emit_json([job.to_dict() for job in jobs])
-        elif not jobs:
+            self.emit_json([job.to_dict() for job in shown])
+        elif not shown:
             self.console.print(f"no {title}", markup=False)
         else:
-            self.console.print(jobs_table(jobs, title))
+            self.console.print(jobs_table(shown, title))
+            if len(jobs) > len(shown):
+                self.console.print(f"showing the newest {limit} {title}; there are more "
+                                   "(raise --limit to see them)", markup=False)
 
     def stats(self, stats: Stats) -> None:
         if self.json:
@@ -231,6 +248,12 @@ class JsonLogFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
+        # A mapping logged as a value ("stopped: %s", stats) travels as itself, not as
+        # its Python repr inside the message.
+        values = record.args if isinstance(record.args, tuple) else ()
+        mappings = [value for value in values if isinstance(value, Mapping)]
+        if mappings:
+            entry["data"] = mappings[0] if len(mappings) == 1 else mappings
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -250,9 +273,16 @@ def configure_logging(level: str, format: Format) -> None:
     root.setLevel(level.upper())
 
 
-def error_line(message: str) -> None:
-    """The one line a failed command leaves on stderr."""
-    click.echo(f"error: {message}", err=True)
+def error_line(message: str, *, field: str | None = None, as_json: bool = False) -> None:
+    """The one line a failed command leaves on stderr: ``error: <message>``, or under
+    ``--format json`` a JSON object ``{"error": <message>, "field": <option or null>}``."""
+    # One line whatever the message holds (a driver's words span several), and printable
+    # whatever the terminal's encoding (a value quoted back may hold anything).
+    message = " ".join(message.splitlines()).encode("utf-8", "backslashreplace").decode()
+    if as_json:
+        click.echo(json.dumps({"error": message, "field": field}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
 
 
 __all__ = ["Format", "Output", "configure_logging", "error_line"]

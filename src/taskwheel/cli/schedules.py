@@ -8,10 +8,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from taskwheel.cli.jobs import _parse_datetime, _parse_json
+from taskwheel.cli.jobs import _parse_datetime, parse_arguments
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
+from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.schedules import Misfire, Overlap, Schedule, build_trigger
 from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
@@ -94,8 +95,7 @@ def add_schedule(
             ("max_attempts", max_attempts), ("deadline", deadline),
         ) if value is not None
     }
-    args = _parse_json(args_text, "args")
-    kwargs = _parse_json(kwargs_text, "kwargs")
+    args, kwargs = parse_arguments(args_text, kwargs_text)
     app = target.load(app_spec)
     try:
         schedule = app.add_schedule(
@@ -275,7 +275,7 @@ def describe_trigger(schedule: Schedule) -> str:
     if kind == "cron":
         return f"cron {spec.get('expression')} {spec.get('timezone')}"
     if kind == "interval":
-        return f"every {spec.get('every')}s"
+        return f"every {format_duration(float(spec['every']))}"
     return f"once {spec.get('at')}"
 
 

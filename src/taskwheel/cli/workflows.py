@@ -43,7 +43,11 @@ def submit_workflow(target: Target, *, file: str, on_failure: str | None, app_sp
     stdin), checked against the app's tasks first: a cycle, an unknown step or task
     or arguments a task cannot take are refused and nothing is written."""
     if file == "-":
-        text, file_format = sys.stdin.read(), "json"
+        file_format = "json"
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("file", f"stdin is not UTF-8 text (byte {exc.start})") from None
     else:
         path = Path(file)
         file_format = _FILE_FORMATS.get(path.suffix.lower(), "")
@@ -53,9 +57,21 @@ def submit_workflow(target: Target, *, file: str, on_failure: str | None, app_sp
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput("file", f"cannot read {file}: {exc.strerror}") from None
-    workflow = Workflow.parse(text, file_format)
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("file", f"{file} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        workflow = Workflow.parse(text, file_format)
+    except InvalidInput as exc:
+        # A field of the file, not an option of the command (the file's on_failure is
+        # not --on-failure).
+        raise InvalidInput("file", f"{file}: {exc}") from None
     with contextlib.closing(target.load(app_spec)) as app:
-        run = app.submit(workflow, on_failure=on_failure).record
+        try:
+            run = app.submit(workflow, on_failure=on_failure).record
+        except InvalidInput as exc:
+            if exc.field == "on_failure":  # the command's --on-failure
+                raise
+            raise InvalidInput("file", f"{file}: {exc}") from None
     show_run(target.output, run)
 
 

@@ -12,7 +12,10 @@ DEFAULT_DATABASE_URL = "sqlite:///taskwheel.db"
 DATABASE_URL_ENV = "TASKWHEEL_DATABASE_URL"
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 
-__all__ = ["DATABASE_URL_ENV", "DEFAULT_DATABASE_URL", "Store", "WorkerRegistration", "open_store"]
+__all__ = [
+    "DATABASE_URL_ENV", "DEFAULT_DATABASE_URL", "Store", "WorkerRegistration", "open_store",
+    "sqlite_path",
+]
 
 
 def resolve_database_url(url: str | None) -> str:
@@ -21,19 +24,28 @@ def resolve_database_url(url: str | None) -> str:
 
 
 def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
-    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////abs/path.db``,
-    ``sqlite://:memory:`` or a bare file path; or ``postgresql://user@host/db`` (also
-    ``postgres://``), with ``?schema=name`` for a schema other than ``taskwheel`` (see
-    `taskwheel.stores.postgres.ConnectionSettings` for the pool's options)."""
+    """Open the store a URL names: ``sqlite:///relative.db``, ``sqlite:////abs/path.db``
+    or ``sqlite://:memory:``; or ``postgresql://user@host/db`` (also ``postgres://``),
+    with ``?schema=name`` for a schema other than ``taskwheel`` (see
+    `taskwheel.stores.postgres.ConnectionSettings` for the pool's options).
+
+    Opening creates nothing. A URL without a scheme (a bare ``foo``, which would have
+    meant a new file ``./foo``), a SQLite URL with parameters (``?mode=ro`` is not part
+    of a file name) and a PostgreSQL URL with a parameter libpq does not know or an
+    empty schema are refused with `InvalidInput` naming the part.
+
+    Example:
+        >>> store = open_store("sqlite:///jobs.db")
+        >>> open_store("jobs.db")
+        Traceback (most recent call last):
+          ...
+        InvalidInput: database_url: no scheme in 'jobs.db' (use sqlite:///jobs.db, ...)
+    """
     resolved = resolve_database_url(url)
     if resolved.startswith("sqlite:"):
         from taskwheel.stores.sqlite.store import SQLiteStore
 
-        path = resolved.removeprefix("sqlite:").removeprefix("//")
-        if path in ("", "/"):
-            raise InvalidInput("database_url", f"no file in {resolved!r}")
-        path = path.removeprefix("/") if not path.startswith("//") else path[1:]
-        return SQLiteStore(path if path != ":memory:" else ":memory:", clock=clock)
+        return SQLiteStore(sqlite_path(resolved), clock=clock)
     if resolved.startswith(POSTGRES_SCHEMES):
         try:
             from taskwheel.stores.postgres.store import PostgresStore
@@ -50,6 +62,28 @@ def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
         raise InvalidInput(
             "database_url", f"unknown database scheme {scheme!r} (use sqlite or postgresql)"
         )
-    from taskwheel.stores.sqlite.store import SQLiteStore
+    raise InvalidInput(
+        "database_url",
+        f"no scheme in {resolved!r} (use sqlite:///{resolved.lstrip('/') or 'path.db'} for "
+        "a SQLite file, or postgresql://user@host/db)",
+    )
 
-    return SQLiteStore(resolved, clock=clock)
+
+def sqlite_path(url: str) -> str:
+    """The file a ``sqlite:`` URL names (``:memory:`` for an in-memory database).
+
+    Example:
+        >>> sqlite_path("sqlite:///jobs.db"), sqlite_path("sqlite:////srv/jobs.db")
+        ('jobs.db', '/srv/jobs.db')
+    """
+    path = url.removeprefix("sqlite:").removeprefix("//")
+    for mark, part in (("?", "parameters"), ("#", "a fragment")):
+        if mark in path:
+            raise InvalidInput(
+                "database_url", f"a SQLite URL takes no {part}: {url!r} would name the file "
+                f"{path.removeprefix('/')!r} (write the path alone, e.g. sqlite:///jobs.db)"
+            )
+    if path in ("", "/"):
+        raise InvalidInput("database_url", f"no file in {url!r}")
+    path = path.removeprefix("/") if not path.startswith("//") else path[1:]
+    return path

@@ -14,7 +14,17 @@ from typing import Any
 
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
-from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
+from taskwheel.jobs import (
+    Attempt,
+    Claim,
+    Enqueued,
+    Job,
+    JobFilter,
+    NewJob,
+    Outcome,
+    Rescue,
+    Stats,
+)
 from taskwheel.notify import Notifier
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
@@ -67,6 +77,16 @@ class Store(ABC):
         if found != expected:
             raise SchemaOutdated(found, expected, self.kind)
 
+    def check_writable(self) -> None:
+        """`StoreError` if this process could read the database but never write it (a
+        read-only file, say): a configuration error for a worker or scheduler to
+        report at start, not an outage to wait out. Writes nothing.
+
+        Example:
+            >>> store.check_writable()  # before serving: fails at once, in one line
+        """
+        return  # a store that can be reached can be written, unless it says otherwise
+
     @abstractmethod
     def now(self) -> float:
         """The store's clock, in epoch seconds."""
@@ -84,11 +104,12 @@ class Store(ABC):
     # -- jobs ---------------------------------------------------------------------
 
     @abstractmethod
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         """Create jobs in one transaction; durable on return.
 
         A job whose idempotency key already exists in its namespace is not created:
-        the existing job is returned in its place.
+        the existing job is returned in its place, and its id is in the answer's
+        ``existing``.
         """
 
     @abstractmethod

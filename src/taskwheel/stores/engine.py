@@ -20,11 +20,19 @@ from contextlib import AbstractContextManager
 from typing import Literal
 
 from taskwheel.clock import Clock
-from taskwheel.errors import IllegalTransition, JobNotFound, LeaseLost, ScheduleNotFound
+from taskwheel.errors import (
+    IllegalTransition,
+    InvalidInput,
+    JobNotFound,
+    LeaseLost,
+    ScheduleNotFound,
+)
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    DeadlinePolicy,
+    Enqueued,
     Job,
     JobFilter,
     NewJob,
@@ -32,8 +40,9 @@ from taskwheel.jobs import (
     QueueStats,
     Rescue,
     Stats,
+    epoch_datetime,
 )
-from taskwheel.lifecycle import RUNNING_TARGETS, JobStatus, check_transition
+from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
 from taskwheel.schedules import (
     Fired,
@@ -78,16 +87,20 @@ class SQLStore(Store):
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
-            return []
+            return Enqueued()
+        if any(new.deadline is not None for new in jobs):
+            _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
         # Keys that others hold may have to be looked for twice: in one transaction.
         with self.executor("enqueue", "transaction" if keyed else "statement",
                            pipeline=True) as ex:
             created = ex.insert_jobs(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
-            for job in created:
+            for job, existing in zip(created, created.existing, strict=True):
+                if existing:
+                    continue  # returned for its key: enqueued before
                 self.events.emit(Event(EventKind.JOB_ENQUEUED, job.namespace,
                                        job.created_at.timestamp(), job.id, job.task, job.queue))
         return created
@@ -174,9 +187,10 @@ class SQLStore(Store):
         if current.workflow_run_id is not None:
             steps.retry_steps(tx, current.namespace, current.workflow_run_id, current.step)
             return _one(tx.get_jobs(current.namespace, [current.id]), current.id)
+        if current.status not in TERMINAL:
+            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value,
+                                    "only a finished job can be retried")
         check_transition(current.status, JobStatus.QUEUED, current.id)
-        if current.status in (JobStatus.WAITING, JobStatus.SCHEDULED, JobStatus.RUNNING):
-            raise IllegalTransition(current.id, current.status.value, JobStatus.QUEUED.value)
         job = tx.requeue_finished(current.namespace, current.id, current.status)
         if job is None:  # changed since it was read: say what it is now
             now = _one(tx.get_jobs(current.namespace, [current.id]), current.id)
@@ -415,6 +429,20 @@ class SQLStore(Store):
 
 
 # -- decisions shared by several operations -----------------------------------------------------
+
+
+def _refuse_past_deadlines(jobs: Sequence[NewJob], now: float) -> None:
+    """A job whose fixed deadline is not after the time it is due would expire without
+    running (unless its deadline policy is to run late): refused, and nothing written.
+    Judged here, by the store's clock, the one that judges the deadline."""
+    for new in jobs:
+        if new.deadline is None or new.deadline_policy is not DeadlinePolicy.EXPIRE:
+            continue
+        due = new.run_at if new.run_at is not None else now + new.delay
+        if new.deadline <= max(due, now):
+            raise InvalidInput("deadline", f"{epoch_datetime(new.deadline).isoformat()} has "
+                               "passed, or is not after the job's start: the job would "
+                               "expire without running")
 
 
 def _scope(ex: Executor, namespace: str) -> list[str]:

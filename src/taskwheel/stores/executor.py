@@ -29,7 +29,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, WorkerInfo
+from taskwheel.jobs import (
+    Attempt,
+    Claim,
+    Enqueued,
+    Job,
+    JobFilter,
+    NewJob,
+    Outcome,
+    WorkerInfo,
+)
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
@@ -98,7 +107,8 @@ class StatsRows:
 
 @dataclass(frozen=True, slots=True)
 class ReadyCount:
-    """Ready jobs of a queue at one priority, and the earliest due time among them."""
+    """Ready jobs of a queue at one priority, and the earliest time one of them became
+    ready (its due time, or its creation if it was due before)."""
 
     queue: str
     priority: int
@@ -129,9 +139,10 @@ class Executor(ABC):
     # -- jobs -------------------------------------------------------------------------------
 
     @abstractmethod
-    def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
         """Write a batch; each request's answer, in order, is the job it created or the
-        one already holding its idempotency key in its namespace."""
+        one already holding its idempotency key in its namespace (its id then in
+        ``existing``)."""
 
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         """A claim in dispatch order in one statement, when nothing but ready jobs is in

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import TEMPLATE_OPTIONS, JobTemplate, NewJob
+from taskwheel.jobs import TEMPLATE_OPTIONS, JobTemplate, NewJob, unique_keys
 from taskwheel.validators import validate_choice, validate_name
 from taskwheel.workflows.graph import listing, topological_order
 from taskwheel.workflows.policies import FailurePolicy
@@ -246,9 +246,11 @@ class Workflow:
         """A workflow from the text of a ``json`` or ``yaml`` file (YAML needs PyYAML)."""
         if format == "json":
             try:
-                data = json.loads(text)
+                data = json.loads(text, object_pairs_hook=unique_keys)
             except json.JSONDecodeError as exc:
                 raise InvalidInput("file", f"not valid JSON: {exc}") from None
+            except ValueError as exc:  # a key given twice: which value was meant?
+                raise InvalidInput("file", f"{exc}") from None
         elif format == "yaml":
             try:
                 # PyYAML is optional (the ``yaml`` extra), and typed loosely on purpose:
@@ -258,13 +260,31 @@ class Workflow:
                 raise InvalidInput("file", "YAML workflow files need PyYAML (pip install "
                                    "'taskwheel[yaml]'); or write the file as JSON") from None
             try:
-                data = yaml.safe_load(text)
+                data = yaml.load(text, Loader=_unique_key_loader(yaml))
             except yaml.YAMLError as exc:
                 raise InvalidInput("file", f"not valid YAML: {exc}") from None
         else:
             raise InvalidInput("format", f"unknown workflow file format {format!r} "
                                "(use json or yaml)")
         return cls.from_dict(data)
+
+
+def _unique_key_loader(yaml: Any) -> Any:
+    """PyYAML's safe loader, refusing a mapping that gives a key twice (it would keep
+    the last value silently, as JSON decoders do)."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: list[Any] = []
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice", key_node.start_mark)
+                seen.append(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def _job_template(step: Step, tasks: Mapping[str, StepTask]) -> JobTemplate:

@@ -84,6 +84,14 @@ class ConnectionSettings:
     def from_url(cls, url: str, *, schema: str | None = None) -> ConnectionSettings:
         """Settings from a URL; ``schema``, if given, overrides the URL's."""
         conninfo, options = _take_options(url)
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            # libpq's own words name the parameter: 'invalid URI query parameter: "foo"'.
+            raise InvalidInput("database_url", f"{_reason(exc)} in {_redacted(url)!r}") from None
+        if schema is None and options.get("schema") == "":
+            raise InvalidInput("database_url", "?schema= is empty: name a schema, or leave the "
+                               f"parameter out for {DEFAULT_SCHEMA!r}")
         chosen = schema if schema is not None else options.get("schema") or DEFAULT_SCHEMA
         if not _SCHEMA_NAME.fullmatch(chosen):
             raise InvalidInput(
@@ -119,6 +127,15 @@ def _take_options(url: str) -> tuple[str, dict[str, str]]:
     ours = {key: value for key, value in params if key in _OWN_PARAMETERS}
     rest = urlencode([(key, value) for key, value in params if key not in _OWN_PARAMETERS])
     return urlunsplit(parts._replace(query=rest)), ours
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, fit to be shown in an error."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _positive(options: dict[str, str], name: str, kind: type[Any], default: Any) -> Any:
@@ -272,9 +289,9 @@ class Database:
                     if self.pool.get_stats().get("connections_errors", 0):
                         failure = self._connection_failure(min(remaining, 5.0))
                         if failure is not None:
-                            raise StoreUnavailable(operation, failure) from exc
+                            raise _connection_error(operation, failure) from exc
                     continue
-                raise StoreUnavailable(operation, self._why_no_connection(timeout)) from exc
+                raise _connection_error(operation, self._why_no_connection(timeout)) from exc
             if _looks_idle(conn):
                 self._reached = True
                 return conn
@@ -316,6 +333,25 @@ class Database:
 
     def close(self) -> None:
         self.pool.close()
+
+
+# What the server answers a connection it will never accept as configured: no such
+# database or role, a wrong password, no pg_hba.conf entry. Waiting does not help (unlike
+# a server starting up, shutting down or out of connection slots), so these are
+# `StoreError`, which a worker or scheduler reports at once instead of retrying.
+_CONFIGURATION_ERRORS = re.compile(
+    r'database ".*" does not exist|role ".*" does not exist|authentication failed|'
+    r"no pg_hba\.conf entry|permission denied for database|no password supplied|"
+    r"is not permitted to log in"
+)
+
+
+def _connection_error(operation: str, failure: str) -> StoreError:
+    """The error for a connection that failed so: `StoreError` for a configuration
+    error, `StoreUnavailable` (worth waiting out) otherwise."""
+    if _CONFIGURATION_ERRORS.search(failure):
+        return StoreError(operation, failure)
+    return StoreUnavailable(operation, failure)
 
 
 def _reason(exc: BaseException) -> str:

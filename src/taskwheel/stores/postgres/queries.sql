@@ -86,8 +86,8 @@ ORDER BY namespace
 -- by the store's clock (as `rows.job_values` does for copy_jobs), ready now or due
 -- later. A request whose idempotency key is taken (before, or by an earlier request of
 -- the batch) writes nothing: the rows of the keys taken before this statement began are
--- returned after the rows written. (A key taken by a transaction that committed while
--- this statement ran is in neither: the store looks for it again.)
+-- returned after the rows written, marked held. (A key taken by a transaction that
+-- committed while this statement ran is in neither: the store looks for it again.)
 WITH requested AS (
     SELECT r.*, clock_now(%(now)s) AS now
     FROM unnest(
@@ -114,9 +114,9 @@ inserted AS (
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 )
-SELECT * FROM inserted
+SELECT *, false AS held FROM inserted
 UNION ALL
-SELECT jobs.* FROM jobs
+SELECT jobs.*, true AS held FROM jobs
 JOIN requested ON jobs.namespace = requested.namespace
               AND jobs.idempotency_key = requested.idempotency_key
 
@@ -706,7 +706,10 @@ SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)
 GROUP BY queue, status
 
 -- name: ready_by_priority
-SELECT queue, priority, count(*) AS count, min(run_at) AS first_due FROM jobs
+-- A job is ready since it was due, or since it was created if it was due before that
+-- (enqueued --at a past time).
+SELECT queue, priority, count(*) AS count, min(greatest(run_at, created_at)) AS first_due
+FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued'
 GROUP BY queue, priority
 

@@ -29,6 +29,7 @@ from taskwheel.clock import Clock
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    Enqueued,
     Job,
     JobFilter,
     NewJob,
@@ -113,14 +114,15 @@ class PostgresExecutor(WorkflowStatements, Executor):
     def namespaces(self) -> list[str]:
         return [str(row["namespace"]) for row in self._execute("namespaces", {}).fetchall()]
 
-    def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
-            return []
+            return Enqueued()
         if (self._autocommit and len(jobs) >= _COPY_FROM
                 and all(new.idempotency_key is None for new in jobs)):
-            return self._copy(jobs)
+            return Enqueued(self._copy(jobs))
         found = self._execute("insert_jobs", _request_columns(jobs)).fetchall()
         written = [rows.job(row, rows.as_stored) for row in found]
+        held = {row["id"] for row in found if row["held"]}
         # Rows without a key in id order, which is the order of their requests.
         fresh = iter(sorted((job for job in written if job.idempotency_key is None),
                             key=lambda job: job.id))
@@ -135,9 +137,19 @@ class PostgresExecutor(WorkflowStatements, Executor):
             # Their keys were taken by transactions that committed while the statement
             # ran: the next statement sees them (or, if they were deleted meanwhile, takes
             # the keys).
-            again = iter(self.insert_jobs(lost))
+            retried = self.insert_jobs(lost)
+            held |= {job.id for job, was in zip(retried, retried.existing, strict=True) if was}
+            again = iter(retried)
             answers = [job if job is not None else next(again) for job in answers]
-        return [job for job in answers if job is not None]
+        # A request created nothing when its key was held before, or by an earlier
+        # request of the batch (which then has the same answer).
+        seen: set[int] = set()
+        existing = []
+        for job in answers:
+            assert job is not None
+            existing.append(job.id in held or job.id in seen)
+            seen.add(job.id)
+        return Enqueued([job for job in answers if job is not None], existing)
 
     def _copy(self, jobs: Sequence[NewJob]) -> list[Job]:
         """A big batch without keys: the instant and the ids first, then the rows by

@@ -21,6 +21,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,19 +75,40 @@ class Database:
         self._lock_fd: int | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False,
-            timeout=self._busy_ms / 1000,
-        )
+        read_only = self.read_only()
+        if read_only is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                timeout=self._busy_ms / 1000,
+            )
+        else:
+            conn = sqlite3.connect(
+                f"file:{urllib.parse.quote(self.path)}?{read_only}", uri=True,
+                isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000,
+            )
         conn.row_factory = sqlite3.Row
         conn.execute(_PRAGMAS["busy_timeout"].format(milliseconds=self._busy_ms))
-        if not self.memory:
-            conn.execute(_PRAGMAS["journal_mode"])
+        if not self.memory and read_only is None:
+            conn.execute(_PRAGMAS["journal_mode"])  # a write: not on a read-only file
         conn.execute(_PRAGMAS["synchronous"])
         conn.execute(_PRAGMAS["temp_store"])
         with self._all_lock:
             self._all.append(conn)
         return conn
+
+    def read_only(self) -> str | None:
+        """None when the database may be written; else the URI parameters that read it:
+        ``mode=ro`` for a file this process may not write, ``immutable=1`` besides
+        when its directory is read-only too (SQLite could not create the shared-memory
+        file a WAL reader needs, and nobody here can change the file anyway)."""
+        if self.memory or not os.path.exists(self.path):
+            return None
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.access(directory, os.W_OK):
+            shm = f"{self.path}-shm"
+            return "mode=ro" if os.path.exists(shm) and os.access(shm, os.W_OK) else (
+                "mode=ro&immutable=1")
+        return None if os.access(self.path, os.W_OK) else "mode=ro"
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (in autocommit mode: one statement, one
@@ -133,9 +155,20 @@ class Database:
                     fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write_lock(self) -> int | None:
-        """The descriptor of ``<db>-writelock`` (None in memory, or off POSIX)."""
+        """The descriptor of ``<db>-writelock`` (None in memory, or off POSIX). Made
+        only beside what is (or will be) a database file: a path naming a directory or
+        another kind of file is refused with nothing created; a directory or file this
+        process may not write is refused too (`StoreError`: a configuration error,
+        not an outage to wait out)."""
         if self._lock_fd is None and not self.memory and fcntl is not None:
-            self._lock_fd = os.open(f"{self.path}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+            _check_database_file(self.path)
+            lock = f"{self.path}-writelock"
+            try:
+                self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StoreError("write", f"cannot write beside {self.path} (its write lock "
+                                 f"{lock}: {exc.strerror}); the database is read-only here",
+                                 STORE) from None
         return self._lock_fd
 
     def exists(self) -> bool:
@@ -153,6 +186,24 @@ class Database:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+_HEADER = b"SQLite format 3\x00"
+
+
+def _check_database_file(path: str) -> None:
+    """`StoreError` unless ``path`` is a SQLite database, an empty file or nothing yet."""
+    if os.path.isdir(path):
+        raise StoreError("open", f"{path} is a directory, not a database file", STORE)
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError("open", f"cannot read {path}: {exc.strerror}", STORE) from None
+    if header and header != _HEADER:
+        raise StoreError("open", f"{path} is not a SQLite database", STORE)
 
 
 class WriteTransaction:

@@ -552,7 +552,9 @@ SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
 GROUP BY queue, status
 
 -- name: ready_by_priority
-SELECT queue, priority, count(*), min(run_at) FROM taskwheel_jobs
+-- A job is ready since it was due, or since it was created if it was due before that
+-- (enqueued --at a past time).
+SELECT queue, priority, count(*), min(max(run_at, created_at)) FROM taskwheel_jobs
 WHERE namespace = :namespace AND status = 'queued'
 GROUP BY queue, priority
 

@@ -18,10 +18,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock
-from taskwheel.errors import InvalidInput
+from taskwheel.errors import InvalidInput, StoreError
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    Enqueued,
     Job,
     JobFilter,
     NewJob,
@@ -92,17 +93,19 @@ class SQLiteExecutor(WorkflowStatements, Executor):
     def namespaces(self) -> list[str]:
         return [str(row[0]) for row in self._execute("namespaces")]
 
-    def insert_jobs(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
-            return []
+            return Enqueued()
         now = self.now()
         if any(new.idempotency_key is not None for new in jobs):
-            created = []
+            answers, existing = [], []
             for new in jobs:  # one at a time: a key may be taken by an earlier request
                 inserted, held = self._run("insert_jobs", _keyed_params(new, now))
-                created.append(rows.job((inserted.rows or held.rows)[0]))
+                answers.append(rows.job((inserted.rows or held.rows)[0]))
+                existing.append(not inserted.rows)
+            created = Enqueued(answers, existing)
         else:
-            created = self._copy(jobs, now)
+            created = Enqueued(self._copy(jobs, now))
         first_due: dict[str, float] = {}
         for job in created:
             if job.status is JobStatus.QUEUED:
@@ -500,6 +503,19 @@ class SQLiteStore(SQLStore):
 
     def latest_schema_version(self) -> int:
         return _MIGRATIONS[-1][0]
+
+    def check_writable(self) -> None:
+        # The write lock and BEGIN IMMEDIATE, as every write takes them; rolled back.
+        if self._db.memory:
+            return
+        transaction = self._db.write()
+        with translated("check_writable"):
+            try:
+                transaction.connection()
+            finally:
+                transaction.finish(commit=False)
+        if self._db.read_only():
+            raise StoreError("write", f"{self._db.path} is read-only here", STORE)
 
     def schema_version(self) -> int:
         if not self._db.exists():  # reading would create the file
