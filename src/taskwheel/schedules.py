@@ -43,7 +43,7 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.validators import validate_choice, validate_name
 
 if TYPE_CHECKING:
-    from taskwheel.triggers import Trigger
+    from taskwheel.triggers import Fire, Trigger
     from taskwheel.workflows import WorkflowSpec
 
 class Misfire(StrEnum):
@@ -182,16 +182,38 @@ class ScheduleDefinition:
 
     def next_fire(self, after: float) -> float | None:
         """The first fire time strictly after ``after`` within start and end."""
+        fire = self._next(after)
+        return None if fire is None else fire.at.timestamp()
+
+    def upcoming(self, after: datetime, count: int) -> list[Fire]:
+        """The next ``count`` fires strictly after ``after`` (aware) within start and
+        end; fewer when the schedule ends first. A stored schedule's paused or done state
+        is `Schedule.upcoming`'s to honour.
+
+        Example:
+            >>> d = app.schedule("new-year", report, cron="0 9 * * *",
+            ...                  start=datetime(2027, 1, 1, tzinfo=UTC),
+            ...                  end=datetime(2027, 1, 2, 23, tzinfo=UTC))
+            >>> [f.at.day for f in d.upcoming(datetime(2026, 12, 1, tzinfo=UTC), 10)]
+            [1, 2]
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidInput("count", f"must be an integer >= 0, got {count!r}")
+        cursor = aware_datetime(after, "after").timestamp()
+        fires: list[Fire] = []
+        while len(fires) < count and (fire := self._next(cursor)) is not None:
+            fires.append(fire)
+            cursor = fire.at.timestamp()
+        return fires
+
+    def _next(self, after: float) -> Fire | None:
         floor = after
         if self.start is not None and self.start > after:
             floor = self.start - 1e-6  # a fire exactly at start counts
         fire = self.trigger.next_fire(datetime.fromtimestamp(floor, UTC))
-        if fire is None:
+        if fire is None or (self.end is not None and fire.at.timestamp() > self.end):
             return None
-        moment = fire.at.timestamp()
-        if self.end is not None and moment > self.end:
-            return None
-        return moment
+        return fire
 
     def run_at(self, fire_at: float) -> float:
         """When the job of a fire is due: its fire time plus this schedule's jitter,
@@ -238,6 +260,18 @@ class Schedule:
     def next_fire_at(self) -> datetime | None:
         """When it fires next; None when it will not fire again."""
         return to_datetime(self.next_fire_epoch)
+
+    def upcoming(self, after: datetime, count: int) -> list[Fire]:
+        """The next ``count`` fires after ``after`` as the schedule stands: none while
+        it is paused or once it is done, and never outside its start and end.
+
+        Example:
+            >>> app.get_schedule("nightly").upcoming(datetime.now(UTC), 3)
+            [Fire(at=datetime.datetime(2026, 1, 6, 2, 0, ...), ...), ...]
+        """
+        if self.paused or self.next_fire_epoch is None:
+            return []
+        return self.definition.upcoming(after, count)
 
     def to_dict(self) -> dict[str, Any]:
         def iso(moment: datetime | None) -> str | None:

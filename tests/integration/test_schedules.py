@@ -215,6 +215,50 @@ def test_start_and_end_bound_the_fire_times(app: taskwheel.App, clock: ManualClo
     assert app.get_schedule("window").next_fire_at is None
 
 
+def test_the_preview_of_a_stored_schedule_keeps_within_its_start_and_end(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("january", "report", cron="0 9 * * *", args=["j"],
+                     start=datetime(2027, 1, 1, tzinfo=UTC),
+                     end=datetime(2027, 1, 3, 23, 59, tzinfo=UTC))
+    fires = app.get_schedule("january").upcoming(utc(T0), 10)
+    assert [fire.at for fire in fires] == [
+        datetime(2027, 1, day, 9, tzinfo=UTC) for day in (1, 2, 3)
+    ]
+    # from inside the window, the remaining fires only
+    fires = app.get_schedule("january").upcoming(datetime(2027, 1, 2, 12, tzinfo=UTC), 10)
+    assert [fire.at for fire in fires] == [datetime(2027, 1, 3, 9, tzinfo=UTC)]
+
+
+def test_the_preview_of_a_schedule_whose_end_passed_is_empty(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("window", "report", every="60s", args=["w"],
+                     end=datetime(2026, 1, 5, 0, 4, tzinfo=UTC))
+    assert [fire.at for fire in app.get_schedule("window").upcoming(utc(T0 + 120), 5)] == [
+        utc(T0 + 180), utc(T0 + 240)
+    ]
+    clock.set(T0 + 600)
+    assert app.get_schedule("window").upcoming(utc(T0 + 600), 5) == []
+
+
+def test_the_preview_of_a_paused_or_done_schedule_is_empty(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("held", "report", every="60s", args=["x"])
+    app.store.set_schedule_paused(app.namespace, "held", True)
+    assert app.get_schedule("held").upcoming(utc(T0), 5) == []
+    app.store.set_schedule_paused(app.namespace, "held", False)
+    assert len(app.get_schedule("held").upcoming(utc(T0), 5)) == 5
+
+    app.add_schedule("launch", "report", at=utc(T0 + 600), args=["go"])
+    run_step(scheduler(app), clock, T0 + 600)
+    done = app.get_schedule("launch")
+    assert done.next_fire_at is None
+    # asked from before its only fire, a done schedule still fires nothing more
+    assert done.upcoming(utc(T0), 5) == []
+
+
 def test_jitter_delays_each_job_by_a_stable_amount_and_it_is_promoted_when_due(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
