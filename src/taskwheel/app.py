@@ -21,7 +21,12 @@ from taskwheel.errors import InvalidInput, UnknownTask
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import TEMPLATE_OPTIONS, DeadlinePolicy, Guarantee, Job, JobFilter, NewJob
 from taskwheel.retry import Retry
-from taskwheel.schedules import Schedule, ScheduleDefinition, build_trigger
+from taskwheel.schedules import (
+    DEFAULT_MISFIRE_GRACE,
+    Schedule,
+    ScheduleDefinition,
+    build_trigger,
+)
 from taskwheel.stores import Store, open_store, resolve_database_url
 from taskwheel.tasks import ENQUEUE_OPTIONS, Pool, Task, make_options
 from taskwheel.validators import validate_name
@@ -326,7 +331,7 @@ class App:
         kwargs: dict[str, Any] | None = None,
         misfire: str = "run_once",
         max_catch_up: int = 10,
-        misfire_grace: DurationLike = "1s",
+        misfire_grace: DurationLike = DEFAULT_MISFIRE_GRACE,
         overlap: str = "allow",
         dst_gap: str = "run_after_gap",
         dst_fold: str = "first",

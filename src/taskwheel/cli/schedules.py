@@ -13,7 +13,13 @@ from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
 from taskwheel.errors import InvalidInput
-from taskwheel.schedules import Misfire, Overlap, Schedule, build_trigger
+from taskwheel.schedules import (
+    DEFAULT_MISFIRE_GRACE,
+    Misfire,
+    Overlap,
+    Schedule,
+    build_trigger,
+)
 from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
 
 
@@ -63,8 +69,9 @@ def with_trigger_options(command: Any) -> Any:
               show_default=True, help="Fire times missed (scheduler down, paused).")
 @click.option("--max-catch-up", type=int, default=10, show_default=True,
               help="Most missed times one catch_up creates jobs for.")
-@click.option("--misfire-grace", default="1s", metavar="DURATION", show_default=True,
-              help="A fire this late is still on time.")
+@click.option("--misfire-grace", default=f"{DEFAULT_MISFIRE_GRACE:g}s", metavar="DURATION",
+              show_default=True, help="A fire this late is still on time (the default "
+              "covers a scheduler failover).")
 @click.option("--overlap", type=_choice(Overlap), default=Overlap.ALLOW.value,
               show_default=True, help="When the previous job of the schedule is unfinished.")
 @click.option("--jitter", default="0s", metavar="DURATION", show_default=True,
