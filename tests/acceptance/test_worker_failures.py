@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import signal
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,40 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
     survivor.signal(signal.SIGTERM)
     assert survivor.wait() == 0
     assert maintainer_pid(project) is None  # given back on the way out
+
+
+def test_a_killed_maintainers_jobs_are_rescued_without_waiting_for_its_maintenance_lease(
+    project: Project,
+) -> None:
+    """The worker holding the maintenance lease is SIGKILLed while it runs a job. Its
+    job is rescued once the job's own lease expires, while the dead worker still holds
+    the maintenance lease: the survivor does not wait for that lease to lapse too."""
+    lease = ("-c", "2", "--lease-ttl", "2s", "--heartbeat", "0.5s")
+    doomed = project.start_worker(*lease)
+    wait_for(lambda: maintainer_pid(project) == doomed.pid, timeout=20,
+             what="the first worker to maintain")
+    [job_id] = project.enqueue_many("slow", [[120]])
+    wait_for(lambda: project.running_under(doomed), timeout=20, what="the job to run")
+    survivor = project.start_worker(*lease)
+    wait_for(lambda: len(project.store.stats("default").workers) == 2,
+             timeout=20, what="the second worker to register")
+    doomed.signal(signal.SIGKILL)
+    assert doomed.wait() == -signal.SIGKILL
+    # The maintenance lease outlives the job's by minutes, as if renewed that much after
+    # the job's last heartbeat (they are renewed apart, by up to one renewal interval):
+    # deterministic, where the real margin is a race.
+    with sqlite3.connect(project.database) as db:
+        db.execute("UPDATE taskwheel_leases SET expires_at = ? WHERE name = ?",
+                   (time.time() + 600, LEASE))
+
+    wait_for(lambda: [a.outcome for a in project.attempts(job_id)][:1] == [LEASE_EXPIRED],
+             timeout=30, what="the job to be rescued")
+    assert maintainer_pid(project) == doomed.pid  # the dead worker's lease still lives
+    [expired, *_] = project.attempts(job_id)
+    assert worker_pid(expired.worker_id) == doomed.pid
+    wait_for(lambda: project.running_under(survivor), timeout=20,
+             what="the survivor to run the job again")
+    assert survivor.alive()
 
 
 def write_lock_free(project: Project) -> bool:
