@@ -259,6 +259,8 @@ class Schedule:
     last_job_status: str | None  # of the latest job it created, if that job still exists
     created_at: datetime
     updated_at: datetime
+    # The app that declares it in code (`App.name`); None when it was written by hand.
+    declared_by: str | None = None
 
     @property
     def name(self) -> str:
@@ -299,6 +301,7 @@ class Schedule:
             "last_job_status": self.last_job_status,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "declared_by": self.declared_by,
         }
 
 

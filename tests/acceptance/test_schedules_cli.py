@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime
 
 import pytest
+
+from waiting import wait_for
 
 from .conftest import APP, Project
 
@@ -170,3 +173,42 @@ def test_preview_of_a_paused_schedule_says_it_fires_nothing(project: Project) ->
     assert table.returncode == 0
     assert "paused" in table.stdout
     assert "UTC" not in table.stdout  # no table of fire times
+
+
+def test_the_scheduler_reports_a_schedule_removed_from_the_code_and_can_pause_it(
+    project: Project,
+) -> None:
+    """A deploy drops the declaration of "every-second": the next scheduler says so in
+    one line (and keeps it firing); with --prune-undeclared it pauses it."""
+    first = project.start_scheduler()
+    wait_for(lambda: "started" in first.log_text(), timeout=20, what="the scheduler to start")
+    first.signal(signal.SIGTERM)
+    assert first.wait() == 0
+    [declared] = project.run_json("schedules", "list")
+    assert (declared["name"], declared["declared_by"]) == ("every-second", "acceptance_app")
+
+    app_file = project.root / "acceptance_app.py"
+    lines = app_file.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith('app.schedule("every-second"')]
+    assert len(kept) == len(lines) - 1
+    app_file.write_text("".join(kept))
+
+    reporting = project.start_scheduler()
+    wait_for(lambda: "started" in reporting.log_text(), timeout=20,
+             what="the scheduler to start")
+    reporting.signal(signal.SIGTERM)
+    assert reporting.wait() == 0
+    reported = [line for line in reporting.log_text().splitlines() if "no longer" in line]
+    assert len(reported) == 1, reporting.log_text()
+    assert "every-second" in reported[0]
+    assert project.run_json("schedules", "show", "every-second")["paused"] is False
+
+    pruning = project.start_scheduler("--prune-undeclared")
+    wait_for(lambda: "started" in pruning.log_text(), timeout=20,
+             what="the scheduler to start")
+    pruning.signal(signal.SIGTERM)
+    assert pruning.wait() == 0
+    assert project.run_json("schedules", "show", "every-second")["paused"] is True
+    assert "paused" in "".join(
+        line for line in pruning.log_text().splitlines() if "no longer" in line
+    )

@@ -112,6 +112,90 @@ def test_declared_schedules_are_upserted_by_name_and_unchanged_ones_left_alone(
     assert updated.next_fire_at == datetime(2026, 1, 5, 3, tzinfo=UTC)
 
 
+def another_app(app: taskwheel.App, name: str) -> taskwheel.App:
+    """A second app on the same store and namespace (say, another service's)."""
+    other = taskwheel.App(app.database_url, store=app.store, namespace=app.namespace,
+                          name=name)
+    other.task(name="report", queue="reports")(lambda name: name)
+    return other
+
+
+def undeclared_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "no longer" in r.getMessage()]
+
+
+def test_the_app_name_defaults_to_the_module_that_creates_it() -> None:
+    assert taskwheel.App("sqlite://:memory:").name == __name__
+    assert taskwheel.App("sqlite://:memory:", name="billing").name == "billing"
+    with pytest.raises(InvalidInput, match="name"):
+        taskwheel.App("sqlite://:memory:", name="two words")
+
+
+def test_a_schedule_removed_from_the_code_is_reported_once_and_keeps_firing(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app.schedule("kept", "report", every="1h", args=["k"])
+    app.schedule("dropped", "report", every="1h", args=["d"])
+    assert scheduler(app).sync_schedules() == []
+    assert {s.name: s.declared_by for s in app.client.list_schedules()} == {
+        "kept": app.name, "dropped": app.name
+    }
+
+    del app.schedules["dropped"]  # the next deploy no longer declares it
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+    found = scheduler(app).sync_schedules()
+
+    assert [s.name for s in found] == ["dropped"]
+    [line] = undeclared_lines(caplog)
+    assert "dropped" in line
+    assert "--prune-undeclared" in line
+    assert not app.get_schedule("dropped").paused  # reported, not touched
+
+
+def test_prune_undeclared_pauses_the_schedules_removed_from_the_code(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app.schedule("kept", "report", every="1h", args=["k"])
+    app.schedule("dropped", "report", every="1h", args=["d"])
+    app.sync_schedules()
+    del app.schedules["dropped"]
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+
+    scheduler(app, prune_undeclared=True).sync_schedules()
+
+    assert app.get_schedule("dropped").paused
+    assert not app.get_schedule("kept").paused
+    [line] = undeclared_lines(caplog)
+    assert "dropped" in line
+    assert "paused" in line
+    caplog.clear()
+    assert scheduler(app, prune_undeclared=True).sync_schedules() == []  # once
+    assert undeclared_lines(caplog) == []
+
+
+def test_apps_sharing_a_namespace_do_not_prune_each_others_schedules(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    billing = another_app(app, "billing")
+    billing.schedule("invoices", "report", every="1h", args=["i"])
+    billing.sync_schedules()
+    app.schedule("mine", "report", every="1h", args=["m"])
+    # a schedule written by hand (the command line, a script): nobody's declaration
+    app.client.upsert_schedule(
+        billing.schedule("by-hand", "report", every="1h", args=["h"])
+    )
+    del billing.schedules["by-hand"]
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+
+    assert scheduler(app, prune_undeclared=True).sync_schedules() == []
+
+    assert not app.get_schedule("invoices").paused
+    assert not app.get_schedule("by-hand").paused
+    assert app.get_schedule("by-hand").declared_by is None
+    assert app.get_schedule("mine").declared_by == app.name
+    assert undeclared_lines(caplog) == []
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
