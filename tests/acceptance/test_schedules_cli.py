@@ -158,14 +158,16 @@ def test_preview_of_a_stored_schedule(project: Project) -> None:
                                          "2026-01-01T00:30:00+00:00"]
 
 
-def test_preview_of_a_stored_schedule_keeps_to_its_start_and_end(project: Project) -> None:
+def test_preview_of_a_stored_schedule_keeps_to_its_start_and_end(any_project: Project) -> None:
+    project = any_project
     add(project, "january", "--cron", "0 9 * * *", "--start", "2027-01-01T00:00:00Z",
         "--end", "2027-01-03T23:59:00Z")
     fires = project.run_json("schedules", "preview", "january", "--count", "10")
     assert [f["utc"] for f in fires] == [f"2027-01-0{day}T09:00:00+00:00" for day in (1, 2, 3)]
 
 
-def test_preview_of_a_paused_schedule_says_it_fires_nothing(project: Project) -> None:
+def test_preview_of_a_paused_schedule_says_it_fires_nothing(any_project: Project) -> None:
+    project = any_project
     add(project, "held", "--every", "15m")
     project.run_json("schedules", "pause", "held")
     assert project.run_json("schedules", "preview", "held") == []
@@ -176,10 +178,11 @@ def test_preview_of_a_paused_schedule_says_it_fires_nothing(project: Project) ->
 
 
 def test_the_scheduler_reports_a_schedule_removed_from_the_code_and_can_pause_it(
-    project: Project,
+    any_project: Project,
 ) -> None:
     """A deploy drops the declaration of "every-second": the next scheduler says so in
     one line (and keeps it firing); with --prune-undeclared it pauses it."""
+    project = any_project
     first = project.start_scheduler()
     wait_for(lambda: "started" in first.log_text(), timeout=20, what="the scheduler to start")
     first.signal(signal.SIGTERM)
