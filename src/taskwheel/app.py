@@ -29,7 +29,12 @@ from taskwheel.jobs import (
     NewJob,
 )
 from taskwheel.retry import Retry
-from taskwheel.schedules import Schedule, ScheduleDefinition, build_trigger
+from taskwheel.schedules import (
+    DEFAULT_MISFIRE_GRACE,
+    Schedule,
+    ScheduleDefinition,
+    build_trigger,
+)
 from taskwheel.stores import Store, open_store, resolve_database_url
 from taskwheel.tasks import ENQUEUE_OPTIONS, Pool, Task, make_options
 from taskwheel.validators import validate_name
@@ -82,6 +87,11 @@ class App:
             ``$TASKWHEEL_DATABASE_URL``, else ``sqlite:///taskwheel.db`` in the current
             directory).
         namespace: the tenant every job of this app belongs to.
+        name: what the schedules this app declares in code record as their declarer,
+            so that its scheduler tells the ones it no longer declares from those of
+            other apps sharing the namespace (and from schedules added by hand). By
+            default the module that creates the App (``"mymod"``); give two apps of
+            one module, or an app that moves to another module, a name of their own.
         clock: the store's clock (tests inject a `ManualClock`).
         store: an open store to use instead of opening ``database_url`` (used as
             given: neither checked nor migrated).
@@ -114,6 +124,7 @@ class App:
         store: Store | None = None,
         migrate: bool = False,
         max_argument_bytes: int = MAX_ARGUMENT_BYTES,
+        name: str | None = None,
     ) -> None:
         if (isinstance(max_argument_bytes, bool) or not isinstance(max_argument_bytes, int)
                 or max_argument_bytes < 2):
@@ -122,6 +133,9 @@ class App:
         self.max_argument_bytes = max_argument_bytes
         self.database_url = resolve_database_url(database_url)
         self.namespace = validate_name(namespace, "namespace")
+        if name is None:  # the module whose code calls App(...)
+            name = str(sys._getframe(1).f_globals.get("__name__", "__main__"))
+        self.name = validate_name(name, "name")
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.schedules: dict[str, ScheduleDefinition] = {}  # declared in code
         self._clock = clock
@@ -159,7 +173,8 @@ class App:
         Example:
             >>> app = App("sqlite:///laptop.db")
             >>> app.migrate()
-            ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+            ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+             '0004_schedule_owner.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -346,7 +361,7 @@ class App:
         kwargs: dict[str, Any] | None = None,
         misfire: str = "run_once",
         max_catch_up: int = 10,
-        misfire_grace: DurationLike = "1s",
+        misfire_grace: DurationLike = DEFAULT_MISFIRE_GRACE,
         overlap: str = "allow",
         dst_gap: str = "run_after_gap",
         dst_fold: str = "first",
@@ -402,8 +417,28 @@ class App:
         return self.client.upsert_schedule(definition)[0]
 
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
-        """Upsert every declared schedule; (schedule, changed) for each."""
-        return [self.client.upsert_schedule(d) for d in self.schedules.values()]
+        """Upsert every declared schedule, recorded as declared by this app (`name`);
+        (schedule, changed) for each."""
+        return [
+            self.client.upsert_schedule(d, declared_by=self.name)
+            for d in self.schedules.values()
+        ]
+
+    def undeclared_schedules(self) -> list[Schedule]:
+        """The active schedules of this app's namespace that this app declared once
+        (`sync_schedules` wrote them) and declares no longer: removed from the code,
+        they still fire until paused or removed. Schedules of other apps and those
+        added by hand are not this app's to judge.
+
+        Example:
+            >>> [s.name for s in app.undeclared_schedules()]
+            ['old-report']
+        """
+        return [
+            schedule for schedule in self.client.list_schedules()
+            if schedule.declared_by == self.name and schedule.name not in self.schedules
+            and not schedule.paused and schedule.next_fire_at is not None
+        ]
 
     def _define_schedule(
         self,

@@ -118,11 +118,16 @@ class Client:
 
     # -- schedules -------------------------------------------------------------------------
 
-    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, *, declared_by: str | None = None
+    ) -> tuple[Schedule, bool]:
         """Create the schedule, or update the one of its name (a paused one stays
-        paused); the schedule, and whether anything changed."""
+        paused); the schedule, and whether anything changed. ``declared_by``: the app
+        that declares it in code (see `App.sync_schedules`); None, written by hand."""
         self._check_namespace(definition.namespace, "schedule")
-        return self.store.upsert_schedule(definition)
+        if declared_by is not None:
+            validate_name(declared_by, "declared_by")
+        return self.store.upsert_schedule(definition, declared_by=declared_by)
 
     def list_schedules(self) -> list[Schedule]:
         return self.store.list_schedules(self.namespace)

@@ -43,8 +43,16 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.validators import validate_choice, validate_name
 
 if TYPE_CHECKING:
-    from taskwheel.triggers import Trigger
+    from taskwheel.triggers import Fire, Trigger
     from taskwheel.workflows import WorkflowSpec
+
+# A fire this late is still on time. It must cover a scheduler failover: when the
+# holder of a partition dies, a standby fires its schedules once the partition's lease
+# lapses (at most the scheduler's lease TTL, 1.5 s by default, plus its 0.1 s standby
+# poll; measured 1.1-1.6 s), and under ``run_once`` an instant later than the grace
+# would be folded into one job with the instants after it.
+DEFAULT_MISFIRE_GRACE = 3.0
+
 
 class Misfire(StrEnum):
     CATCH_UP = "catch_up"
@@ -72,7 +80,7 @@ class ScheduleDefinition:
     job: JobTemplate | None
     misfire: Misfire = Misfire.RUN_ONCE
     max_catch_up: int = 10
-    misfire_grace: float = 1.0
+    misfire_grace: float = DEFAULT_MISFIRE_GRACE
     overlap: Overlap = Overlap.ALLOW
     jitter: float = 0.0
     start: float | None = None  # epoch seconds; no fire before
@@ -96,7 +104,7 @@ class ScheduleDefinition:
         *,
         misfire: Misfire | str = Misfire.RUN_ONCE,
         max_catch_up: int = 10,
-        misfire_grace: DurationLike = "1s",
+        misfire_grace: DurationLike = DEFAULT_MISFIRE_GRACE,
         overlap: Overlap | str = Overlap.ALLOW,
         jitter: DurationLike = 0,
         start: datetime | None = None,
@@ -182,16 +190,38 @@ class ScheduleDefinition:
 
     def next_fire(self, after: float) -> float | None:
         """The first fire time strictly after ``after`` within start and end."""
+        fire = self._next(after)
+        return None if fire is None else fire.at.timestamp()
+
+    def upcoming(self, after: datetime, count: int) -> list[Fire]:
+        """The next ``count`` fires strictly after ``after`` (aware) within start and
+        end; fewer when the schedule ends first. A stored schedule's paused or done state
+        is `Schedule.upcoming`'s to honour.
+
+        Example:
+            >>> d = app.schedule("new-year", report, cron="0 9 * * *",
+            ...                  start=datetime(2027, 1, 1, tzinfo=UTC),
+            ...                  end=datetime(2027, 1, 2, 23, tzinfo=UTC))
+            >>> [f.at.day for f in d.upcoming(datetime(2026, 12, 1, tzinfo=UTC), 10)]
+            [1, 2]
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidInput("count", f"must be an integer >= 0, got {count!r}")
+        cursor = aware_datetime(after, "after").timestamp()
+        fires: list[Fire] = []
+        while len(fires) < count and (fire := self._next(cursor)) is not None:
+            fires.append(fire)
+            cursor = fire.at.timestamp()
+        return fires
+
+    def _next(self, after: float) -> Fire | None:
         floor = after
         if self.start is not None and self.start > after:
             floor = self.start - 1e-6  # a fire exactly at start counts
         fire = self.trigger.next_fire(datetime.fromtimestamp(floor, UTC))
-        if fire is None:
+        if fire is None or (self.end is not None and fire.at.timestamp() > self.end):
             return None
-        moment = fire.at.timestamp()
-        if self.end is not None and moment > self.end:
-            return None
-        return moment
+        return fire
 
     def check_fires(self, now: float) -> None:
         """Refuse (`InvalidInput` naming ``end`` or ``at``) a schedule that can never fire
@@ -246,6 +276,8 @@ class Schedule:
     last_job_status: str | None  # of the latest job it created, if that job still exists
     created_at: datetime
     updated_at: datetime
+    # The app that declares it in code (`App.name`); None when it was written by hand.
+    declared_by: str | None = None
 
     @property
     def name(self) -> str:
@@ -255,6 +287,18 @@ class Schedule:
     def next_fire_at(self) -> datetime | None:
         """When it fires next; None when it will not fire again."""
         return to_datetime(self.next_fire_epoch)
+
+    def upcoming(self, after: datetime, count: int) -> list[Fire]:
+        """The next ``count`` fires after ``after`` as the schedule stands: none while
+        it is paused or once it is done, and never outside its start and end.
+
+        Example:
+            >>> app.get_schedule("nightly").upcoming(datetime.now(UTC), 3)
+            [Fire(at=datetime.datetime(2026, 1, 6, 2, 0, ...), ...), ...]
+        """
+        if self.paused or self.next_fire_epoch is None:
+            return []
+        return self.definition.upcoming(after, count)
 
     def to_dict(self) -> dict[str, Any]:
         def iso(moment: datetime | None) -> str | None:
@@ -274,6 +318,7 @@ class Schedule:
             "last_job_status": self.last_job_status,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
+            "declared_by": self.declared_by,
         }
 
 

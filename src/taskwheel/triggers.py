@@ -26,19 +26,20 @@ all (the clock jumps forward over it) or twice (the clock falls back over it):
 Fires come in strictly increasing UTC order, folds included: the second 01:30 is after
 the first 01:45, and ``next_fire`` resumes from the exact instant it is given.
 
-``Fire.local`` is the wall time the expression matched, with the zone attached and
-``fold`` set to the occurrence; it equals ``at.astimezone(zone)`` except for MOVED
-fires, whose ``local`` is the nominal time that did not exist (the first matching one
-of the gap, ``fold=0``), while ``at`` is the end of the gap.
+``Fire.local`` is always the instant that fires, in the zone: ``at.astimezone(zone)``,
+with ``fold`` telling the two occurrences of a repeated time apart. ``Fire.nominal`` is
+the naive wall time the expression matched; it differs from ``local`` only for a MOVED
+fire, where it is the time that did not exist (the first matching one of the gap). It
+has no offset on purpose: written with one, it would name a different instant.
 
 An example night, ``"30 2 * * *"`` in Europe/Berlin::
 
     2026-03-29  02:00 CET -> 03:00 CEST at 01:00Z; 02:30 does not exist
-        RUN_AFTER_GAP  at 01:00Z  local 02:30  MOVED
+        RUN_AFTER_GAP  at 01:00Z  local 03:00 CEST  nominal 02:30  MOVED
         SKIP           (nothing that night)
     2026-10-25  03:00 CEST -> 02:00 CET at 01:00Z; 02:30 happens twice
-        FIRST          at 00:30Z  local 02:30 (fold=0)  FIRST_OF_TWO
-        BOTH           at 00:30Z  FIRST_OF_TWO, then at 01:30Z local 02:30 (fold=1)
+        FIRST          at 00:30Z  local 02:30 CEST (fold=0)  FIRST_OF_TWO
+        BOTH           at 00:30Z  FIRST_OF_TWO, then at 01:30Z local 02:30 CET (fold=1)
                        SECOND_OF_TWO
 
 Interval and once triggers count elapsed time in UTC; DST never touches them.
@@ -92,15 +93,29 @@ class Fire:
 
     Attributes:
         at: the instant, aware, in UTC.
-        local: the wall time the trigger matched, aware, in the trigger's timezone
-            (UTC for interval and once triggers). For a MOVED fire this is the nominal
-            time that did not exist, so it differs from ``at.astimezone(zone)``.
+        local: the same instant in the trigger's timezone (UTC for interval and once
+            triggers): ``at.astimezone(zone)``, for every fire.
         dst: how daylight saving time shaped this fire.
+        nominal: the wall time the trigger matched, naive. For a MOVED fire it is the
+            time that did not exist (``local`` shows when the fire happens instead);
+            for every other fire it is ``local`` without its zone.
+
+    Example:
+        >>> fire = CronTrigger.build("30 2 * * *", "Europe/Berlin").next_fire(
+        ...     datetime(2026, 3, 28, 12, tzinfo=UTC))
+        >>> fire.local.isoformat(), fire.nominal.isoformat(), fire.dst.value
+        ('2026-03-29T03:00:00+02:00', '2026-03-29T02:30:00', 'moved')
     """
 
     at: datetime
     local: datetime
     dst: DstEffect = DstEffect.NONE
+    nominal: datetime = field(kw_only=True)
+
+    @classmethod
+    def in_utc(cls, at: datetime) -> Fire:
+        """A fire of an interval or once trigger: UTC throughout, no DST."""
+        return cls(at, at, nominal=at.replace(tzinfo=None))
 
 
 class Trigger(Protocol):
@@ -214,23 +229,23 @@ class CronTrigger:
     def _fires_at(self, wall: datetime) -> tuple[Fire, ...]:
         """The fires of one matching naive wall time, in UTC order."""
         zone = self._zone
-        local = wall.replace(tzinfo=zone)
-        earlier = _offset(local)
+        earlier = _offset(wall.replace(tzinfo=zone))
         later = _offset(wall.replace(tzinfo=zone, fold=1))
         if earlier == later:
-            return (Fire((wall - earlier).replace(tzinfo=UTC), local),)
+            return (self._fire(wall - earlier, wall),)
         if earlier > later:  # the clock fell back over this wall time
-            first = Fire((wall - earlier).replace(tzinfo=UTC), local, DstEffect.FIRST_OF_TWO)
+            first = self._fire(wall - earlier, wall, DstEffect.FIRST_OF_TWO)
             if self.dst_fold is DstFold.FIRST:
                 return (first,)
-            second_local = wall.replace(tzinfo=zone, fold=1)
-            second = Fire((wall - later).replace(tzinfo=UTC), second_local, DstEffect.SECOND_OF_TWO)
-            return (first, second)
+            return (first, self._fire(wall - later, wall, DstEffect.SECOND_OF_TWO))
         if self.dst_gap is DstGap.SKIP:  # the clock jumped forward over this wall time
             return ()
-        return (
-            Fire(_gap_end(wall, zone, earlier, later).replace(tzinfo=UTC), local, DstEffect.MOVED),
-        )
+        return (self._fire(_gap_end(wall, zone, earlier, later), wall, DstEffect.MOVED),)
+
+    def _fire(self, at: datetime, wall: datetime, dst: DstEffect = DstEffect.NONE) -> Fire:
+        """The fire at ``at`` (naive UTC) of the matched ``wall``."""
+        instant = at.replace(tzinfo=UTC)
+        return Fire(instant, instant.astimezone(self._zone), dst, nominal=wall)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -279,13 +294,13 @@ class IntervalTrigger:
     def next_fire(self, after: datetime) -> Fire | None:
         instant = _to_utc(after)
         if instant < self.anchor:
-            return Fire(self.anchor, self.anchor)
+            return Fire.in_utc(self.anchor)
         steps = (instant - self.anchor) // self._step + 1  # exact: whole microseconds
         try:
             at = self.anchor + steps * self._step
         except OverflowError:  # past datetime.max
             return None
-        return Fire(at, at)
+        return Fire.in_utc(at)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "every": self.every, "anchor": self.anchor.isoformat()}
@@ -309,7 +324,7 @@ class OnceTrigger:
         object.__setattr__(self, "at", _aware_utc(self.at, "at"))
 
     def next_fire(self, after: datetime) -> Fire | None:
-        return Fire(self.at, self.at) if self.at > _to_utc(after) else None
+        return Fire.in_utc(self.at) if self.at > _to_utc(after) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "at": self.at.isoformat()}

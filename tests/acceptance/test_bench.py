@@ -98,6 +98,8 @@ def test_bench_failover_json_prints_each_run_and_loses_no_fire(project: Project)
     assert 0 < run["failover_s"] < 10
     assert run["lease_taken_s"] is None or 0 < run["lease_taken_s"] <= run["failover_s"] + 0.1
     assert result["failover_s"]["min"] == result["failover_s"]["max"] == run["failover_s"]
+    assert result["default_misfire_grace_s"] == 3.0
+    assert result["runs_over_default_grace"] == int(run["failover_s"] > 3.0)
     assert result["duplicates"] == 0
     assert result["lost_instants"] == 0
     assert result["settings"]["scheduler"]["lease_ttl"] == 1.5

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import fcntl
 import signal
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
+from pg_server import postgres_url
 from taskwheel.jobs import AttemptOutcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import LEASE
@@ -69,6 +76,52 @@ def test_jobs_of_a_sigkilled_worker_are_rescued_and_run_again_once(
     survivor.signal(signal.SIGTERM)
     assert survivor.wait() == 0
     assert maintainer_pid(project) is None  # given back on the way out
+
+
+def prolong_lease(project: Project, name: str, until: float) -> None:
+    """Move the expiry of the lease ``name`` behind the store's back."""
+    if project.url.startswith("sqlite"):
+        with closing(sqlite3.connect(project.database)) as db, db:
+            db.execute("UPDATE taskwheel_leases SET expires_at = ? WHERE name = ?",
+                       (until, name))
+        return
+    [schema] = parse_qs(urlsplit(project.url).query)["schema"]
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("UPDATE {}.leases SET expires_at = %s WHERE name = %s").format(
+            sql.Identifier(schema)), (until, name))
+
+
+def test_a_killed_maintainers_jobs_are_rescued_without_waiting_for_its_maintenance_lease(
+    any_project: Project,
+) -> None:
+    """The worker holding the maintenance lease is SIGKILLed while it runs a job. Its
+    job is rescued once the job's own lease expires, while the dead worker still holds
+    the maintenance lease: the survivor does not wait for that lease to lapse too."""
+    project = any_project
+    lease = ("-c", "2", "--lease-ttl", "2s", "--heartbeat", "0.5s")
+    doomed = project.start_worker(*lease)
+    wait_for(lambda: maintainer_pid(project) == doomed.pid, timeout=20,
+             what="the first worker to maintain")
+    [job_id] = project.enqueue_many("slow", [[120]])
+    wait_for(lambda: project.running_under(doomed), timeout=20, what="the job to run")
+    survivor = project.start_worker(*lease)
+    wait_for(lambda: len(project.store.stats("default").workers) == 2,
+             timeout=20, what="the second worker to register")
+    doomed.signal(signal.SIGKILL)
+    assert doomed.wait() == -signal.SIGKILL
+    # The maintenance lease outlives the job's by minutes, as if renewed that much after
+    # the job's last heartbeat (they are renewed apart, by up to one renewal interval):
+    # deterministic, where the real margin is a race.
+    prolong_lease(project, LEASE, time.time() + 600)
+
+    wait_for(lambda: [a.outcome for a in project.attempts(job_id)][:1] == [LEASE_EXPIRED],
+             timeout=30, what="the job to be rescued")
+    assert maintainer_pid(project) == doomed.pid  # the dead worker's lease still lives
+    [expired, *_] = project.attempts(job_id)
+    assert worker_pid(expired.worker_id) == doomed.pid
+    wait_for(lambda: project.running_under(survivor), timeout=20,
+             what="the survivor to run the job again")
+    assert survivor.alive()
 
 
 def write_lock_free(project: Project) -> bool:

@@ -120,6 +120,29 @@ def test_upserting_a_changed_schedule_recomputes_its_next_fire_from_now_and_keep
     assert ts(changed_schedule.updated_at) == T0 + 500
 
 
+def test_a_schedule_records_the_app_that_declared_it_and_the_last_writer_owns_it(
+    store: Store, clock: ManualClock
+) -> None:
+    by_hand = created(store)
+    assert by_hand.declared_by is None
+    clock.advance(500)
+
+    # The same spec, now declared by an app: only the declarer changes (not the next
+    # fire time, which an unchanged spec keeps).
+    declared, changed = store.upsert_schedule(definition(), declared_by="billing")
+    assert changed is True
+    assert declared.declared_by == "billing"
+    assert declared.next_fire_epoch == by_hand.next_fire_epoch
+    assert store.get_schedule(NS, "nightly").declared_by == "billing"
+    assert store.list_schedules(NS)[0].declared_by == "billing"
+    assert store.upsert_schedule(definition(), declared_by="billing")[1] is False
+
+    # Written by hand again: nobody declares it any more.
+    again, changed = store.upsert_schedule(definition())
+    assert (changed, again.declared_by) == (True, None)
+    assert again.next_fire_epoch == by_hand.next_fire_epoch
+
+
 def test_an_unknown_or_foreign_schedule_is_schedule_not_found(store: Store) -> None:
     created(store, definition(namespace=OTHER_NS))
 

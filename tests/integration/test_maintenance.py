@@ -105,7 +105,8 @@ def test_exactly_one_process_maintains_and_a_standby_takes_over_when_the_lease_l
         first.step(clock.now())
         second.step(clock.now())
         assert first.holding != second.holding
-    assert {e.source for e in ran} == {"first"}
+    # (every process rescues expired leases, the holder alone does the rest)
+    assert {e.source for e in ran if e.metadata["duty"] != "rescue"} == {"first"}
     # `first` stops (killed): its lease lapses 3 s after its last renewal (at T0 + 4).
     clock.set(T0 + 6.9)
     assert second.step(clock.now()) == T0 + 7.4  # still held: look again after 0.5 s
@@ -124,6 +125,33 @@ def test_exactly_one_process_maintains_and_a_standby_takes_over_when_the_lease_l
     second.resign()
     first.step(clock.now() + 0.5)
     assert first.holding
+
+
+def test_a_standby_rescues_expired_leases_without_waiting_for_the_maintenance_lease(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    # The holder of the maintenance lease dies holding a job whose lease runs out
+    # before the maintenance lease does: the job is rescued when its own lease
+    # expires, not once the maintenance lease has lapsed as well.
+    first, second = maintenance(app, "first"), maintenance(app, "second")
+    first.step(clock.now())
+    second.step(clock.now())
+    assert first.holding
+    job = app.enqueue("report", ["x"])
+    [claimed] = app.store.claim_jobs(app.namespace, "first", ["default"], 1, lease_ttl=2).jobs
+    assert claimed.id == job.id
+    clock.set(T0 + 1)
+    first.step(clock.now())  # the last renewal: the maintenance lease lasts until T0 + 4
+    rescued = recorded(app, EventKind.JOB_RESCUED)
+    clock.set(T0 + 2.5)  # `first` is dead; the job's lease expired at T0 + 2
+    while clock.now() < T0 + 3.5:
+        clock.set(max(clock.now(), second.step(clock.now())))
+    assert app.store.lease_holder(app.namespace, LEASE) == "first"
+    assert not second.holding
+    assert [(e.job_id, e.source) for e in rescued] == [(job.id, "second")]
+    assert job.refresh().status is JobStatus.QUEUED
+    # The other duties stay with the lease holder.
+    assert {duty: count for duty, count in second.stats.items() if count} == {"rescued": 1}
 
 
 def test_a_scheduler_and_a_worker_compete_for_the_same_lease(

@@ -112,6 +112,90 @@ def test_declared_schedules_are_upserted_by_name_and_unchanged_ones_left_alone(
     assert updated.next_fire_at == datetime(2026, 1, 5, 3, tzinfo=UTC)
 
 
+def another_app(app: taskwheel.App, name: str) -> taskwheel.App:
+    """A second app on the same store and namespace (say, another service's)."""
+    other = taskwheel.App(app.database_url, store=app.store, namespace=app.namespace,
+                          name=name)
+    other.task(name="report", queue="reports")(lambda name: name)
+    return other
+
+
+def undeclared_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "no longer" in r.getMessage()]
+
+
+def test_the_app_name_defaults_to_the_module_that_creates_it() -> None:
+    assert taskwheel.App("sqlite://:memory:").name == __name__
+    assert taskwheel.App("sqlite://:memory:", name="billing").name == "billing"
+    with pytest.raises(InvalidInput, match="name"):
+        taskwheel.App("sqlite://:memory:", name="two words")
+
+
+def test_a_schedule_removed_from_the_code_is_reported_once_and_keeps_firing(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app.schedule("kept", "report", every="1h", args=["k"])
+    app.schedule("dropped", "report", every="1h", args=["d"])
+    assert scheduler(app).sync_schedules() == []
+    assert {s.name: s.declared_by for s in app.client.list_schedules()} == {
+        "kept": app.name, "dropped": app.name
+    }
+
+    del app.schedules["dropped"]  # the next deploy no longer declares it
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+    found = scheduler(app).sync_schedules()
+
+    assert [s.name for s in found] == ["dropped"]
+    [line] = undeclared_lines(caplog)
+    assert "dropped" in line
+    assert "--prune-undeclared" in line
+    assert not app.get_schedule("dropped").paused  # reported, not touched
+
+
+def test_prune_undeclared_pauses_the_schedules_removed_from_the_code(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app.schedule("kept", "report", every="1h", args=["k"])
+    app.schedule("dropped", "report", every="1h", args=["d"])
+    app.sync_schedules()
+    del app.schedules["dropped"]
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+
+    scheduler(app, prune_undeclared=True).sync_schedules()
+
+    assert app.get_schedule("dropped").paused
+    assert not app.get_schedule("kept").paused
+    [line] = undeclared_lines(caplog)
+    assert "dropped" in line
+    assert "paused" in line
+    caplog.clear()
+    assert scheduler(app, prune_undeclared=True).sync_schedules() == []  # once
+    assert undeclared_lines(caplog) == []
+
+
+def test_apps_sharing_a_namespace_do_not_prune_each_others_schedules(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    billing = another_app(app, "billing")
+    billing.schedule("invoices", "report", every="1h", args=["i"])
+    billing.sync_schedules()
+    app.schedule("mine", "report", every="1h", args=["m"])
+    # a schedule written by hand (the command line, a script): nobody's declaration
+    app.client.upsert_schedule(
+        billing.schedule("by-hand", "report", every="1h", args=["h"])
+    )
+    del billing.schedules["by-hand"]
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+
+    assert scheduler(app, prune_undeclared=True).sync_schedules() == []
+
+    assert not app.get_schedule("invoices").paused
+    assert not app.get_schedule("by-hand").paused
+    assert app.get_schedule("by-hand").declared_by is None
+    assert app.get_schedule("mine").declared_by == app.name
+    assert undeclared_lines(caplog) == []
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -213,6 +297,50 @@ def test_start_and_end_bound_the_fire_times(app: taskwheel.App, clock: ManualClo
         run_step(s, clock, T0 + 60 * minute)
     assert fire_times(app) == [T0 + 120, T0 + 180, T0 + 240]
     assert app.get_schedule("window").next_fire_at is None
+
+
+def test_the_preview_of_a_stored_schedule_keeps_within_its_start_and_end(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("january", "report", cron="0 9 * * *", args=["j"],
+                     start=datetime(2027, 1, 1, tzinfo=UTC),
+                     end=datetime(2027, 1, 3, 23, 59, tzinfo=UTC))
+    fires = app.get_schedule("january").upcoming(utc(T0), 10)
+    assert [fire.at for fire in fires] == [
+        datetime(2027, 1, day, 9, tzinfo=UTC) for day in (1, 2, 3)
+    ]
+    # from inside the window, the remaining fires only
+    fires = app.get_schedule("january").upcoming(datetime(2027, 1, 2, 12, tzinfo=UTC), 10)
+    assert [fire.at for fire in fires] == [datetime(2027, 1, 3, 9, tzinfo=UTC)]
+
+
+def test_the_preview_of_a_schedule_whose_end_passed_is_empty(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("window", "report", every="60s", args=["w"],
+                     end=datetime(2026, 1, 5, 0, 4, tzinfo=UTC))
+    assert [fire.at for fire in app.get_schedule("window").upcoming(utc(T0 + 120), 5)] == [
+        utc(T0 + 180), utc(T0 + 240)
+    ]
+    clock.set(T0 + 600)
+    assert app.get_schedule("window").upcoming(utc(T0 + 600), 5) == []
+
+
+def test_the_preview_of_a_paused_or_done_schedule_is_empty(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    app.add_schedule("held", "report", every="60s", args=["x"])
+    app.store.set_schedule_paused(app.namespace, "held", True)
+    assert app.get_schedule("held").upcoming(utc(T0), 5) == []
+    app.store.set_schedule_paused(app.namespace, "held", False)
+    assert len(app.get_schedule("held").upcoming(utc(T0), 5)) == 5
+
+    app.add_schedule("launch", "report", at=utc(T0 + 600), args=["go"])
+    run_step(scheduler(app), clock, T0 + 600)
+    done = app.get_schedule("launch")
+    assert done.next_fire_at is None
+    # asked from before its only fire, a done schedule still fires nothing more
+    assert done.upcoming(utc(T0), 5) == []
 
 
 def test_jitter_delays_each_job_by_a_stable_amount_and_it_is_promoted_when_due(

@@ -35,7 +35,7 @@ class Night:
     folds: tuple[DstFold, ...]
     after: str  # UTC, exclusive
     until: str  # UTC, inclusive
-    # (instant in UTC, local wall time "YYYY-MM-DD HH:MM", effect)
+    # (instant in UTC, nominal wall time "YYYY-MM-DD HH:MM", effect)
     fires: tuple[tuple[str, str, DstEffect], ...]
 
 
@@ -351,12 +351,16 @@ def test_dst_night_fires_exactly(night: Night, gap: DstGap, fold: DstFold) -> No
     zone = ZoneInfo(night.zone)
     trigger = CronTrigger.build(night.expression, night.zone, gap, fold)
     fires = fires_between(trigger, _utc(night.after), _utc(night.until))
-    got = [(fire.at.isoformat(), fire.local.strftime("%Y-%m-%d %H:%M"), fire.dst) for fire in fires]
+    got = [
+        (fire.at.isoformat(), fire.nominal.strftime("%Y-%m-%d %H:%M"), fire.dst) for fire in fires
+    ]
     want = [(_utc(at).isoformat(), local, effect) for at, local, effect in night.fires]
     assert got == want
     for fire in fires:
         assert fire.at.tzinfo is UTC
         assert fire.local.tzinfo is zone
+        # the same instant, whatever DST did (== between zones is False in a fold)
+        assert fire.local.astimezone(UTC) == fire.at
         assert fire.local.fold == (1 if fire.dst is SECOND else 0)
     assert all(earlier.at < later.at for earlier, later in pairwise(fires))
 
@@ -366,8 +370,36 @@ def test_moved_fire_keeps_the_nominal_wall_time_that_did_not_exist() -> None:
     trigger = CronTrigger.build("30 2 * * *", "Europe/Berlin")
     fire = trigger.next_fire(_utc("2026-03-28T12:00Z"))
     assert fire is not None
-    assert fire.local.replace(tzinfo=None) == datetime(2026, 3, 29, 2, 30)
+    assert fire.nominal == datetime(2026, 3, 29, 2, 30)
     assert fire.at.astimezone(zone).replace(tzinfo=None) == datetime(2026, 3, 29, 3, 0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "expression", "after", "local", "nominal"),
+    [
+        # a one-hour jump: 02:00 CET -> 03:00 CEST
+        ("Europe/Berlin", "30 2 * * *", "2026-03-28T12:00Z", "2026-03-29T03:00:00+02:00",
+         "2026-03-29T02:30:00"),
+        # a 30-minute jump: 02:00 +10:30 -> 02:30 +11:00
+        ("Australia/Lord_Howe", "15 2 * * *", "2026-10-03T00:00Z", "2026-10-04T02:30:00+11:00",
+         "2026-10-04T02:15:00"),
+        # a zone 45 minutes off the hour: 02:45 +12:45 -> 03:45 +13:45
+        ("Pacific/Chatham", "0 3 * * *", "2026-09-26T00:00Z", "2026-09-27T03:45:00+13:45",
+         "2026-09-27T03:00:00"),
+    ],
+)
+def test_a_moved_fire_shows_as_local_the_instant_that_fires(
+    zone: str, expression: str, after: str, local: str, nominal: str
+) -> None:
+    # ``local`` names the same instant as ``at``; the wall time that did not exist is
+    # kept apart, without an offset (it never had one).
+    fire = CronTrigger.build(expression, zone).next_fire(_utc(after))
+    assert fire is not None
+    assert fire.dst is MOVED
+    assert fire.local.astimezone(UTC) == fire.at
+    assert fire.local.isoformat() == local
+    assert fire.local.tzinfo is ZoneInfo(zone)
+    assert fire.nominal.isoformat() == nominal
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from taskwheel.errors import InvalidInput
 from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.scheduler import SchedulerSettings
+from taskwheel.schedules import DEFAULT_MISFIRE_GRACE, ScheduleDefinition
 from taskwheel.tasks import Pool
 from taskwheel.worker import WorkerSettings
 
@@ -106,4 +107,17 @@ def test_build_names_the_option_it_could_not_read() -> None:
     assert caught.value.field == "prune_every"
     assert MaintenanceSettings.build(every="5s", rescue_every="1s") == MaintenanceSettings(
         promote_every=5, rescue_every=1, expire_every=5, release_every=5,
+    )
+
+
+def test_the_default_misfire_grace_covers_a_scheduler_failover() -> None:
+    # A standby fires a dead scheduler's schedules once their partition lease lapses
+    # and it next looks: up to lease_ttl + standby_poll after the death, plus the time
+    # to load and fire (measured: 0.1 s at most, taken twice here). Later than the
+    # grace, a run_once instant would be folded into the ones after it.
+    for settings in (SchedulerSettings(), SchedulerSettings.build()):
+        worst = settings.lease_ttl + settings.standby_poll + 0.2
+        assert worst < DEFAULT_MISFIRE_GRACE
+    assert ScheduleDefinition.__dataclass_fields__["misfire_grace"].default == (
+        DEFAULT_MISFIRE_GRACE
     )

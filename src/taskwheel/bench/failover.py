@@ -32,6 +32,7 @@ from taskwheel.bench.report import (
 from taskwheel.bench.settings import FailoverSettings
 from taskwheel.jobs import Job, JobFilter
 from taskwheel.scheduler import SchedulerSettings, partition_lease, partition_of
+from taskwheel.schedules import DEFAULT_MISFIRE_GRACE
 from taskwheel.stores import Store
 
 FAILOVER_EVERY = 0.1  # the failover schedule's interval
@@ -78,6 +79,12 @@ class FailoverResult:
     def seconds(self) -> list[float]:
         return [run.first_fire_s for run in self.runs]
 
+    @property
+    def over_grace(self) -> int:
+        """Runs whose failover took longer than the default misfire grace: there, a
+        schedule with the default policies would have folded or skipped instants."""
+        return sum(1 for seconds in self.seconds() if seconds > DEFAULT_MISFIRE_GRACE)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document ``taskwheel bench failover --format json`` prints."""
         times = self.seconds()
@@ -87,6 +94,8 @@ class FailoverResult:
                 "median": round(statistics.median(times), 4),
                 "max": round(max(times), 4),
             },
+            "default_misfire_grace_s": DEFAULT_MISFIRE_GRACE,
+            "runs_over_default_grace": self.over_grace,
             "runs": [run.to_dict() for run in self.runs],
             "instants": self.instants,
             "lost_instants": self.lost_instants,

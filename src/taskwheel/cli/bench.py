@@ -33,6 +33,7 @@ from taskwheel.bench.settings import (
 from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
 from taskwheel.cli.output import Format, Output, error_line
 from taskwheel.errors import InvalidInput, TaskwheelError
+from taskwheel.schedules import DEFAULT_MISFIRE_GRACE
 from taskwheel.tasks import Pool
 
 R = TypeVar("R")
@@ -381,6 +382,8 @@ def failover_table(result: FailoverResult) -> Table:
                   f"{summary['max']:.3f} s", "", "",
                   f"{result.lost_instants} lost, {result.duplicates} duplicated "
                   f"of {result.instants:,}")
+    table.add_row("over the default misfire grace", f"{result.over_grace} of "
+                  f"{len(result.runs)} (grace {DEFAULT_MISFIRE_GRACE:g} s)", "", "", "")
     return table
 
 

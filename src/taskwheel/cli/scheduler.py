@@ -36,6 +36,10 @@ def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
                      "until purged)."),
         click.option("--no-sync", is_flag=True,
                      help="Do not write the app's declared schedules at start."),
+        click.option("--prune-undeclared", is_flag=True,
+                     help="Pause the schedules the app declared once and no longer "
+                     "declares (without it, each is only reported at start, one line "
+                     "each)."),
     ]):
         command = option(command)
     return command
@@ -43,11 +47,12 @@ def scheduler_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def _settings(
     lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str, *,
-    all_namespaces: bool = False,
+    prune_undeclared: bool, all_namespaces: bool = False,
 ) -> SchedulerSettings:
     return SchedulerSettings.build(
         lease_ttl=lease_ttl, horizon=horizon, tick=tick, partitions=partitions,
         retention=retention, all_namespaces=all_namespaces,
+        prune_undeclared=prune_undeclared,
     )
 
 
@@ -66,7 +71,8 @@ log_level_option = click.option(
 @common_options
 def scheduler(
     target: Target, *, app_spec: str, lease_ttl: str, horizon: str, tick: str,
-    partitions: int, retention: str, no_sync: bool, log_level: str, all_namespaces: bool,
+    partitions: int, retention: str, no_sync: bool, prune_undeclared: bool, log_level: str,
+    all_namespaces: bool,
 ) -> None:
     """Fire schedules and maintain the store until SIGTERM or SIGINT.
 
@@ -74,14 +80,16 @@ def scheduler(
     stops renewing its leases the others take its share. One process at a time, a
     scheduler or a worker (whichever holds the maintenance lease), also does the
     maintenance (promote delayed jobs, rescue expired leases, expire deadlines,
-    prune). At start the app's declared schedules are written (upserted by name).
+    prune). At start the app's declared schedules are written (upserted by name), and
+    the schedules it declared once but no longer does are reported (paused, with
+    --prune-undeclared).
     With --all-namespaces it fires every namespace's schedules, sharing them with the
     other schedulers started so.
     """
     if all_namespaces and target.namespace is not None:
         raise InvalidInput("all_namespaces", "give --all-namespaces or --namespace, not both")
     settings = _settings(lease_ttl, horizon, tick, partitions, retention,
-                         all_namespaces=all_namespaces)
+                         prune_undeclared=prune_undeclared, all_namespaces=all_namespaces)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
     try:
@@ -103,7 +111,7 @@ def scheduler(
 def dev(
     target: Target, *, app_spec: str, queues: tuple[str, ...], concurrency: int,
     lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str, no_sync: bool,
-    log_level: str,
+    prune_undeclared: bool, log_level: str,
 ) -> None:
     """A scheduler and a worker in one process, for a laptop (SQLite by default).
     Migrates the database first.
@@ -111,7 +119,8 @@ def dev(
     Stops on SIGTERM or SIGINT: the worker finishes running jobs, the scheduler gives
     its lease back.
     """
-    settings = _settings(lease_ttl, horizon, tick, partitions, retention)
+    settings = _settings(lease_ttl, horizon, tick, partitions, retention,
+                         prune_undeclared=prune_undeclared)
     worker_settings = WorkerSettings.build(queues=queues, concurrency=concurrency,
                                            maintenance=settings.maintenance)
     configure_logging(log_level, target.output.format)

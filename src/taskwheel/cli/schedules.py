@@ -14,7 +14,13 @@ from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
 from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
-from taskwheel.schedules import Misfire, Overlap, Schedule, build_trigger
+from taskwheel.schedules import (
+    DEFAULT_MISFIRE_GRACE,
+    Misfire,
+    Overlap,
+    Schedule,
+    build_trigger,
+)
 from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
 
 
@@ -64,8 +70,9 @@ def with_trigger_options(command: Any) -> Any:
               show_default=True, help="Fire times missed (scheduler down, paused).")
 @click.option("--max-catch-up", type=int, default=10, show_default=True,
               help="Most missed times one catch_up creates jobs for.")
-@click.option("--misfire-grace", default="1s", metavar="DURATION", show_default=True,
-              help="A fire this late is still on time.")
+@click.option("--misfire-grace", default=f"{DEFAULT_MISFIRE_GRACE:g}s", metavar="DURATION",
+              show_default=True, help="A fire this late is still on time (the default "
+              "covers a scheduler failover).")
 @click.option("--overlap", type=_choice(Overlap), default=Overlap.ALLOW.value,
               show_default=True, help="When the previous job of the schedule is unfinished.")
 @click.option("--jitter", default="0s", metavar="DURATION", show_default=True,
@@ -223,40 +230,61 @@ def preview(
     at_text: str | None, timezone: str | None, dst_gap: str, dst_fold: str, count: int,
     from_text: str | None,
 ) -> None:
-    """The next fire times of schedule NAME, or of --cron/--every/--at, in local time
-    and UTC, marking those a DST change moved or doubled."""
+    """The next fire times of schedule NAME (within its start and end; none while it
+    is paused or once it is done), or of --cron/--every/--at: in local time and UTC,
+    marking those a DST change moved or doubled. ``local`` is the instant that fires;
+    a fire moved out of a skipped hour also shows the wall time it stood for."""
     after = datetime.now(UTC) if from_text is None else _parse_datetime(from_text, "from")
     if after.tzinfo is None:
         raise InvalidInput("from", f"{from_text} has no timezone; add one (e.g. +00:00)")
+    idle: str | None = None
     if name is not None:
         if cron or every or at_text:
             raise InvalidInput("cron", "give a schedule NAME or a trigger, not both")
         with target.client() as client:
-            trigger = client.get_schedule(name).definition.trigger
+            schedule = client.get_schedule(name)
+        fires = schedule.upcoming(after, count)
+        if schedule.paused:
+            idle = f"schedule {name} is paused: it fires nothing until resumed"
+        elif schedule.next_fire_at is None:
+            idle = f"schedule {name} is done: it will not fire again"
     else:
         trigger = build_trigger(
             cron=cron, every=every,
             at=None if at_text is None else _parse_datetime(at_text, "at"),
             timezone=timezone, dst_gap=dst_gap, dst_fold=dst_fold,
         )
-    fires = upcoming(trigger, after, count)
+        fires = upcoming(trigger, after, count)
     if target.output.json:
         target.output.emit_json([
-            {"utc": f.at.isoformat(), "local": f.local.isoformat(), "dst": f.dst.value}
+            {"utc": f.at.isoformat(), "local": f.local.isoformat(),
+             "nominal": f.nominal.isoformat(), "dst": f.dst.value}
             for f in fires
         ])
+        return
+    if idle is not None:
+        target.output.note(idle)
+        return
+    if not fires:
+        target.output.note("no fire times after " + after.isoformat())
         return
     table = Table(title=f"next {len(fires)} fire times", title_justify="left")
     for column in ("local", "UTC", "DST"):
         table.add_column(column)
     for fire in fires:
-        table.add_row(_local(fire), fire.at.strftime("%Y-%m-%d %H:%M:%S"), _DST_NOTE[fire.dst])
+        table.add_row(_local(fire), fire.at.strftime("%Y-%m-%d %H:%M:%S"), _dst_note(fire))
     target.output.console.print(table)
+
+
+def _dst_note(fire: Fire) -> str:
+    if fire.dst is DstEffect.MOVED:
+        return (f"moved: {fire.nominal:%H:%M:%S} does not exist (clocks went forward); "
+                "fired when the gap ended")
+    return _DST_NOTE[fire.dst]
 
 
 _DST_NOTE = {
     DstEffect.NONE: "",
-    DstEffect.MOVED: "moved: this local time does not exist (clocks went forward)",
     DstEffect.FIRST_OF_TWO: "doubled local time: first of two",
     DstEffect.SECOND_OF_TWO: "doubled local time: second of two",
 }

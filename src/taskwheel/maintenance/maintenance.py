@@ -6,6 +6,13 @@ expire, release, prune), the others look again now and then and take over when t
 holder's lease lapses (judged by the store's clock). So exactly one process maintains
 at a time, and a deployment of workers only, with no scheduler, still rescues the jobs
 of a worker that died.
+
+One duty runs in the standbys too: the rescue of expired leases. When the process that
+dies holds the maintenance lease as well as jobs, waiting for the maintenance lease to
+lapse before rescuing would add a second wait to the jobs' own, up to a whole lease
+TTL. The rescue needs no lease: it moves only jobs whose lease expired (store clock),
+each in one statement that a concurrent rescue cannot repeat (the second finds the job
+no longer running), so several processes rescuing at once rescue each job once.
 """
 
 from __future__ import annotations
@@ -97,10 +104,11 @@ class Maintenance:
     """The duties, run while ``holder`` holds the maintenance lease.
 
     `step` renews the lease when due (or, standing by, looks whether it is free: a read,
-    not a write), runs every duty that is due, and returns when to call it next (store
-    clock): the owner sleeps until then. A scheduler calls it from its own `step`; a
-    worker from a thread of its own. The lease lasts ``lease_ttl`` and is renewed every
-    ``renew``; a process standing by looks every ``standby_poll``.
+    not a write), runs every duty that is due (standing by, the rescue alone), and
+    returns when to call it next (store clock): the owner sleeps until then. A
+    scheduler calls it from its own `step`; a worker from a thread of its own. The
+    lease lasts ``lease_ttl`` and is renewed every ``renew``; a process standing by
+    looks every ``standby_poll``.
 
     Example:
         >>> maintenance = Maintenance(store, "default", "host:42:ab12", MaintenanceSettings(),
@@ -131,27 +139,35 @@ class Maintenance:
         self.renew = renew
         self.standby_poll = standby_poll
         self.promoter = Promoter(store, namespace, s.promote_every, source=holder)
+        self.rescuer = Rescuer(store, namespace, s.rescue_every, source=holder)
         self.duties: tuple[Duty, ...] = (
             self.promoter,
-            Rescuer(store, namespace, s.rescue_every, source=holder),
+            self.rescuer,
             Expirer(store, namespace, s.expire_every, source=holder),
             Releaser(store, namespace, s.release_every, source=holder),
             Pruner(store, namespace, s.prune_every, retention=s.retention, source=holder),
         )
         self.holding = False
+        self.resigned = False
         self._next_lease = 0.0  # when to renew (holding) or look again (standing by)
+
+    @property
+    def running(self) -> tuple[Duty, ...]:
+        """The duties this process runs now: all of them while it holds the lease, the
+        rescue alone while it stands by (none once it resigned)."""
+        if self.holding:
+            return self.duties
+        return () if self.resigned else (self.rescuer,)
 
     @property
     def next_step(self) -> float:
         """When `step` has something to do (store clock)."""
-        if not self.holding:
-            return self._next_lease
-        return min(self._next_lease, *(duty.next_at for duty in self.duties))
+        return min(self._next_lease, *(duty.next_at for duty in self.running))
 
     @property
     def stats(self) -> dict[str, int]:
-        """What the duties did while this process held the lease: jobs promoted,
-        rescued, expired, released and pruned."""
+        """What the duties did in this process (the rescue also while standing by):
+        jobs promoted, rescued, expired, released and pruned."""
         return {duty.counts: duty.done for duty in self.duties}
 
     def step(self, now: float) -> float:
@@ -160,10 +176,9 @@ class Maintenance:
         that fails is logged and tried again after its interval."""
         if now >= self._next_lease:
             self._keep_lease(now)
-        if self.holding:
-            for duty in self.duties:
-                if now >= duty.next_at:
-                    duty.step(now)
+        for duty in self.running:
+            if now >= duty.next_at:
+                duty.step(now)
         return self.next_step
 
     def _keep_lease(self, now: float) -> None:
@@ -198,6 +213,7 @@ class Maintenance:
         (a later `step` does not take it again): for an owner that is stopping."""
         was_holding = self.holding
         self.holding = False
+        self.resigned = True
         self._next_lease = math.inf
         self.store.resign(self.namespace, LEASE, self.holder)
         if was_holding:

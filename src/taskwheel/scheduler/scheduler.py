@@ -112,6 +112,28 @@ class Scheduler:
         and what its maintenance did (promoted, rescued, expired, released, pruned)."""
         return {**self._counts, **self.maintenance.stats}
 
+    def sync_schedules(self) -> list[Schedule]:
+        """Write the app's declared schedules, then look for the ones it declared once
+        and no longer does (`App.undeclared_schedules`): one warning each, and with
+        ``prune_undeclared`` each is paused. Pausing, not removing: a resume undoes it
+        (after a rollback, say) and the schedule keeps its history. Returns the
+        undeclared schedules found."""
+        for schedule, changed in self.app.sync_schedules():
+            if changed:
+                log.info("schedule %s: declared in code, written", schedule.name)
+        undeclared = self.app.undeclared_schedules()
+        for schedule in undeclared:
+            if self.settings.prune_undeclared:
+                self.app.client.pause_schedule(schedule.name)
+                log.warning("schedule %s: declared by app %s no longer; paused "
+                            "(prune_undeclared)", schedule.name, self.app.name)
+            else:
+                log.warning("schedule %s: declared by app %s no longer, and still fires; "
+                            "remove or pause it (taskwheel schedules remove %s), or start "
+                            "the scheduler with --prune-undeclared to pause it",
+                            schedule.name, self.app.name, schedule.name)
+        return undeclared
+
     def _new_wheel(self, now: float) -> TimingWheel[int]:
         return TimingWheel(tick=self.settings.tick, slots=256, levels=4, start=now)
 
@@ -123,10 +145,8 @@ class Scheduler:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
-        if self.sync and self.app.schedules:
-            for schedule, changed in self.app.sync_schedules():
-                if changed:
-                    log.info("schedule %s: declared in code, written", schedule.name)
+        if self.sync:
+            self.sync_schedules()
         listener = self.store.notifier.listen()
         log.info("scheduler %s started (%s)", self.id,
                  "every namespace" if self.namespace == ALL_NAMESPACES

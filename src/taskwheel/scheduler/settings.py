@@ -23,7 +23,9 @@ class SchedulerSettings:
     duties' intervals and the retention of finished jobs, run while this scheduler holds
     the maintenance lease (see `taskwheel.maintenance`). ``all_namespaces``: fire and
     maintain every namespace (under one set of leases, shared with the other schedulers
-    that serve every namespace) instead of the app's own.
+    that serve every namespace) instead of the app's own. ``prune_undeclared``: pause
+    the schedules the app declared once and declares no longer (found at start, see
+    `Scheduler.sync_schedules`); without it they are only reported.
 
     Validated on construction, like `build`: a bad value raises `InvalidInput` naming
     its field.
@@ -37,11 +39,12 @@ class SchedulerSettings:
     partitions: int = 16
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     all_namespaces: bool = False
+    prune_undeclared: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.all_namespaces, bool):
-            raise InvalidInput("all_namespaces", f"must be True or False, got "
-                               f"{self.all_namespaces!r}")
+        for flag in ("all_namespaces", "prune_undeclared"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(flag, f"must be True or False, got {getattr(self, flag)!r}")
         for name in ("lease_ttl", "renew", "standby_poll", "horizon", "tick"):
             object.__setattr__(
                 self, name, parse_duration(getattr(self, name), name, allow_zero=False)
@@ -77,6 +80,7 @@ class SchedulerSettings:
         prune_every: DurationLike = "60s",
         partitions: int = 16,
         all_namespaces: bool = False,
+        prune_undeclared: bool = False,
     ) -> SchedulerSettings:
         """Settings from durations; every error names its option. ``maintenance`` is
         the interval of the frequent duties (promote, rescue, expire, release)."""
@@ -93,4 +97,5 @@ class SchedulerSettings:
                 retention=retention, prune_every=prune_every,
             ),
             all_namespaces=all_namespaces,
+            prune_undeclared=prune_undeclared,
         )

@@ -210,10 +210,14 @@ class Store(ABC):
     # -- schedules ----------------------------------------------------------------------
 
     @abstractmethod
-    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, *, declared_by: str | None = None
+    ) -> tuple[Schedule, bool]:
         """Create the schedule, or update the one of that name when its spec changed
-        (its next fire time is then computed afresh from now). Returns the schedule and
-        whether anything changed; pausing and history are kept."""
+        (its next fire time is then computed afresh from now). ``declared_by``: the
+        app whose declarations in code the schedule comes from (`App.name`), None when
+        written by hand; the last writer's is kept. Returns the schedule and whether
+        anything changed; pausing and history are kept."""
 
     @abstractmethod
     def get_schedule(self, namespace: str, name: str) -> Schedule:

@@ -240,10 +240,14 @@ class SQLStore(Store):
 
     # -- schedules ------------------------------------------------------------------------------
 
-    def upsert_schedule(self, definition: ScheduleDefinition) -> tuple[Schedule, bool]:
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, *, declared_by: str | None = None
+    ) -> tuple[Schedule, bool]:
         namespace, name = definition.namespace, definition.name
         with self.executor("upsert_schedule") as tx:
-            changed = tx.upsert_schedule(definition, definition.next_fire(tx.now()))
+            changed = tx.upsert_schedule(
+                definition, definition.next_fire(tx.now()), declared_by
+            )
             schedule = _schedule(tx, namespace, name)
             if changed:
                 tx.wake(namespace, "schedules")

@@ -256,9 +256,12 @@ class Executor(ABC):
     # -- schedules --------------------------------------------------------------------------
 
     @abstractmethod
-    def upsert_schedule(self, definition: ScheduleDefinition, next_fire_at: float | None) -> bool:
-        """Create the schedule or change its spec (and next fire time); False when it
-        exists with the same spec (nothing written)."""
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, next_fire_at: float | None,
+        declared_by: str | None,
+    ) -> bool:
+        """Create the schedule or change its spec (and next fire time) and declarer;
+        False when it exists with the same spec and declarer (nothing written)."""
 
     @abstractmethod
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None: ...

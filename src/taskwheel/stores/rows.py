@@ -206,6 +206,7 @@ def schedule(row: Columns) -> Schedule:
         last_job_status=row["last_job_status"],
         created_at=epoch_datetime(row["created_at"]),
         updated_at=epoch_datetime(row["updated_at"]),
+        declared_by=row["declared_by"],
     )
 
 

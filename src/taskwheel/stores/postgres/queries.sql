@@ -514,16 +514,21 @@ SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s O
 -- schedules -----------------------------------------------------------------------------------
 
 -- name: upsert_schedule
--- A changed spec takes the caller's first fire time; an unchanged one keeps its own
--- (and returns nothing).
+-- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
+-- The writer becomes the schedule's declarer (NULL: written by hand); nothing is
+-- written (and nothing returned) when neither changes.
 INSERT INTO schedules (
-    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at)
-VALUES (%(namespace)s, %(name)s, %(spec)s, %(next_fire_at)s, clock_now(%(now)s),
-        clock_now(%(now)s), clock_now(%(now)s))
+    namespace, name, spec, next_fire_at, declared_by, created_at, updated_at, changed_at)
+VALUES (%(namespace)s, %(name)s, %(spec)s, %(next_fire_at)s, %(declared_by)s,
+        clock_now(%(now)s), clock_now(%(now)s), clock_now(%(now)s))
 ON CONFLICT (namespace, name) DO UPDATE
-SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
+SET spec = excluded.spec,
+    next_fire_at = CASE WHEN schedules.spec <> excluded.spec
+                        THEN excluded.next_fire_at ELSE schedules.next_fire_at END,
+    declared_by = excluded.declared_by,
     updated_at = excluded.updated_at, changed_at = excluded.changed_at
 WHERE schedules.spec <> excluded.spec
+   OR schedules.declared_by IS DISTINCT FROM excluded.declared_by
 RETURNING id
 
 -- name: schedule_by_name

@@ -127,6 +127,7 @@ CREATE TABLE schedules (
     created_at double precision NOT NULL,
     updated_at double precision NOT NULL,
     changed_at double precision NOT NULL,
+    declared_by text,
     CONSTRAINT schedules_namespace_name_key UNIQUE (namespace, name),
     CONSTRAINT schedules_pkey PRIMARY KEY (id)
 ) WITH (fillfactor=80);

@@ -298,9 +298,13 @@ class PostgresExecutor(WorkflowStatements, Executor):
 
     # -- schedules --------------------------------------------------------------------------
 
-    def upsert_schedule(self, definition: ScheduleDefinition, next_fire_at: float | None) -> bool:
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, next_fire_at: float | None,
+        declared_by: str | None,
+    ) -> bool:
         params = {"namespace": definition.namespace, "name": definition.name,
-                  "spec": definition.spec_json(), "next_fire_at": next_fire_at}
+                  "spec": definition.spec_json(), "next_fire_at": next_fire_at,
+                  "declared_by": declared_by}
         return self._execute("upsert_schedule", params).fetchone() is not None
 
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None:
@@ -454,7 +458,8 @@ class PostgresStore(SQLStore):
     Example:
         >>> store = PostgresStore("postgresql://localhost/app?schema=jobs")  # doctest: +SKIP
         >>> store.migrate()  # doctest: +SKIP
-        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+         '0004_schedule_owner.sql']
     """
 
     kind = "postgres"

@@ -373,14 +373,20 @@ SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_
 
 -- name: upsert_schedule
 -- A changed spec takes the caller's first fire time; an unchanged one keeps its own.
+-- The writer becomes the schedule's declarer (NULL: written by hand); nothing is
+-- written when neither changes.
 INSERT INTO taskwheel_schedules (
-    namespace, name, spec, next_fire_at, created_at, updated_at, changed_at
+    namespace, name, spec, next_fire_at, declared_by, created_at, updated_at, changed_at
 )
-VALUES (:namespace, :name, :spec, :next_fire_at, :now, :now, :now)
+VALUES (:namespace, :name, :spec, :next_fire_at, :declared_by, :now, :now, :now)
 ON CONFLICT (namespace, name) DO UPDATE
-SET spec = excluded.spec, next_fire_at = excluded.next_fire_at,
+SET spec = excluded.spec,
+    next_fire_at = CASE WHEN taskwheel_schedules.spec != excluded.spec
+                        THEN excluded.next_fire_at ELSE taskwheel_schedules.next_fire_at END,
+    declared_by = excluded.declared_by,
     updated_at = excluded.updated_at, changed_at = excluded.changed_at
 WHERE taskwheel_schedules.spec != excluded.spec
+   OR taskwheel_schedules.declared_by IS NOT excluded.declared_by
 
 -- name: schedule_by_name
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s

@@ -79,7 +79,7 @@ CREATE TABLE taskwheel_schedules (
     last_job_id  INTEGER,
     created_at   REAL    NOT NULL,
     updated_at   REAL    NOT NULL,
-    changed_at   REAL    NOT NULL,               -- last change by hand: spec, pause
+    changed_at   REAL    NOT NULL, declared_by TEXT,               -- last change by hand: spec, pause
     UNIQUE (namespace, name)
 );
 

@@ -304,10 +304,14 @@ class SQLiteExecutor(WorkflowStatements, Executor):
 
     # -- schedules ------------------------------------------------------------------------------
 
-    def upsert_schedule(self, definition: ScheduleDefinition, next_fire_at: float | None) -> bool:
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, next_fire_at: float | None,
+        declared_by: str | None,
+    ) -> bool:
         return self._execute("upsert_schedule", {
             "namespace": definition.namespace, "name": definition.name,
-            "spec": definition.spec_json(), "next_fire_at": next_fire_at, "now": self.now(),
+            "spec": definition.spec_json(), "next_fire_at": next_fire_at,
+            "declared_by": declared_by, "now": self.now(),
         }).rowcount == 1
 
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None:
@@ -435,7 +439,8 @@ class SQLiteStore(SQLStore):
     Example:
         >>> store = SQLiteStore(":memory:")
         >>> store.migrate()
-        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+         '0004_schedule_owner.sql']
     """
 
     kind = "sqlite"
