@@ -100,6 +100,55 @@ def test_the_jobs_running_beside_a_poison_job_are_given_back_at_once_and_run_aga
     assert worker.wait() == 0
 
 
+def test_a_worker_process_killed_alone_has_its_jobs_back_at_once_and_is_replaced(
+    any_project: Project,
+) -> None:
+    """As the out-of-memory killer would: the node lives on, the lease (two minutes) is
+    not waited for."""
+    project = any_project
+    worker = project.start_worker("-c", "4", *LONG_LEASE)
+    job_ids = project.enqueue_many("long_only_the_first_time", [[60.0]] * 2)
+    wait_for(lambda: len(project.running_under(worker)) == 2, timeout=30,
+             what="the jobs to start")
+    [victim] = project.worker_process_pids(worker)
+
+    os.kill(victim, signal.SIGKILL)
+
+    wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=30,
+             what="the jobs to run again in a fresh worker process")
+    for job_id in job_ids:
+        first, second = project.attempts(job_id)
+        assert (first.outcome, second.outcome) == (CRASHED, SUCCEEDED)
+        assert first.error == ("the worker process died while running it "
+                               "(process killed by SIGKILL)")
+        assert first.worker_id != second.worker_id
+        assert worker_pid(second.worker_id) == worker.pid
+    [line] = crash_lines(worker)
+    assert f"worker process {victim} " in line
+    assert all(f" {job_id} (long_only_the_first_time, attempt 1/3 -> " in line
+               for job_id in job_ids), line
+    assert project.worker_process_pids(worker) - {victim}
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+
+
+def test_the_supervisor_exits_with_the_status_of_its_worker_process(project: Project) -> None:
+    worker = project.start_worker()
+    [job_id] = project.enqueue_many("slow", [[30.0]])
+    wait_for(lambda: project.running_under(worker), timeout=20, what="the job to start")
+    [process] = project.worker_process_pids(worker)
+
+    worker.signal(signal.SIGTERM)  # it waits for the job (--grace 30s)...
+    wait_for(lambda: "stopping the worker process gracefully" in worker.log_text(),
+             timeout=10, what="the supervisor to pass the signal on")
+    os.kill(process, signal.SIGKILL)  # ...and dies meanwhile
+
+    assert worker.wait() == 128 + signal.SIGKILL
+    assert [a.outcome for a in project.attempts(job_id)] == [CRASHED]
+    assert project.job(job_id).status is not JobStatus.RUNNING
+    assert "not restarted: stopping" in crash_lines(worker)[0]
+
+
 def test_a_worker_process_retires_after_max_tasks_and_a_fresh_one_takes_over(
     any_project: Project,
 ) -> None:
