@@ -8,6 +8,7 @@ result stood.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import sys
@@ -16,6 +17,9 @@ import time
 import taskwheel
 
 app = taskwheel.App()
+# Poison jobs retry once, soon: a test sees the crash counted and the job end dead.
+POISON_RETRY = taskwheel.Retry(max_attempts=2, base="100ms", jitter=0)
+_leaked: list[bytes] = []
 
 
 @app.task(pass_context=True)
@@ -89,6 +93,25 @@ def hard_exit_in_child() -> None:
 @app.task(retry=1, pool="process")
 def segfault_in_child() -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@app.task(retry=POISON_RETRY)
+def segfault() -> None:
+    """Reads address 0: SIGSEGV in whatever process runs it (the pool decides which)."""
+    ctypes.string_at(0)
+
+
+@app.task(retry=POISON_RETRY)
+def hard_exit() -> None:
+    """Ends whatever process runs it at once, without unwinding."""
+    os._exit(1)
+
+
+@app.task
+def leak(megabytes: int) -> int:
+    """Keeps ``megabytes`` of touched memory for as long as its process lives."""
+    _leaked.append(b"\x01" * (megabytes * 2**20))
+    return os.getpid()
 
 
 @app.task

@@ -50,6 +50,12 @@ class WorkerProcess:
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
+    def signal_group(self, sig: int) -> None:
+        """Signal its whole process group: a worker's supervisor and worker process
+        together, as when the node dies (SIGKILL) or Ctrl-C is pressed (SIGINT)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
     def wait(self, timeout: float = 20.0) -> int:
         return self.proc.wait(timeout)
 
@@ -110,6 +116,7 @@ class Project:
             proc = subprocess.Popen(
                 [*COMMAND, role, "--app", APP, *args], cwd=self.root, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a process group of its own: see signal_group
             )
         process = WorkerProcess(proc, log)
         self.workers.append(process)
@@ -135,9 +142,8 @@ class Project:
 
     def stop_all(self) -> None:
         for worker in self.workers:
-            if worker.alive():
-                worker.signal(signal.SIGCONT)
-                worker.signal(signal.SIGKILL)
+            worker.signal_group(signal.SIGCONT)
+            worker.signal_group(signal.SIGKILL)
             worker.wait(10)
 
     # -- reading the outcome ---------------------------------------------------------------
@@ -173,6 +179,12 @@ class Project:
     def all_in(self, job_ids: Sequence[int], status: JobStatus) -> bool:
         statuses = self.statuses(job_ids)
         return len(statuses) == len(job_ids) and set(statuses.values()) == {status}
+
+    def worker_process_pids(self, worker: WorkerProcess) -> set[int]:
+        """The pids of the worker processes registered under ``worker`` (its supervisor's
+        children; itself with ``--no-supervisor``): the pids its tasks see."""
+        return {registered.pid for registered in self.store.stats("default").workers
+                if worker_pid(registered.id) == worker.pid}
 
     def running_under(self, worker: WorkerProcess) -> list[Job]:
         return [

@@ -86,7 +86,7 @@ def test_four_workers_and_two_schedulers_lose_nothing_when_one_of_each_is_killed
     wait_for(lambda: project.running_under(doomed)
              and project.count(JobStatus.SUCCEEDED) >= 100, timeout=30,
              what="the first worker mid-run")
-    doomed.signal(signal.SIGKILL)
+    doomed.signal_group(signal.SIGKILL)  # the node dies: supervisor and worker process
     assert doomed.wait() == -signal.SIGKILL
     in_flight = {job.id for job in project.running_under(doomed)}
     assert in_flight, "the killed worker held no job: nothing was tested"

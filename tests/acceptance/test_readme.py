@@ -9,8 +9,10 @@ scripts run in the order a reader follows; the other Python snippets continue
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,11 +68,11 @@ def running(project: Project, arguments: list[str]) -> Iterator[subprocess.Popen
     with log.open("wb") as out:
         process = subprocess.Popen([*COMMAND, *arguments[1:]], cwd=project.root,
                                    env=project.env, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield process
     finally:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # a worker's supervisor and worker process
         process.wait(10)
         print(log.read_text(errors="replace")[-4000:])
 

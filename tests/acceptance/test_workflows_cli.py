@@ -174,7 +174,7 @@ def test_a_run_completes_when_the_worker_running_a_step_is_killed(
                       timeout=20, what="the middle step to start")
     victim, survivor = ((first, second) if worker_pid(holder) == first.pid
                         else (second, first))
-    victim.signal(signal.SIGKILL)
+    victim.signal_group(signal.SIGKILL)  # the node dies: supervisor and worker process
     assert victim.wait() == -signal.SIGKILL
 
     wait_for(lambda: project.run_json("workflows", "show", str(run["id"]))["status"]

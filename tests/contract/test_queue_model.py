@@ -2,7 +2,8 @@
 
 Hypothesis drives a store through random interleavings of what clients and workers do
 (enqueue, claim by several workers, heartbeat, complete, fail, report late with a stale
-fencing token, shut down, crash, cancel, let time pass, rescue) and keeps a model of
+fencing token, shut down, crash, a worker process's death seen by its supervisor, cancel,
+let time pass, rescue) and keeps a model of
 where every job must be. After every step the store must agree with the model: nothing
 lost, every status change a legal transition, one live holder per running job with the
 fence the model gave it, and attempts within bounds.
@@ -30,6 +31,7 @@ from taskwheel.clock import ManualClock
 from taskwheel.errors import IllegalTransition
 from taskwheel.jobs import AttemptOutcome, Guarantee, NewJob, Outcome, dispatch_key
 from taskwheel.lifecycle import PENDING, JobStatus, check_transition
+from taskwheel.retry import Retry
 from taskwheel.stores.base import Store
 
 from .backends import BACKENDS, BackendFactory
@@ -329,6 +331,33 @@ class QueueModel(RuleBasedStateMachine):
                 self.heartbeat_worker(worker)
         assert all(lease.expires < self.now() for lease in self.held_by(crashed).values())
         self.rescue()
+
+    @precondition(lambda self: bool(self.leases))
+    @rule(data=st.data(), base=st.sampled_from([0, 5]))
+    def worker_process_dies(self, data: st.DataObject, base: int) -> None:
+        """A worker process holding jobs dies and its supervisor ends its attempts at once,
+        each retried after its task's delay: no lease is waited for."""
+        holders = sorted({lease.worker for lease in self.leases.values()} & set(self.workers))
+        if not holders:
+            return
+        dead = data.draw(st.sampled_from(holders), label="dead worker process")
+        now, mine = self.now(), self.held_by(dead)
+        policy = Retry(base=base, jitter=0)
+
+        ended = self.store.end_attempts_of_dead_worker(dead, "died", {"contract.noop": policy})
+
+        assert [job.id for job in ended] == sorted(mine)
+        for job_id, lease in mine.items():
+            model = self.jobs[job_id]
+            if (model.guarantee is Guarantee.AT_LEAST_ONCE and not model.cancel_requested
+                    and model.attempt < model.max_attempts):
+                delay = policy.delay(model.attempt)
+                model.run_at = now + delay
+                self.end_attempt(job_id, {S.SCHEDULED if delay else S.QUEUED})
+            else:
+                self.end_attempt(job_id, {S.CANCELLED if model.cancel_requested else S.DEAD})
+            self.check_last_attempt(job_id, lease, AttemptOutcome.CRASHED)
+        self.replace_worker(self.workers.index(dead))
 
     # -- the rescuer -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""``taskwheel worker``: run jobs until told to stop."""
+"""``taskwheel worker``: run jobs until told to stop, under a small supervisor."""
 
 from __future__ import annotations
 
@@ -11,9 +11,22 @@ from taskwheel.cli.output import configure_logging
 from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.tasks import Pool
 from taskwheel.worker import Worker, WorkerSettings
+from taskwheel.worker.supervised import ChildLimits, run_worker_process
+from taskwheel.worker.supervisor import Command, Supervisor
+
+_ARGS = "taskwheel.worker.args"
 
 
-@click.command()
+class _WorkerCommand(click.Command):
+    """Keeps the arguments it was given: the supervisor starts its worker process with
+    the same ones (whatever options the worker has, now or later)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGS] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@click.command(cls=_WorkerCommand)
 @app_option
 @click.option("-q", "--queue", "queues", multiple=True, default=("default",), show_default=True,
               help="Queue to serve (repeat for several).")
@@ -41,6 +54,20 @@ from taskwheel.worker import Worker, WorkerSettings
 @click.option("--retention", default="7d", metavar="DURATION", show_default=True,
               help="While this worker maintains the store, finished jobs older than this "
               "are pruned (dead jobs stay until purged).")
+@click.option("--supervisor/--no-supervisor", default=True, show_default=True,
+              help="Run the worker in a process of its own under a small supervisor that "
+              "starts a fresh one when it dies (ending the dead one's attempts at once) or "
+              "retires; --no-supervisor runs it in this one process.")
+@click.option("--max-tasks-per-child", type=int, default=None, metavar="N",
+              help="Retire the worker process after N jobs: it finishes its running jobs "
+              "while a fresh one takes over.")
+@click.option("--max-memory-per-child", default=None, metavar="SIZE",
+              help="Retire the worker process once its resident memory is above SIZE "
+              "(512MB, 2GiB; binary units).")
+@click.option("--worker-id", default=None, hidden=True,
+              help="The worker id the supervisor gives the process it starts.")
+@click.option("--supervisor-fd", type=int, default=None, hidden=True,
+              help="The supervisor's control socket, in the process it starts.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"],
               case_sensitive=False), default="info", show_default=True)
 @serving_options
@@ -59,6 +86,11 @@ def worker(
     batch_size: int,
     burst: bool,
     retention: str,
+    supervisor: bool,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: str | None,
+    worker_id: str | None,
+    supervisor_fd: int | None,
     log_level: str,
     namespaces: tuple[str, ...],
 ) -> None:
@@ -67,6 +99,12 @@ def worker(
     On the first signal the worker stops claiming, lets running jobs finish for
     --grace, then gives the leases of unfinished jobs back so another worker takes
     them at once.
+
+    The worker runs in a process of its own under a small supervisor (this process):
+    when the worker process dies (a segfault, os._exit in a task), the supervisor ends
+    the attempts it was running at once (each a crashed attempt, retried by its task's
+    policy), logs one line, and starts a fresh worker process. It forwards SIGTERM and
+    SIGINT, and exits with the worker process's status.
 
     Workers also maintain the store, one at a time (whoever holds the maintenance lease,
     schedulers included): they rescue the jobs of a worker that died, promote delayed
@@ -82,13 +120,34 @@ def worker(
         poll_interval=poll_interval, batch_size=batch_size, burst=burst,
         maintenance=MaintenanceSettings.build(retention=retention), namespaces=namespaces,
     )
+    limits = ChildLimits.build(max_tasks_per_child=max_tasks_per_child,
+                               max_memory_per_child=max_memory_per_child)
     configure_logging(log_level, target.output.format)
     app = target.load(app_spec)
+    status = 0
     try:
         wait_for_store(app)
-        worker = Worker(app, settings)
-        worker.run()
+        if supervisor:
+            arguments = click.get_current_context().meta[_ARGS]
+            retries = {name: task.options.retry for name, task in app.tasks.items()}
+            status = Supervisor(app.store, _command(arguments), retries=retries).run()
+        else:
+            worker = Worker(app, settings, worker_id=worker_id)
+            run_worker_process(worker, limits, supervisor_fd)
+            if burst and worker.stopped_by is not None:  # stopped before it drained
+                status = 128 + worker.stopped_by
     finally:
         app.close()
-    if burst and worker.stopped_by is not None:  # stopped before its queues were drained
-        sys.exit(128 + worker.stopped_by)
+    if status:
+        sys.exit(status)
+
+
+def _command(arguments: list[str]) -> Command:
+    """How the supervisor starts a worker process: this command again, in one process."""
+
+    def command(worker_id: str, control_fd: int) -> list[str]:
+        return [sys.executable, "-m", "taskwheel.cli.main", "worker", *arguments,
+                "--no-supervisor", "--worker-id", worker_id, "--supervisor-fd",
+                str(control_fd)]
+
+    return command

@@ -26,6 +26,7 @@ from taskwheel.jobs import (
     Stats,
 )
 from taskwheel.notify import Notifier
+from taskwheel.retry import Retry
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
@@ -164,6 +165,22 @@ class Store(ABC):
 
         At-least-once jobs return to the queue without using up an attempt;
         at-most-once jobs die (they may have run). Returns the ids released.
+        """
+
+    @abstractmethod
+    def end_attempts_of_dead_worker(
+        self, worker_id: str, error: str, retries: Mapping[str, Retry] | None = None
+    ) -> list[Job]:
+        """End at once every attempt of a worker whose process died (its supervisor saw
+        it die), instead of waiting for the leases to expire; in one transaction.
+
+        Each is recorded as a ``crashed`` attempt with ``error``. An at-least-once job
+        with attempts left, not asked to cancel, goes back to the queue after its task's
+        retry delay (``retries`` by task name; `DEFAULT_RETRY` for the others); the
+        others end: dead (an at-most-once job never runs again: its body may have
+        finished), or cancelled when that was asked. The worker's registration and the
+        leases it held (the maintenance lease) go too, so others take them at once.
+        Returns the jobs ended, as they now stand, by id.
         """
 
     @abstractmethod

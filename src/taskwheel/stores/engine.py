@@ -44,6 +44,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
+from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.schedules import (
     Fired,
     FirePlan,
@@ -57,7 +58,7 @@ from taskwheel.schedules import (
 from taskwheel.stores import steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import Executor
+from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
@@ -152,6 +153,29 @@ class SQLStore(Store):
             steps.steps_ended(tx, moved)
         released = {row.id for row in moved}
         return [job_id for job_id in fences if job_id in released]
+
+    def end_attempts_of_dead_worker(
+        self, worker_id: str, error: str, retries: Mapping[str, Retry] | None = None
+    ) -> list[Job]:
+        policies = retries or {}
+        with self.executor("end_attempts_of_dead_worker") as tx:
+            held = tx.lock_running_of_worker(worker_id)
+            # Each job's next wait is its own task's policy; the store only applies it.
+            ends = [AttemptEnd(job.id, job.fence,
+                               policies.get(job.task, DEFAULT_RETRY).delay(job.attempt))
+                    for job in held]
+            moved = tx.end_attempts_of_worker(worker_id, error, ends)
+            tx.release_queue_one(moved)
+            steps.steps_ended(tx, moved)
+            tx.forget_worker(worker_id)
+            ended = {row.id for row in moved}
+            by_namespace: dict[str, list[int]] = {}
+            for job in held:
+                if job.id in ended:
+                    by_namespace.setdefault(job.namespace, []).append(job.id)
+            now = [job for namespace, ids in by_namespace.items()
+                   for job in tx.get_jobs(namespace, ids)]
+        return sorted(now, key=lambda job: job.id)
 
     def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
         with self.executor("save_checkpoint", "statement") as ex:

@@ -67,6 +67,16 @@ class Moved:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """An attempt of a worker that died, to end now: the job, the fence it was claimed
+    with, and how long the job waits before it runs again if it is requeued."""
+
+    job_id: int
+    fence: int
+    retry_delay: float
+
+
+@dataclass(frozen=True, slots=True)
 class StepReset:
     """One step a workflow retry starts afresh (see `workflows.plan_retry`), written
     only while the step is still in ``expected``."""
@@ -218,6 +228,24 @@ class Executor(ABC):
         """Jobs whose lease expired, each recorded as a lease_expired attempt:
         requeued (at-least-once with attempts left, not asked to cancel), else failed
         (dead, or cancelled if asked). Workers silent for a day are forgotten."""
+
+    @abstractmethod
+    def lock_running_of_worker(self, worker_id: str) -> list[Job]:
+        """The jobs the worker is running, in id order, locked until this transaction
+        ends."""
+
+    @abstractmethod
+    def end_attempts_of_worker(
+        self, worker_id: str, error: str, ends: Sequence[AttemptEnd]
+    ) -> list[Moved]:
+        """End attempts of a worker whose process died (each while its fence holds),
+        each recorded as a crashed attempt with ``error``: requeued after its
+        ``retry_delay`` (at-least-once with attempts left, not asked to cancel), else
+        ended (dead, or cancelled if asked)."""
+
+    @abstractmethod
+    def forget_worker(self, worker_id: str) -> None:
+        """Delete the worker's registration and the leases it holds."""
 
     @abstractmethod
     def lock_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:

@@ -90,11 +90,18 @@ class Worker:
         >>> worker.run()  # until SIGTERM / SIGINT, or `worker.stop()` from another thread
     """
 
-    def __init__(self, app: App, settings: WorkerSettings | None = None) -> None:
+    # The signals that stop it gracefully (a second one at once) when it installs its
+    # handlers; a supervised worker process leaves SIGINT (Ctrl-C) to its supervisor.
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(
+        self, app: App, settings: WorkerSettings | None = None, *, worker_id: str | None = None
+    ) -> None:
         self.app = app
         self.store = app.store
         self.settings = s = settings or WorkerSettings.build()
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A supervisor names the worker processes it starts (see `supervisor`).
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         served = s.namespaces or (app.namespace,)
         self.serves_all = served == (ALL_NAMESPACES,)
         # Where its registration and its maintenance lease live: its one namespace, or
@@ -155,6 +162,11 @@ class Worker:
         stops at once."""
         asyncio.run(self.run_async(install_signal_handlers=install_signal_handlers))
 
+    @property
+    def stopping(self) -> bool:
+        """Whether it was asked to stop: it claims nothing more."""
+        return self._stopping
+
     def stop(self, *, hard: bool = False) -> None:
         """Stop claiming and shut down (safe from any thread)."""
         loop = self._loop
@@ -187,7 +199,7 @@ class Worker:
         if self._stopping:
             self._stop_event.set()
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in self.stop_signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
         listener = self.store.notifier.listen()
         if listener is not None:

@@ -454,6 +454,64 @@ forgotten AS (
 SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
 FROM rescued
 
+-- name: lock_running_of_worker
+-- The jobs a worker is running (on jobs_worker), in id order, locked until the
+-- transaction ends.
+SELECT * FROM jobs
+WHERE worker_id = %(worker_id)s AND status = 'running'
+ORDER BY id
+FOR UPDATE
+
+-- name: end_attempts_of_worker
+-- Attempts of a worker whose process died, (id, fence, retry delay) each: recorded as
+-- crashed attempts with %(error)s, requeued after their delay (at-least-once with
+-- attempts left, not asked to cancel), else ended (dead, or cancelled when that was
+-- asked; an at-most-once job never runs again: its body may have finished).
+WITH given AS (
+    SELECT * FROM unnest(
+        %(id)s::bigint[], %(fence)s::bigint[], %(retry_delay)s::double precision[]
+    ) AS g(id, fence, retry_delay)
+),
+ended AS (
+    SELECT jobs.id, given.retry_delay,
+           jobs.guarantee = 'at_least_once' AND jobs.attempt < jobs.max_attempts
+               AND NOT jobs.cancel_requested AS requeue
+    FROM jobs JOIN given ON jobs.id = given.id AND jobs.fence = given.fence
+    WHERE jobs.worker_id = %(worker_id)s AND jobs.status = 'running'
+),
+moved AS (
+    UPDATE jobs
+    SET status = CASE WHEN ended.requeue AND ended.retry_delay > 0 THEN 'scheduled'
+                      WHEN ended.requeue THEN 'queued'
+                      WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+        run_at = CASE WHEN ended.requeue THEN clock_now(%(now)s) + ended.retry_delay
+                      ELSE run_at END,
+        finished_at = CASE WHEN ended.requeue THEN NULL ELSE clock_now(%(now)s) END,
+        last_error = CASE WHEN guarantee = 'at_most_once'
+                          THEN %(error)s::text || ' (at-most-once: not run again)'
+                          ELSE %(error)s::text END,
+        lease_expires_at = NULL
+    FROM ended WHERE jobs.id = ended.id
+    RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
+              jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
+              jobs.failure_policy, jobs.schedule_id
+),
+recorded AS (
+    INSERT INTO attempts (
+        namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+        result, error, traceback)
+    SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, clock_now(%(now)s)),
+           clock_now(%(now)s), 'crashed', NULL, %(error)s::text, NULL
+    FROM moved
+)
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+FROM moved
+
+-- name: forget_worker
+-- A worker that died: its registration, and the leases it held (any namespace).
+WITH released AS (DELETE FROM leases WHERE holder = %(worker_id)s)
+DELETE FROM workers WHERE id = %(worker_id)s
+
 -- name: lock_jobs
 -- In id order, so that two callers locking overlapping sets never wait on each other.
 SELECT * FROM jobs

@@ -42,7 +42,14 @@ from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
-from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount, StatsRows
+from taskwheel.stores.executor import (
+    AttemptEnd,
+    Executor,
+    Moved,
+    QueueCount,
+    ReadyCount,
+    StatsRows,
+)
 from taskwheel.stores.postgres.connection import (
     Connection,
     ConnectionSettings,
@@ -253,6 +260,22 @@ class PostgresExecutor(WorkflowStatements, Executor):
     def rescue_expired(self, namespaces: Sequence[str]) -> list[Moved]:
         found = self._execute("rescue_expired", _namespaces(namespaces)).fetchall()
         return [_moved(row) for row in found]
+
+    def lock_running_of_worker(self, worker_id: str) -> list[Job]:
+        found = self._execute("lock_running_of_worker", {"worker_id": worker_id}).fetchall()
+        return [rows.job(row, rows.as_stored) for row in found]
+
+    def end_attempts_of_worker(
+        self, worker_id: str, error: str, ends: Sequence[AttemptEnd]
+    ) -> list[Moved]:
+        params = {"worker_id": worker_id, "error": error,
+                  "id": [end.job_id for end in ends], "fence": [end.fence for end in ends],
+                  "retry_delay": [float(end.retry_delay) for end in ends]}
+        return [_moved(row) for row in self._execute("end_attempts_of_worker", params)
+                .fetchall()]
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._execute("forget_worker", {"worker_id": worker_id})
 
     def lock_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         params = {"namespace": namespace, "ids": list(job_ids)}

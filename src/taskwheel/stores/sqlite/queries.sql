@@ -312,6 +312,48 @@ DELETE FROM taskwheel_workers
 WHERE namespace IN (SELECT value FROM json_each(:namespaces))
   AND last_seen_at < :now - 86400;
 
+-- name: lock_running_of_worker
+-- The jobs a worker is running (on jobs_worker), in id order; the write transaction holds
+-- the whole database, so nobody changes them until it ends.
+SELECT * FROM taskwheel_jobs
+WHERE worker_id = :worker_id AND status = 'running'
+ORDER BY id
+
+-- name: end_attempts_of_worker
+-- An attempt of a worker whose process died, run for each (:id, :fence, :retry_delay):
+-- recorded as a crashed attempt with :error (from the row as it stands), then requeued
+-- after :retry_delay (at-least-once with attempts left, not asked to cancel), else ended
+-- (dead, or cancelled when that was asked; an at-most-once job never runs again: its body
+-- may have finished). The answer is the row moved.
+INSERT INTO taskwheel_attempts (
+    namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
+    result, error, traceback)
+SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :now,
+       'crashed', NULL, :error, NULL
+FROM taskwheel_jobs
+WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running';
+UPDATE taskwheel_jobs
+SET status = CASE
+        WHEN guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
+            THEN CASE WHEN :retry_delay > 0 THEN 'scheduled' ELSE 'queued' END
+        WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
+    run_at = CASE
+        WHEN guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
+            THEN :now + :retry_delay ELSE run_at END,
+    finished_at = CASE
+        WHEN guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
+            THEN NULL ELSE :now END,
+    last_error = CASE WHEN guarantee = 'at_most_once'
+                      THEN :error || ' (at-most-once: not run again)' ELSE :error END,
+    lease_expires_at = NULL
+WHERE id = :id AND fence = :fence AND worker_id = :worker_id AND status = 'running'
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
+
+-- name: forget_worker
+-- A worker that died: its registration, and the leases it held (any namespace).
+DELETE FROM taskwheel_leases WHERE holder = :worker_id;
+DELETE FROM taskwheel_workers WHERE id = :worker_id;
+
 -- name: lock_jobs
 -- In id order. The transaction holds the write lock of the whole database: nobody else
 -- changes them until it ends. By primary key: the unary + keeps the planner off the

@@ -36,7 +36,14 @@ from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
-from taskwheel.stores.executor import Executor, Moved, QueueCount, ReadyCount, StatsRows
+from taskwheel.stores.executor import (
+    AttemptEnd,
+    Executor,
+    Moved,
+    QueueCount,
+    ReadyCount,
+    StatsRows,
+)
 from taskwheel.stores.sql_files import load_migrations, split_statements
 from taskwheel.stores.sqlite.connection import (
     STORE,
@@ -259,6 +266,26 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         moved = [_moved(row) for row in [*requeued.rows, *failed.rows]]
         self._wake_ready(moved)
         return moved
+
+    def lock_running_of_worker(self, worker_id: str) -> list[Job]:
+        return [rows.job(row) for row in self._execute(
+            "lock_running_of_worker", {"worker_id": worker_id})]
+
+    def end_attempts_of_worker(
+        self, worker_id: str, error: str, ends: Sequence[AttemptEnd]
+    ) -> list[Moved]:
+        now = self.now()
+        moved: list[Moved] = []
+        for end in ends:
+            _recorded, ended = self._run("end_attempts_of_worker", {
+                "id": end.job_id, "fence": end.fence, "retry_delay": end.retry_delay,
+                "worker_id": worker_id, "error": error, "now": now})
+            moved += [_moved(row) for row in ended.rows]
+        self._wake_ready(moved)
+        return moved
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._run("forget_worker", {"worker_id": worker_id})
 
     def lock_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         return [rows.job(row) for row in self._execute(
