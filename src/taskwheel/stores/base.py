@@ -15,7 +15,9 @@ from typing import Any
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.jobs import Attempt, Claim, Job, JobFilter, NewJob, Outcome, Rescue, Stats
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.notify import Notifier
+from taskwheel.quotas import Quota
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
@@ -296,6 +298,35 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    # -- API keys and quotas (the HTTP server's) ---------------------------------------------
+
+    @abstractmethod
+    def create_api_key(self, key: NewApiKey) -> ApiKey:
+        """Store a new key (its digest, never the key itself)."""
+
+    @abstractmethod
+    def get_api_key(self, prefix: str) -> ApiKey | None:
+        """The key of that prefix, revoked or not; read afresh on every call (a revoke
+        takes effect at the next request)."""
+
+    @abstractmethod
+    def list_api_keys(self, namespace: str | None = None) -> list[ApiKey]:
+        """Every key, or those of ``namespace``, oldest first."""
+
+    @abstractmethod
+    def revoke_api_key(self, prefix: str) -> ApiKey:
+        """Revoke a key for good (`ApiKeyNotFound` if there is none)."""
+
+    @abstractmethod
+    def get_quota(self, namespace: str) -> Quota:
+        """The namespace's quota (one without limits when none was set)."""
+
+    @abstractmethod
+    def set_quota(self, quota: Quota) -> Quota:
+        """Set the namespace's limits (one without limits removes them). Enqueues over
+        a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
+        a schedule beyond ``max_active_schedules``."""
 
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability
