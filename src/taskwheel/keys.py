@@ -1,8 +1,8 @@
 """API keys of the HTTP server: what a key is, how one is made and how it is checked.
 
-A key reads ``tw_<prefix>_<secret>``: the prefix (public: listed, and how a key is found)
-and a secret of 32 random bytes. Stores keep the prefix and a SHA-256 digest of the
-whole key, never the key itself.
+A key reads ``tw_<prefix>_<secret>``: the prefix (8 hex digits, public: listed, and how
+a key is found) and a secret of 32 random bytes in base64url. Stores keep the prefix and
+a SHA-256 digest of the whole key, never the key itself.
 
 Why a plain, unsalted SHA-256 is enough: salts and slow hashes (bcrypt, scrypt, argon2)
 protect *low-entropy* secrets, which an attacker holding the digests can guess by
@@ -26,7 +26,7 @@ from taskwheel.errors import InvalidInput
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 
 KEY_MARK = "tw"
-_PREFIX_BYTES = 6  # 8 characters of base64url: a public id, unique by a primary key
+_PREFIX_BYTES = 4  # 8 hex digits: a public id, unique by a primary key
 _SECRET_BYTES = 32
 
 
@@ -114,7 +114,7 @@ def generate_key(namespace: str, role: Role | str, name: str | None = None) -> N
     label = name if name is not None else f"{namespace}-{checked_role.value}"
     if not isinstance(label, str) or not 0 < len(label) <= 200:
         raise InvalidInput("name", "must be 1-200 characters")
-    prefix = secrets.token_urlsafe(_PREFIX_BYTES)
+    prefix = secrets.token_hex(_PREFIX_BYTES)
     key = f"{KEY_MARK}_{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     return NewApiKey(key, prefix, digest_of(key), namespace, checked_role, label)
 
@@ -124,8 +124,8 @@ def prefix_of(key: str) -> str | None:
     mark, sep, rest = key.partition("_")
     if mark != KEY_MARK or not sep:
         return None
-    # base64url uses "_" too: the prefix is a fixed length.
-    length = len(secrets.token_urlsafe(_PREFIX_BYTES))
+    # The secret (base64url) may hold "_" too: the prefix is a fixed length.
+    length = 2 * _PREFIX_BYTES
     if len(rest) <= length + 1 or rest[length] != "_":
         return None
     return rest[:length]

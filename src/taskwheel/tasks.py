@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.durations import LONGEST_WAIT, DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import DeadlinePolicy, Guarantee, NewJob, stored_json
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
@@ -180,8 +180,11 @@ class Task(Generic[P, R]):
         timeout: DurationLike | None = None,
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
+        namespace: str | None = None,
     ) -> NewJob:
-        """The job request with arguments given as a list and a dict."""
+        """The job request with arguments given as a list and a dict, for the task's
+        namespace or ``namespace`` (an HTTP server serves every namespace with one
+        registry)."""
         if args is None:
             args = []
         if kwargs is None:
@@ -202,7 +205,7 @@ class Task(Generic[P, R]):
         if isinstance(deadline, datetime):
             deadline_at = aware_datetime(deadline, "deadline").timestamp()
         elif deadline is not None:
-            deadline_in = parse_duration(deadline, "deadline")
+            deadline_in = parse_duration(deadline, "deadline", longest=LONGEST_WAIT)
         if idempotency_key is not None and (
             not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 500
         ):
@@ -217,7 +220,8 @@ class Task(Generic[P, R]):
             kwargs_json=kwargs_json,
             queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
-            namespace=self.namespace,
+            namespace=self.namespace if namespace is None else validate_name(
+                namespace, "namespace"),
             max_attempts=(
                 validate_max_attempts(max_attempts)
                 if max_attempts is not None
@@ -225,7 +229,8 @@ class Task(Generic[P, R]):
             ),
             guarantee=self.options.guarantee,
             deadline_policy=self.options.deadline_policy,
-            delay=parse_duration(delay, "delay") if delay is not None else 0.0,
+            delay=(parse_duration(delay, "delay", longest=LONGEST_WAIT) if delay is not None
+                   else 0.0),
             run_at=run_at,
             deadline=deadline_at,
             deadline_in=deadline_in,
