@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
@@ -53,16 +54,28 @@ def create_app(
     )
     api.state.taskwheel = ServerState(store=store, app=app, settings=settings)
     install_handlers(api)
-    for router in (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-                   queues.router):
+    routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
+               queues.router)
+    for router in routers:
         api.include_router(router)
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
-    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
+    roles = {(route.path_format, method.lower()): _role(route)
+             for router in routers for route in router.routes if isinstance(route, APIRoute)
+             for method in route.methods or ()}
+    api.openapi = lambda: _openapi(api, roles)  # type: ignore[method-assign]
     return api
 
 
-def _openapi(api: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, with every error answer declared as problem details."""
+def _role(route: APIRoute) -> str:
+    """What the route's access dependency asks of a key (see `auth.namespace_access`)."""
+    found = [str(getattr(dependency.call, "taskwheel_role", ""))
+             for dependency in route.dependant.dependencies]
+    return next(role for role in found if role)
+
+
+def _openapi(api: FastAPI, roles: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """FastAPI's document, with every error answer declared as problem details and
+    what each operation needs of a key as ``x-taskwheel-role``."""
     if api.openapi_schema is not None:
         return api.openapi_schema
     from fastapi.openapi.utils import get_openapi
@@ -82,6 +95,8 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             for status, description in _ERROR_STATUSES.items():
                 responses[status] = {"description": description, **problem}
+    for (path, method), role in roles.items():
+        document["paths"][path][method]["x-taskwheel-role"] = role
     api.openapi_schema = document
     return document
 

@@ -22,7 +22,7 @@ from taskwheel.errors import InvalidInput, JobNotFound, ScheduleNotFound, Workfl
 from taskwheel.keys import ApiKey, Role, prefix_of
 from taskwheel.server.problems import Problem, not_found, problem_of
 from taskwheel.server.state import ServerState
-from taskwheel.validators import validate_name
+from taskwheel.validators import ALL_NAMESPACES, validate_name
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `taskwheel keys create`.")
 
@@ -93,9 +93,14 @@ class Access:
         return self.client.namespace
 
 
-def namespace_access(role: Role) -> Callable[..., Access]:
+# What the OpenAPI document says each operation needs (``x-taskwheel-role``): a role, or
+# ``operator`` (an admin key of every namespace).
+OPERATOR = "operator"
+
+
+def namespace_access(role: Role, *, operator: bool = False) -> Callable[..., Access]:
     """A dependency: the namespace of the path, for a key that covers it (else 404) with
-    at least ``role`` (else 403)."""
+    at least ``role`` (else 403); with ``operator``, only a key of every namespace."""
 
     def dependency(
         namespace: str, request: Request,
@@ -107,6 +112,9 @@ def namespace_access(role: Role) -> Callable[..., Access]:
             raise Problem(403, "forbidden", "Forbidden",
                           f"this needs a key with role {role.value} or higher; this key's "
                           f"role is {principal.key.role.value}")
+        if operator and principal.key.namespace != ALL_NAMESPACES:
+            raise Problem(403, "forbidden", "Forbidden",
+                          "this needs an admin key of every namespace (an operator's)")
         try:
             validate_name(namespace, "namespace")
         except InvalidInput as exc:
@@ -114,5 +122,7 @@ def namespace_access(role: Role) -> Callable[..., Access]:
         state = state_of(request)
         return Access(Client(state.store, namespace), state, principal)
 
-    dependency.__name__ = f"{role.value}_access"
+    required = OPERATOR if operator else role.value
+    dependency.__name__ = f"{required}_access"
+    dependency.taskwheel_role = required  # type: ignore[attr-defined]
     return dependency

@@ -111,10 +111,13 @@ def validation_problem(errors: Sequence[Any]) -> Problem:
         return Problem(400, "malformed-json", "Malformed JSON",
                        f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
                        .rstrip(": "), field="body")
-    location = [str(part) for part in first.get("loc", ())]
+    location = list(first.get("loc", ()))
     if location and location[0] in ("body", "query", "path", "header"):
         location = location[1:]
-    field = ".".join(location) or "body"
+    field = ""
+    for part in location:  # as the Python API names them: jobs[0].args
+        field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    field = field or "body"
     message = str(first.get("msg", "invalid"))
     if first.get("type") == "extra_forbidden":
         message = "unknown field"

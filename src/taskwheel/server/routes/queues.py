@@ -19,13 +19,11 @@ from taskwheel.server.models import (
     WorkerList,
     WorkerOut,
 )
-from taskwheel.server.problems import Problem
-from taskwheel.validators import ALL_NAMESPACES
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["queues and workers"])
 
 Reader = Annotated[Access, Depends(namespace_access(Role.READ))]
-Admin = Annotated[Access, Depends(namespace_access(Role.ADMIN))]
+Operator = Annotated[Access, Depends(namespace_access(Role.ADMIN, operator=True))]
 
 
 @router.get("/queues", response_model=QueueList, summary="Queues and their depth")
@@ -51,12 +49,9 @@ def get_quota(access: Reader) -> QuotaOut:
 
 
 @router.put("/quota", response_model=QuotaOut, summary="Set the namespace's quota")
-def set_quota(access: Admin, body: QuotaIn) -> QuotaOut:
-    """Only an operator's admin key (one for every namespace) sets quotas: a tenant
-    does not raise its own limits. Null limits are none."""
-    if access.principal.key.namespace != ALL_NAMESPACES:
-        raise Problem(403, "forbidden", "Forbidden",
-                      "quotas are set with an admin key of every namespace (an operator's)")
+def set_quota(access: Operator, body: QuotaIn) -> QuotaOut:
+    """Only an operator's admin key (one of every namespace) sets quotas: a tenant does
+    not raise its own limits. Null limits are none."""
     return QuotaOut.of(access.client.set_quota(
         max_queued=body.max_queued, max_enqueue_rate=body.max_enqueue_rate,
         max_active_schedules=body.max_active_schedules))
