@@ -16,6 +16,9 @@ from taskwheel.errors import InvalidInput, QuotaExceeded
 from taskwheel.validators import validate_name
 
 
+_INT32 = 2**31 - 1  # the stores keep the limits in 32-bit columns
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     """The limits of one namespace; None is no limit.
@@ -34,8 +37,9 @@ class Quota:
         for name in ("max_queued", "max_active_schedules"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
-                raise InvalidInput(name, f"must be a whole number >= 0, got {value!r}")
+                                      or not 0 <= value <= _INT32):
+                raise InvalidInput(name, f"must be a whole number from 0 to {_INT32}, "
+                                   f"got {value!r}")
         rate = self.max_enqueue_rate
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
                                  or not rate > 0 or rate == float("inf")):

@@ -407,9 +407,9 @@ class StatsOut(Answer):
 class QuotaIn(Request):
     """A namespace's limits; null is no limit."""
 
-    max_queued: int | None = Field(None, ge=0)
+    max_queued: int | None = Field(None, ge=0, le=2**31 - 1)
     max_enqueue_rate: float | None = Field(None, gt=0, description="Jobs per second.")
-    max_active_schedules: int | None = Field(None, ge=0)
+    max_active_schedules: int | None = Field(None, ge=0, le=2**31 - 1)
 
 
 class QuotaOut(Answer):
