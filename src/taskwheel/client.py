@@ -52,7 +52,8 @@ class Client:
 
     def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
-        or none); a request of another namespace is refused and nothing is written."""
+        or none); a request of another namespace is refused, and a batch over the
+        namespace's quota raises `QuotaExceeded`: nothing is written."""
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):

@@ -15,7 +15,6 @@ from typing import Any
 from taskwheel.errors import InvalidInput, QuotaExceeded
 from taskwheel.validators import validate_name
 
-
 _INT32 = 2**31 - 1  # the stores keep the limits in 32-bit columns
 
 

@@ -90,7 +90,8 @@ class Store(ABC):
         """Create jobs in one transaction; durable on return.
 
         A job whose idempotency key already exists in its namespace is not created:
-        the existing job is returned in its place.
+        the existing job is returned in its place. A batch that would pass a quota of
+        one of its namespaces (`set_quota`) raises `QuotaExceeded` and writes nothing.
         """
 
     @abstractmethod

@@ -23,6 +23,7 @@ from taskwheel.server.models import (
     ScheduleRequest,
     ScheduleWritten,
 )
+from taskwheel.server.problems import invalid_input
 from taskwheel.triggers import Trigger, upcoming
 from taskwheel.workflows import Workflow
 
@@ -112,8 +113,6 @@ def preview_schedule(
 def _preview(trigger: Trigger, after: datetime | None, count: int) -> Preview:
     start = datetime.now(UTC) if after is None else after
     if start.tzinfo is None:
-        from taskwheel.server.problems import invalid_input
-
         raise invalid_input("after", f"{start.isoformat()} has no timezone; add one")
     fires = upcoming(trigger, start, count)
     return Preview(fires=[FireOut(utc=f.at, local=f.local, dst=f.dst) for f in fires])
