@@ -141,7 +141,8 @@ class App:
         Example:
             >>> app = App("sqlite:///laptop.db")
             >>> app.migrate()
-            ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+            ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+             '0004_api_keys_and_quotas.sql']
         """
         if self._store is not None:
             return self._store.migrate()

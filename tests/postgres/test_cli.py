@@ -43,11 +43,13 @@ def test_migrate_creates_the_schema_the_url_names_once(
 
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {
-        "applied": ["0001_initial.sql", "0002_schedules.sql", "0003_workflows.sql"],
-        "schema_version": 3,
+        "applied": ["0001_initial.sql", "0002_schedules.sql", "0003_workflows.sql",
+                    "0004_api_keys_and_quotas.sql"],
+        "schema_version": 4,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 3}
-    assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations"} <= tables_in(
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 4}
+    assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
+            "quotas"} <= tables_in(
         admin, schema)
     assert "jobs" not in tables_in(admin, "public")
 

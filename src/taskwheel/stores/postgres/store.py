@@ -474,7 +474,8 @@ class PostgresStore(SQLStore):
     Example:
         >>> store = PostgresStore("postgresql://localhost/app?schema=jobs")  # doctest: +SKIP
         >>> store.migrate()  # doctest: +SKIP
-        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+         '0004_api_keys_and_quotas.sql']
     """
 
     kind = "postgres"

@@ -457,7 +457,8 @@ class SQLiteStore(SQLStore):
     Example:
         >>> store = SQLiteStore(":memory:")
         >>> store.migrate()
-        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql']
+        ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
+         '0004_api_keys_and_quotas.sql']
     """
 
     kind = "sqlite"
