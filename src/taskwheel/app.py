@@ -174,7 +174,8 @@ class App:
             >>> app = App("sqlite:///laptop.db")
             >>> app.migrate()
             ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
-             '0004_schedule_owner.sql']
+             '0004_due_wakeups.sql', '0005_schedule_owner.sql',
+             '0006_api_keys_and_quotas.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -327,11 +328,27 @@ class App:
         **options: Any,
     ) -> JobHandle:
         """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
+        return self.enqueue_many([self.request(task, args, kwargs, **options)])[0]
+
+    def request(
+        self,
+        task: str,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+        **options: Any,
+    ) -> NewJob:
+        """A validated request for a job of a task by name (options as in
+        `Task.enqueue`), for this app's namespace or ``namespace``; written nowhere yet.
+
+        Example:
+            >>> client.enqueue_many([app.request("send", ["a@b.c"], namespace="team-a")])
+        """
         unknown = set(options) - ENQUEUE_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
-        request = self.get_task(task).request(args, kwargs, **options)
-        return self.enqueue_many([request])[0]
+        return self.get_task(task).request(args, kwargs, namespace=namespace, **options)
 
     def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
         """Create many jobs in one transaction (all or none).
@@ -389,7 +406,7 @@ class App:
             ...              timezone="America/New_York", args=["team"], overlap="skip")
             >>> app.schedule("nightly-etl", workflow=etl, cron="0 2 * * *", overlap="skip")
         """
-        definition = self._define_schedule(
+        definition = self.define_schedule(
             name, task, workflow=workflow, cron=cron, every=every, at=at, timezone=timezone,
             args=args, kwargs=kwargs, misfire=misfire, max_catch_up=max_catch_up,
             misfire_grace=misfire_grace, overlap=overlap, dst_gap=dst_gap, dst_fold=dst_fold,
@@ -440,29 +457,34 @@ class App:
             and not schedule.paused and schedule.next_fire_at is not None
         ]
 
-    def _define_schedule(
+    def define_schedule(
         self,
         name: str,
         task: Task[Any, Any] | str | None,
         *,
-        workflow: Workflow | None,
-        cron: str | None,
-        every: DurationLike | None,
-        at: datetime | None,
-        timezone: str | None,
-        args: list[Any] | tuple[Any, ...] | None,
-        kwargs: dict[str, Any] | None,
-        misfire: str,
-        max_catch_up: int,
-        misfire_grace: DurationLike,
-        overlap: str,
-        dst_gap: str,
-        dst_fold: str,
-        jitter: DurationLike,
-        start: datetime | None,
-        end: datetime | None,
-        job_options: dict[str, Any],
+        workflow: Workflow | None = None,
+        cron: str | None = None,
+        every: DurationLike | None = None,
+        at: datetime | None = None,
+        timezone: str | None = None,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        misfire: str = "run_once",
+        max_catch_up: int = 10,
+        misfire_grace: DurationLike = "1s",
+        overlap: str = "allow",
+        dst_gap: str = "run_after_gap",
+        dst_fold: str = "first",
+        jitter: DurationLike = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        job_options: dict[str, Any] | None = None,
+        namespace: str | None = None,
     ) -> ScheduleDefinition:
+        """A validated schedule definition (as `schedule` declares, without keeping it),
+        for this app's namespace or ``namespace``."""
+        namespace = self.namespace if namespace is None else namespace
+        job_options = job_options or {}
         unknown = set(job_options) - TEMPLATE_OPTIONS
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "unknown schedule option")
@@ -477,12 +499,12 @@ class App:
                                    "and options from the workflow")
             if not isinstance(workflow, Workflow):
                 raise InvalidInput("workflow", f"expected a taskwheel.Workflow, got {workflow!r}")
-            request = workflow.compile(self.tasks, self.namespace)
+            request = workflow.compile(self.tasks, namespace)
         elif task is None:
             raise InvalidInput("task", "give the task (or workflow=) the schedule fires")
         else:
             resolved = task if isinstance(task, Task) else self.get_task(task)
-            request = resolved.request(args, kwargs, **job_options)
+            request = resolved.request(args, kwargs, namespace=namespace, **job_options)
         trigger = build_trigger(
             cron=cron, every=every, at=at, timezone=timezone, dst_gap=dst_gap,
             dst_fold=dst_fold, start=start,
@@ -522,9 +544,18 @@ class App:
             >>> run = app.submit(wf, on_failure="fail_fast")
             >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
         """
+        return self.client.submit(self.compile(workflow, on_failure=on_failure))
+
+    def compile(
+        self, workflow: Workflow, *, namespace: str | None = None,
+        on_failure: FailurePolicy | str | None = None,
+    ) -> WorkflowSpec:
+        """``workflow`` validated against this app's tasks, for this app's namespace
+        or ``namespace``; submitted nowhere yet (`Client.submit` does)."""
         if not isinstance(workflow, Workflow):
             raise InvalidInput("workflow", f"expected a taskwheel.Workflow, got {workflow!r}")
-        return self.client.submit(workflow.compile(self.tasks, self.namespace, on_failure))
+        return workflow.compile(self.tasks, self.namespace if namespace is None else namespace,
+                                on_failure)
 
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing workflow run."""

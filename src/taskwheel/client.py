@@ -17,6 +17,7 @@ from taskwheel.errors import InvalidInput, WorkflowRunEnded
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
+from taskwheel.quotas import Quota
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
 from taskwheel.validators import validate_id, validate_limit, validate_name
@@ -51,9 +52,10 @@ class Client:
 
     def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
-        or none); a request of another namespace is refused and nothing is written. A
-        request whose idempotency key is taken gets the job holding it, its handle
-        marked ``existing``."""
+        or none); a request of another namespace is refused, and a batch over the
+        namespace's quota raises `QuotaExceeded`: nothing is written. A request whose
+        idempotency key is taken gets the job holding it, its handle marked
+        ``existing``."""
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
@@ -203,6 +205,21 @@ class Client:
         """Per queue: jobs by state, ready jobs by priority, the oldest ready job's age;
         and the workers."""
         return self.store.stats(self.namespace)
+
+    # -- quota ------------------------------------------------------------------------------
+
+    def quota(self) -> Quota:
+        """The namespace's limits (none when none were set)."""
+        return self.store.get_quota(self.namespace)
+
+    def set_quota(
+        self, *, max_queued: int | None = None, max_enqueue_rate: float | None = None,
+        max_active_schedules: int | None = None,
+    ) -> Quota:
+        """Set the namespace's limits; None is no limit (see `Quota`)."""
+        return self.store.set_quota(Quota(
+            self.namespace, max_queued=max_queued, max_enqueue_rate=max_enqueue_rate,
+            max_active_schedules=max_active_schedules))
 
     def _check_namespace(self, namespace: str, what: str) -> None:
         if namespace != self.namespace:

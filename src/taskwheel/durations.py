@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 from taskwheel.errors import InvalidInput
 
 DurationLike = str | int | float | timedelta
+# The longest delay or deadline: a time counted from now beyond it has no calendar date
+# (datetime ends in the year 9999).
+LONGEST_WAIT = 1000 * 365 * 86400.0
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -18,7 +21,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 MAX_DURATION = 1000 * 365.25 * 86400
 
 
-def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) -> float:
+def parse_duration(
+    value: DurationLike, field: str, *, allow_zero: bool = True, longest: float | None = None
+) -> float:
     """Return a duration in seconds, or raise `InvalidInput` naming ``field``.
 
     Example:
@@ -38,6 +43,9 @@ def parse_duration(value: DurationLike, field: str, *, allow_zero: bool = True) 
         raise InvalidInput(field, f"expected a duration such as '30s', got {value!r}")
     if not math.isfinite(seconds):
         raise InvalidInput(field, f"duration must be finite, got {value!r}")
+    if longest is not None and seconds > longest:
+        raise InvalidInput(field, f"duration must be at most {format_duration(longest)}, "
+                           f"got {value!r}")
     if seconds < 0:
         raise InvalidInput(field, f"duration must not be negative, got {value!r}")
     if seconds > MAX_DURATION:

@@ -155,3 +155,32 @@ class SchemaOutdated(StoreError):
         super().__init__("open", reason, store)
         self.found = found
         self.expected = expected
+
+
+class QuotaExceeded(TaskwheelError):
+    """A namespace's quota refused a request; nothing was written.
+
+    Attributes:
+        namespace: the namespace whose quota it is.
+        limit: which limit: ``max_queued``, ``max_enqueue_rate`` or
+            ``max_active_schedules``.
+        retry_after: seconds after which the same request may pass (None when only a
+            change elsewhere, such as jobs finishing, can make room).
+    """
+
+    def __init__(
+        self, namespace: str, limit: str, reason: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"namespace {namespace!r}: {limit}: {reason}")
+        self.namespace = namespace
+        self.limit = limit
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ApiKeyNotFound(TaskwheelError, LookupError):
+    """No API key with that prefix exists."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(f"API key {prefix!r} not found")
+        self.prefix = prefix

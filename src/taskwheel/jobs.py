@@ -285,6 +285,7 @@ class JobFilter:
     queue: str | None = None
     task: str | None = None
     limit: int = 100
+    before_id: int | None = None  # only jobs older than this one (the next page)
 
 
 def dispatch_key(priority: int, deadline: float | None, run_at: float, job_id: int) -> tuple[

@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from taskwheel.clock import to_datetime
-from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.durations import LONGEST_WAIT, DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobTemplate, NewJob
 from taskwheel.lifecycle import JobStatus
@@ -134,7 +134,7 @@ class ScheduleDefinition:
             max_catch_up=max_catch_up,
             misfire_grace=parse_duration(misfire_grace, "misfire_grace"),
             overlap=validate_choice(Overlap, overlap, "overlap", noun="policy"),
-            jitter=parse_duration(jitter, "jitter"),
+            jitter=parse_duration(jitter, "jitter", longest=LONGEST_WAIT),
             start=start_at,
             end=end_at,
         )

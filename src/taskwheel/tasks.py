@@ -191,8 +191,11 @@ class Task(Generic[P, R]):
         timeout: DurationLike | None = None,
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
+        namespace: str | None = None,
     ) -> NewJob:
-        """The job request with arguments given as a list and a dict."""
+        """The job request with arguments given as a list and a dict, for the task's
+        namespace or ``namespace`` (an HTTP server serves every namespace with one
+        registry)."""
         if args is None:
             args = []
         if kwargs is None:
@@ -235,7 +238,8 @@ class Task(Generic[P, R]):
             kwargs_json=kwargs_json,
             queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
-            namespace=self.namespace,
+            namespace=self.namespace if namespace is None else validate_name(
+                namespace, "namespace"),
             max_attempts=(
                 validate_max_attempts(max_attempts)
                 if max_attempts is not None

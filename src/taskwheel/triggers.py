@@ -59,7 +59,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.durations import LONGEST_WAIT, DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.validators import validate_choice
 
@@ -278,7 +278,7 @@ class IntervalTrigger:
     _step: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        every = parse_duration(self.every, "every", allow_zero=False)
+        every = parse_duration(self.every, "every", allow_zero=False, longest=LONGEST_WAIT)
         step = timedelta(seconds=every)
         if step < _MICROSECOND:
             raise InvalidInput("every", f"must be at least one microsecond, got {self.every!r}")

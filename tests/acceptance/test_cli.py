@@ -45,11 +45,12 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0001_initial.sql" in first.stdout
     assert "applied 0002_schedules.sql" in first.stdout
     assert "applied 0003_workflows.sql" in first.stdout
+    assert "applied 0004_api_keys_and_quotas.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0
     assert "already up to date" in again.stdout
-    assert project.run_json("migrate") == {"applied": [], "schema_version": 4}
+    assert project.run_json("migrate") == {"applied": [], "schema_version": 6}
 
 
 def test_enqueue_prints_the_job_it_created_in_table_and_json(project: Project) -> None:

@@ -9,10 +9,12 @@ scripts run in the order a reader follows; the other Python snippets continue
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
+from waiting import wait_for
 
 from .conftest import COMMAND, Project
 
@@ -122,3 +125,39 @@ def test_the_workflow_example_runs_as_written(project: Project) -> None:
     runs = project.run_json("workflows", "list")
     assert [run["name"] for run in runs] == ["etl", "etl"]
     assert runs[-1]["status"] == "succeeded"
+
+
+def test_the_server_example_works_as_written(project: Project) -> None:
+    write_modules(project)
+    install, create_key, serve = commands(block_with("sh", "taskwheel server --app"))
+    assert install[:2] == ["pip", "install"]
+    created = project.run(*create_key[1:])
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    port = str(free_port())
+    serve = [port if part == "8080" else part for part in serve]
+    curls = block_with("sh", "curl -s -X POST").replace("8080", port)
+    curls = re.sub(r"^KEY=.*$", f"KEY={key}", curls, flags=re.MULTILINE)
+    with running(project, serve):
+        wait_for(lambda: listening(int(port)), timeout=30, what="the server to listen")
+        done = subprocess.run(["bash", "-euc", curls], cwd=project.root, env=project.env,
+                              capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    enqueued, listed = [json.loads(line) for line in
+                        done.stdout.replace("}{", "}\n{").splitlines() if line.strip()]
+    assert (enqueued["task"], enqueued["args"], enqueued["status"]) == ("send", ["a@b.c"],
+                                                                        "queued")
+    assert [job["id"] for job in listed["jobs"]] == [enqueued["id"]]
+    assert project.store.get_job("default", enqueued["id"]).idempotency_key == "signup:7"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

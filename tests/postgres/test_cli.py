@@ -44,11 +44,13 @@ def test_migrate_creates_the_schema_the_url_names_once(
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {
         "applied": ["0001_initial.sql", "0002_schedules.sql", "0003_workflows.sql",
-                    "0004_schedule_owner.sql"],
-        "schema_version": 4,
+                    "0004_due_wakeups.sql", "0005_schedule_owner.sql",
+                    "0006_api_keys_and_quotas.sql"],
+        "schema_version": 6,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 4}
-    assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations"} <= tables_in(
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 6}
+    assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
+            "quotas"} <= tables_in(
         admin, schema)
     assert "jobs" not in tables_in(admin, "public")
 

@@ -25,7 +25,9 @@ from taskwheel.jobs import (
     Rescue,
     Stats,
 )
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.notify import Notifier
+from taskwheel.quotas import Quota
 from taskwheel.retry import Retry
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
@@ -110,7 +112,8 @@ class Store(ABC):
 
         A job whose idempotency key already exists in its namespace is not created:
         the existing job is returned in its place, and its id is in the answer's
-        ``existing``.
+        ``existing``. A batch that would pass a quota of one of its namespaces
+        (`set_quota`) raises `QuotaExceeded` and writes nothing.
         """
 
     @abstractmethod
@@ -346,6 +349,35 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    # -- API keys and quotas (the HTTP server's) ---------------------------------------------
+
+    @abstractmethod
+    def create_api_key(self, key: NewApiKey) -> ApiKey:
+        """Store a new key (its digest, never the key itself)."""
+
+    @abstractmethod
+    def get_api_key(self, prefix: str) -> ApiKey | None:
+        """The key of that prefix, revoked or not; read afresh on every call (a revoke
+        takes effect at the next request)."""
+
+    @abstractmethod
+    def list_api_keys(self, namespace: str | None = None) -> list[ApiKey]:
+        """Every key, or those of ``namespace``, oldest first."""
+
+    @abstractmethod
+    def revoke_api_key(self, prefix: str) -> ApiKey:
+        """Revoke a key for good (`ApiKeyNotFound` if there is none)."""
+
+    @abstractmethod
+    def get_quota(self, namespace: str) -> Quota:
+        """The namespace's quota (one without limits when none was set)."""
+
+    @abstractmethod
+    def set_quota(self, quota: Quota) -> Quota:
+        """Set the namespace's limits (one without limits removes them). Enqueues over
+        a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
+        a schedule beyond ``max_active_schedules``."""
 
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability

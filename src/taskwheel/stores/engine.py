@@ -15,16 +15,19 @@ dialect can do them in one statement or one pipelined round trip.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal
 
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    QuotaExceeded,
     ScheduleNotFound,
 )
 from taskwheel.events import Event, EventKind
@@ -42,8 +45,10 @@ from taskwheel.jobs import (
     Stats,
     epoch_datetime,
 )
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
+from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.schedules import (
     Fired,
@@ -97,7 +102,8 @@ class SQLStore(Store):
         # Keys that others hold may have to be looked for twice: in one transaction.
         with self.executor("enqueue", "transaction" if keyed else "statement",
                            pipeline=True) as ex:
-            created = ex.insert_jobs(jobs)
+            written = ex.insert_unlimited_jobs(jobs)
+        created = written if written is not None else self._enqueue_within_quotas(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
             for job, existing in zip(created, created.existing, strict=True):
                 if existing:
@@ -105,6 +111,22 @@ class SQLStore(Store):
                 self.events.emit(Event(EventKind.JOB_ENQUEUED, job.namespace,
                                        job.created_at.timestamp(), job.id, job.task, job.queue))
         return created
+
+    def _enqueue_within_quotas(self, jobs: Sequence[NewJob]) -> Enqueued:
+        """An enqueue a namespace's quota may refuse (`QuotaExceeded`, nothing
+        written): each quota locked, judged (`quotas.admit`) and its rate bucket spent in
+        the transaction that writes the jobs."""
+        counts = Counter(new.namespace for new in jobs)
+        with self.executor("enqueue") as tx:
+            now = tx.now()
+            for namespace in sorted(counts):  # two enqueues lock quotas in one order
+                usage = tx.quota_usage(namespace)
+                if usage is None:
+                    continue
+                tokens = admit(usage, counts[namespace], now)
+                if usage.quota.max_enqueue_rate is not None:
+                    tx.spend_tokens(namespace, tokens, now)
+            return tx.insert_jobs(jobs)
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
@@ -269,9 +291,12 @@ class SQLStore(Store):
     ) -> tuple[Schedule, bool]:
         namespace, name = definition.namespace, definition.name
         with self.executor("upsert_schedule") as tx:
-            changed = tx.upsert_schedule(
-                definition, definition.next_fire(tx.now()), declared_by
-            )
+            next_fire_at = definition.next_fire(tx.now())
+            current = tx.schedule_by_name(namespace, name)
+            paused = current is not None and current.paused
+            if next_fire_at is not None and not paused and not _active(current):
+                _check_schedule_quota(tx, namespace)
+            changed = tx.upsert_schedule(definition, next_fire_at, declared_by)
             schedule = _schedule(tx, namespace, name)
             if changed:
                 tx.wake(namespace, "schedules")
@@ -291,6 +316,11 @@ class SQLStore(Store):
 
     def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
         with self.executor("set_schedule_paused") as tx:
+            if not paused:
+                current = tx.schedule_by_name(namespace, name)
+                if (current is not None and current.paused
+                        and current.next_fire_at is not None):
+                    _check_schedule_quota(tx, namespace)
             tx.pause_schedule(namespace, name, paused)
             schedule = _schedule(tx, namespace, name)
             tx.wake(namespace, "schedules")
@@ -432,6 +462,39 @@ class SQLStore(Store):
         with self.executor("resign", "statement") as ex:
             ex.resign(namespace, name, holder)
 
+    # -- API keys and quotas -----------------------------------------------------------------
+
+    def create_api_key(self, key: NewApiKey) -> ApiKey:
+        with self.executor("create_api_key", "statement") as ex:
+            return ex.insert_api_key(key)
+
+    def get_api_key(self, prefix: str) -> ApiKey | None:
+        with self.executor("get_api_key", "read") as ex:
+            return ex.api_key(prefix)
+
+    def list_api_keys(self, namespace: str | None = None) -> list[ApiKey]:
+        with self.executor("list_api_keys", "read") as ex:
+            return ex.list_api_keys(namespace)
+
+    def revoke_api_key(self, prefix: str) -> ApiKey:
+        with self.executor("revoke_api_key", "statement") as ex:
+            key = ex.revoke_api_key(prefix)
+        if key is None:
+            raise ApiKeyNotFound(prefix)
+        return key
+
+    def get_quota(self, namespace: str) -> Quota:
+        with self.executor("get_quota", "read") as ex:
+            return ex.get_quota(namespace) or Quota(namespace)
+
+    def set_quota(self, quota: Quota) -> Quota:
+        with self.executor("set_quota", "statement") as ex:
+            if quota.unlimited:  # no row: the namespace's enqueues look for nothing more
+                ex.remove_quota(quota.namespace)
+            else:
+                ex.set_quota(quota)
+        return quota
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -477,6 +540,20 @@ def _scope(ex: Executor, namespace: str) -> list[str]:
     """The namespaces an operation given ``namespace`` covers: that one, or every
     namespace for `ALL_NAMESPACES` (a process serving them all)."""
     return ex.namespaces() if namespace == ALL_NAMESPACES else [namespace]
+
+
+def _active(schedule: Schedule | None) -> bool:
+    return schedule is not None and not schedule.paused and schedule.next_fire_at is not None
+
+
+def _check_schedule_quota(tx: Executor, namespace: str) -> None:
+    """`QuotaExceeded` when one more active schedule would pass the namespace's limit
+    (the quota locked until the transaction ends)."""
+    usage = tx.quota_usage(namespace)
+    limit = None if usage is None else usage.quota.max_active_schedules
+    if limit is not None and tx.count_active_schedules(namespace) >= limit:
+        raise QuotaExceeded(namespace, "max_active_schedules",
+                            f"{limit} active schedules already (pause or remove one)")
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -39,7 +39,9 @@ from taskwheel.jobs import (
     Outcome,
     WorkerInfo,
 )
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import JobStatus
+from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -153,6 +155,13 @@ class Executor(ABC):
         """Write a batch; each request's answer, in order, is the job it created or the
         one already holding its idempotency key in its namespace (its id then in
         ``existing``)."""
+
+    @abstractmethod
+    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
+        """`insert_jobs`, unless a namespace of the batch has a quota: None then, and
+        nothing written (the store enqueues it again with `quota_usage`). Found out in
+        the same statement or transaction as the insert: a namespace without a quota
+        pays no round trip for the question."""
 
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         """A claim in dispatch order in one statement, when nothing but ready jobs is in
@@ -452,3 +461,40 @@ class Executor(ABC):
     @abstractmethod
     def upstream_outcomes(self, namespace: str, job_id: int) -> list[StepOutcome]: ...
 
+    # -- API keys and quotas ---------------------------------------------------------------
+
+    @abstractmethod
+    def insert_api_key(self, key: NewApiKey) -> ApiKey: ...
+
+    @abstractmethod
+    def api_key(self, prefix: str) -> ApiKey | None: ...
+
+    @abstractmethod
+    def list_api_keys(self, namespace: str | None) -> list[ApiKey]:
+        """Every key (of ``namespace`` only, when given), oldest first."""
+
+    @abstractmethod
+    def revoke_api_key(self, prefix: str) -> ApiKey | None:
+        """Revoke the key (keeping the first revocation's time); None if there is none."""
+
+    @abstractmethod
+    def get_quota(self, namespace: str) -> Quota | None: ...
+
+    @abstractmethod
+    def set_quota(self, quota: Quota) -> None: ...
+
+    @abstractmethod
+    def remove_quota(self, namespace: str) -> None: ...
+
+    @abstractmethod
+    def quota_usage(self, namespace: str) -> QuotaUsage | None:
+        """The namespace's quota and what counts against it, locked until this
+        transaction ends; None without a quota."""
+
+    @abstractmethod
+    def spend_tokens(self, namespace: str, tokens: float, tokens_at: float) -> None:
+        """Set the namespace's rate bucket to ``tokens`` as of ``tokens_at``."""
+
+    @abstractmethod
+    def count_active_schedules(self, namespace: str) -> int:
+        """Schedules of the namespace neither paused nor finished."""

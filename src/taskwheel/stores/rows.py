@@ -23,7 +23,9 @@ from taskwheel.jobs import (
     epoch_datetime,
     loads_json,
 )
+from taskwheel.keys import ApiKey, NewApiKey, Role
 from taskwheel.lifecycle import JobStatus
+from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import PlannedFire, Schedule, definition_from_spec
 from taskwheel.stores.executor import RunSettlement
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
@@ -254,3 +256,37 @@ def settlement(found: Sequence[Columns]) -> RunSettlement | None:
         cancel_requested=bool(found[0]["cancel_requested"]),
         counts={JobStatus(row["status"]): int(row["count"]) for row in found},
     )
+
+
+def api_key(row: Columns) -> ApiKey:
+    return ApiKey(
+        prefix=row["prefix"], digest=row["digest"], namespace=row["namespace"],
+        role=Role(row["role"]), name=row["name"],
+        created_at=epoch_datetime(row["created_at"]),
+        revoked_at=to_datetime(row["revoked_at"]),
+    )
+
+
+def quota(row: Columns) -> Quota:
+    rate = row["max_enqueue_rate"]
+    return Quota(
+        namespace=row["namespace"], max_queued=row["max_queued"],
+        max_enqueue_rate=None if rate is None else float(rate),
+        max_active_schedules=row["max_active_schedules"],
+    )
+
+
+def quota_usage(row: Columns) -> QuotaUsage:
+    return QuotaUsage(quota(row), queued=int(row["queued"]), tokens=float(row["tokens"]),
+                      tokens_at=float(row["tokens_at"]))
+
+
+def quota_values(quota: Quota) -> dict[str, Any]:
+    return {"namespace": quota.namespace, "max_queued": quota.max_queued,
+            "max_enqueue_rate": quota.max_enqueue_rate,
+            "max_active_schedules": quota.max_active_schedules}
+
+
+def api_key_values(key: NewApiKey) -> dict[str, Any]:
+    return {"prefix": key.prefix, "digest": key.digest, "namespace": key.namespace,
+            "role": key.role.value, "name": key.name}

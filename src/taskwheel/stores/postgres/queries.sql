@@ -88,7 +88,13 @@ ORDER BY namespace
 -- the batch) writes nothing: the rows of the keys taken before this statement began are
 -- returned after the rows written, marked held. (A key taken by a transaction that
 -- committed while this statement ran is in neither: the store looks for it again.)
-WITH requested AS (
+WITH limited AS (
+    -- With unless_limited, a batch of a namespace with a quota writes nothing and
+    -- answers one row with limited set: the store enqueues it again in a transaction
+    -- that checks the quota. A namespace without one costs this probe of a primary key.
+    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[]) LIMIT 1
+),
+requested AS (
     SELECT r.*, clock_now(%(now)s) AS now
     FROM unnest(
         %(namespace)s::text[], %(task)s::text[], %(queue)s::text[], %(args)s::text[],
@@ -100,6 +106,7 @@ WITH requested AS (
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
         timeout, max_attempts, guarantee, deadline_policy, idempotency_key, position)
+    WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
@@ -114,18 +121,24 @@ inserted AS (
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 )
-SELECT *, false AS held FROM inserted
+SELECT inserted.*, false AS held, false AS limited FROM inserted
 UNION ALL
-SELECT jobs.*, true AS held FROM jobs
+SELECT jobs.*, true, false FROM jobs
 JOIN requested ON jobs.namespace = requested.namespace
               AND jobs.idempotency_key = requested.idempotency_key
+UNION ALL
+SELECT (NULL::jobs).*, false, true
+WHERE %(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited)
 
 -- name: reserve_jobs
 -- insert_jobs by COPY (a big batch without idempotency keys), which computes nothing:
 -- first the instant of the enqueue (its times are made absolute by `rows.job_values`)
 -- and the ids of the batch, in the order of the requests...
+-- (limited: a namespace of the batch has a quota; the store then enqueues it in a
+-- transaction that checks it, and the ids are left unused)...
 SELECT clock_now(%(now)s) AS now,
-       ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids
+       ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids,
+       EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[])) AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`).
@@ -563,6 +576,7 @@ WHERE namespace = %(namespace)s
   AND (%(status)s::text IS NULL OR status = %(status)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
 ORDER BY id DESC
 LIMIT %(limit)s
 
@@ -945,3 +959,59 @@ SELECT j.id, j.step, j.status, j.result, j.last_error
 FROM job_deps AS d JOIN jobs AS j ON j.id = d.depends_on
 WHERE d.job_id = %(job_id)s AND j.namespace = %(namespace)s
 ORDER BY j.id
+
+-- API keys and quotas ---------------------------------------------------------------------------
+
+-- name: insert_api_key
+INSERT INTO api_keys (prefix, digest, namespace, role, name, created_at)
+VALUES (%(prefix)s, %(digest)s, %(namespace)s, %(role)s, %(name)s, clock_now(%(now)s))
+RETURNING *
+
+-- name: api_key
+SELECT * FROM api_keys WHERE prefix = %(prefix)s
+
+-- name: list_api_keys
+SELECT * FROM api_keys
+WHERE %(namespace)s::text IS NULL OR namespace = %(namespace)s::text
+ORDER BY created_at, prefix
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first time.
+UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_now(%(now)s))
+WHERE prefix = %(prefix)s
+RETURNING *
+
+-- name: get_quota
+SELECT * FROM quotas WHERE namespace = %(namespace)s
+
+-- name: set_quota
+-- A changed quota keeps its rate bucket (refilled to the new rate at the next enqueue).
+INSERT INTO quotas (namespace, max_queued, max_enqueue_rate, max_active_schedules)
+VALUES (%(namespace)s, %(max_queued)s, %(max_enqueue_rate)s, %(max_active_schedules)s)
+ON CONFLICT (namespace) DO UPDATE
+SET max_queued = EXCLUDED.max_queued, max_enqueue_rate = EXCLUDED.max_enqueue_rate,
+    max_active_schedules = EXCLUDED.max_active_schedules
+
+-- name: remove_quota
+DELETE FROM quotas WHERE namespace = %(namespace)s
+
+-- name: quota_usage
+-- The quota of an enqueue's namespace, locked until the enqueue commits (enqueues of a
+-- namespace with a quota take turns), with its jobs waiting to run counted up to one
+-- past the limit (no count at all without one).
+SELECT quotas.*,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM jobs
+            WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
+            LIMIT (SELECT coalesce(max_queued + 1, 0) FROM quotas
+                   WHERE namespace = %(namespace)s)) AS counted) AS queued
+FROM quotas WHERE namespace = %(namespace)s
+FOR UPDATE
+
+-- name: spend_tokens
+UPDATE quotas SET tokens = %(tokens)s, tokens_at = %(tokens_at)s
+WHERE namespace = %(namespace)s
+
+-- name: count_active_schedules
+SELECT count(*) AS active FROM schedules
+WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL

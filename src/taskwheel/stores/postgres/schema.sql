@@ -35,6 +35,18 @@ BEGIN
 END
 $function$;
 
+CREATE TABLE api_keys (
+    prefix text NOT NULL,
+    digest text NOT NULL,
+    namespace text NOT NULL,
+    role text NOT NULL,
+    name text NOT NULL,
+    created_at double precision NOT NULL,
+    revoked_at double precision,
+    CONSTRAINT api_keys_pkey PRIMARY KEY (prefix),
+    CONSTRAINT api_keys_role_check CHECK ((role = ANY (ARRAY['read'::text, 'operate'::text, 'admin'::text])))
+);
+
 CREATE TABLE attempts (
     id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
     namespace text NOT NULL,
@@ -113,6 +125,16 @@ CREATE TABLE migrations (
     name text NOT NULL,
     applied_at double precision NOT NULL,
     CONSTRAINT migrations_pkey PRIMARY KEY (version)
+);
+
+CREATE TABLE quotas (
+    namespace text NOT NULL,
+    max_queued integer,
+    max_enqueue_rate double precision,
+    max_active_schedules integer,
+    tokens double precision DEFAULT 0 NOT NULL,
+    tokens_at double precision DEFAULT 0 NOT NULL,
+    CONSTRAINT quotas_pkey PRIMARY KEY (namespace)
 );
 
 CREATE TABLE schedules (

@@ -36,7 +36,9 @@ from taskwheel.jobs import (
     Outcome,
     epoch_datetime,
 )
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
@@ -122,12 +124,24 @@ class PostgresExecutor(WorkflowStatements, Executor):
         return [str(row["namespace"]) for row in self._execute("namespaces", {}).fetchall()]
 
     def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
+        written = self._insert(jobs, unless_limited=False)
+        assert written is not None
+        return written
+
+    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
+        return self._insert(jobs, unless_limited=True)
+
+    def _insert(self, jobs: Sequence[NewJob], *, unless_limited: bool) -> Enqueued | None:
         if not jobs:
             return Enqueued()
         if (self._autocommit and len(jobs) >= _COPY_FROM
                 and all(new.idempotency_key is None for new in jobs)):
-            return Enqueued(self._copy(jobs))
-        found = self._execute("insert_jobs", _request_columns(jobs)).fetchall()
+            copied = self._copy(jobs, unless_limited=unless_limited)
+            return None if copied is None else Enqueued(copied)
+        params = {**_request_columns(jobs), "unless_limited": unless_limited}
+        found = self._execute("insert_jobs", params).fetchall()
+        if found and found[-1]["limited"]:
+            return None
         written = [rows.job(row, rows.as_stored) for row in found]
         held = {row["id"] for row in found if row["held"]}
         # Rows without a key in id order, which is the order of their requests.
@@ -143,8 +157,9 @@ class PostgresExecutor(WorkflowStatements, Executor):
         if lost:
             # Their keys were taken by transactions that committed while the statement
             # ran: the next statement sees them (or, if they were deleted meanwhile, takes
-            # the keys).
-            retried = self.insert_jobs(lost)
+            # the keys). Their namespaces' quotas were looked for already.
+            retried = self._insert(lost, unless_limited=False)
+            assert retried is not None
             held |= {job.id for job, was in zip(retried, retried.existing, strict=True) if was}
             again = iter(retried)
             answers = [job if job is not None else next(again) for job in answers]
@@ -158,12 +173,16 @@ class PostgresExecutor(WorkflowStatements, Executor):
             seen.add(job.id)
         return Enqueued([job for job in answers if job is not None], existing)
 
-    def _copy(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def _copy(self, jobs: Sequence[NewJob], *, unless_limited: bool) -> list[Job] | None:
         """A big batch without keys: the instant and the ids first, then the rows by
         COPY, which is one transaction by itself (ids taken from a sequence are never
         given again, whatever becomes of the COPY)."""
-        row = self._execute("reserve_jobs", {"count": len(jobs)}).fetchone()
+        namespaces = sorted({new.namespace for new in jobs})
+        row = self._execute("reserve_jobs", {"count": len(jobs),
+                                             "namespaces": namespaces}).fetchone()
         assert row is not None
+        if unless_limited and row["limited"]:
+            return None
         now = float(row["now"])
         values = [rows.job_values(new, job_id, now)
                   for new, job_id in zip(jobs, row["ids"], strict=True)]
@@ -310,6 +329,7 @@ class PostgresExecutor(WorkflowStatements, Executor):
         params = {
             "namespace": namespace, "status": where.status.value if where.status else None,
             "queue": where.queue, "task": where.task, "limit": where.limit,
+            "before_id": where.before_id,
         }
         return [rows.job(row, rows.as_stored)
                 for row in self._execute("list_jobs", params).fetchall()]
@@ -458,6 +478,46 @@ class PostgresExecutor(WorkflowStatements, Executor):
             workers=[rows.worker(row, now, rows.as_stored) for row in workers.fetchall()],
         )
 
+    # -- API keys and quotas -----------------------------------------------------------------
+
+    def insert_api_key(self, key: NewApiKey) -> ApiKey:
+        row = self._execute("insert_api_key", rows.api_key_values(key)).fetchone()
+        assert row is not None
+        return rows.api_key(row)
+
+    def api_key(self, prefix: str) -> ApiKey | None:
+        row = self._execute("api_key", {"prefix": prefix}).fetchone()
+        return None if row is None else rows.api_key(row)
+
+    def list_api_keys(self, namespace: str | None) -> list[ApiKey]:
+        found = self._execute("list_api_keys", {"namespace": namespace}).fetchall()
+        return [rows.api_key(row) for row in found]
+
+    def revoke_api_key(self, prefix: str) -> ApiKey | None:
+        row = self._execute("revoke_api_key", {"prefix": prefix}).fetchone()
+        return None if row is None else rows.api_key(row)
+
+    def get_quota(self, namespace: str) -> Quota | None:
+        row = self._execute("get_quota", {"namespace": namespace}).fetchone()
+        return None if row is None else rows.quota(row)
+
+    def set_quota(self, quota: Quota) -> None:
+        self._execute("set_quota", rows.quota_values(quota))
+
+    def remove_quota(self, namespace: str) -> None:
+        self._execute("remove_quota", {"namespace": namespace})
+
+    def quota_usage(self, namespace: str) -> QuotaUsage | None:
+        row = self._execute("quota_usage", {"namespace": namespace}).fetchone()
+        return None if row is None else rows.quota_usage(row)
+
+    def spend_tokens(self, namespace: str, tokens: float, tokens_at: float) -> None:
+        self._execute("spend_tokens", {"namespace": namespace, "tokens": float(tokens),
+                                       "tokens_at": float(tokens_at)})
+
+    def count_active_schedules(self, namespace: str) -> int:
+        return self._count("count_active_schedules", {"namespace": namespace}, "active")
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _count(self, name: str, params: Params, column: str) -> int:
@@ -482,7 +542,7 @@ class PostgresStore(SQLStore):
         >>> store = PostgresStore("postgresql://localhost/app?schema=jobs")  # doctest: +SKIP
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
-         '0004_schedule_owner.sql']
+         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql']
     """
 
     kind = "postgres"

@@ -405,6 +405,7 @@ WHERE namespace = :namespace
   AND (:status IS NULL OR status = :status)
   AND (:queue IS NULL OR queue = :queue)
   AND (:task IS NULL OR task = :task)
+  AND (:before_id IS NULL OR id < :before_id)
 ORDER BY id DESC
 LIMIT :limit
 
@@ -735,3 +736,64 @@ SELECT j.id, j.step, j.status, j.result, j.last_error
 FROM taskwheel_job_deps AS d JOIN taskwheel_jobs AS j ON j.id = d.depends_on
 WHERE d.job_id = :job_id AND j.namespace = :namespace
 ORDER BY j.id
+
+-- API keys and quotas ---------------------------------------------------------------------------
+
+-- name: limited
+-- Whether a namespace of an enqueue has a quota (a probe of a primary key per namespace,
+-- in the enqueue's own write transaction): if so the store checks it first.
+SELECT EXISTS (
+    SELECT 1 FROM taskwheel_quotas
+    WHERE namespace IN (SELECT value FROM json_each(:namespaces))) AS limited
+
+-- name: insert_api_key
+INSERT INTO taskwheel_api_keys (prefix, digest, namespace, role, name, created_at)
+VALUES (:prefix, :digest, :namespace, :role, :name, :now)
+RETURNING *
+
+-- name: api_key
+SELECT * FROM taskwheel_api_keys WHERE prefix = :prefix
+
+-- name: list_api_keys
+SELECT * FROM taskwheel_api_keys
+WHERE :namespace IS NULL OR namespace = :namespace
+ORDER BY created_at, prefix
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first time.
+UPDATE taskwheel_api_keys SET revoked_at = coalesce(revoked_at, :now)
+WHERE prefix = :prefix
+RETURNING *
+
+-- name: get_quota
+SELECT * FROM taskwheel_quotas WHERE namespace = :namespace
+
+-- name: set_quota
+-- A changed quota keeps its rate bucket (refilled to the new rate at the next enqueue).
+INSERT INTO taskwheel_quotas (namespace, max_queued, max_enqueue_rate, max_active_schedules)
+VALUES (:namespace, :max_queued, :max_enqueue_rate, :max_active_schedules)
+ON CONFLICT (namespace) DO UPDATE
+SET max_queued = excluded.max_queued, max_enqueue_rate = excluded.max_enqueue_rate,
+    max_active_schedules = excluded.max_active_schedules
+
+-- name: remove_quota
+DELETE FROM taskwheel_quotas WHERE namespace = :namespace
+
+-- name: quota_usage
+-- The quota of an enqueue's namespace (the single writer's transaction is the lock),
+-- with its jobs waiting to run counted up to one past the limit (none without one).
+SELECT q.*,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM taskwheel_jobs
+            WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
+            LIMIT (SELECT coalesce(max_queued + 1, 0) FROM taskwheel_quotas
+                   WHERE namespace = :namespace))) AS queued
+FROM taskwheel_quotas AS q WHERE q.namespace = :namespace
+
+-- name: spend_tokens
+UPDATE taskwheel_quotas SET tokens = :tokens, tokens_at = :tokens_at
+WHERE namespace = :namespace
+
+-- name: count_active_schedules
+SELECT count(*) AS active FROM taskwheel_schedules
+WHERE namespace = :namespace AND NOT paused AND next_fire_at IS NOT NULL

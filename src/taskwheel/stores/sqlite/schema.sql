@@ -3,6 +3,16 @@
 -- migrations are the source of truth. After changing them, regenerate with
 --     TASKWHEEL_UPDATE_SCHEMA=1 .venv/bin/pytest tests/contract/test_migrations.py
 
+CREATE TABLE taskwheel_api_keys (
+    prefix     TEXT    PRIMARY KEY,
+    digest     TEXT    NOT NULL,
+    namespace  TEXT    NOT NULL,
+    role       TEXT    NOT NULL CHECK (role IN ('read', 'operate', 'admin')),
+    name       TEXT    NOT NULL,
+    created_at REAL    NOT NULL,
+    revoked_at REAL
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_attempts (
     id          INTEGER PRIMARY KEY,
     namespace   TEXT    NOT NULL,
@@ -67,6 +77,15 @@ CREATE TABLE taskwheel_leases (
 );
 
 CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
+
+CREATE TABLE taskwheel_quotas (
+    namespace            TEXT    PRIMARY KEY,
+    max_queued           INTEGER,
+    max_enqueue_rate     REAL,
+    max_active_schedules INTEGER,
+    tokens               REAL    NOT NULL DEFAULT 0,
+    tokens_at            REAL    NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_schedules (
     id           INTEGER PRIMARY KEY,

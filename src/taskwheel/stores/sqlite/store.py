@@ -29,8 +29,10 @@ from taskwheel.jobs import (
     Outcome,
     epoch_datetime,
 )
+from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier, due_event
+from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
@@ -124,6 +126,12 @@ class SQLiteExecutor(WorkflowStatements, Executor):
             # Ready jobs wake workers now; delayed ones move sleeping workers' alarms.
             self.wake(namespace, "jobs" if due == -math.inf else due_event(due))
         return created
+
+    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
+        namespaces = _namespaces([new.namespace for new in jobs])
+        if self._execute("limited", {"namespaces": namespaces}).fetchone()[0]:
+            return None
+        return self.insert_jobs(jobs)
 
     def _copy(self, jobs: Sequence[NewJob], now: float) -> list[Job]:
         """A batch without keys, which cannot conflict: the ids first, then the rows in
@@ -323,6 +331,7 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         return [rows.job(row) for row in self._execute("list_jobs", {
             "namespace": namespace, "status": where.status.value if where.status else None,
             "queue": where.queue, "task": where.task, "limit": where.limit,
+            "before_id": where.before_id,
         })]
 
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
@@ -459,6 +468,46 @@ class SQLiteExecutor(WorkflowStatements, Executor):
             workers=[rows.worker(row, now) for row in self._execute("list_workers", scope)],
         )
 
+    # -- API keys and quotas --------------------------------------------------------------------
+
+    def insert_api_key(self, key: NewApiKey) -> ApiKey:
+        return rows.api_key(self._execute(
+            "insert_api_key", {**rows.api_key_values(key), "now": self.now()}).fetchone())
+
+    def api_key(self, prefix: str) -> ApiKey | None:
+        row = self._execute("api_key", {"prefix": prefix}).fetchone()
+        return None if row is None else rows.api_key(row)
+
+    def list_api_keys(self, namespace: str | None) -> list[ApiKey]:
+        return [rows.api_key(row) for row in self._execute(
+            "list_api_keys", {"namespace": namespace})]
+
+    def revoke_api_key(self, prefix: str) -> ApiKey | None:
+        row = self._execute("revoke_api_key", {"prefix": prefix, "now": self.now()}).fetchone()
+        return None if row is None else rows.api_key(row)
+
+    def get_quota(self, namespace: str) -> Quota | None:
+        row = self._execute("get_quota", {"namespace": namespace}).fetchone()
+        return None if row is None else rows.quota(row)
+
+    def set_quota(self, quota: Quota) -> None:
+        self._execute("set_quota", rows.quota_values(quota))
+
+    def remove_quota(self, namespace: str) -> None:
+        self._execute("remove_quota", {"namespace": namespace})
+
+    def quota_usage(self, namespace: str) -> QuotaUsage | None:
+        row = self._execute("quota_usage", {"namespace": namespace}).fetchone()
+        return None if row is None else rows.quota_usage(row)
+
+    def spend_tokens(self, namespace: str, tokens: float, tokens_at: float) -> None:
+        self._execute("spend_tokens", {"namespace": namespace, "tokens": tokens,
+                                       "tokens_at": tokens_at})
+
+    def count_active_schedules(self, namespace: str) -> int:
+        return int(self._execute("count_active_schedules",
+                                 {"namespace": namespace}).fetchone()[0])
+
 
 class SQLiteStore(SQLStore):
     """`Store` on a SQLite file (or ``:memory:`` for a single process).
@@ -467,7 +516,7 @@ class SQLiteStore(SQLStore):
         >>> store = SQLiteStore(":memory:")
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
-         '0004_schedule_owner.sql']
+         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql']
     """
 
     kind = "sqlite"

@@ -1,0 +1,44 @@
+"""``taskwheel server``: the HTTP API (the ``server`` extra: FastAPI and uvicorn)."""
+
+from __future__ import annotations
+
+import click
+
+from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.errors import InvalidInput
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default: put a proxy with TLS in "
+              "front to serve others).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=1_048_576,
+              show_default=True, help="Largest request body accepted (413 beyond).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
+                                                 "debug"]), default="info", show_default=True)
+@app_option
+@common_options
+def server(
+    target: Target, *, host: str, port: int, max_body_bytes: int, log_level: str,
+    app_spec: str,
+) -> None:
+    """Serve the REST API under /api/v1 (OpenAPI at /openapi.json, docs at /docs) for
+    every namespace, checking requests against the app's tasks. Keys come from
+    ``taskwheel keys create``."""
+    try:
+        import uvicorn
+
+        from taskwheel.server import ServerSettings, create_app
+    except ImportError as exc:
+        raise InvalidInput("app", f"the server needs its extra: pip install "
+                           f"'taskwheel[server]' ({exc})") from None
+    if target.namespace is not None:
+        raise InvalidInput("namespace", "the server serves every namespace: each request "
+                           "names its own")
+    app = target.load(app_spec)
+    try:
+        api = create_app(app.store, app, ServerSettings(max_body_bytes=max_body_bytes))
+        uvicorn.run(api, host=host, port=port, log_level=log_level)
+    finally:
+        app.close()

@@ -1,0 +1,128 @@
+"""Who is asking: every request carries ``Authorization: Bearer <key>``; the key is
+read from the store on every request (no cache, so a revoke takes effect at the next
+request on every server), and the route's namespace and role are checked against it.
+
+Routes name their namespace in the path (``/api/v1/namespaces/{namespace}/...``, as
+Temporal's and Hatchet's APIs do). A key of another namespace gets the same 404 for
+anything under that namespace whatever exists there, so it learns nothing; a key of the
+namespace whose role is too low gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from taskwheel.client import Client
+from taskwheel.errors import InvalidInput, JobNotFound, ScheduleNotFound, WorkflowRunNotFound
+from taskwheel.keys import ApiKey, Role, prefix_of
+from taskwheel.server.problems import Problem, not_found, problem_of
+from taskwheel.server.state import ServerState
+from taskwheel.validators import ALL_NAMESPACES, validate_name
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `taskwheel keys create`.")
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "unauthorized", "Unauthorized", detail,
+                   headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The key a request was made with."""
+
+    key: ApiKey
+
+
+def state_of(request: Request) -> ServerState:
+    state = request.app.state.taskwheel
+    assert isinstance(state, ServerState)
+    return state
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The request's key, or 401."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("send an API key: Authorization: Bearer <key>")
+    presented = credentials.credentials
+    prefix = prefix_of(presented)
+    key = None if prefix is None else state_of(request).store.get_api_key(prefix)
+    if key is None or not key.matches(presented):
+        raise _unauthorized("unknown API key")
+    if key.revoked:
+        raise _unauthorized(f"API key {key.prefix} was revoked")
+    return Principal(key)
+
+
+def _hidden(request: Request, namespace: str) -> Problem:
+    """The 404 for a namespace the key does not cover: what the route answers for an
+    id or name that does not exist, else that the namespace does not exist; either way
+    the same whatever the namespace holds."""
+    params = request.path_params
+    try:
+        if "job_id" in params:
+            return problem_of(JobNotFound(int(params["job_id"])))
+        if "run_id" in params:
+            return problem_of(WorkflowRunNotFound(int(params["run_id"])))
+    except ValueError:
+        pass
+    if "name" in params:
+        return problem_of(ScheduleNotFound(str(params["name"])))
+    return not_found(f"namespace {namespace!r} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a route handler acts with: the namespace's client, and the app whose task
+    registry checks what it writes."""
+
+    client: Client
+    state: ServerState
+    principal: Principal
+
+    @property
+    def namespace(self) -> str:
+        return self.client.namespace
+
+
+# What the OpenAPI document says each operation needs (``x-taskwheel-role``): a role, or
+# ``operator`` (an admin key of every namespace).
+OPERATOR = "operator"
+
+
+def namespace_access(role: Role, *, operator: bool = False) -> Callable[..., Access]:
+    """A dependency: the namespace of the path, for a key that covers it (else 404) with
+    at least ``role`` (else 403); with ``operator``, only a key of every namespace."""
+
+    def dependency(
+        namespace: str, request: Request,
+        principal: Annotated[Principal, Depends(authenticate)],
+    ) -> Access:
+        if not principal.key.covers(namespace):
+            raise _hidden(request, namespace)
+        if not principal.key.role.allows(role):
+            raise Problem(403, "forbidden", "Forbidden",
+                          f"this needs a key with role {role.value} or higher; this key's "
+                          f"role is {principal.key.role.value}")
+        if operator and principal.key.namespace != ALL_NAMESPACES:
+            raise Problem(403, "forbidden", "Forbidden",
+                          "this needs an admin key of every namespace (an operator's)")
+        try:
+            validate_name(namespace, "namespace")
+        except InvalidInput as exc:
+            raise not_found(f"namespace {namespace!r} not found") from exc
+        state = state_of(request)
+        return Access(Client(state.store, namespace), state, principal)
+
+    required = OPERATOR if operator else role.value
+    dependency.__name__ = f"{required}_access"
+    dependency.taskwheel_role = required  # type: ignore[attr-defined]
+    return dependency

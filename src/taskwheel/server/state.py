@@ -1,0 +1,38 @@
+"""What a server holds: the store, the task registry and its settings. Nothing that
+matters lives only here: any number of servers on one database act as one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskwheel.app import App
+from taskwheel.errors import InvalidInput
+from taskwheel.stores.base import Store
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How a server answers.
+
+    Args:
+        max_body_bytes: the largest request body accepted (413 beyond it).
+        max_page_size: the most items one list answer holds.
+    """
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_page_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_page_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(name, f"must be a whole number >= 1, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    store: Store
+    app: App
+    settings: ServerSettings

@@ -1,0 +1,18 @@
+"""The task registry the server tests' API checks requests against."""
+
+from __future__ import annotations
+
+import taskwheel
+
+# Never opened: the server is given its store; the app lends its tasks.
+app = taskwheel.App("sqlite://:memory:")
+
+
+@app.task(queue="math")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task
+def ping() -> str:
+    return "pong"
