@@ -135,7 +135,7 @@ class Supervisor:
                 elif kind == "retiring":
                     assert child is not None
                     await self._retiring(child)
-                elif kind == "restart":
+                elif kind == "restart":  # (on "stop" the loop only looks again)
                     self._restart = None
                     if not self._stopping:
                         await self._spawn()
@@ -282,7 +282,7 @@ class Supervisor:
         if self._restart is not None:
             self._restart.cancel()
             self._restart = None
-            self._post("restart")  # wakes the loop, which finds nothing left to do
+        self._post("stop")  # the loop looks again at what is left to wait for
         for child in list(self._children):
             # A retiring process is stopping already: only a second signal hurries it.
             if not child.retiring or self._signals > 1:
