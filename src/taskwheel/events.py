@@ -33,7 +33,9 @@ Who emits what (``source`` is the emitter's id):
   ``lease.lost`` for its partitions;
 - maintenance (`taskwheel.maintenance`, run by a scheduler or a worker): ``lease.won`` /
   ``lease.lost`` for the maintenance lease, ``job.rescued`` (requeued or failed) and
-  ``maintenance.ran`` (one pass of a duty: how many jobs it touched).
+  ``maintenance.ran`` (one pass of a duty: how many jobs it touched);
+- a worker's supervisor (`taskwheel.worker.supervisor`): ``job.rescued`` for each job
+  of a worker process that died (metadata: outcome, status, error, worker).
 
 A `Middleware` groups before/after methods for the job kinds, as Dramatiq's middleware.
 """

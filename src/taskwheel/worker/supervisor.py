@@ -10,7 +10,8 @@
    ends ``dead`` after its last attempt while the node keeps serving. Every job the dead
    process was running is a suspect: they all get the crashed attempt (the process
    pool, where each job has a process of its own, is how to keep a crash to its job);
-2. logs one line: how it died, the jobs it held and what became of them;
+2. logs one line: how it died, the jobs it held and what became of them (and announces
+   each job ``job.rescued`` on the store's event hook, as maintenance does);
 3. starts a fresh worker process, at once after a process that lived a while, with a
    growing pause (0.5 s, doubling up to 30 s) while they keep dying at once.
 
@@ -40,7 +41,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import Job
+from taskwheel.lifecycle import PENDING
 from taskwheel.retry import Retry
 from taskwheel.stores.base import Store
 from taskwheel.worker.execution import describe_exit
@@ -135,7 +138,7 @@ class Supervisor:
                 elif kind == "retiring":
                     assert child is not None
                     await self._retiring(child)
-                elif kind == "restart":
+                elif kind == "restart":  # (on "stop" the loop only looks again)
                     self._restart = None
                     if not self._stopping:
                         await self._spawn()
@@ -262,9 +265,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for attempt in range(1, _BURY_TRIES + 1):
             try:
-                return await loop.run_in_executor(
-                    None, self.store.end_attempts_of_dead_worker, child.worker_id, error,
-                    self.retries)
+                return await loop.run_in_executor(None, self._end_attempts, child, error)
             except Exception:
                 if attempt == _BURY_TRIES:
                     log.exception("could not end the attempts of worker process %d (%s)",
@@ -272,6 +273,20 @@ class Supervisor:
                     return None
                 await asyncio.sleep(min(LONGEST_PAUSE, FIRST_PAUSE * 2**attempt))
         return None
+
+    def _end_attempts(self, child: _Child, error: str) -> list[Job]:
+        """(On a thread.) End them, and announce each as rescued, as maintenance does."""
+        ended = self.store.end_attempts_of_dead_worker(child.worker_id, error, self.retries)
+        events = self.store.events
+        if ended and events.wants(EventKind.JOB_RESCUED):
+            now = self.store.now()
+            for job in ended:
+                outcome = "requeued" if job.status in PENDING else "failed"
+                events.emit(job_event(
+                    EventKind.JOB_RESCUED, job, now, source=self.prefix,
+                    metadata={"outcome": outcome, "status": job.status.value,
+                              "error": error, "worker": child.worker_id}))
+        return ended
 
     # -- signals -----------------------------------------------------------------------
 
@@ -284,7 +299,7 @@ class Supervisor:
         if self._restart is not None:
             self._restart.cancel()
             self._restart = None
-            self._post("restart")  # wakes the loop, which finds nothing left to do
+        self._post("stop")  # the loop looks again at what is left to wait for
         for child in list(self._children):
             # A retiring process is stopping already: only a second signal hurries it.
             if not child.retiring or self._signals > 1:
