@@ -45,7 +45,9 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0001_initial.sql" in first.stdout
     assert "applied 0002_schedules.sql" in first.stdout
     assert "applied 0003_workflows.sql" in first.stdout
-    assert "applied 0004_api_keys_and_quotas.sql" in first.stdout
+    assert "applied 0004_due_wakeups.sql" in first.stdout
+    assert "applied 0005_schedule_owner.sql" in first.stdout
+    assert "applied 0006_api_keys_and_quotas.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0

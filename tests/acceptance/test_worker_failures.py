@@ -108,7 +108,7 @@ def test_a_killed_maintainers_jobs_are_rescued_without_waiting_for_its_maintenan
     survivor = project.start_worker(*lease)
     wait_for(lambda: len(project.store.stats("default").workers) == 2,
              timeout=20, what="the second worker to register")
-    doomed.signal(signal.SIGKILL)
+    doomed.signal_group(signal.SIGKILL)  # the node dies: supervisor and worker process
     assert doomed.wait() == -signal.SIGKILL
     # The maintenance lease outlives the job's by minutes, as if renewed that much after
     # the job's last heartbeat (they are renewed apart, by up to one renewal interval):
@@ -212,7 +212,8 @@ def test_a_paused_worker_that_claims_its_jobs_again_runs_each_once_and_finishes_
     no job stays running under a lease renewed for an attempt nobody executes."""
     project = any_project
     lease = ("--lease-ttl", "1s", "--heartbeat", "0.3s")
-    paused = project.start_worker("-c", "8", *lease)
+    # One process: a SIGSTOP must freeze the worker itself, not a supervisor over it.
+    paused = project.start_worker("--no-supervisor", "-c", "8", *lease)
     job_ids = project.enqueue_many("slow", [[5.0]] * 4)
     wait_for(lambda: len(project.running_under(paused)) == 4, timeout=20,
              what="the jobs to start")
@@ -249,7 +250,8 @@ def test_a_claim_whose_answer_never_reached_the_worker_is_rescued_while_it_lives
     executes, so the lease lapses and the job is rescued, though the worker lives on."""
     project = any_project
     # It serves another queue: the job's is claimed below, under its name.
-    worker = project.start_worker("-q", "elsewhere", "--lease-ttl", "1s", "--heartbeat", "0.3s")
+    worker = project.start_worker("--no-supervisor", "-q", "elsewhere", "--lease-ttl", "1s",
+                                  "--heartbeat", "0.3s")
     wait_for(lambda: any(w.pid == worker.pid for w in project.store.stats("default").workers),
              timeout=20, what="the worker to register")
     [info] = [w for w in project.store.stats("default").workers if w.pid == worker.pid]
@@ -284,7 +286,7 @@ def test_a_dead_node_s_jobs_run_again_within_seconds_with_few_duplicates(
     wait_for(lambda: project.count(JobStatus.SUCCEEDED) >= 600, timeout=60,
              what="30 % of the jobs done")
     doomed, survivor = nodes
-    doomed.signal(signal.SIGKILL)
+    doomed.signal_group(signal.SIGKILL)  # the node dies: supervisor and worker process
     killed_at = project.store.now()
     assert doomed.wait() == -signal.SIGKILL
     # What it held when it died: its rows still running under its name.

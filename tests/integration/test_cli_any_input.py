@@ -54,8 +54,14 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("workflows", "retry"): (["1"], {}),
     ("workflows", "cancel"): (["1"], {}),
     ("stats",): ([], {}),
+    ("keys", "create"): ([], {"--role": "read"}),
+    ("keys", "list"): ([], {}),
+    ("keys", "revoke"): (["tw_00000000"], {}),
+    ("quotas", "set"): ([], {"--max-queued": "10"}),
+    ("quotas", "show"): ([], {}),
 }
-LONG_RUNNING = {("worker",), ("scheduler",), ("dev",), ("demo",), ("bench",), ("migrate",)}
+LONG_RUNNING = {("worker",), ("scheduler",), ("dev",), ("demo",), ("bench",), ("migrate",),
+                ("server",)}
 NOT_FUZZED = {"database_url"}
 TRIGGERS = {"--cron", "--every", "--at"}
 

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from taskwheel.notify import due_of
 from taskwheel.stores.postgres import PostgresListener, PostgresStore
 from waiting import notifications_until, wait_for
 
@@ -40,12 +41,12 @@ def test_an_enqueue_in_another_process_wakes_a_listener(url: str, store: Postgre
         listener.close()
 
 
-def test_only_jobs_ready_now_wake_listeners_and_a_rollback_wakes_nobody(
+def test_a_delayed_job_tells_when_it_falls_due_and_a_rollback_wakes_nobody(
     store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
 ) -> None:
     listener = store.notifier.listen()
     try:
-        store.enqueue([new_job(delay=60)])  # due later: the scheduler's business
+        [later] = store.enqueue([new_job(delay=60)])  # due later: sleepers move alarms
         try:
             with admin.transaction():
                 admin.execute(
@@ -62,7 +63,10 @@ def test_only_jobs_ready_now_wake_listeners_and_a_rollback_wakes_nobody(
             pass
         send_marker(store)
 
-        assert events_until_marker(listener) == []
+        events = events_until_marker(listener)
+        assert [(ns, due_of(event)) for ns, event in events] == [
+            (NS, later.run_at.timestamp())
+        ], "no wake-up but the delayed job's due time; none for the rolled-back insert"
     finally:
         listener.close()
 

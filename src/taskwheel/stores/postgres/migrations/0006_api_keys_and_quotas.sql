@@ -1,5 +1,5 @@
 -- API keys and namespace quotas (version 6), for the HTTP server. Mirrors the SQLite
--- store's 0004_api_keys_and_quotas. Times are double precision epoch seconds (UTC).
+-- store's 0006_api_keys_and_quotas. Times are double precision epoch seconds (UTC).
 
 -- A key is found by its public prefix; only a SHA-256 digest of the whole key is kept
 -- (see taskwheel/keys.py for why an unsalted digest is enough). namespace is '*' for an
