@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from taskwheel.errors import InvalidInput
-from taskwheel.validators import ALL_NAMESPACES, validate_name
+from taskwheel.validators import ALL_NAMESPACES, validate_name, validate_text
 
 KEY_MARK = "tw"
 _PREFIX_BYTES = 4  # 8 hex digits: a public id, unique by a primary key
@@ -111,9 +111,8 @@ def generate_key(namespace: str, role: Role | str, name: str | None = None) -> N
     except ValueError:
         raise InvalidInput("role", f"must be one of {', '.join(r.value for r in Role)}, "
                            f"got {role!r}") from None
-    label = name if name is not None else f"{namespace}-{checked_role.value}"
-    if not isinstance(label, str) or not 0 < len(label) <= 200:
-        raise InvalidInput("name", "must be 1-200 characters")
+    label = validate_text(name if name is not None else f"{namespace}-{checked_role.value}",
+                          "name")
     prefix = secrets.token_hex(_PREFIX_BYTES)
     key = f"{KEY_MARK}_{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     return NewApiKey(key, prefix, digest_of(key), namespace, checked_role, label)

@@ -44,6 +44,26 @@ def validate_name(value: object, field_name: str) -> str:
     return value
 
 
+def validate_text(value: object, field_name: str, *, longest: int = 200) -> str:
+    """Free text a person gives (what an API key is for, say): 1 to ``longest``
+    characters of valid Unicode (a lone surrogate is not text: no database can store
+    it), without control characters.
+
+    Example:
+        >>> validate_text("billing service", "name")
+        'billing service'
+    """
+    if not isinstance(value, str) or not 1 <= len(value) <= longest:
+        raise InvalidInput(field_name, f"must be 1-{longest} characters, got {value!r}")
+    for char in value:
+        if "\ud800" <= char <= "\udfff":
+            raise InvalidInput(field_name, f"must be valid Unicode, got the lone surrogate "
+                               f"{char!r}")
+        if char < " " or char == "\x7f":
+            raise InvalidInput(field_name, f"must not hold control characters, got {value!r}")
+    return value
+
+
 # The scope of a worker or scheduler that serves every namespace. No namespace can be
 # called so (a name has no "*"), so the store can take it where a namespace goes.
 ALL_NAMESPACES = "*"
