@@ -107,3 +107,9 @@ def test_build_names_the_option_it_could_not_read() -> None:
     assert MaintenanceSettings.build(every="5s", rescue_every="1s") == MaintenanceSettings(
         promote_every=5, rescue_every=1, expire_every=5, release_every=5,
     )
+
+
+def test_a_horizon_too_short_names_the_least_one_allowed() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        SchedulerSettings(tick=1.0, horizon=5.0)
+    assert caught.value.reason == "must be at least ten ticks (10s), got 5s"
