@@ -13,6 +13,7 @@ import pytest
 
 import taskwheel
 from taskwheel import AttemptOutcome, JobStatus, Retry
+from taskwheel.errors import StoreError
 from waiting import wait_for
 
 from . import sample_tasks
@@ -251,3 +252,18 @@ def test_a_burst_worker_exits_once_its_queues_are_drained(app: taskwheel.App) ->
     assert later.refresh().status is JobStatus.SCHEDULED
     assert other.refresh().status is JobStatus.SCHEDULED
     assert worker.stats["succeeded"] == 1
+
+
+def test_a_worker_the_store_refuses_for_good_stops_instead_of_retrying_forever(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage is waited out; a refusal that will not change (a permission the role
+    lacks, a read-only file) ends the worker with the store's reason."""
+
+    def refuse(registration: object) -> None:
+        raise StoreError("register_worker", "permission denied for table workers")
+
+    monkeypatch.setattr(app.store, "register_worker", refuse)
+    worker = taskwheel.Worker(app, taskwheel.WorkerSettings.build())
+    with pytest.raises(StoreError, match="permission denied"):
+        worker.run(install_signal_handlers=False)

@@ -121,3 +121,9 @@ def test_the_default_misfire_grace_covers_a_scheduler_failover() -> None:
     assert ScheduleDefinition.__dataclass_fields__["misfire_grace"].default == (
         DEFAULT_MISFIRE_GRACE
     )
+
+
+def test_a_horizon_too_short_names_the_least_one_allowed() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        SchedulerSettings(tick=1.0, horizon=5.0)
+    assert caught.value.reason == "must be at least ten ticks (10s), got 5s"

@@ -54,7 +54,8 @@ class SchedulerSettings:
                 "renew", f"must be shorter than the lease ({self.renew}s >= {self.lease_ttl}s)"
             )
         if self.horizon < 10 * self.tick:
-            raise InvalidInput("horizon", f"must be at least ten ticks ({self.horizon}s)")
+            raise InvalidInput("horizon", f"must be at least ten ticks ({10 * self.tick:g}s), "
+                               f"got {self.horizon:g}s")
         partitions = self.partitions
         if isinstance(partitions, bool) or not isinstance(partitions, int) or not (
             1 <= partitions <= 4096

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from taskwheel.app import App
+from taskwheel.errors import StoreUnavailable
 from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome
 from taskwheel.lifecycle import JobStatus
@@ -210,18 +211,16 @@ class Worker:
             pid=os.getpid(), queues=s.queues, concurrency=s.concurrency, pool=s.pool.value,
             heartbeat_interval=s.heartbeat_interval,
         )
-        failures = 0
-        while True:  # a worker started while the database is down waits for it
-            try:
-                await self._call(self.store.register_worker, registration)
-                break
-            except Exception:
-                if self._stopping:
-                    raise
-                failures += 1
-                delay = min(_MAX_BACKOFF, s.poll_interval * 2**failures)
-                log.exception("cannot register with the store; trying again in %.1fs", delay)
-                await self._pause(delay)
+        try:
+            await self._register(registration)
+        except BaseException:  # refused for good (or stopped meanwhile): nothing to undo
+            if listener is not None:
+                loop.remove_reader(listener.fileno())
+                listener.close()
+            for pool in (self._db, self._reports, self._upkeep, self._writer):
+                pool.shutdown(wait=False)
+            self._loop = None
+            raise
         # It claims only jobs of the tasks it has: in a rolling deploy, a worker of the
         # older code leaves a new task's jobs to the workers that have it.
         self._tasks = tuple(sorted(self.app.tasks))
@@ -265,6 +264,23 @@ class Worker:
             self._writer.shutdown(wait=False, cancel_futures=True)
             self._loop = None
             log.info("worker %s stopped: %s", self.id, self.stats)
+
+    async def _register(self, registration: WorkerRegistration) -> None:
+        """Register with the store; a worker started while the database is down waits
+        for it (an outage), one the store refuses for good (a permission, a read-only
+        file) stops with the store's reason."""
+        failures = 0
+        while True:
+            try:
+                await self._call(self.store.register_worker, registration)
+                return
+            except StoreUnavailable:
+                if self._stopping:
+                    raise
+                failures += 1
+                delay = min(_MAX_BACKOFF, self.settings.poll_interval * 2**failures)
+                log.exception("cannot register with the store; trying again in %.1fs", delay)
+                await self._pause(delay)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
