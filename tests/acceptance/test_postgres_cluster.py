@@ -115,7 +115,10 @@ def test_four_workers_and_two_schedulers_lose_nothing_when_one_of_each_is_killed
     assert_each_job_succeeded_once(project, job_ids)
     for job_id in in_flight:
         history = project.attempts(job_id)
-        assert [a.outcome for a in history] == [LEASE_EXPIRED, SUCCEEDED], (job_id, history)
+        outcomes = [a.outcome for a in history]
+        # A report whose COMMIT reached the server before the node died stands; every
+        # other attempt of the dead node was rescued and run again once.
+        assert outcomes in ([SUCCEEDED], [LEASE_EXPIRED, SUCCEEDED]), (job_id, history)
         assert worker_pid(history[0].worker_id) == doomed.pid
     assert_each_instant_fired_once(project)
 

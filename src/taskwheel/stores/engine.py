@@ -65,7 +65,7 @@ from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
-from taskwheel.validators import ALL_NAMESPACES
+from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 # How an operation uses the database: one statement that commits alone; a write
@@ -473,10 +473,13 @@ class SQLStore(Store):
             return ex.api_key(prefix)
 
     def list_api_keys(self, namespace: str | None = None) -> list[ApiKey]:
+        if namespace is not None and namespace != ALL_NAMESPACES:
+            validate_name(namespace, "namespace")
         with self.executor("list_api_keys", "read") as ex:
             return ex.list_api_keys(namespace)
 
     def revoke_api_key(self, prefix: str) -> ApiKey:
+        validate_name(prefix, "prefix")
         with self.executor("revoke_api_key", "statement") as ex:
             key = ex.revoke_api_key(prefix)
         if key is None:
@@ -484,6 +487,7 @@ class SQLStore(Store):
         return key
 
     def get_quota(self, namespace: str) -> Quota:
+        validate_name(namespace, "namespace")
         with self.executor("get_quota", "read") as ex:
             return ex.get_quota(namespace) or Quota(namespace)
 
