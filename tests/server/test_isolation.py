@@ -25,6 +25,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/workflow-runs"): {"workflow": {"name": "wf", "steps": [{"task": "ping"}]}},
     ("post", "/workflow-runs/{run_id}/retry"): {},
     ("put", "/quota"): {"max_queued": 100},
+    ("post", "/workers"): {"queues": ["default"]},
+    ("post", "/claims"): {"worker_id": "{worker_id}", "queues": ["idle"]},
+    ("post", "/workers/{worker_id}/heartbeat"): {"jobs": {}},
+    ("post", "/jobs/{job_id}/checkpoint"): {"fence": 1, "state": 1},
+    ("post", "/jobs/{job_id}/complete"): {"fence": 1},
+    ("post", "/jobs/{job_id}/fail"): {"fence": 1, "error": "boom"},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}
@@ -52,7 +58,7 @@ def _seed(server: Running) -> dict[str, Any]:
     run = server.call("POST", "/workflow-runs", namespace=THEIRS, json={
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
-            "run_id": run["id"]}
+            "run_id": run["id"], "worker_id": "http:0"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:

@@ -17,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
-from taskwheel.server.routes import dead_jobs, jobs, queues, schedules, workflows
+from taskwheel.server.routes import claims, dead_jobs, jobs, queues, schedules, workflows
 from taskwheel.server.state import ServerSettings, ServerState
+from taskwheel.server.wakeups import WakeUps
 from taskwheel.stores.base import Store
 
 API_TITLE = "taskwheel"
@@ -53,9 +54,10 @@ def create_app(
         ),
     )
     api.state.taskwheel = ServerState(store=store, app=app, settings=settings)
+    api.state.wake_ups = WakeUps(store.notifier)
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router)
+               queues.router, claims.router)
     for router in routers:
         api.include_router(router)
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
