@@ -125,6 +125,8 @@ def snapshot(store: Store) -> dict[str, Any]:
             "runs": [run.to_dict() for run in store.list_workflow_runs(
                 namespace, WorkflowRunFilter(limit=100_000))],
             "quota": store.get_quota(namespace).to_dict(),
+            "webhooks": [(hook.to_dict(), hook.secret)
+                         for hook in store.list_webhooks(namespace)],
         } for namespace in namespaces},
     }
 

@@ -17,7 +17,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
-from taskwheel.server.routes import claims, dead_jobs, jobs, queues, schedules, workflows
+from taskwheel.server.routes import (
+    claims,
+    dead_jobs,
+    jobs,
+    queues,
+    schedules,
+    webhooks,
+    workflows,
+)
 from taskwheel.server.state import ServerSettings, ServerState
 from taskwheel.server.wakeups import WakeUps
 from taskwheel.stores.base import Store
@@ -57,9 +65,10 @@ def create_app(
     api.state.wake_ups = WakeUps(store.notifier)
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router, claims.router)
+               queues.router, claims.router, webhooks.router)
     for router in routers:
         api.include_router(router)
+    api.include_router(webhooks.receiver)  # signed, not keyed: no role
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)
