@@ -14,8 +14,8 @@ import pytest
 from taskwheel.lifecycle import JobStatus
 from waiting import wait_for
 
-from .conftest import Project
-from .test_readme import free_port, listening
+from .conftest import COMMAND, Project
+from .test_readme import block_with, free_port, listening, python, write_modules
 
 WORKER = Path(__file__).parents[2] / "examples" / "http-worker" / "worker.sh"
 
@@ -59,3 +59,25 @@ def test_the_bash_worker_drains_jobs_through_the_server(any_project: Project) ->
     assert jobs[boom].status is JobStatus.DEAD
     assert "boom" in (jobs[boom].last_error or "")
     assert project.store.stats("default").workers == []  # it unregistered on the way out
+
+
+def test_the_readme_http_client_example_runs_against_a_real_server(project: Project) -> None:
+    write_modules(project)
+    created = project.run("keys", "create", "--namespace", "default", "--role", "operate")
+    assert created.returncode == 0, created.stderr
+    port = free_port()
+    serve = project.root / "server.log"
+    with serve.open("wb") as out:
+        server = subprocess.Popen(
+            [*COMMAND, "server", "--app", "mymod:app", "--port", str(port)],
+            cwd=project.root, env=project.env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: listening(port), timeout=30, what="the server to listen")
+        snippet = block_with("py", "taskwheel.HttpClient(").replace("8080", str(port))
+        python(project, f"key = {created.stdout.strip()!r}\n{snippet}")
+    finally:
+        server.kill()
+        server.wait(10)
+    [job] = project.jobs()
+    assert (job.task, job.args, job.idempotency_key) == ("send", ["a@b.c"], "signup:8")
