@@ -91,7 +91,7 @@ def server(store: Store, clock: ManualClock) -> Iterator[Running]:
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(api, log_level="warning", lifespan="off"))
+    uv = uvicorn.Server(uvicorn.Config(api, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     running = Running(url=f"http://127.0.0.1:{port}", store=store, clock=clock, api=api)

@@ -45,7 +45,7 @@ def _enqueue(server: Running, count: int = 1) -> list[int]:
 def _waiting(server: Running) -> int:
     wake_ups = server.api.state.wake_ups
     assert isinstance(wake_ups, WakeUps)
-    return wake_ups._count
+    return wake_ups.waiters
 
 
 def test_a_claim_answers_at_once_with_ready_jobs_and_their_fences(server: Running) -> None:
@@ -77,7 +77,7 @@ def test_a_waiting_claim_wakes_at_the_commit_that_makes_work_ready(server: Runni
     # Woken by the commit, not by the end of its 30 s wait (figure printed, not asserted).
     print(f"enqueue answered -> claim answered: {(returned[0] - committed) * 1000:.2f} ms")
     assert _waiting(server) == 0
-    assert not server.api.state.wake_ups.listening  # the last waiter closed the listener
+    assert server.api.state.wake_ups.listening  # kept for the next claim that waits
 
 
 def test_waiting_claims_hold_no_database_connection(server: Running) -> None:

@@ -9,6 +9,8 @@ and stay under ``max_body_bytes`` (else 413): both refused before any route runs
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -52,7 +54,15 @@ def create_app(
         >>> uvicorn.run(api, host="127.0.0.1", port=8080)  # doctest: +SKIP
     """
     settings = settings or ServerSettings()
+    wake_ups = WakeUps(store.notifier)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        yield
+        await wake_ups.aclose()  # the long polls' listener
+
     api = FastAPI(
+        lifespan=lifespan,
         title=API_TITLE, version="1",
         summary="Jobs, schedules and workflows of every namespace, over HTTP.",
         description=(
@@ -62,7 +72,7 @@ def create_app(
         ),
     )
     api.state.taskwheel = ServerState(store=store, app=app, settings=settings)
-    api.state.wake_ups = WakeUps(store.notifier)
+    api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
                queues.router, claims.router, webhooks.router)
