@@ -13,6 +13,7 @@ Example:
     >>> client = taskwheel.Client(app.store, "default")   # one namespace, no registry
     >>> client.list_dead()
     []
+    >>> remote = taskwheel.HttpClient("http://127.0.0.1:8080", api_key)  # over HTTP
 """
 
 from taskwheel.app import App, load_app
@@ -31,6 +32,7 @@ from taskwheel.errors import (
     WorkflowRunNotFound,
 )
 from taskwheel.handles import JobHandle, WorkflowRunHandle
+from taskwheel.http_client import ApiError, HttpClient
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import Backoff, Retry
@@ -48,6 +50,7 @@ from taskwheel.workflows import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiError",
     "App",
     "Attempt",
     "AttemptOutcome",
@@ -59,6 +62,7 @@ __all__ = [
     "DeadlinePolicy",
     "FailurePolicy",
     "Guarantee",
+    "HttpClient",
     "IllegalTransition",
     "InvalidInput",
     "Job",

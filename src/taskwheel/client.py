@@ -21,6 +21,7 @@ from taskwheel.quotas import Quota
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
 from taskwheel.validators import validate_id, validate_limit, validate_name
+from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import RunStatus, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
@@ -220,6 +221,25 @@ class Client:
         return self.store.set_quota(Quota(
             self.namespace, max_queued=max_queued, max_enqueue_rate=max_enqueue_rate,
             max_active_schedules=max_active_schedules))
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def define_webhook(self, hook: NewWebhook) -> Webhook:
+        """Create or replace a webhook (`taskwheel.webhooks.new_webhook`): requests to
+        ``POST /hooks/{namespace}/{name}`` signed with its secret become jobs of its
+        task."""
+        self._check_namespace(hook.namespace, "webhook")
+        return self.store.define_webhook(hook)
+
+    def webhooks(self) -> list[Webhook]:
+        return self.store.list_webhooks(self.namespace)
+
+    def webhook(self, name: str) -> Webhook:
+        """The webhook called ``name`` (`WebhookNotFound` if there is none)."""
+        return self.store.get_webhook(self.namespace, name)
+
+    def remove_webhook(self, name: str) -> None:
+        self.store.remove_webhook(self.namespace, name)
 
     def _check_namespace(self, namespace: str, what: str) -> None:
         if namespace != self.namespace:

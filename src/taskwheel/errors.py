@@ -178,6 +178,14 @@ class QuotaExceeded(TaskwheelError):
         self.retry_after = retry_after
 
 
+class WebhookNotFound(TaskwheelError, LookupError):
+    """No webhook of that name exists in the namespace."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"webhook {name!r} not found")
+        self.name = name
+
+
 class ApiKeyNotFound(TaskwheelError, LookupError):
     """No API key with that prefix exists."""
 

@@ -44,6 +44,7 @@ class Running:
     clock: ManualClock
     keys: dict[tuple[str, Role], str] = field(default_factory=dict)
     http: httpx.Client = field(default_factory=httpx.Client)
+    api: Any = None  # the FastAPI application it serves
 
     def key(self, namespace: str = MINE, role: Role = Role.ADMIN) -> str:
         return self.keys[(namespace, role)]
@@ -84,14 +85,16 @@ def store(backend: str, tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
 @pytest.fixture
 def server(store: Store, clock: ManualClock) -> Iterator[Running]:
     api = create_app(store, tasks_app, ServerSettings(max_body_bytes=MAX_BODY))
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every answer on a kept-alive connection waits for a delayed ACK (40 ms).
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(api, log_level="warning", lifespan="off"))
+    uv = uvicorn.Server(uvicorn.Config(api, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    running = Running(url=f"http://127.0.0.1:{port}", store=store, clock=clock)
+    running = Running(url=f"http://127.0.0.1:{port}", store=store, clock=clock, api=api)
     for namespace in (MINE, THEIRS, ALL_NAMESPACES):
         for role in Role:
             new = generate_key(namespace, role)
@@ -122,6 +125,8 @@ def snapshot(store: Store) -> dict[str, Any]:
             "runs": [run.to_dict() for run in store.list_workflow_runs(
                 namespace, WorkflowRunFilter(limit=100_000))],
             "quota": store.get_quota(namespace).to_dict(),
+            "webhooks": [(hook.to_dict(), hook.secret)
+                         for hook in store.list_webhooks(namespace)],
         } for namespace in namespaces},
     }
 

@@ -16,3 +16,8 @@ def add(a: int, b: int) -> int:
 @app.task
 def ping() -> str:
     return "pong"
+
+
+@app.task(queue="events")
+def on_event(payload: object) -> None:
+    """A webhook's task: the delivery's body is its one argument."""

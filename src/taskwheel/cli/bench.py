@@ -1,7 +1,8 @@
 """``taskwheel bench``: measure enqueue rate, drain rate and enqueue→start latency;
 ``taskwheel bench schedules``: fire lateness, scheduler CPU and memory at N schedules;
 ``taskwheel bench failover``: the time a standby scheduler takes over;
-``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in."""
+``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in;
+``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from taskwheel.bench.core import (
 from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
 from taskwheel.bench.report import Percentiles, Progress
 from taskwheel.bench.schedules import BurstResult, ScheduleBenchResult, run_schedule_benchmark
+from taskwheel.bench.server import ServerBenchResult, ServerBenchSettings, run_server_benchmark
 from taskwheel.bench.settings import (
     BenchSettings,
     BenchStore,
@@ -251,6 +253,76 @@ def bench_workflows(
     else:
         output.console.print(workflows_table(result))
         output.console.print(settings_table(result.settings))
+
+
+@bench.command("server", short_help="HTTP enqueue rate, long-poll claim latency, HTTP drain.")
+@click.option("--clients", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Concurrent clients enqueueing.")
+@click.option("--single-jobs", type=click.IntRange(min=1), default=5_000, show_default=True,
+              help="Jobs enqueued one request each.")
+@click.option("--batch-jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Jobs enqueued in batches.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=10_000), default=500,
+              show_default=True, help="Jobs per batch request.")
+@click.option("--latency-jobs", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Jobs of the enqueue→claim latency phase.")
+@click.option("--latency-rate", type=click.FloatRange(min=0, min_open=True), default=100.0,
+              show_default=True, help="Jobs per second the latency phase enqueues.")
+@click.option("--drain-jobs", type=click.IntRange(min=1), default=5_000, show_default=True,
+              help="No-op jobs the HTTP workers drain.")
+@click.option("--http-workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Workers of the pull protocol draining them.")
+@click.option("--claim-limit", type=click.IntRange(min=1, max=1000), default=50,
+              show_default=True, help="Most jobs one claim takes.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a phase may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_server(
+    ctx: click.Context, /, *, clients: int, single_jobs: int, batch_jobs: int,
+    batch_size: int, latency_jobs: int, latency_rate: float, drain_jobs: int,
+    http_workers: int, claim_limit: int, timeout: float, output_format: str, quiet: bool,
+) -> None:
+    """Measure the HTTP server from outside: enqueue rate (single and batch) with
+    concurrent clients, enqueue→claim latency through the long-poll claim, and the drain
+    rate of no-op jobs by workers of the pull protocol. One `taskwheel server` process
+    on a fresh database (--store and --database-url before `server`); the load from
+    threads of this process. See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_server_benchmark(
+        ServerBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, clients=clients, single_jobs=single_jobs,
+            batch_jobs=batch_jobs, batch_size=batch_size, latency_jobs=latency_jobs,
+            latency_rate=latency_rate, drain_jobs=drain_jobs, http_workers=http_workers,
+            claim_limit=claim_limit, timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(server_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def server_table(result: ServerBenchResult) -> Table:
+    table = Table(title="taskwheel bench server", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    single, batch, drain = result.enqueue_single, result.enqueue_batch, result.drain
+    table.add_row("HTTP enqueue, one job per request", f"{single.per_s:,.0f} jobs/s",
+                  f"{single.jobs:,} requests in {single.seconds:.2f}s")
+    table.add_row("HTTP enqueue, batches", f"{batch.per_s:,.0f} jobs/s",
+                  f"{batch.jobs:,} jobs in {batch.requests} requests, {batch.seconds:.2f}s")
+    sample = result.claim_latency
+    table.add_row("enqueue → claimed (long poll)", f"p50 {sample.p50:.2f} ms",
+                  f"p95 {sample.p95:.2f}, p99 {sample.p99:.2f}, max {sample.max:.2f} ms "
+                  f"({sample.count} jobs at {result.latency_rate:.0f}/s)")
+    table.add_row("HTTP drain, no-op jobs", f"{drain.per_s:,.0f} jobs/s",
+                  f"{drain.jobs:,} jobs in {drain.seconds:.2f}s, {drain.requests:,} requests")
+    return table
 
 
 def _measure(ctx: click.Context, quiet: bool, run: Callable[[Progress | None], R]) -> R:

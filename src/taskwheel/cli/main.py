@@ -36,6 +36,7 @@ from taskwheel.cli.output import error_line
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
+from taskwheel.cli.webhooks import webhooks
 from taskwheel.cli.worker import worker
 from taskwheel.cli.workflows import workflows
 
@@ -82,7 +83,7 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, migrate, demo):
+                keys, quotas, webhooks, migrate, demo):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ import click
 
 from taskwheel.cli.options import Target, app_option, common_options, wait_for_store
 from taskwheel.cli.output import configure_logging
+from taskwheel.cli.server import serve_in_thread
 from taskwheel.errors import InvalidInput
 from taskwheel.scheduler import Scheduler, SchedulerSettings
 from taskwheel.worker import Worker, WorkerSettings
@@ -105,16 +106,19 @@ def scheduler(
               help="Queue to serve (repeat for several).")
 @click.option("-c", "--concurrency", type=int, default=8, show_default=True,
               help="Jobs run at once.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port of the HTTP API on 127.0.0.1 (the server extra).")
+@click.option("--no-server", is_flag=True, help="No HTTP API.")
 @scheduler_options
 @log_level_option
 @common_options
 def dev(
     target: Target, *, app_spec: str, queues: tuple[str, ...], concurrency: int,
     lease_ttl: str, horizon: str, tick: str, partitions: int, retention: str, no_sync: bool,
-    prune_undeclared: bool, log_level: str,
+    prune_undeclared: bool, log_level: str, port: int, no_server: bool,
 ) -> None:
-    """A scheduler and a worker in one process, for a laptop (SQLite by default).
-    Migrates the database first.
+    """A scheduler, a worker and the HTTP API (on 127.0.0.1:--port) in one process,
+    for a laptop (SQLite by default). Migrates the database first.
 
     Stops on SIGTERM or SIGINT: the worker finishes running jobs, the scheduler gives
     its lease back.
@@ -138,9 +142,12 @@ def dev(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     thread.start()
+    stop_server = None if no_server else serve_in_thread(app, "127.0.0.1", port, log_level)
     try:
         worker.run(install_signal_handlers=False)
     finally:
+        if stop_server is not None:
+            stop_server()
         sched.stop()
         thread.join(timeout=10)
         app.close()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import click
 
+from taskwheel.app import App
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.errors import InvalidInput
 
@@ -42,3 +46,28 @@ def server(
         uvicorn.run(api, host=host, port=port, log_level=log_level)
     finally:
         app.close()
+
+
+def serve_in_thread(app: App, host: str, port: int, log_level: str) -> Callable[[], None]:
+    """The API on a thread of this process (``taskwheel dev``); returns how to stop it.
+    Without the server extra, nothing is served and a line says why."""
+    try:
+        import uvicorn
+
+        from taskwheel.server import create_app
+    except ImportError as exc:
+        click.echo(f"dev: no HTTP server (pip install 'taskwheel[server]': {exc})", err=True)
+        return lambda: None
+    # A namespace of the app's is not the server's: each request names its own.
+    config = uvicorn.Config(create_app(app.store, app), host=host, port=port,
+                            log_level=log_level.lower(), lifespan="on")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, name="taskwheel-server", daemon=True)
+    thread.start()
+    click.echo(f"dev: API at http://{host}:{port}/api/v1 (docs at /docs)", err=True)
+
+    def stop() -> None:
+        served.should_exit = True
+        thread.join(timeout=10)
+
+    return stop

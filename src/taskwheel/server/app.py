@@ -9,6 +9,8 @@ and stay under ``max_body_bytes`` (else 413): both refused before any route runs
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,8 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
-from taskwheel.server.routes import dead_jobs, jobs, queues, schedules, workflows
+from taskwheel.server.routes import (
+    claims,
+    dead_jobs,
+    jobs,
+    queues,
+    schedules,
+    webhooks,
+    workflows,
+)
 from taskwheel.server.state import ServerSettings, ServerState
+from taskwheel.server.wakeups import WakeUps
 from taskwheel.stores.base import Store
 
 API_TITLE = "taskwheel"
@@ -43,7 +54,15 @@ def create_app(
         >>> uvicorn.run(api, host="127.0.0.1", port=8080)  # doctest: +SKIP
     """
     settings = settings or ServerSettings()
+    wake_ups = WakeUps(store.notifier)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
+        yield
+        await wake_ups.aclose()  # the long polls' listener
+
     api = FastAPI(
+        lifespan=lifespan,
         title=API_TITLE, version="1",
         summary="Jobs, schedules and workflows of every namespace, over HTTP.",
         description=(
@@ -53,11 +72,13 @@ def create_app(
         ),
     )
     api.state.taskwheel = ServerState(store=store, app=app, settings=settings)
+    api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router)
+               queues.router, claims.router, webhooks.router)
     for router in routers:
         api.include_router(router)
+    api.include_router(webhooks.receiver)  # signed, not keyed: no role
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)

@@ -31,6 +31,7 @@ from taskwheel.quotas import Quota
 from taskwheel.retry import Retry
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 
@@ -378,6 +379,25 @@ class Store(ABC):
         """Set the namespace's limits (one without limits removes them). Enqueues over
         a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
         a schedule beyond ``max_active_schedules``."""
+
+    # -- webhooks (the HTTP server's) ---------------------------------------------------------
+
+    @abstractmethod
+    def define_webhook(self, hook: NewWebhook) -> Webhook:
+        """Create the webhook, or replace the definition of the one of that name in its
+        namespace (its creation time kept)."""
+
+    @abstractmethod
+    def get_webhook(self, namespace: str, name: str) -> Webhook:
+        """The webhook, or `WebhookNotFound`."""
+
+    @abstractmethod
+    def list_webhooks(self, namespace: str) -> list[Webhook]:
+        """The namespace's webhooks, by name."""
+
+    @abstractmethod
+    def remove_webhook(self, namespace: str, name: str) -> None:
+        """Delete the webhook (the jobs it made stay), or `WebhookNotFound`."""
 
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability

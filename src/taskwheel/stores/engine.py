@@ -29,6 +29,7 @@ from taskwheel.errors import (
     LeaseLost,
     QuotaExceeded,
     ScheduleNotFound,
+    WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import (
@@ -66,6 +67,7 @@ from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES, validate_name
+from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
 
 # How an operation uses the database: one statement that commits alone; a write
@@ -485,6 +487,26 @@ class SQLStore(Store):
         if key is None:
             raise ApiKeyNotFound(prefix)
         return key
+
+    def define_webhook(self, hook: NewWebhook) -> Webhook:
+        with self.executor("define_webhook", "statement") as ex:
+            return ex.upsert_webhook(hook)
+
+    def get_webhook(self, namespace: str, name: str) -> Webhook:
+        with self.executor("get_webhook", "read") as ex:
+            found = ex.webhook(namespace, name)
+        if found is None:
+            raise WebhookNotFound(name)
+        return found
+
+    def list_webhooks(self, namespace: str) -> list[Webhook]:
+        with self.executor("list_webhooks", "read") as ex:
+            return ex.list_webhooks(namespace)
+
+    def remove_webhook(self, namespace: str, name: str) -> None:
+        with self.executor("remove_webhook", "statement") as ex:
+            if not ex.delete_webhook(namespace, name):
+                raise WebhookNotFound(name)
 
     def get_quota(self, namespace: str) -> Quota:
         validate_name(namespace, "namespace")

@@ -45,6 +45,7 @@ from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import (
     StepOutcome,
     WorkflowRun,
@@ -479,6 +480,22 @@ class Executor(ABC):
 
     @abstractmethod
     def get_quota(self, namespace: str) -> Quota | None: ...
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def upsert_webhook(self, hook: NewWebhook) -> Webhook: ...
+
+    @abstractmethod
+    def webhook(self, namespace: str, name: str) -> Webhook | None: ...
+
+    @abstractmethod
+    def list_webhooks(self, namespace: str) -> list[Webhook]:
+        """The namespace's webhooks, by name."""
+
+    @abstractmethod
+    def delete_webhook(self, namespace: str, name: str) -> bool:
+        """Whether there was one to delete."""
 
     @abstractmethod
     def set_quota(self, quota: Quota) -> None: ...

@@ -28,6 +28,7 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import PlannedFire, Schedule, definition_from_spec
 from taskwheel.stores.executor import RunSettlement
+from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
 
 Decode = Callable[[Any], Any]
@@ -285,6 +286,21 @@ def quota_values(quota: Quota) -> dict[str, Any]:
     return {"namespace": quota.namespace, "max_queued": quota.max_queued,
             "max_enqueue_rate": quota.max_enqueue_rate,
             "max_active_schedules": quota.max_active_schedules}
+
+
+def webhook(row: Columns) -> Webhook:
+    return Webhook(
+        namespace=row["namespace"], name=row["name"], task=row["task"], queue=row["queue"],
+        secret=row["secret"], idempotency_header=row["idempotency_header"],
+        idempotency_pointer=row["idempotency_pointer"],
+        created_at=epoch_datetime(row["created_at"]))
+
+
+def webhook_values(hook: NewWebhook) -> dict[str, Any]:
+    return {"namespace": hook.namespace, "name": hook.name, "task": hook.task,
+            "queue": hook.queue, "secret": hook.secret,
+            "idempotency_header": hook.idempotency_header,
+            "idempotency_pointer": hook.idempotency_pointer}
 
 
 def api_key_values(key: NewApiKey) -> dict[str, Any]:

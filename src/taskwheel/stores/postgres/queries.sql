@@ -981,6 +981,28 @@ UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_now(%(now)s))
 WHERE prefix = %(prefix)s
 RETURNING *
 
+-- name: upsert_webhook
+-- A webhook defined again keeps its creation time.
+INSERT INTO webhooks (namespace, name, task, queue, secret, idempotency_header,
+                      idempotency_pointer, created_at)
+VALUES (%(namespace)s, %(name)s, %(task)s, %(queue)s, %(secret)s, %(idempotency_header)s,
+        %(idempotency_pointer)s, clock_now(%(now)s))
+ON CONFLICT (namespace, name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, secret = excluded.secret,
+    idempotency_header = excluded.idempotency_header,
+    idempotency_pointer = excluded.idempotency_pointer
+RETURNING *
+
+-- name: webhook
+SELECT * FROM webhooks WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: list_webhooks
+SELECT * FROM webhooks WHERE namespace = %(namespace)s ORDER BY name
+
+-- name: delete_webhook
+DELETE FROM webhooks WHERE namespace = %(namespace)s AND name = %(name)s
+RETURNING name
+
 -- name: get_quota
 SELECT * FROM quotas WHERE namespace = %(namespace)s
 

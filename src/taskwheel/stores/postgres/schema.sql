@@ -154,6 +154,18 @@ CREATE TABLE schedules (
     CONSTRAINT schedules_pkey PRIMARY KEY (id)
 ) WITH (fillfactor=80);
 
+CREATE TABLE webhooks (
+    namespace text NOT NULL,
+    name text NOT NULL,
+    task text NOT NULL,
+    queue text,
+    secret text NOT NULL,
+    idempotency_header text,
+    idempotency_pointer text,
+    created_at double precision NOT NULL,
+    CONSTRAINT webhooks_pkey PRIMARY KEY (namespace, name)
+);
+
 CREATE TABLE workers (
     id text NOT NULL,
     namespace text NOT NULL,

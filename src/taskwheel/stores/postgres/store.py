@@ -62,6 +62,7 @@ from taskwheel.stores.postgres.connection import (
 from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
+from taskwheel.webhooks import NewWebhook, Webhook
 
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
@@ -497,6 +498,23 @@ class PostgresExecutor(WorkflowStatements, Executor):
         row = self._execute("revoke_api_key", {"prefix": prefix}).fetchone()
         return None if row is None else rows.api_key(row)
 
+    def upsert_webhook(self, hook: NewWebhook) -> Webhook:
+        row = self._execute("upsert_webhook", rows.webhook_values(hook)).fetchone()
+        assert row is not None
+        return rows.webhook(row)
+
+    def webhook(self, namespace: str, name: str) -> Webhook | None:
+        row = self._execute("webhook", {"namespace": namespace, "name": name}).fetchone()
+        return None if row is None else rows.webhook(row)
+
+    def list_webhooks(self, namespace: str) -> list[Webhook]:
+        found = self._execute("list_webhooks", {"namespace": namespace}).fetchall()
+        return [rows.webhook(row) for row in found]
+
+    def delete_webhook(self, namespace: str, name: str) -> bool:
+        return self._execute("delete_webhook", {"namespace": namespace, "name": name}
+                             ).fetchone() is not None
+
     def get_quota(self, namespace: str) -> Quota | None:
         row = self._execute("get_quota", {"namespace": namespace}).fetchone()
         return None if row is None else rows.quota(row)
@@ -542,7 +560,8 @@ class PostgresStore(SQLStore):
         >>> store = PostgresStore("postgresql://localhost/app?schema=jobs")  # doctest: +SKIP
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
-         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql']
+         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
+         '0007_webhooks.sql']
     """
 
     kind = "postgres"

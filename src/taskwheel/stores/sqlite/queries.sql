@@ -765,6 +765,28 @@ UPDATE taskwheel_api_keys SET revoked_at = coalesce(revoked_at, :now)
 WHERE prefix = :prefix
 RETURNING *
 
+-- name: upsert_webhook
+-- A webhook defined again keeps its creation time.
+INSERT INTO taskwheel_webhooks (namespace, name, task, queue, secret, idempotency_header,
+                                idempotency_pointer, created_at)
+VALUES (:namespace, :name, :task, :queue, :secret, :idempotency_header, :idempotency_pointer,
+        :now)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    task = excluded.task, queue = excluded.queue, secret = excluded.secret,
+    idempotency_header = excluded.idempotency_header,
+    idempotency_pointer = excluded.idempotency_pointer
+RETURNING *
+
+-- name: webhook
+SELECT * FROM taskwheel_webhooks WHERE namespace = :namespace AND name = :name
+
+-- name: list_webhooks
+SELECT * FROM taskwheel_webhooks WHERE namespace = :namespace ORDER BY name
+
+-- name: delete_webhook
+DELETE FROM taskwheel_webhooks WHERE namespace = :namespace AND name = :name
+RETURNING name
+
 -- name: get_quota
 SELECT * FROM taskwheel_quotas WHERE namespace = :namespace
 

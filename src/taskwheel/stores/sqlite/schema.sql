@@ -102,6 +102,18 @@ CREATE TABLE taskwheel_schedules (
     UNIQUE (namespace, name)
 );
 
+CREATE TABLE taskwheel_webhooks (
+    namespace           TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    task                TEXT NOT NULL,
+    queue               TEXT,
+    secret              TEXT NOT NULL,
+    idempotency_header  TEXT,
+    idempotency_pointer TEXT,
+    created_at          REAL NOT NULL,
+    PRIMARY KEY (namespace, name)
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_workers (
     id                 TEXT PRIMARY KEY,
     namespace          TEXT NOT NULL,

@@ -58,6 +58,7 @@ from taskwheel.stores.sqlite.connection import (
 )
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
+from taskwheel.webhooks import NewWebhook, Webhook
 
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
@@ -486,6 +487,22 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         row = self._execute("revoke_api_key", {"prefix": prefix, "now": self.now()}).fetchone()
         return None if row is None else rows.api_key(row)
 
+    def upsert_webhook(self, hook: NewWebhook) -> Webhook:
+        return rows.webhook(self._execute(
+            "upsert_webhook", {**rows.webhook_values(hook), "now": self.now()}).fetchone())
+
+    def webhook(self, namespace: str, name: str) -> Webhook | None:
+        row = self._execute("webhook", {"namespace": namespace, "name": name}).fetchone()
+        return None if row is None else rows.webhook(row)
+
+    def list_webhooks(self, namespace: str) -> list[Webhook]:
+        return [rows.webhook(row) for row in self._execute(
+            "list_webhooks", {"namespace": namespace})]
+
+    def delete_webhook(self, namespace: str, name: str) -> bool:
+        return self._execute("delete_webhook", {"namespace": namespace, "name": name}
+                             ).fetchone() is not None
+
     def get_quota(self, namespace: str) -> Quota | None:
         row = self._execute("get_quota", {"namespace": namespace}).fetchone()
         return None if row is None else rows.quota(row)
@@ -516,7 +533,8 @@ class SQLiteStore(SQLStore):
         >>> store = SQLiteStore(":memory:")
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
-         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql']
+         '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
+         '0007_webhooks.sql']
     """
 
     kind = "sqlite"
