@@ -86,8 +86,13 @@ WHERE namespace = :namespace AND idempotency_key = :idempotency_key AND changes(
 -- conflict; the steps of a workflow run): first the first free id, the one SQLite itself
 -- would give (the table has no AUTOINCREMENT, so the ids of the last jobs, once deleted,
 -- are given again, as they always were). Nobody else inserts before the write
--- transaction commits: the ids from here on are the batch's...
-SELECT coalesce(max(id), 0) + 1 AS first_id FROM taskwheel_jobs
+-- transaction commits: the ids from here on are the batch's... (limited: a namespace of
+-- :namespaces (JSON) has a quota; the store then enqueues the batch in a transaction
+-- that checks it: one probe of a primary key per namespace, in the same statement)...
+SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
+       EXISTS (SELECT 1 FROM taskwheel_quotas)  -- no quota anywhere: nothing more to read
+       AND EXISTS (SELECT 1 FROM taskwheel_quotas
+                   WHERE namespace IN (SELECT value FROM json_each(:namespaces))) AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`), positional in column order: binding by name costs
@@ -738,13 +743,6 @@ WHERE d.job_id = :job_id AND j.namespace = :namespace
 ORDER BY j.id
 
 -- API keys and quotas ---------------------------------------------------------------------------
-
--- name: limited
--- Whether a namespace of an enqueue has a quota (a probe of a primary key per namespace,
--- in the enqueue's own write transaction): if so the store checks it first.
-SELECT EXISTS (
-    SELECT 1 FROM taskwheel_quotas
-    WHERE namespace IN (SELECT value FROM json_each(:namespaces))) AS limited
 
 -- name: insert_api_key
 INSERT INTO taskwheel_api_keys (prefix, digest, namespace, role, name, created_at)

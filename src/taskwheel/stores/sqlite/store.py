@@ -104,8 +104,21 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         return [str(row[0]) for row in self._execute("namespaces")]
 
     def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
+        written = self._insert(jobs, unless_limited=False)
+        assert written is not None
+        return written
+
+    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
+        return self._insert(jobs, unless_limited=True)
+
+    def _insert(self, jobs: Sequence[NewJob], *, unless_limited: bool) -> Enqueued | None:
+        """The batch, or None (nothing written) when ``unless_limited`` and a namespace
+        of it has a quota: learnt from the statement that reserves the batch's ids."""
         if not jobs:
             return Enqueued()
+        first, limited = self._reserve(jobs)
+        if unless_limited and limited:
+            return None
         now = self.now()
         if any(new.idempotency_key is not None for new in jobs):
             answers, existing = [], []
@@ -115,7 +128,7 @@ class SQLiteExecutor(WorkflowStatements, Executor):
                 existing.append(not inserted.rows)
             created = Enqueued(answers, existing)
         else:
-            created = Enqueued(self._copy(jobs, now))
+            created = Enqueued(self._copy(jobs, first, now))
         first_due: dict[str, float] = {}
         for job in created:
             if job.status is JobStatus.QUEUED:
@@ -128,25 +141,21 @@ class SQLiteExecutor(WorkflowStatements, Executor):
             self.wake(namespace, "jobs" if due == -math.inf else due_event(due))
         return created
 
-    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
-        namespaces = _namespaces([new.namespace for new in jobs])
-        if self._execute("limited", {"namespaces": namespaces}).fetchone()[0]:
-            return None
-        return self.insert_jobs(jobs)
-
-    def _copy(self, jobs: Sequence[NewJob], now: float) -> list[Job]:
-        """A batch without keys, which cannot conflict: the ids first, then the rows in
-        one executemany, each record built without reading it back."""
-        first = self._reserve()
+    def _copy(self, jobs: Sequence[NewJob], first: int, now: float) -> list[Job]:
+        """A batch without keys, which cannot conflict, its ids from ``first`` on: the
+        rows in one executemany, each record built without reading it back."""
         values = [rows.job_values(new, first + n, now) for n, new in enumerate(jobs)]
         self._c().executemany(statement("copy_jobs"), values)
         moment = epoch_datetime(now)
         return [rows.new_job(new, value, moment) for new, value in zip(jobs, values, strict=True)]
 
-    def _reserve(self) -> int:
-        """The first id of the jobs about to be written: the ids from it on are theirs
-        until this write transaction commits."""
-        return int(self._execute("reserve_jobs").fetchone()[0])
+    def _reserve(self, jobs: Sequence[NewJob] = ()) -> tuple[int, bool]:
+        """The first id of the jobs about to be written (the ids from it on are theirs
+        until this write transaction commits), and whether a namespace of ``jobs`` has
+        a quota."""
+        found = self._execute("reserve_jobs", {
+            "namespaces": _namespaces(sorted({new.namespace for new in jobs}))}).fetchone()
+        return int(found[0]), bool(found[1])
 
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         slow, claim, due = Q["claim_at_once"]

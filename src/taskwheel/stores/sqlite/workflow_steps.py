@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from taskwheel.jobs import loads_json
+from taskwheel.jobs import NewJob, loads_json
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores import rows
 from taskwheel.stores.executor import RunSettlement, StepReset
@@ -34,8 +34,9 @@ class WorkflowStatements(Statements):
     def wake(self, namespace: str, event: str) -> None:
         raise NotImplementedError
 
-    def _reserve(self) -> int:
-        """The first id of the jobs about to be written (reserve_jobs)."""
+    def _reserve(self, jobs: Sequence[NewJob] = ()) -> tuple[int, bool]:
+        """The first id of the jobs about to be written, and whether a namespace of
+        ``jobs`` has a quota (reserve_jobs)."""
         raise NotImplementedError
 
     def insert_run(
@@ -52,7 +53,7 @@ class WorkflowStatements(Statements):
             return None
         run_id = cursor.lastrowid
         root = JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
-        first = self._reserve()
+        first, _ = self._reserve()  # a run's steps are not under the enqueue quota
         ids = {step.name: first + n for n, step in enumerate(spec.steps)}
         conn.executemany(insert_steps, [
             (ids[step.name], spec.namespace, step.job.task, step.job.queue, step.job.args_json,
