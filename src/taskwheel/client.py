@@ -236,10 +236,10 @@ class Client:
 
     def webhook(self, name: str) -> Webhook:
         """The webhook called ``name`` (`WebhookNotFound` if there is none)."""
-        return self.store.get_webhook(self.namespace, name)
+        return self.store.get_webhook(self.namespace, validate_name(name, "name"))
 
     def remove_webhook(self, name: str) -> None:
-        self.store.remove_webhook(self.namespace, name)
+        self.store.remove_webhook(self.namespace, validate_name(name, "name"))
 
     def _check_namespace(self, namespace: str, what: str) -> None:
         if namespace != self.namespace:

@@ -59,6 +59,9 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("keys", "revoke"): (["tw_00000000"], {}),
     ("quotas", "set"): ([], {"--max-queued": "10"}),
     ("quotas", "show"): ([], {}),
+    ("webhooks", "create"): (["hook"], {"--task": "send", "--app": APP}),
+    ("webhooks", "list"): ([], {}),
+    ("webhooks", "remove"): (["hook"], {}),
 }
 LONG_RUNNING = {("worker",), ("scheduler",), ("dev",), ("demo",), ("bench",), ("migrate",),
                 ("server",)}
