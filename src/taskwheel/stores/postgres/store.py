@@ -36,9 +36,7 @@ from taskwheel.jobs import (
     Outcome,
     epoch_datetime,
 )
-from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
@@ -62,7 +60,7 @@ from taskwheel.stores.postgres.connection import (
 from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
-from taskwheel.webhooks import NewWebhook, Webhook
+from taskwheel.stores.tenancy import TenancyStatements
 
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
@@ -77,7 +75,7 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, Executor):
+class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
@@ -99,6 +97,9 @@ class PostgresExecutor(WorkflowStatements, Executor):
 
     def _execute(self, name: str, params: Params) -> Cursor[DictRow]:
         return self._conn.execute(_Q[name], {"now": self._given_now, **params})
+
+    def _stamped(self, params: Params) -> Params:
+        return params  # the statements read the time themselves (clock_now)
 
     # -- the transaction ------------------------------------------------------------------
 
@@ -480,58 +481,6 @@ class PostgresExecutor(WorkflowStatements, Executor):
         )
 
     # -- API keys and quotas -----------------------------------------------------------------
-
-    def insert_api_key(self, key: NewApiKey) -> ApiKey:
-        row = self._execute("insert_api_key", rows.api_key_values(key)).fetchone()
-        assert row is not None
-        return rows.api_key(row)
-
-    def api_key(self, prefix: str) -> ApiKey | None:
-        row = self._execute("api_key", {"prefix": prefix}).fetchone()
-        return None if row is None else rows.api_key(row)
-
-    def list_api_keys(self, namespace: str | None) -> list[ApiKey]:
-        found = self._execute("list_api_keys", {"namespace": namespace}).fetchall()
-        return [rows.api_key(row) for row in found]
-
-    def revoke_api_key(self, prefix: str) -> ApiKey | None:
-        row = self._execute("revoke_api_key", {"prefix": prefix}).fetchone()
-        return None if row is None else rows.api_key(row)
-
-    def upsert_webhook(self, hook: NewWebhook) -> Webhook:
-        row = self._execute("upsert_webhook", rows.webhook_values(hook)).fetchone()
-        assert row is not None
-        return rows.webhook(row)
-
-    def webhook(self, namespace: str, name: str) -> Webhook | None:
-        row = self._execute("webhook", {"namespace": namespace, "name": name}).fetchone()
-        return None if row is None else rows.webhook(row)
-
-    def list_webhooks(self, namespace: str) -> list[Webhook]:
-        found = self._execute("list_webhooks", {"namespace": namespace}).fetchall()
-        return [rows.webhook(row) for row in found]
-
-    def delete_webhook(self, namespace: str, name: str) -> bool:
-        return self._execute("delete_webhook", {"namespace": namespace, "name": name}
-                             ).fetchone() is not None
-
-    def get_quota(self, namespace: str) -> Quota | None:
-        row = self._execute("get_quota", {"namespace": namespace}).fetchone()
-        return None if row is None else rows.quota(row)
-
-    def set_quota(self, quota: Quota) -> None:
-        self._execute("set_quota", rows.quota_values(quota))
-
-    def remove_quota(self, namespace: str) -> None:
-        self._execute("remove_quota", {"namespace": namespace})
-
-    def quota_usage(self, namespace: str) -> QuotaUsage | None:
-        row = self._execute("quota_usage", {"namespace": namespace}).fetchone()
-        return None if row is None else rows.quota_usage(row)
-
-    def spend_tokens(self, namespace: str, tokens: float, tokens_at: float) -> None:
-        self._execute("spend_tokens", {"namespace": namespace, "tokens": float(tokens),
-                                       "tokens_at": float(tokens_at)})
 
     def count_active_schedules(self, namespace: str) -> int:
         return self._count("count_active_schedules", {"namespace": namespace}, "active")

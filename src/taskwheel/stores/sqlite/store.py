@@ -29,10 +29,8 @@ from taskwheel.jobs import (
     Outcome,
     epoch_datetime,
 )
-from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier, due_event
-from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
@@ -58,12 +56,12 @@ from taskwheel.stores.sqlite.connection import (
 )
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
-from taskwheel.webhooks import NewWebhook, Webhook
+from taskwheel.stores.tenancy import TenancyStatements
 
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
-class SQLiteExecutor(WorkflowStatements, Executor):
+class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
 
@@ -92,6 +90,9 @@ class SQLiteExecutor(WorkflowStatements, Executor):
 
     def wake(self, namespace: str, event: str) -> None:
         self.wakes.add((namespace, event))
+
+    def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "now": self.now()}
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
@@ -479,56 +480,6 @@ class SQLiteExecutor(WorkflowStatements, Executor):
         )
 
     # -- API keys and quotas --------------------------------------------------------------------
-
-    def insert_api_key(self, key: NewApiKey) -> ApiKey:
-        return rows.api_key(self._execute(
-            "insert_api_key", {**rows.api_key_values(key), "now": self.now()}).fetchone())
-
-    def api_key(self, prefix: str) -> ApiKey | None:
-        row = self._execute("api_key", {"prefix": prefix}).fetchone()
-        return None if row is None else rows.api_key(row)
-
-    def list_api_keys(self, namespace: str | None) -> list[ApiKey]:
-        return [rows.api_key(row) for row in self._execute(
-            "list_api_keys", {"namespace": namespace})]
-
-    def revoke_api_key(self, prefix: str) -> ApiKey | None:
-        row = self._execute("revoke_api_key", {"prefix": prefix, "now": self.now()}).fetchone()
-        return None if row is None else rows.api_key(row)
-
-    def upsert_webhook(self, hook: NewWebhook) -> Webhook:
-        return rows.webhook(self._execute(
-            "upsert_webhook", {**rows.webhook_values(hook), "now": self.now()}).fetchone())
-
-    def webhook(self, namespace: str, name: str) -> Webhook | None:
-        row = self._execute("webhook", {"namespace": namespace, "name": name}).fetchone()
-        return None if row is None else rows.webhook(row)
-
-    def list_webhooks(self, namespace: str) -> list[Webhook]:
-        return [rows.webhook(row) for row in self._execute(
-            "list_webhooks", {"namespace": namespace})]
-
-    def delete_webhook(self, namespace: str, name: str) -> bool:
-        return self._execute("delete_webhook", {"namespace": namespace, "name": name}
-                             ).fetchone() is not None
-
-    def get_quota(self, namespace: str) -> Quota | None:
-        row = self._execute("get_quota", {"namespace": namespace}).fetchone()
-        return None if row is None else rows.quota(row)
-
-    def set_quota(self, quota: Quota) -> None:
-        self._execute("set_quota", rows.quota_values(quota))
-
-    def remove_quota(self, namespace: str) -> None:
-        self._execute("remove_quota", {"namespace": namespace})
-
-    def quota_usage(self, namespace: str) -> QuotaUsage | None:
-        row = self._execute("quota_usage", {"namespace": namespace}).fetchone()
-        return None if row is None else rows.quota_usage(row)
-
-    def spend_tokens(self, namespace: str, tokens: float, tokens_at: float) -> None:
-        self._execute("spend_tokens", {"namespace": namespace, "tokens": tokens,
-                                       "tokens_at": tokens_at})
 
     def count_active_schedules(self, namespace: str) -> int:
         return int(self._execute("count_active_schedules",
