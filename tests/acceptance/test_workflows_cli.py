@@ -70,7 +70,6 @@ def test_a_submitted_file_runs_and_shows_every_step_and_the_dag(project: Project
 
 
 def test_a_yaml_file_is_submitted_like_a_json_one(project: Project) -> None:
-    pytest.importorskip("yaml")
     text = (
         "name: sums\n"
         "on_failure: fail_fast\n"

@@ -239,7 +239,6 @@ steps:
 
 
 def test_a_yaml_file_gives_the_same_spec_as_the_json_one(app: taskwheel.App) -> None:
-    pytest.importorskip("yaml")
     from_yaml = Workflow.parse(YAML, "yaml").compile(app.tasks, "etl")
     assert from_yaml == Workflow.parse(json.dumps(FILE), "json").compile(app.tasks, "etl")
 

@@ -516,55 +516,32 @@ LIMIT 1
 -- name: prune
 -- Up to :limit jobs that ended before :before with their attempts and edges, the leases
 -- that lapsed before it, and the finished runs left without steps; the answer is how many
--- jobs (the fourth statement's count). Dead jobs stay: the dead-letter queue is emptied by
+-- jobs (the sixth statement's count). Dead jobs stay: the dead-letter queue is emptied by
 -- purge_dead only. The steps of a run still going are kept: its later steps read their
--- results. The jobs are chosen three times, by one deterministic subquery (the oldest
--- first, then by id), before any of them is deleted: the same jobs each time.
+-- results. The jobs are chosen once (the oldest first, then by id) into a table of this
+-- connection's own, which the deletes read.
 DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before;
+CREATE TEMP TABLE IF NOT EXISTS taskwheel_prunable (id INTEGER PRIMARY KEY);
+INSERT INTO temp.taskwheel_prunable
+SELECT id FROM taskwheel_jobs
+WHERE namespace = :namespace AND finished_at < :before
+  AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_workflow_runs AS run
+      WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
+ORDER BY finished_at, id
+LIMIT :limit;
 -- Edges first: a deleted job's id may be given to a new job, which must not inherit them.
 DELETE FROM taskwheel_job_deps
-WHERE job_id IN (
-          SELECT id FROM taskwheel_jobs
-          WHERE namespace = :namespace AND finished_at < :before
-            AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-            AND NOT EXISTS (
-                SELECT 1 FROM taskwheel_workflow_runs AS run
-                WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-          ORDER BY finished_at, id
-          LIMIT :limit)
-   OR depends_on IN (
-          SELECT id FROM taskwheel_jobs
-          WHERE namespace = :namespace AND finished_at < :before
-            AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-            AND NOT EXISTS (
-                SELECT 1 FROM taskwheel_workflow_runs AS run
-                WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-          ORDER BY finished_at, id
-          LIMIT :limit);
-DELETE FROM taskwheel_attempts
-WHERE job_id IN (
-    SELECT id FROM taskwheel_jobs
-    WHERE namespace = :namespace AND finished_at < :before
-      AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-      AND NOT EXISTS (
-          SELECT 1 FROM taskwheel_workflow_runs AS run
-          WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-    ORDER BY finished_at, id
-    LIMIT :limit);
-DELETE FROM taskwheel_jobs
-WHERE id IN (
-    SELECT id FROM taskwheel_jobs
-    WHERE namespace = :namespace AND finished_at < :before
-      AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-      AND NOT EXISTS (
-          SELECT 1 FROM taskwheel_workflow_runs AS run
-          WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-    ORDER BY finished_at, id
-    LIMIT :limit);
+WHERE job_id IN (SELECT id FROM temp.taskwheel_prunable)
+   OR depends_on IN (SELECT id FROM temp.taskwheel_prunable);
+DELETE FROM taskwheel_attempts WHERE job_id IN (SELECT id FROM temp.taskwheel_prunable);
+DELETE FROM taskwheel_jobs WHERE id IN (SELECT id FROM temp.taskwheel_prunable);
 DELETE FROM taskwheel_workflow_runs
 WHERE namespace = :namespace AND status != 'running' AND finished_at < :before
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_jobs WHERE workflow_run_id = taskwheel_workflow_runs.id);
+DELETE FROM temp.taskwheel_prunable
 
 -- workers and leases --------------------------------------------------------------------------
 

@@ -433,7 +433,7 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
     # -- maintenance ------------------------------------------------------------------------------
 
     def prune(self, namespace: str, before: float, limit: int) -> int:
-        _lapsed, _unlinked, _forgotten, pruned, _emptied = self._run(
+        _lapsed, _table, _chosen, _unlinked, _forgotten, pruned, _emptied, _cleared = self._run(
             "prune", {"namespace": namespace, "before": before, "limit": limit})
         return pruned.count
 
