@@ -453,9 +453,15 @@ WHERE s.id IN (SELECT value FROM json_each(:ids))
   AND +s.namespace IN (SELECT value FROM json_each(:namespaces))
 
 -- name: list_schedules
+-- Every schedule of a namespace; with :declared_by, only the active ones an app declared
+-- (a scheduler's start looks for those its app no longer declares, without reading the
+-- others: a namespace may hold a million schedules).
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
 LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
-WHERE s.namespace = :namespace ORDER BY s.name
+WHERE s.namespace = :namespace
+  AND (:declared_by IS NULL
+       OR (s.declared_by = :declared_by AND NOT s.paused AND s.next_fire_at IS NOT NULL))
+ORDER BY s.name
 
 -- name: pause_schedule
 UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now, changed_at = :now

@@ -374,9 +374,9 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
         return [rows.schedule(row) for row in self._execute("schedules_by_id", {
             "namespaces": _namespaces(namespaces), "ids": json.dumps(list(ids))})]
 
-    def list_schedules(self, namespace: str) -> list[Schedule]:
+    def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
         return [rows.schedule(row) for row in self._execute(
-            "list_schedules", {"namespace": namespace})]
+            "list_schedules", {"namespace": namespace, "declared_by": declared_by})]
 
     def pause_schedule(self, namespace: str, name: str, paused: bool) -> None:
         self._execute("pause_schedule", {
