@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from taskwheel.errors import InvalidInput, QuotaExceeded, TaskwheelError
-from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job
+from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Enqueued, Guarantee, Job
 from taskwheel.lifecycle import JobStatus
 
 _JOB_TIMES = ("run_at", "deadline", "lease_expires_at", "started_at", "created_at",
@@ -101,11 +101,13 @@ class HttpClient:
         returns."""
         return _job(self._call("POST", "/jobs", _request(task, args, kwargs, options)))
 
-    def enqueue_many(self, requests: Iterable[Mapping[str, Any]]) -> list[Job]:
+    def enqueue_many(self, requests: Iterable[Mapping[str, Any]]) -> Enqueued:
         """Enqueue jobs in one transaction (all or none), each given as the API's
-        request: ``{"task": ..., "args": [...], "priority": 5, ...}``."""
+        request: ``{"task": ..., "args": [...], "priority": 5, ...}``; with, for each,
+        whether its idempotency key was held already (``existing``: nothing created)."""
         answer = self._call("POST", "/jobs/batch", {"jobs": [dict(r) for r in requests]})
-        return [_job(job) for job in answer["jobs"]]
+        return Enqueued([_job(job) for job in answer["jobs"]],
+                        [bool(job.get("existing")) for job in answer["jobs"]])
 
     def job(self, job_id: int) -> Job:
         return _job(self._call("GET", f"/jobs/{int(job_id)}"))
@@ -281,6 +283,7 @@ def _time(value: str | None) -> datetime | None:
 
 def _job(data: Mapping[str, Any]) -> Job:
     fields = dict(data)
+    fields.pop("existing", None)  # an enqueue's answer says it; the job does not hold it
     for name in _JOB_TIMES:
         fields[name] = _time(fields.get(name))
     fields["status"] = JobStatus(fields["status"])

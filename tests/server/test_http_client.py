@@ -85,3 +85,11 @@ def test_refusals_are_the_python_apis_errors(server: Running,
         client.enqueue("ping")
     with pytest.raises(InvalidInput):
         taskwheel.HttpClient("ftp://example.org", "k")
+
+
+def test_enqueue_many_says_which_jobs_existed_already(client: taskwheel.HttpClient) -> None:
+    first = client.enqueue("ping", idempotency_key="twice")
+    answer = client.enqueue_many([{"task": "ping", "idempotency_key": "twice"},
+                                  {"task": "ping"}])
+    assert answer[0].id == first.id
+    assert answer.existing == (True, False)

@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
+from taskwheel.server.batching import GroupCommit
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
     claims,
@@ -71,7 +72,8 @@ def create_app(
             "whose role is too low 403. Errors are RFC 9457 problem details."
         ),
     )
-    api.state.taskwheel = ServerState(store=store, app=app, settings=settings)
+    api.state.taskwheel = ServerState(store=store, app=app, settings=settings,
+                                      enqueues=GroupCommit(store))
     api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,

@@ -128,6 +128,21 @@ class JobOut(Answer):
         return cls.model_validate(job)
 
 
+class EnqueuedOut(JobOut):
+    existing: bool = Field(
+        description="True when the request's idempotency key was held by this job "
+                    "already (before, or by an earlier request of the batch): nothing was "
+                    "created, and a single enqueue answers 200 instead of 201.")
+
+    @classmethod
+    def of_enqueued(cls, job: Job, existing: bool) -> EnqueuedOut:
+        return cls.model_validate({**JobOut.of(job).model_dump(), "existing": existing})
+
+
+class EnqueuedList(Answer):
+    jobs: list[EnqueuedOut]
+
+
 class JobList(Answer):
     jobs: list[JobOut]
     next_cursor: str | None = Field(

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from taskwheel.app import App
 from taskwheel.errors import InvalidInput
+from taskwheel.server.batching import GroupCommit
 from taskwheel.stores.base import Store
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class ServerState:
     store: Store
     app: App
     settings: ServerSettings
+    enqueues: GroupCommit
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """A short read of the store, such as the request's API key by its primary key.

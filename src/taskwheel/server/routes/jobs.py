@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from taskwheel.client import Client
@@ -21,6 +21,8 @@ from taskwheel.server.models import (
     BulkFailure,
     BulkResult,
     EnqueueBatch,
+    EnqueuedList,
+    EnqueuedOut,
     EnqueueRequest,
     JobList,
     JobOut,
@@ -48,27 +50,31 @@ def _request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
 
 
 # The enqueues are asynchronous and write on a thread of their own: a synchronous route
-# costs FastAPI a second hop to a thread, to check the answer against its model.
-@router.post("", status_code=201, response_model=JobOut, summary="Enqueue a job")
-async def enqueue(access: Operator, body: EnqueueRequest) -> JobOut:
-    """Create a job; with an idempotency key that a job of the namespace holds, that
-    job. A 201 means the job is committed."""
-    def write() -> JobOut:
-        [handle] = access.client.enqueue_many([_request(access, body)])
-        return JobOut.of(handle.record)
+# costs FastAPI a second hop to a thread, to check the answer against its model. Single
+# enqueues are written in groups (`batching.GroupCommit`): one transaction for the
+# requests that arrive while the previous group commits, each with its own answer.
+@router.post("", status_code=201, response_model=EnqueuedOut, summary="Enqueue a job",
+             responses={200: {"model": EnqueuedOut,
+                              "description": "The job that holds the idempotency key"}})
+async def enqueue(access: Operator, body: EnqueueRequest, response: Response) -> EnqueuedOut:
+    """Create a job (201, once committed); with an idempotency key that a job of the
+    namespace holds, that job (200, ``existing``: nothing was created)."""
+    job, existing = await access.state.enqueues.enqueue(_request(access, body))
+    if existing:
+        response.status_code = 200
+    return EnqueuedOut.of_enqueued(job, existing)
 
-    return await run_in_threadpool(write)
 
-
-@router.post("/batch", status_code=201, response_model=JobList,
+@router.post("/batch", status_code=201, response_model=EnqueuedList,
              summary="Enqueue jobs in one transaction")
-async def enqueue_batch(access: Operator, body: EnqueueBatch) -> JobList:
-    """Create every job or none (the first bad one is named, as ``jobs[i].field``)."""
-    def write() -> JobList:  # checking a big batch takes a while: not on the event loop
+async def enqueue_batch(access: Operator, body: EnqueueBatch) -> EnqueuedList:
+    """Create every job or none (the first bad one is named, as ``jobs[i].field``);
+    each answered job says whether it ``existing`` already (its idempotency key)."""
+    def write() -> EnqueuedList:  # checking a big batch takes a while: not on the loop
         requests = [_request(access, item, f"jobs[{i}]") for i, item in enumerate(body.jobs)]
         handles = access.client.enqueue_many(requests)
-        return JobList(jobs=[JobOut.of(handle.record) for handle in handles],
-                       next_cursor=None)
+        return EnqueuedList(jobs=[EnqueuedOut.of_enqueued(handle.record, handle.existing)
+                                  for handle in handles])
 
     return await run_in_threadpool(write)
 
