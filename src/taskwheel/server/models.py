@@ -136,7 +136,11 @@ class EnqueuedOut(JobOut):
 
     @classmethod
     def of_enqueued(cls, job: Job, existing: bool) -> EnqueuedOut:
-        return cls.model_validate({**JobOut.of(job).model_dump(), "existing": existing})
+        fields = {name: getattr(job, name) for name in _JOB_FIELDS}
+        return cls.model_validate({**fields, "existing": existing})
+
+
+_JOB_FIELDS = tuple(JobOut.model_fields)
 
 
 class EnqueuedList(Answer):
