@@ -134,9 +134,11 @@ class SQLStore(Store):
         if request.limit == 0:
             with self.executor("claim_jobs", "read") as ex:
                 return Claim(jobs=[], next_due=ex.next_due(request.namespaces, request.queues))
-        with self.executor("claim_jobs", "statement") as ex:
-            # Most claims find nothing but ready jobs: one statement, one round trip.
-            claim = self.claim_policy.claim_at_once(ex, request)
+        claim = None
+        if not request.due:
+            with self.executor("claim_jobs", "statement") as ex:
+                # Most claims find nothing but ready jobs: one statement, one round trip.
+                claim = self.claim_policy.claim_at_once(ex, request)
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))

@@ -336,17 +336,19 @@ class Worker:
                 want = min(free, s.batch_size)
                 try:
                     namespaces = await self._namespaces()
+                    # The alarm rang for a delayed job: the claim makes it ready first.
+                    due = self._alarm is not None and self._alarm <= self.store.now()
                     claim = Claim(jobs=[], next_due=None) if not (
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
                         ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl,
-                                     tasks=self._tasks),
+                                     tasks=self._tasks, due=due),
                     )
                 except Exception:
                     log.exception("claim failed; retrying")
                     await self._pause(s.poll_interval)
                     continue
-                next_due = claim.next_due
+                next_due = self._alarm = claim.next_due  # what is known now, rung or not
                 self._claimed(claim.jobs)
                 for job in claim.jobs:
                     self._start(job)
