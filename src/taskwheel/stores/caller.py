@@ -37,8 +37,13 @@ class CallerConnection(ABC):
 
 def unwrap_connection(connection: object) -> object:
     """The DB-API connection under what an application holds: a SQLAlchemy
-    ``Session`` or ``Connection`` (its current transaction's connection), or the
-    connection itself. Duck-typed: taskwheel does not depend on SQLAlchemy."""
+    ``Session`` or ``Connection`` (its current transaction's connection), a Django
+    connection (``django.db.connection``: connected if it was not), or the connection
+    itself. Duck-typed: taskwheel depends on neither."""
+    if type(connection).__module__.startswith("django.") and hasattr(
+            connection, "ensure_connection"):
+        connection.ensure_connection()
+        return getattr(connection, "connection", connection)
     get_connection = getattr(connection, "connection", None)
     if callable(get_connection) and _is_sqlalchemy(connection):  # a Session
         connection = get_connection()
