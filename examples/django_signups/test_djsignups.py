@@ -12,7 +12,7 @@ from pathlib import Path
 
 import django
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.test import Client
 
 import taskwheel
@@ -24,6 +24,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsignups_settings")
 django.setup()
 
 import djsignups  # noqa: E402  (after django.setup(), as Django wants)
+
+from taskwheel.integrations.django import enqueue_on_commit  # noqa: E402
 
 
 @pytest.fixture
@@ -71,3 +73,19 @@ def test_manage_py_taskwheel_runs_a_worker_on_the_projects_database(tmp_path: Pa
     listed = manage("jobs", "list", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert '"succeeded"' in listed.stdout
+
+
+def test_enqueue_on_commit_waits_for_the_commit_and_a_rollback_drops_it(tw: InProcess) -> None:
+    with transaction.atomic():
+        enqueue_on_commit(djsignups.send_welcome, "later@b.c")
+        tw.assert_not_enqueued(djsignups.send_welcome)
+    tw.assert_enqueued(djsignups.send_welcome, args=["later@b.c"], count=1)
+
+    def failing_view() -> None:
+        with transaction.atomic():
+            enqueue_on_commit(djsignups.send_welcome, "never@b.c")
+            raise RuntimeError("the view failed")
+
+    with pytest.raises(RuntimeError):
+        failing_view()
+    tw.assert_not_enqueued(djsignups.send_welcome, args=["never@b.c"])

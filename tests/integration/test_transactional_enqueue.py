@@ -12,6 +12,7 @@ shown with a marker sent last (`waiting.notifications_until`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
@@ -337,3 +338,19 @@ def test_a_sqlalchemy_session_is_the_transaction_it_runs(
         assert (app.namespace, "jobs") in wakes_before_marker(app, listener)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_async_connection_is_refused_for_want_of_an_async_client(
+    app: taskwheel.App, send: taskwheel.Task[..., Any]
+) -> None:
+    async def attempt() -> None:
+        conn = await psycopg.AsyncConnection.connect(postgres_url())
+        try:
+            with pytest.raises(InvalidInput, match="AsyncConnection"):
+                send.enqueue("a@b.c", using=conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(attempt())
+    assert app.list_jobs() == []
