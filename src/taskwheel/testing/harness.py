@@ -133,7 +133,7 @@ class InProcess:
             return []
         ran = self.drain()
         while (upcoming := self._next_event()) is not None and upcoming <= target:
-            self.clock.set(max(upcoming, self.clock.now() + _PAST_FIRE))
+            self.clock.set(upcoming)
             ran += self.drain()
         self.clock.set(max(target, self.clock.now()))
         return ran + self.drain()
@@ -144,17 +144,16 @@ class InProcess:
         return self.advance(max(0.0, seconds), run=run)
 
     def _next_event(self) -> float | None:
-        """The earliest instant after now at which something falls due."""
+        """The earliest instant after now at which something falls due (what fell due
+        and did not run here -- a job of a task this app lacks -- is not waited for)."""
         namespace = self.app.namespace
+        now = self.clock.now()
         _promoted, due = self.store.promote_due_jobs(namespace)
-        fires = [s.next_fire_epoch for s in self.store.list_schedules(namespace)
-                 if not s.paused and s.next_fire_epoch is not None]
-        candidates = [t for t in [due, *fires] if t is not None]
-        if not candidates:
-            return None
         # A schedule fires once the scheduler's wheel tick has passed its instant.
-        return min(candidates) + (_PAST_FIRE if fires and min(fires) <= min(candidates)
-                                  else 0.0)
+        fires = [s.next_fire_epoch + _PAST_FIRE for s in self.store.list_schedules(namespace)
+                 if not s.paused and s.next_fire_epoch is not None]
+        later = [t for t in [due, *fires] if t is not None and t > now]
+        return min(later) if later else None
 
     # -- running jobs ------------------------------------------------------------------
 
@@ -208,7 +207,7 @@ class InProcess:
                 upcoming = self._next_event()
                 if upcoming is None:
                     break
-                self.clock.set(max(upcoming, self.clock.now()))
+                self.clock.set(upcoming)
         return handle.refresh().record
 
     def _claim(self) -> Job | None:
