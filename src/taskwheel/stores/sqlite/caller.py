@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING
 from taskwheel.errors import InvalidInput
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.executor import Executor
+from taskwheel.stores.sql_files import load_queries
 from taskwheel.stores.sqlite.commits import CommitWatcher, PendingWakes, WitnessedExecutor
 from taskwheel.stores.sqlite.connection import translated
 
 if TYPE_CHECKING:
     from taskwheel.notify import Notifier
 
+_Q = load_queries("taskwheel.stores.sqlite", "connection.sql")
 _SAVEPOINT = "taskwheel_operation"
 
 
@@ -51,7 +53,7 @@ class SQLiteCaller(CallerConnection):
             raise InvalidInput("connection", "an in-memory store has no file another "
                                "connection could share: use a database file")
         try:
-            files = connection.execute("PRAGMA database_list").fetchall()
+            files = connection.execute(_Q["database_list"]).fetchall()
         except sqlite3.ProgrammingError as exc:
             raise InvalidInput("connection", str(exc)) from None
         main = next((row[2] for row in files if row[1] == "main"), "")

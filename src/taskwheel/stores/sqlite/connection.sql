@@ -37,3 +37,7 @@ SELECT 1 FROM taskwheel_workflow_runs WHERE id = :id
 -- name: schedule_written
 SELECT 1 FROM taskwheel_schedules
 WHERE namespace = :namespace AND name = :name AND updated_at = :now
+
+-- name: database_list
+-- The files a connection has open (the caller's must be the store's: sqlite/caller.py).
+PRAGMA database_list
