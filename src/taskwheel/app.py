@@ -166,6 +166,10 @@ class App:
             self._client = Client(self.store, self.namespace)
         return self._client
 
+    def _client_on(self, connection: Any) -> Client:
+        """The app's client, or the same in the caller's transaction on ``connection``."""
+        return self.client if connection is None else self.client.within(connection)
+
     def migrate(self) -> list[str]:
         """Apply the pending migrations to the app's database, opening its store if
         need be (what ``taskwheel migrate`` does); the names of those applied.
@@ -325,10 +329,27 @@ class App:
         task: str,
         args: list[Any] | tuple[Any, ...] | None = None,
         kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
         **options: Any,
     ) -> JobHandle:
-        """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
-        return self.enqueue_many([self.request(task, args, kwargs, **options)])[0]
+        """Enqueue a job of a task by name (options as in `Task.enqueue`).
+
+        ``connection``: the application's own connection to the app's database -- a
+        psycopg 3 ``Connection`` (PostgreSQL), a ``sqlite3.Connection`` to the same
+        file (SQLite), or a SQLAlchemy ``Session`` or ``Connection`` over either. The
+        job is then created in the transaction open on it (or that its next statement
+        would open): it exists, and wakes the workers, when the application commits;
+        a rollback leaves no job and no wake-up. An error raised here inside that
+        transaction is the application's to roll back, as for its own statements.
+
+        Example:
+            >>> with psycopg.connect(url) as conn:           # doctest: +SKIP
+            ...     conn.execute("INSERT INTO orders (id) VALUES (%s)", [42])
+            ...     app.enqueue("ship", [42], connection=conn)
+        """
+        return self.enqueue_many([self.request(task, args, kwargs, **options)],
+                                 connection=connection)[0]
 
     def request(
         self,
@@ -350,8 +371,11 @@ class App:
             raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
         return self.get_task(task).request(args, kwargs, namespace=namespace, **options)
 
-    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
-        """Create many jobs in one transaction (all or none).
+    def enqueue_many(
+        self, requests: Iterable[NewJob], /, *, connection: Any = None
+    ) -> list[JobHandle]:
+        """Create many jobs in one transaction (all or none): the application's own,
+        open on ``connection``, when one is given (see `enqueue`).
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -360,7 +384,7 @@ class App:
             ...     return n
             >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
         """
-        return self.client.enqueue_many(requests)
+        return self._client_on(connection).enqueue_many(requests)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -416,10 +440,12 @@ class App:
         return definition
 
     def add_schedule(
-        self, name: str, task: Task[Any, Any] | str | None = None, **options: Any
+        self, name: str, task: Task[Any, Any] | str | None = None, *,
+        connection: Any = None, **options: Any,
     ) -> Schedule:
-        """Declare a schedule (as `schedule`) and write it now. One that could never
-        fire (its ``end``, or its one time ``at``, already past) is refused with
+        """Declare a schedule (as `schedule`) and write it now -- in the application's
+        transaction on ``connection`` when one is given (see `enqueue`). One that could
+        never fire (its ``end``, or its one time ``at``, already past) is refused with
         `InvalidInput` naming that field, and nothing is declared or written."""
         previous = self.schedules.get(name)
         definition = self.schedule(name, task, **options)
@@ -431,7 +457,7 @@ class App:
             else:
                 self.schedules[definition.name] = previous
             raise
-        return self.client.upsert_schedule(definition)[0]
+        return self._client_on(connection).upsert_schedule(definition)[0]
 
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule, recorded as declared by this app (`name`);
@@ -526,10 +552,12 @@ class App:
     # -- workflows ----------------------------------------------------------------------------
 
     def submit(
-        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None
+        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None,
+        connection: Any = None,
     ) -> WorkflowRunHandle:
         """Validate ``workflow`` against this app's tasks and start a run of it, in one
-        transaction: its first steps are queued at once, every other step waits for its
+        transaction (the application's on ``connection`` when one is given: see
+        `enqueue`): its first steps are queued at once, every other step waits for its
         dependencies. ``on_failure`` overrides the workflow's default policy for this
         run (steps that name their own keep it). Bad input raises `InvalidInput` naming
         the field (``steps.<step>.<field>``, or the cycle) and writes nothing.
@@ -541,7 +569,7 @@ class App:
             >>> run = app.submit(wf, on_failure="fail_fast")
             >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
         """
-        return self.client.submit(self.compile(workflow, on_failure=on_failure))
+        return self._client_on(connection).submit(self.compile(workflow, on_failure=on_failure))
 
     def compile(
         self, workflow: Workflow, *, namespace: str | None = None,

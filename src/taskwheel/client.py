@@ -45,6 +45,19 @@ class Client:
     def __init__(self, store: Store, namespace: str = "default") -> None:
         self.store = store
         self.namespace = validate_name(namespace, "namespace")
+        # Where the handles this client gives look their jobs up: the store, or for a
+        # client in the caller's transaction (`within`), the store under it.
+        self._handles: Store = store
+
+    def within(self, connection: object) -> Client:
+        """This client's operations in the caller's open transaction on
+        ``connection`` (see `SQLStore.within`): what they write exists when the caller
+        commits, and wakes workers then; a rollback leaves nothing. The handles it
+        gives read through the store's own connections (so they see a job once the
+        caller has committed it)."""
+        client = Client(self.store.within(connection), self.namespace)
+        client._handles = self.store
+        return client
 
     def __repr__(self) -> str:
         return f"<Client namespace={self.namespace}>"
@@ -65,7 +78,7 @@ class Client:
                 )
             self._check_namespace(request.namespace, "request")
         answer = self.store.enqueue(batch)
-        return [JobHandle(self.store, self.namespace, job, existing=existing)
+        return [JobHandle(self._handles, self.namespace, job, existing=existing)
                 for job, existing in zip(answer, answer.existing, strict=True)]
 
     def job(self, job_id: int) -> JobHandle:
@@ -169,7 +182,7 @@ class Client:
     def submit(self, spec: WorkflowSpec) -> WorkflowRunHandle:
         """Start a run of a compiled workflow (`Workflow.compile`) in one transaction."""
         self._check_namespace(spec.namespace, "workflow")
-        return WorkflowRunHandle(self.store, self.namespace, self.store.submit_workflow(spec))
+        return WorkflowRunHandle(self._handles, self.namespace, self.store.submit_workflow(spec))
 
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing run (`WorkflowRunNotFound` if the namespace has none)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taskwheel.errors import SchemaOutdated
+from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.jobs import (
     Attempt,
@@ -409,6 +409,13 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def within(self, connection: object) -> Store:
+        """This store's operations in the caller's open transaction on ``connection``
+        (transactional enqueue; see `SQLStore.within`). `InvalidInput` naming
+        ``connection`` for a store that cannot."""
+        raise InvalidInput("connection", f"the {self.kind} store cannot use the caller's "
+                           "connection")
 
     # -- workflows ------------------------------------------------------------------------
     #

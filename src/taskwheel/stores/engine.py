@@ -18,7 +18,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Any, Literal
 
 from taskwheel.clock import Clock
 from taskwheel.errors import (
@@ -63,6 +63,7 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores import steps
 from taskwheel.stores.base import Store, WorkerRegistration
+from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
@@ -92,6 +93,26 @@ class SQLStore(Store):
         ``transaction`` (committed when the block ends, rolled back if it raises),
         ``read`` or ``snapshot``. ``pipeline`` hints that the statements may travel
         together (PostgreSQL)."""
+
+    def within(self, connection: object) -> SQLStore:
+        """This store's operations inside the caller's open transaction on
+        ``connection`` (transactional enqueue): a psycopg 3 connection to this
+        PostgreSQL database, or a ``sqlite3.Connection`` to this SQLite file (or a
+        SQLAlchemy session or connection over either). What the operations write
+        exists, and wakes workers, when the caller commits; a rollback leaves nothing.
+
+        Example:
+            >>> with psycopg.connect(url) as conn:          # doctest: +SKIP
+            ...     conn.execute("INSERT INTO orders ...")
+            ...     store.within(conn).enqueue([send.prepare("a@b.c")])
+        """
+        return CallerTransaction(self, self.caller_connection(unwrap_connection(connection)))
+
+    def caller_connection(self, connection: object) -> CallerConnection:
+        """The dialect's hold on the caller's ``connection`` (`InvalidInput` naming
+        ``connection`` when it is not one this store can use)."""
+        raise InvalidInput("connection", f"the {self.kind} store cannot use the caller's "
+                           "connection")
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -547,6 +568,45 @@ class SQLStore(Store):
             for queue in sorted(by_queue)
         ]
         return Stats(queues=queues, workers=found.workers)
+
+
+class CallerTransaction(SQLStore):
+    """``store``'s operations in the caller's transaction (see `SQLStore.within`).
+
+    Reads see what the transaction wrote so far; writes become visible to others,
+    and wake workers, when the caller commits. Maintenance, claims and other worker
+    operations are the pool's business and are not meant to run here.
+    """
+
+    def __init__(self, store: SQLStore, connection: CallerConnection) -> None:
+        self.store = store
+        self.kind = store.kind
+        self.clock = store.clock
+        self.claim_policy = store.claim_policy
+        self.notifier = store.notifier
+        self._events = store.events
+        self._connection = connection
+
+    def executor(
+        self, operation: str, access: Access = "transaction", *, pipeline: bool = False
+    ) -> AbstractContextManager[Executor]:
+        # Every kind of access is the caller's one transaction.
+        return self._connection.executor(operation)
+
+    def migrate(self) -> list[str]:
+        return self.store.migrate()
+
+    def schema_version(self) -> int:
+        return self.store.schema_version()
+
+    def latest_schema_version(self) -> int:
+        return self.store.latest_schema_version()
+
+    def describe(self) -> dict[str, Any]:
+        return self.store.describe()
+
+    def close(self) -> None:
+        """Nothing to close: the connection is the caller's."""
 
 
 # -- decisions shared by several operations -----------------------------------------------------

@@ -40,6 +40,7 @@ from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
+from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
@@ -544,6 +545,17 @@ class PostgresStore(SQLStore):
             operation, pipeline=pipeline, snapshot=access == "snapshot"
         ) as conn:
             yield PostgresExecutor(conn, now=now, channel=channel, autocommit=False)
+
+    def caller_connection(self, connection: object) -> CallerConnection:
+        """A psycopg 3 connection to this store's database (see `PostgresCaller`)."""
+        from taskwheel.stores.postgres.caller import PostgresCaller
+
+        channel = self.notifier.channel
+        return PostgresCaller(
+            connection, schema=self.schema, clock=self._given_clock,
+            executor=lambda conn, now: PostgresExecutor(conn, now=now, channel=channel,
+                                                        autocommit=False),
+        )
 
     # -- schema ---------------------------------------------------------------------------
 
