@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from taskwheel.errors import InvalidInput, WorkflowRunEnded
+from taskwheel.explanations import Explanation
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
@@ -90,6 +91,16 @@ class Client:
     def attempts(self, job_id: int) -> list[Attempt]:
         """The history of a job's attempts, oldest first."""
         return self.store.list_attempts(self.namespace, validate_id(job_id, "job_id"))
+
+    def explain(self, job_id: int) -> Explanation:
+        """Why the job is where it is, from the store's state at this instant: each
+        reason with a stable code and a sentence (see `taskwheel.explanations`).
+
+        Example:
+            >>> client.explain(42).summary
+            'due at 2030-01-01T09:00:00Z (in 3 h 2 min)'
+        """
+        return self.store.explain_job(self.namespace, validate_id(job_id, "job_id"))
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a waiting job at once, or ask the worker running it to stop."""

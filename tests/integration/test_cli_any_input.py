@@ -35,6 +35,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("enqueue",): (["send"], {"--app": APP}),
     ("jobs", "list"): ([], {}),
     ("jobs", "show"): (["1"], {}),
+    ("jobs", "explain"): (["1"], {}),
     ("jobs", "cancel"): (["1"], {}),
     ("jobs", "retry"): (["1"], {}),
     ("dlq", "list"): ([], {}),

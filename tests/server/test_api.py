@@ -213,3 +213,20 @@ def test_the_openapi_document_and_the_docs_are_served(server: Running) -> None:
     document = server.http.get(f"{server.url}/openapi.json").json()
     assert "/api/v1/namespaces/{namespace}/jobs" in document["paths"]
     assert server.http.get(f"{server.url}/docs").status_code == 200
+
+
+def test_a_job_explains_what_holds_it_to_a_read_key_and_is_404_elsewhere(
+    server: Running,
+) -> None:
+    job = server.call("POST", "/jobs", json={"task": "ping", "delay": "90s"}).json()
+
+    answer = server.call("GET", f"/jobs/{job['id']}/explanation", role=Role.READ)
+
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["status"] == "scheduled"
+    codes = [reason["code"] for reason in document["reasons"]]
+    assert codes[0] == "due_later"
+    assert document["reasons"][0]["details"]["in_seconds"] == 90
+    assert "no_live_worker" in codes  # no worker registered in this test
+    assert server.call("GET", "/jobs/999999/explanation").status_code == 404

@@ -14,6 +14,7 @@ from typing import Any
 
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
+from taskwheel.explanations import Explanation
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -350,6 +351,11 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    @abstractmethod
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        """Why the job is where it is, from one snapshot of the store at this instant
+        (see `taskwheel.explanations`); or `JobNotFound`."""
 
     # -- API keys and quotas (the HTTP server's) ---------------------------------------------
 

@@ -32,6 +32,7 @@ from taskwheel.errors import (
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
+from taskwheel.explanations import Explanation, JobFacts, explain
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -47,7 +48,7 @@ from taskwheel.jobs import (
     epoch_datetime,
 )
 from taskwheel.keys import ApiKey, NewApiKey
-from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
+from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -521,6 +522,20 @@ class SQLStore(Store):
                 ex.set_quota(quota)
         return quota
 
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        with self.executor("explain_job", "snapshot") as ex:
+            job = _one(ex.get_jobs(namespace, [job_id]), job_id)
+            pending = job.status in PENDING
+            facts = JobFacts(
+                job=job, now=ex.now(),
+                workers=ex.workers_of([namespace]) if pending else (),
+                ahead=ex.jobs_ahead(job) if job.status is JobStatus.QUEUED else (),
+                upstream=(ex.upstream_outcomes(namespace, job_id)
+                          if job.status is JobStatus.WAITING else ()),
+                schedule_name=_schedule_name(ex, job),
+            )
+        return explain(facts)
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -580,6 +595,14 @@ def _check_schedule_quota(tx: Executor, namespace: str) -> None:
     if limit is not None and tx.count_active_schedules(namespace) >= limit:
         raise QuotaExceeded(namespace, "max_active_schedules",
                             f"{limit} active schedules already (pause or remove one)")
+
+
+def _schedule_name(ex: Executor, job: Job) -> str | None:
+    """The name of the schedule that fired a job waiting its turn (queue_one)."""
+    if job.schedule_id is None or job.status is not JobStatus.WAITING:
+        return None
+    found = ex.schedules_by_id([job.namespace], [job.schedule_id])
+    return found[0].definition.name if found else None
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from taskwheel.explanations import PriorityBand
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -390,6 +391,17 @@ class Executor(ABC):
     @abstractmethod
     def stats_rows(self, namespace: str) -> StatsRows:
         """What `Stats` is folded from, read together (one round trip on PostgreSQL)."""
+
+    # -- observation (``stores/observation.py``) ---------------------------------------------
+
+    @abstractmethod
+    def jobs_ahead(self, job: Job) -> list[PriorityBand]:
+        """The ready jobs of ``job``'s namespace and queue a claim takes before it, by
+        priority (highest first)."""
+
+    @abstractmethod
+    def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:
+        """The workers registered in ``namespaces`` or serving several (``"*"``)."""
 
     # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
 

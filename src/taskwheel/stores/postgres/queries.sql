@@ -793,6 +793,21 @@ GROUP BY queue, priority
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
+  AND id <> %(id)s
+  AND (priority > %(priority)s OR (priority = %(priority)s AND (
+       coalesce(deadline, 'Infinity') < coalesce(%(deadline)s::float8, 'Infinity')
+       OR (coalesce(deadline, 'Infinity') = coalesce(%(deadline)s::float8, 'Infinity') AND (
+           run_at < %(run_at)s::float8 OR (run_at = %(run_at)s::float8 AND id < %(id)s))))))
+GROUP BY priority ORDER BY priority DESC
+
 -- workflows (postgres/workflow_steps.py) ------------------------------------------------------
 
 -- name: insert_run

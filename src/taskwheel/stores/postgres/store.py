@@ -50,6 +50,7 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.postgres.connection import (
     Connection,
     ConnectionSettings,
@@ -75,7 +76,7 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
+class PostgresExecutor(WorkflowStatements, TenancyStatements, ObservationStatements, Executor):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
@@ -100,6 +101,9 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: Params) -> Params:
         return params  # the statements read the time themselves (clock_now)
+
+    def _decode(self, value: Any) -> Any:
+        return rows.as_stored(value)
 
     # -- the transaction ------------------------------------------------------------------
 

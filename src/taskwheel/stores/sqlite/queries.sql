@@ -592,6 +592,20 @@ GROUP BY queue, priority
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND queue = :queue AND id <> :id
+  AND (priority > :priority OR (priority = :priority AND (
+       coalesce(deadline, 1e308) < coalesce(:deadline, 1e308)
+       OR (coalesce(deadline, 1e308) = coalesce(:deadline, 1e308) AND (
+           run_at < :run_at OR (run_at = :run_at AND id < :id))))))
+GROUP BY priority ORDER BY priority DESC
+
 -- workflows (sqlite/workflow_steps.py) --------------------------------------------------------
 
 -- name: insert_run

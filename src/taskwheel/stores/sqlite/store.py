@@ -28,6 +28,7 @@ from taskwheel.jobs import (
     NewJob,
     Outcome,
     epoch_datetime,
+    loads_json,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier, due_event
@@ -44,6 +45,7 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.sql_files import load_migrations, split_statements
 from taskwheel.stores.sqlite.connection import (
     STORE,
@@ -61,7 +63,7 @@ from taskwheel.stores.tenancy import TenancyStatements
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
-class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
+class SQLiteExecutor(WorkflowStatements, TenancyStatements, ObservationStatements, Executor):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
 
@@ -93,6 +95,9 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "now": self.now()}
+
+    def _decode(self, value: Any) -> Any:
+        return loads_json(value)
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
