@@ -56,7 +56,7 @@ class EventKind(StrEnum):
     """What happened. Job events carry the job's id, task and queue."""
 
     JOB_ENQUEUED = "job.enqueued"
-    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed)
+    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed); metadata: priority
     JOB_STARTED = "job.started"  # before the task's code runs
     JOB_FINISHED = "job.finished"  # after: outcome; measurements: duration, wait
     JOB_RETRIED = "job.retried"  # after: metadata: delay

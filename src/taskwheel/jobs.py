@@ -280,6 +280,29 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class DepthBand:
+    """Jobs of one namespace, queue, state and priority; for ready ones, the earliest
+    time one became ready (its due time, or its creation if it was due before)."""
+
+    namespace: str
+    queue: str
+    status: str
+    priority: int
+    count: int
+    first_ready: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """Every namespace's unfinished and dead jobs by band, and every worker, read at
+    the store's instant ``now`` (what a metrics scrape reports)."""
+
+    now: float
+    bands: list[DepthBand]
+    workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True, slots=True)
 class JobFilter:
     status: JobStatus | None = None
     queue: str | None = None

@@ -23,6 +23,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     Rescue,
     Stats,
 )
@@ -351,6 +352,12 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    @abstractmethod
+    def queue_depths(self) -> QueueDepths:
+        """Every namespace's unfinished and dead jobs by queue, state and priority, and
+        every worker: what a metrics scrape reports, cheaply (one statement for the
+        jobs, one for the workers)."""
 
     @abstractmethod
     def explain_job(self, namespace: str, job_id: int) -> Explanation:

@@ -42,6 +42,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     QueueStats,
     Rescue,
     Stats,
@@ -521,6 +522,10 @@ class SQLStore(Store):
             else:
                 ex.set_quota(quota)
         return quota
+
+    def queue_depths(self) -> QueueDepths:
+        with self.executor("queue_depths", "snapshot") as ex:
+            return QueueDepths(now=ex.now(), bands=ex.depth_by_band(), workers=ex.all_workers())
 
     def explain_job(self, namespace: str, job_id: int) -> Explanation:
         with self.executor("explain_job", "snapshot") as ex:

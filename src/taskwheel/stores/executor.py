@@ -33,6 +33,7 @@ from taskwheel.explanations import PriorityBand
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    DepthBand,
     Enqueued,
     Job,
     JobFilter,
@@ -402,6 +403,13 @@ class Executor(ABC):
     @abstractmethod
     def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:
         """The workers registered in ``namespaces`` or serving several (``"*"``)."""
+
+    @abstractmethod
+    def depth_by_band(self) -> list[DepthBand]:
+        """Unfinished and dead jobs of every namespace by queue, state and priority."""
+
+    @abstractmethod
+    def all_workers(self) -> list[WorkerInfo]: ...
 
     # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
 

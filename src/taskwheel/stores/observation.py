@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskwheel.explanations import PriorityBand
-from taskwheel.jobs import Job, WorkerInfo
+from taskwheel.jobs import DepthBand, Job, WorkerInfo
 from taskwheel.stores import rows
 from taskwheel.stores.tenancy import Cursor
 from taskwheel.validators import ALL_NAMESPACES
@@ -50,3 +50,17 @@ class ObservationStatements:
             found += [rows.worker(row, now, self._decode) for row in self._execute(
                 "list_workers", {"namespace": namespace}).fetchall()]
         return sorted(found, key=lambda worker: (worker.started_at, worker.id))
+
+    def depth_by_band(self) -> list[DepthBand]:
+        """Every namespace's unfinished and dead jobs by queue, state and priority, in
+        one statement (each row read by position: a scrape may read tens of
+        thousands)."""
+        found = self._execute("depth_by_band", {}).fetchall()
+        return [DepthBand(*(row.values() if isinstance(row, dict) else row))
+                for row in found]
+
+    def all_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, alive or not."""
+        now = self.now()
+        return [rows.worker(row, now, self._decode)
+                for row in self._execute("all_workers", {}).fetchall()]

@@ -469,7 +469,8 @@ class Worker:
             for job in jobs:
                 wait = (job.started_at or job.run_at).timestamp() - job.run_at.timestamp()
                 events.emit(job_event(EventKind.JOB_CLAIMED, job, now, source=self.id,
-                                      measurements={"wait": wait}))
+                                      measurements={"wait": wait},
+                                      metadata={"priority": job.priority}))
 
     def _finished(self, job: Job, outcome: AttemptOutcome, status: JobStatus | None,
                   error: str | None, duration: float) -> None:

@@ -808,6 +808,20 @@ WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
            run_at < %(run_at)s::float8 OR (run_at = %(run_at)s::float8 AND id < %(id)s))))))
 GROUP BY priority ORDER BY priority DESC
 
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states, never over the finished
+-- ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
+FROM jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM workers ORDER BY started_at, id
+
 -- workflows (postgres/workflow_steps.py) ------------------------------------------------------
 
 -- name: insert_run

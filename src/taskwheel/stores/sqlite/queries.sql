@@ -606,6 +606,20 @@ WHERE namespace = :namespace AND status = 'queued' AND queue = :queue AND id <> 
            run_at < :run_at OR (run_at = :run_at AND id < :id))))))
 GROUP BY priority ORDER BY priority DESC
 
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- the finished ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
+FROM taskwheel_jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM taskwheel_workers ORDER BY started_at, id
+
 -- workflows (sqlite/workflow_steps.py) --------------------------------------------------------
 
 -- name: insert_run
