@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
@@ -49,12 +50,20 @@ class WorkerRegistration:
     heartbeat_interval: float
 
 
+class EnqueueTracer(Protocol):
+    """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
+    enqueue that hands back the requests to write, carrying its trace context."""
+
+    def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+
 class Store(ABC):
     """Durable state of jobs, attempts, workers and leases."""
 
     notifier: Notifier
     kind: str = "taskwheel"  # the backend's name in messages: "sqlite", "postgres"
     _events: Events | None = None
+    tracer: EnqueueTracer | None = None  # set by `taskwheel.tracing.instrument`
 
     @property
     def events(self) -> Events:

@@ -100,6 +100,12 @@ class SQLStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
             return Enqueued()
+        if self.tracer is not None:  # each job carries the enqueue's trace context
+            with self.tracer.enqueuing(jobs) as traced:
+                return self._enqueue(traced)
+        return self._enqueue(jobs)
+
+    def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)

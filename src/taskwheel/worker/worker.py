@@ -422,7 +422,9 @@ class Worker:
         task = self.app.tasks.get(job.task)
         events = self._events
         if events.wants(EventKind.JOB_STARTED):
-            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id))
+            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id,
+                                  metadata={"attempt": job.attempt,
+                                            "trace_parent": job.trace_parent}))
         timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
         began = time.perf_counter() if timed else 0.0
         try:

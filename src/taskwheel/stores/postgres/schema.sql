@@ -104,6 +104,7 @@ CREATE TABLE jobs (
     step text,
     failure_policy text,
     waiting_on integer DEFAULT 0 NOT NULL,
+    trace_parent text,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),

@@ -514,7 +514,7 @@ class PostgresStore(SQLStore):
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
     """
 
     kind = "postgres"
@@ -665,6 +665,7 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "guarantee": [new.guarantee.value for new in jobs],
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
+        "trace_parent": [new.trace_parent for new in jobs],
     }
 
 

@@ -65,7 +65,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, trace_parent TEXT);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,

@@ -499,7 +499,7 @@ class SQLiteStore(SQLStore):
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
     """
 
     kind = "sqlite"
@@ -635,7 +635,7 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "priority": new.priority, "run_at": run_at, "deadline": deadline,
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
-        "idempotency_key": new.idempotency_key, "now": now,
+        "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
     }
 
 
