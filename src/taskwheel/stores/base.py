@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
@@ -420,6 +421,59 @@ class Store(ABC):
     @abstractmethod
     def remove_webhook(self, namespace: str, name: str) -> None:
         """Delete the webhook (the jobs it made stay), or `WebhookNotFound`."""
+
+    # -- alerts (taskwheel.alerts) ------------------------------------------------------------
+
+    @abstractmethod
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        """Create the rule, or replace the definition of the one of that name (its
+        creation time and where it stands kept)."""
+
+    @abstractmethod
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        """The rule, or `AlertNotFound`."""
+
+    @abstractmethod
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        """The namespace's rules, by name."""
+
+    @abstractmethod
+    def remove_alert(self, namespace: str, name: str) -> None:
+        """Delete the rule and its deliveries, or `AlertNotFound`."""
+
+    @abstractmethod
+    def alert_scope(self, namespace: str) -> list[str]:
+        """The namespaces whose rules an evaluator of ``namespace`` judges: that one, or
+        every namespace with rules for `ALL_NAMESPACES`."""
+
+    @abstractmethod
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        """Judge ``rule`` on a reading of the store at this instant and, in the same
+        transaction, move it to firing or back to ok if the verdict says so, writing the
+        delivery of that change (once per firing and event, whoever evaluates). The
+        verdict, and the delivery written (None when nothing changed)."""
+
+    @abstractmethod
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        """A delivery of a ``test`` event of ``rule``, due now."""
+
+    @abstractmethod
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        """Pending deliveries of ``namespace`` due now (store clock), oldest first."""
+
+    @abstractmethod
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        """Record one attempt of a delivery: where it stands now, when the next attempt
+        is due (a pending one), the receiver's status code or the error."""
+
+    @abstractmethod
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        """A rule's deliveries, newest first."""
 
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability

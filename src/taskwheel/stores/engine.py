@@ -20,8 +20,19 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal
 
+from taskwheel.alerts import (
+    AlertDelivery,
+    AlertKind,
+    AlertRule,
+    AlertState,
+    DeliveryStatus,
+    Verdict,
+    delivery_body,
+    judge,
+)
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
@@ -546,6 +557,77 @@ class SQLStore(Store):
                 schedule_name=_schedule_name(ex, job),
             )
         return explain(facts)
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        with self.executor("define_alert", "statement") as ex:
+            return ex.upsert_alert_rule(rule, ex.now())
+
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        with self.executor("get_alert", "read") as ex:
+            found = ex.alert_rule(namespace, name)
+        if found is None:
+            raise AlertNotFound(name)
+        return found
+
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        with self.executor("list_alerts", "read") as ex:
+            return ex.list_alert_rules(namespace)
+
+    def remove_alert(self, namespace: str, name: str) -> None:
+        with self.executor("remove_alert") as tx:
+            if not tx.delete_alert_rule(namespace, name):
+                raise AlertNotFound(name)
+
+    def alert_scope(self, namespace: str) -> list[str]:
+        if namespace != ALL_NAMESPACES:
+            return [namespace]
+        with self.executor("alert_scope", "read") as ex:
+            return ex.alert_namespaces()
+
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        with self.executor("evaluate_alert") as tx:
+            now = tx.now()
+            live = 0
+            if rule.kind is AlertKind.NO_WORKER:
+                live = sum(1 for worker in tx.workers_of([rule.namespace])
+                           if worker.alive and rule.queue in worker.queues)
+            verdict = judge(rule, tx.alert_reading(rule, now, live))
+            to = AlertState.FIRING if verdict.breached else AlertState.OK
+            firing = tx.change_alert_state(rule, to, verdict.value, now)
+            if firing is None:
+                tx.note_alert_value(rule, verdict.value, now)
+                return verdict, None
+            event = "firing" if verdict.breached else "resolved"
+            body = delivery_body(rule, event, firing, verdict, now)
+            return verdict, tx.insert_alert_delivery(rule, firing, event, body, now)
+
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        with self.executor("add_test_delivery") as tx:
+            now = tx.now()
+            delivery = tx.insert_alert_delivery(
+                rule, None, "test", delivery_body(rule, "test", None, None, now), now)
+        assert delivery is not None, "test deliveries have no firing: never a conflict"
+        return delivery
+
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        with self.executor("due_alert_deliveries", "read") as ex:
+            return ex.due_alert_deliveries(namespace, ex.now(), limit)
+
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        with self.executor("record_alert_delivery", "statement") as ex:
+            return ex.record_alert_delivery(delivery_id, status, next_at,
+                                            status_code=status_code, error=error, now=ex.now())
+
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        with self.executor("list_alert_deliveries", "read") as ex:
+            return ex.list_alert_deliveries(namespace, name, limit)
 
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:

@@ -39,6 +39,7 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
+from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.engine import Access, SQLStore
@@ -76,7 +77,9 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, TenancyStatements, ObservationStatements, Executor):
+class PostgresExecutor(
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements, Executor
+):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
