@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from contract.backends import BACKENDS
+from contract.backends import BACKENDS, DATABASE_URLS
 from taskwheel.alerts import (
     MAX_DELIVERY_ATTEMPTS,
     SIGNATURE_HEADER,
@@ -32,6 +32,8 @@ from taskwheel.maintenance import Maintenance, MaintenanceSettings
 from taskwheel.maintenance.alerter import Alerter
 from taskwheel.schedules import ScheduleDefinition, build_trigger
 from taskwheel.stores.base import Store, WorkerRegistration
+
+from .command_line import taskwheel as run
 
 T0 = 1_700_000_000.0
 NS = "alerting"
@@ -295,3 +297,44 @@ def test_a_rule_defined_again_keeps_its_state_and_removing_it_drops_its_deliveri
     store.remove_alert(NS, again.name)
     assert store.list_alerts(NS) == []
     assert store.list_alert_deliveries(NS, again.name) == []
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_alerts_are_added_listed_tested_and_removed_from_the_command_line(
+    backend: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    opened = BACKENDS[backend](tmp_path, None)
+    opened.migrate()
+    opened.close()
+    url = DATABASE_URLS[backend](tmp_path)
+
+    added = run("alerts", "add", "starving", "--kind", "oldest_ready", "--queue", "emails",
+                "--threshold", "5m", "--url", receiver.url, "--secret", SECRET,
+                "--format", "json", url=url)
+    assert added.exit_code == 0, added.stderr
+    assert json.loads(added.stdout)["threshold"] == 300
+    listed = json.loads(run("alerts", "list", "--format", "json", url=url).stdout)
+    assert [(r["name"], r["state"], r["condition"]) for r in listed] == [
+        ("starving", "ok", "a ready job of queue emails has waited more than 5 min")]
+    assert "secret" not in listed[0]
+
+    tested = run("alerts", "test", "starving", url=url)
+    assert tested.exit_code == 0, tested.stderr
+    [(headers, body)] = receiver.requests
+    assert headers[SIGNATURE_HEADER] == signature(SECRET, body)
+    assert json.loads(body)["event"] == "test"
+
+    receiver.answers = [500]
+    refused = run("alerts", "test", "starving", url=url)
+    assert refused.exit_code == 1
+    assert "the test delivery failed: the receiver answered 500" in refused.stderr
+
+    bad = run("alerts", "add", "x", "--kind", "failure_rate", "--url", receiver.url,
+              "--threshold", "lots", url=url)
+    assert bad.exit_code == 2
+    assert "--threshold: must be a number" in bad.stderr
+    assert run("alerts", "remove", "starving", url=url).exit_code == 0
+    assert json.loads(run("alerts", "list", "--format", "json", url=url).stdout) == []
+    assert run("alerts", "remove", "starving", url=url).exit_code == 1

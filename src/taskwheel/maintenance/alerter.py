@@ -70,9 +70,11 @@ class Alerter(Duty):
 
 
 def deliver(
-    store: Store, rule: AlertRule, delivery: AlertDelivery, send: Send = post
+    store: Store, rule: AlertRule, delivery: AlertDelivery, send: Send = post, *,
+    max_attempts: int = MAX_DELIVERY_ATTEMPTS,
 ) -> AlertDelivery:
-    """One attempt of ``delivery``, recorded; the delivery as it stands after it."""
+    """One attempt of ``delivery``, recorded; the delivery as it stands after it (a
+    failure is tried again later while it has attempts left of ``max_attempts``)."""
     body = delivery.body.encode()
     headers = {"Content-Type": "application/json",
                SIGNATURE_HEADER: signature(rule.secret, body), DELIVERY_HEADER: str(delivery.id)}
@@ -88,7 +90,7 @@ def deliver(
         status, next_at = DeliveryStatus.DELIVERED, now
     else:
         error = error or f"the receiver answered {code}"
-        status = (DeliveryStatus.FAILED if attempts >= MAX_DELIVERY_ATTEMPTS
+        status = (DeliveryStatus.FAILED if attempts >= max_attempts
                   else DeliveryStatus.PENDING)
         next_at = now + retry_delay(attempts)
         log.warning("alert %s/%s: delivery %d attempt %d failed (%s)%s", rule.namespace,

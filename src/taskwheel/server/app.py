@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskwheel.app import App
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
+    alerts,
     claims,
     dead_jobs,
     jobs,
@@ -83,7 +84,7 @@ def create_app(
     api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router, claims.router, webhooks.router)
+               queues.router, claims.router, webhooks.router, alerts.router)
     for router in routers:
         api.include_router(router)
     api.include_router(webhooks.receiver)  # signed, not keyed: no role
