@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from taskwheel.events import Event, EventKind, Events
 from taskwheel.stores.base import Store
@@ -116,6 +116,9 @@ class EventMetrics:
                                   "scheduler partitions).", ("lease",))
         self.leases_lost = counter("leases_lost_total", "Leases lost or given up, by "
                                    "reason.", ("lease", "reason"))
+        self.held = Gauge(f"{PREFIX}_leases_held", "1 while this process holds the lease "
+                          "(maintenance, scheduler partitions), else 0.", ("lease",),
+                          registry=registry)
         self.maintained = counter("maintenance_jobs_total", "Jobs touched by maintenance, "
                                   "by duty.", ("duty",))
         self.duration = Histogram(f"{PREFIX}_job_duration_seconds", "Run time of an "
@@ -140,10 +143,8 @@ class EventMetrics:
             EventKind.SCHEDULE_FIRED: self._fired,
             EventKind.SCHEDULE_MISFIRED: lambda e: self.misfires.labels(
                 e.namespace or "", str(e.metadata.get("policy", ""))).inc(),
-            EventKind.LEASE_WON: lambda e: self.leases_won.labels(
-                str(e.metadata.get("lease", ""))).inc(),
-            EventKind.LEASE_LOST: lambda e: self.leases_lost.labels(
-                str(e.metadata.get("lease", "")), str(e.metadata.get("reason", ""))).inc(),
+            EventKind.LEASE_WON: self._won,
+            EventKind.LEASE_LOST: self._lost,
             EventKind.MAINTENANCE_RAN: self._maintained,
         }
 
@@ -177,6 +178,16 @@ class EventMetrics:
         if isinstance(fire_at, int | float) and event.metadata.get("result") in (
                 "created", "waiting"):
             self.lateness.labels(namespace).observe(max(0.0, event.at - fire_at))
+
+    def _won(self, event: Event) -> None:
+        lease = str(event.metadata.get("lease", ""))
+        self.leases_won.labels(lease).inc()
+        self.held.labels(lease).set(1)
+
+    def _lost(self, event: Event) -> None:
+        lease = str(event.metadata.get("lease", ""))
+        self.leases_lost.labels(lease, str(event.metadata.get("reason", ""))).inc()
+        self.held.labels(lease).set(0)
 
     def _maintained(self, event: Event) -> None:
         count = event.measurements.get("count", 0)

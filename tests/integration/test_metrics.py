@@ -117,6 +117,7 @@ def test_a_scrape_during_a_run_agrees_with_the_store(app: taskwheel.App) -> None
     assert total(after, "taskwheel_job_wait_seconds_count", queue="default",
                  priority="3") == 6
     assert total(after, "taskwheel_leases_won_total", lease="maintenance") == 1
+    assert total(after, "taskwheel_leases_held", lease="maintenance") == 1
 
 
 def test_queue_and_task_names_past_the_cap_are_counted_as_other(app: taskwheel.App) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -24,8 +25,11 @@ log = logging.getLogger("taskwheel.alerts")
 
 # POST a body to a URL with headers; the receiver's status code (an error raises).
 Send = Callable[[str, bytes, Mapping[str, str]], int]
-SEND_TIMEOUT = 5.0  # seconds: a slow receiver must not hold the other duties up long
+SEND_TIMEOUT = 3.0  # seconds: a slow receiver must not hold the other duties up long
 DELIVERIES_PER_PASS = 20
+# Seconds of sending per pass at most (the rescue and the promotion run on the same
+# thread): what is left is sent at the next pass.
+SENDING_BUDGET = 5.0
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
@@ -54,6 +58,7 @@ class Alerter(Duty):
 
     def run(self, now: float) -> int:
         changed = 0
+        stop_sending = time.monotonic() + SENDING_BUDGET
         for namespace in self.store.alert_scope(self.namespace):
             rules = {rule.name: rule for rule in self.store.list_alerts(namespace)}
             for rule in rules.values():
@@ -64,7 +69,7 @@ class Alerter(Duty):
                                 verdict.message)
             for due in self.store.due_alert_deliveries(namespace, DELIVERIES_PER_PASS):
                 owner = rules.get(due.rule)
-                if owner is not None:
+                if owner is not None and time.monotonic() < stop_sending:
                     deliver(self.store, owner, due, self.send)
         return changed
 
