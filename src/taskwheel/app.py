@@ -142,6 +142,7 @@ class App:
         self._store = store
         self._migrate_on_open = bool(migrate)
         self._client: Client | None = None
+        self._store_hooks: list[Callable[[Store], None]] = []
         self.import_path: str | None = None  # "module:attribute" when loaded by `load_app`
 
     @property
@@ -152,7 +153,26 @@ class App:
             self._store = open_checked_store(
                 self.database_url, clock=self._clock, migrate=self._migrate_on_open
             )
+            self._opened(self._store)
         return self._store
+
+    def when_store_opens(self, hook: Callable[[Store], None]) -> Callable[[], None]:
+        """Call ``hook`` with the app's store when it opens (now, if it is open): what
+        instruments an app before the command line points it at its database
+        (`taskwheel.tracing.instrument`). Returns a function that forgets the hook."""
+        self._store_hooks.append(hook)
+        if self._store is not None:
+            hook(self._store)
+
+        def forget() -> None:
+            if hook in self._store_hooks:
+                self._store_hooks.remove(hook)
+
+        return forget
+
+    def _opened(self, store: Store) -> None:
+        for hook in self._store_hooks:
+            hook(store)
 
     @property
     def client(self) -> Client:
@@ -179,7 +199,8 @@ class App:
             >>> app.migrate()
             ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
-             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql']
+             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql', '0008_reserved.sql',
+             '0009_observability.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -190,6 +211,7 @@ class App:
             store.close()
             raise
         self._store = store
+        self._opened(store)
         return applied
 
     def configure(self, *, database_url: str | None = None, namespace: str | None = None) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from taskwheel.alerts import AlertDelivery, AlertRule
 from taskwheel.errors import InvalidInput, WorkflowRunEnded
+from taskwheel.explanations import Explanation
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
@@ -103,6 +105,16 @@ class Client:
     def attempts(self, job_id: int) -> list[Attempt]:
         """The history of a job's attempts, oldest first."""
         return self.store.list_attempts(self.namespace, validate_id(job_id, "job_id"))
+
+    def explain(self, job_id: int) -> Explanation:
+        """Why the job is where it is, from the store's state at this instant: each
+        reason with a stable code and a sentence (see `taskwheel.explanations`).
+
+        Example:
+            >>> client.explain(42).summary
+            'due at 2030-01-01T09:00:00Z (in 3 h 2 min)'
+        """
+        return self.store.explain_job(self.namespace, validate_id(job_id, "job_id"))
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a waiting job at once, or ask the worker running it to stop."""
@@ -253,6 +265,37 @@ class Client:
 
     def remove_webhook(self, name: str) -> None:
         self.store.remove_webhook(self.namespace, validate_name(name, "name"))
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        """Create or replace an alert rule (`taskwheel.alerts.new_alert_rule`): the
+        maintenance lease holder judges it and delivers its firings to its URL."""
+        self._check_namespace(rule.namespace, "alert")
+        return self.store.define_alert(rule)
+
+    def alerts(self) -> list[AlertRule]:
+        return self.store.list_alerts(self.namespace)
+
+    def alert(self, name: str) -> AlertRule:
+        """The rule called ``name`` (`AlertNotFound` if there is none)."""
+        return self.store.get_alert(self.namespace, validate_name(name, "name"))
+
+    def remove_alert(self, name: str) -> None:
+        self.store.remove_alert(self.namespace, validate_name(name, "name"))
+
+    def alert_deliveries(self, name: str, limit: int = 50) -> list[AlertDelivery]:
+        """The rule's deliveries, newest first, each with how its attempts went."""
+        validate_limit(limit)
+        return self.store.list_alert_deliveries(self.namespace, self.alert(name).name, limit)
+
+    def test_alert(self, name: str) -> AlertDelivery:
+        """Send the rule's receiver a signed ``test`` event now, once; the delivery as
+        it went (recorded with the others)."""
+        from taskwheel.maintenance.alerter import deliver
+
+        rule = self.alert(name)
+        return deliver(self.store, rule, self.store.add_test_delivery(rule), max_attempts=1)
 
     def _check_namespace(self, namespace: str, what: str) -> None:
         if namespace != self.namespace:

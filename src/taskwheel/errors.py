@@ -186,6 +186,14 @@ class WebhookNotFound(TaskwheelError, LookupError):
         self.name = name
 
 
+class AlertNotFound(TaskwheelError, LookupError):
+    """No alert rule of that name exists in the namespace."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"alert {name!r} not found")
+        self.name = name
+
+
 class ApiKeyNotFound(TaskwheelError, LookupError):
     """No API key with that prefix exists."""
 

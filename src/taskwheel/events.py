@@ -56,8 +56,8 @@ class EventKind(StrEnum):
     """What happened. Job events carry the job's id, task and queue."""
 
     JOB_ENQUEUED = "job.enqueued"
-    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed)
-    JOB_STARTED = "job.started"  # before the task's code runs
+    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed); metadata: priority
+    JOB_STARTED = "job.started"  # before the task's code runs; metadata: attempt, trace_parent
     JOB_FINISHED = "job.finished"  # after: outcome; measurements: duration, wait
     JOB_RETRIED = "job.retried"  # after: metadata: delay
     JOB_DEAD = "job.dead"  # after: retries exhausted (the dead-letter queue)

@@ -35,6 +35,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("enqueue",): (["send"], {"--app": APP}),
     ("jobs", "list"): ([], {}),
     ("jobs", "show"): (["1"], {}),
+    ("jobs", "explain"): (["1"], {}),
     ("jobs", "cancel"): (["1"], {}),
     ("jobs", "retry"): (["1"], {}),
     ("dlq", "list"): ([], {}),
@@ -62,6 +63,11 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("webhooks", "create"): (["hook"], {"--task": "send", "--app": APP}),
     ("webhooks", "list"): ([], {}),
     ("webhooks", "remove"): (["hook"], {}),
+    ("alerts", "add"): (["rule"], {"--kind": "no_worker", "--queue": "default",
+                                   "--url": "http://127.0.0.1:9/hook"}),
+    ("alerts", "list"): ([], {}),
+    ("alerts", "remove"): (["rule"], {}),
+    ("alerts", "test"): (["rule"], {}),
 }
 LONG_RUNNING = {("worker",), ("scheduler",), ("dev",), ("demo",), ("bench",), ("migrate",),
                 ("server",)}

@@ -160,6 +160,15 @@ def show_job(target: Target, job_id: int) -> None:
         target.output.job_with_attempts(handle.record, handle.attempts())
 
 
+@jobs.command("explain")
+@click.argument("job_id", metavar="ID", type=int)
+@common_options
+def explain_job(target: Target, job_id: int) -> None:
+    """Why a job is not running (or where it stands), from the store at this instant."""
+    with target.client() as client:
+        target.output.explanation(client.explain(job_id))
+
+
 @jobs.command("cancel")
 @click.argument("job_id", metavar="ID", type=int)
 @common_options

@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
+from taskwheel.cli.alerts import alerts
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
 from taskwheel.cli.options import spelled_name
@@ -83,7 +84,7 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, webhooks, migrate, demo):
+                keys, quotas, webhooks, alerts, migrate, demo):
     cli.add_command(command)
 
 

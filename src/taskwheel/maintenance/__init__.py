@@ -3,11 +3,13 @@
 `Maintenance` keeps the ``maintenance`` lease and runs the duties while it holds it:
 `Promoter` (due delayed jobs become ready, at the instant the next one is due),
 `Rescuer` (jobs of vanished workers), `Expirer` (missed deadlines), `Releaser`
-(``queue_one`` jobs whose predecessor ended) and `Pruner` (retention, on its own slower
-interval). Schedulers and workers both run one, so exactly one process of a namespace
+(``queue_one`` jobs whose predecessor ended), `Pruner` (retention, on its own slower
+interval) and `Alerter` (alert rules judged, their deliveries sent). Schedulers and
+workers both run one, so exactly one process of a namespace
 maintains at a time, whichever roles are deployed.
 """
 
+from taskwheel.maintenance.alerter import Alerter
 from taskwheel.maintenance.duty import Duty
 from taskwheel.maintenance.expirer import Expirer
 from taskwheel.maintenance.maintenance import LEASE, Maintenance, MaintenanceSettings
@@ -18,6 +20,7 @@ from taskwheel.maintenance.rescuer import Rescuer
 
 __all__ = [
     "LEASE",
+    "Alerter",
     "Duty",
     "Expirer",
     "Maintenance",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from taskwheel.explanations import Explanation, ReasonCode
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
 from taskwheel.lifecycle import JobStatus
@@ -151,6 +152,27 @@ class JobList(Answer):
     jobs: list[JobOut]
     next_cursor: str | None = Field(
         description="Pass as cursor for the next page; null on the last page.")
+
+
+class ReasonOut(Answer):
+    code: ReasonCode = Field(description="Stable: what holds the job, or where it stands.")
+    message: str = Field(description="The same, as a sentence for people.")
+    details: dict[str, Any] = Field(description="What the reason was built from.")
+
+
+class ExplanationOut(Answer):
+    """Why a job is where it is, read from the store at ``at``."""
+
+    job_id: int
+    namespace: str
+    status: JobStatus
+    at: datetime
+    summary: str
+    reasons: list[ReasonOut]
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> ExplanationOut:
+        return cls.model_validate(explanation.to_dict())
 
 
 class AttemptOut(Answer):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskwheel.errors import (
+    AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
@@ -84,7 +85,8 @@ def problem_of(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, InvalidInput):
         return invalid_input(exc.field, exc.reason)
-    if isinstance(exc, JobNotFound | ScheduleNotFound | WorkflowRunNotFound | ApiKeyNotFound):
+    if isinstance(exc, JobNotFound | ScheduleNotFound | WorkflowRunNotFound | ApiKeyNotFound
+                  | AlertNotFound):
         return not_found(str(exc))
     if isinstance(exc, IllegalTransition):
         return Problem(409, "conflict", "Conflict", str(exc))

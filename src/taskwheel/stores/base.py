@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
+from taskwheel.explanations import Explanation
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -22,6 +25,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     Rescue,
     Stats,
 )
@@ -47,12 +51,20 @@ class WorkerRegistration:
     heartbeat_interval: float
 
 
+class EnqueueTracer(Protocol):
+    """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
+    enqueue that hands back the requests to write, carrying its trace context."""
+
+    def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+
 class Store(ABC):
     """Durable state of jobs, attempts, workers and leases."""
 
     notifier: Notifier
     kind: str = "taskwheel"  # the backend's name in messages: "sqlite", "postgres"
     _events: Events | None = None
+    tracer: EnqueueTracer | None = None  # set by `taskwheel.tracing.instrument`
 
     @property
     def events(self) -> Events:
@@ -354,6 +366,17 @@ class Store(ABC):
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
 
+    @abstractmethod
+    def queue_depths(self) -> QueueDepths:
+        """Every namespace's unfinished and dead jobs by queue, state and priority, and
+        every worker: what a metrics scrape reports, cheaply (one statement for the
+        jobs, one for the workers)."""
+
+    @abstractmethod
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        """Why the job is where it is, from one snapshot of the store at this instant
+        (see `taskwheel.explanations`); or `JobNotFound`."""
+
     # -- API keys and quotas (the HTTP server's) ---------------------------------------------
 
     @abstractmethod
@@ -401,6 +424,59 @@ class Store(ABC):
     @abstractmethod
     def remove_webhook(self, namespace: str, name: str) -> None:
         """Delete the webhook (the jobs it made stay), or `WebhookNotFound`."""
+
+    # -- alerts (taskwheel.alerts) ------------------------------------------------------------
+
+    @abstractmethod
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        """Create the rule, or replace the definition of the one of that name (its
+        creation time and where it stands kept)."""
+
+    @abstractmethod
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        """The rule, or `AlertNotFound`."""
+
+    @abstractmethod
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        """The namespace's rules, by name."""
+
+    @abstractmethod
+    def remove_alert(self, namespace: str, name: str) -> None:
+        """Delete the rule and its deliveries, or `AlertNotFound`."""
+
+    @abstractmethod
+    def alert_scope(self, namespace: str) -> list[str]:
+        """The namespaces whose rules an evaluator of ``namespace`` judges: that one, or
+        every namespace with rules for `ALL_NAMESPACES`."""
+
+    @abstractmethod
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        """Judge ``rule`` on a reading of the store at this instant and, in the same
+        transaction, move it to firing or back to ok if the verdict says so, writing the
+        delivery of that change (once per firing and event, whoever evaluates). The
+        verdict, and the delivery written (None when nothing changed)."""
+
+    @abstractmethod
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        """A delivery of a ``test`` event of ``rule``, due now."""
+
+    @abstractmethod
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        """Pending deliveries of ``namespace`` due now (store clock), oldest first."""
+
+    @abstractmethod
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        """Record one attempt of a delivery: where it stands now, when the next attempt
+        is due (a pending one), the receiver's status code or the error."""
+
+    @abstractmethod
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        """A rule's deliveries, newest first."""
 
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability

@@ -20,8 +20,19 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
+from taskwheel.alerts import (
+    AlertDelivery,
+    AlertKind,
+    AlertRule,
+    AlertState,
+    DeliveryStatus,
+    Verdict,
+    delivery_body,
+    judge,
+)
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
@@ -32,6 +43,7 @@ from taskwheel.errors import (
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
+from taskwheel.explanations import Explanation, JobFacts, explain
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -41,13 +53,14 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     QueueStats,
     Rescue,
     Stats,
     epoch_datetime,
 )
 from taskwheel.keys import ApiKey, NewApiKey
-from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
+from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -119,6 +132,12 @@ class SQLStore(Store):
     def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
             return Enqueued()
+        if self.tracer is not None:  # each job carries the enqueue's trace context
+            with self.tracer.enqueuing(jobs) as traced:
+                return self._enqueue(traced)
+        return self._enqueue(jobs)
+
+    def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
@@ -546,6 +565,95 @@ class SQLStore(Store):
                 ex.set_quota(quota)
         return quota
 
+    def queue_depths(self) -> QueueDepths:
+        with self.executor("queue_depths", "snapshot") as ex:
+            return QueueDepths(now=ex.now(), bands=ex.depth_by_band(), workers=ex.all_workers())
+
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        with self.executor("explain_job", "snapshot") as ex:
+            job = _one(ex.get_jobs(namespace, [job_id]), job_id)
+            pending = job.status in PENDING
+            facts = JobFacts(
+                job=job, now=ex.now(),
+                workers=ex.workers_of([namespace]) if pending else (),
+                ahead=ex.jobs_ahead(job) if job.status is JobStatus.QUEUED else (),
+                upstream=(ex.upstream_outcomes(namespace, job_id)
+                          if job.status is JobStatus.WAITING else ()),
+                schedule_name=_schedule_name(ex, job),
+            )
+        return explain(facts)
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        with self.executor("define_alert", "statement") as ex:
+            return ex.upsert_alert_rule(rule, ex.now())
+
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        with self.executor("get_alert", "read") as ex:
+            found = ex.alert_rule(namespace, name)
+        if found is None:
+            raise AlertNotFound(name)
+        return found
+
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        with self.executor("list_alerts", "read") as ex:
+            return ex.list_alert_rules(namespace)
+
+    def remove_alert(self, namespace: str, name: str) -> None:
+        with self.executor("remove_alert") as tx:
+            if not tx.delete_alert_rule(namespace, name):
+                raise AlertNotFound(name)
+
+    def alert_scope(self, namespace: str) -> list[str]:
+        if namespace != ALL_NAMESPACES:
+            return [namespace]
+        with self.executor("alert_scope", "read") as ex:
+            return ex.alert_namespaces()
+
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        with self.executor("evaluate_alert") as tx:
+            now = tx.now()
+            live = 0
+            if rule.kind is AlertKind.NO_WORKER:
+                live = sum(1 for worker in tx.workers_of([rule.namespace])
+                           if worker.alive and rule.queue in worker.queues)
+            verdict = judge(rule, tx.alert_reading(rule, now, live))
+            to = AlertState.FIRING if verdict.breached else AlertState.OK
+            firing = tx.change_alert_state(rule, to, verdict.value, now)
+            if firing is None:
+                tx.note_alert_value(rule, verdict.value, now)
+                return verdict, None
+            event = "firing" if verdict.breached else "resolved"
+            body = delivery_body(rule, event, firing, verdict, now)
+            return verdict, tx.insert_alert_delivery(rule, firing, event, body, now)
+
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        with self.executor("add_test_delivery") as tx:
+            now = tx.now()
+            delivery = tx.insert_alert_delivery(
+                rule, None, "test", delivery_body(rule, "test", None, None, now), now)
+        assert delivery is not None, "test deliveries have no firing: never a conflict"
+        return delivery
+
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        with self.executor("due_alert_deliveries", "read") as ex:
+            return ex.due_alert_deliveries(namespace, ex.now(), limit)
+
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        with self.executor("record_alert_delivery", "statement") as ex:
+            return ex.record_alert_delivery(delivery_id, status, next_at,
+                                            status_code=status_code, error=error, now=ex.now())
+
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        with self.executor("list_alert_deliveries", "read") as ex:
+            return ex.list_alert_deliveries(namespace, name, limit)
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -644,6 +752,14 @@ def _check_schedule_quota(tx: Executor, namespace: str) -> None:
     if limit is not None and tx.count_active_schedules(namespace) >= limit:
         raise QuotaExceeded(namespace, "max_active_schedules",
                             f"{limit} active schedules already (pause or remove one)")
+
+
+def _schedule_name(ex: Executor, job: Job) -> str | None:
+    """The name of the schedule that fired a job waiting its turn (queue_one)."""
+    if job.schedule_id is None or job.status is not JobStatus.WAITING:
+        return None
+    found = ex.schedules_by_id([job.namespace], [job.schedule_id])
+    return found[0].definition.name if found else None
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

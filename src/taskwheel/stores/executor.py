@@ -29,9 +29,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
+from taskwheel.explanations import PriorityBand
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    DepthBand,
     Enqueued,
     Job,
     JobFilter,
@@ -391,6 +394,73 @@ class Executor(ABC):
     @abstractmethod
     def stats_rows(self, namespace: str) -> StatsRows:
         """What `Stats` is folded from, read together (one round trip on PostgreSQL)."""
+
+    # -- observation (``stores/observation.py``) ---------------------------------------------
+
+    @abstractmethod
+    def jobs_ahead(self, job: Job) -> list[PriorityBand]:
+        """The ready jobs of ``job``'s namespace and queue a claim takes before it, by
+        priority (highest first)."""
+
+    @abstractmethod
+    def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:
+        """The workers registered in ``namespaces`` or serving several (``"*"``)."""
+
+    @abstractmethod
+    def depth_by_band(self) -> list[DepthBand]:
+        """Unfinished and dead jobs of every namespace by queue, state and priority."""
+
+    @abstractmethod
+    def all_workers(self) -> list[WorkerInfo]: ...
+
+    # -- alerts (``stores/alerting.py``) -------------------------------------------------------
+
+    @abstractmethod
+    def upsert_alert_rule(self, rule: AlertRule, now: float) -> AlertRule: ...
+
+    @abstractmethod
+    def alert_rule(self, namespace: str, name: str) -> AlertRule | None: ...
+
+    @abstractmethod
+    def list_alert_rules(self, namespace: str) -> list[AlertRule]: ...
+
+    @abstractmethod
+    def alert_namespaces(self) -> list[str]: ...
+
+    @abstractmethod
+    def delete_alert_rule(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def change_alert_state(
+        self, rule: AlertRule, to: AlertState, value: float, now: float
+    ) -> int | None: ...
+
+    @abstractmethod
+    def note_alert_value(self, rule: AlertRule, value: float, now: float) -> None: ...
+
+    @abstractmethod
+    def insert_alert_delivery(
+        self, rule: AlertRule, firing: int | None, event: str, body: str, now: float
+    ) -> AlertDelivery | None: ...
+
+    @abstractmethod
+    def due_alert_deliveries(
+        self, namespace: str, now: float, limit: int
+    ) -> list[AlertDelivery]: ...
+
+    @abstractmethod
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float, *,
+        status_code: int | None, error: str | None, now: float,
+    ) -> AlertDelivery | None: ...
+
+    @abstractmethod
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int
+    ) -> list[AlertDelivery]: ...
+
+    @abstractmethod
+    def alert_reading(self, rule: AlertRule, now: float, live_workers: int) -> Reading: ...
 
     # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
 

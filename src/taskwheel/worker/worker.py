@@ -435,7 +435,9 @@ class Worker:
         task = self.app.tasks.get(job.task)
         events = self._events
         if events.wants(EventKind.JOB_STARTED):
-            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id))
+            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id,
+                                  metadata={"attempt": job.attempt,
+                                            "trace_parent": job.trace_parent}))
         timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
         began = time.perf_counter() if timed else 0.0
         try:
@@ -482,7 +484,8 @@ class Worker:
             for job in jobs:
                 wait = (job.started_at or job.run_at).timestamp() - job.run_at.timestamp()
                 events.emit(job_event(EventKind.JOB_CLAIMED, job, now, source=self.id,
-                                      measurements={"wait": wait}))
+                                      measurements={"wait": wait},
+                                      metadata={"priority": job.priority}))
 
     def _finished(self, job: Job, outcome: AttemptOutcome, status: JobStatus | None,
                   error: str | None, duration: float) -> None:

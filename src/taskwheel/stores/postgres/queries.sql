@@ -102,20 +102,22 @@ requested AS (
         %(delay)s::double precision[], %(deadline)s::double precision[],
         %(deadline_in)s::double precision[], %(timeout)s::double precision[],
         %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[]
+        %(idempotency_key)s::text[], %(trace_parent)s::text[]
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
-        timeout, max_attempts, guarantee, deadline_policy, idempotency_key, position)
+        timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,
+        position)
     WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
     SELECT namespace, task, queue, args::json, kwargs::json,
            CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
            priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
-           timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now
+           timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now,
+           trace_parent
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -144,7 +146,7 @@ SELECT clock_now(%(now)s) AS now,
 -- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
 FROM STDIN
 
 -- name: claim_at_once
@@ -798,6 +800,139 @@ GROUP BY queue, priority
 
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
+
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
+  AND id <> %(id)s
+  AND (priority > %(priority)s OR (priority = %(priority)s AND (
+       coalesce(deadline, 'Infinity') < coalesce(%(deadline)s::float8, 'Infinity')
+       OR (coalesce(deadline, 'Infinity') = coalesce(%(deadline)s::float8, 'Infinity') AND (
+           run_at < %(run_at)s::float8 OR (run_at = %(run_at)s::float8 AND id < %(id)s))))))
+GROUP BY priority ORDER BY priority DESC
+
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states, never over the finished
+-- ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
+FROM jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM workers ORDER BY started_at, id
+
+-- alerts (stores/alerting.py) ------------------------------------------------------------------
+
+-- name: upsert_alert_rule
+-- A rule defined again keeps its creation time and where it stands.
+INSERT INTO alert_rules (namespace, name, kind, spec, url, secret, created_at)
+VALUES (%(namespace)s, %(name)s, %(kind)s, %(spec)s, %(url)s, %(secret)s, %(now)s::float8)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    kind = excluded.kind, spec = excluded.spec, url = excluded.url, secret = excluded.secret
+RETURNING *
+
+-- name: alert_rule
+SELECT * FROM alert_rules WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: list_alert_rules
+SELECT * FROM alert_rules WHERE namespace = %(namespace)s ORDER BY name
+
+-- name: alert_namespaces
+SELECT DISTINCT namespace FROM alert_rules ORDER BY namespace
+
+-- name: delete_alert_rule
+DELETE FROM alert_rules WHERE namespace = %(namespace)s AND name = %(name)s RETURNING name
+
+-- name: delete_alert_deliveries
+DELETE FROM alert_deliveries WHERE namespace = %(namespace)s AND rule = %(name)s
+
+-- name: fire_alert
+-- ok -> firing, once: of two evaluators only the first finds it ok. The answer is the
+-- number of this firing.
+UPDATE alert_rules
+SET state = 'firing', firing = firing + 1, changed_at = %(now)s::float8, value = %(value)s::float8,
+    evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s AND state = 'ok'
+RETURNING firing
+
+-- name: resolve_alert
+-- firing -> ok, once; the answer is the number of the firing it resolves.
+UPDATE alert_rules
+SET state = 'ok', changed_at = %(now)s::float8, value = %(value)s::float8, evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s AND state = 'firing'
+RETURNING firing
+
+-- name: note_alert_value
+UPDATE alert_rules SET value = %(value)s::float8, evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: insert_alert_delivery
+-- Nothing when this (rule, firing, event) has one already.
+INSERT INTO alert_deliveries (namespace, rule, firing, event, url, body, next_at, created_at)
+VALUES (%(namespace)s, %(name)s, %(firing)s::integer, %(event)s, %(url)s, %(body)s, %(now)s::float8, %(now)s::float8)
+ON CONFLICT (namespace, rule, firing, event) DO NOTHING
+RETURNING *
+
+-- name: due_alert_deliveries
+SELECT * FROM alert_deliveries
+WHERE namespace = %(namespace)s AND status = 'pending' AND next_at <= %(now)s::float8
+ORDER BY next_at, id
+LIMIT %(limit)s
+
+-- name: record_alert_delivery
+UPDATE alert_deliveries
+SET attempts = attempts + 1, status = %(status)s::text, next_at = %(next_at)s::float8,
+    last_status_code = %(status_code)s, last_error = %(error)s,
+    delivered_at = CASE WHEN %(status)s::text = 'delivered' THEN %(now)s::float8 END
+WHERE id = %(id)s
+RETURNING *
+
+-- name: list_alert_deliveries
+SELECT * FROM alert_deliveries
+WHERE namespace = %(namespace)s AND rule = %(name)s
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: alert_attempts
+-- failure_rate: the task's attempts that ended since :since, and those that failed (an
+-- attempt cancelled or given back at shutdown is neither).
+SELECT count(*) AS total,
+       coalesce(sum(CASE WHEN a.outcome IN ('failed', 'timed_out', 'crashed', 'lease_expired')
+                         THEN 1 ELSE 0 END), 0) AS failed
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.namespace = %(namespace)s AND j.task = %(task)s AND a.ended_at >= %(since)s::float8
+  AND a.outcome NOT IN ('cancelled', 'interrupted')
+
+-- name: alert_dead_since
+-- dlq_growing: jobs (of :queue, when given) that went dead since :since.
+SELECT count(*) AS count FROM jobs
+WHERE namespace = %(namespace)s AND status = 'dead' AND finished_at >= %(since)s::float8
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: alert_first_ready
+-- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
+-- ready (see ready_by_priority).
+SELECT min(greatest(run_at, created_at)) AS first_ready FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
+  AND (%(priority)s::integer IS NULL OR priority = %(priority)s)
+
+-- name: alert_late_schedules
+-- schedule_missed: active schedules (:schedule, when given) whose fire time is before
+-- :before: nobody fired them.
+SELECT name, next_fire_at FROM schedules
+WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+  AND next_fire_at < %(before)s::float8 AND (%(schedule)s::text IS NULL OR name = %(schedule)s)
+ORDER BY next_fire_at
+LIMIT 20
 
 -- workflows (postgres/workflow_steps.py) ------------------------------------------------------
 

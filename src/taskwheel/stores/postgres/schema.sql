@@ -35,6 +35,44 @@ BEGIN
 END
 $function$;
 
+CREATE TABLE alert_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    namespace text NOT NULL,
+    rule text NOT NULL,
+    firing integer,
+    event text NOT NULL,
+    url text NOT NULL,
+    body text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_at double precision NOT NULL,
+    last_status_code integer,
+    last_error text,
+    created_at double precision NOT NULL,
+    delivered_at double precision,
+    CONSTRAINT alert_deliveries_event_check CHECK ((event = ANY (ARRAY['firing'::text, 'resolved'::text, 'test'::text]))),
+    CONSTRAINT alert_deliveries_namespace_rule_firing_event_key UNIQUE (namespace, rule, firing, event),
+    CONSTRAINT alert_deliveries_pkey PRIMARY KEY (id),
+    CONSTRAINT alert_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+CREATE TABLE alert_rules (
+    namespace text NOT NULL,
+    name text NOT NULL,
+    kind text NOT NULL,
+    spec text NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    created_at double precision NOT NULL,
+    state text DEFAULT 'ok'::text NOT NULL,
+    firing integer DEFAULT 0 NOT NULL,
+    changed_at double precision,
+    value double precision,
+    evaluated_at double precision,
+    CONSTRAINT alert_rules_pkey PRIMARY KEY (namespace, name),
+    CONSTRAINT alert_rules_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
+);
+
 CREATE TABLE api_keys (
     prefix text NOT NULL,
     digest text NOT NULL,
@@ -104,6 +142,7 @@ CREATE TABLE jobs (
     step text,
     failure_policy text,
     waiting_on integer DEFAULT 0 NOT NULL,
+    trace_parent text,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -195,6 +234,8 @@ CREATE TABLE workflow_runs (
     CONSTRAINT workflow_runs_pkey PRIMARY KEY (id),
     CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
+
+CREATE INDEX alert_deliveries_due ON alert_deliveries USING btree (namespace, next_at) WHERE (status = 'pending'::text);
 
 CREATE INDEX attempts_job ON attempts USING btree (job_id, id);
 

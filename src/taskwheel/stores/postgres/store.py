@@ -39,6 +39,7 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
+from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
@@ -51,6 +52,7 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.postgres.connection import (
     Connection,
     ConnectionSettings,
@@ -76,7 +78,9 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
+class PostgresExecutor(
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements, Executor
+):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
@@ -101,6 +105,9 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: Params) -> Params:
         return params  # the statements read the time themselves (clock_now)
+
+    def _decode(self, value: Any) -> Any:
+        return rows.as_stored(value)
 
     # -- the transaction ------------------------------------------------------------------
 
@@ -512,7 +519,7 @@ class PostgresStore(SQLStore):
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
     """
 
     kind = "postgres"
@@ -674,6 +681,7 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "guarantee": [new.guarantee.value for new in jobs],
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
+        "trace_parent": [new.trace_parent for new in jobs],
     }
 
 

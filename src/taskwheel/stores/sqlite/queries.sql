@@ -73,9 +73,10 @@ ORDER BY namespace
 -- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
-        :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now)
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now,
+        :trace_parent)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 SELECT * FROM taskwheel_jobs
@@ -102,8 +103,8 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
 -- more per row, and this statement runs once per job of a batch (executemany).
 INSERT INTO taskwheel_jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: claim_at_once
 -- A claim in one short write transaction, for when nothing but ready jobs is in play.
@@ -600,6 +601,138 @@ GROUP BY queue, priority
 
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
+
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND queue = :queue AND id <> :id
+  AND (priority > :priority OR (priority = :priority AND (
+       coalesce(deadline, 1e308) < coalesce(:deadline, 1e308)
+       OR (coalesce(deadline, 1e308) = coalesce(:deadline, 1e308) AND (
+           run_at < :run_at OR (run_at = :run_at AND id < :id))))))
+GROUP BY priority ORDER BY priority DESC
+
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- the finished ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
+FROM taskwheel_jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM taskwheel_workers ORDER BY started_at, id
+
+-- alerts (stores/alerting.py) ------------------------------------------------------------------
+
+-- name: upsert_alert_rule
+-- A rule defined again keeps its creation time and where it stands.
+INSERT INTO taskwheel_alert_rules (namespace, name, kind, spec, url, secret, created_at)
+VALUES (:namespace, :name, :kind, :spec, :url, :secret, :now)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    kind = excluded.kind, spec = excluded.spec, url = excluded.url, secret = excluded.secret
+RETURNING *
+
+-- name: alert_rule
+SELECT * FROM taskwheel_alert_rules WHERE namespace = :namespace AND name = :name
+
+-- name: list_alert_rules
+SELECT * FROM taskwheel_alert_rules WHERE namespace = :namespace ORDER BY name
+
+-- name: alert_namespaces
+SELECT DISTINCT namespace FROM taskwheel_alert_rules ORDER BY namespace
+
+-- name: delete_alert_rule
+DELETE FROM taskwheel_alert_rules WHERE namespace = :namespace AND name = :name RETURNING name
+
+-- name: delete_alert_deliveries
+DELETE FROM taskwheel_alert_deliveries WHERE namespace = :namespace AND rule = :name
+
+-- name: fire_alert
+-- ok -> firing, once: of two evaluators only the first finds it ok. The answer is the
+-- number of this firing.
+UPDATE taskwheel_alert_rules
+SET state = 'firing', firing = firing + 1, changed_at = :now, value = :value,
+    evaluated_at = :now
+WHERE namespace = :namespace AND name = :name AND state = 'ok'
+RETURNING firing
+
+-- name: resolve_alert
+-- firing -> ok, once; the answer is the number of the firing it resolves.
+UPDATE taskwheel_alert_rules
+SET state = 'ok', changed_at = :now, value = :value, evaluated_at = :now
+WHERE namespace = :namespace AND name = :name AND state = 'firing'
+RETURNING firing
+
+-- name: note_alert_value
+UPDATE taskwheel_alert_rules SET value = :value, evaluated_at = :now
+WHERE namespace = :namespace AND name = :name
+
+-- name: insert_alert_delivery
+-- Nothing when this (rule, firing, event) has one already.
+INSERT INTO taskwheel_alert_deliveries (namespace, rule, firing, event, url, body, next_at, created_at)
+VALUES (:namespace, :name, :firing, :event, :url, :body, :now, :now)
+ON CONFLICT (namespace, rule, firing, event) DO NOTHING
+RETURNING *
+
+-- name: due_alert_deliveries
+SELECT * FROM taskwheel_alert_deliveries
+WHERE namespace = :namespace AND status = 'pending' AND next_at <= :now
+ORDER BY next_at, id
+LIMIT :limit
+
+-- name: record_alert_delivery
+UPDATE taskwheel_alert_deliveries
+SET attempts = attempts + 1, status = :status, next_at = :next_at,
+    last_status_code = :status_code, last_error = :error,
+    delivered_at = CASE WHEN :status = 'delivered' THEN :now END
+WHERE id = :id
+RETURNING *
+
+-- name: list_alert_deliveries
+SELECT * FROM taskwheel_alert_deliveries
+WHERE namespace = :namespace AND rule = :name
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: alert_attempts
+-- failure_rate: the task's attempts that ended since :since, and those that failed (an
+-- attempt cancelled or given back at shutdown is neither).
+SELECT count(*) AS total,
+       coalesce(sum(CASE WHEN a.outcome IN ('failed', 'timed_out', 'crashed', 'lease_expired')
+                         THEN 1 ELSE 0 END), 0) AS failed
+FROM taskwheel_attempts AS a JOIN taskwheel_jobs AS j ON j.id = a.job_id
+WHERE a.namespace = :namespace AND j.task = :task AND a.ended_at >= :since
+  AND a.outcome NOT IN ('cancelled', 'interrupted')
+
+-- name: alert_dead_since
+-- dlq_growing: jobs (of :queue, when given) that went dead since :since.
+SELECT count(*) AS count FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'dead' AND finished_at >= :since
+  AND (:queue IS NULL OR queue = :queue)
+
+-- name: alert_first_ready
+-- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
+-- ready (see ready_by_priority).
+SELECT min(max(run_at, created_at)) AS first_ready FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND queue = :queue
+  AND (:priority IS NULL OR priority = :priority)
+
+-- name: alert_late_schedules
+-- schedule_missed: active schedules (:schedule, when given) whose fire time is before
+-- :before: nobody fired them.
+SELECT name, next_fire_at FROM taskwheel_schedules
+WHERE namespace = :namespace AND paused = 0 AND next_fire_at IS NOT NULL
+  AND next_fire_at < :before AND (:schedule IS NULL OR name = :schedule)
+ORDER BY next_fire_at
+LIMIT 20
 
 -- workflows (sqlite/workflow_steps.py) --------------------------------------------------------
 

@@ -31,11 +31,13 @@ from taskwheel.jobs import (
     NewJob,
     Outcome,
     epoch_datetime,
+    loads_json,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier, due_event
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
+from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
@@ -48,6 +50,7 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.sql_files import load_migrations, split_statements
 from taskwheel.stores.sqlite.commits import CommitWatcher, Witness, WitnessedExecutor
 from taskwheel.stores.sqlite.connection import (
@@ -68,7 +71,9 @@ from taskwheel.workflows import WorkflowSpec
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
-class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
+class SQLiteExecutor(
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements, Executor
+):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
 
@@ -100,6 +105,9 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "now": self.now()}
+
+    def _decode(self, value: Any) -> Any:
+        return loads_json(value)
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
@@ -553,7 +561,7 @@ class SQLiteStore(SQLStore):
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
     """
 
     kind = "sqlite"
@@ -700,7 +708,7 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "priority": new.priority, "run_at": run_at, "deadline": deadline,
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
-        "idempotency_key": new.idempotency_key, "now": now,
+        "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
     }
 
 
