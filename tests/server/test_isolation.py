@@ -32,6 +32,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/{job_id}/complete"): {"fence": 1},
     ("post", "/jobs/{job_id}/fail"): {"fence": 1, "error": "boom"},
     ("put", "/webhooks/{webhook}"): {"task": "ping"},
+    ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}
@@ -63,7 +64,8 @@ def _seed(server: Running) -> dict[str, Any]:
     run = server.call("POST", "/workflow-runs", namespace=THEIRS, json={
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
-            "run_id": run["id"], "worker_id": "http:0", "webhook": "gh"}
+            "run_id": run["id"], "worker_id": "http:0", "webhook": "gh", "queue": "math",
+            "task": "ping"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 from taskwheel.errors import SchemaOutdated
 from taskwheel.events import Events
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -379,6 +380,38 @@ class Store(ABC):
         """Set the namespace's limits (one without limits removes them). Enqueues over
         a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
         a schedule beyond ``max_active_schedules``."""
+
+    # -- dispatch control ----------------------------------------------------------------------
+
+    @abstractmethod
+    def pause(self, namespace: str, kind: GateKind, name: str) -> Pause:
+        """Stop dispatching the jobs of a queue or task (see `taskwheel.gates`): none is
+        claimed until it is resumed; running ones finish, nothing is lost. Pausing what
+        is paused changes nothing."""
+
+    @abstractmethod
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Dispatch the jobs of a paused queue or task again, waking the workers; how
+        many jobs became claimable (those no other pause holds). `NotPaused` if it
+        was not paused."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's paused queues and tasks, with the jobs each holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        """Set a queue's maximum depth: enqueues that would pass it raise `QueueFull`
+        and write nothing. Jobs already there stay."""
+
+    @abstractmethod
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        """Let the queue grow without bound again (`QueueLimitNotFound` if it had no
+        maximum depth)."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, with their depth now."""
 
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 

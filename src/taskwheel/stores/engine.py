@@ -27,11 +27,14 @@ from taskwheel.errors import (
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    NotPaused,
+    QueueLimitNotFound,
     QuotaExceeded,
     ScheduleNotFound,
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
+from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -115,10 +118,13 @@ class SQLStore(Store):
         return created
 
     def _enqueue_within_quotas(self, jobs: Sequence[NewJob]) -> Enqueued:
-        """An enqueue a namespace's quota may refuse (`QuotaExceeded`, nothing
-        written): each quota locked, judged (`quotas.admit`) and its rate bucket spent in
-        the transaction that writes the jobs."""
+        """An enqueue a namespace's quota or a queue's maximum depth may refuse
+        (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
+        (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
+        judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
+        whose idempotency key is taken counts as a job: a full queue refuses it too."""
         counts = Counter(new.namespace for new in jobs)
+        by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
             now = tx.now()
             for namespace in sorted(counts):  # two enqueues lock quotas in one order
@@ -128,6 +134,13 @@ class SQLStore(Store):
                 tokens = admit(usage, counts[namespace], now)
                 if usage.quota.max_enqueue_rate is not None:
                     tx.spend_tokens(namespace, tokens, now)
+            for namespace, queue in sorted(by_queue):  # and queues' limits in one order
+                max_depth = tx.lock_queue_limit(namespace, queue)
+                if max_depth is None:
+                    continue
+                depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
+                admit_depth(QueueLimit(namespace, queue, max_depth), depth,
+                            by_queue[namespace, queue])
             return tx.insert_jobs(jobs)
 
     def claim(self, request: ClaimRequest) -> Claim:
@@ -521,6 +534,49 @@ class SQLStore(Store):
                 ex.set_quota(quota)
         return quota
 
+    # -- dispatch control ---------------------------------------------------------------------
+
+    def pause(self, namespace: str, kind: GateKind, name: str) -> Pause:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("pause") as tx:
+            tx.lock_gates()
+            if tx.insert_pause(namespace, kind, name):
+                tx.block_jobs(namespace, kind, name)
+            return _pause_of(tx, namespace, kind, name)
+
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("resume") as tx:
+            tx.lock_gates()
+            if not tx.delete_pause(namespace, kind, name):
+                raise NotPaused(kind.value, name)
+            return tx.unblock_jobs(namespace, kind, name)
+
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_pauses", "read") as ex:
+            return ex.list_pauses(namespace)
+
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        with self.executor("set_queue_limit") as tx:
+            tx.set_queue_limit(limit)
+            return next(found for found in tx.list_queue_limits(limit.namespace)
+                        if found.queue == limit.queue)
+
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_limit", "statement") as ex:
+            if not ex.delete_queue_limit(namespace, queue):
+                raise QueueLimitNotFound(queue)
+
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_limits", "read") as ex:
+            return ex.list_queue_limits(namespace)
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -580,6 +636,11 @@ def _check_schedule_quota(tx: Executor, namespace: str) -> None:
     if limit is not None and tx.count_active_schedules(namespace) >= limit:
         raise QuotaExceeded(namespace, "max_active_schedules",
                             f"{limit} active schedules already (pause or remove one)")
+
+
+def _pause_of(ex: Executor, namespace: str, kind: GateKind, name: str) -> Pause:
+    return next(found for found in ex.list_pauses(namespace)
+                if found.kind is kind and found.name == name)
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -515,3 +516,52 @@ class Executor(ABC):
     @abstractmethod
     def count_active_schedules(self, namespace: str) -> int:
         """Schedules of the namespace neither paused nor finished."""
+
+    # -- dispatch control (``dispatch.py``) ----------------------------------------------------
+
+    @abstractmethod
+    def lock_gates(self) -> None:
+        """Hold off every transaction that would judge a job becoming ready by the gates
+        until this one ends (a pause or resume takes it before it reads the jobs)."""
+
+    @abstractmethod
+    def insert_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
+        """Close the gate; False when it was closed already (nothing written)."""
+
+    @abstractmethod
+    def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Take the queued jobs of the queue or task out of the ready index; how many."""
+
+    @abstractmethod
+    def delete_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
+        """Open the gate; False when it was not closed."""
+
+    @abstractmethod
+    def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Put the blocked jobs of the queue or task that no gate holds any more back in
+        the ready index, waking the namespace's workers; how many."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's closed gates by kind and name, each with the jobs it holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> None: ...
+
+    @abstractmethod
+    def delete_queue_limit(self, namespace: str, queue: str) -> bool:
+        """Whether there was one to delete."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, by name, with their depth."""
+
+    @abstractmethod
+    def lock_queue_limit(self, namespace: str, queue: str) -> int | None:
+        """The queue's maximum depth, locked until this transaction ends; None without
+        one."""
+
+    @abstractmethod
+    def queue_depth(self, namespace: str, queue: str, up_to: int) -> int:
+        """The queue's jobs waiting to run (queued, scheduled, waiting), counted up to
+        ``up_to`` at most."""

@@ -41,6 +41,7 @@ from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinit
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -75,7 +76,7 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
+class PostgresExecutor(WorkflowStatements, TenancyStatements, DispatchStatements, Executor):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
@@ -118,6 +119,12 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
             return
         self._conn.execute(
             _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, event)}
+        )
+
+    def _announce_ready(self, namespace: str) -> None:
+        # Jobs a gate releases stay queued: no trigger sees them become ready.
+        self._conn.execute(
+            _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, "jobs")}
         )
 
     # -- jobs -------------------------------------------------------------------------------
@@ -510,7 +517,7 @@ class PostgresStore(SQLStore):
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql']
     """
 
     kind = "postgres"

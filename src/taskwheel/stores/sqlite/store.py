@@ -35,6 +35,7 @@ from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinit
 from taskwheel.stores import rows
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -61,7 +62,7 @@ from taskwheel.stores.tenancy import TenancyStatements
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
-class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
+class SQLiteExecutor(WorkflowStatements, TenancyStatements, DispatchStatements, Executor):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
 
@@ -93,6 +94,9 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "now": self.now()}
+
+    def _announce_ready(self, namespace: str) -> None:
+        self.wake(namespace, "jobs")
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
@@ -494,7 +498,7 @@ class SQLiteStore(SQLStore):
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql']
     """
 
     kind = "sqlite"
