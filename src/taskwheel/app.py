@@ -326,10 +326,13 @@ class App:
         task: str,
         args: list[Any] | tuple[Any, ...] | None = None,
         kwargs: dict[str, Any] | None = None,
+        *,
+        wait: float = 0.0,
         **options: Any,
     ) -> JobHandle:
-        """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
-        return self.enqueue_many([self.request(task, args, kwargs, **options)])[0]
+        """Enqueue a job of a task by name (options as in `Task.enqueue`; ``wait`` as in
+        `enqueue_many`)."""
+        return self.enqueue_many([self.request(task, args, kwargs, **options)], wait=wait)[0]
 
     def request(
         self,
@@ -351,8 +354,11 @@ class App:
             raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
         return self.get_task(task).request(args, kwargs, namespace=namespace, **options)
 
-    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
-        """Create many jobs in one transaction (all or none).
+    def enqueue_many(
+        self, requests: Iterable[NewJob], *, wait: float = 0.0
+    ) -> list[JobHandle]:
+        """Create many jobs in one transaction (all or none). ``wait``: seconds to keep
+        trying while a queue is full before `QueueFull` (see `Client.enqueue_many`).
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -361,7 +367,7 @@ class App:
             ...     return n
             >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
         """
-        return self.client.enqueue_many(requests)
+        return self.client.enqueue_many(requests, wait=wait)
 
     # -- schedules -------------------------------------------------------------------------
 

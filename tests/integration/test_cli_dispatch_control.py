@@ -56,6 +56,9 @@ def test_an_enqueue_into_a_full_queue_is_refused_in_one_line(
     for bad in ("0", "-3", "ten", "1.5"):
         assert "max-depth" in run("queues", "limit", "default", "--max-depth", bad,
                                   url=url).refused()
+    assert run("enqueue", "send", "--app", APP, "--wait", "1ms", url=url).refused().startswith(
+        "queue 'default' of namespace 'default' is full")
+    assert "--wait" in run("enqueue", "send", "--app", APP, "--wait", "2d", url=url).refused()
     assert run("queues", "list", "--format", "json", url=url).json()[0]["max_depth"] == 1
     assert run("queues", "unlimit", "default", url=url).exit_code == 0
     assert run("queues", "unlimit", "default", url=url).refused() == (

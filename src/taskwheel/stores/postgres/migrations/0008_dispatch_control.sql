@@ -31,14 +31,27 @@ CREATE TABLE pauses (
 CREATE FUNCTION gate_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA || ':gates'));
-    IF EXISTS (SELECT 1 FROM pauses) THEN
-        UPDATE jobs SET blocked = true
-        FROM inserted
-        WHERE jobs.id = inserted.id AND inserted.status = 'queued'
-          AND EXISTS (SELECT 1 FROM pauses AS p
-                      WHERE p.namespace = inserted.namespace
-                        AND ((p.kind = 'queue' AND p.name = inserted.queue)
-                             OR (p.kind = 'task' AND p.name = inserted.task)));
+    -- The store's sessions have its schema first in their search_path: static SQL,
+    -- planned once. Anyone else's insert (an operator's, with another search_path)
+    -- names the schema.
+    IF current_schema() = TG_TABLE_SCHEMA THEN
+        IF EXISTS (SELECT 1 FROM pauses) THEN
+            UPDATE jobs SET blocked = true
+            FROM inserted
+            WHERE jobs.id = inserted.id AND inserted.status = 'queued'
+              AND EXISTS (SELECT 1 FROM pauses AS p
+                          WHERE p.namespace = inserted.namespace
+                            AND ((p.kind = 'queue' AND p.name = inserted.queue)
+                                 OR (p.kind = 'task' AND p.name = inserted.task)));
+        END IF;
+    ELSE
+        EXECUTE format(
+            'UPDATE %1$I.jobs SET blocked = true FROM inserted'
+            ' WHERE jobs.id = inserted.id AND inserted.status = ''queued'''
+            ' AND EXISTS (SELECT 1 FROM %1$I.pauses AS p'
+            ' WHERE p.namespace = inserted.namespace'
+            ' AND ((p.kind = ''queue'' AND p.name = inserted.queue)'
+            ' OR (p.kind = ''task'' AND p.name = inserted.task)))', TG_TABLE_SCHEMA);
     END IF;
     RETURN NULL;
 END
@@ -50,12 +63,22 @@ CREATE TRIGGER jobs_gate_inserted
     FOR EACH STATEMENT EXECUTE FUNCTION gate_inserted();
 
 CREATE FUNCTION gate_became_ready() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    held boolean;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA || ':gates'));
-    NEW.blocked := EXISTS (SELECT 1 FROM pauses
-                           WHERE namespace = NEW.namespace
-                             AND ((kind = 'queue' AND name = NEW.queue)
-                                  OR (kind = 'task' AND name = NEW.task)));
+    IF current_schema() = TG_TABLE_SCHEMA THEN  -- as in gate_inserted
+        held := EXISTS (SELECT 1 FROM pauses
+                        WHERE namespace = NEW.namespace
+                          AND ((kind = 'queue' AND name = NEW.queue)
+                               OR (kind = 'task' AND name = NEW.task)));
+    ELSE
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.pauses WHERE namespace = $1'
+                       ' AND ((kind = ''queue'' AND name = $2)'
+                       ' OR (kind = ''task'' AND name = $3)))', TG_TABLE_SCHEMA)
+            INTO held USING NEW.namespace, NEW.queue, NEW.task;
+    END IF;
+    NEW.blocked := held;
     RETURN NEW;
 END
 $$;
