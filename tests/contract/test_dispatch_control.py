@@ -196,3 +196,21 @@ def test_an_enqueue_that_waits_in_vain_raises_after_its_wait(
     with pytest.raises(InvalidInput, match="wait"):
         client.enqueue_many([new_job()], wait=-1)
     assert len(store.list_jobs(NS, JobFilter())) == 1
+
+
+def test_a_pause_keeps_holding_new_jobs_after_another_pause_ends_and_after_a_new_pause(
+    store: Store, clock: ManualClock
+) -> None:
+    store.pause(NS, GateKind.QUEUE, QUEUE)
+    store.pause(OTHER_NS, GateKind.QUEUE, QUEUE)
+    store.resume(OTHER_NS, GateKind.QUEUE, QUEUE)
+    held = enqueue_one(store).id
+    delayed = enqueue_one(store, new_job(delay=5)).id
+    clock.advance(5)
+    assert claimable(store) == []
+    store.resume(NS, GateKind.QUEUE, QUEUE)  # the last pause: nothing is held any more
+    store.pause(NS, GateKind.QUEUE, QUEUE)  # and a new one holds what comes
+    store.enqueue([new_job()])
+    assert claimable(store) == []
+    assert store.resume(NS, GateKind.QUEUE, QUEUE) == 3
+    assert set(claimable(store)) > {held, delayed}

@@ -1,8 +1,10 @@
 """The statements of dispatch control — pauses and queues' maximum depths — written
 once for both dialects, as `tenancy.TenancyStatements` is: the same query names and
-parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`
-and `_announce_ready` (how it wakes workers for jobs that became claimable without
-changing state: SQLite after its commit, PostgreSQL with a NOTIFY in the transaction).
+parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`,
+`_announce_ready` (how it wakes workers for jobs that became claimable without
+changing state: SQLite after its commit, PostgreSQL with a NOTIFY in the transaction),
+and `arm_gates` / `disarm_gates` (SQLite creates its gate triggers while a gate is
+closed; PostgreSQL's are permanent).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ class DispatchStatements:
 
     def lock_gates(self) -> None:
         self._execute("lock_gates", {}).fetchall()
+
+    def arm_gates(self) -> None:
+        raise NotImplementedError
+
+    def disarm_gates(self) -> None:
+        raise NotImplementedError
+
+    def any_pauses(self) -> bool:
+        row = self._execute("any_pauses", {}).fetchone()
+        assert row is not None
+        return bool(row["found"])
 
     def insert_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
         params = self._stamped({"namespace": namespace, "kind": kind.value, "name": name})

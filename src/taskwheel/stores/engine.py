@@ -542,6 +542,7 @@ class SQLStore(Store):
         with self.executor("pause") as tx:
             tx.lock_gates()
             if tx.insert_pause(namespace, kind, name):
+                tx.arm_gates()
                 tx.block_jobs(namespace, kind, name)
             return _pause_of(tx, namespace, kind, name)
 
@@ -552,7 +553,10 @@ class SQLStore(Store):
             tx.lock_gates()
             if not tx.delete_pause(namespace, kind, name):
                 raise NotPaused(kind.value, name)
-            return tx.unblock_jobs(namespace, kind, name)
+            released = tx.unblock_jobs(namespace, kind, name)
+            if not tx.any_pauses():
+                tx.disarm_gates()
+            return released
 
     def list_pauses(self, namespace: str) -> list[Pause]:
         validate_name(namespace, "namespace")

@@ -525,6 +525,19 @@ class Executor(ABC):
         until this one ends (a pause or resume takes it before it reads the jobs)."""
 
     @abstractmethod
+    def arm_gates(self) -> None:
+        """Make sure jobs that become queued behind a closed gate are blocked (SQLite
+        creates its triggers for it; PostgreSQL's always exist)."""
+
+    @abstractmethod
+    def disarm_gates(self) -> None:
+        """Stop looking for gates when jobs become queued (none is closed)."""
+
+    @abstractmethod
+    def any_pauses(self) -> bool:
+        """Whether a gate of any namespace is closed."""
+
+    @abstractmethod
     def insert_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
         """Close the gate; False when it was closed already (nothing written)."""
 

@@ -1054,6 +1054,20 @@ WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
 -- transaction that judged a job by the gates as they were before is still to commit.
 SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':gates'))
 
+-- name: arm_gates
+-- Nothing to do here: PostgreSQL's gate triggers are permanent (migration 0008). Unlike
+-- SQLite's, they cost nothing measurable without gates: one call per INSERT statement,
+-- and a WHEN clause checked without a call for rows that do not become queued. (The
+-- executor does not send this; the block keeps the query names of both stores alike.)
+SELECT 1
+
+-- name: disarm_gates
+-- As arm_gates: nothing to do.
+SELECT 1
+
+-- name: any_pauses
+SELECT EXISTS (SELECT 1 FROM pauses) AS found
+
 -- name: insert_pause
 -- Nothing when the gate stands already (it keeps the time it was first paused).
 INSERT INTO pauses (namespace, kind, name, paused_at)

@@ -121,6 +121,12 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, DispatchStatements
             _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, event)}
         )
 
+    def arm_gates(self) -> None:
+        pass  # the gate triggers are permanent (queries.sql: arm_gates)
+
+    def disarm_gates(self) -> None:
+        pass
+
     def _announce_ready(self, namespace: str) -> None:
         # Jobs a gate releases stay queued: no trigger sees them become ready.
         self._conn.execute(

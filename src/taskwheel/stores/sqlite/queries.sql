@@ -807,6 +807,35 @@ WHERE namespace = :namespace AND NOT paused AND next_fire_at IS NOT NULL
 -- Nothing to take: the write transaction holds the write lock of the whole database.
 SELECT 1
 
+-- name: arm_gates
+-- The triggers that block jobs becoming queued behind a closed gate, created by a pause
+-- (migration 0008 says why they exist only while a gate is closed). The WHEN clauses
+-- look for a gate that holds the row.
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_inserted AFTER INSERT ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.status = 'queued' AND EXISTS (
+    SELECT 1 FROM taskwheel_pauses
+    WHERE namespace = NEW.namespace
+      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
+BEGIN
+    UPDATE taskwheel_jobs SET blocked = 1 WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_ready AFTER UPDATE OF status ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued' AND NEW.blocked <> EXISTS (
+    SELECT 1 FROM taskwheel_pauses
+    WHERE namespace = NEW.namespace
+      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
+BEGIN
+    UPDATE taskwheel_jobs SET blocked = 1 - NEW.blocked WHERE id = NEW.id;
+END;
+
+-- name: disarm_gates
+-- Dropped when the last gate opens (no queued job is blocked any more).
+DROP TRIGGER IF EXISTS taskwheel_jobs_gate_inserted;
+DROP TRIGGER IF EXISTS taskwheel_jobs_gate_ready;
+
+-- name: any_pauses
+SELECT EXISTS (SELECT 1 FROM taskwheel_pauses) AS found
+
 -- name: insert_pause
 -- Nothing when the gate stands already (it keeps the time it was first paused).
 INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)

@@ -98,6 +98,12 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, DispatchStatements, 
     def _announce_ready(self, namespace: str) -> None:
         self.wake(namespace, "jobs")
 
+    def arm_gates(self) -> None:
+        self._run("arm_gates", {})
+
+    def disarm_gates(self) -> None:
+        self._run("disarm_gates", {})
+
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
             if row.status is JobStatus.QUEUED:

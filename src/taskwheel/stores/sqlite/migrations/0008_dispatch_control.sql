@@ -5,7 +5,7 @@
 -- stays queued (nothing is lost; its place in the dispatch order is kept) but is
 -- blocked, and blocked rows are not in the ready index: a claim never reads them, and
 -- a claim pays nothing for gates that hold nothing. Only a queued row's flag means
--- anything; the triggers below set it whenever a row becomes queued.
+-- anything; while a gate is closed, triggers set it whenever a row becomes queued.
 ALTER TABLE taskwheel_jobs ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
 
 DROP INDEX taskwheel_jobs_ready;
@@ -23,25 +23,11 @@ CREATE TABLE taskwheel_pauses (
 ) WITHOUT ROWID;
 
 -- Whoever makes a job ready (an enqueue, a fire, a workflow step, a promotion, a retry,
--- a rescue, a replay) leaves it blocked when a gate holds it. The WHEN clause is all a
--- row pays without gates: one probe of the empty pauses table.
-CREATE TRIGGER taskwheel_jobs_gate_inserted AFTER INSERT ON taskwheel_jobs
-FOR EACH ROW WHEN NEW.status = 'queued' AND EXISTS (
-    SELECT 1 FROM taskwheel_pauses
-    WHERE namespace = NEW.namespace
-      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
-BEGIN
-    UPDATE taskwheel_jobs SET blocked = 1 WHERE id = NEW.id;
-END;
-
-CREATE TRIGGER taskwheel_jobs_gate_ready AFTER UPDATE OF status ON taskwheel_jobs
-FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued' AND NEW.blocked <> EXISTS (
-    SELECT 1 FROM taskwheel_pauses
-    WHERE namespace = NEW.namespace
-      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
-BEGIN
-    UPDATE taskwheel_jobs SET blocked = 1 - NEW.blocked WHERE id = NEW.id;
-END;
+-- a rescue, a replay) must leave it blocked while a gate holds it: two triggers on the
+-- jobs table do it (queries.sql, arm_gates). They exist only while a gate is closed --
+-- the first pause creates them, the resume of the last drops them -- because a trigger
+-- costs every insert a call of its program even when its WHEN clause finds no gate (a
+-- quarter more CPU per enqueued job): without pauses, nothing pays for them.
 
 -- A queue's maximum depth: its jobs waiting to run (queued, scheduled, waiting). An
 -- enqueue that would pass it is refused (QueueFull) and writes nothing. A namespace
