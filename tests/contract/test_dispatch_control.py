@@ -10,6 +10,7 @@ import pytest
 from taskwheel.client import Client
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, NotPaused, QueueFull, QueueLimitNotFound
+from taskwheel.events import Event, EventKind
 from taskwheel.gates import GateKind, QueueLimit
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
@@ -214,3 +215,16 @@ def test_a_pause_keeps_holding_new_jobs_after_another_pause_ends_and_after_a_new
     assert claimable(store) == []
     assert store.resume(NS, GateKind.QUEUE, QUEUE) == 3
     assert set(claimable(store)) > {held, delayed}
+
+
+def test_pausing_and_resuming_are_events(store: Store) -> None:
+    seen: list[Event] = []
+    store.events.attach(seen.append, [EventKind.GATE_CLOSED, EventKind.GATE_OPENED])
+    enqueue_one(store)
+    store.pause(NS, GateKind.QUEUE, QUEUE)
+    store.pause(NS, GateKind.QUEUE, QUEUE)  # paused already: nothing happened
+    store.resume(NS, GateKind.QUEUE, QUEUE)
+    assert [(e.kind, e.namespace, e.queue, e.metadata["kind"], e.at) for e in seen] == [
+        (EventKind.GATE_CLOSED, NS, QUEUE, "queue", T0),
+        (EventKind.GATE_OPENED, NS, QUEUE, "queue", T0)]
+    assert (seen[0].measurements["held"], seen[1].measurements["released"]) == (1, 1)

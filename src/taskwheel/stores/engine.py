@@ -541,10 +541,18 @@ class SQLStore(Store):
         validate_name(name, kind.value)
         with self.executor("pause") as tx:
             tx.lock_gates()
-            if tx.insert_pause(namespace, kind, name):
+            closed = tx.insert_pause(namespace, kind, name)
+            if closed:
                 tx.arm_gates()
                 tx.block_jobs(namespace, kind, name)
-            return _pause_of(tx, namespace, kind, name)
+            pause = _pause_of(tx, namespace, kind, name)
+        if closed and self.events.wants(EventKind.GATE_CLOSED):
+            self.events.emit(Event(
+                EventKind.GATE_CLOSED, namespace, pause.paused_at.timestamp(),
+                queue=name if kind is GateKind.QUEUE else None,
+                task=name if kind is GateKind.TASK else None,
+                measurements={"held": pause.held}, metadata={"kind": kind.value, "name": name}))
+        return pause
 
     def resume(self, namespace: str, kind: GateKind, name: str) -> int:
         validate_name(namespace, "namespace")
@@ -556,7 +564,15 @@ class SQLStore(Store):
             released = tx.unblock_jobs(namespace, kind, name)
             if not tx.any_pauses():
                 tx.disarm_gates()
-            return released
+            now = tx.now()
+        if self.events.wants(EventKind.GATE_OPENED):
+            self.events.emit(Event(
+                EventKind.GATE_OPENED, namespace, now,
+                queue=name if kind is GateKind.QUEUE else None,
+                task=name if kind is GateKind.TASK else None,
+                measurements={"released": released},
+                metadata={"kind": kind.value, "name": name}))
+        return released
 
     def list_pauses(self, namespace: str) -> list[Pause]:
         validate_name(namespace, "namespace")
