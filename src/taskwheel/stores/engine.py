@@ -546,12 +546,9 @@ class SQLStore(Store):
                 tx.arm_gates()
                 tx.block_jobs(namespace, kind, name)
             pause = _pause_of(tx, namespace, kind, name)
-        if closed and self.events.wants(EventKind.GATE_CLOSED):
-            self.events.emit(Event(
-                EventKind.GATE_CLOSED, namespace, pause.paused_at.timestamp(),
-                queue=name if kind is GateKind.QUEUE else None,
-                task=name if kind is GateKind.TASK else None,
-                measurements={"held": pause.held}, metadata={"kind": kind.value, "name": name}))
+        if closed:
+            self._gate_event(EventKind.GATE_CLOSED, pause.paused_at.timestamp(), namespace,
+                             kind, name, measurements={"held": pause.held})
         return pause
 
     def resume(self, namespace: str, kind: GateKind, name: str) -> int:
@@ -565,14 +562,17 @@ class SQLStore(Store):
             if not tx.any_pauses():
                 tx.disarm_gates()
             now = tx.now()
-        if self.events.wants(EventKind.GATE_OPENED):
-            self.events.emit(Event(
-                EventKind.GATE_OPENED, namespace, now,
-                queue=name if kind is GateKind.QUEUE else None,
-                task=name if kind is GateKind.TASK else None,
-                measurements={"released": released},
-                metadata={"kind": kind.value, "name": name}))
+        self._gate_event(EventKind.GATE_OPENED, now, namespace, kind, name,
+                         measurements={"released": released})
         return released
+
+    def _gate_event(self, event: EventKind, at: float, namespace: str, kind: GateKind,
+                    name: str, *, measurements: dict[str, float]) -> None:
+        if self.events.wants(event):
+            self.events.emit(Event(
+                event, namespace, at, queue=name if kind is GateKind.QUEUE else None,
+                task=name if kind is GateKind.TASK else None, measurements=measurements,
+                metadata={"kind": kind.value, "name": name}))
 
     def list_pauses(self, namespace: str) -> list[Pause]:
         validate_name(namespace, "namespace")
