@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
+from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
@@ -251,20 +253,43 @@ class Client:
 
     # -- pauses and queues' maximum depths --------------------------------------------------
 
-    def pause_queue(self, queue: str) -> Pause:
+    def pause_queue(
+        self, queue: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
         """Stop dispatching the queue's jobs until `resume_queue` (see
-        `taskwheel.gates`): workers claim none of them; running ones finish; enqueues
-        still land (and wait). Pausing a paused queue changes nothing."""
-        return self.store.pause(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"))
+        `taskwheel.gates`), or until ``until`` (an aware datetime) or for ``duration``
+        (``"10m"``), when maintenance resumes it: workers claim none of them; running
+        ones finish; enqueues still land (and wait). Pausing a paused queue keeps its
+        jobs held and gives it the new end (none, if neither is given)."""
+        return self.store.pause(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"),
+                                self._pause_end(until, duration))
 
     def resume_queue(self, queue: str) -> int:
         """Dispatch the queue's jobs again; how many became claimable. `NotPaused` if it
         was not paused."""
         return self.store.resume(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"))
 
-    def pause_task(self, task: str) -> Pause:
-        """Stop dispatching the task's jobs, in every queue, until `resume_task`."""
-        return self.store.pause(self.namespace, GateKind.TASK, validate_name(task, "task"))
+    def pause_task(
+        self, task: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
+        """Stop dispatching the task's jobs, in every queue, until `resume_task` (or
+        ``until``, or for ``duration``, as `pause_queue`)."""
+        return self.store.pause(self.namespace, GateKind.TASK, validate_name(task, "task"),
+                                self._pause_end(until, duration))
+
+    def _pause_end(self, until: datetime | None, duration: DurationLike | None) -> float | None:
+        """When a pause ends, as epoch seconds; a duration counts from the store's now."""
+        if until is not None and duration is not None:
+            raise InvalidInput("until", "a pause ends at a time or after a duration, not both")
+        if duration is not None:
+            return self.store.now() + parse_duration(duration, "duration", allow_zero=False)
+        if until is None:
+            return None
+        if not isinstance(until, datetime) or until.tzinfo is None:
+            raise InvalidInput("until", f"must be a datetime with a timezone, got {until!r}")
+        return until.timestamp()
 
     def resume_task(self, task: str) -> int:
         """Dispatch the task's jobs again; how many became claimable."""

@@ -1,6 +1,7 @@
 """Gates before dispatch: paused queues and tasks, and a queue's maximum depth.
 
-A pause is a gate closed until someone resumes it: the queued jobs it matches stay
+A pause is a gate closed until someone resumes it (or until the time it was given, when
+maintenance resumes it): the queued jobs it matches stay
 queued, in their place in the dispatch order, but blocked (out of the store's ready
 index), so no worker claims them and a claim reads none of them; jobs that become
 ready behind a closed gate are blocked as they arrive. Running jobs finish; nothing is
@@ -42,18 +43,20 @@ class GateKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Pause:
-    """A closed gate of a namespace, since ``paused_at``; ``held``: the queued jobs it
-    holds now."""
+    """A closed gate of a namespace, since ``paused_at`` (until ``until``, when given);
+    ``held``: the queued jobs it holds now."""
 
     namespace: str
     kind: GateKind
     name: str
     paused_at: datetime
     held: int = 0
+    until: datetime | None = None  # when maintenance resumes it (None: only by hand)
 
     def to_dict(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "kind": self.kind.value, "name": self.name,
-                "paused_at": self.paused_at.isoformat(), "held": self.held}
+                "paused_at": self.paused_at.isoformat(), "held": self.held,
+                "until": None if self.until is None else self.until.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,17 +205,19 @@ class HttpClient:
 
     # -- pauses and queues' maximum depths: the API's JSON ---------------------------------------
 
-    def pause_queue(self, queue: str) -> dict[str, Any]:
-        """No worker claims the queue's jobs until `resume_queue`."""
-        return _object(self._call("POST", f"/queues/{_segment(queue)}/pause"))
+    def pause_queue(self, queue: str, *, until: datetime | None = None) -> dict[str, Any]:
+        """No worker claims the queue's jobs until `resume_queue` (or ``until``)."""
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/queues/{_segment(queue)}/pause", body))
 
     def resume_queue(self, queue: str) -> int:
         """How many jobs became claimable again (an `ApiError` 404 if it was not paused)."""
         released: int = self._call("POST", f"/queues/{_segment(queue)}/resume")["released"]
         return released
 
-    def pause_task(self, task: str) -> dict[str, Any]:
-        return _object(self._call("POST", f"/tasks/{_segment(task)}/pause"))
+    def pause_task(self, task: str, *, until: datetime | None = None) -> dict[str, Any]:
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/tasks/{_segment(task)}/pause", body))
 
     def resume_task(self, task: str) -> int:
         released: int = self._call("POST", f"/tasks/{_segment(task)}/resume")["released"]

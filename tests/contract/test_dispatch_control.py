@@ -5,6 +5,8 @@ past a queue's maximum depth raises QueueFull and writes nothing, the whole batc
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from taskwheel.client import Client
@@ -12,9 +14,10 @@ from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, NotPaused, QueueFull, QueueLimitNotFound
 from taskwheel.events import Event, EventKind
 from taskwheel.gates import GateKind, QueueLimit
-from taskwheel.jobs import JobFilter
+from taskwheel.jobs import JobFilter, epoch_datetime
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
+from taskwheel.validators import ALL_NAMESPACES
 
 from .conftest import NS, OTHER_NS, QUEUE, T0, TTL, claim_one, enqueue_one, failed, new_job
 
@@ -228,3 +231,59 @@ def test_pausing_and_resuming_are_events(store: Store) -> None:
         (EventKind.GATE_CLOSED, NS, QUEUE, "queue", T0),
         (EventKind.GATE_OPENED, NS, QUEUE, "queue", T0)]
     assert (seen[0].measurements["held"], seen[1].measurements["released"]) == (1, 1)
+
+
+# -- pauses with an end -----------------------------------------------------------------
+
+
+def test_a_pause_with_an_end_is_resumed_when_its_time_has_come(
+    store: Store, clock: ManualClock
+) -> None:
+    job = enqueue_one(store).id
+    pause = store.pause(NS, GateKind.QUEUE, QUEUE, until=T0 + 60)
+    assert pause.until == epoch_datetime(T0 + 60)
+    store.pause(OTHER_NS, GateKind.TASK, "contract.slow", until=T0 + 90)
+    clock.advance(59)
+    assert store.resume_due_pauses(NS) == 0
+    assert claimable(store) == []
+    clock.advance(1)
+    assert store.resume_due_pauses(ALL_NAMESPACES) == 1  # every namespace's, when due
+    assert store.list_pauses(NS) == []
+    assert claimable(store) == [job]
+    assert [p.name for p in store.list_pauses(OTHER_NS)] == ["contract.slow"]
+
+
+def test_pausing_again_gives_a_pause_its_new_end_or_none(
+    store: Store, clock: ManualClock
+) -> None:
+    store.pause(NS, GateKind.QUEUE, QUEUE, until=T0 + 10)
+    assert store.pause(NS, GateKind.QUEUE, QUEUE, until=T0 + 20).until == store.list_pauses(
+        NS)[0].until
+    assert store.pause(NS, GateKind.QUEUE, QUEUE).until is None
+    clock.advance(30)
+    assert store.resume_due_pauses(NS) == 0
+    assert len(store.list_pauses(NS)) == 1
+
+
+def test_a_pause_that_would_end_in_the_past_is_refused_and_nothing_is_written(
+    store: Store, clock: ManualClock
+) -> None:
+    job = enqueue_one(store).id
+    for until in (T0, T0 - 1):
+        with pytest.raises(InvalidInput, match="until"):
+            store.pause(NS, GateKind.QUEUE, QUEUE, until=until)
+    assert store.list_pauses(NS) == []
+    assert claimable(store) == [job]
+
+
+def test_a_client_pauses_for_a_duration_by_the_store_s_clock(
+    store: Store, clock: ManualClock
+) -> None:
+    client = Client(store, NS)
+    assert client.pause_queue(QUEUE, duration="10m").until == epoch_datetime(T0 + 600)
+    for bad in ({"duration": "0s"}, {"duration": "soon"},
+                {"until": datetime(2100, 1, 1)},  # no timezone
+                {"until": epoch_datetime(T0 + 60), "duration": "1m"}):
+        with pytest.raises(InvalidInput):
+            client.pause_task("contract.slow", **bad)  # type: ignore[arg-type]
+    assert [p.name for p in client.pauses()] == [QUEUE]

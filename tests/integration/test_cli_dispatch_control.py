@@ -47,19 +47,43 @@ def test_an_enqueue_into_a_full_queue_is_refused_in_one_line(
     app: taskwheel.App, url: str
 ) -> None:
     app.task(lambda: None, name="send")
+    # The app module is loaded once per test process: it keeps the namespace an earlier
+    # command gave it unless told.
+    ns = ("--namespace", "default")
     assert run("queues", "limit", "default", "--max-depth", "1", "--format", "json",
                url=url).json()["max_depth"] == 1
-    assert run("enqueue", "send", "--app", APP, url=url).exit_code == 0
-    refused = run("enqueue", "send", "--app", APP, url=url).refused()
+    assert run("enqueue", "send", "--app", APP, *ns, url=url).exit_code == 0
+    refused = run("enqueue", "send", "--app", APP, *ns, url=url).refused()
     assert refused.startswith("queue 'default' of namespace 'default' is full")
     assert len(app.client.list_jobs()) == 1
     for bad in ("0", "-3", "ten", "1.5"):
         assert "max-depth" in run("queues", "limit", "default", "--max-depth", bad,
                                   url=url).refused()
-    assert run("enqueue", "send", "--app", APP, "--wait", "1ms", url=url).refused().startswith(
+    assert run("enqueue", "send", "--app", APP, "--wait", "1ms", *ns, url=url).refused(
+    ).startswith(
         "queue 'default' of namespace 'default' is full")
-    assert "--wait" in run("enqueue", "send", "--app", APP, "--wait", "2d", url=url).refused()
+    assert "--wait" in run("enqueue", "send", "--app", APP, "--wait", "2d", *ns,
+                           url=url).refused()
     assert run("queues", "list", "--format", "json", url=url).json()[0]["max_depth"] == 1
     assert run("queues", "unlimit", "default", url=url).exit_code == 0
     assert run("queues", "unlimit", "default", url=url).refused() == (
         "queue 'default' has no maximum depth")
+
+
+def test_a_pause_may_end_by_itself_and_a_bad_end_is_refused(
+    app: taskwheel.App, url: str
+) -> None:
+    paused = run("queues", "pause", "emails", "--for", "10m", "--format", "json",
+                 url=url).json()
+    assert paused["until"] is not None
+    assert run("queues", "list", "--format", "json", url=url).json()[0]["until"] == paused[
+        "until"]
+    assert run("tasks", "pause", "send", "--until", "2100-01-01T00:00:00+00:00",
+               url=url).exit_code == 0
+    for args in (["--for", "0s"], ["--for", "soon"], ["--until", "2000-01-01T00:00:00+00:00"],
+                 ["--until", "2100-01-01T00:00:00"], ["--until", "tomorrow"],
+                 ["--for", "1m", "--until", "2100-01-01T00:00:00+00:00"]):
+        refused = run("tasks", "pause", "other", *args, url=url).refused()
+        assert refused.startswith(("--for", "--until")), refused
+    assert [p["name"] for p in run("tasks", "paused", "--format", "json", url=url).json()] == [
+        "send"]

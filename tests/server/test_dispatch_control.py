@@ -67,3 +67,15 @@ def test_an_enqueue_past_a_queue_s_max_depth_is_a_429_that_writes_nothing(
     assert server.call("DELETE", f"/queues/{queue}/limit").status_code == 204
     assert server.call("DELETE", f"/queues/{queue}/limit").status_code == 404
     assert server.call("POST", "/jobs", json={"task": "ping"}).status_code == 201
+
+
+def test_a_pause_may_be_given_an_end(server: Running) -> None:
+    until = "2100-01-01T00:00:00+00:00"
+    paused = server.call("POST", "/queues/math/pause", role=Role.OPERATE, json={"until": until})
+    assert paused.status_code == 200
+    assert paused.json()["until"].startswith("2100-01-01T00:00:00")
+    for bad in ({"until": "2000-01-01T00:00:00+00:00"}, {"until": "2100-01-01T00:00:00"},
+                {"until": "soon"}, {"for": "1m"}):
+        assert server.call("POST", "/tasks/ping/pause", role=Role.OPERATE, json=bad
+                           ).status_code == 422, bad
+    assert [p["kind"] for p in server.call("GET", "/pauses").json()["pauses"]] == ["queue"]

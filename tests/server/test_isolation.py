@@ -33,6 +33,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/{job_id}/fail"): {"fence": 1, "error": "boom"},
     ("put", "/webhooks/{webhook}"): {"task": "ping"},
     ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
+    ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
+    ("post", "/tasks/{task}/pause"): {},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}

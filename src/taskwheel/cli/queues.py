@@ -3,11 +3,16 @@ queue's or a task's jobs, and set a queue's maximum depth (see `taskwheel.gates`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import click
 from rich.table import Table
 
+from taskwheel.cli.jobs import _parse_datetime
 from taskwheel.cli.options import Target, common_options
 from taskwheel.cli.output import _when
+from taskwheel.durations import parse_duration
 from taskwheel.gates import GateKind, Pause
 
 
@@ -16,14 +21,34 @@ def queues() -> None:
     """Pause and resume queues; limit their depth."""
 
 
+def _pause_end_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--until", "until_text", default=None, metavar="TIME",
+                           help="Resume it at this time (ISO 8601 with a timezone).")(command)
+    return click.option("--for", "for_text", default=None, metavar="DURATION",
+                        help="Resume it after this long, e.g. 10m.  [default: only by "
+                        "hand]")(command)
+
+
+def _until(until_text: str | None) -> datetime | None:
+    return None if until_text is None else _parse_datetime(until_text, "until")
+
+
+def _for(for_text: str | None) -> float | None:
+    return None if for_text is None else parse_duration(for_text, "for", allow_zero=False)
+
+
 @queues.command("pause")
 @click.argument("queue")
+@_pause_end_options
 @common_options
-def pause_queue(target: Target, *, queue: str) -> None:
-    """Stop dispatching QUEUE's jobs: no worker claims one until it is resumed. Running
-    jobs finish; enqueues still land and wait; nothing is lost."""
+def pause_queue(target: Target, *, queue: str, for_text: str | None,
+                until_text: str | None) -> None:
+    """Stop dispatching QUEUE's jobs: no worker claims one until it is resumed (by hand,
+    or by maintenance at the end --for or --until give). Running jobs finish; enqueues
+    still land and wait; nothing is lost."""
     with target.client() as client:
-        _paused(target, client.pause_queue(queue))
+        _paused(target, client.pause_queue(queue, until=_until(until_text),
+                                              duration=_for(for_text)))
 
 
 @queues.command("resume")
@@ -79,6 +104,7 @@ def list_queues(target: Target) -> None:
         rows.append({
             "queue": name, "paused": pause is not None,
             "paused_at": None if pause is None else pause.paused_at.isoformat(),
+            "until": None if pause is None or pause.until is None else pause.until.isoformat(),
             "held": 0 if pause is None else pause.held,
             "max_depth": None if limit is None else limit.max_depth,
             "depth": None if limit is None else limit.depth,
@@ -87,11 +113,12 @@ def list_queues(target: Target) -> None:
         target.output.emit_json(rows)
         return
     table = Table(title="queues", title_justify="left")
-    for column in ("queue", "paused since", "held", "max depth", "depth"):
+    for column in ("queue", "paused since", "until", "held", "max depth", "depth"):
         table.add_column(column)
     for name in sorted({*paused, *limits}):
         pause, limit = paused.get(name), limits.get(name)
         table.add_row(name, "-" if pause is None else _when(pause.paused_at),
+                      "-" if pause is None or pause.until is None else _when(pause.until),
                       "-" if pause is None else str(pause.held),
                       "-" if limit is None else str(limit.max_depth),
                       "-" if limit is None else str(limit.depth))
@@ -105,11 +132,15 @@ def tasks() -> None:
 
 @tasks.command("pause")
 @click.argument("task")
+@_pause_end_options
 @common_options
-def pause_task(target: Target, *, task: str) -> None:
-    """Stop dispatching TASK's jobs, in every queue, until it is resumed."""
+def pause_task(target: Target, *, task: str, for_text: str | None,
+               until_text: str | None) -> None:
+    """Stop dispatching TASK's jobs, in every queue, until it is resumed (by hand, or at
+    the end --for or --until give)."""
     with target.client() as client:
-        _paused(target, client.pause_task(task))
+        _paused(target, client.pause_task(task, until=_until(until_text),
+                                             duration=_for(for_text)))
 
 
 @tasks.command("resume")
@@ -132,10 +163,11 @@ def paused_tasks(target: Target) -> None:
         target.output.emit_json([p.to_dict() for p in found])
         return
     table = Table(title="paused tasks", title_justify="left")
-    for column in ("task", "paused since", "held"):
+    for column in ("task", "paused since", "until", "held"):
         table.add_column(column)
     for pause in found:
-        table.add_row(pause.name, _when(pause.paused_at), str(pause.held))
+        table.add_row(pause.name, _when(pause.paused_at),
+                      "-" if pause.until is None else _when(pause.until), str(pause.held))
     target.output.console.print(table)
 
 
@@ -143,8 +175,9 @@ def _paused(target: Target, pause: Pause) -> None:
     if target.output.json:
         target.output.emit_json(pause.to_dict())
     else:
+        end = "" if pause.until is None else f" until {_when(pause.until)}"
         target.output.note(f"{pause.kind.value} {pause.name} paused since "
-                           f"{_when(pause.paused_at)}: {pause.held} jobs held")
+                           f"{_when(pause.paused_at)}{end}: {pause.held} jobs held")
 
 
 def _resumed(target: Target, kind: GateKind, name: str, released: int) -> None:

@@ -442,6 +442,12 @@ JobSelection.model_rebuild()
 DeadSelection.model_rebuild()
 
 
+class PauseIn(Request):
+    """When the pause ends by itself (maintenance resumes it); none: only by hand."""
+
+    until: AwareDatetime | None = None
+
+
 class PauseOut(Answer):
     """A paused queue or task, and the queued jobs it holds."""
 
@@ -449,6 +455,7 @@ class PauseOut(Answer):
     kind: GateKind
     name: str
     paused_at: datetime
+    until: datetime | None
     held: int
 
     @classmethod

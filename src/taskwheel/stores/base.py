@@ -384,10 +384,18 @@ class Store(ABC):
     # -- dispatch control ----------------------------------------------------------------------
 
     @abstractmethod
-    def pause(self, namespace: str, kind: GateKind, name: str) -> Pause:
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
         """Stop dispatching the jobs of a queue or task (see `taskwheel.gates`): none is
-        claimed until it is resumed; running ones finish, nothing is lost. Pausing what
-        is paused changes nothing."""
+        claimed until it is resumed, by hand or, with ``until`` (epoch seconds, in the
+        future), by maintenance at that time; running ones finish, nothing is lost.
+        Pausing what is paused keeps its jobs held and gives it the new ``until``."""
+
+    @abstractmethod
+    def resume_due_pauses(self, namespace: str) -> int:
+        """Resume the pauses of ``namespace`` (every namespace for `ALL_NAMESPACES`)
+        whose ``until`` has come (maintenance does); how many."""
 
     @abstractmethod
     def resume(self, namespace: str, kind: GateKind, name: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskwheel.clock import to_datetime
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import epoch_datetime
 from taskwheel.stores.tenancy import Cursor
@@ -44,9 +45,20 @@ class DispatchStatements:
         assert row is not None
         return bool(row["found"])
 
-    def insert_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
-        params = self._stamped({"namespace": namespace, "kind": kind.value, "name": name})
+    def insert_pause(self, namespace: str, kind: GateKind, name: str,
+                     until: float | None) -> bool:
+        params = self._stamped({"namespace": namespace, "kind": kind.value, "name": name,
+                                "until": until})
         return self._execute("insert_pause", params).fetchone() is not None
+
+    def set_pause_until(self, namespace: str, kind: GateKind, name: str,
+                        until: float | None) -> None:
+        self._execute("set_pause_until", {"namespace": namespace, "kind": kind.value,
+                                          "name": name, "until": until})
+
+    def due_pauses(self, namespace: str) -> list[tuple[GateKind, str]]:
+        found = self._execute("due_pauses", self._stamped({"namespace": namespace}))
+        return [(GateKind(row["kind"]), str(row["name"])) for row in found.fetchall()]
 
     def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
         params = {"namespace": namespace, "kind": kind.value, "name": name}
@@ -65,7 +77,8 @@ class DispatchStatements:
 
     def list_pauses(self, namespace: str) -> list[Pause]:
         return [Pause(namespace=row["namespace"], kind=GateKind(row["kind"]), name=row["name"],
-                      paused_at=epoch_datetime(row["paused_at"]), held=int(row["held"]))
+                      paused_at=epoch_datetime(row["paused_at"]), held=int(row["held"]),
+                      until=to_datetime(row["until"]))
                 for row in self._execute("list_pauses", {"namespace": namespace}).fetchall()]
 
     # -- queues' maximum depths -------------------------------------------------------------

@@ -536,15 +536,22 @@ class SQLStore(Store):
 
     # -- dispatch control ---------------------------------------------------------------------
 
-    def pause(self, namespace: str, kind: GateKind, name: str) -> Pause:
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
         validate_name(namespace, "namespace")
         validate_name(name, kind.value)
         with self.executor("pause") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a pause ends in the future")
             tx.lock_gates()
-            closed = tx.insert_pause(namespace, kind, name)
+            closed = tx.insert_pause(namespace, kind, name, until)
             if closed:
                 tx.arm_gates()
                 tx.block_jobs(namespace, kind, name)
+            else:
+                tx.set_pause_until(namespace, kind, name, until)
             pause = _pause_of(tx, namespace, kind, name)
         if closed:
             self._gate_event(EventKind.GATE_CLOSED, pause.paused_at.timestamp(), namespace,
@@ -565,6 +572,22 @@ class SQLStore(Store):
         self._gate_event(EventKind.GATE_OPENED, now, namespace, kind, name,
                          measurements={"released": released})
         return released
+
+    def resume_due_pauses(self, namespace: str) -> int:
+        opened: list[tuple[str, GateKind, str, int]] = []
+        with self.executor("resume_due_pauses") as tx:
+            tx.lock_gates()
+            for each in _scope(tx, namespace):
+                for kind, name in tx.due_pauses(each):
+                    tx.delete_pause(each, kind, name)
+                    opened.append((each, kind, name, tx.unblock_jobs(each, kind, name)))
+            if opened and not tx.any_pauses():
+                tx.disarm_gates()
+            now = tx.now()
+        for each, kind, name, released in opened:
+            self._gate_event(EventKind.GATE_OPENED, now, each, kind, name,
+                             measurements={"released": released})
+        return len(opened)
 
     def _gate_event(self, event: EventKind, at: float, namespace: str, kind: GateKind,
                     name: str, *, measurements: dict[str, float]) -> None:

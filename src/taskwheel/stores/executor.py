@@ -538,8 +538,19 @@ class Executor(ABC):
         """Whether a gate of any namespace is closed."""
 
     @abstractmethod
-    def insert_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
-        """Close the gate; False when it was closed already (nothing written)."""
+    def insert_pause(self, namespace: str, kind: GateKind, name: str,
+                     until: float | None) -> bool:
+        """Close the gate (until ``until``, or until resumed); False when it was closed
+        already (nothing written)."""
+
+    @abstractmethod
+    def set_pause_until(self, namespace: str, kind: GateKind, name: str,
+                        until: float | None) -> None:
+        """Give a closed gate a new end (None: none)."""
+
+    @abstractmethod
+    def due_pauses(self, namespace: str) -> list[tuple[GateKind, str]]:
+        """The namespace's closed gates whose ``until`` has come."""
 
     @abstractmethod
     def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:

@@ -13,6 +13,7 @@ from taskwheel.keys import Role
 from taskwheel.server.auth import Access, namespace_access
 from taskwheel.server.models import (
     KeyOut,
+    PauseIn,
     PauseList,
     PauseOut,
     QueueLimitIn,
@@ -59,10 +60,12 @@ def pauses(access: Reader) -> PauseList:
 
 
 @router.post("/queues/{queue}/pause", response_model=PauseOut, summary="Pause a queue")
-def pause_queue(access: Operate, queue: str) -> PauseOut:
-    """No worker claims the queue's jobs until it is resumed; running ones finish,
-    enqueues still land. Pausing a paused queue changes nothing."""
-    return PauseOut.of(access.client.pause_queue(queue))
+def pause_queue(access: Operate, queue: str, body: PauseIn | None = None) -> PauseOut:
+    """No worker claims the queue's jobs until it is resumed (by hand, or at ``until``);
+    running ones finish, enqueues still land. Pausing a paused queue keeps its jobs held
+    and gives it the new ``until``."""
+    return PauseOut.of(access.client.pause_queue(queue, until=None if body is None
+                                                 else body.until))
 
 
 @router.post("/queues/{queue}/resume", response_model=ResumedOut, summary="Resume a queue")
@@ -73,9 +76,11 @@ def resume_queue(access: Operate, queue: str) -> ResumedOut:
 
 
 @router.post("/tasks/{task}/pause", response_model=PauseOut, summary="Pause a task")
-def pause_task(access: Operate, task: str) -> PauseOut:
-    """No worker claims the task's jobs, in any queue, until it is resumed."""
-    return PauseOut.of(access.client.pause_task(task))
+def pause_task(access: Operate, task: str, body: PauseIn | None = None) -> PauseOut:
+    """No worker claims the task's jobs, in any queue, until it is resumed (by hand, or
+    at ``until``)."""
+    return PauseOut.of(access.client.pause_task(task, until=None if body is None
+                                                else body.until))
 
 
 @router.post("/tasks/{task}/resume", response_model=ResumedOut, summary="Resume a task")

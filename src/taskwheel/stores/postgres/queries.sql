@@ -1070,10 +1070,21 @@ SELECT EXISTS (SELECT 1 FROM pauses) AS found
 
 -- name: insert_pause
 -- Nothing when the gate stands already (it keeps the time it was first paused).
-INSERT INTO pauses (namespace, kind, name, paused_at)
-VALUES (%(namespace)s, %(kind)s, %(name)s, clock_now(%(now)s))
+INSERT INTO pauses (namespace, kind, name, paused_at, until)
+VALUES (%(namespace)s, %(kind)s, %(name)s, clock_now(%(now)s), %(until)s)
 ON CONFLICT (namespace, kind, name) DO NOTHING
 RETURNING name
+
+-- name: set_pause_until
+-- A gate paused again: its new end (NULL: none).
+UPDATE pauses SET until = %(until)s
+WHERE namespace = %(namespace)s AND kind = %(kind)s AND name = %(name)s
+
+-- name: due_pauses
+-- The gates of %(namespace)s whose time is up.
+SELECT kind, name FROM pauses
+WHERE namespace = %(namespace)s AND until <= clock_now(%(now)s)
+ORDER BY kind, name
 
 -- name: block_jobs
 -- The queued jobs of the queue or task (%(kind)s, %(name)s) leave the ready index.
@@ -1103,7 +1114,7 @@ RETURNING id
 -- name: list_pauses
 -- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
 -- in both).
-SELECT p.namespace, p.kind, p.name, p.paused_at,
+SELECT p.namespace, p.kind, p.name, p.paused_at, p.until,
        (SELECT count(*) FROM jobs AS j
         WHERE j.namespace = p.namespace AND j.status = 'queued' AND j.blocked
           AND CASE p.kind WHEN 'queue' THEN j.queue = p.name ELSE j.task = p.name END) AS held

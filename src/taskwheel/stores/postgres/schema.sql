@@ -189,6 +189,7 @@ CREATE TABLE pauses (
     kind text NOT NULL,
     name text NOT NULL,
     paused_at double precision NOT NULL,
+    until double precision,
     CONSTRAINT pauses_kind_check CHECK ((kind = ANY (ARRAY['queue'::text, 'task'::text]))),
     CONSTRAINT pauses_pkey PRIMARY KEY (namespace, kind, name)
 );

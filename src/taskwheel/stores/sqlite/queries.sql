@@ -838,10 +838,21 @@ SELECT EXISTS (SELECT 1 FROM taskwheel_pauses) AS found
 
 -- name: insert_pause
 -- Nothing when the gate stands already (it keeps the time it was first paused).
-INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)
-VALUES (:namespace, :kind, :name, :now)
+INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at, until)
+VALUES (:namespace, :kind, :name, :now, :until)
 ON CONFLICT (namespace, kind, name) DO NOTHING
 RETURNING name
+
+-- name: set_pause_until
+-- A gate paused again: its new end (NULL: none).
+UPDATE taskwheel_pauses SET until = :until
+WHERE namespace = :namespace AND kind = :kind AND name = :name
+
+-- name: due_pauses
+-- The gates of :namespace whose time is up.
+SELECT kind, name FROM taskwheel_pauses
+WHERE namespace = :namespace AND until <= :now
+ORDER BY kind, name
 
 -- name: block_jobs
 -- The queued jobs of the queue or task (:kind, :name) leave the ready index.
@@ -870,7 +881,7 @@ RETURNING id
 -- name: list_pauses
 -- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
 -- in both).
-SELECT p.namespace, p.kind, p.name, p.paused_at,
+SELECT p.namespace, p.kind, p.name, p.paused_at, p.until,
        (SELECT count(*) FROM taskwheel_jobs AS j
         WHERE j.namespace = p.namespace AND j.status = 'queued' AND j.blocked = 1
           AND CASE p.kind WHEN 'queue' THEN j.queue = p.name ELSE j.task = p.name END) AS held

@@ -83,6 +83,7 @@ CREATE TABLE taskwheel_pauses (
     kind      TEXT NOT NULL CHECK (kind IN ('queue', 'task')),
     name      TEXT NOT NULL,
     paused_at REAL NOT NULL,
+    until     REAL,
     PRIMARY KEY (namespace, kind, name)
 ) WITHOUT ROWID;
 

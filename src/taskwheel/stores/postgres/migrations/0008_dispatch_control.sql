@@ -15,11 +15,13 @@ CREATE INDEX jobs_ready
     WHERE status = 'queued' AND NOT blocked;
 
 -- One row per paused queue or task of a namespace (resumed: the row is deleted).
+-- until: when maintenance resumes it by itself (NULL: only by hand).
 CREATE TABLE pauses (
     namespace text             NOT NULL,
     kind      text             NOT NULL CHECK (kind IN ('queue', 'task')),
     name      text             NOT NULL,
     paused_at double precision NOT NULL,
+    until     double precision,
     PRIMARY KEY (namespace, kind, name)
 );
 

@@ -14,11 +14,13 @@ CREATE INDEX taskwheel_jobs_ready
     WHERE status = 'queued' AND blocked = 0;
 
 -- One row per paused queue or task of a namespace (resumed: the row is deleted).
+-- until: when maintenance resumes it by itself (NULL: only by hand).
 CREATE TABLE taskwheel_pauses (
     namespace TEXT NOT NULL,
     kind      TEXT NOT NULL CHECK (kind IN ('queue', 'task')),
     name      TEXT NOT NULL,
     paused_at REAL NOT NULL,
+    until     REAL,
     PRIMARY KEY (namespace, kind, name)
 ) WITHOUT ROWID;
 
