@@ -90,13 +90,17 @@ WHERE namespace = :namespace AND idempotency_key = :idempotency_key AND changes(
 -- :namespaces (JSON) has a quota or a queue with a maximum depth; the store then
 -- enqueues the batch in a transaction that checks them: one probe of a primary key per
 -- namespace, in the same statement)...
+-- (CASEs, not ANDs: SQLite evaluates the IN list of an AND's second operand even when
+-- the first is false.)
 SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
-       EXISTS (SELECT 1 FROM taskwheel_quotas)  -- no quota anywhere: nothing more to read
-       AND EXISTS (SELECT 1 FROM taskwheel_quotas
-                   WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
-       OR EXISTS (SELECT 1 FROM taskwheel_queue_limits)  -- nor a queue's maximum depth
-       AND EXISTS (SELECT 1 FROM taskwheel_queue_limits
-                   WHERE namespace IN (SELECT value FROM json_each(:namespaces))) AS limited
+       CASE WHEN EXISTS (SELECT 1 FROM taskwheel_quotas)  -- no quota anywhere: nothing more
+            THEN EXISTS (SELECT 1 FROM taskwheel_quotas
+                         WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+            ELSE 0 END
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_limits)  -- nor a maximum depth
+              THEN EXISTS (SELECT 1 FROM taskwheel_queue_limits
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`), positional in column order: binding by name costs
