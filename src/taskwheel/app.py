@@ -458,11 +458,8 @@ class App:
             >>> [s.name for s in app.undeclared_schedules()]
             ['old-report']
         """
-        return [
-            schedule for schedule in self.client.list_schedules()
-            if schedule.declared_by == self.name and schedule.name not in self.schedules
-            and not schedule.paused and schedule.next_fire_at is not None
-        ]
+        active = self.store.list_schedules(self.client.namespace, declared_by=self.name)
+        return [schedule for schedule in active if schedule.name not in self.schedules]
 
     def define_schedule(
         self,

@@ -199,6 +199,18 @@ class CronTrigger:
             validate_choice(DstFold, dst_fold, "dst_fold", noun="policy"),
         )
 
+    @property
+    def fields(self) -> str:
+        """How the expression's fields are read, in order: five fields start with the
+        minute, six with the second (a common surprise, so previews say it).
+
+        Example:
+            >>> CronTrigger.build("*/10 * * * * *").fields
+            'second minute hour day-of-month month day-of-week'
+        """
+        names = "minute hour day-of-month month day-of-week"
+        return names if len(self.expression.split()) == 5 else "second " + names
+
     def next_fire(self, after: datetime) -> Fire | None:
         instant = _to_utc(after)
         zone = self._zone

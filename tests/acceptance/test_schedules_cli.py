@@ -121,6 +121,20 @@ def test_preview_marks_the_fire_times_a_dst_change_moved_or_doubled(project: Pro
     assert "does not exist" in table.stdout
 
 
+def test_preview_says_six_cron_fields_start_with_seconds(project: Project) -> None:
+    """A six-field cron is read seconds-first: the preview says so, and fires by it."""
+    six = project.run("schedules", "preview", "--cron", "*/10 * * * * *",
+                      "--from", "2026-01-01T00:00:00Z", "--count", "2")
+    assert six.returncode == 0
+    heading = " ".join(six.stdout.split())
+    assert "(second minute hour day-of-month month day-of-week)" in heading
+    assert "2026-01-01 00:00:10" in six.stdout
+    assert "2026-01-01 00:00:20" in six.stdout
+    five = project.run("schedules", "preview", "--cron", "*/10 * * * *",
+                       "--from", "2026-01-01T00:00:00Z", "--count", "1")
+    assert "(minute hour day-of-month month day-of-week)" in " ".join(five.stdout.split())
+
+
 @pytest.mark.parametrize(
     ("zone", "expression", "after", "local", "nominal"),
     [

@@ -165,6 +165,19 @@ def test_schedules_are_listed_by_name_within_their_namespace(store: Store) -> No
     assert sorted(s.id for s in found) == sorted([a.id, b.id])
 
 
+def test_schedules_listed_for_an_app_are_only_its_active_declared_ones(store: Store) -> None:
+    store.upsert_schedule(definition(name="kept"), declared_by="billing")
+    store.upsert_schedule(definition(name="paused"), declared_by="billing")
+    store.set_schedule_paused(NS, "paused", True)
+    store.upsert_schedule(definition(name="other-app"), declared_by="reports")
+    store.upsert_schedule(definition(name="by-hand"))
+    store.upsert_schedule(definition(name="theirs", namespace=OTHER_NS), declared_by="billing")
+
+    assert [s.name for s in store.list_schedules(NS, declared_by="billing")] == ["kept"]
+    assert [s.name for s in store.list_schedules(NS, declared_by="nobody")] == []
+    assert len(store.list_schedules(NS)) == 4
+
+
 def test_a_paused_schedule_is_not_due_and_resuming_keeps_its_next_fire_time(
     store: Store, clock: ManualClock
 ) -> None:

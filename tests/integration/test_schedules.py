@@ -152,6 +152,27 @@ def test_a_schedule_removed_from_the_code_is_reported_once_and_keeps_firing(
     assert not app.get_schedule("dropped").paused  # reported, not touched
 
 
+def test_a_declared_schedule_that_can_never_fire_is_written_and_warned_about(
+    app: taskwheel.App, caplog: pytest.LogCaptureFixture,
+) -> None:
+    past = datetime.fromtimestamp(app.store.now() - 86_400, UTC)
+    app.schedule("ended", "report", every="1h", args=["e"], end=past)
+    app.schedule("once", "report", at=past, args=["o"])
+    app.schedule("live", "report", every="1h", args=["l"])
+    caplog.set_level("WARNING", logger="taskwheel.scheduler")
+
+    scheduler(app).sync_schedules()
+
+    never = sorted(r.getMessage() for r in caplog.records if "will never fire" in r.getMessage())
+    assert len(never) == 2
+    assert never[0].startswith("schedule ended:")
+    assert "change its end" in never[0]
+    assert never[1].startswith("schedule once:")
+    assert "change its at" in never[1]
+    assert {s.name: s.next_fire_at is None for s in app.client.list_schedules()} == {
+        "ended": True, "once": True, "live": False}
+
+
 def test_prune_undeclared_pauses_the_schedules_removed_from_the_code(
     app: taskwheel.App, caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -31,6 +31,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/{job_id}/checkpoint"): {"fence": 1, "state": 1},
     ("post", "/jobs/{job_id}/complete"): {"fence": 1},
     ("post", "/jobs/{job_id}/fail"): {"fence": 1, "error": "boom"},
+    ("post", "/reports"): {"reports": [{"job_id": 1, "fence": 1, "outcome": "succeeded"}]},
     ("put", "/webhooks/{webhook}"): {"task": "ping"},
     ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},

@@ -221,3 +221,60 @@ def test_bad_claims_are_refused_naming_the_field(server: Running) -> None:
                          headers={"Authorization": f"Bearer {server.key(MINE, Role.OPERATE)}"},
                          json={"jobs": {"x1": 1}})
     assert (unknown.status_code, unknown.json()["field"]) == (422, "jobs.x1")
+
+
+def test_many_reports_in_one_request_are_each_judged_alone(server: Running) -> None:
+    """One request reports many attempts (one transaction): a stale fence, a job of
+    another namespace or an unknown id is answered stale and changes nothing for that
+    job, while the others are applied, failures retried as the task's policy says."""
+    old, worker = _register(server), _register(server)
+    rescued, ok, failing = _enqueue(server, 3)
+    [first] = _claim(server, old, lease_ttl=5)
+    assert first["id"] == rescued
+    server.clock.advance(6)
+    assert server.store.rescue_expired_leases(MINE).requeued == [rescued]
+    jobs = {job["id"]: job for job in _claim(server, worker, limit=3, lease_ttl=30)}
+    assert sorted(jobs) == [rescued, ok, failing]
+    answer = server.call("POST", "/reports", role=Role.OPERATE, json={"reports": [
+        {"job_id": rescued, "fence": first["fence"], "outcome": "succeeded"},  # stale
+        {"job_id": ok, "fence": jobs[ok]["fence"], "outcome": "succeeded", "result": [1]},
+        {"job_id": failing, "fence": jobs[failing]["fence"], "outcome": "failed",
+         "error": "ValueError: boom", "traceback": "line 1"},
+        {"job_id": 2**62, "fence": 1, "outcome": "succeeded"},  # no such job
+    ]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"] == [
+        {"job_id": rescued, "status": None, "stale": True},
+        {"job_id": ok, "status": "succeeded", "stale": False},
+        {"job_id": failing, "status": "scheduled", "stale": False},
+        {"job_id": 2**62, "status": None, "stale": True},
+    ]
+    store = server.store
+    assert store.get_job(MINE, rescued).status is JobStatus.RUNNING  # the new attempt's
+    assert (store.get_job(MINE, ok).status, store.get_job(MINE, ok).result) == (
+        JobStatus.SUCCEEDED, [1])
+    assert store.get_job(MINE, failing).last_error == "ValueError: boom"
+    again = server.call("POST", "/reports", role=Role.OPERATE, json={"reports": [
+        {"job_id": ok, "fence": jobs[ok]["fence"], "outcome": "succeeded"}]})
+    assert again.json()["results"] == [{"job_id": ok, "status": None, "stale": True}]
+
+
+def test_bad_reports_are_refused_naming_the_field_and_change_nothing(server: Running) -> None:
+    worker = _register(server)
+    [job_id] = _enqueue(server)
+    [job] = _claim(server, worker)
+    good = {"job_id": job_id, "fence": job["fence"], "outcome": "succeeded"}
+    before = snapshot(server.store)
+    for body, field in (
+        ({"reports": []}, "reports"),
+        ({"reports": [good, {**good, "outcome": "failed"}]}, "reports[1].error"),
+        ({"reports": [{**good, "outcome": "exploded"}]}, "reports[0].outcome"),
+        ({"reports": [{**good, "fence": -1}]}, "reports[0].fence"),
+    ):
+        refused = server.call("POST", "/reports", role=Role.OPERATE, json=body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.json()["field"] == field, refused.json()
+        assert snapshot(server.store) == before
+    read_only = server.call("POST", "/reports", role=Role.READ, json={"reports": [good]})
+    assert read_only.status_code == 403
+    assert snapshot(server.store) == before

@@ -21,7 +21,7 @@ from taskwheel.schedules import (
     Schedule,
     build_trigger,
 )
-from taskwheel.triggers import DstEffect, DstFold, DstGap, Fire, upcoming
+from taskwheel.triggers import CronTrigger, DstEffect, DstFold, DstGap, Fire, Trigger, upcoming
 
 
 @click.group()
@@ -238,12 +238,14 @@ def preview(
     if after.tzinfo is None:
         raise InvalidInput("from", f"{from_text} has no timezone; add one (e.g. +00:00)")
     idle: str | None = None
+    trigger: Trigger
     if name is not None:
         if cron or every or at_text:
             raise InvalidInput("cron", "give a schedule NAME or a trigger, not both")
         with target.client() as client:
             schedule = client.get_schedule(name)
         fires = schedule.upcoming(after, count)
+        trigger = schedule.definition.trigger
         if schedule.paused:
             idle = f"schedule {name} is paused: it fires nothing until resumed"
         elif schedule.next_fire_at is None:
@@ -268,7 +270,10 @@ def preview(
     if not fires:
         target.output.note("no fire times after " + after.isoformat())
         return
-    table = Table(title=f"next {len(fires)} fire times", title_justify="left")
+    title = f"next {len(fires)} fire times"
+    if isinstance(trigger, CronTrigger):
+        title += f" of cron {trigger.expression!r} ({trigger.fields})"
+    table = Table(title=title, title_justify="left")
     for column in ("local", "UTC", "DST"):
         table.add_column(column)
     for fire in fires:

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskwheel.app import App
-from taskwheel.errors import LeaseLost
+from taskwheel.errors import InvalidInput, LeaseLost
 from taskwheel.events import Event, EventKind
 from taskwheel.maintenance import Maintenance
 from taskwheel.notify import due_of
@@ -118,9 +118,18 @@ class Scheduler:
         ``prune_undeclared`` each is paused. Pausing, not removing: a resume undoes it
         (after a rollback, say) and the schedule keeps its history. Returns the
         undeclared schedules found."""
+        now = self.app.store.now()
         for schedule, changed in self.app.sync_schedules():
             if changed:
                 log.info("schedule %s: declared in code, written", schedule.name)
+            try:
+                schedule.definition.check_fires(now)
+            except InvalidInput as refused:
+                # Written as declared (a deploy does not fail over it), but said at
+                # every start while the code still declares it.
+                log.warning("schedule %s: declared in code but will never fire (%s): it "
+                            "is done; remove it from the code or change its %s",
+                            schedule.name, refused.reason, refused.field)
         undeclared = self.app.undeclared_schedules()
         for schedule in undeclared:
             if self.settings.prune_undeclared:

@@ -1,6 +1,7 @@
 """Who is asking: every request carries ``Authorization: Bearer <key>``; the key is
 read from the store on every request (no cache, so a revoke takes effect at the next
-request on every server), and the route's namespace and role are checked against it.
+request on every server; on SQLite the read runs on the event loop, see
+`ServerState.read`), and the route's namespace and role are checked against it.
 
 Routes name their namespace in the path (``/api/v1/namespaces/{namespace}/...``, as
 Temporal's and Hatchet's APIs do). A key of another namespace gets the same 404 for
@@ -10,9 +11,9 @@ namespace whose role is too low gets 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -45,16 +46,16 @@ def state_of(request: Request) -> ServerState:
     return state
 
 
-def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     """The request's key, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("send an API key: Authorization: Bearer <key>")
     presented = credentials.credentials
     prefix = prefix_of(presented)
-    key = None if prefix is None else state_of(request).store.get_api_key(prefix)
+    state = state_of(request)
+    key = None if prefix is None else await state.read(state.store.get_api_key, prefix)
     if key is None or not key.matches(presented):
         raise _unauthorized("unknown API key")
     if key.revoked:
@@ -98,14 +99,20 @@ class Access:
 OPERATOR = "operator"
 
 
-def namespace_access(role: Role, *, operator: bool = False) -> Callable[..., Access]:
+def namespace_access(
+    role: Role, *, operator: bool = False
+) -> Callable[..., Coroutine[Any, Any, Access]]:
     """A dependency: the namespace of the path, for a key that covers it (else 404) with
     at least ``role`` (else 403); with ``operator``, only a key of every namespace."""
 
-    def dependency(
+    # One asynchronous dependency that reads the key (`ServerState.read`) and checks it:
+    # FastAPI runs each synchronous dependency on a thread of its own, and a hop to a
+    # thread and back cost a single-enqueue request more than its enqueue did.
+    async def dependency(
         namespace: str, request: Request,
-        principal: Annotated[Principal, Depends(authenticate)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Access:
+        principal = await authenticate(request, credentials)
         if not principal.key.covers(namespace):
             raise _hidden(request, namespace)
         if not principal.key.role.allows(role):

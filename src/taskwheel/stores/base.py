@@ -250,8 +250,11 @@ class Store(ABC):
         """The schedules that exist among ``ids``."""
 
     @abstractmethod
-    def list_schedules(self, namespace: str) -> list[Schedule]:
-        """Every schedule of the namespace, by name."""
+    def list_schedules(
+        self, namespace: str, *, declared_by: str | None = None
+    ) -> list[Schedule]:
+        """Every schedule of the namespace, by name; with ``declared_by``, only the
+        active ones (neither paused nor done) that app declared."""
 
     @abstractmethod
     def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:

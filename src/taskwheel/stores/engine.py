@@ -325,9 +325,11 @@ class SQLStore(Store):
         with self.executor("get_schedules", "read") as ex:
             return ex.schedules_by_id(_scope(ex, namespace), ids)
 
-    def list_schedules(self, namespace: str) -> list[Schedule]:
+    def list_schedules(
+        self, namespace: str, *, declared_by: str | None = None
+    ) -> list[Schedule]:
         with self.executor("list_schedules", "read") as ex:
-            return ex.list_schedules(namespace)
+            return ex.list_schedules(namespace, declared_by)
 
     def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
         with self.executor("set_schedule_paused") as tx:

@@ -310,7 +310,8 @@ class Executor(ABC):
         """The schedules among ``ids`` that belong to ``namespaces``."""
 
     @abstractmethod
-    def list_schedules(self, namespace: str) -> list[Schedule]: ...
+    def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
+        """With ``declared_by``, only the active schedules that app declared."""
 
     @abstractmethod
     def pause_schedule(self, namespace: str, name: str, paused: bool) -> None: ...

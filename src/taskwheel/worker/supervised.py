@@ -118,6 +118,11 @@ class _Lifetime:
         self._once = threading.Lock()
         self._retired = False
         self._closed = threading.Event()
+        # It claims no more jobs than it may run, and retires once those have ended:
+        # never a job beyond the limit, however many it claims at once.
+        worker.claim_limit = limits.max_tasks
+        worker.on_claims_spent = lambda: self.retire(
+            f"it took its {limits.max_tasks} jobs (--max-tasks-per-child {limits.max_tasks})")
         self._detach = None if limits.max_tasks is None else worker.store.events.attach(
             self._job_finished, [EventKind.JOB_FINISHED])
         self._memory: threading.Thread | None = None

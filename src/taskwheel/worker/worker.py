@@ -124,6 +124,12 @@ class Worker:
         # renewed meanwhile.
         self._deferred: dict[int, Job] = {}
         self._tasks: tuple[str, ...] = ()  # the tasks it claims jobs of (run_async)
+        # The most jobs it claims in its life (None: no end); a supervised process with
+        # --max-tasks-per-child claims no more than it may run, then retires.
+        self.claim_limit: int | None = None
+        # Called once the limit is spent and nothing of it runs any more (a job given
+        # back unfinished never counts as ended): the owner of the limit retires it.
+        self.on_claims_spent: Callable[[], None] | None = None
         self.stopped_by: int | None = None  # the signal that stopped it, if one did
         self._alarm: float | None = None  # when the earliest delayed job it knows of is due
         self._heartbeat: Heartbeat | None = None
@@ -324,6 +330,8 @@ class Worker:
             self._wake.clear()
             free = s.concurrency - len(self._running) - len(self._deferred)
             next_due: float | None = None
+            if self.claim_limit is not None:
+                free = min(free, self.claim_limit - self._counts["claimed"])
             if free > 0:
                 want = min(free, s.batch_size)
                 try:
@@ -348,7 +356,10 @@ class Worker:
                 if (s.burst and not claim.jobs and not self._running and not self._deferred
                         and not self._unreported and await self._burst_done(namespaces)):
                     return
-            else:  # no free capacity: a job that ends wakes it
+            else:  # no free capacity (or no claims left): a job that ends wakes it
+                if (self.claim_limit is not None and self.on_claims_spent is not None
+                        and not self._running and not self._deferred):
+                    self.on_claims_spent()
                 self._saturated = True
                 await self._pause(s.poll_interval)
                 continue

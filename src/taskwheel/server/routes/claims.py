@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from taskwheel.jobs import AttemptOutcome, Job
+from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.keys import Role
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import DEFAULT_RETRY
@@ -119,6 +119,36 @@ class FailIn(Body):
     timed_out: bool = False
 
 
+class ReportIn(Body):
+    """How one attempt ended: ``succeeded`` with its ``result``, or ``failed`` /
+    ``timed_out`` with its ``error`` (and ``traceback``)."""
+
+    job_id: Fence
+    fence: Fence
+    outcome: Literal["succeeded", "failed", "timed_out"]
+    result: Any = None
+    error: str | None = Field(None, max_length=65_536)
+    traceback: str | None = Field(None, max_length=1_048_576)
+
+
+class ReportsIn(Body):
+    reports: list[ReportIn] = Field(min_length=1, max_length=1000)
+
+
+class ReportOut(Answer):
+    job_id: int
+    status: JobStatus | None = Field(
+        description="Where the job went (succeeded, queued or scheduled for a retry, dead, "
+                    "cancelled); null when the report was refused as stale.")
+    stale: bool = Field(description="The fence was not the job's running attempt's (its "
+                                    "lease passed to another attempt, or it ended): "
+                                    "nothing was changed for this job.")
+
+
+class ReportsOut(Answer):
+    results: list[ReportOut]
+
+
 # -- routes --------------------------------------------------------------------------------------
 
 
@@ -184,15 +214,21 @@ def _wake_ups(request: Request) -> WakeUps:
     return wake_ups
 
 
+# The routes a worker calls for every job or every few seconds are asynchronous and do
+# their store work in one hop to a thread: a synchronous route costs FastAPI a second hop,
+# to check its answer against its model.
+
+
 @router.post("/workers/{worker_id}/heartbeat", response_model=HeartbeatOut,
              summary="Keep a worker's leases")
-def heartbeat(access: Operator, worker_id: str, body: HeartbeatIn) -> HeartbeatOut:
+async def heartbeat(access: Operator, worker_id: str, body: HeartbeatIn) -> HeartbeatOut:
     """Renew by ``lease_ttl`` the leases of exactly the jobs named ({job id: fence}, the
     attempts the worker runs) and mark it alive; answers which of them it still holds
     (and whether someone asked to cancel them), and which it lost. A lease it holds but
     does not name lapses and its job is rescued: no lease outlives its work."""
     named = {_job_id(key): fence for key, fence in body.jobs.items()}
-    held = access.state.store.heartbeat(worker_id, body.lease_ttl, named)
+    held = await run_in_threadpool(access.state.store.heartbeat, worker_id, body.lease_ttl,
+                                   named)
     still = [HeldJob(id=job_id, cancel_requested=held[job_id])
              for job_id in named if job_id in held]
     return HeartbeatOut(held=still, lost=[job_id for job_id in named if job_id not in held])
@@ -219,28 +255,77 @@ def checkpoint(access: Operator, job_id: PathId, body: CheckpointIn) -> Response
 
 @router.post("/jobs/{job_id}/complete", response_model=JobOut,
              summary="Report a job succeeded")
-def complete(access: Operator, job_id: PathId, body: CompleteIn) -> JobOut:
+async def complete(access: Operator, job_id: PathId, body: CompleteIn) -> JobOut:
     result = _json(body.result, "result")
-    return _report(access, job_id, body.fence,
-                   Execution(AttemptOutcome.SUCCEEDED, result_json=result))
+    return await run_in_threadpool(_report, access, job_id, body.fence,
+                                   Execution(AttemptOutcome.SUCCEEDED, result_json=result))
 
 
 @router.post("/jobs/{job_id}/fail", response_model=JobOut, summary="Report a job failed")
-def fail(access: Operator, job_id: PathId, body: FailIn) -> JobOut:
+async def fail(access: Operator, job_id: PathId, body: FailIn) -> JobOut:
     """The job is retried as its task's retry policy says, or dies when its attempts
     are used up; a job someone asked to cancel ends cancelled."""
     outcome = AttemptOutcome.TIMED_OUT if body.timed_out else AttemptOutcome.FAILED
-    return _report(access, job_id, body.fence,
-                   Execution(outcome, error=body.error, traceback=body.traceback))
+    return await run_in_threadpool(
+        _report, access, job_id, body.fence,
+        Execution(outcome, error=body.error, traceback=body.traceback))
+
+
+@router.post("/reports", response_model=ReportsOut,
+             summary="Report how many attempts ended, in one transaction")
+async def report_many(access: Operator, body: ReportsIn) -> ReportsOut:
+    """What ``complete`` and ``fail`` do, for up to 1,000 attempts at once (a worker that
+    runs many jobs reports them together): one read of the jobs, one transaction for
+    every outcome. Each report is judged alone: a stale fence, or a job of another
+    namespace, is answered ``stale`` and changes nothing, without failing the others."""
+    executions = [_execution(i, report) for i, report in enumerate(body.reports)]
+    return await run_in_threadpool(_report_many, access, body.reports, executions)
+
+
+def _execution(i: int, report: ReportIn) -> Execution:
+    if report.outcome == "succeeded":
+        return Execution(AttemptOutcome.SUCCEEDED,
+                         result_json=_json(report.result, f"reports[{i}].result"))
+    if report.error is None:
+        raise invalid_input(f"reports[{i}].error", "a failed attempt needs its error")
+    outcome = (AttemptOutcome.TIMED_OUT if report.outcome == "timed_out"
+               else AttemptOutcome.FAILED)
+    return Execution(outcome, error=report.error, traceback=report.traceback)
+
+
+def _report_many(
+    access: Access, reports: list[ReportIn], executions: list[Execution]
+) -> ReportsOut:
+    jobs = {job.id: job for job in access.client.get_jobs([r.job_id for r in reports])}
+    decided: dict[int, Outcome] = {}
+    for report, execution in zip(reports, executions, strict=True):
+        job = jobs.get(report.job_id)
+        if (job is None or job.status is not JobStatus.RUNNING or job.fence != report.fence
+                or report.job_id in decided):
+            continue  # stale (or named twice: the first report counts)
+        decided[report.job_id] = _decide(access, job, execution)
+    stale = set(access.state.store.finish_attempts(list(decided.values()))) if decided else set()
+    results = []
+    for report in reports:
+        outcome = decided.get(report.job_id)
+        ok = outcome is not None and outcome.fence == report.fence and report.job_id not in stale
+        results.append(ReportOut(job_id=report.job_id, status=outcome.status if ok and outcome
+                                 else None, stale=not ok))
+    return ReportsOut(results=results)
+
+
+def _decide(access: Access, job: Job, execution: Execution) -> Outcome:
+    """Where the job goes after ``execution``: its task's retry policy (the default one
+    for a task the server's app does not define), as the Python worker decides."""
+    task = access.state.app.tasks.get(job.task)
+    retry = DEFAULT_RETRY if task is None else task.options.retry
+    return decide(job, retry, execution, job.cancel_requested)
 
 
 def _report(access: Access, job_id: int, fence: int, execution: Execution) -> JobOut:
     store = access.state.store
     job = _running(access, job_id, fence)
-    task = access.state.app.tasks.get(job.task)
-    retry = DEFAULT_RETRY if task is None else task.options.retry
-    outcome = decide(job, retry, execution, job.cancel_requested)
-    if store.finish_attempts([outcome]):
+    if store.finish_attempts([_decide(access, job, execution)]):
         raise _stale(job_id, fence)
     return JobOut.of(store.get_job(access.namespace, job_id))
 

@@ -620,9 +620,15 @@ LEFT JOIN jobs AS j ON j.id = s.last_job_id
 WHERE s.id = ANY(%(ids)s::bigint[]) AND s.namespace = ANY(%(namespaces)s::text[])
 
 -- name: list_schedules
+-- Every schedule of a namespace; with declared_by, only the active ones an app declared
+-- (a scheduler's start looks for those its app no longer declares, without reading the
+-- others: a namespace may hold a million schedules).
 SELECT s.*, j.status AS last_job_status FROM schedules AS s
 LEFT JOIN jobs AS j ON j.id = s.last_job_id
-WHERE s.namespace = %(namespace)s ORDER BY s.name
+WHERE s.namespace = %(namespace)s
+  AND (%(declared_by)s::text IS NULL
+       OR (s.declared_by = %(declared_by)s AND NOT s.paused AND s.next_fire_at IS NOT NULL))
+ORDER BY s.name
 
 -- name: pause_schedule
 UPDATE schedules

@@ -373,8 +373,9 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, DispatchStatements
         params = {**_namespaces(namespaces), "ids": list(ids)}
         return [rows.schedule(row) for row in self._execute("schedules_by_id", params).fetchall()]
 
-    def list_schedules(self, namespace: str) -> list[Schedule]:
-        found = self._execute("list_schedules", {"namespace": namespace}).fetchall()
+    def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
+        found = self._execute("list_schedules", {"namespace": namespace,
+                                                  "declared_by": declared_by}).fetchall()
         return [rows.schedule(row) for row in found]
 
     def pause_schedule(self, namespace: str, name: str, paused: bool) -> None:

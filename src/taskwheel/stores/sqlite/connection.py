@@ -52,10 +52,15 @@ def translated(operation: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = None if code is None else code & 0xFF
-        kind = StoreUnavailable if primary in _TRANSIENT else StoreError
-        raise kind(operation, str(exc) or type(exc).__name__, STORE) from exc
+        raise translation(operation, exc) from exc
+
+
+def translation(operation: str, exc: sqlite3.Error) -> StoreError:
+    """The store's own error for the driver's ``exc`` in ``operation``."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    kind = StoreUnavailable if primary in _TRANSIENT else StoreError
+    return kind(operation, str(exc) or type(exc).__name__, STORE)
 
 
 class Database:
@@ -141,18 +146,31 @@ class Database:
     def write(self) -> WriteTransaction:
         return WriteTransaction(self)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[sqlite3.Connection]:
-        """The write lock of every thread and process, and this thread's connection."""
-        with self._thread_lock:
+    def acquire(self) -> sqlite3.Connection:
+        """Take the write lock of every thread and process (`release` gives it back),
+        and answer this thread's connection. Plain calls rather than a context manager:
+        every write of the store passes here."""
+        self._thread_lock.acquire()
+        try:
             lock = self._write_lock()
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield self.connection()
-            finally:
-                if lock is not None:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        try:
+            return self.connection()
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give back the write lock `acquire` took."""
+        try:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
     def _write_lock(self) -> int | None:
         """The descriptor of ``<db>-writelock`` (None in memory, or off POSIX). Made
@@ -212,7 +230,6 @@ class WriteTransaction:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._stack: contextlib.ExitStack | None = None
         self._conn: sqlite3.Connection | None = None
 
     @property
@@ -221,23 +238,21 @@ class WriteTransaction:
 
     def connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            stack = contextlib.ExitStack()
-            conn = stack.enter_context(self._database.locked())
+            conn = self._database.acquire()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except BaseException:
-                stack.close()
+                self._database.release()
                 raise
-            self._stack, self._conn = stack, conn
+            self._conn = conn
         return self._conn
 
     def finish(self, commit: bool) -> None:
         """Commit (or roll back) what was written, and let the next writer in."""
-        conn, stack = self._conn, self._stack
-        self._conn = self._stack = None
-        if conn is None or stack is None:
+        conn, self._conn = self._conn, None
+        if conn is None:
             return
-        with stack:
+        try:
             if commit:
                 try:
                     conn.execute("COMMIT")
@@ -248,6 +263,8 @@ class WriteTransaction:
             else:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
+        finally:
+            self._database.release()
 
 
 def read_settings(conn: sqlite3.Connection) -> dict[str, Any]:

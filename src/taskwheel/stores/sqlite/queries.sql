@@ -91,7 +91,7 @@ WHERE namespace = :namespace AND idempotency_key = :idempotency_key AND changes(
 -- enqueues the batch in a transaction that checks them: one probe of a primary key per
 -- namespace, in the same statement)...
 -- (CASEs, not ANDs: SQLite evaluates the IN list of an AND's second operand even when
--- the first is false.)
+-- the first is false, which tripled this statement's cost.)
 SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
        CASE WHEN EXISTS (SELECT 1 FROM taskwheel_quotas)  -- no quota anywhere: nothing more
             THEN EXISTS (SELECT 1 FROM taskwheel_quotas
@@ -458,9 +458,15 @@ WHERE s.id IN (SELECT value FROM json_each(:ids))
   AND +s.namespace IN (SELECT value FROM json_each(:namespaces))
 
 -- name: list_schedules
+-- Every schedule of a namespace; with :declared_by, only the active ones an app declared
+-- (a scheduler's start looks for those its app no longer declares, without reading the
+-- others: a namespace may hold a million schedules).
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
 LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
-WHERE s.namespace = :namespace ORDER BY s.name
+WHERE s.namespace = :namespace
+  AND (:declared_by IS NULL
+       OR (s.declared_by = :declared_by AND NOT s.paused AND s.next_fire_at IS NOT NULL))
+ORDER BY s.name
 
 -- name: pause_schedule
 UPDATE taskwheel_schedules SET paused = :paused, updated_at = :now, changed_at = :now

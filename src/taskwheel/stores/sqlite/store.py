@@ -10,11 +10,14 @@ writer's transaction, which costs no round trips), and turns rows into records.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 from taskwheel.clock import Clock, SystemClock
@@ -54,6 +57,7 @@ from taskwheel.stores.sqlite.connection import (
     read_settings,
     statement,
     translated,
+    translation,
 )
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
@@ -380,9 +384,9 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, DispatchStatements, 
         return [rows.schedule(row) for row in self._execute("schedules_by_id", {
             "namespaces": _namespaces(namespaces), "ids": json.dumps(list(ids))})]
 
-    def list_schedules(self, namespace: str) -> list[Schedule]:
+    def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
         return [rows.schedule(row) for row in self._execute(
-            "list_schedules", {"namespace": namespace})]
+            "list_schedules", {"namespace": namespace, "declared_by": declared_by})]
 
     def pause_schedule(self, namespace: str, name: str, paused: bool) -> None:
         self._execute("pause_schedule", {
@@ -525,26 +529,18 @@ class SQLiteStore(SQLStore):
             self.notifier = LocalNotifier(path)
         self._db = Database(path, busy_timeout)
 
-    @contextlib.contextmanager
     def executor(
         self, operation: str, access: Access = "transaction", *, pipeline: bool = False
-    ) -> Iterator[Executor]:
-        with translated(operation):
-            if access in ("read", "snapshot"):
-                with self._db.reading(snapshot=access == "snapshot") as conn:
-                    yield SQLiteExecutor(self.clock, conn=conn)
-                return
-            # One statement or many: SQLite has one writer either way.
-            write = self._db.write()
-            executor = SQLiteExecutor(self.clock, write=write)
-            try:
-                yield executor
-            except BaseException:
-                write.finish(commit=False)
-                raise
-            write.finish(commit=True)
-        for namespace, event in executor.wakes:
-            self.notifier.notify(namespace, event)
+    ) -> AbstractContextManager[Executor]:
+        if access in ("read", "snapshot"):
+            return self._reading(operation, access == "snapshot")
+        # One statement or many: SQLite has one writer either way.
+        return _Writing(self, operation)
+
+    @contextlib.contextmanager
+    def _reading(self, operation: str, snapshot: bool) -> Iterator[Executor]:
+        with translated(operation), self._db.reading(snapshot=snapshot) as conn:
+            yield SQLiteExecutor(self.clock, conn=conn)
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -621,7 +617,14 @@ class SQLiteStore(SQLStore):
 
 def _namespaces(namespaces: Sequence[str]) -> str:
     """The namespaces of a statement that reads them with json_each, each once."""
+    if len(namespaces) == 1:  # the common case, on every enqueue and claim
+        return _one_namespace(namespaces[0])
     return json.dumps(list(dict.fromkeys(namespaces)))
+
+
+@functools.lru_cache(maxsize=256)
+def _one_namespace(namespace: str) -> str:
+    return json.dumps([namespace])
 
 
 def _claim_params(request: ClaimRequest, now: float) -> dict[str, Any]:
@@ -658,3 +661,36 @@ def _optional_float(value: Any) -> float | None:
 
 
 __all__ = ["STORE", "SQLiteExecutor", "SQLiteStore"]
+
+
+class _Writing:
+    """A write executor as a context manager: its transaction committed when the block
+    ends (rolled back if it raises), then its wake-ups sent. A class rather than a
+    generator: every write of the store passes here, and the plain methods cost a
+    fraction of a generator's machinery."""
+
+    __slots__ = ("_executor", "_operation", "_store", "_write")
+
+    def __init__(self, store: SQLiteStore, operation: str) -> None:
+        self._store = store
+        self._operation = operation
+        self._write = store._db.write()
+        self._executor = SQLiteExecutor(store.clock, write=self._write)
+
+    def __enter__(self) -> SQLiteExecutor:
+        return self._executor
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self._write.finish(commit=exc is None)
+        except sqlite3.Error as error:
+            if exc is None:
+                raise translation(self._operation, error) from error
+        if isinstance(exc, sqlite3.Error):
+            raise translation(self._operation, exc) from exc
+        if exc is None:
+            notify = self._store.notifier.notify
+            for namespace, event in self._executor.wakes:
+                notify(namespace, event)
