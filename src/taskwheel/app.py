@@ -199,8 +199,8 @@ class App:
             >>> app.migrate()
             ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
-             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql', '0008_reserved.sql',
-             '0009_observability.sql']
+             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
+             '0008_dispatch_control.sql', '0009_observability.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -353,9 +353,11 @@ class App:
         kwargs: dict[str, Any] | None = None,
         *,
         connection: Any = None,
+        wait: float = 0.0,
         **options: Any,
     ) -> JobHandle:
-        """Enqueue a job of a task by name (options as in `Task.enqueue`).
+        """Enqueue a job of a task by name (options as in `Task.enqueue`; ``wait`` as in
+        `enqueue_many`).
 
         ``connection``: the application's own connection to the app's database -- a
         psycopg 3 ``Connection`` (PostgreSQL), a ``sqlite3.Connection`` to the same
@@ -371,7 +373,7 @@ class App:
             ...     app.enqueue("ship", [42], connection=conn)
         """
         return self.enqueue_many([self.request(task, args, kwargs, **options)],
-                                 connection=connection)[0]
+                                 connection=connection, wait=wait)[0]
 
     def request(
         self,
@@ -394,10 +396,12 @@ class App:
         return self.get_task(task).request(args, kwargs, namespace=namespace, **options)
 
     def enqueue_many(
-        self, requests: Iterable[NewJob], /, *, connection: Any = None
+        self, requests: Iterable[NewJob], /, *, connection: Any = None, wait: float = 0.0
     ) -> list[JobHandle]:
         """Create many jobs in one transaction (all or none): the application's own,
-        open on ``connection``, when one is given (see `enqueue`).
+        open on ``connection``, when one is given (see `enqueue`). ``wait``: seconds to
+        keep trying while a queue is full before `QueueFull` (see `Client.enqueue_many`);
+        not inside the application's transaction, which a refusal leaves to it.
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -406,7 +410,10 @@ class App:
             ...     return n
             >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
         """
-        return self._client_on(connection).enqueue_many(requests)
+        if connection is not None and wait:
+            raise InvalidInput("wait", "cannot wait for room inside the application's "
+                               "transaction: a refusal is the application's to roll back")
+        return self._client_on(connection).enqueue_many(requests, wait=wait)
 
     # -- schedules -------------------------------------------------------------------------
 

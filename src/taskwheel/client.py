@@ -11,11 +11,16 @@ validated results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
 from taskwheel.alerts import AlertDelivery, AlertRule
-from taskwheel.errors import InvalidInput, WorkflowRunEnded
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.explanations import Explanation
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
@@ -44,9 +49,13 @@ class Client:
         []
     """
 
-    def __init__(self, store: Store, namespace: str = "default") -> None:
+    def __init__(
+        self, store: Store, namespace: str = "default", *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.store = store
         self.namespace = validate_name(namespace, "namespace")
+        self._sleep = sleep  # how an enqueue waits for room in a full queue
         # Where the handles this client gives look their jobs up: the store, or for a
         # client in the caller's transaction (`within`), the store under it.
         self._handles: Store = store
@@ -57,7 +66,7 @@ class Client:
         commits, and wakes workers then; a rollback leaves nothing. The handles it
         gives read through the store's own connections (so they see a job once the
         caller has committed it)."""
-        client = Client(self.store.within(connection), self.namespace)
+        client = Client(self.store.within(connection), self.namespace, sleep=self._sleep)
         client._handles = self.store
         return client
 
@@ -66,12 +75,21 @@ class Client:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
+    def enqueue_many(
+        self, requests: Iterable[NewJob], *, wait: float = 0.0
+    ) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
         or none); a request of another namespace is refused, and a batch over the
-        namespace's quota raises `QuotaExceeded`: nothing is written. A request whose
-        idempotency key is taken gets the job holding it, its handle marked
-        ``existing``."""
+        namespace's quota raises `QuotaExceeded`, one over a queue's maximum depth
+        `QueueFull`: nothing is written. A request whose idempotency key is taken gets
+        the job holding it, its handle marked ``existing``.
+
+        ``wait``: seconds to keep trying while a queue is full (by the store's clock,
+        polling a few times a second) before `QueueFull` is raised; 0 refuses at once.
+        """
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not (
+                math.isfinite(wait) and wait >= 0):
+            raise InvalidInput("wait", f"must be a number of seconds >= 0, got {wait!r}")
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
@@ -79,7 +97,18 @@ class Client:
                     "requests", f"expected Task.prepare(...) results, got {request!r}"
                 )
             self._check_namespace(request.namespace, "request")
-        answer = self.store.enqueue(batch)
+        until = self.store.now() + wait
+        pause = 0.05
+        while True:
+            try:
+                answer = self.store.enqueue(batch)
+                break
+            except QueueFull:
+                left = until - self.store.now()
+                if left <= 0:
+                    raise
+                self._sleep(min(pause, left))
+                pause = min(pause * 2, 0.5)
         return [JobHandle(self._handles, self.namespace, job, existing=existing)
                 for job, existing in zip(answer, answer.existing, strict=True)]
 
@@ -246,6 +275,67 @@ class Client:
         return self.store.set_quota(Quota(
             self.namespace, max_queued=max_queued, max_enqueue_rate=max_enqueue_rate,
             max_active_schedules=max_active_schedules))
+
+    # -- pauses and queues' maximum depths --------------------------------------------------
+
+    def pause_queue(
+        self, queue: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
+        """Stop dispatching the queue's jobs until `resume_queue` (see
+        `taskwheel.gates`), or until ``until`` (an aware datetime) or for ``duration``
+        (``"10m"``), when maintenance resumes it: workers claim none of them; running
+        ones finish; enqueues still land (and wait). Pausing a paused queue keeps its
+        jobs held and gives it the new end (none, if neither is given)."""
+        return self.store.pause(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"),
+                                self._pause_end(until, duration))
+
+    def resume_queue(self, queue: str) -> int:
+        """Dispatch the queue's jobs again; how many became claimable. `NotPaused` if it
+        was not paused."""
+        return self.store.resume(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"))
+
+    def pause_task(
+        self, task: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
+        """Stop dispatching the task's jobs, in every queue, until `resume_task` (or
+        ``until``, or for ``duration``, as `pause_queue`)."""
+        return self.store.pause(self.namespace, GateKind.TASK, validate_name(task, "task"),
+                                self._pause_end(until, duration))
+
+    def _pause_end(self, until: datetime | None, duration: DurationLike | None) -> float | None:
+        """When a pause ends, as epoch seconds; a duration counts from the store's now."""
+        if until is not None and duration is not None:
+            raise InvalidInput("until", "a pause ends at a time or after a duration, not both")
+        if duration is not None:
+            return self.store.now() + parse_duration(duration, "duration", allow_zero=False)
+        if until is None:
+            return None
+        if not isinstance(until, datetime) or until.tzinfo is None:
+            raise InvalidInput("until", f"must be a datetime with a timezone, got {until!r}")
+        return until.timestamp()
+
+    def resume_task(self, task: str) -> int:
+        """Dispatch the task's jobs again; how many became claimable."""
+        return self.store.resume(self.namespace, GateKind.TASK, validate_name(task, "task"))
+
+    def pauses(self) -> list[Pause]:
+        """The paused queues and tasks, each with the queued jobs it holds."""
+        return self.store.list_pauses(self.namespace)
+
+    def set_queue_limit(self, queue: str, max_depth: int) -> QueueLimit:
+        """Refuse enqueues (`QueueFull`, nothing written) that would leave more than
+        ``max_depth`` jobs waiting to run in ``queue``."""
+        return self.store.set_queue_limit(QueueLimit(self.namespace, queue, max_depth))
+
+    def remove_queue_limit(self, queue: str) -> None:
+        """No maximum depth for ``queue`` any more (`QueueLimitNotFound` if it had none)."""
+        self.store.remove_queue_limit(self.namespace, validate_name(queue, "queue"))
+
+    def queue_limits(self) -> list[QueueLimit]:
+        """The queues with a maximum depth, and their depth now."""
+        return self.store.list_queue_limits(self.namespace)
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -130,6 +130,8 @@ def snapshot(store: Store) -> dict[str, Any]:
             "alerts": [(rule.to_dict(), rule.secret,
                         [d.to_dict() for d in store.list_alert_deliveries(namespace, rule.name)])
                        for rule in store.list_alerts(namespace)],
+            "pauses": [pause.to_dict() for pause in store.list_pauses(namespace)],
+            "queue_limits": [limit.to_dict() for limit in store.list_queue_limits(namespace)],
         } for namespace in namespaces},
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.durations import parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
@@ -41,6 +42,9 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 @click.option("--max-attempts", type=int, default=None, help="[default: the task's retry policy]")
 @click.option("--idempotency-key", default=None,
               help="A second enqueue with this key returns the first job.")
+@click.option("--wait", "wait_text", default=None, metavar="DURATION",
+              help="While the queue is full (its maximum depth), keep trying this long, "
+              "e.g. 30s.  [default: refuse at once]")
 @app_option
 @common_options
 def enqueue(
@@ -57,9 +61,11 @@ def enqueue(
     timeout: str | None,
     max_attempts: int | None,
     idempotency_key: str | None,
+    wait_text: str | None,
     app_spec: str,
 ) -> None:
     """Create a job of TASK, checked against the app's task registry first."""
+    wait = 0.0 if wait_text is None else parse_duration(wait_text, "wait", longest=86_400)
     options: dict[str, Any] = {
         "queue": queue,
         "priority": priority,
@@ -74,7 +80,7 @@ def enqueue(
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
-            task, args=args, kwargs=kwargs,
+            task, args=args, kwargs=kwargs, wait=wait,
             **{name: value for name, value in options.items() if value is not None},
         )
         if target.output.json:

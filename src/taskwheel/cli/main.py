@@ -16,6 +16,8 @@ Example:
     $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
     $ taskwheel workflows submit etl.yaml --app myproject.tasks:app
     $ taskwheel workflows show 7
+    $ taskwheel queues pause emails
+    $ taskwheel queues limit emails --max-depth 10000
     $ taskwheel keys create --namespace team-a --role operate
     $ taskwheel server --app myproject.tasks:app --port 8080
 """
@@ -34,6 +36,7 @@ from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
 from taskwheel.cli.options import spelled_name
 from taskwheel.cli.output import error_line
+from taskwheel.cli.queues import queues, tasks
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
@@ -83,8 +86,8 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, webhooks, alerts, migrate, demo):
+for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, schedules,
+                workflows, stats, keys, quotas, webhooks, alerts, migrate, demo):
     cli.add_command(command)
 
 

@@ -4,9 +4,9 @@
 `Promoter` (due delayed jobs become ready, at the instant the next one is due),
 `Rescuer` (jobs of vanished workers), `Expirer` (missed deadlines), `Releaser`
 (``queue_one`` jobs whose predecessor ended), `Pruner` (retention, on its own slower
-interval) and `Alerter` (alert rules judged, their deliveries sent). Schedulers and
-workers both run one, so exactly one process of a namespace
-maintains at a time, whichever roles are deployed.
+interval), `Reopener` (pauses whose time is up) and `Alerter` (alert rules judged,
+their deliveries sent). Schedulers and workers both run one, so exactly one process of
+a namespace maintains at a time, whichever roles are deployed.
 """
 
 from taskwheel.maintenance.alerter import Alerter
@@ -16,6 +16,7 @@ from taskwheel.maintenance.maintenance import LEASE, Maintenance, MaintenanceSet
 from taskwheel.maintenance.promoter import Promoter
 from taskwheel.maintenance.pruner import Pruner
 from taskwheel.maintenance.releaser import Releaser
+from taskwheel.maintenance.reopener import Reopener
 from taskwheel.maintenance.rescuer import Rescuer
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "Promoter",
     "Pruner",
     "Releaser",
+    "Reopener",
     "Rescuer",
 ]

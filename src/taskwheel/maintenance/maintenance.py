@@ -30,6 +30,7 @@ from taskwheel.maintenance.expirer import Expirer
 from taskwheel.maintenance.promoter import Promoter
 from taskwheel.maintenance.pruner import Pruner
 from taskwheel.maintenance.releaser import Releaser
+from taskwheel.maintenance.reopener import Reopener
 from taskwheel.maintenance.rescuer import Rescuer
 from taskwheel.stores.base import Store
 
@@ -151,6 +152,7 @@ class Maintenance:
             Releaser(store, namespace, s.release_every, source=holder),
             Pruner(store, namespace, s.prune_every, retention=s.retention, source=holder),
             Alerter(store, namespace, s.alert_every, source=holder),
+            Reopener(store, namespace, s.release_every, source=holder),
         )
         self.holding = False
         self.resigned = False

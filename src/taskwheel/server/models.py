@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
 from taskwheel.lifecycle import JobStatus
@@ -480,3 +481,57 @@ class KeyOut(Answer):
 
 JobSelection.model_rebuild()
 DeadSelection.model_rebuild()
+
+
+class PauseIn(Request):
+    """When the pause ends by itself (maintenance resumes it); none: only by hand."""
+
+    until: AwareDatetime | None = None
+
+
+class PauseOut(Answer):
+    """A paused queue or task, and the queued jobs it holds."""
+
+    namespace: str
+    kind: GateKind
+    name: str
+    paused_at: datetime
+    until: datetime | None
+    held: int
+
+    @classmethod
+    def of(cls, pause: Pause) -> PauseOut:
+        return cls.model_validate(pause)
+
+
+class PauseList(Answer):
+    pauses: list[PauseOut]
+
+
+class ResumedOut(Answer):
+    """A queue or task resumed: how many of its jobs became claimable again."""
+
+    kind: GateKind
+    name: str
+    released: int
+
+
+class QueueLimitIn(Request):
+    """A queue's maximum depth: jobs waiting to run (queued, scheduled, waiting)."""
+
+    max_depth: int = Field(ge=1, le=2**31 - 1)
+
+
+class QueueLimitOut(Answer):
+    namespace: str
+    queue: str
+    max_depth: int
+    depth: int | None
+
+    @classmethod
+    def of(cls, limit: QueueLimit) -> QueueLimitOut:
+        return cls.model_validate(limit)
+
+
+class QueueLimitList(Answer):
+    limits: list[QueueLimitOut]

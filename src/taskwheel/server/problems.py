@@ -25,6 +25,9 @@ from taskwheel.errors import (
     IllegalTransition,
     InvalidInput,
     JobNotFound,
+    NotPaused,
+    QueueFull,
+    QueueLimitNotFound,
     QuotaExceeded,
     ScheduleNotFound,
     StoreError,
@@ -96,6 +99,12 @@ def problem_of(exc: Exception) -> Problem:
         wait = 1 if exc.retry_after is None else max(1, math.ceil(exc.retry_after))
         return Problem(429, "quota-exceeded", "Quota Exceeded", str(exc), field=exc.limit,
                        headers={"Retry-After": str(wait)})
+    if isinstance(exc, QueueFull):
+        # Room is made as jobs start: try again in a second.
+        return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
+                       headers={"Retry-After": "1"})
+    if isinstance(exc, NotPaused | QueueLimitNotFound):
+        return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),
                        headers={"Retry-After": "1"})

@@ -17,6 +17,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -405,6 +406,46 @@ class Store(ABC):
         """Set the namespace's limits (one without limits removes them). Enqueues over
         a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
         a schedule beyond ``max_active_schedules``."""
+
+    # -- dispatch control ----------------------------------------------------------------------
+
+    @abstractmethod
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
+        """Stop dispatching the jobs of a queue or task (see `taskwheel.gates`): none is
+        claimed until it is resumed, by hand or, with ``until`` (epoch seconds, in the
+        future), by maintenance at that time; running ones finish, nothing is lost.
+        Pausing what is paused keeps its jobs held and gives it the new ``until``."""
+
+    @abstractmethod
+    def resume_due_pauses(self, namespace: str) -> int:
+        """Resume the pauses of ``namespace`` (every namespace for `ALL_NAMESPACES`)
+        whose ``until`` has come (maintenance does); how many."""
+
+    @abstractmethod
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Dispatch the jobs of a paused queue or task again, waking the workers; how
+        many jobs became claimable (those no other pause holds). `NotPaused` if it
+        was not paused."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's paused queues and tasks, with the jobs each holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        """Set a queue's maximum depth: enqueues that would pass it raise `QueueFull`
+        and write nothing. Jobs already there stay."""
+
+    @abstractmethod
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        """Let the queue grow without bound again (`QueueLimitNotFound` if it had no
+        maximum depth)."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, with their depth now."""
 
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 

@@ -38,12 +38,15 @@ from taskwheel.errors import (
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    NotPaused,
+    QueueLimitNotFound,
     QuotaExceeded,
     ScheduleNotFound,
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
+from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -155,10 +158,13 @@ class SQLStore(Store):
         return created
 
     def _enqueue_within_quotas(self, jobs: Sequence[NewJob]) -> Enqueued:
-        """An enqueue a namespace's quota may refuse (`QuotaExceeded`, nothing
-        written): each quota locked, judged (`quotas.admit`) and its rate bucket spent in
-        the transaction that writes the jobs."""
+        """An enqueue a namespace's quota or a queue's maximum depth may refuse
+        (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
+        (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
+        judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
+        whose idempotency key is taken counts as a job: a full queue refuses it too."""
         counts = Counter(new.namespace for new in jobs)
+        by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
             now = tx.now()
             for namespace in sorted(counts):  # two enqueues lock quotas in one order
@@ -168,6 +174,13 @@ class SQLStore(Store):
                 tokens = admit(usage, counts[namespace], now)
                 if usage.quota.max_enqueue_rate is not None:
                     tx.spend_tokens(namespace, tokens, now)
+            for namespace, queue in sorted(by_queue):  # and queues' limits in one order
+                max_depth = tx.lock_queue_limit(namespace, queue)
+                if max_depth is None:
+                    continue
+                depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
+                admit_depth(QueueLimit(namespace, queue, max_depth), depth,
+                            by_queue[namespace, queue])
             return tx.insert_jobs(jobs)
 
     def claim(self, request: ClaimRequest) -> Claim:
@@ -654,6 +667,92 @@ class SQLStore(Store):
         with self.executor("list_alert_deliveries", "read") as ex:
             return ex.list_alert_deliveries(namespace, name, limit)
 
+    # -- dispatch control ---------------------------------------------------------------------
+
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("pause") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a pause ends in the future")
+            tx.lock_gates()
+            closed = tx.insert_pause(namespace, kind, name, until)
+            if closed:
+                tx.arm_gates()
+                tx.block_jobs(namespace, kind, name)
+            else:
+                tx.set_pause_until(namespace, kind, name, until)
+            pause = _pause_of(tx, namespace, kind, name)
+        if closed:
+            self._gate_event(EventKind.GATE_CLOSED, pause.paused_at.timestamp(), namespace,
+                             kind, name, measurements={"held": pause.held})
+        return pause
+
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("resume") as tx:
+            tx.lock_gates()
+            if not tx.delete_pause(namespace, kind, name):
+                raise NotPaused(kind.value, name)
+            released = tx.unblock_jobs(namespace, kind, name)
+            if not tx.any_pauses():
+                tx.disarm_gates()
+            now = tx.now()
+        self._gate_event(EventKind.GATE_OPENED, now, namespace, kind, name,
+                         measurements={"released": released})
+        return released
+
+    def resume_due_pauses(self, namespace: str) -> int:
+        opened: list[tuple[str, GateKind, str, int]] = []
+        with self.executor("resume_due_pauses") as tx:
+            tx.lock_gates()
+            for each in _scope(tx, namespace):
+                for kind, name in tx.due_pauses(each):
+                    tx.delete_pause(each, kind, name)
+                    opened.append((each, kind, name, tx.unblock_jobs(each, kind, name)))
+            if opened and not tx.any_pauses():
+                tx.disarm_gates()
+            now = tx.now()
+        for each, kind, name, released in opened:
+            self._gate_event(EventKind.GATE_OPENED, now, each, kind, name,
+                             measurements={"released": released})
+        return len(opened)
+
+    def _gate_event(self, event: EventKind, at: float, namespace: str, kind: GateKind,
+                    name: str, *, measurements: dict[str, float]) -> None:
+        if self.events.wants(event):
+            self.events.emit(Event(
+                event, namespace, at, queue=name if kind is GateKind.QUEUE else None,
+                task=name if kind is GateKind.TASK else None, measurements=measurements,
+                metadata={"kind": kind.value, "name": name}))
+
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_pauses", "read") as ex:
+            return ex.list_pauses(namespace)
+
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        with self.executor("set_queue_limit") as tx:
+            tx.set_queue_limit(limit)
+            return next(found for found in tx.list_queue_limits(limit.namespace)
+                        if found.queue == limit.queue)
+
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_limit", "statement") as ex:
+            if not ex.delete_queue_limit(namespace, queue):
+                raise QueueLimitNotFound(queue)
+
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_limits", "read") as ex:
+            return ex.list_queue_limits(namespace)
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -760,6 +859,9 @@ def _schedule_name(ex: Executor, job: Job) -> str | None:
         return None
     found = ex.schedules_by_id([job.namespace], [job.schedule_id])
     return found[0].definition.name if found else None
+def _pause_of(ex: Executor, namespace: str, kind: GateKind, name: str) -> Pause:
+    return next(found for found in ex.list_pauses(namespace)
+                if found.kind is kind and found.name == name)
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.explanations import PriorityBand
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -586,3 +587,76 @@ class Executor(ABC):
     @abstractmethod
     def count_active_schedules(self, namespace: str) -> int:
         """Schedules of the namespace neither paused nor finished."""
+
+    # -- dispatch control (``dispatch.py``) ----------------------------------------------------
+
+    @abstractmethod
+    def lock_gates(self) -> None:
+        """Hold off every transaction that would judge a job becoming ready by the gates
+        until this one ends (a pause or resume takes it before it reads the jobs)."""
+
+    @abstractmethod
+    def arm_gates(self) -> None:
+        """Make sure jobs that become queued behind a closed gate are blocked (SQLite
+        creates its triggers for it; PostgreSQL's always exist)."""
+
+    @abstractmethod
+    def disarm_gates(self) -> None:
+        """Stop looking for gates when jobs become queued (none is closed)."""
+
+    @abstractmethod
+    def any_pauses(self) -> bool:
+        """Whether a gate of any namespace is closed."""
+
+    @abstractmethod
+    def insert_pause(self, namespace: str, kind: GateKind, name: str,
+                     until: float | None) -> bool:
+        """Close the gate (until ``until``, or until resumed); False when it was closed
+        already (nothing written)."""
+
+    @abstractmethod
+    def set_pause_until(self, namespace: str, kind: GateKind, name: str,
+                        until: float | None) -> None:
+        """Give a closed gate a new end (None: none)."""
+
+    @abstractmethod
+    def due_pauses(self, namespace: str) -> list[tuple[GateKind, str]]:
+        """The namespace's closed gates whose ``until`` has come."""
+
+    @abstractmethod
+    def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Take the queued jobs of the queue or task out of the ready index; how many."""
+
+    @abstractmethod
+    def delete_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
+        """Open the gate; False when it was not closed."""
+
+    @abstractmethod
+    def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Put the blocked jobs of the queue or task that no gate holds any more back in
+        the ready index, waking the namespace's workers; how many."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's closed gates by kind and name, each with the jobs it holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> None: ...
+
+    @abstractmethod
+    def delete_queue_limit(self, namespace: str, queue: str) -> bool:
+        """Whether there was one to delete."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, by name, with their depth."""
+
+    @abstractmethod
+    def lock_queue_limit(self, namespace: str, queue: str) -> int | None:
+        """The queue's maximum depth, locked until this transaction ends; None without
+        one."""
+
+    @abstractmethod
+    def queue_depth(self, namespace: str, queue: str, up_to: int) -> int:
+        """The queue's jobs waiting to run (queued, scheduled, waiting), counted up to
+        ``up_to`` at most."""

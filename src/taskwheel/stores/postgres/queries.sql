@@ -89,10 +89,14 @@ ORDER BY namespace
 -- returned after the rows written, marked held. (A key taken by a transaction that
 -- committed while this statement ran is in neither: the store looks for it again.)
 WITH limited AS (
-    -- With unless_limited, a batch of a namespace with a quota writes nothing and
-    -- answers one row with limited set: the store enqueues it again in a transaction
-    -- that checks the quota. A namespace without one costs this probe of a primary key.
-    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[]) LIMIT 1
+    -- With unless_limited, a batch of a namespace with a quota (or a queue with a
+    -- maximum depth) writes nothing and answers one row with limited set: the store
+    -- enqueues it again in a transaction that checks them. A namespace without either
+    -- costs these probes of primary keys.
+    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL  -- or a queue with a maximum depth
+    SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespace)s::text[])
+    LIMIT 1
 ),
 requested AS (
     SELECT r.*, clock_now(%(now)s) AS now
@@ -140,7 +144,9 @@ WHERE %(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited)
 -- transaction that checks it, and the ids are left unused)...
 SELECT clock_now(%(now)s) AS now,
        ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids,
-       EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[])) AS limited
+       EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespaces)s::text[]))
+       AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`).
@@ -192,7 +198,7 @@ taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           AND queue = ANY(%(queues)s::text[])
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
@@ -259,7 +265,7 @@ taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           AND queue = ANY(%(queues)s::text[])
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
@@ -1178,3 +1184,116 @@ WHERE namespace = %(namespace)s
 -- name: count_active_schedules
 SELECT count(*) AS active FROM schedules
 WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+
+-- dispatch control (stores/dispatch.py) ---------------------------------------------------------
+-- A gate (a paused queue or task) holds the queued jobs it matches blocked, out of the ready
+-- index; the triggers of migration 0008 block the jobs that become queued while it stands.
+
+-- name: lock_gates
+-- Taken by a pause or resume before it reads the jobs, until it commits: the triggers
+-- that judge a job becoming ready by the gates take it shared (migration 0008), so no
+-- transaction that judged a job by the gates as they were before is still to commit.
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':gates'))
+
+-- name: arm_gates
+-- Nothing to do here: PostgreSQL's gate triggers are permanent (migration 0008). Unlike
+-- SQLite's, they cost nothing measurable without gates: one call per INSERT statement,
+-- and a WHEN clause checked without a call for rows that do not become queued. (The
+-- executor does not send this; the block keeps the query names of both stores alike.)
+SELECT 1
+
+-- name: disarm_gates
+-- As arm_gates: nothing to do.
+SELECT 1
+
+-- name: any_pauses
+SELECT EXISTS (SELECT 1 FROM pauses) AS found
+
+-- name: insert_pause
+-- Nothing when the gate stands already (it keeps the time it was first paused).
+INSERT INTO pauses (namespace, kind, name, paused_at, until)
+VALUES (%(namespace)s, %(kind)s, %(name)s, clock_now(%(now)s), %(until)s)
+ON CONFLICT (namespace, kind, name) DO NOTHING
+RETURNING name
+
+-- name: set_pause_until
+-- A gate paused again: its new end (NULL: none).
+UPDATE pauses SET until = %(until)s
+WHERE namespace = %(namespace)s AND kind = %(kind)s AND name = %(name)s
+
+-- name: due_pauses
+-- The gates of %(namespace)s whose time is up.
+SELECT kind, name FROM pauses
+WHERE namespace = %(namespace)s AND until <= clock_now(%(now)s)
+ORDER BY kind, name
+
+-- name: block_jobs
+-- The queued jobs of the queue or task (%(kind)s, %(name)s) leave the ready index.
+UPDATE jobs SET blocked = true
+WHERE namespace = %(namespace)s AND status = 'queued' AND NOT blocked
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+RETURNING id
+
+-- name: delete_pause
+DELETE FROM pauses WHERE namespace = %(namespace)s AND kind = %(kind)s AND name = %(name)s
+RETURNING name
+
+-- name: unblock_jobs
+-- After delete_pause: the queued jobs of the queue or task go back to the ready index,
+-- unless another gate still holds them. (Nothing wakes the workers by itself: the
+-- store asks for it.)
+UPDATE jobs SET blocked = false
+WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+  AND NOT EXISTS (
+      SELECT 1 FROM pauses AS p
+      WHERE p.namespace = jobs.namespace
+        AND ((p.kind = 'queue' AND p.name = jobs.queue)
+             OR (p.kind = 'task' AND p.name = jobs.task)))
+RETURNING id
+
+-- name: list_pauses
+-- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
+-- in both).
+SELECT p.namespace, p.kind, p.name, p.paused_at, p.until,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.namespace = p.namespace AND j.status = 'queued' AND j.blocked
+          AND CASE p.kind WHEN 'queue' THEN j.queue = p.name ELSE j.task = p.name END) AS held
+FROM pauses AS p
+WHERE p.namespace = %(namespace)s
+ORDER BY p.kind, p.name
+
+-- name: set_queue_limit
+INSERT INTO queue_limits (namespace, queue, max_depth)
+VALUES (%(namespace)s, %(queue)s, %(max_depth)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET max_depth = excluded.max_depth
+
+-- name: delete_queue_limit
+DELETE FROM queue_limits WHERE namespace = %(namespace)s AND queue = %(queue)s
+RETURNING queue
+
+-- name: list_queue_limits
+-- A namespace's queues with a maximum depth, and their depth now.
+SELECT l.namespace, l.queue, l.max_depth,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.namespace = l.namespace AND j.queue = l.queue
+          AND j.status IN ('queued', 'scheduled', 'waiting')) AS depth
+FROM queue_limits AS l
+WHERE l.namespace = %(namespace)s
+ORDER BY l.queue
+
+-- name: lock_queue_limit
+-- The maximum depth of an enqueue's queue, locked until the enqueue commits (enqueues
+-- into a queue with a maximum depth take turns); nothing without one.
+SELECT max_depth FROM queue_limits WHERE namespace = %(namespace)s AND queue = %(queue)s
+FOR UPDATE
+
+-- name: queue_depth
+-- Then, in a statement of its own (whose snapshot is taken once the lock is held, so it
+-- sees the jobs of the enqueue that held it before), the queue's jobs waiting to run,
+-- counted up to %(up_to)s at most.
+SELECT count(*) AS depth FROM (
+    SELECT 1 FROM jobs
+    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
+      AND queue = %(queue)s
+    LIMIT %(up_to)s) AS counted

@@ -43,6 +43,7 @@ from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -79,7 +80,8 @@ T = TypeVar("T")
 
 
 class PostgresExecutor(
-    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements, Executor
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
+    DispatchStatements, Executor,
 ):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
@@ -126,6 +128,18 @@ class PostgresExecutor(
             return
         self._conn.execute(
             _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, event)}
+        )
+
+    def arm_gates(self) -> None:
+        pass  # the gate triggers are permanent (queries.sql: arm_gates)
+
+    def disarm_gates(self) -> None:
+        pass
+
+    def _announce_ready(self, namespace: str) -> None:
+        # Jobs a gate releases stay queued: no trigger sees them become ready.
+        self._conn.execute(
+            _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, "jobs")}
         )
 
     # -- jobs -------------------------------------------------------------------------------
@@ -519,7 +533,7 @@ class PostgresStore(SQLStore):
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql']
     """
 
     kind = "postgres"

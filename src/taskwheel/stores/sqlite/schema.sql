@@ -100,7 +100,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, trace_parent TEXT);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -112,6 +112,22 @@ CREATE TABLE taskwheel_leases (
 );
 
 CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
+
+CREATE TABLE taskwheel_pauses (
+    namespace TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('queue', 'task')),
+    name      TEXT NOT NULL,
+    paused_at REAL NOT NULL,
+    until     REAL,
+    PRIMARY KEY (namespace, kind, name)
+) WITHOUT ROWID;
+
+CREATE TABLE taskwheel_queue_limits (
+    namespace TEXT    NOT NULL,
+    queue     TEXT    NOT NULL,
+    max_depth INTEGER NOT NULL CHECK (max_depth >= 1),
+    PRIMARY KEY (namespace, queue)
+) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_quotas (
     namespace            TEXT    PRIMARY KEY,
@@ -196,7 +212,7 @@ CREATE INDEX taskwheel_jobs_lease
 
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
-    WHERE status = 'queued';
+    WHERE status = 'queued' AND blocked = 0;
 
 CREATE INDEX taskwheel_jobs_schedule_unfinished
     ON taskwheel_jobs (schedule_id)

@@ -41,6 +41,7 @@ from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -72,7 +73,8 @@ _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
 class SQLiteExecutor(
-    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements, Executor
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
+    DispatchStatements, Executor,
 ):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
@@ -108,6 +110,15 @@ class SQLiteExecutor(
 
     def _decode(self, value: Any) -> Any:
         return loads_json(value)
+
+    def _announce_ready(self, namespace: str) -> None:
+        self.wake(namespace, "jobs")
+
+    def arm_gates(self) -> None:
+        self._run("arm_gates", {})
+
+    def disarm_gates(self) -> None:
+        self._run("disarm_gates", {})
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
@@ -561,7 +572,7 @@ class SQLiteStore(SQLStore):
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql', '0008_reserved.sql', '0009_observability.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql']
     """
 
     kind = "sqlite"
