@@ -265,6 +265,27 @@ def test_list_attempts_tells_the_history_of_a_job_first_first(
     assert store.list_attempts(OTHER_NS, first.id) == []
 
 
+def test_finished_per_minute_counts_the_attempts_that_ended_by_minute_and_outcome(
+    store: Store, clock: ManualClock
+) -> None:
+    minute = (T0 // 60 + 1) * 60  # a minute's start, after T0
+    clock.set(minute + 5)
+    enqueue_one(store, new_job(max_attempts=3))
+    enqueue_one(store, new_job())
+    first, second = claim_one(store), claim_one(store)
+    store.finish_attempts([failed(first, JobStatus.QUEUED), succeeded(second)])
+    clock.set(minute + 65)
+    again = claim_one(store)
+    store.finish_attempts([succeeded(again)])
+    enqueue_one(store, new_job(namespace=OTHER_NS))
+    store.finish_attempts([succeeded(claim_one(store, namespace=OTHER_NS))])
+
+    assert store.finished_per_minute(NS, minute) == [
+        (minute, "failed", 1), (minute, "succeeded", 1), (minute + 60, "succeeded", 1)]
+    assert store.finished_per_minute(NS, minute + 60) == [(minute + 60, "succeeded", 1)]
+    assert store.finished_per_minute(OTHER_NS, minute) == [(minute + 60, "succeeded", 1)]
+
+
 def test_a_job_never_started_has_no_attempts(store: Store) -> None:
     job = enqueue_one(store)
 

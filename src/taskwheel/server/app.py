@@ -1,7 +1,8 @@
 """The HTTP server's application: `create_app` builds it over a store and the task
 registry of an `App`.
 
-Every route lives under ``/api/v1``, one router per area; every error is a problem
+Every API route lives under ``/api/v1``, one router per area (the dashboard's pages,
+`dashboard`, are at ``/``); every error is a problem
 details answer (`problems`); every request is authenticated by one dependency
 (`auth`). Requests with a body must say ``Content-Type: application/json`` (else 415)
 and stay under ``max_body_bytes`` (else 413): both refused before any route runs.
@@ -18,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
+from taskwheel.server import dashboard
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
     claims,
@@ -25,6 +27,7 @@ from taskwheel.server.routes import (
     jobs,
     queues,
     schedules,
+    stream,
     webhooks,
     workflows,
 )
@@ -60,6 +63,7 @@ def create_app(
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
         yield
         await wake_ups.aclose()  # the long polls' listener
+        await api.state.live_feed.aclose()  # the dashboard's streams
 
     api = FastAPI(
         lifespan=lifespan,
@@ -79,6 +83,8 @@ def create_app(
     for router in routers:
         api.include_router(router)
     api.include_router(webhooks.receiver)  # signed, not keyed: no role
+    api.include_router(stream.router)  # keyed as the API, but not in its document
+    dashboard.install(api, store, live_interval=settings.live_interval)  # pages at /
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)

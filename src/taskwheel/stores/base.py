@@ -228,6 +228,13 @@ class Store(ABC):
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         """The attempts of a job, first first."""
 
+    @abstractmethod
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        """Attempts that ended at or after ``since`` (epoch seconds), counted per minute
+        and outcome: (the minute's start, outcome, count), oldest minute first. (The
+        dashboard's throughput chart; it reads every attempt row of the namespace
+        since then, so ask for a short window.)"""
+
     # -- schedules ----------------------------------------------------------------------
 
     @abstractmethod

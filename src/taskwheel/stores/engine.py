@@ -282,6 +282,10 @@ class SQLStore(Store):
         with self.executor("list_attempts", "read") as ex:
             return ex.list_attempts(namespace, job_id)
 
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        with self.executor("finished_per_minute", "read") as ex:
+            return ex.finished_per_minute(namespace, since)
+
     def namespaces(self) -> list[str]:
         with self.executor("namespaces", "read") as ex:
             return ex.namespaces()

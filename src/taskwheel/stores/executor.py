@@ -291,6 +291,11 @@ class Executor(ABC):
     @abstractmethod
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]: ...
 
+    @abstractmethod
+    def finished_per_minute(
+        self, namespace: str, since: float
+    ) -> list[tuple[float, str, int]]: ...
+
     # -- schedules --------------------------------------------------------------------------
 
     @abstractmethod

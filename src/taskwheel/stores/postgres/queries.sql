@@ -583,6 +583,11 @@ LIMIT %(limit)s
 -- name: list_attempts
 SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s ORDER BY id
 
+-- name: finished_per_minute
+SELECT floor(ended_at / 60) * 60 AS minute, outcome, count(*) AS count
+FROM attempts WHERE namespace = %(namespace)s AND ended_at >= %(since)s
+GROUP BY 1, 2 ORDER BY 1, 2
+
 -- schedules -----------------------------------------------------------------------------------
 
 -- name: upsert_schedule

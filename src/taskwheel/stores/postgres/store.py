@@ -341,6 +341,11 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
         return [rows.attempt(row, rows.as_stored)
                 for row in self._execute("list_attempts", params).fetchall()]
 
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        found = self._execute("finished_per_minute", {"namespace": namespace, "since": since})
+        return [(float(row["minute"]), str(row["outcome"]), int(row["count"]))
+                for row in found.fetchall()]
+
     # -- schedules --------------------------------------------------------------------------
 
     def upsert_schedule(

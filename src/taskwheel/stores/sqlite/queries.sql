@@ -417,6 +417,11 @@ LIMIT :limit
 -- name: list_attempts
 SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_id ORDER BY id
 
+-- name: finished_per_minute
+SELECT CAST(ended_at / 60 AS INTEGER) * 60 AS minute, outcome, count(*)
+FROM taskwheel_attempts WHERE namespace = :namespace AND ended_at >= :since
+GROUP BY 1, 2 ORDER BY 1, 2
+
 -- schedules -----------------------------------------------------------------------------------
 
 -- name: upsert_schedule

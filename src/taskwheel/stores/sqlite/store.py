@@ -349,6 +349,10 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
         return [rows.attempt(row) for row in self._execute(
             "list_attempts", {"namespace": namespace, "job_id": job_id})]
 
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        return [(float(minute), str(outcome), int(count)) for minute, outcome, count in
+                self._execute("finished_per_minute", {"namespace": namespace, "since": since})]
+
     # -- schedules ------------------------------------------------------------------------------
 
     def upsert_schedule(
