@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -163,9 +164,27 @@ def priorities_of(queues: Iterable[QueueStats]) -> list[int]:
 # -- dead-letter queue -----------------------------------------------------------------------
 
 
+_NUMBERS = re.compile(r"\b(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F-]*\b")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def error_signature(error: str | None) -> str:
+    """An error's first line with what varies between jobs (numbers, ids, quoted
+    values) blotted out, so "declined for order 17" and "... order 18" group together.
+
+    Example:
+        >>> error_signature("KeyError: 'user-17' not found after 3 tries")
+        'KeyError: … not found after N tries'
+    """
+    line = first_line(error, 200)
+    if not line:
+        return "(no error recorded)"
+    return _NUMBERS.sub("N", _QUOTED.sub("…", line))
+
+
 @dataclass(slots=True)
 class DeadGroup:
-    """Dead jobs of one task that died of the same error (its first line)."""
+    """Dead jobs of one task that died of the same kind of error (`error_signature`)."""
 
     task: str
     error: str
@@ -178,7 +197,7 @@ class DeadGroup:
 
 
 def group_dead(jobs: Iterable[Job]) -> list[DeadGroup]:
-    """Dead jobs grouped by (task, first line of the error), biggest group first.
+    """Dead jobs grouped by (task, `error_signature`), biggest group first.
 
     Example:
         >>> [(g.task, g.count) for g in group_dead(dead_jobs)]  # doctest: +SKIP
@@ -186,7 +205,7 @@ def group_dead(jobs: Iterable[Job]) -> list[DeadGroup]:
     """
     groups: dict[tuple[str, str], DeadGroup] = {}
     for job in jobs:
-        error = first_line(job.last_error) or "(no error recorded)"
+        error = error_signature(job.last_error)
         group = groups.setdefault((job.task, error), DeadGroup(job.task, error))
         group.ids.append(job.id)
         moment = job.finished_at or job.created_at
