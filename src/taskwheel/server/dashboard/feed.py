@@ -49,10 +49,12 @@ class LiveFeed:
         ...     topic, body = await updates.get()
     """
 
-    def __init__(self, notifier: Notifier, render: Render, *, interval: float = 1.0) -> None:
+    def __init__(self, notifier: Notifier, render: Render, *, interval: float = 1.0,
+                 min_gap: float = 0.25) -> None:
         self._notifier = notifier
         self._render = render
         self.interval = interval
+        self.min_gap = min(min_gap, interval)
         self._watchers: set[_Watcher] = set()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -111,11 +113,11 @@ class LiveFeed:
                 await self._refresh()
             except Exception:  # the store is away: try again at the next refresh
                 log.exception("the dashboard's live feed could not refresh")
-            # At most one refresh per interval; sooner than that only if poked.
+            # The next refresh: when poked or after an interval, never within min_gap.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.interval)
-            rest = self.interval - (loop.time() - started)
-            if rest > 0 and self._poke.is_set():
+            rest = self.min_gap - (loop.time() - started)
+            if rest > 0:
                 await asyncio.sleep(rest)
 
     async def _refresh(self) -> None:
