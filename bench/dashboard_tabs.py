@@ -5,7 +5,9 @@ difference is the tabs), and ``taskwheel bench --database-url`` on the same file
 tabs, as soon as the benchmark's ``bench-*-run`` namespace exists, ``--tabs`` live
 streams (each watching the overview, queues and workers topics, as open dashboard pages
 do) are opened on the server and read until the benchmark ends. Runs alternate without
-and with tabs; the drain rate is printed as median [min-max] per mode.
+and with tabs; the drain rate, and the CPU time the server process used during the
+whole benchmark (what the tabs cost, steadier than a rate on a shared machine), are
+printed as median [min-max] per mode.
 
     .venv/bin/python bench/dashboard_tabs.py --runs 3 --tabs 5 --jobs 20000
 """
@@ -38,7 +40,13 @@ def free_port() -> int:
         return port
 
 
-def one_run(jobs: int, tabs: int, workdir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a live process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(jobs: int, tabs: int, workdir: Path) -> tuple[float, float]:
     url = f"sqlite:///{workdir / 'bench.db'}"
     env = {**os.environ, "TASKWHEEL_DATABASE_URL": url}
     subprocess.run([TASKWHEEL, "migrate"], env=env, check=True, capture_output=True)
@@ -67,7 +75,7 @@ def one_run(jobs: int, tabs: int, workdir: Path) -> float:
              "--format", "json", "--quiet"], env=env, check=True, capture_output=True,
             text=True)
         figures = json.loads(done.stdout)
-        return float(figures["drain_per_s"])
+        return float(figures["drain_per_s"]), cpu_seconds(server.pid)
     finally:
         stop.set()
         server.terminate()
@@ -114,15 +122,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20_000)
     options = parser.parse_args()
     rates: dict[int, list[float]] = {0: [], options.tabs: []}
+    cpu: dict[int, list[float]] = {0: [], options.tabs: []}
     for index in range(options.runs):
         for tabs in (0, options.tabs):
             with tempfile.TemporaryDirectory() as workdir:
-                rate = one_run(options.jobs, tabs, Path(workdir))
+                rate, used = one_run(options.jobs, tabs, Path(workdir))
             rates[tabs].append(rate)
-            print(f"run {index + 1}, {tabs} tabs: drain {rate:,.0f} jobs/s", flush=True)
+            cpu[tabs].append(used)
+            print(f"run {index + 1}, {tabs} tabs: drain {rate:,.0f} jobs/s, server CPU "
+                  f"{used:.2f} s", flush=True)
     for tabs, found in rates.items():
         print(f"{tabs} tabs: drain {statistics.median(found):,.0f} jobs/s "
-              f"[{min(found):,.0f}-{max(found):,.0f}] over {len(found)} runs")
+              f"[{min(found):,.0f}-{max(found):,.0f}], server CPU "
+              f"{statistics.median(cpu[tabs]):.2f} s [{min(cpu[tabs]):.2f}-"
+              f"{max(cpu[tabs]):.2f}] over {len(found)} runs")
     ratio = statistics.median(rates[options.tabs]) / statistics.median(rates[0])
     print(f"with {options.tabs} tabs: {ratio:.1%} of the drain without")
 

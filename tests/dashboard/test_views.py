@@ -3,17 +3,29 @@ graph of a workflow run, the dead-letter groups, the topics a stream accepts."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from taskwheel.server.dashboard.topics import parse_topics
+import taskwheel
+from taskwheel.jobs import Stats
+from taskwheel.server.dashboard.topics import TopicRenderer, parse_topics
 from taskwheel.server.dashboard.views import (
     age,
     chart,
     error_signature,
     layout_graph,
 )
+from taskwheel.stores.sqlite.store import SQLiteStore
+
+app = taskwheel.App("sqlite://:memory:")
+
+
+@app.task
+def ping() -> str:
+    return "pong"
 
 
 def test_the_chart_puts_each_minute_in_its_place_and_the_current_minute_last() -> None:
@@ -79,3 +91,32 @@ def test_times_are_shown_in_utc() -> None:
     from taskwheel.server.dashboard.views import when
     moment = datetime(2026, 3, 29, 3, 0, tzinfo=UTC)
     assert when(moment) == "2026-03-29 03:00:00"
+
+
+def test_one_refresh_reads_a_namespaces_statistics_once_for_all_its_topics(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(str(tmp_path / "dashboard.db"))
+    store.migrate()
+    try:
+        [job] = store.enqueue([ping.prepare()])
+        reads: list[str] = []
+        real_stats = store.stats
+
+        def counted_stats(namespace: str) -> Stats:
+            reads.append(namespace)
+            return real_stats(namespace)
+
+        store.stats = counted_stats  # type: ignore[method-assign]
+        render = TopicRenderer(store)
+        wanted = [("default", "overview"), ("default", "queues"), ("default", "workers"),
+                  ("default", f"job:{job.id}"), ("default", "job:999999")]
+
+        bodies = render(wanted)
+
+        assert reads == ["default"]
+        assert set(bodies) == set(wanted[:4])  # a job that does not exist is left out
+        assert json.loads(bodies[("default", f"job:{job.id}")])["status"] == "queued"
+        assert "default" in json.loads(bodies[("default", "queues")])["html"]
+    finally:
+        store.close()

@@ -29,8 +29,10 @@ from taskwheel.notify import Listener, Notifier
 
 log = logging.getLogger("taskwheel.server")
 
-# (namespace, topic) -> what that topic shows now.
-Render = Callable[[str, str], str]
+# The watched (namespace, topic) pairs -> what each shows now (a pair that cannot be
+# rendered, a job purged say, is left out). Called once per refresh with every pair, so
+# it can share reads between topics of one namespace.
+Render = Callable[[list[tuple[str, str]]], dict[tuple[str, str], str]]
 
 
 @dataclass(eq=False)
@@ -58,8 +60,6 @@ class LiveFeed:
         self._watchers: set[_Watcher] = set()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: Listener | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.refreshes = 0  # how many refreshes ran (each reads every watched topic once)
 
     @property
@@ -82,49 +82,72 @@ class LiveFeed:
         finally:
             self._watchers.discard(watcher)
             if not self._watchers:
-                await self._stop()
+                self._stop()
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _stop(self) -> None:
+    def _stop(self) -> None:
+        """Stop refreshing. Nothing to await: the task closes its listener itself, so a
+        stream cancelled by its client's disconnect (where every await is cancelled
+        again) still lets it go."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._close_listener()
 
     async def aclose(self) -> None:
         """Stop (at shutdown): every open stream is told to end."""
         for watcher in self._watchers:
             watcher.inbox.put_nowait(None)
         self._watchers.clear()
-        await self._stop()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
-        await self._open_listener()
         loop = asyncio.get_running_loop()
-        while self._watchers:
-            started = loop.time()
-            self._poke.clear()
-            try:
-                await self._refresh()
-            except Exception:  # the store is away: try again at the next refresh
-                log.exception("the dashboard's live feed could not refresh")
-            # The next refresh: when poked or after an interval, never within min_gap.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval)
-            rest = self.min_gap - (loop.time() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+        listener = await self._listen(loop)
+        try:
+            if listener is not None:
+                loop.add_reader(listener.fileno(), self._on_readable, listener)
+            while self._watchers:
+                started = loop.time()
+                self._poke.clear()
+                try:
+                    await self._refresh()
+                except Exception:  # the store is away: try again at the next refresh
+                    log.exception("the dashboard's live feed could not refresh")
+                # The next refresh: when poked or after an interval, never within min_gap.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._poke.wait(), self.interval)
+                rest = self.min_gap - (loop.time() - started)
+                if rest > 0:
+                    await asyncio.sleep(rest)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    loop.remove_reader(listener.fileno())
+                # PostgreSQL's last listener joins its connection's thread: off the loop.
+                await asyncio.to_thread(listener.close)
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop) -> Listener | None:
+        """The store's listener (None for a store that notifies nobody), opened on a
+        thread; closed, not lost, if this task is cancelled meanwhile."""
+        opening = loop.run_in_executor(None, self._notifier.listen)
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
 
     async def _refresh(self) -> None:
         wanted = sorted({(w.namespace, topic) for w in self._watchers for topic in w.topics})
         if not wanted:
             return
-        bodies = await asyncio.to_thread(self._render_all, wanted)
+        bodies = await asyncio.to_thread(self._render, wanted)
         self.refreshes += 1
         for watcher in list(self._watchers):
             for topic in watcher.topics:
@@ -136,32 +159,9 @@ class LiveFeed:
                     watcher.seen[topic] = digest
                     watcher.inbox.put_nowait((topic, body))
 
-    def _render_all(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        bodies: dict[tuple[str, str], str] = {}
-        for namespace, topic in wanted:
-            try:
-                bodies[(namespace, topic)] = self._render(namespace, topic)
-            except Exception:  # one topic gone wrong (a job purged) spoils no other
-                log.debug("topic %s of %s could not be rendered", topic, namespace,
-                          exc_info=True)
-        return bodies
-
     # -- notifications ------------------------------------------------------------------
 
-    async def _open_listener(self) -> None:
-        if self._listener is not None:
-            return
-        listener = await asyncio.to_thread(self._notifier.listen)
-        if listener is None:
-            return  # an in-memory store: the interval alone
-        loop = asyncio.get_running_loop()
-        loop.add_reader(listener.fileno(), self._on_readable)
-        self._listener, self._loop = listener, loop
-
-    def _on_readable(self) -> None:
-        listener = self._listener
-        if listener is None:
-            return
+    def _on_readable(self, listener: Listener) -> None:
         try:
             events = listener.read()
         except Exception:
@@ -171,11 +171,10 @@ class LiveFeed:
         if any(namespace in watched for namespace, _event in events):
             self._poke.set()
 
-    async def _close_listener(self) -> None:
-        listener, loop = self._listener, self._loop
-        self._listener = self._loop = None
-        if listener is None or loop is None:
-            return
-        with contextlib.suppress(Exception):
-            loop.remove_reader(listener.fileno())
-        await asyncio.to_thread(listener.close)
+
+def _close_opened(opening: asyncio.Future[Listener | None]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    listener = opening.result()
+    if listener is not None:
+        listener.close()

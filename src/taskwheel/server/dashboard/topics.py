@@ -11,12 +11,17 @@ to every tab watching it, as one line of JSON.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 
 from taskwheel.client import Client
+from taskwheel.jobs import Stats
 from taskwheel.server.dashboard import views
 from taskwheel.server.dashboard.rendering import fragment
 from taskwheel.stores.base import Store
+
+log = logging.getLogger("taskwheel.server")
 
 MAX_TOPICS = 20
 MAX_IDS = 500
@@ -42,19 +47,48 @@ def parse_topics(text: str) -> list[str]:
 
 
 class TopicRenderer:
-    """Renders a topic of a namespace from the store (the `LiveFeed`'s ``render``)."""
+    """Renders the watched topics from the store (the `LiveFeed`'s ``render``): once per
+    refresh, one statistics read per namespace serves its overview, queues and workers
+    topics, and the throughput chart (a scan of the last hour's attempts, per minute) is
+    read again at most every ``chart_every`` seconds."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, chart_every: float = 10.0) -> None:
         self.store = store
+        self.chart_every = chart_every
+        self._charts: dict[str, tuple[float, list[tuple[float, str, int]]]] = {}
 
-    def __call__(self, namespace: str, topic: str) -> str:
-        client = Client(self.store, namespace)
+    def __call__(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        stats: dict[str, Stats] = {}
+        bodies: dict[tuple[str, str], str] = {}
+        for namespace, topic in wanted:
+            client = Client(self.store, namespace)
+            try:
+                if topic in _PAGES and namespace not in stats:
+                    stats[namespace] = client.stats()
+                bodies[(namespace, topic)] = self._render(client, topic, stats.get(namespace))
+            except Exception:  # one topic gone wrong (a job purged) spoils no other
+                log.debug("topic %s of %s could not be rendered", topic, namespace,
+                          exc_info=True)
+        return bodies
+
+    def _finished(self, client: Client) -> list[tuple[float, str, int]]:
+        moment = time.monotonic()
+        kept = self._charts.get(client.namespace)
+        if kept is None or moment - kept[0] >= self.chart_every:
+            since = self.store.now() - views.CHART_MINUTES * 60
+            kept = (moment, self.store.finished_per_minute(client.namespace, since))
+            self._charts[client.namespace] = kept
+        return kept[1]
+
+    def _render(self, client: Client, topic: str, stats: Stats | None) -> str:
+        namespace = client.namespace
         if topic == "overview":
-            return _html(fragment("_overview.html", o=views.overview(client), ns=namespace))
+            found = views.overview(client, stats=stats, finished=self._finished(client))
+            return _html(fragment("_overview.html", o=found, ns=namespace))
         if topic == "queues":
-            return _html(fragment("_queues.html", stats=client.stats(), ns=namespace))
+            return _html(fragment("_queues.html", stats=stats, ns=namespace))
         if topic == "workers":
-            return _html(fragment("_workers.html", stats=client.stats(), ns=namespace,
+            return _html(fragment("_workers.html", stats=stats, ns=namespace,
                                   now=self.store.now(),
                                   running=views.running_by_worker(client)))
         kind, _, ident = topic.partition(":")

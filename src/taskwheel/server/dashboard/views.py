@@ -130,10 +130,14 @@ class Overview:
     now: float
 
 
-def overview(client: Client) -> Overview:
-    stats = client.stats()
+def overview(client: Client, *, stats: Stats | None = None,
+             finished: list[tuple[float, str, int]] | None = None) -> Overview:
+    """The overview of ``client``'s namespace; ``stats`` and ``finished`` (the chart's
+    rows) when the caller read them already."""
+    stats = client.stats() if stats is None else stats
     now = client.store.now()
-    buckets = client.store.finished_per_minute(client.namespace, now - CHART_MINUTES * 60)
+    buckets = finished if finished is not None else client.store.finished_per_minute(
+        client.namespace, now - CHART_MINUTES * 60)
     totals: dict[str, int] = {}
     for queue in stats.queues:
         for status, count in queue.counts.items():
@@ -373,7 +377,7 @@ def search_jobs(client: Client, search: JobSearch) -> tuple[list[Job], str | Non
     return page, str(page[-1].id) if more and page else None
 
 
-def running_by_worker(client: Client, limit: int = 1000) -> dict[str, list[Job]]:
+def running_by_worker(client: Client, limit: int = 200) -> dict[str, list[Job]]:
     """The running jobs (the newest ``limit``) of each worker."""
     running: dict[str, list[Job]] = {}
     for job in client.list_jobs(JobFilter(status=JobStatus.RUNNING, limit=limit)):
