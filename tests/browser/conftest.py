@@ -33,11 +33,13 @@ ARTIFACTS = Path(__file__).parents[1] / ".artifacts" / "dashboard"
 _SCRIPT = Path(sys.executable).with_name("taskwheel")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "taskwheel.cli.main"]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-# CI installs chromium (.ci/run) and must run these: there a missing browser fails.
-if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
-    pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+# CI installs chromium (.ci/run) and playwright (the dev extra) and must run these:
+# there a missing one fails; elsewhere the tests skip, saying why.
+if not os.environ.get("CI"):
+    pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+import playwright.sync_api as playwright_api  # noqa: E402 - after the reasons to skip
 
 
 @dataclass

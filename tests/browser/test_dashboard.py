@@ -136,7 +136,18 @@ def test_a_bulk_replay_from_the_dead_letter_page_requeues_the_group(
     # Each job ran again: a second attempt (the task fails again, by design).
     wait_for(lambda: all(len(dashboard.store.list_attempts("default", job)) == 2
                          for job in dead), timeout=30, what="the replayed jobs to run again")
+    wait_for(lambda: all(dashboard.status(job) == "dead" for job in dead), timeout=30,
+             what="the replayed jobs to die again")
     screenshot(page, "dead-letters-after-replay")
+
+    # The group is purged for good by an admin, from the same row.
+    page.reload()
+    group.get_by_role("button", name=re.compile(r"Purge \d+")).click()
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert re.search(r"Purged \d+ job", page.locator("#notice").inner_text())
+    assert dashboard.store.get_jobs("default", dead) == []
+    assert page.locator("tr[data-group='charge_card']").count() == 0
     page.context.close()
 
 

@@ -208,6 +208,21 @@ def test_purging_the_dead_letter_queue_deletes_dead_jobs_and_their_attempts(
     assert store.purge_dead(NS) == 0
 
 
+def test_purging_dead_jobs_by_ids_deletes_only_the_dead_ones_among_them(store: Store) -> None:
+    first, second, kept = dead_job(store), dead_job(store), dead_job(store)
+    theirs = dead_job(store, namespace=OTHER_NS)
+    alive = enqueue_one(store)
+
+    assert store.purge_dead(NS, [first.id, second.id, alive.id, theirs.id, 10_000]) == 2
+
+    assert store.get_jobs(NS, [first.id, second.id]) == []
+    assert store.list_attempts(NS, first.id) == []
+    assert store.get_job(NS, kept.id).status is JobStatus.DEAD
+    assert store.get_job(NS, alive.id) == alive
+    assert store.get_job(OTHER_NS, theirs.id).status is JobStatus.DEAD
+    assert store.purge_dead(NS, [first.id]) == 0
+
+
 # -- looking jobs up ------------------------------------------------------------------------------
 
 

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from taskwheel.keys import Role
+from taskwheel.server.dashboard.pages import safe_next
 from waiting import wait_for
 
-from .conftest import MINE, THEIRS, Running, snapshot
+from .conftest import MINE, THEIRS, Running, kill_jobs, snapshot
 
 Browser = Callable[..., httpx.Client]
 
@@ -132,6 +133,30 @@ def test_a_bad_filter_on_the_jobs_page_is_named_and_nothing_breaks(
     answer = client.get(f"/namespaces/{MINE}/jobs", params={"since": "yesterday"})
     assert answer.status_code == 422
     assert "since" in answer.text
+
+
+def test_purging_a_dead_letter_group_deletes_only_the_dead_jobs_named(
+    server: Running,
+) -> None:
+    first, second, kept = (server.call("POST", "/jobs", json={"task": "ping"}).json()["id"]
+                           for _ in range(3))
+    kill_jobs(server.store, MINE, [first, second, kept])
+    alive = server.call("POST", "/jobs", json={"task": "ping"}).json()["id"]
+
+    answer = server.call("POST", "/dead-jobs/purge", json={"ids": [first, second, alive]})
+
+    assert answer.json() == {"purged": 2}
+    assert [job.id for job in server.store.get_jobs(MINE, [first, second, kept, alive])] == [
+        kept, alive]
+    refused = server.call("POST", "/dead-jobs/purge", json={"ids": [kept]}, role=Role.OPERATE)
+    assert refused.status_code == 403
+
+
+def test_the_login_sends_the_browser_only_to_pages_of_this_site() -> None:
+    assert safe_next("/namespaces/team-a/jobs") == "/namespaces/team-a/jobs"
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example",
+                      "/namespaces/a\\b", "javascript:alert(1)"):
+        assert safe_next(elsewhere) == "/"
 
 
 def test_the_stream_is_keyed_like_the_api(server: Running) -> None:

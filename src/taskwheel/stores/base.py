@@ -209,8 +209,9 @@ class Store(ABC):
         """Queue dead jobs again (all of them when ``job_ids`` is None)."""
 
     @abstractmethod
-    def purge_dead(self, namespace: str) -> int:
-        """Delete dead jobs and their attempts; return how many."""
+    def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
+        """Delete the dead jobs (those of ``job_ids`` that are dead, if given) and their
+        attempts; return how many."""
 
     @abstractmethod
     def get_job(self, namespace: str, job_id: int) -> Job:

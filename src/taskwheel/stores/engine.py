@@ -262,9 +262,9 @@ class SQLStore(Store):
                 replayed.append(job_id)
         return replayed
 
-    def purge_dead(self, namespace: str) -> int:
+    def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
         with self.executor("purge_dead") as tx:
-            return tx.purge_dead(namespace)
+            return tx.purge_dead(namespace, None if job_ids is None else list(job_ids))
 
     def get_job(self, namespace: str, job_id: int) -> Job:
         with self.executor("get_job", "read") as ex:

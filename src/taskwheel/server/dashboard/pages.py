@@ -10,6 +10,7 @@ buttons a page shows are those the key's role may use. The buttons call the API 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -32,6 +33,7 @@ from taskwheel.workflows import RunStatus, WorkflowRunFilter
 router = APIRouter(include_in_schema=False)
 
 DEFAULT_NAMESPACE = "default"
+_PAGE_PATH = re.compile(r"/namespaces/[A-Za-z0-9._~%:@!$&'()*+,;=/-]*")
 # How long the browser keeps the key (the cookie; the key itself may be revoked sooner).
 COOKIE_SECONDS = 12 * 3600
 
@@ -43,7 +45,7 @@ class Login(BaseModel):
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html",
-                                      {"next": _local(next), "title": "Sign in"})
+                                      {"next": safe_next(next), "title": "Sign in"})
 
 
 @router.post("/login")
@@ -132,9 +134,10 @@ def _principal(request: Request) -> Principal | None:
         return None
 
 
-def _local(target: str) -> str:
-    """Only a path of this site (no open redirect through the login)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+def safe_next(target: str) -> str:
+    """Only a page of this dashboard (no open redirect through the login: browsers read
+    ``//host`` and ``/\\host`` as another site)."""
+    return target if _PAGE_PATH.fullmatch(target) else "/"
 
 
 @router.get("/namespaces/{namespace}", response_class=HTMLResponse)

@@ -554,7 +554,9 @@ SELECT id FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' ORDER BY
 
 -- name: purge_dead
 WITH purged AS (
-    DELETE FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' RETURNING id
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND status = 'dead'
+        AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+    RETURNING id
 ),
 forgotten AS (
     DELETE FROM attempts USING purged WHERE attempts.job_id = purged.id

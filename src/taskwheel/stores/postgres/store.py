@@ -319,8 +319,8 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
         found = self._execute("dead_ids", {"namespace": namespace}).fetchall()
         return [int(row["id"]) for row in found]
 
-    def purge_dead(self, namespace: str) -> int:
-        return self._count("purge_dead", {"namespace": namespace}, "purged")
+    def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
+        return self._count("purge_dead", {"namespace": namespace, "ids": job_ids}, "purged")
 
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         params = {"namespace": namespace, "ids": list(job_ids)}

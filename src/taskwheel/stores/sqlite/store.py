@@ -330,8 +330,10 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
     def dead_ids(self, namespace: str) -> list[int]:
         return [int(row[0]) for row in self._execute("dead_ids", {"namespace": namespace})]
 
-    def purge_dead(self, namespace: str) -> int:
-        _unlinked, _forgotten, purged = self._run("purge_dead", {"namespace": namespace})
+    def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
+        ids = None if job_ids is None else json.dumps(job_ids)
+        _unlinked, _forgotten, purged = self._run("purge_dead", {"namespace": namespace,
+                                                                "ids": ids})
         return purged.count
 
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
