@@ -81,7 +81,7 @@ def test_many_tabs_on_one_topic_cost_one_read_per_refresh_and_each_gets_it() -> 
     async def scenario() -> None:
         notifier, topics = FakeNotifier(), Topics()
         # An interval far longer than the test: only notifications refresh.
-        feed = LiveFeed(notifier, topics, interval=60)
+        feed = LiveFeed(notifier, topics, interval=60, min_gap=0.01)
         async with contextlib.AsyncExitStack() as tabs:
             inboxes = [await tabs.enter_async_context(feed.watching("team-a", ["overview"]))
                        for _ in range(5)]

@@ -52,14 +52,17 @@ class LiveFeed:
     """
 
     def __init__(self, notifier: Notifier, render: Render, *, interval: float = 1.0,
-                 min_gap: float = 0.25) -> None:
+                 min_gap: float | None = None) -> None:
         self._notifier = notifier
         self._render = render
         self.interval = interval
-        self.min_gap = min(min_gap, interval)
+        # By default at most one refresh per interval: a notification makes the next one
+        # come at once if the last is that old, else when it is.
+        self.min_gap = interval if min_gap is None else min(min_gap, interval)
         self._watchers: set[_Watcher] = set()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._ending: set[asyncio.Task[None]] = set()  # stopped, closing their listener
         self.refreshes = 0  # how many refreshes ran (each reads every watched topic once)
 
     @property
@@ -95,15 +98,17 @@ class LiveFeed:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
 
     async def aclose(self) -> None:
         """Stop (at shutdown): every open stream is told to end."""
         for watcher in self._watchers:
             watcher.inbox.put_nowait(None)
         self._watchers.clear()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        self._stop()
+        # Each stopped task closes its listener before the event loop goes away.
+        for task in list(self._ending):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
