@@ -169,9 +169,12 @@ class Client:
             job_ids = [validate_id(job_id, "job_ids") for job_id in job_ids]
         return self.store.replay_dead(self.namespace, job_ids)
 
-    def purge_dead(self) -> int:
-        """Delete the dead jobs and their attempts for good; how many."""
-        return self.store.purge_dead(self.namespace)
+    def purge_dead(self, job_ids: Sequence[int] | None = None) -> int:
+        """Delete the dead jobs (those of ``job_ids`` that are dead, if given) and their
+        attempts for good; how many."""
+        if job_ids is not None:
+            job_ids = [validate_id(job_id, "job_ids") for job_id in job_ids]
+        return self.store.purge_dead(self.namespace, job_ids)
 
     # -- schedules -------------------------------------------------------------------------
 

@@ -208,6 +208,21 @@ def test_purging_the_dead_letter_queue_deletes_dead_jobs_and_their_attempts(
     assert store.purge_dead(NS) == 0
 
 
+def test_purging_dead_jobs_by_ids_deletes_only_the_dead_ones_among_them(store: Store) -> None:
+    first, second, kept = dead_job(store), dead_job(store), dead_job(store)
+    theirs = dead_job(store, namespace=OTHER_NS)
+    alive = enqueue_one(store)
+
+    assert store.purge_dead(NS, [first.id, second.id, alive.id, theirs.id, 10_000]) == 2
+
+    assert store.get_jobs(NS, [first.id, second.id]) == []
+    assert store.list_attempts(NS, first.id) == []
+    assert store.get_job(NS, kept.id).status is JobStatus.DEAD
+    assert store.get_job(NS, alive.id) == alive
+    assert store.get_job(OTHER_NS, theirs.id).status is JobStatus.DEAD
+    assert store.purge_dead(NS, [first.id]) == 0
+
+
 # -- looking jobs up ------------------------------------------------------------------------------
 
 
@@ -263,6 +278,27 @@ def test_list_attempts_tells_the_history_of_a_job_first_first(
     assert (ts(two.started_at), ts(two.ended_at)) == (T0 + 5, T0 + 9)
     assert (two.outcome, two.result, two.error) == (AttemptOutcome.SUCCEEDED, {"ok": True}, None)
     assert store.list_attempts(OTHER_NS, first.id) == []
+
+
+def test_finished_per_minute_counts_the_attempts_that_ended_by_minute_and_outcome(
+    store: Store, clock: ManualClock
+) -> None:
+    minute = (T0 // 60 + 1) * 60  # a minute's start, after T0
+    clock.set(minute + 5)
+    enqueue_one(store, new_job(max_attempts=3))
+    enqueue_one(store, new_job())
+    first, second = claim_one(store), claim_one(store)
+    store.finish_attempts([failed(first, JobStatus.QUEUED), succeeded(second)])
+    clock.set(minute + 65)
+    again = claim_one(store)
+    store.finish_attempts([succeeded(again)])
+    enqueue_one(store, new_job(namespace=OTHER_NS))
+    store.finish_attempts([succeeded(claim_one(store, namespace=OTHER_NS))])
+
+    assert store.finished_per_minute(NS, minute) == [
+        (minute, "failed", 1), (minute, "succeeded", 1), (minute + 60, "succeeded", 1)]
+    assert store.finished_per_minute(NS, minute + 60) == [(minute + 60, "succeeded", 1)]
+    assert store.finished_per_minute(OTHER_NS, minute) == [(minute + 60, "succeeded", 1)]
 
 
 def test_a_job_never_started_has_no_attempts(store: Store) -> None:

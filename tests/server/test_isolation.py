@@ -20,6 +20,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/cancel"): {"ids": ["{job_id}"]},
     ("post", "/jobs/retry"): {"ids": ["{dead_id}"]},
     ("post", "/dead-jobs/replay"): {"ids": ["{dead_id}"]},
+    ("post", "/dead-jobs/purge"): {"ids": ["{dead_id}"]},
     ("put", "/schedules/{name}"): {"task": "ping", "every": "1h"},
     ("post", "/schedules/preview"): {"cron": "0 9 * * *", "count": 2},
     ("post", "/workflow-runs"): {"workflow": {"name": "wf", "steps": [{"task": "ping"}]}},

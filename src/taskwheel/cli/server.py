@@ -12,6 +12,10 @@ from taskwheel.app import App
 from taskwheel.cli.options import Target, app_option, common_options
 from taskwheel.errors import InvalidInput
 
+# How long a stopping server waits for open requests (a long-poll claim, a dashboard's
+# live stream, which would otherwise hold it open) before it closes them.
+SHUTDOWN_GRACE = 5
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -31,9 +35,9 @@ def server(
     target: Target, *, host: str, port: int, max_body_bytes: int, log_level: str,
     workers: int, app_spec: str,
 ) -> None:
-    """Serve the REST API under /api/v1 (OpenAPI at /openapi.json, docs at /docs) for
-    every namespace, checking requests against the app's tasks. Keys come from
-    ``taskwheel keys create``."""
+    """Serve the web dashboard at / and the REST API under /api/v1 (OpenAPI at
+    /openapi.json, docs at /docs) for every namespace, checking requests against the
+    app's tasks. Keys come from ``taskwheel keys create``."""
     try:
         import uvicorn
 
@@ -50,13 +54,14 @@ def server(
         app.store.check_schema()  # a database behind the code says so here, once
         if workers == 1:
             uvicorn.run(create_app(app.store, app, settings), host=host, port=port,
-                        log_level=log_level)
+                        log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE)
             return
         # Each process builds its own API (`taskwheel.server.process`) from these.
         os.environ.update({process.APP: app_spec, process.DATABASE_URL: app.database_url,
                            process.MAX_BODY_BYTES: str(settings.max_body_bytes)})
         uvicorn.run("taskwheel.server.process:api", factory=True, workers=workers,
-                    host=host, port=port, log_level=log_level)
+                    host=host, port=port, log_level=log_level,
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE)
     finally:
         app.close()
 
@@ -73,11 +78,13 @@ def serve_in_thread(app: App, host: str, port: int, log_level: str) -> Callable[
         return lambda: None
     # A namespace of the app's is not the server's: each request names its own.
     config = uvicorn.Config(create_app(app.store, app), host=host, port=port,
-                            log_level=log_level.lower(), lifespan="on")
+                            log_level=log_level.lower(), lifespan="on",
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE)
     served = uvicorn.Server(config)
     thread = threading.Thread(target=served.run, name="taskwheel-server", daemon=True)
     thread.start()
-    click.echo(f"dev: API at http://{host}:{port}/api/v1 (docs at /docs)", err=True)
+    click.echo(f"dev: dashboard at http://{host}:{port}/, API at /api/v1 (docs at /docs)",
+               err=True)
 
     def stop() -> None:
         served.should_exit = True

@@ -1,7 +1,8 @@
 """The HTTP server's application: `create_app` builds it over a store and the task
 registry of an `App`.
 
-Every route lives under ``/api/v1``, one router per area; every error is a problem
+Every API route lives under ``/api/v1``, one router per area (the dashboard's pages,
+`dashboard`, are at ``/``); every error is a problem
 details answer (`problems`); every request is authenticated by one dependency
 (`auth`). Requests with a body must say ``Content-Type: application/json`` (else 415)
 and stay under ``max_body_bytes`` (else 413): both refused before any route runs.
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
 from taskwheel.server.batching import GroupCommit
+from taskwheel.server import dashboard
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
     alerts,
@@ -29,6 +31,7 @@ from taskwheel.server.routes import (
     jobs,
     queues,
     schedules,
+    stream,
     webhooks,
     workflows,
 )
@@ -70,6 +73,7 @@ def create_app(
         await wake_ups.aclose()  # the long polls' listener
         if metrics is not None:
             metrics[1]()  # stop counting this store's events
+        await api.state.live_feed.aclose()  # the dashboard's streams
 
     api = FastAPI(
         lifespan=lifespan,
@@ -92,6 +96,8 @@ def create_app(
     api.include_router(webhooks.receiver)  # signed, not keyed: no role
     if metrics is not None:
         api.add_route("/metrics", _scrape(metrics[0]), include_in_schema=False)
+    api.include_router(stream.router)  # keyed as the API, but not in its document
+    dashboard.install(api, store, live_interval=settings.live_interval)  # pages at /
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)

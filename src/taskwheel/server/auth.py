@@ -27,6 +27,11 @@ from taskwheel.validators import ALL_NAMESPACES, validate_name
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `taskwheel keys create`.")
 
+# The dashboard's cookie, and the header a write authenticated by it must carry.
+KEY_COOKIE = "taskwheel_key"
+DASHBOARD_HEADER = "x-taskwheel-dashboard"
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def _unauthorized(detail: str) -> Problem:
     return Problem(401, "unauthorized", "Unauthorized", detail,
@@ -49,13 +54,31 @@ def state_of(request: Request) -> ServerState:
 async def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """The request's key, or 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    """The request's key (its bearer token, else the dashboard's cookie), or 401."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        presented = credentials.credentials
+    elif credentials is None and (cookie := request.cookies.get(KEY_COOKIE)):
+        if request.method not in _READS and request.headers.get(DASHBOARD_HEADER) != "1":
+            raise _unauthorized("a write authenticated by the dashboard's cookie must send "
+                                "X-Taskwheel-Dashboard: 1")
+        presented = cookie
+    else:
         raise _unauthorized("send an API key: Authorization: Bearer <key>")
-    presented = credentials.credentials
     prefix = prefix_of(presented)
     state = state_of(request)
     key = None if prefix is None else await state.read(state.store.get_api_key, prefix)
+    return _principal(key, presented)
+
+
+def principal_of(request: Request, presented: str) -> Principal:
+    """The key ``presented`` stands for, or 401 (for a synchronous route: the
+    dashboard's pages)."""
+    prefix = prefix_of(presented)
+    key = None if prefix is None else state_of(request).store.get_api_key(prefix)
+    return _principal(key, presented)
+
+
+def _principal(key: ApiKey | None, presented: str) -> Principal:
     if key is None or not key.matches(presented):
         raise _unauthorized("unknown API key")
     if key.revoked:
@@ -113,23 +136,32 @@ def namespace_access(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Access:
         principal = await authenticate(request, credentials)
-        if not principal.key.covers(namespace):
-            raise _hidden(request, namespace)
-        if not principal.key.role.allows(role):
-            raise Problem(403, "forbidden", "Forbidden",
-                          f"this needs a key with role {role.value} or higher; this key's "
-                          f"role is {principal.key.role.value}")
-        if operator and principal.key.namespace != ALL_NAMESPACES:
-            raise Problem(403, "forbidden", "Forbidden",
-                          "this needs an admin key of every namespace (an operator's)")
-        try:
-            validate_name(namespace, "namespace")
-        except InvalidInput as exc:
-            raise not_found(f"namespace {namespace!r} not found") from exc
-        state = state_of(request)
-        return Access(Client(state.store, namespace), state, principal)
+        return access_to(request, principal, namespace, role, operator=operator)
 
     required = OPERATOR if operator else role.value
     dependency.__name__ = f"{required}_access"
     dependency.taskwheel_role = required  # type: ignore[attr-defined]
     return dependency
+
+
+def access_to(
+    request: Request, principal: Principal, namespace: str, role: Role, *,
+    operator: bool = False,
+) -> Access:
+    """``namespace`` for ``principal``: 404 if its key does not cover it, 403 if its role
+    is below ``role`` (or, with ``operator``, if it is not a key of every namespace)."""
+    if not principal.key.covers(namespace):
+        raise _hidden(request, namespace)
+    if not principal.key.role.allows(role):
+        raise Problem(403, "forbidden", "Forbidden",
+                      f"this needs a key with role {role.value} or higher; this key's "
+                      f"role is {principal.key.role.value}")
+    if operator and principal.key.namespace != ALL_NAMESPACES:
+        raise Problem(403, "forbidden", "Forbidden",
+                      "this needs an admin key of every namespace (an operator's)")
+    try:
+        validate_name(namespace, "namespace")
+    except InvalidInput as exc:
+        raise not_found(f"namespace {namespace!r} not found") from exc
+    state = state_of(request)
+    return Access(Client(state.store, namespace), state, principal)

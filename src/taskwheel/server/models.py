@@ -235,6 +235,12 @@ class DeadSelection(Request):
     filter: DeadFilterIn | None = None
 
 
+class PurgeSelection(Request):
+    """Dead jobs to delete: those of ``ids`` that are dead."""
+
+    ids: list[Id] = Field(min_length=1, max_length=10_000)
+
+
 class DeadFilterIn(Request):
     queue: str | None = None
     task: str | None = None

@@ -28,17 +28,25 @@ class ServerSettings:
         max_page_size: the most items one list answer holds.
         metrics: serve Prometheus metrics at ``/metrics`` (no key: put it where only
             your Prometheus reaches, or turn it off).
+        live_interval: the dashboard's live feed reads what open tabs watch at most
+            this often, in seconds (and at least this often: the end of a job sends
+            no notification).
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_page_size: int = 1000
     metrics: bool = True
+    live_interval: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_page_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(name, f"must be a whole number >= 1, got {value!r}")
+        interval = self.live_interval
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not (
+                0.05 <= interval <= 60):
+            raise InvalidInput("live_interval", f"must be 0.05 to 60 seconds, got {interval!r}")
 
 
 @dataclass(frozen=True, slots=True)

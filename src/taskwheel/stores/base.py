@@ -222,8 +222,9 @@ class Store(ABC):
         """Queue dead jobs again (all of them when ``job_ids`` is None)."""
 
     @abstractmethod
-    def purge_dead(self, namespace: str) -> int:
-        """Delete dead jobs and their attempts; return how many."""
+    def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
+        """Delete the dead jobs (those of ``job_ids`` that are dead, if given) and their
+        attempts; return how many."""
 
     @abstractmethod
     def get_job(self, namespace: str, job_id: int) -> Job:
@@ -240,6 +241,13 @@ class Store(ABC):
     @abstractmethod
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         """The attempts of a job, first first."""
+
+    @abstractmethod
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        """Attempts that ended at or after ``since`` (epoch seconds), counted per minute
+        and outcome: (the minute's start, outcome, count), oldest minute first. (The
+        dashboard's throughput chart; it reads every attempt row of the namespace
+        since then, so ask for a short window.)"""
 
     # -- schedules ----------------------------------------------------------------------
 

@@ -317,9 +317,9 @@ class SQLStore(Store):
                 replayed.append(job_id)
         return replayed
 
-    def purge_dead(self, namespace: str) -> int:
+    def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
         with self.executor("purge_dead") as tx:
-            return tx.purge_dead(namespace)
+            return tx.purge_dead(namespace, None if job_ids is None else list(job_ids))
 
     def get_job(self, namespace: str, job_id: int) -> Job:
         with self.executor("get_job", "read") as ex:
@@ -336,6 +336,10 @@ class SQLStore(Store):
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         with self.executor("list_attempts", "read") as ex:
             return ex.list_attempts(namespace, job_id)
+
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        with self.executor("finished_per_minute", "read") as ex:
+            return ex.finished_per_minute(namespace, since)
 
     def namespaces(self) -> list[str]:
         with self.executor("namespaces", "read") as ex:

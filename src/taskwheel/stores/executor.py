@@ -283,8 +283,9 @@ class Executor(ABC):
     def dead_ids(self, namespace: str) -> list[int]: ...
 
     @abstractmethod
-    def purge_dead(self, namespace: str) -> int:
-        """Delete dead jobs, their attempts and their edges; how many jobs."""
+    def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
+        """Delete dead jobs (only those of ``job_ids``, if given), their attempts and
+        their edges; how many jobs."""
 
     @abstractmethod
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]: ...
@@ -294,6 +295,11 @@ class Executor(ABC):
 
     @abstractmethod
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]: ...
+
+    @abstractmethod
+    def finished_per_minute(
+        self, namespace: str, since: float
+    ) -> list[tuple[float, str, int]]: ...
 
     # -- schedules --------------------------------------------------------------------------
 

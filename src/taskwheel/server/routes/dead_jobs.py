@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Query
 
 from taskwheel.keys import Role
 from taskwheel.server.auth import Access, namespace_access
-from taskwheel.server.models import DeadSelection, JobList, JobOut, Purged, Replayed
+from taskwheel.server.models import (
+    DeadSelection,
+    JobList,
+    JobOut,
+    Purged,
+    PurgeSelection,
+    Replayed,
+)
 from taskwheel.server.problems import invalid_input
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}/dead-jobs", tags=["dead-letter queue"])
@@ -46,6 +53,12 @@ def replay(
     return Replayed(replayed=access.client.replay_dead([job.id for job in matching]))
 
 
-@router.post("/purge", response_model=Purged, summary="Delete every dead job for good")
-def purge(access: Annotated[Access, Depends(namespace_access(Role.ADMIN))]) -> Purged:
-    return Purged(purged=access.client.purge_dead())
+@router.post("/purge", response_model=Purged, summary="Delete dead jobs for good")
+def purge(
+    access: Annotated[Access, Depends(namespace_access(Role.ADMIN))],
+    body: PurgeSelection | None = None,
+) -> Purged:
+    """Every dead job of the namespace; with ``{"ids": [...]}``, the dead ones among
+    those (a dead-letter group); the others are left as they are."""
+    ids = None if body is None else list(dict.fromkeys(body.ids))
+    return Purged(purged=access.client.purge_dead(ids))

@@ -562,7 +562,9 @@ SELECT id FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' ORDER BY
 
 -- name: purge_dead
 WITH purged AS (
-    DELETE FROM jobs WHERE namespace = %(namespace)s AND status = 'dead' RETURNING id
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND status = 'dead'
+        AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+    RETURNING id
 ),
 forgotten AS (
     DELETE FROM attempts USING purged WHERE attempts.job_id = purged.id
@@ -590,6 +592,11 @@ LIMIT %(limit)s
 
 -- name: list_attempts
 SELECT * FROM attempts WHERE namespace = %(namespace)s AND job_id = %(job_id)s ORDER BY id
+
+-- name: finished_per_minute
+SELECT floor(ended_at / 60) * 60 AS minute, outcome, count(*) AS count
+FROM attempts WHERE namespace = %(namespace)s AND ended_at >= %(since)s
+GROUP BY 1, 2 ORDER BY 1, 2
 
 -- schedules -----------------------------------------------------------------------------------
 

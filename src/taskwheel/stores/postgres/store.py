@@ -341,8 +341,8 @@ class PostgresExecutor(
         found = self._execute("dead_ids", {"namespace": namespace}).fetchall()
         return [int(row["id"]) for row in found]
 
-    def purge_dead(self, namespace: str) -> int:
-        return self._count("purge_dead", {"namespace": namespace}, "purged")
+    def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
+        return self._count("purge_dead", {"namespace": namespace, "ids": job_ids}, "purged")
 
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         params = {"namespace": namespace, "ids": list(job_ids)}
@@ -362,6 +362,11 @@ class PostgresExecutor(
         params = {"namespace": namespace, "job_id": job_id}
         return [rows.attempt(row, rows.as_stored)
                 for row in self._execute("list_attempts", params).fetchall()]
+
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        found = self._execute("finished_per_minute", {"namespace": namespace, "since": since})
+        return [(float(row["minute"]), str(row["outcome"]), int(row["count"]))
+                for row in found.fetchall()]
 
     # -- schedules --------------------------------------------------------------------------
 

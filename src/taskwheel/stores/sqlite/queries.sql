@@ -398,14 +398,19 @@ SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead' O
 
 -- name: purge_dead
 -- The dead jobs' edges (a deleted job's id may be given to a new job, which must not
--- inherit them), their attempts, then the jobs (the answer is how many).
+-- inherit them), their attempts, then the jobs (the answer is how many). :ids, when not
+-- NULL, is a JSON list: only the dead jobs among them.
 DELETE FROM taskwheel_job_deps
-WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead')
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
+                 AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids))))
    OR depends_on IN (
-       SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead');
+       SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
+       AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids))));
 DELETE FROM taskwheel_attempts WHERE job_id IN (
-    SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead');
-DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead';
+    SELECT id FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
+    AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids))));
+DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
+    AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
 -- name: get_jobs
 -- By primary key (see lock_jobs).
@@ -425,6 +430,11 @@ LIMIT :limit
 
 -- name: list_attempts
 SELECT * FROM taskwheel_attempts WHERE namespace = :namespace AND job_id = :job_id ORDER BY id
+
+-- name: finished_per_minute
+SELECT CAST(ended_at / 60 AS INTEGER) * 60 AS minute, outcome, count(*)
+FROM taskwheel_attempts WHERE namespace = :namespace AND ended_at >= :since
+GROUP BY 1, 2 ORDER BY 1, 2
 
 -- schedules -----------------------------------------------------------------------------------
 

@@ -356,8 +356,10 @@ class SQLiteExecutor(
     def dead_ids(self, namespace: str) -> list[int]:
         return [int(row[0]) for row in self._execute("dead_ids", {"namespace": namespace})]
 
-    def purge_dead(self, namespace: str) -> int:
-        _unlinked, _forgotten, purged = self._run("purge_dead", {"namespace": namespace})
+    def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
+        ids = None if job_ids is None else json.dumps(job_ids)
+        _unlinked, _forgotten, purged = self._run("purge_dead", {"namespace": namespace,
+                                                                "ids": ids})
         return purged.count
 
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
@@ -374,6 +376,10 @@ class SQLiteExecutor(
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         return [rows.attempt(row) for row in self._execute(
             "list_attempts", {"namespace": namespace, "job_id": job_id})]
+
+    def finished_per_minute(self, namespace: str, since: float) -> list[tuple[float, str, int]]:
+        return [(float(minute), str(outcome), int(count)) for minute, outcome, count in
+                self._execute("finished_per_minute", {"namespace": namespace, "since": since})]
 
     # -- schedules ------------------------------------------------------------------------------
 

@@ -1,0 +1,237 @@
+"""What a person sees in the dashboard, in a real browser, against a real server and
+worker: every page shows the store's data (at desktop and phone widths), a job's
+state changes on screen without a reload when the worker finishes it, a bulk replay
+from the dead-letter page requeues the jobs, a read-only key is shown no action, and
+a workflow run's graph shows each step's state as it changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from waiting import wait_for
+
+from .conftest import Dashboard, screenshot, signed_in
+
+pytestmark = pytest.mark.timeout(120)
+
+NS = "/namespaces/default"
+
+
+def _gated_job(dashboard: Dashboard, name: str) -> tuple[int, Any]:
+    """A job that runs until the test creates its file; the file's path."""
+    gate = dashboard.root / f"{name}.open"
+    job_id = dashboard.enqueue("wait_for_file", str(gate))
+    wait_for(lambda: dashboard.status(job_id) == "running", timeout=30,
+             what=f"job {job_id} to start")
+    return job_id, gate
+
+
+def test_every_page_shows_the_stores_data_at_desktop_and_phone_widths(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    done = dashboard.enqueue("add", 20, 22)
+    dead = [dashboard.enqueue("charge_card", order) for order in (101, 102)]
+    answer = dashboard.api.put("/schedules/nightly-report", json={
+        "task": "add", "args": [1, 1], "cron": "30 2 * * *", "timezone": "Europe/Berlin"})
+    assert answer.status_code == 200, answer.text
+    run = dashboard.api.post("/workflow-runs", json={"workflow": {"name": "etl", "steps": [
+        {"name": "extract", "task": "step", "args": ["e"]},
+        {"name": "load", "task": "step", "args": ["l"], "after": ["extract"]}]}}).json()
+    wait_for(lambda: dashboard.status(done) == "succeeded"
+             and all(dashboard.status(job) == "dead" for job in dead), timeout=30,
+             what="the jobs to finish")
+    wait_for(lambda: dashboard.api.get(f"/workflow-runs/{run['id']}").json()["status"]
+             == "succeeded", timeout=30, what="the run to succeed")
+
+    for width in (1280, 390):
+        page = signed_in(browser, dashboard, width=width)
+        pages = {
+            "overview": (NS, ["Workers alive", "Finished in the last hour", "nightly-report"]),
+            "jobs": (f"{NS}/jobs", ["charge_card", "add", "succeeded", "dead"]),
+            "job": (f"{NS}/jobs/{done}", ["42", "succeeded", "Attempts"]),
+            "dead-letters": (f"{NS}/dead-jobs", ["charge_card", "card declined for order"]),
+            "queues": (f"{NS}/queues", ["default", "Ready by priority"]),
+            "schedules": (f"{NS}/schedules", ["nightly-report", "Europe/Berlin",
+                                              "+01:00"]),
+            "workflows": (f"{NS}/workflow-runs", ["etl", "succeeded"]),
+            "workflow-run": (f"{NS}/workflow-runs/{run['id']}", ["extract", "load"]),
+            "workers": (f"{NS}/workers", ["alive", "default, gated"]),
+        }
+        for name, (path, texts) in pages.items():
+            page.goto(f"{dashboard.url}{path}")
+            body = page.locator("main")
+            for text in texts:
+                assert text in body.inner_text(), f"{name} at {width}px lacks {text!r}"
+            if width < 500:
+                # Nothing wider than the screen but the tables, which scroll inside.
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, f"{name} overflows the phone screen by {overflow}px"
+            screenshot(page, f"{name}-{width}")
+        page.context.close()
+
+
+def test_a_jobs_state_changes_on_screen_without_a_reload_when_the_worker_finishes_it(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    job_id, gate = _gated_job(dashboard, "live")
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/jobs/{job_id}")
+    status = page.locator("#job-status")
+    assert status.inner_text() == "running"
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_selector("#live-state[data-state='on']")
+    screenshot(page, "job-running")
+
+    gate.touch()
+
+    page.wait_for_function(
+        "document.getElementById('job-status').textContent === 'succeeded'")
+    assert page.evaluate("window.notReloaded") is True
+    assert "opened" in page.locator("#job-result").inner_text()
+    screenshot(page, "job-finished-live")
+    page.context.close()
+
+
+def test_the_jobs_list_shows_a_finish_without_a_reload(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    job_id, gate = _gated_job(dashboard, "list")
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/jobs?queue=gated")
+    cell = page.locator(f"[data-job-status='{job_id}']")
+    assert cell.inner_text() == "running"
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_selector("#live-state[data-state='on']")
+
+    gate.touch()
+
+    page.wait_for_function(
+        f"document.querySelector(\"[data-job-status='{job_id}']\").textContent "
+        "=== 'succeeded'")
+    assert page.evaluate("window.notReloaded") is True
+    page.context.close()
+
+
+def test_a_bulk_replay_from_the_dead_letter_page_requeues_the_group(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    dead = [dashboard.enqueue("charge_card", order) for order in (201, 202, 203)]
+    wait_for(lambda: all(dashboard.status(job) == "dead" for job in dead), timeout=30,
+             what="the jobs to die")
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/dead-jobs")
+    page.on("dialog", lambda dialog: dialog.accept())
+    group = page.locator("tr[data-group='charge_card']")
+    button = group.get_by_role("button", name=re.compile(r"Replay \d+"))
+    screenshot(page, "dead-letters-before-replay")
+
+    button.click()
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert re.search(r"Replayed \d+ job", page.locator("#notice").inner_text())
+    # Each job ran again: a second attempt (the task fails again, by design).
+    wait_for(lambda: all(len(dashboard.store.list_attempts("default", job)) == 2
+                         for job in dead), timeout=30, what="the replayed jobs to run again")
+    wait_for(lambda: all(dashboard.status(job) == "dead" for job in dead), timeout=30,
+             what="the replayed jobs to die again")
+    screenshot(page, "dead-letters-after-replay")
+
+    # The group is purged for good by an admin, from the same row.
+    page.reload()
+    group.get_by_role("button", name=re.compile(r"Purge \d+")).click()
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert re.search(r"Purged \d+ job", page.locator("#notice").inner_text())
+    assert dashboard.store.get_jobs("default", dead) == []
+    assert page.locator("tr[data-group='charge_card']").count() == 0
+    page.context.close()
+
+
+def test_a_read_only_key_is_shown_no_action_and_cannot_act(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    job_id = dashboard.enqueue("charge_card", 301)
+    wait_for(lambda: dashboard.status(job_id) == "dead", timeout=30, what="the job to die")
+    run = dashboard.api.post("/workflow-runs", json={"workflow": {"name": "ro", "steps": [
+        {"name": "only", "task": "step", "args": ["o"]}]}}).json()
+    answer = dashboard.api.put("/schedules/ro-schedule", json={"task": "add", "args": [1, 2],
+                                                              "every": "1h"})
+    assert answer.status_code == 200, answer.text
+    page = signed_in(browser, dashboard, role="read")
+    for path in ("", "/jobs", f"/jobs/{job_id}", "/dead-jobs", "/schedules",
+                 f"/workflow-runs/{run['id']}", "/queues", "/workers"):
+        page.goto(f"{dashboard.url}{NS}{path}")
+        assert page.locator("button[data-action], button[data-bulk], input.pick").count() == 0, (
+            f"{path or '/'} shows an action to a read-only key")
+        if path.startswith("/jobs/"):
+            screenshot(page, "read-only-job")
+    # The API refuses it the same through the browser's cookie.
+    status = page.evaluate("""async (url) => (await fetch(url, {method: "POST",
+        headers: {"X-Taskwheel-Dashboard": "1"}})).status""",
+                           f"/api/v1/namespaces/default/jobs/{job_id}/retry")
+    assert status == 403
+    assert dashboard.status(job_id) == "dead"
+    page.context.close()
+
+
+def test_the_workflow_graph_shows_each_steps_state_live(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    gate = dashboard.root / "graph.open"
+    run = dashboard.api.post("/workflow-runs", json={"workflow": {"name": "gated", "steps": [
+        {"name": "extract", "task": "step", "args": ["e"]},
+        {"name": "wait", "task": "wait_for_file", "args": [str(gate)], "after": ["extract"]},
+        {"name": "load", "task": "step", "args": ["l"], "after": ["wait"]},
+        {"name": "notify", "task": "step", "args": ["n"], "after": ["extract"]}]}}).json()
+
+    def states() -> dict[str, str]:
+        got = dashboard.api.get(f"/workflow-runs/{run['id']}").json()
+        return {step["name"]: step["job"]["status"] for step in got["steps"]}
+
+    wait_for(lambda: states()["wait"] == "running", timeout=30, what="the gated step to run")
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/workflow-runs/{run['id']}")
+
+    def on_screen() -> dict[str, str]:
+        found: dict[str, str] = page.evaluate("""() => Object.fromEntries(
+            [...document.querySelectorAll('svg.graph [data-step]')]
+                .map((node) => [node.dataset.step, node.dataset.status]))""")
+        return found
+
+    assert on_screen() == states()
+    assert on_screen()["wait"] == "running"
+    assert on_screen()["load"] == "waiting"
+    page.wait_for_selector("#live-state[data-state='on']")
+    screenshot(page, "workflow-graph-running")
+
+    gate.touch()
+
+    page.wait_for_function("""() => [...document.querySelectorAll('svg.graph [data-step]')]
+        .every((node) => node.dataset.status === 'succeeded')""")
+    assert page.locator("#run-status").inner_text() == "succeeded"
+    screenshot(page, "workflow-graph-done")
+    page.context.close()
+
+
+def test_the_pages_are_usable_with_the_keyboard(dashboard: Dashboard, browser: Any) -> None:
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/jobs")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    # After the skip link, the focus is on the page's first field, and it shows where.
+    focused = page.evaluate("""() => { const e = document.activeElement;
+        return [e.name, getComputedStyle(e).outlineStyle]; }""")
+    assert focused == ["status", "solid"]
+    page.get_by_label("Status").select_option("dead")
+    page.keyboard.press("Tab")  # from the status to the next field, then to the button
+    page.get_by_role("button", name="Filter").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*status=dead.*"))
+    screenshot(page, "keyboard-filter")
+    page.context.close()
