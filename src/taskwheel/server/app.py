@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
-from taskwheel.server.batching import GroupCommit
 from taskwheel.server import dashboard
+from taskwheel.server.batching import GroupCommit
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
     alerts,
