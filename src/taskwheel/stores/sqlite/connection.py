@@ -172,6 +172,22 @@ class Database:
         finally:
             self._thread_lock.release()
 
+    def _check_database_file(self) -> None:
+        """`StoreError` unless the path is a SQLite database, an empty file or nothing yet:
+        SQLite reads the header, through a connection. Never through a file of our own:
+        closing any descriptor of the database file drops every POSIX lock this process
+        holds on it, its SQLite connections' included, and another process may then
+        checkpoint and reset the WAL under them (a worker's reads went malformed)."""
+        if os.path.isdir(self.path):
+            raise StoreError("open", f"{self.path} is a directory, not a database file", STORE)
+        try:
+            self.connection().execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if _not_a_database(exc):
+                raise StoreError("open", f"{self.path} is not a SQLite database",
+                                 STORE) from None
+            raise
+
     def _write_lock(self) -> int | None:
         """The descriptor of ``<db>-writelock`` (None in memory, or off POSIX). Made
         only beside what is (or will be) a database file: a path naming a directory or
@@ -179,7 +195,7 @@ class Database:
         process may not write is refused too (`StoreError`: a configuration error,
         not an outage to wait out)."""
         if self._lock_fd is None and not self.memory and fcntl is not None:
-            _check_database_file(self.path)
+            self._check_database_file()
             lock = f"{self.path}-writelock"
             try:
                 self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -206,22 +222,8 @@ class Database:
             self._lock_fd = None
 
 
-_HEADER = b"SQLite format 3\x00"
-
-
-def _check_database_file(path: str) -> None:
-    """`StoreError` unless ``path`` is a SQLite database, an empty file or nothing yet."""
-    if os.path.isdir(path):
-        raise StoreError("open", f"{path} is a directory, not a database file", STORE)
-    try:
-        with open(path, "rb") as file:
-            header = file.read(len(_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise StoreError("open", f"cannot read {path}: {exc.strerror}", STORE) from None
-    if header and header != _HEADER:
-        raise StoreError("open", f"{path} is not a SQLite database", STORE)
+def _not_a_database(exc: sqlite3.DatabaseError) -> bool:
+    return "not a database" in str(exc)
 
 
 class WriteTransaction:
