@@ -12,7 +12,8 @@ own (a directory with its own SQLite file, like the README's test):
   the rest of the page;
 - a block preceded by an HTML comment ``<!-- test: ... -->`` is handled as it says:
   ``config NAME`` (a file that is configuration, not a command: written as NAME and
-  validated by its language: a systemd unit, a Dockerfile, YAML, TOML); ``skip REASON``
+  validated by its language: a systemd unit, a Dockerfile, YAML, TOML); ``drawing`` (a
+  figure drawn in text: checked to fit the page); ``skip REASON``
   (a command that cannot run here, such as ``pip install`` or ``systemctl``: shell is
   checked with ``bash -n``, Python compiled); ``postgres`` (the block, and the rest of the
   page, run on a PostgreSQL schema of the test server: the block's ``postgresql://`` URL
@@ -122,6 +123,10 @@ class Reader:
             kind = ""
         if kind == "config":
             validate_config(block, self.project.root / argument)
+        elif kind == "drawing":  # a figure in text, not code: it must fit the page
+            assert block.body.strip(), f"{block}: an empty drawing"
+            assert "\t" not in block.body, f"{block}: tabs in a drawing"
+            assert max(map(len, block.body.splitlines())) <= 100, f"{block}: too wide"
         elif kind == "skip":
             assert argument, f"{block}: say why it is skipped"
             check_syntax(block)
@@ -144,7 +149,7 @@ class Reader:
             return
         done = subprocess.run([sys.executable, "-c", body], cwd=self.project.root,
                               env=self.project.env, capture_output=True, text=True,
-                              timeout=60, check=False)
+                              timeout=45, check=False)
         assert done.returncode == 0, f"{block}\n{body}\n---\n{done.stdout}\n{done.stderr}"
 
     def shell(self, block: Block, line: str) -> None:
