@@ -62,7 +62,6 @@ _BACKGROUND_LOG = "background-"
 # its last connection then takes the file as unused, checkpoints and removes the WAL under
 # the worker, whose reads then fail ("database disk image is malformed"). A page that
 # fails with that in a worker's log is an expected failure until the store is fixed.
-_KNOWN_DEFECT = "database disk image is malformed"
 _POSTGRES_URL = re.compile(r"postgresql://[^\s'\"]+")
 _SYSTEMD_SECTIONS = {"Unit", "Service", "Install", "Timer", "Socket"}
 _DOCKER_INSTRUCTIONS = {
@@ -263,17 +262,11 @@ def check_taskwheel_command(block: Block, words: list[str]) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_every_code_block_of_the_page_works_as_written(page: Path, tmp_path: Path) -> None:
-    try:
-        with running_project(tmp_path, migrated=False) as project, \
-                contextlib.ExitStack() as stack:
-            reader = Reader(project, stack)
-            for block in blocks(page):
-                reader.follow(block)
-    except (AssertionError, subprocess.TimeoutExpired):
-        logs = [log.read_text(errors="replace") for log in tmp_path.glob(f"{_BACKGROUND_LOG}*")]
-        if any(_KNOWN_DEFECT in log for log in logs):
-            pytest.xfail(f"the SQLite store's lock-dropping defect: {_KNOWN_DEFECT}")
-        raise
+    with running_project(tmp_path, migrated=False) as project, \
+            contextlib.ExitStack() as stack:
+        reader = Reader(project, stack)
+        for block in blocks(page):
+            reader.follow(block)
 
 
 def test_the_site_builds_without_a_warning(tmp_path: Path) -> None:
