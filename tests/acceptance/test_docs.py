@@ -56,12 +56,6 @@ _BLOCK = re.compile(
 )
 _MODULE = re.compile(r"# (\w+\.py)\n")
 _BACKGROUND_LOG = "background-"
-# A defect of the SQLite store on main, not of the docs: a process's first write opens and
-# closes the database file outside SQLite (`connection._check_database_file`), which drops
-# every POSIX lock that process's SQLite connections hold on it; another process closing
-# its last connection then takes the file as unused, checkpoints and removes the WAL under
-# the worker, whose reads then fail ("database disk image is malformed"). A page that
-# fails with that in a worker's log is an expected failure until the store is fixed.
 _POSTGRES_URL = re.compile(r"postgresql://[^\s'\"]+")
 _SYSTEMD_SECTIONS = {"Unit", "Service", "Install", "Timer", "Socket"}
 _DOCKER_INSTRUCTIONS = {
