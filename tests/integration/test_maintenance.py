@@ -280,3 +280,23 @@ def test_maintenance_resumes_a_pause_when_its_time_has_come(
     assert app.client.pauses() == []
     assert [j.id for j in app.store.claim_jobs(app.namespace, "w1", [job.queue], 10, 30).jobs
             ] == [job.id]
+
+
+def test_the_sqlite_pruner_reads_only_the_jobs_it_deletes(tmp_path: Path) -> None:
+    """A pass of the pruner holds SQLite's one write lock: it must find its jobs through
+    the jobs_prunable index (oldest first), not by reading every finished job."""
+    import sqlite3
+
+    from taskwheel.stores.sqlite.connection import Q
+
+    app = taskwheel.App(f"sqlite:///{tmp_path / 'p.db'}", migrate=True)
+    app.store.namespaces()  # opened and migrated
+    [select] = [sql for sql in Q["prune"] if sql.lstrip().startswith("INSERT INTO temp")]
+    conn = sqlite3.connect(tmp_path / "p.db")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS taskwheel_prunable (id INTEGER PRIMARY KEY)")
+    plan = " ".join(row[3] for row in conn.execute(
+        "EXPLAIN QUERY PLAN " + select, {"namespace": "default", "before": 0.0, "limit": 10}))
+    conn.close()
+    app.close()
+    assert "USING INDEX taskwheel_jobs_prunable" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort
