@@ -210,6 +210,9 @@ CREATE INDEX taskwheel_jobs_due
 CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
 
+CREATE INDEX taskwheel_jobs_prunable ON taskwheel_jobs (namespace, finished_at)
+    WHERE status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped');
+
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
     WHERE status = 'queued' AND blocked = 0;
