@@ -97,9 +97,9 @@ class Project:
             timeout=timeout, check=False,
         )
 
-    def run_json(self, *args: str) -> Any:
+    def run_json(self, *args: str, timeout: float = 30.0) -> Any:
         """Run a command with ``--format json``; it must succeed and print valid JSON."""
-        done = self.run(*args, "--format", "json")
+        done = self.run(*args, "--format", "json", timeout=timeout)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

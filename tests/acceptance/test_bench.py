@@ -10,7 +10,7 @@ from .conftest import Project
 def test_bench_json_prints_every_figure_with_its_settings(project: Project) -> None:
     result = project.run_json(
         "bench", "--jobs", "300", "--single-jobs", "50", "--latency-jobs", "20",
-        "--latency-rate", "200", "--delayed-jobs", "20", "--quiet",
+        "--latency-rate", "200", "--delayed-jobs", "20", "--quiet", timeout=180,
     )
     for rate in ("enqueue_single_per_s", "enqueue_batch_per_s", "drain_per_s",
                  "ceiling_per_s"):
@@ -23,7 +23,10 @@ def test_bench_json_prints_every_figure_with_its_settings(project: Project) -> N
     for phase in ("enqueue_single", "enqueue_batch", "drain", "ceiling"):
         cpu = result["cpu_us_per_job"][phase]
         assert cpu["total"] == pytest.approx(cpu["client"] + cpu["server"], abs=0.1), phase
-        assert cpu["total"] > 0, phase
+        # The enqueues are this process's CPU (microseconds); a drain and the ceiling are
+        # other processes', read from /proc in clock ticks (10 ms): a few hundred jobs
+        # may cost less than one.
+        assert cpu["total"] > 0 if phase.startswith("enqueue") else cpu["total"] >= 0, phase
     latency = result["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     assert latency["count"] == 20
@@ -41,6 +44,7 @@ def test_bench_repeated_prints_each_figure_as_median_and_spread(project: Project
     result = project.run_json(
         "bench", "--jobs", "200", "--single-jobs", "20", "--latency-jobs", "10",
         "--latency-rate", "200", "--delayed-jobs", "10", "--repeat", "3", "--quiet",
+        timeout=300,
     )
     assert len(result["runs"]) == 3
     drains = sorted(run["drain_per_s"] for run in result["runs"])
