@@ -31,11 +31,11 @@ import click
 from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
-from taskwheel.cli.options import spelled_name
 from taskwheel.cli.output import error_line
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
+from taskwheel.cli.usage import describe_usage_error
 from taskwheel.cli.webhooks import webhooks
 from taskwheel.cli.worker import worker
 from taskwheel.cli.workflows import workflows
@@ -62,10 +62,8 @@ class _Commands(click.Group):
             exc.show()  # a group called without a command: its help
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            hint = "" if exc.ctx is None else f" (see {exc.ctx.command_path} --help)"
-            param = getattr(exc, "param", None)  # a bad value's option or argument
-            field = None if param is None else spelled_name(param)
-            error_line(exc.format_message() + hint, field=field, as_json=as_json)
+            field, message = describe_usage_error(exc)
+            error_line(message, field=field, as_json=as_json)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             error_line(exc.format_message(), as_json=as_json)
