@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from taskwheel.cli.options import Target, common_options
+from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.errors import InvalidInput
 from taskwheel.stores import open_store
 
 
 @click.command()
-@common_options
+@listing_options
 def stats(target: Target) -> None:
     """Per queue: jobs by state, ready jobs by priority, the oldest ready job's age;
     and the workers, alive or not."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
@@ -134,7 +134,7 @@ def jobs() -> None:
 @click.option("--queue", default=None)
 @click.option("--task", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@common_options
+@listing_options
 def list_jobs(
     target: Target, status: str | None, queue: str | None, task: str | None, limit: int
 ) -> None:
@@ -193,7 +193,7 @@ def dlq() -> None:
 @click.option("--queue", default=None)
 @click.option("--task", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@common_options
+@listing_options
 def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
     """Dead jobs, newest first."""
     with target.client() as client:

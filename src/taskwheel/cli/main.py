@@ -1,6 +1,7 @@
 """The ``taskwheel`` command: run workers, enqueue jobs, inspect and repair queues.
 
-Every command takes ``--format table|json``, ``--database-url`` (or
+Every command takes ``--format table|json`` (listings also ``csv``, and ``--watch``),
+``--database-url`` (or
 ``$TASKWHEEL_DATABASE_URL``) and ``--namespace`` after its name. A refused request is
 one ``error: ...`` line on stderr, exit code 2 for bad input and 1 otherwise; nothing
 is written when input is refused. Only ``migrate`` (and ``dev`` and ``demo``, for a

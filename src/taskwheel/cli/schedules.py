@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from taskwheel.cli.jobs import _parse_datetime, parse_arguments
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output
 from taskwheel.clock import to_datetime
 from taskwheel.durations import format_duration
@@ -124,13 +124,13 @@ def add_schedule(
 
 
 @schedules.command("list")
-@common_options
+@listing_options
 def list_schedules(target: Target) -> None:
     """Every schedule with its next fire time and last run."""
     with target.client() as client:
         found = client.list_schedules()
-    if target.output.json:
-        target.output.emit_json([s.to_dict() for s in found])
+    if target.output.data:
+        target.output.records([s.to_dict() for s in found], columns=("id", "name", "task"))
         return
     table = Table(title="schedules", title_justify="left")
     for column in ("name", "task", "when", "next fire (UTC)", "last fire (UTC)", "last job",
