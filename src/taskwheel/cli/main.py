@@ -13,6 +13,7 @@ Example:
     $ taskwheel worker --app myproject.tasks:app -q emails -q default -c 16
     $ taskwheel enqueue send_email --args '["a@b.c"]' --delay 10s --app myproject.tasks:app
     $ taskwheel jobs list --status dead --format json
+    $ taskwheel jobs tail
     $ taskwheel scheduler --app myproject.tasks:app
     $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
     $ taskwheel workflows submit etl.yaml --app myproject.tasks:app
@@ -36,6 +37,7 @@ from taskwheel.cli.output import error_line
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
+from taskwheel.cli.tail import tail_jobs
 from taskwheel.cli.usage import describe_usage_error
 from taskwheel.cli.webhooks import webhooks
 from taskwheel.cli.worker import worker
@@ -84,6 +86,7 @@ def cli() -> None:
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
                 keys, quotas, webhooks, migrate, demo):
     cli.add_command(command)
+jobs.add_command(tail_jobs)
 
 
 def _register_optional_commands() -> None:
