@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from taskwheel.cli.batch import read_requests, write_requests
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter, unique_keys
@@ -23,11 +24,14 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 @click.command()
-@click.argument("task")
-@click.option("--args", "args_text", default="[]", metavar="JSON", show_default=True,
-              help="Positional arguments, a JSON list.")
-@click.option("--kwargs", "kwargs_text", default="{}", metavar="JSON", show_default=True,
-              help="Keyword arguments, a JSON object.")
+@click.argument("task", required=False)
+@click.option("--args", "args_text", default=None, metavar="JSON",
+              help="Positional arguments, a JSON list.  [default: []]")
+@click.option("--kwargs", "kwargs_text", default=None, metavar="JSON",
+              help="Keyword arguments, a JSON object.  [default: {}]")
+@click.option("--from-file", "from_file", default=None, metavar="FILE",
+              help="Enqueue the requests of a JSON-lines file instead of TASK (- reads "
+              "stdin); the other options are defaults for its lines.")
 @click.option("--queue", default=None, help="[default: the task's]")
 @click.option("--priority", type=int, default=None, help="Higher runs first. [default: the task's]")
 @click.option("--delay", default=None, metavar="DURATION",
@@ -46,9 +50,10 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 def enqueue(
     target: Target,
     *,
-    task: str,
-    args_text: str,
-    kwargs_text: str,
+    task: str | None,
+    args_text: str | None,
+    kwargs_text: str | None,
+    from_file: str | None,
     queue: str | None,
     priority: int | None,
     delay: str | None,
@@ -59,18 +64,30 @@ def enqueue(
     idempotency_key: str | None,
     app_spec: str,
 ) -> None:
-    """Create a job of TASK, checked against the app's task registry first."""
+    """Create a job of TASK, checked against the app's task registry first; or, with
+    --from-file, one job per line of a JSON-lines file (each line an enqueue request as
+    the HTTP API takes it), every line checked before any job is written."""
     options: dict[str, Any] = {
         "queue": queue,
         "priority": priority,
         "delay": delay,
-        "at": None if at_text is None else _parse_datetime(at_text, "at"),
-        "deadline": None if deadline is None else _parse_deadline(deadline),
+        "at": None if at_text is None else parse_datetime(at_text, "at"),
+        "deadline": None if deadline is None else parse_deadline(deadline),
         "timeout": timeout,
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
     }
-    args, kwargs = parse_arguments(args_text, kwargs_text)
+    if (task is None) == (from_file is None):
+        raise InvalidInput("task", "give TASK or --from-file (one of them)")
+    if from_file is not None:
+        if args_text is not None or kwargs_text is not None:
+            raise InvalidInput("from_file", "each line of the file has its own args and "
+                               "kwargs: not with --args or --kwargs")
+        _enqueue_file(target, app_spec, from_file,
+                      {name: value for name, value in options.items() if value is not None})
+        return
+    assert task is not None
+    args, kwargs = parse_arguments(args_text or "[]", kwargs_text or "{}")
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
@@ -86,6 +103,22 @@ def enqueue(
                                f"{handle.record.idempotency_key!r}: nothing was created")
     finally:
         app.close()
+
+
+def _enqueue_file(target: Target, app_spec: str, path: str, defaults: dict[str, Any]) -> None:
+    app = target.load(app_spec)
+    try:
+        requests = read_requests(app, path, defaults)
+        ids, existing = write_requests(app, requests)
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json({"enqueued": len(ids) - existing, "existing": existing,
+                                 "ids": ids})
+        return
+    target.output.note(f"enqueued {len(ids) - existing} jobs ({ids[0]} to {max(ids)})"
+                       + (f"; {existing} requests returned the existing job of their "
+                          "idempotency key" if existing else ""))
 
 
 def parse_arguments(args_text: str, kwargs_text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -108,7 +141,7 @@ def _parse_json(text: str, field: str) -> Any:
         raise InvalidInput(field, f"{exc}: {text!r}") from None
 
 
-def _parse_datetime(text: str, field: str) -> datetime:
+def parse_datetime(text: str, field: str) -> datetime:
     try:
         return datetime.fromisoformat(text.strip())
     except ValueError:
@@ -117,8 +150,8 @@ def _parse_datetime(text: str, field: str) -> datetime:
         ) from None
 
 
-def _parse_deadline(text: str) -> datetime | str:
-    return _parse_datetime(text, "deadline") if _ISO_DATE.match(text.strip()) else text
+def parse_deadline(text: str) -> datetime | str:
+    return parse_datetime(text, "deadline") if _ISO_DATE.match(text.strip()) else text
 
 
 # -- jobs ------------------------------------------------------------------------------------
