@@ -56,6 +56,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("workflows", "retry"): (["1"], {}),
     ("workflows", "cancel"): (["1"], {}),
     ("stats",): ([], {}),
+    ("config",): ([], {}),
     ("keys", "create"): ([], {"--role": "read"}),
     ("keys", "list"): ([], {}),
     ("keys", "revoke"): (["tw_00000000"], {}),

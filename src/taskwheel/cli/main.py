@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
+from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
 from taskwheel.cli.output import error_line
@@ -42,6 +44,7 @@ from taskwheel.cli.usage import describe_usage_error
 from taskwheel.cli.webhooks import webhooks
 from taskwheel.cli.worker import worker
 from taskwheel.cli.workflows import workflows
+from taskwheel.errors import InvalidInput
 
 
 class _Commands(click.Group):
@@ -53,12 +56,21 @@ class _Commands(click.Group):
         self, args: Sequence[str] | None = None, prog_name: str | None = None,
         complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
     ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         given = list(sys.argv[1:] if args is None else args)
         # The options are not parsed when the usage is wrong: look for the format.
         as_json = any(a == "--format=json" or (a == "--format" and b == "json")
                       for a, b in zip(given, [*given[1:], ""], strict=True))
+        try:
+            defaults = read_defaults(Path.cwd())
+            extra.setdefault("default_map", default_map(self, defaults))
+            extra.setdefault("obj", defaults)
+        except InvalidInput as exc:
+            if not standalone_mode:
+                raise
+            error_line(exc.reason, field=exc.field, as_json=as_json)
+            sys.exit(2)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -84,7 +96,7 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, webhooks, migrate, demo):
+                keys, quotas, webhooks, migrate, demo, show_config):
     cli.add_command(command)
 jobs.add_command(tail_jobs)
 

@@ -33,7 +33,8 @@ def _what_is_wrong(exc: click.UsageError) -> tuple[str | None, str]:
         return exc.command_name, (f"{exc.command_name}: no such command"
                                   + _did_you_mean(exc.possibilities))
     param = getattr(exc, "param", None)
-    name = None if param is None else spelled_name(param)
+    hint = getattr(exc, "param_hint", None)
+    name = spelled_name(param) if param is not None else hint if isinstance(hint, str) else None
     if isinstance(exc, click.MissingParameter):
         what = "argument" if isinstance(param, click.Argument) else "option"
         return name, f"{name or 'a value'}: missing (a required {what})"
