@@ -57,6 +57,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("workflows", "cancel"): (["1"], {}),
     ("stats",): ([], {}),
     ("config",): ([], {}),
+    ("completion",): (["bash"], {}),
     ("keys", "create"): ([], {"--role": "read"}),
     ("keys", "list"): ([], {}),
     ("keys", "revoke"): (["tw_00000000"], {}),

@@ -58,3 +58,11 @@ def test_a_usage_error_under_format_json_names_its_field() -> None:
                  "(see taskwheel jobs list --help)",
         "field": "--stauts",
     }
+
+
+def test_taskwheel_alone_shows_its_help() -> None:
+    done = run()
+
+    assert done.exception is None
+    assert "Commands:" in done.stdout + done.stderr
+    assert "jobs" in done.stdout + done.stderr

@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
+from taskwheel.cli.completion import COMPLETE_VAR, completion
 from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
@@ -59,7 +60,7 @@ class _Commands(click.Group):
         given = list(sys.argv[1:] if args is None else args)
         # The options are not parsed when the usage is wrong: look for the format.
         as_json = any(a == "--format=json" or (a == "--format" and b == "json")
-                      for a, b in zip(given, [*given[1:], ""], strict=True))
+                      for a, b in zip(given, [*given[1:], ""][:len(given)], strict=True))
         try:
             defaults = read_defaults(Path.cwd())
             extra.setdefault("default_map", default_map(self, defaults))
@@ -96,7 +97,7 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, webhooks, migrate, demo, show_config):
+                keys, quotas, webhooks, migrate, demo, show_config, completion):
     cli.add_command(command)
 jobs.add_command(tail_jobs)
 
@@ -117,7 +118,7 @@ _register_optional_commands()
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``taskwheel`` console script."""
-    cli.main(args=argv, prog_name="taskwheel")
+    cli.main(args=argv, prog_name="taskwheel", complete_var=COMPLETE_VAR)
 
 
 if __name__ == "__main__":
