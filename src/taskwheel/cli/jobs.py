@@ -12,6 +12,7 @@ import click
 
 from taskwheel.cli.batch import read_requests, write_requests
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
+from taskwheel.cli.progress import working
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter, unique_keys
 from taskwheel.lifecycle import JobStatus
@@ -242,7 +243,7 @@ def replay_dead(target: Target, job_ids: tuple[int, ...], replay_all: bool) -> N
     """Queue dead jobs again, with a fresh set of attempts."""
     if replay_all == bool(job_ids):
         raise InvalidInput("all", "give job ids or --all (one of them)")
-    with target.client() as client:
+    with target.client() as client, working("replaying dead jobs"):
         replayed = client.replay_dead(None if replay_all else list(job_ids))
     if target.output.json:
         target.output.emit_json({"replayed": replayed})
@@ -265,7 +266,8 @@ def purge_dead(target: Target, yes: bool) -> None:
             dead = sum(q.counts.get(JobStatus.DEAD.value, 0) for q in client.stats().queues)
             click.confirm(f"Delete {dead} dead jobs of namespace {client.namespace!r} and "
                           "their attempts?", abort=True, err=True)
-        purged = client.purge_dead()
+        with working("purging dead jobs"):
+            purged = client.purge_dead()
     if target.output.json:
         target.output.emit_json({"purged": purged})
     else:
