@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from taskwheel.app import App
 from taskwheel.cli.progress import progress
+from taskwheel.cli.values import parse_datetime, parse_deadline
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import NewJob, unique_keys
 from taskwheel.tasks import ENQUEUE_OPTIONS
@@ -63,8 +64,6 @@ def write_requests(app: App, requests: list[NewJob]) -> tuple[list[int], int]:
 
 
 def _request(app: App, line: str, defaults: Mapping[str, Any]) -> NewJob:
-    from taskwheel.cli.jobs import parse_datetime, parse_deadline
-
     try:
         body = json.loads(line, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:

@@ -8,9 +8,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from taskwheel.cli.jobs import parse_arguments, parse_datetime
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output
+from taskwheel.cli.values import parse_arguments, parse_datetime
 from taskwheel.clock import to_datetime
 from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
