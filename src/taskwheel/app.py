@@ -142,6 +142,7 @@ class App:
         self._store = store
         self._migrate_on_open = bool(migrate)
         self._client: Client | None = None
+        self._store_hooks: list[Callable[[Store], None]] = []
         self.import_path: str | None = None  # "module:attribute" when loaded by `load_app`
 
     @property
@@ -152,7 +153,26 @@ class App:
             self._store = open_checked_store(
                 self.database_url, clock=self._clock, migrate=self._migrate_on_open
             )
+            self._opened(self._store)
         return self._store
+
+    def when_store_opens(self, hook: Callable[[Store], None]) -> Callable[[], None]:
+        """Call ``hook`` with the app's store when it opens (now, if it is open): what
+        instruments an app before the command line points it at its database
+        (`taskwheel.tracing.instrument`). Returns a function that forgets the hook."""
+        self._store_hooks.append(hook)
+        if self._store is not None:
+            hook(self._store)
+
+        def forget() -> None:
+            if hook in self._store_hooks:
+                self._store_hooks.remove(hook)
+
+        return forget
+
+    def _opened(self, store: Store) -> None:
+        for hook in self._store_hooks:
+            hook(store)
 
     @property
     def client(self) -> Client:
@@ -166,6 +186,10 @@ class App:
             self._client = Client(self.store, self.namespace)
         return self._client
 
+    def _client_on(self, connection: Any) -> Client:
+        """The app's client, or the same in the caller's transaction on ``connection``."""
+        return self.client if connection is None else self.client.within(connection)
+
     def migrate(self) -> list[str]:
         """Apply the pending migrations to the app's database, opening its store if
         need be (what ``taskwheel migrate`` does); the names of those applied.
@@ -175,7 +199,8 @@ class App:
             >>> app.migrate()
             ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
-             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql']
+             '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
+             '0008_dispatch_control.sql', '0009_observability.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -186,6 +211,7 @@ class App:
             store.close()
             raise
         self._store = store
+        self._opened(store)
         return applied
 
     def configure(self, *, database_url: str | None = None, namespace: str | None = None) -> None:
@@ -325,10 +351,29 @@ class App:
         task: str,
         args: list[Any] | tuple[Any, ...] | None = None,
         kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
+        wait: float = 0.0,
         **options: Any,
     ) -> JobHandle:
-        """Enqueue a job of a task by name (options as in `Task.enqueue`)."""
-        return self.enqueue_many([self.request(task, args, kwargs, **options)])[0]
+        """Enqueue a job of a task by name (options as in `Task.enqueue`; ``wait`` as in
+        `enqueue_many`).
+
+        ``connection``: the application's own connection to the app's database -- a
+        psycopg 3 ``Connection`` (PostgreSQL), a ``sqlite3.Connection`` to the same
+        file (SQLite), or a SQLAlchemy ``Session`` or ``Connection`` over either. The
+        job is then created in the transaction open on it (or that its next statement
+        would open): it exists, and wakes the workers, when the application commits;
+        a rollback leaves no job and no wake-up. An error raised here inside that
+        transaction is the application's to roll back, as for its own statements.
+
+        Example:
+            >>> with psycopg.connect(url) as conn:           # doctest: +SKIP
+            ...     conn.execute("INSERT INTO orders (id) VALUES (%s)", [42])
+            ...     app.enqueue("ship", [42], connection=conn)
+        """
+        return self.enqueue_many([self.request(task, args, kwargs, **options)],
+                                 connection=connection, wait=wait)[0]
 
     def request(
         self,
@@ -350,8 +395,13 @@ class App:
             raise InvalidInput(sorted(unknown)[0], "unknown enqueue option")
         return self.get_task(task).request(args, kwargs, namespace=namespace, **options)
 
-    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
-        """Create many jobs in one transaction (all or none).
+    def enqueue_many(
+        self, requests: Iterable[NewJob], /, *, connection: Any = None, wait: float = 0.0
+    ) -> list[JobHandle]:
+        """Create many jobs in one transaction (all or none): the application's own,
+        open on ``connection``, when one is given (see `enqueue`). ``wait``: seconds to
+        keep trying while a queue is full before `QueueFull` (see `Client.enqueue_many`);
+        not inside the application's transaction, which a refusal leaves to it.
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -360,7 +410,10 @@ class App:
             ...     return n
             >>> handles = app.enqueue_many(ping.prepare(n) for n in range(3))
         """
-        return self.client.enqueue_many(requests)
+        if connection is not None and wait:
+            raise InvalidInput("wait", "cannot wait for room inside the application's "
+                               "transaction: a refusal is the application's to roll back")
+        return self._client_on(connection).enqueue_many(requests, wait=wait)
 
     # -- schedules -------------------------------------------------------------------------
 
@@ -416,10 +469,12 @@ class App:
         return definition
 
     def add_schedule(
-        self, name: str, task: Task[Any, Any] | str | None = None, **options: Any
+        self, name: str, task: Task[Any, Any] | str | None = None, *,
+        connection: Any = None, **options: Any,
     ) -> Schedule:
-        """Declare a schedule (as `schedule`) and write it now. One that could never
-        fire (its ``end``, or its one time ``at``, already past) is refused with
+        """Declare a schedule (as `schedule`) and write it now -- in the application's
+        transaction on ``connection`` when one is given (see `enqueue`). One that could
+        never fire (its ``end``, or its one time ``at``, already past) is refused with
         `InvalidInput` naming that field, and nothing is declared or written."""
         previous = self.schedules.get(name)
         definition = self.schedule(name, task, **options)
@@ -431,7 +486,7 @@ class App:
             else:
                 self.schedules[definition.name] = previous
             raise
-        return self.client.upsert_schedule(definition)[0]
+        return self._client_on(connection).upsert_schedule(definition)[0]
 
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule, recorded as declared by this app (`name`);
@@ -526,10 +581,12 @@ class App:
     # -- workflows ----------------------------------------------------------------------------
 
     def submit(
-        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None
+        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None,
+        connection: Any = None,
     ) -> WorkflowRunHandle:
         """Validate ``workflow`` against this app's tasks and start a run of it, in one
-        transaction: its first steps are queued at once, every other step waits for its
+        transaction (the application's on ``connection`` when one is given: see
+        `enqueue`): its first steps are queued at once, every other step waits for its
         dependencies. ``on_failure`` overrides the workflow's default policy for this
         run (steps that name their own keep it). Bad input raises `InvalidInput` naming
         the field (``steps.<step>.<field>``, or the cycle) and writes nothing.
@@ -541,7 +598,7 @@ class App:
             >>> run = app.submit(wf, on_failure="fail_fast")
             >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
         """
-        return self.client.submit(self.compile(workflow, on_failure=on_failure))
+        return self._client_on(connection).submit(self.compile(workflow, on_failure=on_failure))
 
     def compile(
         self, workflow: Workflow, *, namespace: str | None = None,

@@ -11,9 +11,16 @@ validated results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 
-from taskwheel.errors import InvalidInput, WorkflowRunEnded
+from taskwheel.alerts import AlertDelivery, AlertRule
+from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
+from taskwheel.explanations import Explanation
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
@@ -42,21 +49,47 @@ class Client:
         []
     """
 
-    def __init__(self, store: Store, namespace: str = "default") -> None:
+    def __init__(
+        self, store: Store, namespace: str = "default", *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.store = store
         self.namespace = validate_name(namespace, "namespace")
+        self._sleep = sleep  # how an enqueue waits for room in a full queue
+        # Where the handles this client gives look their jobs up: the store, or for a
+        # client in the caller's transaction (`within`), the store under it.
+        self._handles: Store = store
+
+    def within(self, connection: object) -> Client:
+        """This client's operations in the caller's open transaction on
+        ``connection`` (see `SQLStore.within`): what they write exists when the caller
+        commits, and wakes workers then; a rollback leaves nothing. The handles it
+        gives read through the store's own connections (so they see a job once the
+        caller has committed it)."""
+        client = Client(self.store.within(connection), self.namespace, sleep=self._sleep)
+        client._handles = self.store
+        return client
 
     def __repr__(self) -> str:
         return f"<Client namespace={self.namespace}>"
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def enqueue_many(self, requests: Iterable[NewJob]) -> list[JobHandle]:
+    def enqueue_many(
+        self, requests: Iterable[NewJob], *, wait: float = 0.0
+    ) -> list[JobHandle]:
         """Create jobs from prepared requests (`Task.prepare`) in one transaction (all
         or none); a request of another namespace is refused, and a batch over the
-        namespace's quota raises `QuotaExceeded`: nothing is written. A request whose
-        idempotency key is taken gets the job holding it, its handle marked
-        ``existing``."""
+        namespace's quota raises `QuotaExceeded`, one over a queue's maximum depth
+        `QueueFull`: nothing is written. A request whose idempotency key is taken gets
+        the job holding it, its handle marked ``existing``.
+
+        ``wait``: seconds to keep trying while a queue is full (by the store's clock,
+        polling a few times a second) before `QueueFull` is raised; 0 refuses at once.
+        """
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not (
+                math.isfinite(wait) and wait >= 0):
+            raise InvalidInput("wait", f"must be a number of seconds >= 0, got {wait!r}")
         batch = list(requests)
         for request in batch:
             if not isinstance(request, NewJob):
@@ -64,8 +97,19 @@ class Client:
                     "requests", f"expected Task.prepare(...) results, got {request!r}"
                 )
             self._check_namespace(request.namespace, "request")
-        answer = self.store.enqueue(batch)
-        return [JobHandle(self.store, self.namespace, job, existing=existing)
+        until = self.store.now() + wait
+        pause = 0.05
+        while True:
+            try:
+                answer = self.store.enqueue(batch)
+                break
+            except QueueFull:
+                left = until - self.store.now()
+                if left <= 0:
+                    raise
+                self._sleep(min(pause, left))
+                pause = min(pause * 2, 0.5)
+        return [JobHandle(self._handles, self.namespace, job, existing=existing)
                 for job, existing in zip(answer, answer.existing, strict=True)]
 
     def job(self, job_id: int) -> JobHandle:
@@ -90,6 +134,16 @@ class Client:
     def attempts(self, job_id: int) -> list[Attempt]:
         """The history of a job's attempts, oldest first."""
         return self.store.list_attempts(self.namespace, validate_id(job_id, "job_id"))
+
+    def explain(self, job_id: int) -> Explanation:
+        """Why the job is where it is, from the store's state at this instant: each
+        reason with a stable code and a sentence (see `taskwheel.explanations`).
+
+        Example:
+            >>> client.explain(42).summary
+            'due at 2030-01-01T09:00:00Z (in 3 h 2 min)'
+        """
+        return self.store.explain_job(self.namespace, validate_id(job_id, "job_id"))
 
     def cancel_job(self, job_id: int) -> Job:
         """Cancel a waiting job at once, or ask the worker running it to stop."""
@@ -169,7 +223,7 @@ class Client:
     def submit(self, spec: WorkflowSpec) -> WorkflowRunHandle:
         """Start a run of a compiled workflow (`Workflow.compile`) in one transaction."""
         self._check_namespace(spec.namespace, "workflow")
-        return WorkflowRunHandle(self.store, self.namespace, self.store.submit_workflow(spec))
+        return WorkflowRunHandle(self._handles, self.namespace, self.store.submit_workflow(spec))
 
     def workflow_run(self, run_id: int) -> WorkflowRunHandle:
         """A handle on an existing run (`WorkflowRunNotFound` if the namespace has none)."""
@@ -222,6 +276,67 @@ class Client:
             self.namespace, max_queued=max_queued, max_enqueue_rate=max_enqueue_rate,
             max_active_schedules=max_active_schedules))
 
+    # -- pauses and queues' maximum depths --------------------------------------------------
+
+    def pause_queue(
+        self, queue: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
+        """Stop dispatching the queue's jobs until `resume_queue` (see
+        `taskwheel.gates`), or until ``until`` (an aware datetime) or for ``duration``
+        (``"10m"``), when maintenance resumes it: workers claim none of them; running
+        ones finish; enqueues still land (and wait). Pausing a paused queue keeps its
+        jobs held and gives it the new end (none, if neither is given)."""
+        return self.store.pause(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"),
+                                self._pause_end(until, duration))
+
+    def resume_queue(self, queue: str) -> int:
+        """Dispatch the queue's jobs again; how many became claimable. `NotPaused` if it
+        was not paused."""
+        return self.store.resume(self.namespace, GateKind.QUEUE, validate_name(queue, "queue"))
+
+    def pause_task(
+        self, task: str, *, until: datetime | None = None,
+        duration: DurationLike | None = None,
+    ) -> Pause:
+        """Stop dispatching the task's jobs, in every queue, until `resume_task` (or
+        ``until``, or for ``duration``, as `pause_queue`)."""
+        return self.store.pause(self.namespace, GateKind.TASK, validate_name(task, "task"),
+                                self._pause_end(until, duration))
+
+    def _pause_end(self, until: datetime | None, duration: DurationLike | None) -> float | None:
+        """When a pause ends, as epoch seconds; a duration counts from the store's now."""
+        if until is not None and duration is not None:
+            raise InvalidInput("until", "a pause ends at a time or after a duration, not both")
+        if duration is not None:
+            return self.store.now() + parse_duration(duration, "duration", allow_zero=False)
+        if until is None:
+            return None
+        if not isinstance(until, datetime) or until.tzinfo is None:
+            raise InvalidInput("until", f"must be a datetime with a timezone, got {until!r}")
+        return until.timestamp()
+
+    def resume_task(self, task: str) -> int:
+        """Dispatch the task's jobs again; how many became claimable."""
+        return self.store.resume(self.namespace, GateKind.TASK, validate_name(task, "task"))
+
+    def pauses(self) -> list[Pause]:
+        """The paused queues and tasks, each with the queued jobs it holds."""
+        return self.store.list_pauses(self.namespace)
+
+    def set_queue_limit(self, queue: str, max_depth: int) -> QueueLimit:
+        """Refuse enqueues (`QueueFull`, nothing written) that would leave more than
+        ``max_depth`` jobs waiting to run in ``queue``."""
+        return self.store.set_queue_limit(QueueLimit(self.namespace, queue, max_depth))
+
+    def remove_queue_limit(self, queue: str) -> None:
+        """No maximum depth for ``queue`` any more (`QueueLimitNotFound` if it had none)."""
+        self.store.remove_queue_limit(self.namespace, validate_name(queue, "queue"))
+
+    def queue_limits(self) -> list[QueueLimit]:
+        """The queues with a maximum depth, and their depth now."""
+        return self.store.list_queue_limits(self.namespace)
+
     # -- webhooks ---------------------------------------------------------------------------
 
     def define_webhook(self, hook: NewWebhook) -> Webhook:
@@ -240,6 +355,37 @@ class Client:
 
     def remove_webhook(self, name: str) -> None:
         self.store.remove_webhook(self.namespace, validate_name(name, "name"))
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        """Create or replace an alert rule (`taskwheel.alerts.new_alert_rule`): the
+        maintenance lease holder judges it and delivers its firings to its URL."""
+        self._check_namespace(rule.namespace, "alert")
+        return self.store.define_alert(rule)
+
+    def alerts(self) -> list[AlertRule]:
+        return self.store.list_alerts(self.namespace)
+
+    def alert(self, name: str) -> AlertRule:
+        """The rule called ``name`` (`AlertNotFound` if there is none)."""
+        return self.store.get_alert(self.namespace, validate_name(name, "name"))
+
+    def remove_alert(self, name: str) -> None:
+        self.store.remove_alert(self.namespace, validate_name(name, "name"))
+
+    def alert_deliveries(self, name: str, limit: int = 50) -> list[AlertDelivery]:
+        """The rule's deliveries, newest first, each with how its attempts went."""
+        validate_limit(limit)
+        return self.store.list_alert_deliveries(self.namespace, self.alert(name).name, limit)
+
+    def test_alert(self, name: str) -> AlertDelivery:
+        """Send the rule's receiver a signed ``test`` event now, once; the delivery as
+        it went (recorded with the others)."""
+        from taskwheel.maintenance.alerter import deliver
+
+        rule = self.alert(name)
+        return deliver(self.store, rule, self.store.add_test_delivery(rule), max_attempts=1)
 
     def _check_namespace(self, namespace: str, what: str) -> None:
         if namespace != self.namespace:

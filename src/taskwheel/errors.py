@@ -186,9 +186,55 @@ class WebhookNotFound(TaskwheelError, LookupError):
         self.name = name
 
 
+class AlertNotFound(TaskwheelError, LookupError):
+    """No alert rule of that name exists in the namespace."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"alert {name!r} not found")
+        self.name = name
+
+
 class ApiKeyNotFound(TaskwheelError, LookupError):
     """No API key with that prefix exists."""
 
     def __init__(self, prefix: str) -> None:
         super().__init__(f"API key {prefix!r} not found")
         self.prefix = prefix
+
+
+class QueueFull(TaskwheelError):
+    """An enqueue would pass a queue's maximum depth; nothing was written.
+
+    Attributes:
+        namespace: the queue's namespace.
+        queue: the queue that is full.
+        max_depth: its maximum depth (jobs waiting to run: queued, scheduled, waiting).
+        depth: the jobs waiting to run when the enqueue was refused.
+    """
+
+    def __init__(self, namespace: str, queue: str, max_depth: int, depth: int,
+                 count: int) -> None:
+        super().__init__(f"queue {queue!r} of namespace {namespace!r} is full: {depth} jobs "
+                         f"waiting to run, {count} more would pass its maximum depth of "
+                         f"{max_depth}")
+        self.namespace = namespace
+        self.queue = queue
+        self.max_depth = max_depth
+        self.depth = depth
+
+
+class NotPaused(TaskwheelError, LookupError):
+    """A resume named a queue or task that is not paused; nothing was written."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(f"{kind} {name!r} is not paused")
+        self.kind = kind
+        self.name = name
+
+
+class QueueLimitNotFound(TaskwheelError, LookupError):
+    """The queue has no maximum depth to remove."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} has no maximum depth")
+        self.queue = queue

@@ -35,7 +35,9 @@ Who emits what (``source`` is the emitter's id):
   ``lease.lost`` for the maintenance lease, ``job.rescued`` (requeued or failed) and
   ``maintenance.ran`` (one pass of a duty: how many jobs it touched);
 - a worker's supervisor (`taskwheel.worker.supervisor`): ``job.rescued`` for each job
-  of a worker process that died (metadata: outcome, status, error, worker).
+  of a worker process that died (metadata: outcome, status, error, worker);
+- the store: ``job.enqueued``, and ``gate.closed`` / ``gate.opened`` when a queue or a
+  task is paused (not when it was paused already) or resumed (`taskwheel.gates`).
 
 A `Middleware` groups before/after methods for the job kinds, as Dramatiq's middleware.
 """
@@ -56,8 +58,8 @@ class EventKind(StrEnum):
     """What happened. Job events carry the job's id, task and queue."""
 
     JOB_ENQUEUED = "job.enqueued"
-    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed)
-    JOB_STARTED = "job.started"  # before the task's code runs
+    JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed); metadata: priority
+    JOB_STARTED = "job.started"  # before the task's code runs; metadata: attempt, trace_parent
     JOB_FINISHED = "job.finished"  # after: outcome; measurements: duration, wait
     JOB_RETRIED = "job.retried"  # after: metadata: delay
     JOB_DEAD = "job.dead"  # after: retries exhausted (the dead-letter queue)
@@ -68,6 +70,8 @@ class EventKind(StrEnum):
     LEASE_WON = "lease.won"  # metadata: lease
     LEASE_LOST = "lease.lost"  # metadata: lease, reason
     MAINTENANCE_RAN = "maintenance.ran"  # metadata: duty; measurements: count, duration
+    GATE_CLOSED = "gate.closed"  # a queue or task paused: metadata: kind, name; held
+    GATE_OPENED = "gate.opened"  # resumed: metadata: kind, name; measurements: released
 
 
 # Kinds that close what an earlier kind opened: their handlers run in reverse order.

@@ -205,6 +205,43 @@ class HttpClient:
     def stats(self) -> dict[str, Any]:
         return _object(self._call("GET", "/stats"))
 
+    # -- pauses and queues' maximum depths: the API's JSON ---------------------------------------
+
+    def pause_queue(self, queue: str, *, until: datetime | None = None) -> dict[str, Any]:
+        """No worker claims the queue's jobs until `resume_queue` (or ``until``)."""
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/queues/{_segment(queue)}/pause", body))
+
+    def resume_queue(self, queue: str) -> int:
+        """How many jobs became claimable again (an `ApiError` 404 if it was not paused)."""
+        released: int = self._call("POST", f"/queues/{_segment(queue)}/resume")["released"]
+        return released
+
+    def pause_task(self, task: str, *, until: datetime | None = None) -> dict[str, Any]:
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/tasks/{_segment(task)}/pause", body))
+
+    def resume_task(self, task: str) -> int:
+        released: int = self._call("POST", f"/tasks/{_segment(task)}/resume")["released"]
+        return released
+
+    def pauses(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/pauses")["pauses"]
+        return found
+
+    def set_queue_limit(self, queue: str, max_depth: int) -> dict[str, Any]:
+        """Enqueues past ``max_depth`` jobs waiting to run in ``queue`` are refused (an
+        `ApiError` 429 whose type ends in ``queue-full``)."""
+        return _object(self._call("PUT", f"/queues/{_segment(queue)}/limit",
+                                  {"max_depth": max_depth}))
+
+    def remove_queue_limit(self, queue: str) -> None:
+        self._call("DELETE", f"/queues/{_segment(queue)}/limit")
+
+    def queue_limits(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/queue-limits")["limits"]
+        return found
+
     # -- the wire -------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None, *,
@@ -272,7 +309,7 @@ def _error(status: int, problem: Mapping[str, Any], namespace: str) -> Taskwheel
     detail = str(problem.get("detail", ""))
     if status == 422 and field:
         return InvalidInput(str(field), detail.removeprefix(f"{field}: "))
-    if status == 429:
+    if status == 429 and not str(problem.get("type", "")).endswith("/queue-full"):
         return QuotaExceeded(namespace, str(field or "quota"), detail)
     return ApiError(status, problem)
 

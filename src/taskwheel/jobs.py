@@ -66,6 +66,7 @@ class NewJob:
     deadline_in: float | None = None
     timeout: float | None = None
     idempotency_key: str | None = None
+    trace_parent: str | None = None  # W3C traceparent of the enqueue (taskwheel.tracing)
 
 
 # The options of a job template (the rest are fixed by each fire or run: times, keys).
@@ -160,6 +161,7 @@ class Job:
     fire_at: datetime | None = None  # the instant it stands for
     workflow_run_id: int | None = None  # the workflow run it is a step of
     step: str | None = None  # its step's name in that run
+    trace_parent: str | None = None  # W3C traceparent of its enqueue, when traced
 
     def dispatch_key(self) -> tuple[int, float, float, int]:
         """This job's place in the claim order (see `dispatch_key`)."""
@@ -276,6 +278,29 @@ class WorkerInfo:
 @dataclass(frozen=True, slots=True)
 class Stats:
     queues: list[QueueStats]
+    workers: list[WorkerInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthBand:
+    """Jobs of one namespace, queue, state and priority; for ready ones, the earliest
+    time one became ready (its due time, or its creation if it was due before)."""
+
+    namespace: str
+    queue: str
+    status: str
+    priority: int
+    count: int
+    first_ready: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """Every namespace's unfinished and dead jobs by band, and every worker, read at
+    the store's instant ``now`` (what a metrics scrape reports)."""
+
+    now: float
+    bands: list[DepthBand]
     workers: list[WorkerInfo]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import inspect
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
@@ -34,9 +34,18 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# What `Task.enqueue` hands its request to: `App.enqueue_many` (or a `Client`'s), which
-# writes a batch of requests in one transaction and returns a handle on each job.
-Enqueue = Callable[[Sequence[NewJob]], "list[JobHandle]"]
+
+
+class Enqueue(Protocol):
+    """What `Task.enqueue` hands its request to: `App.enqueue_many` (or a `Client`'s),
+    which writes a batch of requests in one transaction -- the caller's, on
+    ``connection``, when one is given -- and returns a handle on each job. A callable
+    of the batch alone serves tasks never enqueued with ``using=``."""
+
+    def __call__(
+        self, requests: Iterable[NewJob], /, *, connection: Any = None
+    ) -> list[JobHandle]: ...
+
 ENQUEUE_OPTIONS = frozenset(
     {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key"}
 )
@@ -147,7 +156,7 @@ class Task(Generic[P, R]):
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
         self._signature = _call_signature(fn, options.pass_context) if fn is not None else None
         if self._signature is not None:
-            clash = ENQUEUE_OPTIONS & set(self._signature.parameters)
+            clash = (ENQUEUE_OPTIONS | {"using"}) & set(self._signature.parameters)
             if clash:
                 raise InvalidInput(
                     "task",
@@ -163,11 +172,22 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.options.queue}>"
 
-    def enqueue(self, *args: Any, **kwargs: Any) -> JobHandle:
+    def enqueue(self, *args: Any, using: Any = None, **kwargs: Any) -> JobHandle:
         """Create a job of this task. Keywords named like enqueue options
         (``queue, priority, delay, at, deadline, timeout, max_attempts, idempotency_key``)
-        are options; the other arguments go to the task."""
-        return self._enqueue([self.prepare(*args, **kwargs)])[0]
+        are options; the other arguments go to the task. ``using``: the application's
+        own database connection, whose open transaction creates the job (see
+        `App.enqueue`).
+
+        Example:
+            >>> with psycopg.connect(url) as conn:        # commits when the block ends
+            ...     conn.execute("INSERT INTO signups (email) VALUES (%s)", ["a@b.c"])
+            ...     send.enqueue("a@b.c", using=conn)
+        """
+        requests = [self.prepare(*args, **kwargs)]
+        if using is None:  # any callable of a batch will do (see `Enqueue`)
+            return self._enqueue(requests)[0]
+        return self._enqueue(requests, connection=using)[0]
 
     def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
         """A validated job request for `App.enqueue_many`, written nowhere yet.

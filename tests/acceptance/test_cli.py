@@ -49,11 +49,13 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0005_schedule_owner.sql" in first.stdout
     assert "applied 0006_api_keys_and_quotas.sql" in first.stdout
     assert "applied 0007_webhooks.sql" in first.stdout
+    assert "applied 0008_dispatch_control.sql" in first.stdout
+    assert "applied 0009_observability.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0
     assert "already up to date" in again.stdout
-    assert project.run_json("migrate") == {"applied": [], "schema_version": 7}
+    assert project.run_json("migrate") == {"applied": [], "schema_version": 9}
 
 
 def test_enqueue_prints_the_job_it_created_in_table_and_json(project: Project) -> None:

@@ -102,6 +102,17 @@ def test_the_quick_start_works_as_written(fresh_project: Project) -> None:
     assert len(resized) == 1000
 
 
+def test_the_testing_example_passes_under_pytest(project: Project) -> None:
+    """The example test runs with the ``tw`` fixture of the plugin taskwheel installs
+    (its ``pytest11`` entry point), in a project of its own."""
+    write_modules(project)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "test_welcome.py"], cwd=project.root, env=project.env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
 def test_the_snippets_that_continue_mymod_run_as_written(project: Project) -> None:
     write_modules(project)
     snippets = [body for body in blocks("python")

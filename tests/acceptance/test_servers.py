@@ -84,3 +84,41 @@ def test_two_servers_on_one_database_act_as_one_and_a_killed_one_loses_nothing(
     # uvicorn shuts down gracefully, then ends by the signal it caught, as services do.
     assert servers[1].wait(30) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in servers[1].log_text()
+
+
+def test_a_server_of_several_processes_serves_as_one(any_project: Project) -> None:
+    """``--workers 2``: two processes share the port; whatever process answers, an
+    enqueue is committed and a waiting claim wakes at the commit; SIGTERM stops all."""
+    project = any_project
+    assert project.run("migrate").returncode == 0
+    key = project.run_json("keys", "create", "--role", "operate")["key"]
+    port = free_port()
+    server = project.start("server", "--port", str(port), "--workers", "2")
+    wait_for(lambda: listening(port), timeout=30, what="the server to listen")
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1/namespaces/default",
+                       headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    worker = api.post("/workers", json={"queues": ["default"]}).json()["worker_id"]
+    ids = []
+    for n in range(20):  # connections of their own: spread over both processes
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as one:
+            made = one.post(f"http://127.0.0.1:{port}/api/v1/namespaces/default/jobs",
+                            json={"task": "add", "args": [n, 1]})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    assert sorted(job.id for job in project.store.get_jobs("default", ids)) == sorted(ids)
+    claimed = api.post("/claims", json={"worker_id": worker, "queues": ["default"],
+                                        "limit": 100}).json()["jobs"]
+    assert sorted(job["id"] for job in claimed) == sorted(ids)
+
+    waiting: list[list[dict[str, object]]] = []
+    claim = threading.Thread(target=lambda: waiting.append(api.post("/claims", json={
+        "worker_id": worker, "queues": ["default"], "wait": 20}).json()["jobs"]))
+    claim.start()
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as other:
+        late = other.post(f"http://127.0.0.1:{port}/api/v1/namespaces/default/jobs",
+                          json={"task": "add", "args": [9, 9]}).json()["id"]
+    claim.join(20)
+    assert [job["id"] for job in waiting[0]] == [late]
+    api.close()
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0

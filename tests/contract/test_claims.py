@@ -170,6 +170,23 @@ def test_a_delayed_job_is_claimable_only_once_due_by_the_store_clock(
     assert [j.id for j in claim_all(store)] == [job.id]
 
 
+@pytest.mark.parametrize("due", [False, True])
+def test_a_claim_told_a_delayed_job_is_due_answers_as_any_claim(
+    store: Store, clock: ManualClock, due: bool
+) -> None:
+    """``due`` (the worker's alarm rang) only skips the one-statement attempt: the
+    answer is the same, in dispatch order, and a claim told so wrongly loses nothing."""
+    ready = enqueue_one(store, new_job(priority=1))
+    delayed = enqueue_one(store, new_job(delay=60, priority=5))
+    later = enqueue_one(store, new_job(delay=120))
+    clock.advance(60)
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=due))
+    assert [j.id for j in claim.jobs] == [delayed.id, ready.id]
+    assert claim.next_due == later.run_at.timestamp()
+    nothing = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=True))
+    assert (nothing.jobs, nothing.next_due) == ([], later.run_at.timestamp())
+
+
 def test_a_claim_reports_when_the_next_delayed_job_falls_due(store: Store) -> None:
     enqueue_one(store, new_job(delay=90))
     enqueue_one(store, new_job(delay=30))

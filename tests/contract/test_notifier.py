@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from taskwheel.clock import ManualClock
+from taskwheel.gates import GateKind
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import JobTemplate
 from taskwheel.stores.base import Store
@@ -273,6 +274,23 @@ def test_an_enqueue_of_ready_jobs_wakes_listeners_with_jobs(
 
     events = events_until_marker(listener)
     assert set(events) == {(NS, "jobs"), (OTHER_NS, "jobs")}
+
+
+def test_resuming_a_queue_wakes_listeners_with_jobs_once_its_jobs_are_claimable(
+    store: Store, listeners: ExitStack
+) -> None:
+    """The jobs a resume releases stay queued: no status change wakes anyone but the
+    resume itself. A resume that releases nothing wakes nobody."""
+    store.pause(NS, GateKind.QUEUE, "empty")
+    store.pause(NS, GateKind.QUEUE, QUEUE)
+    enqueue_one(store)
+    listener = listen(store, listeners)
+
+    store.resume(NS, GateKind.QUEUE, "empty")
+    store.resume(NS, GateKind.QUEUE, QUEUE)
+    send_marker(store)
+
+    assert events_until_marker(listener) == [(NS, "jobs")]
 
 
 def test_a_cancel_request_for_a_running_job_wakes_listeners_with_cancel(

@@ -3,10 +3,11 @@
 Hypothesis drives a store through random interleavings of what clients and workers do
 (enqueue, claim by several workers, heartbeat, complete, fail, report late with a stale
 fencing token, shut down, crash, a worker process's death seen by its supervisor, cancel,
-let time pass, rescue) and keeps a model of
+let time pass, rescue, pause and resume a queue) and keeps a model of
 where every job must be. After every step the store must agree with the model: nothing
 lost, every status change a legal transition, one live holder per running job with the
-fence the model gave it, and attempts within bounds.
+fence the model gave it, attempts within bounds, no job of a paused queue claimed, and a
+paused queue's jobs claimable again when it resumes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from hypothesis.stateful import (
 )
 
 from taskwheel.clock import ManualClock
-from taskwheel.errors import IllegalTransition
+from taskwheel.errors import IllegalTransition, NotPaused
+from taskwheel.gates import GateKind
 from taskwheel.jobs import AttemptOutcome, Guarantee, NewJob, Outcome, dispatch_key
 from taskwheel.lifecycle import PENDING, JobStatus, check_transition
 from taskwheel.retry import Retry
@@ -116,6 +118,7 @@ class QueueModel(RuleBasedStateMachine):
         self.foreign: list[int] = []  # jobs of another namespace nobody here may touch
         self.workers = [f"w{i}" for i in range(WORKER_SLOTS)]
         self.workers_started = WORKER_SLOTS
+        self.paused: set[str] = set()  # queues no worker may claim from
 
     def teardown(self) -> None:
         self.store.close()
@@ -207,6 +210,29 @@ class QueueModel(RuleBasedStateMachine):
             with pytest.raises(IllegalTransition):
                 self.store.cancel_job(NS, job_id)
 
+    @rule(queue=st.sampled_from(QUEUES))
+    def pause(self, queue: str) -> None:
+        held = sum(1 for m in self.jobs.values() if m.seen is S.QUEUED and m.queue == queue)
+
+        pause = self.store.pause(NS, GateKind.QUEUE, queue)
+
+        if queue not in self.paused:  # a pause of a paused queue changes nothing
+            assert pause.held == held
+        self.paused.add(queue)
+
+    @rule(queue=st.sampled_from(QUEUES))
+    def resume(self, queue: str) -> None:
+        if queue not in self.paused:
+            with pytest.raises(NotPaused):
+                self.store.resume(NS, GateKind.QUEUE, queue)
+            return
+        # Due delayed jobs are not ready yet (a claim or the promoter makes them so).
+        held = sum(1 for m in self.jobs.values() if m.seen is S.QUEUED and m.queue == queue)
+
+        assert self.store.resume(NS, GateKind.QUEUE, queue) == held
+
+        self.paused.discard(queue)
+
     @rule(seconds=st.integers(1, int(2 * LEASE_TTL)))
     def advance_clock(self, seconds: int) -> None:
         self.clock.advance(seconds)
@@ -226,7 +252,8 @@ class QueueModel(RuleBasedStateMachine):
                 check_transition(S.SCHEDULED, S.QUEUED, model.id)
                 model.seen, model.expected = S.QUEUED, {S.QUEUED}
         ready = sorted(
-            (m for m in self.jobs.values() if m.seen is S.QUEUED and m.queue in queues),
+            (m for m in self.jobs.values()
+             if m.seen is S.QUEUED and m.queue in queues and m.queue not in self.paused),
             key=lambda m: dispatch_key(m.priority, None, m.run_at, m.id),
         )
         scheduled = [m.run_at for m in self.jobs.values() if m.seen is S.SCHEDULED]

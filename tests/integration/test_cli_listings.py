@@ -18,7 +18,8 @@ from taskwheel.cli.output import csv_document
 from .command_line import taskwheel as run
 
 LISTINGS = [("jobs", "list"), ("dlq", "list"), ("schedules", "list"), ("workflows", "list"),
-            ("stats",), ("keys", "list"), ("webhooks", "list"), ("quotas", "show")]
+            ("stats",), ("keys", "list"), ("webhooks", "list"), ("quotas", "show"),
+            ("alerts", "list"), ("queues", "list"), ("tasks", "paused")]
 
 
 @pytest.fixture

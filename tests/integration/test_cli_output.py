@@ -109,3 +109,31 @@ def test_a_mapping_logged_as_a_value_is_data_in_json_logs() -> None:
     entry = json.loads(JsonLogFormatter().format(record))
 
     assert entry["data"] == {"succeeded": 3}
+
+
+def test_jobs_explain_prints_each_reason_and_its_code(app: taskwheel.App, url: str) -> None:
+    send = app.task(lambda: None, name="send")
+    job = send.enqueue(queue="nobody-serves-this").record
+
+    table = run("jobs", "explain", str(job.id), url=url)
+    as_json = run("jobs", "explain", str(job.id), "--format", "json", url=url)
+
+    assert table.exit_code == 0, table.stderr
+    assert f"job {job.id} is queued" in table.stdout
+    assert ("no_live_worker: no live worker serves queue nobody-serves-this in namespace "
+            "default") in table.stdout
+    document = json.loads(as_json.stdout)
+    assert [r["code"] for r in document["reasons"]] == ["no_live_worker"]
+    assert document["status"] == "queued"
+
+
+def test_jobs_explain_of_a_missing_job_is_one_line_and_exit_1(
+    app: taskwheel.App, url: str
+) -> None:
+    app.task(lambda: None, name="send").enqueue()
+
+    missing = run("jobs", "explain", "999", url=url)
+
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().count("\n") == 0
+    assert "999" in missing.stderr

@@ -265,3 +265,18 @@ def test_a_stopping_worker_hands_the_lease_to_another_at_once(
             first.stop()
             wait_for(lambda: second.maintenance.holding, timeout=5,
                      what="the second worker to take over (far sooner than 60 s)")
+
+
+def test_maintenance_resumes_a_pause_when_its_time_has_come(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    job = app.enqueue("report").record
+    app.client.pause_queue(job.queue, duration="5s")
+    m = maintenance(app, "m1", every="1s")
+    m.step(clock.now())
+    assert app.store.claim_jobs(app.namespace, "w1", [job.queue], 10, 30).jobs == []
+    clock.advance(5)
+    m.step(clock.now())
+    assert app.client.pauses() == []
+    assert [j.id for j in app.store.claim_jobs(app.namespace, "w1", [job.queue], 10, 30).jobs
+            ] == [job.id]

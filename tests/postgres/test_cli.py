@@ -45,10 +45,11 @@ def test_migrate_creates_the_schema_the_url_names_once(
     assert json.loads(first.stdout) == {
         "applied": ["0001_initial.sql", "0002_schedules.sql", "0003_workflows.sql",
                     "0004_due_wakeups.sql", "0005_schedule_owner.sql",
-                    "0006_api_keys_and_quotas.sql", "0007_webhooks.sql"],
-        "schema_version": 7,
+                    "0006_api_keys_and_quotas.sql", "0007_webhooks.sql",
+                    "0008_dispatch_control.sql", "0009_observability.sql"],
+        "schema_version": 9,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 7}
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 9}
     assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
             "quotas"} <= tables_in(
         admin, schema)

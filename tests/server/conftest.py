@@ -127,6 +127,11 @@ def snapshot(store: Store) -> dict[str, Any]:
             "quota": store.get_quota(namespace).to_dict(),
             "webhooks": [(hook.to_dict(), hook.secret)
                          for hook in store.list_webhooks(namespace)],
+            "alerts": [(rule.to_dict(), rule.secret,
+                        [d.to_dict() for d in store.list_alert_deliveries(namespace, rule.name)])
+                       for rule in store.list_alerts(namespace)],
+            "pauses": [pause.to_dict() for pause in store.list_pauses(namespace)],
+            "queue_limits": [limit.to_dict() for limit in store.list_queue_limits(namespace)],
         } for namespace in namespaces},
     }
 

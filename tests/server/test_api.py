@@ -213,3 +213,45 @@ def test_the_openapi_document_and_the_docs_are_served(server: Running) -> None:
     document = server.http.get(f"{server.url}/openapi.json").json()
     assert "/api/v1/namespaces/{namespace}/jobs" in document["paths"]
     assert server.http.get(f"{server.url}/docs").status_code == 200
+
+
+def test_a_job_explains_what_holds_it_to_a_read_key_and_is_404_elsewhere(
+    server: Running,
+) -> None:
+    job = server.call("POST", "/jobs", json={"task": "ping", "delay": "90s"}).json()
+
+    answer = server.call("GET", f"/jobs/{job['id']}/explanation", role=Role.READ)
+
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["status"] == "scheduled"
+    codes = [reason["code"] for reason in document["reasons"]]
+    assert codes[0] == "due_later"
+    assert document["reasons"][0]["details"]["in_seconds"] == 90
+    assert "no_live_worker" in codes  # no worker registered in this test
+    assert server.call("GET", "/jobs/999999/explanation").status_code == 404
+
+
+def test_alert_rules_are_defined_by_an_admin_read_by_anyone_and_refused_when_bad(
+    server: Running,
+) -> None:
+    body = {"kind": "no_worker", "queue": "math", "url": "http://127.0.0.1:9/hook",
+            "secret": "0123456789abcdef"}
+    assert server.call("PUT", "/alerts/nobody", json=body, role=Role.OPERATE).status_code == 403
+    defined = server.call("PUT", "/alerts/nobody", json=body)
+    assert defined.status_code == 200
+    assert defined.json()["secret"] == "0123456789abcdef"
+    assert defined.json()["condition"] == "no live worker serves queue math"
+
+    listed = server.call("GET", "/alerts", role=Role.READ).json()["alerts"]
+    assert [(a["name"], a["state"]) for a in listed] == [("nobody", "ok")]
+    assert "secret" not in listed[0]
+    bad = server.call("PUT", "/alerts/x", json={**body, "kind": "failure_rate"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "task"
+    assert server.call("GET", "/alerts/x").status_code == 404
+    assert server.call("GET", "/alerts/nobody/deliveries").json() == {"deliveries": []}
+    tested = server.call("POST", "/alerts/nobody/test").json()  # nothing listens on :9
+    assert (tested["event"], tested["status"], tested["attempts"]) == ("test", "failed", 1)
+    assert server.call("DELETE", "/alerts/nobody").status_code == 204
+    assert server.call("DELETE", "/alerts/nobody").status_code == 404

@@ -93,3 +93,24 @@ def test_enqueue_many_says_which_jobs_existed_already(client: taskwheel.HttpClie
                                   {"task": "ping"}])
     assert answer[0].id == first.id
     assert answer.existing == (True, False)
+
+
+def test_pauses_and_maximum_depths_over_http(server: Running,
+                                             client: taskwheel.HttpClient) -> None:
+    job = client.enqueue("ping")
+    assert client.pause_queue(job.queue)["held"] == 1
+    assert [p["name"] for p in client.pauses()] == [job.queue]
+    assert server.store.claim_jobs(MINE, "w1", [job.queue], 10, 30.0).jobs == []
+    assert client.resume_queue(job.queue) == 1
+    with pytest.raises(taskwheel.ApiError) as not_paused:
+        client.resume_queue(job.queue)
+    assert not_paused.value.status == 404
+    assert client.pause_task("ping")["kind"] == "task"
+    assert client.resume_task("ping") == 1
+    assert client.set_queue_limit(job.queue, 1)["depth"] == 1
+    with pytest.raises(taskwheel.ApiError) as full:
+        client.enqueue("ping")
+    assert full.value.status == 429
+    assert [limit["max_depth"] for limit in client.queue_limits()] == [1]
+    client.remove_queue_limit(job.queue)
+    assert client.enqueue("ping").queue == job.queue

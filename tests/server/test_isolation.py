@@ -33,6 +33,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/{job_id}/fail"): {"fence": 1, "error": "boom"},
     ("post", "/reports"): {"reports": [{"job_id": 1, "fence": 1, "outcome": "succeeded"}]},
     ("put", "/webhooks/{webhook}"): {"task": "ping"},
+    ("put", "/alerts/{alert}"): {"kind": "no_worker", "queue": "math",
+                                 "url": "http://127.0.0.1:9/hook"},
+    ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
+    ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
+    ("post", "/tasks/{task}/pause"): {},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}
@@ -61,10 +66,13 @@ def _seed(server: Running) -> dict[str, Any]:
                 json={"task": "ping", "cron": "0 3 * * *"}).raise_for_status()
     server.call("PUT", "/webhooks/gh", namespace=THEIRS,
                 json={"task": "ping"}).raise_for_status()
+    server.call("PUT", "/alerts/pager", namespace=THEIRS, json={
+        "kind": "dlq_growing", "url": "http://127.0.0.1:9/hook"}).raise_for_status()
     run = server.call("POST", "/workflow-runs", namespace=THEIRS, json={
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
-            "run_id": run["id"], "worker_id": "http:0", "webhook": "gh"}
+            "run_id": run["id"], "worker_id": "http:0", "webhook": "gh", "queue": "math",
+            "task": "ping", "alert": "pager"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:

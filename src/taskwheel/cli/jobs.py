@@ -11,6 +11,7 @@ from taskwheel.cli.batch import read_requests, write_requests
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.progress import working
 from taskwheel.cli.values import parse_arguments, parse_datetime, parse_deadline
+from taskwheel.durations import parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
@@ -41,6 +42,9 @@ from taskwheel.validators import MAX_ID
 @click.option("--max-attempts", type=int, default=None, help="[default: the task's retry policy]")
 @click.option("--idempotency-key", default=None,
               help="A second enqueue with this key returns the first job.")
+@click.option("--wait", "wait_text", default=None, metavar="DURATION",
+              help="While the queue is full (its maximum depth), keep trying this long, "
+              "e.g. 30s.  [default: refuse at once]")
 @app_option
 @common_options
 def enqueue(
@@ -58,11 +62,13 @@ def enqueue(
     timeout: str | None,
     max_attempts: int | None,
     idempotency_key: str | None,
+    wait_text: str | None,
     app_spec: str,
 ) -> None:
     """Create a job of TASK, checked against the app's task registry first; or, with
     --from-file, one job per line of a JSON-lines file (each line an enqueue request as
     the HTTP API takes it), every line checked before any job is written."""
+    wait = 0.0 if wait_text is None else parse_duration(wait_text, "wait", longest=86_400)
     options: dict[str, Any] = {
         "queue": queue,
         "priority": priority,
@@ -79,6 +85,8 @@ def enqueue(
         if args_text is not None or kwargs_text is not None:
             raise InvalidInput("from_file", "each line of the file has its own args and "
                                "kwargs: not with --args or --kwargs")
+        if wait_text is not None:
+            raise InvalidInput("wait", "not with --from-file: a full queue refuses the batch")
         _enqueue_file(target, app_spec, from_file,
                       {name: value for name, value in options.items() if value is not None})
         return
@@ -87,7 +95,7 @@ def enqueue(
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
-            task, args=args, kwargs=kwargs,
+            task, args=args, kwargs=kwargs, wait=wait,
             **{name: value for name, value in options.items() if value is not None},
         )
         if target.output.json:
@@ -154,6 +162,15 @@ def show_job(target: Target, job_id: int) -> None:
     with target.client() as client:
         handle = client.job(job_id)
         target.output.job_with_attempts(handle.record, handle.attempts())
+
+
+@jobs.command("explain")
+@click.argument("job_id", metavar="ID", type=int)
+@common_options
+def explain_job(target: Target, job_id: int) -> None:
+    """Why a job is not running (or where it stands), from the store at this instant."""
+    with target.client() as client:
+        target.output.explanation(client.explain(job_id))
 
 
 @jobs.command("cancel")

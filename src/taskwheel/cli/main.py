@@ -18,6 +18,8 @@ Example:
     $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
     $ taskwheel workflows submit etl.yaml --app myproject.tasks:app
     $ taskwheel workflows show 7
+    $ taskwheel queues pause emails
+    $ taskwheel queues limit emails --max-depth 10000
     $ taskwheel keys create --namespace team-a --role operate
     $ taskwheel server --app myproject.tasks:app --port 8080
 """
@@ -32,11 +34,13 @@ from typing import Any
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
+from taskwheel.cli.alerts import alerts
 from taskwheel.cli.completion import COMPLETE_VAR, completion
 from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
 from taskwheel.cli.output import error_line
+from taskwheel.cli.queues import queues, tasks
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
@@ -96,8 +100,9 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, schedules, workflows, stats,
-                keys, quotas, webhooks, migrate, demo, show_config, completion):
+for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, schedules,
+                workflows, stats, keys, quotas, webhooks, alerts, migrate, demo, show_config,
+                completion):
     cli.add_command(command)
 jobs.add_command(tail_jobs)
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from taskwheel.durations import format_duration
+from taskwheel.explanations import Explanation
 from taskwheel.jobs import Attempt, Job, QueueStats, Stats
 from taskwheel.lifecycle import JobStatus
 
@@ -113,6 +114,18 @@ class Output:
                        if len(failed) > 1 else "")
             self.console.print(f"traceback of attempt {number}{earlier}:", markup=False)
             self.console.print(traceback.rstrip(), markup=False, highlight=False,
+                               soft_wrap=True)
+
+    def explanation(self, explanation: Explanation) -> None:
+        """Why a job is where it is: its state, then one line per reason (its code, then
+        its sentence)."""
+        if self.json:
+            self.emit_json(explanation.to_dict())
+            return
+        self.console.print(f"job {explanation.job_id} is {explanation.status.value} "
+                           f"(as of {explanation.to_dict()['at']}):", markup=False)
+        for reason in explanation.reasons:
+            self.console.print(f"  {reason.code.value}: {reason.message}", markup=False,
                                soft_wrap=True)
 
     def jobs(self, jobs: Sequence[Job], title: str = "jobs", limit: int | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -21,11 +22,14 @@ from taskwheel.errors import InvalidInput
               show_default=True, help="Largest request body accepted (413 beyond).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info",
                                                  "debug"]), default="info", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port (each its own event loop and "
+              "connections; they act as one).")
 @app_option
 @common_options
 def server(
     target: Target, *, host: str, port: int, max_body_bytes: int, log_level: str,
-    app_spec: str,
+    workers: int, app_spec: str,
 ) -> None:
     """Serve the REST API under /api/v1 (OpenAPI at /openapi.json, docs at /docs) for
     every namespace, checking requests against the app's tasks. Keys come from
@@ -33,7 +37,7 @@ def server(
     try:
         import uvicorn
 
-        from taskwheel.server import ServerSettings, create_app
+        from taskwheel.server import ServerSettings, create_app, process
     except ImportError as exc:
         raise InvalidInput("app", f"the server needs its extra: pip install "
                            f"'taskwheel[server]' ({exc})") from None
@@ -42,8 +46,17 @@ def server(
                            "names its own")
     app = target.load(app_spec)
     try:
-        api = create_app(app.store, app, ServerSettings(max_body_bytes=max_body_bytes))
-        uvicorn.run(api, host=host, port=port, log_level=log_level)
+        settings = ServerSettings(max_body_bytes=max_body_bytes)
+        app.store.check_schema()  # a database behind the code says so here, once
+        if workers == 1:
+            uvicorn.run(create_app(app.store, app, settings), host=host, port=port,
+                        log_level=log_level)
+            return
+        # Each process builds its own API (`taskwheel.server.process`) from these.
+        os.environ.update({process.APP: app_spec, process.DATABASE_URL: app.database_url,
+                           process.MAX_BODY_BYTES: str(settings.max_body_bytes)})
+        uvicorn.run("taskwheel.server.process:api", factory=True, workers=workers,
+                    host=host, port=port, log_level=log_level)
     finally:
         app.close()
 

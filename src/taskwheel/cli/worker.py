@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
+from taskwheel.app import App
 from taskwheel.cli.options import Target, app_option, serving_options, wait_for_store
 from taskwheel.cli.output import configure_logging
+from taskwheel.errors import InvalidInput
 from taskwheel.maintenance import MaintenanceSettings
 from taskwheel.tasks import Pool
 from taskwheel.worker import Worker, WorkerSettings
@@ -64,6 +67,14 @@ class _WorkerCommand(click.Command):
 @click.option("--max-memory-per-child", default=None, metavar="SIZE",
               help="Retire the worker process once its resident memory is above SIZE "
               "(512MB, 2GiB; binary units).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve this worker process's Prometheus metrics (its jobs started, "
+              "finished, durations, waits, leases) at http://HOST:PORT/metrics.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address the metrics listen on (loopback unless you say otherwise).")
+@click.option("--metrics-gauges", is_flag=True,
+              help="Also report the store's queue depths, DLQ and workers alive at each "
+              "scrape (one query per scrape: for a deployment without a server).")
 @click.option("--worker-id", default=None, hidden=True,
               help="The worker id the supervisor gives the process it starts.")
 @click.option("--supervisor-fd", type=int, default=None, hidden=True,
@@ -89,6 +100,9 @@ def worker(
     supervisor: bool,
     max_tasks_per_child: int | None,
     max_memory_per_child: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_gauges: bool,
     worker_id: str | None,
     supervisor_fd: int | None,
     log_level: str,
@@ -133,13 +147,38 @@ def worker(
             status = Supervisor(app.store, _command(arguments), retries=retries).run()
         else:
             worker = Worker(app, settings, worker_id=worker_id)
-            run_worker_process(worker, limits, supervisor_fd)
+            stop_metrics = _serve_metrics(app, metrics_host, metrics_port, metrics_gauges)
+            try:
+                run_worker_process(worker, limits, supervisor_fd)
+            finally:
+                stop_metrics()
             if burst and worker.stopped_by is not None:  # stopped before it drained
                 status = 128 + worker.stopped_by
     finally:
         app.close()
     if status:
         sys.exit(status)
+
+
+def _serve_metrics(
+    app: App, host: str, port: int | None, gauges: bool
+) -> Callable[[], None]:
+    """The worker process's /metrics (the supervisor passes the options on to it)."""
+    if port is None:
+        return lambda: None
+    try:
+        from taskwheel.metrics import MetricsEndpoint, metrics_exposition
+    except ImportError as exc:
+        raise InvalidInput("metrics_port", "metrics need their extra: pip install "
+                           f"'taskwheel[metrics]' ({exc})") from None
+    exposition, detach = metrics_exposition(app.store, gauges=gauges)
+    endpoint = MetricsEndpoint(exposition, host, port).start()
+
+    def stop() -> None:
+        endpoint.stop()
+        detach()
+
+    return stop
 
 
 def _command(arguments: list[str]) -> Command:

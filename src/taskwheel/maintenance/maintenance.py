@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.events import Event, EventKind
+from taskwheel.maintenance.alerter import Alerter
 from taskwheel.maintenance.duty import Duty
 from taskwheel.maintenance.expirer import Expirer
 from taskwheel.maintenance.promoter import Promoter
 from taskwheel.maintenance.pruner import Pruner
 from taskwheel.maintenance.releaser import Releaser
+from taskwheel.maintenance.reopener import Reopener
 from taskwheel.maintenance.rescuer import Rescuer
 from taskwheel.stores.base import Store
 
@@ -54,10 +56,11 @@ class MaintenanceSettings:
     release_every: float = 1.0
     prune_every: float = 60.0
     retention: float = 7 * 86_400.0
+    alert_every: float = 15.0  # how often alert rules are judged and deliveries sent
 
     def __post_init__(self) -> None:
         for name in ("promote_every", "rescue_every", "expire_every", "release_every",
-                     "prune_every", "retention"):
+                     "prune_every", "retention", "alert_every"):
             object.__setattr__(
                 self, name, parse_duration(getattr(self, name), name, allow_zero=False)
             )
@@ -73,6 +76,7 @@ class MaintenanceSettings:
         release_every: DurationLike | None = None,
         prune_every: DurationLike = "60s",
         retention: DurationLike = "7d",
+        alert_every: DurationLike = "15s",
     ) -> MaintenanceSettings:
         """Settings from durations; ``every`` is the interval of each frequent duty not
         given its own. Every error names its option.
@@ -93,6 +97,7 @@ class MaintenanceSettings:
                                                                        "release_every"),
             prune_every=_positive(prune_every, "prune_every"),
             retention=_positive(retention, "retention"),
+            alert_every=_positive(alert_every, "alert_every"),
         )
 
 
@@ -146,6 +151,8 @@ class Maintenance:
             Expirer(store, namespace, s.expire_every, source=holder),
             Releaser(store, namespace, s.release_every, source=holder),
             Pruner(store, namespace, s.prune_every, retention=s.retention, source=holder),
+            Alerter(store, namespace, s.alert_every, source=holder),
+            Reopener(store, namespace, s.release_every, source=holder),
         )
         self.holding = False
         self.resigned = False

@@ -218,6 +218,19 @@ class Scheduler:
             elif due_of(event) is not None:
                 self.maintenance.promoter.wake()
 
+    def close(self) -> None:
+        """Close the pipe `stop` writes to (a scheduler driven by `step` alone, such as
+        `taskwheel.testing`'s, never runs the loop that would)."""
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def reload_changes(self) -> None:
+        """Look at the schedules changed since the last look at the next `step`, with no
+        debounce: for a caller that steps a manual clock and has just changed them
+        (`taskwheel.testing`)."""
+        self._next_changes = -math.inf
+
     # -- one step -----------------------------------------------------------------------
 
     def step(self) -> float:

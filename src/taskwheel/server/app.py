@@ -10,17 +10,20 @@ and stay under ``max_body_bytes`` (else 413): both refused before any route runs
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskwheel.app import App
 from taskwheel.server.batching import GroupCommit
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
+    alerts,
     claims,
     dead_jobs,
     jobs,
@@ -32,6 +35,9 @@ from taskwheel.server.routes import (
 from taskwheel.server.state import ServerSettings, ServerState
 from taskwheel.server.wakeups import WakeUps
 from taskwheel.stores.base import Store
+
+if TYPE_CHECKING:
+    from taskwheel.metrics import Exposition
 
 API_TITLE = "taskwheel"
 _ERROR_STATUSES = {
@@ -56,11 +62,14 @@ def create_app(
     """
     settings = settings or ServerSettings()
     wake_ups = WakeUps(store.notifier)
+    metrics = _metrics(store) if settings.metrics else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
         yield
         await wake_ups.aclose()  # the long polls' listener
+        if metrics is not None:
+            metrics[1]()  # stop counting this store's events
 
     api = FastAPI(
         lifespan=lifespan,
@@ -77,16 +86,35 @@ def create_app(
     api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router, claims.router, webhooks.router)
+               queues.router, claims.router, webhooks.router, alerts.router)
     for router in routers:
         api.include_router(router)
     api.include_router(webhooks.receiver)  # signed, not keyed: no role
+    if metrics is not None:
+        api.add_route("/metrics", _scrape(metrics[0]), include_in_schema=False)
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)
              for method in route.methods or ()}
     api.openapi = lambda: _openapi(api, roles)  # type: ignore[method-assign]
     return api
+
+
+def _metrics(store: Store) -> tuple[Exposition, Callable[[], None]]:
+    from taskwheel.metrics import metrics_exposition
+
+    return metrics_exposition(store)
+
+
+def _scrape(exposition: Exposition) -> Callable[[Request], Response]:
+    """``GET /metrics``: the event metrics of this process and the store's gauges, in
+    Prometheus's text format (rendered in a thread: the gauges query the store)."""
+    from taskwheel.metrics import CONTENT_TYPE
+
+    def scrape(_request: Request) -> Response:
+        return Response(exposition.render(), media_type=CONTENT_TYPE)
+
+    return scrape
 
 
 def _role(route: APIRoute) -> str:

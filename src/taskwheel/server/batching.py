@@ -40,28 +40,33 @@ class _Pending:
 
 
 class GroupCommit:
-    """Writes the single enqueues of one event loop, grouped; one group at a time."""
+    """Writes the single enqueues of each event loop, grouped; one group at a time per
+    loop (a server has one loop; a test client may bring its own)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._pending: list[_Pending] = []
-        self._writing = False
+        self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
         self.groups = 0  # groups written (for tests and benchmarks)
 
     async def enqueue(self, request: NewJob) -> tuple[Job, bool]:
         """The job ``request`` created (or the one holding its idempotency key) and
         whether it existed already: once committed."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
         pending = _Pending(request)
-        self._pending.append(pending)
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._write_all())
+        queue.pending.append(pending)
+        if not queue.writing:
+            queue.writing = True
+            # Held by the queue: the loop keeps only a weak reference to a task.
+            queue.writer = loop.create_task(self._write_all(loop, queue))
         return await pending.answer
 
-    async def _write_all(self) -> None:
+    async def _write_all(self, loop: asyncio.AbstractEventLoop, queue: _Queue) -> None:
         try:
-            while self._pending:
-                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            while queue.pending:
+                group, queue.pending = queue.pending[:MAX_GROUP], queue.pending[MAX_GROUP:]
                 self.groups += 1
                 try:
                     answers = await run_in_threadpool(_write, self.store, group)
@@ -80,7 +85,16 @@ class GroupCommit:
                     else:
                         pending.answer.set_result(answer)
         finally:
-            self._writing = False
+            queue.writing = False
+            if not queue.pending:
+                self._queues.pop(loop, None)
+
+
+@dataclass
+class _Queue:
+    pending: list[_Pending] = field(default_factory=list)
+    writing: bool = False
+    writer: asyncio.Task[None] | None = None
 
 
 def _write(store: Store, group: list[_Pending]) -> list[tuple[Job, bool] | BaseException]:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
 from taskwheel.lifecycle import JobStatus
@@ -136,7 +138,11 @@ class EnqueuedOut(JobOut):
 
     @classmethod
     def of_enqueued(cls, job: Job, existing: bool) -> EnqueuedOut:
-        return cls.model_validate({**JobOut.of(job).model_dump(), "existing": existing})
+        fields = {name: getattr(job, name) for name in _JOB_FIELDS}
+        return cls.model_validate({**fields, "existing": existing})
+
+
+_JOB_FIELDS = tuple(JobOut.model_fields)
 
 
 class EnqueuedList(Answer):
@@ -147,6 +153,27 @@ class JobList(Answer):
     jobs: list[JobOut]
     next_cursor: str | None = Field(
         description="Pass as cursor for the next page; null on the last page.")
+
+
+class ReasonOut(Answer):
+    code: ReasonCode = Field(description="Stable: what holds the job, or where it stands.")
+    message: str = Field(description="The same, as a sentence for people.")
+    details: dict[str, Any] = Field(description="What the reason was built from.")
+
+
+class ExplanationOut(Answer):
+    """Why a job is where it is, read from the store at ``at``."""
+
+    job_id: int
+    namespace: str
+    status: JobStatus
+    at: datetime
+    summary: str
+    reasons: list[ReasonOut]
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> ExplanationOut:
+        return cls.model_validate(explanation.to_dict())
 
 
 class AttemptOut(Answer):
@@ -454,3 +481,57 @@ class KeyOut(Answer):
 
 JobSelection.model_rebuild()
 DeadSelection.model_rebuild()
+
+
+class PauseIn(Request):
+    """When the pause ends by itself (maintenance resumes it); none: only by hand."""
+
+    until: AwareDatetime | None = None
+
+
+class PauseOut(Answer):
+    """A paused queue or task, and the queued jobs it holds."""
+
+    namespace: str
+    kind: GateKind
+    name: str
+    paused_at: datetime
+    until: datetime | None
+    held: int
+
+    @classmethod
+    def of(cls, pause: Pause) -> PauseOut:
+        return cls.model_validate(pause)
+
+
+class PauseList(Answer):
+    pauses: list[PauseOut]
+
+
+class ResumedOut(Answer):
+    """A queue or task resumed: how many of its jobs became claimable again."""
+
+    kind: GateKind
+    name: str
+    released: int
+
+
+class QueueLimitIn(Request):
+    """A queue's maximum depth: jobs waiting to run (queued, scheduled, waiting)."""
+
+    max_depth: int = Field(ge=1, le=2**31 - 1)
+
+
+class QueueLimitOut(Answer):
+    namespace: str
+    queue: str
+    max_depth: int
+    depth: int | None
+
+    @classmethod
+    def of(cls, limit: QueueLimit) -> QueueLimitOut:
+        return cls.model_validate(limit)
+
+
+class QueueLimitList(Answer):
+    limits: list[QueueLimitOut]

@@ -20,10 +20,14 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskwheel.errors import (
+    AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
+    NotPaused,
+    QueueFull,
+    QueueLimitNotFound,
     QuotaExceeded,
     ScheduleNotFound,
     StoreError,
@@ -84,7 +88,8 @@ def problem_of(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, InvalidInput):
         return invalid_input(exc.field, exc.reason)
-    if isinstance(exc, JobNotFound | ScheduleNotFound | WorkflowRunNotFound | ApiKeyNotFound):
+    if isinstance(exc, JobNotFound | ScheduleNotFound | WorkflowRunNotFound | ApiKeyNotFound
+                  | AlertNotFound):
         return not_found(str(exc))
     if isinstance(exc, IllegalTransition):
         return Problem(409, "conflict", "Conflict", str(exc))
@@ -94,6 +99,12 @@ def problem_of(exc: Exception) -> Problem:
         wait = 1 if exc.retry_after is None else max(1, math.ceil(exc.retry_after))
         return Problem(429, "quota-exceeded", "Quota Exceeded", str(exc), field=exc.limit,
                        headers={"Retry-After": str(wait)})
+    if isinstance(exc, QueueFull):
+        # Room is made as jobs start: try again in a second.
+        return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
+                       headers={"Retry-After": "1"})
+    if isinstance(exc, NotPaused | QueueLimitNotFound):
+        return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),
                        headers={"Retry-After": "1"})

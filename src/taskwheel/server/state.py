@@ -26,10 +26,13 @@ class ServerSettings:
     Args:
         max_body_bytes: the largest request body accepted (413 beyond it).
         max_page_size: the most items one list answer holds.
+        metrics: serve Prometheus metrics at ``/metrics`` (no key: put it where only
+            your Prometheus reaches, or turn it off).
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_page_size: int = 1000
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_page_size"):

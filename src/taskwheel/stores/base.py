@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from taskwheel.errors import SchemaOutdated
+from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
+from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
+from taskwheel.explanations import Explanation
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -22,6 +26,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     Rescue,
     Stats,
 )
@@ -47,12 +52,20 @@ class WorkerRegistration:
     heartbeat_interval: float
 
 
+class EnqueueTracer(Protocol):
+    """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
+    enqueue that hands back the requests to write, carrying its trace context."""
+
+    def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+
 class Store(ABC):
     """Durable state of jobs, attempts, workers and leases."""
 
     notifier: Notifier
     kind: str = "taskwheel"  # the backend's name in messages: "sqlite", "postgres"
     _events: Events | None = None
+    tracer: EnqueueTracer | None = None  # set by `taskwheel.tracing.instrument`
 
     @property
     def events(self) -> Events:
@@ -354,6 +367,17 @@ class Store(ABC):
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
 
+    @abstractmethod
+    def queue_depths(self) -> QueueDepths:
+        """Every namespace's unfinished and dead jobs by queue, state and priority, and
+        every worker: what a metrics scrape reports, cheaply (one statement for the
+        jobs, one for the workers)."""
+
+    @abstractmethod
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        """Why the job is where it is, from one snapshot of the store at this instant
+        (see `taskwheel.explanations`); or `JobNotFound`."""
+
     # -- API keys and quotas (the HTTP server's) ---------------------------------------------
 
     @abstractmethod
@@ -383,6 +407,46 @@ class Store(ABC):
         a limit raise `QuotaExceeded` and write nothing; so does declaring or resuming
         a schedule beyond ``max_active_schedules``."""
 
+    # -- dispatch control ----------------------------------------------------------------------
+
+    @abstractmethod
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
+        """Stop dispatching the jobs of a queue or task (see `taskwheel.gates`): none is
+        claimed until it is resumed, by hand or, with ``until`` (epoch seconds, in the
+        future), by maintenance at that time; running ones finish, nothing is lost.
+        Pausing what is paused keeps its jobs held and gives it the new ``until``."""
+
+    @abstractmethod
+    def resume_due_pauses(self, namespace: str) -> int:
+        """Resume the pauses of ``namespace`` (every namespace for `ALL_NAMESPACES`)
+        whose ``until`` has come (maintenance does); how many."""
+
+    @abstractmethod
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Dispatch the jobs of a paused queue or task again, waking the workers; how
+        many jobs became claimable (those no other pause holds). `NotPaused` if it
+        was not paused."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's paused queues and tasks, with the jobs each holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        """Set a queue's maximum depth: enqueues that would pass it raise `QueueFull`
+        and write nothing. Jobs already there stay."""
+
+    @abstractmethod
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        """Let the queue grow without bound again (`QueueLimitNotFound` if it had no
+        maximum depth)."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, with their depth now."""
+
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 
     @abstractmethod
@@ -402,6 +466,59 @@ class Store(ABC):
     def remove_webhook(self, namespace: str, name: str) -> None:
         """Delete the webhook (the jobs it made stay), or `WebhookNotFound`."""
 
+    # -- alerts (taskwheel.alerts) ------------------------------------------------------------
+
+    @abstractmethod
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        """Create the rule, or replace the definition of the one of that name (its
+        creation time and where it stands kept)."""
+
+    @abstractmethod
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        """The rule, or `AlertNotFound`."""
+
+    @abstractmethod
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        """The namespace's rules, by name."""
+
+    @abstractmethod
+    def remove_alert(self, namespace: str, name: str) -> None:
+        """Delete the rule and its deliveries, or `AlertNotFound`."""
+
+    @abstractmethod
+    def alert_scope(self, namespace: str) -> list[str]:
+        """The namespaces whose rules an evaluator of ``namespace`` judges: that one, or
+        every namespace with rules for `ALL_NAMESPACES`."""
+
+    @abstractmethod
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        """Judge ``rule`` on a reading of the store at this instant and, in the same
+        transaction, move it to firing or back to ok if the verdict says so, writing the
+        delivery of that change (once per firing and event, whoever evaluates). The
+        verdict, and the delivery written (None when nothing changed)."""
+
+    @abstractmethod
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        """A delivery of a ``test`` event of ``rule``, due now."""
+
+    @abstractmethod
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        """Pending deliveries of ``namespace`` due now (store clock), oldest first."""
+
+    @abstractmethod
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        """Record one attempt of a delivery: where it stands now, when the next attempt
+        is due (a pending one), the receiver's status code or the error."""
+
+    @abstractmethod
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        """A rule's deliveries, newest first."""
+
     def describe(self) -> dict[str, Any]:
         """The backend and the settings in force that bear on speed and durability
         (printed with benchmark figures)."""
@@ -409,6 +526,13 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def within(self, connection: object) -> Store:
+        """This store's operations in the caller's open transaction on ``connection``
+        (transactional enqueue; see `SQLStore.within`). `InvalidInput` naming
+        ``connection`` for a store that cannot."""
+        raise InvalidInput("connection", f"the {self.kind} store cannot use the caller's "
+                           "connection")
 
     # -- workflows ------------------------------------------------------------------------
     #

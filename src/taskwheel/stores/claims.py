@@ -37,6 +37,10 @@ class ClaimRequest:
     ``tasks``: only jobs of these tasks (the ones the worker can run), so a worker of
     an older deploy leaves a newer task's jobs to the workers that have it rather than
     failing them; None takes any task.
+
+    ``due``: the worker knows a delayed job has fallen due (its alarm rang), so the claim
+    goes straight to the steps that make due jobs ready first: the one-statement claim
+    would only find that out and answer "in steps" (a round trip on PostgreSQL).
     """
 
     worker_id: str
@@ -45,6 +49,7 @@ class ClaimRequest:
     limit: int
     lease_ttl: float
     tasks: tuple[str, ...] | None = None
+    due: bool = False
 
     def __post_init__(self) -> None:
         if not self.namespaces:

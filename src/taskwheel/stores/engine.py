@@ -18,20 +18,35 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Any, Literal
 
+from taskwheel.alerts import (
+    AlertDelivery,
+    AlertKind,
+    AlertRule,
+    AlertState,
+    DeliveryStatus,
+    Verdict,
+    delivery_body,
+    judge,
+)
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    NotPaused,
+    QueueLimitNotFound,
     QuotaExceeded,
     ScheduleNotFound,
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
+from taskwheel.explanations import Explanation, JobFacts, explain
+from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -41,13 +56,14 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    QueueDepths,
     QueueStats,
     Rescue,
     Stats,
     epoch_datetime,
 )
 from taskwheel.keys import ApiKey, NewApiKey
-from taskwheel.lifecycle import RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
+from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -63,6 +79,7 @@ from taskwheel.schedules import (
 )
 from taskwheel.stores import steps
 from taskwheel.stores.base import Store, WorkerRegistration
+from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
@@ -93,11 +110,37 @@ class SQLStore(Store):
         ``read`` or ``snapshot``. ``pipeline`` hints that the statements may travel
         together (PostgreSQL)."""
 
+    def within(self, connection: object) -> SQLStore:
+        """This store's operations inside the caller's open transaction on
+        ``connection`` (transactional enqueue): a psycopg 3 connection to this
+        PostgreSQL database, or a ``sqlite3.Connection`` to this SQLite file (or a
+        SQLAlchemy session or connection over either). What the operations write
+        exists, and wakes workers, when the caller commits; a rollback leaves nothing.
+
+        Example:
+            >>> with psycopg.connect(url) as conn:          # doctest: +SKIP
+            ...     conn.execute("INSERT INTO orders ...")
+            ...     store.within(conn).enqueue([send.prepare("a@b.c")])
+        """
+        return CallerTransaction(self, self.caller_connection(unwrap_connection(connection)))
+
+    def caller_connection(self, connection: object) -> CallerConnection:
+        """The dialect's hold on the caller's ``connection`` (`InvalidInput` naming
+        ``connection`` when it is not one this store can use)."""
+        raise InvalidInput("connection", f"the {self.kind} store cannot use the caller's "
+                           "connection")
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if not jobs:
             return Enqueued()
+        if self.tracer is not None:  # each job carries the enqueue's trace context
+            with self.tracer.enqueuing(jobs) as traced:
+                return self._enqueue(traced)
+        return self._enqueue(jobs)
+
+    def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
@@ -115,10 +158,13 @@ class SQLStore(Store):
         return created
 
     def _enqueue_within_quotas(self, jobs: Sequence[NewJob]) -> Enqueued:
-        """An enqueue a namespace's quota may refuse (`QuotaExceeded`, nothing
-        written): each quota locked, judged (`quotas.admit`) and its rate bucket spent in
-        the transaction that writes the jobs."""
+        """An enqueue a namespace's quota or a queue's maximum depth may refuse
+        (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
+        (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
+        judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
+        whose idempotency key is taken counts as a job: a full queue refuses it too."""
         counts = Counter(new.namespace for new in jobs)
+        by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
             now = tx.now()
             for namespace in sorted(counts):  # two enqueues lock quotas in one order
@@ -128,15 +174,24 @@ class SQLStore(Store):
                 tokens = admit(usage, counts[namespace], now)
                 if usage.quota.max_enqueue_rate is not None:
                     tx.spend_tokens(namespace, tokens, now)
+            for namespace, queue in sorted(by_queue):  # and queues' limits in one order
+                max_depth = tx.lock_queue_limit(namespace, queue)
+                if max_depth is None:
+                    continue
+                depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
+                admit_depth(QueueLimit(namespace, queue, max_depth), depth,
+                            by_queue[namespace, queue])
             return tx.insert_jobs(jobs)
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
             with self.executor("claim_jobs", "read") as ex:
                 return Claim(jobs=[], next_due=ex.next_due(request.namespaces, request.queues))
-        with self.executor("claim_jobs", "statement") as ex:
-            # Most claims find nothing but ready jobs: one statement, one round trip.
-            claim = self.claim_policy.claim_at_once(ex, request)
+        claim = None
+        if not request.due:
+            with self.executor("claim_jobs", "statement") as ex:
+                # Most claims find nothing but ready jobs: one statement, one round trip.
+                claim = self.claim_policy.claim_at_once(ex, request)
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
@@ -523,6 +578,181 @@ class SQLStore(Store):
                 ex.set_quota(quota)
         return quota
 
+    def queue_depths(self) -> QueueDepths:
+        with self.executor("queue_depths", "snapshot") as ex:
+            return QueueDepths(now=ex.now(), bands=ex.depth_by_band(), workers=ex.all_workers())
+
+    def explain_job(self, namespace: str, job_id: int) -> Explanation:
+        with self.executor("explain_job", "snapshot") as ex:
+            job = _one(ex.get_jobs(namespace, [job_id]), job_id)
+            pending = job.status in PENDING
+            facts = JobFacts(
+                job=job, now=ex.now(),
+                workers=ex.workers_of([namespace]) if pending else (),
+                ahead=ex.jobs_ahead(job) if job.status is JobStatus.QUEUED else (),
+                upstream=(ex.upstream_outcomes(namespace, job_id)
+                          if job.status is JobStatus.WAITING else ()),
+                schedule_name=_schedule_name(ex, job),
+            )
+        return explain(facts)
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    def define_alert(self, rule: AlertRule) -> AlertRule:
+        with self.executor("define_alert", "statement") as ex:
+            return ex.upsert_alert_rule(rule, ex.now())
+
+    def get_alert(self, namespace: str, name: str) -> AlertRule:
+        with self.executor("get_alert", "read") as ex:
+            found = ex.alert_rule(namespace, name)
+        if found is None:
+            raise AlertNotFound(name)
+        return found
+
+    def list_alerts(self, namespace: str) -> list[AlertRule]:
+        with self.executor("list_alerts", "read") as ex:
+            return ex.list_alert_rules(namespace)
+
+    def remove_alert(self, namespace: str, name: str) -> None:
+        with self.executor("remove_alert") as tx:
+            if not tx.delete_alert_rule(namespace, name):
+                raise AlertNotFound(name)
+
+    def alert_scope(self, namespace: str) -> list[str]:
+        if namespace != ALL_NAMESPACES:
+            return [namespace]
+        with self.executor("alert_scope", "read") as ex:
+            return ex.alert_namespaces()
+
+    def evaluate_alert(self, rule: AlertRule) -> tuple[Verdict, AlertDelivery | None]:
+        with self.executor("evaluate_alert") as tx:
+            now = tx.now()
+            live = 0
+            if rule.kind is AlertKind.NO_WORKER:
+                live = sum(1 for worker in tx.workers_of([rule.namespace])
+                           if worker.alive and rule.queue in worker.queues)
+            verdict = judge(rule, tx.alert_reading(rule, now, live))
+            to = AlertState.FIRING if verdict.breached else AlertState.OK
+            firing = tx.change_alert_state(rule, to, verdict.value, now)
+            if firing is None:
+                tx.note_alert_value(rule, verdict.value, now)
+                return verdict, None
+            event = "firing" if verdict.breached else "resolved"
+            body = delivery_body(rule, event, firing, verdict, now)
+            return verdict, tx.insert_alert_delivery(rule, firing, event, body, now)
+
+    def add_test_delivery(self, rule: AlertRule) -> AlertDelivery:
+        with self.executor("add_test_delivery") as tx:
+            now = tx.now()
+            delivery = tx.insert_alert_delivery(
+                rule, None, "test", delivery_body(rule, "test", None, None, now), now)
+        assert delivery is not None, "test deliveries have no firing: never a conflict"
+        return delivery
+
+    def due_alert_deliveries(self, namespace: str, limit: int = 20) -> list[AlertDelivery]:
+        with self.executor("due_alert_deliveries", "read") as ex:
+            return ex.due_alert_deliveries(namespace, ex.now(), limit)
+
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float,
+        status_code: int | None = None, error: str | None = None,
+    ) -> AlertDelivery | None:
+        with self.executor("record_alert_delivery", "statement") as ex:
+            return ex.record_alert_delivery(delivery_id, status, next_at,
+                                            status_code=status_code, error=error, now=ex.now())
+
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int = 50
+    ) -> list[AlertDelivery]:
+        with self.executor("list_alert_deliveries", "read") as ex:
+            return ex.list_alert_deliveries(namespace, name, limit)
+
+    # -- dispatch control ---------------------------------------------------------------------
+
+    def pause(
+        self, namespace: str, kind: GateKind, name: str, until: float | None = None
+    ) -> Pause:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("pause") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a pause ends in the future")
+            tx.lock_gates()
+            closed = tx.insert_pause(namespace, kind, name, until)
+            if closed:
+                tx.arm_gates()
+                tx.block_jobs(namespace, kind, name)
+            else:
+                tx.set_pause_until(namespace, kind, name, until)
+            pause = _pause_of(tx, namespace, kind, name)
+        if closed:
+            self._gate_event(EventKind.GATE_CLOSED, pause.paused_at.timestamp(), namespace,
+                             kind, name, measurements={"held": pause.held})
+        return pause
+
+    def resume(self, namespace: str, kind: GateKind, name: str) -> int:
+        validate_name(namespace, "namespace")
+        validate_name(name, kind.value)
+        with self.executor("resume") as tx:
+            tx.lock_gates()
+            if not tx.delete_pause(namespace, kind, name):
+                raise NotPaused(kind.value, name)
+            released = tx.unblock_jobs(namespace, kind, name)
+            if not tx.any_pauses():
+                tx.disarm_gates()
+            now = tx.now()
+        self._gate_event(EventKind.GATE_OPENED, now, namespace, kind, name,
+                         measurements={"released": released})
+        return released
+
+    def resume_due_pauses(self, namespace: str) -> int:
+        opened: list[tuple[str, GateKind, str, int]] = []
+        with self.executor("resume_due_pauses") as tx:
+            tx.lock_gates()
+            for each in _scope(tx, namespace):
+                for kind, name in tx.due_pauses(each):
+                    tx.delete_pause(each, kind, name)
+                    opened.append((each, kind, name, tx.unblock_jobs(each, kind, name)))
+            if opened and not tx.any_pauses():
+                tx.disarm_gates()
+            now = tx.now()
+        for each, kind, name, released in opened:
+            self._gate_event(EventKind.GATE_OPENED, now, each, kind, name,
+                             measurements={"released": released})
+        return len(opened)
+
+    def _gate_event(self, event: EventKind, at: float, namespace: str, kind: GateKind,
+                    name: str, *, measurements: dict[str, float]) -> None:
+        if self.events.wants(event):
+            self.events.emit(Event(
+                event, namespace, at, queue=name if kind is GateKind.QUEUE else None,
+                task=name if kind is GateKind.TASK else None, measurements=measurements,
+                metadata={"kind": kind.value, "name": name}))
+
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_pauses", "read") as ex:
+            return ex.list_pauses(namespace)
+
+    def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
+        with self.executor("set_queue_limit") as tx:
+            tx.set_queue_limit(limit)
+            return next(found for found in tx.list_queue_limits(limit.namespace)
+                        if found.queue == limit.queue)
+
+    def remove_queue_limit(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_limit", "statement") as ex:
+            if not ex.delete_queue_limit(namespace, queue):
+                raise QueueLimitNotFound(queue)
+
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_limits", "read") as ex:
+            return ex.list_queue_limits(namespace)
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -545,6 +775,45 @@ class SQLStore(Store):
             for queue in sorted(by_queue)
         ]
         return Stats(queues=queues, workers=found.workers)
+
+
+class CallerTransaction(SQLStore):
+    """``store``'s operations in the caller's transaction (see `SQLStore.within`).
+
+    Reads see what the transaction wrote so far; writes become visible to others,
+    and wake workers, when the caller commits. Maintenance, claims and other worker
+    operations are the pool's business and are not meant to run here.
+    """
+
+    def __init__(self, store: SQLStore, connection: CallerConnection) -> None:
+        self.store = store
+        self.kind = store.kind
+        self.clock = store.clock
+        self.claim_policy = store.claim_policy
+        self.notifier = store.notifier
+        self._events = store.events
+        self._connection = connection
+
+    def executor(
+        self, operation: str, access: Access = "transaction", *, pipeline: bool = False
+    ) -> AbstractContextManager[Executor]:
+        # Every kind of access is the caller's one transaction.
+        return self._connection.executor(operation)
+
+    def migrate(self) -> list[str]:
+        return self.store.migrate()
+
+    def schema_version(self) -> int:
+        return self.store.schema_version()
+
+    def latest_schema_version(self) -> int:
+        return self.store.latest_schema_version()
+
+    def describe(self) -> dict[str, Any]:
+        return self.store.describe()
+
+    def close(self) -> None:
+        """Nothing to close: the connection is the caller's."""
 
 
 # -- decisions shared by several operations -----------------------------------------------------
@@ -582,6 +851,17 @@ def _check_schedule_quota(tx: Executor, namespace: str) -> None:
     if limit is not None and tx.count_active_schedules(namespace) >= limit:
         raise QuotaExceeded(namespace, "max_active_schedules",
                             f"{limit} active schedules already (pause or remove one)")
+
+
+def _schedule_name(ex: Executor, job: Job) -> str | None:
+    """The name of the schedule that fired a job waiting its turn (queue_one)."""
+    if job.schedule_id is None or job.status is not JobStatus.WAITING:
+        return None
+    found = ex.schedules_by_id([job.namespace], [job.schedule_id])
+    return found[0].definition.name if found else None
+def _pause_of(ex: Executor, namespace: str, kind: GateKind, name: str) -> Pause:
+    return next(found for found in ex.list_pauses(namespace)
+                if found.kind is kind and found.name == name)
 
 
 def _one(jobs: list[Job], job_id: int) -> Job:

@@ -29,9 +29,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
+from taskwheel.explanations import PriorityBand
+from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
     Claim,
+    DepthBand,
     Enqueued,
     Job,
     JobFilter,
@@ -392,6 +396,73 @@ class Executor(ABC):
     def stats_rows(self, namespace: str) -> StatsRows:
         """What `Stats` is folded from, read together (one round trip on PostgreSQL)."""
 
+    # -- observation (``stores/observation.py``) ---------------------------------------------
+
+    @abstractmethod
+    def jobs_ahead(self, job: Job) -> list[PriorityBand]:
+        """The ready jobs of ``job``'s namespace and queue a claim takes before it, by
+        priority (highest first)."""
+
+    @abstractmethod
+    def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:
+        """The workers registered in ``namespaces`` or serving several (``"*"``)."""
+
+    @abstractmethod
+    def depth_by_band(self) -> list[DepthBand]:
+        """Unfinished and dead jobs of every namespace by queue, state and priority."""
+
+    @abstractmethod
+    def all_workers(self) -> list[WorkerInfo]: ...
+
+    # -- alerts (``stores/alerting.py``) -------------------------------------------------------
+
+    @abstractmethod
+    def upsert_alert_rule(self, rule: AlertRule, now: float) -> AlertRule: ...
+
+    @abstractmethod
+    def alert_rule(self, namespace: str, name: str) -> AlertRule | None: ...
+
+    @abstractmethod
+    def list_alert_rules(self, namespace: str) -> list[AlertRule]: ...
+
+    @abstractmethod
+    def alert_namespaces(self) -> list[str]: ...
+
+    @abstractmethod
+    def delete_alert_rule(self, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def change_alert_state(
+        self, rule: AlertRule, to: AlertState, value: float, now: float
+    ) -> int | None: ...
+
+    @abstractmethod
+    def note_alert_value(self, rule: AlertRule, value: float, now: float) -> None: ...
+
+    @abstractmethod
+    def insert_alert_delivery(
+        self, rule: AlertRule, firing: int | None, event: str, body: str, now: float
+    ) -> AlertDelivery | None: ...
+
+    @abstractmethod
+    def due_alert_deliveries(
+        self, namespace: str, now: float, limit: int
+    ) -> list[AlertDelivery]: ...
+
+    @abstractmethod
+    def record_alert_delivery(
+        self, delivery_id: int, status: DeliveryStatus, next_at: float, *,
+        status_code: int | None, error: str | None, now: float,
+    ) -> AlertDelivery | None: ...
+
+    @abstractmethod
+    def list_alert_deliveries(
+        self, namespace: str, name: str, limit: int
+    ) -> list[AlertDelivery]: ...
+
+    @abstractmethod
+    def alert_reading(self, rule: AlertRule, now: float, live_workers: int) -> Reading: ...
+
     # -- workflows (``workflow_steps.py`` of each dialect) -------------------------------------
 
     @abstractmethod
@@ -516,3 +587,76 @@ class Executor(ABC):
     @abstractmethod
     def count_active_schedules(self, namespace: str) -> int:
         """Schedules of the namespace neither paused nor finished."""
+
+    # -- dispatch control (``dispatch.py``) ----------------------------------------------------
+
+    @abstractmethod
+    def lock_gates(self) -> None:
+        """Hold off every transaction that would judge a job becoming ready by the gates
+        until this one ends (a pause or resume takes it before it reads the jobs)."""
+
+    @abstractmethod
+    def arm_gates(self) -> None:
+        """Make sure jobs that become queued behind a closed gate are blocked (SQLite
+        creates its triggers for it; PostgreSQL's always exist)."""
+
+    @abstractmethod
+    def disarm_gates(self) -> None:
+        """Stop looking for gates when jobs become queued (none is closed)."""
+
+    @abstractmethod
+    def any_pauses(self) -> bool:
+        """Whether a gate of any namespace is closed."""
+
+    @abstractmethod
+    def insert_pause(self, namespace: str, kind: GateKind, name: str,
+                     until: float | None) -> bool:
+        """Close the gate (until ``until``, or until resumed); False when it was closed
+        already (nothing written)."""
+
+    @abstractmethod
+    def set_pause_until(self, namespace: str, kind: GateKind, name: str,
+                        until: float | None) -> None:
+        """Give a closed gate a new end (None: none)."""
+
+    @abstractmethod
+    def due_pauses(self, namespace: str) -> list[tuple[GateKind, str]]:
+        """The namespace's closed gates whose ``until`` has come."""
+
+    @abstractmethod
+    def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Take the queued jobs of the queue or task out of the ready index; how many."""
+
+    @abstractmethod
+    def delete_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
+        """Open the gate; False when it was not closed."""
+
+    @abstractmethod
+    def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """Put the blocked jobs of the queue or task that no gate holds any more back in
+        the ready index, waking the namespace's workers; how many."""
+
+    @abstractmethod
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        """The namespace's closed gates by kind and name, each with the jobs it holds."""
+
+    @abstractmethod
+    def set_queue_limit(self, limit: QueueLimit) -> None: ...
+
+    @abstractmethod
+    def delete_queue_limit(self, namespace: str, queue: str) -> bool:
+        """Whether there was one to delete."""
+
+    @abstractmethod
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        """The namespace's queues with a maximum depth, by name, with their depth."""
+
+    @abstractmethod
+    def lock_queue_limit(self, namespace: str, queue: str) -> int | None:
+        """The queue's maximum depth, locked until this transaction ends; None without
+        one."""
+
+    @abstractmethod
+    def queue_depth(self, namespace: str, queue: str, up_to: int) -> int:
+        """The queue's jobs waiting to run (queued, scheduled, waiting), counted up to
+        ``up_to`` at most."""

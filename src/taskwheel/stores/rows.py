@@ -90,16 +90,17 @@ def created_job(
         result=None,
         last_error=None,
         checkpoint=None,
+        trace_parent=new.trace_parent,
     )
 
 
 # A new job's row, in the column order of PostgreSQL's copy_jobs query: id, namespace,
 # task, queue, args, kwargs, status, priority, run_at, deadline, timeout, max_attempts,
-# guarantee, deadline_policy, idempotency_key, created_at. A plain tuple: a batch makes
-# one per job, and anything richer costs more than the rest of the row.
+# guarantee, deadline_policy, idempotency_key, created_at, trace_parent. A plain tuple: a
+# batch makes one per job, and anything richer costs more than the rest of the row.
 JobValues = tuple[
     int, str, str, str, str, str, str, int, float, float | None, float | None, int, str, str,
-    str | None, float,
+    str | None, float, str | None,
 ]
 
 
@@ -113,6 +114,7 @@ def job_values(new: NewJob, job_id: int, now: float) -> JobValues:
         job_id, new.namespace, new.task, new.queue, new.args_json, new.kwargs_json,
         status.value, new.priority, run_at, deadline, new.timeout, new.max_attempts,
         new.guarantee.value, new.deadline_policy.value, new.idempotency_key, now,
+        new.trace_parent,
     )
 
 
@@ -180,6 +182,7 @@ def job(row: Columns, decode: Decode = loads_json) -> Job:
         fire_at=to_datetime(row["fire_at"]),
         workflow_run_id=row["workflow_run_id"],
         step=row["step"],
+        trace_parent=row["trace_parent"],
     )
 
 

@@ -336,17 +336,19 @@ class Worker:
                 want = min(free, s.batch_size)
                 try:
                     namespaces = await self._namespaces()
+                    # The alarm rang for a delayed job: the claim makes it ready first.
+                    due = self._alarm is not None and self._alarm <= self.store.now()
                     claim = Claim(jobs=[], next_due=None) if not (
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
                         ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl,
-                                     tasks=self._tasks),
+                                     tasks=self._tasks, due=due),
                     )
                 except Exception:
                     log.exception("claim failed; retrying")
                     await self._pause(s.poll_interval)
                     continue
-                next_due = claim.next_due
+                next_due = self._alarm = claim.next_due  # what is known now, rung or not
                 self._claimed(claim.jobs)
                 for job in claim.jobs:
                     self._start(job)
@@ -433,7 +435,9 @@ class Worker:
         task = self.app.tasks.get(job.task)
         events = self._events
         if events.wants(EventKind.JOB_STARTED):
-            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id))
+            events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id,
+                                  metadata={"attempt": job.attempt,
+                                            "trace_parent": job.trace_parent}))
         timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
         began = time.perf_counter() if timed else 0.0
         try:
@@ -480,7 +484,8 @@ class Worker:
             for job in jobs:
                 wait = (job.started_at or job.run_at).timestamp() - job.run_at.timestamp()
                 events.emit(job_event(EventKind.JOB_CLAIMED, job, now, source=self.id,
-                                      measurements={"wait": wait}))
+                                      measurements={"wait": wait},
+                                      metadata={"priority": job.priority}))
 
     def _finished(self, job: Job, outcome: AttemptOutcome, status: JobStatus | None,
                   error: str | None, duration: float) -> None:

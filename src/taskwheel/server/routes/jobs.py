@@ -24,6 +24,7 @@ from taskwheel.server.models import (
     EnqueuedList,
     EnqueuedOut,
     EnqueueRequest,
+    ExplanationOut,
     JobList,
     JobOut,
     JobSelection,
@@ -144,6 +145,15 @@ def get_job(access: Reader, job_id: PathId) -> JobOut:
 def attempts(access: Reader, job_id: PathId) -> AttemptList:
     access.client.job(job_id)  # 404 for a job that does not exist
     return AttemptList(attempts=[AttemptOut.of(a) for a in access.client.attempts(job_id)])
+
+
+@router.get("/{job_id}/explanation", response_model=ExplanationOut,
+            summary="Why a job is not running")
+def explanation(access: Reader, job_id: PathId) -> ExplanationOut:
+    """What holds the job at this instant (due later, waiting for steps, no live worker,
+    jobs ahead, backing off, ...) or where it stands (running, dead and why): each reason
+    with a stable code, a sentence and its details."""
+    return ExplanationOut.of(access.client.explain(job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")

@@ -1,20 +1,29 @@
 """Queues (depth by state and priority, the oldest ready job's age), workers and
-statistics; the namespace's quota; the caller's own key."""
+statistics; pausing and resuming queues and tasks, and queues' maximum depths; the
+namespace's quota; the caller's own key."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
+from taskwheel.gates import GateKind
 from taskwheel.keys import Role
 from taskwheel.server.auth import Access, namespace_access
 from taskwheel.server.models import (
     KeyOut,
+    PauseIn,
+    PauseList,
+    PauseOut,
+    QueueLimitIn,
+    QueueLimitList,
+    QueueLimitOut,
     QueueList,
     QueueOut,
     QuotaIn,
     QuotaOut,
+    ResumedOut,
     StatsOut,
     WorkerList,
     WorkerOut,
@@ -23,6 +32,8 @@ from taskwheel.server.models import (
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["queues and workers"])
 
 Reader = Annotated[Access, Depends(namespace_access(Role.READ))]
+Operate = Annotated[Access, Depends(namespace_access(Role.OPERATE))]
+Admin = Annotated[Access, Depends(namespace_access(Role.ADMIN))]
 Operator = Annotated[Access, Depends(namespace_access(Role.ADMIN, operator=True))]
 
 
@@ -41,6 +52,63 @@ def stats(access: Reader) -> StatsOut:
     found = access.client.stats()
     return StatsOut(queues=[QueueOut.of(q) for q in found.queues],
                     workers=[WorkerOut.of(w) for w in found.workers])
+
+
+@router.get("/pauses", response_model=PauseList, summary="Paused queues and tasks")
+def pauses(access: Reader) -> PauseList:
+    return PauseList(pauses=[PauseOut.of(p) for p in access.client.pauses()])
+
+
+@router.post("/queues/{queue}/pause", response_model=PauseOut, summary="Pause a queue")
+def pause_queue(access: Operate, queue: str, body: PauseIn | None = None) -> PauseOut:
+    """No worker claims the queue's jobs until it is resumed (by hand, or at ``until``);
+    running ones finish, enqueues still land. Pausing a paused queue keeps its jobs held
+    and gives it the new ``until``."""
+    return PauseOut.of(access.client.pause_queue(queue, until=None if body is None
+                                                 else body.until))
+
+
+@router.post("/queues/{queue}/resume", response_model=ResumedOut, summary="Resume a queue")
+def resume_queue(access: Operate, queue: str) -> ResumedOut:
+    """404 when the queue is not paused."""
+    released = access.client.resume_queue(queue)
+    return ResumedOut(kind=GateKind.QUEUE, name=queue, released=released)
+
+
+@router.post("/tasks/{task}/pause", response_model=PauseOut, summary="Pause a task")
+def pause_task(access: Operate, task: str, body: PauseIn | None = None) -> PauseOut:
+    """No worker claims the task's jobs, in any queue, until it is resumed (by hand, or
+    at ``until``)."""
+    return PauseOut.of(access.client.pause_task(task, until=None if body is None
+                                                else body.until))
+
+
+@router.post("/tasks/{task}/resume", response_model=ResumedOut, summary="Resume a task")
+def resume_task(access: Operate, task: str) -> ResumedOut:
+    """404 when the task is not paused."""
+    released = access.client.resume_task(task)
+    return ResumedOut(kind=GateKind.TASK, name=task, released=released)
+
+
+@router.get("/queue-limits", response_model=QueueLimitList,
+            summary="Queues with a maximum depth")
+def queue_limits(access: Reader) -> QueueLimitList:
+    return QueueLimitList(limits=[QueueLimitOut.of(q) for q in access.client.queue_limits()])
+
+
+@router.put("/queues/{queue}/limit", response_model=QueueLimitOut,
+            summary="Set a queue's maximum depth")
+def set_queue_limit(access: Admin, queue: str, body: QueueLimitIn) -> QueueLimitOut:
+    """Enqueues that would leave more jobs waiting to run in the queue are refused (429,
+    nothing written)."""
+    return QueueLimitOut.of(access.client.set_queue_limit(queue, body.max_depth))
+
+
+@router.delete("/queues/{queue}/limit", status_code=204, response_class=Response,
+               summary="Remove a queue's maximum depth")
+def remove_queue_limit(access: Admin, queue: str) -> Response:
+    access.client.remove_queue_limit(queue)
+    return Response(status_code=204)
 
 
 @router.get("/quota", response_model=QuotaOut, summary="The namespace's quota")

@@ -36,3 +36,17 @@ SELECT 1
 
 -- name: settings
 SELECT name, current_setting(name) AS value FROM unnest(%(names)s::text[]) AS name
+
+-- name: save_search_path
+-- Transactional enqueue runs the store's unqualified statements on the caller's own
+-- connection: its search_path is kept aside (in a setting of the transaction), the
+-- store's schema put in its place, and the caller's given back after the operation.
+SELECT set_config('taskwheel.caller_search_path', current_setting('search_path'), true)
+
+-- name: use_schema
+-- pg_temp last: a temporary table of the caller's named like one of ours (jobs, say)
+-- would otherwise come first.
+SELECT set_config('search_path', %(schema)s || ', pg_temp', true)
+
+-- name: restore_search_path
+SELECT set_config('search_path', current_setting('taskwheel.caller_search_path'), true)

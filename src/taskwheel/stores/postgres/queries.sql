@@ -89,10 +89,14 @@ ORDER BY namespace
 -- returned after the rows written, marked held. (A key taken by a transaction that
 -- committed while this statement ran is in neither: the store looks for it again.)
 WITH limited AS (
-    -- With unless_limited, a batch of a namespace with a quota writes nothing and
-    -- answers one row with limited set: the store enqueues it again in a transaction
-    -- that checks the quota. A namespace without one costs this probe of a primary key.
-    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[]) LIMIT 1
+    -- With unless_limited, a batch of a namespace with a quota (or a queue with a
+    -- maximum depth) writes nothing and answers one row with limited set: the store
+    -- enqueues it again in a transaction that checks them. A namespace without either
+    -- costs these probes of primary keys.
+    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL  -- or a queue with a maximum depth
+    SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespace)s::text[])
+    LIMIT 1
 ),
 requested AS (
     SELECT r.*, clock_now(%(now)s) AS now
@@ -102,20 +106,22 @@ requested AS (
         %(delay)s::double precision[], %(deadline)s::double precision[],
         %(deadline_in)s::double precision[], %(timeout)s::double precision[],
         %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[]
+        %(idempotency_key)s::text[], %(trace_parent)s::text[]
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
-        timeout, max_attempts, guarantee, deadline_policy, idempotency_key, position)
+        timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,
+        position)
     WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
     SELECT namespace, task, queue, args::json, kwargs::json,
            CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
            priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
-           timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now
+           timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now,
+           trace_parent
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -138,13 +144,15 @@ WHERE %(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited)
 -- transaction that checks it, and the ids are left unused)...
 SELECT clock_now(%(now)s) AS now,
        ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids,
-       EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[])) AS limited
+       EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespaces)s::text[]))
+       AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
 FROM STDIN
 
 -- name: claim_at_once
@@ -190,7 +198,7 @@ taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           AND queue = ANY(%(queues)s::text[])
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
@@ -257,7 +265,7 @@ taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued'
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           AND queue = ANY(%(queues)s::text[])
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
@@ -799,6 +807,139 @@ GROUP BY queue, priority
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
+  AND id <> %(id)s
+  AND (priority > %(priority)s OR (priority = %(priority)s AND (
+       coalesce(deadline, 'Infinity') < coalesce(%(deadline)s::float8, 'Infinity')
+       OR (coalesce(deadline, 'Infinity') = coalesce(%(deadline)s::float8, 'Infinity') AND (
+           run_at < %(run_at)s::float8 OR (run_at = %(run_at)s::float8 AND id < %(id)s))))))
+GROUP BY priority ORDER BY priority DESC
+
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states, never over the finished
+-- ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
+FROM jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM workers ORDER BY started_at, id
+
+-- alerts (stores/alerting.py) ------------------------------------------------------------------
+
+-- name: upsert_alert_rule
+-- A rule defined again keeps its creation time and where it stands.
+INSERT INTO alert_rules (namespace, name, kind, spec, url, secret, created_at)
+VALUES (%(namespace)s, %(name)s, %(kind)s, %(spec)s, %(url)s, %(secret)s, %(now)s::float8)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    kind = excluded.kind, spec = excluded.spec, url = excluded.url, secret = excluded.secret
+RETURNING *
+
+-- name: alert_rule
+SELECT * FROM alert_rules WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: list_alert_rules
+SELECT * FROM alert_rules WHERE namespace = %(namespace)s ORDER BY name
+
+-- name: alert_namespaces
+SELECT DISTINCT namespace FROM alert_rules ORDER BY namespace
+
+-- name: delete_alert_rule
+DELETE FROM alert_rules WHERE namespace = %(namespace)s AND name = %(name)s RETURNING name
+
+-- name: delete_alert_deliveries
+DELETE FROM alert_deliveries WHERE namespace = %(namespace)s AND rule = %(name)s
+
+-- name: fire_alert
+-- ok -> firing, once: of two evaluators only the first finds it ok. The answer is the
+-- number of this firing.
+UPDATE alert_rules
+SET state = 'firing', firing = firing + 1, changed_at = %(now)s::float8, value = %(value)s::float8,
+    evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s AND state = 'ok'
+RETURNING firing
+
+-- name: resolve_alert
+-- firing -> ok, once; the answer is the number of the firing it resolves.
+UPDATE alert_rules
+SET state = 'ok', changed_at = %(now)s::float8, value = %(value)s::float8, evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s AND state = 'firing'
+RETURNING firing
+
+-- name: note_alert_value
+UPDATE alert_rules SET value = %(value)s::float8, evaluated_at = %(now)s::float8
+WHERE namespace = %(namespace)s AND name = %(name)s
+
+-- name: insert_alert_delivery
+-- Nothing when this (rule, firing, event) has one already.
+INSERT INTO alert_deliveries (namespace, rule, firing, event, url, body, next_at, created_at)
+VALUES (%(namespace)s, %(name)s, %(firing)s::integer, %(event)s, %(url)s, %(body)s, %(now)s::float8, %(now)s::float8)
+ON CONFLICT (namespace, rule, firing, event) DO NOTHING
+RETURNING *
+
+-- name: due_alert_deliveries
+SELECT * FROM alert_deliveries
+WHERE namespace = %(namespace)s AND status = 'pending' AND next_at <= %(now)s::float8
+ORDER BY next_at, id
+LIMIT %(limit)s
+
+-- name: record_alert_delivery
+UPDATE alert_deliveries
+SET attempts = attempts + 1, status = %(status)s::text, next_at = %(next_at)s::float8,
+    last_status_code = %(status_code)s, last_error = %(error)s,
+    delivered_at = CASE WHEN %(status)s::text = 'delivered' THEN %(now)s::float8 END
+WHERE id = %(id)s
+RETURNING *
+
+-- name: list_alert_deliveries
+SELECT * FROM alert_deliveries
+WHERE namespace = %(namespace)s AND rule = %(name)s
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: alert_attempts
+-- failure_rate: the task's attempts that ended since :since, and those that failed (an
+-- attempt cancelled or given back at shutdown is neither).
+SELECT count(*) AS total,
+       coalesce(sum(CASE WHEN a.outcome IN ('failed', 'timed_out', 'crashed', 'lease_expired')
+                         THEN 1 ELSE 0 END), 0) AS failed
+FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+WHERE a.namespace = %(namespace)s AND j.task = %(task)s AND a.ended_at >= %(since)s::float8
+  AND a.outcome NOT IN ('cancelled', 'interrupted')
+
+-- name: alert_dead_since
+-- dlq_growing: jobs (of :queue, when given) that went dead since :since.
+SELECT count(*) AS count FROM jobs
+WHERE namespace = %(namespace)s AND status = 'dead' AND finished_at >= %(since)s::float8
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: alert_first_ready
+-- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
+-- ready (see ready_by_priority).
+SELECT min(greatest(run_at, created_at)) AS first_ready FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
+  AND (%(priority)s::integer IS NULL OR priority = %(priority)s)
+
+-- name: alert_late_schedules
+-- schedule_missed: active schedules (:schedule, when given) whose fire time is before
+-- :before: nobody fired them.
+SELECT name, next_fire_at FROM schedules
+WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+  AND next_fire_at < %(before)s::float8 AND (%(schedule)s::text IS NULL OR name = %(schedule)s)
+ORDER BY next_fire_at
+LIMIT 20
+
 -- workflows (postgres/workflow_steps.py) ------------------------------------------------------
 
 -- name: insert_run
@@ -1043,3 +1184,116 @@ WHERE namespace = %(namespace)s
 -- name: count_active_schedules
 SELECT count(*) AS active FROM schedules
 WHERE namespace = %(namespace)s AND NOT paused AND next_fire_at IS NOT NULL
+
+-- dispatch control (stores/dispatch.py) ---------------------------------------------------------
+-- A gate (a paused queue or task) holds the queued jobs it matches blocked, out of the ready
+-- index; the triggers of migration 0008 block the jobs that become queued while it stands.
+
+-- name: lock_gates
+-- Taken by a pause or resume before it reads the jobs, until it commits: the triggers
+-- that judge a job becoming ready by the gates take it shared (migration 0008), so no
+-- transaction that judged a job by the gates as they were before is still to commit.
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':gates'))
+
+-- name: arm_gates
+-- Nothing to do here: PostgreSQL's gate triggers are permanent (migration 0008). Unlike
+-- SQLite's, they cost nothing measurable without gates: one call per INSERT statement,
+-- and a WHEN clause checked without a call for rows that do not become queued. (The
+-- executor does not send this; the block keeps the query names of both stores alike.)
+SELECT 1
+
+-- name: disarm_gates
+-- As arm_gates: nothing to do.
+SELECT 1
+
+-- name: any_pauses
+SELECT EXISTS (SELECT 1 FROM pauses) AS found
+
+-- name: insert_pause
+-- Nothing when the gate stands already (it keeps the time it was first paused).
+INSERT INTO pauses (namespace, kind, name, paused_at, until)
+VALUES (%(namespace)s, %(kind)s, %(name)s, clock_now(%(now)s), %(until)s)
+ON CONFLICT (namespace, kind, name) DO NOTHING
+RETURNING name
+
+-- name: set_pause_until
+-- A gate paused again: its new end (NULL: none).
+UPDATE pauses SET until = %(until)s
+WHERE namespace = %(namespace)s AND kind = %(kind)s AND name = %(name)s
+
+-- name: due_pauses
+-- The gates of %(namespace)s whose time is up.
+SELECT kind, name FROM pauses
+WHERE namespace = %(namespace)s AND until <= clock_now(%(now)s)
+ORDER BY kind, name
+
+-- name: block_jobs
+-- The queued jobs of the queue or task (%(kind)s, %(name)s) leave the ready index.
+UPDATE jobs SET blocked = true
+WHERE namespace = %(namespace)s AND status = 'queued' AND NOT blocked
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+RETURNING id
+
+-- name: delete_pause
+DELETE FROM pauses WHERE namespace = %(namespace)s AND kind = %(kind)s AND name = %(name)s
+RETURNING name
+
+-- name: unblock_jobs
+-- After delete_pause: the queued jobs of the queue or task go back to the ready index,
+-- unless another gate still holds them. (Nothing wakes the workers by itself: the
+-- store asks for it.)
+UPDATE jobs SET blocked = false
+WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+  AND NOT EXISTS (
+      SELECT 1 FROM pauses AS p
+      WHERE p.namespace = jobs.namespace
+        AND ((p.kind = 'queue' AND p.name = jobs.queue)
+             OR (p.kind = 'task' AND p.name = jobs.task)))
+RETURNING id
+
+-- name: list_pauses
+-- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
+-- in both).
+SELECT p.namespace, p.kind, p.name, p.paused_at, p.until,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.namespace = p.namespace AND j.status = 'queued' AND j.blocked
+          AND CASE p.kind WHEN 'queue' THEN j.queue = p.name ELSE j.task = p.name END) AS held
+FROM pauses AS p
+WHERE p.namespace = %(namespace)s
+ORDER BY p.kind, p.name
+
+-- name: set_queue_limit
+INSERT INTO queue_limits (namespace, queue, max_depth)
+VALUES (%(namespace)s, %(queue)s, %(max_depth)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET max_depth = excluded.max_depth
+
+-- name: delete_queue_limit
+DELETE FROM queue_limits WHERE namespace = %(namespace)s AND queue = %(queue)s
+RETURNING queue
+
+-- name: list_queue_limits
+-- A namespace's queues with a maximum depth, and their depth now.
+SELECT l.namespace, l.queue, l.max_depth,
+       (SELECT count(*) FROM jobs AS j
+        WHERE j.namespace = l.namespace AND j.queue = l.queue
+          AND j.status IN ('queued', 'scheduled', 'waiting')) AS depth
+FROM queue_limits AS l
+WHERE l.namespace = %(namespace)s
+ORDER BY l.queue
+
+-- name: lock_queue_limit
+-- The maximum depth of an enqueue's queue, locked until the enqueue commits (enqueues
+-- into a queue with a maximum depth take turns); nothing without one.
+SELECT max_depth FROM queue_limits WHERE namespace = %(namespace)s AND queue = %(queue)s
+FOR UPDATE
+
+-- name: queue_depth
+-- Then, in a statement of its own (whose snapshot is taken once the lock is held, so it
+-- sees the jobs of the enqueue that held it before), the queue's jobs waiting to run,
+-- counted up to %(up_to)s at most.
+SELECT count(*) AS depth FROM (
+    SELECT 1 FROM jobs
+    WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
+      AND queue = %(queue)s
+    LIMIT %(up_to)s) AS counted

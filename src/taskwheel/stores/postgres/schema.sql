@@ -10,6 +10,62 @@ CREATE OR REPLACE FUNCTION clock_now(given double precision)
  STABLE PARALLEL SAFE
 AS $function$ SELECT coalesce(given, extract(epoch FROM now())::double precision) $function$;
 
+CREATE OR REPLACE FUNCTION gate_became_ready()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    held boolean;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA || ':gates'));
+    IF current_schema() = TG_TABLE_SCHEMA THEN  -- as in gate_inserted
+        held := EXISTS (SELECT 1 FROM pauses
+                        WHERE namespace = NEW.namespace
+                          AND ((kind = 'queue' AND name = NEW.queue)
+                               OR (kind = 'task' AND name = NEW.task)));
+    ELSE
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I.pauses WHERE namespace = $1'
+                       ' AND ((kind = ''queue'' AND name = $2)'
+                       ' OR (kind = ''task'' AND name = $3)))', TG_TABLE_SCHEMA)
+            INTO held USING NEW.namespace, NEW.queue, NEW.task;
+    END IF;
+    NEW.blocked := held;
+    RETURN NEW;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION gate_inserted()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext(TG_TABLE_SCHEMA || ':gates'));
+    -- The store's sessions have its schema first in their search_path: static SQL,
+    -- planned once. Anyone else's insert (an operator's, with another search_path)
+    -- names the schema.
+    IF current_schema() = TG_TABLE_SCHEMA THEN
+        IF EXISTS (SELECT 1 FROM pauses) THEN
+            UPDATE jobs SET blocked = true
+            FROM inserted
+            WHERE jobs.id = inserted.id AND inserted.status = 'queued'
+              AND EXISTS (SELECT 1 FROM pauses AS p
+                          WHERE p.namespace = inserted.namespace
+                            AND ((p.kind = 'queue' AND p.name = inserted.queue)
+                                 OR (p.kind = 'task' AND p.name = inserted.task)));
+        END IF;
+    ELSE
+        EXECUTE format(
+            'UPDATE %1$I.jobs SET blocked = true FROM inserted'
+            ' WHERE jobs.id = inserted.id AND inserted.status = ''queued'''
+            ' AND EXISTS (SELECT 1 FROM %1$I.pauses AS p'
+            ' WHERE p.namespace = inserted.namespace'
+            ' AND ((p.kind = ''queue'' AND p.name = inserted.queue)'
+            ' OR (p.kind = ''task'' AND p.name = inserted.task)))', TG_TABLE_SCHEMA);
+    END IF;
+    RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION notify_became_ready()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -34,6 +90,44 @@ BEGIN
     RETURN NULL;
 END
 $function$;
+
+CREATE TABLE alert_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    namespace text NOT NULL,
+    rule text NOT NULL,
+    firing integer,
+    event text NOT NULL,
+    url text NOT NULL,
+    body text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_at double precision NOT NULL,
+    last_status_code integer,
+    last_error text,
+    created_at double precision NOT NULL,
+    delivered_at double precision,
+    CONSTRAINT alert_deliveries_event_check CHECK ((event = ANY (ARRAY['firing'::text, 'resolved'::text, 'test'::text]))),
+    CONSTRAINT alert_deliveries_namespace_rule_firing_event_key UNIQUE (namespace, rule, firing, event),
+    CONSTRAINT alert_deliveries_pkey PRIMARY KEY (id),
+    CONSTRAINT alert_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+CREATE TABLE alert_rules (
+    namespace text NOT NULL,
+    name text NOT NULL,
+    kind text NOT NULL,
+    spec text NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    created_at double precision NOT NULL,
+    state text DEFAULT 'ok'::text NOT NULL,
+    firing integer DEFAULT 0 NOT NULL,
+    changed_at double precision,
+    value double precision,
+    evaluated_at double precision,
+    CONSTRAINT alert_rules_pkey PRIMARY KEY (namespace, name),
+    CONSTRAINT alert_rules_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
+);
 
 CREATE TABLE api_keys (
     prefix text NOT NULL,
@@ -104,6 +198,8 @@ CREATE TABLE jobs (
     step text,
     failure_policy text,
     waiting_on integer DEFAULT 0 NOT NULL,
+    blocked boolean DEFAULT false NOT NULL,
+    trace_parent text,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -125,6 +221,24 @@ CREATE TABLE migrations (
     name text NOT NULL,
     applied_at double precision NOT NULL,
     CONSTRAINT migrations_pkey PRIMARY KEY (version)
+);
+
+CREATE TABLE pauses (
+    namespace text NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    paused_at double precision NOT NULL,
+    until double precision,
+    CONSTRAINT pauses_kind_check CHECK ((kind = ANY (ARRAY['queue'::text, 'task'::text]))),
+    CONSTRAINT pauses_pkey PRIMARY KEY (namespace, kind, name)
+);
+
+CREATE TABLE queue_limits (
+    namespace text NOT NULL,
+    queue text NOT NULL,
+    max_depth integer NOT NULL,
+    CONSTRAINT queue_limits_max_depth_check CHECK ((max_depth >= 1)),
+    CONSTRAINT queue_limits_pkey PRIMARY KEY (namespace, queue)
 );
 
 CREATE TABLE quotas (
@@ -196,6 +310,8 @@ CREATE TABLE workflow_runs (
     CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
+CREATE INDEX alert_deliveries_due ON alert_deliveries USING btree (namespace, next_at) WHERE (status = 'pending'::text);
+
 CREATE INDEX attempts_job ON attempts USING btree (job_id, id);
 
 CREATE INDEX job_deps_job ON job_deps USING btree (job_id, depends_on);
@@ -210,7 +326,7 @@ CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (namespace, idempotency
 
 CREATE INDEX jobs_prunable ON jobs USING btree (namespace, finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text, 'expired'::text, 'upstream_failed'::text, 'skipped'::text]));
 
-CREATE INDEX jobs_ready ON jobs USING btree (namespace, priority DESC, deadline, run_at, id) WHERE (status = 'queued'::text);
+CREATE INDEX jobs_ready ON jobs USING btree (namespace, priority DESC, deadline, run_at, id) WHERE ((status = 'queued'::text) AND (NOT blocked));
 
 CREATE INDEX jobs_running ON jobs USING btree (namespace) WHERE (status = 'running'::text);
 
@@ -233,5 +349,9 @@ CREATE UNIQUE INDEX workflow_runs_fire ON workflow_runs USING btree (schedule_id
 CREATE INDEX workflow_runs_list ON workflow_runs USING btree (namespace, status, id);
 
 CREATE TRIGGER jobs_became_ready AFTER UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION notify_became_ready();
+
+CREATE TRIGGER jobs_gate_inserted AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION gate_inserted();
+
+CREATE TRIGGER jobs_gate_ready BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION gate_became_ready();
 
 CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION notify_inserted_ready();

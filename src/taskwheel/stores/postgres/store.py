@@ -39,8 +39,11 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
+from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
+from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -50,6 +53,7 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.postgres.connection import (
     Connection,
     ConnectionSettings,
@@ -75,7 +79,10 @@ Params = dict[str, Any]
 T = TypeVar("T")
 
 
-class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
+class PostgresExecutor(
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
+    DispatchStatements, Executor,
+):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
 
@@ -101,6 +108,9 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
     def _stamped(self, params: Params) -> Params:
         return params  # the statements read the time themselves (clock_now)
 
+    def _decode(self, value: Any) -> Any:
+        return rows.as_stored(value)
+
     # -- the transaction ------------------------------------------------------------------
 
     def now(self) -> float:
@@ -118,6 +128,18 @@ class PostgresExecutor(WorkflowStatements, TenancyStatements, Executor):
             return
         self._conn.execute(
             _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, event)}
+        )
+
+    def arm_gates(self) -> None:
+        pass  # the gate triggers are permanent (queries.sql: arm_gates)
+
+    def disarm_gates(self) -> None:
+        pass
+
+    def _announce_ready(self, namespace: str) -> None:
+        # Jobs a gate releases stay queued: no trigger sees them become ready.
+        self._conn.execute(
+            _C["notify"], {"channel": self._channel, "payload": payload_of(namespace, "jobs")}
         )
 
     # -- jobs -------------------------------------------------------------------------------
@@ -511,7 +533,7 @@ class PostgresStore(SQLStore):
         >>> store.migrate()  # doctest: +SKIP
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql']
     """
 
     kind = "postgres"
@@ -544,6 +566,17 @@ class PostgresStore(SQLStore):
             operation, pipeline=pipeline, snapshot=access == "snapshot"
         ) as conn:
             yield PostgresExecutor(conn, now=now, channel=channel, autocommit=False)
+
+    def caller_connection(self, connection: object) -> CallerConnection:
+        """A psycopg 3 connection to this store's database (see `PostgresCaller`)."""
+        from taskwheel.stores.postgres.caller import PostgresCaller
+
+        channel = self.notifier.channel
+        return PostgresCaller(
+            connection, schema=self.schema, clock=self._given_clock,
+            executor=lambda conn, now: PostgresExecutor(conn, now=now, channel=channel,
+                                                        autocommit=False),
+        )
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -662,6 +695,7 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "guarantee": [new.guarantee.value for new in jobs],
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
+        "trace_parent": [new.trace_parent for new in jobs],
     }
 
 

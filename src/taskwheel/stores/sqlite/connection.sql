@@ -24,3 +24,20 @@ PRAGMA temp_store;
 PRAGMA busy_timeout;
 PRAGMA wal_autocheckpoint;
 PRAGMA page_size;
+
+-- Transactional enqueue (sqlite/commits.py): what tells that the caller's transaction
+-- committed what an operation wrote in it.
+
+-- name: job_exists
+SELECT 1 FROM taskwheel_jobs WHERE id = :id
+
+-- name: run_exists
+SELECT 1 FROM taskwheel_workflow_runs WHERE id = :id
+
+-- name: schedule_written
+SELECT 1 FROM taskwheel_schedules
+WHERE namespace = :namespace AND name = :name AND updated_at = :now
+
+-- name: database_list
+-- The files a connection has open (the caller's must be the store's: sqlite/caller.py).
+PRAGMA database_list

@@ -73,9 +73,10 @@ ORDER BY namespace
 -- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
-        :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now)
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now,
+        :trace_parent)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 SELECT * FROM taskwheel_jobs
@@ -87,23 +88,28 @@ WHERE namespace = :namespace AND idempotency_key = :idempotency_key AND changes(
 -- would give (the table has no AUTOINCREMENT, so the ids of the last jobs, once deleted,
 -- are given again, as they always were). Nobody else inserts before the write
 -- transaction commits: the ids from here on are the batch's... (limited: a namespace of
--- :namespaces (JSON) has a quota; the store then enqueues the batch in a transaction
--- that checks it: one probe of a primary key per namespace, in the same statement)...
--- (A CASE, not an AND: SQLite evaluates the IN list of an AND's second operand even
--- when the first is false, which tripled this statement's cost.)
+-- :namespaces (JSON) has a quota or a queue with a maximum depth; the store then
+-- enqueues the batch in a transaction that checks them: one probe of a primary key per
+-- namespace, in the same statement)...
+-- (CASEs, not ANDs: SQLite evaluates the IN list of an AND's second operand even when
+-- the first is false, which tripled this statement's cost.)
 SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
        CASE WHEN EXISTS (SELECT 1 FROM taskwheel_quotas)  -- no quota anywhere: nothing more
             THEN EXISTS (SELECT 1 FROM taskwheel_quotas
                          WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
-            ELSE 0 END AS limited
+            ELSE 0 END
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_limits)  -- nor a maximum depth
+              THEN EXISTS (SELECT 1 FROM taskwheel_queue_limits
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`), positional in column order: binding by name costs
 -- more per row, and this statement runs once per job of a batch (executemany).
 INSERT INTO taskwheel_jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: claim_at_once
 -- A claim in one short write transaction, for when nothing but ready jobs is in play.
@@ -129,7 +135,7 @@ WHERE id IN (
     SELECT job.id FROM json_each(:namespaces) AS claimed
     JOIN taskwheel_jobs AS job ON job.id IN (
         SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
-        WHERE namespace = claimed.value AND status = 'queued'
+        WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
         ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
@@ -175,7 +181,7 @@ WHERE id IN (
     SELECT job.id FROM json_each(:namespaces) AS claimed
     JOIN taskwheel_jobs AS job ON job.id IN (
         SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
-        WHERE namespace = claimed.value AND status = 'queued'
+        WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
         ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
@@ -601,6 +607,138 @@ GROUP BY queue, priority
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 
+-- observation (stores/observation.py) --------------------------------------------------------
+
+-- name: jobs_ahead
+-- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
+-- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
+-- the namespace.
+SELECT priority, count(*) AS count FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND queue = :queue AND id <> :id
+  AND (priority > :priority OR (priority = :priority AND (
+       coalesce(deadline, 1e308) < coalesce(:deadline, 1e308)
+       OR (coalesce(deadline, 1e308) = coalesce(:deadline, 1e308) AND (
+           run_at < :run_at OR (run_at = :run_at AND id < :id))))))
+GROUP BY priority ORDER BY priority DESC
+
+-- name: depth_by_band
+-- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
+-- state and priority; for ready ones, when the first became ready (see
+-- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- the finished ones.
+SELECT namespace, queue, status, priority, count(*) AS count,
+       min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
+FROM taskwheel_jobs
+WHERE status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY namespace, queue, status, priority
+
+-- name: all_workers
+SELECT * FROM taskwheel_workers ORDER BY started_at, id
+
+-- alerts (stores/alerting.py) ------------------------------------------------------------------
+
+-- name: upsert_alert_rule
+-- A rule defined again keeps its creation time and where it stands.
+INSERT INTO taskwheel_alert_rules (namespace, name, kind, spec, url, secret, created_at)
+VALUES (:namespace, :name, :kind, :spec, :url, :secret, :now)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    kind = excluded.kind, spec = excluded.spec, url = excluded.url, secret = excluded.secret
+RETURNING *
+
+-- name: alert_rule
+SELECT * FROM taskwheel_alert_rules WHERE namespace = :namespace AND name = :name
+
+-- name: list_alert_rules
+SELECT * FROM taskwheel_alert_rules WHERE namespace = :namespace ORDER BY name
+
+-- name: alert_namespaces
+SELECT DISTINCT namespace FROM taskwheel_alert_rules ORDER BY namespace
+
+-- name: delete_alert_rule
+DELETE FROM taskwheel_alert_rules WHERE namespace = :namespace AND name = :name RETURNING name
+
+-- name: delete_alert_deliveries
+DELETE FROM taskwheel_alert_deliveries WHERE namespace = :namespace AND rule = :name
+
+-- name: fire_alert
+-- ok -> firing, once: of two evaluators only the first finds it ok. The answer is the
+-- number of this firing.
+UPDATE taskwheel_alert_rules
+SET state = 'firing', firing = firing + 1, changed_at = :now, value = :value,
+    evaluated_at = :now
+WHERE namespace = :namespace AND name = :name AND state = 'ok'
+RETURNING firing
+
+-- name: resolve_alert
+-- firing -> ok, once; the answer is the number of the firing it resolves.
+UPDATE taskwheel_alert_rules
+SET state = 'ok', changed_at = :now, value = :value, evaluated_at = :now
+WHERE namespace = :namespace AND name = :name AND state = 'firing'
+RETURNING firing
+
+-- name: note_alert_value
+UPDATE taskwheel_alert_rules SET value = :value, evaluated_at = :now
+WHERE namespace = :namespace AND name = :name
+
+-- name: insert_alert_delivery
+-- Nothing when this (rule, firing, event) has one already.
+INSERT INTO taskwheel_alert_deliveries (namespace, rule, firing, event, url, body, next_at, created_at)
+VALUES (:namespace, :name, :firing, :event, :url, :body, :now, :now)
+ON CONFLICT (namespace, rule, firing, event) DO NOTHING
+RETURNING *
+
+-- name: due_alert_deliveries
+SELECT * FROM taskwheel_alert_deliveries
+WHERE namespace = :namespace AND status = 'pending' AND next_at <= :now
+ORDER BY next_at, id
+LIMIT :limit
+
+-- name: record_alert_delivery
+UPDATE taskwheel_alert_deliveries
+SET attempts = attempts + 1, status = :status, next_at = :next_at,
+    last_status_code = :status_code, last_error = :error,
+    delivered_at = CASE WHEN :status = 'delivered' THEN :now END
+WHERE id = :id
+RETURNING *
+
+-- name: list_alert_deliveries
+SELECT * FROM taskwheel_alert_deliveries
+WHERE namespace = :namespace AND rule = :name
+ORDER BY id DESC
+LIMIT :limit
+
+-- name: alert_attempts
+-- failure_rate: the task's attempts that ended since :since, and those that failed (an
+-- attempt cancelled or given back at shutdown is neither).
+SELECT count(*) AS total,
+       coalesce(sum(CASE WHEN a.outcome IN ('failed', 'timed_out', 'crashed', 'lease_expired')
+                         THEN 1 ELSE 0 END), 0) AS failed
+FROM taskwheel_attempts AS a JOIN taskwheel_jobs AS j ON j.id = a.job_id
+WHERE a.namespace = :namespace AND j.task = :task AND a.ended_at >= :since
+  AND a.outcome NOT IN ('cancelled', 'interrupted')
+
+-- name: alert_dead_since
+-- dlq_growing: jobs (of :queue, when given) that went dead since :since.
+SELECT count(*) AS count FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'dead' AND finished_at >= :since
+  AND (:queue IS NULL OR queue = :queue)
+
+-- name: alert_first_ready
+-- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
+-- ready (see ready_by_priority).
+SELECT min(max(run_at, created_at)) AS first_ready FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND queue = :queue
+  AND (:priority IS NULL OR priority = :priority)
+
+-- name: alert_late_schedules
+-- schedule_missed: active schedules (:schedule, when given) whose fire time is before
+-- :before: nobody fired them.
+SELECT name, next_fire_at FROM taskwheel_schedules
+WHERE namespace = :namespace AND paused = 0 AND next_fire_at IS NOT NULL
+  AND next_fire_at < :before AND (:schedule IS NULL OR name = :schedule)
+ORDER BY next_fire_at
+LIMIT 20
+
 -- workflows (sqlite/workflow_steps.py) --------------------------------------------------------
 
 -- name: insert_run
@@ -803,3 +941,125 @@ WHERE namespace = :namespace
 -- name: count_active_schedules
 SELECT count(*) AS active FROM taskwheel_schedules
 WHERE namespace = :namespace AND NOT paused AND next_fire_at IS NOT NULL
+
+-- dispatch control (stores/dispatch.py) ---------------------------------------------------------
+-- A gate (a paused queue or task) holds the queued jobs it matches blocked, out of the ready
+-- index; the triggers of migration 0008 block the jobs that become queued while it stands.
+
+-- name: lock_gates
+-- Nothing to take: the write transaction holds the write lock of the whole database.
+SELECT 1
+
+-- name: arm_gates
+-- The triggers that block jobs becoming queued behind a closed gate, created by a pause
+-- (migration 0008 says why they exist only while a gate is closed). The WHEN clauses
+-- look for a gate that holds the row.
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_inserted AFTER INSERT ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.status = 'queued' AND EXISTS (
+    SELECT 1 FROM taskwheel_pauses
+    WHERE namespace = NEW.namespace
+      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
+BEGIN
+    UPDATE taskwheel_jobs SET blocked = 1 WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_ready AFTER UPDATE OF status ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued' AND NEW.blocked <> EXISTS (
+    SELECT 1 FROM taskwheel_pauses
+    WHERE namespace = NEW.namespace
+      AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
+BEGIN
+    UPDATE taskwheel_jobs SET blocked = 1 - NEW.blocked WHERE id = NEW.id;
+END;
+
+-- name: disarm_gates
+-- Dropped when the last gate opens (no queued job is blocked any more).
+DROP TRIGGER IF EXISTS taskwheel_jobs_gate_inserted;
+DROP TRIGGER IF EXISTS taskwheel_jobs_gate_ready;
+
+-- name: any_pauses
+SELECT EXISTS (SELECT 1 FROM taskwheel_pauses) AS found
+
+-- name: insert_pause
+-- Nothing when the gate stands already (it keeps the time it was first paused).
+INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at, until)
+VALUES (:namespace, :kind, :name, :now, :until)
+ON CONFLICT (namespace, kind, name) DO NOTHING
+RETURNING name
+
+-- name: set_pause_until
+-- A gate paused again: its new end (NULL: none).
+UPDATE taskwheel_pauses SET until = :until
+WHERE namespace = :namespace AND kind = :kind AND name = :name
+
+-- name: due_pauses
+-- The gates of :namespace whose time is up.
+SELECT kind, name FROM taskwheel_pauses
+WHERE namespace = :namespace AND until <= :now
+ORDER BY kind, name
+
+-- name: block_jobs
+-- The queued jobs of the queue or task (:kind, :name) leave the ready index.
+UPDATE taskwheel_jobs SET blocked = 1
+WHERE namespace = :namespace AND status = 'queued' AND blocked = 0
+  AND CASE :kind WHEN 'queue' THEN queue = :name ELSE task = :name END
+RETURNING id
+
+-- name: delete_pause
+DELETE FROM taskwheel_pauses WHERE namespace = :namespace AND kind = :kind AND name = :name
+RETURNING name
+
+-- name: unblock_jobs
+-- After delete_pause: the queued jobs of the queue or task go back to the ready index,
+-- unless another gate still holds them.
+UPDATE taskwheel_jobs SET blocked = 0
+WHERE namespace = :namespace AND status = 'queued' AND blocked = 1
+  AND CASE :kind WHEN 'queue' THEN queue = :name ELSE task = :name END
+  AND NOT EXISTS (
+      SELECT 1 FROM taskwheel_pauses AS p
+      WHERE p.namespace = taskwheel_jobs.namespace
+        AND ((p.kind = 'queue' AND p.name = taskwheel_jobs.queue)
+             OR (p.kind = 'task' AND p.name = taskwheel_jobs.task)))
+RETURNING id
+
+-- name: list_pauses
+-- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
+-- in both).
+SELECT p.namespace, p.kind, p.name, p.paused_at, p.until,
+       (SELECT count(*) FROM taskwheel_jobs AS j
+        WHERE j.namespace = p.namespace AND j.status = 'queued' AND j.blocked = 1
+          AND CASE p.kind WHEN 'queue' THEN j.queue = p.name ELSE j.task = p.name END) AS held
+FROM taskwheel_pauses AS p
+WHERE p.namespace = :namespace
+ORDER BY p.kind, p.name
+
+-- name: set_queue_limit
+INSERT INTO taskwheel_queue_limits (namespace, queue, max_depth)
+VALUES (:namespace, :queue, :max_depth)
+ON CONFLICT (namespace, queue) DO UPDATE SET max_depth = excluded.max_depth
+
+-- name: delete_queue_limit
+DELETE FROM taskwheel_queue_limits WHERE namespace = :namespace AND queue = :queue
+RETURNING queue
+
+-- name: list_queue_limits
+-- A namespace's queues with a maximum depth, and their depth now.
+SELECT l.namespace, l.queue, l.max_depth,
+       (SELECT count(*) FROM taskwheel_jobs AS j
+        WHERE j.namespace = l.namespace AND j.queue = l.queue
+          AND j.status IN ('queued', 'scheduled', 'waiting')) AS depth
+FROM taskwheel_queue_limits AS l
+WHERE l.namespace = :namespace
+ORDER BY l.queue
+
+-- name: lock_queue_limit
+-- The maximum depth of an enqueue's queue (the single writer's transaction is the lock);
+-- nothing without one.
+SELECT max_depth FROM taskwheel_queue_limits WHERE namespace = :namespace AND queue = :queue
+
+-- name: queue_depth
+-- Then the queue's jobs waiting to run, counted up to :up_to at most.
+SELECT count(*) AS depth FROM (
+    SELECT 1 FROM taskwheel_jobs
+    WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
+      AND queue = :queue
+    LIMIT :up_to)

@@ -3,6 +3,41 @@
 -- migrations are the source of truth. After changing them, regenerate with
 --     TASKWHEEL_UPDATE_SCHEMA=1 .venv/bin/pytest tests/contract/test_migrations.py
 
+CREATE TABLE taskwheel_alert_deliveries (
+    id               INTEGER PRIMARY KEY,
+    namespace        TEXT    NOT NULL,
+    rule             TEXT    NOT NULL,
+    firing           INTEGER,
+    event            TEXT    NOT NULL CHECK (event IN ('firing', 'resolved', 'test')),
+    url              TEXT    NOT NULL,
+    body             TEXT    NOT NULL,
+    status           TEXT    NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_at          REAL    NOT NULL,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    created_at       REAL    NOT NULL,
+    delivered_at     REAL,
+    UNIQUE (namespace, rule, firing, event)
+);
+
+CREATE TABLE taskwheel_alert_rules (
+    namespace    TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    spec         TEXT    NOT NULL,
+    url          TEXT    NOT NULL,
+    secret       TEXT    NOT NULL,
+    created_at   REAL    NOT NULL,
+    state        TEXT    NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'firing')),
+    firing       INTEGER NOT NULL DEFAULT 0,
+    changed_at   REAL,
+    value        REAL,
+    evaluated_at REAL,
+    PRIMARY KEY (namespace, name)
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_api_keys (
     prefix     TEXT    PRIMARY KEY,
     digest     TEXT    NOT NULL,
@@ -65,7 +100,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -77,6 +112,22 @@ CREATE TABLE taskwheel_leases (
 );
 
 CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
+
+CREATE TABLE taskwheel_pauses (
+    namespace TEXT NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('queue', 'task')),
+    name      TEXT NOT NULL,
+    paused_at REAL NOT NULL,
+    until     REAL,
+    PRIMARY KEY (namespace, kind, name)
+) WITHOUT ROWID;
+
+CREATE TABLE taskwheel_queue_limits (
+    namespace TEXT    NOT NULL,
+    queue     TEXT    NOT NULL,
+    max_depth INTEGER NOT NULL CHECK (max_depth >= 1),
+    PRIMARY KEY (namespace, queue)
+) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_quotas (
     namespace            TEXT    PRIMARY KEY,
@@ -142,6 +193,9 @@ CREATE TABLE taskwheel_workflow_runs (
     fire_at          REAL                        -- the instant it stands for
 );
 
+CREATE INDEX taskwheel_alert_deliveries_due
+    ON taskwheel_alert_deliveries (namespace, next_at) WHERE status = 'pending';
+
 CREATE INDEX taskwheel_attempts_job ON taskwheel_attempts (job_id, id);
 
 CREATE INDEX taskwheel_job_deps_job ON taskwheel_job_deps (job_id, depends_on);
@@ -158,7 +212,7 @@ CREATE INDEX taskwheel_jobs_lease
 
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
-    WHERE status = 'queued';
+    WHERE status = 'queued' AND blocked = 0;
 
 CREATE INDEX taskwheel_jobs_schedule_unfinished
     ON taskwheel_jobs (schedule_id)

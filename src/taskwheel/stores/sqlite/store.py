@@ -31,13 +31,17 @@ from taskwheel.jobs import (
     NewJob,
     Outcome,
     epoch_datetime,
+    loads_json,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.notify import Notifier, NullNotifier, due_event
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
+from taskwheel.stores.alerting import AlertStatements
 from taskwheel.stores.base import WorkerRegistration
+from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
@@ -47,7 +51,9 @@ from taskwheel.stores.executor import (
     ReadyCount,
     StatsRows,
 )
+from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.sql_files import load_migrations, split_statements
+from taskwheel.stores.sqlite.commits import CommitWatcher, Witness, WitnessedExecutor
 from taskwheel.stores.sqlite.connection import (
     STORE,
     Database,
@@ -61,11 +67,15 @@ from taskwheel.stores.sqlite.connection import (
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
 from taskwheel.stores.tenancy import TenancyStatements
+from taskwheel.workflows import WorkflowSpec
 
 _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 
-class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
+class SQLiteExecutor(
+    WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
+    DispatchStatements, Executor,
+):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
 
@@ -97,6 +107,18 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
 
     def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
         return {**params, "now": self.now()}
+
+    def _decode(self, value: Any) -> Any:
+        return loads_json(value)
+
+    def _announce_ready(self, namespace: str) -> None:
+        self.wake(namespace, "jobs")
+
+    def arm_gates(self) -> None:
+        self._run("arm_gates", {})
+
+    def disarm_gates(self) -> None:
+        self._run("disarm_gates", {})
 
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
@@ -490,6 +512,58 @@ class SQLiteExecutor(WorkflowStatements, TenancyStatements, Executor):
                                  {"namespace": namespace}).fetchone()[0])
 
 
+class _WitnessedExecutor(SQLiteExecutor, WitnessedExecutor):
+    """`SQLiteExecutor` that notes, for each row it creates, how to find it once the
+    caller has committed it (`Witness`)."""
+
+    def __init__(self, clock: Clock, *, conn: sqlite3.Connection) -> None:
+        super().__init__(clock, conn=conn)
+        self.witnesses: list[Witness] = []
+
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> Enqueued:
+        return self._witness_jobs(super().insert_jobs(jobs))
+
+    def insert_unlimited_jobs(self, jobs: Sequence[NewJob]) -> Enqueued | None:
+        written = super().insert_unlimited_jobs(jobs)
+        return None if written is None else self._witness_jobs(written)
+
+    def _witness_jobs(self, written: Enqueued) -> Enqueued:
+        created = [job.id for job, existing in zip(written, written.existing, strict=True)
+                   if not existing]
+        if created:  # one statement or savepoint wrote them all: one suffices
+            self.witnesses.append(Witness("job_exists", {"id": max(created)}))
+        return written
+
+    def insert_run(
+        self, spec: WorkflowSpec, *, run_at: float, started: float,
+        schedule_id: int | None = None, fire_at: float | None = None,
+    ) -> int | None:
+        run_id: int | None = super().insert_run(spec, run_at=run_at, started=started,
+                                                schedule_id=schedule_id, fire_at=fire_at)
+        if run_id is not None:
+            self.witnesses.append(Witness("run_exists", {"id": run_id}))
+        return run_id
+
+    def insert_fired_job(
+        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
+    ) -> int | None:
+        job_id: int | None = super().insert_fired_job(schedule, fire, status)
+        if job_id is not None:
+            self.witnesses.append(Witness("job_exists", {"id": job_id}))
+        return job_id
+
+    def upsert_schedule(
+        self, definition: ScheduleDefinition, next_fire_at: float | None,
+        declared_by: str | None,
+    ) -> bool:
+        changed: bool = super().upsert_schedule(definition, next_fire_at, declared_by)
+        if changed:
+            self.witnesses.append(Witness("schedule_written", {
+                "namespace": definition.namespace, "name": definition.name,
+                "now": self.now()}))
+        return changed
+
+
 class SQLiteStore(SQLStore):
     """`Store` on a SQLite file (or ``:memory:`` for a single process).
 
@@ -498,7 +572,7 @@ class SQLiteStore(SQLStore):
         >>> store.migrate()
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
-         '0007_webhooks.sql']
+         '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql']
     """
 
     kind = "sqlite"
@@ -518,6 +592,16 @@ class SQLiteStore(SQLStore):
                 raise InvalidInput("database_url", f"directory {directory!r} does not exist")
             self.notifier = LocalNotifier(path)
         self._db = Database(path, busy_timeout)
+        # Wake-ups of operations run in callers' transactions (see `caller_connection`).
+        self._commits = None if memory else CommitWatcher(path, self.notifier.notify)
+
+    def caller_connection(self, connection: object) -> CallerConnection:
+        """A ``sqlite3.Connection`` to this store's file (see `SQLiteCaller`)."""
+        from taskwheel.stores.sqlite.caller import SQLiteCaller
+
+        return SQLiteCaller(connection, path=self.path, notifier=self.notifier,
+                            commits=self._commits,
+                            executor=lambda conn: _WitnessedExecutor(self.clock, conn=conn))
 
     def executor(
         self, operation: str, access: Access = "transaction", *, pipeline: bool = False
@@ -597,6 +681,8 @@ class SQLiteStore(SQLStore):
         }
 
     def close(self) -> None:
+        if self._commits is not None:
+            self._commits.close()
         self._db.close()
         if isinstance(self.notifier, LocalNotifier):
             self.notifier.close()
@@ -633,7 +719,7 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "priority": new.priority, "run_at": run_at, "deadline": deadline,
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
-        "idempotency_key": new.idempotency_key, "now": now,
+        "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
     }
 
 

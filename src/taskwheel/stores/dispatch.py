@@ -1,0 +1,109 @@
+"""The statements of dispatch control — pauses and queues' maximum depths — written
+once for both dialects, as `tenancy.TenancyStatements` is: the same query names and
+parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`,
+`_announce_ready` (how it wakes workers for jobs that became claimable without
+changing state: SQLite after its commit, PostgreSQL with a NOTIFY in the transaction),
+and `arm_gates` / `disarm_gates` (SQLite creates its gate triggers while a gate is
+closed; PostgreSQL's are permanent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskwheel.clock import to_datetime
+from taskwheel.gates import GateKind, Pause, QueueLimit
+from taskwheel.jobs import epoch_datetime
+from taskwheel.stores.tenancy import Cursor
+
+
+class DispatchStatements:
+    """Gates and queue limits over a dialect's `_execute`."""
+
+    def _execute(self, name: str, params: dict[str, Any]) -> Cursor:
+        raise NotImplementedError
+
+    def _stamped(self, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _announce_ready(self, namespace: str) -> None:
+        raise NotImplementedError
+
+    # -- pauses -----------------------------------------------------------------------------
+
+    def lock_gates(self) -> None:
+        self._execute("lock_gates", {}).fetchall()
+
+    def arm_gates(self) -> None:
+        raise NotImplementedError
+
+    def disarm_gates(self) -> None:
+        raise NotImplementedError
+
+    def any_pauses(self) -> bool:
+        row = self._execute("any_pauses", {}).fetchone()
+        assert row is not None
+        return bool(row["found"])
+
+    def insert_pause(self, namespace: str, kind: GateKind, name: str,
+                     until: float | None) -> bool:
+        params = self._stamped({"namespace": namespace, "kind": kind.value, "name": name,
+                                "until": until})
+        return self._execute("insert_pause", params).fetchone() is not None
+
+    def set_pause_until(self, namespace: str, kind: GateKind, name: str,
+                        until: float | None) -> None:
+        self._execute("set_pause_until", {"namespace": namespace, "kind": kind.value,
+                                          "name": name, "until": until})
+
+    def due_pauses(self, namespace: str) -> list[tuple[GateKind, str]]:
+        found = self._execute("due_pauses", self._stamped({"namespace": namespace}))
+        return [(GateKind(row["kind"]), str(row["name"])) for row in found.fetchall()]
+
+    def block_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        params = {"namespace": namespace, "kind": kind.value, "name": name}
+        return len(self._execute("block_jobs", params).fetchall())
+
+    def delete_pause(self, namespace: str, kind: GateKind, name: str) -> bool:
+        params = {"namespace": namespace, "kind": kind.value, "name": name}
+        return self._execute("delete_pause", params).fetchone() is not None
+
+    def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        params = {"namespace": namespace, "kind": kind.value, "name": name}
+        released = len(self._execute("unblock_jobs", params).fetchall())
+        if released:
+            self._announce_ready(namespace)
+        return released
+
+    def list_pauses(self, namespace: str) -> list[Pause]:
+        return [Pause(namespace=row["namespace"], kind=GateKind(row["kind"]), name=row["name"],
+                      paused_at=epoch_datetime(row["paused_at"]), held=int(row["held"]),
+                      until=to_datetime(row["until"]))
+                for row in self._execute("list_pauses", {"namespace": namespace}).fetchall()]
+
+    # -- queues' maximum depths -------------------------------------------------------------
+
+    def set_queue_limit(self, limit: QueueLimit) -> None:
+        self._execute("set_queue_limit", {"namespace": limit.namespace, "queue": limit.queue,
+                                          "max_depth": limit.max_depth})
+
+    def delete_queue_limit(self, namespace: str, queue: str) -> bool:
+        params = {"namespace": namespace, "queue": queue}
+        return self._execute("delete_queue_limit", params).fetchone() is not None
+
+    def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
+        return [QueueLimit(row["namespace"], row["queue"], int(row["max_depth"]),
+                           int(row["depth"]))
+                for row in self._execute("list_queue_limits",
+                                         {"namespace": namespace}).fetchall()]
+
+    def lock_queue_limit(self, namespace: str, queue: str) -> int | None:
+        row = self._execute("lock_queue_limit",
+                            {"namespace": namespace, "queue": queue}).fetchone()
+        return None if row is None else int(row["max_depth"])
+
+    def queue_depth(self, namespace: str, queue: str, up_to: int) -> int:
+        row = self._execute("queue_depth", {"namespace": namespace, "queue": queue,
+                                            "up_to": up_to}).fetchone()
+        assert row is not None
+        return int(row["depth"])

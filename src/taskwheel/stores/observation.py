@@ -1,0 +1,66 @@
+"""The statements that watch the store — what holds a job, what a scrape reads —
+written once for both dialects.
+
+They are reads with the same query names and parameters in both ``queries.sql``
+files, so the two executors take them from here (as `stores.tenancy`). A dialect
+supplies `_execute` (one statement by name) and `_decode` (how its JSON columns come
+back: text to decode on SQLite, values already decoded on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from taskwheel.explanations import PriorityBand
+from taskwheel.jobs import DepthBand, Job, WorkerInfo
+from taskwheel.stores import rows
+from taskwheel.stores.tenancy import Cursor
+from taskwheel.validators import ALL_NAMESPACES
+
+
+class ObservationStatements:
+    """Reads for `explain_job` and the metrics, over a dialect's `_execute`."""
+
+    def _execute(self, name: str, params: dict[str, Any]) -> Cursor:
+        raise NotImplementedError
+
+    def _decode(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def jobs_ahead(self, job: Job) -> list[PriorityBand]:
+        """The ready jobs of ``job``'s namespace and queue that a claim takes before it
+        (dispatch order), counted by priority, highest first."""
+        deadline = None if job.deadline is None else job.deadline.timestamp()
+        found = self._execute("jobs_ahead", {
+            "namespace": job.namespace, "queue": job.queue, "priority": job.priority,
+            "deadline": deadline, "run_at": job.run_at.timestamp(), "id": job.id,
+        }).fetchall()
+        return [PriorityBand(int(row["priority"]), int(row["count"])) for row in found]
+
+    def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:
+        """The registrations of ``namespaces`` and of the workers that serve several
+        (registered under ``"*"``), alive or not, by start time."""
+        now = self.now()
+        found: list[WorkerInfo] = []
+        for namespace in dict.fromkeys([*namespaces, ALL_NAMESPACES]):
+            found += [rows.worker(row, now, self._decode) for row in self._execute(
+                "list_workers", {"namespace": namespace}).fetchall()]
+        return sorted(found, key=lambda worker: (worker.started_at, worker.id))
+
+    def depth_by_band(self) -> list[DepthBand]:
+        """Every namespace's unfinished and dead jobs by queue, state and priority, in
+        one statement (each row read by position: a scrape may read tens of
+        thousands)."""
+        found = self._execute("depth_by_band", {}).fetchall()
+        return [DepthBand(*(row.values() if isinstance(row, dict) else row))
+                for row in found]
+
+    def all_workers(self) -> list[WorkerInfo]:
+        """Every registered worker, alive or not."""
+        now = self.now()
+        return [rows.worker(row, now, self._decode)
+                for row in self._execute("all_workers", {}).fetchall()]

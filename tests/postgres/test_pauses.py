@@ -1,0 +1,73 @@
+"""Pauses on PostgreSQL, where enqueues run concurrently with the pause: a job written by
+a transaction still open when a queue is paused is held by the pause once it commits
+(the pause waits for it), and a job someone inserts by hand, from a session whose
+search_path is not the store's schema, is held too."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from taskwheel.gates import GateKind, Pause
+from taskwheel.stores.postgres import PostgresStore
+from waiting import wait_for
+
+from .conftest import NS, QUEUE
+
+_INSERT = ("INSERT INTO {}.jobs (namespace, task, queue, args, kwargs, status, priority,"
+           " run_at, max_attempts, guarantee, deadline_policy, created_at) VALUES"
+           " (%s, 'pg.noop', %s, '[]', '{{}}', 'queued', 0, 0, 1, 'at_least_once', 'expire', 0)"
+           " RETURNING id")
+
+
+def _insert(conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> int:
+    [(job_id,)] = conn.execute(sql.SQL(_INSERT).format(sql.Identifier(schema)),
+                               (NS, QUEUE)).fetchall()
+    return int(job_id)
+
+
+def _claimable(store: PostgresStore) -> list[int]:
+    return [job.id for job in store.claim_jobs(NS, "w1", [QUEUE], 10, 30.0).jobs]
+
+
+def test_a_job_committed_after_a_pause_began_is_held_by_it(
+    store: PostgresStore, url: str, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    paused: list[Pause] = []
+    with admin.transaction():
+        job_id = _insert(admin, schema)  # an enqueue that has not committed yet
+        pausing = threading.Thread(
+            target=lambda: paused.append(store.pause(NS, GateKind.QUEUE, QUEUE)), daemon=True)
+        pausing.start()
+
+        def pause_waits() -> bool:
+            admin.execute("SELECT pg_stat_clear_snapshot()")
+            return bool(admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s"
+                " AND wait_event_type = 'Lock'", (url.rsplit("application_name=", 1)[1],)
+            ).fetchone())
+
+        wait_for(pause_waits, what="the pause to wait for the open enqueue")
+    pausing.join(10)
+
+    assert [pause.held for pause in paused] == [1]
+    assert _claimable(store) == []
+    assert store.resume(NS, GateKind.QUEUE, QUEUE) == 1
+    assert _claimable(store) == [job_id]
+
+
+def test_a_job_inserted_from_another_search_path_is_held(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    store.pause(NS, GateKind.QUEUE, QUEUE)
+    job_id = _insert(admin, schema)
+    admin.execute(sql.SQL("UPDATE {}.jobs SET status = 'cancelled' WHERE id = %s").format(
+        sql.Identifier(schema)), (job_id,))
+    admin.execute(sql.SQL("UPDATE {}.jobs SET status = 'queued' WHERE id = %s").format(
+        sql.Identifier(schema)), (job_id,))
+    assert _claimable(store) == []
+    assert store.resume(NS, GateKind.QUEUE, QUEUE) == 1
+    assert _claimable(store) == [job_id]
