@@ -323,7 +323,7 @@ BAD_ENQUEUES = [
     pytest.param(["add", "--args", "[1, 2]", "--max-attempts", "0"], "--max-attempts",
                  "must be an integer from 1 to 1000000", id="no-attempts"),
     pytest.param(["add", "--args", "[1, 2]", "--colour", "red"], "--colour",
-                 "No such option", id="unknown-option"),
+                 "--colour: no such option", id="unknown-option"),
 ]
 
 

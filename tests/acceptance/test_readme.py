@@ -172,3 +172,16 @@ def free_port() -> int:
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_defaults_file_example_is_accepted_as_written(project: Project) -> None:
+    write_modules(project)
+    (project.root / "taskwheel.toml").write_text(block_with("toml", "[worker]"),
+                                                 encoding="utf-8")
+
+    settings = project.run_json("config")
+    listed = project.run("jobs", "list", "--format", "csv")
+
+    assert listed.returncode == 0, listed.stderr
+    assert {(row["setting"], row["command"]): row["value"] for row in settings}[
+        ("concurrency", "worker")] == 16

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from taskwheel.cli.main import cli
 
+from . import cli_app
+
 # The tests folder is on sys.path (it holds the top-level test packages).
 APP = "integration.cli_app:app"
 
@@ -58,6 +60,9 @@ def taskwheel(*args: str, url: str | None = None, cwd: Path | None = None) -> Ra
             result = runner.invoke(cli, argv, env=env, catch_exceptions=True, prog_name="taskwheel")
         finally:
             os.chdir(before)
+    # The app is one object for every run in this process: a --namespace given to one
+    # command must not become the next one's.
+    cli_app.app.configure(namespace="default")
     exception = result.exception
     if isinstance(exception, SystemExit):
         exception = None

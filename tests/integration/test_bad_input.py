@@ -176,7 +176,7 @@ def test_the_command_line_refuses_values_out_of_range_in_one_line(
 def test_a_usage_error_is_one_line_too(app: taskwheel.App, url: str) -> None:
     line = run("jobs", "list", "--limit", "many", url=url).refused()
 
-    assert "'--limit'" in line
+    assert line.startswith("--limit: 'many'")
 
 
 def test_errors_under_format_json_are_json(app: taskwheel.App, url: str) -> None:
@@ -188,8 +188,7 @@ def test_errors_under_format_json_are_json(app: taskwheel.App, url: str) -> None
     assert error["field"] == "--delay"
     assert error["error"].startswith("--delay: malformed duration 'soon'")
     assert json.loads(usage.stderr) == {
-        "error": "Invalid value for 'ID': 'abc' is not a valid integer. (see taskwheel jobs show "
-                 "--help)",
+        "error": "ID: 'abc' is not a valid integer (see taskwheel jobs show --help)",
         "field": "ID",
     }
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import taskwheel
 from contract.backends import DATABASE_URLS
+from taskwheel.cli import watch
 from taskwheel.cli.main import cli
 from taskwheel.jobs import JobFilter
 from taskwheel.workflows import Workflow
@@ -38,6 +39,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("jobs", "explain"): (["1"], {}),
     ("jobs", "cancel"): (["1"], {}),
     ("jobs", "retry"): (["1"], {}),
+    ("jobs", "tail"): ([], {}),
     ("dlq", "list"): ([], {}),
     ("dlq", "replay"): (["1"], {}),
     ("dlq", "purge"): ([], {}),
@@ -55,6 +57,8 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("workflows", "retry"): (["1"], {}),
     ("workflows", "cancel"): (["1"], {}),
     ("stats",): ([], {}),
+    ("config",): ([], {}),
+    ("completion",): (["bash"], {}),
     ("keys", "create"): ([], {"--role": "read"}),
     ("keys", "list"): ([], {}),
     ("keys", "revoke"): (["tw_00000000"], {}),
@@ -134,6 +138,16 @@ VALUES = st.one_of(
     st.integers().map(str),
     st.floats().map(repr),
 )
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_after_one_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that follows something until Ctrl-C (``--watch``, ``jobs tail``) gets
+    it at its first pause."""
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(watch, "pause", ctrl_c)
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from taskwheel.cli.options import Target, common_options
+from taskwheel.cli.options import Target, common_options, listing_options
+from taskwheel.cli.progress import working
 from taskwheel.errors import InvalidInput
 from taskwheel.stores import open_store
 
 
 @click.command()
-@common_options
+@listing_options
 def stats(target: Target) -> None:
     """Per queue: jobs by state, ready jobs by priority, the oldest ready job's age;
     and the workers, alive or not."""
@@ -28,7 +29,8 @@ def migrate(target: Target) -> None:
     migrated."""
     store = open_store(target.database_url)
     try:
-        applied = store.migrate()
+        with working("migrating"):
+            applied = store.migrate()
         version = store.schema_version()
     finally:
         store.close()

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from taskwheel.alerts import AlertKind, new_alert_rule
-from taskwheel.cli.options import Target, common_options
+from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import error_line
 from taskwheel.errors import InvalidInput
 
@@ -68,13 +68,13 @@ def add_alert(
 
 
 @alerts.command("list")
-@common_options
+@listing_options
 def list_alerts(target: Target) -> None:
     """--namespace's rules and where each stands (never their secrets)."""
     with target.client() as client:
         found = client.alerts()
-    if target.output.json:
-        target.output.emit_json([rule.to_dict() for rule in found])
+    if target.output.data:
+        target.output.records([rule.to_dict() for rule in found], columns=("name", "state"))
         return
     if not found:
         target.output.note("no alerts")

@@ -33,7 +33,7 @@ from taskwheel.bench.settings import (
     postgres_url_for,
 )
 from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
-from taskwheel.cli.output import Format, Output, error_line
+from taskwheel.cli.output import ANSWER_FORMATS, Format, Output, error_line
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.schedules import DEFAULT_MISFIRE_GRACE
 from taskwheel.tasks import Pool
@@ -41,7 +41,7 @@ from taskwheel.tasks import Pool
 R = TypeVar("R")
 
 format_option = click.option(
-    "--format", "output_format", type=click.Choice([f.value for f in Format]),
+    "--format", "output_format", type=click.Choice([f.value for f in ANSWER_FORMATS]),
     default=Format.TABLE.value, show_default=True, help="How to print the figures.")
 quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import re
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.batch import read_requests, write_requests
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
+from taskwheel.cli.progress import working
+from taskwheel.cli.values import parse_arguments, parse_datetime, parse_deadline
 from taskwheel.durations import parse_duration
 from taskwheel.errors import InvalidInput
-from taskwheel.jobs import JobFilter, unique_keys
+from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.validators import MAX_ID
-
-# An ISO 8601 date starts the value: anything else given as a deadline is a duration.
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 # -- enqueue ---------------------------------------------------------------------------------
 
 
 @click.command()
-@click.argument("task")
-@click.option("--args", "args_text", default="[]", metavar="JSON", show_default=True,
-              help="Positional arguments, a JSON list.")
-@click.option("--kwargs", "kwargs_text", default="{}", metavar="JSON", show_default=True,
-              help="Keyword arguments, a JSON object.")
+@click.argument("task", required=False)
+@click.option("--args", "args_text", default=None, metavar="JSON",
+              help="Positional arguments, a JSON list.  [default: []]")
+@click.option("--kwargs", "kwargs_text", default=None, metavar="JSON",
+              help="Keyword arguments, a JSON object.  [default: {}]")
+@click.option("--from-file", "from_file", default=None, metavar="FILE",
+              help="Enqueue the requests of a JSON-lines file instead of TASK (- reads "
+              "stdin); the other options are defaults for its lines.")
 @click.option("--queue", default=None, help="[default: the task's]")
 @click.option("--priority", type=int, default=None, help="Higher runs first. [default: the task's]")
 @click.option("--delay", default=None, metavar="DURATION",
@@ -50,9 +50,10 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 def enqueue(
     target: Target,
     *,
-    task: str,
-    args_text: str,
-    kwargs_text: str,
+    task: str | None,
+    args_text: str | None,
+    kwargs_text: str | None,
+    from_file: str | None,
     queue: str | None,
     priority: int | None,
     delay: str | None,
@@ -64,19 +65,33 @@ def enqueue(
     wait_text: str | None,
     app_spec: str,
 ) -> None:
-    """Create a job of TASK, checked against the app's task registry first."""
+    """Create a job of TASK, checked against the app's task registry first; or, with
+    --from-file, one job per line of a JSON-lines file (each line an enqueue request as
+    the HTTP API takes it), every line checked before any job is written."""
     wait = 0.0 if wait_text is None else parse_duration(wait_text, "wait", longest=86_400)
     options: dict[str, Any] = {
         "queue": queue,
         "priority": priority,
         "delay": delay,
-        "at": None if at_text is None else _parse_datetime(at_text, "at"),
-        "deadline": None if deadline is None else _parse_deadline(deadline),
+        "at": None if at_text is None else parse_datetime(at_text, "at"),
+        "deadline": None if deadline is None else parse_deadline(deadline),
         "timeout": timeout,
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
     }
-    args, kwargs = parse_arguments(args_text, kwargs_text)
+    if (task is None) == (from_file is None):
+        raise InvalidInput("task", "give TASK or --from-file (one of them)")
+    if from_file is not None:
+        if args_text is not None or kwargs_text is not None:
+            raise InvalidInput("from_file", "each line of the file has its own args and "
+                               "kwargs: not with --args or --kwargs")
+        if wait_text is not None:
+            raise InvalidInput("wait", "not with --from-file: a full queue refuses the batch")
+        _enqueue_file(target, app_spec, from_file,
+                      {name: value for name, value in options.items() if value is not None})
+        return
+    assert task is not None
+    args, kwargs = parse_arguments(args_text or "[]", kwargs_text or "{}")
     app = target.load(app_spec)
     try:
         handle = app.enqueue(
@@ -94,37 +109,20 @@ def enqueue(
         app.close()
 
 
-def parse_arguments(args_text: str, kwargs_text: str) -> tuple[list[Any], dict[str, Any]]:
-    """``--args`` (a JSON list) and ``--kwargs`` (a JSON object); ``null`` is neither."""
-    args = _parse_json(args_text, "args")
-    if not isinstance(args, list):
-        raise InvalidInput("args", f"must be a JSON list, got {args_text!r}")
-    kwargs = _parse_json(kwargs_text, "kwargs")
-    if not isinstance(kwargs, dict):
-        raise InvalidInput("kwargs", f"must be a JSON object, got {kwargs_text!r}")
-    return args, kwargs
-
-
-def _parse_json(text: str, field: str) -> Any:
+def _enqueue_file(target: Target, app_spec: str, path: str, defaults: dict[str, Any]) -> None:
+    app = target.load(app_spec)
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(field, f"not valid JSON ({exc}): {text!r}") from None
-    except ValueError as exc:
-        raise InvalidInput(field, f"{exc}: {text!r}") from None
-
-
-def _parse_datetime(text: str, field: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(
-            field, f"not an ISO 8601 time: {text!r} (e.g. 2030-01-01T09:00:00+00:00)"
-        ) from None
-
-
-def _parse_deadline(text: str) -> datetime | str:
-    return _parse_datetime(text, "deadline") if _ISO_DATE.match(text.strip()) else text
+        requests = read_requests(app, path, defaults)
+        ids, existing = write_requests(app, requests)
+    finally:
+        app.close()
+    if target.output.json:
+        target.output.emit_json({"enqueued": len(ids) - existing, "existing": existing,
+                                 "ids": ids})
+        return
+    target.output.note(f"enqueued {len(ids) - existing} jobs ({ids[0]} to {max(ids)})"
+                       + (f"; {existing} requests returned the existing job of their "
+                          "idempotency key" if existing else ""))
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -140,7 +138,7 @@ def jobs() -> None:
 @click.option("--queue", default=None)
 @click.option("--task", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@common_options
+@listing_options
 def list_jobs(
     target: Target, status: str | None, queue: str | None, task: str | None, limit: int
 ) -> None:
@@ -208,7 +206,7 @@ def dlq() -> None:
 @click.option("--queue", default=None)
 @click.option("--task", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@common_options
+@listing_options
 def list_dead(target: Target, queue: str | None, task: str | None, limit: int) -> None:
     """Dead jobs, newest first."""
     with target.client() as client:
@@ -224,7 +222,7 @@ def replay_dead(target: Target, job_ids: tuple[int, ...], replay_all: bool) -> N
     """Queue dead jobs again, with a fresh set of attempts."""
     if replay_all == bool(job_ids):
         raise InvalidInput("all", "give job ids or --all (one of them)")
-    with target.client() as client:
+    with target.client() as client, working("replaying dead jobs"):
         replayed = client.replay_dead(None if replay_all else list(job_ids))
     if target.output.json:
         target.output.emit_json({"replayed": replayed})
@@ -247,7 +245,8 @@ def purge_dead(target: Target, yes: bool) -> None:
             dead = sum(q.counts.get(JobStatus.DEAD.value, 0) for q in client.stats().queues)
             click.confirm(f"Delete {dead} dead jobs of namespace {client.namespace!r} and "
                           "their attempts?", abort=True, err=True)
-        purged = client.purge_dead()
+        with working("purging dead jobs"):
+            purged = client.purge_dead()
     if target.output.json:
         target.output.emit_json({"purged": purged})
     else:

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from taskwheel.app import open_checked_store
-from taskwheel.cli.options import Target, common_options
+from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import _when
 from taskwheel.errors import InvalidInput
 from taskwheel.keys import Role, generate_key
@@ -25,6 +25,9 @@ def _store(target: Target) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+_KEY_COLUMNS = ("prefix", "name", "namespace", "role", "created_at", "revoked_at")
 
 
 @click.group()
@@ -60,14 +63,14 @@ def create_key(target: Target, *, role: str, all_namespaces: bool, name: str | N
 
 @keys.command("list")
 @click.option("--all-namespaces", is_flag=True, help="Every key.")
-@common_options
+@listing_options
 def list_keys(target: Target, *, all_namespaces: bool) -> None:
     """Keys (prefix, name, namespace, role, created, revoked); never their secrets.
     Those of --namespace, or every key with --all-namespaces."""
     with _store(target) as store:
         found = store.list_api_keys(None if all_namespaces else target.namespace or "default")
-    if target.output.json:
-        target.output.emit_json([key.to_dict() for key in found])
+    if target.output.data:
+        target.output.records([key.to_dict() for key in found], columns=_KEY_COLUMNS)
         return
     table = Table(title="API keys", title_justify="left")
     for column in ("prefix", "name", "namespace", "role", "created", "revoked"):
@@ -116,7 +119,7 @@ def set_quota(
 
 
 @quotas.command("show")
-@common_options
+@listing_options
 def show_quota(target: Target) -> None:
     """--namespace's limits."""
     with target.client() as client:
@@ -126,6 +129,9 @@ def show_quota(target: Target) -> None:
 def _show(target: Target, quota: dict[str, object]) -> None:
     if target.output.json:
         target.output.emit_json(quota)
+        return
+    if target.output.data:
+        target.output.records([quota])
         return
     for field, value in quota.items():
         target.output.note(f"{field}: {'none' if value is None else value}")

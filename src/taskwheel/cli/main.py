@@ -1,6 +1,7 @@
 """The ``taskwheel`` command: run workers, enqueue jobs, inspect and repair queues.
 
-Every command takes ``--format table|json``, ``--database-url`` (or
+Every command takes ``--format table|json`` (listings also ``csv``, and ``--watch``),
+``--database-url`` (or
 ``$TASKWHEEL_DATABASE_URL``) and ``--namespace`` after its name. A refused request is
 one ``error: ...`` line on stderr, exit code 2 for bad input and 1 otherwise; nothing
 is written when input is refused. Only ``migrate`` (and ``dev`` and ``demo``, for a
@@ -12,6 +13,7 @@ Example:
     $ taskwheel worker --app myproject.tasks:app -q emails -q default -c 16
     $ taskwheel enqueue send_email --args '["a@b.c"]' --delay 10s --app myproject.tasks:app
     $ taskwheel jobs list --status dead --format json
+    $ taskwheel jobs tail
     $ taskwheel scheduler --app myproject.tasks:app
     $ taskwheel schedules preview --cron '30 2 * * *' --timezone Europe/Berlin --count 5
     $ taskwheel workflows submit etl.yaml --app myproject.tasks:app
@@ -26,23 +28,28 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 
 from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.alerts import alerts
+from taskwheel.cli.completion import COMPLETE_VAR, completion
+from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
-from taskwheel.cli.options import spelled_name
 from taskwheel.cli.output import error_line
 from taskwheel.cli.queues import queues, tasks
 from taskwheel.cli.scheduler import dev, scheduler
 from taskwheel.cli.schedules import schedules
 from taskwheel.cli.server import server
+from taskwheel.cli.tail import tail_jobs
+from taskwheel.cli.usage import describe_usage_error
 from taskwheel.cli.webhooks import webhooks
 from taskwheel.cli.worker import worker
 from taskwheel.cli.workflows import workflows
+from taskwheel.errors import InvalidInput
 
 
 class _Commands(click.Group):
@@ -54,22 +61,29 @@ class _Commands(click.Group):
         self, args: Sequence[str] | None = None, prog_name: str | None = None,
         complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
     ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         given = list(sys.argv[1:] if args is None else args)
         # The options are not parsed when the usage is wrong: look for the format.
         as_json = any(a == "--format=json" or (a == "--format" and b == "json")
-                      for a, b in zip(given, [*given[1:], ""], strict=True))
+                      for a, b in zip(given, [*given[1:], ""][:len(given)], strict=True))
+        try:
+            defaults = read_defaults(Path.cwd())
+            extra.setdefault("default_map", default_map(self, defaults))
+            extra.setdefault("obj", defaults)
+        except InvalidInput as exc:
+            if not standalone_mode:
+                raise
+            error_line(exc.reason, field=exc.field, as_json=as_json)
+            sys.exit(2)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             exc.show()  # a group called without a command: its help
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            hint = "" if exc.ctx is None else f" (see {exc.ctx.command_path} --help)"
-            param = getattr(exc, "param", None)  # a bad value's option or argument
-            field = None if param is None else spelled_name(param)
-            error_line(exc.format_message() + hint, field=field, as_json=as_json)
+            field, message = describe_usage_error(exc)
+            error_line(message, field=field, as_json=as_json)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             error_line(exc.format_message(), as_json=as_json)
@@ -87,8 +101,10 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, schedules,
-                workflows, stats, keys, quotas, webhooks, alerts, migrate, demo):
+                workflows, stats, keys, quotas, webhooks, alerts, migrate, demo, show_config,
+                completion):
     cli.add_command(command)
+jobs.add_command(tail_jobs)
 
 
 def _register_optional_commands() -> None:
@@ -107,7 +123,7 @@ _register_optional_commands()
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``taskwheel`` console script."""
-    cli.main(args=argv, prog_name="taskwheel")
+    cli.main(args=argv, prog_name="taskwheel", complete_var=COMPLETE_VAR)
 
 
 if __name__ == "__main__":

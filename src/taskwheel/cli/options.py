@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from taskwheel.app import App, load_app, open_checked_store
-from taskwheel.cli.output import Format, Output, error_line
+from taskwheel.cli.output import ANSWER_FORMATS, LISTING_FORMATS, Format, Output, error_line
+from taskwheel.cli.watch import follow, watch_option
 from taskwheel.client import Client
 from taskwheel.errors import InvalidInput, StoreUnavailable, TaskwheelError
 from taskwheel.stores import DATABASE_URL_ENV
@@ -53,7 +54,14 @@ class Target:
 def common_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--format``, ``--database-url`` and ``--namespace`` to a command, hand it a
     `Target`, and turn taskwheel's errors into one line and an exit code."""
-    return _with_common_options(command, several_namespaces=False)
+    return _with_common_options(command, several_namespaces=False, listing=False)
+
+
+def listing_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`common_options` for a listing: ``--format`` also takes ``csv``, and ``--watch
+    [SECONDS]`` draws the listing again every few seconds until Ctrl-C (the command is
+    called once per drawing)."""
+    return _with_common_options(command, several_namespaces=False, listing=True)
 
 
 def serving_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -65,12 +73,14 @@ def serving_options(command: Callable[..., None]) -> Callable[..., None]:
     return click.option(
         "--all-namespaces", is_flag=True,
         help="Serve every namespace (an operator's fleet); not with --namespace.",
-    )(_with_common_options(command, several_namespaces=True))
+    )(_with_common_options(command, several_namespaces=True, listing=False))
 
 
 def _with_common_options(
-    command: Callable[..., None], *, several_namespaces: bool
+    command: Callable[..., None], *, several_namespaces: bool, listing: bool
 ) -> Callable[..., None]:
+    formats = LISTING_FORMATS if listing else ANSWER_FORMATS
+
     @functools.wraps(command)
     @click.option(
         "--namespace", "namespace", default=None, multiple=several_namespaces,
@@ -84,7 +94,7 @@ def _with_common_options(
         "app's own.  [default: sqlite:///taskwheel.db]",
     )
     @click.option(
-        "--format", "output_format", type=click.Choice([f.value for f in Format]),
+        "--format", "output_format", type=click.Choice([f.value for f in formats]),
         default=Format.TABLE.value, show_default=True, help="How to print the answer.",
     )
     @click.pass_context
@@ -109,14 +119,19 @@ def _with_common_options(
             else:
                 assert not isinstance(namespace, tuple)
                 first = namespace
-            target = Target(database_url or None, first, Output(Format(output_format)))
-            command(target, **kwargs)
+            interval = kwargs.pop("watch", None)
+            format = Format(output_format)
+            if interval is None:
+                command(Target(database_url or None, first, Output(format)), **kwargs)
+            else:
+                follow(lambda output: command(Target(database_url or None, first, output),
+                                              **kwargs), format, interval)
         except TaskwheelError as exc:
             field, message = _describe(ctx, exc)
             error_line(message, field=field, as_json=output_format == Format.JSON.value)
             ctx.exit(2 if isinstance(exc, InvalidInput) else 1)
 
-    return run
+    return watch_option(run) if listing else run
 
 
 def _describe(ctx: click.Context, exc: TaskwheelError) -> tuple[str | None, str]:

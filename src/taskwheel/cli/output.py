@@ -1,11 +1,15 @@
-"""How the command line writes: records to stdout as tables or JSON, logs to stderr.
+"""How the command line writes: records to stdout as tables, JSON or CSV, logs to stderr.
 
 JSON output is one document per command, built from the records' ``to_dict`` forms,
-so scripts can rely on it; tables are for people and may change.
+so scripts can rely on it; CSV (listings only) is the same records, one row each under
+a header row, a nested value as its JSON in its cell; tables are for people and may
+change.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -22,7 +26,7 @@ from rich.table import Table
 
 from taskwheel.durations import format_duration
 from taskwheel.explanations import Explanation
-from taskwheel.jobs import Attempt, Job, Stats
+from taskwheel.jobs import Attempt, Job, QueueStats, Stats
 from taskwheel.lifecycle import JobStatus
 
 # Tables piped into files or other programs are not cut at 80 columns.
@@ -32,26 +36,57 @@ _PIPE_WIDTH = 200
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
+    CSV = "csv"
+
+
+# Every command answers as a table or JSON; listings also as CSV.
+ANSWER_FORMATS = (Format.TABLE, Format.JSON)
+LISTING_FORMATS = (Format.TABLE, Format.JSON, Format.CSV)
+
+
+def terminal_console() -> Console:
+    """The console of stdout: as wide as the terminal, or wide when piped."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=_PIPE_WIDTH if piped else None)
 
 
 class Output:
-    """Writes a command's answer in the chosen format."""
+    """Writes a command's answer in the chosen format.
 
-    def __init__(self, format: Format) -> None:
+    ``compact`` writes each JSON document on one line (a listing followed with
+    ``--watch`` prints one per redraw: JSON lines)."""
+
+    def __init__(self, format: Format, *, console: Console | None = None,
+                 compact: bool = False) -> None:
         self.format = format
-        piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-        self.console = Console(highlight=False, width=_PIPE_WIDTH if piped else None)
+        self.console = console or terminal_console()
+        self.compact = compact
 
     @property
     def json(self) -> bool:
         return self.format is Format.JSON
 
+    @property
+    def data(self) -> bool:
+        """Whether the answer is for programs (JSON or CSV) rather than people."""
+        return self.format is not Format.TABLE
+
     def emit_json(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+        click.echo(json.dumps(value, indent=None if self.compact else 2, ensure_ascii=False,
+                              default=str))
+
+    def records(self, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] = ()) -> None:
+        """A listing for programs: a JSON list of the records, or CSV rows under a header
+        (``columns``, then any other key of the rows in order of appearance)."""
+        if self.json:
+            self.emit_json(list(rows))
+        else:
+            click.echo(csv_document(rows, columns), nl=False)
 
     def note(self, text: str) -> None:
-        """A line for people; JSON output stays a single document."""
-        if not self.json:
+        """A line for people; JSON and CSV output stay a single document."""
+        if not self.data:
             self.console.print(text, markup=False)
 
     def job(self, job: Job) -> None:
@@ -97,8 +132,8 @@ class Output:
         """The first ``limit`` jobs (all by default); given one more than that (as a
         listing asked for), a line saying there are more."""
         shown = jobs if limit is None else jobs[:limit]
-        if self.json:
-            self.emit_json([job.to_dict() for job in shown])
+        if self.data:
+            self.records([job.to_dict() for job in shown], columns=Job.__slots__)
         elif not shown:
             self.console.print(f"no {title}", markup=False)
         else:
@@ -110,6 +145,12 @@ class Output:
     def stats(self, stats: Stats) -> None:
         if self.json:
             self.emit_json(_plain(asdict(stats)))
+            return
+        if self.format is Format.CSV:
+            # One row per queue (the workers are a table of their own: JSON has both).
+            self.records([_queue_row(queue) for queue in stats.queues],
+                         columns=("queue", *(status.value for status in JobStatus),
+                                  "ready_by_priority", "oldest_ready_age"))
             return
         if stats.queues:
             self.console.print(queues_table(stats))
@@ -222,6 +263,41 @@ def workers_table(stats: Stats) -> Table:
     return table
 
 
+def _queue_row(queue: QueueStats) -> dict[str, Any]:
+    return {"queue": queue.queue,
+            **{status.value: queue.counts.get(status.value, 0) for status in JobStatus},
+            "ready_by_priority": {str(p): n for p, n in queue.ready_by_priority.items()},
+            "oldest_ready_age": queue.oldest_ready_age}
+
+
+def csv_document(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> str:
+    """Rows as CSV (RFC 4180: CRLF line ends, a field quoted when it holds a comma, a
+    quote or a line break): a header row of ``columns`` and then any other key of the
+    rows, then one row per record. A missing key or None is an empty field; a list or
+    a mapping is its JSON; true and false are spelled so."""
+    header = list(dict.fromkeys([*columns, *(key for row in rows for key in row)]))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_field(row.get(column)) for column in header])
+    return buffer.getvalue()
+
+
+def _csv_field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)
+
+
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
@@ -298,4 +374,5 @@ def error_line(message: str, *, field: str | None = None, as_json: bool = False)
         click.echo(f"error: {message}", err=True)
 
 
-__all__ = ["Format", "Output", "configure_logging", "error_line"]
+__all__ = ["ANSWER_FORMATS", "LISTING_FORMATS", "Format", "Output", "configure_logging",
+           "csv_document", "error_line"]

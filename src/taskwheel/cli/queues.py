@@ -9,9 +9,9 @@ from datetime import datetime
 import click
 from rich.table import Table
 
-from taskwheel.cli.jobs import _parse_datetime
-from taskwheel.cli.options import Target, common_options
+from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import _when
+from taskwheel.cli.values import parse_datetime
 from taskwheel.durations import parse_duration
 from taskwheel.gates import GateKind, Pause
 
@@ -30,7 +30,7 @@ def _pause_end_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _until(until_text: str | None) -> datetime | None:
-    return None if until_text is None else _parse_datetime(until_text, "until")
+    return None if until_text is None else parse_datetime(until_text, "until")
 
 
 def _for(for_text: str | None) -> float | None:
@@ -92,7 +92,7 @@ def unlimit_queue(target: Target, *, queue: str) -> None:
 
 
 @queues.command("list")
-@common_options
+@listing_options
 def list_queues(target: Target) -> None:
     """Queues that are paused or have a maximum depth."""
     with target.client() as client:
@@ -109,8 +109,9 @@ def list_queues(target: Target) -> None:
             "max_depth": None if limit is None else limit.max_depth,
             "depth": None if limit is None else limit.depth,
         })
-    if target.output.json:
-        target.output.emit_json(rows)
+    if target.output.data:
+        target.output.records(rows, columns=("queue", "paused", "paused_at", "until", "held",
+                                             "max_depth", "depth"))
         return
     table = Table(title="queues", title_justify="left")
     for column in ("queue", "paused since", "until", "held", "max depth", "depth"):
@@ -154,13 +155,14 @@ def resume_task(target: Target, *, task: str) -> None:
 
 
 @tasks.command("paused")
-@common_options
+@listing_options
 def paused_tasks(target: Target) -> None:
     """The paused tasks, each with the queued jobs it holds."""
     with target.client() as client:
         found = [p for p in client.pauses() if p.kind is GateKind.TASK]
-    if target.output.json:
-        target.output.emit_json([p.to_dict() for p in found])
+    if target.output.data:
+        target.output.records([p.to_dict() for p in found],
+                              columns=("namespace", "kind", "name", "paused_at", "held", "until"))
         return
     table = Table(title="paused tasks", title_justify="left")
     for column in ("task", "paused since", "until", "held"):

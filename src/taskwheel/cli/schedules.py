@@ -8,9 +8,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from taskwheel.cli.jobs import _parse_datetime, parse_arguments
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output
+from taskwheel.cli.values import parse_arguments, parse_datetime
 from taskwheel.clock import to_datetime
 from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
@@ -107,12 +107,12 @@ def add_schedule(
     try:
         schedule = app.add_schedule(
             name, task, cron=cron, every=every,
-            at=None if at_text is None else _parse_datetime(at_text, "at"),
+            at=None if at_text is None else parse_datetime(at_text, "at"),
             timezone=timezone, args=args, kwargs=kwargs, misfire=misfire,
             max_catch_up=max_catch_up, misfire_grace=misfire_grace, overlap=overlap,
             dst_gap=dst_gap, dst_fold=dst_fold, jitter=jitter,
-            start=None if start_text is None else _parse_datetime(start_text, "start"),
-            end=None if end_text is None else _parse_datetime(end_text, "end"),
+            start=None if start_text is None else parse_datetime(start_text, "start"),
+            end=None if end_text is None else parse_datetime(end_text, "end"),
             **job_options,
         )
         _show(target.output, schedule)
@@ -124,13 +124,13 @@ def add_schedule(
 
 
 @schedules.command("list")
-@common_options
+@listing_options
 def list_schedules(target: Target) -> None:
     """Every schedule with its next fire time and last run."""
     with target.client() as client:
         found = client.list_schedules()
-    if target.output.json:
-        target.output.emit_json([s.to_dict() for s in found])
+    if target.output.data:
+        target.output.records([s.to_dict() for s in found], columns=("id", "name", "task"))
         return
     table = Table(title="schedules", title_justify="left")
     for column in ("name", "task", "when", "next fire (UTC)", "last fire (UTC)", "last job",
@@ -234,7 +234,7 @@ def preview(
     is paused or once it is done), or of --cron/--every/--at: in local time and UTC,
     marking those a DST change moved or doubled. ``local`` is the instant that fires;
     a fire moved out of a skipped hour also shows the wall time it stood for."""
-    after = datetime.now(UTC) if from_text is None else _parse_datetime(from_text, "from")
+    after = datetime.now(UTC) if from_text is None else parse_datetime(from_text, "from")
     if after.tzinfo is None:
         raise InvalidInput("from", f"{from_text} has no timezone; add one (e.g. +00:00)")
     idle: str | None = None
@@ -253,7 +253,7 @@ def preview(
     else:
         trigger = build_trigger(
             cron=cron, every=every,
-            at=None if at_text is None else _parse_datetime(at_text, "at"),
+            at=None if at_text is None else parse_datetime(at_text, "at"),
             timezone=timezone, dst_gap=dst_gap, dst_fold=dst_fold,
         )
         fires = upcoming(trigger, after, count)

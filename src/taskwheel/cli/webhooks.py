@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import _when
 from taskwheel.webhooks import new_webhook
 
@@ -55,13 +55,13 @@ def create_webhook(
 
 
 @webhooks.command("list")
-@common_options
+@listing_options
 def list_webhooks(target: Target) -> None:
     """--namespace's webhooks (never their secrets)."""
     with target.client() as client:
         found = client.webhooks()
-    if target.output.json:
-        target.output.emit_json([hook.to_dict() for hook in found])
+    if target.output.data:
+        target.output.records([hook.to_dict() for hook in found], columns=("name", "task"))
         return
     table = Table(title="Webhooks", title_justify="left")
     for column in ("name", "task", "queue", "delivery id", "created"):

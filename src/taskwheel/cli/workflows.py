@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from taskwheel.cli.options import Target, app_option, common_options
+from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output, _when
 from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
@@ -79,7 +79,7 @@ def submit_workflow(target: Target, *, file: str, on_failure: str | None, app_sp
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]), default=None)
 @click.option("--name", default=None, help="Only runs of this workflow.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@common_options
+@listing_options
 def list_runs(target: Target, *, status: str | None, name: str | None, limit: int) -> None:
     """Workflow runs, newest first, with their state and their steps' states."""
     where = WorkflowRunFilter(status=None if status is None else RunStatus(status), name=name,
@@ -87,8 +87,8 @@ def list_runs(target: Target, *, status: str | None, name: str | None, limit: in
     with target.client() as client:
         runs = client.list_workflow_runs(where)
     output = target.output
-    if output.json:
-        output.emit_json([run.to_dict() for run in runs])
+    if output.data:
+        output.records([run.to_dict() for run in runs], columns=WorkflowRun.__slots__)
         return
     if not runs:
         output.note("no workflow runs")
