@@ -353,3 +353,24 @@ def test_postgres_an_async_connection_is_refused_for_want_of_an_async_client(
 
     asyncio.run(attempt())
     assert app.list_jobs() == []
+
+
+def test_waiting_for_room_in_a_full_queue_is_refused_inside_the_caller_s_transaction(
+    tmp_path: Path,
+) -> None:
+    """A refusal inside the caller's transaction is the caller's to roll back, so an
+    enqueue there cannot try again until the queue has room: `wait` is refused, and
+    nothing is written."""
+    path = tmp_path / "app.db"
+    app = taskwheel.App(f"sqlite:///{path}", migrate=True)
+    app.task(name="ping")(lambda: None)
+    app.store.namespaces()
+    conn = sqlite3.connect(path)
+    try:
+        with pytest.raises(InvalidInput, match="wait"):
+            app.enqueue("ping", connection=conn, wait=5)
+        conn.commit()
+    finally:
+        conn.close()
+    assert app.client.list_jobs() == []
+    app.close()
