@@ -82,6 +82,9 @@ def test_a_jobs_state_changes_on_screen_without_a_reload_when_the_worker_finishe
     page.goto(f"{dashboard.url}{NS}/jobs/{job_id}")
     status = page.locator("#job-status")
     assert status.inner_text() == "running"
+    # The explanation panel says why, with the reason's stable code.
+    page.wait_for_selector("[data-explain] .explain-body code")
+    assert "running" in page.locator("[data-explain] .explain-body code").first.inner_text()
     page.evaluate("window.notReloaded = true")
     page.wait_for_selector("#live-state[data-state='on']")
     screenshot(page, "job-running")

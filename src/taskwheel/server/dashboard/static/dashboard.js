@@ -179,28 +179,24 @@ async function setUpExplanation() {
   }
 }
 
+// The answer of GET .../jobs/{id}/explanation: a summary, then each reason with its
+// stable code and its sentence.
 function renderExplanation(body, data) {
   body.innerHTML = "";
-  const reasons = data.reasons || data.explanation || [];
-  if (data.summary) {
-    const p = document.createElement("p");
-    p.textContent = data.summary;
-    body.appendChild(p);
+  const summary = document.createElement("p");
+  summary.textContent = data.summary;
+  body.appendChild(summary);
+  if (!data.reasons || !data.reasons.length) return;
+  const list = document.createElement("ul");
+  for (const reason of data.reasons) {
+    const item = document.createElement("li");
+    const code = document.createElement("code");
+    code.textContent = reason.code;
+    item.appendChild(code);
+    item.appendChild(document.createTextNode(` ${reason.message}`));
+    list.appendChild(item);
   }
-  if (Array.isArray(reasons) && reasons.length) {
-    const list = document.createElement("ul");
-    for (const reason of reasons) {
-      const item = document.createElement("li");
-      item.textContent = typeof reason === "string" ? reason :
-        (reason.detail || reason.message || reason.text || JSON.stringify(reason));
-      list.appendChild(item);
-    }
-    body.appendChild(list);
-  } else if (!data.summary) {
-    const pre = document.createElement("pre");
-    pre.textContent = JSON.stringify(data, null, 2);
-    body.appendChild(pre);
-  }
+  body.appendChild(list);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
