@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from taskwheel.gates import GateKind, Pause
 from taskwheel.jobs import DeadlinePolicy, Job, WorkerInfo
 from taskwheel.lifecycle import PENDING, JobStatus
 from taskwheel.workflows import StepOutcome
@@ -44,6 +45,7 @@ class ReasonCode(StrEnum):
     JOBS_AHEAD = "jobs_ahead"  # ready jobs a claim takes before it
     NEXT_IN_LINE = "next_in_line"  # ready, first in its queue, and a live worker serves it
     DEADLINE_PASSED = "deadline_passed"  # pending past its deadline: it will expire
+    PAUSED = "paused"  # its queue or its task is paused: no worker claims it until resumed
     RUNNING = "running"
     CANCEL_REQUESTED = "cancel_requested"  # running; its worker was asked to stop it
     LEASE_EXPIRED = "lease_expired"  # running, but its worker stopped renewing the lease
@@ -106,7 +108,8 @@ class JobFacts:
     ``workers``: the registrations of its namespace and of workers serving every
     namespace (``"*"``), alive or not; ``ahead``: read only for a ready job;
     ``upstream``: its workflow dependencies (a waiting step); ``schedule_name``: the
-    schedule that fired it, if any.
+    schedule that fired it, if any; ``pauses``: the namespace's closed gates (read for a
+    pending job).
     """
 
     job: Job
@@ -115,6 +118,7 @@ class JobFacts:
     ahead: Sequence[PriorityBand] = ()
     upstream: Sequence[StepOutcome] = ()
     schedule_name: str | None = None
+    pauses: Sequence[Pause] = ()
 
 
 Rule = Callable[[JobFacts], Iterable[Reason]]
@@ -200,10 +204,32 @@ def _workers(facts: JobFacts) -> Iterable[Reason]:
                  {"queue": job.queue, "namespace": job.namespace, "silent_workers": gone})
 
 
+def _holding(facts: JobFacts) -> list[Pause]:
+    """The pauses that hold the job: of its queue, or of its task."""
+    job = facts.job
+    return [pause for pause in facts.pauses
+            if (pause.kind is GateKind.QUEUE and pause.name == job.queue)
+            or (pause.kind is GateKind.TASK and pause.name == job.task)]
+
+
+def _paused(facts: JobFacts) -> Iterable[Reason]:
+    if facts.job.status not in PENDING:
+        return
+    for pause in _holding(facts):
+        until = _epoch(pause.until)
+        end = (f"until {_iso(until)} (maintenance resumes it then)" if until is not None
+               else "until someone resumes it")
+        yield Reason(ReasonCode.PAUSED,
+                     f"its {pause.kind.value} {pause.name} is paused since "
+                     f"{_iso(_epoch(pause.paused_at))}, {end}: no worker claims it meanwhile",
+                     {"kind": pause.kind.value, "name": pause.name,
+                      "paused_at": _iso(_epoch(pause.paused_at)), "until": _iso(until)})
+
+
 def _queued(facts: JobFacts) -> Iterable[Reason]:
     job = facts.job
-    if job.status is not JobStatus.QUEUED:
-        return
+    if job.status is not JobStatus.QUEUED or _holding(facts):
+        return  # (a paused job is in no line: `_paused` says why)
     total = sum(band.count for band in facts.ahead)
     if total == 0:
         if any(w.alive and job.queue in w.queues for w in facts.workers):
@@ -283,7 +309,8 @@ def _ended(facts: JobFacts) -> Iterable[Reason]:
 
 
 # Tried in this order; a dispatch-control gate adds its rule here.
-RULES: list[Rule] = [_ended, _running, _scheduled, _waiting, _deadline, _workers, _queued]
+RULES: list[Rule] = [_ended, _running, _scheduled, _waiting, _deadline, _paused, _workers,
+                     _queued]
 
 _ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD,
                     JobStatus.EXPIRED, JobStatus.UPSTREAM_FAILED, JobStatus.SKIPPED})

@@ -9,6 +9,7 @@ import pytest
 from taskwheel.clock import ManualClock
 from taskwheel.errors import JobNotFound
 from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.gates import GateKind
 from taskwheel.jobs import AttemptOutcome, Guarantee, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import FireResult, Overlap
@@ -213,6 +214,23 @@ def test_the_first_ready_job_with_a_live_worker_is_next_in_line(store: Store) ->
     assert explanation.codes() == [R.NEXT_IN_LINE]
     assert explanation.summary == (
         "ready and first in line in queue default: the next claim of a live worker takes it")
+
+
+def test_a_job_of_a_paused_queue_or_task_says_so_and_is_in_no_line(store: Store) -> None:
+    serve(store)
+    job = enqueue_one(store)
+    store.pause(NS, GateKind.QUEUE, job.queue, until=T0 + 600)
+
+    explanation = explained(store, job.id)
+
+    assert explanation.codes() == [R.PAUSED]  # not "next in line": nobody claims it
+    assert reason(explanation, R.PAUSED).startswith(f"its queue {job.queue} is paused since")
+    assert "maintenance resumes it then" in reason(explanation, R.PAUSED)
+    store.pause(NS, GateKind.TASK, job.task)
+    assert explained(store, job.id).codes() == [R.PAUSED, R.PAUSED]
+    store.resume(NS, GateKind.QUEUE, job.queue)
+    store.resume(NS, GateKind.TASK, job.task)
+    assert explained(store, job.id).codes() == [R.NEXT_IN_LINE]
 
 
 def test_a_pending_job_past_its_deadline_will_expire(store: Store, clock: ManualClock) -> None:

@@ -597,6 +597,7 @@ class SQLStore(Store):
                 upstream=(ex.upstream_outcomes(namespace, job_id)
                           if job.status is JobStatus.WAITING else ()),
                 schedule_name=_schedule_name(ex, job),
+                pauses=ex.list_pauses(namespace) if pending else (),
             )
         return explain(facts)
 
