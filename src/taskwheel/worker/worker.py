@@ -132,6 +132,7 @@ class Worker:
         self.on_claims_spent: Callable[[], None] | None = None
         self.stopped_by: int | None = None  # the signal that stopped it, if one did
         self._alarm: float | None = None  # when the earliest delayed job it knows of is due
+        self._due_heard: float | None = None  # due wake-ups heard since the last claim began
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
@@ -304,6 +305,8 @@ class Worker:
                     self._heartbeat.beat_now()
             elif (due := due_of(event)) is not None:
                 # Delayed jobs were added: move the alarm if they fall due before it.
+                if self._due_heard is None or due < self._due_heard:
+                    self._due_heard = due
                 if self._alarm is None or due < self._alarm:
                     self._alarm = due
                     self._alarm_moved.set()
@@ -329,7 +332,6 @@ class Worker:
             # a set event would return from wait() without yielding to the running jobs.
             self._wake.clear()
             free = s.concurrency - len(self._running) - len(self._deferred)
-            next_due: float | None = None
             if self.claim_limit is not None:
                 free = min(free, self.claim_limit - self._counts["claimed"])
             if free > 0:
@@ -338,6 +340,7 @@ class Worker:
                     namespaces = await self._namespaces()
                     # The alarm rang for a delayed job: the claim makes it ready first.
                     due = self._alarm is not None and self._alarm <= self.store.now()
+                    self._due_heard = None
                     claim = Claim(jobs=[], next_due=None) if not (
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
@@ -348,7 +351,12 @@ class Worker:
                     log.exception("claim failed; retrying")
                     await self._pause(s.poll_interval)
                     continue
-                next_due = self._alarm = claim.next_due  # what is known now, rung or not
+                # The earliest due time known now: the claim's answer, or a delayed job
+                # whose wake-up arrived while the claim was on its way (the claim may
+                # not have seen it).
+                heard = self._due_heard
+                self._alarm = claim.next_due if heard is None else (
+                    heard if claim.next_due is None else min(heard, claim.next_due))
                 self._claimed(claim.jobs)
                 for job in claim.jobs:
                     self._start(job)
@@ -365,9 +373,8 @@ class Worker:
                 self._saturated = True
                 await self._pause(s.poll_interval)
                 continue
-            # Idle: sleep until woken, the poll interval, or the alarm (the earliest due
-            # time known: the claim's answer, moved earlier by "due" wake-ups).
-            self._alarm = next_due
+            # Idle: sleep until woken, the poll interval, or the alarm (set above, moved
+            # earlier by "due" wake-ups since).
             while await self._sleep_until_alarm():
                 pass
 
