@@ -10,7 +10,9 @@ import pytest
 
 import taskwheel
 from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
+from taskwheel.jobs import Claim
 from taskwheel.maintenance import LEASE, MaintenanceSettings
+from taskwheel.stores.claims import ClaimRequest
 from waiting import wait_for
 
 from . import sample_tasks
@@ -169,6 +171,33 @@ def test_an_idle_worker_starts_a_delayed_job_when_it_falls_due_not_at_its_next_p
         late = record.started_at.timestamp() - record.run_at.timestamp()
         assert 0 <= late < 0.25, f"started {late:.3f}s after it fell due"
         assert later.refresh().status is JobStatus.SCHEDULED
+
+
+def test_a_delayed_job_enqueued_while_a_claim_is_on_its_way_still_moves_the_alarm(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The claim's answer says when the next delayed job is due, as of its statement; a
+    delayed job committed after that statement, whose wake-up arrives before the answer,
+    still sets the worker's alarm (maintenance, which would promote it, looks only once
+    an hour here, and the poll interval is a minute)."""
+    task = app.task(sample_tasks.ok)
+    store = app.store
+    claim = store.claim
+    slipped: list[taskwheel.JobHandle] = []
+
+    def claim_then_enqueue(request: ClaimRequest) -> Claim:
+        answer = claim(request)
+        if not slipped and not answer.jobs and answer.next_due is None:
+            slipped.append(task.enqueue(3, delay="300ms"))  # its wake-up is on its way
+            wait_for(lambda: worker._due_heard is not None, what="the wake-up to be heard")
+        return answer
+
+    monkeypatch.setattr(store, "claim", claim_then_enqueue)
+    quiet = MaintenanceSettings.build(every="1h")
+    with running_worker(app, poll_interval="60s", maintenance=quiet) as worker:
+        wait_for(lambda: slipped, what="a claim to let a delayed job slip past it")
+        [job] = slipped
+        assert job.result(timeout=5) == 3
 
 
 def test_a_delayed_job_never_starts_early(app: taskwheel.App, tmp_path: Path) -> None:
