@@ -120,6 +120,9 @@ class PostgresExecutor(
             self._now = float(row["now"])
         return self._now
 
+    def commit_unflushed(self) -> None:
+        self._conn.execute(_C["commit_unflushed"])
+
     def wake(self, namespace: str, event: str) -> None:
         if event == "jobs":
             # Nothing to send: the jobs table's triggers wake the workers of a namespace

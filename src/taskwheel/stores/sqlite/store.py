@@ -102,6 +102,9 @@ class SQLiteExecutor(
             self._now = self._clock.now()
         return self._now
 
+    def commit_unflushed(self) -> None:
+        pass  # WAL with synchronous=NORMAL: no commit of this store waits for the disk
+
     def wake(self, namespace: str, event: str) -> None:
         self.wakes.add((namespace, event))
 
