@@ -283,9 +283,12 @@ def test_a_dead_node_s_jobs_run_again_within_seconds_with_few_duplicates(
     wait_for(lambda: len(project.store.stats("default").workers) == 2, timeout=20,
              what="both nodes registered")
     job_ids = project.enqueue_many("nap_and_record", [[0.05, str(path)]] * 2000)
-    wait_for(lambda: project.count(JobStatus.SUCCEEDED) >= 600, timeout=60,
-             what="30 % of the jobs done")
     doomed, survivor = nodes
+    # On a loaded machine one node may have claimed nothing yet by then: the kill waits
+    # until it runs jobs, or the scenario would test nothing.
+    wait_for(lambda: project.count(JobStatus.SUCCEEDED) >= 600
+             and bool(project.running_under(doomed)), timeout=60,
+             what="30 % of the jobs done, with jobs running on the node to kill")
     doomed.signal_group(signal.SIGKILL)  # the node dies: supervisor and worker process
     killed_at = project.store.now()
     assert doomed.wait() == -signal.SIGKILL

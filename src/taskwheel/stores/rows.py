@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from taskwheel.clock import to_datetime
 from taskwheel.jobs import (
@@ -19,6 +19,7 @@ from taskwheel.jobs import (
     Guarantee,
     Job,
     NewJob,
+    Outcome,
     WorkerInfo,
     epoch_datetime,
     loads_json,
@@ -32,6 +33,46 @@ from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun, WorkflowStep
 
 Decode = Callable[[Any], Any]
+T = TypeVar("T")
+
+
+def rounds(items: Sequence[T], key: Callable[[T], int]) -> list[list[T]]:
+    """``items`` split so that no key appears twice in one round, in their order: the
+    items of one key apply one after the other (one set-based statement per round), as
+    they would one call each."""
+    split: list[list[T]] = []
+    seen: dict[int, int] = {}
+    for item in items:
+        index = seen.get(key(item), 0)
+        seen[key(item)] = index + 1
+        if index == len(split):
+            split.append([])
+        split[index].append(item)
+    return split
+
+
+def outcome_rounds(outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
+    """Outcomes in rounds of one per job (a job claimed again by the worker that ran
+    it reports both attempts in one batch: they apply in the order given)."""
+    return rounds(outcomes, key=_job_id)
+
+
+def _job_id(outcome: Outcome) -> int:
+    return outcome.job_id
+
+
+def rejected(outcomes: Sequence[Outcome], applied: Sequence[set[int]]) -> list[int]:
+    """The jobs of the ``outcomes`` that their round (`outcome_rounds`) did not apply,
+    ``applied`` holding each round's applied ids: in the order given, as one call per
+    outcome would have answered."""
+    refused: list[int] = []
+    occurrence: dict[int, int] = {}
+    for outcome in outcomes:
+        n = occurrence.get(outcome.job_id, 0)
+        occurrence[outcome.job_id] = n + 1
+        if outcome.job_id not in applied[n]:
+            refused.append(outcome.job_id)
+    return refused
 
 
 class Columns(Protocol):

@@ -19,7 +19,7 @@ statement, or for a big batch without idempotency keys a COPY (see `_COPY_FROM`)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from psycopg import Cursor, sql
@@ -274,17 +274,11 @@ class PostgresExecutor(
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
         # All rounds are sent before any answer is read: one round trip in a pipeline.
         cursors = [self._execute("finish_attempts", _outcome_columns(batch))
-                   for batch in _rounds(outcomes, key=_job_id)]
+                   for batch in rows.outcome_rounds(outcomes)]
         moved_by_round = [[_moved(row) for row in cursor.fetchall()] for cursor in cursors]
         applied = [{row.id for row in moved} for moved in moved_by_round]
-        rejected: list[int] = []
-        occurrence: dict[int, int] = {}
-        for outcome in outcomes:  # in the order given, as one call each would answer
-            n = occurrence.get(outcome.job_id, 0)
-            occurrence[outcome.job_id] = n + 1
-            if outcome.job_id not in applied[n]:
-                rejected.append(outcome.job_id)
-        return [row for moved in moved_by_round for row in moved], rejected
+        return ([row for moved in moved_by_round for row in moved],
+                rows.rejected(outcomes, applied))
 
     def release_queue_one(self, moved: Sequence[Moved]) -> None:
         schedule_ids = sorted({row.schedule_id for row in moved
@@ -425,7 +419,7 @@ class PostgresExecutor(
         self, namespaces: Sequence[str], plans: Sequence[FirePlan]
     ) -> list[bool]:
         numbered = list(enumerate(plans))
-        rounds = _rounds(numbered, key=lambda item: item[1].schedule_id)
+        rounds = rows.rounds(numbered, key=lambda item: item[1].schedule_id)
         cursors = [self._execute("advance_schedules", {
             **_namespaces(namespaces),
             "id": [plan.schedule_id for _, plan in batch],
@@ -707,24 +701,6 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "trace_parent": [new.trace_parent for new in jobs],
     }
 
-
-def _job_id(outcome: Outcome) -> int:
-    return outcome.job_id
-
-
-def _rounds(items: Sequence[T], key: Callable[[T], int]) -> list[list[T]]:
-    """``items`` split so that no key appears twice in one round, in their order: the
-    items of one key apply one after the other (one set-based statement per round), as
-    they would one call each."""
-    rounds: list[list[T]] = []
-    seen: dict[int, int] = {}
-    for item in items:
-        index = seen.get(key(item), 0)
-        seen[key(item)] = index + 1
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(item)
-    return rounds
 
 
 def _outcome_columns(outcomes: Sequence[Outcome]) -> Params:

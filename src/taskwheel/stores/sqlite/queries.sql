@@ -222,28 +222,41 @@ UPDATE taskwheel_jobs SET lease_expires_at = max(lease_expires_at, :now + :lease
 WHERE id = :id AND fence = :fence AND status = 'running'
 
 -- name: finish_attempts
--- One outcome, run for each in the order given: applied to the running row while its
--- fence still holds (the answer; nothing when stale, and then nothing is recorded), then
--- recorded as an attempt from what the first statement answered (:namespace, :attempt,
--- :worker_id, :started_at), with no second lookup of the row. A retry of a job someone
+-- A round of outcomes (:outcomes, a JSON list of [id, fence, status, outcome, result,
+-- error, traceback, retry_delay], at most one per job), each applied to its running row
+-- while its fence still holds (the answer: the rows moved; nothing for a stale one), then
+-- recorded as attempts: the second statement is given the outcomes the first applied
+-- (:applied, in the same form: all of them, most of the time), and reads the attempt's
+-- columns off the row, which the first statement left as they were. Two statements for the whole round, not two per outcome:
+-- they run with the write lock held, and every statement is a moment the worker's other
+-- threads may take the interpreter from the one holding it. A retry of a job someone
 -- asked to cancel ends it cancelled instead.
 UPDATE taskwheel_jobs
-SET status = CASE WHEN cancel_requested = 1 AND :status IN ('queued', 'scheduled')
-                  THEN 'cancelled' ELSE :status END,
-    result = :result,
-    last_error = :error,
-    run_at = CASE WHEN :status IN ('queued', 'scheduled') THEN :now + :retry_delay ELSE run_at END,
-    finished_at = CASE WHEN :status IN ('queued', 'scheduled') AND cancel_requested = 0
+SET status = CASE WHEN cancel_requested = 1 AND r.status IN ('queued', 'scheduled')
+                  THEN 'cancelled' ELSE r.status END,
+    result = r.result,
+    last_error = r.error,
+    run_at = CASE WHEN r.status IN ('queued', 'scheduled') THEN :now + r.retry_delay
+                  ELSE run_at END,
+    finished_at = CASE WHEN r.status IN ('queued', 'scheduled') AND cancel_requested = 0
                        THEN NULL ELSE :now END,
     lease_expires_at = NULL
-WHERE id = :id AND fence = :fence AND status = 'running'
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id,
-          attempt, worker_id, started_at;
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS fence,
+             json_extract(value, '$[2]') AS status, json_extract(value, '$[4]') AS result,
+             json_extract(value, '$[5]') AS error, json_extract(value, '$[7]') AS retry_delay
+      FROM json_each(:outcomes)) AS r
+WHERE taskwheel_jobs.id = r.id AND taskwheel_jobs.fence = r.fence
+  AND taskwheel_jobs.status = 'running'
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
     result, error, traceback)
-VALUES (:namespace, :id, :attempt, :fence, :worker_id, coalesce(:started_at, :now), :now,
-        :outcome, :result, :error, :traceback);
+SELECT job.namespace, job.id, job.attempt, job.fence, job.worker_id,
+       coalesce(job.started_at, :now), :now, json_extract(r.value, '$[3]'),
+       json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'),
+       json_extract(r.value, '$[6]')
+FROM json_each(:applied) AS r
+JOIN taskwheel_jobs AS job ON job.id = json_extract(r.value, '$[0]');
 
 -- name: release_queue_one
 -- queue_one: the waiting jobs of the schedules :schedule_ids (JSON; whose jobs just

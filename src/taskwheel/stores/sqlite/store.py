@@ -247,31 +247,28 @@ class SQLiteExecutor(
         }).rowcount == 1
 
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
-        # The hot path of every report: the block's two statements run directly, without
-        # `_run`'s per-statement bookkeeping; a stale outcome's UPDATE answers nothing
-        # and its INSERT is not run.
-        conn, now = self._c(), self.now()
+        # The hot path of every report: a round's two statements run directly, without
+        # `_run`'s per-statement bookkeeping. The rounds' JSON is made before the write
+        # lock is taken: only the statements run while it is held.
         finish, record = Q["finish_attempts"]
+        batches = [[[o.job_id, o.fence, o.status.value, o.outcome.value, o.result_json,
+                     o.error, o.traceback, o.retry_delay] for o in batch]
+                   for batch in rows.outcome_rounds(outcomes)]
+        texts = [json.dumps(batch) for batch in batches]
+        conn, now = self._c(), self.now()
+        applied: list[set[int]] = []
         moved: list[Moved] = []
-        rejected: list[int] = []
-        for outcome in outcomes:
-            params = {
-                "id": outcome.job_id, "fence": outcome.fence, "status": outcome.status.value,
-                "outcome": outcome.outcome.value, "result": outcome.result_json,
-                "error": outcome.error, "traceback": outcome.traceback,
-                "retry_delay": outcome.retry_delay, "now": now,
-            }
-            row = conn.execute(finish, params).fetchone()
-            if row is None:
-                rejected.append(outcome.job_id)
-                continue
-            params["namespace"], params["attempt"] = row[1], row[7]
-            params["worker_id"], params["started_at"] = row[8], row[9]
-            conn.execute(record, params)
-            moved.append(Moved(row[0], row[1], JobStatus(row[2]), row[3], row[4], row[5],
-                               row[6]))
+        for batch, text in zip(batches, texts, strict=True):
+            found = conn.execute(finish, {"outcomes": text, "now": now}).fetchall()
+            ids = {row[0] for row in found}
+            if ids:  # a stale one's attempt is not recorded
+                conn.execute(record, {"now": now, "applied": text if len(ids) == len(batch)
+                                      else json.dumps([o for o in batch if o[0] in ids])})
+            applied.append(ids)
+            moved += [Moved(row[0], row[1], JobStatus(row[2]), row[3], row[4], row[5], row[6])
+                      for row in found]
         self._wake_ready(moved)
-        return moved, rejected
+        return moved, rows.rejected(outcomes, applied)
 
     def release_queue_one(self, moved: Sequence[Moved]) -> None:
         schedules = sorted({row.schedule_id for row in moved
