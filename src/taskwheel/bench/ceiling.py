@@ -96,15 +96,12 @@ def _sqlite(path: str, namespace: str, queue: str, batch: int) -> tuple[float, f
             return first, time.time(), jobs
         first = first or now
         id_at, fence_at = columns.index("id"), columns.index("fence")
+        # The batch's outcomes as the store reports them: one round, all applied.
+        outcomes = json.dumps([[row[id_at], row[fence_at], "succeeded", "succeeded", "null",
+                                None, None, 0.0] for row in rows])
         with write():
-            for row in rows:
-                outcome = {"id": row[id_at], "fence": row[fence_at], "status": "succeeded",
-                           "outcome": "succeeded", "result": "null", "error": None,
-                           "traceback": None, "retry_delay": 0.0, "now": now}
-                moved = conn.execute(finish, outcome).fetchone()
-                outcome.update(namespace=moved[1], attempt=moved[7], worker_id=moved[8],
-                               started_at=moved[9])
-                conn.execute(record, outcome)
+            conn.execute(finish, {"outcomes": outcomes, "now": now}).fetchall()
+            conn.execute(record, {"applied": outcomes, "now": now})
         jobs += len(rows)
 
 
