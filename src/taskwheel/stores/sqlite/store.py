@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -88,6 +88,9 @@ class SQLiteExecutor(
         self._read_conn = conn
         self._now: float | None = None
         self.wakes: set[tuple[str, str]] = set()
+        # Work that needs no lock, done once the write transaction has committed (by
+        # `_Writing`), so the write lock is held for statements only.
+        self.after_commit: list[Callable[[], None]] = []
 
     def _c(self) -> sqlite3.Connection:
         if self._write is not None:
@@ -192,8 +195,19 @@ class SQLiteExecutor(
         conn, params = self._c(), _claim_params(request, self.now())
         if conn.execute(slow, params).fetchone()[0]:
             return None  # due jobs to promote, or missed ones to expire, first
-        jobs = [rows.job(row) for row in conn.execute(claim, params)]
+        jobs = self._jobs_after_commit(conn.execute(claim, params).fetchall())
         return Claim(jobs=jobs, next_due=_optional_float(conn.execute(due, params).fetchone()[0]))
+
+    def _jobs_after_commit(self, found: list[sqlite3.Row]) -> list[Job]:
+        """The records of rows a claim took, made once the claim has committed: most of
+        a claim's own time, which the other writers need not wait for (and, on a busy
+        worker, time its thread may spend waiting for the interpreter). The list is
+        empty until then; nothing reads it inside the transaction."""
+        if self._write is None:
+            return [rows.job(row) for row in found]
+        jobs: list[Job] = []
+        self.after_commit.append(lambda: jobs.extend(map(rows.job, found)))
+        return jobs
 
     def promote_due(self, namespaces: Sequence[str]) -> int:
         now = self.now()
@@ -218,8 +232,8 @@ class SQLiteExecutor(
         return self.expire_missed(namespaces, waiting=False)
 
     def claim_jobs(self, request: ClaimRequest) -> Claim:
-        jobs = [rows.job(row) for row in self._execute(
-            "claim_jobs", _claim_params(request, self.now()))]
+        jobs = self._jobs_after_commit(self._execute(
+            "claim_jobs", _claim_params(request, self.now())).fetchall())
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
     def next_due(
@@ -748,7 +762,8 @@ __all__ = ["STORE", "SQLiteExecutor", "SQLiteStore"]
 
 class _Writing:
     """A write executor as a context manager: its transaction committed when the block
-    ends (rolled back if it raises), then its wake-ups sent. A class rather than a
+    ends (rolled back if it raises), then the work it left for after the commit done
+    and its wake-ups sent. A class rather than a
     generator: every write of the store passes here, and the plain methods cost a
     fraction of a generator's machinery."""
 
@@ -774,6 +789,8 @@ class _Writing:
         if isinstance(exc, sqlite3.Error):
             raise translation(self._operation, exc) from exc
         if exc is None:
+            for work in self._executor.after_commit:
+                work()
             notify = self._store.notifier.notify
             for namespace, event in self._executor.wakes:
                 notify(namespace, event)
