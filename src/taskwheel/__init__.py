@@ -25,6 +25,7 @@ from taskwheel.errors import (
     InvalidInput,
     JobFailed,
     JobNotFound,
+    LimitNotFound,
     NotPaused,
     QueueFull,
     SchemaOutdated,
@@ -37,6 +38,7 @@ from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.http_client import ApiError, HttpClient
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import ConcurrencyLimit
 from taskwheel.retry import Backoff, Retry
 from taskwheel.tasks import Pool, Task
 from taskwheel.worker import Context, Worker, WorkerSettings
@@ -60,6 +62,7 @@ __all__ = [
     "Cancelled",
     "Client",
     "Clock",
+    "ConcurrencyLimit",
     "Context",
     "DeadlinePolicy",
     "FailurePolicy",
@@ -73,6 +76,7 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "JobStatus",
+    "LimitNotFound",
     "ManualClock",
     "NotPaused",
     "Pool",

@@ -70,7 +70,7 @@ class EventKind(StrEnum):
     LEASE_WON = "lease.won"  # metadata: lease
     LEASE_LOST = "lease.lost"  # metadata: lease, reason
     MAINTENANCE_RAN = "maintenance.ran"  # metadata: duty; measurements: count, duration
-    GATE_CLOSED = "gate.closed"  # a queue or task paused: metadata: kind, name; held
+    GATE_CLOSED = "gate.closed"  # a queue, task or key paused: metadata: kind, name; held
     GATE_OPENED = "gate.opened"  # resumed: metadata: kind, name; measurements: released
 
 

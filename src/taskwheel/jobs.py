@@ -67,6 +67,8 @@ class NewJob:
     timeout: float | None = None
     idempotency_key: str | None = None
     trace_parent: str | None = None  # W3C traceparent of the enqueue (taskwheel.tracing)
+    gate_key: str | None = None  # its concurrency key (taskwheel.limits), rendered
+    gate_capacity: int | None = None  # the slots its task declares for that key
 
 
 # The options of a job template (the rest are fixed by each fire or run: times, keys).

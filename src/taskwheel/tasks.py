@@ -20,6 +20,7 @@ from taskwheel.jobs import (
     dumps_json,
     stored_json,
 )
+from taskwheel.limits import ConcurrencyLimit
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 from taskwheel.validators import (
     validate_choice,
@@ -71,6 +72,7 @@ class TaskOptions:
     deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
     pool: Pool | None = None  # None: the worker's pool
     pass_context: bool = False
+    concurrency: ConcurrencyLimit | None = None
 
 
 def make_options(
@@ -83,6 +85,7 @@ def make_options(
     deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
     pool: Pool | str | None = None,
     pass_context: bool = False,
+    concurrency: ConcurrencyLimit | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -104,7 +107,14 @@ def make_options(
         deadline_policy=validate_choice(DeadlinePolicy, deadline_policy, "deadline_policy"),
         pool=None if pool is None else validate_choice(Pool, pool, "pool"),
         pass_context=bool(pass_context),
+        concurrency=_checked_concurrency(concurrency),
     )
+
+
+def _checked_concurrency(value: object) -> ConcurrencyLimit | None:
+    if value is not None and not isinstance(value, ConcurrencyLimit):
+        raise InvalidInput("concurrency", f"expected taskwheel.ConcurrencyLimit, got {value!r}")
+    return value
 
 
 class Task(Generic[P, R]):
@@ -247,6 +257,8 @@ class Task(Generic[P, R]):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
         if idempotency_key is not None:
             dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
+        job_queue = validate_name(queue, "queue") if queue is not None else self.options.queue
+        gate_key = self.key_of(job_queue, args, kwargs)
         stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
         stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
                                                  max_bytes=self.max_argument_bytes)
@@ -256,7 +268,7 @@ class Task(Generic[P, R]):
             kwargs=stored_kwargs,
             args_json=args_json,
             kwargs_json=kwargs_json,
-            queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
+            queue=job_queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
             namespace=self.namespace if namespace is None else validate_name(
                 namespace, "namespace"),
@@ -277,7 +289,25 @@ class Task(Generic[P, R]):
                 else self.options.timeout
             ),
             idempotency_key=idempotency_key,
+            gate_key=gate_key,
+            gate_capacity=(None if self.options.concurrency is None
+                           else self.options.concurrency.limit),
         )
+
+    def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        """The concurrency key of a job of this task with these (checked) arguments, or
+        None when the task declares no limit."""
+        limit = self.options.concurrency
+        if limit is None:
+            return None
+        named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}
+        if self._signature is not None:
+            bound = self._signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            named.update(bound.arguments)
+        else:
+            named.update(kwargs)
+        return limit.render(self.name, queue, named)
 
     def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Refuse arguments the task cannot take, before anything is written."""

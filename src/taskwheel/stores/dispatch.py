@@ -1,19 +1,23 @@
-"""The statements of dispatch control — pauses and queues' maximum depths — written
+"""The statements of dispatch control — pauses, queues' maximum depths and key gates — written
 once for both dialects, as `tenancy.TenancyStatements` is: the same query names and
 parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`,
 `_announce_ready` (how it wakes workers for jobs that became claimable without
 changing state: SQLite after its commit, PostgreSQL with a NOTIFY in the transaction),
 and `arm_gates` / `disarm_gates` (SQLite creates its gate triggers while a gate is
-closed; PostgreSQL's are permanent).
+closed; PostgreSQL's are permanent) and `arm_limits` (SQLite creates its slot triggers
+with the first key).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from taskwheel.clock import to_datetime
 from taskwheel.gates import GateKind, Pause, QueueLimit
-from taskwheel.jobs import epoch_datetime
+from taskwheel.jobs import Job, NewJob, epoch_datetime
+from taskwheel.limits import KeyLimit
 from taskwheel.stores.tenancy import Cursor
 
 
@@ -107,3 +111,67 @@ class DispatchStatements:
                                             "up_to": up_to}).fetchone()
         assert row is not None
         return int(row["depth"])
+
+    # -- key gates ------------------------------------------------------------------------
+
+    def arm_limits(self) -> None:
+        raise NotImplementedError
+
+    def lock_slots(self, namespace: str) -> None:
+        self._execute("lock_slots", {"namespace": namespace}).fetchall()
+
+    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
+        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity) for new in jobs
+                           if new.gate_key is not None})
+        if declared:
+            limits = [{"namespace": namespace, "key": key, "capacity": capacity}
+                      for namespace, key, capacity in declared]
+            self._execute("declare_limits", self._stamped({"limits": json.dumps(limits)}))
+
+    def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
+        if keyed:
+            keys = [{"id": job.id, "key": key} for job, key in keyed]
+            self._execute("set_gate_keys", {"keys": json.dumps(keys)})
+
+    def admit_waiting(self, namespace: str, key: str) -> int:
+        admitted = self._admit(namespace, key)
+        if admitted:
+            self._announce_ready(namespace)
+        return admitted
+
+    def _admit(self, namespace: str, key: str) -> int:
+        """The admit_waiting statement's count (its answer is the dialect's)."""
+        raise NotImplementedError
+
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> None:
+        self._execute("set_limit", self._stamped({"namespace": namespace, "key": key,
+                                                  "capacity": capacity}))
+
+    def pause_key(self, namespace: str, key: str, until: float | None) -> bool:
+        params = self._stamped({"namespace": namespace, "key": key, "until": until})
+        return self._execute("pause_key", params).fetchone() is not None
+
+    def block_key(self, namespace: str, key: str) -> int:
+        return len(self._execute("block_key", {"namespace": namespace, "key": key}).fetchall())
+
+    def resume_key(self, namespace: str, key: str) -> bool:
+        params = {"namespace": namespace, "key": key}
+        return self._execute("resume_key", params).fetchone() is not None
+
+    def due_key_pauses(self, namespace: str) -> list[str]:
+        found = self._execute("due_key_pauses", self._stamped({"namespace": namespace}))
+        return [str(row["key"]) for row in found.fetchall()]
+
+    def waiting_keys(self, namespace: str) -> list[str]:
+        found = self._execute("waiting_keys", {"namespace": namespace})
+        return [str(row["key"]) for row in found.fetchall()]
+
+    def list_limits(self, namespace: str, key: str | None = None) -> list[KeyLimit]:
+        found = self._execute("list_limits", {"namespace": namespace, "key": key})
+        return [KeyLimit(namespace=row["namespace"], key=row["key"],
+                         capacity=None if row["capacity"] is None else int(row["capacity"]),
+                         in_use=int(row["in_use"]), waiting=int(row["waiting"]),
+                         set_by_hand=bool(row["set_by_hand"]),
+                         paused_at=to_datetime(row["paused_at"]),
+                         paused_until=to_datetime(row["paused_until"]))
+                for row in found.fetchall()]

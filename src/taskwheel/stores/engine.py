@@ -38,6 +38,7 @@ from taskwheel.errors import (
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    LimitNotFound,
     NotPaused,
     QueueLimitNotFound,
     QuotaExceeded,
@@ -64,6 +65,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
+from taskwheel.limits import KeyLimit, validate_capacity, validate_key
 from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -143,11 +145,13 @@ class SQLStore(Store):
     def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
-        keyed = any(new.idempotency_key is not None for new in jobs)
-        # Keys that others hold may have to be looked for twice: in one transaction.
-        with self.executor("enqueue", "transaction" if keyed else "statement",
-                           pipeline=True) as ex:
-            written = ex.insert_unlimited_jobs(jobs)
+        written = None
+        if all(new.gate_key is None for new in jobs):  # gated: slots in one transaction
+            keyed = any(new.idempotency_key is not None for new in jobs)
+            # Keys that others hold may have to be looked for twice: in one transaction.
+            with self.executor("enqueue", "transaction" if keyed else "statement",
+                               pipeline=True) as ex:
+                written = ex.insert_unlimited_jobs(jobs)
         created = written if written is not None else self._enqueue_within_quotas(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
             for job, existing in zip(created, created.existing, strict=True):
@@ -162,7 +166,9 @@ class SQLStore(Store):
         (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
         (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
-        whose idempotency key is taken counts as a job: a full queue refuses it too."""
+        whose idempotency key is taken counts as a job: a full queue refuses it too.
+        Jobs with a concurrency key are written, then given their keys: each takes a
+        slot or waits blocked (`taskwheel.limits`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -181,7 +187,16 @@ class SQLStore(Store):
                 depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
                 admit_depth(QueueLimit(namespace, queue, max_depth), depth,
                             by_queue[namespace, queue])
-            return tx.insert_jobs(jobs)
+            gated = any(new.gate_key is not None for new in jobs)
+            if gated:
+                tx.arm_limits()
+                tx.declare_limits(jobs)
+            created = tx.insert_jobs(jobs)
+            if gated:
+                tx.set_gate_keys([(job, new.gate_key) for job, new, existing
+                                  in zip(created, jobs, created.existing, strict=True)
+                                  if new.gate_key is not None and not existing])
+            return created
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
@@ -745,6 +760,78 @@ class SQLStore(Store):
         with self.executor("list_pauses", "read") as ex:
             return ex.list_pauses(namespace)
 
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        if capacity is not None:
+            validate_capacity(capacity)
+        with self.executor("set_limit") as tx:
+            tx.arm_limits()
+            tx.lock_slots(namespace)
+            tx.set_limit(namespace, key, capacity)
+            tx.admit_waiting(namespace, key)
+            return _limit_of(tx, namespace, key)
+
+    def get_limit(self, namespace: str, key: str) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("get_limit", "read") as ex:
+            return _limit_of(ex, namespace, key)
+
+    def list_limits(self, namespace: str) -> list[KeyLimit]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_limits", "read") as ex:
+            return ex.list_limits(namespace)
+
+    def pause_key(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("pause_key") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a pause ends in the future")
+            tx.lock_slots(namespace)
+            before = _limit_of(tx, namespace, key)  # LimitNotFound: nothing written
+            tx.pause_key(namespace, key, until)
+            tx.block_key(namespace, key)
+            paused = _limit_of(tx, namespace, key)
+        if not before.paused:
+            self._key_event(EventKind.GATE_CLOSED, namespace, key,
+                            {"waiting": paused.waiting, "running": paused.in_use})
+        return paused
+
+    def resume_key(self, namespace: str, key: str) -> int:
+        _validate_gate(namespace, key)
+        with self.executor("resume_key") as tx:
+            tx.lock_slots(namespace)
+            _limit_of(tx, namespace, key)  # LimitNotFound first
+            if not tx.resume_key(namespace, key):
+                raise NotPaused("key", key)
+            admitted = tx.admit_waiting(namespace, key)
+        self._key_event(EventKind.GATE_OPENED, namespace, key, {"released": admitted})
+        return admitted
+
+    def admit_due_keys(self, namespace: str) -> int:
+        opened: list[tuple[str, str, int]] = []
+        admitted = 0
+        with self.executor("admit_due_keys") as tx:
+            for each in _scope(tx, namespace):
+                due = tx.due_key_pauses(each)
+                if not due and not tx.waiting_keys(each):
+                    continue
+                tx.lock_slots(each)
+                for key in due:
+                    tx.resume_key(each, key)
+                    opened.append((each, key, tx.admit_waiting(each, key)))
+                for key in tx.waiting_keys(each):
+                    admitted += tx.admit_waiting(each, key)
+        for each, key, released in opened:
+            self._key_event(EventKind.GATE_OPENED, each, key, {"released": released})
+        return admitted + sum(released for _, _, released in opened)
+
+    def _key_event(self, event: EventKind, namespace: str, key: str,
+                   measurements: dict[str, float]) -> None:
+        if self.events.wants(event):
+            self.events.emit(Event(event, namespace, self.now(), measurements=measurements,
+                                   metadata={"kind": "key", "name": key}))
+
     def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
         with self.executor("set_queue_limit") as tx:
             tx.set_queue_limit(limit)
@@ -869,6 +956,18 @@ def _schedule_name(ex: Executor, job: Job) -> str | None:
         return None
     found = ex.schedules_by_id([job.namespace], [job.schedule_id])
     return found[0].definition.name if found else None
+def _validate_gate(namespace: str, key: str) -> None:
+    validate_name(namespace, "namespace")
+    validate_key(key)
+
+
+def _limit_of(ex: Executor, namespace: str, key: str) -> KeyLimit:
+    found = ex.list_limits(namespace, key)
+    if not found:
+        raise LimitNotFound(key)
+    return found[0]
+
+
 def _pause_of(ex: Executor, namespace: str, kind: GateKind, name: str) -> Pause:
     return next(found for found in ex.list_pauses(namespace)
                 if found.kind is kind and found.name == name)

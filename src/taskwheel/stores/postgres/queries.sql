@@ -1304,3 +1304,100 @@ SELECT count(*) AS depth FROM (
     WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
       AND queue = %(queue)s
     LIMIT %(up_to)s) AS counted
+
+-- key gates (stores/dispatch.py) --------------------------------------------------------------
+-- A keyed job holds a slot of its key while it is queued and not blocked, or running; the
+-- triggers of migration 0012 keep the slots under the namespace's slot lock.
+
+-- name: lock_slots
+-- Taken by an operation on a key's gate before it reads or moves its jobs, until it
+-- commits (as the slot triggers take it).
+SELECT lock_slots(%(namespace)s)
+
+-- name: arm_limits
+-- Nothing to arm: the slot triggers are permanent (a row that has no key never calls
+-- them: their WHEN clauses look at the row alone).
+SELECT 1
+
+-- name: admit_waiting
+-- The free slots of key %(key)s go to the jobs waiting for one, in dispatch order; the
+-- answer is how many were admitted.
+SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
+
+-- name: declare_limits
+-- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity}]) with the
+-- slots their tasks declare; a limit set by hand stays as it is. In key order: two
+-- enqueues lock the rows in one order.
+INSERT INTO limits (namespace, key, capacity, created_at)
+SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s)
+FROM json_to_recordset(%(limits)s::json) AS d(namespace text, key text, capacity integer)
+ORDER BY d.namespace, d.key
+ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity
+WHERE NOT limits.set_by_hand AND limits.capacity IS DISTINCT FROM excluded.capacity
+
+-- name: set_gate_keys
+-- The enqueue's new jobs get their keys (%(keys)s, JSON [{id, key}]): each takes a
+-- slot or waits (jobs_slot_taken).
+UPDATE jobs SET gate_key = k.key
+FROM json_to_recordset(%(keys)s::json) AS k(id bigint, key text)
+WHERE jobs.id = k.id
+
+-- name: set_limit
+-- A key's slots set by hand (a declaration no longer changes them); the row is created
+-- if the key has none yet.
+INSERT INTO limits (namespace, key, capacity, set_by_hand, created_at)
+VALUES (%(namespace)s, %(key)s, %(capacity)s, true, clock_now(%(now)s))
+ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity, set_by_hand = true
+
+-- name: pause_key
+-- A key's gate closed (it keeps the time it was first paused), until %(until)s (NULL:
+-- a resume); nothing when the key has no row.
+UPDATE limits SET paused_at = coalesce(paused_at, clock_now(%(now)s)),
+                  paused_until = %(until)s
+WHERE namespace = %(namespace)s AND key = %(key)s
+RETURNING key
+
+-- name: block_key
+-- The ready jobs of a paused key leave the ready index (giving their slots back).
+UPDATE jobs SET blocked = true
+WHERE namespace = %(namespace)s AND gate_key = %(key)s AND status = 'queued' AND NOT blocked
+RETURNING id
+
+-- name: resume_key
+-- Nothing when the key is not paused.
+UPDATE limits SET paused_at = NULL, paused_until = NULL
+WHERE namespace = %(namespace)s AND key = %(key)s AND paused_at IS NOT NULL
+RETURNING key
+
+-- name: due_key_pauses
+-- The keys of %(namespace)s whose pause's time is up.
+SELECT key FROM limits
+WHERE namespace = %(namespace)s AND paused_until <= clock_now(%(now)s)
+ORDER BY key
+
+-- name: waiting_keys
+-- The keys of %(namespace)s with jobs waiting for a slot: a skip along jobs_gated.
+WITH RECURSIVE waiting(key) AS (
+    SELECT min(gate_key) FROM jobs
+    WHERE namespace = %(namespace)s AND gate_key IS NOT NULL AND status = 'queued' AND blocked
+    UNION ALL
+    SELECT (SELECT min(gate_key) FROM jobs
+            WHERE namespace = %(namespace)s AND gate_key > seen.key AND status = 'queued'
+              AND blocked)
+    FROM waiting AS seen WHERE seen.key IS NOT NULL
+)
+SELECT key FROM waiting WHERE key IS NOT NULL
+
+-- name: list_limits
+-- A namespace's keys (one key with %(key)s; all with NULL), with the slots in use and
+-- the jobs waiting for one.
+SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
+       (SELECT count(*) FROM jobs AS h
+        WHERE h.namespace = l.namespace AND h.gate_key = l.key
+          AND h.status IN ('queued', 'running') AND NOT h.blocked) AS in_use,
+       (SELECT count(*) FROM jobs AS w
+        WHERE w.namespace = l.namespace AND w.gate_key = l.key
+          AND w.status = 'queued' AND w.blocked) AS waiting
+FROM limits AS l
+WHERE l.namespace = %(namespace)s AND (%(key)s::text IS NULL OR l.key = %(key)s)
+ORDER BY l.key
