@@ -164,7 +164,8 @@ def test_a_paused_key_admits_nothing_until_resumed(store: Store) -> None:
     store.enqueue([keyed(capacity=2) for _ in range(3)])
     [running] = claim(store, limit=1)
     paused = store.pause_key(NS, KEY)
-    assert paused.paused and (paused.in_use, paused.waiting) == (1, 2)
+    assert paused.paused
+    assert (paused.in_use, paused.waiting) == (1, 2)
     assert claim(store) == []
     store.finish_attempts([succeeded(running)])
     store.enqueue([keyed(capacity=2)])
