@@ -98,8 +98,11 @@ class ConcurrencyLimit:
         name, and by position as ``"0"``, ``"1"``...); `InvalidInput` naming
         ``concurrency.key`` when a field names no argument."""
         values = {**arguments, "task": task, "queue": queue}
+        positional: list[Any] = []
+        while str(len(positional)) in values:
+            positional.append(values[str(len(positional))])
         try:
-            rendered = string.Formatter().vformat(self.key, (), _ByName(values))
+            rendered = string.Formatter().vformat(self.key, positional, _ByName(values))
         except (KeyError, IndexError, AttributeError, ValueError) as exc:
             raise InvalidInput("concurrency.key", f"{self.key!r} names {exc}, which the job's "
                                "arguments do not have") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from taskwheel.explanations import Explanation, ReasonCode
 from taskwheel.gates import GateKind, Pause, QueueLimit
@@ -547,7 +547,7 @@ class QueueLimitList(Answer):
 class KeyLimitIn(Request):
     """A key's slots: at most this many of its jobs run at once (null: no limit)."""
 
-    limit: int | None = Field(ge=1, le=2**31 - 1)
+    limit: StrictInt | None = Field(ge=1, le=2**31 - 1)
 
 
 class KeyLimitOut(Answer):
