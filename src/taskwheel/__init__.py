@@ -17,9 +17,11 @@ Example:
 """
 
 from taskwheel.app import App, load_app
+from taskwheel.breakers import CircuitBreaker, TripBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock, ManualClock, SystemClock
 from taskwheel.errors import (
+    BreakerNotOpen,
     Cancelled,
     IllegalTransition,
     InvalidInput,
@@ -59,7 +61,9 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "Backoff",
+    "BreakerNotOpen",
     "Cancelled",
+    "CircuitBreaker",
     "Client",
     "Clock",
     "ConcurrencyLimit",
@@ -88,6 +92,7 @@ __all__ = [
     "SystemClock",
     "Task",
     "TaskwheelError",
+    "TripBreaker",
     "UnknownTask",
     "Worker",
     "WorkerSettings",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.breakers import CircuitBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
@@ -266,6 +267,7 @@ class App:
         pool: Pool | str | None = None,
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -283,6 +285,7 @@ class App:
         pool: Pool | str | None = None,
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
@@ -290,12 +293,14 @@ class App:
         the job dies instead. ``deadline_policy="run_late"`` runs jobs whose deadline
         passed. ``pass_context=True`` passes a `Context` as the first argument.
         ``concurrency=ConcurrencyLimit(key=..., limit=n)`` runs at most ``n`` jobs of
-        each key at once, across every worker (`taskwheel.limits`).
+        each key at once, across every worker (`taskwheel.limits`);
+        ``breaker=CircuitBreaker(failures=5, window="1m", cooldown="30s")`` stops
+        running a key's jobs while they keep failing (`taskwheel.breakers`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
-            concurrency=concurrency,
+            concurrency=concurrency, breaker=breaker,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:
@@ -320,6 +325,7 @@ class App:
         guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Task[..., Any]:
         """Register a shell command as a task. ``{0}`` and ``{name}`` fields are filled
         with the job's arguments, shell-quoted. A non-zero exit fails the attempt.
@@ -333,6 +339,7 @@ class App:
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=Pool.PROCESS, concurrency=concurrency,
+            breaker=breaker,
         )
         task: Task[..., Any] = Task(validate_name(name, "name"), options,
                                     namespace=self.namespace, enqueue=self.enqueue_many,

@@ -248,3 +248,11 @@ class LimitNotFound(TaskwheelError, LookupError):
         super().__init__(f"key {key!r} has no limit, pause or breaker: no job with it was "
                          "enqueued and none was set")
         self.key = key
+
+
+class BreakerNotOpen(TaskwheelError, LookupError):
+    """A close named a key whose breaker is closed; nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the breaker of key {key!r} is not open")
+        self.key = key

@@ -72,6 +72,9 @@ class EventKind(StrEnum):
     MAINTENANCE_RAN = "maintenance.ran"  # metadata: duty; measurements: count, duration
     GATE_CLOSED = "gate.closed"  # a queue, task or key paused: metadata: kind, name; held
     GATE_OPENED = "gate.opened"  # resumed: metadata: kind, name; measurements: released
+    BREAKER_OPENED = "breaker.opened"  # metadata: key, until (epoch seconds or None), by
+    BREAKER_HALF_OPEN = "breaker.half_open"  # cooled down: metadata: key
+    BREAKER_CLOSED = "breaker.closed"  # a probe succeeded, or closed by hand: metadata: key
 
 
 # Kinds that close what an earlier kind opened: their handlers run in reverse order.

@@ -130,6 +130,10 @@ class KeyLimit:
     set_by_hand: bool = False
     paused_at: datetime | None = None
     paused_until: datetime | None = None
+    breaker: str = "closed"  # `taskwheel.breakers.BreakerStatus`'s value
+    breaker_until: datetime | None = None  # when an open breaker half-opens
+    failures: int = 0  # counted in the breaker's current window
+    breaker_rule: tuple[int, float, float] | None = None  # failures, window, cooldown
 
     @property
     def paused(self) -> bool:
@@ -141,4 +145,11 @@ class KeyLimit:
                 "set_by_hand": self.set_by_hand, "paused": self.paused,
                 "paused_at": None if self.paused_at is None else self.paused_at.isoformat(),
                 "paused_until": (None if self.paused_until is None
-                                 else self.paused_until.isoformat())}
+                                 else self.paused_until.isoformat()),
+                "breaker": self.breaker,
+                "breaker_until": (None if self.breaker_until is None
+                                  else self.breaker_until.isoformat()),
+                "failures": self.failures,
+                "breaker_failures": None if self.breaker_rule is None else self.breaker_rule[0],
+                "breaker_window": None if self.breaker_rule is None else self.breaker_rule[1],
+                "breaker_cooldown": None if self.breaker_rule is None else self.breaker_rule[2]}

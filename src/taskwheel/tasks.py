@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from taskwheel.breakers import CircuitBreaker
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import (
@@ -20,7 +21,7 @@ from taskwheel.jobs import (
     dumps_json,
     stored_json,
 )
-from taskwheel.limits import ConcurrencyLimit
+from taskwheel.limits import DEFAULT_KEY, ConcurrencyLimit
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 from taskwheel.validators import (
     validate_choice,
@@ -73,6 +74,7 @@ class TaskOptions:
     pool: Pool | None = None  # None: the worker's pool
     pass_context: bool = False
     concurrency: ConcurrencyLimit | None = None
+    breaker: CircuitBreaker | None = None
 
 
 def make_options(
@@ -86,6 +88,7 @@ def make_options(
     pool: Pool | str | None = None,
     pass_context: bool = False,
     concurrency: ConcurrencyLimit | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -108,7 +111,20 @@ def make_options(
         pool=None if pool is None else validate_choice(Pool, pool, "pool"),
         pass_context=bool(pass_context),
         concurrency=_checked_concurrency(concurrency),
+        breaker=_checked_breaker(breaker, concurrency),
     )
+
+
+def _checked_breaker(value: object, concurrency: ConcurrencyLimit | None
+                     ) -> CircuitBreaker | None:
+    if value is None:
+        return None
+    if not isinstance(value, CircuitBreaker):
+        raise InvalidInput("breaker", f"expected taskwheel.CircuitBreaker, got {value!r}")
+    if concurrency is not None and value.key not in (DEFAULT_KEY, concurrency.key):
+        raise InvalidInput("breaker.key", f"{value.key!r}: a task with a concurrency limit "
+                           f"has one key, the limit's ({concurrency.key!r})")
+    return value
 
 
 def _checked_concurrency(value: object) -> ConcurrencyLimit | None:
@@ -292,12 +308,16 @@ class Task(Generic[P, R]):
             gate_key=gate_key,
             gate_capacity=(None if self.options.concurrency is None
                            else self.options.concurrency.limit),
+            gate_breaker=(None if gate_key is None or self.options.breaker is None
+                          else self.options.breaker.rule),
         )
 
     def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
-        """The concurrency key of a job of this task with these (checked) arguments, or
-        None when the task declares no limit."""
+        """The key of a job of this task with these (checked) arguments (its
+        concurrency limit's, or its breaker's), or None when the task declares neither."""
         limit = self.options.concurrency
+        if limit is None and self.options.breaker is not None:
+            limit = ConcurrencyLimit(key=self.options.breaker.key)
         if limit is None:
             return None
         named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}

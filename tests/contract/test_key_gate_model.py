@@ -116,7 +116,8 @@ class KeyGateModel(RuleBasedStateMachine):
         self.paused_keys.discard(key)
         after = self.store.get_limit(NS, key)
         if not self.paused_queues and before.capacity is not None:
-            assert after.in_use == min(before.capacity, before.in_use + before.waiting), (
+            assert after.in_use == max(before.in_use, min(
+                before.capacity, before.in_use + before.waiting)), (
                 "paused work resumes up to the key's limit")
 
     @rule(queue=st.sampled_from(QUEUES))

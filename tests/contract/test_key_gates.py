@@ -216,3 +216,15 @@ def test_unknown_keys_and_bad_values_are_refused_and_nothing_is_written(store: S
         store.pause_key(NS, KEY, until=T0 - 1)
     assert store.list_limits(NS)[0].paused is False
     assert [limit.key for limit in store.list_limits(NS)] == [KEY]
+
+
+def test_a_job_rescued_while_its_key_is_paused_waits(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store, keyed())
+    [job] = claim(store)
+    store.pause_key(NS, KEY)
+    clock.advance(TTL + 1)
+    assert store.rescue_expired_leases(NS).requeued == [job.id]
+    assert claim(store) == []
+    assert holding(store) == (0, 1)
+    store.resume_key(NS, KEY)
+    assert [j.id for j in claim(store)] == [job.id]

@@ -476,6 +476,17 @@ class Store(ABC):
         hold locked); how many jobs were admitted."""
 
     @abstractmethod
+    def open_breaker(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        """Open a key's breaker by hand, until ``until`` (epoch seconds in the future;
+        None: until closed by hand): its ready jobs wait, running ones finish
+        (`LimitNotFound` for a key the namespace does not know)."""
+
+    @abstractmethod
+    def close_breaker(self, namespace: str, key: str) -> KeyLimit:
+        """Close a key's open or half-open breaker by hand and admit its waiting jobs
+        (`BreakerNotOpen`, `LimitNotFound`)."""
+
+    @abstractmethod
     def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
         """Set a queue's maximum depth: enqueues that would pass it raise `QueueFull`
         and write nothing. Jobs already there stay."""

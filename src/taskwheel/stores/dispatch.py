@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Job, NewJob, epoch_datetime
@@ -121,11 +122,15 @@ class DispatchStatements:
         self._execute("lock_slots", {"namespace": namespace}).fetchall()
 
     def declare_limits(self, jobs: Sequence[NewJob]) -> None:
-        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity) for new in jobs
-                           if new.gate_key is not None})
+        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
+                           for new in jobs if new.gate_key is not None},
+                          key=lambda row: (row[0], row[1]))
         if declared:
-            limits = [{"namespace": namespace, "key": key, "capacity": capacity}
-                      for namespace, key, capacity in declared]
+            limits = [{"namespace": namespace, "key": key, "capacity": capacity,
+                       "failures": None if rule is None else rule[0],
+                       "window": None if rule is None else rule[1],
+                       "cooldown": None if rule is None else rule[2]}
+                      for namespace, key, capacity, rule in declared]
             self._execute("declare_limits", self._stamped({"limits": json.dumps(limits)}))
 
     def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
@@ -173,5 +178,45 @@ class DispatchStatements:
                          in_use=int(row["in_use"]), waiting=int(row["waiting"]),
                          set_by_hand=bool(row["set_by_hand"]),
                          paused_at=to_datetime(row["paused_at"]),
-                         paused_until=to_datetime(row["paused_until"]))
+                         paused_until=to_datetime(row["paused_until"]),
+                         breaker=str(row["breaker_state"]),
+                         breaker_until=to_datetime(row["breaker_until"]),
+                         failures=int(row["failures"]), breaker_rule=_rule(row))
                 for row in found.fetchall()]
+
+    def touch_limit(self, namespace: str, key: str) -> None:
+        self._execute("touch_limit", self._stamped({"namespace": namespace, "key": key}))
+
+    def breaker_states(self, job_ids: Sequence[int], tripped: Sequence[int]
+                       ) -> list[KeyBreaker]:
+        found = self._execute("breaker_states", {"ids": json.dumps(list(job_ids)),
+                                                 "tripped": json.dumps(list(tripped))})
+        return [_breaker(row) for row in found.fetchall()]
+
+    def key_breaker(self, namespace: str, key: str) -> KeyBreaker | None:
+        row = self._execute("key_breaker", {"namespace": namespace, "key": key}).fetchone()
+        return None if row is None else _breaker(row)
+
+    def set_breaker(self, namespace: str, key: str, state: BreakerState) -> None:
+        self._execute("set_breaker", {"namespace": namespace, "key": key,
+                                      "state": state.state.value, "failures": state.failures,
+                                      "window_started": state.window_started,
+                                      "until": state.until})
+
+    def due_breakers(self, namespace: str) -> list[str]:
+        found = self._execute("due_breakers", self._stamped({"namespace": namespace}))
+        return [str(row["key"]) for row in found.fetchall()]
+
+
+def _rule(row: Any) -> tuple[int, float, float] | None:
+    if row["breaker_failures"] is None:
+        return None
+    return (int(row["breaker_failures"]), float(row["breaker_window"]),
+            float(row["breaker_cooldown"]))
+
+
+def _breaker(row: Any) -> KeyBreaker:
+    state = BreakerState(BreakerStatus(row["breaker_state"]), int(row["failures"]),
+                         row["window_started"], row["breaker_until"])
+    return KeyBreaker(int(row["id"]) if "id" in row.keys() else None,  # noqa: SIM118
+                      str(row["namespace"]), str(row["key"]), state, _rule(row))

@@ -18,6 +18,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from taskwheel.alerts import (
@@ -30,10 +31,20 @@ from taskwheel.alerts import (
     delivery_body,
     judge,
 )
+from taskwheel.breakers import (
+    CLOSED as CLOSED_BREAKER,
+)
+from taskwheel.breakers import (
+    BreakerState,
+    BreakerStatus,
+    after_cooldown,
+    after_outcome,
+)
 from taskwheel.clock import Clock
 from taskwheel.errors import (
     AlertNotFound,
     ApiKeyNotFound,
+    BreakerNotOpen,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
@@ -50,6 +61,7 @@ from taskwheel.explanations import Explanation, JobFacts, explain
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
+    AttemptOutcome,
     Claim,
     DeadlinePolicy,
     Enqueued,
@@ -242,6 +254,13 @@ class SQLStore(Store):
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
+            applied = {row.id: row.namespace for row in moved}
+            changes = self._judge_breakers(
+                tx, [(o.job_id, o.outcome is AttemptOutcome.SUCCEEDED) for o in outcomes
+                     if o.job_id in applied and o.outcome is not AttemptOutcome.CANCELLED],
+                [(o.job_id, applied[o.job_id], o.trip_until, o.trip_key) for o in outcomes
+                 if o.job_id in applied and o.trip_until is not None])
+        self._breaker_events(changes)
         return rejected
 
     def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
@@ -266,6 +285,7 @@ class SQLStore(Store):
             moved = tx.end_attempts_of_worker(worker_id, error, ends)
             tx.release_queue_one(moved)
             steps.steps_ended(tx, moved)
+            changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
             tx.forget_worker(worker_id)
             ended = {row.id for row in moved}
             by_namespace: dict[str, list[int]] = {}
@@ -274,6 +294,7 @@ class SQLStore(Store):
                     by_namespace.setdefault(job.namespace, []).append(job.id)
             now = [job for namespace, ids in by_namespace.items()
                    for job in tx.get_jobs(namespace, ids)]
+        self._breaker_events(changes)
         return sorted(now, key=lambda job: job.id)
 
     def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
@@ -284,6 +305,8 @@ class SQLStore(Store):
         with self.executor("rescue_expired_leases", pipeline=True) as tx:
             moved = tx.rescue_expired(_scope(tx, namespace))
             steps.steps_ended(tx, moved)
+            changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
+        self._breaker_events(changes)
         return Rescue(
             requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
             failed=sorted(row.id for row in moved if row.status is not JobStatus.QUEUED),
@@ -811,20 +834,126 @@ class SQLStore(Store):
     def admit_due_keys(self, namespace: str) -> int:
         opened: list[tuple[str, str, int]] = []
         admitted = 0
+        changes: list[_BreakerChange] = []
         with self.executor("admit_due_keys") as tx:
+            now = tx.now()
             for each in _scope(tx, namespace):
-                due = tx.due_key_pauses(each)
-                if not due and not tx.waiting_keys(each):
+                due, cooled = tx.due_key_pauses(each), tx.due_breakers(each)
+                if not due and not cooled and not tx.waiting_keys(each):
                     continue
                 tx.lock_slots(each)
                 for key in due:
                     tx.resume_key(each, key)
                     opened.append((each, key, tx.admit_waiting(each, key)))
+                for key in cooled:
+                    found = tx.key_breaker(each, key)
+                    assert found is not None
+                    changes.append(self._set_breaker(tx, _BreakerChange(
+                        each, key, found.state, after_cooldown(found.state, now), "cooldown")))
                 for key in tx.waiting_keys(each):
                     admitted += tx.admit_waiting(each, key)
         for each, key, released in opened:
             self._key_event(EventKind.GATE_OPENED, each, key, {"released": released})
+        self._breaker_events(changes)
         return admitted + sum(released for _, _, released in opened)
+
+    def open_breaker(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("open_breaker") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a breaker is opened until a time to come")
+            tx.lock_slots(namespace)
+            found = tx.key_breaker(namespace, key)
+            if found is None:
+                raise LimitNotFound(key)
+            opened = BreakerState(BreakerStatus.OPEN, until=until)
+            changes = [self._set_breaker(tx, _BreakerChange(namespace, key, found.state,
+                                                            opened, "hand"))]
+            limit = _limit_of(tx, namespace, key)
+        self._breaker_events(changes)
+        return limit
+
+    def close_breaker(self, namespace: str, key: str) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("close_breaker") as tx:
+            tx.lock_slots(namespace)
+            found = tx.key_breaker(namespace, key)
+            if found is None:
+                raise LimitNotFound(key)
+            if found.state.state is BreakerStatus.CLOSED:
+                raise BreakerNotOpen(key)
+            changes = [self._set_breaker(tx, _BreakerChange(namespace, key, found.state,
+                                                            CLOSED_BREAKER, "hand"))]
+            limit = _limit_of(tx, namespace, key)
+        self._breaker_events(changes)
+        return limit
+
+    def _judge_breakers(
+        self, tx: Executor, ends: Sequence[tuple[int, bool]],
+        trips: Sequence[tuple[int, str, float, str | None]],
+    ) -> list[_BreakerChange]:
+        """Count the ended attempts (job, succeeded) against their keys' breakers and
+        open the breakers their tasks tripped (job, namespace, until, key), in the
+        transaction that ended them (`taskwheel.breakers` decides)."""
+        if not ends and not trips:
+            return []
+        found = {b.job_id: b for b in tx.breaker_states([job for job, _ in ends],
+                                                         [job for job, *_ in trips])}
+        if not found and all(key is None for *_, key in trips):
+            return []
+        now = tx.now()
+        states: dict[tuple[str, str], tuple[BreakerState, BreakerState,
+                                            tuple[int, float, float] | None]] = {}
+        for job_id, success in ends:
+            breaker = found.get(job_id)
+            if breaker is None:
+                continue
+            at = (breaker.namespace, breaker.key)
+            before, state, rule = states.get(at, (breaker.state, breaker.state, breaker.rule))
+            states[at] = (before, after_outcome(rule, state, success=success, now=now), rule)
+        for job_id, namespace, until, named in trips:
+            key = named if named is not None else (
+                found[job_id].key if job_id in found else None)
+            if key is None:
+                continue  # a job without a key tripped no breaker of its own: nothing to open
+            at = (namespace, key)
+            if at not in states:
+                tx.touch_limit(namespace, key)
+                read = tx.key_breaker(namespace, key)
+                assert read is not None
+                states[at] = (read.state, read.state, read.rule)
+            before, state, rule = states[at]
+            if state.state is BreakerStatus.OPEN and (state.until is None or state.until >= until):
+                continue  # open longer already
+            states[at] = (before, BreakerState(BreakerStatus.OPEN, until=until), rule)
+        return [self._set_breaker(tx, _BreakerChange(namespace, key, before, after, "outcomes"))
+                for (namespace, key), (before, after, _) in sorted(states.items())
+                if after != before]
+
+    def _set_breaker(self, tx: Executor, change: _BreakerChange) -> _BreakerChange:
+        """Write a key's breaker; its gate follows: an opened breaker sends the key's
+        ready jobs back to wait, a closed or half-open one admits waiting jobs."""
+        namespace, key, before, after = change.namespace, change.key, change.before, change.after
+        tx.lock_slots(namespace)
+        tx.set_breaker(namespace, key, after)
+        if after.state is BreakerStatus.OPEN and before.state is not BreakerStatus.OPEN:
+            tx.block_key(namespace, key)
+        elif after.state is not BreakerStatus.OPEN and before.state is not after.state:
+            tx.admit_waiting(namespace, key)
+        return change
+
+    def _breaker_events(self, changes: Sequence[_BreakerChange]) -> None:
+        kinds = {BreakerStatus.OPEN: EventKind.BREAKER_OPENED,
+                 BreakerStatus.HALF_OPEN: EventKind.BREAKER_HALF_OPEN,
+                 BreakerStatus.CLOSED: EventKind.BREAKER_CLOSED}
+        for change in changes:
+            if change.after.state is change.before.state:
+                continue
+            kind = kinds[change.after.state]
+            if self.events.wants(kind):
+                self.events.emit(Event(kind, change.namespace, self.now(), metadata={
+                    "key": change.key, "until": change.after.until, "by": change.by}))
 
     def _key_event(self, event: EventKind, namespace: str, key: str,
                    measurements: dict[str, float]) -> None:
@@ -956,6 +1085,15 @@ def _schedule_name(ex: Executor, job: Job) -> str | None:
         return None
     found = ex.schedules_by_id([job.namespace], [job.schedule_id])
     return found[0].definition.name if found else None
+@dataclass(frozen=True, slots=True)
+class _BreakerChange:
+    namespace: str
+    key: str
+    before: BreakerState
+    after: BreakerState
+    by: str  # "outcomes", "cooldown" or "hand"
+
+
 def _validate_gate(namespace: str, key: str) -> None:
     validate_name(namespace, "namespace")
     validate_key(key)

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
+from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
@@ -730,3 +731,24 @@ class Executor(ABC):
     def list_limits(self, namespace: str, key: str | None = None) -> list[KeyLimit]:
         """The namespace's keys (only ``key``, when given) by name, with their slots in
         use and their waiting jobs."""
+
+    @abstractmethod
+    def touch_limit(self, namespace: str, key: str) -> None:
+        """Create the key's row (no limit) unless it has one."""
+
+    @abstractmethod
+    def breaker_states(self, job_ids: Sequence[int], tripped: Sequence[int]
+                       ) -> list[KeyBreaker]:
+        """The breakers of the keyed jobs among ``job_ids`` whose key has a breaker rule
+        or a breaker not closed, and of the keyed jobs among ``tripped``, one per job."""
+
+    @abstractmethod
+    def key_breaker(self, namespace: str, key: str) -> KeyBreaker | None:
+        """A key's breaker; None when the namespace has no row for it."""
+
+    @abstractmethod
+    def set_breaker(self, namespace: str, key: str, state: BreakerState) -> None: ...
+
+    @abstractmethod
+    def due_breakers(self, namespace: str) -> list[str]:
+        """The namespace's open breakers whose time has come."""

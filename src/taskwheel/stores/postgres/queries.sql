@@ -1325,15 +1325,24 @@ SELECT 1
 SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
 
 -- name: declare_limits
--- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity}]) with the
--- slots their tasks declare; a limit set by hand stays as it is. In key order: two
--- enqueues lock the rows in one order.
-INSERT INTO limits (namespace, key, capacity, created_at)
-SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s)
-FROM json_to_recordset(%(limits)s::json) AS d(namespace text, key text, capacity integer)
+-- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity, failures, window,
+-- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
+-- stays as it is. In key order: two enqueues lock the rows in one order.
+INSERT INTO limits (namespace, key, capacity, created_at, breaker_failures, breaker_window,
+                    breaker_cooldown)
+SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s), d.failures, d.window, d.cooldown
+FROM json_to_recordset(%(limits)s::json)
+     AS d(namespace text, key text, capacity integer, failures integer,
+          "window" double precision, cooldown double precision)
 ORDER BY d.namespace, d.key
-ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity
-WHERE NOT limits.set_by_hand AND limits.capacity IS DISTINCT FROM excluded.capacity
+ON CONFLICT (namespace, key) DO UPDATE
+SET capacity = CASE WHEN limits.set_by_hand THEN limits.capacity ELSE excluded.capacity END,
+    breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
+    breaker_cooldown = excluded.breaker_cooldown
+WHERE (NOT limits.set_by_hand AND limits.capacity IS DISTINCT FROM excluded.capacity)
+   OR limits.breaker_failures IS DISTINCT FROM excluded.breaker_failures
+   OR limits.breaker_window IS DISTINCT FROM excluded.breaker_window
+   OR limits.breaker_cooldown IS DISTINCT FROM excluded.breaker_cooldown
 
 -- name: set_gate_keys
 -- The enqueue's new jobs get their keys (%(keys)s, JSON [{id, key}]): each takes a
@@ -1392,6 +1401,8 @@ SELECT key FROM waiting WHERE key IS NOT NULL
 -- A namespace's keys (one key with %(key)s; all with NULL), with the slots in use and
 -- the jobs waiting for one.
 SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
+       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
+       l.breaker_window, l.breaker_cooldown,
        (SELECT count(*) FROM jobs AS h
         WHERE h.namespace = l.namespace AND h.gate_key = l.key
           AND h.status IN ('queued', 'running') AND NOT h.blocked) AS in_use,
@@ -1401,3 +1412,45 @@ SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_unti
 FROM limits AS l
 WHERE l.namespace = %(namespace)s AND (%(key)s::text IS NULL OR l.key = %(key)s)
 ORDER BY l.key
+
+-- name: touch_limit
+-- A key's row, created without a limit when it has none (a breaker opened for a key
+-- no job declared).
+INSERT INTO limits (namespace, key, created_at)
+VALUES (%(namespace)s, %(key)s, clock_now(%(now)s))
+ON CONFLICT (namespace, key) DO NOTHING
+
+-- name: breaker_states
+-- The breakers of the keyed jobs among %(ids)s (JSON) that have a breaker rule, or a
+-- breaker that is not closed, or are in %(tripped)s (JSON: jobs whose task opened one);
+-- nothing, at the cost of one probe, while no key has a breaker.
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
+       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+FROM jobs AS j
+JOIN limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
+WHERE (EXISTS (SELECT 1 FROM limits
+               WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed')
+       OR json_array_length(%(tripped)s::json) > 0)
+  AND j.id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
+  AND j.gate_key IS NOT NULL
+  AND (l.breaker_failures IS NOT NULL OR l.breaker_state <> 'closed'
+       OR j.id IN (SELECT value::bigint FROM json_array_elements_text(%(tripped)s::json)))
+
+-- name: key_breaker
+-- One key's breaker (nothing without a row).
+SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown
+FROM limits WHERE namespace = %(namespace)s AND key = %(key)s
+
+-- name: set_breaker
+UPDATE limits
+SET breaker_state = %(state)s, failures = %(failures)s, window_started = %(window_started)s,
+    breaker_until = %(until)s
+WHERE namespace = %(namespace)s AND key = %(key)s
+
+-- name: due_breakers
+-- The keys of %(namespace)s whose open breaker's time is up.
+SELECT key FROM limits
+WHERE namespace = %(namespace)s AND breaker_state = 'open'
+  AND breaker_until <= clock_now(%(now)s)
+ORDER BY key

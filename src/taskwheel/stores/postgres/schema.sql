@@ -169,10 +169,12 @@ AS $function$
 DECLARE
     room integer;
 BEGIN
-    IF NEW.blocked OR (OLD.gate_key IS NOT NULL AND OLD.status IN ('queued', 'running')
+    IF NEW.blocked OR (OLD.gate_key IS NOT NULL AND OLD.status = 'queued'
                        AND NOT OLD.blocked) THEN
-        RETURN NEW;  -- waits, or held its slot already
+        RETURN NEW;  -- waits, or was ready with its slot already
     END IF;
+    -- Asked again when it comes back from running (a retry, a rescue): its key may have
+    -- been paused, its breaker opened or its limit lowered meanwhile.
     PERFORM lock_slots(NEW.namespace);
     room := slot_room(NEW.namespace, NEW.gate_key, NEW.id);
     NEW.blocked := room IS NOT NULL AND room <= 0;

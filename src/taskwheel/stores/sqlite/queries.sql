@@ -1190,14 +1190,24 @@ UPDATE taskwheel_jobs SET blocked = 0
 RETURNING id
 
 -- name: declare_limits
--- The keys of an enqueue (:limits, JSON [{namespace, key, capacity}]) with the slots
--- their tasks declare; a limit set by hand stays as it is.
-INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)
+-- The keys of an enqueue (:limits, JSON [{namespace, key, capacity, failures, window,
+-- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
+-- stays as it is.
+INSERT INTO taskwheel_limits (namespace, key, capacity, created_at, breaker_failures,
+                              breaker_window, breaker_cooldown)
 SELECT json_extract(value, '$.namespace'), json_extract(value, '$.key'),
-       json_extract(value, '$.capacity'), :now
+       json_extract(value, '$.capacity'), :now, json_extract(value, '$.failures'),
+       json_extract(value, '$.window'), json_extract(value, '$.cooldown')
 FROM json_each(:limits) WHERE true
-ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity
-WHERE NOT taskwheel_limits.set_by_hand AND taskwheel_limits.capacity IS NOT excluded.capacity
+ON CONFLICT (namespace, key) DO UPDATE
+SET capacity = CASE WHEN taskwheel_limits.set_by_hand THEN taskwheel_limits.capacity
+                    ELSE excluded.capacity END,
+    breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
+    breaker_cooldown = excluded.breaker_cooldown
+WHERE (NOT taskwheel_limits.set_by_hand AND taskwheel_limits.capacity IS NOT excluded.capacity)
+   OR taskwheel_limits.breaker_failures IS NOT excluded.breaker_failures
+   OR taskwheel_limits.breaker_window IS NOT excluded.breaker_window
+   OR taskwheel_limits.breaker_cooldown IS NOT excluded.breaker_cooldown
 
 -- name: set_gate_keys
 -- The enqueue's new jobs get their keys (:keys, JSON [{id, key}]): each takes a slot
@@ -1256,6 +1266,8 @@ SELECT key FROM waiting WHERE key IS NOT NULL
 -- A namespace's keys (one key with :key; all with NULL), with the slots in use and the
 -- jobs waiting for one.
 SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
+       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
+       l.breaker_window, l.breaker_cooldown,
        (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
         WHERE h.namespace = l.namespace AND h.gate_key = l.key AND h.gate_key IS NOT NULL
           AND h.status IN ('queued', 'running') AND h.blocked = 0) AS in_use,
@@ -1265,3 +1277,43 @@ SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_unti
 FROM taskwheel_limits AS l
 WHERE l.namespace = :namespace AND (:key IS NULL OR l.key = :key)
 ORDER BY l.key
+
+-- name: touch_limit
+-- A key's row, created without a limit when it has none (a breaker opened for a key
+-- no job declared).
+INSERT INTO taskwheel_limits (namespace, key, created_at) VALUES (:namespace, :key, :now)
+ON CONFLICT (namespace, key) DO NOTHING
+
+-- name: breaker_states
+-- The breakers of the keyed jobs among :ids (JSON) that have a breaker rule, or a
+-- breaker that is not closed, or are in :tripped (JSON: jobs whose task opened one);
+-- nothing, at the cost of one probe, while no key has a breaker.
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
+       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+FROM json_each(:ids) AS i
+JOIN taskwheel_jobs AS j ON j.id = i.value
+JOIN taskwheel_limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
+WHERE (EXISTS (SELECT 1 FROM taskwheel_limits
+               WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed')
+       OR json_array_length(:tripped) > 0)
+  AND j.gate_key IS NOT NULL
+  AND (l.breaker_failures IS NOT NULL OR l.breaker_state <> 'closed'
+       OR j.id IN (SELECT value FROM json_each(:tripped)))
+
+-- name: key_breaker
+-- One key's breaker (nothing without a row).
+SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown
+FROM taskwheel_limits WHERE namespace = :namespace AND key = :key
+
+-- name: set_breaker
+UPDATE taskwheel_limits
+SET breaker_state = :state, failures = :failures, window_started = :window_started,
+    breaker_until = :until
+WHERE namespace = :namespace AND key = :key
+
+-- name: due_breakers
+-- The keys of :namespace whose open breaker's time is up.
+SELECT key FROM taskwheel_limits
+WHERE namespace = :namespace AND breaker_state = 'open' AND breaker_until <= :now
+ORDER BY key

@@ -108,16 +108,19 @@ END
 $$;
 
 -- A keyed job that would hold a slot (it becomes ready, a pause lets it go, or it is
--- given its key) takes one, or stays blocked. Runs after jobs_gate_ready (triggers run
+-- given its key) takes one, or stays blocked; one queued again after running keeps its
+-- slot only if its key still has room for it. Runs after jobs_gate_ready (triggers run
 -- in the order of their names), which has blocked it already if a pause holds it.
 CREATE FUNCTION slot_taken() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     room integer;
 BEGIN
-    IF NEW.blocked OR (OLD.gate_key IS NOT NULL AND OLD.status IN ('queued', 'running')
+    IF NEW.blocked OR (OLD.gate_key IS NOT NULL AND OLD.status = 'queued'
                        AND NOT OLD.blocked) THEN
-        RETURN NEW;  -- waits, or held its slot already
+        RETURN NEW;  -- waits, or was ready with its slot already
     END IF;
+    -- Asked again when it comes back from running (a retry, a rescue): its key may have
+    -- been paused, its breaker opened or its limit lowered meanwhile.
     PERFORM lock_slots(NEW.namespace);
     room := slot_room(NEW.namespace, NEW.gate_key, NEW.id);
     NEW.blocked := room IS NOT NULL AND room <= 0;
