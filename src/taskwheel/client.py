@@ -373,6 +373,23 @@ class Client:
         """Admit ``key``'s jobs again, up to its limit; how many were admitted."""
         return self.store.resume_key(self.namespace, key)
 
+    def breakers(self) -> list[KeyLimit]:
+        """The keys with a breaker rule, or a breaker not closed (`taskwheel.breakers`)."""
+        return [limit for limit in self.store.list_limits(self.namespace)
+                if limit.breaker_rule is not None or limit.breaker != "closed"]
+
+    def open_breaker(
+        self, key: str, *, until: datetime | None = None, duration: DurationLike | None = None,
+    ) -> KeyLimit:
+        """Open ``key``'s breaker: no job of it is admitted until ``until`` (or for
+        ``duration``; neither: until `close_breaker`), then one probe at a time."""
+        return self.store.open_breaker(self.namespace, key, self._pause_end(until, duration))
+
+    def close_breaker(self, key: str) -> KeyLimit:
+        """Close ``key``'s breaker and admit its waiting jobs (`BreakerNotOpen` if it
+        was closed)."""
+        return self.store.close_breaker(self.namespace, key)
+
     # -- webhooks ---------------------------------------------------------------------------
 
     def define_webhook(self, hook: NewWebhook) -> Webhook:

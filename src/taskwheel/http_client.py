@@ -264,6 +264,18 @@ class HttpClient:
         released: int = self._call("POST", f"/limits/{_segment(key)}/resume")["released"]
         return released
 
+    def breakers(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/breakers")["breakers"]
+        return found
+
+    def open_breaker(self, key: str, *, until: datetime | None = None) -> dict[str, Any]:
+        """No job of ``key`` is admitted until ``until`` (None: `close_breaker`)."""
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/breakers/{_segment(key)}/open", body))
+
+    def close_breaker(self, key: str) -> dict[str, Any]:
+        return _object(self._call("POST", f"/breakers/{_segment(key)}/close"))
+
     # -- the wire -------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None, *,

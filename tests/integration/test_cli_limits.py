@@ -60,3 +60,21 @@ def test_bad_input_is_one_line_and_writes_nothing(app: taskwheel.App, url: str) 
     assert "until" in run("limits", "pause", "tenant:a", "--until",
                           "2000-01-01T00:00:00+00:00", url=url).refused()
     assert run("limits", "list", "--format", "json", url=url).json() == before
+
+
+def test_a_breaker_is_opened_listed_and_closed(app: taskwheel.App, url: str) -> None:
+    app.task(lambda tenant: None, name="call",
+             breaker=taskwheel.CircuitBreaker(failures=3, window="1m", cooldown="30s",
+                                              key="api:{tenant}")).enqueue("a")
+    listed = run("breakers", "list", "--format", "json", url=url).json()
+    assert [(b["key"], b["breaker"], b["breaker_failures"], b["breaker_window"])
+            for b in listed] == [("api:a", "closed", 3, 60.0)]
+    opened = run("breakers", "open", "api:a", "--for", "5m", "--format", "json", url=url)
+    assert opened.json()["breaker"] == "open"
+    assert claimable(app) == 0
+    assert run("breakers", "close", "api:a", url=url).stdout.startswith(
+        "key api:a: breaker closed, 0 jobs waiting")
+    assert claimable(app) == 1
+    assert run("breakers", "close", "api:a", url=url).refused() == (
+        "the breaker of key 'api:a' is not open")
+    assert run("breakers", "open", "nope", url=url).refused().startswith("key 'nope' has no")

@@ -73,3 +73,26 @@ def _over_http(client: taskwheel.HttpClient) -> None:
     with pytest.raises(taskwheel.ApiError) as unknown:
         client.limit("nope")
     assert unknown.value.status == 404
+
+
+def test_a_key_s_breaker_is_listed_opened_and_closed(server: Running) -> None:
+    server.call("POST", "/jobs", json={"task": "sync", "args": ["42"]})
+    assert server.call("POST", "/breakers/tenant%2F42/open", role=Role.READ
+                       ).status_code == 403
+    opened = server.call("POST", "/breakers/tenant%2F42/open", role=Role.OPERATE,
+                         json={"until": "2100-01-01T00:00:00+00:00"})
+    assert (opened.json()["breaker"], opened.json()["waiting"]) == ("open", 1)
+    assert opened.json()["breaker_until"].startswith("2100-01-01")
+    assert _claimable(server) == []
+    assert [b["key"] for b in server.call("GET", "/breakers", role=Role.READ).json()[
+        "breakers"]] == [KEY]
+    closed = server.call("POST", "/breakers/tenant%2F42/close", role=Role.OPERATE)
+    assert (closed.json()["breaker"], closed.json()["in_use"]) == ("closed", 1)
+    again = server.call("POST", "/breakers/tenant%2F42/close", role=Role.OPERATE)
+    assert again.status_code == 404
+    assert "is not open" in again.json()["detail"]
+    assert server.call("POST", "/breakers/nope/open", role=Role.OPERATE).status_code == 404
+    with taskwheel.HttpClient(server.url, server.key(MINE, Role.ADMIN), MINE) as client:
+        assert client.open_breaker(KEY)["breaker"] == "open"
+        assert [b["breaker"] for b in client.breakers()] == ["open"]
+        assert client.close_breaker(KEY)["breaker"] == "closed"

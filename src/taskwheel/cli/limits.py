@@ -1,5 +1,7 @@
 """``taskwheel limits``: each key's concurrency limit, slots in use and waiting jobs;
-set a limit at run time; pause and resume a key (see `taskwheel.limits`)."""
+set a limit at run time; pause and resume a key (see `taskwheel.limits`).
+``taskwheel breakers``: the keys' circuit breakers; open and close one by hand (see
+`taskwheel.breakers`)."""
 
 from __future__ import annotations
 
@@ -112,3 +114,69 @@ def _print(target: Target, limit: KeyLimit) -> None:
     paused = "" if not limit.paused else f", paused (until {_pause(limit)})"
     target.output.note(f"key {limit.key}: limit {_capacity(limit)}, {limit.in_use} in use, "
                        f"{limit.waiting} waiting{paused}")
+
+
+@click.group()
+def breakers() -> None:
+    """Circuit breakers per key: list; open and close one by hand."""
+
+
+@breakers.command("list")
+@listing_options
+def list_breakers(target: Target) -> None:
+    """Keys with a breaker rule or a breaker not closed: state, failures, until."""
+    with target.client() as client:
+        found = client.breakers()
+    if target.output.data:
+        target.output.records([limit.to_dict() for limit in found],
+                              columns=("key", "breaker", "breaker_until", "failures",
+                                       "breaker_failures", "breaker_window",
+                                       "breaker_cooldown", "waiting"))
+        return
+    table = Table(title="breakers", title_justify="left")
+    for column in ("key", "state", "until", "failures", "rule", "waiting"):
+        table.add_column(column)
+    for limit in found:
+        rule = ("-" if limit.breaker_rule is None else
+                f"{limit.breaker_rule[0]} in {limit.breaker_rule[1]:g}s, "
+                f"cool {limit.breaker_rule[2]:g}s")
+        table.add_row(limit.key, limit.breaker, _breaker_until(limit), str(limit.failures),
+                      rule, str(limit.waiting))
+    target.output.console.print(table)
+
+
+@breakers.command("open")
+@click.argument("key")
+@_pause_end_options
+@common_options
+def open_breaker(target: Target, *, key: str, for_text: str | None,
+                 until_text: str | None) -> None:
+    """Open KEY's breaker: admit none of its jobs until the end --for or --until give
+    (neither: until closed by hand), then one probe at a time. Running jobs finish."""
+    with target.client() as client:
+        _breaker_note(target, client.open_breaker(key, until=_until(until_text),
+                                                  duration=_for(for_text)))
+
+
+@breakers.command("close")
+@click.argument("key")
+@common_options
+def close_breaker(target: Target, *, key: str) -> None:
+    """Close KEY's breaker and admit its waiting jobs (refused if it is closed)."""
+    with target.client() as client:
+        _breaker_note(target, client.close_breaker(key))
+
+
+def _breaker_until(limit: KeyLimit) -> str:
+    if limit.breaker != "open":
+        return "-"
+    return "closed by hand" if limit.breaker_until is None else _when(limit.breaker_until)
+
+
+def _breaker_note(target: Target, limit: KeyLimit) -> None:
+    if target.output.json:
+        target.output.emit_json(limit.to_dict())
+        return
+    until = "" if limit.breaker != "open" else f" until {_breaker_until(limit)}"
+    target.output.note(f"key {limit.key}: breaker {limit.breaker}{until}, "
+                       f"{limit.waiting} jobs waiting")

@@ -40,7 +40,7 @@ from taskwheel.cli.completion import COMPLETE_VAR, completion
 from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
-from taskwheel.cli.limits import limits
+from taskwheel.cli.limits import breakers, limits
 from taskwheel.cli.output import error_line
 from taskwheel.cli.queues import queues, tasks
 from taskwheel.cli.scheduler import dev, scheduler
@@ -103,7 +103,7 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, limits,
-                schedules,
+                breakers, schedules,
                 workflows, stats, keys, quotas, webhooks, alerts, migrate, demo, show_config,
                 completion):
     cli.add_command(command)

@@ -563,6 +563,12 @@ class KeyLimitOut(Answer):
     paused: bool
     paused_at: datetime | None
     paused_until: datetime | None
+    breaker: str
+    breaker_until: datetime | None
+    failures: int
+    breaker_failures: int | None
+    breaker_window: float | None
+    breaker_cooldown: float | None
 
     @classmethod
     def of(cls, limit: KeyLimit) -> KeyLimitOut:
@@ -571,6 +577,10 @@ class KeyLimitOut(Answer):
 
 class KeyLimitList(Answer):
     limits: list[KeyLimitOut]
+
+
+class BreakerList(Answer):
+    breakers: list[KeyLimitOut]
 
 
 class KeyResumedOut(Answer):
