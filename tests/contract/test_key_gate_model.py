@@ -3,11 +3,14 @@
 The queue model's clients and workers (enqueue, claim by several workers, complete,
 fail with or without a wait before the retry, report late with a stale fence, crash
 and rescue, a dead worker process, cancel, let time pass, pause a queue), with
-concurrency keys on most jobs, limits changed at run time and keys paused (by hand and
-for a while). After every step: nothing is lost; no more jobs of a key hold a slot
-(ready or running) than its limit (a lowered limit only lets the ones above it
-finish); no job of a paused key is claimed; a key's free slot never idles while a job
-it may admit waits; a resumed key admits its waiting jobs up to its limit.
+concurrency keys on most jobs, limits changed at run time, keys paused (by hand and
+for a while), and circuit breakers (two failures within a minute open a key's for 20
+seconds; opened and closed by hand too). After every step: nothing is lost; no more
+jobs of a key hold a slot (ready or running) than its limit (a lowered limit only lets
+the ones above it finish); no job of a paused key, or of a key whose breaker is open,
+is claimed or ready; a half-open breaker lets one job through; a key's free slot never
+idles while a job it may admit waits; a resumed key admits its waiting jobs up to its
+limit.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .conftest import NS, T0, new_job
 
 TTL = 30.0
 KEYS = ("k1", "k2")
+BREAKER = (2, 60.0, 20.0)
 QUEUES = ("a", "b")
 S = JobStatus
 HOLDING = (S.QUEUED, S.RUNNING)
@@ -87,7 +91,8 @@ class KeyGateModel(RuleBasedStateMachine):
                          min_size=1, max_size=4))
     def enqueue(self, specs: list[tuple[str | None, str, int, int]]) -> None:
         requests = [replace(new_job(queue=queue, priority=priority, delay=delay),
-                            gate_key=key, gate_capacity=None if key is None else 2)
+                            gate_key=key, gate_capacity=None if key is None else 2,
+                            gate_breaker=None if key is None else BREAKER)
                     for key, queue, priority, delay in specs]
         for job, (key, *_rest) in zip(self.store.enqueue(requests), specs, strict=True):
             self.keys[job.id] = key
@@ -97,7 +102,8 @@ class KeyGateModel(RuleBasedStateMachine):
         before = self.store.get_limit(NS, key)
         after = self.store.set_limit(NS, key, capacity)
         self.ceiling[key] = max(capacity, before.in_use)
-        if key not in self.paused_keys and not self.paused_queues:
+        if (key not in self.paused_keys and not self.paused_queues
+                and before.breaker == "closed"):
             # Raising it admits at once, up to the new limit.
             assert after.in_use == max(before.in_use, min(capacity,
                                                           before.in_use + before.waiting))
@@ -115,10 +121,22 @@ class KeyGateModel(RuleBasedStateMachine):
         self.store.resume_key(NS, key)
         self.paused_keys.discard(key)
         after = self.store.get_limit(NS, key)
-        if not self.paused_queues and before.capacity is not None:
+        if not self.paused_queues and before.capacity is not None and (
+                before.breaker == "closed"):
             assert after.in_use == max(before.in_use, min(
                 before.capacity, before.in_use + before.waiting)), (
                 "paused work resumes up to the key's limit")
+
+    @rule(key=st.sampled_from(KEYS), timed=st.booleans())
+    def open_breaker(self, key: str, timed: bool) -> None:
+        opened = self.store.open_breaker(NS, key,
+                                         until=self.clock.now() + 20 if timed else None)
+        assert opened.breaker == "open"
+
+    @rule(key=st.sampled_from(KEYS))
+    def close_breaker(self, key: str) -> None:
+        if self.store.get_limit(NS, key).breaker != "closed":
+            assert self.store.close_breaker(NS, key).breaker == "closed"
 
     @rule(queue=st.sampled_from(QUEUES))
     def pause_queue(self, queue: str) -> None:
@@ -151,10 +169,12 @@ class KeyGateModel(RuleBasedStateMachine):
     @rule(limit=st.integers(1, 4))
     def claim(self, limit: int) -> None:
         worker = self.worker()
+        tripped = {k.key for k in self.store.list_limits(NS) if k.breaker == "open"}
         claimed = self.store.claim_jobs(NS, worker, list(QUEUES), limit, TTL).jobs
         for job in claimed:
             key = self.keys[job.id]
             assert key not in self.paused_keys, f"job {job.id} of paused key {key} claimed"
+            assert key not in tripped, f"job {job.id} of {key} claimed, its breaker open"
             assert job.queue not in self.paused_queues
             self.leases[job.id] = Lease(worker, job.fence)
 
@@ -218,15 +238,19 @@ class KeyGateModel(RuleBasedStateMachine):
             assert limit.capacity is not None
             # Those above a lowered limit only finish: the ceiling comes down with them.
             self.ceiling[limit.key] = max(limit.capacity, limit.in_use)
-            if limit.paused:
-                assert limit.in_use == running, "a paused key's ready jobs wait"
+            if limit.paused or limit.breaker == "open":
+                assert limit.in_use == running, "a closed gate's ready jobs wait"
+            if limit.breaker == "half_open":
+                assert limit.in_use <= max(1, running), "a half-open breaker admits one"
 
     @invariant()
     def a_free_slot_never_idles_while_a_job_waits(self) -> None:
         if self.paused_queues:
             return  # a job a paused queue holds waits for its queue, not for a slot
         for limit in self.store.list_limits(NS):
-            if limit.waiting and not limit.paused:
+            if limit.breaker == "half_open" and limit.waiting and not limit.paused:
+                assert limit.in_use >= 1, f"{limit.key}: half-open, waiting, no probe"
+            if limit.waiting and not limit.paused and limit.breaker == "closed":
                 assert limit.capacity is not None
                 assert limit.in_use >= limit.capacity, (
                     f"{limit.key}: {limit.waiting} waiting with {limit.in_use} of "
