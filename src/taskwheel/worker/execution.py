@@ -291,7 +291,8 @@ class ChildProcess:
                 return Execution(AttemptOutcome.SUCCEEDED, result_json=message["ok"])
             if "error" in message:
                 return Execution(
-                    AttemptOutcome.FAILED, error=message["error"], traceback=message["traceback"]
+                    AttemptOutcome.FAILED, error=message["error"], traceback=message["traceback"],
+                    trip_until=message.get("trip_until"), trip_key=message.get("trip_key"),
                 )
             if "cancelled" in message:
                 return Execution(AttemptOutcome.CANCELLED, error="cancelled by the task")
