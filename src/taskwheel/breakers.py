@@ -128,8 +128,10 @@ def after_outcome(rule: CircuitBreaker | tuple[int, float, float] | None,
     cooldown; while closed, failures are counted in a window that begins at the first
     failure after the previous window ended, and the count reaching ``failures`` opens
     it. Successes do not reset the count. An open breaker ignores late outcomes (attempts
-    that began before it opened). Without a rule (a breaker opened by hand on a key
-    that declares none) nothing is counted; a half-open one closes on a success.
+    that began before it opened). Without a rule (a breaker opened by hand or by a
+    task's `TripBreaker` on a key that declares none) nothing is counted; a half-open
+    one closes on a success and stays half-open on a failure (the next probe runs; the
+    task trips it again if it must).
     """
     failures, window, cooldown = (rule.rule if isinstance(rule, CircuitBreaker)
                                   else rule or (0, 0.0, 0.0))
@@ -138,7 +140,9 @@ def after_outcome(rule: CircuitBreaker | tuple[int, float, float] | None,
     if state.state is BreakerStatus.HALF_OPEN:
         if success:
             return CLOSED
-        return BreakerState(BreakerStatus.OPEN, until=now + cooldown if rule else None)
+        if not rule:  # no cooldown of its own: the next probe runs (a task trips it again)
+            return state
+        return BreakerState(BreakerStatus.OPEN, until=now + cooldown)
     if success or not failures:
         return state
     if state.window_started is None or now - state.window_started >= window:

@@ -82,3 +82,10 @@ def test_a_trip_reaches_the_outcome_of_the_attempt() -> None:
                      cancel_requested=False)
     assert (outcome.status, outcome.outcome) == (JobStatus.SCHEDULED, AttemptOutcome.FAILED)
     assert (outcome.trip_until, outcome.trip_key) == (until.timestamp(), "api:x")
+
+
+def test_without_a_rule_a_failed_probe_lets_the_next_one_through() -> None:
+    half = BreakerState(HALF)
+    assert after_outcome(None, half, success=False, now=5) == half
+    assert after_outcome(None, half, success=True, now=5) == CLOSED
+    assert after_outcome(None, CLOSED, success=False, now=5) == CLOSED  # nothing counted
