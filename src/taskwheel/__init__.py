@@ -17,14 +17,17 @@ Example:
 """
 
 from taskwheel.app import App, load_app
+from taskwheel.breakers import CircuitBreaker, TripBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock, ManualClock, SystemClock
 from taskwheel.errors import (
+    BreakerNotOpen,
     Cancelled,
     IllegalTransition,
     InvalidInput,
     JobFailed,
     JobNotFound,
+    LimitNotFound,
     NotPaused,
     QueueFull,
     SchemaOutdated,
@@ -37,6 +40,7 @@ from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.http_client import ApiError, HttpClient
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import ConcurrencyLimit
 from taskwheel.retry import Backoff, Retry
 from taskwheel.tasks import Pool, Task
 from taskwheel.worker import Context, Worker, WorkerSettings
@@ -57,9 +61,12 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "Backoff",
+    "BreakerNotOpen",
     "Cancelled",
+    "CircuitBreaker",
     "Client",
     "Clock",
+    "ConcurrencyLimit",
     "Context",
     "DeadlinePolicy",
     "FailurePolicy",
@@ -73,6 +80,7 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "JobStatus",
+    "LimitNotFound",
     "ManualClock",
     "NotPaused",
     "Pool",
@@ -84,6 +92,7 @@ __all__ = [
     "SystemClock",
     "Task",
     "TaskwheelError",
+    "TripBreaker",
     "UnknownTask",
     "Worker",
     "WorkerSettings",

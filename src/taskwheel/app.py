@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.breakers import CircuitBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
@@ -28,6 +29,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
 )
+from taskwheel.limits import ConcurrencyLimit
 from taskwheel.retry import Retry
 from taskwheel.schedules import (
     DEFAULT_MISFIRE_GRACE,
@@ -201,7 +203,7 @@ class App:
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
              '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
              '0008_dispatch_control.sql', '0009_observability.sql', '0010_prunable.sql',
-             '0011_prune_by_status.sql']
+             '0011_prune_by_status.sql', '0012_key_gates.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -264,6 +266,8 @@ class App:
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         pool: Pool | str | None = None,
         pass_context: bool = False,
+        concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -280,16 +284,23 @@ class App:
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         pool: Pool | str | None = None,
         pass_context: bool = False,
+        concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
         ``guarantee="at_most_once"`` never runs a job twice: if its worker vanishes
         the job dies instead. ``deadline_policy="run_late"`` runs jobs whose deadline
         passed. ``pass_context=True`` passes a `Context` as the first argument.
+        ``concurrency=ConcurrencyLimit(key=..., limit=n)`` runs at most ``n`` jobs of
+        each key at once, across every worker (`taskwheel.limits`);
+        ``breaker=CircuitBreaker(failures=5, window="1m", cooldown="30s")`` stops
+        running a key's jobs while they keep failing (`taskwheel.breakers`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
+            concurrency=concurrency, breaker=breaker,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:
@@ -313,6 +324,8 @@ class App:
         retry: Retry | int | None = None,
         guarantee: Guarantee | str = Guarantee.AT_LEAST_ONCE,
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
+        concurrency: ConcurrencyLimit | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> Task[..., Any]:
         """Register a shell command as a task. ``{0}`` and ``{name}`` fields are filled
         with the job's arguments, shell-quoted. A non-zero exit fails the attempt.
@@ -325,7 +338,8 @@ class App:
             raise InvalidInput("command", "must be a non-empty shell command")
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
-            deadline_policy=deadline_policy, pool=Pool.PROCESS,
+            deadline_policy=deadline_policy, pool=Pool.PROCESS, concurrency=concurrency,
+            breaker=breaker,
         )
         task: Task[..., Any] = Task(validate_name(name, "name"), options,
                                     namespace=self.namespace, enqueue=self.enqueue_many,

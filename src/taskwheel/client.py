@@ -24,6 +24,7 @@ from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
@@ -339,6 +340,55 @@ class Client:
     def queue_limits(self) -> list[QueueLimit]:
         """The queues with a maximum depth, and their depth now."""
         return self.store.list_queue_limits(self.namespace)
+
+    # -- key gates (taskwheel.limits) ----------------------------------------------------------
+
+    def set_limit(self, key: str, limit: int | None) -> KeyLimit:
+        """Run at most ``limit`` jobs of ``key`` at once from now on (None: no limit),
+        whatever the task declares; waiting jobs are admitted at once if it rose.
+
+        Example:
+            >>> client.set_limit("tenant:42", 10).capacity
+            10
+        """
+        return self.store.set_limit(self.namespace, key, limit)
+
+    def limit(self, key: str) -> KeyLimit:
+        """``key``'s gate: its slots, those in use, its waiting jobs, its pause
+        (`LimitNotFound` for a key never seen)."""
+        return self.store.get_limit(self.namespace, key)
+
+    def limits(self) -> list[KeyLimit]:
+        """Every key of the namespace, with its slots in use and waiting jobs."""
+        return self.store.list_limits(self.namespace)
+
+    def pause_key(
+        self, key: str, *, until: datetime | None = None, duration: DurationLike | None = None,
+    ) -> KeyLimit:
+        """Admit no job of ``key`` until `resume_key` (or ``until``, or for
+        ``duration``, as `pause_queue`): its ready jobs wait, running ones finish."""
+        return self.store.pause_key(self.namespace, key, self._pause_end(until, duration))
+
+    def resume_key(self, key: str) -> int:
+        """Admit ``key``'s jobs again, up to its limit; how many were admitted."""
+        return self.store.resume_key(self.namespace, key)
+
+    def breakers(self) -> list[KeyLimit]:
+        """The keys with a breaker rule, or a breaker not closed (`taskwheel.breakers`)."""
+        return [limit for limit in self.store.list_limits(self.namespace)
+                if limit.breaker_rule is not None or limit.breaker != "closed"]
+
+    def open_breaker(
+        self, key: str, *, until: datetime | None = None, duration: DurationLike | None = None,
+    ) -> KeyLimit:
+        """Open ``key``'s breaker: no job of it is admitted until ``until`` (or for
+        ``duration``; neither: until `close_breaker`), then one probe at a time."""
+        return self.store.open_breaker(self.namespace, key, self._pause_end(until, duration))
+
+    def close_breaker(self, key: str) -> KeyLimit:
+        """Close ``key``'s breaker and admit its waiting jobs (`BreakerNotOpen` if it
+        was closed)."""
+        return self.store.close_breaker(self.namespace, key)
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -238,3 +238,21 @@ class QueueLimitNotFound(TaskwheelError, LookupError):
     def __init__(self, queue: str) -> None:
         super().__init__(f"queue {queue!r} has no maximum depth")
         self.queue = queue
+
+
+class LimitNotFound(TaskwheelError, LookupError):
+    """A command named a key the namespace has no gate for (no job of it was ever
+    enqueued, and no limit was set for it); nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} has no limit, pause or breaker: no job with it was "
+                         "enqueued and none was set")
+        self.key = key
+
+
+class BreakerNotOpen(TaskwheelError, LookupError):
+    """A close named a key whose breaker is closed; nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the breaker of key {key!r} is not open")
+        self.key = key

@@ -70,8 +70,11 @@ class EventKind(StrEnum):
     LEASE_WON = "lease.won"  # metadata: lease
     LEASE_LOST = "lease.lost"  # metadata: lease, reason
     MAINTENANCE_RAN = "maintenance.ran"  # metadata: duty; measurements: count, duration
-    GATE_CLOSED = "gate.closed"  # a queue or task paused: metadata: kind, name; held
+    GATE_CLOSED = "gate.closed"  # a queue, task or key paused: metadata: kind, name; held
     GATE_OPENED = "gate.opened"  # resumed: metadata: kind, name; measurements: released
+    BREAKER_OPENED = "breaker.opened"  # metadata: key, until (epoch seconds or None), by
+    BREAKER_HALF_OPEN = "breaker.half_open"  # cooled down: metadata: key
+    BREAKER_CLOSED = "breaker.closed"  # a probe succeeded, or closed by hand: metadata: key
 
 
 # Kinds that close what an earlier kind opened: their handlers run in reverse order.

@@ -242,6 +242,40 @@ class HttpClient:
         found: list[dict[str, Any]] = self._call("GET", "/queue-limits")["limits"]
         return found
 
+    # -- key gates: the API's JSON ----------------------------------------------------------------
+
+    def set_limit(self, key: str, limit: int | None) -> dict[str, Any]:
+        """At most ``limit`` jobs of ``key`` run at once (None: no limit)."""
+        return _object(self._call("PUT", f"/limits/{_segment(key)}", {"limit": limit}))
+
+    def limit(self, key: str) -> dict[str, Any]:
+        return _object(self._call("GET", f"/limits/{_segment(key)}"))
+
+    def limits(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/limits")["limits"]
+        return found
+
+    def pause_key(self, key: str, *, until: datetime | None = None) -> dict[str, Any]:
+        """No job of ``key`` is admitted until `resume_key` (or ``until``)."""
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/limits/{_segment(key)}/pause", body))
+
+    def resume_key(self, key: str) -> int:
+        released: int = self._call("POST", f"/limits/{_segment(key)}/resume")["released"]
+        return released
+
+    def breakers(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/breakers")["breakers"]
+        return found
+
+    def open_breaker(self, key: str, *, until: datetime | None = None) -> dict[str, Any]:
+        """No job of ``key`` is admitted until ``until`` (None: `close_breaker`)."""
+        body = {} if until is None else {"until": until.isoformat()}
+        return _object(self._call("POST", f"/breakers/{_segment(key)}/open", body))
+
+    def close_breaker(self, key: str) -> dict[str, Any]:
+        return _object(self._call("POST", f"/breakers/{_segment(key)}/close"))
+
     # -- the wire -------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Any = None, *,

@@ -67,6 +67,9 @@ class NewJob:
     timeout: float | None = None
     idempotency_key: str | None = None
     trace_parent: str | None = None  # W3C traceparent of the enqueue (taskwheel.tracing)
+    gate_key: str | None = None  # its concurrency key (taskwheel.limits), rendered
+    gate_capacity: int | None = None  # the slots its task declares for that key
+    gate_breaker: tuple[int, float, float] | None = None  # its task's breaker rule
 
 
 # The options of a job template (the rest are fixed by each fire or run: times, keys).
@@ -235,6 +238,8 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     retry_delay: float = 0.0
+    trip_until: float | None = None  # the task raised TripBreaker: open a breaker until
+    trip_key: str | None = None  # ...of this key (None: the job's own)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from taskwheel.breakers import CircuitBreaker
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import (
@@ -20,6 +21,7 @@ from taskwheel.jobs import (
     dumps_json,
     stored_json,
 )
+from taskwheel.limits import DEFAULT_KEY, ConcurrencyLimit
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 from taskwheel.validators import (
     validate_choice,
@@ -71,6 +73,8 @@ class TaskOptions:
     deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
     pool: Pool | None = None  # None: the worker's pool
     pass_context: bool = False
+    concurrency: ConcurrencyLimit | None = None
+    breaker: CircuitBreaker | None = None
 
 
 def make_options(
@@ -83,6 +87,8 @@ def make_options(
     deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
     pool: Pool | str | None = None,
     pass_context: bool = False,
+    concurrency: ConcurrencyLimit | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -104,7 +110,27 @@ def make_options(
         deadline_policy=validate_choice(DeadlinePolicy, deadline_policy, "deadline_policy"),
         pool=None if pool is None else validate_choice(Pool, pool, "pool"),
         pass_context=bool(pass_context),
+        concurrency=_checked_concurrency(concurrency),
+        breaker=_checked_breaker(breaker, concurrency),
     )
+
+
+def _checked_breaker(value: object, concurrency: ConcurrencyLimit | None
+                     ) -> CircuitBreaker | None:
+    if value is None:
+        return None
+    if not isinstance(value, CircuitBreaker):
+        raise InvalidInput("breaker", f"expected taskwheel.CircuitBreaker, got {value!r}")
+    if concurrency is not None and value.key not in (DEFAULT_KEY, concurrency.key):
+        raise InvalidInput("breaker.key", f"{value.key!r}: a task with a concurrency limit "
+                           f"has one key, the limit's ({concurrency.key!r})")
+    return value
+
+
+def _checked_concurrency(value: object) -> ConcurrencyLimit | None:
+    if value is not None and not isinstance(value, ConcurrencyLimit):
+        raise InvalidInput("concurrency", f"expected taskwheel.ConcurrencyLimit, got {value!r}")
+    return value
 
 
 class Task(Generic[P, R]):
@@ -247,6 +273,8 @@ class Task(Generic[P, R]):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
         if idempotency_key is not None:
             dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
+        job_queue = validate_name(queue, "queue") if queue is not None else self.options.queue
+        gate_key = self.key_of(job_queue, args, kwargs)
         stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
         stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
                                                  max_bytes=self.max_argument_bytes)
@@ -256,7 +284,7 @@ class Task(Generic[P, R]):
             kwargs=stored_kwargs,
             args_json=args_json,
             kwargs_json=kwargs_json,
-            queue=validate_name(queue, "queue") if queue is not None else self.options.queue,
+            queue=job_queue,
             priority=validate_priority(priority) if priority is not None else self.options.priority,
             namespace=self.namespace if namespace is None else validate_name(
                 namespace, "namespace"),
@@ -277,7 +305,29 @@ class Task(Generic[P, R]):
                 else self.options.timeout
             ),
             idempotency_key=idempotency_key,
+            gate_key=gate_key,
+            gate_capacity=(None if self.options.concurrency is None
+                           else self.options.concurrency.limit),
+            gate_breaker=(None if gate_key is None or self.options.breaker is None
+                          else self.options.breaker.rule),
         )
+
+    def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        """The key of a job of this task with these (checked) arguments (its
+        concurrency limit's, or its breaker's), or None when the task declares neither."""
+        limit = self.options.concurrency
+        if limit is None and self.options.breaker is not None:
+            limit = ConcurrencyLimit(key=self.options.breaker.key)
+        if limit is None:
+            return None
+        named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}
+        if self._signature is not None:
+            bound = self._signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            named.update(bound.arguments)
+        else:
+            named.update(kwargs)
+        return limit.render(self.name, queue, named)
 
     def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Refuse arguments the task cannot take, before anything is written."""

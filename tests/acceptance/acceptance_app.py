@@ -133,3 +133,23 @@ def sum_upstream(ctx: taskwheel.Context) -> int:
 # Written by `taskwheel scheduler` when it starts. Missed instants are caught up, so
 # a failover loses none of them.
 app.schedule("every-second", tick, every="1s", misfire="catch_up", max_catch_up=100)
+
+
+@app.task(pass_context=True,
+          concurrency=taskwheel.ConcurrencyLimit(key="tenant:{tenant}", limit=3))
+def limited(ctx: taskwheel.Context, tenant: str, seconds: float, path: str) -> int:
+    """Record this attempt's start and end (job, fence, pid, time) in ``path`` with
+    O_APPEND writes: an independent account of how many ran at once."""
+
+    def note(event: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{event} {ctx.job_id} {ctx.fencing_token} {os.getpid()} "
+                         f"{time.time():.6f}\n".encode())
+        finally:
+            os.close(fd)
+
+    note("start")
+    time.sleep(seconds)
+    note("end")
+    return os.getpid()

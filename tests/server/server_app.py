@@ -21,3 +21,8 @@ def ping() -> str:
 @app.task(queue="events")
 def on_event(payload: object) -> None:
     """A webhook's task: the delivery's body is its one argument."""
+
+
+@app.task(queue="sync", concurrency=taskwheel.ConcurrencyLimit(key="tenant/{tenant}", limit=1))
+def sync(tenant: str) -> None:
+    """One job per tenant at a time (a key with a slash: the routes take it whole)."""

@@ -13,6 +13,7 @@ import time
 
 from taskwheel.app import App
 from taskwheel.errors import TaskwheelError
+from taskwheel.limits import ConcurrencyLimit
 
 QUEUE = "bench"
 APP_SPEC = "taskwheel.bench.app:app"
@@ -28,6 +29,12 @@ class BenchmarkError(TaskwheelError):
 async def noop() -> None:
     """The drain, enqueue and schedule benchmarks' job: does nothing, so only taskwheel
     is timed."""
+
+
+@app.task(queue=QUEUE, concurrency=ConcurrencyLimit(key="bench:{key}", limit=1))
+async def keyed_noop(key: int) -> None:
+    """The drain's job with ``--keys``: a no-op holding a slot of its key (the limit
+    the benchmark sets for every key overrides this one)."""
 
 
 @app.task(queue=QUEUE)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from taskwheel.bench.app import QUEUE, BenchmarkError, app, noop, stamp
+from taskwheel.bench.app import QUEUE, BenchmarkError, app, keyed_noop, noop, stamp
 from taskwheel.bench.databases import open_app, run_database, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet, server_cpu_seconds, tree_cpu_seconds
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
@@ -375,7 +375,13 @@ def measure_drain(
     and time the workers from their first claim to the last job's finish. CPU: the
     worker processes' (and the server's) from the enqueue's commit to the last job
     seen finished, idle polling included."""
-    handles = app.enqueue_many(noop.prepare() for _ in range(settings.jobs))
+    if settings.keys:
+        for key in range(settings.keys):
+            app.client.set_limit(f"bench:{key}", settings.key_limit)
+        handles = app.enqueue_many(keyed_noop.prepare(n % settings.keys)
+                                   for n in range(settings.jobs))
+    else:
+        handles = app.enqueue_many(noop.prepare() for _ in range(settings.jobs))
     with meter.trees(fleet.pids) as cpu:
         enqueued = time.monotonic()
         jobs = fleet.wait_finished(store, [h.id for h in handles], settings.timeout)
@@ -411,6 +417,8 @@ def describe(
         "claim_batch_size": settings.claim_batch,
         "enqueue_batch_size": settings.enqueue_batch,
         "jobs": settings.jobs,
+        "drain_keys": settings.keys,
+        "drain_key_limit": settings.key_limit,
         "single_enqueue_jobs": settings.single_jobs,
         "latency_jobs": settings.latency_jobs,
         "latency_rate_per_s": settings.latency_rate,

@@ -53,7 +53,9 @@ class BenchSettings:
     the workers' ``--batch-size``. ``latency_jobs`` are enqueued at ``latency_rate``
     per second; then ``delayed_jobs`` delayed ones, each with a lead drawn evenly from
     `DELAYED_LEADS` (how late each starts after it falls due). ``timeout``: the longest
-    a drain or latency phase may take.
+    a drain or latency phase may take. ``keys``: when not 0, the drained jobs carry a
+    concurrency key each, spread evenly over that many keys of ``key_limit`` slots
+    (`taskwheel.limits`).
     """
 
     database_url: str | None = None
@@ -69,6 +71,8 @@ class BenchSettings:
     latency_rate: float = 100.0
     delayed_jobs: int = 300
     timeout: float = 120.0
+    keys: int = 0
+    key_limit: int = 1
 
     @classmethod
     def build(
@@ -87,6 +91,8 @@ class BenchSettings:
         latency_rate: float = 100.0,
         delayed_jobs: int = 300,
         timeout: float = 120.0,
+        keys: int = 0,
+        key_limit: int = 1,
     ) -> BenchSettings:
         """Validated settings. ``store`` None: the backend ``database_url`` names
         (SQLite without one); PostgreSQL takes its URL from ``$TASKWHEEL_DATABASE_URL``
@@ -105,6 +111,8 @@ class BenchSettings:
             counts["single_jobs"] = single_jobs
         for name, value in counts.items():
             _count(name, value, 1)
+        _count("keys", keys, 0)
+        _count("key_limit", key_limit, 1)
         rate, limit = _positive("latency_rate", latency_rate), _positive("timeout", timeout)
         try:
             pool_kind = Pool(pool)
@@ -126,6 +134,8 @@ class BenchSettings:
             latency_rate=rate,
             delayed_jobs=delayed_jobs,
             timeout=limit,
+            keys=keys,
+            key_limit=key_limit,
         )
 
     @property

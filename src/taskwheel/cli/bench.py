@@ -77,6 +77,10 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress lines on 
               help="Delayed jobs of the start-lateness benchmark (leads 10 ms to 2 s).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds a drain or latency phase may take at most.")
+@click.option("--keys", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Spread the drained jobs over this many concurrency keys (0: none).")
+@click.option("--key-limit", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Slots of each key with --keys.")
 @click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
               help="Runs of the whole benchmark, each on a fresh database; with more than "
               "one, every figure is also printed as its median [min-max].")
@@ -100,6 +104,8 @@ def bench(
     latency_rate: float,
     delayed_jobs: int,
     timeout: float,
+    keys: int,
+    key_limit: int,
     repeat: int,
     output_format: str,
     quiet: bool,
@@ -130,6 +136,7 @@ def bench(
             enqueue_batch=enqueue_batch, workers=workers, concurrency=concurrency,
             pool=pool, claim_batch=claim_batch, latency_jobs=latency_jobs,
             latency_rate=latency_rate, delayed_jobs=delayed_jobs, timeout=timeout,
+            keys=keys, key_limit=key_limit,
         ), progress))
         for _ in range(repeat)
     ]

@@ -20,6 +20,7 @@ Example:
     $ taskwheel workflows show 7
     $ taskwheel queues pause emails
     $ taskwheel queues limit emails --max-depth 10000
+    $ taskwheel limits set tenant:42 5
     $ taskwheel keys create --namespace team-a --role operate
     $ taskwheel server --app myproject.tasks:app --port 8080
 """
@@ -39,6 +40,7 @@ from taskwheel.cli.completion import COMPLETE_VAR, completion
 from taskwheel.cli.config import default_map, read_defaults, show_config
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
+from taskwheel.cli.limits import breakers, limits
 from taskwheel.cli.output import error_line
 from taskwheel.cli.queues import queues, tasks
 from taskwheel.cli.scheduler import dev, scheduler
@@ -100,7 +102,8 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, schedules,
+for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, limits,
+                breakers, schedules,
                 workflows, stats, keys, quotas, webhooks, alerts, migrate, demo, show_config,
                 completion):
     cli.add_command(command)

@@ -47,7 +47,8 @@ LISTING_FORMATS = (Format.TABLE, Format.JSON, Format.CSV)
 def terminal_console() -> Console:
     """The console of stdout: as wide as the terminal, or wide when piped."""
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=_PIPE_WIDTH if piped else None)
+    # No emoji codes: a name like "tenant:a:" is printed as it is.
+    return Console(highlight=False, emoji=False, width=_PIPE_WIDTH if piped else None)
 
 
 class Output:

@@ -29,6 +29,7 @@ from taskwheel.server.routes import (
     claims,
     dead_jobs,
     jobs,
+    limits,
     queues,
     schedules,
     stream,
@@ -90,7 +91,8 @@ def create_app(
     api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router, claims.router, webhooks.router, alerts.router)
+               queues.router, limits.router, claims.router, webhooks.router,
+               alerts.router)
     for router in routers:
         api.include_router(router)
     api.include_router(webhooks.receiver)  # signed, not keyed: no role

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from taskwheel.explanations import Explanation, ReasonCode
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota
 from taskwheel.schedules import FireResult, Misfire, Overlap, Schedule
 from taskwheel.triggers import DstEffect, DstFold, DstGap
@@ -541,3 +542,49 @@ class QueueLimitOut(Answer):
 
 class QueueLimitList(Answer):
     limits: list[QueueLimitOut]
+
+
+class KeyLimitIn(Request):
+    """A key's slots: at most this many of its jobs run at once (null: no limit)."""
+
+    limit: StrictInt | None = Field(ge=1, le=2**31 - 1)
+
+
+class KeyLimitOut(Answer):
+    """A key's gate: its slots, those in use (jobs ready or running), its jobs waiting
+    for one, and its pause."""
+
+    namespace: str
+    key: str
+    capacity: int | None
+    in_use: int
+    waiting: int
+    set_by_hand: bool
+    paused: bool
+    paused_at: datetime | None
+    paused_until: datetime | None
+    breaker: str
+    breaker_until: datetime | None
+    failures: int
+    breaker_failures: int | None
+    breaker_window: float | None
+    breaker_cooldown: float | None
+
+    @classmethod
+    def of(cls, limit: KeyLimit) -> KeyLimitOut:
+        return cls.model_validate(limit.to_dict())
+
+
+class KeyLimitList(Answer):
+    limits: list[KeyLimitOut]
+
+
+class BreakerList(Answer):
+    breakers: list[KeyLimitOut]
+
+
+class KeyResumedOut(Answer):
+    """A key resumed: how many of its waiting jobs it admitted."""
+
+    key: str
+    released: int

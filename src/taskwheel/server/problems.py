@@ -22,9 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from taskwheel.errors import (
     AlertNotFound,
     ApiKeyNotFound,
+    BreakerNotOpen,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
+    LimitNotFound,
     NotPaused,
     QueueFull,
     QueueLimitNotFound,
@@ -103,7 +105,7 @@ def problem_of(exc: Exception) -> Problem:
         # Room is made as jobs start: try again in a second.
         return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
                        headers={"Retry-After": "1"})
-    if isinstance(exc, NotPaused | QueueLimitNotFound):
+    if isinstance(exc, NotPaused | QueueLimitNotFound | LimitNotFound | BreakerNotOpen):
         return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),

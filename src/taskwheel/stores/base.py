@@ -31,6 +31,7 @@ from taskwheel.jobs import (
     Stats,
 )
 from taskwheel.keys import ApiKey, NewApiKey
+from taskwheel.limits import KeyLimit
 from taskwheel.notify import Notifier
 from taskwheel.quotas import Quota
 from taskwheel.retry import Retry
@@ -440,6 +441,50 @@ class Store(ABC):
     @abstractmethod
     def list_pauses(self, namespace: str) -> list[Pause]:
         """The namespace's paused queues and tasks, with the jobs each holds."""
+
+    @abstractmethod
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> KeyLimit:
+        """Set a key's slots at run time (see `taskwheel.limits`; None: no limit),
+        whether or not a job of it was enqueued yet; a task's declaration no longer
+        changes them. Raising it admits waiting jobs at once; lowering it lets running
+        jobs finish and admits none until fewer than ``capacity`` hold a slot."""
+
+    @abstractmethod
+    def get_limit(self, namespace: str, key: str) -> KeyLimit:
+        """A key's gate with its slots in use and waiting jobs (`LimitNotFound`)."""
+
+    @abstractmethod
+    def list_limits(self, namespace: str) -> list[KeyLimit]:
+        """The namespace's keys by name, each with its slots in use and waiting jobs."""
+
+    @abstractmethod
+    def pause_key(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        """Close a key's gate (until ``until``, epoch seconds in the future, or a
+        resume): its ready jobs give their slots back and wait, running ones finish,
+        nothing is lost. `LimitNotFound` for a key the namespace does not know."""
+
+    @abstractmethod
+    def resume_key(self, namespace: str, key: str) -> int:
+        """Open a paused key's gate; how many waiting jobs it admitted (`NotPaused`,
+        `LimitNotFound`)."""
+
+    @abstractmethod
+    def admit_due_keys(self, namespace: str) -> int:
+        """Maintenance of the key gates of ``namespace`` (every namespace for
+        `ALL_NAMESPACES`): resume the paused keys whose time has come, and give free
+        slots to waiting jobs a slot's release could not reach (it skips jobs others
+        hold locked); how many jobs were admitted."""
+
+    @abstractmethod
+    def open_breaker(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        """Open a key's breaker by hand, until ``until`` (epoch seconds in the future;
+        None: until closed by hand): its ready jobs wait, running ones finish
+        (`LimitNotFound` for a key the namespace does not know)."""
+
+    @abstractmethod
+    def close_breaker(self, namespace: str, key: str) -> KeyLimit:
+        """Close a key's open or half-open breaker by hand and admit its waiting jobs
+        (`BreakerNotOpen`, `LimitNotFound`)."""
 
     @abstractmethod
     def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:

@@ -1,19 +1,24 @@
-"""The statements of dispatch control — pauses and queues' maximum depths — written
+"""The statements of dispatch control — pauses, queues' maximum depths and key gates — written
 once for both dialects, as `tenancy.TenancyStatements` is: the same query names and
 parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`,
 `_announce_ready` (how it wakes workers for jobs that became claimable without
 changing state: SQLite after its commit, PostgreSQL with a NOTIFY in the transaction),
 and `arm_gates` / `disarm_gates` (SQLite creates its gate triggers while a gate is
-closed; PostgreSQL's are permanent).
+closed; PostgreSQL's are permanent) and `arm_limits` (SQLite creates its slot triggers
+with the first key).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
+from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
 from taskwheel.gates import GateKind, Pause, QueueLimit
-from taskwheel.jobs import epoch_datetime
+from taskwheel.jobs import Job, NewJob, epoch_datetime
+from taskwheel.limits import KeyLimit
 from taskwheel.stores.tenancy import Cursor
 
 
@@ -107,3 +112,111 @@ class DispatchStatements:
                                             "up_to": up_to}).fetchone()
         assert row is not None
         return int(row["depth"])
+
+    # -- key gates ------------------------------------------------------------------------
+
+    def arm_limits(self) -> None:
+        raise NotImplementedError
+
+    def lock_slots(self, namespace: str) -> None:
+        self._execute("lock_slots", {"namespace": namespace}).fetchall()
+
+    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
+        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
+                           for new in jobs if new.gate_key is not None},
+                          key=lambda row: (row[0], row[1]))
+        if declared:
+            limits = [{"namespace": namespace, "key": key, "capacity": capacity,
+                       "failures": None if rule is None else rule[0],
+                       "window": None if rule is None else rule[1],
+                       "cooldown": None if rule is None else rule[2]}
+                      for namespace, key, capacity, rule in declared]
+            self._execute("declare_limits", self._stamped({"limits": json.dumps(limits)}))
+
+    def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
+        if keyed:
+            keys = [{"id": job.id, "key": key} for job, key in keyed]
+            self._execute("set_gate_keys", {"keys": json.dumps(keys)})
+
+    def admit_waiting(self, namespace: str, key: str) -> int:
+        admitted = self._admit(namespace, key)
+        if admitted:
+            self._announce_ready(namespace)
+        return admitted
+
+    def _admit(self, namespace: str, key: str) -> int:
+        """The admit_waiting statement's count (its answer is the dialect's)."""
+        raise NotImplementedError
+
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> None:
+        self._execute("set_limit", self._stamped({"namespace": namespace, "key": key,
+                                                  "capacity": capacity}))
+
+    def pause_key(self, namespace: str, key: str, until: float | None) -> bool:
+        params = self._stamped({"namespace": namespace, "key": key, "until": until})
+        return self._execute("pause_key", params).fetchone() is not None
+
+    def block_key(self, namespace: str, key: str) -> int:
+        return len(self._execute("block_key", {"namespace": namespace, "key": key}).fetchall())
+
+    def resume_key(self, namespace: str, key: str) -> bool:
+        params = {"namespace": namespace, "key": key}
+        return self._execute("resume_key", params).fetchone() is not None
+
+    def due_key_pauses(self, namespace: str) -> list[str]:
+        found = self._execute("due_key_pauses", self._stamped({"namespace": namespace}))
+        return [str(row["key"]) for row in found.fetchall()]
+
+    def waiting_keys(self, namespace: str) -> list[str]:
+        found = self._execute("waiting_keys", {"namespace": namespace})
+        return [str(row["key"]) for row in found.fetchall()]
+
+    def list_limits(self, namespace: str, key: str | None = None) -> list[KeyLimit]:
+        found = self._execute("list_limits", {"namespace": namespace, "key": key})
+        return [KeyLimit(namespace=row["namespace"], key=row["key"],
+                         capacity=None if row["capacity"] is None else int(row["capacity"]),
+                         in_use=int(row["in_use"]), waiting=int(row["waiting"]),
+                         set_by_hand=bool(row["set_by_hand"]),
+                         paused_at=to_datetime(row["paused_at"]),
+                         paused_until=to_datetime(row["paused_until"]),
+                         breaker=str(row["breaker_state"]),
+                         breaker_until=to_datetime(row["breaker_until"]),
+                         failures=int(row["failures"]), breaker_rule=_rule(row))
+                for row in found.fetchall()]
+
+    def touch_limit(self, namespace: str, key: str) -> None:
+        self._execute("touch_limit", self._stamped({"namespace": namespace, "key": key}))
+
+    def breaker_states(self, job_ids: Sequence[int], tripped: Sequence[int]
+                       ) -> list[KeyBreaker]:
+        found = self._execute("breaker_states", {"ids": json.dumps(list(job_ids)),
+                                                 "tripped": json.dumps(list(tripped))})
+        return [_breaker(row) for row in found.fetchall()]
+
+    def key_breaker(self, namespace: str, key: str) -> KeyBreaker | None:
+        row = self._execute("key_breaker", {"namespace": namespace, "key": key}).fetchone()
+        return None if row is None else _breaker(row)
+
+    def set_breaker(self, namespace: str, key: str, state: BreakerState) -> None:
+        self._execute("set_breaker", {"namespace": namespace, "key": key,
+                                      "state": state.state.value, "failures": state.failures,
+                                      "window_started": state.window_started,
+                                      "until": state.until})
+
+    def due_breakers(self, namespace: str) -> list[str]:
+        found = self._execute("due_breakers", self._stamped({"namespace": namespace}))
+        return [str(row["key"]) for row in found.fetchall()]
+
+
+def _rule(row: Any) -> tuple[int, float, float] | None:
+    if row["breaker_failures"] is None:
+        return None
+    return (int(row["breaker_failures"]), float(row["breaker_window"]),
+            float(row["breaker_cooldown"]))
+
+
+def _breaker(row: Any) -> KeyBreaker:
+    state = BreakerState(BreakerStatus(row["breaker_state"]), int(row["failures"]),
+                         row["window_started"], row["breaker_until"])
+    return KeyBreaker(int(row["id"]) if "id" in row.keys() else None,  # noqa: SIM118
+                      str(row["namespace"]), str(row["key"]), state, _rule(row))

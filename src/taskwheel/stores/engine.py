@@ -18,6 +18,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from taskwheel.alerts import (
@@ -30,14 +31,25 @@ from taskwheel.alerts import (
     delivery_body,
     judge,
 )
+from taskwheel.breakers import (
+    CLOSED as CLOSED_BREAKER,
+)
+from taskwheel.breakers import (
+    BreakerState,
+    BreakerStatus,
+    after_cooldown,
+    after_outcome,
+)
 from taskwheel.clock import Clock
 from taskwheel.errors import (
     AlertNotFound,
     ApiKeyNotFound,
+    BreakerNotOpen,
     IllegalTransition,
     InvalidInput,
     JobNotFound,
     LeaseLost,
+    LimitNotFound,
     NotPaused,
     QueueLimitNotFound,
     QuotaExceeded,
@@ -49,6 +61,7 @@ from taskwheel.explanations import Explanation, JobFacts, explain
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
+    AttemptOutcome,
     Claim,
     DeadlinePolicy,
     Enqueued,
@@ -64,6 +77,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
+from taskwheel.limits import KeyLimit, validate_capacity, validate_key
 from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -143,11 +157,13 @@ class SQLStore(Store):
     def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
-        keyed = any(new.idempotency_key is not None for new in jobs)
-        # Keys that others hold may have to be looked for twice: in one transaction.
-        with self.executor("enqueue", "transaction" if keyed else "statement",
-                           pipeline=True) as ex:
-            written = ex.insert_unlimited_jobs(jobs)
+        written = None
+        if all(new.gate_key is None for new in jobs):  # gated: slots in one transaction
+            keyed = any(new.idempotency_key is not None for new in jobs)
+            # Keys that others hold may have to be looked for twice: in one transaction.
+            with self.executor("enqueue", "transaction" if keyed else "statement",
+                               pipeline=True) as ex:
+                written = ex.insert_unlimited_jobs(jobs)
         created = written if written is not None else self._enqueue_within_quotas(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
             for job, existing in zip(created, created.existing, strict=True):
@@ -162,7 +178,9 @@ class SQLStore(Store):
         (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
         (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
-        whose idempotency key is taken counts as a job: a full queue refuses it too."""
+        whose idempotency key is taken counts as a job: a full queue refuses it too.
+        Jobs with a concurrency key are written, then given their keys: each takes a
+        slot or waits blocked (`taskwheel.limits`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -181,7 +199,16 @@ class SQLStore(Store):
                 depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
                 admit_depth(QueueLimit(namespace, queue, max_depth), depth,
                             by_queue[namespace, queue])
-            return tx.insert_jobs(jobs)
+            gated = any(new.gate_key is not None for new in jobs)
+            if gated:
+                tx.arm_limits()
+                tx.declare_limits(jobs)
+            created = tx.insert_jobs(jobs)
+            if gated:
+                tx.set_gate_keys([(job, new.gate_key) for job, new, existing
+                                  in zip(created, jobs, created.existing, strict=True)
+                                  if new.gate_key is not None and not existing])
+            return created
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
@@ -227,6 +254,13 @@ class SQLStore(Store):
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
+            applied = {row.id: row.namespace for row in moved}
+            changes = self._judge_breakers(
+                tx, [(o.job_id, o.outcome is AttemptOutcome.SUCCEEDED) for o in outcomes
+                     if o.job_id in applied and o.outcome is not AttemptOutcome.CANCELLED],
+                [(o.job_id, applied[o.job_id], o.trip_until, o.trip_key) for o in outcomes
+                 if o.job_id in applied and o.trip_until is not None])
+        self._breaker_events(changes)
         return rejected
 
     def release_jobs(self, worker_id: str, fences: dict[int, int]) -> list[int]:
@@ -251,6 +285,7 @@ class SQLStore(Store):
             moved = tx.end_attempts_of_worker(worker_id, error, ends)
             tx.release_queue_one(moved)
             steps.steps_ended(tx, moved)
+            changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
             tx.forget_worker(worker_id)
             ended = {row.id for row in moved}
             by_namespace: dict[str, list[int]] = {}
@@ -259,6 +294,7 @@ class SQLStore(Store):
                     by_namespace.setdefault(job.namespace, []).append(job.id)
             now = [job for namespace, ids in by_namespace.items()
                    for job in tx.get_jobs(namespace, ids)]
+        self._breaker_events(changes)
         return sorted(now, key=lambda job: job.id)
 
     def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool:
@@ -269,6 +305,8 @@ class SQLStore(Store):
         with self.executor("rescue_expired_leases", pipeline=True) as tx:
             moved = tx.rescue_expired(_scope(tx, namespace))
             steps.steps_ended(tx, moved)
+            changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
+        self._breaker_events(changes)
         return Rescue(
             requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
             failed=sorted(row.id for row in moved if row.status is not JobStatus.QUEUED),
@@ -745,6 +783,184 @@ class SQLStore(Store):
         with self.executor("list_pauses", "read") as ex:
             return ex.list_pauses(namespace)
 
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        if capacity is not None:
+            validate_capacity(capacity)
+        with self.executor("set_limit") as tx:
+            tx.arm_limits()
+            tx.lock_slots(namespace)
+            tx.set_limit(namespace, key, capacity)
+            tx.admit_waiting(namespace, key)
+            return _limit_of(tx, namespace, key)
+
+    def get_limit(self, namespace: str, key: str) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("get_limit", "read") as ex:
+            return _limit_of(ex, namespace, key)
+
+    def list_limits(self, namespace: str) -> list[KeyLimit]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_limits", "read") as ex:
+            return ex.list_limits(namespace)
+
+    def pause_key(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("pause_key") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a pause ends in the future")
+            tx.lock_slots(namespace)
+            before = _limit_of(tx, namespace, key)  # LimitNotFound: nothing written
+            tx.pause_key(namespace, key, until)
+            tx.block_key(namespace, key)
+            paused = _limit_of(tx, namespace, key)
+        if not before.paused:
+            self._key_event(EventKind.GATE_CLOSED, namespace, key,
+                            {"waiting": paused.waiting, "running": paused.in_use})
+        return paused
+
+    def resume_key(self, namespace: str, key: str) -> int:
+        _validate_gate(namespace, key)
+        with self.executor("resume_key") as tx:
+            tx.lock_slots(namespace)
+            _limit_of(tx, namespace, key)  # LimitNotFound first
+            if not tx.resume_key(namespace, key):
+                raise NotPaused("key", key)
+            admitted = tx.admit_waiting(namespace, key)
+        self._key_event(EventKind.GATE_OPENED, namespace, key, {"released": admitted})
+        return admitted
+
+    def admit_due_keys(self, namespace: str) -> int:
+        opened: list[tuple[str, str, int]] = []
+        admitted = 0
+        changes: list[_BreakerChange] = []
+        with self.executor("admit_due_keys") as tx:
+            now = tx.now()
+            for each in _scope(tx, namespace):
+                due, cooled = tx.due_key_pauses(each), tx.due_breakers(each)
+                if not due and not cooled and not tx.waiting_keys(each):
+                    continue
+                tx.lock_slots(each)
+                for key in due:
+                    tx.resume_key(each, key)
+                    opened.append((each, key, tx.admit_waiting(each, key)))
+                for key in cooled:
+                    found = tx.key_breaker(each, key)
+                    assert found is not None
+                    changes.append(self._set_breaker(tx, _BreakerChange(
+                        each, key, found.state, after_cooldown(found.state, now), "cooldown")))
+                for key in tx.waiting_keys(each):
+                    admitted += tx.admit_waiting(each, key)
+        for each, key, released in opened:
+            self._key_event(EventKind.GATE_OPENED, each, key, {"released": released})
+        self._breaker_events(changes)
+        return admitted + sum(released for _, _, released in opened)
+
+    def open_breaker(self, namespace: str, key: str, until: float | None = None) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("open_breaker") as tx:
+            if until is not None and not until > tx.now():
+                raise InvalidInput("until", f"{epoch_datetime(until).isoformat()} has passed: "
+                                   "a breaker is opened until a time to come")
+            tx.lock_slots(namespace)
+            found = tx.key_breaker(namespace, key)
+            if found is None:
+                raise LimitNotFound(key)
+            opened = BreakerState(BreakerStatus.OPEN, until=until)
+            changes = [self._set_breaker(tx, _BreakerChange(namespace, key, found.state,
+                                                            opened, "hand"))]
+            limit = _limit_of(tx, namespace, key)
+        self._breaker_events(changes)
+        return limit
+
+    def close_breaker(self, namespace: str, key: str) -> KeyLimit:
+        _validate_gate(namespace, key)
+        with self.executor("close_breaker") as tx:
+            tx.lock_slots(namespace)
+            found = tx.key_breaker(namespace, key)
+            if found is None:
+                raise LimitNotFound(key)
+            if found.state.state is BreakerStatus.CLOSED:
+                raise BreakerNotOpen(key)
+            changes = [self._set_breaker(tx, _BreakerChange(namespace, key, found.state,
+                                                            CLOSED_BREAKER, "hand"))]
+            limit = _limit_of(tx, namespace, key)
+        self._breaker_events(changes)
+        return limit
+
+    def _judge_breakers(
+        self, tx: Executor, ends: Sequence[tuple[int, bool]],
+        trips: Sequence[tuple[int, str, float, str | None]],
+    ) -> list[_BreakerChange]:
+        """Count the ended attempts (job, succeeded) against their keys' breakers and
+        open the breakers their tasks tripped (job, namespace, until, key), in the
+        transaction that ended them (`taskwheel.breakers` decides)."""
+        if not ends and not trips:
+            return []
+        found = {b.job_id: b for b in tx.breaker_states([job for job, _ in ends],
+                                                         [job for job, *_ in trips])}
+        if not found and all(key is None for *_, key in trips):
+            return []
+        now = tx.now()
+        states: dict[tuple[str, str], tuple[BreakerState, BreakerState,
+                                            tuple[int, float, float] | None]] = {}
+        for job_id, success in ends:
+            breaker = found.get(job_id)
+            if breaker is None:
+                continue
+            at = (breaker.namespace, breaker.key)
+            before, state, rule = states.get(at, (breaker.state, breaker.state, breaker.rule))
+            states[at] = (before, after_outcome(rule, state, success=success, now=now), rule)
+        for job_id, namespace, until, named in trips:
+            key = named if named is not None else (
+                found[job_id].key if job_id in found else None)
+            if key is None:
+                continue  # a job without a key tripped no breaker of its own: nothing to open
+            at = (namespace, key)
+            if at not in states:
+                tx.touch_limit(namespace, key)
+                read = tx.key_breaker(namespace, key)
+                assert read is not None
+                states[at] = (read.state, read.state, read.rule)
+            before, state, rule = states[at]
+            if state.state is BreakerStatus.OPEN and (state.until is None or state.until >= until):
+                continue  # open longer already
+            states[at] = (before, BreakerState(BreakerStatus.OPEN, until=until), rule)
+        return [self._set_breaker(tx, _BreakerChange(namespace, key, before, after, "outcomes"))
+                for (namespace, key), (before, after, _) in sorted(states.items())
+                if after != before]
+
+    def _set_breaker(self, tx: Executor, change: _BreakerChange) -> _BreakerChange:
+        """Write a key's breaker; its gate follows: an opened breaker sends the key's
+        ready jobs back to wait, a closed or half-open one admits waiting jobs."""
+        namespace, key, before, after = change.namespace, change.key, change.before, change.after
+        tx.lock_slots(namespace)
+        tx.set_breaker(namespace, key, after)
+        if after.state is BreakerStatus.OPEN and before.state is not BreakerStatus.OPEN:
+            tx.block_key(namespace, key)
+        elif after.state is not BreakerStatus.OPEN and before.state is not after.state:
+            tx.admit_waiting(namespace, key)
+        return change
+
+    def _breaker_events(self, changes: Sequence[_BreakerChange]) -> None:
+        kinds = {BreakerStatus.OPEN: EventKind.BREAKER_OPENED,
+                 BreakerStatus.HALF_OPEN: EventKind.BREAKER_HALF_OPEN,
+                 BreakerStatus.CLOSED: EventKind.BREAKER_CLOSED}
+        for change in changes:
+            if change.after.state is change.before.state:
+                continue
+            kind = kinds[change.after.state]
+            if self.events.wants(kind):
+                self.events.emit(Event(kind, change.namespace, self.now(), metadata={
+                    "key": change.key, "until": change.after.until, "by": change.by}))
+
+    def _key_event(self, event: EventKind, namespace: str, key: str,
+                   measurements: dict[str, float]) -> None:
+        if self.events.wants(event):
+            self.events.emit(Event(event, namespace, self.now(), measurements=measurements,
+                                   metadata={"kind": "key", "name": key}))
+
     def set_queue_limit(self, limit: QueueLimit) -> QueueLimit:
         with self.executor("set_queue_limit") as tx:
             tx.set_queue_limit(limit)
@@ -869,6 +1085,27 @@ def _schedule_name(ex: Executor, job: Job) -> str | None:
         return None
     found = ex.schedules_by_id([job.namespace], [job.schedule_id])
     return found[0].definition.name if found else None
+@dataclass(frozen=True, slots=True)
+class _BreakerChange:
+    namespace: str
+    key: str
+    before: BreakerState
+    after: BreakerState
+    by: str  # "outcomes", "cooldown" or "hand"
+
+
+def _validate_gate(namespace: str, key: str) -> None:
+    validate_name(namespace, "namespace")
+    validate_key(key)
+
+
+def _limit_of(ex: Executor, namespace: str, key: str) -> KeyLimit:
+    found = ex.list_limits(namespace, key)
+    if not found:
+        raise LimitNotFound(key)
+    return found[0]
+
+
 def _pause_of(ex: Executor, namespace: str, kind: GateKind, name: str) -> Pause:
     return next(found for found in ex.list_pauses(namespace)
                 if found.kind is kind and found.name == name)

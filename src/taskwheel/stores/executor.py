@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
+from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
@@ -45,6 +46,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
@@ -673,3 +675,80 @@ class Executor(ABC):
     def queue_depth(self, namespace: str, queue: str, up_to: int) -> int:
         """The queue's jobs waiting to run (queued, scheduled, waiting), counted up to
         ``up_to`` at most."""
+
+    # -- key gates (``dispatch.py``, `taskwheel.limits`) ----------------------------------------
+
+    @abstractmethod
+    def arm_limits(self) -> None:
+        """Make sure keyed jobs take and give back slots (SQLite creates its triggers
+        for it with the first key; PostgreSQL's always exist)."""
+
+    @abstractmethod
+    def lock_slots(self, namespace: str) -> None:
+        """Hold off every change of who holds the namespace's slots until this
+        transaction ends."""
+
+    @abstractmethod
+    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
+        """Create the rows of the keys of ``jobs`` with their tasks' declared slots
+        (a declared limit follows the declaration; one set by hand stays)."""
+
+    @abstractmethod
+    def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
+        """Give new jobs their keys: each takes a slot, or waits blocked."""
+
+    @abstractmethod
+    def admit_waiting(self, namespace: str, key: str) -> int:
+        """Give the key's free slots to the jobs waiting for one, in dispatch order,
+        waking the namespace's workers; how many."""
+
+    @abstractmethod
+    def set_limit(self, namespace: str, key: str, capacity: int | None) -> None:
+        """Set a key's slots by hand (None: no limit), creating its row."""
+
+    @abstractmethod
+    def pause_key(self, namespace: str, key: str, until: float | None) -> bool:
+        """Close a key's gate until ``until`` (None: a resume); False when the key has
+        no row (nothing written)."""
+
+    @abstractmethod
+    def block_key(self, namespace: str, key: str) -> int:
+        """Take the key's ready jobs out of the ready index; how many."""
+
+    @abstractmethod
+    def resume_key(self, namespace: str, key: str) -> bool:
+        """Open a paused key's gate; False when it was not paused."""
+
+    @abstractmethod
+    def due_key_pauses(self, namespace: str) -> list[str]:
+        """The namespace's paused keys whose time has come."""
+
+    @abstractmethod
+    def waiting_keys(self, namespace: str) -> list[str]:
+        """The namespace's keys with jobs waiting for a slot."""
+
+    @abstractmethod
+    def list_limits(self, namespace: str, key: str | None = None) -> list[KeyLimit]:
+        """The namespace's keys (only ``key``, when given) by name, with their slots in
+        use and their waiting jobs."""
+
+    @abstractmethod
+    def touch_limit(self, namespace: str, key: str) -> None:
+        """Create the key's row (no limit) unless it has one."""
+
+    @abstractmethod
+    def breaker_states(self, job_ids: Sequence[int], tripped: Sequence[int]
+                       ) -> list[KeyBreaker]:
+        """The breakers of the keyed jobs among ``job_ids`` whose key has a breaker rule
+        or a breaker not closed, and of the keyed jobs among ``tripped``, one per job."""
+
+    @abstractmethod
+    def key_breaker(self, namespace: str, key: str) -> KeyBreaker | None:
+        """A key's breaker; None when the namespace has no row for it."""
+
+    @abstractmethod
+    def set_breaker(self, namespace: str, key: str, state: BreakerState) -> None: ...
+
+    @abstractmethod
+    def due_breakers(self, namespace: str) -> list[str]:
+        """The namespace's open breakers whose time has come."""

@@ -65,6 +65,7 @@ def main() -> None:
         if entry not in sys.path:
             sys.path.insert(0, entry)
 
+    from taskwheel.breakers import TripBreaker
     from taskwheel.errors import Cancelled
     from taskwheel.lifecycle import JobStatus
     from taskwheel.worker.context import Context
@@ -105,7 +106,11 @@ def main() -> None:
         except BaseException as exc:
             if isinstance(exc, SystemExit):
                 raise
-            send({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+            message: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}",
+                                       "traceback": traceback.format_exc()}
+            if isinstance(exc, TripBreaker):  # the breaker opens in the parent's report
+                message |= {"trip_until": exc.until, "trip_key": exc.key}
+            send(message)
         finally:
             current.clear()
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskwheel.breakers import TripBreaker
 from taskwheel.errors import Cancelled
 from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.lifecycle import JobStatus
@@ -36,6 +37,8 @@ class Execution:
     result_json: str | None = None
     error: str | None = None
     traceback: str | None = None
+    trip_until: float | None = None  # the task raised TripBreaker
+    trip_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -73,14 +76,19 @@ def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool)
         error=execution.error,
         traceback=execution.traceback,
         retry_delay=retry_delay,
+        trip_until=execution.trip_until,
+        trip_key=execution.trip_key,
     )
 
 
 def failure(exc: BaseException, outcome: AttemptOutcome = AttemptOutcome.FAILED) -> Execution:
+    tripped = exc if isinstance(exc, TripBreaker) else None
     return Execution(
         outcome=outcome,
         error=f"{type(exc).__name__}: {exc}",
         traceback="".join(traceback.format_exception(exc)),
+        trip_until=None if tripped is None else tripped.until,
+        trip_key=None if tripped is None else tripped.key,
     )
 
 
@@ -283,7 +291,8 @@ class ChildProcess:
                 return Execution(AttemptOutcome.SUCCEEDED, result_json=message["ok"])
             if "error" in message:
                 return Execution(
-                    AttemptOutcome.FAILED, error=message["error"], traceback=message["traceback"]
+                    AttemptOutcome.FAILED, error=message["error"], traceback=message["traceback"],
+                    trip_until=message.get("trip_until"), trip_key=message.get("trip_key"),
                 )
             if "cancelled" in message:
                 return Execution(AttemptOutcome.CANCELLED, error="cancelled by the task")

@@ -1304,3 +1304,153 @@ SELECT count(*) AS depth FROM (
     WHERE namespace = %(namespace)s AND status IN ('queued', 'scheduled', 'waiting')
       AND queue = %(queue)s
     LIMIT %(up_to)s) AS counted
+
+-- key gates (stores/dispatch.py) --------------------------------------------------------------
+-- A keyed job holds a slot of its key while it is queued and not blocked, or running; the
+-- triggers of migration 0012 keep the slots under the namespace's slot lock.
+
+-- name: lock_slots
+-- Taken by an operation on a key's gate before it reads or moves its jobs, until it
+-- commits (as the slot triggers take it).
+SELECT lock_slots(%(namespace)s)
+
+-- name: arm_limits
+-- Nothing to arm: the slot triggers are permanent (a row that has no key never calls
+-- them: their WHEN clauses look at the row alone).
+SELECT 1
+
+-- name: admit_waiting
+-- The free slots of key %(key)s go to the jobs waiting for one, in dispatch order; the
+-- answer is how many were admitted.
+SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
+
+-- name: declare_limits
+-- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity, failures, window,
+-- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
+-- stays as it is. In key order: two enqueues lock the rows in one order.
+INSERT INTO limits (namespace, key, capacity, created_at, breaker_failures, breaker_window,
+                    breaker_cooldown)
+SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s), d.failures, d.window, d.cooldown
+FROM json_to_recordset(%(limits)s::json)
+     AS d(namespace text, key text, capacity integer, failures integer,
+          "window" double precision, cooldown double precision)
+ORDER BY d.namespace, d.key
+ON CONFLICT (namespace, key) DO UPDATE
+SET capacity = CASE WHEN limits.set_by_hand THEN limits.capacity ELSE excluded.capacity END,
+    breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
+    breaker_cooldown = excluded.breaker_cooldown
+WHERE (NOT limits.set_by_hand AND limits.capacity IS DISTINCT FROM excluded.capacity)
+   OR limits.breaker_failures IS DISTINCT FROM excluded.breaker_failures
+   OR limits.breaker_window IS DISTINCT FROM excluded.breaker_window
+   OR limits.breaker_cooldown IS DISTINCT FROM excluded.breaker_cooldown
+
+-- name: set_gate_keys
+-- The enqueue's new jobs get their keys (%(keys)s, JSON [{id, key}]): each takes a
+-- slot or waits (jobs_slot_taken).
+UPDATE jobs SET gate_key = k.key
+FROM json_to_recordset(%(keys)s::json) AS k(id bigint, key text)
+WHERE jobs.id = k.id
+
+-- name: set_limit
+-- A key's slots set by hand (a declaration no longer changes them); the row is created
+-- if the key has none yet.
+INSERT INTO limits (namespace, key, capacity, set_by_hand, created_at)
+VALUES (%(namespace)s, %(key)s, %(capacity)s, true, clock_now(%(now)s))
+ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity, set_by_hand = true
+
+-- name: pause_key
+-- A key's gate closed (it keeps the time it was first paused), until %(until)s (NULL:
+-- a resume); nothing when the key has no row.
+UPDATE limits SET paused_at = coalesce(paused_at, clock_now(%(now)s)),
+                  paused_until = %(until)s
+WHERE namespace = %(namespace)s AND key = %(key)s
+RETURNING key
+
+-- name: block_key
+-- The ready jobs of a paused key leave the ready index (giving their slots back).
+UPDATE jobs SET blocked = true
+WHERE namespace = %(namespace)s AND gate_key = %(key)s AND status = 'queued' AND NOT blocked
+RETURNING id
+
+-- name: resume_key
+-- Nothing when the key is not paused.
+UPDATE limits SET paused_at = NULL, paused_until = NULL
+WHERE namespace = %(namespace)s AND key = %(key)s AND paused_at IS NOT NULL
+RETURNING key
+
+-- name: due_key_pauses
+-- The keys of %(namespace)s whose pause's time is up.
+SELECT key FROM limits
+WHERE namespace = %(namespace)s AND paused_until <= clock_now(%(now)s)
+ORDER BY key
+
+-- name: waiting_keys
+-- The keys of %(namespace)s with jobs waiting for a slot: a skip along jobs_gated.
+WITH RECURSIVE waiting(key) AS (
+    SELECT min(gate_key) FROM jobs
+    WHERE namespace = %(namespace)s AND gate_key IS NOT NULL AND status = 'queued' AND blocked
+    UNION ALL
+    SELECT (SELECT min(gate_key) FROM jobs
+            WHERE namespace = %(namespace)s AND gate_key > seen.key AND status = 'queued'
+              AND blocked)
+    FROM waiting AS seen WHERE seen.key IS NOT NULL
+)
+SELECT key FROM waiting WHERE key IS NOT NULL
+
+-- name: list_limits
+-- A namespace's keys (one key with %(key)s; all with NULL), with the slots in use and
+-- the jobs waiting for one.
+SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
+       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
+       l.breaker_window, l.breaker_cooldown,
+       (SELECT count(*) FROM jobs AS h
+        WHERE h.namespace = l.namespace AND h.gate_key = l.key
+          AND h.status IN ('queued', 'running') AND NOT h.blocked) AS in_use,
+       (SELECT count(*) FROM jobs AS w
+        WHERE w.namespace = l.namespace AND w.gate_key = l.key
+          AND w.status = 'queued' AND w.blocked) AS waiting
+FROM limits AS l
+WHERE l.namespace = %(namespace)s AND (%(key)s::text IS NULL OR l.key = %(key)s)
+ORDER BY l.key
+
+-- name: touch_limit
+-- A key's row, created without a limit when it has none (a breaker opened for a key
+-- no job declared).
+INSERT INTO limits (namespace, key, created_at)
+VALUES (%(namespace)s, %(key)s, clock_now(%(now)s))
+ON CONFLICT (namespace, key) DO NOTHING
+
+-- name: breaker_states
+-- The breakers of the keyed jobs among %(ids)s (JSON) that have a breaker rule, or a
+-- breaker that is not closed, or are in %(tripped)s (JSON: jobs whose task opened one);
+-- nothing, at the cost of one probe, while no key has a breaker.
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
+       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+FROM jobs AS j
+JOIN limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
+WHERE (EXISTS (SELECT 1 FROM limits
+               WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed')
+       OR json_array_length(%(tripped)s::json) > 0)
+  AND j.id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
+  AND j.gate_key IS NOT NULL
+  AND (l.breaker_failures IS NOT NULL OR l.breaker_state <> 'closed'
+       OR j.id IN (SELECT value::bigint FROM json_array_elements_text(%(tripped)s::json)))
+
+-- name: key_breaker
+-- One key's breaker (nothing without a row).
+SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown
+FROM limits WHERE namespace = %(namespace)s AND key = %(key)s
+
+-- name: set_breaker
+UPDATE limits
+SET breaker_state = %(state)s, failures = %(failures)s, window_started = %(window_started)s,
+    breaker_until = %(until)s
+WHERE namespace = %(namespace)s AND key = %(key)s
+
+-- name: due_breakers
+-- The keys of %(namespace)s whose open breaker's time is up.
+SELECT key FROM limits
+WHERE namespace = %(namespace)s AND breaker_state = 'open'
+  AND breaker_until <= clock_now(%(now)s)
+ORDER BY key

@@ -4,6 +4,41 @@
 -- the source of truth (and say why). After changing them, regenerate with
 --     TASKWHEEL_UPDATE_SCHEMA=1 .venv/bin/pytest tests/contract/test_migrations.py
 
+CREATE OR REPLACE FUNCTION admit_waiting(ns text, k text)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    room integer;
+    admitted integer;
+BEGIN
+    PERFORM lock_slots(ns);
+    room := slot_room(ns, k, 0);
+    IF room IS NOT NULL AND room <= 0 THEN
+        RETURN 0;
+    END IF;
+    -- Each row asks for its slot again (jobs_slot_taken): the count stays exact.
+    WITH asked AS (
+    UPDATE jobs SET blocked = false
+    WHERE id IN (SELECT w.id FROM jobs AS w
+                 WHERE w.namespace = ns AND w.gate_key = k AND w.status = 'queued'
+                   AND w.blocked
+                   AND NOT EXISTS (SELECT 1 FROM pauses AS p
+                                   WHERE p.namespace = w.namespace
+                                     AND ((p.kind = 'queue' AND p.name = w.queue)
+                                          OR (p.kind = 'task' AND p.name = w.task)))
+                 ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
+                 LIMIT room
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING blocked)
+    SELECT count(*) FILTER (WHERE NOT blocked) INTO admitted FROM asked;
+    IF admitted > 0 THEN
+        PERFORM pg_notify('taskwheel:' || current_schema(), ns || E'\njobs');
+    END IF;
+    RETURN admitted;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION clock_now(given double precision)
  RETURNS double precision
  LANGUAGE sql
@@ -66,6 +101,16 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION lock_slots(ns text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext(current_schema() || ':gates'));
+    PERFORM pg_advisory_xact_lock(hashtext(current_schema() || ':slots:' || ns));
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION notify_became_ready()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -88,6 +133,52 @@ BEGIN
     FROM (SELECT namespace, min(run_at) AS first_due FROM inserted
           WHERE status = 'scheduled' GROUP BY namespace) AS delayed;
     RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION slot_freed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM admit_waiting(OLD.namespace, OLD.gate_key);
+    RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION slot_room(ns text, k text, except_id bigint)
+ RETURNS integer
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+    RETURN (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                        WHEN l.breaker_state = 'half_open' THEN 1
+                        ELSE l.capacity END
+                   - (SELECT count(*) FROM jobs AS h
+                      WHERE h.namespace = ns AND h.gate_key = k AND h.id <> except_id
+                        AND h.status IN ('queued', 'running') AND NOT h.blocked)::integer
+            FROM limits AS l WHERE l.namespace = ns AND l.key = k);
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION slot_taken()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    room integer;
+BEGIN
+    IF NEW.blocked OR (OLD.gate_key IS NOT NULL AND OLD.status = 'queued'
+                       AND NOT OLD.blocked) THEN
+        RETURN NEW;  -- waits, or was ready with its slot already
+    END IF;
+    -- Asked again when it comes back from running (a retry, a rescue): its key may have
+    -- been paused, its breaker opened or its limit lowered meanwhile.
+    PERFORM lock_slots(NEW.namespace);
+    room := slot_room(NEW.namespace, NEW.gate_key, NEW.id);
+    NEW.blocked := room IS NOT NULL AND room <= 0;
+    RETURN NEW;
 END
 $function$;
 
@@ -200,6 +291,7 @@ CREATE TABLE jobs (
     waiting_on integer DEFAULT 0 NOT NULL,
     blocked boolean DEFAULT false NOT NULL,
     trace_parent text,
+    gate_key text,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -215,6 +307,27 @@ CREATE TABLE leases (
     term bigint DEFAULT 1 NOT NULL,
     CONSTRAINT leases_pkey PRIMARY KEY (namespace, name)
 ) WITH (fillfactor=50);
+
+CREATE TABLE limits (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    capacity integer,
+    set_by_hand boolean DEFAULT false NOT NULL,
+    created_at double precision NOT NULL,
+    paused_at double precision,
+    paused_until double precision,
+    breaker_state text DEFAULT 'closed'::text NOT NULL,
+    breaker_until double precision,
+    failures integer DEFAULT 0 NOT NULL,
+    window_started double precision,
+    breaker_failures integer,
+    breaker_window double precision,
+    breaker_cooldown double precision,
+    CONSTRAINT limits_breaker_failures_check CHECK (((breaker_failures IS NULL) OR (breaker_failures >= 1))),
+    CONSTRAINT limits_breaker_state_check CHECK ((breaker_state = ANY (ARRAY['closed'::text, 'open'::text, 'half_open'::text]))),
+    CONSTRAINT limits_capacity_check CHECK (((capacity IS NULL) OR (capacity >= 1))),
+    CONSTRAINT limits_pkey PRIMARY KEY (namespace, key)
+);
 
 CREATE TABLE migrations (
     version integer NOT NULL,
@@ -322,6 +435,10 @@ CREATE INDEX jobs_due ON jobs USING btree (namespace, run_at) WHERE (status = 's
 
 CREATE UNIQUE INDEX jobs_fire ON jobs USING btree (schedule_id, fire_at) WHERE (schedule_id IS NOT NULL);
 
+CREATE INDEX jobs_gated ON jobs USING btree (namespace, gate_key, priority DESC, deadline, run_at, id) WHERE ((gate_key IS NOT NULL) AND (status = 'queued'::text) AND blocked);
+
+CREATE INDEX jobs_holding ON jobs USING btree (namespace, gate_key) WHERE ((gate_key IS NOT NULL) AND (status = ANY (ARRAY['queued'::text, 'running'::text])) AND (NOT blocked));
+
 CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (namespace, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 CREATE INDEX jobs_prunable ON jobs USING btree (namespace, finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text, 'expired'::text, 'upstream_failed'::text, 'skipped'::text]));
@@ -355,3 +472,7 @@ CREATE TRIGGER jobs_gate_inserted AFTER INSERT ON jobs REFERENCING NEW TABLE AS 
 CREATE TRIGGER jobs_gate_ready BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION gate_became_ready();
 
 CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION notify_inserted_ready();
+
+CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked)) EXECUTE FUNCTION slot_freed();
+
+CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, blocked, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text) EXECUTE FUNCTION slot_taken();

@@ -136,6 +136,14 @@ class PostgresExecutor(
     def arm_gates(self) -> None:
         pass  # the gate triggers are permanent (queries.sql: arm_gates)
 
+    def arm_limits(self) -> None:
+        pass  # the slot triggers are permanent (migration 0012)
+
+    def _admit(self, namespace: str, key: str) -> int:
+        row = self._execute("admit_waiting", {"namespace": namespace, "key": key}).fetchone()
+        assert row is not None
+        return int(row["admitted"])
+
     def disarm_gates(self) -> None:
         pass
 
@@ -536,7 +544,7 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
     """
 
     kind = "postgres"

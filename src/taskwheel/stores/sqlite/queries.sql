@@ -991,7 +991,8 @@ SELECT 1
 -- name: arm_gates
 -- The triggers that block jobs becoming queued behind a closed gate, created by a pause
 -- (migration 0008 says why they exist only while a gate is closed). The WHEN clauses
--- look for a gate that holds the row.
+-- look for a gate that holds the row. A keyed job becoming queued is the slot triggers'
+-- (arm_limits), which look at the pauses too.
 CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_inserted AFTER INSERT ON taskwheel_jobs
 FOR EACH ROW WHEN NEW.status = 'queued' AND EXISTS (
     SELECT 1 FROM taskwheel_pauses
@@ -1001,7 +1002,8 @@ BEGIN
     UPDATE taskwheel_jobs SET blocked = 1 WHERE id = NEW.id;
 END;
 CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_gate_ready AFTER UPDATE OF status ON taskwheel_jobs
-FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued' AND NEW.blocked <> EXISTS (
+FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued' AND NEW.gate_key IS NULL
+ AND NEW.blocked <> EXISTS (
     SELECT 1 FROM taskwheel_pauses
     WHERE namespace = NEW.namespace
       AND ((kind = 'queue' AND name = NEW.queue) OR (kind = 'task' AND name = NEW.task)))
@@ -1101,3 +1103,217 @@ SELECT count(*) AS depth FROM (
     WHERE namespace = :namespace AND status IN ('queued', 'scheduled', 'waiting')
       AND queue = :queue
     LIMIT :up_to)
+
+-- key gates (stores/dispatch.py) --------------------------------------------------------------
+-- A keyed job holds a slot of its key while it is queued and not blocked, or running; the
+-- slots in use are counted on taskwheel_jobs_holding, the waiting jobs read in dispatch
+-- order off taskwheel_jobs_gated (migration 0012).
+
+-- name: lock_slots
+-- Nothing to take: the write transaction holds the write lock of the whole database.
+SELECT 1
+
+-- name: arm_limits
+-- The triggers that keep the slots, created with the first key (migration 0012 says why
+-- they exist only then). Recursive triggers are off: their own writes fire nothing.
+-- A keyed job that becomes queued, or would take a slot while queued (a pause lets it
+-- go, it is given its key), takes one or waits blocked (a pause holding it blocks it):
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_slot_taken
+AFTER UPDATE OF status, blocked, gate_key ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.gate_key IS NOT NULL AND NEW.status = 'queued'
+ AND (OLD.status <> 'queued'
+      OR (NEW.blocked = 0 AND (OLD.gate_key IS NULL OR OLD.blocked = 1)))
+BEGIN
+    UPDATE taskwheel_jobs
+    SET blocked = EXISTS (SELECT 1 FROM taskwheel_pauses AS p
+                   WHERE p.namespace = NEW.namespace
+                     AND ((p.kind = 'queue' AND p.name = NEW.queue)
+                          OR (p.kind = 'task' AND p.name = NEW.task)))
+               OR coalesce((SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
+            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+               WHERE h.namespace = NEW.namespace AND h.gate_key = NEW.gate_key AND h.id <> NEW.id
+                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
+                 AND h.blocked = 0)
+     FROM taskwheel_limits AS l WHERE l.namespace = NEW.namespace AND l.key = NEW.gate_key) <= 0, 0)
+    WHERE id = NEW.id;
+END;
+-- a job that held a slot and holds it no more (it ended, was cancelled, expired, went
+-- back to wait for a retry, or a pause blocked it) gives it to the first waiting job
+-- (its fencing token made the move happen once: a stale report moves nothing).
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_slot_freed
+AFTER UPDATE OF status, blocked ON taskwheel_jobs
+FOR EACH ROW WHEN OLD.gate_key IS NOT NULL AND OLD.status IN ('queued', 'running')
+ AND OLD.blocked = 0 AND NOT (NEW.status IN ('queued', 'running') AND NEW.blocked = 0)
+BEGIN
+    UPDATE taskwheel_jobs SET blocked = 0
+    WHERE id IN (
+        SELECT w.id FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_gated
+        WHERE w.namespace = OLD.namespace AND w.gate_key = OLD.gate_key AND w.gate_key IS NOT NULL
+          AND w.status = 'queued' AND w.blocked = 1
+          AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p
+                   WHERE p.namespace = w.namespace
+                     AND ((p.kind = 'queue' AND p.name = w.queue)
+                          OR (p.kind = 'task' AND p.name = w.task)))
+        ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
+        LIMIT (SELECT CASE WHEN room IS NULL THEN -1 WHEN room < 0 THEN 0 ELSE room END
+               FROM (SELECT (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
+            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+               WHERE h.namespace = OLD.namespace AND h.gate_key = OLD.gate_key AND h.id <> 0
+                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
+                 AND h.blocked = 0)
+     FROM taskwheel_limits AS l WHERE l.namespace = OLD.namespace AND l.key = OLD.gate_key) AS room)));
+END;
+
+-- name: admit_waiting
+-- The free slots of key :key go to the jobs waiting for one, in dispatch order (not
+-- those a paused queue or task holds); the answer is the jobs admitted.
+UPDATE taskwheel_jobs SET blocked = 0
+    WHERE id IN (
+        SELECT w.id FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_gated
+        WHERE w.namespace = :namespace AND w.gate_key = :key AND w.gate_key IS NOT NULL
+          AND w.status = 'queued' AND w.blocked = 1
+          AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p
+                   WHERE p.namespace = w.namespace
+                     AND ((p.kind = 'queue' AND p.name = w.queue)
+                          OR (p.kind = 'task' AND p.name = w.task)))
+        ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
+        LIMIT (SELECT CASE WHEN room IS NULL THEN -1 WHEN room < 0 THEN 0 ELSE room END
+               FROM (SELECT (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
+            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+               WHERE h.namespace = :namespace AND h.gate_key = :key AND h.id <> 0
+                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
+                 AND h.blocked = 0)
+     FROM taskwheel_limits AS l WHERE l.namespace = :namespace AND l.key = :key) AS room)))
+RETURNING id
+
+-- name: declare_limits
+-- The keys of an enqueue (:limits, JSON [{namespace, key, capacity, failures, window,
+-- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
+-- stays as it is.
+INSERT INTO taskwheel_limits (namespace, key, capacity, created_at, breaker_failures,
+                              breaker_window, breaker_cooldown)
+SELECT json_extract(value, '$.namespace'), json_extract(value, '$.key'),
+       json_extract(value, '$.capacity'), :now, json_extract(value, '$.failures'),
+       json_extract(value, '$.window'), json_extract(value, '$.cooldown')
+FROM json_each(:limits) WHERE true
+ON CONFLICT (namespace, key) DO UPDATE
+SET capacity = CASE WHEN taskwheel_limits.set_by_hand THEN taskwheel_limits.capacity
+                    ELSE excluded.capacity END,
+    breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
+    breaker_cooldown = excluded.breaker_cooldown
+WHERE (NOT taskwheel_limits.set_by_hand AND taskwheel_limits.capacity IS NOT excluded.capacity)
+   OR taskwheel_limits.breaker_failures IS NOT excluded.breaker_failures
+   OR taskwheel_limits.breaker_window IS NOT excluded.breaker_window
+   OR taskwheel_limits.breaker_cooldown IS NOT excluded.breaker_cooldown
+
+-- name: set_gate_keys
+-- The enqueue's new jobs get their keys (:keys, JSON [{id, key}]): each takes a slot
+-- or waits (taskwheel_jobs_slot_taken).
+UPDATE taskwheel_jobs SET gate_key = json_extract(k.value, '$.key')
+FROM json_each(:keys) AS k
+WHERE taskwheel_jobs.id = json_extract(k.value, '$.id')
+
+-- name: set_limit
+-- A key's slots set by hand (a declaration no longer changes them); the row is created
+-- if the key has none yet.
+INSERT INTO taskwheel_limits (namespace, key, capacity, set_by_hand, created_at)
+VALUES (:namespace, :key, :capacity, 1, :now)
+ON CONFLICT (namespace, key) DO UPDATE SET capacity = excluded.capacity, set_by_hand = 1
+
+-- name: pause_key
+-- A key's gate closed (it keeps the time it was first paused), until :until (NULL: a
+-- resume); nothing when the key has no row.
+UPDATE taskwheel_limits SET paused_at = coalesce(paused_at, :now), paused_until = :until
+WHERE namespace = :namespace AND key = :key
+RETURNING key
+
+-- name: block_key
+-- The ready jobs of a paused key leave the ready index (giving their slots back).
+UPDATE taskwheel_jobs SET blocked = 1
+WHERE namespace = :namespace AND gate_key = :key AND status = 'queued' AND blocked = 0
+RETURNING id
+
+-- name: resume_key
+-- Nothing when the key is not paused.
+UPDATE taskwheel_limits SET paused_at = NULL, paused_until = NULL
+WHERE namespace = :namespace AND key = :key AND paused_at IS NOT NULL
+RETURNING key
+
+-- name: due_key_pauses
+-- The keys of :namespace whose pause's time is up.
+SELECT key FROM taskwheel_limits
+WHERE namespace = :namespace AND paused_until <= :now
+ORDER BY key
+
+-- name: waiting_keys
+-- The keys of :namespace with jobs waiting for a slot: a skip along taskwheel_jobs_gated.
+WITH RECURSIVE waiting(key) AS (
+    SELECT min(gate_key) FROM taskwheel_jobs INDEXED BY taskwheel_jobs_gated
+    WHERE namespace = :namespace AND gate_key IS NOT NULL AND status = 'queued'
+      AND blocked = 1
+    UNION ALL
+    SELECT (SELECT min(gate_key) FROM taskwheel_jobs INDEXED BY taskwheel_jobs_gated
+            WHERE namespace = :namespace AND gate_key > seen.key AND gate_key IS NOT NULL
+              AND status = 'queued' AND blocked = 1)
+    FROM waiting AS seen WHERE seen.key IS NOT NULL
+)
+SELECT key FROM waiting WHERE key IS NOT NULL
+
+-- name: list_limits
+-- A namespace's keys (one key with :key; all with NULL), with the slots in use and the
+-- jobs waiting for one.
+SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
+       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
+       l.breaker_window, l.breaker_cooldown,
+       (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+        WHERE h.namespace = l.namespace AND h.gate_key = l.key AND h.gate_key IS NOT NULL
+          AND h.status IN ('queued', 'running') AND h.blocked = 0) AS in_use,
+       (SELECT count(*) FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_gated
+        WHERE w.namespace = l.namespace AND w.gate_key = l.key AND w.gate_key IS NOT NULL
+          AND w.status = 'queued' AND w.blocked = 1) AS waiting
+FROM taskwheel_limits AS l
+WHERE l.namespace = :namespace AND (:key IS NULL OR l.key = :key)
+ORDER BY l.key
+
+-- name: touch_limit
+-- A key's row, created without a limit when it has none (a breaker opened for a key
+-- no job declared).
+INSERT INTO taskwheel_limits (namespace, key, created_at) VALUES (:namespace, :key, :now)
+ON CONFLICT (namespace, key) DO NOTHING
+
+-- name: breaker_states
+-- The breakers of the keyed jobs among :ids (JSON) that have a breaker rule, or a
+-- breaker that is not closed, or are in :tripped (JSON: jobs whose task opened one);
+-- nothing, at the cost of one probe, while no key has a breaker.
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
+       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+FROM json_each(:ids) AS i
+JOIN taskwheel_jobs AS j ON j.id = i.value
+JOIN taskwheel_limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
+WHERE (EXISTS (SELECT 1 FROM taskwheel_limits
+               WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed')
+       OR json_array_length(:tripped) > 0)
+  AND j.gate_key IS NOT NULL
+  AND (l.breaker_failures IS NOT NULL OR l.breaker_state <> 'closed'
+       OR j.id IN (SELECT value FROM json_each(:tripped)))
+
+-- name: key_breaker
+-- One key's breaker (nothing without a row).
+SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown
+FROM taskwheel_limits WHERE namespace = :namespace AND key = :key
+
+-- name: set_breaker
+UPDATE taskwheel_limits
+SET breaker_state = :state, failures = :failures, window_started = :window_started,
+    breaker_until = :until
+WHERE namespace = :namespace AND key = :key
+
+-- name: due_breakers
+-- The keys of :namespace whose open breaker's time is up.
+SELECT key FROM taskwheel_limits
+WHERE namespace = :namespace AND breaker_state = 'open' AND breaker_until <= :now
+ORDER BY key

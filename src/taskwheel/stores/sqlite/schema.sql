@@ -100,7 +100,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -110,6 +110,25 @@ CREATE TABLE taskwheel_leases (
     term       INTEGER NOT NULL DEFAULT 1,       -- bumped when the holder changes
     PRIMARY KEY (namespace, name)
 );
+
+CREATE TABLE taskwheel_limits (
+    namespace         TEXT    NOT NULL,
+    key               TEXT    NOT NULL,
+    capacity          INTEGER CHECK (capacity IS NULL OR capacity >= 1),
+    set_by_hand       INTEGER NOT NULL DEFAULT 0,
+    created_at        REAL    NOT NULL,
+    paused_at         REAL,
+    paused_until      REAL,
+    breaker_state     TEXT    NOT NULL DEFAULT 'closed'
+                      CHECK (breaker_state IN ('closed', 'open', 'half_open')),
+    breaker_until     REAL,
+    failures          INTEGER NOT NULL DEFAULT 0,
+    window_started    REAL,
+    breaker_failures  INTEGER CHECK (breaker_failures IS NULL OR breaker_failures >= 1),
+    breaker_window    REAL,
+    breaker_cooldown  REAL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
 
@@ -206,6 +225,13 @@ CREATE INDEX taskwheel_jobs_deadline
 
 CREATE INDEX taskwheel_jobs_due
     ON taskwheel_jobs (namespace, run_at) WHERE status = 'scheduled';
+
+CREATE INDEX taskwheel_jobs_gated
+    ON taskwheel_jobs (namespace, gate_key, priority DESC, coalesce(deadline, 1e308), run_at, id)
+    WHERE gate_key IS NOT NULL AND status = 'queued' AND blocked = 1;
+
+CREATE INDEX taskwheel_jobs_holding ON taskwheel_jobs (namespace, gate_key)
+    WHERE gate_key IS NOT NULL AND status IN ('queued', 'running') AND blocked = 0;
 
 CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';

@@ -123,6 +123,14 @@ class SQLiteExecutor(
     def arm_gates(self) -> None:
         self._run("arm_gates", {})
 
+    def arm_limits(self) -> None:
+        self._run("arm_limits", {})
+
+    def _admit(self, namespace: str, key: str) -> int:
+        # One row for each job admitted (SQLite cannot count an UPDATE's rows in SQL).
+        params = {"namespace": namespace, "key": key}
+        return len(self._execute("admit_waiting", params).fetchall())
+
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
 
@@ -593,7 +601,7 @@ class SQLiteStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
     """
 
     kind = "sqlite"

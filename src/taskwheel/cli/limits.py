@@ -1,0 +1,182 @@
+"""``taskwheel limits``: each key's concurrency limit, slots in use and waiting jobs;
+set a limit at run time; pause and resume a key (see `taskwheel.limits`).
+``taskwheel breakers``: the keys' circuit breakers; open and close one by hand (see
+`taskwheel.breakers`)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from taskwheel.cli.options import Target, common_options, listing_options
+from taskwheel.cli.output import _when
+from taskwheel.cli.queues import _for, _pause_end_options, _until
+from taskwheel.errors import InvalidInput
+from taskwheel.limits import KeyLimit, validate_capacity
+
+_COLUMNS = ("key", "capacity", "in_use", "waiting", "set_by_hand", "paused", "paused_until")
+
+
+@click.group()
+def limits() -> None:
+    """Concurrency limits per key: list, show, set; pause and resume a key."""
+
+
+@limits.command("list")
+@listing_options
+def list_limits(target: Target) -> None:
+    """Every key of the namespace: its limit, jobs holding a slot, jobs waiting."""
+    with target.client() as client:
+        found = client.limits()
+    if target.output.data:
+        target.output.records([limit.to_dict() for limit in found], columns=_COLUMNS)
+        return
+    table = Table(title="keys", title_justify="left")
+    for column in ("key", "limit", "in use", "waiting", "set", "paused until"):
+        table.add_column(column)
+    for limit in found:
+        table.add_row(limit.key, _capacity(limit), str(limit.in_use), str(limit.waiting),
+                      "by hand" if limit.set_by_hand else "declared", _pause(limit))
+    target.output.console.print(table)
+
+
+@limits.command("show")
+@click.argument("key")
+@common_options
+def show_limit(target: Target, *, key: str) -> None:
+    """KEY's limit, slots in use, waiting jobs and pause (refused for a key never seen)."""
+    with target.client() as client:
+        _print(target, client.limit(key))
+
+
+@limits.command("set")
+@click.argument("key")
+@click.argument("limit", metavar="LIMIT")
+@common_options
+def set_limit(target: Target, *, key: str, limit: str) -> None:
+    """Run at most LIMIT jobs of KEY at once, from now on, whatever its task declares
+    (``none``: no limit). Raising it admits waiting jobs at once; lowering it lets
+    running jobs finish."""
+    capacity = None if limit == "none" else _capacity_of(limit)
+    with target.client() as client:
+        _print(target, client.set_limit(key, capacity))
+
+
+@limits.command("pause")
+@click.argument("key")
+@_pause_end_options
+@common_options
+def pause_key(target: Target, *, key: str, for_text: str | None,
+              until_text: str | None) -> None:
+    """Admit no job of KEY until it is resumed (by hand, or at the end --for or --until
+    give): its ready jobs wait, running ones finish, nothing is lost."""
+    with target.client() as client:
+        _print(target, client.pause_key(key, until=_until(until_text),
+                                        duration=_for(for_text)))
+
+
+@limits.command("resume")
+@click.argument("key")
+@common_options
+def resume_key(target: Target, *, key: str) -> None:
+    """Admit KEY's jobs again, up to its limit (refused if it is not paused)."""
+    with target.client() as client:
+        released = client.resume_key(key)
+    if target.output.json:
+        target.output.emit_json({"key": key, "released": released})
+    else:
+        target.output.note(f"key {key} resumed: {released} jobs admitted")
+
+
+def _capacity_of(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput("limit", f"must be a whole number from 1, or none, got {text!r}") \
+            from None
+    return validate_capacity(value)
+
+
+def _capacity(limit: KeyLimit) -> str:
+    return "none" if limit.capacity is None else str(limit.capacity)
+
+
+def _pause(limit: KeyLimit) -> str:
+    if not limit.paused:
+        return "-"
+    return "resumed by hand" if limit.paused_until is None else _when(limit.paused_until)
+
+
+def _print(target: Target, limit: KeyLimit) -> None:
+    if target.output.json:
+        target.output.emit_json(limit.to_dict())
+        return
+    paused = "" if not limit.paused else f", paused (until {_pause(limit)})"
+    target.output.note(f"key {limit.key}: limit {_capacity(limit)}, {limit.in_use} in use, "
+                       f"{limit.waiting} waiting{paused}")
+
+
+@click.group()
+def breakers() -> None:
+    """Circuit breakers per key: list; open and close one by hand."""
+
+
+@breakers.command("list")
+@listing_options
+def list_breakers(target: Target) -> None:
+    """Keys with a breaker rule or a breaker not closed: state, failures, until."""
+    with target.client() as client:
+        found = client.breakers()
+    if target.output.data:
+        target.output.records([limit.to_dict() for limit in found],
+                              columns=("key", "breaker", "breaker_until", "failures",
+                                       "breaker_failures", "breaker_window",
+                                       "breaker_cooldown", "waiting"))
+        return
+    table = Table(title="breakers", title_justify="left")
+    for column in ("key", "state", "until", "failures", "rule", "waiting"):
+        table.add_column(column)
+    for limit in found:
+        rule = ("-" if limit.breaker_rule is None else
+                f"{limit.breaker_rule[0]} in {limit.breaker_rule[1]:g}s, "
+                f"cool {limit.breaker_rule[2]:g}s")
+        table.add_row(limit.key, limit.breaker, _breaker_until(limit), str(limit.failures),
+                      rule, str(limit.waiting))
+    target.output.console.print(table)
+
+
+@breakers.command("open")
+@click.argument("key")
+@_pause_end_options
+@common_options
+def open_breaker(target: Target, *, key: str, for_text: str | None,
+                 until_text: str | None) -> None:
+    """Open KEY's breaker: admit none of its jobs until the end --for or --until give
+    (neither: until closed by hand), then one probe at a time. Running jobs finish."""
+    with target.client() as client:
+        _breaker_note(target, client.open_breaker(key, until=_until(until_text),
+                                                  duration=_for(for_text)))
+
+
+@breakers.command("close")
+@click.argument("key")
+@common_options
+def close_breaker(target: Target, *, key: str) -> None:
+    """Close KEY's breaker and admit its waiting jobs (refused if it is closed)."""
+    with target.client() as client:
+        _breaker_note(target, client.close_breaker(key))
+
+
+def _breaker_until(limit: KeyLimit) -> str:
+    if limit.breaker != "open":
+        return "-"
+    return "closed by hand" if limit.breaker_until is None else _when(limit.breaker_until)
+
+
+def _breaker_note(target: Target, limit: KeyLimit) -> None:
+    if target.output.json:
+        target.output.emit_json(limit.to_dict())
+        return
+    until = "" if limit.breaker != "open" else f" until {_breaker_until(limit)}"
+    target.output.note(f"key {limit.key}: breaker {limit.breaker}{until}, "
+                       f"{limit.waiting} jobs waiting")

@@ -1,0 +1,230 @@
+"""Key gates on every store: at most ``capacity`` jobs of a key hold a slot (ready or
+running) whoever makes them ready; a freed slot (success, failure, retry, cancel,
+expiry, a dead worker, a pause) goes to the first waiting job in dispatch order, once,
+however often a stale report repeats; a key's limit changes at run time; a paused key
+admits nothing until resumed (by hand or at its time); bad input writes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from taskwheel.clock import ManualClock
+from taskwheel.errors import InvalidInput, LimitNotFound, NotPaused
+from taskwheel.events import Event, EventKind
+from taskwheel.gates import GateKind
+from taskwheel.jobs import Job, NewJob
+from taskwheel.lifecycle import JobStatus
+from taskwheel.stores.base import Store
+
+from .conftest import NS, OTHER_NS, QUEUE, T0, TTL, enqueue_one, failed, new_job, succeeded
+
+KEY = "tenant:42"
+
+
+def keyed(key: str = KEY, capacity: int = 2, **options: object) -> NewJob:
+    return replace(new_job(**options), gate_key=key, gate_capacity=capacity)  # type: ignore[arg-type]
+
+
+def claim(store: Store, worker: str = "w1", limit: int = 100) -> list[Job]:
+    return store.claim_jobs(NS, worker, [QUEUE, "other"], limit, TTL).jobs
+
+
+def holding(store: Store, key: str = KEY) -> tuple[int, int]:
+    limit = store.get_limit(NS, key)
+    return limit.in_use, limit.waiting
+
+
+def test_no_more_than_capacity_jobs_of_a_key_are_claimable(store: Store) -> None:
+    jobs = store.enqueue([keyed(priority=p) for p in (1, 2, 3, 4)])
+    free = enqueue_one(store, new_job())
+    other = enqueue_one(store, keyed("tenant:7"))
+    assert holding(store) == (2, 2)
+    claimed = claim(store)
+    # The first two in dispatch order took the slots when they were enqueued.
+    assert {job.id for job in claimed} == {jobs[0].id, jobs[1].id, free.id, other.id}
+    assert claim(store, "w2") == []
+    limit = store.get_limit(NS, KEY)
+    assert (limit.capacity, limit.in_use, limit.waiting, limit.set_by_hand) == (2, 2, 2, False)
+
+
+def test_a_freed_slot_goes_to_the_first_waiting_job_in_dispatch_order(store: Store) -> None:
+    first, second = store.enqueue([keyed(), keyed()])
+    waiting = store.enqueue([keyed(priority=1), keyed(priority=5)])
+    running = claim(store)
+    assert store.finish_attempts([succeeded(running[0])]) == []
+    assert [job.id for job in claim(store)] == [waiting[1].id]  # priority 5 first
+    assert holding(store) == (2, 1)
+    del first, second
+
+
+@pytest.mark.parametrize("then", [JobStatus.SCHEDULED, JobStatus.DEAD])
+def test_a_failure_frees_the_slot_and_a_retry_waits_for_one_again(
+    store: Store, clock: ManualClock, then: JobStatus
+) -> None:
+    store.enqueue([keyed(capacity=1), keyed(capacity=1)])
+    [job] = claim(store)
+    assert store.finish_attempts([failed(job, then, retry_delay=5)]) == []
+    [nxt] = claim(store)
+    assert nxt.id != job.id
+    if then is JobStatus.SCHEDULED:
+        clock.advance(6)
+        assert claim(store) == []  # promoted, but the slot is taken: it waits
+        assert holding(store) == (1, 1)
+        store.finish_attempts([succeeded(nxt)])
+        assert [j.id for j in claim(store)] == [job.id]
+
+
+def test_a_retry_queued_at_once_keeps_its_slot(store: Store) -> None:
+    store.enqueue([keyed(capacity=1), keyed(capacity=1)])
+    [job] = claim(store)
+    store.finish_attempts([failed(job, JobStatus.QUEUED)])
+    assert holding(store) == (1, 1)
+    assert len(claim(store)) == 1
+
+
+def test_a_stale_report_frees_nothing(store: Store, clock: ManualClock) -> None:
+    store.enqueue([keyed(capacity=1) for _ in range(3)])
+    [job] = claim(store)
+    clock.advance(TTL + 1)
+    assert store.rescue_expired_leases(NS).requeued == [job.id]  # keeps its slot
+    assert holding(store) == (1, 2)
+    [again] = claim(store, "w2")
+    assert again.id == job.id
+    # The first worker, presumed dead, reports twice with its old fence: refused.
+    assert store.finish_attempts([succeeded(job)]) == [job.id]
+    assert store.finish_attempts([succeeded(job)]) == [job.id]
+    assert holding(store) == (1, 2)
+    assert claim(store, "w3") == []
+    assert store.finish_attempts([succeeded(again)]) == []
+    assert holding(store) == (1, 1)
+
+
+def test_a_dead_workers_job_holds_its_slot_until_its_attempt_ends(store: Store) -> None:
+    first, second = store.enqueue([keyed(capacity=1), keyed(capacity=1)])
+    [job] = claim(store)
+    assert claim(store, "w2") == []
+    [ended] = store.end_attempts_of_dead_worker("w1", "killed")
+    assert ended.status is JobStatus.SCHEDULED  # backs off before its retry
+    assert [j.id for j in claim(store, "w2")] == [second.id]
+    assert holding(store) == (1, 0)
+    del first, job
+
+
+def test_cancel_and_expiry_free_slots(store: Store, clock: ManualClock) -> None:
+    first = enqueue_one(store, keyed(capacity=1, deadline=T0 + 10))
+    second = enqueue_one(store, keyed(capacity=1))
+    third = enqueue_one(store, keyed(capacity=1))
+    clock.advance(11)  # the first job's deadline passes before it starts
+    assert store.expire_missed_deadlines(NS) == 1
+    assert store.get_job(NS, first.id).status is JobStatus.EXPIRED
+    assert holding(store) == (1, 1)
+    store.cancel_job(NS, second.id)
+    assert [job.id for job in claim(store)] == [third.id]
+
+
+def test_keys_of_other_namespaces_and_jobs_without_keys_are_not_held(store: Store) -> None:
+    store.enqueue([keyed(capacity=1), keyed(capacity=1),
+                   replace(keyed(capacity=1), namespace=OTHER_NS)])
+    assert len(claim(store)) == 1
+    assert len(store.claim_jobs(OTHER_NS, "w1", [QUEUE], 10, TTL).jobs) == 1
+    assert [limit.key for limit in store.list_limits(OTHER_NS)] == [KEY]
+
+
+def test_raising_a_limit_admits_waiting_jobs_and_lowering_it_lets_running_ones_finish(
+    store: Store
+) -> None:
+    store.enqueue([keyed(capacity=1) for _ in range(4)])
+    assert len(claim(store)) == 1
+    raised = store.set_limit(NS, KEY, 3)
+    assert (raised.capacity, raised.in_use, raised.waiting, raised.set_by_hand) == (3, 3, 1, True)
+    running = claim(store)
+    assert len(running) == 2
+    # A declaration does not change a limit set by hand.
+    store.enqueue([keyed(capacity=1)])
+    assert store.get_limit(NS, KEY).capacity == 3
+    store.set_limit(NS, KEY, 1)
+    store.finish_attempts([succeeded(running[0])])
+    assert claim(store) == []  # two still hold slots of one
+    assert holding(store) == (2, 2)
+
+
+def test_a_limit_can_be_set_before_any_job_and_removed(store: Store) -> None:
+    assert store.set_limit(NS, "api:x", 1).in_use == 0
+    store.enqueue([keyed("api:x", capacity=9) for _ in range(2)])
+    assert holding(store, "api:x") == (1, 1)
+    assert store.set_limit(NS, "api:x", None).capacity is None
+    assert holding(store, "api:x") == (2, 0)
+
+
+def test_a_paused_key_admits_nothing_until_resumed(store: Store) -> None:
+    events: list[Event] = []
+    store.events.attach(events.append, [EventKind.GATE_CLOSED, EventKind.GATE_OPENED])
+    store.enqueue([keyed(capacity=2) for _ in range(3)])
+    [running] = claim(store, limit=1)
+    paused = store.pause_key(NS, KEY)
+    assert paused.paused
+    assert (paused.in_use, paused.waiting) == (1, 2)
+    assert claim(store) == []
+    store.finish_attempts([succeeded(running)])
+    store.enqueue([keyed(capacity=2)])
+    assert claim(store) == []
+    assert store.resume_key(NS, KEY) == 2
+    assert len(claim(store)) == 2
+    assert [(e.kind, e.metadata) for e in events] == [
+        (EventKind.GATE_CLOSED, {"kind": "key", "name": KEY}),
+        (EventKind.GATE_OPENED, {"kind": "key", "name": KEY})]
+    with pytest.raises(NotPaused, match="key 'tenant:42' is not paused"):
+        store.resume_key(NS, KEY)
+
+
+def test_a_timed_key_pause_ends_at_its_time(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store, keyed())
+    store.pause_key(NS, KEY, until=T0 + 60)
+    assert store.admit_due_keys(NS) == 0
+    clock.advance(61)
+    assert store.admit_due_keys(NS) == 1
+    assert not store.get_limit(NS, KEY).paused
+    assert len(claim(store)) == 1
+
+
+def test_a_key_pause_and_a_queue_pause_both_hold(store: Store) -> None:
+    store.enqueue([keyed(capacity=1), keyed(capacity=1, queue="other")])
+    store.pause(NS, GateKind.QUEUE, QUEUE)  # the first job's slot is given to the second
+    assert [job.queue for job in claim(store)] == ["other"]
+    store.resume(NS, GateKind.QUEUE, QUEUE)
+    assert claim(store) == []  # resumed, but its key's one slot is taken
+    assert holding(store) == (1, 1)
+
+
+def test_unknown_keys_and_bad_values_are_refused_and_nothing_is_written(store: Store) -> None:
+    with pytest.raises(LimitNotFound, match="key 'nope'"):
+        store.get_limit(NS, "nope")
+    with pytest.raises(LimitNotFound):
+        store.pause_key(NS, "nope")
+    with pytest.raises(LimitNotFound):
+        store.resume_key(NS, "nope")
+    for bad in (0, -1, 2**31, True, "3"):
+        with pytest.raises(InvalidInput, match="limit"):
+            store.set_limit(NS, KEY, bad)  # type: ignore[arg-type]
+    for key in ("", "has space", "x" * 201, "tab\there"):
+        with pytest.raises(InvalidInput, match="key"):
+            store.set_limit(NS, key, 1)
+    enqueue_one(store, keyed())
+    with pytest.raises(InvalidInput, match="until"):
+        store.pause_key(NS, KEY, until=T0 - 1)
+    assert store.list_limits(NS)[0].paused is False
+    assert [limit.key for limit in store.list_limits(NS)] == [KEY]
+
+
+def test_a_job_rescued_while_its_key_is_paused_waits(store: Store, clock: ManualClock) -> None:
+    enqueue_one(store, keyed())
+    [job] = claim(store)
+    store.pause_key(NS, KEY)
+    clock.advance(TTL + 1)
+    assert store.rescue_expired_leases(NS).requeued == [job.id]
+    assert claim(store) == []
+    assert holding(store) == (0, 1)
+    store.resume_key(NS, KEY)
+    assert [j.id for j in claim(store)] == [job.id]
