@@ -227,6 +227,13 @@ class Store(ABC):
         attempts; return how many."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        """Delete the jobs with their attempts and edges, in one transaction; the jobs as
+        they were. All or none: an unknown id is `JobNotFound`, and a running job or a
+        step of a workflow run still going is `IllegalTransition` (a worker, or the
+        run's later steps, still need it: cancel it first), with nothing deleted."""
+
+    @abstractmethod
     def get_job(self, namespace: str, job_id: int) -> Job:
         """The job, or `JobNotFound`."""
 

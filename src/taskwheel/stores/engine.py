@@ -85,7 +85,13 @@ from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
-from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
+from taskwheel.workflows import (
+    RunStatus,
+    StepOutcome,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+)
 
 # How an operation uses the database: one statement that commits alone; a write
 # transaction; reads that need no snapshot; reads that must agree with each other.
@@ -320,6 +326,29 @@ class SQLStore(Store):
     def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
         with self.executor("purge_dead") as tx:
             return tx.purge_dead(namespace, None if job_ids is None else list(job_ids))
+
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        wanted = sorted(set(job_ids))
+        with self.executor("delete_jobs") as tx:
+            found = {job.id: job for job in tx.lock_jobs(namespace, wanted)}
+            runs_going: dict[int, bool] = {}
+            for job_id in wanted:
+                job = _one([found[job_id]] if job_id in found else [], job_id)
+                if job.status is JobStatus.RUNNING:
+                    raise IllegalTransition(job_id, job.status.value, "deleted",
+                                            "a running job cannot be deleted (cancel it first)")
+                run_id = job.workflow_run_id
+                if run_id is not None and run_id not in runs_going:
+                    run = tx.workflow_run(namespace, run_id)
+                    runs_going[run_id] = run is not None and run.status is RunStatus.RUNNING
+                if run_id is not None and runs_going[run_id]:
+                    raise IllegalTransition(
+                        job_id, job.status.value, "deleted",
+                        f"a step of workflow run {run_id}, which is still running, cannot be "
+                        "deleted (cancel the run first)")
+            if wanted:
+                tx.delete_jobs(namespace, wanted)
+            return [found[job_id] for job_id in wanted]
 
     def get_job(self, namespace: str, job_id: int) -> Job:
         with self.executor("get_job", "read") as ex:

@@ -288,6 +288,11 @@ class Executor(ABC):
         their edges; how many jobs."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        """Delete the jobs of ``job_ids`` (whatever their state), their attempts and
+        their edges; how many jobs."""
+
+    @abstractmethod
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]: ...
 
     @abstractmethod

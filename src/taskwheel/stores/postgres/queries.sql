@@ -577,6 +577,21 @@ unlinked AS (
 )
 SELECT count(*) AS purged FROM purged
 
+-- name: delete_jobs
+-- The jobs of ids in the namespace whatever their state, with their attempts and edges.
+WITH deleted AS (
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+    RETURNING id
+),
+forgotten AS (
+    DELETE FROM attempts USING deleted WHERE attempts.job_id = deleted.id
+),
+unlinked AS (
+    DELETE FROM job_deps USING deleted
+    WHERE job_deps.job_id = deleted.id OR job_deps.depends_on = deleted.id
+)
+SELECT count(*) AS deleted FROM deleted
+
 -- name: get_jobs
 SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
 

@@ -344,6 +344,9 @@ class PostgresExecutor(
     def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
         return self._count("purge_dead", {"namespace": namespace, "ids": job_ids}, "purged")
 
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        return self._count("delete_jobs", {"namespace": namespace, "ids": job_ids}, "deleted")
+
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         params = {"namespace": namespace, "ids": list(job_ids)}
         return [rows.job(row, rows.as_stored)

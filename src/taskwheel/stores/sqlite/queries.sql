@@ -412,6 +412,21 @@ DELETE FROM taskwheel_attempts WHERE job_id IN (
 DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
     AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
+-- name: delete_jobs
+-- The jobs of :ids (a JSON list) in the namespace whatever their state, their edges first
+-- (a deleted job's id may be given to a new job, which must not inherit them), then their
+-- attempts, then the jobs (the answer is how many).
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                 AND id IN (SELECT value FROM json_each(:ids)))
+   OR depends_on IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                     AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_attempts WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+    AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: get_jobs
 -- By primary key (see lock_jobs).
 SELECT * FROM taskwheel_jobs

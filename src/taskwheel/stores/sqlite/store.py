@@ -362,6 +362,11 @@ class SQLiteExecutor(
                                                                 "ids": ids})
         return purged.count
 
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        _unlinked, _forgotten, deleted = self._run("delete_jobs", {
+            "namespace": namespace, "ids": json.dumps(job_ids)})
+        return deleted.count
+
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         return [rows.job(row) for row in self._execute(
             "get_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))})]
