@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -255,10 +255,27 @@ class Rescue:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
+    """A queue's jobs by state (``counts``), and by priority then state
+    (``by_priority``, highest priority first); its ready ones by priority, and how long
+    the one ready longest has been ready."""
+
     queue: str
     counts: dict[str, int]
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None
+    by_priority: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StartWaits:
+    """How long the jobs of a queue and priority that started lately waited to start,
+    from ready (due, or created if due before) to started: their latest attempt each."""
+
+    queue: str
+    priority: int
+    count: int
+    mean: float
+    longest: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,6 +206,7 @@ def test_queues_workers_and_stats(server: Running) -> None:
     by_name = {q["queue"]: q for q in queues}
     assert by_name["math"]["counts"] == {"queued": 1}
     assert by_name["math"]["ready_by_priority"] == {"3": 1}
+    assert by_name["math"]["by_priority"] == {"3": {"queued": 1}}
     assert server.call("GET", "/workers").json() == {"workers": []}
     assert {q["queue"] for q in server.call("GET", "/stats").json()["queues"]} == {
         "math", "default"}

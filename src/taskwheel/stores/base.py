@@ -28,6 +28,7 @@ from taskwheel.jobs import (
     Outcome,
     QueueDepths,
     Rescue,
+    StartWaits,
     Stats,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -381,6 +382,11 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """How long the jobs that started at ``since`` or later waited to start (their
+        latest attempt each), by queue and priority."""
 
     @abstractmethod
     def queue_depths(self) -> QueueDepths:

@@ -59,6 +59,7 @@ from taskwheel.jobs import (
     QueueDepths,
     QueueStats,
     Rescue,
+    StartWaits,
     Stats,
     epoch_datetime,
 )
@@ -787,13 +788,21 @@ class SQLStore(Store):
         with self.executor("list_queue_limits", "read") as ex:
             return ex.list_queue_limits(namespace)
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        with self.executor("start_waits", "read") as ex:
+            return ex.start_waits(namespace, float(since))
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
         now = found.now
         by_queue: dict[str, dict[str, int]] = {}
+        by_priority: dict[str, dict[int, dict[str, int]]] = {}
         for group in found.counts:
-            by_queue.setdefault(group.queue, {})[group.status] = group.count
+            counts = by_queue.setdefault(group.queue, {})
+            counts[group.status] = counts.get(group.status, 0) + group.count
+            by_priority.setdefault(group.queue, {}).setdefault(
+                group.priority, {})[group.status] = group.count
         priorities: dict[str, dict[int, int]] = {}
         oldest: dict[str, float] = {}
         for band in found.ready:
@@ -805,6 +814,7 @@ class SQLStore(Store):
                 counts=by_queue[queue],
                 ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
                 oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
+                by_priority=dict(sorted(by_priority[queue].items(), reverse=True)),
             )
             for queue in sorted(by_queue)
         ]

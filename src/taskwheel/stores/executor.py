@@ -41,6 +41,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     WorkerInfo,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -104,10 +105,12 @@ class RunSettlement:
 
 @dataclass(frozen=True, slots=True)
 class QueueCount:
-    """One group of a namespace's jobs: how many of a queue are in a state."""
+    """One group of a namespace's jobs: how many of a queue and priority are in a
+    state."""
 
     queue: str
     status: str
+    priority: int
     count: int
 
 
@@ -402,6 +405,11 @@ class Executor(ABC):
     def resign(self, namespace: str, name: str, holder: str) -> None: ...
 
     # -- stats -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """The waits to start of the jobs whose latest attempt started at ``since`` or
+        later, by queue and priority."""
 
     @abstractmethod
     def stats_rows(self, namespace: str) -> StatsRows:

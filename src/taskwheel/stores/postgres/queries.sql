@@ -815,8 +815,18 @@ WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
-SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
-GROUP BY queue, status
+SELECT queue, status, priority, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
+GROUP BY queue, status, priority
+
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*) AS count,
+       avg(greatest(0, started_at - greatest(run_at, created_at))) AS mean,
+       max(greatest(0, started_at - greatest(run_at, created_at))) AS longest
+FROM jobs
+WHERE namespace = %(namespace)s AND started_at >= %(since)s::float8
+GROUP BY queue, priority
 
 -- name: ready_by_priority
 -- A job is ready since it was due, or since it was created if it was due before that

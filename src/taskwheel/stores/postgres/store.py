@@ -34,6 +34,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
@@ -490,6 +491,12 @@ class PostgresExecutor(
 
     # -- stats -----------------------------------------------------------------------------
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        found = self._execute("start_waits", {"namespace": namespace, "since": since})
+        return [StartWaits(row["queue"], int(row["priority"]), int(row["count"]),
+                           float(row["mean"]), float(row["longest"]))
+                for row in found.fetchall()]
+
     def stats_rows(self, namespace: str) -> StatsRows:
         scope = {"namespace": namespace}
         clock = (self._conn.execute(_C["transaction_now"], {"now": None})
@@ -504,7 +511,8 @@ class PostgresExecutor(
         now = self.now()
         return StatsRows(
             now=now,
-            counts=[QueueCount(row["queue"], row["status"], int(row["count"]))
+            counts=[QueueCount(row["queue"], row["status"], int(row["priority"]),
+                               int(row["count"]))
                     for row in counts.fetchall()],
             ready=[ReadyCount(row["queue"], int(row["priority"]), int(row["count"]),
                               float(row["first_due"])) for row in ready.fetchall()],

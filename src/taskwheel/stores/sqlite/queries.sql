@@ -619,8 +619,18 @@ DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND h
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
-SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
-GROUP BY queue, status
+SELECT queue, status, priority, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
+GROUP BY queue, status, priority
+
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at :since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*),
+       avg(max(0, started_at - max(run_at, created_at))),
+       max(max(0, started_at - max(run_at, created_at)))
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND started_at >= :since
+GROUP BY queue, priority
 
 -- name: ready_by_priority
 -- A job is ready since it was due, or since it was created if it was due before that

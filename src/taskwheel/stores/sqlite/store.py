@@ -30,6 +30,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     epoch_datetime,
     loads_json,
 )
@@ -504,11 +505,17 @@ class SQLiteExecutor(
 
     # -- stats ------------------------------------------------------------------------------------
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        return [StartWaits(queue, int(priority), int(count), float(mean), float(longest))
+                for queue, priority, count, mean, longest in self._execute(
+                    "start_waits", {"namespace": namespace, "since": since})]
+
     def stats_rows(self, namespace: str) -> StatsRows:
         scope, now = {"namespace": namespace}, self.now()
         return StatsRows(
             now=now,
-            counts=[QueueCount(queue, status, int(count)) for queue, status, count in
+            counts=[QueueCount(queue, status, int(priority), int(count))
+                    for queue, status, priority, count in
                     self._execute("count_by_state", scope)],
             ready=[ReadyCount(queue, int(priority), int(count), float(first_due))
                    for queue, priority, count, first_due in
