@@ -50,7 +50,8 @@ function setUpActions() {
       const ids = [...document.querySelectorAll("input.pick:checked")].map((c) => Number(c.value));
       if (!ids.length) { notice("Select jobs first.", true); return; }
       body = { ids };
-      if (!window.confirm(`${button.dataset.bulk} ${ids.length} job(s)?`)) return;
+      const forGood = button.dataset.bulk === "delete" ? " with their history, for good" : "";
+      if (!window.confirm(`${button.dataset.bulk} ${ids.length} job(s)${forGood}?`)) return;
     } else {
       if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
       body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
