@@ -35,6 +35,11 @@ function summary(data) {
       (failed.length ? `; ${failed.length} refused (${failed[0].detail})` : "") + ".";
   }
   if (data.result) return `Fired: ${data.result}.`;
+  if (data.kind && data.name) {
+    return typeof data.released === "number"
+      ? `Resumed ${data.kind} ${data.name}: ${data.released} job(s) claimable again.`
+      : `Paused ${data.kind} ${data.name}.`;
+  }
   if (data.status) return `Now ${data.status}.`;
   return "Done.";
 }
