@@ -177,6 +177,27 @@ class Job:
         return out
 
 
+class JobOrigin(StrEnum):
+    """What created a job: an enqueue, a schedule's fire, or a workflow run (its steps,
+    whether the run was submitted or fired)."""
+
+    ENQUEUE = "enqueue"
+    SCHEDULE = "schedule"
+    WORKFLOW = "workflow"
+
+
+def job_origin(job: Job) -> JobOrigin:
+    """Example:
+        >>> job_origin(store.get_job("default", fired_id))  # doctest: +SKIP
+        <JobOrigin.SCHEDULE: 'schedule'>
+    """
+    if job.workflow_run_id is not None:
+        return JobOrigin.WORKFLOW
+    if job.schedule_id is not None:
+        return JobOrigin.SCHEDULE
+    return JobOrigin.ENQUEUE
+
+
 class Enqueued(list[Job]):
     """The jobs an enqueue answered, one per request in their order; and for each,
     whether the request created nothing (``existing``): its idempotency key was held

@@ -55,9 +55,15 @@ class WorkerRegistration:
 
 class EnqueueTracer(Protocol):
     """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
-    enqueue that hands back the requests to write, carrying its trace context."""
+    enqueue that hands back the requests to write, carrying its trace context; and a
+    span around each schedule fire and workflow submission, whose context (a W3C
+    ``traceparent``, or None) the jobs it creates carry."""
 
     def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+    def producing(
+        self, name: str, attributes: Mapping[str, str | int | float]
+    ) -> AbstractContextManager[str | None]: ...
 
 
 class Store(ABC):

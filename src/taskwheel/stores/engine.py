@@ -456,7 +456,8 @@ class SQLStore(Store):
                         Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                     )
                     continue
-                fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
+                fires = [self._fire(tx, schedule, fire, plan.overlap, now)
+                         for fire in plan.fires]
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
                 fired += fires
         return fired
@@ -465,17 +466,51 @@ class SQLStore(Store):
         with self.executor("trigger_schedule") as tx:
             now = tx.now()
             schedule = _schedule(tx, namespace, name)
-            fired = _fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
+            fired = self._fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
+        return fired
+
+    def _fire(
+        self, tx: Executor, schedule: Schedule, fire: PlannedFire, overlap: Overlap, now: float
+    ) -> Fired:
+        """`_fire`, in a ``taskwheel.fire`` span when traced: the jobs it creates (the
+        job, or every step of the run) carry the span's context."""
+        if self.tracer is None:
+            return _fire(tx, schedule, fire, overlap, now)
+        definition = schedule.definition
+        with self.tracer.producing(f"taskwheel.fire {definition.name}", {
+            "taskwheel.namespace": definition.namespace,
+            "taskwheel.schedule": definition.name, "taskwheel.fire_at": fire.fire_at,
+        }) as trace_parent:
+            fired = _fire(tx, schedule, fire, overlap, now)
+            if trace_parent is not None:
+                created = [] if fired.job_id is None else [fired.job_id]
+                if fired.workflow_run_id is not None:
+                    created = [s.job.id for s in tx.workflow_steps(fired.workflow_run_id)]
+                if created:
+                    tx.trace_jobs(definition.namespace, created, trace_parent)
         return fired
 
     # -- workflows ------------------------------------------------------------------------------
 
     def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        if self.tracer is None:
+            return self._submit_workflow(spec, None)
+        # The steps carry the submission's trace context (see taskwheel.tracing).
+        with self.tracer.producing(f"taskwheel.submit {spec.name}", {
+            "taskwheel.namespace": spec.namespace, "taskwheel.workflow": spec.name,
+            "taskwheel.steps": len(spec.steps),
+        }) as trace_parent:
+            return self._submit_workflow(spec, trace_parent)
+
+    def _submit_workflow(self, spec: WorkflowSpec, trace_parent: str | None) -> WorkflowRun:
         with self.executor("submit_workflow") as tx:
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
+            if trace_parent is not None:
+                tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
+                              trace_parent)
             return steps.read_run(tx, spec.namespace, run_id)
 
     def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:

@@ -374,6 +374,11 @@ class Executor(ABC):
         (schedule, fire time) has one already."""
 
     @abstractmethod
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        """Give the jobs the trace context of what created them (a fire, a workflow
+        submission)."""
+
+    @abstractmethod
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         """Whether a run the schedule fired is still running."""
 

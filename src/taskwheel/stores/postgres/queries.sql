@@ -727,6 +727,10 @@ noted AS (
 )
 SELECT id FROM fired
 
+-- name: trace_jobs
+UPDATE jobs SET trace_parent = %(trace_parent)s
+WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 AS running FROM workflow_runs

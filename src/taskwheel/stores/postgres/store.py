@@ -453,6 +453,10 @@ class PostgresExecutor(
         row = self._execute("insert_fired_job", params).fetchone()
         return None if row is None else int(row["id"])
 
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        self._execute("trace_jobs", {"namespace": namespace, "ids": list(job_ids),
+                                     "trace_parent": trace_parent})
+
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         params = {"schedule_id": schedule_id}
         return self._execute("unfinished_workflow_run", params).fetchone() is not None

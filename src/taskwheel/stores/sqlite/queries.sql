@@ -545,6 +545,11 @@ ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
 UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
 WHERE id = :schedule_id AND changes() = 1;
 
+-- name: trace_jobs
+-- By primary key (see lock_jobs).
+UPDATE taskwheel_jobs SET trace_parent = :trace_parent
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 FROM taskwheel_workflow_runs

@@ -464,6 +464,10 @@ class SQLiteExecutor(
             self.wake(schedule.definition.namespace, "jobs")
         return inserted.last_id
 
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        self._execute("trace_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids)),
+                                     "trace_parent": trace_parent})
+
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         return self._execute(
             "unfinished_workflow_run", {"schedule_id": schedule_id}).fetchone() is not None
