@@ -36,6 +36,7 @@ def test_bench_watching_json_prints_the_scrape_and_both_drains(
     assert drain["plain_per_s"]["median"] > 0
     assert drain["watched_over_plain"] == pytest.approx(
         watched["drain_per_s"] / plain["drain_per_s"], rel=1e-3)
+    assert drain["pair_ratios"]["each"] == [drain["watched_over_plain"]]
     settings = result["settings"]
     assert settings["store"]["kind"] == store
     assert settings["load"]["tabs"] == 2

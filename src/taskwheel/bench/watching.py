@@ -86,10 +86,10 @@ class WatchingBenchSettings:
         return cls(store=store, database_url=url, **given)
 
 
-def spread(values: Sequence[float]) -> dict[str, float]:
-    """Median, min and max (rounded to 0.01)."""
-    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
-            "max": round(max(values), 2)}
+def spread(values: Sequence[float], digits: int = 2) -> dict[str, float]:
+    """Median, min and max, rounded to ``digits`` decimals."""
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,16 @@ class WatchingBenchResult:
         """The watched drain's median rate over the plain one's."""
         return statistics.median(self.rates(True)) / statistics.median(self.rates(False))
 
+    @property
+    def pair_ratios(self) -> list[float]:
+        """Each run's watched rate over its plain one's: the two drains of a pair run
+        one after the other, under much the same load of the machine."""
+        ratios = []
+        for first, second in zip(self.runs[0::2], self.runs[1::2], strict=True):
+            watched, plain = (first, second) if first.watched else (second, first)
+            ratios.append(watched.drain.per_s / plain.drain.per_s)
+        return ratios
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scrape": self.scrape.to_dict(),
@@ -147,6 +157,8 @@ class WatchingBenchResult:
                 "plain_per_s": spread(self.rates(False)),
                 "watched_per_s": spread(self.rates(True)),
                 "watched_over_plain": round(self.ratio, 4),
+                "pair_ratios": {**spread(self.pair_ratios, 4),
+                                "each": [round(r, 4) for r in self.pair_ratios]},
                 "runs": [run.to_dict() for run in self.runs],
             },
             "settings": self.settings,
@@ -411,6 +423,10 @@ def summary_lines(result: WatchingBenchResult) -> list[tuple[str, str, str]]:
          f"{len(watched)} runs, {s['tabs']} tabs and /metrics every {s['scrape_every']:g} s; "
          f"server CPU {statistics.median(r.server_cpu_s for r in watched):.2f} s per drain"),
         ("watched / plain", f"{drain['watched_over_plain']:.1%}", "ratio of the medians"),
+        ("watched / plain, by pair",
+         f"{drain['pair_ratios']['median']:.1%} [{drain['pair_ratios']['min']:.1%}-"
+         f"{drain['pair_ratios']['max']:.1%}]",
+         "each run's watched drain over its plain one (run back to back)"),
     ]
 
 

@@ -39,8 +39,8 @@ async def stream(
     access: Annotated[Access, Depends(namespace_access(Role.READ))],
     request: Request,
     topics: Annotated[str, Query(max_length=4000, description=(
-        "comma-separated: overview, queues, workers, dead, schedules, runs, job:ID, "
-        "run:ID, jobs:ID ID ..."))],
+        "comma-separated: overview, queues, queues:operate (with its buttons, for a key "
+        "that operates), workers, job:ID, run:ID, jobs:ID.ID..."))],
 ) -> StreamingResponse:
     """An ``text/event-stream`` of the topics' versions: ``event: <topic>`` and ``data:``
     one JSON document (``{"html": ...}`` for a fragment of the dashboard's page)."""
