@@ -276,9 +276,9 @@ class Rescue:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """A queue's jobs by state (``counts``), and by priority then state
-    (``by_priority``, highest priority first); its ready ones by priority, and how long
-    the one ready longest has been ready."""
+    """A queue's jobs by state (``counts``), and its unfinished and dead ones by
+    priority then state (``by_priority``, highest priority first); its ready ones by
+    priority, and how long the one ready longest has been ready."""
 
     queue: str
     counts: dict[str, int]

@@ -414,7 +414,7 @@ class QueueOut(Answer):
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None = Field(description="Seconds.")
     by_priority: dict[int, dict[str, int]] = Field(
-        description="Jobs by priority (highest first), then by state.")
+        description="Unfinished and dead jobs by priority (highest first), then by state.")
 
     @classmethod
     def of(cls, queue: QueueStats) -> QueueOut:

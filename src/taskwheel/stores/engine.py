@@ -832,24 +832,26 @@ class SQLStore(Store):
             found = ex.stats_rows(namespace)
         now = found.now
         by_queue: dict[str, dict[str, int]] = {}
-        by_priority: dict[str, dict[int, dict[str, int]]] = {}
         for group in found.counts:
-            counts = by_queue.setdefault(group.queue, {})
-            counts[group.status] = counts.get(group.status, 0) + group.count
-            by_priority.setdefault(group.queue, {}).setdefault(
-                group.priority, {})[group.status] = group.count
+            by_queue.setdefault(group.queue, {})[group.status] = group.count
+        by_priority: dict[str, dict[int, dict[str, int]]] = {}
         priorities: dict[str, dict[int, int]] = {}
         oldest: dict[str, float] = {}
-        for band in found.ready:
-            priorities.setdefault(band.queue, {})[band.priority] = band.count
-            oldest[band.queue] = min(oldest.get(band.queue, band.first_due), band.first_due)
+        for band in found.bands:
+            by_priority.setdefault(band.queue, {}).setdefault(
+                band.priority, {})[band.status] = band.count
+            if band.status == JobStatus.QUEUED.value:
+                priorities.setdefault(band.queue, {})[band.priority] = band.count
+            if band.first_ready is not None:
+                oldest[band.queue] = min(oldest.get(band.queue, band.first_ready),
+                                         band.first_ready)
         queues = [
             QueueStats(
                 queue=queue,
                 counts=by_queue[queue],
                 ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
                 oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
-                by_priority=dict(sorted(by_priority[queue].items(), reverse=True)),
+                by_priority=dict(sorted(by_priority.get(queue, {}).items(), reverse=True)),
             )
             for queue in sorted(by_queue)
         ]

@@ -105,35 +105,36 @@ class RunSettlement:
 
 @dataclass(frozen=True, slots=True)
 class QueueCount:
-    """One group of a namespace's jobs: how many of a queue and priority are in a
-    state."""
+    """One group of a namespace's jobs: how many of a queue are in a state."""
 
     queue: str
     status: str
-    priority: int
     count: int
 
 
 @dataclass(frozen=True, slots=True)
 class StatsRows:
-    """A namespace's jobs counted by queue and state, its ready jobs by queue and
-    priority, its workers, and the store's time they were read at."""
+    """A namespace's jobs counted by queue and state (every state: off the status
+    index alone), its unfinished and dead jobs by queue, state and priority (only those
+    rows are read), its workers, and the store's time they were read at."""
 
     now: float
     counts: list[QueueCount]
-    ready: list[ReadyCount]
+    bands: list[BandCount]
     workers: list[WorkerInfo]
 
 
 @dataclass(frozen=True, slots=True)
-class ReadyCount:
-    """Ready jobs of a queue at one priority, and the earliest time one of them became
-    ready (its due time, or its creation if it was due before)."""
+class BandCount:
+    """Unfinished or dead jobs of a queue in one state at one priority; for ready ones,
+    the earliest time one of them became ready (its due time, or its creation if it was
+    due before)."""
 
     queue: str
+    status: str
     priority: int
     count: int
-    first_due: float
+    first_ready: float | None
 
 
 class Executor(ABC):

@@ -198,9 +198,9 @@ class PriorityRow:
 
 @dataclass(frozen=True, slots=True)
 class QueueRow:
-    """One queue of the queues page: its jobs by state, then by priority and state, how
-    long its oldest ready job has been ready, the waits of its recent starts, and its
-    pause (None when it is not paused)."""
+    """One queue of the queues page: its jobs by state, its unfinished and dead ones by
+    priority and state, how long its oldest ready job has been ready, the waits of its
+    recent starts, and its pause (None when it is not paused)."""
 
     queue: str
     counts: dict[str, int]

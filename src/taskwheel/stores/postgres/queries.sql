@@ -819,8 +819,8 @@ WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
-SELECT queue, status, priority, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
-GROUP BY queue, status, priority
+SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
+GROUP BY queue, status
 
 -- name: start_waits
 -- From ready (due, or created if due before) to started, for the jobs whose latest
@@ -832,13 +832,16 @@ FROM jobs
 WHERE namespace = %(namespace)s AND started_at >= %(since)s::float8
 GROUP BY queue, priority
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*) AS count, min(greatest(run_at, created_at)) AS first_due
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (finished jobs are not
+-- read). A job is ready since it was due, or since it was created if it was due before
+-- that (enqueued --at a past time).
+SELECT queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
 FROM jobs
-WHERE namespace = %(namespace)s AND status = 'queued'
-GROUP BY queue, priority
+WHERE namespace = %(namespace)s
+  AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
@@ -861,7 +864,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states, never over the finished
+-- depth_by_priority). One pass over the rows of those states, never over the finished
 -- ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
@@ -962,7 +965,7 @@ WHERE namespace = %(namespace)s AND status = 'dead' AND finished_at >= %(since)s
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(greatest(run_at, created_at)) AS first_ready FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
   AND (%(priority)s::integer IS NULL OR priority = %(priority)s)

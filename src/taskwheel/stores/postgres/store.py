@@ -48,10 +48,10 @@ from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
+    BandCount,
     Executor,
     Moved,
     QueueCount,
-    ReadyCount,
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
@@ -506,7 +506,7 @@ class PostgresExecutor(
         clock = (self._conn.execute(_C["transaction_now"], {"now": None})
                  if self._now is None else None)
         counts = self._execute("count_by_state", scope)
-        ready = self._execute("ready_by_priority", scope)
+        bands = self._execute("depth_by_priority", scope)
         workers = self._execute("list_workers", scope)
         if clock is not None:  # every result arrives with the first one read
             row = clock.fetchone()
@@ -515,11 +515,11 @@ class PostgresExecutor(
         now = self.now()
         return StatsRows(
             now=now,
-            counts=[QueueCount(row["queue"], row["status"], int(row["priority"]),
-                               int(row["count"]))
+            counts=[QueueCount(row["queue"], row["status"], int(row["count"]))
                     for row in counts.fetchall()],
-            ready=[ReadyCount(row["queue"], int(row["priority"]), int(row["count"]),
-                              float(row["first_due"])) for row in ready.fetchall()],
+            bands=[BandCount(row["queue"], row["status"], int(row["priority"]),
+                             int(row["count"]), None if row["first_ready"] is None
+                             else float(row["first_ready"])) for row in bands.fetchall()],
             workers=[rows.worker(row, now, rows.as_stored) for row in workers.fetchall()],
         )
 

@@ -624,8 +624,9 @@ DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND h
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
-SELECT queue, status, priority, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
-GROUP BY queue, status, priority
+-- Off the status index alone (namespace, status, queue): no job row is read.
+SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
+GROUP BY queue, status
 
 -- name: start_waits
 -- From ready (due, or created if due before) to started, for the jobs whose latest
@@ -637,12 +638,15 @@ FROM taskwheel_jobs
 WHERE namespace = :namespace AND started_at >= :since
 GROUP BY queue, priority
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*), min(max(run_at, created_at)) FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued'
-GROUP BY queue, priority
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (the status index finds
+-- them: finished jobs, however many, are not read). A job is ready since it was due, or
+-- since it was created if it was due before that (enqueued --at a past time).
+SELECT queue, status, priority, count(*),
+       min(max(run_at, created_at)) FILTER (WHERE status = 'queued')
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
@@ -664,7 +668,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- depth_by_priority). One pass over the rows of those states (jobs_status), never over
 -- the finished ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
@@ -765,7 +769,7 @@ WHERE namespace = :namespace AND status = 'dead' AND finished_at >= :since
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(max(run_at, created_at)) AS first_ready FROM taskwheel_jobs
 WHERE namespace = :namespace AND status = 'queued' AND queue = :queue
   AND (:priority IS NULL OR priority = :priority)

@@ -46,10 +46,10 @@ from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
+    BandCount,
     Executor,
     Moved,
     QueueCount,
-    ReadyCount,
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
@@ -518,12 +518,12 @@ class SQLiteExecutor(
         scope, now = {"namespace": namespace}, self.now()
         return StatsRows(
             now=now,
-            counts=[QueueCount(queue, status, int(priority), int(count))
-                    for queue, status, priority, count in
+            counts=[QueueCount(queue, status, int(count)) for queue, status, count in
                     self._execute("count_by_state", scope)],
-            ready=[ReadyCount(queue, int(priority), int(count), float(first_due))
-                   for queue, priority, count, first_due in
-                   self._execute("ready_by_priority", scope)],
+            bands=[BandCount(queue, status, int(priority), int(count),
+                             None if first_ready is None else float(first_ready))
+                   for queue, status, priority, count, first_ready in
+                   self._execute("depth_by_priority", scope)],
             workers=[rows.worker(row, now) for row in self._execute("list_workers", scope)],
         )
 
