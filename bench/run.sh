@@ -11,3 +11,4 @@ taskwheel bench schedules --schedules 10000 --format table
 taskwheel bench schedules --schedules 100000 --format table
 taskwheel bench failover --format table
 taskwheel bench workflows --steps 1000 --format table
+taskwheel bench watching --runs 5 --format table

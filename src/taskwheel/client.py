@@ -154,6 +154,19 @@ class Client:
         """Queue a finished job again with a fresh set of attempts."""
         return self.store.retry_job(self.namespace, validate_id(job_id, "job_id"))
 
+    def delete_jobs(self, job_ids: Sequence[int]) -> list[Job]:
+        """Delete jobs and their history for good, all or none; the jobs as they were.
+
+        A running job, or a step of a workflow run still going, is refused
+        (`IllegalTransition`: cancel it first), as is an unknown id (`JobNotFound`).
+
+        Example:
+            >>> [job.id for job in client.delete_jobs([17, 18])]  # doctest: +SKIP
+            [17, 18]
+        """
+        return self.store.delete_jobs(
+            self.namespace, [validate_id(job_id, "job_ids") for job_id in job_ids])
+
     # -- dead-letter queue ------------------------------------------------------------------
 
     def list_dead(

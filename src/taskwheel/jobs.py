@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -180,6 +180,27 @@ class Job:
         return out
 
 
+class JobOrigin(StrEnum):
+    """What created a job: an enqueue, a schedule's fire, or a workflow run (its steps,
+    whether the run was submitted or fired)."""
+
+    ENQUEUE = "enqueue"
+    SCHEDULE = "schedule"
+    WORKFLOW = "workflow"
+
+
+def job_origin(job: Job) -> JobOrigin:
+    """Example:
+        >>> job_origin(store.get_job("default", fired_id))  # doctest: +SKIP
+        <JobOrigin.SCHEDULE: 'schedule'>
+    """
+    if job.workflow_run_id is not None:
+        return JobOrigin.WORKFLOW
+    if job.schedule_id is not None:
+        return JobOrigin.SCHEDULE
+    return JobOrigin.ENQUEUE
+
+
 class Enqueued(list[Job]):
     """The jobs an enqueue answered, one per request in their order; and for each,
     whether the request created nothing (``existing``): its idempotency key was held
@@ -260,10 +281,27 @@ class Rescue:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
+    """A queue's jobs by state (``counts``), and its unfinished and dead ones by
+    priority then state (``by_priority``, highest priority first); its ready ones by
+    priority, and how long the one ready longest has been ready."""
+
     queue: str
     counts: dict[str, int]
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None
+    by_priority: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StartWaits:
+    """How long the jobs of a queue and priority that started lately waited to start,
+    from ready (due, or created if due before) to started: their latest attempt each."""
+
+    queue: str
+    priority: int
+    count: int
+    mean: float
+    longest: float
 
 
 @dataclass(frozen=True, slots=True)

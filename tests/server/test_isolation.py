@@ -19,6 +19,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/batch"): {"jobs": [{"task": "ping"}]},
     ("post", "/jobs/cancel"): {"ids": ["{job_id}"]},
     ("post", "/jobs/retry"): {"ids": ["{dead_id}"]},
+    ("post", "/jobs/delete"): {"ids": ["{job_id}"]},
     ("post", "/dead-jobs/replay"): {"ids": ["{dead_id}"]},
     ("post", "/dead-jobs/purge"): {"ids": ["{dead_id}"]},
     ("put", "/schedules/{name}"): {"task": "ping", "every": "1h"},
@@ -54,8 +55,8 @@ def _operations(server: Running) -> list[tuple[str, str, dict[str, Any]]]:
         for method, operation in methods.items():
             found.append((method, path.removeprefix(PREFIX), operation))
     # Deletions last: the others act on what they would delete.
-    return sorted(found, key=lambda item: (item[0] == "delete" or item[1].endswith("/purge"),
-                                           item[1], item[0]))
+    return sorted(found, key=lambda item: (
+        item[0] == "delete" or item[1].endswith(("/purge", "/jobs/delete")), item[1], item[0]))
 
 
 def _seed(server: Running) -> dict[str, Any]:

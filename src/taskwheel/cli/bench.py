@@ -2,7 +2,9 @@
 ``taskwheel bench schedules``: fire lateness, scheduler CPU and memory at N schedules;
 ``taskwheel bench failover``: the time a standby scheduler takes over;
 ``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in;
-``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain."""
+``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain;
+``taskwheel bench watching``: a /metrics scrape of a big deployment, and the drain with
+dashboard tabs open and /metrics scraped against the drain without."""
 
 from __future__ import annotations
 
@@ -31,6 +33,12 @@ from taskwheel.bench.settings import (
     ScheduleBenchSettings,
     WorkflowBenchSettings,
     postgres_url_for,
+)
+from taskwheel.bench.watching import (
+    WatchingBenchResult,
+    WatchingBenchSettings,
+    run_watching_benchmark,
+    summary_lines,
 )
 from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
 from taskwheel.cli.output import ANSWER_FORMATS, Format, Output, error_line
@@ -311,6 +319,71 @@ def bench_server(
     else:
         output.console.print(server_table(result))
         output.console.print(settings_table(result.settings))
+
+
+@bench.command("watching",
+               short_help="A /metrics scrape at 1,000 queues; the drain watched and not.")
+@click.option("--queues", type=click.IntRange(min=1), default=1_000, show_default=True,
+              help="Queues of the scrape's database.")
+@click.option("--priorities", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Priorities with ready jobs in each queue.")
+@click.option("--jobs-per-band", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ready jobs per queue and priority.")
+@click.option("--scrapes", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Scrapes timed, in this process and through the server.")
+@click.option("--jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="No-op jobs of each drain.")
+@click.option("--runs", type=click.IntRange(min=1, max=50), default=3, show_default=True,
+              help="Pairs of drains (plain and watched, alternating which goes first).")
+@click.option("--tabs", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Dashboard streams open during a watched drain.")
+@click.option("--scrape-every", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Seconds between /metrics scrapes of a watched drain.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of each drain.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Jobs each worker runs at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_watching(
+    ctx: click.Context, /, *, queues: int, priorities: int, jobs_per_band: int,
+    scrapes: int, jobs: int, runs: int, tabs: int, scrape_every: float, workers: int,
+    concurrency: int, timeout: float, output_format: str, quiet: bool,
+) -> None:
+    """Measure what watching costs: the whole of /metrics rendered for QUEUES x
+    PRIORITIES bands (wall and CPU per scrape, in this process and through a `taskwheel
+    server`), and RUNS pairs of drains of JOBS no-op jobs, one with nothing watching and
+    one with TABS dashboard streams open and /metrics scraped every SCRAPE-EVERY
+    seconds; prints each mode's drain rate and their ratio (--store and --database-url
+    before `watching`). See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_watching_benchmark(
+        WatchingBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, queues=queues, priorities=priorities,
+            jobs_per_band=jobs_per_band, scrapes=scrapes, jobs=jobs, runs=runs, tabs=tabs,
+            scrape_every=scrape_every, workers=workers, concurrency=concurrency,
+            timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(watching_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def watching_table(result: WatchingBenchResult) -> Table:
+    table = Table(title="taskwheel bench watching", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for row in summary_lines(result):
+        table.add_row(*row)
+    return table
 
 
 def server_table(result: ServerBenchResult) -> Table:

@@ -414,6 +414,8 @@ class QueueOut(Answer):
     counts: dict[str, int] = Field(description="Jobs by state.")
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None = Field(description="Seconds.")
+    by_priority: dict[int, dict[str, int]] = Field(
+        description="Unfinished and dead jobs by priority (highest first), then by state.")
 
     @classmethod
     def of(cls, queue: QueueStats) -> QueueOut:

@@ -28,6 +28,7 @@ from taskwheel.jobs import (
     Outcome,
     QueueDepths,
     Rescue,
+    StartWaits,
     Stats,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -55,9 +56,15 @@ class WorkerRegistration:
 
 class EnqueueTracer(Protocol):
     """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
-    enqueue that hands back the requests to write, carrying its trace context."""
+    enqueue that hands back the requests to write, carrying its trace context; and a
+    span around each schedule fire and workflow submission, whose context (a W3C
+    ``traceparent``, or None) the jobs it creates carry."""
 
     def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+    def producing(
+        self, name: str, attributes: Mapping[str, str | int | float]
+    ) -> AbstractContextManager[str | None]: ...
 
 
 class Store(ABC):
@@ -228,6 +235,13 @@ class Store(ABC):
         attempts; return how many."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        """Delete the jobs with their attempts and edges, in one transaction; the jobs as
+        they were. All or none: an unknown id is `JobNotFound`, and a running job or a
+        step of a workflow run still going is `IllegalTransition` (a worker, or the
+        run's later steps, still need it: cancel it first), with nothing deleted."""
+
+    @abstractmethod
     def get_job(self, namespace: str, job_id: int) -> Job:
         """The job, or `JobNotFound`."""
 
@@ -375,6 +389,11 @@ class Store(ABC):
 
     @abstractmethod
     def stats(self, namespace: str) -> Stats: ...
+
+    @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """How long the jobs that started at ``since`` or later waited to start (their
+        latest attempt each), by queue and priority."""
 
     @abstractmethod
     def queue_depths(self) -> QueueDepths:

@@ -72,6 +72,7 @@ from taskwheel.jobs import (
     QueueDepths,
     QueueStats,
     Rescue,
+    StartWaits,
     Stats,
     epoch_datetime,
 )
@@ -99,7 +100,13 @@ from taskwheel.stores.executor import AttemptEnd, Executor
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
-from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
+from taskwheel.workflows import (
+    RunStatus,
+    StepOutcome,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+)
 
 # How an operation uses the database: one statement that commits alone; a write
 # transaction; reads that need no snapshot; reads that must agree with each other.
@@ -364,6 +371,29 @@ class SQLStore(Store):
         with self.executor("purge_dead") as tx:
             return tx.purge_dead(namespace, None if job_ids is None else list(job_ids))
 
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        wanted = sorted(set(job_ids))
+        with self.executor("delete_jobs") as tx:
+            found = {job.id: job for job in tx.lock_jobs(namespace, wanted)}
+            runs_going: dict[int, bool] = {}
+            for job_id in wanted:
+                job = _one([found[job_id]] if job_id in found else [], job_id)
+                if job.status is JobStatus.RUNNING:
+                    raise IllegalTransition(job_id, job.status.value, "deleted",
+                                            "a running job cannot be deleted (cancel it first)")
+                run_id = job.workflow_run_id
+                if run_id is not None and run_id not in runs_going:
+                    run = tx.workflow_run(namespace, run_id)
+                    runs_going[run_id] = run is not None and run.status is RunStatus.RUNNING
+                if run_id is not None and runs_going[run_id]:
+                    raise IllegalTransition(
+                        job_id, job.status.value, "deleted",
+                        f"a step of workflow run {run_id}, which is still running, cannot be "
+                        "deleted (cancel the run first)")
+            if wanted:
+                tx.delete_jobs(namespace, wanted)
+            return [found[job_id] for job_id in wanted]
+
     def get_job(self, namespace: str, job_id: int) -> Job:
         with self.executor("get_job", "read") as ex:
             return _one(ex.get_jobs(namespace, [job_id]), job_id)
@@ -469,7 +499,8 @@ class SQLStore(Store):
                         Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                     )
                     continue
-                fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
+                fires = [self._fire(tx, schedule, fire, plan.overlap, now)
+                         for fire in plan.fires]
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
                 fired += fires
         return fired
@@ -478,17 +509,51 @@ class SQLStore(Store):
         with self.executor("trigger_schedule") as tx:
             now = tx.now()
             schedule = _schedule(tx, namespace, name)
-            fired = _fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
+            fired = self._fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
+        return fired
+
+    def _fire(
+        self, tx: Executor, schedule: Schedule, fire: PlannedFire, overlap: Overlap, now: float
+    ) -> Fired:
+        """`_fire`, in a ``taskwheel.fire`` span when traced: the jobs it creates (the
+        job, or every step of the run) carry the span's context."""
+        if self.tracer is None:
+            return _fire(tx, schedule, fire, overlap, now)
+        definition = schedule.definition
+        with self.tracer.producing(f"taskwheel.fire {definition.name}", {
+            "taskwheel.namespace": definition.namespace,
+            "taskwheel.schedule": definition.name, "taskwheel.fire_at": fire.fire_at,
+        }) as trace_parent:
+            fired = _fire(tx, schedule, fire, overlap, now)
+            if trace_parent is not None:
+                created = [] if fired.job_id is None else [fired.job_id]
+                if fired.workflow_run_id is not None:
+                    created = [s.job.id for s in tx.workflow_steps(fired.workflow_run_id)]
+                if created:
+                    tx.trace_jobs(definition.namespace, created, trace_parent)
         return fired
 
     # -- workflows ------------------------------------------------------------------------------
 
     def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        if self.tracer is None:
+            return self._submit_workflow(spec, None)
+        # The steps carry the submission's trace context (see taskwheel.tracing).
+        with self.tracer.producing(f"taskwheel.submit {spec.name}", {
+            "taskwheel.namespace": spec.namespace, "taskwheel.workflow": spec.name,
+            "taskwheel.steps": len(spec.steps),
+        }) as trace_parent:
+            return self._submit_workflow(spec, trace_parent)
+
+    def _submit_workflow(self, spec: WorkflowSpec, trace_parent: str | None) -> WorkflowRun:
         with self.executor("submit_workflow") as tx:
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
+            if trace_parent is not None:
+                tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
+                              trace_parent)
             return steps.read_run(tx, spec.namespace, run_id)
 
     def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
@@ -979,6 +1044,10 @@ class SQLStore(Store):
         with self.executor("list_queue_limits", "read") as ex:
             return ex.list_queue_limits(namespace)
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        with self.executor("start_waits", "read") as ex:
+            return ex.start_waits(namespace, float(since))
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -986,17 +1055,24 @@ class SQLStore(Store):
         by_queue: dict[str, dict[str, int]] = {}
         for group in found.counts:
             by_queue.setdefault(group.queue, {})[group.status] = group.count
+        by_priority: dict[str, dict[int, dict[str, int]]] = {}
         priorities: dict[str, dict[int, int]] = {}
         oldest: dict[str, float] = {}
-        for band in found.ready:
-            priorities.setdefault(band.queue, {})[band.priority] = band.count
-            oldest[band.queue] = min(oldest.get(band.queue, band.first_due), band.first_due)
+        for band in found.bands:
+            by_priority.setdefault(band.queue, {}).setdefault(
+                band.priority, {})[band.status] = band.count
+            if band.status == JobStatus.QUEUED.value:
+                priorities.setdefault(band.queue, {})[band.priority] = band.count
+            if band.first_ready is not None:
+                oldest[band.queue] = min(oldest.get(band.queue, band.first_ready),
+                                         band.first_ready)
         queues = [
             QueueStats(
                 queue=queue,
                 counts=by_queue[queue],
                 ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
                 oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
+                by_priority=dict(sorted(by_priority.get(queue, {}).items(), reverse=True)),
             )
             for queue in sorted(by_queue)
         ]

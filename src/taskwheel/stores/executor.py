@@ -42,6 +42,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     WorkerInfo,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -115,24 +116,27 @@ class QueueCount:
 
 @dataclass(frozen=True, slots=True)
 class StatsRows:
-    """A namespace's jobs counted by queue and state, its ready jobs by queue and
-    priority, its workers, and the store's time they were read at."""
+    """A namespace's jobs counted by queue and state (every state: off the status
+    index alone), its unfinished and dead jobs by queue, state and priority (only those
+    rows are read), its workers, and the store's time they were read at."""
 
     now: float
     counts: list[QueueCount]
-    ready: list[ReadyCount]
+    bands: list[BandCount]
     workers: list[WorkerInfo]
 
 
 @dataclass(frozen=True, slots=True)
-class ReadyCount:
-    """Ready jobs of a queue at one priority, and the earliest time one of them became
-    ready (its due time, or its creation if it was due before)."""
+class BandCount:
+    """Unfinished or dead jobs of a queue in one state at one priority; for ready ones,
+    the earliest time one of them became ready (its due time, or its creation if it was
+    due before)."""
 
     queue: str
+    status: str
     priority: int
     count: int
-    first_due: float
+    first_ready: float | None
 
 
 class Executor(ABC):
@@ -297,6 +301,11 @@ class Executor(ABC):
         their edges; how many jobs."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        """Delete the jobs of ``job_ids`` (whatever their state), their attempts and
+        their edges; how many jobs."""
+
+    @abstractmethod
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]: ...
 
     @abstractmethod
@@ -375,6 +384,11 @@ class Executor(ABC):
         (schedule, fire time) has one already."""
 
     @abstractmethod
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        """Give the jobs the trace context of what created them (a fire, a workflow
+        submission)."""
+
+    @abstractmethod
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         """Whether a run the schedule fired is still running."""
 
@@ -406,6 +420,11 @@ class Executor(ABC):
     def resign(self, namespace: str, name: str, holder: str) -> None: ...
 
     # -- stats -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """The waits to start of the jobs whose latest attempt started at ``since`` or
+        later, by queue and priority."""
 
     @abstractmethod
     def stats_rows(self, namespace: str) -> StatsRows:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from taskwheel.app import App
 from taskwheel.errors import StoreUnavailable
 from taskwheel.events import EventKind, job_event
-from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome
+from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome, job_origin
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
 from taskwheel.notify import due_of
@@ -444,7 +444,8 @@ class Worker:
         if events.wants(EventKind.JOB_STARTED):
             events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id,
                                   metadata={"attempt": job.attempt,
-                                            "trace_parent": job.trace_parent}))
+                                            "trace_parent": job.trace_parent,
+                                            "origin": job_origin(job).value}))
         timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
         began = time.perf_counter() if timed else 0.0
         try:

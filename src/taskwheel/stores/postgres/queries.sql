@@ -577,6 +577,21 @@ unlinked AS (
 )
 SELECT count(*) AS purged FROM purged
 
+-- name: delete_jobs
+-- The jobs of ids in the namespace whatever their state, with their attempts and edges.
+WITH deleted AS (
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+    RETURNING id
+),
+forgotten AS (
+    DELETE FROM attempts USING deleted WHERE attempts.job_id = deleted.id
+),
+unlinked AS (
+    DELETE FROM job_deps USING deleted
+    WHERE job_deps.job_id = deleted.id OR job_deps.depends_on = deleted.id
+)
+SELECT count(*) AS deleted FROM deleted
+
 -- name: get_jobs
 SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
 
@@ -712,6 +727,10 @@ noted AS (
 )
 SELECT id FROM fired
 
+-- name: trace_jobs
+UPDATE jobs SET trace_parent = %(trace_parent)s
+WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 AS running FROM workflow_runs
@@ -803,13 +822,26 @@ WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
 SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
 GROUP BY queue, status
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*) AS count, min(greatest(run_at, created_at)) AS first_due
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*) AS count,
+       avg(greatest(0, started_at - greatest(run_at, created_at))) AS mean,
+       max(greatest(0, started_at - greatest(run_at, created_at))) AS longest
 FROM jobs
-WHERE namespace = %(namespace)s AND status = 'queued'
+WHERE namespace = %(namespace)s AND started_at >= %(since)s::float8
 GROUP BY queue, priority
+
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (finished jobs are not
+-- read). A job is ready since it was due, or since it was created if it was due before
+-- that (enqueued --at a past time).
+SELECT queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
+FROM jobs
+WHERE namespace = %(namespace)s
+  AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
@@ -832,7 +864,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states, never over the finished
+-- depth_by_priority). One pass over the rows of those states, never over the finished
 -- ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
@@ -933,7 +965,7 @@ WHERE namespace = %(namespace)s AND status = 'dead' AND finished_at >= %(since)s
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(greatest(run_at, created_at)) AS first_ready FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
   AND (%(priority)s::integer IS NULL OR priority = %(priority)s)

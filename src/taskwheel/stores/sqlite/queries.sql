@@ -425,6 +425,21 @@ DELETE FROM taskwheel_attempts WHERE job_id IN (
 DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
     AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
+-- name: delete_jobs
+-- The jobs of :ids (a JSON list) in the namespace whatever their state, their edges first
+-- (a deleted job's id may be given to a new job, which must not inherit them), then their
+-- attempts, then the jobs (the answer is how many).
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                 AND id IN (SELECT value FROM json_each(:ids)))
+   OR depends_on IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                     AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_attempts WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+    AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: get_jobs
 -- By primary key (see lock_jobs).
 SELECT * FROM taskwheel_jobs
@@ -543,6 +558,11 @@ ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
 UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
 WHERE id = :schedule_id AND changes() = 1;
 
+-- name: trace_jobs
+-- By primary key (see lock_jobs).
+UPDATE taskwheel_jobs SET trace_parent = :trace_parent
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 FROM taskwheel_workflow_runs
@@ -632,15 +652,29 @@ DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND h
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
+-- Off the status index alone (namespace, status, queue): no job row is read.
 SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
 GROUP BY queue, status
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*), min(max(run_at, created_at)) FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued'
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at :since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*),
+       avg(max(0, started_at - max(run_at, created_at))),
+       max(max(0, started_at - max(run_at, created_at)))
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND started_at >= :since
 GROUP BY queue, priority
+
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (the status index finds
+-- them: finished jobs, however many, are not read). A job is ready since it was due, or
+-- since it was created if it was due before that (enqueued --at a past time).
+SELECT queue, status, priority, count(*),
+       min(max(run_at, created_at)) FILTER (WHERE status = 'queued')
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
@@ -662,7 +696,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- depth_by_priority). One pass over the rows of those states (jobs_status), never over
 -- the finished ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
@@ -763,7 +797,7 @@ WHERE namespace = :namespace AND status = 'dead' AND finished_at >= :since
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(max(run_at, created_at)) AS first_ready FROM taskwheel_jobs
 WHERE namespace = :namespace AND status = 'queued' AND queue = :queue
   AND (:priority IS NULL OR priority = :priority)

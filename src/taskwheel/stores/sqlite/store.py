@@ -30,6 +30,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     epoch_datetime,
     loads_json,
 )
@@ -45,10 +46,10 @@ from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
+    BandCount,
     Executor,
     Moved,
     QueueCount,
-    ReadyCount,
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
@@ -384,6 +385,11 @@ class SQLiteExecutor(
                                                                 "ids": ids})
         return purged.count
 
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        _unlinked, _forgotten, deleted = self._run("delete_jobs", {
+            "namespace": namespace, "ids": json.dumps(job_ids)})
+        return deleted.count
+
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         return [rows.job(row) for row in self._execute(
             "get_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))})]
@@ -480,6 +486,10 @@ class SQLiteExecutor(
             self.wake(schedule.definition.namespace, "jobs")
         return inserted.last_id
 
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        self._execute("trace_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids)),
+                                     "trace_parent": trace_parent})
+
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         return self._execute(
             "unfinished_workflow_run", {"schedule_id": schedule_id}).fetchone() is not None
@@ -521,15 +531,21 @@ class SQLiteExecutor(
 
     # -- stats ------------------------------------------------------------------------------------
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        return [StartWaits(queue, int(priority), int(count), float(mean), float(longest))
+                for queue, priority, count, mean, longest in self._execute(
+                    "start_waits", {"namespace": namespace, "since": since})]
+
     def stats_rows(self, namespace: str) -> StatsRows:
         scope, now = {"namespace": namespace}, self.now()
         return StatsRows(
             now=now,
             counts=[QueueCount(queue, status, int(count)) for queue, status, count in
                     self._execute("count_by_state", scope)],
-            ready=[ReadyCount(queue, int(priority), int(count), float(first_due))
-                   for queue, priority, count, first_due in
-                   self._execute("ready_by_priority", scope)],
+            bands=[BandCount(queue, status, int(priority), int(count),
+                             None if first_ready is None else float(first_ready))
+                   for queue, status, priority, count, first_ready in
+                   self._execute("depth_by_priority", scope)],
             workers=[rows.worker(row, now) for row in self._execute("list_workers", scope)],
         )
 
