@@ -189,6 +189,25 @@ class Task(Generic[P, R]):
             return self._enqueue(requests)[0]
         return self._enqueue(requests, connection=using)[0]
 
+    async def enqueue_async(self, *args: Any, using: Any = None, **kwargs: Any) -> JobHandle:
+        """`enqueue` from a coroutine, without blocking its event loop; ``using`` may
+        then be the application's psycopg ``AsyncConnection`` (see `App.enqueue_async`).
+
+        Example:
+            >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
+            ...     await send.enqueue_async("a@b.c", using=conn)
+        """
+        from taskwheel.stores.caller import run_awaited  # the stores import tasks
+
+        requests = [self.prepare(*args, **kwargs)]
+
+        def enqueue(connection: object | None) -> list[JobHandle]:
+            if connection is None:
+                return self._enqueue(requests)
+            return self._enqueue(requests, connection=connection)
+
+        return (await run_awaited(enqueue, using))[0]
+
     def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
         """A validated job request for `App.enqueue_many`, written nowhere yet.
 

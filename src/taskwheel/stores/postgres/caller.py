@@ -14,13 +14,19 @@ every other session's snapshots.
 
 Wake-ups need nothing: NOTIFY is transactional, so the jobs table's trigger and
 `Executor.wake` are heard when the caller commits, and never if it rolls back.
+
+A psycopg ``AsyncConnection`` comes as an `AwaitedConnection` (see `run_awaited`): the
+operation runs in a thread and `_AwaitedLink` sends each of its statements to the
+connection's event loop, one after the other (no pipeline: a pipeline's results are
+read as they come, which a statement sent across threads cannot wait for).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any, cast
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -28,12 +34,13 @@ from psycopg.rows import DictRow, dict_row
 
 from taskwheel.clock import Clock
 from taskwheel.errors import InvalidInput, StoreError, StoreUnavailable
-from taskwheel.stores.caller import CallerConnection
+from taskwheel.stores.caller import AwaitedConnection, CallerConnection
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.postgres.connection import Connection, _reason
 from taskwheel.stores.sql_files import load_queries
 
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
+T = TypeVar("T")
 
 
 class PostgresCaller(CallerConnection):
@@ -47,16 +54,26 @@ class PostgresCaller(CallerConnection):
         executor: Callable[[Connection, float | None], Executor],
     ) -> None:
         if isinstance(connection, psycopg.AsyncConnection):
-            raise InvalidInput("connection", "a psycopg AsyncConnection needs an async "
-                               "client, which taskwheel does not have: give a "
-                               "psycopg.Connection")
-        if not isinstance(connection, psycopg.Connection):
+            raise InvalidInput("connection", "a psycopg AsyncConnection is awaited: use "
+                               "`await app.enqueue_async(..., connection=conn)` or "
+                               "`await task.enqueue_async(..., using=conn)`")
+        link: psycopg.Connection[Any] | _AwaitedLink
+        if isinstance(connection, AwaitedConnection):
+            if not isinstance(connection.connection, psycopg.AsyncConnection):
+                raise InvalidInput("connection", "expected a psycopg 3 AsyncConnection, got "
+                                   f"{type(connection.connection).__name__}")
+            link = _AwaitedLink(connection.connection, connection.loop)
+            rows = cast(Connection, link)
+        elif isinstance(connection, psycopg.Connection):
+            link = connection
+            rows = cast(Connection, _DictRows(link))
+        else:
             raise InvalidInput("connection", "expected a psycopg 3 Connection (or a "
                                f"SQLAlchemy session over one), got {type(connection).__name__}")
-        if connection.closed:
+        if link.closed:
             raise InvalidInput("connection", "the connection is closed")
-        self._conn: psycopg.Connection[Any] = connection
-        self._rows = cast(Connection, _DictRows(connection))
+        self._conn = link
+        self._rows = rows
         self._schema = schema
         self._make_executor = executor
         self._clock = clock
@@ -98,3 +115,75 @@ class _DictRows:
 
     def cursor(self) -> psycopg.Cursor[DictRow]:
         return self._conn.cursor(row_factory=dict_row)
+
+
+class _AwaitedLink:
+    """The parts of a psycopg connection an operation uses, over an async connection
+    whose event loop runs each statement while this thread waits (see the module).
+    Rows come as dicts, read at once."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._conn = conn
+        self._loop = loop
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    @property
+    def info(self) -> Any:
+        return self._conn.info
+
+    @property
+    def autocommit(self) -> bool:
+        return self._conn.autocommit
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        transaction = self._conn.transaction()
+        self._run(transaction.__aenter__())
+        try:
+            yield
+        except BaseException as exc:
+            if not self._run(transaction.__aexit__(type(exc), exc, exc.__traceback__)):
+                raise
+        else:
+            self._run(transaction.__aexit__(None, None, None))
+
+    def pipeline(self) -> contextlib.nullcontext[None]:
+        return contextlib.nullcontext()
+
+    def execute(self, query: Any, params: Any = None) -> _Fetched:
+        async def run() -> _Fetched:
+            cursor = self._conn.cursor(row_factory=dict_row)
+            await cursor.execute(query, params)
+            found = await cursor.fetchall() if cursor.description is not None else []
+            return _Fetched(found, cursor.rowcount)
+
+        return self._run(run())
+
+
+class _Fetched:
+    """A statement's rows, read: what the store's statements ask of a cursor."""
+
+    def __init__(self, found: Sequence[DictRow], rowcount: int) -> None:
+        self._rows = list(found)
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> DictRow | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[DictRow]:
+        rest = self._rows[self._next:]
+        self._next = len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[DictRow]:
+        return iter(self.fetchall())
