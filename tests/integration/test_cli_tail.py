@@ -98,6 +98,7 @@ def test_tail_prints_a_job_when_its_end_is_announced_not_a_poll_interval_later(
     """The fallback poll is a minute: only the store's notification of the finished
     job gets it printed in time. The job ends in another thread while the tail waits."""
     send = app.task(lambda: None, name="send")
+    job_id = send.enqueue(max_attempts=1).id  # announced before the tail listens
     waits: list[float] = []
     really_wait = tail.wait_for_news
 
@@ -105,7 +106,6 @@ def test_tail_prints_a_job_when_its_end_is_announced_not_a_poll_interval_later(
         assert listener is not None, "the store's notifier gives the tail a listener"
         if waits:  # the job was printed before this second wait
             raise KeyboardInterrupt
-        job_id = send.enqueue(max_attempts=1).id
         finisher = threading.Timer(0.2, finish, [app, job_id, JobStatus.SUCCEEDED])
         finisher.start()
         started = time.monotonic()
