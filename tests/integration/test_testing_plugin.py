@@ -223,6 +223,13 @@ def test_the_app_gets_its_own_store_back_after_the_test(tmp_path: Path) -> None:
     assert app.list_jobs() == []  # its own (in-memory) store again
 
 
+def test_a_schedule_declared_after_the_harness_began_fires_too(
+    tw: InProcess, taskwheel_app: taskwheel.App
+) -> None:
+    taskwheel_app.schedule("ping", taskwheel_app.get_task("send"), every="10m", args=["x"])
+    assert [job.result for job in tw.advance("30m")] == ["sent to x"] * 3
+
+
 # -- on PostgreSQL ---------------------------------------------------------------------------
 
 

@@ -105,17 +105,24 @@ class InProcess:
         self.store: Store = _fresh_store(database_url, directory, self.clock)
         self.store.migrate()
         # The app's own store, given back by `close`.
-        self._saved = (app._store, app._client)
+        self._saved = (app._store, app._client, app.database_url)
         app._store, app._client = self.store, None
+        if isinstance(self.store, SQLiteStore):
+            # Code that opens its own connection to the app's database (an enqueue in
+            # its own transaction) finds this file. A PostgreSQL URL stays: the same
+            # database, whose store puts the harness's schema on such connections.
+            path = self.store.path
+            app.database_url = "sqlite://:memory:" if path == ":memory:" else f"sqlite:///{path}"
         self.scheduler = Scheduler(app, SchedulerSettings.build(
             lease_ttl=_FOREVER, standby_poll="1d", retention=_FOREVER, partitions=1),
             sync=False)
-        self.scheduler.sync_schedules()
+        self._declared: dict[str, Any] = {}
+        self._sync_declared()
 
     def close(self) -> None:
         """Give the app its own store back and close this one."""
         self.scheduler.close()
-        self.app._store, self.app._client = self._saved
+        self.app._store, self.app._client, self.app.database_url = self._saved
         drop_schema = getattr(self.store, "drop_schema", None)  # a PostgreSQL schema's
         if drop_schema is not None:
             drop_schema()
@@ -160,6 +167,7 @@ class InProcess:
     def _next_event(self) -> float | None:
         """The earliest instant after now at which something falls due (what fell due
         and did not run here -- a job of a task this app lacks -- is not waited for)."""
+        self._sync_declared()
         namespace = self.app.namespace
         now = self.clock.now()
         _promoted, due = self.store.promote_due_jobs(namespace)
@@ -224,7 +232,16 @@ class InProcess:
                 self.clock.set(upcoming)
         return handle.refresh().record
 
+    def _sync_declared(self) -> None:
+        """Write the app's declared schedules, as a scheduler does when it starts, and
+        again when the test declares more (or changes one) after the harness began."""
+        declared = dict(self.app.schedules)
+        if declared != self._declared:
+            self.scheduler.sync_schedules()
+            self._declared = declared
+
     def _claim(self) -> Job | None:
+        self._sync_declared()
         self.scheduler.reload_changes()
         self.scheduler.step()
         namespace = self.app.namespace
