@@ -355,8 +355,10 @@ def test_postgres_an_awaited_enqueue_on_an_async_connection_follows_its_commit(
         conn = await async_connection()
         try:
             await conn.execute("INSERT INTO jobs (id) VALUES (1)")
+            path = await (await conn.execute("SHOW search_path")).fetchone()
             handle = await send.enqueue_async("a@b.c", using=conn)
             other = await app.enqueue_async("send", ["d@e.f"], connection=conn)
+            assert await (await conn.execute("SHOW search_path")).fetchone() == path
             assert app.client.get_jobs([handle.id, other.id]) == []  # not committed yet
             assert wakes_before_marker(app, listener) == []
             await conn.commit()

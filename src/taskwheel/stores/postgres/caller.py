@@ -16,9 +16,9 @@ Wake-ups need nothing: NOTIFY is transactional, so the jobs table's trigger and
 `Executor.wake` are heard when the caller commits, and never if it rolls back.
 
 A psycopg ``AsyncConnection`` comes as an `AwaitedConnection` (see `run_awaited`): the
-operation runs in a thread and `_AwaitedLink` sends each of its statements to the
-connection's event loop, one after the other (no pipeline: a pipeline's results are
-read as they come, which a statement sent across threads cannot wait for).
+operation runs in a thread and `_AwaitedLink` sends its statements to the connection's
+event loop, queued as a pipeline would queue them and sent together when a result is
+read or the operation ends.
 """
 
 from __future__ import annotations
@@ -119,12 +119,17 @@ class _DictRows:
 
 class _AwaitedLink:
     """The parts of a psycopg connection an operation uses, over an async connection
-    whose event loop runs each statement while this thread waits (see the module).
-    Rows come as dicts, read at once."""
+    whose event loop runs the statements while this thread waits (see the module).
+
+    As in a pipeline, a statement is queued, and the queue sent in one trip to the loop
+    when a result is read or the block ends: the statements an enqueue needs before its
+    answer (the schema put on the path, the insert) cost one crossing, not one each.
+    Rows come as dicts."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._loop = loop
+        self._queued: list[_Queued] = []
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
@@ -153,36 +158,74 @@ class _AwaitedLink:
         else:
             self._run(transaction.__aexit__(None, None, None))
 
-    def pipeline(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """What the block queued is sent when it ends, however it ends (giving the
+        caller's search path back included)."""
+        try:
+            yield
+        finally:
+            self.flush()
 
-    def execute(self, query: Any, params: Any = None) -> _Fetched:
-        async def run() -> _Fetched:
+    def execute(self, query: Any, params: Any = None) -> _Queued:
+        queued = _Queued(self, query, params)
+        self._queued.append(queued)
+        return queued
+
+    def flush(self) -> None:
+        """Send the queued statements, in order, in one trip to the loop; the first that
+        fails raises, and those after it are not sent."""
+        queued, self._queued = self._queued, []
+        if queued:
+            self._run(self._send(queued))
+
+    async def _send(self, queued: Sequence[_Queued]) -> None:
+        for statement in queued:
             cursor = self._conn.cursor(row_factory=dict_row)
-            await cursor.execute(query, params)
+            await cursor.execute(statement.query, statement.params)
             found = await cursor.fetchall() if cursor.description is not None else []
-            return _Fetched(found, cursor.rowcount)
-
-        return self._run(run())
+            statement.answer(found, cursor.rowcount)
 
 
-class _Fetched:
-    """A statement's rows, read: what the store's statements ask of a cursor."""
+class _Queued:
+    """A statement queued on an `_AwaitedLink`, read like a cursor: reading it sends
+    the queue."""
 
-    def __init__(self, found: Sequence[DictRow], rowcount: int) -> None:
-        self._rows = list(found)
+    def __init__(self, link: _AwaitedLink, query: Any, params: Any) -> None:
+        self._link = link
+        self.query = query
+        self.params = params
+        self._rows: list[DictRow] | None = None
         self._next = 0
-        self.rowcount = rowcount
+        self._rowcount = -1
+
+    def answer(self, found: Sequence[DictRow], rowcount: int) -> None:
+        self._rows = list(found)
+        self._rowcount = rowcount
+
+    def _answered(self) -> list[DictRow]:
+        if self._rows is None:
+            self._link.flush()
+        if self._rows is None:
+            raise StoreError("statement", "not sent: a statement before it failed")
+        return self._rows
+
+    @property
+    def rowcount(self) -> int:
+        self._answered()
+        return self._rowcount
 
     def fetchone(self) -> DictRow | None:
-        if self._next >= len(self._rows):
+        rows = self._answered()
+        if self._next >= len(rows):
             return None
         self._next += 1
-        return self._rows[self._next - 1]
+        return rows[self._next - 1]
 
     def fetchall(self) -> list[DictRow]:
-        rest = self._rows[self._next:]
-        self._next = len(self._rows)
+        rows = self._answered()
+        rest = rows[self._next:]
+        self._next = len(rows)
         return rest
 
     def __iter__(self) -> Iterator[DictRow]:
