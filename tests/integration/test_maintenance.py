@@ -284,7 +284,8 @@ def test_maintenance_resumes_a_pause_when_its_time_has_come(
 
 def test_the_sqlite_pruner_reads_only_the_jobs_it_deletes(tmp_path: Path) -> None:
     """A pass of the pruner holds SQLite's one write lock: it must find its jobs through
-    the jobs_prunable index (oldest first), not by reading every finished job."""
+    the status index, a range of finished_at per ended status and queue, each lane found
+    by one seek, not by reading every finished job."""
     import sqlite3
 
     from taskwheel.stores.sqlite.connection import Q
@@ -298,5 +299,8 @@ def test_the_sqlite_pruner_reads_only_the_jobs_it_deletes(tmp_path: Path) -> Non
         "EXPLAIN QUERY PLAN " + select, {"namespace": "default", "before": 0.0, "limit": 10}))
     conn.close()
     app.close()
-    assert "USING INDEX taskwheel_jobs_prunable" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort
+    assert ("USING INDEX taskwheel_jobs_status (namespace=? AND status=? AND queue=? "
+            "AND finished_at<?)") in plan, plan
+    assert "SCAN taskwheel_jobs" not in plan, plan
+    assert "SCAN job" not in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

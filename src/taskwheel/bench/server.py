@@ -39,7 +39,7 @@ from typing import Any
 
 from taskwheel.bench.app import APP_SPEC, QUEUE, BenchmarkError
 from taskwheel.bench.databases import open_app, run_database, temporary_workdir
-from taskwheel.bench.processes import LoggedProcess, polling
+from taskwheel.bench.processes import LoggedProcess, polling, tree_cpu_seconds
 from taskwheel.bench.report import Percentiles, Progress, machine, store_facts
 from taskwheel.bench.settings import BenchStore, check_store
 from taskwheel.errors import InvalidInput
@@ -80,18 +80,27 @@ class ServerBenchSettings:
 
 @dataclass(frozen=True)
 class Rate:
+    """``server_cpu``: CPU seconds (user + system) of the server process over the
+    phase, when measured: per request, a figure a shared machine's load moves far less
+    than the rate."""
+
     jobs: int
     requests: int
     seconds: float
+    server_cpu: float | None = None
 
     @property
     def per_s(self) -> float:
         return self.jobs / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"jobs": self.jobs, "requests": self.requests, "seconds": round(self.seconds, 4),
-                "jobs_per_s": round(self.per_s, 1),
-                "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0}
+        out: dict[str, Any] = {
+            "jobs": self.jobs, "requests": self.requests, "seconds": round(self.seconds, 4),
+            "jobs_per_s": round(self.per_s, 1),
+            "requests_per_s": round(self.requests / self.seconds, 1) if self.seconds else 0}
+        if self.server_cpu is not None and self.requests:
+            out["server_cpu_us_per_request"] = round(self.server_cpu / self.requests * 1e6, 1)
+        return out
 
 
 @dataclass(frozen=True)
@@ -139,9 +148,12 @@ def run_server_benchmark(settings: ServerBenchSettings,
 
         say(f"enqueue: {settings.single_jobs:,} single requests from "
             f"{settings.clients} clients")
+        cpu = tree_cpu_seconds(server.pid)
         single = _enqueue_single(client("single"), settings)
+        cpu, single = _with_cpu(single, server.pid, cpu)
         say(f"enqueue: {settings.batch_jobs:,} jobs in batches of {settings.batch_size}")
         batch = _enqueue_batches(client("batch"), settings)
+        cpu, batch = _with_cpu(batch, server.pid, cpu)
         say(f"latency: {settings.latency_jobs} jobs at {settings.latency_rate:g}/s through "
             "the long poll")
         puller = _Puller(port, key.key, f"{namespace}-latency")
@@ -164,6 +176,12 @@ def run_server_benchmark(settings: ServerBenchSettings,
 
 
 # -- the phases ---------------------------------------------------------------------------------
+
+
+def _with_cpu(rate: Rate, pid: int, before: float) -> tuple[float, Rate]:
+    """The server's CPU seconds now, and ``rate`` with what it spent since ``before``."""
+    now = tree_cpu_seconds(pid)
+    return now, Rate(rate.jobs, rate.requests, rate.seconds, server_cpu=now - before)
 
 
 def _split(total: int, parts: int) -> list[int]:

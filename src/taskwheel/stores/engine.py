@@ -218,6 +218,11 @@ class SQLStore(Store):
         if not outcomes:
             return []
         with self.executor("finish_attempts", pipeline=True) as tx:
+            # Between a body's end and its outcome's commit, a worker's death runs the
+            # job again: the commit does not wait for the disk, which would widen that
+            # window several times over (a database crash can lose an outcome, and
+            # costs the same rerun; never a job).
+            tx.commit_unflushed()
             moved, rejected = tx.finish_attempts(outcomes)
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.

@@ -143,6 +143,13 @@ class Executor(ABC):
         """The instant this transaction judges time by (read once, then the same)."""
 
     @abstractmethod
+    def commit_unflushed(self) -> None:
+        """Let this transaction's commit return before it is flushed to disk (outcomes:
+        a lost one leaves its job running until its lease lapses, then it is rescued as
+        if its worker had died). A commit is still atomic and survives any crash of a
+        taskwheel process; only a crash of the database's machine can lose it."""
+
+    @abstractmethod
     def wake(self, namespace: str, event: str) -> None:
         """Notify listeners of ``namespace`` (``"cancel"``, ``"due"``, ``"schedules"``,
         ``"jobs"``) if and when this transaction commits."""

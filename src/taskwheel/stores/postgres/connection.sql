@@ -31,6 +31,11 @@ SELECT pg_notify(%(channel)s, %(payload)s)
 -- name: listen
 LISTEN {channel}
 
+-- name: commit_unflushed
+-- This transaction's COMMIT returns once the server has it, before its WAL is flushed
+-- (see Executor.commit_unflushed): for outcomes, whose loss costs a rerun, not a job.
+SET LOCAL synchronous_commit TO off
+
 -- name: ping
 SELECT 1
 

@@ -120,6 +120,9 @@ class PostgresExecutor(
             self._now = float(row["now"])
         return self._now
 
+    def commit_unflushed(self) -> None:
+        self._conn.execute(_C["commit_unflushed"])
+
     def wake(self, namespace: str, event: str) -> None:
         if event == "jobs":
             # Nothing to send: the jobs table's triggers wake the workers of a namespace
@@ -539,7 +542,7 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql']
     """
 
     kind = "postgres"

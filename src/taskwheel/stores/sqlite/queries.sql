@@ -543,18 +543,33 @@ LIMIT 1
 -- that lapsed before it, and the finished runs left without steps; the answer is how many
 -- jobs (the sixth statement's count). Dead jobs stay: the dead-letter queue is emptied by
 -- purge_dead only. The steps of a run still going are kept: its later steps read their
--- results. The jobs are chosen once (the oldest first, then by id) into a table of this
--- connection's own, which the deletes read.
+-- results. The jobs are chosen once into a table of this connection's own, which the
+-- deletes read: through taskwheel_jobs_status, a range of finished_at (the oldest first)
+-- per ended status and queue of the namespace. The lanes are found one index seek each
+-- (the next queue after the last), so a pass reads only the jobs it deletes, however
+-- many finished jobs are kept.
 DELETE FROM taskwheel_leases WHERE namespace = :namespace AND expires_at < :before;
 CREATE TEMP TABLE IF NOT EXISTS taskwheel_prunable (id INTEGER PRIMARY KEY);
 INSERT INTO temp.taskwheel_prunable
-SELECT id FROM taskwheel_jobs
-WHERE namespace = :namespace AND finished_at < :before
-  AND status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped')
-  AND NOT EXISTS (
-      SELECT 1 FROM taskwheel_workflow_runs AS run
-      WHERE run.id = taskwheel_jobs.workflow_run_id AND run.status = 'running')
-ORDER BY finished_at, id
+WITH RECURSIVE ended(status) AS (
+    VALUES ('succeeded'), ('cancelled'), ('expired'), ('upstream_failed'), ('skipped')
+), lane(status, queue) AS (
+    SELECT status, (SELECT min(queue) FROM taskwheel_jobs
+                    WHERE namespace = :namespace AND status = ended.status)
+    FROM ended
+    UNION ALL
+    SELECT status, (SELECT min(queue) FROM taskwheel_jobs
+                    WHERE namespace = :namespace AND status = lane.status
+                      AND queue > lane.queue)
+    FROM lane WHERE queue IS NOT NULL
+)
+SELECT job.id FROM lane
+JOIN taskwheel_jobs AS job INDEXED BY taskwheel_jobs_status
+  ON job.namespace = :namespace AND job.status = lane.status AND job.queue = lane.queue
+ AND job.finished_at < :before
+WHERE NOT EXISTS (
+    SELECT 1 FROM taskwheel_workflow_runs AS run
+    WHERE run.id = job.workflow_run_id AND run.status = 'running')
 LIMIT :limit;
 -- Edges first: a deleted job's id may be given to a new job, which must not inherit them.
 DELETE FROM taskwheel_job_deps

@@ -210,9 +210,6 @@ CREATE INDEX taskwheel_jobs_due
 CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
 
-CREATE INDEX taskwheel_jobs_prunable ON taskwheel_jobs (namespace, finished_at)
-    WHERE status IN ('succeeded', 'cancelled', 'expired', 'upstream_failed', 'skipped');
-
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
     WHERE status = 'queued' AND blocked = 0;
@@ -221,7 +218,7 @@ CREATE INDEX taskwheel_jobs_schedule_unfinished
     ON taskwheel_jobs (schedule_id)
     WHERE schedule_id IS NOT NULL AND status IN ('scheduled', 'waiting', 'queued', 'running');
 
-CREATE INDEX taskwheel_jobs_status ON taskwheel_jobs (namespace, status, queue);
+CREATE INDEX taskwheel_jobs_status ON taskwheel_jobs (namespace, status, queue, finished_at);
 
 CREATE INDEX taskwheel_jobs_worker
     ON taskwheel_jobs (worker_id) WHERE status = 'running';

@@ -102,6 +102,9 @@ class SQLiteExecutor(
             self._now = self._clock.now()
         return self._now
 
+    def commit_unflushed(self) -> None:
+        pass  # WAL with synchronous=NORMAL: no commit of this store waits for the disk
+
     def wake(self, namespace: str, event: str) -> None:
         self.wakes.add((namespace, event))
 
@@ -579,7 +582,7 @@ class SQLiteStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql']
     """
 
     kind = "sqlite"
