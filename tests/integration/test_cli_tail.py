@@ -149,3 +149,31 @@ def test_tail_without_a_notification_looks_again_after_the_interval(
     assert done.exit_code == 0, done.stderr
     assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == [job_id]
     assert waits[0] >= 0.3
+
+
+def test_new_work_alone_does_not_make_the_tail_look(
+    app: taskwheel.App, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enqueues are announced too, but end nothing: the tail sleeps through them."""
+    send = app.task(lambda: None, name="send")
+    waits: list[float] = []
+    really_wait = tail.wait_for_news
+
+    def waiting(listener: Any, namespace: str, seconds: float) -> None:
+        if waits:
+            raise KeyboardInterrupt
+        enqueuer = threading.Timer(0.05, send.enqueue)
+        enqueuer.start()
+        started = time.monotonic()
+        really_wait(listener, namespace, seconds)
+        waits.append(time.monotonic() - started)
+        enqueuer.join()
+
+    monkeypatch.setattr(tail, "wait_for_news", waiting)
+
+    done = run("jobs", "tail", "--interval", "0.5", url=url)
+
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == ""
+    assert waits[0] >= 0.5, waits
+    assert len(app.list_jobs()) == 1

@@ -2,12 +2,12 @@
 
 The tail follows the jobs unfinished when it started (the newest 1,000 of each
 unfinished state) and every job created since, and looks at them again whenever the
-store's notifier announces something in the namespace -- jobs that ended (a worker's
-outcomes), jobs that became ready, a cancel -- so a job is printed as soon as its end
-is committed. Not every end is announced (a deadline passed, a lease lapsed) and a
-notification may be lost, so without one it also looks every ``--interval`` seconds; a
-store whose notifier cannot deliver (an in-memory database) is only polled. A job is
-printed once, when it is first seen in an end state (succeeded, dead, cancelled,
+store's notifier announces that jobs of the namespace ended (a worker's outcomes) or
+were cancelled -- at most every 0.2 s however many come -- so a job is printed as soon
+as its end is committed. Not every end is announced (a deadline passed, a lease lapsed)
+and a notification may be lost, so without one it also looks every ``--interval``
+seconds; a store whose notifier cannot deliver (an in-memory database) is only polled. A
+job is printed once, when it is first seen in an end state (succeeded, dead, cancelled,
 expired, upstream_failed, skipped); jobs that had finished before the tail started are
 not printed.
 """
@@ -28,10 +28,14 @@ from taskwheel.client import Client
 from taskwheel.durations import format_duration
 from taskwheel.jobs import Job, JobFilter
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import Listener
+from taskwheel.notify import FINISHED, Listener
 
 # Jobs read per statement, and unfinished jobs of each state followed from the start.
 _PAGE = 1_000
+# What may have ended jobs: outcomes reported, a cancel. New work ("jobs") has not.
+_ENDINGS = frozenset({FINISHED, "cancel"})
+# Seconds between two looks at the least, however many announcements come.
+_LEAST_GAP = 0.2
 
 
 class FinishedJobs:
@@ -100,15 +104,21 @@ def tail_jobs(target: Target, *, interval: float) -> None:
 
 
 def wait_for_news(listener: Listener | None, namespace: str, seconds: float) -> None:
-    """Return when ``listener`` hears of ``namespace`` or ``seconds`` have passed
-    (tests replace it); without a listener, just wait."""
+    """Return when ``listener`` hears that jobs of ``namespace`` may have ended, but not
+    sooner than `_LEAST_GAP` after the call (a burst of outcomes costs one look), or
+    once ``seconds`` have passed; without a listener, just wait. Tests replace it."""
     if listener is None:
         watch.pause(seconds)
         return
-    deadline = time.monotonic() + seconds
+    began = time.monotonic()
+    deadline = began + seconds
     while (left := deadline - time.monotonic()) > 0:
         readable, _, _ = select.select([listener.fileno()], [], [], left)
-        if readable and any(heard == namespace for heard, _event in listener.read()):
+        if readable and any(heard == namespace and event in _ENDINGS
+                            for heard, event in listener.read()):
+            rest = min(deadline, began + _LEAST_GAP) - time.monotonic()
+            if rest > 0:
+                watch.pause(rest)
             return
 
 
