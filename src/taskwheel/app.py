@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.awaited import run_awaited
 from taskwheel.client import Client
 from taskwheel.clock import Clock
 from taskwheel.durations import DurationLike
@@ -36,7 +37,6 @@ from taskwheel.schedules import (
     build_trigger,
 )
 from taskwheel.stores import Store, open_store, resolve_database_url
-from taskwheel.stores.caller import run_awaited
 from taskwheel.tasks import ENQUEUE_OPTIONS, Pool, Task, make_options
 from taskwheel.validators import validate_name
 from taskwheel.workflows import (

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from taskwheel.awaited import run_awaited
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import (
@@ -197,8 +198,6 @@ class Task(Generic[P, R]):
             >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
             ...     await send.enqueue_async("a@b.c", using=conn)
         """
-        from taskwheel.stores.caller import run_awaited  # the stores import tasks
-
         requests = [self.prepare(*args, **kwargs)]
 
         def enqueue(connection: object | None) -> list[JobHandle]:

@@ -14,26 +14,16 @@ when it rolls back. SQLite has no such thing: its dialect hands what the operati
 would wake to a watcher that sends it once the caller's transaction has committed
 what the operation wrote (see ``sqlite/commits.py``).
 
-An async connection (psycopg's ``AsyncConnection``) is awaited: `run_awaited` runs the
-operation, which is synchronous like every store operation, in a thread, and hands the
-dialect the connection as an `AwaitedConnection`, whose statements the thread sends to
-the caller's event loop and waits for. The loop stays free meanwhile, and the
-connection is only ever used from the loop that owns it.
+An async connection (psycopg's ``AsyncConnection``) comes as an `AwaitedConnection`
+(see ``taskwheel/awaited.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TypeVar
 
 from taskwheel.stores.executor import Executor
-
-T = TypeVar("T")
 
 
 class CallerConnection(ABC):
@@ -71,29 +61,3 @@ def unwrap_connection(connection: object) -> object:
 def _is_sqlalchemy(value: object) -> bool:
     return type(value).__module__.startswith("sqlalchemy.")
 
-
-@dataclass(frozen=True)
-class AwaitedConnection:
-    """The caller's async connection, seen from the thread that runs an operation on
-    it: each statement is a coroutine run on ``loop``, the loop that owns it."""
-
-    connection: object
-    loop: asyncio.AbstractEventLoop
-
-
-def is_async_connection(connection: object) -> bool:
-    """Whether ``connection`` answers its statements with coroutines."""
-    return inspect.iscoroutinefunction(getattr(connection, "execute", None))
-
-
-async def run_awaited(operation: Callable[[object | None], T], connection: object | None) -> T:
-    """``operation(connection)`` from a coroutine without blocking its event loop: an
-    async connection is handed over as an `AwaitedConnection` and the operation run in
-    a thread; none (the store's own connections) in a thread too; a synchronous one in
-    this thread, for it may belong to it (a ``sqlite3`` connection does)."""
-    if connection is None:
-        return await asyncio.to_thread(operation, None)
-    if is_async_connection(connection):
-        awaited = AwaitedConnection(connection, asyncio.get_running_loop())
-        return await asyncio.to_thread(operation, awaited)
-    return operation(connection)

@@ -32,9 +32,10 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
+from taskwheel.awaited import AwaitedConnection
 from taskwheel.clock import Clock
 from taskwheel.errors import InvalidInput, StoreError, StoreUnavailable
-from taskwheel.stores.caller import AwaitedConnection, CallerConnection
+from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.postgres.connection import Connection, _reason
 from taskwheel.stores.sql_files import load_queries
