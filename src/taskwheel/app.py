@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.awaited import run_awaited
 from taskwheel.breakers import CircuitBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock
@@ -389,6 +390,36 @@ class App:
         """
         return self.enqueue_many([self.request(task, args, kwargs, **options)],
                                  connection=connection, wait=wait)[0]
+
+    async def enqueue_async(
+        self,
+        task: str,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
+        **options: Any,
+    ) -> JobHandle:
+        """`enqueue` from a coroutine, without blocking its event loop; ``connection``
+        may then be the application's psycopg ``AsyncConnection``, whose open
+        transaction creates the job (commit: it exists and wakes the workers; rollback:
+        nothing), as well as anything `enqueue` takes.
+
+        Example:
+            >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
+            ...     await conn.execute("INSERT INTO orders (id) VALUES (%s)", [42])
+            ...     await app.enqueue_async("ship", [42], connection=conn)
+        """
+        return (await self.enqueue_many_async([self.request(task, args, kwargs, **options)],
+                                              connection=connection))[0]
+
+    async def enqueue_many_async(
+        self, requests: Iterable[NewJob], /, *, connection: Any = None
+    ) -> list[JobHandle]:
+        """`enqueue_many` from a coroutine (``connection`` as in `enqueue_async`)."""
+        batch = list(requests)
+        return await run_awaited(
+            lambda conn: self.enqueue_many(batch, connection=conn), connection)
 
     def request(
         self,

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from taskwheel.awaited import run_awaited
 from taskwheel.breakers import CircuitBreaker
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
@@ -214,6 +215,23 @@ class Task(Generic[P, R]):
         if using is None:  # any callable of a batch will do (see `Enqueue`)
             return self._enqueue(requests)[0]
         return self._enqueue(requests, connection=using)[0]
+
+    async def enqueue_async(self, *args: Any, using: Any = None, **kwargs: Any) -> JobHandle:
+        """`enqueue` from a coroutine, without blocking its event loop; ``using`` may
+        then be the application's psycopg ``AsyncConnection`` (see `App.enqueue_async`).
+
+        Example:
+            >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
+            ...     await send.enqueue_async("a@b.c", using=conn)
+        """
+        requests = [self.prepare(*args, **kwargs)]
+
+        def enqueue(connection: object | None) -> list[JobHandle]:
+            if connection is None:
+                return self._enqueue(requests)
+            return self._enqueue(requests, connection=connection)
+
+        return (await run_awaited(enqueue, using))[0]
 
     def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
         """A validated job request for `App.enqueue_many`, written nowhere yet.

@@ -79,7 +79,7 @@ from taskwheel.jobs import (
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.limits import KeyLimit, validate_capacity, validate_key
-from taskwheel.notify import due_event
+from taskwheel.notify import FINISHED, due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.schedules import (
@@ -96,7 +96,7 @@ from taskwheel.stores import steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import AttemptEnd, Executor
+from taskwheel.stores.executor import AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
@@ -261,6 +261,7 @@ class SQLStore(Store):
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
+            _announce_finished(tx, moved)
             applied = {row.id: row.namespace for row in moved}
             changes = self._judge_breakers(
                 tx, [(o.job_id, o.outcome is AttemptOutcome.SUCCEEDED) for o in outcomes
@@ -292,6 +293,7 @@ class SQLStore(Store):
             moved = tx.end_attempts_of_worker(worker_id, error, ends)
             tx.release_queue_one(moved)
             steps.steps_ended(tx, moved)
+            _announce_finished(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
             tx.forget_worker(worker_id)
             ended = {row.id for row in moved}
@@ -1235,3 +1237,9 @@ def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> Non
     if later:
         tx.wake(namespace, due_event(min(later).timestamp()))
 
+
+def _announce_finished(tx: Executor, moved: Sequence[Moved]) -> None:
+    """One `FINISHED` wake-up per namespace where jobs ended, sent at the commit (one
+    per batch of outcomes, not per job; a retry that waits again has not ended)."""
+    for namespace in sorted({row.namespace for row in moved if row.status in TERMINAL}):
+        tx.wake(namespace, FINISHED)

@@ -158,7 +158,7 @@ class Executor(ABC):
     @abstractmethod
     def wake(self, namespace: str, event: str) -> None:
         """Notify listeners of ``namespace`` (``"cancel"``, ``"due"``, ``"schedules"``,
-        ``"jobs"``) if and when this transaction commits."""
+        ``"jobs"``, ``"finished"``) if and when this transaction commits."""
 
     @abstractmethod
     def namespaces(self) -> list[str]:

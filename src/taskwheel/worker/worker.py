@@ -40,7 +40,7 @@ from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome, job_origin
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
-from taskwheel.notify import due_of
+from taskwheel.notify import FINISHED, due_of
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -300,6 +300,8 @@ class Worker:
                     continue
                 if event == "jobs":  # work in a namespace it did not know of yet
                     self._serving = (*self._serving, namespace)
+            if event == FINISHED:  # jobs ended: nothing to claim
+                continue
             if event == "cancel":
                 if self._heartbeat is not None:
                     self._heartbeat.beat_now()
