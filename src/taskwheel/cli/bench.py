@@ -160,6 +160,9 @@ def bench(
               help="Worker processes running the fired no-op jobs.")
 @click.option("--burst", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Schedules all due at one instant, measured after the window (0: none).")
+@click.option("--schedulers", type=click.IntRange(min=1, max=16), default=1,
+              show_default=True, help="Scheduler processes of the steady phase, sharing the "
+              "partitions (each one's CPU and memory is read over its share).")
 @click.option("--timeout", default="120s", metavar="DURATION", show_default=True,
               help="The longest any wait (start-up, last fires, jobs to finish) may take.")
 @format_option
@@ -167,7 +170,7 @@ def bench(
 @click.pass_context
 def bench_schedules(
     ctx: click.Context, /, *, schedules: int, duration: str, workers: int, burst: int,
-    timeout: str, output_format: str, quiet: bool,
+    schedulers: int, timeout: str, output_format: str, quiet: bool,
 ) -> None:
     """Measure the scheduler: fire lateness (created_at - fire time) and start lateness
     at N active schedules, duplicates, the scheduler's CPU share and memory per
@@ -180,7 +183,8 @@ def bench_schedules(
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_schedule_benchmark(
         ScheduleBenchSettings.build(schedules=schedules, duration=duration, workers=workers,
-                                    burst=burst, timeout=timeout, postgres_url=ctx.obj),
+                                    burst=burst, timeout=timeout, postgres_url=ctx.obj,
+                                    schedulers=schedulers),
         progress,
     ))
     if output.json:
