@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import statistics
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,7 @@ from taskwheel.bench.app import APP_SPEC, QUEUE, app, noop
 from taskwheel.bench.core import CpuMeter, DrainResult, drain_of
 from taskwheel.bench.databases import open_app, run_database, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet
-from taskwheel.bench.report import Progress, machine, store_facts
+from taskwheel.bench.report import Progress, machine, ratio, spread, store_facts
 from taskwheel.bench.settings import BenchStore, FleetSettings, check_store
 from taskwheel.errors import InvalidInput
 from taskwheel.jobs import JobFilter
@@ -120,19 +119,15 @@ class FeatureBenchResult:
     rounds: list[dict[Feature, DrainResult]]
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def ratios(self, feature: Feature) -> dict[str, dict[str, float]]:
+    def ratios(self, feature: Feature) -> dict[str, dict[str, float | None]]:
         """The feature's drain rate and CPU per job, each over the plain drain's of the
         same round: median, min and max over the rounds."""
-        def summary(values: list[float]) -> dict[str, float]:
-            return {"median": round(statistics.median(values), 3),
-                    "min": round(min(values), 3), "max": round(max(values), 3)}
-
         rates, cpus = [], []
         for drains in self.rounds:
             plain, this = drains[Feature.PLAIN], drains[feature]
-            rates.append(this.per_s / plain.per_s)
-            cpus.append(_cpu_per_job(this) / _cpu_per_job(plain))
-        return {"rate": summary(rates), "cpu_per_job": summary(cpus)}
+            rates.append(ratio(this.per_s, plain.per_s))
+            cpus.append(ratio(_cpu_per_job(this), _cpu_per_job(plain)))
+        return {"rate": spread(rates), "cpu_per_job": spread(cpus)}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document ``taskwheel bench features --format json`` prints."""

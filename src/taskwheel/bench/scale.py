@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +37,7 @@ from taskwheel.bench.core import CpuMeter, DrainResult, drain_of
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
 from taskwheel.bench.history import FillResult, HistoryFill, PostgresTables, open_tables
 from taskwheel.bench.processes import WorkerFleet
-from taskwheel.bench.report import Progress, machine, store_facts
+from taskwheel.bench.report import Progress, machine, ratio, spread, store_facts
 from taskwheel.bench.schedules import ScheduleBenchResult, run_schedule_benchmark
 from taskwheel.bench.settings import (
     BenchStore,
@@ -136,13 +135,13 @@ class HistoryRun:
     analysed: DrainResult
     autovacuum: dict[str, Any] = field(default_factory=dict)
 
-    def ratios(self) -> dict[str, float]:
+    def ratios(self) -> dict[str, float | None]:
         """Each loaded drain's rate over the empty one's, and the same for CPU per job."""
         return {
-            "loaded_rate": round(self.loaded.per_s / self.empty.per_s, 3),
-            "analysed_rate": round(self.analysed.per_s / self.empty.per_s, 3),
-            "loaded_cpu_per_job": round(_cpu(self.loaded) / _cpu(self.empty), 3),
-            "analysed_cpu_per_job": round(_cpu(self.analysed) / _cpu(self.empty), 3),
+            "loaded_rate": ratio(self.loaded.per_s, self.empty.per_s),
+            "analysed_rate": ratio(self.analysed.per_s, self.empty.per_s),
+            "loaded_cpu_per_job": ratio(_cpu(self.loaded), _cpu(self.empty)),
+            "analysed_cpu_per_job": ratio(_cpu(self.analysed), _cpu(self.empty)),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,7 +170,7 @@ class ScaleBenchResult:
     wheel: list[TickCost]
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def history_summary(self) -> dict[str, dict[str, dict[str, float]]]:
+    def history_summary(self) -> dict[str, dict[str, dict[str, float | None]]]:
         """Per autovacuum mode ("-" on SQLite), each ratio's median, min and max."""
         modes: dict[str, list[HistoryRun]] = {}
         for run in self.history:
@@ -179,11 +178,7 @@ class ScaleBenchResult:
         summary = {}
         for mode, runs in modes.items():
             ratios = [run.ratios() for run in runs]
-            summary[mode] = {
-                name: {"median": round(statistics.median(r[name] for r in ratios), 3),
-                       "min": min(r[name] for r in ratios), "max": max(r[name] for r in ratios)}
-                for name in ratios[0]
-            }
+            summary[mode] = {name: spread([r[name] for r in ratios]) for name in ratios[0]}
         return summary
 
     def to_dict(self) -> dict[str, Any]:
