@@ -61,7 +61,8 @@ FEATURE_METHODS = {
                      "(a span per attempt; OpenTelemetry API only, no SDK installed: "
                      "non-recording spans, nothing exported)",
     Feature.PAUSES: "the namespace has a paused queue and a paused task (not the drain's): "
-                    "the pause gate is consulted by every claim",
+                    "while a gate is closed, each job written or made ready is checked "
+                    "against the pauses",
     Feature.QUOTAS: "the namespace has quotas (max queued, max active schedules), "
                     "far above what the run reaches",
 }
