@@ -208,7 +208,11 @@ taken AS (
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
@@ -270,7 +274,11 @@ taken AS (
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
@@ -300,7 +308,7 @@ FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count
 CROSS JOIN LATERAL (
     SELECT run_at FROM jobs
     WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-      AND queue = ANY(%(queues)s::text[])
+      AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- on jobs_due, as in claim_jobs
     ORDER BY run_at LIMIT 1) AS first
 
 -- name: heartbeat
