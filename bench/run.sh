@@ -12,3 +12,5 @@ taskwheel bench schedules --schedules 100000 --format table
 taskwheel bench failover --format table
 taskwheel bench workflows --steps 1000 --format table
 taskwheel bench watching --runs 5 --format table
+taskwheel bench features --jobs 20000 --repeat 3 --format table
+taskwheel bench scale --format table   # the full run: --finished 10000000 --scheduled 1000000 --schedules 1000000

@@ -4,7 +4,9 @@
 ``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in;
 ``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain;
 ``taskwheel bench watching``: a /metrics scrape of a big deployment, and the drain with
-dashboard tabs open and /metrics scraped against the drain without."""
+dashboard tabs open and /metrics scraped against the drain without;
+``taskwheel bench scale``: whether the costs stay flat as tables and schedules grow;
+``taskwheel bench features``: each optional feature's drain cost against the plain drain."""
 
 from __future__ import annotations
 
@@ -23,7 +25,14 @@ from taskwheel.bench.core import (
     summarise,
 )
 from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
+from taskwheel.bench.features import (
+    Feature,
+    FeatureBenchResult,
+    FeatureBenchSettings,
+    run_features_benchmark,
+)
 from taskwheel.bench.report import Percentiles, Progress
+from taskwheel.bench.scale import FULL, ScaleBenchResult, ScaleBenchSettings, run_scale_benchmark
 from taskwheel.bench.schedules import BurstResult, ScheduleBenchResult, run_schedule_benchmark
 from taskwheel.bench.server import ServerBenchResult, ServerBenchSettings, run_server_benchmark
 from taskwheel.bench.settings import (
@@ -175,6 +184,9 @@ def bench(
               help="Worker processes running the fired no-op jobs.")
 @click.option("--burst", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Schedules all due at one instant, measured after the window (0: none).")
+@click.option("--schedulers", type=click.IntRange(min=1, max=16), default=1,
+              show_default=True, help="Scheduler processes of the steady phase, sharing the "
+              "partitions (each one's CPU and memory is read over its share).")
 @click.option("--timeout", default="120s", metavar="DURATION", show_default=True,
               help="The longest any wait (start-up, last fires, jobs to finish) may take.")
 @format_option
@@ -182,7 +194,7 @@ def bench(
 @click.pass_context
 def bench_schedules(
     ctx: click.Context, /, *, schedules: int, duration: str, workers: int, burst: int,
-    timeout: str, output_format: str, quiet: bool,
+    schedulers: int, timeout: str, output_format: str, quiet: bool,
 ) -> None:
     """Measure the scheduler: fire lateness (created_at - fire time) and start lateness
     at N active schedules, duplicates, the scheduler's CPU share and memory per
@@ -195,7 +207,8 @@ def bench_schedules(
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_schedule_benchmark(
         ScheduleBenchSettings.build(schedules=schedules, duration=duration, workers=workers,
-                                    burst=burst, timeout=timeout, postgres_url=ctx.obj),
+                                    burst=burst, timeout=timeout, postgres_url=ctx.obj,
+                                    schedulers=schedulers),
         progress,
     ))
     if output.json:
@@ -384,6 +397,205 @@ def watching_table(result: WatchingBenchResult) -> Table:
     for row in summary_lines(result):
         table.add_row(*row)
     return table
+
+
+@bench.command("scale", short_help="Drain with a full jobs table, a million schedules, "
+               "the wheel's tick.")
+@click.option("--finished", type=click.IntRange(min=0), default=500_000, show_default=True,
+              help=f"Finished jobs (with their attempts) filled into the jobs table before "
+              f"the loaded drain; the full run: {FULL['finished']:,} (0 and --scheduled 0: "
+              f"no history part).")
+@click.option("--scheduled", type=click.IntRange(min=0), default=50_000, show_default=True,
+              help=f"Jobs due in a day filled in beside them; the full run: "
+              f"{FULL['scheduled']:,}.")
+@click.option("--drain-jobs", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="No-op jobs of each drain (empty table, as filled, after ANALYZE).")
+@click.option("--autovacuum", "autovacuum", type=click.Choice(["on", "off"]), multiple=True,
+              default=("on", "off"), show_default=True,
+              help="PostgreSQL: the jobs and attempts tables' autovacuum_enabled of the "
+              "runs (repeat for both); the server's settings are never changed.")
+@click.option("--schedules", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help=f"Active schedules of the schedules part (0: none); the full run: "
+              f"{FULL['schedules']:,}.")
+@click.option("--schedulers", type=click.IntRange(min=1, max=16), default=4,
+              show_default=True, help="Schedulers sharing the partitions in the second "
+              "schedules run (the first has one).")
+@click.option("--duration", default="30s", metavar="DURATION", show_default=True,
+              help="The measured window of each schedules run.")
+@click.option("--timers", default="10000,100000,1000000", metavar="N,N,...",
+              show_default=True, help="Timing wheel sizes whose cost per tick is measured "
+              "(none: no wheel part).")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Runs of the history part, each on a fresh database.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--timeout", default="10m", metavar="DURATION", show_default=True,
+              help="The longest any drain, fill or wait may take.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_scale(
+    ctx: click.Context, /, *, finished: int, scheduled: int, drain_jobs: int,
+    autovacuum: tuple[str, ...], schedules: int, schedulers: int, duration: str,
+    timers: str, repeat: int, workers: int, timeout: str, output_format: str, quiet: bool,
+) -> None:
+    """Measure whether the costs stay flat as the work grows: the drain rate with
+    FINISHED finished jobs and SCHEDULED later ones in the jobs table against the same
+    drain on the empty table just before (as filled, and after ANALYZE; on PostgreSQL
+    with the tables' autovacuum on and off); fire lateness, start-up, memory and CPU at
+    SCHEDULES schedules with one scheduler and with SCHEDULERS sharing them; the timing
+    wheel's cost per tick at each size of TIMERS.
+
+    The defaults take a few minutes; the full run (the sizes the help names) takes
+    hours. See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_scale_benchmark(
+        ScaleBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, finished=finished, scheduled=scheduled,
+            drain_jobs=drain_jobs, autovacuum=autovacuum, schedules=schedules,
+            schedulers=schedulers, duration=duration, timers=_sizes(timers),
+            repeat=repeat, workers=workers, timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(scale_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def _sizes(text: str) -> list[int]:
+    """``--timers``: sizes separated by commas, or none."""
+    if text.strip().lower() == "none":
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part.strip().replace("_", ""))
+        except ValueError:
+            raise InvalidInput("timers", f"not a number: {part.strip()!r} (use e.g. "
+                               "10000,100000 or none)") from None
+        if size < 1:
+            raise InvalidInput("timers", f"must be integers >= 1, got {size}")
+        sizes.append(size)
+    return sizes
+
+
+@bench.command("features", short_help="Each optional feature's drain cost against the plain "
+               "drain.")
+@click.option("--jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="No-op jobs of each drain.")
+@click.option("--feature", "features", type=click.Choice(
+    [f.value for f in Feature if f is not Feature.PLAIN]), multiple=True,
+    help="A feature to measure besides the plain drain (repeat for several).  "
+    "[default: every one]")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Rounds (plain, then each feature); each ratio is taken inside its "
+              "round.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of each drain.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_features(
+    ctx: click.Context, /, *, jobs: int, features: tuple[str, ...], repeat: int,
+    workers: int, timeout: float, output_format: str, quiet: bool,
+) -> None:
+    """Measure what each optional feature on the hot path costs the drain: workflows,
+    a metrics handler on the event hook, tracing, pauses present, quotas present; each
+    as a ratio to the plain drain of the same round (rate, and the workers' CPU per
+    job), on one fresh database (--store and --database-url before `features`). See
+    bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_features_benchmark(
+        FeatureBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, jobs=jobs, features=list(features) or None,
+            repeat=repeat, workers=workers, timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(features_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def scale_table(result: ScaleBenchResult) -> Table:
+    table = Table(title="taskwheel bench scale", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for run in result.history:
+        state = run.autovacuum
+        label = (f" (tables' autovacuum {state['tables']['jobs']}, in effect "
+                 f"{state['effective']})" if state else "")
+        ratios = run.ratios()
+        table.add_row(f"drain, empty table{label}", f"{run.empty.per_s:,.0f} jobs/s",
+                      f"{run.empty.jobs:,} jobs; workers' CPU "
+                      f"{run.empty.cpu.per_job_us(run.empty.jobs)['client']:,.0f} µs/job")
+        table.add_row(f"fill: {run.fill.rows:,} rows", f"{run.fill.seconds:,.1f} s",
+                      run.fill.method)
+        for name, drain, key in (("as filled", run.loaded, "loaded"),
+                                 ("after ANALYZE", run.analysed, "analysed")):
+            table.add_row(f"drain, full table, {name}", f"{drain.per_s:,.0f} jobs/s",
+                          f"{_shown(ratios[key + '_rate'])} of the empty table's rate, "
+                          f"CPU per job {_shown(ratios[key + '_cpu_per_job'])} of it")
+    if len(result.history) > len(result.history_summary()):
+        for mode, ratio_figures in result.history_summary().items():
+            for ratio, spread in ratio_figures.items():
+                table.add_row(f"{ratio} (autovacuum {mode})", _shown(spread["median"]),
+                              f"median [{_shown(spread['min'])}-{_shown(spread['max'])}]")
+    for schedules in result.schedules:
+        steady = schedules.steady
+        count = len(steady.schedulers)
+        fire = steady.fire_lateness
+        table.add_row(f"{steady.creation.count:,} schedules, {count} scheduler(s): "
+                      "fire lateness", f"p99 {fire.p99:.2f} ms",
+                      f"p50 {fire.p50:.2f}, max {fire.max:.2f} ms ({fire.count:,} fires, "
+                      f"{steady.duplicates} duplicates)")
+        table.add_row("  start-up", f"{steady.startup_s:.2f} s",
+                      "spawn → every partition held and loaded; loads took "
+                      + ", ".join(f"{u.load_seconds:.2f}" for u in steady.schedulers) + " s")
+        table.add_row("  memory per schedule", ", ".join(
+            f"{u.memory_per_schedule_bytes:,.0f}" for u in steady.schedulers) + " B",
+            f"per scheduler, over its share of {steady.scheduler.schedules:,}")
+        table.add_row("  CPU", ", ".join(f"{u.cpu_share:.1%}" for u in steady.schedulers),
+                      f"per scheduler, over the {steady.window_seconds:g}s window")
+    for cost in result.wheel:
+        table.add_row(f"wheel, {cost.timers:,} timers", f"{cost.idle_us_per_tick:.2f} µs/tick",
+                      f"idle; firing {cost.firing_us_per_tick:.2f} µs/tick "
+                      f"({cost.expired_per_stretch:,} expired in {cost.ticks:,} ticks, "
+                      f"{cost.firing_ns_per_expired:,.0f} ns each)")
+    return table
+
+
+def features_table(result: FeatureBenchResult) -> Table:
+    table = Table(title=f"taskwheel bench features: {len(result.rounds)} round(s)",
+                  title_justify="left")
+    table.add_column("feature")
+    table.add_column("drain", justify="right")
+    table.add_column("rate / plain", justify="right")
+    table.add_column("CPU per job / plain", justify="right")
+    for feature in result.rounds[0]:
+        rates = sorted(r[feature].per_s for r in result.rounds)
+        drain = f"{rates[len(rates) // 2]:,.0f} jobs/s"
+        if feature is Feature.PLAIN:
+            table.add_row(feature.value, drain, "1", "1")
+            continue
+        ratios = result.ratios(feature)
+        table.add_row(feature.value, drain, *(
+            f"{_shown(r['median'])} [{_shown(r['min'])}-{_shown(r['max'])}]"
+            for r in (ratios["rate"], ratios["cpu_per_job"])))
+    return table
+
+
+def _shown(ratio: float | None) -> str:
+    """A ratio, or "-" when its base was too small to read (CPU below the clock's tick)."""
+    return "-" if ratio is None else f"{ratio:.2f}"
 
 
 def server_table(result: ServerBenchResult) -> Table:

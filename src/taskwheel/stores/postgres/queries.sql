@@ -166,11 +166,20 @@ FROM STDIN
 WITH claimed_namespaces AS (
     SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
 ),
+earliest AS (
+    -- The earliest delayed job of the namespaces: a due one makes the claim slow. Each
+    -- namespace's min(run_at) is the first entry of jobs_due whatever the statistics
+    -- say. (An EXISTS on status and run_at instead is planned, once the table has been
+    -- analysed, as a sequential scan expected to meet a due job within a few rows, the
+    -- planner taking the two columns for independent: with millions of finished jobs
+    -- and none due, every claim then read the whole table.)
+    SELECT min(first.run_at) AS run_at FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+),
 slow AS (
-    SELECT EXISTS (
-               SELECT 1 FROM jobs
-               WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
-                 AND run_at <= clock_now(%(now)s))
+    SELECT coalesce((SELECT run_at FROM earliest) <= clock_now(%(now)s), false)
         OR EXISTS (
                SELECT 1 FROM jobs
                WHERE namespace = ANY(%(namespaces)s::text[])
@@ -199,7 +208,11 @@ taken AS (
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
@@ -218,12 +231,7 @@ claimed AS (
     FROM taken WHERE jobs.id = taken.id
     RETURNING jobs.*
 )
-SELECT claimed.*, slow.needed AS slow,
-       (SELECT min(first.run_at) FROM claimed_namespaces AS ns
-        CROSS JOIN LATERAL (
-            SELECT min(run_at) AS run_at FROM jobs
-            WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
-       ) AS next_due
+SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM earliest) AS next_due
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due
@@ -266,7 +274,11 @@ taken AS (
     CROSS JOIN LATERAL (
         SELECT id, priority, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
@@ -296,7 +308,7 @@ FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count
 CROSS JOIN LATERAL (
     SELECT run_at FROM jobs
     WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-      AND queue = ANY(%(queues)s::text[])
+      AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- on jobs_due, as in claim_jobs
     ORDER BY run_at LIMIT 1) AS first
 
 -- name: heartbeat

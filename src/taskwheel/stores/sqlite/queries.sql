@@ -154,16 +154,18 @@ WHERE namespace = :namespace AND status = 'scheduled' AND run_at <= :now
 
 -- name: expire_missed
 -- Jobs not started whose deadline passed: queued and delayed ones (on jobs_deadline, the
--- index every claim in steps reads)...
-UPDATE taskwheel_jobs
+-- index every claim in steps reads, named: once the table has been analysed, with
+-- millions of finished jobs, the planner would rather scan the whole table, under the
+-- write lock)...
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_deadline
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace IN (SELECT value FROM json_each(:namespaces))
   AND status IN ('queued', 'scheduled')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 -- ...and waiting ones, only when the executor is asked for them (maintenance does; a
--- claim leaves them to it).
-UPDATE taskwheel_jobs
+-- claim leaves them to it), on jobs_status for the same reason.
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'waiting'
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
@@ -271,8 +273,9 @@ WHERE status = 'waiting'
 RETURNING id, namespace
 
 -- name: release_waiting
--- The same for every schedule of :namespace.
-UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+-- The same for every schedule of :namespace (on jobs_status, named: once the table has
+-- been analysed, the planner would rather walk every fired job of every schedule).
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status SET status = 'queued', run_at = max(run_at, :now)
 WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_jobs AS earlier
