@@ -53,11 +53,12 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0009_observability.sql" in first.stdout
     assert "applied 0010_prunable.sql" in first.stdout
     assert "applied 0011_prune_by_status.sql" in first.stdout
+    assert "applied 0012_reserved.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0
     assert "already up to date" in again.stdout
-    assert project.run_json("migrate") == {"applied": [], "schema_version": 11}
+    assert project.run_json("migrate") == {"applied": [], "schema_version": 12}
 
 
 def test_enqueue_prints_the_job_it_created_in_table_and_json(project: Project) -> None:

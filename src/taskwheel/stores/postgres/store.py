@@ -539,7 +539,7 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_reserved.sql']
     """
 
     kind = "postgres"
