@@ -201,7 +201,7 @@ class App:
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
              '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
              '0008_dispatch_control.sql', '0009_observability.sql', '0010_prunable.sql',
-             '0011_prune_by_status.sql', '0012_reserved.sql']
+             '0011_prune_by_status.sql', '0012_reserved.sql', '0013_fair_shares.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -264,6 +264,7 @@ class App:
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         pool: Pool | str | None = None,
         pass_context: bool = False,
+        fairness_key: str | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -280,16 +281,20 @@ class App:
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         pool: Pool | str | None = None,
         pass_context: bool = False,
+        fairness_key: str | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
         ``guarantee="at_most_once"`` never runs a job twice: if its worker vanishes
         the job dies instead. ``deadline_policy="run_late"`` runs jobs whose deadline
         passed. ``pass_context=True`` passes a `Context` as the first argument.
+        ``fairness_key="customer:{customer_id}"``: each job's share of claims, with the
+        job's arguments in its fields (`taskwheel.fairness`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
+            fairness_key=fairness_key,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:

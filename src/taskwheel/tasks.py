@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
+from taskwheel.fairness import validate_fairness_key
 from taskwheel.jobs import (
     MAX_ARGUMENT_BYTES,
     DeadlinePolicy,
@@ -47,7 +48,8 @@ class Enqueue(Protocol):
     ) -> list[JobHandle]: ...
 
 ENQUEUE_OPTIONS = frozenset(
-    {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key"}
+    {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key",
+     "fairness_key"}
 )
 
 
@@ -71,6 +73,7 @@ class TaskOptions:
     deadline_policy: DeadlinePolicy = DeadlinePolicy.EXPIRE
     pool: Pool | None = None  # None: the worker's pool
     pass_context: bool = False
+    fairness_key: str | None = None  # each job's, with {name} fields of its arguments
 
 
 def make_options(
@@ -83,6 +86,7 @@ def make_options(
     deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
     pool: Pool | str | None = None,
     pass_context: bool = False,
+    fairness_key: str | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -104,6 +108,7 @@ def make_options(
         deadline_policy=validate_choice(DeadlinePolicy, deadline_policy, "deadline_policy"),
         pool=None if pool is None else validate_choice(Pool, pool, "pool"),
         pass_context=bool(pass_context),
+        fairness_key=None if fairness_key is None else validate_fairness_key(fairness_key),
     )
 
 
@@ -212,6 +217,7 @@ class Task(Generic[P, R]):
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
         namespace: str | None = None,
+        fairness_key: str | None = None,
     ) -> NewJob:
         """The job request with arguments given as a list and a dict, for the task's
         namespace or ``namespace`` (an HTTP server serves every namespace with one
@@ -247,6 +253,10 @@ class Task(Generic[P, R]):
             raise InvalidInput("idempotency_key", "must be a string of 1-500 characters")
         if idempotency_key is not None:
             dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
+        if fairness_key is not None:
+            validate_fairness_key(fairness_key)
+        elif self.options.fairness_key is not None:
+            fairness_key = _filled_key(self.options.fairness_key, args, kwargs, self.name)
         stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
         stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
                                                  max_bytes=self.max_argument_bytes)
@@ -277,6 +287,7 @@ class Task(Generic[P, R]):
                 else self.options.timeout
             ),
             idempotency_key=idempotency_key,
+            fairness_key=fairness_key,
         )
 
     def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -289,6 +300,17 @@ class Task(Generic[P, R]):
                                    f"task {self.name!r}: {exc}") from None
         elif self.command is not None:
             render_command(self.command, args, kwargs, self.name)
+
+
+def _filled_key(template: str, args: list[Any], kwargs: dict[str, Any], task: str) -> str:
+    """A task's fairness key for one job: ``"customer:{customer_id}"`` with the job's
+    arguments (by position or name) in its fields."""
+    try:
+        key = template.format(*args, **kwargs)
+    except (IndexError, KeyError, ValueError, AttributeError) as exc:
+        raise InvalidInput("fairness_key", f"task {task!r}: its fairness key {template!r} "
+                           f"needs an argument the job does not have ({exc})") from None
+    return validate_fairness_key(key)
 
 
 def render_command(command: str, args: list[Any], kwargs: dict[str, Any], task: str) -> str:

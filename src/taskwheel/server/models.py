@@ -85,6 +85,9 @@ class EnqueueRequest(Request):
     max_attempts: Attempts | None = None
     idempotency_key: str | None = Field(
         None, description="A second enqueue with this key answers the first job.")
+    fairness_key: str | None = Field(
+        None, description="The job's share of claims: its key's weight among the keys "
+                          "of the namespace (see fair shares).")
 
 
 class EnqueueBatch(Request):
@@ -124,6 +127,7 @@ class JobOut(Answer):
     fire_at: datetime | None
     workflow_run_id: int | None
     step: str | None
+    fairness_key: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:

@@ -32,6 +32,7 @@ from taskwheel.alerts import (
 )
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AgingNotFound,
     AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
@@ -46,6 +47,7 @@ from taskwheel.errors import (
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
@@ -77,7 +79,7 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
 )
-from taskwheel.stores import steps
+from taskwheel.stores import placing, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
@@ -145,9 +147,11 @@ class SQLStore(Store):
             _refuse_past_deadlines(jobs, self.now())
         keyed = any(new.idempotency_key is not None for new in jobs)
         # Keys that others hold may have to be looked for twice: in one transaction.
-        with self.executor("enqueue", "transaction" if keyed else "statement",
-                           pipeline=True) as ex:
-            written = ex.insert_unlimited_jobs(jobs)
+        written = None
+        if not any(new.fairness_key is not None for new in jobs):  # else placed: below
+            with self.executor("enqueue", "transaction" if keyed else "statement",
+                               pipeline=True) as ex:
+                written = ex.insert_unlimited_jobs(jobs)
         created = written if written is not None else self._enqueue_within_quotas(jobs)
         if self.events.wants(EventKind.JOB_ENQUEUED):
             for job, existing in zip(created, created.existing, strict=True):
@@ -162,7 +166,9 @@ class SQLStore(Store):
         (`QuotaExceeded`, `QueueFull`; nothing written): each quota locked, judged
         (`quotas.admit`) and its rate bucket spent, each queue's maximum depth locked and
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
-        whose idempotency key is taken counts as a job: a full queue refuses it too."""
+        whose idempotency key is taken counts as a job: a full queue refuses it too.
+        Jobs of a namespace with fair shares or aging get their places in the dispatch
+        order there too (`placing.place_new_jobs`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -181,7 +187,10 @@ class SQLStore(Store):
                 depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
                 admit_depth(QueueLimit(namespace, queue, max_depth), depth,
                             by_queue[namespace, queue])
-            return tx.insert_jobs(jobs)
+            places = placing.plan_places(tx, jobs, now)
+            created = tx.insert_jobs(jobs)
+            placing.place_new_jobs(tx, places, created)
+            return created
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:
@@ -745,6 +754,34 @@ class SQLStore(Store):
             tx.set_queue_limit(limit)
             return next(found for found in tx.list_queue_limits(limit.namespace)
                         if found.queue == limit.queue)
+
+    def set_fair_weight(self, weight: FairWeight) -> FairWeight:
+        with self.executor("set_fair_weight") as tx:
+            tx.set_fair_weight(weight.namespace, weight.key, weight.weight)
+            return next(found for found in tx.list_fair_flows(weight.namespace)
+                        if found.key == weight.key)
+
+    def list_fair_weights(self, namespace: str) -> list[FairWeight]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_fair_weights", "read") as ex:
+            return ex.list_fair_flows(namespace)
+
+    def set_queue_aging(self, aging: QueueAging) -> QueueAging:
+        with self.executor("set_queue_aging", "statement") as ex:
+            ex.set_queue_aging(aging)
+        return aging
+
+    def remove_queue_aging(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_aging", "statement") as ex:
+            if not ex.delete_queue_aging(namespace, queue):
+                raise AgingNotFound(queue)
+
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_aging", "read") as ex:
+            return ex.list_queue_aging(namespace)
 
     def remove_queue_limit(self, namespace: str, queue: str) -> None:
         validate_name(namespace, "namespace")

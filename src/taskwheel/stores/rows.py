@@ -91,6 +91,7 @@ def created_job(
         last_error=None,
         checkpoint=None,
         trace_parent=new.trace_parent,
+        fairness_key=new.fairness_key,
     )
 
 
@@ -183,6 +184,9 @@ def job(row: Columns, decode: Decode = loads_json) -> Job:
         workflow_run_id=row["workflow_run_id"],
         step=row["step"],
         trace_parent=row["trace_parent"],
+        fairness_key=row["fairness_key"],
+        rank_offset=row["rank_offset"],
+        fair_pass=row["fair_pass"],
     )
 
 

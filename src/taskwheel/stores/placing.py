@@ -1,0 +1,84 @@
+"""Jobs' places in the dispatch order (`taskwheel.fairness`), given in the transaction
+that writes them, for both dialects.
+
+A namespace that uses neither fair shares nor aging has nothing here: its enqueues
+never come this way (the statement that writes them finds no flow and no aging rate
+of their namespaces), and its jobs keep rank offset and pass 0. Otherwise, inside the
+enqueue's transaction: the flows of the batch locked in key order (two enqueues of
+one flow take passes one after the other), the frontier of each rank read off the
+ready index, the places computed (`fairness.place_jobs`), the flows' last passes
+saved, the jobs written and their places set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from taskwheel.fairness import Flow, Placed, Request, flow_keys, place_jobs, rank_offset
+from taskwheel.jobs import Enqueued, NewJob
+from taskwheel.stores.executor import Executor
+from taskwheel.stores.rows import placement
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """The places of a batch's jobs that have one, by their index in the batch."""
+
+    placed: tuple[Placed, ...] = ()
+
+
+def plan_places(tx: Executor, jobs: Sequence[NewJob], now: float) -> Places:
+    """The places of ``jobs`` (enqueued at ``now``), their flows locked and advanced."""
+    by_namespace: dict[str, list[int]] = {}
+    for index, new in enumerate(jobs):
+        by_namespace.setdefault(new.namespace, []).append(index)
+    placed: list[Placed] = []
+    for namespace in sorted(by_namespace):  # flows locked in one order
+        indices = by_namespace[namespace]
+        aging = tx.aging_rates(namespace)
+        fair = (any(jobs[i].fairness_key is not None for i in indices)
+                or tx.is_fair(namespace))
+        if not fair and not aging:
+            continue
+        requests = []
+        for i in indices:
+            due, deadline, _status = placement(jobs[i], now)
+            requests.append(Request(jobs[i].fairness_key, jobs[i].queue, jobs[i].priority,
+                                    due, deadline))
+        flows: dict[str, Flow] = {}
+        frontier: dict[int, float] = {}
+        ceiling = 0.0
+        if fair:
+            for key in flow_keys(request.key for request in requests):
+                flows[key] = tx.lock_fair_flow(namespace, key) or Flow(1.0, 0.0)
+            ranks = {r.priority + rank_offset(aging.get(r.queue), r.due) for r in requests}
+            for rank in sorted(ranks):
+                found = tx.pass_frontier(namespace, rank)
+                if found is not None:
+                    frontier[rank] = found
+            if len(frontier) < len(ranks):
+                ceiling = tx.fair_ceiling(namespace)
+        for place in place_jobs(requests, fair=fair, aging=aging, flows=flows,
+                                frontier=frontier, ceiling=ceiling):
+            placed.append(Placed(indices[place.index], place.fairness_key,
+                                 place.rank_offset, place.fair_pass))
+        for key, flow in flows.items():
+            tx.save_fair_flow(namespace, key, flow.last_pass)
+    return Places(tuple(placed))
+
+
+def place_new_jobs(tx: Executor, places: Places, created: Enqueued) -> None:
+    """Set the places of the jobs the enqueue created (a request answered by the job
+    that held its idempotency key created nothing: that job keeps its place)."""
+    written = []
+    for place in places.placed:
+        if created.existing[place.index]:
+            continue
+        job = created[place.index]
+        job.fairness_key = place.fairness_key
+        job.rank_offset = place.rank_offset
+        job.fair_pass = place.fair_pass
+        written.append((job.id, place.fairness_key, place.rank_offset, place.fair_pass))
+    if written:
+        tx.place_jobs(written)
