@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
@@ -545,3 +546,46 @@ class QueueLimitOut(Answer):
 
 class QueueLimitList(Answer):
     limits: list[QueueLimitOut]
+
+
+class FairWeightIn(Request):
+    """A fairness key's weight: its share of a saturated queue's claims against the
+    other keys' weights."""
+
+    weight: float = Field(gt=0, le=1_000_000)
+
+
+class FairWeightOut(Answer):
+    namespace: str
+    key: str
+    weight: float
+    last_pass: float | None
+
+    @classmethod
+    def of(cls, weight: FairWeight) -> FairWeightOut:
+        return cls.model_validate(weight)
+
+
+class FairWeightList(Answer):
+    weights: list[FairWeightOut]
+
+
+class QueueAgingIn(Request):
+    """Priority levels a waiting job of the queue gains: ``"1/min"``, ``"2/30s"``, or a
+    number of levels per second."""
+
+    rate: str | float
+
+
+class QueueAgingOut(Answer):
+    namespace: str
+    queue: str
+    rate: float = Field(description="Priority levels per second of waiting.")
+
+    @classmethod
+    def of(cls, aging: QueueAging) -> QueueAgingOut:
+        return cls.model_validate(aging)
+
+
+class QueueAgingList(Answer):
+    queues: list[QueueAgingOut]

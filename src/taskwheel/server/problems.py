@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskwheel.errors import (
+    AgingNotFound,
     AlertNotFound,
     ApiKeyNotFound,
     IllegalTransition,
@@ -103,7 +104,7 @@ def problem_of(exc: Exception) -> Problem:
         # Room is made as jobs start: try again in a second.
         return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
                        headers={"Retry-After": "1"})
-    if isinstance(exc, NotPaused | QueueLimitNotFound):
+    if isinstance(exc, NotPaused | QueueLimitNotFound | AgingNotFound):
         return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),
