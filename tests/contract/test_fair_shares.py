@@ -167,3 +167,26 @@ def test_a_malformed_aging_rate_is_refused_and_nothing_is_written(
     with pytest.raises(InvalidInput, match=r"^rate: "):
         Client(store, NS).set_queue_aging(QUEUE, rate)  # type: ignore[arg-type]
     assert store.list_queue_aging(NS) == []
+
+
+def test_a_schedule_s_fired_jobs_and_a_workflow_s_steps_take_their_places_too(
+    store: Store, clock: ManualClock
+) -> None:
+    from .test_schedules import created, definition
+    from .test_workflows import DIAMOND, workflow
+
+    store.set_fair_weight(FairWeight(NS, "", 1))
+    store.set_queue_aging(QueueAging(NS, QUEUE, 0.1))
+    backlog = store.enqueue([new_job() for _ in range(3)])
+    assert [job.fair_pass for job in backlog] == [1.0, 2.0, 3.0]
+    clock.advance(100)
+    fired = store.trigger_schedule(NS, created(store, definition()).definition.name)
+    assert fired.job_id is not None
+    [job] = store.get_jobs(NS, [fired.job_id])
+    run = store.submit_workflow(workflow(DIAMOND))
+    steps = store.get_workflow_run(NS, run.id).steps
+    # Each comes after the backlog of its flow, and ranks 10 aging steps below it.
+    assert [job.fair_pass, *(step.job.fair_pass for step in steps)] == [4.0, 5.0, 6.0, 7.0,
+                                                                         8.0]
+    assert job.rank_offset == backlog[0].rank_offset - 10
+    assert {step.job.rank_offset for step in steps} == {job.rank_offset}

@@ -437,6 +437,7 @@ class SQLStore(Store):
                     continue
                 fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
+                _place_fired(tx, schedule.definition.namespace, fires)
                 fired += fires
         return fired
 
@@ -446,6 +447,7 @@ class SQLStore(Store):
             schedule = _schedule(tx, namespace, name)
             fired = _fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
+            _place_fired(tx, namespace, [fired])
         return fired
 
     # -- workflows ------------------------------------------------------------------------------
@@ -455,7 +457,10 @@ class SQLStore(Store):
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
-            return steps.read_run(tx, spec.namespace, run_id)
+            run = steps.read_run(tx, spec.namespace, run_id)
+            if placing.in_use(tx, spec.namespace):
+                placing.place_written(tx, spec.namespace, [step.job for step in run.steps])
+            return run
 
     def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
         with self.executor("get_workflow_run", "snapshot") as ex:
@@ -944,6 +949,21 @@ def _fire(
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
     return Fired.at(schedule.id, fire.fire_at, result, job_id=job_id, run_at=fire.run_at,
                     created_at=now)
+
+
+def _place_fired(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
+    """Give the jobs the fires created (a job, or a workflow run's steps) their places
+    in the dispatch order, when their namespace has fair shares or aging."""
+    if not any(f.job_id or f.workflow_run_id for f in fired) or not placing.in_use(
+            tx, namespace):
+        return
+    job_ids = [f.job_id for f in fired if f.job_id is not None]
+    jobs = tx.get_jobs(namespace, job_ids) if job_ids else []
+    for f in fired:
+        if f.workflow_run_id is not None:
+            jobs += [step.job for step in steps.read_run(tx, namespace,
+                                                         f.workflow_run_id).steps]
+    placing.place_written(tx, namespace, jobs)
 
 
 def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from taskwheel.fairness import Flow, Placed, Request, flow_keys, place_jobs, rank_offset
-from taskwheel.jobs import Enqueued, NewJob
+from taskwheel.jobs import Enqueued, Job, NewJob
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.rows import placement
 
@@ -36,36 +36,64 @@ def plan_places(tx: Executor, jobs: Sequence[NewJob], now: float) -> Places:
     placed: list[Placed] = []
     for namespace in sorted(by_namespace):  # flows locked in one order
         indices = by_namespace[namespace]
-        aging = tx.aging_rates(namespace)
-        fair = (any(jobs[i].fairness_key is not None for i in indices)
-                or tx.is_fair(namespace))
-        if not fair and not aging:
-            continue
         requests = []
         for i in indices:
             due, deadline, _status = placement(jobs[i], now)
             requests.append(Request(jobs[i].fairness_key, jobs[i].queue, jobs[i].priority,
                                     due, deadline))
-        flows: dict[str, Flow] = {}
-        frontier: dict[int, float] = {}
-        ceiling = 0.0
-        if fair:
-            for key in flow_keys(request.key for request in requests):
-                flows[key] = tx.lock_fair_flow(namespace, key) or Flow(1.0, 0.0)
-            ranks = {r.priority + rank_offset(aging.get(r.queue), r.due) for r in requests}
-            for rank in sorted(ranks):
-                found = tx.pass_frontier(namespace, rank)
-                if found is not None:
-                    frontier[rank] = found
-            if len(frontier) < len(ranks):
-                ceiling = tx.fair_ceiling(namespace)
-        for place in place_jobs(requests, fair=fair, aging=aging, flows=flows,
-                                frontier=frontier, ceiling=ceiling):
-            placed.append(Placed(indices[place.index], place.fairness_key,
-                                 place.rank_offset, place.fair_pass))
-        for key, flow in flows.items():
-            tx.save_fair_flow(namespace, key, flow.last_pass)
+        placed += (Placed(indices[place.index], place.fairness_key, place.rank_offset,
+                          place.fair_pass)
+                   for place in _places(tx, namespace, requests))
     return Places(tuple(placed))
+
+
+def in_use(tx: Executor, namespace: str) -> bool:
+    """Whether the namespace has fair shares or a queue that ages."""
+    return tx.is_fair(namespace) or bool(tx.aging_rates(namespace))
+
+
+def place_written(tx: Executor, namespace: str, jobs: Sequence[Job]) -> None:
+    """Place jobs of ``namespace`` written without a request of their own (a schedule's
+    fire, a workflow run's steps), in the transaction that wrote them."""
+    requests = [Request(job.fairness_key, job.queue, job.priority, job.run_at.timestamp(),
+                        None if job.deadline is None else job.deadline.timestamp())
+                for job in jobs]
+    written = []
+    for place in _places(tx, namespace, requests):
+        job = jobs[place.index]
+        job.rank_offset, job.fair_pass = place.rank_offset, place.fair_pass
+        written.append((job.id, job.fairness_key, place.rank_offset, place.fair_pass))
+    if written:
+        tx.place_jobs(written)
+
+
+def _places(tx: Executor, namespace: str, requests: list[Request]) -> list[Placed]:
+    """The places of a namespace's requests, in their order (none when it uses neither
+    fair shares nor aging)."""
+    if not requests:
+        return []
+    aging = tx.aging_rates(namespace)
+    fair = any(r.key is not None for r in requests) or tx.is_fair(namespace)
+    if not fair and not aging:
+        return []
+    flows: dict[str, Flow] = {}
+    frontier: dict[int, float] = {}
+    ceiling = 0.0
+    if fair:
+        for key in flow_keys(request.key for request in requests):
+            flows[key] = tx.lock_fair_flow(namespace, key) or Flow(1.0, 0.0)
+        ranks = {r.priority + rank_offset(aging.get(r.queue), r.due) for r in requests}
+        for rank in sorted(ranks):
+            found = tx.pass_frontier(namespace, rank)
+            if found is not None:
+                frontier[rank] = found
+        if len(frontier) < len(ranks):
+            ceiling = tx.fair_ceiling(namespace)
+    placed = place_jobs(requests, fair=fair, aging=aging, flows=flows, frontier=frontier,
+                        ceiling=ceiling)
+    for key, flow in flows.items():
+        tx.save_fair_flow(namespace, key, flow.last_pass)
+    return placed
 
 
 def place_new_jobs(tx: Executor, places: Places, created: Enqueued) -> None:
