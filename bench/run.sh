@@ -11,3 +11,7 @@ taskwheel bench schedules --schedules 10000 --format table
 taskwheel bench schedules --schedules 100000 --format table
 taskwheel bench failover --format table
 taskwheel bench workflows --steps 1000 --format table
+taskwheel bench --store sqlite dispatch --format table
+if [[ "${TASKWHEEL_DATABASE_URL:-}" == postgres* ]]; then
+    taskwheel bench --store postgres dispatch --format table
+fi

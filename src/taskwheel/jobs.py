@@ -68,6 +68,10 @@ class NewJob:
     idempotency_key: str | None = None
     trace_parent: str | None = None  # W3C traceparent of the enqueue (taskwheel.tracing)
     fairness_key: str | None = None  # its share of claims (taskwheel.fairness)
+    # Its place in the dispatch order, given by the store in the enqueue's transaction
+    # when its namespace has fair shares or aging (taskwheel.fairness); callers leave 0.
+    rank_offset: int = 0
+    fair_pass: float = 0.0
 
 
 # The options of a job template (the rest are fixed by each fire or run: times, keys).

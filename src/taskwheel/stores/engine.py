@@ -168,7 +168,7 @@ class SQLStore(Store):
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
         whose idempotency key is taken counts as a job: a full queue refuses it too.
         Jobs of a namespace with fair shares or aging get their places in the dispatch
-        order there too (`placing.place_new_jobs`)."""
+        order there too (`placing.placed_jobs`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -187,10 +187,7 @@ class SQLStore(Store):
                 depth = tx.queue_depth(namespace, queue, up_to=max_depth + 1)
                 admit_depth(QueueLimit(namespace, queue, max_depth), depth,
                             by_queue[namespace, queue])
-            places = placing.plan_places(tx, jobs, now)
-            created = tx.insert_jobs(jobs)
-            placing.place_new_jobs(tx, places, created)
-            return created
+            return tx.insert_jobs(placing.placed_jobs(tx, jobs, now))
 
     def claim(self, request: ClaimRequest) -> Claim:
         if request.limit == 0:

@@ -7,33 +7,28 @@ of their namespaces), and its jobs keep rank offset and pass 0. Otherwise, insid
 enqueue's transaction: the flows of the batch locked in key order (two enqueues of
 one flow take passes one after the other), the frontier of each rank read off the
 ready index, the places computed (`fairness.place_jobs`), the flows' last passes
-saved, the jobs written and their places set.
+saved, and the jobs written with their places.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from taskwheel.fairness import Flow, Placed, Request, flow_keys, place_jobs, rank_offset
-from taskwheel.jobs import Enqueued, Job, NewJob
+from taskwheel.jobs import Job, NewJob
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.rows import placement
 
 
-@dataclass(frozen=True, slots=True)
-class Places:
-    """The places of a batch's jobs that have one, by their index in the batch."""
-
-    placed: tuple[Placed, ...] = ()
-
-
-def plan_places(tx: Executor, jobs: Sequence[NewJob], now: float) -> Places:
-    """The places of ``jobs`` (enqueued at ``now``), their flows locked and advanced."""
+def placed_jobs(tx: Executor, jobs: Sequence[NewJob], now: float) -> list[NewJob]:
+    """``jobs`` (enqueued at ``now``) with their places, their flows locked and
+    advanced; the jobs of namespaces that use neither fair shares nor aging as they
+    are."""
     by_namespace: dict[str, list[int]] = {}
     for index, new in enumerate(jobs):
         by_namespace.setdefault(new.namespace, []).append(index)
-    placed: list[Placed] = []
+    placed = list(jobs)
     for namespace in sorted(by_namespace):  # flows locked in one order
         indices = by_namespace[namespace]
         requests = []
@@ -41,10 +36,11 @@ def plan_places(tx: Executor, jobs: Sequence[NewJob], now: float) -> Places:
             due, deadline, _status = placement(jobs[i], now)
             requests.append(Request(jobs[i].fairness_key, jobs[i].queue, jobs[i].priority,
                                     due, deadline))
-        placed += (Placed(indices[place.index], place.fairness_key, place.rank_offset,
-                          place.fair_pass)
-                   for place in _places(tx, namespace, requests))
-    return Places(tuple(placed))
+        for place in _places(tx, namespace, requests):
+            i = indices[place.index]
+            placed[i] = dataclasses.replace(jobs[i], rank_offset=place.rank_offset,
+                                            fair_pass=place.fair_pass)
+    return placed
 
 
 def in_use(tx: Executor, namespace: str) -> bool:
@@ -94,19 +90,3 @@ def _places(tx: Executor, namespace: str, requests: list[Request]) -> list[Place
     for key, flow in flows.items():
         tx.save_fair_flow(namespace, key, flow.last_pass)
     return placed
-
-
-def place_new_jobs(tx: Executor, places: Places, created: Enqueued) -> None:
-    """Set the places of the jobs the enqueue created (a request answered by the job
-    that held its idempotency key created nothing: that job keeps its place)."""
-    written = []
-    for place in places.placed:
-        if created.existing[place.index]:
-            continue
-        job = created[place.index]
-        job.fairness_key = place.fairness_key
-        job.rank_offset = place.rank_offset
-        job.fair_pass = place.fair_pass
-        written.append((job.id, place.fairness_key, place.rank_offset, place.fair_pass))
-    if written:
-        tx.place_jobs(written)

@@ -110,22 +110,24 @@ requested AS (
         %(delay)s::double precision[], %(deadline)s::double precision[],
         %(deadline_in)s::double precision[], %(timeout)s::double precision[],
         %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[], %(trace_parent)s::text[]
+        %(idempotency_key)s::text[], %(trace_parent)s::text[], %(fairness_key)s::text[],
+        %(rank_offset)s::bigint[], %(fair_pass)s::double precision[]
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
         timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,
-        position)
+        fairness_key, rank_offset, fair_pass, position)
     WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+        fairness_key, rank_offset, fair_pass)
     SELECT namespace, task, queue, args::json, kwargs::json,
            CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
            priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
            timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now,
-           trace_parent
+           trace_parent, fairness_key, rank_offset, fair_pass
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -158,7 +160,8 @@ SELECT clock_now(%(now)s) AS now,
 -- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 FROM STDIN
 
 -- name: claim_at_once

@@ -709,6 +709,9 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
         "trace_parent": [new.trace_parent for new in jobs],
+        "fairness_key": [new.fairness_key for new in jobs],
+        "rank_offset": [new.rank_offset for new in jobs],
+        "fair_pass": [float(new.fair_pass) for new in jobs],
     }
 
 

@@ -73,10 +73,11 @@ ORDER BY namespace
 -- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
         :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now,
-        :trace_parent)
+        :trace_parent, :fairness_key, :rank_offset, :fair_pass)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 SELECT * FROM taskwheel_jobs
@@ -117,8 +118,9 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
 -- more per row, and this statement runs once per job of a batch (executemany).
 INSERT INTO taskwheel_jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: claim_at_once
 -- A claim in one short write transaction, for when nothing but ready jobs is in play.

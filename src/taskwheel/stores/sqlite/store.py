@@ -733,6 +733,8 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
         "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
+        "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
+        "fair_pass": new.fair_pass,
     }
 
 
