@@ -150,6 +150,7 @@ def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
         assert drain["jobs"] == 700, name
         assert drain["per_s"] > 0, name
     assert set(result["ratio_to_plain"]) == {"fair"}
+    assert result["drain"]["fair"]["cpu_us_per_job"]["client"] >= 0
     keys = result["fairness"]["keys"]
     assert [key["weight"] for key in keys] == [1.0, 2.0, 4.0]
     assert sum(key["claims"] for key in keys) == 350  # the first half of the claims

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.bench.app import QUEUE, app, noop
+from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
-from taskwheel.bench.settings import FleetSettings, _count, _positive
+from taskwheel.bench.settings import BenchStore, FleetSettings, _count, _positive
 from taskwheel.clock import ManualClock
 from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.jobs import Job, NewJob
@@ -96,6 +97,8 @@ class DrainFigure:
     jobs: int
     seconds: float
     enqueue_seconds: float  # the enqueue_many call that made them ready
+    claims: int  # claim statements that took jobs (distinct worker and started_at)
+    cpu: Cpu  # the workers' (and PostgreSQL's) from the enqueue's commit to the last end
 
     @property
     def per_s(self) -> float:
@@ -104,7 +107,8 @@ class DrainFigure:
     def to_dict(self) -> dict[str, Any]:
         return {"jobs": self.jobs, "seconds": round(self.seconds, 4),
                 "per_s": round(self.per_s, 1),
-                "enqueue_per_s": round(self.jobs / self.enqueue_seconds, 1)}
+                "enqueue_per_s": round(self.jobs / self.enqueue_seconds, 1),
+                "claims": self.claims, "cpu_us_per_job": self.cpu.per_job_us(self.jobs)}
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ class DispatchBenchResult:
             "drain": {name: figure.to_dict() for name, figure in self.drains.items()},
             "ratio_to_plain": {name: round(figure.per_s / plain.per_s, 4)
                                for name, figure in self.drains.items() if name != "plain"},
+            "workers_cpu_ratio_to_plain": {
+                name: round(figure.cpu.client / plain.cpu.client, 4)
+                for name, figure in self.drains.items()
+                if name != "plain" and plain.cpu.client > 0},
             "fairness": {
                 "jain_index": round(self.jain_index, 4),
                 "keys": [{"key": s.key, "weight": s.weight, "claims": s.claims,
@@ -167,6 +175,11 @@ METHODS = {
              "call; plain: no fairness key, no aging; fair: the same jobs spread evenly "
              "over keys of weights 1:2:4, in a namespace with those weights",
     "ratio_to_plain": "a drain's rate / the plain drain's rate, in the same run",
+    "cpu_us_per_job": "CPU (user + system) per job from the enqueue's commit to the last "
+                      "job seen finished: client, the worker processes and their children; "
+                      "server, PostgreSQL's processes on this host (all of its clients)",
+    "workers_cpu_ratio_to_plain": "the workers' CPU for a drain / for the plain drain: "
+                                  "steadier than the rates on a shared machine",
     "enqueue_per_s": "jobs / the wall time of the enqueue_many call",
     "jain_index": "(sum x)^2 / (n * sum x^2), x = a key's claims / its weight, over the "
                   "first half of the fair drain's jobs by started_at (every key still had "
@@ -236,15 +249,18 @@ def _drain(
     namespace: str, requests: list[NewJob],
 ) -> tuple[DrainFigure, list[Job]]:
     workdir = stack.enter_context(temporary_workdir())
+    meter = CpuMeter(BenchStore.SQLITE if url.startswith("sqlite") else BenchStore.POSTGRES)
     with WorkerFleet(settings.fleet, url=url, namespace=namespace, logs=workdir) as fleet:
         fleet.wait_registered(store)
         started = time.perf_counter()
         handles = app.enqueue_many(requests)
         enqueue_seconds = time.perf_counter() - started
-        jobs = fleet.wait_finished(store, [h.id for h in handles], settings.timeout)
+        with meter.trees(fleet.pids) as cpu:
+            jobs = fleet.wait_finished(store, [h.id for h in handles], settings.timeout)
     first = min(epoch(job.started_at) for job in jobs)
     last = max(epoch(job.finished_at) for job in jobs)
-    return DrainFigure(len(jobs), last - first, enqueue_seconds), jobs
+    claims = len({(job.worker_id, job.started_at) for job in jobs})
+    return DrainFigure(len(jobs), last - first, enqueue_seconds, claims, cpu[0]), jobs
 
 
 def _shares(jobs: list[Job], keys: list[str], weights: tuple[float, ...]) -> list[KeyShare]:

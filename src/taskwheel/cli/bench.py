@@ -355,6 +355,8 @@ def dispatch_table(result: DispatchBenchResult) -> Table:
                       f"(enqueue {drain['enqueue_per_s']:,.0f}/s)")
     for name, ratio in figures["ratio_to_plain"].items():
         table.add_row(f"{name} / plain", f"{ratio:.3f}")
+    for name, ratio in figures["workers_cpu_ratio_to_plain"].items():
+        table.add_row(f"{name} / plain, workers' CPU", f"{ratio:.3f}")
     table.add_row("Jain's index (1:2:4)", f"{result.jain_index:.4f}")
     starvation = figures["starvation"]
     wait = starvation["trickle_wait_s"]
