@@ -18,7 +18,7 @@ that falls due at ``t`` the rank ``priority - floor(r * (t - AGING_ORIGIN))``. A
 instant, the ranks of the queue's ready jobs differ from their priorities plus
 ``floor(r * wait)`` by the same amount, so claims order them by aged priority with no
 update of any row. A job of priority ``p`` is claimed before every job of priority
-``q >= p`` of the queue that falls due ``(q - p + 1) / r`` seconds or more after it.
+``q >= p`` of the queue that falls due more than ``(q - p + 1) / r`` seconds after it.
 
 Example:
     >>> pass_after(frontier=10.0, last_pass=3.0, weight=2.0)

@@ -60,7 +60,7 @@ def list_weights(target: Target) -> None:
 def age_queue(target: Target, *, queue: str, rate: str | None, off: bool) -> None:
     """Make QUEUE's waiting jobs gain priority as they wait, so no band starves: a job
     of priority p comes before every job of priority q >= p that falls due
-    (q - p + 1) / rate after it."""
+    more than (q - p + 1) / rate after it."""
     if off == (rate is not None):
         raise InvalidInput("rate", "give --rate LEVELS/PERIOD or --off")
     with target.client() as client:
