@@ -256,7 +256,10 @@ class Task(Generic[P, R]):
         if fairness_key is not None:
             validate_fairness_key(fairness_key)
         elif self.options.fairness_key is not None:
-            fairness_key = _filled_key(self.options.fairness_key, args, kwargs, self.name)
+            named = dict(kwargs)
+            if self._signature is not None:  # arguments given by position have names too
+                named = {**self._signature.bind(*args, **kwargs).arguments, **kwargs}
+            fairness_key = _filled_key(self.options.fairness_key, args, named, self.name)
         stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
         stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
                                                  max_bytes=self.max_argument_bytes)

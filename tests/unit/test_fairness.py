@@ -21,6 +21,7 @@ from taskwheel.fairness import (
     rank_offset,
     validate_weight,
 )
+from taskwheel.tasks import Task, make_options
 
 
 def test_an_idle_flow_starts_at_the_frontier_and_banks_no_credit() -> None:
@@ -91,3 +92,21 @@ def test_a_malformed_aging_rate_is_one_line_naming_the_rate(text: object) -> Non
 def test_a_bad_weight_is_refused(weight: object) -> None:
     with pytest.raises(InvalidInput, match=r"^weight: "):
         validate_weight(weight)
+
+
+def _render(customer_id: int, page: int) -> None:
+    """A task whose jobs share claims by customer."""
+
+
+def test_a_task_s_fairness_key_is_filled_with_its_job_s_arguments() -> None:
+    task = Task("render", make_options(fairness_key="customer:{customer_id}"),
+                namespace="default", enqueue=lambda requests: [], fn=_render)
+    assert task.prepare(42, 1).fairness_key == "customer:42"
+    assert task.prepare(page=1, customer_id=7).fairness_key == "customer:7"
+    assert task.prepare(42, 1, fairness_key="vip").fairness_key == "vip"
+    missing = Task("render", make_options(fairness_key="tenant:{tenant}"),
+                   namespace="default", enqueue=lambda requests: [], fn=_render)
+    with pytest.raises(InvalidInput, match=r"^fairness_key: task 'render'"):
+        missing.prepare(42, 1)
+    with pytest.raises(InvalidInput, match=r"^fairness_key: must be a string"):
+        task.prepare(42, 1, fairness_key="")
