@@ -204,7 +204,7 @@ class App:
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
              '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
              '0008_dispatch_control.sql', '0009_observability.sql', '0010_prunable.sql',
-             '0011_prune_by_status.sql', '0012_key_gates.sql']
+             '0011_prune_by_status.sql', '0012_key_gates.sql', '0013_fair_shares.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -269,6 +269,7 @@ class App:
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
+        fairness_key: str | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -287,6 +288,7 @@ class App:
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
+        fairness_key: str | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
@@ -297,11 +299,14 @@ class App:
         each key at once, across every worker (`taskwheel.limits`);
         ``breaker=CircuitBreaker(failures=5, window="1m", cooldown="30s")`` stops
         running a key's jobs while they keep failing (`taskwheel.breakers`).
+        ``fairness_key="customer:{customer_id}"``: each job's share of claims, with the
+        job's arguments in its fields (`taskwheel.fairness`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
             concurrency=concurrency, breaker=breaker,
+            fairness_key=fairness_key,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:

@@ -38,6 +38,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/alerts/{alert}"): {"kind": "no_worker", "queue": "math",
                                  "url": "http://127.0.0.1:9/hook"},
     ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
+    ("put", "/fairness/{key}"): {"weight": 2},
+    ("put", "/queues/{queue}/aging"): {"rate": "1/min"},
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/tasks/{task}/pause"): {},
 }
@@ -74,7 +76,7 @@ def _seed(server: Running) -> dict[str, Any]:
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
             "run_id": run["id"], "worker_id": "http:0", "webhook": "gh", "queue": "math",
-            "task": "ping", "alert": "pager"}
+            "task": "ping", "alert": "pager", "key": "customer:1"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:

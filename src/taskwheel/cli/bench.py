@@ -6,7 +6,8 @@
 ``taskwheel bench watching``: a /metrics scrape of a big deployment, and the drain with
 dashboard tabs open and /metrics scraped against the drain without;
 ``taskwheel bench scale``: whether the costs stay flat as tables and schedules grow;
-``taskwheel bench features``: each optional feature's drain cost against the plain drain."""
+``taskwheel bench features``: each optional feature's drain cost against the plain drain;
+``taskwheel bench dispatch``: fair shares' cost to the drain, their fairness, aging."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ from taskwheel.bench.core import (
     EnqueueResult,
     run_benchmark,
     summarise,
+)
+from taskwheel.bench.dispatch import (
+    DispatchBenchResult,
+    DispatchBenchSettings,
+    run_dispatch_benchmark,
 )
 from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
 from taskwheel.bench.features import (
@@ -280,6 +286,41 @@ def bench_workflows(
         output.emit_json(result.to_dict())
     else:
         output.console.print(workflows_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+@bench.command("dispatch", short_help="Fair shares' cost to the drain, their fairness, aging.")
+@click.option("--jobs", type=click.IntRange(min=70), default=20_000, show_default=True,
+              help="Jobs of each drain.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes, started and idle before each drain.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Jobs each worker runs at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_dispatch(
+    ctx: click.Context, /, *, jobs: int, workers: int, concurrency: int, timeout: float,
+    output_format: str, quiet: bool,
+) -> None:
+    """Measure dispatch control: the drain of JOBS no-op jobs with fair shares on (keys
+    of weights 1:2:4) against the plain drain in the same run, Jain's index of the
+    keys' weight-normalised claims under saturation, and the wait of a priority-0
+    trickle behind a priority-9 flood in a queue that ages (simulated clock).
+    See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_dispatch_benchmark(
+        DispatchBenchSettings.build(jobs=jobs, workers=workers, concurrency=concurrency,
+                                    timeout=timeout),
+        progress, postgres_url=ctx.obj,
+    ))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(dispatch_table(result))
         output.console.print(settings_table(result.settings))
 
 
@@ -596,6 +637,27 @@ def features_table(result: FeatureBenchResult) -> Table:
 def _shown(ratio: float | None) -> str:
     """A ratio, or "-" when its base was too small to read (CPU below the clock's tick)."""
     return "-" if ratio is None else f"{ratio:.2f}"
+
+
+def dispatch_table(result: DispatchBenchResult) -> Table:
+    figures = result.to_dict()
+    table = Table("figure", "value", title="dispatch control")
+    for name, drain in figures["drain"].items():
+        table.add_row(f"drain {name}", f"{drain['per_s']:,.0f} jobs/s "
+                      f"(enqueue {drain['enqueue_per_s']:,.0f}/s)")
+    for name, ratio in figures["ratio_to_plain"].items():
+        table.add_row(f"{name} / plain", f"{ratio:.3f}")
+    for name, ratio in figures["workers_cpu_ratio_to_plain"].items():
+        table.add_row(f"{name} / plain, workers' CPU", f"{ratio:.3f}")
+    table.add_row("Jain's index (1:2:4)", f"{result.jain_index:.4f}")
+    starvation = figures["starvation"]
+    wait = starvation["trickle_wait_s"]
+    table.add_row("trickle wait p99 (aging)", "never claimed" if wait is None else
+                  f"{wait['p99']:g} s (bound {starvation['bound_s']:g} s)")
+    table.add_row("trickle claimed without aging", str(starvation["claimed_without_aging"]))
+    for name, why in figures["not_measured"].items():
+        table.add_row(name, f"not measured: {why}")
+    return table
 
 
 def server_table(result: ServerBenchResult) -> Table:

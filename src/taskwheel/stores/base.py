@@ -17,6 +17,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -518,6 +519,31 @@ class Store(ABC):
     @abstractmethod
     def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
         """The namespace's queues with a maximum depth, with their depth now."""
+
+    # -- fair shares and aging (taskwheel.fairness) ------------------------------------------
+
+    @abstractmethod
+    def set_fair_weight(self, weight: FairWeight) -> FairWeight:
+        """Give a fairness key of a namespace its weight (the namespace then uses fair
+        shares: its jobs without a key share the flow ``''``). Jobs written from now on
+        take their passes by it."""
+
+    @abstractmethod
+    def list_fair_weights(self, namespace: str) -> list[FairWeight]:
+        """The namespace's fairness flows, by key, with their last pass."""
+
+    @abstractmethod
+    def set_queue_aging(self, aging: QueueAging) -> QueueAging:
+        """Make the queue's jobs that fall due from now on age at ``aging.rate``."""
+
+    @abstractmethod
+    def remove_queue_aging(self, namespace: str, queue: str) -> None:
+        """Stop aging the queue's jobs written from now on (`AgingNotFound` if it did
+        not age)."""
+
+    @abstractmethod
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        """The namespace's queues that age."""
 
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 

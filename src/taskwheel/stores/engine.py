@@ -42,6 +42,7 @@ from taskwheel.breakers import (
 )
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AgingNotFound,
     AlertNotFound,
     ApiKeyNotFound,
     BreakerNotOpen,
@@ -58,6 +59,7 @@ from taskwheel.errors import (
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
@@ -92,7 +94,7 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
 )
-from taskwheel.stores import steps
+from taskwheel.stores import placing, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
@@ -164,10 +166,12 @@ class SQLStore(Store):
     def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
+        keyed = any(new.idempotency_key is not None for new in jobs)
+        # Keys that others hold may have to be looked for twice: in one transaction.
         written = None
-        if all(new.gate_key is None for new in jobs):  # gated: slots in one transaction
-            keyed = any(new.idempotency_key is not None for new in jobs)
-            # Keys that others hold may have to be looked for twice: in one transaction.
+        # Gated jobs take slots, and jobs with a fairness key get their places, in the
+        # transaction below.
+        if all(new.gate_key is None and new.fairness_key is None for new in jobs):
             with self.executor("enqueue", "transaction" if keyed else "statement",
                                pipeline=True) as ex:
                 written = ex.insert_unlimited_jobs(jobs)
@@ -187,7 +191,9 @@ class SQLStore(Store):
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
         whose idempotency key is taken counts as a job: a full queue refuses it too.
         Jobs with a concurrency key are written, then given their keys: each takes a
-        slot or waits blocked (`taskwheel.limits`)."""
+        slot or waits blocked (`taskwheel.limits`). Jobs of a namespace with fair shares
+        or aging get their places in the dispatch order there too
+        (`placing.placed_jobs`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -210,7 +216,7 @@ class SQLStore(Store):
             if gated:
                 tx.arm_limits()
                 tx.declare_limits(jobs)
-            created = tx.insert_jobs(jobs)
+            created = tx.insert_jobs(placing.placed_jobs(tx, jobs, now))
             if gated:
                 tx.set_gate_keys([(job, new.gate_key) for job, new, existing
                                   in zip(created, jobs, created.existing, strict=True)
@@ -504,6 +510,7 @@ class SQLStore(Store):
                 fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                          for fire in plan.fires]
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
+                _place_fired(tx, schedule.definition.namespace, fires)
                 fired += fires
         return fired
 
@@ -513,6 +520,7 @@ class SQLStore(Store):
             schedule = _schedule(tx, namespace, name)
             fired = self._fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
+            _place_fired(tx, namespace, [fired])
         return fired
 
     def _fire(
@@ -556,7 +564,10 @@ class SQLStore(Store):
             if trace_parent is not None:
                 tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
                               trace_parent)
-            return steps.read_run(tx, spec.namespace, run_id)
+            run = steps.read_run(tx, spec.namespace, run_id)
+            if placing.in_use(tx, spec.namespace):
+                placing.place_written(tx, spec.namespace, [step.job for step in run.steps])
+            return run
 
     def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
         with self.executor("get_workflow_run", "snapshot") as ex:
@@ -1034,6 +1045,34 @@ class SQLStore(Store):
             return next(found for found in tx.list_queue_limits(limit.namespace)
                         if found.queue == limit.queue)
 
+    def set_fair_weight(self, weight: FairWeight) -> FairWeight:
+        with self.executor("set_fair_weight") as tx:
+            tx.set_fair_weight(weight.namespace, weight.key, weight.weight)
+            return next(found for found in tx.list_fair_flows(weight.namespace)
+                        if found.key == weight.key)
+
+    def list_fair_weights(self, namespace: str) -> list[FairWeight]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_fair_weights", "read") as ex:
+            return ex.list_fair_flows(namespace)
+
+    def set_queue_aging(self, aging: QueueAging) -> QueueAging:
+        with self.executor("set_queue_aging", "statement") as ex:
+            ex.set_queue_aging(aging)
+        return aging
+
+    def remove_queue_aging(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_aging", "statement") as ex:
+            if not ex.delete_queue_aging(namespace, queue):
+                raise AgingNotFound(queue)
+
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_aging", "read") as ex:
+            return ex.list_queue_aging(namespace)
+
     def remove_queue_limit(self, namespace: str, queue: str) -> None:
         validate_name(namespace, "namespace")
         validate_name(queue, "queue")
@@ -1227,6 +1266,21 @@ def _fire(
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
     return Fired.at(schedule.id, fire.fire_at, result, job_id=job_id, run_at=fire.run_at,
                     created_at=now)
+
+
+def _place_fired(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
+    """Give the jobs the fires created (a job, or a workflow run's steps) their places
+    in the dispatch order, when their namespace has fair shares or aging."""
+    if not any(f.job_id or f.workflow_run_id for f in fired) or not placing.in_use(
+            tx, namespace):
+        return
+    job_ids = [f.job_id for f in fired if f.job_id is not None]
+    jobs = tx.get_jobs(namespace, job_ids) if job_ids else []
+    for f in fired:
+        if f.workflow_run_id is not None:
+            jobs += [step.job for step in steps.read_run(tx, namespace,
+                                                         f.workflow_run_id).steps]
+    placing.place_written(tx, namespace, jobs)
 
 
 def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:

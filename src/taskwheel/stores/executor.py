@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
+from taskwheel.fairness import FairWeight, Flow, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -771,3 +772,52 @@ class Executor(ABC):
     @abstractmethod
     def due_breakers(self, namespace: str) -> list[str]:
         """The namespace's open breakers whose time has come."""
+    # -- fair shares and aging (taskwheel.fairness) -----------------------------------------
+
+    @abstractmethod
+    def is_fair(self, namespace: str) -> bool:
+        """Whether the namespace uses fairness (it has a flow)."""
+
+    @abstractmethod
+    def lock_fair_flow(self, namespace: str, key: str) -> Flow | None:
+        """A flow's weight and last pass, locked until this transaction ends; None for a
+        flow never seen."""
+
+    @abstractmethod
+    def save_fair_flow(self, namespace: str, key: str, last_pass: float) -> None:
+        """Record the pass of the flow's last job (creating the flow)."""
+
+    @abstractmethod
+    def pass_frontier(self, namespace: str, rank: int) -> float | None:
+        """The lowest pass of the namespace's ready jobs of ``rank``; None without any."""
+
+    @abstractmethod
+    def fair_ceiling(self, namespace: str) -> float:
+        """The highest last pass of the namespace's flows (0 without any)."""
+
+    @abstractmethod
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        """Write jobs' places: (id, fairness key, rank offset, fair pass) each."""
+
+    @abstractmethod
+    def aging_rates(self, namespace: str) -> dict[str, float]:
+        """The aging rates of the namespace's queues that age, by queue."""
+
+    @abstractmethod
+    def set_fair_weight(self, namespace: str, key: str, weight: float | None) -> None:
+        """Give a flow a weight (None: the default, 1), creating it if need be."""
+
+    @abstractmethod
+    def list_fair_flows(self, namespace: str) -> list[FairWeight]:
+        """The namespace's flows by key."""
+
+    @abstractmethod
+    def set_queue_aging(self, aging: QueueAging) -> None: ...
+
+    @abstractmethod
+    def delete_queue_aging(self, namespace: str, queue: str) -> bool:
+        """Whether the queue aged."""
+
+    @abstractmethod
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        """The namespace's queues that age, by name."""

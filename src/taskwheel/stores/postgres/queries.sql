@@ -96,6 +96,10 @@ WITH limited AS (
     SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[])
     UNION ALL  -- or a queue with a maximum depth
     SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL  -- or fair shares or aging, which place the jobs in the same transaction
+    SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL
+    SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespace)s::text[])
     LIMIT 1
 ),
 requested AS (
@@ -106,22 +110,24 @@ requested AS (
         %(delay)s::double precision[], %(deadline)s::double precision[],
         %(deadline_in)s::double precision[], %(timeout)s::double precision[],
         %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[], %(trace_parent)s::text[]
+        %(idempotency_key)s::text[], %(trace_parent)s::text[], %(fairness_key)s::text[],
+        %(rank_offset)s::bigint[], %(fair_pass)s::double precision[]
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
         timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,
-        position)
+        fairness_key, rank_offset, fair_pass, position)
     WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+        fairness_key, rank_offset, fair_pass)
     SELECT namespace, task, queue, args::json, kwargs::json,
            CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
            priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
            timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now,
-           trace_parent
+           trace_parent, fairness_key, rank_offset, fair_pass
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -146,13 +152,16 @@ SELECT clock_now(%(now)s) AS now,
        ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids,
        EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[]))
        OR EXISTS (SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespaces)s::text[]))
        AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 FROM STDIN
 
 -- name: claim_at_once
@@ -206,7 +215,7 @@ taken AS (
     -- first of those.
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
-        SELECT id, priority, deadline, run_at FROM jobs
+        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           -- IS TRUE: the queue is no index condition, so no statistics can make
           -- jobs_status (namespace, status, queue), which must read and sort every
@@ -217,11 +226,12 @@ taken AS (
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
           AND NOT (SELECT needed FROM slow)
-        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS ready
-    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
+    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
+             ready.id
     LIMIT %(limit)s
 ),
 claimed AS (
@@ -272,7 +282,7 @@ WITH claimed_namespaces AS (
 taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
-        SELECT id, priority, deadline, run_at FROM jobs
+        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
           -- IS TRUE: the queue is no index condition, so no statistics can make
           -- jobs_status (namespace, status, queue), which must read and sort every
@@ -280,11 +290,12 @@ taken AS (
           -- table never analysed: a claim cost as much as the backlog).
           AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS ready
-    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
+    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
+             ready.id
     LIMIT %(limit)s
 )
 UPDATE jobs
@@ -1498,3 +1509,57 @@ SELECT key FROM limits
 WHERE namespace = %(namespace)s AND breaker_state = 'open'
   AND breaker_until <= clock_now(%(now)s)
 ORDER BY key
+-- name: is_fair
+-- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
+SELECT EXISTS (SELECT 1 FROM fair_flows WHERE namespace = %(namespace)s) AS found
+
+-- name: lock_fair_flow
+-- A flow's weight and last pass, locked until the enqueue's transaction ends (two
+-- enqueues of one flow take their passes one after the other).
+SELECT weight, last_pass FROM fair_flows
+WHERE namespace = %(namespace)s AND key = %(key)s
+FOR UPDATE
+
+-- name: save_fair_flow
+INSERT INTO fair_flows (namespace, key, last_pass)
+VALUES (%(namespace)s, %(key)s, %(last_pass)s)
+ON CONFLICT (namespace, key) DO UPDATE SET last_pass = excluded.last_pass
+
+-- name: pass_frontier
+-- The lowest pass of the ready jobs of a rank: the first of the rank's range of
+-- jobs_ready.
+SELECT min(fair_pass) AS frontier FROM jobs
+WHERE namespace = %(namespace)s AND priority + rank_offset = %(rank)s
+  AND status = 'queued' AND NOT blocked
+
+-- name: fair_ceiling
+SELECT coalesce(max(last_pass), 0) AS ceiling FROM fair_flows
+WHERE namespace = %(namespace)s
+
+-- name: place_job
+UPDATE jobs
+SET fairness_key = %(fairness_key)s, rank_offset = %(rank_offset)s,
+    fair_pass = %(fair_pass)s
+WHERE id = %(id)s
+
+-- name: set_fair_weight
+INSERT INTO fair_flows (namespace, key, weight)
+VALUES (%(namespace)s, %(key)s, %(weight)s)
+ON CONFLICT (namespace, key) DO UPDATE SET weight = excluded.weight
+
+-- name: list_fair_flows
+SELECT namespace, key, weight, last_pass FROM fair_flows
+WHERE namespace = %(namespace)s ORDER BY key
+
+-- name: set_queue_aging
+INSERT INTO queue_aging (namespace, queue, rate)
+VALUES (%(namespace)s, %(queue)s, %(rate)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+
+-- name: delete_queue_aging
+DELETE FROM queue_aging WHERE namespace = %(namespace)s AND queue = %(queue)s
+RETURNING queue
+
+-- name: list_queue_aging
+SELECT namespace, queue, rate FROM queue_aging
+WHERE namespace = %(namespace)s ORDER BY queue

@@ -228,6 +228,12 @@ class PostgresExecutor(
         moment = epoch_datetime(now)
         return [rows.new_job(new, value, moment) for new, value in zip(jobs, values, strict=True)]
 
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        if placed:
+            self._conn.cursor().executemany(_Q["place_job"], [
+                {"id": job_id, "fairness_key": key, "rank_offset": offset,
+                 "fair_pass": fair_pass} for job_id, key, offset, fair_pass in placed])
+
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         found = self._execute("claim_at_once", _claim_params(request)).fetchall()
         first = found[0]
@@ -559,7 +565,8 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
+         '0013_fair_shares.sql']
     """
 
     kind = "postgres"
@@ -722,6 +729,9 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
         "trace_parent": [new.trace_parent for new in jobs],
+        "fairness_key": [new.fairness_key for new in jobs],
+        "rank_offset": [new.rank_offset for new in jobs],
+        "fair_pass": [float(new.fair_pass) for new in jobs],
     }
 
 

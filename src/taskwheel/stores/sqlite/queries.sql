@@ -73,10 +73,11 @@ ORDER BY namespace
 -- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
         :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now,
-        :trace_parent)
+        :trace_parent, :fairness_key, :rank_offset, :fair_pass)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 SELECT * FROM taskwheel_jobs
@@ -101,6 +102,15 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
        + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_limits)  -- nor a maximum depth
               THEN EXISTS (SELECT 1 FROM taskwheel_queue_limits
                            WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END
+       -- (nor fair shares or aging, which place the jobs in the same transaction)
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_fair_flows)
+              THEN EXISTS (SELECT 1 FROM taskwheel_fair_flows
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_aging)
+              THEN EXISTS (SELECT 1 FROM taskwheel_queue_aging
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
               ELSE 0 END AS limited
 
 -- name: copy_jobs
@@ -108,8 +118,9 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
 -- more per row, and this statement runs once per job of a batch (executemany).
 INSERT INTO taskwheel_jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: claim_at_once
 -- A claim in one short write transaction, for when nothing but ready jobs is in play.
@@ -138,9 +149,10 @@ WHERE id IN (
         WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
-    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
+    ORDER BY job.priority + job.rank_offset DESC, job.fair_pass, coalesce(job.deadline, 1e308),
+             job.run_at, job.id
     LIMIT :limit)
 RETURNING *;
 -- ...and, as next_due, when the earliest delayed job of the namespaces falls due.
@@ -186,9 +198,10 @@ WHERE id IN (
         WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
-    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
+    ORDER BY job.priority + job.rank_offset DESC, job.fair_pass, coalesce(job.deadline, 1e308),
+             job.run_at, job.id
     LIMIT :limit)
 RETURNING *
 
@@ -1354,3 +1367,52 @@ WHERE namespace = :namespace AND key = :key
 SELECT key FROM taskwheel_limits
 WHERE namespace = :namespace AND breaker_state = 'open' AND breaker_until <= :now
 ORDER BY key
+-- name: is_fair
+-- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
+SELECT EXISTS (SELECT 1 FROM taskwheel_fair_flows WHERE namespace = :namespace) AS found
+
+-- name: lock_fair_flow
+-- A flow's weight and last pass (the enqueue's write transaction holds the lock).
+SELECT weight, last_pass FROM taskwheel_fair_flows
+WHERE namespace = :namespace AND key = :key
+
+-- name: save_fair_flow
+INSERT INTO taskwheel_fair_flows (namespace, key, last_pass)
+VALUES (:namespace, :key, :last_pass)
+ON CONFLICT (namespace, key) DO UPDATE SET last_pass = excluded.last_pass
+
+-- name: pass_frontier
+-- The lowest pass of the ready jobs of a rank: the first of the rank's range of
+-- jobs_ready.
+SELECT min(fair_pass) AS frontier FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+WHERE namespace = :namespace AND priority + rank_offset = :rank
+  AND status = 'queued' AND blocked = 0
+
+-- name: fair_ceiling
+SELECT coalesce(max(last_pass), 0) AS ceiling FROM taskwheel_fair_flows
+WHERE namespace = :namespace
+
+-- name: place_job
+UPDATE taskwheel_jobs
+SET fairness_key = :fairness_key, rank_offset = :rank_offset, fair_pass = :fair_pass
+WHERE id = :id
+
+-- name: set_fair_weight
+INSERT INTO taskwheel_fair_flows (namespace, key, weight) VALUES (:namespace, :key, :weight)
+ON CONFLICT (namespace, key) DO UPDATE SET weight = excluded.weight
+
+-- name: list_fair_flows
+SELECT namespace, key, weight, last_pass FROM taskwheel_fair_flows
+WHERE namespace = :namespace ORDER BY key
+
+-- name: set_queue_aging
+INSERT INTO taskwheel_queue_aging (namespace, queue, rate) VALUES (:namespace, :queue, :rate)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+
+-- name: delete_queue_aging
+DELETE FROM taskwheel_queue_aging WHERE namespace = :namespace AND queue = :queue
+RETURNING queue
+
+-- name: list_queue_aging
+SELECT namespace, queue, rate FROM taskwheel_queue_aging
+WHERE namespace = :namespace ORDER BY queue

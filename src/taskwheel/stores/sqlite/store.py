@@ -199,6 +199,11 @@ class SQLiteExecutor(
             "namespaces": _namespaces(sorted({new.namespace for new in jobs}))}).fetchone()
         return int(found[0]), bool(found[1])
 
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        self._c().executemany(statement("place_job"), [
+            {"id": job_id, "fairness_key": key, "rank_offset": offset, "fair_pass": fair_pass}
+            for job_id, key, offset, fair_pass in placed])
+
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         slow, claim, due = Q["claim_at_once"]
         conn, params = self._c(), _claim_params(request, self.now())
@@ -617,7 +622,8 @@ class SQLiteStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
+         '0013_fair_shares.sql']
     """
 
     kind = "sqlite"
@@ -765,6 +771,8 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
         "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
+        "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
+        "fair_pass": new.fair_pass,
     }
 
 
