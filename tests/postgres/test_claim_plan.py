@@ -1,7 +1,8 @@
 """The claim's plans on a table that has lived: with many finished jobs, delayed ones
 due later and a backlog, analysed or never analysed (a bulk load, or autovacuum off),
 claims read the ready jobs in order off jobs_ready and the earliest delayed job off
-jobs_due: never the whole table, never every queued job. A plan is not a timing: it is
+jobs_due, and promoting due jobs reads only those: never the whole table, never every
+queued or delayed job. A plan is not a timing: it is
 what keeps a claim's cost independent of the history and the backlog."""
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
     plans = {}
     with psycopg.ClientCursor(admin) as cursor:  # the values inlined: a custom plan
         cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-        for name in ("claim_at_once", "claim_jobs", "next_due_in_queues"):
+        for name in ("claim_at_once", "claim_jobs", "next_due_in_queues", "promote_due"):
             with admin.transaction(force_rollback=True):
                 rows = cursor.execute("EXPLAIN " + _QUERIES[name], params)
                 plans[name] = "\n".join(row[0] for row in rows)
@@ -60,3 +61,4 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
     assert "jobs_due" in plans["claim_at_once"]  # the earliest delayed job
     assert "jobs_ready" in plans["claim_jobs"]
     assert "jobs_due" in plans["next_due_in_queues"]
+    assert "jobs_due" in plans["promote_due"]  # the due ones, not every delayed one

@@ -764,6 +764,9 @@ def schedules_table(result: ScheduleBenchResult) -> Table:
     table.add_row("fires in the window", f"{steady.fires:,} of {steady.expected_fires:,}",
                   f"{steady.window_seconds:g}s window; duplicates {steady.duplicates}")
     _lateness_rows(table, "", steady.fire_lateness, steady.start_lateness)
+    table.add_row("start-up", f"{steady.startup_s:.2f} s",
+                  f"{len(steady.schedulers)} scheduler(s): spawn → every partition held and "
+                  "loaded")
     usage = steady.scheduler
     table.add_row("scheduler CPU", f"{usage.cpu_share:.1%}",
                   f"{usage.cpu_seconds:.2f} CPU s over {usage.wall_seconds:.1f}s")

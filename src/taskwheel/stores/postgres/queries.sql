@@ -245,10 +245,22 @@ SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM earliest) AS next_due
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due
-WITH due AS (
+-- The due ones are read as a range of jobs_due from the earliest delayed job on: a lower
+-- end the planner cannot know makes the range look narrow under any statistics. (With
+-- only run_at <= now, an analysed table whose finished jobs all ran in the past made the
+-- planner expect most delayed jobs to be due, and read every one of them through
+-- jobs_status, a million on a big table, each time maintenance looked.)
+WITH earliest AS (
+    SELECT min(first.run_at) AS run_at
+    FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace) AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+),
+due AS (
     SELECT id FROM jobs
     WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
-      AND run_at <= clock_now(%(now)s)
+      AND run_at >= (SELECT run_at FROM earliest) AND run_at <= clock_now(%(now)s)
     FOR UPDATE SKIP LOCKED
 ),
 promoted AS (
