@@ -539,6 +539,17 @@ class App:
             raise
         return self._client_on(connection).upsert_schedule(definition)[0]
 
+    async def add_schedule_async(
+        self, name: str, task: Task[Any, Any] | str | None = None, *,
+        connection: Any = None, **options: Any,
+    ) -> Schedule:
+        """`add_schedule` from a coroutine, without blocking its event loop;
+        ``connection`` may be the application's psycopg ``AsyncConnection`` (see
+        `enqueue_async`)."""
+        return await run_awaited(
+            lambda conn: self.add_schedule(name, task, connection=conn, **options),
+            connection)
+
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule, recorded as declared by this app (`name`);
         (schedule, changed) for each."""
@@ -650,6 +661,15 @@ class App:
             >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
         """
         return self._client_on(connection).submit(self.compile(workflow, on_failure=on_failure))
+
+    async def submit_async(
+        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None,
+        connection: Any = None,
+    ) -> WorkflowRunHandle:
+        """`submit` from a coroutine, without blocking its event loop; ``connection``
+        may be the application's psycopg ``AsyncConnection`` (see `enqueue_async`)."""
+        spec = self.compile(workflow, on_failure=on_failure)  # bad input: raised here
+        return await run_awaited(lambda conn: self._client_on(conn).submit(spec), connection)
 
     def compile(
         self, workflow: Workflow, *, namespace: str | None = None,

@@ -374,6 +374,37 @@ def test_postgres_an_awaited_enqueue_on_an_async_connection_follows_its_commit(
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_awaited_workflow_run_and_schedule_follow_the_async_transaction(
+    app: taskwheel.App, send: taskwheel.Task[..., Any],
+) -> None:
+    flow = taskwheel.Workflow("notify")
+    first = flow.step(send, ["a@b.c"])
+    flow.step(send, ["d@e.f"], after=[first], name="second")
+
+    async def scenario(commit: bool) -> int:
+        conn = await async_connection()
+        try:
+            run = await app.submit_async(flow, connection=conn)
+            await app.add_schedule_async("hourly", "send", every="1h", args=["h@b.c"],
+                                         connection=conn)
+            assert app.list_workflow_runs() == []  # not committed yet
+            await (conn.commit() if commit else conn.rollback())
+            return run.id
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario(commit=False))
+    assert app.list_workflow_runs() == []
+    assert app.list_jobs() == []
+    with pytest.raises(ScheduleNotFound):
+        app.get_schedule("hourly")
+
+    run_id = asyncio.run(scenario(commit=True))
+    assert app.workflow_run(run_id).record.step("second").job.status is JobStatus.WAITING
+    assert app.get_schedule("hourly").definition.name == "hourly"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
 def test_postgres_an_awaited_enqueue_rolled_back_leaves_no_job_and_no_wake_up(
     app: taskwheel.App, send: taskwheel.Task[..., Any], listener: Listener,
 ) -> None:
