@@ -147,6 +147,33 @@ def test_a_progress_bar_counts_what_is_done_on_a_terminal(
     assert "enqueueing" in visible(terminal.getvalue())
 
 
+def test_a_benchmark_s_phases_each_end_as_a_line_while_a_spinner_turns_on_the_current(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = terminal_on_stderr(monkeypatch)
+    with progress.phases("bench") as begin:
+        begin("enqueue: 10 jobs")
+        begin("drain: 10 jobs")
+        wait_for(lambda: len(SPINNER_GLYPHS & set(terminal.getvalue())) >= 2,
+                 what="the spinner to turn on the drain")
+        during = visible(terminal.getvalue())
+    after = visible(terminal.getvalue())
+
+    assert re.search(r"bench: enqueue: 10 jobs \(\d+\.\d s\)", during)  # ended: a line
+    assert "drain: 10 jobs" in during
+    assert re.search(r"bench: drain: 10 jobs \(\d+\.\d s\)", after)  # the last one too
+    assert max(len(line) for line in after.replace("\r", "\n").split("\n")) <= WIDTH
+
+
+def test_a_benchmark_s_phases_piped_are_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    piped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", piped)
+    with progress.phases("bench") as begin:
+        begin("enqueue: 10 jobs")
+        begin("drain: 10 jobs")
+    assert piped.getvalue() == "bench: enqueue: 10 jobs\nbench: drain: 10 jobs\n"
+
+
 def test_piped_nothing_is_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
     piped = io.StringIO()
     monkeypatch.setattr("sys.stderr", piped)

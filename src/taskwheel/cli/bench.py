@@ -11,6 +11,7 @@ dashboard tabs open and /metrics scraped against the drain without;
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,6 +58,7 @@ from taskwheel.bench.watching import (
 )
 from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
 from taskwheel.cli.output import ANSWER_FORMATS, Format, Output, error_line
+from taskwheel.cli.progress import phases
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.schedules import DEFAULT_MISFIRE_GRACE
 from taskwheel.tasks import Pool
@@ -680,11 +682,12 @@ def server_table(result: ServerBenchResult) -> Table:
 
 
 def _measure(ctx: click.Context, quiet: bool, run: Callable[[Progress | None], R]) -> R:
-    """Run a benchmark with progress lines on stderr; its errors become one line and
-    an exit code (2 for bad options, naming the option)."""
-    progress = None if quiet else (lambda line: click.echo(f"bench: {line}", err=True))
+    """Run a benchmark showing its phases on stderr (`progress.phases`: a spinner on a
+    terminal, a line each piped); its errors become one line and an exit code (2 for
+    bad options, naming the option)."""
     try:
-        return run(progress)
+        with contextlib.ExitStack() as stack:  # the spinner is gone before an error line
+            return run(None if quiet else stack.enter_context(phases("bench")))
     except InvalidInput as exc:
         error_line(f"--{exc.field.replace('_', '-')}: {exc.reason}")
         ctx.exit(2)
