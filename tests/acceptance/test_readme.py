@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -289,8 +289,11 @@ def test_the_schedules_snippet_fires_on_the_test_s_clock(
         ran = tw.advance_to(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
         assert [(job.args, job.created_at.weekday()) for job in ran] == [
             (["team@example.com"], 4), (["team@example.com"], 0)]
-        ran = tw.advance_to(datetime(2027, 1, 1, 9, 1, tzinfo=UTC))
-        assert [job.args for job in ran if job.args != ["team@example.com"]] == [["all"]]
+        app.client.pause_schedule("standup")  # three years of stand-ups, else
+        launch, ran = datetime(2030, 1, 1, 9, 1, tzinfo=UTC), []
+        while tw.now() < launch:  # the clock moves at most its horizon at a time
+            ran += tw.advance_to(min(launch, tw.now() + timedelta(days=30)))
+        assert [job.args for job in ran] == [["all"]]
         assert all(job.status is JobStatus.SUCCEEDED for job in tw.jobs())
 
 
