@@ -137,6 +137,13 @@ class HttpClient:
     def retry_job(self, job_id: int) -> Job:
         return _job(self._call("POST", f"/jobs/{int(job_id)}/retry"))
 
+    def delete_jobs(self, job_ids: Sequence[int]) -> tuple[list[Job], dict[int, str]]:
+        """Delete jobs and their history for good: (the jobs deleted, as they were;
+        {id: why} for each one refused: running, a step of a run still going, unknown)."""
+        answer = self._call("POST", "/jobs/delete", {"ids": [int(i) for i in job_ids]})
+        return ([_job(job) for job in answer["done"]],
+                {int(failed["id"]): failed["detail"] for failed in answer["failed"]})
+
     # -- the dead-letter queue ----------------------------------------------------------------
 
     def list_dead(self, *, queue: str | None = None, task: str | None = None,

@@ -38,6 +38,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("jobs", "show"): (["1"], {}),
     ("jobs", "explain"): (["1"], {}),
     ("jobs", "cancel"): (["1"], {}),
+    ("jobs", "delete"): (["1"], {}),
     ("jobs", "retry"): (["1"], {}),
     ("jobs", "tail"): ([], {}),
     ("dlq", "list"): ([], {}),

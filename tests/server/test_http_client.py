@@ -40,6 +40,14 @@ def test_jobs_over_http_are_the_jobs_the_store_holds(
     assert attempt == server.store.list_attempts(MINE, batch[0].id)[0]
     assert client.replay_dead(None) == [batch[0].id]
     assert client.purge_dead() == 0
+    running = client.enqueue("ping", queue="held")
+    took = server.store.claim_jobs(MINE, "w1", ["held"], 10, 30)
+    assert [j.id for j in took.jobs] == [running.id]
+    deleted, refused = client.delete_jobs([batch[0].id, running.id, 10**9])  # replayed
+    assert [j.id for j in deleted] == [batch[0].id]
+    assert set(refused) == {running.id, 10**9}
+    assert server.store.get_jobs(MINE, [batch[0].id]) == []
+    assert server.store.get_jobs(MINE, [running.id])[0].status is JobStatus.RUNNING
     assert client.stats()["queues"]
 
 

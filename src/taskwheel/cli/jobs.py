@@ -199,6 +199,16 @@ def retry_job(target: Target, job_id: int) -> None:
         target.output.job(client.retry_job(job_id))
 
 
+@jobs.command("delete")
+@click.argument("job_ids", metavar="ID...", type=int, nargs=-1, required=True)
+@common_options
+def delete_jobs(target: Target, job_ids: tuple[int, ...]) -> None:
+    """Delete jobs and their history for good, all or none: a running job, or a step of
+    a workflow run still going, is refused (cancel it first), as is an unknown id."""
+    with target.client() as client:
+        target.output.jobs(client.delete_jobs(list(job_ids)))
+
+
 # -- dead-letter queue -----------------------------------------------------------------------
 
 
