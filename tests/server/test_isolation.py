@@ -39,6 +39,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/tasks/{task}/pause"): {},
+    ("put", "/limits/{key}"): {"limit": 3},
+    ("post", "/limits/{key}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
+    ("post", "/breakers/{key}/open"): {"until": "2100-01-01T00:00:00+00:00"},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}
@@ -59,9 +62,13 @@ def _operations(server: Running) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _seed(server: Running) -> dict[str, Any]:
-    """A job, a dead job, a schedule and a workflow run in the victim's namespace."""
+    """A job, a dead job, a schedule, a workflow run and a key whose breaker is open
+    (so that closing it is a good request) in the victim's namespace."""
     jobs = server.call("POST", "/jobs/batch", namespace=THEIRS, json={
         "jobs": [{"task": "ping"}, {"task": "ping"}]}).json()["jobs"]
+    server.call("POST", "/jobs", namespace=THEIRS,
+                json={"task": "sync", "args": ["42"]}).raise_for_status()
+    server.call("POST", "/breakers/tenant%2F42/open", namespace=THEIRS).raise_for_status()
     kill_jobs(server.store, THEIRS, [jobs[1]["id"]])
     server.call("PUT", "/schedules/nightly", namespace=THEIRS,
                 json={"task": "ping", "cron": "0 3 * * *"}).raise_for_status()
@@ -73,7 +80,7 @@ def _seed(server: Running) -> dict[str, Any]:
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
             "run_id": run["id"], "worker_id": "http:0", "webhook": "gh", "queue": "math",
-            "task": "ping", "alert": "pager"}
+            "task": "ping", "alert": "pager", "key": "tenant/42"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:
