@@ -11,3 +11,10 @@ taskwheel bench schedules --schedules 10000 --format table
 taskwheel bench schedules --schedules 100000 --format table
 taskwheel bench failover --format table
 taskwheel bench workflows --steps 1000 --format table
+taskwheel bench watching --runs 5 --format table
+taskwheel bench features --jobs 20000 --repeat 3 --format table
+taskwheel bench scale --format table   # the full run: --finished 10000000 --scheduled 1000000 --schedules 1000000
+taskwheel bench --store sqlite dispatch --format table
+if [[ "${TASKWHEEL_DATABASE_URL:-}" == postgres* ]]; then
+    taskwheel bench --store postgres dispatch --format table
+fi

@@ -7,6 +7,8 @@
   (one round trip and one commit each);
 - ``in one transaction``: ``task.enqueue(..., using=conn)`` on the caller's psycopg
   connection, all inside one transaction committed at the end (the commit counted);
+- ``awaited, one transaction``: ``await task.enqueue_async(..., using=aconn)`` on the
+  caller's psycopg ``AsyncConnection``, likewise;
 - ``own INSERT``: for scale, the caller inserting N rows of its own (one column) in one
   transaction, one statement each.
 
@@ -17,6 +19,7 @@ Each run uses a fresh schema (dropped afterwards). Figures are printed as median
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import statistics
@@ -59,11 +62,21 @@ def one_run(url: str, jobs: int) -> dict[str, float]:
                 conn.execute("INSERT INTO own (n) VALUES (%s)", [n])
             conn.commit()
             figures["own INSERT"] = time.perf_counter() - began
-        assert len(app.client.list_jobs(taskwheel.JobFilter(limit=3 * jobs))) == 2 * jobs
+        figures["awaited, one transaction"] = asyncio.run(awaited(url, noop, jobs))
+        assert len(app.client.list_jobs(taskwheel.JobFilter(limit=4 * jobs))) == 3 * jobs
     finally:
         app.close()
         PostgresStore(url, schema=schema).drop_schema()
     return figures
+
+
+async def awaited(url: str, task: taskwheel.Task[..., None], jobs: int) -> float:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        began = time.perf_counter()
+        for n in range(jobs):
+            await task.enqueue_async(n, using=conn)
+        await conn.commit()
+        return time.perf_counter() - began
 
 
 def main() -> None:

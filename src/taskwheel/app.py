@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
+from taskwheel.awaited import run_awaited
 from taskwheel.breakers import CircuitBreaker
 from taskwheel.client import Client
 from taskwheel.clock import Clock
@@ -203,7 +204,7 @@ class App:
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
              '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
              '0008_dispatch_control.sql', '0009_observability.sql', '0010_prunable.sql',
-             '0011_prune_by_status.sql', '0012_key_gates.sql']
+             '0011_prune_by_status.sql', '0012_key_gates.sql', '0013_fair_shares.sql']
         """
         if self._store is not None:
             return self._store.migrate()
@@ -268,6 +269,7 @@ class App:
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
+        fairness_key: str | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -286,6 +288,7 @@ class App:
         pass_context: bool = False,
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
+        fairness_key: str | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
@@ -296,11 +299,14 @@ class App:
         each key at once, across every worker (`taskwheel.limits`);
         ``breaker=CircuitBreaker(failures=5, window="1m", cooldown="30s")`` stops
         running a key's jobs while they keep failing (`taskwheel.breakers`).
+        ``fairness_key="customer:{customer_id}"``: each job's share of claims, with the
+        job's arguments in its fields (`taskwheel.fairness`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
             concurrency=concurrency, breaker=breaker,
+            fairness_key=fairness_key,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:
@@ -389,6 +395,36 @@ class App:
         """
         return self.enqueue_many([self.request(task, args, kwargs, **options)],
                                  connection=connection, wait=wait)[0]
+
+    async def enqueue_async(
+        self,
+        task: str,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        connection: Any = None,
+        **options: Any,
+    ) -> JobHandle:
+        """`enqueue` from a coroutine, without blocking its event loop; ``connection``
+        may then be the application's psycopg ``AsyncConnection``, whose open
+        transaction creates the job (commit: it exists and wakes the workers; rollback:
+        nothing), as well as anything `enqueue` takes.
+
+        Example:
+            >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
+            ...     await conn.execute("INSERT INTO orders (id) VALUES (%s)", [42])
+            ...     await app.enqueue_async("ship", [42], connection=conn)
+        """
+        return (await self.enqueue_many_async([self.request(task, args, kwargs, **options)],
+                                              connection=connection))[0]
+
+    async def enqueue_many_async(
+        self, requests: Iterable[NewJob], /, *, connection: Any = None
+    ) -> list[JobHandle]:
+        """`enqueue_many` from a coroutine (``connection`` as in `enqueue_async`)."""
+        batch = list(requests)
+        return await run_awaited(
+            lambda conn: self.enqueue_many(batch, connection=conn), connection)
 
     def request(
         self,
@@ -503,6 +539,17 @@ class App:
             raise
         return self._client_on(connection).upsert_schedule(definition)[0]
 
+    async def add_schedule_async(
+        self, name: str, task: Task[Any, Any] | str | None = None, *,
+        connection: Any = None, **options: Any,
+    ) -> Schedule:
+        """`add_schedule` from a coroutine, without blocking its event loop;
+        ``connection`` may be the application's psycopg ``AsyncConnection`` (see
+        `enqueue_async`)."""
+        return await run_awaited(
+            lambda conn: self.add_schedule(name, task, connection=conn, **options),
+            connection)
+
     def sync_schedules(self) -> list[tuple[Schedule, bool]]:
         """Upsert every declared schedule, recorded as declared by this app (`name`);
         (schedule, changed) for each."""
@@ -614,6 +661,15 @@ class App:
             >>> run.result(timeout=60)   # {"extract": ..., "load": ...}
         """
         return self._client_on(connection).submit(self.compile(workflow, on_failure=on_failure))
+
+    async def submit_async(
+        self, workflow: Workflow, *, on_failure: FailurePolicy | str | None = None,
+        connection: Any = None,
+    ) -> WorkflowRunHandle:
+        """`submit` from a coroutine, without blocking its event loop; ``connection``
+        may be the application's psycopg ``AsyncConnection`` (see `enqueue_async`)."""
+        spec = self.compile(workflow, on_failure=on_failure)  # bad input: raised here
+        return await run_awaited(lambda conn: self._client_on(conn).submit(spec), connection)
 
     def compile(
         self, workflow: Workflow, *, namespace: str | None = None,

@@ -20,6 +20,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.explanations import Explanation
+from taskwheel.fairness import FairWeight, QueueAging, parse_aging_rate
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
@@ -153,6 +154,19 @@ class Client:
     def retry_job(self, job_id: int) -> Job:
         """Queue a finished job again with a fresh set of attempts."""
         return self.store.retry_job(self.namespace, validate_id(job_id, "job_id"))
+
+    def delete_jobs(self, job_ids: Sequence[int]) -> list[Job]:
+        """Delete jobs and their history for good, all or none; the jobs as they were.
+
+        A running job, or a step of a workflow run still going, is refused
+        (`IllegalTransition`: cancel it first), as is an unknown id (`JobNotFound`).
+
+        Example:
+            >>> [job.id for job in client.delete_jobs([17, 18])]  # doctest: +SKIP
+            [17, 18]
+        """
+        return self.store.delete_jobs(
+            self.namespace, [validate_id(job_id, "job_ids") for job_id in job_ids])
 
     # -- dead-letter queue ------------------------------------------------------------------
 
@@ -389,6 +403,39 @@ class Client:
         """Close ``key``'s breaker and admit its waiting jobs (`BreakerNotOpen` if it
         was closed)."""
         return self.store.close_breaker(self.namespace, key)
+    # -- fair shares and aging (taskwheel.fairness) --------------------------------------
+
+    def set_fair_weight(self, key: str, weight: float) -> FairWeight:
+        """Give the jobs of fairness key ``key`` (``""``: those without one) ``weight``
+        shares of the claims of a saturated queue, against the other keys' weights.
+
+        Example:
+            >>> client.set_fair_weight("customer:42", 4)
+        """
+        return self.store.set_fair_weight(FairWeight(self.namespace, key, weight))
+
+    def fair_weights(self) -> list[FairWeight]:
+        """The namespace's fairness keys, with their weights."""
+        return self.store.list_fair_weights(self.namespace)
+
+    def set_queue_aging(self, queue: str, rate: str | float) -> QueueAging:
+        """Make ``queue``'s waiting jobs gain priority at ``rate`` (``"1/min"``: one level
+        a minute; a number: levels per second), so no band starves forever.
+
+        Example:
+            >>> client.set_queue_aging("reports", "1/min")
+        """
+        return self.store.set_queue_aging(QueueAging(self.namespace, queue,
+                                                     parse_aging_rate(rate)))
+
+    def remove_queue_aging(self, queue: str) -> None:
+        """Jobs of ``queue`` written from now on do not age (`AgingNotFound` if it did
+        not)."""
+        self.store.remove_queue_aging(self.namespace, validate_name(queue, "queue"))
+
+    def queue_aging(self) -> list[QueueAging]:
+        """The queues that age, with their rates."""
+        return self.store.list_queue_aging(self.namespace)
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -232,6 +232,14 @@ class NotPaused(TaskwheelError, LookupError):
         self.name = name
 
 
+class AgingNotFound(TaskwheelError, LookupError):
+    """The queue does not age."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} has no aging")
+        self.queue = queue
+
+
 class QueueLimitNotFound(TaskwheelError, LookupError):
     """The queue has no maximum depth to remove."""
 

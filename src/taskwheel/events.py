@@ -59,7 +59,8 @@ class EventKind(StrEnum):
 
     JOB_ENQUEUED = "job.enqueued"
     JOB_CLAIMED = "job.claimed"  # measurements: wait (due -> claimed); metadata: priority
-    JOB_STARTED = "job.started"  # before the task's code runs; metadata: attempt, trace_parent
+    # before the task's code runs; metadata: attempt, trace_parent, origin (`job_origin`)
+    JOB_STARTED = "job.started"
     JOB_FINISHED = "job.finished"  # after: outcome; measurements: duration, wait
     JOB_RETRIED = "job.retried"  # after: metadata: delay
     JOB_DEAD = "job.dead"  # after: retries exhausted (the dead-letter queue)

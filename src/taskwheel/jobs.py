@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -70,6 +70,11 @@ class NewJob:
     gate_key: str | None = None  # its concurrency key (taskwheel.limits), rendered
     gate_capacity: int | None = None  # the slots its task declares for that key
     gate_breaker: tuple[int, float, float] | None = None  # its task's breaker rule
+    fairness_key: str | None = None  # its share of claims (taskwheel.fairness)
+    # Its place in the dispatch order, given by the store in the enqueue's transaction
+    # when its namespace has fair shares or aging (taskwheel.fairness); callers leave 0.
+    rank_offset: int = 0
+    fair_pass: float = 0.0
 
 
 # The options of a job template (the rest are fixed by each fire or run: times, keys).
@@ -165,11 +170,15 @@ class Job:
     workflow_run_id: int | None = None  # the workflow run it is a step of
     step: str | None = None  # its step's name in that run
     trace_parent: str | None = None  # W3C traceparent of its enqueue, when traced
+    fairness_key: str | None = None  # its share of claims (taskwheel.fairness)
+    rank_offset: int = 0  # what its queue's aging takes off its priority, as of its due time
+    fair_pass: float = 0.0  # its pass in its fairness flow
 
-    def dispatch_key(self) -> tuple[int, float, float, int]:
+    def dispatch_key(self) -> tuple[int, float, float, float, int]:
         """This job's place in the claim order (see `dispatch_key`)."""
         deadline = None if self.deadline is None else self.deadline.timestamp()
-        return dispatch_key(self.priority, deadline, self.run_at.timestamp(), self.id)
+        return dispatch_key(self.priority, deadline, self.run_at.timestamp(), self.id,
+                            rank_offset=self.rank_offset, fair_pass=self.fair_pass)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""
@@ -178,6 +187,27 @@ class Job:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
+
+
+class JobOrigin(StrEnum):
+    """What created a job: an enqueue, a schedule's fire, or a workflow run (its steps,
+    whether the run was submitted or fired)."""
+
+    ENQUEUE = "enqueue"
+    SCHEDULE = "schedule"
+    WORKFLOW = "workflow"
+
+
+def job_origin(job: Job) -> JobOrigin:
+    """Example:
+        >>> job_origin(store.get_job("default", fired_id))  # doctest: +SKIP
+        <JobOrigin.SCHEDULE: 'schedule'>
+    """
+    if job.workflow_run_id is not None:
+        return JobOrigin.WORKFLOW
+    if job.schedule_id is not None:
+        return JobOrigin.SCHEDULE
+    return JobOrigin.ENQUEUE
 
 
 class Enqueued(list[Job]):
@@ -260,10 +290,27 @@ class Rescue:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
+    """A queue's jobs by state (``counts``), and its unfinished and dead ones by
+    priority then state (``by_priority``, highest priority first); its ready ones by
+    priority, and how long the one ready longest has been ready."""
+
     queue: str
     counts: dict[str, int]
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None
+    by_priority: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StartWaits:
+    """How long the jobs of a queue and priority that started lately waited to start,
+    from ready (due, or created if due before) to started: their latest attempt each."""
+
+    queue: str
+    priority: int
+    count: int
+    mean: float
+    longest: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +365,16 @@ class JobFilter:
     before_id: int | None = None  # only jobs older than this one (the next page)
 
 
-def dispatch_key(priority: int, deadline: float | None, run_at: float, job_id: int) -> tuple[
-    int, float, float, int
-]:
-    """The order claims take ready jobs: priority (higher first), then deadline
-    (earliest first, none last), then due time, then id. Stores implement it in SQL;
-    this is the reference the tests compare them against."""
-    return (-priority, deadline if deadline is not None else float("inf"), run_at, job_id)
+def dispatch_key(
+    priority: int, deadline: float | None, run_at: float, job_id: int, *,
+    rank_offset: int = 0, fair_pass: float = 0.0,
+) -> tuple[int, float, float, float, int]:
+    """The order claims take ready jobs: priority (higher first; aged, see
+    `taskwheel.fairness`), then fair pass (lower first), then deadline (earliest first,
+    none last), then due time, then id. Stores implement it in SQL; this is the
+    reference the tests compare them against."""
+    return (-(priority + rank_offset), fair_pass,
+            deadline if deadline is not None else float("inf"), run_at, job_id)
 
 
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))

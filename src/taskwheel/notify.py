@@ -13,6 +13,9 @@ from typing import Protocol
 # "due:<epoch seconds>": delayed jobs were added, the earliest due then (by the store's
 # clock). A sleeping worker moves its alarm to it; a scheduler's promoter looks now.
 _DUE = "due:"
+# Jobs of the namespace ended (succeeded, dead, ...): what ``taskwheel jobs tail`` and
+# the dashboard follow. Claimers have nothing to do with it.
+FINISHED = "finished"
 
 
 def due_event(when: float) -> str:
@@ -46,7 +49,8 @@ class Listener(Protocol):
 class Notifier(Protocol):
     def notify(self, namespace: str, event: str) -> None:
         """Wake listeners: ``event`` is ``"jobs"`` (work is ready), ``"cancel"``,
-        ``"schedules"`` (schedules changed) or a `due_event` (delayed jobs added)."""
+        ``"schedules"`` (schedules changed), a `due_event` (delayed jobs added) or
+        `FINISHED` (jobs ended)."""
         ...
 
     def listen(self) -> Listener | None:

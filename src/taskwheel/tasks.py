@@ -10,9 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
+from taskwheel.awaited import run_awaited
 from taskwheel.breakers import CircuitBreaker
 from taskwheel.durations import DurationLike, aware_datetime, format_duration, parse_duration
 from taskwheel.errors import InvalidInput
+from taskwheel.fairness import validate_fairness_key
 from taskwheel.jobs import (
     MAX_ARGUMENT_BYTES,
     DeadlinePolicy,
@@ -49,7 +51,8 @@ class Enqueue(Protocol):
     ) -> list[JobHandle]: ...
 
 ENQUEUE_OPTIONS = frozenset(
-    {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key"}
+    {"queue", "priority", "delay", "at", "deadline", "timeout", "max_attempts", "idempotency_key",
+     "fairness_key"}
 )
 
 
@@ -75,6 +78,7 @@ class TaskOptions:
     pass_context: bool = False
     concurrency: ConcurrencyLimit | None = None
     breaker: CircuitBreaker | None = None
+    fairness_key: str | None = None  # each job's, with {name} fields of its arguments
 
 
 def make_options(
@@ -89,6 +93,7 @@ def make_options(
     pass_context: bool = False,
     concurrency: ConcurrencyLimit | None = None,
     breaker: CircuitBreaker | None = None,
+    fairness_key: str | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -112,6 +117,7 @@ def make_options(
         pass_context=bool(pass_context),
         concurrency=_checked_concurrency(concurrency),
         breaker=_checked_breaker(breaker, concurrency),
+        fairness_key=None if fairness_key is None else validate_fairness_key(fairness_key),
     )
 
 
@@ -215,6 +221,23 @@ class Task(Generic[P, R]):
             return self._enqueue(requests)[0]
         return self._enqueue(requests, connection=using)[0]
 
+    async def enqueue_async(self, *args: Any, using: Any = None, **kwargs: Any) -> JobHandle:
+        """`enqueue` from a coroutine, without blocking its event loop; ``using`` may
+        then be the application's psycopg ``AsyncConnection`` (see `App.enqueue_async`).
+
+        Example:
+            >>> async with await psycopg.AsyncConnection.connect(url) as conn:  # doctest: +SKIP
+            ...     await send.enqueue_async("a@b.c", using=conn)
+        """
+        requests = [self.prepare(*args, **kwargs)]
+
+        def enqueue(connection: object | None) -> list[JobHandle]:
+            if connection is None:
+                return self._enqueue(requests)
+            return self._enqueue(requests, connection=connection)
+
+        return (await run_awaited(enqueue, using))[0]
+
     def prepare(self, *args: Any, **kwargs: Any) -> NewJob:
         """A validated job request for `App.enqueue_many`, written nowhere yet.
 
@@ -238,6 +261,7 @@ class Task(Generic[P, R]):
         max_attempts: int | None = None,
         idempotency_key: str | None = None,
         namespace: str | None = None,
+        fairness_key: str | None = None,
     ) -> NewJob:
         """The job request with arguments given as a list and a dict, for the task's
         namespace or ``namespace`` (an HTTP server serves every namespace with one
@@ -275,6 +299,13 @@ class Task(Generic[P, R]):
             dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
         job_queue = validate_name(queue, "queue") if queue is not None else self.options.queue
         gate_key = self.key_of(job_queue, args, kwargs)
+        if fairness_key is not None:
+            validate_fairness_key(fairness_key)
+        elif self.options.fairness_key is not None:
+            named = dict(kwargs)
+            if self._signature is not None:  # arguments given by position have names too
+                named = {**self._signature.bind(*args, **kwargs).arguments, **kwargs}
+            fairness_key = _filled_key(self.options.fairness_key, args, named, self.name)
         stored_args, args_json = stored_json(args, "args", max_bytes=self.max_argument_bytes)
         stored_kwargs, kwargs_json = stored_json(kwargs, "kwargs",
                                                  max_bytes=self.max_argument_bytes)
@@ -310,6 +341,7 @@ class Task(Generic[P, R]):
                            else self.options.concurrency.limit),
             gate_breaker=(None if gate_key is None or self.options.breaker is None
                           else self.options.breaker.rule),
+            fairness_key=fairness_key,
         )
 
     def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
@@ -339,6 +371,17 @@ class Task(Generic[P, R]):
                                    f"task {self.name!r}: {exc}") from None
         elif self.command is not None:
             render_command(self.command, args, kwargs, self.name)
+
+
+def _filled_key(template: str, args: list[Any], kwargs: dict[str, Any], task: str) -> str:
+    """A task's fairness key for one job: ``"customer:{customer_id}"`` with the job's
+    arguments (by position or name) in its fields."""
+    try:
+        key = template.format(*args, **kwargs)
+    except (IndexError, KeyError, ValueError, AttributeError) as exc:
+        raise InvalidInput("fairness_key", f"task {task!r}: its fairness key {template!r} "
+                           f"needs an argument the job does not have ({exc})") from None
+    return validate_fairness_key(key)
 
 
 def render_command(command: str, args: list[Any], kwargs: dict[str, Any], task: str) -> str:

@@ -139,3 +139,30 @@ def test_bench_workflows_refuses_too_few_steps_and_names_the_option(project: Pro
     done = project.run("bench", "workflows", "--steps", "2")
     assert done.returncode == 2
     assert "--steps" in done.stderr
+
+
+def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
+    project: Project,
+) -> None:
+    result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet")
+    assert set(result["drain"]) == {"plain", "fair"}
+    for name, drain in result["drain"].items():
+        assert drain["jobs"] == 700, name
+        assert drain["per_s"] > 0, name
+    assert set(result["ratio_to_plain"]) == {"fair"}
+    assert result["drain"]["fair"]["cpu_us_per_job"]["client"] >= 0
+    keys = result["fairness"]["keys"]
+    assert [key["weight"] for key in keys] == [1.0, 2.0, 4.0]
+    assert sum(key["claims"] for key in keys) == 350  # the first half of the claims
+    assert 0 < result["fairness"]["jain_index"] <= 1
+    starvation = result["starvation"]
+    assert starvation["claimed_without_aging"] == 0
+    assert starvation["trickle_wait_s"]["max"] <= starvation["bound_s"]
+    assert set(result["not_measured"]) == {"concurrency_limited", "rate_limited"}
+    assert {"drain", "jain_index", "starvation"} <= set(result["settings"]["methods"])
+
+
+def test_bench_dispatch_refuses_too_few_jobs_and_names_the_option(project: Project) -> None:
+    done = project.run("bench", "dispatch", "--jobs", "3")
+    assert done.returncode == 2
+    assert "--jobs" in done.stderr

@@ -4,24 +4,42 @@ run with the real ``taskwheel``, its scripts in a fresh Python process.
 Blocks whose first line is ``# <name>.py`` are modules; the quick start's commands and
 scripts run in the order a reader follows; the other Python snippets continue
 ``mymod.py`` and run after ``from mymod import *``.
+
+The Python examples that make jobs, schedules or workflow runs also run under the
+in-process test mode (`taskwheel.testing`, the ``tw`` fixture), whose clock the test
+moves: what they enqueue runs, and each ends as the README says. A statement that waits
+for a job or a run (``.result(...)``) is preceded by a minute of the test's clock, in
+which everything that falls due runs -- what a worker would have done meanwhile.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib
 import json
 import os
 import re
 import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import pytest
+
+import taskwheel
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
+from taskwheel.stores import sqlite_path
+from taskwheel.testing import InProcess
+from taskwheel.workflows import RunStatus
 from waiting import wait_for
 
 from .conftest import COMMAND, Project
@@ -185,3 +203,127 @@ def test_the_defaults_file_example_is_accepted_as_written(project: Project) -> N
     assert listed.returncode == 0, listed.stderr
     assert {(row["setting"], row["command"]): row["value"] for row in settings}[
         ("concurrency", "worker")] == 16
+
+
+# -- under the in-process test mode ----------------------------------------------------------
+
+README_MODULES = ("mymod", "etl")
+
+
+@pytest.fixture
+def mymod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The README's modules, imported afresh from a directory of their own (whose
+    default database, ./taskwheel.db, nothing here opens: the harness replaces it)."""
+    root = tmp_path / "readme"
+    root.mkdir()
+    for name, body in modules().items():
+        (root / name).write_text(body, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("TASKWHEEL_DATABASE_URL", raising=False)
+    for name in README_MODULES:
+        sys.modules.pop(name, None)
+    try:
+        yield importlib.import_module("mymod")
+    finally:
+        for name in README_MODULES:
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def taskwheel_app(mymod: ModuleType) -> taskwheel.App:
+    app: taskwheel.App = mymod.app
+    return app
+
+
+def run_in_process(snippet: str, tw: InProcess, namespace: dict[str, Any]) -> None:
+    """Run ``snippet`` statement by statement in ``namespace``; before a statement that
+    waits for a job or a run, let the test's clock run a minute (see the module)."""
+    for statement in ast.parse(snippet).body:
+        source = ast.get_source_segment(snippet, statement) or ""
+        if ".result(" in source:
+            tw.advance("1m")
+        exec(compile(ast.Module([statement], []), "README.md", "exec"), namespace)
+
+
+def test_the_quick_start_script_runs_under_the_in_process_mode(
+    tw: InProcess, mymod: ModuleType
+) -> None:
+    namespace: dict[str, Any] = {}
+    run_in_process(block_with("python", "from mymod import app, send, resize"), tw, namespace)
+
+    job = namespace["job"]
+    assert (job.status, job.record.result) == (JobStatus.SUCCEEDED, "sent to a@b.c")
+    assert job.record.idempotency_key == "welcome:42"
+    tw.assert_enqueued(mymod.resize, count=1000, status=JobStatus.QUEUED)
+    ran = tw.drain()
+    assert [job.status for job in ran] == [JobStatus.SUCCEEDED] * 1000
+    assert {job.args[0] for job in ran} == {f"img{n}.png" for n in range(1000)}
+
+
+def test_the_queue_control_snippet_runs_under_the_in_process_mode(
+    tw: InProcess, mymod: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_in_process(block_with("python", "app.client.pause_queue"), tw, vars(mymod).copy())
+
+    assert "queue 'emails'" in capsys.readouterr().out  # the refusal, printed
+    [held] = tw.assert_enqueued(mymod.send, count=1)  # the full queue took none of the five
+    assert held.args == ["a@b.c"]
+    [ran] = tw.drain()
+    assert (ran.status, ran.result) == (JobStatus.SUCCEEDED, "sent to a@b.c")
+
+
+def test_the_schedules_snippet_fires_on_the_test_s_clock(
+    mymod: ModuleType, tmp_path: Path
+) -> None:
+    # Friday 2026-12-04 12:00 UTC, 07:00 in New York.
+    friday = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    app = mymod.app
+    with InProcess(app, directory=tmp_path, start=friday) as tw:
+        run_in_process(block_with("python", 'app.schedule("standup"'), tw, vars(mymod).copy())
+
+        ran = tw.advance("1h")
+        assert [job.args for job in ran] == [["ops@example.com"]] * 4  # every 15 minutes
+        app.client.pause_schedule("sync")
+        # 09:00 on weekdays in New York (14:00 UTC in winter): Friday's, then Monday's.
+        ran = tw.advance_to(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
+        assert [(job.args, job.created_at.weekday()) for job in ran] == [
+            (["team@example.com"], 4), (["team@example.com"], 0)]
+        app.client.pause_schedule("standup")  # three years of stand-ups, else
+        launch, ran = datetime(2030, 1, 1, 9, 1, tzinfo=UTC), []
+        while tw.now() < launch:  # the clock moves at most its horizon at a time
+            ran += tw.advance_to(min(launch, tw.now() + timedelta(days=30)))
+        assert [job.args for job in ran] == [["all"]]
+        assert all(job.status is JobStatus.SUCCEEDED for job in tw.jobs())
+
+
+def test_the_transactional_enqueue_snippet_runs_under_the_in_process_mode(
+    tw: InProcess, mymod: ModuleType
+) -> None:
+    run_in_process(block_with("python", "using=conn"), tw, vars(mymod).copy())
+
+    # The signup and its job went to the test's database, committed together.
+    with contextlib.closing(sqlite3.connect(sqlite_path(mymod.app.database_url))) as conn:
+        assert conn.execute("SELECT email FROM signups").fetchall() == [("a@b.c",)]
+    [ran] = tw.drain()
+    assert (ran.task, ran.status, ran.result) == ("send", JobStatus.SUCCEEDED, "sent to a@b.c")
+
+
+def test_the_workflow_example_runs_under_the_in_process_mode(
+    tw: InProcess, mymod: ModuleType
+) -> None:
+    namespace: dict[str, Any] = {}
+    run_in_process(block_with("python", "from etl import"), tw, namespace)
+
+    run = namespace["run"].refresh().record
+    assert run.status is RunStatus.SUCCEEDED
+    assert {step.name: step.job.result for step in run.steps} == {
+        "extract": [1, 2, 3], "transform": [2, 4, 6], "load": 3}
+
+
+def test_the_in_process_runs_leave_the_readme_s_own_database_alone(
+    tw: InProcess, mymod: ModuleType
+) -> None:
+    run_in_process(block_with("python", "using=conn"), tw, vars(mymod).copy())
+    tw.drain()
+    assert not (Path.cwd() / "taskwheel.db").exists()

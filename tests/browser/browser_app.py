@@ -34,3 +34,15 @@ def wait_for_file(path: str) -> str:
 @app.task
 def step(name: str) -> str:
     return name
+
+
+@app.task(queue="lane")
+def lane(n: int) -> int:
+    """The queue the queues page's test pauses and resumes (no other test uses it)."""
+    return n
+
+
+@app.task
+def note(text: str) -> str:
+    """Jobs of its own for the bulk delete's test."""
+    return text

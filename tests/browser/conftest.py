@@ -103,7 +103,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     server = _start(["server", "--app", "browser_app:app", "--port", str(port),
                      "--log-level", "warning"], root, env, "server.log")
     worker = _start(["worker", "--app", "browser_app:app", "--queue", "default",
-                     "--queue", "gated", "--concurrency", "4"], root, env, "worker.log")
+                     "--queue", "gated", "--queue", "lane", "--concurrency", "4"],
+                    root, env, "worker.log")
     store = open_store(env["TASKWHEEL_DATABASE_URL"])
     api = httpx.Client(base_url=f"{url}/api/v1/namespaces/default", timeout=10,
                        headers={"Authorization": f"Bearer {keys['admin']}"})

@@ -2,7 +2,9 @@
 worker: every page shows the store's data (at desktop and phone widths), a job's
 state changes on screen without a reload when the worker finishes it, a bulk replay
 from the dead-letter page requeues the jobs, a read-only key is shown no action, and
-a workflow run's graph shows each step's state as it changes."""
+a workflow run's graph shows each step's state as it changes; a queue is paused and
+resumed from the queues page, jobs are deleted from the jobs page, and the overview
+shows an alert while it fires."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from taskwheel.gates import GateKind
 from waiting import wait_for
 
 from .conftest import Dashboard, screenshot, signed_in
@@ -49,16 +52,17 @@ def test_every_page_shows_the_stores_data_at_desktop_and_phone_widths(
     for width in (1280, 390):
         page = signed_in(browser, dashboard, width=width)
         pages = {
-            "overview": (NS, ["Workers alive", "Finished in the last hour", "nightly-report"]),
+            "overview": (NS, ["Workers alive", "Finished in the last hour", "nightly-report",
+                              "Alerts firing"]),
             "jobs": (f"{NS}/jobs", ["charge_card", "add", "succeeded", "dead"]),
             "job": (f"{NS}/jobs/{done}", ["42", "succeeded", "Attempts"]),
             "dead-letters": (f"{NS}/dead-jobs", ["charge_card", "card declined for order"]),
-            "queues": (f"{NS}/queues", ["default", "Ready by priority"]),
+            "queues": (f"{NS}/queues", ["default", "Wait to start", "p0", "active"]),
             "schedules": (f"{NS}/schedules", ["nightly-report", "Europe/Berlin",
                                               "+01:00"]),
             "workflows": (f"{NS}/workflow-runs", ["etl", "succeeded"]),
             "workflow-run": (f"{NS}/workflow-runs/{run['id']}", ["extract", "load"]),
-            "workers": (f"{NS}/workers", ["alive", "default, gated"]),
+            "workers": (f"{NS}/workers", ["alive", "default, gated, lane"]),
         }
         for name, (path, texts) in pages.items():
             page.goto(f"{dashboard.url}{path}")
@@ -237,4 +241,130 @@ def test_the_pages_are_usable_with_the_keyboard(dashboard: Dashboard, browser: A
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*status=dead.*"))
     screenshot(page, "keyboard-filter")
+    page.context.close()
+
+
+def _queue_row(page: Any, queue: str) -> Any:
+    return page.locator(f"tbody[data-queue='{queue}'] tr.queue-row")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_queue_is_paused_and_resumed_from_the_queues_page_with_the_keyboard(
+    dashboard: Dashboard, browser: Any, width: int
+) -> None:
+    page = signed_in(browser, dashboard, width=width)
+    page.on("dialog", lambda dialog: dialog.accept())
+    dashboard.enqueue("lane", 0)
+    page.goto(f"{dashboard.url}{NS}/queues")
+    row = _queue_row(page, "lane")
+    assert "active" in row.inner_text()
+
+    row.get_by_role("button", name="Pause queue lane").focus()
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.locator("#notice").inner_text() == "Paused queue lane."
+    assert [p.name for p in dashboard.store.list_pauses("default")
+            if p.kind is GateKind.QUEUE] == ["lane"]
+    assert "paused" in _queue_row(page, "lane").inner_text()
+    # Live: a job enqueued now shows in the paused queue's depth without a reload.
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_selector("#live-state[data-state='on']")
+    held = dashboard.enqueue("lane", 1)
+    page.wait_for_function("""() => { const row = document.querySelector(
+        "tbody[data-queue='lane'] tr.queue-row");
+        return row && /holds 1/.test(row.textContent); }""")
+    assert page.evaluate("window.notReloaded") is True
+    assert dashboard.status(held) == "queued"
+    screenshot(page, f"queues-paused-{width}")
+
+    resume = _queue_row(page, "lane").get_by_role("button", name="Resume queue lane")
+    resume.focus()
+    page.keyboard.press("Enter")
+
+    # The page reloads with the action's notice.
+    page.wait_for_function("""() => document.getElementById("notice").textContent
+        .startsWith("Resumed queue lane")""")
+    wait_for(lambda: dashboard.status(held) == "succeeded", timeout=30,
+             what="the resumed queue's job to run")
+    assert dashboard.store.list_pauses("default") == []
+    screenshot(page, f"queues-resumed-{width}")
+    page.context.close()
+
+
+def test_jobs_are_deleted_by_selection_and_by_filter_from_the_jobs_page(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    running, gate = _gated_job(dashboard, "delete")
+    picked = [dashboard.enqueue("note", f"picked {n}") for n in range(2)]
+    kept = dashboard.enqueue("note", "kept")
+    wait_for(lambda: all(dashboard.status(job) == "succeeded" for job in [*picked, kept]),
+             timeout=30, what="the notes to run")
+    page = signed_in(browser, dashboard)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{dashboard.url}{NS}/jobs")
+    for job_id in [*picked, running]:
+        page.locator(f"input.pick[value='{job_id}']").check()
+    assert page.locator("#selected-count").inner_text() == "3"
+    screenshot(page, "jobs-before-delete")
+
+    page.get_by_role("button", name="Delete selected").click()
+
+    page.wait_for_selector("#notice:not([hidden])")
+    notice = page.locator("#notice").inner_text()
+    assert notice.startswith("Done for 2 job(s); 1 refused"), notice
+    assert "running" in notice
+    assert dashboard.store.get_jobs("default", picked) == []
+    assert dashboard.status(running) == "running"
+    assert page.locator(f"input.pick[value='{picked[0]}']").count() == 0
+    gate.touch()
+    wait_for(lambda: dashboard.status(running) == "succeeded", timeout=30,
+             what="the gated job to finish")
+
+    page.goto(f"{dashboard.url}{NS}/jobs?task=note")
+    page.get_by_role("button", name="Delete all matching").click()
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.locator("#notice").inner_text().startswith("Done for 1 job(s)")
+    assert dashboard.store.get_jobs("default", [kept]) == []
+    assert "No job matches" in page.locator("main").inner_text()
+    screenshot(page, "jobs-after-delete")
+    page.context.close()
+
+
+def test_the_overview_shows_an_alert_while_it_fires_without_a_reload(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    answer = dashboard.api.put("/alerts/lane-starving", json={
+        "kind": "oldest_ready", "queue": "lane", "threshold": "1s",
+        "url": "http://127.0.0.1:9/hook"})
+    assert answer.status_code == 200, answer.text
+    assert dashboard.api.post("/queues/lane/pause").status_code == 200
+    job_id = dashboard.enqueue("lane", 2)
+    page = signed_in(browser, dashboard)
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_selector("#live-state[data-state='on']")
+    assert page.locator("[data-alert='lane-starving']").count() == 0
+    store = dashboard.store
+
+    def judged(state: str) -> bool:
+        store.evaluate_alert(store.get_alert("default", "lane-starving"))
+        return store.get_alert("default", "lane-starving").state.value == state
+
+    try:
+        # The job ages in the paused queue until the rule, judged again, fires.
+        wait_for(lambda: judged("firing"), timeout=30, what="the alert to fire")
+        page.wait_for_selector("[data-alert='lane-starving']")
+        firing = page.locator("[data-alert='lane-starving']").inner_text()
+        assert "a ready job of queue lane has waited more than 1 s" in firing
+        assert page.locator("[data-k='alerts']").inner_text() == "1"
+        assert page.evaluate("window.notReloaded") is True
+        screenshot(page, "overview-alert-firing")
+    finally:
+        assert dashboard.api.post("/queues/lane/resume").status_code == 200
+    wait_for(lambda: dashboard.status(job_id) == "succeeded", timeout=30,
+             what="the job to run")
+    wait_for(lambda: judged("ok"), timeout=30, what="the alert to resolve")
+    page.wait_for_selector("[data-alert='lane-starving']", state="detached")
+    assert dashboard.api.delete("/alerts/lane-starving").status_code == 204
     page.context.close()

@@ -7,7 +7,14 @@ import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.errors import IllegalTransition, JobNotFound
-from taskwheel.jobs import AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
+from taskwheel.jobs import (
+    AttemptOutcome,
+    DeadlinePolicy,
+    Guarantee,
+    Job,
+    JobFilter,
+    StartWaits,
+)
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
 
@@ -360,7 +367,35 @@ def test_stats_count_jobs_by_queue_and_state_and_ready_jobs_by_priority(
     assert mail.ready_by_priority == {1: 2, 0: 1}
     assert list(mail.ready_by_priority) == [1, 0], "highest priority first"
     assert mail.oldest_ready_age == 10
+    # By priority: the unfinished and dead jobs only (the succeeded one is not there).
+    assert mail.by_priority == {3: {"running": 1}, 1: {"queued": 2},
+                                0: {"queued": 1, "scheduled": 1}}
+    assert list(mail.by_priority) == [3, 1, 0], "highest priority first"
     assert queues["sms"].counts == {"queued": 1}
+    assert queues["sms"].by_priority == {0: {"queued": 1}}
+
+
+def test_start_waits_measure_ready_to_started_of_recent_starts_by_queue_and_priority(
+    store: Store, clock: ManualClock
+) -> None:
+    store.enqueue([new_job(queue="mail", priority=5), new_job(queue="mail", priority=5),
+                   new_job(queue="mail", delay=30), new_job(queue="sms", namespace=OTHER_NS)])
+    early = claim_one(store, queue="mail")  # waited 0 s
+    store.finish_attempts([succeeded(early)])
+    clock.advance(20)
+    claim_one(store, queue="mail")  # the other priority 5 one: waited 20 s
+    clock.advance(20)
+    store.promote_due_jobs(NS)
+    claim_one(store, queue="mail")  # due at 30, started at 40: waited 10 s
+    clock.advance(5)
+
+    waits = sorted(store.start_waits(NS, T0), key=lambda w: w.priority)
+
+    assert waits == [StartWaits("mail", 0, 1, 10.0, 10.0), StartWaits("mail", 5, 2, 10.0, 20.0)]
+    later = sorted(store.start_waits(NS, T0 + 1), key=lambda w: w.priority)
+    assert later == [StartWaits("mail", 0, 1, 10.0, 10.0), StartWaits("mail", 5, 1, 20.0, 20.0)]
+    assert store.start_waits(NS, T0 + 41) == []
+    assert store.start_waits(OTHER_NS, T0) == []
 
 
 def test_a_job_due_before_it_was_enqueued_is_ready_since_it_was_enqueued(

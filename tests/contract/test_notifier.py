@@ -42,7 +42,7 @@ from taskwheel.workflows import FailurePolicy, StepSpec, WorkflowSpec
 from waiting import Listener, notifications_until
 
 from .backends import DATABASE_URLS, BackendFactory
-from .conftest import NS, OTHER_NS, QUEUE, TTL, claim_one, enqueue_one, failed, new_job
+from .conftest import NS, OTHER_NS, QUEUE, TTL, claim_one, enqueue_one, failed, new_job, succeeded
 
 MARKER = ("marker", "jobs")  # sent last: once it is in, what was sent before it is in too
 EVENTS = ("jobs", "cancel", "schedules", "due")
@@ -332,3 +332,26 @@ def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
     runs = claimed["runs"]
     assert store.heartbeat("w1", TTL, {runs.id: runs.fence}) == {runs.id: True}  # asked to stop
     assert (NS, "cancel") in events_until_marker(listener)
+
+
+def test_jobs_that_end_wake_listeners_with_finished_once_per_batch_and_namespace(
+    store: Store, listeners: ExitStack
+) -> None:
+    """What ``taskwheel jobs tail`` follows. A failure that waits for its retry has not
+    ended: it announces nothing."""
+    first, second, retried = enqueue_one(store), enqueue_one(store), enqueue_one(store)
+    other = enqueue_one(store, new_job(namespace=OTHER_NS))
+    claimed = {job.id: job for job in store.claim_jobs(NS, "w1", [QUEUE], 3, TTL).jobs}
+    elsewhere_job = claim_one(store, namespace=OTHER_NS)
+    listener = listen(store, listeners)
+
+    store.finish_attempts([failed(claimed[retried.id], JobStatus.SCHEDULED, retry_delay=60)])
+    send_marker(store)
+    assert events_until_marker(listener) == []
+
+    store.finish_attempts([succeeded(claimed[first.id]), failed(claimed[second.id],
+                                                                 JobStatus.DEAD),
+                           succeeded(elsewhere_job)])
+    send_marker(store)
+    assert sorted(events_until_marker(listener)) == [(NS, "finished"), (OTHER_NS, "finished")]
+    assert other.id == elsewhere_job.id

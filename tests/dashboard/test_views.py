@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 import taskwheel
-from taskwheel.jobs import Stats
+from taskwheel.gates import GateKind, Pause
+from taskwheel.jobs import QueueStats, StartWaits, Stats
 from taskwheel.server.dashboard.topics import TopicRenderer, parse_topics
 from taskwheel.server.dashboard.views import (
     age,
     chart,
     error_signature,
     layout_graph,
+    merge_waits,
+    queue_rows,
 )
 from taskwheel.stores.sqlite.store import SQLiteStore
 
@@ -69,6 +72,32 @@ def test_dead_jobs_of_one_kind_of_error_fall_in_one_group() -> None:
     assert error_signature("KeyError: 'user-1'") == error_signature("KeyError: 'admin'")
     assert error_signature("ValueError: x") != error_signature("TypeError: x")
     assert error_signature(None) == "(no error recorded)"
+
+
+def test_the_queues_page_has_every_queue_with_jobs_waits_or_a_pause_by_priority() -> None:
+    stats = Stats(queues=[QueueStats("mail", {"queued": 3, "running": 1}, {5: 2, 0: 1}, 12.0,
+                                     {5: {"queued": 2}, 0: {"queued": 1, "running": 1}})],
+                  workers=[])
+    waits = [StartWaits("mail", 0, 3, 2.0, 5.0), StartWaits("mail", 9, 1, 6.0, 6.0),
+             StartWaits("gone", 1, 2, 1.0, 1.5)]
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    pauses = [Pause("ns", GateKind.QUEUE, "idle", moment, 0),
+              Pause("ns", GateKind.TASK, "mail", moment, 4)]
+
+    rows = {row.queue: row for row in queue_rows(stats, waits, pauses)}
+
+    assert list(rows) == ["gone", "idle", "mail"]
+    mail = rows["mail"]
+    assert (mail.counts, mail.oldest_ready_age, mail.pause) == (stats.queues[0].counts, 12.0,
+                                                                 None)
+    assert [(p.priority, p.counts) for p in mail.priorities] == [
+        (9, {}), (5, {"queued": 2}), (0, {"queued": 1, "running": 1})]
+    assert mail.waits == merge_waits(waits[:2])
+    assert mail.waits is not None
+    assert (mail.waits.count, mail.waits.mean, mail.waits.longest) == (4, 3.0, 6.0)
+    assert rows["idle"].pause == pauses[0]
+    assert (rows["idle"].counts, rows["idle"].priorities) == ({}, [])
+    assert merge_waits([]) is None
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

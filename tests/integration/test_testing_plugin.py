@@ -4,6 +4,9 @@ the real serialisation, ``assert_enqueued`` and friends, a clock the test moves 
 drives delayed jobs, retries with backoff, deadlines, cron across a DST night and
 misfires, and workflows run step by step -- nothing sleeps.
 
+Every test of ``tw`` runs on both stores: SQLite, the default, and PostgreSQL, chosen
+by overriding the ``taskwheel_database_url`` fixture (a schema of its own per test).
+
 The last test holds the in-process mode to the real thing: for the same jobs, it and a
 real worker end every job in the same state, after the same attempts, with the same
 result (a hypothesis property).
@@ -16,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import taskwheel
+from pg_server import postgres_url
 from taskwheel.errors import InvalidInput
 from taskwheel.lifecycle import JobStatus
 from taskwheel.testing import InProcess
@@ -61,6 +66,11 @@ def make_app() -> taskwheel.App:
 @pytest.fixture
 def taskwheel_app() -> taskwheel.App:
     return make_app()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def taskwheel_database_url(request: pytest.FixtureRequest) -> str | None:
+    return None if request.param == "sqlite" else postgres_url()
 
 
 def test_drain_runs_enqueued_jobs_through_the_store_in_the_tests_thread(
@@ -211,6 +221,63 @@ def test_the_app_gets_its_own_store_back_after_the_test(tmp_path: Path) -> None:
         app.enqueue("send", ["a@b.c"])
         assert len(tw.jobs()) == 1
     assert app.list_jobs() == []  # its own (in-memory) store again
+
+
+def test_a_schedule_declared_after_the_harness_began_fires_too(
+    tw: InProcess, taskwheel_app: taskwheel.App
+) -> None:
+    taskwheel_app.schedule("ping", taskwheel_app.get_task("send"), every="10m", args=["x"])
+    assert [job.result for job in tw.advance("30m")] == ["sent to x"] * 3
+
+
+# -- on PostgreSQL ---------------------------------------------------------------------------
+
+
+def schemas_named(prefix: str) -> set[str]:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                            [prefix + "%"]).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_postgres_jobs_enqueued_in_the_application_s_transaction_run_under_tw(
+    tmp_path: Path,
+) -> None:
+    """The application's own psycopg connection to the database: its job lands in the
+    harness's schema when it commits, and none when it rolls back."""
+    app = make_app()
+    with InProcess(app, directory=tmp_path, database_url=postgres_url()) as tw, \
+            psycopg.connect(postgres_url()) as conn:
+        conn.execute("CREATE TEMP TABLE signups (email text)")
+        conn.execute("INSERT INTO signups VALUES ('a@b.c')")
+        app.get_task("send").enqueue("a@b.c", using=conn)
+        assert tw.jobs() == []  # not committed yet (drain would wait for the commit)
+        conn.commit()
+        app.get_task("send").enqueue("d@e.f", using=conn)
+        conn.rollback()
+        assert [(job.args, job.result) for job in tw.drain()] == [(["a@b.c"],
+                                                                    "sent to a@b.c")]
+        tw.assert_enqueued("send", count=1)
+
+
+def test_postgres_each_harness_has_a_schema_of_its_own_dropped_when_it_closes(
+    tmp_path: Path,
+) -> None:
+    before = schemas_named("taskwheel_test_")
+    first, second = make_app(), make_app()
+    with InProcess(first, database_url=postgres_url()) as one, \
+            InProcess(second, database_url=postgres_url()) as two:
+        first.enqueue("send", ["a@b.c"])
+        assert len(one.jobs()) == 1
+        assert two.jobs() == []
+        made = schemas_named("taskwheel_test_") - before
+        assert len(made) == 2
+    assert schemas_named("taskwheel_test_") - before == set()
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="database_url"):
+        InProcess(make_app(), database_url=f"sqlite:///{tmp_path / 'x.db'}")
 
 
 # -- the in-process mode and a real worker agree -------------------------------------------------

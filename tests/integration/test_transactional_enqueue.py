@@ -339,20 +339,188 @@ def test_a_sqlalchemy_session_is_the_transaction_it_runs(
         engine.dispose()
 
 
+async def async_connection(**options: Any) -> psycopg.AsyncConnection[Any]:
+    conn = await psycopg.AsyncConnection.connect(postgres_url(), **options)
+    # The application's own table named like taskwheel's (see the `conn` fixture).
+    await conn.execute("CREATE TEMP TABLE jobs (id integer PRIMARY KEY)")
+    await conn.commit()
+    return conn
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_postgres_an_async_connection_is_refused_for_want_of_an_async_client(
+def test_postgres_an_awaited_enqueue_on_an_async_connection_follows_its_commit(
+    app: taskwheel.App, send: taskwheel.Task[..., Any], listener: Listener,
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        conn = await async_connection()
+        try:
+            await conn.execute("INSERT INTO jobs (id) VALUES (1)")
+            path = await (await conn.execute("SHOW search_path")).fetchone()
+            handle = await send.enqueue_async("a@b.c", using=conn)
+            other = await app.enqueue_async("send", ["d@e.f"], connection=conn)
+            assert await (await conn.execute("SHOW search_path")).fetchone() == path
+            assert app.client.get_jobs([handle.id, other.id]) == []  # not committed yet
+            assert wakes_before_marker(app, listener) == []
+            await conn.commit()
+            assert await (await conn.execute("SELECT id FROM jobs")).fetchall() == [(1,)]
+            return handle.id, other.id
+        finally:
+            await conn.close()
+
+    first, second = asyncio.run(scenario())
+    assert [job.args for job in app.client.get_jobs([first, second])] == [["a@b.c"],
+                                                                           ["d@e.f"]]
+    assert (app.namespace, "jobs") in wakes_before_marker(app, listener)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_awaited_workflow_run_and_schedule_follow_the_async_transaction(
+    app: taskwheel.App, send: taskwheel.Task[..., Any],
+) -> None:
+    flow = taskwheel.Workflow("notify")
+    first = flow.step(send, ["a@b.c"])
+    flow.step(send, ["d@e.f"], after=[first], name="second")
+
+    async def scenario(commit: bool) -> int:
+        conn = await async_connection()
+        try:
+            run = await app.submit_async(flow, connection=conn)
+            await app.add_schedule_async("hourly", "send", every="1h", args=["h@b.c"],
+                                         connection=conn)
+            assert app.list_workflow_runs() == []  # not committed yet
+            await (conn.commit() if commit else conn.rollback())
+            return run.id
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario(commit=False))
+    assert app.list_workflow_runs() == []
+    assert app.list_jobs() == []
+    with pytest.raises(ScheduleNotFound):
+        app.get_schedule("hourly")
+
+    run_id = asyncio.run(scenario(commit=True))
+    assert app.workflow_run(run_id).record.step("second").job.status is JobStatus.WAITING
+    assert app.get_schedule("hourly").definition.name == "hourly"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_awaited_enqueue_rolled_back_leaves_no_job_and_no_wake_up(
+    app: taskwheel.App, send: taskwheel.Task[..., Any], listener: Listener,
+) -> None:
+    async def scenario() -> None:
+        conn = await async_connection()
+        try:
+            await send.enqueue_async("a@b.c", using=conn)
+            await app.enqueue_many_async([send.prepare(f"{n}@b.c") for n in range(300)],
+                                         connection=conn)
+            await conn.rollback()
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
+    assert app.list_jobs() == []
+    assert wakes_before_marker(app, listener) == []
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_awaited_batch_is_written_whole_in_the_callers_transaction(
+    app: taskwheel.App, send: taskwheel.Task[..., Any],
+) -> None:
+    async def scenario() -> list[int]:
+        conn = await async_connection()
+        try:
+            handles = await app.enqueue_many_async(
+                [send.prepare(f"{n}@b.c") for n in range(300)], connection=conn)
+            await conn.commit()
+            return [handle.id for handle in handles]
+        finally:
+            await conn.close()
+
+    ids = asyncio.run(scenario())
+    assert len(set(ids)) == 300
+    assert sorted(job.args[0] for job in app.client.get_jobs(ids)) == sorted(
+        f"{n}@b.c" for n in range(300))
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_awaited_enqueue_on_an_autocommit_connection_commits_at_once(
+    app: taskwheel.App, send: taskwheel.Task[..., Any], listener: Listener,
+) -> None:
+    async def scenario() -> int:
+        conn = await async_connection(autocommit=True)
+        try:
+            handle = await send.enqueue_async("a@b.c", using=conn)
+            assert conn.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+            return handle.id
+        finally:
+            await conn.close()
+
+    job_id = asyncio.run(scenario())
+    assert app.job(job_id).status is JobStatus.QUEUED
+    assert (app.namespace, "jobs") in wakes_before_marker(app, listener)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_the_event_loop_runs_while_an_awaited_enqueue_is_on_its_way(
+    app: taskwheel.App, send: taskwheel.Task[..., Any],
+) -> None:
+    """The operation runs in a thread and only its statements on the loop: another
+    coroutine gets the loop between them."""
+    async def scenario() -> int:
+        conn = await async_connection()
+        ticks = 0
+        going = True
+
+        async def tick() -> None:
+            nonlocal ticks
+            while going:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            await app.enqueue_many_async([send.prepare(f"{n}@b.c") for n in range(20)],
+                                         connection=conn)
+            await conn.commit()
+        finally:
+            going = False
+            await ticker
+            await conn.close()
+        return ticks
+
+    assert asyncio.run(scenario()) > 1
+    assert len(app.list_jobs()) == 20
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_an_async_connection_given_to_a_sync_enqueue_is_refused_with_the_way(
     app: taskwheel.App, send: taskwheel.Task[..., Any]
 ) -> None:
     async def attempt() -> None:
         conn = await psycopg.AsyncConnection.connect(postgres_url())
         try:
-            with pytest.raises(InvalidInput, match="AsyncConnection"):
+            with pytest.raises(InvalidInput, match="enqueue_async"):
                 send.enqueue("a@b.c", using=conn)
         finally:
             await conn.close()
 
     asyncio.run(attempt())
     assert app.list_jobs() == []
+
+
+def test_an_awaited_enqueue_takes_a_sync_connection_and_none_too(
+    app: taskwheel.App, conn: Any, backend: str, send: taskwheel.Task[..., Any],
+) -> None:
+    async def scenario() -> tuple[int, int]:
+        alone = await send.enqueue_async("d@e.f")  # first: SQLite has one writer at a time
+        inside = await send.enqueue_async("a@b.c", using=conn)
+        return inside.id, alone.id
+
+    inside, alone = asyncio.run(scenario())
+    assert [job.id for job in app.list_jobs()] == [alone]  # the caller has not committed
+    conn.commit()
+    assert sorted(job.id for job in app.list_jobs()) == sorted([inside, alone])
 
 
 def test_waiting_for_room_in_a_full_queue_is_refused_inside_the_caller_s_transaction(

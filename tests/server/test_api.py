@@ -88,6 +88,50 @@ def test_bulk_cancel_takes_ids_or_a_filter_and_reports_each_failure(server: Runn
     assert both.status_code == 422
 
 
+def test_bulk_delete_takes_ids_or_a_filter_and_keeps_running_jobs(server: Running) -> None:
+    def enqueue(*jobs: dict[str, object]) -> list[int]:
+        return [job["id"] for job in server.call("POST", "/jobs/batch", json={
+            "jobs": list(jobs)}).json()["jobs"]]
+
+    dead = enqueue({"task": "add", "args": [1, 2]})
+    kill_jobs(server.store, MINE, dead)
+    ids = [*enqueue({"task": "ping"}, {"task": "ping"}), *dead,
+           *enqueue({"task": "add", "args": [1, 2]})]
+    [running] = server.store.claim_jobs(MINE, "w", ["default"], 1, 30).jobs
+    assert running.id == ids[0]
+
+    by_ids = server.call("POST", "/jobs/delete", role=Role.OPERATE,
+                         json={"ids": [ids[0], ids[1], 999_999]}).json()
+    assert [job["id"] for job in by_ids["done"]] == [ids[1]]
+    assert by_ids["failed"] == [
+        {"id": ids[0], "detail": f"job {ids[0]} is running: a running job cannot be deleted "
+                                 "(cancel it first)"},
+        {"id": 999_999, "detail": "job 999999 not found"}]
+    by_filter = server.call("POST", "/jobs/delete", json={"filter": {"task": "add"}}).json()
+    assert sorted(job["id"] for job in by_filter["done"]) == sorted(ids[2:])
+    assert by_filter["failed"] == []
+    assert [job.id for job in server.store.get_jobs(MINE, ids)] == [ids[0]]
+    assert server.store.list_attempts(MINE, ids[2]) == []
+
+
+def test_bulk_delete_is_refused_to_a_read_key_and_for_a_bad_selection_writing_nothing(
+    server: Running,
+) -> None:
+    job = server.call("POST", "/jobs", json={"task": "ping"}).json()
+    before = snapshot(server.store)
+    for body, role, status in (({"ids": [job["id"]]}, Role.READ, 403),
+                               ({"ids": [job["id"]], "filter": {}}, Role.ADMIN, 422),
+                               ({}, Role.ADMIN, 422),
+                               ({"ids": []}, Role.ADMIN, 422),
+                               ({"ids": [0]}, Role.ADMIN, 422),
+                               ({"filter": {"status": "lost"}}, Role.ADMIN, 422)):
+        refused = server.call("POST", "/jobs/delete", json=body, role=role)
+        assert refused.status_code == status, body
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"]
+    assert snapshot(server.store) == before
+
+
 def test_the_dead_letter_queue_is_listed_replayed_and_purged(server: Running) -> None:
     ids = [job["id"] for job in server.call("POST", "/jobs/batch", json={
         "jobs": [{"task": "ping"}, {"task": "add", "args": [1, 2]}, {"task": "ping"}]}
@@ -162,6 +206,7 @@ def test_queues_workers_and_stats(server: Running) -> None:
     by_name = {q["queue"]: q for q in queues}
     assert by_name["math"]["counts"] == {"queued": 1}
     assert by_name["math"]["ready_by_priority"] == {"3": 1}
+    assert by_name["math"]["by_priority"] == {"3": {"queued": 1}}
     assert server.call("GET", "/workers").json() == {"workers": []}
     assert {q["queue"] for q in server.call("GET", "/stats").json()["queues"]} == {
         "math", "default"}

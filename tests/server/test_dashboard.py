@@ -93,7 +93,7 @@ def test_pages_show_actions_only_to_a_key_whose_role_allows_them(
     server: Running, browser: Browser
 ) -> None:
     job_id = server.call("POST", "/jobs", json={"task": "ping"}).json()["id"]
-    pages = ["", "/jobs", f"/jobs/{job_id}", "/dead-jobs", "/schedules"]
+    pages = ["", "/jobs", f"/jobs/{job_id}", "/dead-jobs", "/schedules", "/queues"]
     reader, operator = browser(Role.READ), browser(Role.OPERATE)
     for page in pages:
         html = reader.get(f"/namespaces/{MINE}{page}").text
@@ -101,6 +101,7 @@ def test_pages_show_actions_only_to_a_key_whose_role_allows_them(
         assert "data-bulk" not in html, page
     assert "data-action" in operator.get(f"/namespaces/{MINE}/jobs/{job_id}").text
     assert "data-bulk" in operator.get(f"/namespaces/{MINE}/jobs").text
+    assert "/queues/default/pause" in operator.get(f"/namespaces/{MINE}/queues").text
 
 
 def test_every_page_renders_for_a_key_of_the_namespace(
@@ -169,6 +170,66 @@ def test_the_stream_is_keyed_like_the_api(server: Running) -> None:
     bad = server.http.get(url, params={"topics": "job:x"}, headers=mine)
     assert bad.status_code == 422
     assert bad.json()["field"] == "topics"
+
+
+def test_the_queues_page_shows_depth_by_priority_waits_and_each_queues_pause(
+    server: Running, browser: Browser
+) -> None:
+    server.call("POST", "/jobs/batch", json={"jobs": [
+        {"task": "add", "args": [1, 2], "priority": 7}, {"task": "ping", "priority": 2}]})
+    server.store.claim_jobs(MINE, "w", ["math"], 1, 30)
+    server.call("POST", "/queues/default/pause", role=Role.OPERATE)
+    server.call("POST", "/queues/idle/pause", role=Role.OPERATE)
+    operator = browser(Role.OPERATE)
+
+    html = operator.get(f"/namespaces/{MINE}/queues").text
+
+    assert 'data-topic="queues:operate"' in html
+    # By name: default, idle, math.
+    default = html[html.index('data-queue="default"'):html.index('data-queue="idle"')]
+    assert "p2" in default
+    assert "holds 1" in default
+    assert "/queues/default/resume" in default
+    # A paused queue with no job is listed, so that it can be resumed.
+    idle = html[html.index('data-queue="idle"'):html.index('data-queue="math"')]
+    assert "/queues/idle/resume" in idle
+    math = html[html.index('data-queue="math"'):]
+    assert "p7" in math
+    assert 'data-status="alive">active' in math
+    assert "/queues/math/pause" in math
+    started = server.store.start_waits(MINE, 0)
+    assert [(w.queue, w.priority, w.count) for w in started] == [("math", 7, 1)]
+
+
+def test_a_read_key_may_not_watch_the_topic_with_buttons(server: Running) -> None:
+    url = f"{server.url}/api/v1/namespaces/{MINE}/stream"
+    reader = {"Authorization": f"Bearer {server.key(MINE, Role.READ)}"}
+
+    refused = server.http.get(url, params={"topics": "queues:operate"}, headers=reader)
+
+    assert refused.status_code == 403
+    assert "queues:operate" in refused.json()["detail"]
+
+
+def test_the_overview_lists_the_alerts_firing(server: Running, browser: Browser) -> None:
+    server.call("POST", "/jobs", json={"task": "ping"})
+    for name, threshold in (("starving", 60), ("calm", 3600)):
+        server.call("PUT", f"/alerts/{name}", json={
+            "kind": "oldest_ready", "queue": "default", "threshold": threshold,
+            "url": "http://127.0.0.1:9/hook"})
+    reader = browser(Role.READ)
+    assert "None of the 2 alert rule(s) is firing" in reader.get(f"/namespaces/{MINE}").text
+    server.clock.advance(120)
+    for name in ("starving", "calm"):
+        server.store.evaluate_alert(server.store.get_alert(MINE, name))
+
+    html = reader.get(f"/namespaces/{MINE}").text
+
+    firing = html[html.index('id="alerts-firing"'):]
+    assert 'data-alert="starving"' in firing
+    assert "a ready job of queue default has waited more than 60 s" in firing
+    assert 'data-alert="calm"' not in firing
+    assert 'data-k="alerts">1<' in html
 
 
 def test_the_stream_sends_each_watched_topic_at_once_and_lets_go_when_closed(

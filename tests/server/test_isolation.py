@@ -19,6 +19,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/jobs/batch"): {"jobs": [{"task": "ping"}]},
     ("post", "/jobs/cancel"): {"ids": ["{job_id}"]},
     ("post", "/jobs/retry"): {"ids": ["{dead_id}"]},
+    ("post", "/jobs/delete"): {"ids": ["{job_id}"]},
     ("post", "/dead-jobs/replay"): {"ids": ["{dead_id}"]},
     ("post", "/dead-jobs/purge"): {"ids": ["{dead_id}"]},
     ("put", "/schedules/{name}"): {"task": "ping", "every": "1h"},
@@ -37,6 +38,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/alerts/{alert}"): {"kind": "no_worker", "queue": "math",
                                  "url": "http://127.0.0.1:9/hook"},
     ("put", "/queues/{queue}/limit"): {"max_depth": 1000},
+    ("put", "/fairness/{key}"): {"weight": 2},
+    ("put", "/queues/{queue}/aging"): {"rate": "1/min"},
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/tasks/{task}/pause"): {},
     ("put", "/limits/{key}"): {"limit": 3},
@@ -57,8 +60,8 @@ def _operations(server: Running) -> list[tuple[str, str, dict[str, Any]]]:
         for method, operation in methods.items():
             found.append((method, path.removeprefix(PREFIX), operation))
     # Deletions last: the others act on what they would delete.
-    return sorted(found, key=lambda item: (item[0] == "delete" or item[1].endswith("/purge"),
-                                           item[1], item[0]))
+    return sorted(found, key=lambda item: (
+        item[0] == "delete" or item[1].endswith(("/purge", "/jobs/delete")), item[1], item[0]))
 
 
 def _seed(server: Running) -> dict[str, Any]:
@@ -66,9 +69,10 @@ def _seed(server: Running) -> dict[str, Any]:
     (so that closing it is a good request) in the victim's namespace."""
     jobs = server.call("POST", "/jobs/batch", namespace=THEIRS, json={
         "jobs": [{"task": "ping"}, {"task": "ping"}]}).json()["jobs"]
+    # The key of the gate routes is the fairness routes' key too.
     server.call("POST", "/jobs", namespace=THEIRS,
-                json={"task": "sync", "args": ["42"]}).raise_for_status()
-    server.call("POST", "/breakers/tenant%2F42/open", namespace=THEIRS).raise_for_status()
+                json={"task": "sync", "args": ["customer:1"]}).raise_for_status()
+    server.call("POST", "/breakers/customer:1/open", namespace=THEIRS).raise_for_status()
     kill_jobs(server.store, THEIRS, [jobs[1]["id"]])
     server.call("PUT", "/schedules/nightly", namespace=THEIRS,
                 json={"task": "ping", "cron": "0 3 * * *"}).raise_for_status()
@@ -80,7 +84,7 @@ def _seed(server: Running) -> dict[str, Any]:
         "workflow": {"name": "wf", "steps": [{"task": "ping"}]}}).json()
     return {"job_id": jobs[0]["id"], "dead_id": jobs[1]["id"], "name": "nightly",
             "run_id": run["id"], "worker_id": "http:0", "webhook": "gh", "queue": "math",
-            "task": "ping", "alert": "pager", "key": "tenant/42"}
+            "task": "ping", "alert": "pager", "key": "customer:1"}
 
 
 def _fill(value: Any, names: dict[str, Any]) -> Any:

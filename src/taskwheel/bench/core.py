@@ -372,9 +372,8 @@ def measure_drain(
     fleet: WorkerFleet, store: Store, settings: BenchSettings, meter: CpuMeter
 ) -> DrainResult:
     """Make ``jobs`` no-op jobs ready in one transaction while the workers are idle,
-    and time the workers from their first claim to the last job's finish. CPU: the
-    worker processes' (and the server's) from the enqueue's commit to the last job
-    seen finished, idle polling included."""
+    and time the workers from their first claim to the last job's finish (`drain_of`);
+    with ``keys``, jobs of that many concurrency-limited keys."""
     if settings.keys:
         for key in range(settings.keys):
             app.client.set_limit(f"bench:{key}", settings.key_limit)
@@ -382,9 +381,19 @@ def measure_drain(
                                    for n in range(settings.jobs))
     else:
         handles = app.enqueue_many(noop.prepare() for _ in range(settings.jobs))
+    return drain_of(fleet, store, [h.id for h in handles], meter, settings.timeout)
+
+
+def drain_of(
+    fleet: WorkerFleet, store: Store, job_ids: list[int], meter: CpuMeter, timeout: float
+) -> DrainResult:
+    """Time the drain of ``job_ids``, just made ready all at once while the workers
+    were idle: from the first claim's ``started_at`` to the last ``finished_at``. CPU:
+    the worker processes' (and the server's) from here to the last job seen finished,
+    idle polling included."""
     with meter.trees(fleet.pids) as cpu:
         enqueued = time.monotonic()
-        jobs = fleet.wait_finished(store, [h.id for h in handles], settings.timeout)
+        jobs = fleet.wait_drained(store, job_ids, timeout)
         wall = time.monotonic() - enqueued
     first_start = min(epoch(job.started_at) for job in jobs)
     last_finish = max(epoch(job.finished_at) for job in jobs)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from taskwheel.bench.app import APP_SPEC, QUEUE, BenchmarkError
@@ -37,10 +37,13 @@ def polling(timeout: float, what: str, pause: float = 0.02) -> Iterator[None]:
         time.sleep(pause)
 
 
-def taskwheel_command(role: str, url: str, namespace: str, *options: str) -> list[str]:
-    """``taskwheel <role>`` on the benchmark app, database and namespace."""
+def taskwheel_command(
+    role: str, url: str, namespace: str, *options: str, app_spec: str = APP_SPEC
+) -> list[str]:
+    """``taskwheel <role>`` on the benchmark app (or ``app_spec``), database and
+    namespace."""
     return [
-        sys.executable, "-m", "taskwheel.cli.main", role, "--app", APP_SPEC,
+        sys.executable, "-m", "taskwheel.cli.main", role, "--app", app_spec,
         "--database-url", url, "--namespace", namespace, *options,
     ]
 
@@ -101,20 +104,28 @@ class LoggedProcess:
 class WorkerFleet:
     """``taskwheel worker`` subprocesses on the benchmark's database and namespace."""
 
-    def __init__(self, fleet: FleetSettings, *, url: str, namespace: str, logs: Path) -> None:
+    def __init__(
+        self, fleet: FleetSettings, *, url: str, namespace: str, logs: Path,
+        app_spec: str = APP_SPEC, options: Callable[[int], Sequence[str]] | None = None,
+    ) -> None:
+        """``app_spec``: the app the workers load; ``options(n)``: more options of
+        worker ``n`` (from 0)."""
         self.fleet = fleet
         self.url = url
         self.namespace = namespace
         self.logs = logs
+        self.app_spec = app_spec
+        self.options = options or (lambda _n: ())
         self.processes: list[LoggedProcess] = []
 
     def __enter__(self) -> WorkerFleet:
         f = self.fleet
-        command = taskwheel_command(
-            "worker", self.url, self.namespace, "-q", QUEUE, "-c", str(f.concurrency),
-            "--pool", f.pool.value, "--batch-size", str(f.claim_batch), "--log-level", "warning",
-        )
         for n in range(f.workers):
+            command = taskwheel_command(
+                "worker", self.url, self.namespace, "-q", QUEUE, "-c", str(f.concurrency),
+                "--pool", f.pool.value, "--batch-size", str(f.claim_batch),
+                "--log-level", "warning", *self.options(n), app_spec=self.app_spec,
+            )
             self.processes.append(
                 LoggedProcess("worker", command, self.logs / f"worker-{n + 1}.log"))
         return self
@@ -145,6 +156,20 @@ class WorkerFleet:
             if len(store.stats(self.namespace).workers) >= self.fleet.workers:
                 return
 
+    def wait_drained(self, store: Store, job_ids: list[int], timeout: float) -> list[Job]:
+        """Until every one of ``job_ids`` has ended; their records, which must all have
+        succeeded. For jobs made ready all at once, claimed in id order: it watches the
+        last one, then reads them all by id, so a namespace holding millions of other
+        jobs costs nothing to poll (unlike `wait_finished`)."""
+        def ended(ids: list[int]) -> bool:
+            return all(job.status in TERMINAL for job in store.get_jobs(self.namespace, ids))
+
+        for _ in polling(timeout, f"{len(job_ids)} jobs to finish", pause=0.02):
+            self.check_alive()
+            if ended(job_ids[-1:]) and ended(job_ids):
+                break
+        return self._succeeded(store, job_ids)
+
     def wait_finished(self, store: Store, job_ids: list[int], timeout: float) -> list[Job]:
         """Until every job has ended; their records. Any job that did not succeed fails
         the benchmark: its figure would time an error path."""
@@ -160,6 +185,10 @@ class WorkerFleet:
             )
             if not pending:
                 break
+        return self._succeeded(store, job_ids)
+
+    def _succeeded(self, store: Store, job_ids: list[int]) -> list[Job]:
+        want = len(job_ids)
         jobs = store.get_jobs(self.namespace, job_ids)
         failed = [job for job in jobs if job.status is not JobStatus.SUCCEEDED]
         if failed or len(jobs) != want:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -84,6 +85,26 @@ def count_duplicates(jobs: Sequence[Job]) -> int:
     """(schedule, fire time) pairs that more than one job stands for."""
     pairs = Counter((job.schedule_id, micros(job.fire_at)) for job in jobs)
     return sum(1 for seen in pairs.values() if seen > 1)
+
+
+def ratio(value: float, base: float) -> float | None:
+    """``value / base`` to three decimals; None when ``base`` is 0 (a CPU time below
+    the clock's tick, at tiny sizes).
+
+    Example:
+        >>> ratio(3.0, 4.0), ratio(1.0, 0.0)
+        (0.75, None)
+    """
+    return round(value / base, 3) if base else None
+
+
+def spread(values: Sequence[float | None]) -> dict[str, float | None]:
+    """Median, min and max of the values that could be read (None if none could)."""
+    known = [value for value in values if value is not None]
+    if not known:
+        return {"median": None, "min": None, "max": None}
+    return {"median": round(statistics.median(known), 3), "min": min(known),
+            "max": max(known)}
 
 
 # -- what was measured on what ------------------------------------------------------------

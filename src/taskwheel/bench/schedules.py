@@ -77,7 +77,9 @@ class SchedulerUsage:
     """The steady phase's scheduler process, read from ``/proc``.
 
     ``rss_bytes``: VmRSS at the window's end (every schedule on the wheel by then);
-    ``empty_rss_bytes``: VmRSS of a scheduler holding the lease over an empty database.
+    ``empty_rss_bytes``: VmRSS of a scheduler holding the lease over an empty database;
+    ``schedules``: its share of them (all, or N / the schedulers sharing the partitions);
+    ``load_seconds``: the time its loads of the horizon took, as it logged them.
     """
 
     cpu_seconds: float
@@ -87,6 +89,7 @@ class SchedulerUsage:
     peak_rss_bytes: int
     empty_rss_bytes: int
     schedules: int
+    load_seconds: float = 0.0
 
     @property
     def cpu_share(self) -> float:
@@ -114,6 +117,8 @@ class SchedulerUsage:
             "empty_rss_bytes": self.empty_rss_bytes,
             "rss_at_window_start_bytes": self.rss_at_window_start_bytes,
             "peak_rss_bytes": self.peak_rss_bytes,
+            "schedules": self.schedules,
+            "load_seconds": round(self.load_seconds, 3),
         }
 
 
@@ -125,6 +130,8 @@ class SteadyResult:
     times inside the window by the schedules' definitions. ``ready_margin_s``: how long
     before the window the scheduler held the lease and the workers were registered
     (negative: the window began first, and its first fires time the start-up).
+    ``startup_s``: from the scheduler processes' spawn to every partition held and every
+    scheduler's horizon loaded. ``schedulers``: one usage per scheduler process.
     """
 
     creation: Creation
@@ -136,8 +143,14 @@ class SteadyResult:
     duplicates: int
     fire_lateness: Percentiles
     start_lateness: Percentiles
-    scheduler: SchedulerUsage
+    schedulers: tuple[SchedulerUsage, ...]
     ready_margin_s: float
+    startup_s: float
+
+    @property
+    def scheduler(self) -> SchedulerUsage:
+        """The first scheduler's usage (the only one, unless the partitions are shared)."""
+        return self.schedulers[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +162,8 @@ class SteadyResult:
             "fire_lateness_ms": self.fire_lateness.to_dict(),
             "start_lateness_ms": self.start_lateness.to_dict(),
             "scheduler": self.scheduler.to_dict(),
+            "schedulers": [usage.to_dict() for usage in self.schedulers],
+            "startup_s": round(self.startup_s, 3),
             "window": {
                 "start": iso(self.window_start),
                 "seconds": self.window_seconds,
@@ -257,28 +272,35 @@ def measure_steady(
                                          "start": _datetime(anchors[i])})
         say(f"created {n:,} schedules in {creation.seconds:.2f}s ({creation.per_s:,.0f}/s)")
 
-        sched = stack.enter_context(
-            SchedulerProcess(url, namespace, workdir / "scheduler-steady.log"))
+        spawned = time.time()
+        scheds = [stack.enter_context(SchedulerProcess(
+            url, namespace, workdir / f"scheduler-steady-{k + 1}.log"))
+            for k in range(settings.schedulers)]
         fleet = stack.enter_context(_fleet(settings.workers, url, namespace, workdir))
-        margin = _wait_ready(store, namespace, sched=sched, fleet=fleet,
-                             first_fire_us=window_us, timeout=settings.timeout)
+        startup = _wait_loaded(store, namespace, scheds, settings.timeout) - spawned
+        fleet.wait_registered(store, settings.timeout)
+        margin = window_us / MICRO - time.time()
         window_start = window_us / MICRO
         window_end_us = window_us + int(settings.duration * MICRO)
-        say(f"ready {margin:.2f}s before the first fire; measuring {settings.duration:g}s")
+        say(f"{len(scheds)} scheduler(s) loaded in {startup:.2f}s; ready {margin:.2f}s "
+            f"before the first fire; measuring {settings.duration:g}s")
 
         def alive() -> None:
-            sched.check_alive()
+            for sched in scheds:
+                sched.check_alive()
             fleet.check_alive()
 
         _sleep_until(window_start, alive)
-        wall_start, cpu_start = time.time(), process_cpu_seconds(sched.pid)
-        rss_start = process_memory(sched.pid)[0]
+        wall_start = time.time()
+        starts = [(process_cpu_seconds(p.pid), process_memory(p.pid)[0]) for p in scheds]
         _sleep_until(window_end_us / MICRO, alive)
-        wall_end, cpu_end = time.time(), process_cpu_seconds(sched.pid)
-        rss_end, peak = process_memory(sched.pid)
+        wall_end = time.time()
+        ends = [(process_cpu_seconds(p.pid), *process_memory(p.pid)) for p in scheds]
         say("window over: waiting for its last fires and jobs")
-        _wait_fired(store, namespace, (window_end_us - 1) / MICRO, sched, settings.timeout)
-        sched.stop()
+        _wait_fired(store, namespace, (window_end_us - 1) / MICRO, scheds, settings.timeout)
+        loads = [_load_seconds(sched) for sched in scheds]
+        for sched in scheds:
+            sched.stop()
         jobs = _finished_jobs(store, namespace, fleet, settings.timeout)
         described = scheduler_run_facts(store, namespace, settings.workers)
 
@@ -298,16 +320,22 @@ def measure_steady(
         duplicates=count_duplicates(jobs),
         fire_lateness=Percentiles.of(_lateness(in_window, "created_at")),
         start_lateness=Percentiles.of(_lateness(in_window, "started_at")),
-        scheduler=SchedulerUsage(
-            cpu_seconds=cpu_end - cpu_start,
-            wall_seconds=wall_end - wall_start,
-            rss_bytes=rss_end,
-            rss_at_window_start_bytes=rss_start,
-            peak_rss_bytes=peak,
-            empty_rss_bytes=empty_rss,
-            schedules=n,
+        schedulers=tuple(
+            SchedulerUsage(
+                cpu_seconds=cpu_end - cpu_start,
+                wall_seconds=wall_end - wall_start,
+                rss_bytes=rss_end,
+                rss_at_window_start_bytes=rss_start,
+                peak_rss_bytes=peak,
+                empty_rss_bytes=empty_rss,
+                schedules=max(1, n // len(ends)),
+                load_seconds=load,
+            )
+            for (cpu_start, rss_start), (cpu_end, rss_end, peak), load
+            in zip(starts, ends, loads, strict=True)
         ),
         ready_margin_s=margin,
+        startup_s=startup,
     )
     return result, described
 
@@ -328,7 +356,7 @@ def measure_burst(
         fleet = stack.enter_context(_fleet(settings.workers, url, namespace, workdir))
         margin = _wait_ready(store, namespace, sched=sched, fleet=fleet,
                              first_fire_us=instant_us, timeout=settings.timeout)
-        _wait_fired(store, namespace, instant_us / MICRO, sched, settings.timeout)
+        _wait_fired(store, namespace, instant_us / MICRO, [sched], settings.timeout)
         sched.stop()
         jobs = _finished_jobs(store, namespace, fleet, settings.timeout)
     instant = instant_us / MICRO
@@ -403,13 +431,47 @@ def _wait_ready(
     return first_fire_us / MICRO - time.time()
 
 
+def _wait_loaded(
+    store: Store, namespace: str, scheds: Sequence[SchedulerProcess], timeout: float
+) -> float:
+    """Until every partition is held (shared among ``scheds`` when there are several)
+    and each scheduler has loaded every partition it took (its log says so); when."""
+    pids = {sched.pid for sched in scheds}
+    watch = LeaseWatch(store, namespace)
+    for _ in polling(timeout, "the schedulers to take the partitions and load them"):
+        for sched in scheds:
+            sched.check_alive()
+        held = watch.sharing(pids) if len(scheds) > 1 else watch.pid() in pids
+        if held and all(_loads_done(sched) for sched in scheds):
+            return time.time()
+    raise AssertionError("unreachable")  # pragma: no cover - polling raises
+
+
+def _loads_done(sched: SchedulerProcess) -> bool:
+    """Whether the scheduler has loaded every set of partitions it took so far."""
+    log = sched.log.read_text(errors="replace")
+    taken = log.count(" holds partitions ")
+    return taken > 0 and log.count(" fire times of partitions ") == taken
+
+
+def _load_seconds(sched: SchedulerProcess) -> float:
+    """The time the scheduler's loads of the horizon took, from its log lines."""
+    total = 0.0
+    for line in sched.log.read_text(errors="replace").splitlines():
+        if " fire times of partitions " in line and line.endswith("s"):
+            total += float(line.rsplit(" in ", 1)[1].removesuffix("s"))
+    return total
+
+
 def _wait_fired(
-    store: Store, namespace: str, until: float, sched: SchedulerProcess, timeout: float
+    store: Store, namespace: str, until: float, scheds: Sequence[SchedulerProcess],
+    timeout: float,
 ) -> None:
     """Until no schedule has a fire time at or before ``until`` left to fire."""
     limit_s = max(0.0, until - time.time()) + timeout
     for _ in polling(limit_s, "the scheduler to fire every instant of the window", 0.05):
-        sched.check_alive()
+        for sched in scheds:
+            sched.check_alive()
         if time.time() > until and not store.schedules_due(namespace, until):
             return
 
@@ -442,6 +504,7 @@ def _schedule_methods(settings: ScheduleBenchSettings) -> dict[str, Any]:
         "schedules": settings.schedules,
         "duration_s": settings.duration,
         "burst": settings.burst,
+        "schedulers": settings.schedulers,
         "methods": {
             "create": "app.add_schedule(...) in a loop from the benchmark process: "
                       "validation and one store.upsert_schedule transaction each, no "
@@ -459,6 +522,11 @@ def _schedule_methods(settings: ScheduleBenchSettings) -> dict[str, Any]:
                                    "a scheduler holding the lease over an empty database, "
                                    "1 s after taking it) / N",
             "burst": "N schedules at=one instant; all_created_s = max(created_at) - instant",
+            "startup": "spawn of the scheduler processes -> every partition lease held (shared "
+                       "by all of them when there are several) and each one's log saying it "
+                       "loaded the partitions it took; polled every 20 ms",
+            "schedulers": "with several, the partitions are shared; each one's CPU and memory "
+                          "per schedule are its own, over its share N / schedulers",
             "percentiles": "nearest rank",
         },
     }

@@ -136,9 +136,9 @@ def run_server_benchmark(settings: ServerBenchSettings,
         # one key of every namespace.
         key = generate_key(ALL_NAMESPACES, Role.OPERATE, "bench")
         store.create_api_key(key)
-        port = _free_port()
+        port = free_port()
         say(f"starting taskwheel server on 127.0.0.1:{port} ({settings.store.value})")
-        server = _Server(url, port, workdir / "server.log")
+        server = ServerProcess(url, port, workdir / "server.log")
         stack.callback(server.stop)
         server.wait_listening(settings.timeout)
         base = f"http://127.0.0.1:{port}"
@@ -349,7 +349,9 @@ def _drain(client: Callable[[], HttpClient], port: int, key: str, namespace: str
 # -- the server process ----------------------------------------------------------------------
 
 
-class _Server(LoggedProcess):
+class ServerProcess(LoggedProcess):
+    """A ``taskwheel server`` process of the benchmarks' app on ``url``."""
+
     def __init__(self, url: str, port: int, log: Path) -> None:
         command = [sys.executable, "-m", "taskwheel.cli.main", "server", "--app", APP_SPEC,
                    "--database-url", url, "--port", str(port), "--log-level", "warning"]
@@ -368,7 +370,7 @@ class _Server(LoggedProcess):
         self.reap(10)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

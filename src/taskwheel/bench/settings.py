@@ -153,6 +153,7 @@ class ScheduleBenchSettings:
     first fire); 65 s or more lets every schedule fire at least once. ``workers``: idle
     worker processes running the fired jobs. ``burst``: schedules all due at one
     instant (0: no burst phase). ``timeout``: the longest any wait may take.
+    ``schedulers``: scheduler processes of the steady phase, sharing the partitions.
     """
 
     schedules: int = 10_000
@@ -161,6 +162,7 @@ class ScheduleBenchSettings:
     burst: int = 10_000
     timeout: float = 120.0
     postgres_url: str | None = None  # None: temporary SQLite files
+    schedulers: int = 1
 
     @classmethod
     def build(
@@ -172,6 +174,7 @@ class ScheduleBenchSettings:
         burst: int = 10_000,
         timeout: DurationLike = "120s",
         postgres_url: str | None = None,
+        schedulers: int = 1,
     ) -> ScheduleBenchSettings:
         """Validated settings.
 
@@ -186,6 +189,7 @@ class ScheduleBenchSettings:
             burst=_count("burst", burst, 0),
             timeout=parse_duration(timeout, "timeout", allow_zero=False),
             postgres_url=postgres_url,
+            schedulers=_schedulers(schedulers),
         )
 
 
@@ -287,6 +291,18 @@ def _check_sqlite_url(url: str | None) -> str | None:
             "database_url", "an in-memory database cannot be shared with worker processes"
         )
     return url
+
+
+def _schedulers(value: object) -> int:
+    """Scheduler processes sharing the partitions: each must be able to hold one."""
+    from taskwheel.scheduler import SchedulerSettings
+
+    partitions = SchedulerSettings().partitions
+    count = _count("schedulers", value, 1)
+    if count > partitions:
+        raise InvalidInput("schedulers", f"must be at most {partitions} (the partitions "
+                           f"they share), got {count}")
+    return count
 
 
 def _count(name: str, value: object, minimum: int) -> int:

@@ -2,10 +2,16 @@
 ``taskwheel bench schedules``: fire lateness, scheduler CPU and memory at N schedules;
 ``taskwheel bench failover``: the time a standby scheduler takes over;
 ``taskwheel bench workflows``: the overhead per step of a chain and a fan-out/fan-in;
-``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain."""
+``taskwheel bench server``: the HTTP server's enqueue rate, long-poll latency and drain;
+``taskwheel bench watching``: a /metrics scrape of a big deployment, and the drain with
+dashboard tabs open and /metrics scraped against the drain without;
+``taskwheel bench scale``: whether the costs stay flat as tables and schedules grow;
+``taskwheel bench features``: each optional feature's drain cost against the plain drain;
+``taskwheel bench dispatch``: fair shares' cost to the drain, their fairness, aging."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,8 +26,20 @@ from taskwheel.bench.core import (
     run_benchmark,
     summarise,
 )
+from taskwheel.bench.dispatch import (
+    DispatchBenchResult,
+    DispatchBenchSettings,
+    run_dispatch_benchmark,
+)
 from taskwheel.bench.failover import FailoverResult, run_failover_benchmark
+from taskwheel.bench.features import (
+    Feature,
+    FeatureBenchResult,
+    FeatureBenchSettings,
+    run_features_benchmark,
+)
 from taskwheel.bench.report import Percentiles, Progress
+from taskwheel.bench.scale import FULL, ScaleBenchResult, ScaleBenchSettings, run_scale_benchmark
 from taskwheel.bench.schedules import BurstResult, ScheduleBenchResult, run_schedule_benchmark
 from taskwheel.bench.server import ServerBenchResult, ServerBenchSettings, run_server_benchmark
 from taskwheel.bench.settings import (
@@ -32,8 +50,15 @@ from taskwheel.bench.settings import (
     WorkflowBenchSettings,
     postgres_url_for,
 )
+from taskwheel.bench.watching import (
+    WatchingBenchResult,
+    WatchingBenchSettings,
+    run_watching_benchmark,
+    summary_lines,
+)
 from taskwheel.bench.workflows import ShapeResult, WorkflowBenchResult, run_workflow_benchmark
 from taskwheel.cli.output import ANSWER_FORMATS, Format, Output, error_line
+from taskwheel.cli.progress import phases
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.schedules import DEFAULT_MISFIRE_GRACE
 from taskwheel.tasks import Pool
@@ -167,6 +192,9 @@ def bench(
               help="Worker processes running the fired no-op jobs.")
 @click.option("--burst", type=click.IntRange(min=0), default=10_000, show_default=True,
               help="Schedules all due at one instant, measured after the window (0: none).")
+@click.option("--schedulers", type=click.IntRange(min=1, max=16), default=1,
+              show_default=True, help="Scheduler processes of the steady phase, sharing the "
+              "partitions (each one's CPU and memory is read over its share).")
 @click.option("--timeout", default="120s", metavar="DURATION", show_default=True,
               help="The longest any wait (start-up, last fires, jobs to finish) may take.")
 @format_option
@@ -174,7 +202,7 @@ def bench(
 @click.pass_context
 def bench_schedules(
     ctx: click.Context, /, *, schedules: int, duration: str, workers: int, burst: int,
-    timeout: str, output_format: str, quiet: bool,
+    schedulers: int, timeout: str, output_format: str, quiet: bool,
 ) -> None:
     """Measure the scheduler: fire lateness (created_at - fire time) and start lateness
     at N active schedules, duplicates, the scheduler's CPU share and memory per
@@ -187,7 +215,8 @@ def bench_schedules(
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_schedule_benchmark(
         ScheduleBenchSettings.build(schedules=schedules, duration=duration, workers=workers,
-                                    burst=burst, timeout=timeout, postgres_url=ctx.obj),
+                                    burst=burst, timeout=timeout, postgres_url=ctx.obj,
+                                    schedulers=schedulers),
         progress,
     ))
     if output.json:
@@ -262,6 +291,41 @@ def bench_workflows(
         output.console.print(settings_table(result.settings))
 
 
+@bench.command("dispatch", short_help="Fair shares' cost to the drain, their fairness, aging.")
+@click.option("--jobs", type=click.IntRange(min=70), default=20_000, show_default=True,
+              help="Jobs of each drain.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes, started and idle before each drain.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Jobs each worker runs at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_dispatch(
+    ctx: click.Context, /, *, jobs: int, workers: int, concurrency: int, timeout: float,
+    output_format: str, quiet: bool,
+) -> None:
+    """Measure dispatch control: the drain of JOBS no-op jobs with fair shares on (keys
+    of weights 1:2:4) against the plain drain in the same run, Jain's index of the
+    keys' weight-normalised claims under saturation, and the wait of a priority-0
+    trickle behind a priority-9 flood in a queue that ages (simulated clock).
+    See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_dispatch_benchmark(
+        DispatchBenchSettings.build(jobs=jobs, workers=workers, concurrency=concurrency,
+                                    timeout=timeout),
+        progress, postgres_url=ctx.obj,
+    ))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(dispatch_table(result))
+        output.console.print(settings_table(result.settings))
+
+
 @bench.command("server", short_help="HTTP enqueue rate, long-poll claim latency, HTTP drain.")
 @click.option("--clients", type=click.IntRange(min=1), default=8, show_default=True,
               help="Concurrent clients enqueueing.")
@@ -313,6 +377,291 @@ def bench_server(
         output.console.print(settings_table(result.settings))
 
 
+@bench.command("watching",
+               short_help="A /metrics scrape at 1,000 queues; the drain watched and not.")
+@click.option("--queues", type=click.IntRange(min=1), default=1_000, show_default=True,
+              help="Queues of the scrape's database.")
+@click.option("--priorities", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Priorities with ready jobs in each queue.")
+@click.option("--jobs-per-band", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ready jobs per queue and priority.")
+@click.option("--scrapes", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Scrapes timed, in this process and through the server.")
+@click.option("--jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="No-op jobs of each drain.")
+@click.option("--runs", type=click.IntRange(min=1, max=50), default=3, show_default=True,
+              help="Pairs of drains (plain and watched, alternating which goes first).")
+@click.option("--tabs", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Dashboard streams open during a watched drain.")
+@click.option("--scrape-every", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Seconds between /metrics scrapes of a watched drain.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of each drain.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=100,
+              show_default=True, help="Jobs each worker runs at once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_watching(
+    ctx: click.Context, /, *, queues: int, priorities: int, jobs_per_band: int,
+    scrapes: int, jobs: int, runs: int, tabs: int, scrape_every: float, workers: int,
+    concurrency: int, timeout: float, output_format: str, quiet: bool,
+) -> None:
+    """Measure what watching costs: the whole of /metrics rendered for QUEUES x
+    PRIORITIES bands (wall and CPU per scrape, in this process and through a `taskwheel
+    server`), and RUNS pairs of drains of JOBS no-op jobs, one with nothing watching and
+    one with TABS dashboard streams open and /metrics scraped every SCRAPE-EVERY
+    seconds; prints each mode's drain rate and their ratio (--store and --database-url
+    before `watching`). See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_watching_benchmark(
+        WatchingBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, queues=queues, priorities=priorities,
+            jobs_per_band=jobs_per_band, scrapes=scrapes, jobs=jobs, runs=runs, tabs=tabs,
+            scrape_every=scrape_every, workers=workers, concurrency=concurrency,
+            timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(watching_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def watching_table(result: WatchingBenchResult) -> Table:
+    table = Table(title="taskwheel bench watching", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for row in summary_lines(result):
+        table.add_row(*row)
+    return table
+
+
+@bench.command("scale", short_help="Drain with a full jobs table, a million schedules, "
+               "the wheel's tick.")
+@click.option("--finished", type=click.IntRange(min=0), default=500_000, show_default=True,
+              help=f"Finished jobs (with their attempts) filled into the jobs table before "
+              f"the loaded drain; the full run: {FULL['finished']:,} (0 and --scheduled 0: "
+              f"no history part).")
+@click.option("--scheduled", type=click.IntRange(min=0), default=50_000, show_default=True,
+              help=f"Jobs due in a day filled in beside them; the full run: "
+              f"{FULL['scheduled']:,}.")
+@click.option("--drain-jobs", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="No-op jobs of each drain (empty table, as filled, after ANALYZE).")
+@click.option("--autovacuum", "autovacuum", type=click.Choice(["on", "off"]), multiple=True,
+              default=("on", "off"), show_default=True,
+              help="PostgreSQL: the jobs and attempts tables' autovacuum_enabled of the "
+              "runs (repeat for both); the server's settings are never changed.")
+@click.option("--schedules", type=click.IntRange(min=0), default=10_000, show_default=True,
+              help=f"Active schedules of the schedules part (0: none); the full run: "
+              f"{FULL['schedules']:,}.")
+@click.option("--schedulers", type=click.IntRange(min=1, max=16), default=4,
+              show_default=True, help="Schedulers sharing the partitions in the second "
+              "schedules run (the first has one).")
+@click.option("--duration", default="30s", metavar="DURATION", show_default=True,
+              help="The measured window of each schedules run.")
+@click.option("--timers", default="10000,100000,1000000", metavar="N,N,...",
+              show_default=True, help="Timing wheel sizes whose cost per tick is measured "
+              "(none: no wheel part).")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Runs of the history part, each on a fresh database.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--timeout", default="10m", metavar="DURATION", show_default=True,
+              help="The longest any drain, fill or wait may take.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_scale(
+    ctx: click.Context, /, *, finished: int, scheduled: int, drain_jobs: int,
+    autovacuum: tuple[str, ...], schedules: int, schedulers: int, duration: str,
+    timers: str, repeat: int, workers: int, timeout: str, output_format: str, quiet: bool,
+) -> None:
+    """Measure whether the costs stay flat as the work grows: the drain rate with
+    FINISHED finished jobs and SCHEDULED later ones in the jobs table against the same
+    drain on the empty table just before (as filled, and after ANALYZE; on PostgreSQL
+    with the tables' autovacuum on and off); fire lateness, start-up, memory and CPU at
+    SCHEDULES schedules with one scheduler and with SCHEDULERS sharing them; the timing
+    wheel's cost per tick at each size of TIMERS.
+
+    The defaults take a few minutes; the full run (the sizes the help names) takes
+    hours. See bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_scale_benchmark(
+        ScaleBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, finished=finished, scheduled=scheduled,
+            drain_jobs=drain_jobs, autovacuum=autovacuum, schedules=schedules,
+            schedulers=schedulers, duration=duration, timers=_sizes(timers),
+            repeat=repeat, workers=workers, timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(scale_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def _sizes(text: str) -> list[int]:
+    """``--timers``: sizes separated by commas, or none."""
+    if text.strip().lower() == "none":
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part.strip().replace("_", ""))
+        except ValueError:
+            raise InvalidInput("timers", f"not a number: {part.strip()!r} (use e.g. "
+                               "10000,100000 or none)") from None
+        if size < 1:
+            raise InvalidInput("timers", f"must be integers >= 1, got {size}")
+        sizes.append(size)
+    return sizes
+
+
+@bench.command("features", short_help="Each optional feature's drain cost against the plain "
+               "drain.")
+@click.option("--jobs", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="No-op jobs of each drain.")
+@click.option("--feature", "features", type=click.Choice(
+    [f.value for f in Feature if f is not Feature.PLAIN]), multiple=True,
+    help="A feature to measure besides the plain drain (repeat for several).  "
+    "[default: every one]")
+@click.option("--repeat", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="Rounds (plain, then each feature); each ratio is taken inside its "
+              "round.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of each drain.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Seconds a drain may take at most.")
+@format_option
+@quiet_option
+@click.pass_context
+def bench_features(
+    ctx: click.Context, /, *, jobs: int, features: tuple[str, ...], repeat: int,
+    workers: int, timeout: float, output_format: str, quiet: bool,
+) -> None:
+    """Measure what each optional feature on the hot path costs the drain: workflows,
+    a metrics handler on the event hook, tracing, pauses present, quotas present; each
+    as a ratio to the plain drain of the same round (rate, and the workers' CPU per
+    job), on one fresh database (--store and --database-url before `features`). See
+    bench/README.md.
+    """
+    output = Output(Format(output_format))
+    result = _measure(ctx, quiet, lambda progress: run_features_benchmark(
+        FeatureBenchSettings.build(
+            store=BenchStore.POSTGRES if ctx.obj else BenchStore.SQLITE,
+            database_url=ctx.obj, jobs=jobs, features=list(features) or None,
+            repeat=repeat, workers=workers, timeout=timeout),
+        progress))
+    if output.json:
+        output.emit_json(result.to_dict())
+    else:
+        output.console.print(features_table(result))
+        output.console.print(settings_table(result.settings))
+
+
+def scale_table(result: ScaleBenchResult) -> Table:
+    table = Table(title="taskwheel bench scale", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for run in result.history:
+        state = run.autovacuum
+        label = (f" (tables' autovacuum {state['tables']['jobs']}, in effect "
+                 f"{state['effective']})" if state else "")
+        ratios = run.ratios()
+        table.add_row(f"drain, empty table{label}", f"{run.empty.per_s:,.0f} jobs/s",
+                      f"{run.empty.jobs:,} jobs; workers' CPU "
+                      f"{run.empty.cpu.per_job_us(run.empty.jobs)['client']:,.0f} µs/job")
+        table.add_row(f"fill: {run.fill.rows:,} rows", f"{run.fill.seconds:,.1f} s",
+                      run.fill.method)
+        for name, drain, key in (("as filled", run.loaded, "loaded"),
+                                 ("after ANALYZE", run.analysed, "analysed")):
+            table.add_row(f"drain, full table, {name}", f"{drain.per_s:,.0f} jobs/s",
+                          f"{_shown(ratios[key + '_rate'])} of the empty table's rate, "
+                          f"CPU per job {_shown(ratios[key + '_cpu_per_job'])} of it")
+    if len(result.history) > len(result.history_summary()):
+        for mode, ratio_figures in result.history_summary().items():
+            for ratio, spread in ratio_figures.items():
+                table.add_row(f"{ratio} (autovacuum {mode})", _shown(spread["median"]),
+                              f"median [{_shown(spread['min'])}-{_shown(spread['max'])}]")
+    for schedules in result.schedules:
+        steady = schedules.steady
+        count = len(steady.schedulers)
+        fire = steady.fire_lateness
+        table.add_row(f"{steady.creation.count:,} schedules, {count} scheduler(s): "
+                      "fire lateness", f"p99 {fire.p99:.2f} ms",
+                      f"p50 {fire.p50:.2f}, max {fire.max:.2f} ms ({fire.count:,} fires, "
+                      f"{steady.duplicates} duplicates)")
+        table.add_row("  start-up", f"{steady.startup_s:.2f} s",
+                      "spawn → every partition held and loaded; loads took "
+                      + ", ".join(f"{u.load_seconds:.2f}" for u in steady.schedulers) + " s")
+        table.add_row("  memory per schedule", ", ".join(
+            f"{u.memory_per_schedule_bytes:,.0f}" for u in steady.schedulers) + " B",
+            f"per scheduler, over its share of {steady.scheduler.schedules:,}")
+        table.add_row("  CPU", ", ".join(f"{u.cpu_share:.1%}" for u in steady.schedulers),
+                      f"per scheduler, over the {steady.window_seconds:g}s window")
+    for cost in result.wheel:
+        table.add_row(f"wheel, {cost.timers:,} timers", f"{cost.idle_us_per_tick:.2f} µs/tick",
+                      f"idle; firing {cost.firing_us_per_tick:.2f} µs/tick "
+                      f"({cost.expired_per_stretch:,} expired in {cost.ticks:,} ticks, "
+                      f"{cost.firing_ns_per_expired:,.0f} ns each)")
+    return table
+
+
+def features_table(result: FeatureBenchResult) -> Table:
+    table = Table(title=f"taskwheel bench features: {len(result.rounds)} round(s)",
+                  title_justify="left")
+    table.add_column("feature")
+    table.add_column("drain", justify="right")
+    table.add_column("rate / plain", justify="right")
+    table.add_column("CPU per job / plain", justify="right")
+    for feature in result.rounds[0]:
+        rates = sorted(r[feature].per_s for r in result.rounds)
+        drain = f"{rates[len(rates) // 2]:,.0f} jobs/s"
+        if feature is Feature.PLAIN:
+            table.add_row(feature.value, drain, "1", "1")
+            continue
+        ratios = result.ratios(feature)
+        table.add_row(feature.value, drain, *(
+            f"{_shown(r['median'])} [{_shown(r['min'])}-{_shown(r['max'])}]"
+            for r in (ratios["rate"], ratios["cpu_per_job"])))
+    return table
+
+
+def _shown(ratio: float | None) -> str:
+    """A ratio, or "-" when its base was too small to read (CPU below the clock's tick)."""
+    return "-" if ratio is None else f"{ratio:.2f}"
+
+
+def dispatch_table(result: DispatchBenchResult) -> Table:
+    figures = result.to_dict()
+    table = Table("figure", "value", title="dispatch control")
+    for name, drain in figures["drain"].items():
+        table.add_row(f"drain {name}", f"{drain['per_s']:,.0f} jobs/s "
+                      f"(enqueue {drain['enqueue_per_s']:,.0f}/s)")
+    for name, ratio in figures["ratio_to_plain"].items():
+        table.add_row(f"{name} / plain", f"{ratio:.3f}")
+    for name, ratio in figures["workers_cpu_ratio_to_plain"].items():
+        table.add_row(f"{name} / plain, workers' CPU", f"{ratio:.3f}")
+    table.add_row("Jain's index (1:2:4)", f"{result.jain_index:.4f}")
+    starvation = figures["starvation"]
+    wait = starvation["trickle_wait_s"]
+    table.add_row("trickle wait p99 (aging)", "never claimed" if wait is None else
+                  f"{wait['p99']:g} s (bound {starvation['bound_s']:g} s)")
+    table.add_row("trickle claimed without aging", str(starvation["claimed_without_aging"]))
+    for name, why in figures["not_measured"].items():
+        table.add_row(name, f"not measured: {why}")
+    return table
+
+
 def server_table(result: ServerBenchResult) -> Table:
     table = Table(title="taskwheel bench server", title_justify="left")
     table.add_column("figure")
@@ -333,11 +682,12 @@ def server_table(result: ServerBenchResult) -> Table:
 
 
 def _measure(ctx: click.Context, quiet: bool, run: Callable[[Progress | None], R]) -> R:
-    """Run a benchmark with progress lines on stderr; its errors become one line and
-    an exit code (2 for bad options, naming the option)."""
-    progress = None if quiet else (lambda line: click.echo(f"bench: {line}", err=True))
+    """Run a benchmark showing its phases on stderr (`progress.phases`: a spinner on a
+    terminal, a line each piped); its errors become one line and an exit code (2 for
+    bad options, naming the option)."""
     try:
-        return run(progress)
+        with contextlib.ExitStack() as stack:  # the spinner is gone before an error line
+            return run(None if quiet else stack.enter_context(phases("bench")))
     except InvalidInput as exc:
         error_line(f"--{exc.field.replace('_', '-')}: {exc.reason}")
         ctx.exit(2)
@@ -417,6 +767,9 @@ def schedules_table(result: ScheduleBenchResult) -> Table:
     table.add_row("fires in the window", f"{steady.fires:,} of {steady.expected_fires:,}",
                   f"{steady.window_seconds:g}s window; duplicates {steady.duplicates}")
     _lateness_rows(table, "", steady.fire_lateness, steady.start_lateness)
+    table.add_row("start-up", f"{steady.startup_s:.2f} s",
+                  f"{len(steady.schedulers)} scheduler(s): spawn → every partition held and "
+                  "loaded")
     usage = steady.scheduler
     table.add_row("scheduler CPU", f"{usage.cpu_share:.1%}",
                   f"{usage.cpu_seconds:.2f} CPU s over {usage.wall_seconds:.1f}s")

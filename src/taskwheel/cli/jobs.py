@@ -42,6 +42,9 @@ from taskwheel.validators import MAX_ID
 @click.option("--max-attempts", type=int, default=None, help="[default: the task's retry policy]")
 @click.option("--idempotency-key", default=None,
               help="A second enqueue with this key returns the first job.")
+@click.option("--fairness-key", default=None,
+              help="The job's share of claims: its key's weight among the namespace's "
+              "keys (taskwheel fairness).  [default: the task's]")
 @click.option("--wait", "wait_text", default=None, metavar="DURATION",
               help="While the queue is full (its maximum depth), keep trying this long, "
               "e.g. 30s.  [default: refuse at once]")
@@ -62,6 +65,7 @@ def enqueue(
     timeout: str | None,
     max_attempts: int | None,
     idempotency_key: str | None,
+    fairness_key: str | None,
     wait_text: str | None,
     app_spec: str,
 ) -> None:
@@ -78,6 +82,7 @@ def enqueue(
         "timeout": timeout,
         "max_attempts": max_attempts,
         "idempotency_key": idempotency_key,
+        "fairness_key": fairness_key,
     }
     if (task is None) == (from_file is None):
         raise InvalidInput("task", "give TASK or --from-file (one of them)")

@@ -38,6 +38,7 @@ from taskwheel.cli.admin import demo, migrate, stats
 from taskwheel.cli.alerts import alerts
 from taskwheel.cli.completion import COMPLETE_VAR, completion
 from taskwheel.cli.config import default_map, read_defaults, show_config
+from taskwheel.cli.fairness import fairness
 from taskwheel.cli.jobs import dlq, enqueue, jobs
 from taskwheel.cli.keys import keys, quotas
 from taskwheel.cli.limits import breakers, limits
@@ -103,9 +104,8 @@ def cli() -> None:
 
 
 for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, limits,
-                breakers, schedules,
-                workflows, stats, keys, quotas, webhooks, alerts, migrate, demo, show_config,
-                completion):
+                breakers, schedules, workflows, stats, keys, quotas, webhooks, alerts, fairness,
+                migrate, demo, show_config, completion):
     cli.add_command(command)
 jobs.add_command(tail_jobs)
 

@@ -189,6 +189,7 @@ def job_table(job: Job) -> Table:
         ("created", _when(job.created_at)),
         ("finished", _when(job.finished_at)),
         ("idempotency key", job.idempotency_key),
+        ("fairness key", job.fairness_key),
         ("result", None if job.status is not JobStatus.SUCCEEDED else _compact(job.result)),
         ("last error", job.last_error),
         ("checkpoint", None if job.checkpoint is None else _compact(job.checkpoint)),

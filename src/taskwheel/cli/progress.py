@@ -4,12 +4,14 @@ or redirected, nothing is drawn, so logs and scripts see only the answer.
 An operation made of counted steps (the batches of ``enqueue --from-file``) shows a bar;
 one that is a single transaction (replaying or purging the dead-letter queue, a
 migration) shows a spinner with the time it has taken, since there is nothing to count
-without splitting the transaction."""
+without splitting the transaction; one made of phases (a benchmark) shows each phase
+done and a spinner on the one under way (piped: a line per phase)."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -18,6 +20,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -49,3 +52,35 @@ def working(description: str) -> Iterator[None]:
     with spinner:
         spinner.add_task(description, total=None)
         yield
+
+
+@contextlib.contextmanager
+def phases(prefix: str) -> Iterator[Callable[[str], None]]:
+    """A function to call as each phase begins: on a terminal, the phase before is left
+    as a line with the time it took and a spinner turns on the new one; piped, each
+    phase is one line ``<prefix>: <phase>`` on stderr, as a log reads it."""
+    if not sys.stderr.isatty():
+        def line(phase: str) -> None:
+            print(f"{prefix}: {phase}", file=sys.stderr, flush=True)
+
+        yield line
+        return
+    spinner = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=True, refresh_per_second=4)
+    current: list[tuple[TaskID, str, float]] = []  # the phase under way, once one began
+
+    def end() -> None:
+        task, phase, began = current.pop()
+        spinner.remove_task(task)
+        spinner.console.print(f"{prefix}: {phase} [dim]({time.monotonic() - began:.1f} s)[/dim]",
+                              highlight=False)
+
+    def begin(phase: str) -> None:
+        if current:
+            end()
+        current.append((spinner.add_task(phase, total=None), phase, time.monotonic()))
+
+    with spinner:
+        yield begin
+        if current:
+            end()

@@ -1,9 +1,13 @@
 """``taskwheel jobs tail``: one line per job as it finishes, until Ctrl-C.
 
-The store announces new work, not finished work, so the tail polls (every
-``--interval``, half a second by default) the jobs it follows: those unfinished when it
-started (the newest 1,000 of each unfinished state) and every job created since. A job
-is printed once, when it is first seen in an end state (succeeded, dead, cancelled,
+The tail follows the jobs unfinished when it started (the newest 1,000 of each
+unfinished state) and every job created since, and looks at them again whenever the
+store's notifier announces that jobs of the namespace ended (a worker's outcomes) or
+were cancelled -- at most every 0.2 s however many come -- so a job is printed as soon
+as its end is committed. Not every end is announced (a deadline passed, a lease lapsed)
+and a notification may be lost, so without one it also looks every ``--interval``
+seconds; a store whose notifier cannot deliver (an in-memory database) is only polled. A
+job is printed once, when it is first seen in an end state (succeeded, dead, cancelled,
 expired, upstream_failed, skipped); jobs that had finished before the tail started are
 not printed.
 """
@@ -11,6 +15,8 @@ not printed.
 from __future__ import annotations
 
 import json
+import select
+import time
 from collections.abc import Iterable
 
 import click
@@ -22,9 +28,14 @@ from taskwheel.client import Client
 from taskwheel.durations import format_duration
 from taskwheel.jobs import Job, JobFilter
 from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.notify import FINISHED, Listener
 
 # Jobs read per statement, and unfinished jobs of each state followed from the start.
 _PAGE = 1_000
+# What may have ended jobs: outcomes reported, a cancel. New work ("jobs") has not.
+_ENDINGS = frozenset({FINISHED, "cancel"})
+# Seconds between two looks at the least, however many announcements come.
+_LEAST_GAP = 0.2
 
 
 class FinishedJobs:
@@ -70,20 +81,44 @@ class FinishedJobs:
 
 
 @click.command("tail")
-@click.option("--interval", type=click.FloatRange(min=0.05, max=60), default=0.5,
-              show_default=True, help="Seconds between two looks at the jobs followed.")
+@click.option("--interval", type=click.FloatRange(min=0.05, max=3600), default=2.0,
+              show_default=True, help="Seconds between two looks at the jobs followed "
+              "when no notification comes (ended jobs are announced).")
 @common_options
 def tail_jobs(target: Target, *, interval: float) -> None:
     """Print each job as it finishes (one line; --format json: one JSON object per line)
     until Ctrl-C. Jobs finished before it started are not printed."""
     with target.client() as client:
+        listener = client.store.notifier.listen()
         followed = FinishedJobs(client)
         try:
             while True:
                 for job in followed.look():
                     click.echo(_line(job, as_json=target.output.json))
-                watch.pause(interval)
+                wait_for_news(listener, client.namespace, interval)
         except KeyboardInterrupt:
+            return
+        finally:
+            if listener is not None:
+                listener.close()
+
+
+def wait_for_news(listener: Listener | None, namespace: str, seconds: float) -> None:
+    """Return when ``listener`` hears that jobs of ``namespace`` may have ended, but not
+    sooner than `_LEAST_GAP` after the call (a burst of outcomes costs one look), or
+    once ``seconds`` have passed; without a listener, just wait. Tests replace it."""
+    if listener is None:
+        watch.pause(seconds)
+        return
+    began = time.monotonic()
+    deadline = began + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([listener.fileno()], [], [], left)
+        if readable and any(heard == namespace and event in _ENDINGS
+                            for heard, event in listener.read()):
+            rest = min(deadline, began + _LEAST_GAP) - time.monotonic()
+            if rest > 0:
+                watch.pause(rest)
             return
 
 

@@ -29,6 +29,7 @@ import select
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -279,7 +280,10 @@ class Scheduler:
             self._counts["terms"] += 1
             log.info("scheduler %s holds partitions %s: loading them", self.id,
                      sorted(change.acquired))
-            self._take(change.acquired, now)
+            began = time.perf_counter()
+            placed = self._take(change.acquired, now)
+            log.info("scheduler %s loaded %d fire times of partitions %s in %.3fs", self.id,
+                     placed, sorted(change.acquired), time.perf_counter() - began)
             self._announce_leases(EventKind.LEASE_WON, change.acquired)
         if not self._tenure.held:
             self._forget_partitions()
@@ -317,17 +321,19 @@ class Scheduler:
 
     # -- firing ---------------------------------------------------------------------------
 
-    def _take(self, partitions: frozenset[int], now: float) -> None:
+    def _take(self, partitions: frozenset[int], now: float) -> int:
         """Put the fire times of newly held partitions within what is loaded on the
-        wheel (the store is the truth; the wheel only knows when to look)."""
+        wheel (the store is the truth; the wheel only knows when to look); how many."""
         if self._loaded_until == -math.inf:  # a first term: start the horizon here
             self._loaded_until = now + self.settings.horizon
             self._changes_seen = now
             self._next_changes = now + self.settings.horizon / 2
-        count = self.settings.partitions
+        count, placed = self.settings.partitions, 0
         for schedule_id, fire_at in self.store.schedules_due(self.namespace, self._loaded_until):
             if partition_of(schedule_id, count) in partitions:
                 self._place(schedule_id, fire_at)
+                placed += 1
+        return placed
 
     def _drop(self, partitions: frozenset[int]) -> None:
         count = self.settings.partitions

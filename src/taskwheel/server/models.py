@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
@@ -86,6 +87,9 @@ class EnqueueRequest(Request):
     max_attempts: Attempts | None = None
     idempotency_key: str | None = Field(
         None, description="A second enqueue with this key answers the first job.")
+    fairness_key: str | None = Field(
+        None, description="The job's share of claims: its key's weight among the keys "
+                          "of the namespace (see fair shares).")
 
 
 class EnqueueBatch(Request):
@@ -125,6 +129,7 @@ class JobOut(Answer):
     fire_at: datetime | None
     workflow_run_id: int | None
     step: str | None
+    fairness_key: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -414,6 +419,8 @@ class QueueOut(Answer):
     counts: dict[str, int] = Field(description="Jobs by state.")
     ready_by_priority: dict[int, int]
     oldest_ready_age: float | None = Field(description="Seconds.")
+    by_priority: dict[int, dict[str, int]] = Field(
+        description="Unfinished and dead jobs by priority (highest first), then by state.")
 
     @classmethod
     def of(cls, queue: QueueStats) -> QueueOut:
@@ -588,3 +595,46 @@ class KeyResumedOut(Answer):
 
     key: str
     released: int
+
+
+class FairWeightIn(Request):
+    """A fairness key's weight: its share of a saturated queue's claims against the
+    other keys' weights."""
+
+    weight: float = Field(gt=0, le=1_000_000)
+
+
+class FairWeightOut(Answer):
+    namespace: str
+    key: str
+    weight: float
+    last_pass: float | None
+
+    @classmethod
+    def of(cls, weight: FairWeight) -> FairWeightOut:
+        return cls.model_validate(weight)
+
+
+class FairWeightList(Answer):
+    weights: list[FairWeightOut]
+
+
+class QueueAgingIn(Request):
+    """Priority levels a waiting job of the queue gains: ``"1/min"``, ``"2/30s"``, or a
+    number of levels per second."""
+
+    rate: str | float
+
+
+class QueueAgingOut(Answer):
+    namespace: str
+    queue: str
+    rate: float = Field(description="Priority levels per second of waiting.")
+
+    @classmethod
+    def of(cls, aging: QueueAging) -> QueueAgingOut:
+        return cls.model_validate(aging)
+
+
+class QueueAgingList(Answer):
+    queues: list[QueueAgingOut]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from taskwheel.errors import (
+    AgingNotFound,
     AlertNotFound,
     ApiKeyNotFound,
     BreakerNotOpen,
@@ -105,7 +106,8 @@ def problem_of(exc: Exception) -> Problem:
         # Room is made as jobs start: try again in a second.
         return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
                        headers={"Retry-After": "1"})
-    if isinstance(exc, NotPaused | QueueLimitNotFound | LimitNotFound | BreakerNotOpen):
+    if isinstance(exc, NotPaused | QueueLimitNotFound | LimitNotFound | BreakerNotOpen
+                  | AgingNotFound):
         return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),

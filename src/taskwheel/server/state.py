@@ -29,8 +29,8 @@ class ServerSettings:
         metrics: serve Prometheus metrics at ``/metrics`` (no key: put it where only
             your Prometheus reaches, or turn it off).
         live_interval: the dashboard's live feed reads what open tabs watch at most
-            this often, in seconds (and at least this often: the end of a job sends
-            no notification).
+            this often, in seconds (and at least this often: not every change is
+            announced, a lapsed lease say).
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from taskwheel.notify import Listener, Notifier
+from taskwheel.notify import FINISHED, Listener, Notifier
 
 log = logging.getLogger("taskwheel.server")
 
@@ -107,7 +107,7 @@ class WakeUps:
             log.exception("reading wake-ups failed")
             return
         for namespace, event in events:
-            if event == "cancel":
+            if event in ("cancel", FINISHED):  # nothing to claim
                 continue
             for waiter in self._waiters.get(namespace, ()):
                 waiter.set()

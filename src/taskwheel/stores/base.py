@@ -17,6 +17,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -28,6 +29,7 @@ from taskwheel.jobs import (
     Outcome,
     QueueDepths,
     Rescue,
+    StartWaits,
     Stats,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -55,9 +57,15 @@ class WorkerRegistration:
 
 class EnqueueTracer(Protocol):
     """What traces enqueues (`taskwheel.tracing.JobTracing`): a context around each
-    enqueue that hands back the requests to write, carrying its trace context."""
+    enqueue that hands back the requests to write, carrying its trace context; and a
+    span around each schedule fire and workflow submission, whose context (a W3C
+    ``traceparent``, or None) the jobs it creates carry."""
 
     def enqueuing(self, jobs: Sequence[NewJob]) -> AbstractContextManager[list[NewJob]]: ...
+
+    def producing(
+        self, name: str, attributes: Mapping[str, str | int | float]
+    ) -> AbstractContextManager[str | None]: ...
 
 
 class Store(ABC):
@@ -228,6 +236,13 @@ class Store(ABC):
         attempts; return how many."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        """Delete the jobs with their attempts and edges, in one transaction; the jobs as
+        they were. All or none: an unknown id is `JobNotFound`, and a running job or a
+        step of a workflow run still going is `IllegalTransition` (a worker, or the
+        run's later steps, still need it: cancel it first), with nothing deleted."""
+
+    @abstractmethod
     def get_job(self, namespace: str, job_id: int) -> Job:
         """The job, or `JobNotFound`."""
 
@@ -377,6 +392,11 @@ class Store(ABC):
     def stats(self, namespace: str) -> Stats: ...
 
     @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """How long the jobs that started at ``since`` or later waited to start (their
+        latest attempt each), by queue and priority."""
+
+    @abstractmethod
     def queue_depths(self) -> QueueDepths:
         """Every namespace's unfinished and dead jobs by queue, state and priority, and
         every worker: what a metrics scrape reports, cheaply (one statement for the
@@ -499,6 +519,31 @@ class Store(ABC):
     @abstractmethod
     def list_queue_limits(self, namespace: str) -> list[QueueLimit]:
         """The namespace's queues with a maximum depth, with their depth now."""
+
+    # -- fair shares and aging (taskwheel.fairness) ------------------------------------------
+
+    @abstractmethod
+    def set_fair_weight(self, weight: FairWeight) -> FairWeight:
+        """Give a fairness key of a namespace its weight (the namespace then uses fair
+        shares: its jobs without a key share the flow ``''``). Jobs written from now on
+        take their passes by it."""
+
+    @abstractmethod
+    def list_fair_weights(self, namespace: str) -> list[FairWeight]:
+        """The namespace's fairness flows, by key, with their last pass."""
+
+    @abstractmethod
+    def set_queue_aging(self, aging: QueueAging) -> QueueAging:
+        """Make the queue's jobs that fall due from now on age at ``aging.rate``."""
+
+    @abstractmethod
+    def remove_queue_aging(self, namespace: str, queue: str) -> None:
+        """Stop aging the queue's jobs written from now on (`AgingNotFound` if it did
+        not age)."""
+
+    @abstractmethod
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        """The namespace's queues that age."""
 
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 

@@ -13,6 +13,9 @@ table's trigger and `Executor.wake` send theirs when the caller commits, and not
 when it rolls back. SQLite has no such thing: its dialect hands what the operation
 would wake to a watcher that sends it once the caller's transaction has committed
 what the operation wrote (see ``sqlite/commits.py``).
+
+An async connection (psycopg's ``AsyncConnection``) comes as an `AwaitedConnection`
+(see ``taskwheel/awaited.py``).
 """
 
 from __future__ import annotations
@@ -57,3 +60,4 @@ def unwrap_connection(connection: object) -> object:
 
 def _is_sqlalchemy(value: object) -> bool:
     return type(value).__module__.startswith("sqlalchemy.")
+

@@ -1,4 +1,5 @@
-"""The statements of dispatch control — pauses, queues' maximum depths and key gates — written
+"""The statements of dispatch control — pauses, queues' maximum depths, key gates, fair
+shares and aging — written
 once for both dialects, as `tenancy.TenancyStatements` is: the same query names and
 parameters in both ``queries.sql`` files, a dialect supplying `_execute`, `_stamped`,
 `_announce_ready` (how it wakes workers for jobs that became claimable without
@@ -16,6 +17,7 @@ from typing import Any
 
 from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
+from taskwheel.fairness import FairWeight, Flow, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Job, NewJob, epoch_datetime
 from taskwheel.limits import KeyLimit
@@ -206,6 +208,61 @@ class DispatchStatements:
     def due_breakers(self, namespace: str) -> list[str]:
         found = self._execute("due_breakers", self._stamped({"namespace": namespace}))
         return [str(row["key"]) for row in found.fetchall()]
+
+    # -- fair shares and aging --------------------------------------------------------------
+
+    def is_fair(self, namespace: str) -> bool:
+        row = self._execute("is_fair", {"namespace": namespace}).fetchone()
+        assert row is not None
+        return bool(row["found"])
+
+    def lock_fair_flow(self, namespace: str, key: str) -> Flow | None:
+        row = self._execute("lock_fair_flow", {"namespace": namespace, "key": key}).fetchone()
+        if row is None:
+            return None
+        weight = row["weight"]
+        return Flow(1.0 if weight is None else float(weight), float(row["last_pass"]))
+
+    def save_fair_flow(self, namespace: str, key: str, last_pass: float) -> None:
+        self._execute("save_fair_flow", {"namespace": namespace, "key": key,
+                                         "last_pass": last_pass})
+
+    def pass_frontier(self, namespace: str, rank: int) -> float | None:
+        row = self._execute("pass_frontier", {"namespace": namespace, "rank": rank}).fetchone()
+        return None if row is None or row["frontier"] is None else float(row["frontier"])
+
+    def fair_ceiling(self, namespace: str) -> float:
+        row = self._execute("fair_ceiling", {"namespace": namespace}).fetchone()
+        assert row is not None
+        return float(row["ceiling"])
+
+    def aging_rates(self, namespace: str) -> dict[str, float]:
+        return {str(row["queue"]): float(row["rate"]) for row in
+                self._execute("list_queue_aging", {"namespace": namespace}).fetchall()}
+
+    def set_fair_weight(self, namespace: str, key: str, weight: float | None) -> None:
+        self._execute("set_fair_weight", {"namespace": namespace, "key": key,
+                                          "weight": weight})
+
+    def list_fair_flows(self, namespace: str) -> list[FairWeight]:
+        return [FairWeight(row["namespace"], row["key"],
+                           1.0 if row["weight"] is None else float(row["weight"]),
+                           float(row["last_pass"]))
+                for row in self._execute("list_fair_flows",
+                                         {"namespace": namespace}).fetchall()]
+
+    def set_queue_aging(self, aging: QueueAging) -> None:
+        self._execute("set_queue_aging", {"namespace": aging.namespace, "queue": aging.queue,
+                                          "rate": aging.rate})
+
+    def delete_queue_aging(self, namespace: str, queue: str) -> bool:
+        params = {"namespace": namespace, "queue": queue}
+        return self._execute("delete_queue_aging", params).fetchone() is not None
+
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        return [QueueAging(row["namespace"], row["queue"], float(row["rate"]))
+                for row in self._execute("list_queue_aging",
+                                         {"namespace": namespace}).fetchall()]
 
 
 def _rule(row: Any) -> tuple[int, float, float] | None:

@@ -42,6 +42,7 @@ from taskwheel.breakers import (
 )
 from taskwheel.clock import Clock
 from taskwheel.errors import (
+    AgingNotFound,
     AlertNotFound,
     ApiKeyNotFound,
     BreakerNotOpen,
@@ -58,6 +59,7 @@ from taskwheel.errors import (
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
+from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
@@ -72,13 +74,14 @@ from taskwheel.jobs import (
     QueueDepths,
     QueueStats,
     Rescue,
+    StartWaits,
     Stats,
     epoch_datetime,
 )
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.limits import KeyLimit, validate_capacity, validate_key
-from taskwheel.notify import due_event
+from taskwheel.notify import FINISHED, due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.schedules import (
@@ -91,15 +94,21 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
 )
-from taskwheel.stores import steps
+from taskwheel.stores import placing, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import AttemptEnd, Executor
+from taskwheel.stores.executor import AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
-from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
+from taskwheel.workflows import (
+    RunStatus,
+    StepOutcome,
+    WorkflowRun,
+    WorkflowRunFilter,
+    WorkflowSpec,
+)
 
 # How an operation uses the database: one statement that commits alone; a write
 # transaction; reads that need no snapshot; reads that must agree with each other.
@@ -157,10 +166,12 @@ class SQLStore(Store):
     def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         if any(new.deadline is not None for new in jobs):
             _refuse_past_deadlines(jobs, self.now())
+        keyed = any(new.idempotency_key is not None for new in jobs)
+        # Keys that others hold may have to be looked for twice: in one transaction.
         written = None
-        if all(new.gate_key is None for new in jobs):  # gated: slots in one transaction
-            keyed = any(new.idempotency_key is not None for new in jobs)
-            # Keys that others hold may have to be looked for twice: in one transaction.
+        # Gated jobs take slots, and jobs with a fairness key get their places, in the
+        # transaction below.
+        if all(new.gate_key is None and new.fairness_key is None for new in jobs):
             with self.executor("enqueue", "transaction" if keyed else "statement",
                                pipeline=True) as ex:
                 written = ex.insert_unlimited_jobs(jobs)
@@ -180,7 +191,9 @@ class SQLStore(Store):
         judged (`gates.admit_depth`), in the transaction that writes the jobs. A request
         whose idempotency key is taken counts as a job: a full queue refuses it too.
         Jobs with a concurrency key are written, then given their keys: each takes a
-        slot or waits blocked (`taskwheel.limits`)."""
+        slot or waits blocked (`taskwheel.limits`). Jobs of a namespace with fair shares
+        or aging get their places in the dispatch order there too
+        (`placing.placed_jobs`)."""
         counts = Counter(new.namespace for new in jobs)
         by_queue = Counter((new.namespace, new.queue) for new in jobs)
         with self.executor("enqueue") as tx:
@@ -203,7 +216,7 @@ class SQLStore(Store):
             if gated:
                 tx.arm_limits()
                 tx.declare_limits(jobs)
-            created = tx.insert_jobs(jobs)
+            created = tx.insert_jobs(placing.placed_jobs(tx, jobs, now))
             if gated:
                 tx.set_gate_keys([(job, new.gate_key) for job, new, existing
                                   in zip(created, jobs, created.existing, strict=True)
@@ -254,6 +267,7 @@ class SQLStore(Store):
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
+            _announce_finished(tx, moved)
             applied = {row.id: row.namespace for row in moved}
             changes = self._judge_breakers(
                 tx, [(o.job_id, o.outcome is AttemptOutcome.SUCCEEDED) for o in outcomes
@@ -285,6 +299,7 @@ class SQLStore(Store):
             moved = tx.end_attempts_of_worker(worker_id, error, ends)
             tx.release_queue_one(moved)
             steps.steps_ended(tx, moved)
+            _announce_finished(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
             tx.forget_worker(worker_id)
             ended = {row.id for row in moved}
@@ -363,6 +378,29 @@ class SQLStore(Store):
     def purge_dead(self, namespace: str, job_ids: Sequence[int] | None = None) -> int:
         with self.executor("purge_dead") as tx:
             return tx.purge_dead(namespace, None if job_ids is None else list(job_ids))
+
+    def delete_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
+        wanted = sorted(set(job_ids))
+        with self.executor("delete_jobs") as tx:
+            found = {job.id: job for job in tx.lock_jobs(namespace, wanted)}
+            runs_going: dict[int, bool] = {}
+            for job_id in wanted:
+                job = _one([found[job_id]] if job_id in found else [], job_id)
+                if job.status is JobStatus.RUNNING:
+                    raise IllegalTransition(job_id, job.status.value, "deleted",
+                                            "a running job cannot be deleted (cancel it first)")
+                run_id = job.workflow_run_id
+                if run_id is not None and run_id not in runs_going:
+                    run = tx.workflow_run(namespace, run_id)
+                    runs_going[run_id] = run is not None and run.status is RunStatus.RUNNING
+                if run_id is not None and runs_going[run_id]:
+                    raise IllegalTransition(
+                        job_id, job.status.value, "deleted",
+                        f"a step of workflow run {run_id}, which is still running, cannot be "
+                        "deleted (cancel the run first)")
+            if wanted:
+                tx.delete_jobs(namespace, wanted)
+            return [found[job_id] for job_id in wanted]
 
     def get_job(self, namespace: str, job_id: int) -> Job:
         with self.executor("get_job", "read") as ex:
@@ -469,8 +507,10 @@ class SQLStore(Store):
                         Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                     )
                     continue
-                fires = [_fire(tx, schedule, fire, plan.overlap, now) for fire in plan.fires]
+                fires = [self._fire(tx, schedule, fire, plan.overlap, now)
+                         for fire in plan.fires]
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
+                _place_fired(tx, schedule.definition.namespace, fires)
                 fired += fires
         return fired
 
@@ -478,18 +518,56 @@ class SQLStore(Store):
         with self.executor("trigger_schedule") as tx:
             now = tx.now()
             schedule = _schedule(tx, namespace, name)
-            fired = _fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
+            fired = self._fire(tx, schedule, PlannedFire(now, now), Overlap.ALLOW, now)
             _wake_for_fires(tx, namespace, [fired])
+            _place_fired(tx, namespace, [fired])
+        return fired
+
+    def _fire(
+        self, tx: Executor, schedule: Schedule, fire: PlannedFire, overlap: Overlap, now: float
+    ) -> Fired:
+        """`_fire`, in a ``taskwheel.fire`` span when traced: the jobs it creates (the
+        job, or every step of the run) carry the span's context."""
+        if self.tracer is None:
+            return _fire(tx, schedule, fire, overlap, now)
+        definition = schedule.definition
+        with self.tracer.producing(f"taskwheel.fire {definition.name}", {
+            "taskwheel.namespace": definition.namespace,
+            "taskwheel.schedule": definition.name, "taskwheel.fire_at": fire.fire_at,
+        }) as trace_parent:
+            fired = _fire(tx, schedule, fire, overlap, now)
+            if trace_parent is not None:
+                created = [] if fired.job_id is None else [fired.job_id]
+                if fired.workflow_run_id is not None:
+                    created = [s.job.id for s in tx.workflow_steps(fired.workflow_run_id)]
+                if created:
+                    tx.trace_jobs(definition.namespace, created, trace_parent)
         return fired
 
     # -- workflows ------------------------------------------------------------------------------
 
     def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRun:
+        if self.tracer is None:
+            return self._submit_workflow(spec, None)
+        # The steps carry the submission's trace context (see taskwheel.tracing).
+        with self.tracer.producing(f"taskwheel.submit {spec.name}", {
+            "taskwheel.namespace": spec.namespace, "taskwheel.workflow": spec.name,
+            "taskwheel.steps": len(spec.steps),
+        }) as trace_parent:
+            return self._submit_workflow(spec, trace_parent)
+
+    def _submit_workflow(self, spec: WorkflowSpec, trace_parent: str | None) -> WorkflowRun:
         with self.executor("submit_workflow") as tx:
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
-            return steps.read_run(tx, spec.namespace, run_id)
+            if trace_parent is not None:
+                tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
+                              trace_parent)
+            run = steps.read_run(tx, spec.namespace, run_id)
+            if placing.in_use(tx, spec.namespace):
+                placing.place_written(tx, spec.namespace, [step.job for step in run.steps])
+            return run
 
     def get_workflow_run(self, namespace: str, run_id: int) -> WorkflowRun:
         with self.executor("get_workflow_run", "snapshot") as ex:
@@ -967,6 +1045,34 @@ class SQLStore(Store):
             return next(found for found in tx.list_queue_limits(limit.namespace)
                         if found.queue == limit.queue)
 
+    def set_fair_weight(self, weight: FairWeight) -> FairWeight:
+        with self.executor("set_fair_weight") as tx:
+            tx.set_fair_weight(weight.namespace, weight.key, weight.weight)
+            return next(found for found in tx.list_fair_flows(weight.namespace)
+                        if found.key == weight.key)
+
+    def list_fair_weights(self, namespace: str) -> list[FairWeight]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_fair_weights", "read") as ex:
+            return ex.list_fair_flows(namespace)
+
+    def set_queue_aging(self, aging: QueueAging) -> QueueAging:
+        with self.executor("set_queue_aging", "statement") as ex:
+            ex.set_queue_aging(aging)
+        return aging
+
+    def remove_queue_aging(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_aging", "statement") as ex:
+            if not ex.delete_queue_aging(namespace, queue):
+                raise AgingNotFound(queue)
+
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_aging", "read") as ex:
+            return ex.list_queue_aging(namespace)
+
     def remove_queue_limit(self, namespace: str, queue: str) -> None:
         validate_name(namespace, "namespace")
         validate_name(queue, "queue")
@@ -979,6 +1085,10 @@ class SQLStore(Store):
         with self.executor("list_queue_limits", "read") as ex:
             return ex.list_queue_limits(namespace)
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        with self.executor("start_waits", "read") as ex:
+            return ex.start_waits(namespace, float(since))
+
     def stats(self, namespace: str) -> Stats:
         with self.executor("stats", "snapshot", pipeline=True) as ex:
             found = ex.stats_rows(namespace)
@@ -986,17 +1096,24 @@ class SQLStore(Store):
         by_queue: dict[str, dict[str, int]] = {}
         for group in found.counts:
             by_queue.setdefault(group.queue, {})[group.status] = group.count
+        by_priority: dict[str, dict[int, dict[str, int]]] = {}
         priorities: dict[str, dict[int, int]] = {}
         oldest: dict[str, float] = {}
-        for band in found.ready:
-            priorities.setdefault(band.queue, {})[band.priority] = band.count
-            oldest[band.queue] = min(oldest.get(band.queue, band.first_due), band.first_due)
+        for band in found.bands:
+            by_priority.setdefault(band.queue, {}).setdefault(
+                band.priority, {})[band.status] = band.count
+            if band.status == JobStatus.QUEUED.value:
+                priorities.setdefault(band.queue, {})[band.priority] = band.count
+            if band.first_ready is not None:
+                oldest[band.queue] = min(oldest.get(band.queue, band.first_ready),
+                                         band.first_ready)
         queues = [
             QueueStats(
                 queue=queue,
                 counts=by_queue[queue],
                 ready_by_priority=dict(sorted(priorities.get(queue, {}).items(), reverse=True)),
                 oldest_ready_age=max(0.0, now - oldest[queue]) if queue in oldest else None,
+                by_priority=dict(sorted(by_priority.get(queue, {}).items(), reverse=True)),
             )
             for queue in sorted(by_queue)
         ]
@@ -1151,6 +1268,21 @@ def _fire(
                     created_at=now)
 
 
+def _place_fired(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
+    """Give the jobs the fires created (a job, or a workflow run's steps) their places
+    in the dispatch order, when their namespace has fair shares or aging."""
+    if not any(f.job_id or f.workflow_run_id for f in fired) or not placing.in_use(
+            tx, namespace):
+        return
+    job_ids = [f.job_id for f in fired if f.job_id is not None]
+    jobs = tx.get_jobs(namespace, job_ids) if job_ids else []
+    for f in fired:
+        if f.workflow_run_id is not None:
+            jobs += [step.job for step in steps.read_run(tx, namespace,
+                                                         f.workflow_run_id).steps]
+    placing.place_written(tx, namespace, jobs)
+
+
 def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:
     """Schedulers promote the fired jobs that are due later (the "due" wake-up);
     workers are woken for those ready now by the statements that wrote them."""
@@ -1159,3 +1291,9 @@ def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> Non
     if later:
         tx.wake(namespace, due_event(min(later).timestamp()))
 
+
+def _announce_finished(tx: Executor, moved: Sequence[Moved]) -> None:
+    """One `FINISHED` wake-up per namespace where jobs ended, sent at the commit (one
+    per batch of outcomes, not per job; a retry that waits again has not ended)."""
+    for namespace in sorted({row.namespace for row in moved if row.status in TERMINAL}):
+        tx.wake(namespace, FINISHED)

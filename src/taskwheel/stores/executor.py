@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
+from taskwheel.fairness import FairWeight, Flow, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -42,6 +43,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     WorkerInfo,
 )
 from taskwheel.keys import ApiKey, NewApiKey
@@ -115,24 +117,27 @@ class QueueCount:
 
 @dataclass(frozen=True, slots=True)
 class StatsRows:
-    """A namespace's jobs counted by queue and state, its ready jobs by queue and
-    priority, its workers, and the store's time they were read at."""
+    """A namespace's jobs counted by queue and state (every state: off the status
+    index alone), its unfinished and dead jobs by queue, state and priority (only those
+    rows are read), its workers, and the store's time they were read at."""
 
     now: float
     counts: list[QueueCount]
-    ready: list[ReadyCount]
+    bands: list[BandCount]
     workers: list[WorkerInfo]
 
 
 @dataclass(frozen=True, slots=True)
-class ReadyCount:
-    """Ready jobs of a queue at one priority, and the earliest time one of them became
-    ready (its due time, or its creation if it was due before)."""
+class BandCount:
+    """Unfinished or dead jobs of a queue in one state at one priority; for ready ones,
+    the earliest time one of them became ready (its due time, or its creation if it was
+    due before)."""
 
     queue: str
+    status: str
     priority: int
     count: int
-    first_due: float
+    first_ready: float | None
 
 
 class Executor(ABC):
@@ -154,7 +159,7 @@ class Executor(ABC):
     @abstractmethod
     def wake(self, namespace: str, event: str) -> None:
         """Notify listeners of ``namespace`` (``"cancel"``, ``"due"``, ``"schedules"``,
-        ``"jobs"``) if and when this transaction commits."""
+        ``"jobs"``, ``"finished"``) if and when this transaction commits."""
 
     @abstractmethod
     def namespaces(self) -> list[str]:
@@ -297,6 +302,11 @@ class Executor(ABC):
         their edges; how many jobs."""
 
     @abstractmethod
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        """Delete the jobs of ``job_ids`` (whatever their state), their attempts and
+        their edges; how many jobs."""
+
+    @abstractmethod
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]: ...
 
     @abstractmethod
@@ -375,6 +385,11 @@ class Executor(ABC):
         (schedule, fire time) has one already."""
 
     @abstractmethod
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        """Give the jobs the trace context of what created them (a fire, a workflow
+        submission)."""
+
+    @abstractmethod
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         """Whether a run the schedule fired is still running."""
 
@@ -406,6 +421,11 @@ class Executor(ABC):
     def resign(self, namespace: str, name: str, holder: str) -> None: ...
 
     # -- stats -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        """The waits to start of the jobs whose latest attempt started at ``since`` or
+        later, by queue and priority."""
 
     @abstractmethod
     def stats_rows(self, namespace: str) -> StatsRows:
@@ -752,3 +772,52 @@ class Executor(ABC):
     @abstractmethod
     def due_breakers(self, namespace: str) -> list[str]:
         """The namespace's open breakers whose time has come."""
+    # -- fair shares and aging (taskwheel.fairness) -----------------------------------------
+
+    @abstractmethod
+    def is_fair(self, namespace: str) -> bool:
+        """Whether the namespace uses fairness (it has a flow)."""
+
+    @abstractmethod
+    def lock_fair_flow(self, namespace: str, key: str) -> Flow | None:
+        """A flow's weight and last pass, locked until this transaction ends; None for a
+        flow never seen."""
+
+    @abstractmethod
+    def save_fair_flow(self, namespace: str, key: str, last_pass: float) -> None:
+        """Record the pass of the flow's last job (creating the flow)."""
+
+    @abstractmethod
+    def pass_frontier(self, namespace: str, rank: int) -> float | None:
+        """The lowest pass of the namespace's ready jobs of ``rank``; None without any."""
+
+    @abstractmethod
+    def fair_ceiling(self, namespace: str) -> float:
+        """The highest last pass of the namespace's flows (0 without any)."""
+
+    @abstractmethod
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        """Write jobs' places: (id, fairness key, rank offset, fair pass) each."""
+
+    @abstractmethod
+    def aging_rates(self, namespace: str) -> dict[str, float]:
+        """The aging rates of the namespace's queues that age, by queue."""
+
+    @abstractmethod
+    def set_fair_weight(self, namespace: str, key: str, weight: float | None) -> None:
+        """Give a flow a weight (None: the default, 1), creating it if need be."""
+
+    @abstractmethod
+    def list_fair_flows(self, namespace: str) -> list[FairWeight]:
+        """The namespace's flows by key."""
+
+    @abstractmethod
+    def set_queue_aging(self, aging: QueueAging) -> None: ...
+
+    @abstractmethod
+    def delete_queue_aging(self, namespace: str, queue: str) -> bool:
+        """Whether the queue aged."""
+
+    @abstractmethod
+    def list_queue_aging(self, namespace: str) -> list[QueueAging]:
+        """The namespace's queues that age, by name."""

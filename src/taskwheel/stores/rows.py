@@ -132,16 +132,20 @@ def created_job(
         last_error=None,
         checkpoint=None,
         trace_parent=new.trace_parent,
+        fairness_key=new.fairness_key,
+        rank_offset=new.rank_offset,
+        fair_pass=new.fair_pass,
     )
 
 
 # A new job's row, in the column order of PostgreSQL's copy_jobs query: id, namespace,
 # task, queue, args, kwargs, status, priority, run_at, deadline, timeout, max_attempts,
-# guarantee, deadline_policy, idempotency_key, created_at, trace_parent. A plain tuple: a
+# guarantee, deadline_policy, idempotency_key, created_at, trace_parent, fairness_key,
+# rank_offset, fair_pass. A plain tuple: a
 # batch makes one per job, and anything richer costs more than the rest of the row.
 JobValues = tuple[
     int, str, str, str, str, str, str, int, float, float | None, float | None, int, str, str,
-    str | None, float, str | None,
+    str | None, float, str | None, str | None, int, float,
 ]
 
 
@@ -155,7 +159,7 @@ def job_values(new: NewJob, job_id: int, now: float) -> JobValues:
         job_id, new.namespace, new.task, new.queue, new.args_json, new.kwargs_json,
         status.value, new.priority, run_at, deadline, new.timeout, new.max_attempts,
         new.guarantee.value, new.deadline_policy.value, new.idempotency_key, now,
-        new.trace_parent,
+        new.trace_parent, new.fairness_key, new.rank_offset, new.fair_pass,
     )
 
 
@@ -224,6 +228,9 @@ def job(row: Columns, decode: Decode = loads_json) -> Job:
         workflow_run_id=row["workflow_run_id"],
         step=row["step"],
         trace_parent=row["trace_parent"],
+        fairness_key=row["fairness_key"],
+        rank_offset=row["rank_offset"],
+        fair_pass=row["fair_pass"],
     )
 
 

@@ -1,17 +1,23 @@
 """The in-process test mode: an application's jobs run when the test says, in the
 test's own thread (or event loop), on a real store whose clock the test moves.
 
-`InProcess` points an `App` at a fresh SQLite store -- a file in a temporary
-directory, or ``:memory:`` -- judged by a `ManualClock`. Nothing runs on its own: no
-worker, no thread, no sleep. `drain` runs every ready job, one claim at a time in
-dispatch order, through the worker's own steps: the store's claim (which promotes due
-jobs and expires missed deadlines), the task called with the arguments read back from
-the store (so a non-JSON argument fails at enqueue, as in production), the worker's
-`decide` (retry with backoff, dead, cancelled), and the store's `finish_attempts`
-(workflow steps released or blocked). `advance` moves the clock, stopping at each
-instant something falls due (a delayed job, a retry's backoff, a schedule's fire) to
-fire and run it on time, through a real `Scheduler` stepped by hand -- cron in its
-timezone across DST nights, misfire and overlap policies included.
+`InProcess` points an `App` at a fresh store judged by a `ManualClock`: a SQLite file in
+a temporary directory (or ``:memory:``), by default, whatever store the app is
+configured with -- a test's database made and thrown away at once, no server
+needed, each test alone; or, given a PostgreSQL URL, a schema of that database made for
+the harness and dropped by `close`, for code that needs PostgreSQL under its jobs (an
+enqueue in the application's own transaction on its psycopg connection: the store puts
+its schema on that connection's path, so the job lands in the harness's schema).
+
+Nothing runs on its own: no worker, no thread, no sleep. `drain` runs every ready job,
+one claim at a time in dispatch order, through the worker's own steps: the store's claim
+(which promotes due jobs and expires missed deadlines), the task called with the
+arguments read back from the store (so a non-JSON argument fails at enqueue, as in
+production), the worker's `decide` (retry with backoff, dead, cancelled), and the
+store's `finish_attempts` (workflow steps released or blocked). `advance` moves the
+clock, stopping at each instant something falls due (a delayed job, a retry's backoff, a
+schedule's fire) to fire and run it on time, through a real `Scheduler` stepped by hand
+-- cron in its timezone across DST nights, misfire and overlap policies included.
 
 What differs from a worker, on purpose: one job at a time; a sync task's ``timeout``
 is not enforced (it runs in the test's thread, which nothing may kill), an async
@@ -30,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,11 +47,13 @@ from typing import Any
 from taskwheel.app import App
 from taskwheel.clock import ManualClock
 from taskwheel.durations import DurationLike, aware_datetime, parse_duration
+from taskwheel.errors import InvalidInput
 from taskwheel.handles import WorkflowRunHandle
 from taskwheel.jobs import AttemptOutcome, Job, JobFilter, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.scheduler import Scheduler, SchedulerSettings
+from taskwheel.stores import POSTGRES_SCHEMES, Store
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.sqlite.store import SQLiteStore
 from taskwheel.tasks import Task, render_command
@@ -77,11 +86,13 @@ class InProcess:
             database in memory.
         start: the clock's first instant (an aware datetime or epoch seconds); now,
             by default.
+        database_url: a PostgreSQL URL to run on a new schema of that database
+            (dropped by `close`) instead of SQLite; None for SQLite.
     """
 
     def __init__(
         self, app: App, *, directory: str | Path | None = None,
-        start: datetime | float | None = None,
+        start: datetime | float | None = None, database_url: str | None = None,
     ) -> None:
         if start is None:
             first = float(int(time.time()))
@@ -91,22 +102,32 @@ class InProcess:
             first = aware_datetime(start, "start").timestamp()
         self.app = app
         self.clock = ManualClock(first)
-        path = ":memory:" if directory is None else str(Path(directory) / "taskwheel.db")
-        self.store = SQLiteStore(path, clock=self.clock)
+        self.store: Store = _fresh_store(database_url, directory, self.clock)
         self.store.migrate()
         # The app's own store, given back by `close`.
-        self._saved = (app._store, app._client)
+        self._saved = (app._store, app._client, app.database_url)
         app._store, app._client = self.store, None
+        if isinstance(self.store, SQLiteStore):
+            # Code that opens its own connection to the app's database (an enqueue in
+            # its own transaction) finds this file. A PostgreSQL URL stays: the same
+            # database, whose store puts the harness's schema on such connections.
+            path = self.store.path
+            app.database_url = "sqlite://:memory:" if path == ":memory:" else f"sqlite:///{path}"
         self.scheduler = Scheduler(app, SchedulerSettings.build(
             lease_ttl=_FOREVER, standby_poll="1d", retention=_FOREVER, partitions=1),
             sync=False)
-        self.scheduler.sync_schedules()
+        self._declared: dict[str, Any] = {}
+        self._sync_declared()
 
     def close(self) -> None:
         """Give the app its own store back and close this one."""
         self.scheduler.close()
-        self.app._store, self.app._client = self._saved
-        self.store.close()
+        self.app._store, self.app._client, self.app.database_url = self._saved
+        drop_schema = getattr(self.store, "drop_schema", None)  # a PostgreSQL schema's
+        if drop_schema is not None:
+            drop_schema()
+        else:
+            self.store.close()
 
     def __enter__(self) -> InProcess:
         return self
@@ -146,6 +167,7 @@ class InProcess:
     def _next_event(self) -> float | None:
         """The earliest instant after now at which something falls due (what fell due
         and did not run here -- a job of a task this app lacks -- is not waited for)."""
+        self._sync_declared()
         namespace = self.app.namespace
         now = self.clock.now()
         _promoted, due = self.store.promote_due_jobs(namespace)
@@ -210,7 +232,16 @@ class InProcess:
                 self.clock.set(upcoming)
         return handle.refresh().record
 
+    def _sync_declared(self) -> None:
+        """Write the app's declared schedules, as a scheduler does when it starts, and
+        again when the test declares more (or changes one) after the harness began."""
+        declared = dict(self.app.schedules)
+        if declared != self._declared:
+            self.scheduler.sync_schedules()
+            self._declared = declared
+
     def _claim(self) -> Job | None:
+        self._sync_declared()
         self.scheduler.reload_changes()
         self.scheduler.step()
         namespace = self.app.namespace
@@ -313,7 +344,7 @@ class InProcess:
 class _StoreWrites:
     """A context's checkpoints and lease extensions, written at once."""
 
-    def __init__(self, store: SQLiteStore, job: Job) -> None:
+    def __init__(self, store: Store, job: Job) -> None:
         self._store = store
         self._job = job
 
@@ -328,6 +359,21 @@ class _StoreWrites:
 
     async def extend_lease_async(self, seconds: float) -> bool:
         return self.extend_lease(seconds)
+
+
+def _fresh_store(database_url: str | None, directory: str | Path | None,
+                 clock: ManualClock) -> Store:
+    if database_url is None:
+        path = ":memory:" if directory is None else str(Path(directory) / "taskwheel.db")
+        return SQLiteStore(path, clock=clock)
+    if not database_url.startswith(POSTGRES_SCHEMES):
+        raise InvalidInput("database_url", "the in-process mode takes a PostgreSQL URL "
+                           f"(a new schema of it is used) or None for SQLite, got "
+                           f"{database_url!r}")
+    from taskwheel.stores.postgres.store import PostgresStore
+
+    return PostgresStore(database_url, schema=f"taskwheel_test_{secrets.token_hex(6)}",
+                         clock=clock)
 
 
 def _call(task: Task[Any, Any] | None, job: Job, args: list[Any]) -> Execution:

@@ -37,10 +37,10 @@ from typing import Any, TypeVar
 from taskwheel.app import App
 from taskwheel.errors import StoreUnavailable
 from taskwheel.events import EventKind, job_event
-from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome
+from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome, job_origin
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
-from taskwheel.notify import due_of
+from taskwheel.notify import FINISHED, due_of
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -300,6 +300,8 @@ class Worker:
                     continue
                 if event == "jobs":  # work in a namespace it did not know of yet
                     self._serving = (*self._serving, namespace)
+            if event == FINISHED:  # jobs ended: nothing to claim
+                continue
             if event == "cancel":
                 if self._heartbeat is not None:
                     self._heartbeat.beat_now()
@@ -444,7 +446,8 @@ class Worker:
         if events.wants(EventKind.JOB_STARTED):
             events.emit(job_event(EventKind.JOB_STARTED, job, self.store.now(), source=self.id,
                                   metadata={"attempt": job.attempt,
-                                            "trace_parent": job.trace_parent}))
+                                            "trace_parent": job.trace_parent,
+                                            "origin": job_origin(job).value}))
         timed = events.wants(EventKind.JOB_FINISHED)  # a duration only for someone to read
         began = time.perf_counter() if timed else 0.0
         try:

@@ -9,11 +9,11 @@ database is read once per topic per refresh however many tabs watch it: ten tabs
 overview cost what one does.
 
 When does it refresh? The store's notifications (`Store.notifier`: a job became ready, a
-cancel, schedules changed, delayed jobs added) wake it at once. A job that *ends* sends
-no notification (workers report outcomes in batches and no listener needs them), so
-while anything is watched the feed also refreshes every ``interval`` seconds; and at
-most once per ``interval`` whatever the notifications, so a burst of enqueues costs one
-refresh, not one per job. With no watcher it does nothing and holds no listener.
+cancel, schedules changed, delayed jobs added, jobs ended) wake it at once. Not every
+change is announced (a lease that lapses, a deadline that passes), so while anything is
+watched the feed also refreshes every ``interval`` seconds; and at most once per
+``interval`` whatever the notifications, so a burst of enqueues costs one refresh, not
+one per job. With no watcher it does nothing and holds no listener.
 """
 
 from __future__ import annotations

@@ -200,7 +200,8 @@ def dead_page(request: Request, namespace: str) -> Response:
 @router.get("/namespaces/{namespace}/queues", response_class=HTMLResponse)
 def queues_page(request: Request, namespace: str) -> Response:
     return _page(request, namespace, "queues.html", lambda access: {
-        "title": "Queues", "stats": access.client.stats()}, section="queues")
+        "title": "Queues", "rows": views.queues(access.client),
+        "wait_minutes": views.WAIT_MINUTES}, section="queues")
 
 
 @router.get("/namespaces/{namespace}/schedules", response_class=HTMLResponse)

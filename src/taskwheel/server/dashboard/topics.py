@@ -2,6 +2,8 @@
 to every tab watching it, as one line of JSON.
 
 - ``overview``, ``queues``, ``workers``: ``{"html": ...}``, the page's live fragment;
+- ``queues:operate``: the queues fragment with its pause and resume buttons (for a key
+  that may use them, which the stream checks);
 - ``job:ID``: ``{"html": ..., "status": ...}``, the job's state, result, error and
   attempts;
 - ``run:ID``: ``{"html": ..., "status": ...}``, the run's graph and steps;
@@ -16,7 +18,7 @@ import re
 import time
 
 from taskwheel.client import Client
-from taskwheel.jobs import Stats
+from taskwheel.jobs import StartWaits, Stats
 from taskwheel.server.dashboard import views
 from taskwheel.server.dashboard.rendering import fragment
 from taskwheel.stores.base import Store
@@ -25,7 +27,9 @@ log = logging.getLogger("taskwheel.server")
 
 MAX_TOPICS = 20
 MAX_IDS = 500
-_PAGES = ("overview", "queues", "workers")
+_PAGES = ("overview", "queues", "queues:operate", "workers")
+# Topics whose fragment carries action buttons: only for keys that may operate.
+OPERATE_TOPICS = frozenset({"queues:operate"})
 _ONE = re.compile(r"(job|run):([1-9][0-9]{0,17})")
 _MANY = re.compile(r"jobs:([1-9][0-9]{0,17}(\.[1-9][0-9]{0,17})*)")
 
@@ -49,13 +53,15 @@ def parse_topics(text: str) -> list[str]:
 class TopicRenderer:
     """Renders the watched topics from the store (the `LiveFeed`'s ``render``): once per
     refresh, one statistics read per namespace serves its overview, queues and workers
-    topics, and the throughput chart (a scan of the last hour's attempts, per minute) is
-    read again at most every ``chart_every`` seconds."""
+    topics; the throughput chart (a scan of the last hour's attempts, per minute) and
+    the queues' waits to start (a scan of the recent starts) are read again at most
+    every ``chart_every`` seconds."""
 
     def __init__(self, store: Store, *, chart_every: float = 10.0) -> None:
         self.store = store
         self.chart_every = chart_every
         self._charts: dict[str, tuple[float, list[tuple[float, str, int]]]] = {}
+        self._waits: dict[str, tuple[float, list[StartWaits]]] = {}
 
     def __call__(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         stats: dict[str, Stats] = {}
@@ -80,13 +86,25 @@ class TopicRenderer:
             self._charts[client.namespace] = kept
         return kept[1]
 
+    def _start_waits(self, client: Client) -> list[StartWaits]:
+        moment = time.monotonic()
+        kept = self._waits.get(client.namespace)
+        if kept is None or moment - kept[0] >= self.chart_every:
+            since = self.store.now() - views.WAIT_MINUTES * 60
+            kept = (moment, self.store.start_waits(client.namespace, since))
+            self._waits[client.namespace] = kept
+        return kept[1]
+
     def _render(self, client: Client, topic: str, stats: Stats | None) -> str:
         namespace = client.namespace
         if topic == "overview":
             found = views.overview(client, stats=stats, finished=self._finished(client))
             return _html(fragment("_overview.html", o=found, ns=namespace))
-        if topic == "queues":
-            return _html(fragment("_queues.html", stats=stats, ns=namespace))
+        if topic in ("queues", "queues:operate"):
+            rows = views.queues(client, stats=stats, waits=self._start_waits(client))
+            return _html(fragment("_queues.html", rows=rows, ns=namespace,
+                                  wait_minutes=views.WAIT_MINUTES,
+                                  can_operate=topic in OPERATE_TOPICS))
         if topic == "workers":
             return _html(fragment("_workers.html", stats=stats, ns=namespace,
                                   now=self.store.now(),

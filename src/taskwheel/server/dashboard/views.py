@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from taskwheel.alerts import AlertRule, AlertState
 from taskwheel.client import Client
-from taskwheel.jobs import Job, JobFilter, QueueStats, Stats
+from taskwheel.gates import GateKind, Pause
+from taskwheel.jobs import Job, JobFilter, QueueStats, StartWaits, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Schedule
 from taskwheel.triggers import DstEffect, upcoming
@@ -27,6 +29,8 @@ from taskwheel.workflows import WorkflowRun
 # Statuses a job leaves no more on its own: failures in red, the rest in grey.
 FAILED_STATUSES = frozenset({JobStatus.DEAD, JobStatus.EXPIRED, JobStatus.UPSTREAM_FAILED})
 CHART_MINUTES = 60
+# The queues page's waits to start are those of the jobs started in the last minutes.
+WAIT_MINUTES = 15
 
 
 # -- formatting ----------------------------------------------------------------------------
@@ -128,12 +132,15 @@ class Overview:
     workers_alive: int
     due_soon: list[Schedule]
     now: float
+    firing: list[AlertRule] = field(default_factory=list)
+    alert_rules: int = 0
 
 
 def overview(client: Client, *, stats: Stats | None = None,
              finished: list[tuple[float, str, int]] | None = None) -> Overview:
     """The overview of ``client``'s namespace; ``stats`` and ``finished`` (the chart's
-    rows) when the caller read them already."""
+    rows) when the caller read them already. The alerts firing are those the store's
+    rules say are, as the alerter last judged them (longest firing first)."""
     stats = client.stats() if stats is None else stats
     now = client.store.now()
     buckets = finished if finished is not None else client.store.finished_per_minute(
@@ -146,6 +153,9 @@ def overview(client: Client, *, stats: Stats | None = None,
     schedules = [s for s in client.list_schedules()
                  if not s.paused and s.next_fire_epoch is not None]
     schedules.sort(key=lambda s: s.next_fire_epoch or 0.0)
+    rules = client.alerts()
+    firing = sorted((r for r in rules if r.state is AlertState.FIRING),
+                    key=lambda r: (r.changed_at is None, r.changed_at, r.name))
     return Overview(
         stats=stats,
         chart=chart(buckets, now),
@@ -157,12 +167,98 @@ def overview(client: Client, *, stats: Stats | None = None,
         workers_alive=sum(1 for w in stats.workers if w.alive),
         due_soon=schedules[:5],
         now=now,
+        firing=firing,
+        alert_rules=len(rules),
     )
 
 
 def priorities_of(queues: Iterable[QueueStats]) -> list[int]:
     """Every priority with ready jobs in some queue, highest first."""
     return sorted({p for q in queues for p in q.ready_by_priority}, reverse=True)
+
+
+# -- queues --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """Waits to start (ready to started) of ``count`` jobs: their mean and longest."""
+
+    count: int
+    mean: float
+    longest: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityRow:
+    priority: int
+    counts: dict[str, int]
+    waits: Waits | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One queue of the queues page: its jobs by state, its unfinished and dead ones by
+    priority and state, how long its oldest ready job has been ready, the waits of its
+    recent starts, and its pause (None when it is not paused)."""
+
+    queue: str
+    counts: dict[str, int]
+    oldest_ready_age: float | None
+    waits: Waits | None
+    priorities: list[PriorityRow]
+    pause: Pause | None
+
+
+def queues(client: Client, *, stats: Stats | None = None,
+           waits: list[StartWaits] | None = None) -> list[QueueRow]:
+    """The queues page of ``client``'s namespace; ``stats`` and ``waits`` (the starts
+    of the last `WAIT_MINUTES`) when the caller read them already."""
+    stats = client.stats() if stats is None else stats
+    if waits is None:
+        waits = client.store.start_waits(client.namespace,
+                                         client.store.now() - WAIT_MINUTES * 60)
+    return queue_rows(stats, waits, client.pauses())
+
+
+def merge_waits(groups: Iterable[StartWaits]) -> Waits | None:
+    """One `Waits` for several groups (None for none).
+
+    Example:
+        >>> merge_waits([StartWaits("q", 1, 1, 4.0, 4.0), StartWaits("q", 0, 3, 2.0, 5.0)])
+        Waits(count=4, mean=2.5, longest=5.0)
+    """
+    found = [g for g in groups if g.count]
+    if not found:
+        return None
+    count = sum(g.count for g in found)
+    return Waits(count, sum(g.mean * g.count for g in found) / count,
+                 max(g.longest for g in found))
+
+
+def queue_rows(stats: Stats, waits: Iterable[StartWaits], pauses: Iterable[Pause]
+               ) -> list[QueueRow]:
+    """The queues page's rows, by queue name: every queue with jobs, and every paused
+    queue (with jobs or not, so that it can be resumed)."""
+    by_queue: dict[str, list[StartWaits]] = {}
+    for group in waits:
+        by_queue.setdefault(group.queue, []).append(group)
+    paused = {p.name: p for p in pauses if p.kind is GateKind.QUEUE}
+    known = {q.queue: q for q in stats.queues}
+    rows: list[QueueRow] = []
+    for name in sorted({*known, *paused, *by_queue}):
+        queue = known.get(name, QueueStats(name, {}, {}, None))
+        started = by_queue.get(name, [])
+        priorities = sorted({*queue.by_priority, *(g.priority for g in started)},
+                            reverse=True)
+        rows.append(QueueRow(
+            queue=name, counts=queue.counts, oldest_ready_age=queue.oldest_ready_age,
+            waits=merge_waits(started),
+            priorities=[PriorityRow(p, queue.by_priority.get(p, {}),
+                                    merge_waits(g for g in started if g.priority == p))
+                        for p in priorities],
+            pause=paused.get(name)))
+    return rows
 
 
 # -- dead-letter queue -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Jobs: enqueue one or a batch; get, list (filters, cursor pages), cancel, retry, and
-the history of attempts; cancel and retry in bulk."""
+the history of attempts; cancel, retry and delete in bulk."""
 
 from __future__ import annotations
 
@@ -112,6 +112,16 @@ def cancel_jobs(access: Operator, body: JobSelection) -> BulkResult:
 @router.post("/retry", response_model=BulkResult, summary="Retry jobs by ids or filter")
 def retry_jobs(access: Operator, body: JobSelection) -> BulkResult:
     return _bulk(access.client, body, access.client.retry_job)
+
+
+@router.post("/delete", response_model=BulkResult,
+             summary="Delete jobs by ids or filter, with their attempts")
+def delete_jobs(access: Operator, body: JobSelection) -> BulkResult:
+    """Each selected job is deleted for good with its history (``done``: the jobs as they
+    were); a running job, or a step of a workflow run still going, is refused and kept
+    (``failed``: cancel it first)."""
+    client = access.client
+    return _bulk(client, body, lambda job_id: client.delete_jobs([job_id])[0])
 
 
 def _bulk(client: Client, selection: JobSelection, act: Callable[[int], Job]) -> BulkResult:

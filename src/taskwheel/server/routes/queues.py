@@ -12,10 +12,16 @@ from taskwheel.gates import GateKind
 from taskwheel.keys import Role
 from taskwheel.server.auth import Access, namespace_access
 from taskwheel.server.models import (
+    FairWeightIn,
+    FairWeightList,
+    FairWeightOut,
     KeyOut,
     PauseIn,
     PauseList,
     PauseOut,
+    QueueAgingIn,
+    QueueAgingList,
+    QueueAgingOut,
     QueueLimitIn,
     QueueLimitList,
     QueueLimitOut,
@@ -108,6 +114,37 @@ def set_queue_limit(access: Admin, queue: str, body: QueueLimitIn) -> QueueLimit
                summary="Remove a queue's maximum depth")
 def remove_queue_limit(access: Admin, queue: str) -> Response:
     access.client.remove_queue_limit(queue)
+    return Response(status_code=204)
+
+
+@router.get("/fairness", response_model=FairWeightList,
+            summary="The namespace's fairness keys and weights")
+def fair_weights(access: Reader) -> FairWeightList:
+    return FairWeightList(weights=[FairWeightOut.of(w) for w in access.client.fair_weights()])
+
+
+@router.put("/fairness/{key}", response_model=FairWeightOut,
+            summary="Set a fairness key's weight")
+def set_fair_weight(access: Admin, key: str, body: FairWeightIn) -> FairWeightOut:
+    """Jobs of the key written from now on take their share of claims by it."""
+    return FairWeightOut.of(access.client.set_fair_weight(key, body.weight))
+
+
+@router.get("/queue-aging", response_model=QueueAgingList, summary="Queues that age")
+def queue_aging(access: Reader) -> QueueAgingList:
+    return QueueAgingList(queues=[QueueAgingOut.of(a) for a in access.client.queue_aging()])
+
+
+@router.put("/queues/{queue}/aging", response_model=QueueAgingOut,
+            summary="Make a queue's waiting jobs gain priority")
+def set_queue_aging(access: Admin, queue: str, body: QueueAgingIn) -> QueueAgingOut:
+    return QueueAgingOut.of(access.client.set_queue_aging(queue, body.rate))
+
+
+@router.delete("/queues/{queue}/aging", status_code=204, response_class=Response,
+               summary="Stop aging a queue's jobs")
+def remove_queue_aging(access: Admin, queue: str) -> Response:
+    access.client.remove_queue_aging(queue)
     return Response(status_code=204)
 
 

@@ -20,8 +20,8 @@ from fastapi.responses import StreamingResponse
 from taskwheel.keys import Role
 from taskwheel.server.auth import Access, namespace_access
 from taskwheel.server.dashboard.feed import LiveFeed
-from taskwheel.server.dashboard.topics import MAX_TOPICS, parse_topics
-from taskwheel.server.problems import invalid_input
+from taskwheel.server.dashboard.topics import MAX_TOPICS, OPERATE_TOPICS, parse_topics
+from taskwheel.server.problems import Problem, invalid_input
 
 # Not in the OpenAPI document: a stream never ends, which its generic clients (and the
 # fuzzing and isolation tests that walk every documented operation) cannot read. Its
@@ -39,8 +39,8 @@ async def stream(
     access: Annotated[Access, Depends(namespace_access(Role.READ))],
     request: Request,
     topics: Annotated[str, Query(max_length=4000, description=(
-        "comma-separated: overview, queues, workers, dead, schedules, runs, job:ID, "
-        "run:ID, jobs:ID ID ..."))],
+        "comma-separated: overview, queues, queues:operate (with its buttons, for a key "
+        "that operates), workers, job:ID, run:ID, jobs:ID.ID..."))],
 ) -> StreamingResponse:
     """An ``text/event-stream`` of the topics' versions: ``event: <topic>`` and ``data:``
     one JSON document (``{"html": ...}`` for a fragment of the dashboard's page)."""
@@ -50,6 +50,12 @@ async def stream(
         raise invalid_input("topics", str(exc)) from None
     if len(wanted) > MAX_TOPICS:
         raise invalid_input("topics", f"at most {MAX_TOPICS} topics per stream")
+    role = access.principal.key.role
+    for topic in wanted:
+        if topic in OPERATE_TOPICS and not role.allows(Role.OPERATE):
+            raise Problem(403, "forbidden", "Forbidden",
+                          f"topic {topic!r} needs a key with role operate or higher; this "
+                          f"key's role is {role.value}")
     feed = request.app.state.live_feed
     assert isinstance(feed, LiveFeed)
     return StreamingResponse(_events(feed, access.namespace, wanted),

@@ -96,6 +96,10 @@ WITH limited AS (
     SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[])
     UNION ALL  -- or a queue with a maximum depth
     SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL  -- or fair shares or aging, which place the jobs in the same transaction
+    SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespace)s::text[])
+    UNION ALL
+    SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespace)s::text[])
     LIMIT 1
 ),
 requested AS (
@@ -106,22 +110,24 @@ requested AS (
         %(delay)s::double precision[], %(deadline)s::double precision[],
         %(deadline_in)s::double precision[], %(timeout)s::double precision[],
         %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[], %(trace_parent)s::text[]
+        %(idempotency_key)s::text[], %(trace_parent)s::text[], %(fairness_key)s::text[],
+        %(rank_offset)s::bigint[], %(fair_pass)s::double precision[]
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
         timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,
-        position)
+        fairness_key, rank_offset, fair_pass, position)
     WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
 ),
 inserted AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+        max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+        fairness_key, rank_offset, fair_pass)
     SELECT namespace, task, queue, args::json, kwargs::json,
            CASE WHEN coalesce(run_at, now + delay) > now THEN 'scheduled' ELSE 'queued' END,
            priority, coalesce(run_at, now + delay), coalesce(deadline, now + deadline_in),
            timeout, max_attempts, guarantee, deadline_policy, idempotency_key, now,
-           trace_parent
+           trace_parent, fairness_key, rank_offset, fair_pass
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -146,13 +152,16 @@ SELECT clock_now(%(now)s) AS now,
        ARRAY(SELECT nextval('jobs_id_seq') FROM generate_series(1, %(count)s)) AS ids,
        EXISTS (SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[]))
        OR EXISTS (SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespaces)s::text[]))
+       OR EXISTS (SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespaces)s::text[]))
        AS limited
 
 -- name: copy_jobs
 -- ...then the rows (`rows.JobValues`).
 COPY jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 FROM STDIN
 
 -- name: claim_at_once
@@ -166,11 +175,20 @@ FROM STDIN
 WITH claimed_namespaces AS (
     SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
 ),
+earliest AS (
+    -- The earliest delayed job of the namespaces: a due one makes the claim slow. Each
+    -- namespace's min(run_at) is the first entry of jobs_due whatever the statistics
+    -- say. (An EXISTS on status and run_at instead is planned, once the table has been
+    -- analysed, as a sequential scan expected to meet a due job within a few rows, the
+    -- planner taking the two columns for independent: with millions of finished jobs
+    -- and none due, every claim then read the whole table.)
+    SELECT min(first.run_at) AS run_at FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+),
 slow AS (
-    SELECT EXISTS (
-               SELECT 1 FROM jobs
-               WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
-                 AND run_at <= clock_now(%(now)s))
+    SELECT coalesce((SELECT run_at FROM earliest) <= clock_now(%(now)s), false)
         OR EXISTS (
                SELECT 1 FROM jobs
                WHERE namespace = ANY(%(namespaces)s::text[])
@@ -197,18 +215,23 @@ taken AS (
     -- first of those.
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
-        SELECT id, priority, deadline, run_at FROM jobs
+        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
           AND NOT (SELECT needed FROM slow)
-        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS ready
-    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
+    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
+             ready.id
     LIMIT %(limit)s
 ),
 claimed AS (
@@ -218,19 +241,26 @@ claimed AS (
     FROM taken WHERE jobs.id = taken.id
     RETURNING jobs.*
 )
-SELECT claimed.*, slow.needed AS slow,
-       (SELECT min(first.run_at) FROM claimed_namespaces AS ns
-        CROSS JOIN LATERAL (
-            SELECT min(run_at) AS run_at FROM jobs
-            WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
-       ) AS next_due
+SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM earliest) AS next_due
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due
-WITH due AS (
+-- The due ones are read as a range of jobs_due from the earliest delayed job on: a lower
+-- end the planner cannot know makes the range look narrow under any statistics. (With
+-- only run_at <= now, an analysed table whose finished jobs all ran in the past made the
+-- planner expect most delayed jobs to be due, and read every one of them through
+-- jobs_status, a million on a big table, each time maintenance looked.)
+WITH earliest AS (
+    SELECT min(first.run_at) AS run_at
+    FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace) AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+),
+due AS (
     SELECT id FROM jobs
     WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'scheduled'
-      AND run_at <= clock_now(%(now)s)
+      AND run_at >= (SELECT run_at FROM earliest) AND run_at <= clock_now(%(now)s)
     FOR UPDATE SKIP LOCKED
 ),
 promoted AS (
@@ -264,15 +294,20 @@ WITH claimed_namespaces AS (
 taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
-        SELECT id, priority, deadline, run_at FROM jobs
+        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          AND queue = ANY(%(queues)s::text[])
+          -- IS TRUE: the queue is no index condition, so no statistics can make
+          -- jobs_status (namespace, status, queue), which must read and sort every
+          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+          -- table never analysed: a claim cost as much as the backlog).
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-        ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ) AS ready
-    ORDER BY ready.priority DESC, ready.deadline ASC NULLS LAST, ready.run_at, ready.id
+    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
+             ready.id
     LIMIT %(limit)s
 )
 UPDATE jobs
@@ -296,7 +331,7 @@ FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count
 CROSS JOIN LATERAL (
     SELECT run_at FROM jobs
     WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-      AND queue = ANY(%(queues)s::text[])
+      AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- on jobs_due, as in claim_jobs
     ORDER BY run_at LIMIT 1) AS first
 
 -- name: heartbeat
@@ -577,6 +612,21 @@ unlinked AS (
 )
 SELECT count(*) AS purged FROM purged
 
+-- name: delete_jobs
+-- The jobs of ids in the namespace whatever their state, with their attempts and edges.
+WITH deleted AS (
+    DELETE FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+    RETURNING id
+),
+forgotten AS (
+    DELETE FROM attempts USING deleted WHERE attempts.job_id = deleted.id
+),
+unlinked AS (
+    DELETE FROM job_deps USING deleted
+    WHERE job_deps.job_id = deleted.id OR job_deps.depends_on = deleted.id
+)
+SELECT count(*) AS deleted FROM deleted
+
 -- name: get_jobs
 SELECT * FROM jobs WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[]) ORDER BY id
 
@@ -712,6 +762,10 @@ noted AS (
 )
 SELECT id FROM fired
 
+-- name: trace_jobs
+UPDATE jobs SET trace_parent = %(trace_parent)s
+WHERE namespace = %(namespace)s AND id = ANY(%(ids)s::bigint[])
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 AS running FROM workflow_runs
@@ -803,13 +857,26 @@ WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
 SELECT queue, status, count(*) AS count FROM jobs WHERE namespace = %(namespace)s
 GROUP BY queue, status
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*) AS count, min(greatest(run_at, created_at)) AS first_due
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*) AS count,
+       avg(greatest(0, started_at - greatest(run_at, created_at))) AS mean,
+       max(greatest(0, started_at - greatest(run_at, created_at))) AS longest
 FROM jobs
-WHERE namespace = %(namespace)s AND status = 'queued'
+WHERE namespace = %(namespace)s AND started_at >= %(since)s::float8
 GROUP BY queue, priority
+
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (finished jobs are not
+-- read). A job is ready since it was due, or since it was created if it was due before
+-- that (enqueued --at a past time).
+SELECT queue, status, priority, count(*) AS count,
+       min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
+FROM jobs
+WHERE namespace = %(namespace)s
+  AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
@@ -832,7 +899,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states, never over the finished
+-- depth_by_priority). One pass over the rows of those states, never over the finished
 -- ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(greatest(run_at, created_at)) FILTER (WHERE status = 'queued') AS first_ready
@@ -933,7 +1000,7 @@ WHERE namespace = %(namespace)s AND status = 'dead' AND finished_at >= %(since)s
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(greatest(run_at, created_at)) AS first_ready FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
   AND (%(priority)s::integer IS NULL OR priority = %(priority)s)
@@ -1454,3 +1521,57 @@ SELECT key FROM limits
 WHERE namespace = %(namespace)s AND breaker_state = 'open'
   AND breaker_until <= clock_now(%(now)s)
 ORDER BY key
+-- name: is_fair
+-- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
+SELECT EXISTS (SELECT 1 FROM fair_flows WHERE namespace = %(namespace)s) AS found
+
+-- name: lock_fair_flow
+-- A flow's weight and last pass, locked until the enqueue's transaction ends (two
+-- enqueues of one flow take their passes one after the other).
+SELECT weight, last_pass FROM fair_flows
+WHERE namespace = %(namespace)s AND key = %(key)s
+FOR UPDATE
+
+-- name: save_fair_flow
+INSERT INTO fair_flows (namespace, key, last_pass)
+VALUES (%(namespace)s, %(key)s, %(last_pass)s)
+ON CONFLICT (namespace, key) DO UPDATE SET last_pass = excluded.last_pass
+
+-- name: pass_frontier
+-- The lowest pass of the ready jobs of a rank: the first of the rank's range of
+-- jobs_ready.
+SELECT min(fair_pass) AS frontier FROM jobs
+WHERE namespace = %(namespace)s AND priority + rank_offset = %(rank)s
+  AND status = 'queued' AND NOT blocked
+
+-- name: fair_ceiling
+SELECT coalesce(max(last_pass), 0) AS ceiling FROM fair_flows
+WHERE namespace = %(namespace)s
+
+-- name: place_job
+UPDATE jobs
+SET fairness_key = %(fairness_key)s, rank_offset = %(rank_offset)s,
+    fair_pass = %(fair_pass)s
+WHERE id = %(id)s
+
+-- name: set_fair_weight
+INSERT INTO fair_flows (namespace, key, weight)
+VALUES (%(namespace)s, %(key)s, %(weight)s)
+ON CONFLICT (namespace, key) DO UPDATE SET weight = excluded.weight
+
+-- name: list_fair_flows
+SELECT namespace, key, weight, last_pass FROM fair_flows
+WHERE namespace = %(namespace)s ORDER BY key
+
+-- name: set_queue_aging
+INSERT INTO queue_aging (namespace, queue, rate)
+VALUES (%(namespace)s, %(queue)s, %(rate)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+
+-- name: delete_queue_aging
+DELETE FROM queue_aging WHERE namespace = %(namespace)s AND queue = %(queue)s
+RETURNING queue
+
+-- name: list_queue_aging
+SELECT namespace, queue, rate FROM queue_aging
+WHERE namespace = %(namespace)s ORDER BY queue

@@ -248,6 +248,15 @@ CREATE TABLE attempts (
     CONSTRAINT attempts_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE fair_flows (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    weight double precision,
+    last_pass double precision DEFAULT 0 NOT NULL,
+    CONSTRAINT fair_flows_pkey PRIMARY KEY (namespace, key),
+    CONSTRAINT fair_flows_weight_check CHECK ((weight > (0)::double precision))
+);
+
 CREATE TABLE job_deps (
     namespace text NOT NULL,
     run_id bigint NOT NULL,
@@ -292,6 +301,9 @@ CREATE TABLE jobs (
     blocked boolean DEFAULT false NOT NULL,
     trace_parent text,
     gate_key text,
+    fairness_key text,
+    rank_offset bigint DEFAULT 0 NOT NULL,
+    fair_pass double precision DEFAULT 0 NOT NULL,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -344,6 +356,14 @@ CREATE TABLE pauses (
     until double precision,
     CONSTRAINT pauses_kind_check CHECK ((kind = ANY (ARRAY['queue'::text, 'task'::text]))),
     CONSTRAINT pauses_pkey PRIMARY KEY (namespace, kind, name)
+);
+
+CREATE TABLE queue_aging (
+    namespace text NOT NULL,
+    queue text NOT NULL,
+    rate double precision NOT NULL,
+    CONSTRAINT queue_aging_pkey PRIMARY KEY (namespace, queue),
+    CONSTRAINT queue_aging_rate_check CHECK ((rate > (0)::double precision))
 );
 
 CREATE TABLE queue_limits (
@@ -427,6 +447,8 @@ CREATE INDEX alert_deliveries_due ON alert_deliveries USING btree (namespace, ne
 
 CREATE INDEX attempts_job ON attempts USING btree (job_id, id);
 
+CREATE INDEX fair_flows_last_pass ON fair_flows USING btree (namespace, last_pass);
+
 CREATE INDEX job_deps_job ON job_deps USING btree (job_id, depends_on);
 
 CREATE INDEX jobs_deadline ON jobs USING btree (namespace, deadline) WHERE ((status = ANY (ARRAY['scheduled'::text, 'waiting'::text, 'queued'::text])) AND (deadline IS NOT NULL));
@@ -443,7 +465,7 @@ CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (namespace, idempotency
 
 CREATE INDEX jobs_prunable ON jobs USING btree (namespace, finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text, 'expired'::text, 'upstream_failed'::text, 'skipped'::text]));
 
-CREATE INDEX jobs_ready ON jobs USING btree (namespace, priority DESC, deadline, run_at, id) WHERE ((status = 'queued'::text) AND (NOT blocked));
+CREATE INDEX jobs_ready ON jobs USING btree (namespace, ((priority + rank_offset)) DESC, fair_pass, deadline, run_at, id) WHERE ((status = 'queued'::text) AND (NOT blocked));
 
 CREATE INDEX jobs_running ON jobs USING btree (namespace) WHERE (status = 'running'::text);
 

@@ -34,6 +34,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
@@ -47,10 +48,10 @@ from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
+    BandCount,
     Executor,
     Moved,
     QueueCount,
-    ReadyCount,
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
@@ -227,6 +228,12 @@ class PostgresExecutor(
         moment = epoch_datetime(now)
         return [rows.new_job(new, value, moment) for new, value in zip(jobs, values, strict=True)]
 
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        if placed:
+            self._conn.cursor().executemany(_Q["place_job"], [
+                {"id": job_id, "fairness_key": key, "rank_offset": offset,
+                 "fair_pass": fair_pass} for job_id, key, offset, fair_pass in placed])
+
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         found = self._execute("claim_at_once", _claim_params(request)).fetchall()
         first = found[0]
@@ -349,6 +356,9 @@ class PostgresExecutor(
     def purge_dead(self, namespace: str, job_ids: list[int] | None) -> int:
         return self._count("purge_dead", {"namespace": namespace, "ids": job_ids}, "purged")
 
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        return self._count("delete_jobs", {"namespace": namespace, "ids": job_ids}, "deleted")
+
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         params = {"namespace": namespace, "ids": list(job_ids)}
         return [rows.job(row, rows.as_stored)
@@ -454,6 +464,10 @@ class PostgresExecutor(
         row = self._execute("insert_fired_job", params).fetchone()
         return None if row is None else int(row["id"])
 
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        self._execute("trace_jobs", {"namespace": namespace, "ids": list(job_ids),
+                                     "trace_parent": trace_parent})
+
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         params = {"schedule_id": schedule_id}
         return self._execute("unfinished_workflow_run", params).fetchone() is not None
@@ -492,12 +506,18 @@ class PostgresExecutor(
 
     # -- stats -----------------------------------------------------------------------------
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        found = self._execute("start_waits", {"namespace": namespace, "since": since})
+        return [StartWaits(row["queue"], int(row["priority"]), int(row["count"]),
+                           float(row["mean"]), float(row["longest"]))
+                for row in found.fetchall()]
+
     def stats_rows(self, namespace: str) -> StatsRows:
         scope = {"namespace": namespace}
         clock = (self._conn.execute(_C["transaction_now"], {"now": None})
                  if self._now is None else None)
         counts = self._execute("count_by_state", scope)
-        ready = self._execute("ready_by_priority", scope)
+        bands = self._execute("depth_by_priority", scope)
         workers = self._execute("list_workers", scope)
         if clock is not None:  # every result arrives with the first one read
             row = clock.fetchone()
@@ -508,8 +528,9 @@ class PostgresExecutor(
             now=now,
             counts=[QueueCount(row["queue"], row["status"], int(row["count"]))
                     for row in counts.fetchall()],
-            ready=[ReadyCount(row["queue"], int(row["priority"]), int(row["count"]),
-                              float(row["first_due"])) for row in ready.fetchall()],
+            bands=[BandCount(row["queue"], row["status"], int(row["priority"]),
+                             int(row["count"]), None if row["first_ready"] is None
+                             else float(row["first_ready"])) for row in bands.fetchall()],
             workers=[rows.worker(row, now, rows.as_stored) for row in workers.fetchall()],
         )
 
@@ -544,7 +565,8 @@ class PostgresStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
+         '0013_fair_shares.sql']
     """
 
     kind = "postgres"
@@ -707,6 +729,9 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
         "deadline_policy": [new.deadline_policy.value for new in jobs],
         "idempotency_key": [new.idempotency_key for new in jobs],
         "trace_parent": [new.trace_parent for new in jobs],
+        "fairness_key": [new.fairness_key for new in jobs],
+        "rank_offset": [new.rank_offset for new in jobs],
+        "fair_pass": [float(new.fair_pass) for new in jobs],
     }
 
 

@@ -73,10 +73,11 @@ ORDER BY namespace
 -- the key, only when the insert wrote nothing. The answer is the one row of the two.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
         :timeout, :max_attempts, :guarantee, :deadline_policy, :idempotency_key, :now,
-        :trace_parent)
+        :trace_parent, :fairness_key, :rank_offset, :fair_pass)
 ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 SELECT * FROM taskwheel_jobs
@@ -101,6 +102,15 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
        + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_limits)  -- nor a maximum depth
               THEN EXISTS (SELECT 1 FROM taskwheel_queue_limits
                            WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END
+       -- (nor fair shares or aging, which place the jobs in the same transaction)
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_fair_flows)
+              THEN EXISTS (SELECT 1 FROM taskwheel_fair_flows
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
+              ELSE 0 END
+       + CASE WHEN EXISTS (SELECT 1 FROM taskwheel_queue_aging)
+              THEN EXISTS (SELECT 1 FROM taskwheel_queue_aging
+                           WHERE namespace IN (SELECT value FROM json_each(:namespaces)))
               ELSE 0 END AS limited
 
 -- name: copy_jobs
@@ -108,8 +118,9 @@ SELECT (SELECT coalesce(max(id), 0) + 1 FROM taskwheel_jobs) AS first_id,
 -- more per row, and this statement runs once per job of a batch (executemany).
 INSERT INTO taskwheel_jobs (
     id, namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    max_attempts, guarantee, deadline_policy, idempotency_key, created_at, trace_parent,
+    fairness_key, rank_offset, fair_pass)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: claim_at_once
 -- A claim in one short write transaction, for when nothing but ready jobs is in play.
@@ -138,9 +149,10 @@ WHERE id IN (
         WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
-    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
+    ORDER BY job.priority + job.rank_offset DESC, job.fair_pass, coalesce(job.deadline, 1e308),
+             job.run_at, job.id
     LIMIT :limit)
 RETURNING *;
 -- ...and, as next_due, when the earliest delayed job of the namespaces falls due.
@@ -154,16 +166,18 @@ WHERE namespace = :namespace AND status = 'scheduled' AND run_at <= :now
 
 -- name: expire_missed
 -- Jobs not started whose deadline passed: queued and delayed ones (on jobs_deadline, the
--- index every claim in steps reads)...
-UPDATE taskwheel_jobs
+-- index every claim in steps reads, named: once the table has been analysed, with
+-- millions of finished jobs, the planner would rather scan the whole table, under the
+-- write lock)...
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_deadline
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace IN (SELECT value FROM json_each(:namespaces))
   AND status IN ('queued', 'scheduled')
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 -- ...and waiting ones, only when the executor is asked for them (maintenance does; a
--- claim leaves them to it).
-UPDATE taskwheel_jobs
+-- claim leaves them to it), on jobs_status for the same reason.
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status
 SET status = 'expired', finished_at = :now, last_error = 'deadline passed before the job started'
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'waiting'
   AND deadline IS NOT NULL AND deadline <= :now AND deadline_policy = 'expire'
@@ -184,9 +198,10 @@ WHERE id IN (
         WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
           AND queue IN (SELECT value FROM json_each(:queues))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-        ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+        ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308), run_at, id
         LIMIT :limit)
-    ORDER BY job.priority DESC, coalesce(job.deadline, 1e308), job.run_at, job.id
+    ORDER BY job.priority + job.rank_offset DESC, job.fair_pass, coalesce(job.deadline, 1e308),
+             job.run_at, job.id
     LIMIT :limit)
 RETURNING *
 
@@ -271,8 +286,9 @@ WHERE status = 'waiting'
 RETURNING id, namespace
 
 -- name: release_waiting
--- The same for every schedule of :namespace.
-UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
+-- The same for every schedule of :namespace (on jobs_status, named: once the table has
+-- been analysed, the planner would rather walk every fired job of every schedule).
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status SET status = 'queued', run_at = max(run_at, :now)
 WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_jobs AS earlier
@@ -425,6 +441,21 @@ DELETE FROM taskwheel_attempts WHERE job_id IN (
 DELETE FROM taskwheel_jobs WHERE namespace = :namespace AND status = 'dead'
     AND (:ids IS NULL OR id IN (SELECT value FROM json_each(:ids)));
 
+-- name: delete_jobs
+-- The jobs of :ids (a JSON list) in the namespace whatever their state, their edges first
+-- (a deleted job's id may be given to a new job, which must not inherit them), then their
+-- attempts, then the jobs (the answer is how many).
+DELETE FROM taskwheel_job_deps
+WHERE job_id IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                 AND id IN (SELECT value FROM json_each(:ids)))
+   OR depends_on IN (SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+                     AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_attempts WHERE job_id IN (
+    SELECT id FROM taskwheel_jobs WHERE +namespace = :namespace
+    AND id IN (SELECT value FROM json_each(:ids)));
+DELETE FROM taskwheel_jobs
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: get_jobs
 -- By primary key (see lock_jobs).
 SELECT * FROM taskwheel_jobs
@@ -543,6 +574,11 @@ ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
 UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
 WHERE id = :schedule_id AND changes() = 1;
 
+-- name: trace_jobs
+-- By primary key (see lock_jobs).
+UPDATE taskwheel_jobs SET trace_parent = :trace_parent
+WHERE id IN (SELECT value FROM json_each(:ids)) AND +namespace = :namespace
+
 -- name: unfinished_workflow_run
 -- Overlap of a workflow schedule: a run it fired that is still going.
 SELECT 1 FROM taskwheel_workflow_runs
@@ -632,15 +668,29 @@ DELETE FROM taskwheel_leases WHERE namespace = :namespace AND name = :name AND h
 -- stats ---------------------------------------------------------------------------------------
 
 -- name: count_by_state
+-- Off the status index alone (namespace, status, queue): no job row is read.
 SELECT queue, status, count(*) FROM taskwheel_jobs WHERE namespace = :namespace
 GROUP BY queue, status
 
--- name: ready_by_priority
--- A job is ready since it was due, or since it was created if it was due before that
--- (enqueued --at a past time).
-SELECT queue, priority, count(*), min(max(run_at, created_at)) FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued'
+-- name: start_waits
+-- From ready (due, or created if due before) to started, for the jobs whose latest
+-- attempt started at :since or later (claims set started_at; retries move run_at on).
+SELECT queue, priority, count(*),
+       avg(max(0, started_at - max(run_at, created_at))),
+       max(max(0, started_at - max(run_at, created_at)))
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND started_at >= :since
 GROUP BY queue, priority
+
+-- name: depth_by_priority
+-- The unfinished and dead jobs by queue, state and priority (the status index finds
+-- them: finished jobs, however many, are not read). A job is ready since it was due, or
+-- since it was created if it was due before that (enqueued --at a past time).
+SELECT queue, status, priority, count(*),
+       min(max(run_at, created_at)) FILTER (WHERE status = 'queued')
+FROM taskwheel_jobs
+WHERE namespace = :namespace AND status IN ('scheduled', 'waiting', 'queued', 'running', 'dead')
+GROUP BY queue, status, priority
 
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
@@ -662,7 +712,7 @@ GROUP BY priority ORDER BY priority DESC
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
 -- state and priority; for ready ones, when the first became ready (see
--- ready_by_priority). One pass over the rows of those states (jobs_status), never over
+-- depth_by_priority). One pass over the rows of those states (jobs_status), never over
 -- the finished ones.
 SELECT namespace, queue, status, priority, count(*) AS count,
        min(CASE WHEN status = 'queued' THEN max(run_at, created_at) END) AS first_ready
@@ -763,7 +813,7 @@ WHERE namespace = :namespace AND status = 'dead' AND finished_at >= :since
 
 -- name: alert_first_ready
 -- oldest_ready: when the oldest ready job of :queue (at :priority, when given) became
--- ready (see ready_by_priority).
+-- ready (see depth_by_priority).
 SELECT min(max(run_at, created_at)) AS first_ready FROM taskwheel_jobs
 WHERE namespace = :namespace AND status = 'queued' AND queue = :queue
   AND (:priority IS NULL OR priority = :priority)
@@ -1317,3 +1367,52 @@ WHERE namespace = :namespace AND key = :key
 SELECT key FROM taskwheel_limits
 WHERE namespace = :namespace AND breaker_state = 'open' AND breaker_until <= :now
 ORDER BY key
+-- name: is_fair
+-- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
+SELECT EXISTS (SELECT 1 FROM taskwheel_fair_flows WHERE namespace = :namespace) AS found
+
+-- name: lock_fair_flow
+-- A flow's weight and last pass (the enqueue's write transaction holds the lock).
+SELECT weight, last_pass FROM taskwheel_fair_flows
+WHERE namespace = :namespace AND key = :key
+
+-- name: save_fair_flow
+INSERT INTO taskwheel_fair_flows (namespace, key, last_pass)
+VALUES (:namespace, :key, :last_pass)
+ON CONFLICT (namespace, key) DO UPDATE SET last_pass = excluded.last_pass
+
+-- name: pass_frontier
+-- The lowest pass of the ready jobs of a rank: the first of the rank's range of
+-- jobs_ready.
+SELECT min(fair_pass) AS frontier FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+WHERE namespace = :namespace AND priority + rank_offset = :rank
+  AND status = 'queued' AND blocked = 0
+
+-- name: fair_ceiling
+SELECT coalesce(max(last_pass), 0) AS ceiling FROM taskwheel_fair_flows
+WHERE namespace = :namespace
+
+-- name: place_job
+UPDATE taskwheel_jobs
+SET fairness_key = :fairness_key, rank_offset = :rank_offset, fair_pass = :fair_pass
+WHERE id = :id
+
+-- name: set_fair_weight
+INSERT INTO taskwheel_fair_flows (namespace, key, weight) VALUES (:namespace, :key, :weight)
+ON CONFLICT (namespace, key) DO UPDATE SET weight = excluded.weight
+
+-- name: list_fair_flows
+SELECT namespace, key, weight, last_pass FROM taskwheel_fair_flows
+WHERE namespace = :namespace ORDER BY key
+
+-- name: set_queue_aging
+INSERT INTO taskwheel_queue_aging (namespace, queue, rate) VALUES (:namespace, :queue, :rate)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+
+-- name: delete_queue_aging
+DELETE FROM taskwheel_queue_aging WHERE namespace = :namespace AND queue = :queue
+RETURNING queue
+
+-- name: list_queue_aging
+SELECT namespace, queue, rate FROM taskwheel_queue_aging
+WHERE namespace = :namespace ORDER BY queue

@@ -63,6 +63,14 @@ CREATE TABLE taskwheel_attempts (
     traceback   TEXT
 );
 
+CREATE TABLE taskwheel_fair_flows (
+    namespace TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    weight    REAL CHECK (weight > 0),
+    last_pass REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_job_deps (
     namespace  TEXT    NOT NULL,
     run_id     INTEGER NOT NULL,
@@ -100,7 +108,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT, fairness_key TEXT, rank_offset INTEGER NOT NULL DEFAULT 0, fair_pass REAL NOT NULL DEFAULT 0);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -139,6 +147,13 @@ CREATE TABLE taskwheel_pauses (
     paused_at REAL NOT NULL,
     until     REAL,
     PRIMARY KEY (namespace, kind, name)
+) WITHOUT ROWID;
+
+CREATE TABLE taskwheel_queue_aging (
+    namespace TEXT NOT NULL,
+    queue     TEXT NOT NULL,
+    rate      REAL NOT NULL CHECK (rate > 0),
+    PRIMARY KEY (namespace, queue)
 ) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_queue_limits (
@@ -217,6 +232,8 @@ CREATE INDEX taskwheel_alert_deliveries_due
 
 CREATE INDEX taskwheel_attempts_job ON taskwheel_attempts (job_id, id);
 
+CREATE INDEX taskwheel_fair_flows_last_pass ON taskwheel_fair_flows (namespace, last_pass);
+
 CREATE INDEX taskwheel_job_deps_job ON taskwheel_job_deps (job_id, depends_on);
 
 CREATE INDEX taskwheel_jobs_deadline
@@ -237,7 +254,8 @@ CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
 
 CREATE INDEX taskwheel_jobs_ready
-    ON taskwheel_jobs (namespace, priority DESC, coalesce(deadline, 1e308), run_at, id)
+    ON taskwheel_jobs (namespace, priority + rank_offset DESC, fair_pass,
+                       coalesce(deadline, 1e308), run_at, id)
     WHERE status = 'queued' AND blocked = 0;
 
 CREATE INDEX taskwheel_jobs_schedule_unfinished

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -30,6 +30,7 @@ from taskwheel.jobs import (
     JobFilter,
     NewJob,
     Outcome,
+    StartWaits,
     epoch_datetime,
     loads_json,
 )
@@ -45,10 +46,10 @@ from taskwheel.stores.dispatch import DispatchStatements
 from taskwheel.stores.engine import Access, SQLStore
 from taskwheel.stores.executor import (
     AttemptEnd,
+    BandCount,
     Executor,
     Moved,
     QueueCount,
-    ReadyCount,
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
@@ -88,6 +89,9 @@ class SQLiteExecutor(
         self._read_conn = conn
         self._now: float | None = None
         self.wakes: set[tuple[str, str]] = set()
+        # Work that needs no lock, done once the write transaction has committed (by
+        # `_Writing`), so the write lock is held for statements only.
+        self.after_commit: list[Callable[[], None]] = []
 
     def _c(self) -> sqlite3.Connection:
         if self._write is not None:
@@ -195,13 +199,29 @@ class SQLiteExecutor(
             "namespaces": _namespaces(sorted({new.namespace for new in jobs}))}).fetchone()
         return int(found[0]), bool(found[1])
 
+    def place_jobs(self, placed: Sequence[tuple[int, str | None, int, float]]) -> None:
+        self._c().executemany(statement("place_job"), [
+            {"id": job_id, "fairness_key": key, "rank_offset": offset, "fair_pass": fair_pass}
+            for job_id, key, offset, fair_pass in placed])
+
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
         slow, claim, due = Q["claim_at_once"]
         conn, params = self._c(), _claim_params(request, self.now())
         if conn.execute(slow, params).fetchone()[0]:
             return None  # due jobs to promote, or missed ones to expire, first
-        jobs = [rows.job(row) for row in conn.execute(claim, params)]
+        jobs = self._jobs_after_commit(conn.execute(claim, params).fetchall())
         return Claim(jobs=jobs, next_due=_optional_float(conn.execute(due, params).fetchone()[0]))
+
+    def _jobs_after_commit(self, found: list[sqlite3.Row]) -> list[Job]:
+        """The records of rows a claim took, made once the claim has committed: most of
+        a claim's own time, which the other writers need not wait for (and, on a busy
+        worker, time its thread may spend waiting for the interpreter). The list is
+        empty until then; nothing reads it inside the transaction."""
+        if self._write is None:
+            return [rows.job(row) for row in found]
+        jobs: list[Job] = []
+        self.after_commit.append(lambda: jobs.extend(map(rows.job, found)))
+        return jobs
 
     def promote_due(self, namespaces: Sequence[str]) -> int:
         now = self.now()
@@ -226,8 +246,8 @@ class SQLiteExecutor(
         return self.expire_missed(namespaces, waiting=False)
 
     def claim_jobs(self, request: ClaimRequest) -> Claim:
-        jobs = [rows.job(row) for row in self._execute(
-            "claim_jobs", _claim_params(request, self.now()))]
+        jobs = self._jobs_after_commit(self._execute(
+            "claim_jobs", _claim_params(request, self.now())).fetchall())
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
     def next_due(
@@ -370,6 +390,11 @@ class SQLiteExecutor(
                                                                 "ids": ids})
         return purged.count
 
+    def delete_jobs(self, namespace: str, job_ids: list[int]) -> int:
+        _unlinked, _forgotten, deleted = self._run("delete_jobs", {
+            "namespace": namespace, "ids": json.dumps(job_ids)})
+        return deleted.count
+
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
         return [rows.job(row) for row in self._execute(
             "get_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))})]
@@ -466,6 +491,10 @@ class SQLiteExecutor(
             self.wake(schedule.definition.namespace, "jobs")
         return inserted.last_id
 
+    def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
+        self._execute("trace_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids)),
+                                     "trace_parent": trace_parent})
+
     def unfinished_workflow_run(self, schedule_id: int) -> bool:
         return self._execute(
             "unfinished_workflow_run", {"schedule_id": schedule_id}).fetchone() is not None
@@ -507,15 +536,21 @@ class SQLiteExecutor(
 
     # -- stats ------------------------------------------------------------------------------------
 
+    def start_waits(self, namespace: str, since: float) -> list[StartWaits]:
+        return [StartWaits(queue, int(priority), int(count), float(mean), float(longest))
+                for queue, priority, count, mean, longest in self._execute(
+                    "start_waits", {"namespace": namespace, "since": since})]
+
     def stats_rows(self, namespace: str) -> StatsRows:
         scope, now = {"namespace": namespace}, self.now()
         return StatsRows(
             now=now,
             counts=[QueueCount(queue, status, int(count)) for queue, status, count in
                     self._execute("count_by_state", scope)],
-            ready=[ReadyCount(queue, int(priority), int(count), float(first_due))
-                   for queue, priority, count, first_due in
-                   self._execute("ready_by_priority", scope)],
+            bands=[BandCount(queue, status, int(priority), int(count),
+                             None if first_ready is None else float(first_ready))
+                   for queue, status, priority, count, first_ready in
+                   self._execute("depth_by_priority", scope)],
             workers=[rows.worker(row, now) for row in self._execute("list_workers", scope)],
         )
 
@@ -587,7 +622,8 @@ class SQLiteStore(SQLStore):
         ['0001_initial.sql', '0002_schedules.sql', '0003_workflows.sql',
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
-         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql']
+         '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
+         '0013_fair_shares.sql']
     """
 
     kind = "sqlite"
@@ -735,6 +771,8 @@ def _keyed_params(new: NewJob, now: float) -> dict[str, Any]:
         "timeout": new.timeout, "max_attempts": new.max_attempts,
         "guarantee": new.guarantee.value, "deadline_policy": new.deadline_policy.value,
         "idempotency_key": new.idempotency_key, "now": now, "trace_parent": new.trace_parent,
+        "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
+        "fair_pass": new.fair_pass,
     }
 
 
@@ -756,7 +794,8 @@ __all__ = ["STORE", "SQLiteExecutor", "SQLiteStore"]
 
 class _Writing:
     """A write executor as a context manager: its transaction committed when the block
-    ends (rolled back if it raises), then its wake-ups sent. A class rather than a
+    ends (rolled back if it raises), then the work it left for after the commit done
+    and its wake-ups sent. A class rather than a
     generator: every write of the store passes here, and the plain methods cost a
     fraction of a generator's machinery."""
 
@@ -782,6 +821,8 @@ class _Writing:
         if isinstance(exc, sqlite3.Error):
             raise translation(self._operation, exc) from exc
         if exc is None:
+            for work in self._executor.after_commit:
+                work()
             notify = self._store.notifier.notify
             for namespace, event in self._executor.wakes:
                 notify(namespace, event)

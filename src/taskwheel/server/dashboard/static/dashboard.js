@@ -35,6 +35,11 @@ function summary(data) {
       (failed.length ? `; ${failed.length} refused (${failed[0].detail})` : "") + ".";
   }
   if (data.result) return `Fired: ${data.result}.`;
+  if (data.kind && data.name) {
+    return typeof data.released === "number"
+      ? `Resumed ${data.kind} ${data.name}: ${data.released} job(s) claimable again.`
+      : `Paused ${data.kind} ${data.name}.`;
+  }
   if (data.status) return `Now ${data.status}.`;
   return "Done.";
 }
@@ -50,7 +55,8 @@ function setUpActions() {
       const ids = [...document.querySelectorAll("input.pick:checked")].map((c) => Number(c.value));
       if (!ids.length) { notice("Select jobs first.", true); return; }
       body = { ids };
-      if (!window.confirm(`${button.dataset.bulk} ${ids.length} job(s)?`)) return;
+      const forGood = button.dataset.bulk === "delete" ? " with their history, for good" : "";
+      if (!window.confirm(`${button.dataset.bulk} ${ids.length} job(s)${forGood}?`)) return;
     } else {
       if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
       body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;

@@ -1,0 +1,81 @@
+"""``taskwheel fairness``: the weights of a namespace's fairness keys; and
+``taskwheel queues age``: a queue's priority aging (see `taskwheel.fairness`)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from taskwheel.cli.options import Target, common_options, listing_options
+from taskwheel.cli.queues import queues
+from taskwheel.errors import InvalidInput
+
+
+@click.group()
+def fairness() -> None:
+    """Fair shares: the weight of each fairness key of the namespace."""
+
+
+@fairness.command("weight")
+@click.argument("key")
+@click.option("--weight", type=float, required=True,
+              help="The key's share of a saturated queue's claims against the other keys' "
+              "weights (a number > 0; keys without one weigh 1).")
+@common_options
+def set_weight(target: Target, *, key: str, weight: float) -> None:
+    """Set KEY's weight ('' for the jobs without a key). Jobs written from now on take
+    their shares by it."""
+    with target.client() as client:
+        flow = client.set_fair_weight(key, weight)
+    if target.output.json:
+        target.output.emit_json(flow.to_dict())
+    else:
+        target.output.note(f"fairness key {key!r}: weight {flow.weight:g}")
+
+
+@fairness.command("list")
+@listing_options
+def list_weights(target: Target) -> None:
+    """The namespace's fairness keys, their weights and last passes."""
+    with target.client() as client:
+        flows = client.fair_weights()
+    rows = [flow.to_dict() for flow in flows]
+    if target.output.data:
+        target.output.records(rows, columns=("namespace", "key", "weight", "last_pass"))
+        return
+    table = Table(title="fairness keys", title_justify="left")
+    for column in ("key", "weight", "last pass"):
+        table.add_column(column)
+    for flow in flows:
+        table.add_row(repr(flow.key), f"{flow.weight:g}", f"{flow.last_pass or 0:g}")
+    target.output.console.print(table)
+
+
+@queues.command("age")
+@click.argument("queue")
+@click.option("--rate", default=None, metavar="LEVELS/PERIOD",
+              help="Priority levels a waiting job gains, e.g. 1/min, 2/30s, 0.5/h.")
+@click.option("--off", is_flag=True, help="Stop aging the queue's jobs written from now on.")
+@common_options
+def age_queue(target: Target, *, queue: str, rate: str | None, off: bool) -> None:
+    """Make QUEUE's waiting jobs gain priority as they wait, so no band starves: a job
+    of priority p comes before every job of priority q >= p that falls due
+    more than (q - p + 1) / rate after it."""
+    if off == (rate is not None):
+        raise InvalidInput("rate", "give --rate LEVELS/PERIOD or --off")
+    with target.client() as client:
+        if off:
+            client.remove_queue_aging(queue)
+        else:
+            assert rate is not None
+            aging = client.set_queue_aging(queue, rate)
+    if off:
+        if target.output.json:
+            target.output.emit_json({"queue": queue, "rate": None})
+        else:
+            target.output.note(f"queue {queue}: no aging")
+    elif target.output.json:
+        target.output.emit_json(aging.to_dict())
+    else:
+        target.output.note(f"queue {queue}: waiting jobs gain {aging.rate * 60:g} priority "
+                           "levels a minute")

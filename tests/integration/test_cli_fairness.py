@@ -1,0 +1,65 @@
+"""``taskwheel fairness`` and ``taskwheel queues age`` on both stores: weights and aging
+rates set at run time take effect on the jobs written after; an enqueue takes a
+fairness key; a bad weight or rate is one line naming the option, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import taskwheel
+from contract.backends import DATABASE_URLS
+
+from .command_line import APP
+from .command_line import taskwheel as run
+
+
+@pytest.fixture
+def url(app: taskwheel.App, backend: str, tmp_path: Path) -> str:
+    return DATABASE_URLS[backend](tmp_path)
+
+
+def test_weights_set_from_the_command_line_share_the_claims(
+    app: taskwheel.App, url: str
+) -> None:
+    send = app.task(lambda: None, name="send")
+    assert run("fairness", "weight", "big", "--weight", "3", "--format", "json",
+               url=url).json()["weight"] == 3.0
+    for key in ("small", "big"):
+        for _ in range(20):
+            send.enqueue(fairness_key=key)
+    taken = app.store.claim_jobs(app.namespace, "w1", ["default"], 8, 30).jobs
+    assert sorted(job.fairness_key or "" for job in taken) == ["big"] * 6 + ["small"] * 2
+    listed = run("fairness", "list", "--format", "json", url=url).json()
+    assert [(row["key"], row["weight"]) for row in listed] == [("big", 3.0), ("small", 1.0)]
+
+
+def test_an_enqueue_from_the_command_line_carries_its_fairness_key(
+    app: taskwheel.App, url: str
+) -> None:
+    app.task(lambda: None, name="send")
+    ns = ("--namespace", app.namespace)
+    job = run("enqueue", "send", "--fairness-key", "customer:42", "--format", "json",
+              "--app", APP, *ns, url=url).json()
+    assert job["fairness_key"] == "customer:42"
+    assert app.store.get_jobs(app.namespace, [job["id"]])[0].fairness_key == "customer:42"
+
+
+def test_a_queue_ages_until_turned_off(url: str) -> None:
+    aged = run("queues", "age", "reports", "--rate", "2/min", "--format", "json", url=url)
+    assert aged.json()["levels_per_minute"] == pytest.approx(2.0)
+    assert run("queues", "age", "reports", "--off", url=url).exit_code == 0
+    assert run("queues", "age", "reports", "--off", url=url).refused() == (
+        "queue 'reports' has no aging")
+
+
+def test_bad_weights_and_rates_are_refused_in_one_line_and_write_nothing(url: str) -> None:
+    for bad in ("0", "-2", "nan"):
+        refused = run("fairness", "weight", "a", "--weight", bad, url=url).refused()
+        assert "weight" in refused, bad
+    for bad in ("fast", "0/min", "1/fortnight"):
+        assert run("queues", "age", "q", "--rate", bad, url=url).refused().startswith(
+            "--rate: "), bad
+    assert "--rate" in run("queues", "age", "q", url=url).refused()
+    assert run("fairness", "list", "--format", "json", url=url).json() == []

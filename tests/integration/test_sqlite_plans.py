@@ -1,0 +1,59 @@
+"""SQLite's plans on a table that has lived: with many finished jobs and delayed ones,
+analysed, the statements that maintenance and claims run under the write lock read an
+index, never the whole table. A plan is not a timing: it is what makes their cost
+independent of the history the table holds."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from taskwheel.stores.sqlite.connection import Q
+from taskwheel.stores.sqlite.store import SQLiteStore
+
+NS = "plans"
+_FILL = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
+INSERT INTO taskwheel_jobs (namespace, task, queue, args, kwargs, status, priority, run_at,
+    max_attempts, attempt, fence, guarantee, deadline_policy, created_at, finished_at,
+    schedule_id, fire_at)
+SELECT :ns, 'plans.noop', 'default', '[]', '{}', :status, 0, :run_at + i * 1e-6, 1, 1, 1,
+       'at_least_once', 'expire', :run_at, :finished, i % 100, :run_at + i
+FROM n
+"""
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
+    """A migrated file with 200,000 finished jobs (fired by 100 schedules) and 20,000
+    due in a day, analysed."""
+    path = Path(tmp_path_factory.mktemp("plans")) / "plans.db"
+    store = SQLiteStore(str(path))
+    store.migrate()
+    now = store.now()
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(_FILL, {"ns": NS, "status": "succeeded", "run_at": now - 3660,
+                         "finished": now - 3600, "count": 200_000})
+    conn.execute(_FILL.replace("i % 100", "NULL"), {
+        "ns": NS, "status": "scheduled", "run_at": now + 86400, "finished": None,
+        "count": 20_000})
+    conn.execute("ANALYZE")
+    return conn
+
+
+@pytest.mark.parametrize("name", ["expire_missed", "claim_at_once", "claim_jobs",
+                                  "promote_due", "next_due", "release_waiting"])
+def test_an_analysed_table_full_of_history_is_read_through_an_index(
+    analysed: sqlite3.Connection, name: str,
+) -> None:
+    params = {"namespaces": json.dumps([NS]), "namespace": NS, "now": 1e12,
+              "queues": json.dumps(["default"]), "tasks": None, "worker_id": "w",
+              "limit": 100, "lease_ttl": 30.0}
+    for statement in Q[name]:
+        plan = [row[3] for row in analysed.execute("EXPLAIN QUERY PLAN " + statement, params)]
+
+        assert not [step for step in plan if step.startswith("SCAN taskwheel_jobs")], plan

@@ -1,0 +1,64 @@
+"""The claim's plans on a table that has lived: with many finished jobs, delayed ones
+due later and a backlog, analysed or never analysed (a bulk load, or autovacuum off),
+claims read the ready jobs in order off jobs_ready and the earliest delayed job off
+jobs_due, and promoting due jobs reads only those: never the whole table, never every
+queued or delayed job. A plan is not a timing: it is
+what keeps a claim's cost independent of the history and the backlog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from taskwheel.stores.postgres import PostgresStore
+from taskwheel.stores.sql_files import load_queries
+
+from .conftest import NS, QUEUE, new_job
+
+_FILL = (
+    "INSERT INTO {}.jobs (namespace, task, queue, args, kwargs, status, priority, run_at,"
+    " max_attempts, attempt, fence, guarantee, deadline_policy, created_at, started_at,"
+    " finished_at)"
+    " SELECT %(ns)s, 'pg.noop', %(queue)s, '[]', '{{}}', %(status)s, 0, %(run_at)s + i * 1e-6,"
+    " 1, 1, 1, 'at_least_once', 'expire', %(run_at)s, %(started)s, %(finished)s"
+    " FROM generate_series(1, %(count)s) AS i"
+)
+_QUERIES = load_queries("taskwheel.stores.postgres", "queries.sql")
+
+
+@pytest.mark.parametrize("analysed", [True, False], ids=["analysed", "never-analysed"])
+def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+    analysed: bool,
+) -> None:
+    now = store.now()
+    fill = sql.SQL(_FILL).format(sql.Identifier(schema))
+    admin.execute(fill, {"ns": NS, "queue": QUEUE, "status": "succeeded", "run_at": now - 3660,
+                         "started": now - 3600, "finished": now - 3600, "count": 200_000})
+    admin.execute(fill, {"ns": NS, "queue": QUEUE, "status": "scheduled", "run_at": now + 86400,
+                         "started": None, "finished": None, "count": 20_000})
+    store.enqueue([new_job(n) for n in range(2_000)])
+    if analysed:
+        admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
+    params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+
+    plans = {}
+    with psycopg.ClientCursor(admin) as cursor:  # the values inlined: a custom plan
+        cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        for name in ("claim_at_once", "claim_jobs", "next_due_in_queues", "promote_due"):
+            with admin.transaction(force_rollback=True):
+                rows = cursor.execute("EXPLAIN " + _QUERIES[name], params)
+                plans[name] = "\n".join(row[0] for row in rows)
+
+    for name, plan in plans.items():
+        assert "Seq Scan on jobs" not in plan, (name, plan)
+        assert "jobs_status" not in plan, (name, plan)
+    assert "jobs_ready" in plans["claim_at_once"]
+    assert "jobs_due" in plans["claim_at_once"]  # the earliest delayed job
+    assert "jobs_ready" in plans["claim_jobs"]
+    assert "jobs_due" in plans["next_due_in_queues"]
+    assert "jobs_due" in plans["promote_due"]  # the due ones, not every delayed one

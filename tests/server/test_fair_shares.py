@@ -1,0 +1,47 @@
+"""Fair shares and aging over HTTP, on both stores: an admin key sets a fairness key's
+weight and a queue's aging rate, an enqueue carries a fairness key, and bad weights or
+rates are 422 problems that write nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from taskwheel.keys import Role
+
+from .conftest import MINE, Running
+
+
+def test_weights_set_over_http_share_the_claims(server: Running) -> None:
+    assert server.call("PUT", "/fairness/big", json={"weight": 3}, role=Role.OPERATE
+                       ).status_code == 403
+    set_ = server.call("PUT", "/fairness/big", json={"weight": 3})
+    assert (set_.json()["key"], set_.json()["weight"]) == ("big", 3.0)
+    jobs = [{"task": "ping", "fairness_key": key} for key in ("big", "small") for _ in range(20)]
+    written = server.call("POST", "/jobs/batch", json={"jobs": jobs}).json()["jobs"]
+    assert written[0]["fairness_key"] == "big"
+    queue = written[0]["queue"]
+    taken = server.store.claim_jobs(MINE, "w1", [queue], 8, 30.0).jobs
+    assert Counter(job.fairness_key for job in taken) == {"big": 6, "small": 2}
+    listed = server.call("GET", "/fairness", role=Role.READ).json()["weights"]
+    assert [(w["key"], w["weight"]) for w in listed] == [("big", 3.0), ("small", 1.0)]
+
+
+def test_a_queue_s_aging_over_http(server: Running) -> None:
+    aged = server.call("PUT", "/queues/reports/aging", json={"rate": "6/min"})
+    assert aged.status_code == 200
+    assert abs(aged.json()["rate"] - 0.1) < 1e-9
+    assert [q["queue"] for q in server.call("GET", "/queue-aging", role=Role.READ).json()[
+        "queues"]] == ["reports"]
+    assert server.call("DELETE", "/queues/reports/aging").status_code == 204
+    assert server.call("DELETE", "/queues/reports/aging").status_code == 404
+
+
+def test_bad_weights_and_rates_are_422_and_write_nothing(server: Running) -> None:
+    for bad in (0, -1, "x", None):
+        assert server.call("PUT", "/fairness/a", json={"weight": bad}).status_code == 422
+    for bad in ("fast", "0/min", -1, None):
+        assert server.call("PUT", "/queues/q/aging", json={"rate": bad}).status_code == 422
+    assert server.call("POST", "/jobs", json={"task": "ping", "fairness_key": ""}
+                       ).status_code == 422
+    assert server.call("GET", "/fairness", role=Role.READ).json()["weights"] == []
+    assert server.call("GET", "/queue-aging", role=Role.READ).json()["queues"] == []

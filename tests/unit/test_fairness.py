@@ -1,0 +1,112 @@
+"""Fair shares and aging as pure logic (`taskwheel.fairness`): passes 1/weight apart that
+never start before the frontier, claims in pass order giving weighted shares, aging
+ranks that keep the bound they promise, and rates and weights refused with one line."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from taskwheel.errors import InvalidInput
+from taskwheel.fairness import (
+    AGING_ORIGIN,
+    Flow,
+    Request,
+    parse_aging_rate,
+    place_jobs,
+    rank_offset,
+    validate_weight,
+)
+from taskwheel.tasks import Task, make_options
+
+
+def test_an_idle_flow_starts_at_the_frontier_and_banks_no_credit() -> None:
+    flows = {"busy": Flow(1.0, 50.0), "idle": Flow(1.0, 3.0)}
+    placed = place_jobs([Request("idle", "q", 0, 0.0), Request("idle", "q", 0, 0.0)],
+                        fair=True, aging={}, flows=flows, frontier={0: 40.0}, ceiling=0.0)
+    assert [p.fair_pass for p in placed] == [40.0, 41.0]
+    assert flows["idle"].last_pass == 41.0
+
+
+@given(st.lists(st.sampled_from([1.0, 2.0, 3.0, 4.0, 0.5]), min_size=2, max_size=5,
+                unique=True),
+       st.integers(min_value=20, max_value=200))
+def test_claims_in_pass_order_give_each_backlogged_flow_its_weighted_share(
+    weights: list[float], claims: int
+) -> None:
+    flows = {f"k{n}": Flow(w, 0.0) for n, w in enumerate(weights)}
+    backlog = [Request(key, "q", 0, 0.0) for key in flows for _ in range(1_000)]
+    placed = place_jobs(backlog, fair=True, aging={}, flows=flows, frontier={},
+                        ceiling=0.0)
+    taken = Counter(backlog[p.index].key
+                    for p in sorted(placed, key=lambda p: (p.fair_pass, p.index))[:claims])
+    total = sum(weights)
+    for n, weight in enumerate(weights):
+        assert abs(taken[f"k{n}"] - claims * weight / total) <= len(weights), taken
+
+
+def test_a_batch_of_one_flow_takes_its_passes_in_today_s_order() -> None:
+    requests = [Request("a", "q", 0, 0.0), Request("a", "q", 0, 0.0, deadline=10.0),
+                Request("a", "q", 5, 0.0)]
+    placed = place_jobs(requests, fair=True, aging={}, flows={"a": Flow(1.0, 0.0)},
+                        frontier={}, ceiling=0.0)
+    assert [p.fair_pass for p in placed] == [3.0, 2.0, 1.0]
+
+
+@given(st.integers(0, 9), st.integers(0, 9), st.floats(0, 1e6),
+       st.sampled_from([0.01, 0.1, 1 / 60, 1.0, 7.0]))
+def test_aging_puts_a_job_before_a_higher_one_due_long_enough_after_it(
+    low: int, high: int, due: float, rate: float
+) -> None:
+    p, q = sorted((low, high))
+    first = AGING_ORIGIN + due
+    later = first + (q - p + 1) / rate + 1e-3  # more than the bound (a float epoch)
+    assert p + rank_offset(rate, first) > q + rank_offset(rate, later)
+
+
+def test_without_aging_the_rank_is_the_priority() -> None:
+    assert rank_offset(None, AGING_ORIGIN + 1e6) == 0
+
+
+@pytest.mark.parametrize(("text", "per_minute"), [
+    ("1/min", 1.0), ("2/30s", 4.0), ("0.5/h", 0.5 / 60), ("6/MIN", 6.0), (0.1, 6.0),
+])
+def test_aging_rates_read_as_levels_per_period(text: str | float, per_minute: float) -> None:
+    assert math.isclose(parse_aging_rate(text) * 60, per_minute)
+
+
+@pytest.mark.parametrize("text", ["fast", "1/fortnight", "0/min", "-1/s", "1/0s", "", "1/",
+                                  0, -1.0, float("nan"), 5000, True])
+def test_a_malformed_aging_rate_is_one_line_naming_the_rate(text: object) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_aging_rate(text)
+    assert raised.value.field == "rate"
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("weight", [0, -1, float("inf"), float("nan"), "1", True, 2e6])
+def test_a_bad_weight_is_refused(weight: object) -> None:
+    with pytest.raises(InvalidInput, match=r"^weight: "):
+        validate_weight(weight)
+
+
+def _render(customer_id: int, page: int) -> None:
+    """A task whose jobs share claims by customer."""
+
+
+def test_a_task_s_fairness_key_is_filled_with_its_job_s_arguments() -> None:
+    task = Task("render", make_options(fairness_key="customer:{customer_id}"),
+                namespace="default", enqueue=lambda requests: [], fn=_render)
+    assert task.prepare(42, 1).fairness_key == "customer:42"
+    assert task.prepare(page=1, customer_id=7).fairness_key == "customer:7"
+    assert task.prepare(42, 1, fairness_key="vip").fairness_key == "vip"
+    missing = Task("render", make_options(fairness_key="tenant:{tenant}"),
+                   namespace="default", enqueue=lambda requests: [], fn=_render)
+    with pytest.raises(InvalidInput, match=r"^fairness_key: task 'render'"):
+        missing.prepare(42, 1)
+    with pytest.raises(InvalidInput, match=r"^fairness_key: must be a string"):
+        task.prepare(42, 1, fairness_key="")
