@@ -23,6 +23,7 @@ def on_event(payload: object) -> None:
     """A webhook's task: the delivery's body is its one argument."""
 
 
-@app.task(queue="sync", concurrency=taskwheel.ConcurrencyLimit(key="tenant/{tenant}", limit=1))
+@app.task(queue="sync", concurrency=taskwheel.ConcurrencyLimit(key="{tenant}", limit=1))
 def sync(tenant: str) -> None:
-    """One job per tenant at a time (a key with a slash: the routes take it whole)."""
+    """One job per tenant at a time (the key is the argument: "tenant/42" has a slash,
+    which the routes take whole)."""

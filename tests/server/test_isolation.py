@@ -42,6 +42,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/queues/{queue}/aging"): {"rate": "1/min"},
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/tasks/{task}/pause"): {},
+    ("put", "/limits/{key}"): {"limit": 3},
+    ("post", "/limits/{key}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
+    ("post", "/breakers/{key}/open"): {"until": "2100-01-01T00:00:00+00:00"},
 }
 PREFIX = "/api/v1/namespaces/{namespace}"
 LOWER = {"operate": Role.READ, "admin": Role.OPERATE, "operator": Role.ADMIN}
@@ -62,9 +65,14 @@ def _operations(server: Running) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _seed(server: Running) -> dict[str, Any]:
-    """A job, a dead job, a schedule and a workflow run in the victim's namespace."""
+    """A job, a dead job, a schedule, a workflow run and a key whose breaker is open
+    (so that closing it is a good request) in the victim's namespace."""
     jobs = server.call("POST", "/jobs/batch", namespace=THEIRS, json={
         "jobs": [{"task": "ping"}, {"task": "ping"}]}).json()["jobs"]
+    # The key of the gate routes is the fairness routes' key too.
+    server.call("POST", "/jobs", namespace=THEIRS,
+                json={"task": "sync", "args": ["customer:1"]}).raise_for_status()
+    server.call("POST", "/breakers/customer:1/open", namespace=THEIRS).raise_for_status()
     kill_jobs(server.store, THEIRS, [jobs[1]["id"]])
     server.call("PUT", "/schedules/nightly", namespace=THEIRS,
                 json={"task": "ping", "cron": "0 3 * * *"}).raise_for_status()

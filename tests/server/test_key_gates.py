@@ -20,7 +20,7 @@ def _claimable(server: Running) -> list[int]:
 
 
 def test_a_key_s_limit_is_shown_set_paused_and_resumed(server: Running) -> None:
-    ids = [server.call("POST", "/jobs", json={"task": "sync", "args": ["42"]}).json()["id"]
+    ids = [server.call("POST", "/jobs", json={"task": "sync", "args": [KEY]}).json()["id"]
            for _ in range(3)]
     listed = server.call("GET", "/limits", role=Role.READ).json()["limits"]
     assert [(k["key"], k["capacity"], k["in_use"], k["waiting"]) for k in listed] == [
@@ -42,7 +42,7 @@ def test_a_key_s_limit_is_shown_set_paused_and_resumed(server: Running) -> None:
 
 
 def test_bad_limits_and_unknown_keys_are_refused_and_write_nothing(server: Running) -> None:
-    server.call("POST", "/jobs", json={"task": "sync", "args": ["42"]})
+    server.call("POST", "/jobs", json={"task": "sync", "args": [KEY]})
     before = snapshot(server.store)
     for bad in (0, -1, "x", 2**31, True):
         refused = server.call("PUT", PATH, json={"limit": bad})
@@ -63,8 +63,8 @@ def test_key_gates_over_the_http_client(server: Running) -> None:
 
 
 def _over_http(client: taskwheel.HttpClient) -> None:
-    client.enqueue("sync", ["42"])
-    client.enqueue("sync", ["42"])
+    client.enqueue("sync", [KEY])
+    client.enqueue("sync", [KEY])
     assert client.limit(KEY)["waiting"] == 1
     assert client.set_limit(KEY, 3)["in_use"] == 2
     assert client.pause_key(KEY)["paused"] is True
@@ -76,7 +76,7 @@ def _over_http(client: taskwheel.HttpClient) -> None:
 
 
 def test_a_key_s_breaker_is_listed_opened_and_closed(server: Running) -> None:
-    server.call("POST", "/jobs", json={"task": "sync", "args": ["42"]})
+    server.call("POST", "/jobs", json={"task": "sync", "args": [KEY]})
     assert server.call("POST", "/breakers/tenant%2F42/open", role=Role.READ
                        ).status_code == 403
     opened = server.call("POST", "/breakers/tenant%2F42/open", role=Role.OPERATE,
