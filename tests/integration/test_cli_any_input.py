@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import taskwheel
 from contract.backends import DATABASE_URLS
-from taskwheel.cli import watch
+from taskwheel.cli import tail, watch
 from taskwheel.cli.main import cli
 from taskwheel.jobs import JobFilter
 from taskwheel.workflows import Workflow
@@ -156,10 +156,12 @@ VALUES = st.one_of(
 def _ctrl_c_after_one_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A command that follows something until Ctrl-C (``--watch``, ``jobs tail``) gets
     it at its first pause."""
-    def ctrl_c(seconds: float) -> None:
+    def ctrl_c(*_waiting: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(watch, "pause", ctrl_c)
+    # ``jobs tail`` waits for the store's notifications between its looks, not a pause.
+    monkeypatch.setattr(tail, "wait_for_news", ctrl_c)
 
 
 @pytest.fixture

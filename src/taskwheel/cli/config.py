@@ -22,8 +22,9 @@ Example (taskwheel.toml):
 from __future__ import annotations
 
 import difflib
+import functools
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from taskwheel.cli.options import APP_ENV
 from taskwheel.cli.output import ANSWER_FORMATS, Format, Output
 from taskwheel.errors import InvalidInput
 from taskwheel.stores import DATABASE_URL_ENV, DEFAULT_DATABASE_URL
-from taskwheel.validators import validate_name
+from taskwheel.validators import validate_name, validate_text
 
 FILE = "taskwheel.toml"
 PYPROJECT = "pyproject.toml"
@@ -186,11 +187,18 @@ def show_config(ctx: click.Context, /, **values: Any) -> None:
     default): the shared ones (--app, --database-url, --namespace), then each other
     setting of the file."""
     output = Output(Format(values.pop("output_format")))
-    if values["namespace"] is not None:
-        try:
-            validate_name(values["namespace"], "namespace")
-        except InvalidInput as exc:
-            raise click.BadParameter(exc.reason, ctx, param_hint="--namespace") from None
+    checks: dict[str, Callable[[Any, str], object]] = {
+        "namespace": validate_name,
+        # printed back as they are: text (a lone surrogate cannot be printed)
+        "app": functools.partial(validate_text, longest=1000),
+        "database_url": functools.partial(validate_text, longest=10_000)}
+    for name, check in checks.items():
+        if values[name] is not None:
+            try:
+                check(values[name], name)
+            except InvalidInput as exc:
+                raise click.BadParameter(exc.reason, ctx,
+                                         param_hint=f"--{name.replace('_', '-')}") from None
     defaults: Defaults = ctx.obj if isinstance(ctx.obj, Defaults) else Defaults(None, {}, {})
     rows = []
     for name, built_in in _BUILT_IN.items():
