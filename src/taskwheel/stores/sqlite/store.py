@@ -795,9 +795,8 @@ __all__ = ["STORE", "SQLiteExecutor", "SQLiteStore"]
 class _Writing:
     """A write executor as a context manager: its transaction committed when the block
     ends (rolled back if it raises), then the work it left for after the commit done
-    and its wake-ups sent. A class rather than a
-    generator: every write of the store passes here, and the plain methods cost a
-    fraction of a generator's machinery."""
+    and its wake-ups sent. A class rather than a generator: every write of the store
+    passes here, and the plain methods cost a fraction of a generator's machinery."""
 
     __slots__ = ("_executor", "_operation", "_store", "_write")
 
