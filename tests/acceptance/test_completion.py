@@ -40,7 +40,7 @@ def complete(words: list[str], tmp_path: Path) -> list[str]:
 def test_bash_completes_a_partial_command_an_option_and_a_choice(tmp_path: Path) -> None:
     assert complete(["taskwheel", "jo"], tmp_path) == ["jobs"]
     assert sorted(complete(["taskwheel", "jobs", "''"], tmp_path)) == [
-        "cancel", "explain", "list", "retry", "show", "tail"]
+        "cancel", "delete", "explain", "list", "retry", "show", "tail"]
     assert complete(["taskwheel", "jobs", "list", "--sta"], tmp_path) == ["--status"]
     assert complete(["taskwheel", "jobs", "list", "--format", "c"], tmp_path) == ["csv"]
     assert complete(["taskwheel", "completion", "''"], tmp_path) == ["bash", "zsh", "fish"]

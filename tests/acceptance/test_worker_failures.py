@@ -126,11 +126,19 @@ def test_a_killed_maintainers_jobs_are_rescued_without_waiting_for_its_maintenan
 
 
 def write_lock_free(project: Project) -> bool:
-    """Whether no process is inside a write transaction of the project's SQLite file
-    (writers hold ``<db>-writelock`` from BEGIN IMMEDIATE to COMMIT). PostgreSQL has no
-    single writer to hold."""
+    """Whether no process is inside a write transaction: of the project's SQLite file
+    (writers hold ``<db>-writelock`` from BEGIN IMMEDIATE to COMMIT), or of the
+    PostgreSQL database (no other client's transaction open: a process frozen inside one
+    keeps its locks -- the rows it writes, the namespace's gate lock -- and the others
+    wait for it as for a frozen machine)."""
     if project.url.startswith("postgres"):
-        return True
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                " AND state IN ('active', 'idle in transaction',"
+                " 'idle in transaction (aborted)') AND query NOT ILIKE 'LISTEN%'").fetchone()
+        return row is not None and row[0] == 0
     with open(f"{project.database}-writelock", "a+b") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
