@@ -99,14 +99,17 @@ class Client:
                     "requests", f"expected Task.prepare(...) results, got {request!r}"
                 )
             self._check_namespace(request.namespace, "request")
-        until = self.store.now() + wait
+        until = None
         pause = 0.05
         while True:
             try:
                 answer = self.store.enqueue(batch)
                 break
             except QueueFull:
-                left = until - self.store.now()
+                now = self.store.now()
+                if until is None:  # the wait counts from the first refusal
+                    until = now + wait
+                left = until - now
                 if left <= 0:
                     raise
                 self._sleep(min(pause, left))

@@ -435,6 +435,7 @@ def unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_EMPTY: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 def _as_json_gives_back(value: Any) -> bool:
@@ -463,6 +464,8 @@ def stored_json(
         >>> stored_json((1, {2: "b"}), "args")
         ([1, {'2': 'b'}], '[1,{"2":"b"}]')
     """
+    if not value and type(value) in _EMPTY:  # no arguments of a kind: nothing to check
+        return value, _EMPTY[type(value)]
     text = dumps_json(value, field)
     # The text is ASCII (every other character escaped): its length is its size.
     if len(text) > max_bytes:

@@ -187,6 +187,10 @@ class Task(Generic[P, R]):
         self.command = command
         self.is_async = fn is not None and inspect.iscoroutinefunction(fn)
         self._signature = _call_signature(fn, options.pass_context) if fn is not None else None
+        # How many positional arguments the function takes when that number is all a
+        # binding checks (no defaults, no *args or **kwargs, nothing keyword-only): a
+        # call with exactly that many and no keywords needs no `Signature.bind`.
+        self._plain_arity = _plain_arity(self._signature)
         if self._signature is not None:
             clash = (ENQUEUE_OPTIONS | {"using"}) & set(self._signature.parameters)
             if clash:
@@ -363,6 +367,8 @@ class Task(Generic[P, R]):
 
     def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Refuse arguments the task cannot take, before anything is written."""
+        if not kwargs and len(args) == self._plain_arity:
+            return
         if self._signature is not None:
             try:
                 self._signature.bind(*args, **kwargs)
@@ -421,6 +427,18 @@ def _arguments_field(problem: str, args: list[Any], kwargs: dict[str, Any]) -> s
     if problem.startswith("missing") and kwargs and not args:
         return "kwargs"
     return "args"
+
+
+def _plain_arity(signature: inspect.Signature | None) -> int:
+    """The number of positional arguments ``signature`` takes when that is all there
+    is to check, else -1 (no call matches it, so every call is bound)."""
+    if signature is None:
+        return -1
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = signature.parameters.values()
+    if all(p.kind in plain and p.default is inspect.Parameter.empty for p in params):
+        return len(signature.parameters)
+    return -1
 
 
 def _call_signature(fn: Callable[..., Any], pass_context: bool) -> inspect.Signature:

@@ -164,14 +164,18 @@ class SQLStore(Store):
         return self._enqueue(jobs)
 
     def _enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
-        if any(new.deadline is not None for new in jobs):
+        deadlines = keyed = placed = False
+        for new in jobs:  # one pass: most batches have none of these
+            deadlines = deadlines or new.deadline is not None
+            keyed = keyed or new.idempotency_key is not None
+            placed = placed or new.gate_key is not None or new.fairness_key is not None
+        if deadlines:
             _refuse_past_deadlines(jobs, self.now())
-        keyed = any(new.idempotency_key is not None for new in jobs)
-        # Keys that others hold may have to be looked for twice: in one transaction.
         written = None
         # Gated jobs take slots, and jobs with a fairness key get their places, in the
-        # transaction below.
-        if all(new.gate_key is None and new.fairness_key is None for new in jobs):
+        # transaction below; keys that others hold may have to be looked for twice: in
+        # one transaction too.
+        if not placed:
             with self.executor("enqueue", "transaction" if keyed else "statement",
                                pipeline=True) as ex:
                 written = ex.insert_unlimited_jobs(jobs)

@@ -163,13 +163,16 @@ def job_values(new: NewJob, job_id: int, now: float) -> JobValues:
     )
 
 
+_STATUS_OF = {status.value: status for status in JobStatus}  # a lookup costs less than a call
+
+
 def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
     """The record of a job just written as ``values``. ``now`` is the batch's instant
     (``values[15]``) as a datetime, made once for the whole batch: most jobs are due
     then too, and making datetimes is a good part of the cost."""
     run_at = values[8]
     return created_job(
-        new, values[0], JobStatus(values[6]),
+        new, values[0], _STATUS_OF[values[6]],
         now if run_at == values[15] else epoch_datetime(run_at),
         deadline=to_datetime(values[9]), created_at=now,
     )

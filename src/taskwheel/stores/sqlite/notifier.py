@@ -39,6 +39,7 @@ class LocalNotifier:
         digest = hashlib.sha1(os.path.realpath(database_path).encode()).hexdigest()[:16]
         uid = os.getuid() if hasattr(os, "getuid") else 0
         self.directory = Path(tempfile.gettempdir()) / f"taskwheel-{uid}-{digest}"
+        self._directory = str(self.directory)  # stat at every notify: no path object
         self._sender: socket.socket | None = None
         self._peers: list[str] = []
         self._seen_mtime = -1
@@ -112,13 +113,13 @@ class LocalNotifier:
 
     def _current_peers(self) -> list[str]:
         try:
-            mtime = os.stat(self.directory).st_mtime_ns
+            mtime = os.stat(self._directory).st_mtime_ns
         except FileNotFoundError:
             return []
         if mtime != self._seen_mtime:
             with self._lock:
                 self._peers = [
-                    entry.path for entry in os.scandir(self.directory)
+                    entry.path for entry in os.scandir(self._directory)
                     if entry.name.endswith(".sock")
                 ]
                 self._seen_mtime = mtime
