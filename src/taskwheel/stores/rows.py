@@ -86,6 +86,12 @@ def as_stored(value: Any) -> Any:
     return value
 
 
+# Stored values to members: a lookup costs less than calling the enum, per job.
+_STATUS_OF = {status.value: status for status in JobStatus}
+_GUARANTEE_OF = {guarantee.value: guarantee for guarantee in Guarantee}
+_DEADLINE_POLICY_OF = {policy.value: policy for policy in DeadlinePolicy}
+
+
 # -- requests to rows -----------------------------------------------------------------------
 
 
@@ -103,38 +109,43 @@ def created_job(
     new: NewJob, job_id: int, status: JobStatus, run_at: datetime, *,
     deadline: datetime | None, created_at: datetime,
 ) -> Job:
-    """The record of a job just written, built without reading it back."""
+    """The record of a job just written, built without reading it back (positional,
+    as in `job`)."""
     return Job(
-        id=job_id,
-        namespace=new.namespace,
-        task=new.task,
-        queue=new.queue,
-        args=new.args,
-        kwargs=new.kwargs,
-        status=status,
-        priority=new.priority,
-        run_at=run_at,
-        deadline=deadline,
-        timeout=new.timeout,
-        max_attempts=new.max_attempts,
-        attempt=0,
-        fence=0,
-        guarantee=new.guarantee,
-        deadline_policy=new.deadline_policy,
-        idempotency_key=new.idempotency_key,
-        worker_id=None,
-        lease_expires_at=None,
-        started_at=None,
-        created_at=created_at,
-        finished_at=None,
-        cancel_requested=False,
-        result=None,
-        last_error=None,
-        checkpoint=None,
-        trace_parent=new.trace_parent,
-        fairness_key=new.fairness_key,
-        rank_offset=new.rank_offset,
-        fair_pass=new.fair_pass,
+        job_id,
+        new.namespace,
+        new.task,
+        new.queue,
+        new.args,
+        new.kwargs,
+        status,
+        new.priority,
+        run_at,
+        deadline,
+        new.timeout,
+        new.max_attempts,
+        0,  # attempt
+        0,  # fence
+        new.guarantee,
+        new.deadline_policy,
+        new.idempotency_key,
+        None,  # worker_id
+        None,  # lease_expires_at
+        None,  # started_at
+        created_at,
+        None,  # finished_at
+        False,  # cancel_requested
+        None,  # result
+        None,  # last_error
+        None,  # checkpoint
+        None,  # schedule_id
+        None,  # fire_at
+        None,  # workflow_run_id
+        None,  # step
+        new.trace_parent,
+        new.fairness_key,
+        new.rank_offset,
+        new.fair_pass,
     )
 
 
@@ -163,7 +174,6 @@ def job_values(new: NewJob, job_id: int, now: float) -> JobValues:
     )
 
 
-_STATUS_OF = {status.value: status for status in JobStatus}  # a lookup costs less than a call
 
 
 def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
@@ -199,41 +209,44 @@ def fired_job_values(
 
 
 def job(row: Columns, decode: Decode = loads_json) -> Job:
+    # Positional, in the order of `Job`'s fields (tests/unit/test_rows.py checks it): a
+    # call naming 34 keywords costs CPython several microseconds more than one passing
+    # them in order, and every claimed job is made here.
     return Job(
-        id=row["id"],
-        namespace=row["namespace"],
-        task=row["task"],
-        queue=row["queue"],
-        args=decode(row["args"]),
-        kwargs=decode(row["kwargs"]),
-        status=JobStatus(row["status"]),
-        priority=row["priority"],
-        run_at=epoch_datetime(row["run_at"]),
-        deadline=to_datetime(row["deadline"]),
-        timeout=row["timeout"],
-        max_attempts=row["max_attempts"],
-        attempt=row["attempt"],
-        fence=row["fence"],
-        guarantee=Guarantee(row["guarantee"]),
-        deadline_policy=DeadlinePolicy(row["deadline_policy"]),
-        idempotency_key=row["idempotency_key"],
-        worker_id=row["worker_id"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
-        started_at=to_datetime(row["started_at"]),
-        created_at=epoch_datetime(row["created_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        result=decode(row["result"]),
-        last_error=row["last_error"],
-        checkpoint=decode(row["checkpoint"]),
-        schedule_id=row["schedule_id"],
-        fire_at=to_datetime(row["fire_at"]),
-        workflow_run_id=row["workflow_run_id"],
-        step=row["step"],
-        trace_parent=row["trace_parent"],
-        fairness_key=row["fairness_key"],
-        rank_offset=row["rank_offset"],
-        fair_pass=row["fair_pass"],
+        row["id"],
+        row["namespace"],
+        row["task"],
+        row["queue"],
+        decode(row["args"]),
+        decode(row["kwargs"]),
+        _STATUS_OF[row["status"]],
+        row["priority"],
+        epoch_datetime(row["run_at"]),
+        to_datetime(row["deadline"]),
+        row["timeout"],
+        row["max_attempts"],
+        row["attempt"],
+        row["fence"],
+        _GUARANTEE_OF[row["guarantee"]],
+        _DEADLINE_POLICY_OF[row["deadline_policy"]],
+        row["idempotency_key"],
+        row["worker_id"],
+        to_datetime(row["lease_expires_at"]),
+        to_datetime(row["started_at"]),
+        epoch_datetime(row["created_at"]),
+        to_datetime(row["finished_at"]),
+        bool(row["cancel_requested"]),
+        decode(row["result"]),
+        row["last_error"],
+        decode(row["checkpoint"]),
+        row["schedule_id"],
+        to_datetime(row["fire_at"]),
+        row["workflow_run_id"],
+        row["step"],
+        row["trace_parent"],
+        row["fairness_key"],
+        row["rank_offset"],
+        row["fair_pass"],
     )
 
 

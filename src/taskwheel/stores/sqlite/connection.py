@@ -22,11 +22,13 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.errors import StoreError, StoreUnavailable
+from taskwheel.jobs import Job
+from taskwheel.stores import rows
 from taskwheel.stores.sql_files import load_blocks, load_queries, split_statements
 
 try:
@@ -290,6 +292,25 @@ def statement(name: str) -> str:
     """The statement of the block ``name``, which holds one."""
     (only,) = Q[name]
     return only
+
+
+def job_records(found: Iterable[sqlite3.Row]) -> list[Job]:
+    """The records of job rows. A `sqlite3.Row` finds a column by name by comparing
+    the name with each column's in turn, so a record's 34 reads of a 40-column row cost
+    more than the rest of the record together: each row becomes a dict first (its
+    column names read once per result)."""
+    keys: list[str] | None = None
+    records = []
+    for row in found:
+        if keys is None:
+            keys = row.keys()
+        records.append(rows.job(dict(zip(keys, row, strict=True))))
+    return records
+
+
+def job_record(row: sqlite3.Row) -> Job:
+    """`job_records` of one row."""
+    return rows.job(dict(zip(row.keys(), row, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,8 @@ from taskwheel.stores.sqlite.connection import (
     Database,
     Q,
     WriteTransaction,
+    job_record,
+    job_records,
     read_settings,
     statement,
     translated,
@@ -166,7 +168,7 @@ class SQLiteExecutor(
             answers, existing = [], []
             for new in jobs:  # one at a time: a key may be taken by an earlier request
                 inserted, held = self._run("insert_jobs", _keyed_params(new, now))
-                answers.append(rows.job((inserted.rows or held.rows)[0]))
+                answers.append(job_record((inserted.rows or held.rows)[0]))
                 existing.append(not inserted.rows)
             created = Enqueued(answers, existing)
         else:
@@ -218,9 +220,9 @@ class SQLiteExecutor(
         worker, time its thread may spend waiting for the interpreter). The list is
         empty until then; nothing reads it inside the transaction."""
         if self._write is None:
-            return [rows.job(row) for row in found]
+            return job_records(found)
         jobs: list[Job] = []
-        self.after_commit.append(lambda: jobs.extend(map(rows.job, found)))
+        self.after_commit.append(lambda: jobs.extend(job_records(found)))
         return jobs
 
     def promote_due(self, namespaces: Sequence[str]) -> int:
@@ -341,8 +343,7 @@ class SQLiteExecutor(
         return moved
 
     def lock_running_of_worker(self, worker_id: str) -> list[Job]:
-        return [rows.job(row) for row in self._execute(
-            "lock_running_of_worker", {"worker_id": worker_id})]
+        return job_records(self._execute("lock_running_of_worker", {"worker_id": worker_id}))
 
     def end_attempts_of_worker(
         self, worker_id: str, error: str, ends: Sequence[AttemptEnd]
@@ -361,8 +362,8 @@ class SQLiteExecutor(
         self._run("forget_worker", {"worker_id": worker_id})
 
     def lock_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
-        return [rows.job(row) for row in self._execute(
-            "lock_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))})]
+        return job_records(self._execute(
+            "lock_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))}))
 
     def request_cancel(self, namespace: str, job_id: int) -> None:
         self._execute("request_cancel", {"namespace": namespace, "id": job_id})
@@ -379,7 +380,7 @@ class SQLiteExecutor(
         if row is None:
             return None
         self.wake(namespace, "jobs")
-        return rows.job(row)
+        return job_record(row)
 
     def dead_ids(self, namespace: str) -> list[int]:
         return [int(row[0]) for row in self._execute("dead_ids", {"namespace": namespace})]
@@ -396,15 +397,15 @@ class SQLiteExecutor(
         return deleted.count
 
     def get_jobs(self, namespace: str, job_ids: Sequence[int]) -> list[Job]:
-        return [rows.job(row) for row in self._execute(
-            "get_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))})]
+        return job_records(self._execute(
+            "get_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids))}))
 
     def list_jobs(self, namespace: str, where: JobFilter) -> list[Job]:
-        return [rows.job(row) for row in self._execute("list_jobs", {
+        return job_records(self._execute("list_jobs", {
             "namespace": namespace, "status": where.status.value if where.status else None,
             "queue": where.queue, "task": where.task, "limit": where.limit,
             "before_id": where.before_id,
-        })]
+        }))
 
     def list_attempts(self, namespace: str, job_id: int) -> list[Attempt]:
         return [rows.attempt(row) for row in self._execute(

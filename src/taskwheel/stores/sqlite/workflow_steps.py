@@ -13,7 +13,7 @@ from taskwheel.jobs import NewJob, loads_json
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores import rows
 from taskwheel.stores.executor import RunSettlement, StepReset
-from taskwheel.stores.sqlite.connection import Q, Statements
+from taskwheel.stores.sqlite.connection import Q, Statements, job_record
 from taskwheel.workflows import (
     FailurePolicy,
     StepOutcome,
@@ -130,7 +130,7 @@ class WorkflowStatements(Statements):
     def workflow_steps(self, run_id: int) -> list[WorkflowStep]:
         return [
             WorkflowStep(name=row["step"], after=(),
-                         on_failure=FailurePolicy(row["failure_policy"]), job=rows.job(row))
+                         on_failure=FailurePolicy(row["failure_policy"]), job=job_record(row))
             for row in self._execute("workflow_steps", {"run_id": run_id})
         ]
 
