@@ -148,3 +148,18 @@ def test_every_decision_is_a_legal_move_out_of_running(
     if result.status is S.DEAD:
         assert job.attempt >= job.max_attempts
     assert (result.job_id, result.fence) == (job.id, job.fence)
+
+
+def test_every_field_of_the_report_comes_from_its_own_source() -> None:
+    # `decide` builds the Outcome positionally: each value must land in its field.
+    job = job_record(41, fence=7, attempt=1, max_attempts=3)
+    tripped = Execution(A.FAILED, result_json=None, error="429", traceback="tb",
+                        trip_until=1234.5, trip_key="api:acme")
+    outcome = decide(job, RETRY, tripped, cancel_requested=False)
+    assert (outcome.job_id, outcome.fence, outcome.status, outcome.outcome) == (
+        41, 7, S.SCHEDULED, A.FAILED)
+    assert (outcome.result_json, outcome.error, outcome.traceback, outcome.retry_delay) == (
+        None, "429", "tb", 5.0)
+    assert (outcome.trip_until, outcome.trip_key) == (1234.5, "api:acme")
+    succeeded = decide(job, RETRY, Execution(A.SUCCEEDED, result_json="3"), False)
+    assert succeeded.result_json == "3"
