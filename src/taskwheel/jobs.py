@@ -480,7 +480,13 @@ def stored_json(
 
 
 def loads_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    if text == "{}":  # most jobs' keywords (and a task without arguments)
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
 
 
 def epoch_datetime(seconds: float) -> datetime:
