@@ -82,36 +82,36 @@ SELECT namespace FROM run_namespaces WHERE namespace IS NOT NULL
 ORDER BY namespace
 
 -- name: insert_jobs
--- A batch, one array per column, in one statement: due times and deadlines made absolute
--- by the store's clock (as `rows.job_values` does for copy_jobs), ready now or due
--- later. A request whose idempotency key is taken (before, or by an earlier request of
--- the batch) writes nothing: the rows of the keys taken before this statement began are
--- returned after the rows written, marked held. (A key taken by a transaction that
--- committed while this statement ran is in neither: the store looks for it again.)
+-- A batch, its requests one JSON array of objects (one parameter: a dozen arrays cost the
+-- client more to encode than the statement costs the server), in one statement: due
+-- times and deadlines made absolute by the store's clock (as `rows.job_values` does for
+-- copy_jobs), ready now or due later. A request whose idempotency key is taken (before,
+-- or by an earlier request of the batch) writes nothing: the rows of the keys taken
+-- before this statement began are returned after the rows written, marked held. (A key
+-- taken by a transaction that committed while this statement ran is in neither: the
+-- store looks for it again.)
 WITH limited AS (
     -- With unless_limited, a batch of a namespace with a quota (or a queue with a
     -- maximum depth) writes nothing and answers one row with limited set: the store
     -- enqueues it again in a transaction that checks them. A namespace without either
     -- costs these probes of primary keys.
-    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespace)s::text[])
+    SELECT 1 FROM quotas WHERE namespace = ANY(%(namespaces)s::text[])
     UNION ALL  -- or a queue with a maximum depth
-    SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespace)s::text[])
+    SELECT 1 FROM queue_limits WHERE namespace = ANY(%(namespaces)s::text[])
     UNION ALL  -- or fair shares or aging, which place the jobs in the same transaction
-    SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespace)s::text[])
+    SELECT 1 FROM fair_flows WHERE namespace = ANY(%(namespaces)s::text[])
     UNION ALL
-    SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespace)s::text[])
+    SELECT 1 FROM queue_aging WHERE namespace = ANY(%(namespaces)s::text[])
     LIMIT 1
 ),
 requested AS (
     SELECT r.*, clock_now(%(now)s) AS now
-    FROM unnest(
-        %(namespace)s::text[], %(task)s::text[], %(queue)s::text[], %(args)s::text[],
-        %(kwargs)s::text[], %(priority)s::integer[], %(run_at)s::double precision[],
-        %(delay)s::double precision[], %(deadline)s::double precision[],
-        %(deadline_in)s::double precision[], %(timeout)s::double precision[],
-        %(max_attempts)s::integer[], %(guarantee)s::text[], %(deadline_policy)s::text[],
-        %(idempotency_key)s::text[], %(trace_parent)s::text[], %(fairness_key)s::text[],
-        %(rank_offset)s::bigint[], %(fair_pass)s::double precision[]
+    FROM ROWS FROM (json_to_recordset(%(requests)s::json) AS (
+        namespace text, task text, queue text, args text, kwargs text, priority integer,
+        run_at double precision, delay double precision, deadline double precision,
+        deadline_in double precision, timeout double precision, max_attempts integer,
+        guarantee text, deadline_policy text, idempotency_key text, trace_parent text,
+        fairness_key text, rank_offset bigint, fair_pass double precision)
     ) WITH ORDINALITY AS r(
         namespace, task, queue, args, kwargs, priority, run_at, delay, deadline, deadline_in,
         timeout, max_attempts, guarantee, deadline_policy, idempotency_key, trace_parent,

@@ -19,6 +19,7 @@ statement, or for a big batch without idempotency keys a COPY (see `_COPY_FROM`)
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -712,28 +713,22 @@ def _optional_float(value: Any) -> float | None:
 
 
 def _request_columns(jobs: Sequence[NewJob]) -> Params:
+    """The parameters of insert_jobs: the requests as one JSON text (the encoder is C;
+    psycopg encodes a list parameter element by element in Python) and their namespaces."""
     return {
-        "namespace": [new.namespace for new in jobs],
-        "task": [new.task for new in jobs],
-        "queue": [new.queue for new in jobs],
-        "args": [new.args_json for new in jobs],
-        "kwargs": [new.kwargs_json for new in jobs],
-        "priority": [new.priority for new in jobs],
-        "run_at": [_optional_float(new.run_at) for new in jobs],
-        "delay": [float(new.delay) for new in jobs],
-        "deadline": [_optional_float(new.deadline) for new in jobs],
-        "deadline_in": [_optional_float(new.deadline_in) for new in jobs],
-        "timeout": [_optional_float(new.timeout) for new in jobs],
-        "max_attempts": [new.max_attempts for new in jobs],
-        "guarantee": [new.guarantee.value for new in jobs],
-        "deadline_policy": [new.deadline_policy.value for new in jobs],
-        "idempotency_key": [new.idempotency_key for new in jobs],
-        "trace_parent": [new.trace_parent for new in jobs],
-        "fairness_key": [new.fairness_key for new in jobs],
-        "rank_offset": [new.rank_offset for new in jobs],
-        "fair_pass": [float(new.fair_pass) for new in jobs],
+        "namespaces": sorted({new.namespace for new in jobs}),
+        "requests": json.dumps([{
+            "namespace": new.namespace, "task": new.task, "queue": new.queue,
+            "args": new.args_json, "kwargs": new.kwargs_json, "priority": new.priority,
+            "run_at": new.run_at, "delay": float(new.delay), "deadline": new.deadline,
+            "deadline_in": new.deadline_in, "timeout": new.timeout,
+            "max_attempts": new.max_attempts, "guarantee": new.guarantee.value,
+            "deadline_policy": new.deadline_policy.value,
+            "idempotency_key": new.idempotency_key, "trace_parent": new.trace_parent,
+            "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
+            "fair_pass": float(new.fair_pass),
+        } for new in jobs], allow_nan=False),
     }
-
 
 
 def _outcome_columns(outcomes: Sequence[Outcome]) -> Params:
