@@ -163,3 +163,10 @@ def test_every_field_of_the_report_comes_from_its_own_source() -> None:
     assert (outcome.trip_until, outcome.trip_key) == (1234.5, "api:acme")
     succeeded = decide(job, RETRY, Execution(A.SUCCEEDED, result_json="3"), False)
     assert succeeded.result_json == "3"
+
+
+def test_a_nul_in_an_error_is_written_out_so_any_store_can_keep_it() -> None:
+    # PostgreSQL's text holds no NUL: one in a message would fail its whole report batch.
+    outcome = decide(job_record(3), RETRY, Execution(A.FAILED, error="bad\x00byte",
+                                                     traceback="tb\x00"), False)
+    assert (outcome.error, outcome.traceback) == ("bad\\x00byte", "tb\\x00")

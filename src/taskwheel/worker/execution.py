@@ -75,12 +75,18 @@ def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool)
         status,
         outcome,
         execution.result_json if status is JobStatus.SUCCEEDED else None,  # result_json
-        execution.error,
-        execution.traceback,
+        _storable(execution.error),
+        _storable(execution.traceback),
         retry_delay,
         execution.trip_until,
         execution.trip_key,
     )
+
+
+def _storable(text: str | None) -> str | None:
+    """``text`` with its NUL characters written out: PostgreSQL's text holds none, and
+    one in an exception's message would fail the report of every job in its batch."""
+    return text.replace("\x00", "\\x00") if text is not None and "\x00" in text else text
 
 
 def failure(exc: BaseException, outcome: AttemptOutcome = AttemptOutcome.FAILED) -> Execution:

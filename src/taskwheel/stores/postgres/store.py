@@ -732,13 +732,9 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
 
 
 def _outcome_columns(outcomes: Sequence[Outcome]) -> Params:
-    return {
-        "id": [o.job_id for o in outcomes],
-        "fence": [o.fence for o in outcomes],
-        "status": [o.status.value for o in outcomes],
-        "outcome": [o.outcome.value for o in outcomes],
-        "result": [o.result_json for o in outcomes],
-        "error": [o.error for o in outcomes],
-        "traceback": [o.traceback for o in outcomes],
-        "retry_delay": [float(o.retry_delay) for o in outcomes],
-    }
+    """The parameter of finish_attempts: the outcomes as one JSON text."""
+    return {"outcomes": json.dumps([{
+        "id": o.job_id, "fence": o.fence, "status": o.status.value,
+        "outcome": o.outcome.value, "result": o.result_json, "error": o.error,
+        "traceback": o.traceback, "retry_delay": float(o.retry_delay),
+    } for o in outcomes], allow_nan=False)}
