@@ -38,7 +38,9 @@ Reader = Annotated[Access, Depends(namespace_access(Role.READ))]
 Operator = Annotated[Access, Depends(namespace_access(Role.OPERATE))]
 
 
-def _request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
+def build_request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
+    """The job ``body`` asks for, in the namespace of ``access`` (checked against the
+    app's tasks; a bad field raises `InvalidInput`, named ``where.field`` as a 422)."""
     options: dict[str, Any] = body.model_dump(
         exclude={"task", "args", "kwargs"}, exclude_none=True)
     try:
@@ -60,7 +62,7 @@ def _request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
 async def enqueue(access: Operator, body: EnqueueRequest, response: Response) -> EnqueuedOut:
     """Create a job (201, once committed); with an idempotency key that a job of the
     namespace holds, that job (200, ``existing``: nothing was created)."""
-    job, existing = await access.state.enqueues.enqueue(_request(access, body))
+    job, existing = await access.state.enqueues.enqueue(build_request(access, body))
     if existing:
         response.status_code = 200
     return EnqueuedOut.of_enqueued(job, existing)
@@ -72,7 +74,8 @@ async def enqueue_batch(access: Operator, body: EnqueueBatch) -> EnqueuedList:
     """Create every job or none (the first bad one is named, as ``jobs[i].field``);
     each answered job says whether it ``existing`` already (its idempotency key)."""
     def write() -> EnqueuedList:  # checking a big batch takes a while: not on the loop
-        requests = [_request(access, item, f"jobs[{i}]") for i, item in enumerate(body.jobs)]
+        requests = [build_request(access, item, f"jobs[{i}]")
+                    for i, item in enumerate(body.jobs)]
         handles = access.client.enqueue_many(requests)
         return EnqueuedList(jobs=[EnqueuedOut.of_enqueued(handle.record, handle.existing)
                                   for handle in handles])
