@@ -15,9 +15,9 @@ import pytest
 
 from taskwheel.errors import QuotaExceeded, StoreError
 from taskwheel.jobs import JobFilter, NewJob
-from taskwheel.keys import Role
+from taskwheel.keys import ApiKey, Role, generate_key, prefix_of
 from taskwheel.quotas import Quota
-from taskwheel.server.batching import GroupCommit, GroupRead
+from taskwheel.server.batching import GroupCommit, GroupRead, KeyRefused
 from taskwheel.server.fast_enqueue import FastEnqueue
 from taskwheel.stores.base import Store
 from taskwheel.validators import ALL_NAMESPACES
@@ -217,3 +217,38 @@ def test_a_key_asked_during_a_read_is_read_again_after_it() -> None:
 
     assert asyncio.run(scenario()) == ("live", "revoked")
     assert grouped.groups == 2
+
+
+def test_a_keyed_group_reads_each_key_once_and_a_refused_key_spares_the_rest(
+    store: Store,
+) -> None:
+    store.set_quota(Quota(MINE, max_queued=1))
+    new = generate_key(MINE, Role.OPERATE)
+    store.create_api_key(new)
+    prefix = prefix_of(new.key)
+    assert prefix is not None
+    seen: list[ApiKey | None] = []
+
+    def allows(key: ApiKey | None) -> bool:
+        seen.append(key)
+        return key is not None and key.matches(new.key)
+
+    enqueues = GroupCommit(store)
+
+    async def together() -> list[object]:
+        keyed = [enqueues.enqueue_keyed(ping.request(namespace=MINE), (prefix, allows))
+                 for _ in range(2)]
+        refused = enqueues.enqueue_keyed(ping.request(namespace=MINE),
+                                         ("tw_unknown", allows))
+        return await asyncio.gather(*keyed, refused, return_exceptions=True)
+
+    first, second, third = asyncio.run(together())
+    assert enqueues.groups == 1
+    # Two requests of one key, one of an unknown key: each check is given what was
+    # read for its prefix (nothing for the unknown one).
+    assert sorted(key.prefix if key else "" for key in seen) == ["", prefix, prefix]
+    assert isinstance(third, KeyRefused)
+    # The two allowed ones are over the quota of one together: each gets its own answer.
+    assert isinstance(first, tuple)
+    assert isinstance(second, QuotaExceeded)
+    assert len(store.list_jobs(MINE, JobFilter(limit=100))) == 1

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from taskwheel.errors import StoreError, TaskwheelError
 from taskwheel.jobs import Job, NewJob
+from taskwheel.keys import ApiKey
 from taskwheel.stores.base import Store
 
 MAX_GROUP = 500  # requests written (or keys read) in one go at most
@@ -115,13 +116,28 @@ def _answer_all(group: Iterable[_Pending[Any, Any]], exc: BaseException) -> None
             pending.answer.set_exception(exc)
 
 
+class KeyRefused(Exception):
+    """A keyed enqueue's key does not allow it (unknown, revoked, another namespace's, a
+    role too low): nothing was written, and the caller answers as it would have."""
+
+
+# The presented key's prefix, and whether the key read for it allows the request.
+KeyCheck = tuple[str, Callable[[ApiKey | None], bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Enqueue:
+    request: NewJob
+    key: KeyCheck | None = None
+
+
 class GroupCommit:
     """Writes the single enqueues of each event loop in groups, one group in flight at
     a time per namespace (a server has one loop; a test client may bring its own)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._grouper: _Grouper[NewJob, tuple[Job, bool]] = _Grouper(self._write)
+        self._grouper: _Grouper[_Enqueue, tuple[Job, bool]] = _Grouper(self._write)
 
     @property
     def groups(self) -> int:
@@ -131,11 +147,34 @@ class GroupCommit:
     async def enqueue(self, request: NewJob) -> tuple[Job, bool]:
         """The job ``request`` created (or the one holding its idempotency key) and
         whether it existed already: once committed."""
-        return await self._grouper.submit(request.namespace, request)
+        return await self._grouper.submit(request.namespace, _Enqueue(request))
 
-    def _write(self, requests: list[NewJob]) -> list[tuple[Job, bool] | BaseException]:
-        """The group in one transaction; refused whole (a quota, a past deadline), each
-        request alone; failed by the database, the group's error for all of it."""
+    async def enqueue_keyed(self, request: NewJob, key: KeyCheck) -> tuple[Job, bool]:
+        """`enqueue`, for a request whose API key is read by its group (on the group's
+        one hop to a thread, each distinct key once, after the request arrived) and
+        checked by ``key``'s function; `KeyRefused` if it does not allow the request."""
+        return await self._grouper.submit(request.namespace, _Enqueue(request, key))
+
+    def _write(self, group: list[_Enqueue]) -> list[tuple[Job, bool] | BaseException]:
+        """The group's keys read and checked; the requests they allow in one
+        transaction; refused whole (a quota, a past deadline), each request alone;
+        failed by the database, the group's error for all of it."""
+        keys = {item.key[0]: None for item in group if item.key is not None}
+        read = {prefix: self.store.get_api_key(prefix) for prefix in keys}
+        answers: list[tuple[Job, bool] | BaseException | None] = [
+            None if item.key is None or item.key[1](read[item.key[0]]) else KeyRefused()
+            for item in group]
+        allowed = [i for i, answer in enumerate(answers) if answer is None]
+        if allowed:
+            try:
+                written = self._write_allowed([group[i].request for i in allowed])
+            except Exception as exc:  # theirs alone: a refused key's request is not theirs
+                written = [exc] * len(allowed)
+            for i, answer in zip(allowed, written, strict=True):
+                answers[i] = answer
+        return [answer for answer in answers if answer is not None]
+
+    def _write_allowed(self, requests: list[NewJob]) -> list[tuple[Job, bool] | BaseException]:
         store = self.store
         try:
             written = store.enqueue(requests)

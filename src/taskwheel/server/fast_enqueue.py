@@ -5,14 +5,16 @@ passes.
 A single enqueue is the request a busy service sends most, and FastAPI's way to its
 handler (routing, the dependency tree, the exception middleware, the response model's
 second validation) cost more CPU than the rest of the request together. This layer
-takes the request the route would take and does the same things in the same order,
-with the same code: the key read (`ServerState.api_key`) and checked (`auth`), the body
-validated by the route's own model (`EnqueueRequest`), the job request built by the
-route's own `_request`, written by the group commit, the answer rendered from
-`EnqueuedOut`. Whenever anything is off (no key, a key refused, a namespace it does not
-cover, a role too low, bad JSON, a field refused), it does nothing and hands the request,
-body included, to the FastAPI route, whose answer is then the one given: every refusal
-is the route's own. Only the enqueue's own error (a quota, a store error) is answered
+takes the request the route would take and does the same things with the same code:
+the body validated by the route's own model (`EnqueueRequest`), the job request built
+by the route's own `build_request`, the key read and checked as `auth` does and the job
+written by the group commit (`GroupCommit.enqueue_keyed`: the key is read by the
+request's group on the one hop to a thread that writes it, after the request arrived,
+so a revoke holds at the next request), the answer rendered from `EnqueuedOut`.
+Whenever anything is off (no key, a key refused, a namespace it does not cover, a role
+too low, bad JSON, a field refused), it writes nothing and hands the request, body
+included, to the FastAPI route, whose answer is then the one given: every refusal is
+the route's own. Only the enqueue's own error (a quota, a store error) is answered
 here, as the route's exception handlers would (`problems.problem_of`).
 """
 
@@ -26,10 +28,10 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from taskwheel.client import Client
 from taskwheel.errors import InvalidInput, TaskwheelError
-from taskwheel.keys import Role, prefix_of
-from taskwheel.server.auth import Access, Principal, state_of_app
+from taskwheel.keys import ApiKey, Role, prefix_of
+from taskwheel.server.auth import state_of_app
+from taskwheel.server.batching import KeyRefused
 from taskwheel.server.models import EnqueuedOut, EnqueueRequest
 from taskwheel.server.problems import problem_of
 from taskwheel.server.routes.jobs import build_request
@@ -78,22 +80,22 @@ class FastEnqueue:
         if presented is None or prefix is None:
             return None
         state = state_of_app(scope["app"])
-        key = await state.api_key(prefix)
-        if (key is None or not key.matches(presented) or key.revoked
-                or not key.covers(namespace) or not key.role.allows(Role.OPERATE)):
-            return None
         try:
             validate_name(namespace, "namespace")
-            request = EnqueueRequest.model_validate(json.loads(body))
+            new = build_request(state.app, namespace,
+                                EnqueueRequest.model_validate(json.loads(body)))
         except (ValueError, InvalidInput, ValidationError):  # JSONDecodeError included
             return None
-        access = Access(Client(state.store, namespace), state, Principal(key))
+
+        def allows(key: ApiKey | None) -> bool:
+            return (key is not None and key.matches(presented) and not key.revoked
+                    and key.covers(namespace) and key.role.allows(Role.OPERATE))
+
         try:
-            new = build_request(access, request)
-        except InvalidInput:
+            # The key is read by the request's group, on the hop that writes it.
+            job, existing = await state.enqueues.enqueue_keyed(new, (prefix, allows))
+        except KeyRefused:
             return None
-        try:
-            job, existing = await state.enqueues.enqueue(new)
         except Exception as exc:  # answered as the route's handlers answer it
             if not isinstance(exc, TaskwheelError):
                 log.exception("single enqueue failed")
