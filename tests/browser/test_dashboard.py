@@ -4,7 +4,8 @@ state changes on screen without a reload when the worker finishes it, a bulk rep
 from the dead-letter page requeues the jobs, a read-only key is shown no action, and
 a workflow run's graph shows each step's state as it changes; a queue is paused and
 resumed from the queues page, jobs are deleted from the jobs page, and the overview
-shows an alert while it fires."""
+shows an alert while it fires; jobs are deleted with the keyboard at phone width, and a
+workflow run fired by a schedule links to it and back."""
 
 from __future__ import annotations
 
@@ -367,4 +368,73 @@ def test_the_overview_shows_an_alert_while_it_fires_without_a_reload(
     wait_for(lambda: judged("ok"), timeout=30, what="the alert to resolve")
     page.wait_for_selector("[data-alert='lane-starving']", state="detached")
     assert dashboard.api.delete("/alerts/lane-starving").status_code == 204
+    page.context.close()
+
+
+def test_jobs_are_deleted_by_selection_with_the_keyboard_at_phone_width(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    picked = [dashboard.enqueue("add", 390, n) for n in range(2)]
+    kept = dashboard.enqueue("add", 390, 2)
+    wait_for(lambda: all(dashboard.status(job) == "succeeded" for job in [*picked, kept]),
+             timeout=30, what="the jobs to run")
+    page = signed_in(browser, dashboard, width=390)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{dashboard.url}{NS}/jobs?task=add")
+    for job_id in picked:
+        box = page.locator(f"input.pick[value='{job_id}']")
+        box.focus()
+        page.keyboard.press("Space")
+        assert box.is_checked()
+    assert page.locator("#selected-count").inner_text() == "2"
+    delete = page.get_by_role("button", name="Delete selected")
+    delete.focus()
+    # Reachable on a phone: the focused button lies within the 390 px wide viewport.
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Delete selected"
+    left, right = page.evaluate("""() => { const r = document.activeElement
+        .getBoundingClientRect(); return [r.left, r.right]; }""")
+    assert left >= 0, left
+    assert right <= 390, right
+    screenshot(page, "jobs-delete-keyboard-390")
+
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#notice:not([hidden])")
+    assert page.locator("#notice").inner_text().startswith("Done for 2 job(s)")
+    assert dashboard.store.get_jobs("default", picked) == []
+    assert dashboard.status(kept) == "succeeded"
+    screenshot(page, "jobs-after-delete-keyboard-390")
+    page.context.close()
+
+
+def test_a_workflow_run_fired_by_a_schedule_links_to_and_from_it(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    answer = dashboard.api.put("/schedules/nightly-etl", json={
+        "workflow": {"name": "nightly-etl", "steps": [
+            {"name": "extract", "task": "step", "args": ["e"]},
+            {"name": "load", "task": "step", "args": ["l"], "after": ["extract"]}]},
+        "cron": "0 3 * * *", "timezone": "UTC"})
+    assert answer.status_code == 200, answer.text
+    fired = dashboard.api.post("/schedules/nightly-etl/trigger")
+    assert fired.status_code == 200, fired.text
+    run_id = fired.json()["workflow_run_id"]
+    assert run_id is not None
+    wait_for(lambda: dashboard.api.get(f"/workflow-runs/{run_id}").json()["status"]
+             == "succeeded", timeout=30, what="the fired run to succeed")
+    page = signed_in(browser, dashboard)
+    page.goto(f"{dashboard.url}{NS}/schedules")
+    card = page.locator("#schedule-nightly-etl")
+    link = card.get_by_role("link", name=f"run {run_id}")
+    assert "succeeded" in card.locator(".schedule-runs").inner_text()
+    screenshot(page, "schedule-fired-run")
+
+    link.click()
+
+    page.wait_for_url(f"**{NS}/workflow-runs/{run_id}")
+    origin = page.locator(".run-origin")
+    assert origin.inner_text().startswith("Fired by schedule nightly-etl, fire of ")
+    screenshot(page, "run-fired-by-schedule")
+    origin.get_by_role("link", name="nightly-etl").click()
+    page.wait_for_url(f"**{NS}/schedules#schedule-nightly-etl")
     page.context.close()

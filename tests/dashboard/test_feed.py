@@ -141,3 +141,37 @@ def test_closing_the_feed_ends_every_open_stream() -> None:
 
     asyncio.run(scenario())
 
+
+
+def test_a_topic_that_could_not_be_rendered_is_sent_again_when_it_comes_back() -> None:
+    """A topic missing from a refresh (a read that failed) and back, changed, is sent:
+    the feed forgets a topic it could not render, and its versions are never reused,
+    so the tab's last version cannot pass for the new one."""
+
+    class Flaky(Topics):
+        missing = False
+
+        def __call__(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+            bodies = super().__call__(wanted)
+            return {} if self.missing else bodies
+
+    async def scenario() -> None:
+        notifier, topics = FakeNotifier(), Flaky()
+        feed = LiveFeed(notifier, topics, interval=60, min_gap=0.01)
+        pair = ("team-a", "job:3")
+        async with feed.watching("team-a", ["job:3"]) as inbox:
+            assert await asyncio.wait_for(inbox.get(), WAIT) == ("job:3", '"initial"')
+            topics.missing = True
+            refreshes = feed.refreshes
+            notifier.notify("team-a", "jobs")
+            await until(lambda: feed.refreshes > refreshes, "a refresh without the topic")
+            topics.missing = False
+            topics.values[pair] = '"running"'
+            notifier.notify("team-a", "jobs")
+            assert await asyncio.wait_for(inbox.get(), WAIT) == ("job:3", '"running"')
+            topics.values[pair] = '"initial"'
+            notifier.notify("team-a", "jobs")
+            assert await asyncio.wait_for(inbox.get(), WAIT) == ("job:3", '"initial"')
+            assert inbox.empty()
+
+    asyncio.run(scenario())

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskwheel.app import App
 from taskwheel.server import dashboard
 from taskwheel.server.batching import GroupCommit
+from taskwheel.server.fast_enqueue import FastEnqueue
 from taskwheel.server.problems import PROBLEM_MEDIA_TYPE, Problem, install_handlers
 from taskwheel.server.routes import (
     alerts,
@@ -100,6 +101,7 @@ def create_app(
         api.add_route("/metrics", _scrape(metrics[0]), include_in_schema=False)
     api.include_router(stream.router)  # keyed as the API, but not in its document
     dashboard.install(api, store, live_interval=settings.live_interval)  # pages at /
+    api.add_middleware(FastEnqueue)  # inside BodyGuard: sizes and media types checked
     api.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     roles = {(route.path_format, method.lower()): _role(route)
              for router in routers for route in router.routes if isinstance(route, APIRoute)

@@ -1,7 +1,8 @@
 """Who is asking: every request carries ``Authorization: Bearer <key>``; the key is
 read from the store on every request (no cache, so a revoke takes effect at the next
-request on every server; on SQLite the read runs on the event loop, see
-`ServerState.read`), and the route's namespace and role are checked against it.
+request on every server; on SQLite the read runs on the event loop, on PostgreSQL
+the keys of concurrent requests are read together, see `ServerState.api_key`), and the
+route's namespace and role are checked against it.
 
 Routes name their namespace in the path (``/api/v1/namespaces/{namespace}/...``, as
 Temporal's and Hatchet's APIs do). A key of another namespace gets the same 404 for
@@ -46,7 +47,12 @@ class Principal:
 
 
 def state_of(request: Request) -> ServerState:
-    state = request.app.state.taskwheel
+    return state_of_app(request.app)
+
+
+def state_of_app(app: Any) -> ServerState:
+    """The server's state, held by its FastAPI application."""
+    state = app.state.taskwheel
     assert isinstance(state, ServerState)
     return state
 
@@ -66,7 +72,7 @@ async def authenticate(
         raise _unauthorized("send an API key: Authorization: Bearer <key>")
     prefix = prefix_of(presented)
     state = state_of(request)
-    key = None if prefix is None else await state.read(state.store.get_api_key, prefix)
+    key = None if prefix is None else await state.api_key(prefix)
     return _principal(key, presented)
 
 

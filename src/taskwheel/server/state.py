@@ -4,14 +4,15 @@ matters lives only here: any number of servers on one database act as one."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from taskwheel.app import App
 from taskwheel.errors import InvalidInput
-from taskwheel.server.batching import GroupCommit
+from taskwheel.keys import ApiKey
+from taskwheel.server.batching import GroupCommit, GroupRead
 from taskwheel.stores.base import Store
 
 T = TypeVar("T")
@@ -55,6 +56,19 @@ class ServerState:
     app: App
     settings: ServerSettings
     enqueues: GroupCommit
+    keys: GroupRead[str, ApiKey | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", GroupRead(self.store.get_api_key))
+
+    async def api_key(self, prefix: str) -> ApiKey | None:
+        """The API key of ``prefix``, read after this call began (so a revoke that
+        committed before it is seen). On SQLite read on the event loop (see `read`);
+        on PostgreSQL the keys asked for together share one hop to a thread
+        (`GroupRead`): under load every request reads its key."""
+        if self.store.kind == "sqlite":
+            return self.store.get_api_key(prefix)
+        return await self.keys.get(prefix)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """A short read of the store, such as the request's API key by its primary key.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ class _Watcher:
     namespace: str
     topics: tuple[str, ...]
     inbox: asyncio.Queue[tuple[str, str] | None] = field(default_factory=asyncio.Queue)
-    seen: dict[str, str] = field(default_factory=dict)  # topic -> digest sent
+    seen: dict[str, int] = field(default_factory=dict)  # topic -> version sent
 
 
 class LiveFeed:
@@ -64,6 +63,11 @@ class LiveFeed:
         self._task: asyncio.Task[None] | None = None
         self._ending: set[asyncio.Task[None]] = set()  # stopped, closing their listener
         self.refreshes = 0  # how many refreshes ran (each reads every watched topic once)
+        # Each (namespace, topic)'s last body and its version, which moves when the body
+        # changes: a watcher is sent a topic when its version moved since it last was,
+        # one comparison of the body per topic and refresh, not a digest per watcher.
+        self._versions: dict[tuple[str, str], tuple[str, int]] = {}
+        self._version = 0
 
     @property
     def watchers(self) -> int:
@@ -154,14 +158,22 @@ class LiveFeed:
             return
         bodies = await asyncio.to_thread(self._render, wanted)
         self.refreshes += 1
+        versions = self._versions
+        for pair, body in bodies.items():
+            kept = versions.get(pair)
+            if kept is None or kept[0] != body:
+                self._version += 1  # never reused: a topic dropped and back is new
+                versions[pair] = (body, self._version)
+        for pair in [pair for pair in versions if pair not in bodies]:
+            del versions[pair]  # no longer watched (or no longer renderable)
         for watcher in list(self._watchers):
             for topic in watcher.topics:
-                body = bodies.get((watcher.namespace, topic))
-                if body is None:
+                current = versions.get((watcher.namespace, topic))
+                if current is None:
                     continue
-                digest = hashlib.sha1(body.encode()).hexdigest()
-                if watcher.seen.get(topic) != digest:
-                    watcher.seen[topic] = digest
+                body, version = current
+                if watcher.seen.get(topic) != version:
+                    watcher.seen[topic] = version
                     watcher.inbox.put_nowait((topic, body))
 
     # -- notifications ------------------------------------------------------------------

@@ -211,7 +211,8 @@ def schedules_page(request: Request, namespace: str) -> Response:
         schedules = access.client.list_schedules()
         return {"title": "Schedules", "now": now, "rows": [
             (s, views.trigger_text(s), views.next_fires(s, now),
-             access.client.schedule_jobs(s, 5)) for s in schedules]}
+             access.client.schedule_jobs(s, 5), views.schedule_runs(access.client, s))
+            for s in schedules]}
     return _page(request, namespace, "schedules.html", build, section="schedules")
 
 
@@ -229,7 +230,8 @@ def runs_page(request: Request, namespace: str, status: str = "") -> Response:
 def run_page(request: Request, namespace: str, run_id: int) -> Response:
     def build(access: Access) -> dict[str, Any]:
         run = access.client.workflow_run(run_id).record
-        return {"title": f"Run {run_id}", "run": run, "graph": views.run_graph(run)}
+        return {"title": f"Run {run_id}", "run": run, "graph": views.run_graph(run),
+                "schedule": views.schedule_of(access.client, run)}
     return _page(request, namespace, "run.html", build, section="workflows")
 
 

@@ -24,7 +24,7 @@ from taskwheel.jobs import Job, JobFilter, QueueStats, StartWaits, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import Schedule
 from taskwheel.triggers import DstEffect, upcoming
-from taskwheel.workflows import WorkflowRun
+from taskwheel.workflows import WorkflowRun, WorkflowRunFilter
 
 # Statuses a job leaves no more on its own: failures in red, the rest in grey.
 FAILED_STATUSES = frozenset({JobStatus.DEAD, JobStatus.EXPIRED, JobStatus.UPSTREAM_FAILED})
@@ -335,6 +335,23 @@ def next_fires(schedule: Schedule, now: float, count: int = 5) -> list[UpcomingF
     return [UpcomingFire(when(f.at), f.local.isoformat(timespec="seconds"),
                          marks.get(f.dst, ""))
             for f in upcoming(schedule.definition.trigger, start, count)]
+
+
+def schedule_runs(client: Client, schedule: Schedule, limit: int = 5) -> list[WorkflowRun]:
+    """The most recent runs a workflow schedule's fires created (none for a schedule of
+    a task, whose fires create jobs): among the latest runs of its workflow."""
+    workflow = schedule.definition.workflow
+    if workflow is None:
+        return []
+    runs = client.list_workflow_runs(WorkflowRunFilter(name=workflow.name, limit=500))
+    return [run for run in runs if run.schedule_id == schedule.id][:limit]
+
+
+def schedule_of(client: Client, run: WorkflowRun) -> Schedule | None:
+    """The schedule whose fire created ``run``, while it exists."""
+    if run.schedule_id is None:
+        return None
+    return next((s for s in client.list_schedules() if s.id == run.schedule_id), None)
 
 
 def trigger_text(schedule: Schedule) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from taskwheel.app import App
 from taskwheel.client import Client
 from taskwheel.errors import InvalidInput, TaskwheelError
 from taskwheel.jobs import Job, JobFilter, NewJob
@@ -38,12 +39,14 @@ Reader = Annotated[Access, Depends(namespace_access(Role.READ))]
 Operator = Annotated[Access, Depends(namespace_access(Role.OPERATE))]
 
 
-def _request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
+def build_request(app: App, namespace: str, body: EnqueueRequest, where: str = "") -> NewJob:
+    """The job ``body`` asks for in ``namespace``, checked against ``app``'s tasks (a
+    bad field raises `InvalidInput`, named ``where.field`` as a 422)."""
     options: dict[str, Any] = body.model_dump(
         exclude={"task", "args", "kwargs"}, exclude_none=True)
     try:
-        return access.state.app.request(body.task, body.args, body.kwargs,
-                                        namespace=access.namespace, **options)
+        return app.request(body.task, body.args, body.kwargs, namespace=namespace,
+                           **options)
     except InvalidInput as exc:
         if where:
             raise invalid_input(f"{where}.{exc.field}", exc.reason) from None
@@ -60,7 +63,8 @@ def _request(access: Access, body: EnqueueRequest, where: str = "") -> NewJob:
 async def enqueue(access: Operator, body: EnqueueRequest, response: Response) -> EnqueuedOut:
     """Create a job (201, once committed); with an idempotency key that a job of the
     namespace holds, that job (200, ``existing``: nothing was created)."""
-    job, existing = await access.state.enqueues.enqueue(_request(access, body))
+    job, existing = await access.state.enqueues.enqueue(
+        build_request(access.state.app, access.namespace, body))
     if existing:
         response.status_code = 200
     return EnqueuedOut.of_enqueued(job, existing)
@@ -72,7 +76,8 @@ async def enqueue_batch(access: Operator, body: EnqueueBatch) -> EnqueuedList:
     """Create every job or none (the first bad one is named, as ``jobs[i].field``);
     each answered job says whether it ``existing`` already (its idempotency key)."""
     def write() -> EnqueuedList:  # checking a big batch takes a while: not on the loop
-        requests = [_request(access, item, f"jobs[{i}]") for i, item in enumerate(body.jobs)]
+        requests = [build_request(access.state.app, access.namespace, item, f"jobs[{i}]")
+                    for i, item in enumerate(body.jobs)]
         handles = access.client.enqueue_many(requests)
         return EnqueuedList(jobs=[EnqueuedOut.of_enqueued(handle.record, handle.existing)
                                   for handle in handles])
