@@ -174,8 +174,9 @@ def test_a_delayed_job_is_claimable_only_once_due_by_the_store_clock(
 def test_a_claim_told_a_delayed_job_is_due_answers_as_any_claim(
     store: Store, clock: ManualClock, due: bool
 ) -> None:
-    """``due`` (the worker's alarm rang) only skips the one-statement attempt: the
-    answer is the same, in dispatch order, and a claim told so wrongly loses nothing."""
+    """``due`` (the worker's alarm rang) changes only how the claim is made (on SQLite
+    it skips the one-statement attempt): the answer is the same, in dispatch order, and
+    a claim told so wrongly loses nothing."""
     ready = enqueue_one(store, new_job(priority=1))
     delayed = enqueue_one(store, new_job(delay=60, priority=5))
     later = enqueue_one(store, new_job(delay=120))
@@ -185,6 +186,31 @@ def test_a_claim_told_a_delayed_job_is_due_answers_as_any_claim(
     assert claim.next_due == later.run_at.timestamp()
     nothing = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=True))
     assert (nothing.jobs, nothing.next_due) == ([], later.run_at.timestamp())
+
+
+@pytest.mark.parametrize("due", [False, True])
+def test_due_jobs_a_claim_does_not_take_become_ready_for_other_workers(
+    store: Store, clock: ManualClock, due: bool
+) -> None:
+    """A claim makes every due job of its namespace ready, those of other queues and
+    those beyond its limit too, and takes the first in dispatch order among them and
+    the ready ones."""
+    ready = enqueue_one(store, new_job(priority=1))
+    first = enqueue_one(store, new_job(delay=30, priority=5))
+    second = enqueue_one(store, new_job(delay=40, priority=5))
+    elsewhere = enqueue_one(store, new_job(delay=20, queue="other"))
+    later = enqueue_one(store, new_job(delay=120))
+    clock.advance(60)
+
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 1, TTL, due=due))
+
+    assert [j.id for j in claim.jobs] == [first.id]
+    assert claim.next_due == later.run_at.timestamp()
+    assert store.get_job(NS, second.id).status is JobStatus.QUEUED
+    assert store.get_job(NS, elsewhere.id).status is JobStatus.QUEUED
+    assert store.get_job(NS, later.id).status is JobStatus.SCHEDULED
+    assert [j.id for j in claim_all(store, "w2")] == [second.id, ready.id]
+    assert [j.id for j in claim_all(store, "w3", ["other"])] == [elsewhere.id]
 
 
 def test_a_claim_reports_when_the_next_delayed_job_falls_due(store: Store) -> None:

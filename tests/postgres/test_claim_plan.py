@@ -62,3 +62,31 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
     assert "jobs_ready" in plans["claim_jobs"]
     assert "jobs_due" in plans["next_due_in_queues"]
     assert "jobs_due" in plans["promote_due"]  # the due ones, not every delayed one
+
+
+@pytest.mark.parametrize("analysed", [True, False], ids=["analysed", "never-analysed"])
+def test_a_claim_reads_the_due_jobs_off_jobs_due_not_every_delayed_job(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+    analysed: bool,
+) -> None:
+    """The one-statement claim also takes due delayed jobs: it reads them as a range of
+    jobs_due, even on a small young table of delayed jobs, where reading every delayed
+    job through jobs_status looks as cheap to the planner."""
+    delayed = store.enqueue([new_job(n, delay=86400) for n in range(2_000)])
+    admin.execute(sql.SQL("UPDATE {}.jobs SET run_at = run_at - 90000 WHERE id = ANY(%s)")
+                  .format(sql.Identifier(schema)), ([job.id for job in delayed[:3]],))
+    store.enqueue([new_job(1)])
+    if analysed:
+        admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
+    params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+
+    with psycopg.ClientCursor(admin) as cursor, admin.transaction(force_rollback=True):
+        cursor.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
+        plan = "\n".join(row[0] for row in cursor.execute(
+            "EXPLAIN " + _QUERIES["claim_at_once"], params))
+
+    assert "Seq Scan on jobs" not in plan, plan
+    assert "jobs_status" not in plan, plan
+    assert "jobs_due" in plan
+    assert "jobs_ready" in plan

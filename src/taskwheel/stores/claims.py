@@ -38,9 +38,10 @@ class ClaimRequest:
     an older deploy leaves a newer task's jobs to the workers that have it rather than
     failing them; None takes any task.
 
-    ``due``: the worker knows a delayed job has fallen due (its alarm rang), so the claim
-    goes straight to the steps that make due jobs ready first: the one-statement claim
-    would only find that out and answer "in steps" (a round trip on PostgreSQL).
+    ``due``: the worker knows a delayed job has fallen due (its alarm rang). A store
+    whose one-statement claim cannot make due jobs ready (SQLite's) then goes straight
+    to the steps that do so first; PostgreSQL's makes them ready and claims them in
+    that one statement (see ``claim_at_once`` in its queries.sql).
     """
 
     worker_id: str

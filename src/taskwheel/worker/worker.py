@@ -70,6 +70,7 @@ _NAMESPACES_REFRESH = 10
 # A burst worker waits for the delayed jobs of its queues due within this many seconds
 # (retries backing off, jobs enqueued with a short delay), and no longer.
 BURST_HORIZON = 60.0
+_ALARM_MARGIN = 0.0001  # seconds past a due time the worker wakes (see _sleep_until_alarm)
 T = TypeVar("T")
 
 
@@ -403,7 +404,12 @@ class Worker:
         self._alarm_moved.clear()
         timeout = self.settings.poll_interval
         if self._alarm is not None:
-            timeout = min(timeout, max(0.0, self._alarm - self.store.now()) + 0.0005)
+            # The loop's selector rounds a timeout up to the next millisecond, so the
+            # wake-up is never early by this host's clock; the margin only covers the
+            # error of `Store.now` against the database's clock (half a round trip on
+            # PostgreSQL). Waking a little early costs one claim that finds the job
+            # not yet due and sleeps again; every margin beyond that is lateness.
+            timeout = min(timeout, max(0.0, self._alarm - self.store.now()) + _ALARM_MARGIN)
         waits = {asyncio.ensure_future(self._wake.wait()),
                  asyncio.ensure_future(self._alarm_moved.wait())}
         try:

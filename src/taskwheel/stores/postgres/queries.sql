@@ -165,18 +165,23 @@ COPY jobs (
 FROM STDIN
 
 -- name: claim_at_once
--- A claim in one statement, for when nothing but ready jobs is in play: no delayed job
--- is due (it would have to become ready first, to be claimed in dispatch order) and no
--- workflow step is to expire (its end does things to its run first). Otherwise it does
--- nothing and answers slow: the store then claims in steps (promote_due, expire_missed,
+-- A claim in one statement, delayed jobs that fell due included: they are made ready
+-- (promoted) and claimed in the same statement, so that a job due now costs its worker
+-- one round trip and one commit, as a ready one does, not a transaction of four
+-- statements. A due job is taken among the ready ones in dispatch order; the due ones
+-- not taken become ready (queued) for the other workers, as promote_due makes them.
+-- Only plain due jobs are handled so: when one has a concurrency key or is blocked, or
+-- a pause is in force in the namespaces (their gates decide when they become ready), or
+-- a workflow step is to expire (its end does things to its run first), it does nothing
+-- and answers slow: the store then claims in steps (promote_due, expire_missed,
 -- claim_jobs, next_due) in one transaction. Jobs whose deadline passed expire here.
 -- One row when nothing is claimed (id NULL), else one per job; each carries slow and
--- next_due.
+-- next_due (the earliest delayed job not yet due).
 WITH claimed_namespaces AS (
     SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
 ),
 earliest AS (
-    -- The earliest delayed job of the namespaces: a due one makes the claim slow. Each
+    -- The earliest delayed job of the namespaces: the lower end of the due range. Each
     -- namespace's min(run_at) is the first entry of jobs_due whatever the statistics
     -- say. (An EXISTS on status and run_at instead is planned, once the table has been
     -- analysed, as a sequential scan expected to meet a due job within a few rows, the
@@ -187,8 +192,29 @@ earliest AS (
         SELECT min(run_at) AS run_at FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
 ),
+due AS (
+    -- The delayed jobs due now, read per namespace as a range of jobs_due in due order
+    -- from the earliest on (a lower end the planner cannot know, see promote_due),
+    -- except those whose deadline passed (missed, below, expires them). Locked: due
+    -- jobs another claimer is promoting at this moment are left to it.
+    SELECT found.* FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT id, queue, task, gate_key, blocked, priority + rank_offset AS rank,
+               fair_pass, deadline, run_at
+        FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+          AND run_at >= (SELECT run_at FROM earliest) AND run_at <= clock_now(%(now)s)
+          AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+                   AND deadline_policy = 'expire')
+        ORDER BY run_at
+        FOR UPDATE SKIP LOCKED
+    ) AS found
+),
 slow AS (
-    SELECT coalesce((SELECT run_at FROM earliest) <= clock_now(%(now)s), false)
+    SELECT EXISTS (SELECT 1 FROM due WHERE gate_key IS NOT NULL OR blocked)
+        OR (EXISTS (SELECT 1 FROM due)
+            AND EXISTS (SELECT 1 FROM pauses
+                        WHERE namespace = ANY(%(namespaces)s::text[])))
         OR EXISTS (
                SELECT 1 FROM jobs
                WHERE namespace = ANY(%(namespaces)s::text[])
@@ -196,6 +222,14 @@ slow AS (
                  AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                  AND deadline_policy = 'expire' AND workflow_run_id IS NOT NULL)
         AS needed
+),
+later AS (
+    -- The earliest delayed job not due yet: when the worker's alarm is to ring.
+    SELECT min(first.run_at) AS run_at FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+          AND run_at > clock_now(%(now)s)) AS first
 ),
 missed AS (
     SELECT id FROM jobs
@@ -211,27 +245,34 @@ expired AS (
     FROM missed WHERE jobs.id = missed.id
 ),
 taken AS (
-    -- The first ready jobs of each namespace in dispatch order (jobs_ready), then the
-    -- first of those.
-    SELECT ready.id FROM claimed_namespaces AS ns
-    CROSS JOIN LATERAL (
-        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          -- IS TRUE: the queue is no index condition, so no statistics can make
-          -- jobs_status (namespace, status, queue), which must read and sort every
-          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
-          -- table never analysed: a claim cost as much as the backlog).
-          AND (queue = ANY(%(queues)s::text[])) IS TRUE
+    -- The first ready jobs of each namespace in dispatch order (jobs_ready) and the due
+    -- ones of the worker's queues and tasks, then the first of those.
+    SELECT candidate.id FROM (
+        SELECT ready.* FROM claimed_namespaces AS ns
+        CROSS JOIN LATERAL (
+            SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
+            WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
+              -- IS TRUE: the queue is no index condition, so no statistics can make
+              -- jobs_status (namespace, status, queue), which must read and sort every
+              -- queued job, look cheaper than jobs_ready, read in order (as it was on a
+              -- table never analysed: a claim cost as much as the backlog).
+              AND (queue = ANY(%(queues)s::text[])) IS TRUE
+              AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+              AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+                       AND deadline_policy = 'expire')
+              AND NOT (SELECT needed FROM slow)
+            ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS ready
+        UNION ALL
+        SELECT id, rank, fair_pass, deadline, run_at FROM due
+        WHERE (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-          AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
-                   AND deadline_policy = 'expire')
           AND NOT (SELECT needed FROM slow)
-        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) AS ready
-    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
-             ready.id
+    ) AS candidate
+    ORDER BY candidate.rank DESC, candidate.fair_pass, candidate.deadline ASC NULLS LAST,
+             candidate.run_at, candidate.id
     LIMIT %(limit)s
 ),
 claimed AS (
@@ -240,8 +281,14 @@ claimed AS (
         lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
     FROM taken WHERE jobs.id = taken.id
     RETURNING jobs.*
+),
+promoted AS (
+    UPDATE jobs SET status = 'queued'
+    FROM due
+    WHERE jobs.id = due.id AND NOT (SELECT needed FROM slow)
+      AND due.id NOT IN (SELECT id FROM taken)
 )
-SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM earliest) AS next_due
+SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due

@@ -9,11 +9,13 @@ clock. The schema is in numbered ``migrations/``; everything lives in one Postgr
 schema (``taskwheel`` unless told otherwise), so that several deployments can share a
 database.
 
-What the hot paths cost, in round trips to the server: a claim that finds nothing but
-ready jobs, one (`claim_at_once`, on a pooled connection in autocommit mode); a batch
-of outcomes, two (BEGIN and the outcomes, whose answer the store needs before it goes
-on; then what that answer calls for, with COMMIT); a heartbeat, one; an enqueue, one
-statement, or for a big batch without idempotency keys a COPY (see `_COPY_FROM`).
+What the hot paths cost, in round trips to the server: a claim of ready jobs and of
+delayed jobs just fallen due, one (`claim_at_once`, on a pooled connection in
+autocommit mode; a due job with a concurrency key or under a pause makes it a claim in
+steps, one transaction); a batch of outcomes, two (BEGIN and the outcomes, whose
+answer the store needs before it goes on; then what that answer calls for, with
+COMMIT); a heartbeat, one; an enqueue, one statement, or for a big batch without
+idempotency keys a COPY (see `_COPY_FROM`).
 """
 
 from __future__ import annotations
@@ -571,6 +573,7 @@ class PostgresStore(SQLStore):
     """
 
     kind = "postgres"
+    claims_due_at_once = True  # see claim_at_once in queries.sql
 
     def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
         self.settings = ConnectionSettings.from_url(url, schema=schema)
