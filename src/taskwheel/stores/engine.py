@@ -94,12 +94,13 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
 )
-from taskwheel.stores import placing, steps
+from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
+from taskwheel.stores.rating import RateControl
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import (
@@ -115,7 +116,7 @@ from taskwheel.workflows import (
 Access = Literal["statement", "transaction", "read", "snapshot"]
 
 
-class SQLStore(Store):
+class SQLStore(RateControl, Store):
     """The `Store` contract written once over a dialect's executors."""
 
     claim_policy: ClaimPolicy = DEFAULT_POLICY
@@ -171,7 +172,8 @@ class SQLStore(Store):
         written = None
         # Gated jobs take slots, and jobs with a fairness key get their places, in the
         # transaction below.
-        if all(new.gate_key is None and new.fairness_key is None for new in jobs):
+        if all(new.gate_key is None and new.fairness_key is None and new.rate_key is None
+               for new in jobs):
             with self.executor("enqueue", "transaction" if keyed else "statement",
                                pipeline=True) as ex:
                 written = ex.insert_unlimited_jobs(jobs)
@@ -216,7 +218,13 @@ class SQLStore(Store):
             if gated:
                 tx.arm_limits()
                 tx.declare_limits(jobs)
+            rated = any(new.rate_key is not None for new in jobs)
+            if rated:
+                tx.arm_rates()
+                tx.declare_rates(jobs)
             created = tx.insert_jobs(placing.placed_jobs(tx, jobs, now))
+            if rated:  # before their concurrency keys: a ready one waits for tokens
+                created = rating.waiting_for_tokens(tx, created, jobs)
             if gated:
                 tx.set_gate_keys([(job, new.gate_key) for job, new, existing
                                   in zip(created, jobs, created.existing, strict=True)
@@ -322,9 +330,11 @@ class SQLStore(Store):
             steps.steps_ended(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
         self._breaker_events(changes)
+        # Requeued: ready again, or waiting for its rate key's tokens (taskwheel.rates).
+        back = (JobStatus.QUEUED, JobStatus.WAITING)
         return Rescue(
-            requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
-            failed=sorted(row.id for row in moved if row.status is not JobStatus.QUEUED),
+            requeued=sorted(row.id for row in moved if row.status in back),
+            failed=sorted(row.id for row in moved if row.status not in back),
         )
 
     def cancel_job(self, namespace: str, job_id: int) -> Job:
