@@ -14,6 +14,7 @@ import pytest
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, RateNotFound
 from taskwheel.events import Event, EventKind
+from taskwheel.explanations import ReasonCode
 from taskwheel.gates import GateKind
 from taskwheel.jobs import Job, NewJob
 from taskwheel.lifecycle import JobStatus
@@ -242,3 +243,14 @@ def test_bad_rates_are_refused_and_nothing_is_written(store: Store) -> None:
     with pytest.raises(RateNotFound):
         store.get_rate(NS, "api:unknown")
     assert store.list_rates(NS) == []
+
+
+def test_explain_says_a_job_waits_for_its_key_s_rate(store: Store) -> None:
+    first, second = store.enqueue([rated(rate=1.0, burst=1) for _ in range(2)])
+    store.admit_rated_jobs(NS)
+    explained = store.explain_job(NS, second.id)
+    assert explained.codes()[0] is ReasonCode.WAITING_FOR_RATE
+    assert explained.reasons[0].details == {"key": KEY, "rate": 1.0, "burst": 1,
+                                            "tokens": 0.0, "waiting": 1, "admitted": 1}
+    assert "waiting for tokens of rate key api:acme (60/min, burst 1)" in explained.summary
+    assert ReasonCode.WAITING_FOR_RATE not in store.explain_job(NS, first.id).codes()

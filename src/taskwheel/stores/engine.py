@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from taskwheel.alerts import (
     AlertDelivery,
@@ -98,7 +98,7 @@ from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import AttemptEnd, Executor, Moved
+from taskwheel.stores.executor import Access, AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.stores.rating import RateControl
 from taskwheel.validators import ALL_NAMESPACES, validate_name
@@ -110,10 +110,6 @@ from taskwheel.workflows import (
     WorkflowRunFilter,
     WorkflowSpec,
 )
-
-# How an operation uses the database: one statement that commits alone; a write
-# transaction; reads that need no snapshot; reads that must agree with each other.
-Access = Literal["statement", "transaction", "read", "snapshot"]
 
 
 class SQLStore(RateControl, Store):
@@ -729,6 +725,7 @@ class SQLStore(RateControl, Store):
                           if job.status is JobStatus.WAITING else ()),
                 schedule_name=_schedule_name(ex, job),
                 pauses=ex.list_pauses(namespace) if pending else (),
+                rate=rating.rate_of_waiting(ex, job),
             )
         return explain(facts)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
@@ -62,6 +63,10 @@ from taskwheel.workflows import (
     WorkflowSpec,
     WorkflowStep,
 )
+
+# How an operation uses the database: one statement that commits alone; a write
+# transaction; reads that need no snapshot; reads that must agree with each other.
+Access = Literal["statement", "transaction", "read", "snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -816,6 +821,10 @@ class Executor(ABC):
     @abstractmethod
     def save_buckets(self, namespace: str, buckets: dict[str, Bucket]) -> None:
         """Write the buckets an admission pass leaves."""
+
+    @abstractmethod
+    def job_rate_key(self, job_id: int) -> str | None:
+        """A job's rate key (None: not rate-limited)."""
 
     @abstractmethod
     def list_rates(self, namespace: str, key: str | None = None) -> list[KeyRate]:

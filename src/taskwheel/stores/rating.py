@@ -30,8 +30,7 @@ from taskwheel.validators import ALL_NAMESPACES, validate_name
 
 if TYPE_CHECKING:
     from taskwheel.events import Events
-    from taskwheel.stores.engine import Access
-    from taskwheel.stores.executor import Executor
+    from taskwheel.stores.executor import Access, Executor
 
 # Waiting jobs read for one key in one pass, at most: a pass admits no more than a
 # bucket holds, and a burst this large is a limit in name only.
@@ -105,6 +104,10 @@ class RateStatements:
                     for key, bucket in buckets.items()]
             self._execute("save_buckets", self._stamped({"namespace": namespace,
                                                          "buckets": json.dumps(rows)}))
+
+    def job_rate_key(self, job_id: int) -> str | None:
+        row = self._execute("job_rate_key", {"id": job_id}).fetchone()
+        return None if row is None or row["rate_key"] is None else str(row["rate_key"])
 
     def list_rates(self, namespace: str, key: str | None = None) -> list[KeyRate]:
         found = self._execute("list_rates", {"namespace": namespace, "key": key})
@@ -229,3 +232,14 @@ def waiting_for_tokens(tx: Executor, created: Enqueued, jobs: Sequence[NewJob]) 
     return Enqueued([replace(job, status=JobStatus.WAITING)
                      if job.id in sent and job.status is JobStatus.QUEUED else job
                      for job in created], created.existing)
+
+
+def rate_of_waiting(ex: Executor, job: Job) -> KeyRate | None:
+    """The bucket a waiting job waits for, if it is rate-limited (`jobs explain`)."""
+    if job.status is not JobStatus.WAITING:
+        return None
+    key = ex.job_rate_key(job.id)
+    if key is None:
+        return None
+    found = ex.list_rates(job.namespace, key)
+    return found[0] if found else None

@@ -1675,3 +1675,6 @@ SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_
 FROM rates AS r
 WHERE r.namespace = %(namespace)s AND (%(key)s::text IS NULL OR r.key = %(key)s::text)
 ORDER BY r.key
+
+-- name: job_rate_key
+SELECT rate_key FROM jobs WHERE id = %(id)s

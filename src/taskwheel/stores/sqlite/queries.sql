@@ -1523,3 +1523,6 @@ SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_
 FROM taskwheel_rates AS r
 WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
 ORDER BY r.key
+
+-- name: job_rate_key
+SELECT rate_key FROM taskwheel_jobs WHERE id = :id

@@ -43,8 +43,9 @@ from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.dispatch import DispatchStatements
-from taskwheel.stores.engine import Access, SQLStore
+from taskwheel.stores.engine import SQLStore
 from taskwheel.stores.executor import (
+    Access,
     AttemptEnd,
     BandCount,
     Executor,
