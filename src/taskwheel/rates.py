@@ -180,6 +180,17 @@ def refill(bucket: Bucket, now: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """A job waiting for tokens, as an admission pass reads it: what it costs, and its
+    concurrency key's free slots (``room``; None: no concurrency limit holds it)."""
+
+    id: int
+    cost: int
+    gate_key: str | None = None
+    room: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     """What one admission pass does to a key: the jobs admitted (ids, in dispatch
     order) and the bucket it leaves."""
@@ -189,25 +200,34 @@ class Admission:
 
 
 def plan_admission(bucket: Bucket, now: float, outstanding: int,
-                   waiting: Sequence[tuple[int, int]]) -> Admission:
-    """Admit ``waiting`` jobs (id, cost), first in dispatch order first, while the
-    tokens at ``now`` pay for them; stop at the first that does not fit (a costly job
-    is not passed over for ever by cheap ones behind it). ``outstanding``: what the
-    jobs admitted and not started cost now.
+                   waiting: Sequence[Waiting]) -> Admission:
+    """Admit ``waiting`` jobs, first in dispatch order first, while the tokens at
+    ``now`` pay for them; stop at the first that does not fit (a costly job is not
+    passed over for ever by cheap ones behind it). A job whose concurrency key has no
+    free slot left (counting the ones this pass admits) is passed over and pays
+    nothing: it would only wait blocked, holding tokens others could start with.
+    ``outstanding``: what the jobs admitted and not started cost now.
 
     Example:
-        >>> plan = plan_admission(Bucket(1.0, 3, 3.0, 0, 0.0), 0.0, 0, [(1, 1), (2, 2), (3, 1)])
+        >>> plan = plan_admission(Bucket(1.0, 3, 3.0, 0, 0.0), 0.0, 0,
+        ...                       [Waiting(1, 1), Waiting(2, 2), Waiting(3, 1)])
         >>> plan.admitted, plan.bucket.tokens, plan.bucket.held
         ([1, 2], 0.0, 3)
     """
     tokens = refill(bucket, now)
     admitted: list[int] = []
-    for job_id, cost in waiting:
-        if cost > tokens + _ROUNDING:
+    taken: dict[str, int] = {}
+    spent = 0
+    for job in waiting:
+        if job.gate_key is not None and job.room is not None:
+            if taken.get(job.gate_key, 0) >= job.room:
+                continue
+            taken[job.gate_key] = taken.get(job.gate_key, 0) + 1
+        if job.cost > tokens + _ROUNDING:
             break
-        tokens = max(0.0, tokens - cost)
-        admitted.append(job_id)
-    spent = sum(cost for _, cost in waiting[:len(admitted)])
+        tokens = max(0.0, tokens - job.cost)
+        spent += job.cost
+        admitted.append(job.id)
     return Admission(admitted, Bucket(bucket.rate, bucket.burst, tokens,
                                       outstanding + spent, now))
 

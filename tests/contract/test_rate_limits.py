@@ -193,32 +193,45 @@ def test_a_rescued_job_waits_for_a_new_token(store: Store, clock: ManualClock) -
 def test_rate_and_concurrency_limits_on_one_job_both_hold(
     store: Store, clock: ManualClock
 ) -> None:
-    store.enqueue([replace(rated(rate=100.0, burst=10), gate_key="tenant:1", gate_capacity=2)
-                   for _ in range(10)])
-    assert store.admit_rated_jobs(NS) == 10  # tokens for all...
-    assert len(claim(store)) == 2  # ...slots for two
+    """Tokens go to jobs that can start: one whose concurrency key has no free slot is
+    passed over and pays nothing, so it holds no tokens the other keys could use."""
+    full = store.enqueue([replace(rated(rate=1.0, burst=4), gate_key="tenant:1",
+                                  gate_capacity=2) for _ in range(5)])
+    other = store.enqueue([replace(rated(rate=1.0, burst=4), gate_key="tenant:2",
+                                   gate_capacity=5)])
+    assert store.admit_rated_jobs(NS) == 3  # two slots of tenant:1, then tenant:2's job
+    running = claim(store)
+    assert {job.id for job in running} == {full[0].id, full[1].id, other[0].id}
     limit = store.get_limit(NS, "tenant:1")
-    assert (limit.in_use, limit.waiting) == (2, 8)
-    assert store.get_rate(NS, KEY).admitted == 8  # admitted, waiting for a slot
+    assert (limit.in_use, limit.waiting) == (2, 0)  # the others wait for tokens
+    assert store.get_rate(NS, KEY).waiting == 3
     clock.advance(10)
-    assert store.admit_rated_jobs(NS) == 0  # and they hold the burst meanwhile
+    assert store.admit_rated_jobs(NS) == 0  # a token left, no slot
+    store.finish_attempts([succeeded(running[0])])
+    clock.advance(10)
+    assert store.admit_rated_jobs(NS) == 1  # a slot freed: one more
+    assert len(claim(store)) == 1
 
 
-def test_a_paused_queue_or_open_breaker_keeps_admitted_jobs_from_starting(
+def test_a_paused_queue_or_key_or_open_breaker_spends_no_tokens(
     store: Store, clock: ManualClock
 ) -> None:
-    store.enqueue([rated(rate=1.0, burst=2) for _ in range(2)])
+    held = store.enqueue([rated(rate=1.0, burst=2) for _ in range(2)])
     store.pause(NS, GateKind.QUEUE, QUEUE)
-    assert store.admit_rated_jobs(NS) == 2
+    assert store.admit_rated_jobs(NS) == 0
     assert claim(store) == []
     store.resume(NS, GateKind.QUEUE, QUEUE)
-    assert len(claim(store)) == 2
+    assert store.admit_rated_jobs(NS) == 2
+    assert {job.id for job in claim(store)} == {job.id for job in held}
     keyed = store.enqueue([replace(rated(rate=1.0, burst=2, key="api:b"), gate_key="k:b",
                                    gate_capacity=5)])
     store.open_breaker(NS, "k:b")
-    assert store.admit_rated_jobs(NS) == 1
-    assert claim(store) == []
+    assert store.admit_rated_jobs(NS) == 0
     store.close_breaker(NS, "k:b")
+    store.pause_key(NS, "k:b")
+    assert store.admit_rated_jobs(NS) == 0
+    store.resume_key(NS, "k:b")
+    assert store.admit_rated_jobs(NS) == 1
     assert [job.id for job in claim(store)] == [keyed[0].id]
 
 

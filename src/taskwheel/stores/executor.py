@@ -51,7 +51,7 @@ from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota, QuotaUsage
-from taskwheel.rates import Bucket, KeyRate
+from taskwheel.rates import Bucket, KeyRate, Waiting
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -810,9 +810,9 @@ class Executor(ABC):
         """What the admitted and not started jobs of each key cost."""
 
     @abstractmethod
-    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[tuple[int, int]]:
-        """The first ``limit`` jobs (id, cost) waiting for the key's tokens, in dispatch
-        order."""
+    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[Waiting]:
+        """The first ``limit`` jobs waiting for the key's tokens that no paused queue or
+        task holds, in dispatch order, each with its concurrency key's free slots."""
 
     @abstractmethod
     def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:

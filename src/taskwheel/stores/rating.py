@@ -24,7 +24,14 @@ from taskwheel.events import Event, EventKind
 from taskwheel.jobs import Enqueued, Job, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import validate_key
-from taskwheel.rates import Bucket, KeyRate, parse_rate, plan_admission, validate_burst
+from taskwheel.rates import (
+    Bucket,
+    KeyRate,
+    Waiting,
+    parse_rate,
+    plan_admission,
+    validate_burst,
+)
 from taskwheel.stores.tenancy import Cursor
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 
@@ -35,6 +42,10 @@ if TYPE_CHECKING:
 # Waiting jobs read for one key in one pass, at most: a pass admits no more than a
 # bucket holds, and a burst this large is a limit in name only.
 _MOST_PER_PASS = 10_000
+# Waiting jobs read beyond the burst, for the ones a pass passes over (their concurrency
+# key has no free slot): a key with more such jobs ahead admits only those behind them
+# that fit in this many, until slots free.
+_PASSED_OVER = 100
 
 
 class RateStatements:
@@ -85,10 +96,12 @@ class RateStatements:
         found = self._execute("rate_outstanding", {"namespace": namespace})
         return {str(row["key"]): int(row["cost"]) for row in found.fetchall()}
 
-    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[tuple[int, int]]:
+    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[Waiting]:
         found = self._execute("rate_waiting_jobs", {"namespace": namespace, "key": key,
                                                     "limit": limit})
-        return [(int(row["id"]), int(row["rate_cost"])) for row in found.fetchall()]
+        return [Waiting(int(row["id"]), int(row["rate_cost"]), row["gate_key"],
+                        None if row["room"] is None else int(row["room"]))
+                for row in found.fetchall()]
 
     def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:
         if not ids:
@@ -198,7 +211,8 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float
     chosen: list[int] = []
     admitted: dict[tuple[str, str], int] = {}
     for each, bucket in buckets.items():
-        waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst, _MOST_PER_PASS))
+        waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst + _PASSED_OVER,
+                                                            _MOST_PER_PASS))
         plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
         left[each] = plan.bucket
         chosen.extend(plan.admitted)

@@ -1640,13 +1640,22 @@ WHERE namespace = %(namespace)s AND rate_key IS NOT NULL AND status = 'queued'
 GROUP BY rate_key
 
 -- name: rate_waiting_jobs
--- The first %(limit)s jobs of key %(key)s waiting for tokens, in dispatch order (one
--- someone else holds locked now, a cancel, is left for the next pass).
-SELECT id, rate_cost FROM jobs
-WHERE namespace = %(namespace)s AND rate_key = %(key)s AND status = 'waiting'
-ORDER BY priority DESC, deadline ASC NULLS LAST, run_at, id
+-- The first %(limit)s jobs of key %(key)s waiting for tokens, in dispatch order, but
+-- those a paused queue or task holds, each with its concurrency key's free slots (room:
+-- NULL when no limit holds it; 0 when the key is paused or its breaker open). One
+-- someone else holds locked now (a cancel) is left for the next pass.
+SELECT w.id, w.rate_cost, w.gate_key,
+       CASE WHEN w.gate_key IS NULL THEN NULL
+            ELSE slot_room(w.namespace, w.gate_key, 0) END AS room
+FROM jobs AS w
+WHERE w.namespace = %(namespace)s AND w.rate_key = %(key)s AND w.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM pauses AS p
+                  WHERE p.namespace = w.namespace
+                    AND ((p.kind = 'queue' AND p.name = w.queue)
+                         OR (p.kind = 'task' AND p.name = w.task)))
+ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
+FOR UPDATE OF w SKIP LOCKED
 
 -- name: admit_rated
 -- The jobs %(ids)s (JSON) admitted: queued with their admission (their fence), each then

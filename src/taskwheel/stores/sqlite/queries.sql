@@ -1487,11 +1487,27 @@ WHERE namespace = :namespace AND rate_key IS NOT NULL AND status = 'queued'
 GROUP BY rate_key
 
 -- name: rate_waiting_jobs
--- The first :limit jobs of key :key waiting for tokens, in dispatch order.
-SELECT id, rate_cost FROM taskwheel_jobs INDEXED BY taskwheel_jobs_rate_waiting
-WHERE namespace = :namespace AND rate_key = :key AND rate_key IS NOT NULL
-  AND status = 'waiting'
-ORDER BY priority DESC, coalesce(deadline, 1e308), run_at, id
+-- The first :limit jobs of key :key waiting for tokens, in dispatch order, but those a
+-- paused queue or task holds, each with its concurrency key's free slots (room: NULL
+-- when no limit holds it; 0 when the key is paused or its breaker open).
+SELECT w.id, w.rate_cost, w.gate_key,
+       (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                    WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
+               - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+                  WHERE h.namespace = w.namespace AND h.gate_key = w.gate_key
+                    AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
+                    AND h.blocked = 0)
+        FROM taskwheel_limits AS l
+        WHERE w.gate_key IS NOT NULL AND l.namespace = w.namespace AND l.key = w.gate_key
+       ) AS room
+FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
+WHERE w.namespace = :namespace AND w.rate_key = :key AND w.rate_key IS NOT NULL
+  AND w.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p
+                  WHERE p.namespace = w.namespace
+                    AND ((p.kind = 'queue' AND p.name = w.queue)
+                         OR (p.kind = 'task' AND p.name = w.task)))
+ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
 LIMIT :limit
 
 -- name: admit_rated
