@@ -144,7 +144,8 @@ def test_bench_workflows_refuses_too_few_steps_and_names_the_option(project: Pro
 def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
     project: Project,
 ) -> None:
-    result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet")
+    # Three drains with worker processes of their own, and the starvation case.
+    result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet", timeout=180)
     assert set(result["drain"]) == {"plain", "fair", "rate_limited"}
     for name, drain in result["drain"].items():
         assert drain["jobs"] == 700, name
