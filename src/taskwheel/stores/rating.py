@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from taskwheel.clock import to_datetime
-from taskwheel.errors import InvalidInput, RateNotFound
+from taskwheel.errors import RateNotFound
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import Enqueued, Job, NewJob
 from taskwheel.lifecycle import JobStatus
@@ -221,16 +221,6 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float
     tx.admit_rated(namespace, chosen)
     tx.save_buckets(namespace, left)
     return admitted
-
-
-def check_rate_input(rate: object, burst: object) -> None:
-    """Refuse a malformed rate or burst, naming the field (the CLI and the API check
-    before they call the store)."""
-    if rate is None:
-        raise InvalidInput("rate", "give a rate such as '100/min'")
-    parse_rate(rate)
-    if burst is not None:
-        validate_burst(burst)
 
 
 def waiting_for_tokens(tx: Executor, created: Enqueued, jobs: Sequence[NewJob]) -> Enqueued:
