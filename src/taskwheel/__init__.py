@@ -41,6 +41,7 @@ from taskwheel.http_client import ApiError, HttpClient
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Guarantee, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import ConcurrencyLimit
+from taskwheel.rates import RateLimit
 from taskwheel.retry import Backoff, Retry
 from taskwheel.tasks import Pool, Task
 from taskwheel.worker import Context, Worker, WorkerSettings
@@ -85,6 +86,7 @@ __all__ = [
     "NotPaused",
     "Pool",
     "QueueFull",
+    "RateLimit",
     "Retry",
     "RunStatus",
     "SchemaOutdated",

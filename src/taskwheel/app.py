@@ -31,6 +31,7 @@ from taskwheel.jobs import (
     NewJob,
 )
 from taskwheel.limits import ConcurrencyLimit
+from taskwheel.rates import RateLimit
 from taskwheel.retry import Retry
 from taskwheel.schedules import (
     DEFAULT_MISFIRE_GRACE,
@@ -270,6 +271,7 @@ class App:
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
         fairness_key: str | None = None,
+        rate: RateLimit | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -289,6 +291,7 @@ class App:
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
         fairness_key: str | None = None,
+        rate: RateLimit | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task (sync or async). Use bare or with options.
 
@@ -301,12 +304,14 @@ class App:
         running a key's jobs while they keep failing (`taskwheel.breakers`).
         ``fairness_key="customer:{customer_id}"``: each job's share of claims, with the
         job's arguments in its fields (`taskwheel.fairness`).
+        ``rate=RateLimit(key=..., rate="100/min", burst=20)`` starts a key's jobs at
+        that rate at most, across every worker (`taskwheel.rates`).
         """
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=pool, pass_context=pass_context,
             concurrency=concurrency, breaker=breaker,
-            fairness_key=fairness_key,
+            fairness_key=fairness_key, rate=rate,
         )
 
         def register(function: Callable[P, R]) -> Task[P, R]:

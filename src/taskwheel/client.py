@@ -27,6 +27,7 @@ from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota
+from taskwheel.rates import KeyRate
 from taskwheel.schedules import Fired, Schedule, ScheduleDefinition
 from taskwheel.stores.base import Store
 from taskwheel.validators import validate_id, validate_limit, validate_name
@@ -378,6 +379,31 @@ class Client:
     def limits(self) -> list[KeyLimit]:
         """Every key of the namespace, with its slots in use and waiting jobs."""
         return self.store.list_limits(self.namespace)
+
+    def set_rate(self, key: str, rate: str | float | None = None, *,
+                 burst: int | None = None) -> KeyRate:
+        """Start ``key``'s jobs at ``rate`` at most (``"100/min"``, or tokens per
+        second; None: the key's rate, unchanged) with ``burst`` (None: the key's, or 1
+        for a new key) from the next admission pass on, whatever the task declares
+        (`taskwheel.rates`). `RateNotFound` when only ``burst`` is given for a key
+        without a rate.
+
+        Example:
+            >>> client.set_rate("api:acme", "100/min", burst=20).burst
+            20
+        """
+        if rate is None:
+            rate = self.store.get_rate(self.namespace, key).rate
+        return self.store.set_rate(self.namespace, key, rate, burst)
+
+    def rate(self, key: str) -> KeyRate:
+        """``key``'s rate limit, its tokens and its jobs waiting for them
+        (`RateNotFound` for a key without one)."""
+        return self.store.get_rate(self.namespace, key)
+
+    def rates(self) -> list[KeyRate]:
+        """Every rate-limited key of the namespace."""
+        return self.store.list_rates(self.namespace)
 
     def pause_key(
         self, key: str, *, until: datetime | None = None, duration: DurationLike | None = None,

@@ -258,6 +258,15 @@ class LimitNotFound(TaskwheelError, LookupError):
         self.key = key
 
 
+class RateNotFound(LimitNotFound):
+    """A command named a key the namespace has no rate limit for; nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        TaskwheelError.__init__(self, f"key {key!r} has no rate limit: no job with one was "
+                                "enqueued and none was set")
+        self.key = key
+
+
 class BreakerNotOpen(TaskwheelError, LookupError):
     """A close named a key whose breaker is closed; nothing was written."""
 

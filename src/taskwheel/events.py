@@ -76,6 +76,8 @@ class EventKind(StrEnum):
     BREAKER_OPENED = "breaker.opened"  # metadata: key, until (epoch seconds or None), by
     BREAKER_HALF_OPEN = "breaker.half_open"  # cooled down: metadata: key
     BREAKER_CLOSED = "breaker.closed"  # a probe succeeded, or closed by hand: metadata: key
+    RATE_ADMITTED = "rate.admitted"  # jobs admitted from a key's bucket: metadata: key;
+    # measurements: admitted
 
 
 # Kinds that close what an earlier kind opened: their handlers run in reverse order.

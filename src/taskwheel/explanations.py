@@ -30,6 +30,7 @@ from typing import Any
 from taskwheel.gates import GateKind, Pause
 from taskwheel.jobs import DeadlinePolicy, Job, WorkerInfo
 from taskwheel.lifecycle import PENDING, JobStatus
+from taskwheel.rates import KeyRate
 from taskwheel.workflows import StepOutcome
 
 
@@ -46,6 +47,7 @@ class ReasonCode(StrEnum):
     NEXT_IN_LINE = "next_in_line"  # ready, first in its queue, and a live worker serves it
     DEADLINE_PASSED = "deadline_passed"  # pending past its deadline: it will expire
     PAUSED = "paused"  # its queue or its task is paused: no worker claims it until resumed
+    WAITING_FOR_RATE = "waiting_for_rate"  # waits for its rate key's tokens (taskwheel.rates)
     RUNNING = "running"
     CANCEL_REQUESTED = "cancel_requested"  # running; its worker was asked to stop it
     LEASE_EXPIRED = "lease_expired"  # running, but its worker stopped renewing the lease
@@ -119,6 +121,7 @@ class JobFacts:
     upstream: Sequence[StepOutcome] = ()
     schedule_name: str | None = None
     pauses: Sequence[Pause] = ()
+    rate: KeyRate | None = None  # its rate key's bucket, for a job waiting for tokens
 
 
 Rule = Callable[[JobFacts], Iterable[Reason]]
@@ -175,6 +178,19 @@ def _waiting(facts: JobFacts) -> Iterable[Reason]:
                      f"waiting for the earlier job of schedule {name} to finish "
                      "(overlap policy queue_one)",
                      {"schedule_id": job.schedule_id, "schedule": facts.schedule_name})
+
+
+def _rate(facts: JobFacts) -> Iterable[Reason]:
+    job, rate = facts.job, facts.rate
+    if job.status is not JobStatus.WAITING or rate is None:
+        return
+    yield Reason(ReasonCode.WAITING_FOR_RATE,
+                 f"waiting for tokens of rate key {rate.key} ({rate.rate * 60:g}/min, burst "
+                 f"{rate.burst}): {_count(rate.waiting, 'job')} wait for them and "
+                 f"{rate.admitted} admitted have not started; the maintenance lease "
+                 "holder admits it, in dispatch order, when the bucket has its tokens",
+                 {"key": rate.key, "rate": rate.rate, "burst": rate.burst,
+                  "tokens": rate.tokens, "waiting": rate.waiting, "admitted": rate.admitted})
 
 
 def _deadline(facts: JobFacts) -> Iterable[Reason]:
@@ -309,8 +325,8 @@ def _ended(facts: JobFacts) -> Iterable[Reason]:
 
 
 # Tried in this order; a dispatch-control gate adds its rule here.
-RULES: list[Rule] = [_ended, _running, _scheduled, _waiting, _deadline, _paused, _workers,
-                     _queued]
+RULES: list[Rule] = [_ended, _running, _scheduled, _waiting, _rate, _deadline, _paused,
+                     _workers, _queued]
 
 _ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD,
                     JobStatus.EXPIRED, JobStatus.UPSTREAM_FAILED, JobStatus.SKIPPED})

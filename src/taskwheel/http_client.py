@@ -262,6 +262,20 @@ class HttpClient:
         found: list[dict[str, Any]] = self._call("GET", "/limits")["limits"]
         return found
 
+    def set_rate(self, key: str, rate: str | float | None = None, *,
+                 burst: int | None = None) -> dict[str, Any]:
+        """Start ``key``'s jobs at ``rate`` at most, with ``burst`` (`taskwheel.rates`);
+        None leaves either as it is."""
+        body: dict[str, Any] = {"rate": rate, "burst": burst}
+        return _object(self._call("PUT", f"/limits/{_segment(key)}/rate", body))
+
+    def rate(self, key: str) -> dict[str, Any]:
+        return _object(self._call("GET", f"/limits/{_segment(key)}/rate"))
+
+    def rates(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/rates")["rates"]
+        return found
+
     def pause_key(self, key: str, *, until: datetime | None = None) -> dict[str, Any]:
         """No job of ``key`` is admitted until `resume_key` (or ``until``)."""
         body = {} if until is None else {"until": until.isoformat()}

@@ -71,6 +71,9 @@ class NewJob:
     gate_capacity: int | None = None  # the slots its task declares for that key
     gate_breaker: tuple[int, float, float] | None = None  # its task's breaker rule
     fairness_key: str | None = None  # its share of claims (taskwheel.fairness)
+    rate_key: str | None = None  # its rate limit's key (taskwheel.rates), rendered
+    rate_cost: int = 1  # what each start of it costs in that key's tokens
+    rate_declared: tuple[float, int] | None = None  # its task's rate (per second), burst
     # Its place in the dispatch order, given by the store in the enqueue's transaction
     # when its namespace has fair shares or aging (taskwheel.fairness); callers leave 0.
     rank_offset: int = 0

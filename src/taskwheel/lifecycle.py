@@ -13,7 +13,7 @@ from taskwheel.errors import IllegalTransition
 
 class JobStatus(StrEnum):
     SCHEDULED = "scheduled"  # waiting for run_at (delayed, or backing off before a retry)
-    WAITING = "waiting"  # waiting for workflow dependencies
+    WAITING = "waiting"  # for workflow dependencies, or for its rate key's tokens
     QUEUED = "queued"  # ready to be claimed
     RUNNING = "running"  # claimed under a lease
     SUCCEEDED = "succeeded"
@@ -30,8 +30,10 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.EXPIRED}),
     # waiting -> expired: a deadline can pass while a job waits for its turn.
     S.WAITING: frozenset({S.QUEUED, S.CANCELLED, S.EXPIRED, S.UPSTREAM_FAILED, S.SKIPPED}),
-    # queued -> scheduled: a retry or replay that asks for a delay.
-    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.EXPIRED, S.SCHEDULED}),
+    # queued -> scheduled: a retry or replay that asks for a delay; queued -> waiting: a
+    # rate-limited job ready without an admission waits for its key's tokens
+    # (taskwheel.rates), in the transaction that made it ready.
+    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.EXPIRED, S.SCHEDULED, S.WAITING}),
     # running -> queued: lease rescued or given back; running -> scheduled: retry after backoff.
     S.RUNNING: frozenset({S.SUCCEEDED, S.QUEUED, S.SCHEDULED, S.DEAD, S.CANCELLED}),
     # Finished jobs can be started again by hand (retry / DLQ replay). A workflow step

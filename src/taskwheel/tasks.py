@@ -24,6 +24,7 @@ from taskwheel.jobs import (
     stored_json,
 )
 from taskwheel.limits import DEFAULT_KEY, ConcurrencyLimit
+from taskwheel.rates import RateLimit
 from taskwheel.retry import DEFAULT_RETRY, NO_RETRY, Retry
 from taskwheel.validators import (
     validate_choice,
@@ -79,6 +80,7 @@ class TaskOptions:
     concurrency: ConcurrencyLimit | None = None
     breaker: CircuitBreaker | None = None
     fairness_key: str | None = None  # each job's, with {name} fields of its arguments
+    rate: RateLimit | None = None
 
 
 def make_options(
@@ -94,6 +96,7 @@ def make_options(
     concurrency: ConcurrencyLimit | None = None,
     breaker: CircuitBreaker | None = None,
     fairness_key: str | None = None,
+    rate: RateLimit | None = None,
 ) -> TaskOptions:
     """Validate a task's options; every error names its field."""
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -118,7 +121,14 @@ def make_options(
         concurrency=_checked_concurrency(concurrency),
         breaker=_checked_breaker(breaker, concurrency),
         fairness_key=None if fairness_key is None else validate_fairness_key(fairness_key),
+        rate=_checked_rate(rate),
     )
+
+
+def _checked_rate(value: object) -> RateLimit | None:
+    if value is not None and not isinstance(value, RateLimit):
+        raise InvalidInput("rate", f"expected taskwheel.RateLimit, got {value!r}")
+    return value
 
 
 def _checked_breaker(value: object, concurrency: ConcurrencyLimit | None
@@ -303,6 +313,7 @@ class Task(Generic[P, R]):
             dumps_json(idempotency_key, "idempotency_key")  # valid Unicode, or refused
         job_queue = validate_name(queue, "queue") if queue is not None else self.options.queue
         gate_key = self.key_of(job_queue, args, kwargs)
+        rate_key = self.rate_key_of(job_queue, args, kwargs)
         if fairness_key is not None:
             validate_fairness_key(fairness_key)
         elif self.options.fairness_key is not None:
@@ -341,7 +352,28 @@ class Task(Generic[P, R]):
             (None if gate_key is None or self.options.breaker is None
              else self.options.breaker.rule),  # gate_breaker
             fairness_key,
+            rate_key,
+            1 if self.options.rate is None else self.options.rate.cost,  # rate_cost
+            (None if self.options.rate is None  # rate_declared
+             else (self.options.rate.per_second, self.options.rate.burst)),
         )
+
+    def rate_key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        """The rate key of a job of this task with these (checked) arguments, or None
+        when the task has no rate limit."""
+        if self.options.rate is None:
+            return None
+        return self.options.rate.render(self.name, queue, self._named(args, kwargs))
+
+    def _named(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}
+        if self._signature is not None:
+            bound = self._signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            named.update(bound.arguments)
+        else:
+            named.update(kwargs)
+        return named
 
     def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
         """The key of a job of this task with these (checked) arguments (its

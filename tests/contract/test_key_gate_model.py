@@ -10,7 +10,9 @@ jobs of a key hold a slot (ready or running) than its limit (a lowered limit onl
 the ones above it finish); no job of a paused key, or of a key whose breaker is open,
 is claimed or ready; a half-open breaker lets one job through; a key's free slot never
 idles while a job it may admit waits; a resumed key admits its waiting jobs up to its
-limit.
+limit. Some jobs carry a rate key too (alone or beside a concurrency key): in any
+window of length t, its jobs' starts (claims) cost at most burst + rate * t, through
+retries, rescues and dead workers (each start is paid for).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ QUEUES = ("a", "b")
 S = JobStatus
 HOLDING = (S.QUEUED, S.RUNNING)
 
+RATE_KEY, RATE, BURST = "r1", 1.0, 2  # a token a second, two at once
+
 MODEL_SETTINGS = settings(max_examples=40, stateful_step_count=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
@@ -70,6 +74,9 @@ class KeyGateModel(RuleBasedStateMachine):
         self.paused_keys: set[str] = set()
         self.paused_queues: set[str] = set()
         self.worker_count = 0
+        self.rated: set[int] = set()  # the jobs with the rate key
+        self.costs: dict[int, int] = {}  # and what each start of them costs
+        self.starts: list[tuple[float, int]] = []  # (time, cost) of each of their claims
 
     def teardown(self) -> None:
         self.store.close()
@@ -87,15 +94,32 @@ class KeyGateModel(RuleBasedStateMachine):
             self.store.set_limit(NS, key, 2)
 
     @rule(specs=st.lists(st.tuples(st.sampled_from([*KEYS, None]), st.sampled_from(QUEUES),
-                                   st.integers(0, 2), st.sampled_from([0, 0, 10])),
+                                   st.integers(0, 2), st.sampled_from([0, 0, 10]),
+                                   st.sampled_from([0, 0, 1, 2])),
                          min_size=1, max_size=4))
-    def enqueue(self, specs: list[tuple[str | None, str, int, int]]) -> None:
+    def enqueue(self, specs: list[tuple[str | None, str, int, int, int]]) -> None:
         requests = [replace(new_job(queue=queue, priority=priority, delay=delay),
                             gate_key=key, gate_capacity=None if key is None else 2,
-                            gate_breaker=None if key is None else BREAKER)
-                    for key, queue, priority, delay in specs]
-        for job, (key, *_rest) in zip(self.store.enqueue(requests), specs, strict=True):
+                            gate_breaker=None if key is None else BREAKER,
+                            rate_key=RATE_KEY if cost else None, rate_cost=max(cost, 1),
+                            rate_declared=(RATE, BURST) if cost else None)
+                    for key, queue, priority, delay, cost in specs]
+        for job, (key, *_rest, cost) in zip(self.store.enqueue(requests), specs, strict=True):
             self.keys[job.id] = key
+            if cost:
+                self.rated.add(job.id)
+                self.costs[job.id] = cost
+
+    @rule(count=st.integers(2, 5), key=st.sampled_from([*KEYS, None]),
+          queue=st.sampled_from(QUEUES), cost=st.sampled_from([1, 1, 2]))
+    def enqueue_rated(self, count: int, key: str | None, queue: str, cost: int) -> None:
+        self.enqueue([(key, queue, 0, 0, cost)] * count)
+
+    @precondition(lambda self: bool(self.rated))
+    @rule(seconds=st.sampled_from([0.25, 0.5, 1.0, 1.75]))
+    def admit_rated_jobs(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.store.admit_rated_jobs(NS)
 
     @rule(key=st.sampled_from(KEYS), capacity=st.integers(1, 4))
     def set_limit(self, key: str, capacity: int) -> None:
@@ -162,6 +186,7 @@ class KeyGateModel(RuleBasedStateMachine):
     def advance_clock_and_maintain(self, seconds: int) -> None:
         self.clock.advance(seconds)
         self.store.admit_due_keys(NS)
+        self.store.admit_rated_jobs(NS)
         self.paused_keys = {limit.key for limit in self.store.list_limits(NS) if limit.paused}
 
     # -- workers ------------------------------------------------------------------------------
@@ -177,6 +202,8 @@ class KeyGateModel(RuleBasedStateMachine):
             assert key not in tripped, f"job {job.id} of {key} claimed, its breaker open"
             assert job.queue not in self.paused_queues
             self.leases[job.id] = Lease(worker, job.fence)
+            if job.id in self.rated:
+                self.starts.append((self.clock.now(), self.costs[job.id]))
 
     @precondition(lambda self: bool(self.leases))
     @rule(data=st.data(), then=st.sampled_from([S.SUCCEEDED, S.QUEUED, S.SCHEDULED, S.DEAD]))
@@ -242,6 +269,16 @@ class KeyGateModel(RuleBasedStateMachine):
                 assert limit.in_use == running, "a closed gate's ready jobs wait"
             if limit.breaker == "half_open":
                 assert limit.in_use <= max(1, running), "a half-open breaker admits one"
+
+    @invariant()
+    def a_rate_key_s_starts_stay_within_burst_plus_rate_times_t(self) -> None:
+        for a, _ in self.starts:
+            for b, _ in self.starts:
+                if b < a:
+                    continue
+                cost = sum(c for at, c in self.starts if a <= at <= b)
+                assert cost <= BURST + RATE * (b - a) + 1e-6, (
+                    f"{cost} tokens started in [{a - T0}, {b - T0}]")
 
     @invariant()
     def a_free_slot_never_idles_while_a_job_waits(self) -> None:

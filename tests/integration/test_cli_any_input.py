@@ -79,6 +79,7 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("limits", "set"): (["tenant:1", "3"], {}),
     ("limits", "pause"): (["tenant:1"], {}),
     ("limits", "resume"): (["tenant:1"], {}),
+    ("limits", "rates"): ([], {}),
     ("breakers", "list"): ([], {}),
     ("breakers", "open"): (["tenant:1"], {}),
     ("breakers", "close"): (["tenant:1"], {}),

@@ -304,3 +304,37 @@ def test_the_sqlite_pruner_reads_only_the_jobs_it_deletes(tmp_path: Path) -> Non
     assert "SCAN taskwheel_jobs" not in plan, plan
     assert "SCAN job" not in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_lease_holder_admits_rated_jobs_and_a_failover_admits_nothing_extra(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    """The admitter runs with the lease (every ``promote_every``); after the holder
+    dies, the next holder continues from the same bucket: no start is admitted twice
+    and the starts stay within burst + rate * t."""
+    call = app.task(name="call", rate=taskwheel.RateLimit(key="api", rate="1/s", burst=3))(
+        sample_tasks.ok)
+    ids = [call.enqueue().id for _ in range(20)]
+    first, second = maintenance(app, "first"), maintenance(app, "second")
+    admitted: list[float] = []
+    app.store.events.attach(lambda e: admitted.extend([e.at] * int(e.measurements["admitted"])),
+                            [EventKind.RATE_ADMITTED])
+    for tick in range(16):  # `first` holds the lease for 4 s
+        clock.set(T0 + tick / 4)
+        first.step(clock.now())
+        second.step(clock.now())
+        app.store.claim_jobs(app.namespace, "w", ["default"], 100, 60.0)  # start at once
+    # `first` dies; its lease lapses 3 s after its last renewal; `second` takes over.
+    for tick in range(16, 60):
+        clock.set(T0 + tick / 4)
+        second.step(clock.now())
+        app.store.claim_jobs(app.namespace, "w", ["default"], 100, 60.0)
+    assert app.store.lease_holder(app.namespace, LEASE) == "second"
+    started = [job for job in app.store.get_jobs(app.namespace, ids)
+               if job.status is JobStatus.RUNNING]
+    assert len(started) == len(admitted)
+    assert len(admitted) >= 3 + 5  # the burst, then about a token a second
+    for a in admitted:
+        for b in admitted:
+            if a <= b:
+                assert sum(1 for at in admitted if a <= at <= b) <= 3 + 1.0 * (b - a)

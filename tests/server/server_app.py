@@ -27,3 +27,8 @@ def on_event(payload: object) -> None:
 def sync(tenant: str) -> None:
     """One job per tenant at a time (the key is the argument: "tenant/42" has a slash,
     which the routes take whole)."""
+
+
+@app.task(queue="calls", rate=taskwheel.RateLimit(key="api/{account}", rate="60/min", burst=2))
+def call_api(account: str) -> None:
+    """Two calls at once per account, then one a second (the key has a slash too)."""

@@ -43,6 +43,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/queues/{queue}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/tasks/{task}/pause"): {},
     ("put", "/limits/{key}"): {"limit": 3},
+    ("put", "/limits/{key}/rate"): {"rate": "100/min", "burst": 20},
     ("post", "/limits/{key}/pause"): {"until": "2100-01-01T00:00:00+00:00"},
     ("post", "/breakers/{key}/open"): {"until": "2100-01-01T00:00:00+00:00"},
 }
@@ -66,13 +67,16 @@ def _operations(server: Running) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _seed(server: Running) -> dict[str, Any]:
     """A job, a dead job, a schedule, a workflow run and a key whose breaker is open
-    (so that closing it is a good request) in the victim's namespace."""
+    (so that closing it is a good request) and with a rate limit, in the victim's
+    namespace."""
     jobs = server.call("POST", "/jobs/batch", namespace=THEIRS, json={
         "jobs": [{"task": "ping"}, {"task": "ping"}]}).json()["jobs"]
     # The key of the gate routes is the fairness routes' key too.
     server.call("POST", "/jobs", namespace=THEIRS,
                 json={"task": "sync", "args": ["customer:1"]}).raise_for_status()
     server.call("POST", "/breakers/customer:1/open", namespace=THEIRS).raise_for_status()
+    server.call("PUT", "/limits/customer:1/rate", namespace=THEIRS,  # and a rate limit
+                json={"rate": "100/min"}).raise_for_status()
     kill_jobs(server.store, THEIRS, [jobs[1]["id"]])
     server.call("PUT", "/schedules/nightly", namespace=THEIRS,
                 json={"task": "ping", "cron": "0 3 * * *"}).raise_for_status()

@@ -38,6 +38,7 @@ EXPECTED: set[tuple[JobStatus, JobStatus]] = {
     (S.QUEUED, S.CANCELLED),
     (S.QUEUED, S.EXPIRED),
     (S.QUEUED, S.SCHEDULED),
+    (S.QUEUED, S.WAITING),  # a rate-limited job ready without an admission waits for tokens
     # an attempt ends, or its lease is rescued or given back
     (S.RUNNING, S.SUCCEEDED),
     (S.RUNNING, S.QUEUED),

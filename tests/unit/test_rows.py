@@ -86,11 +86,13 @@ def test_a_tasks_request_carries_each_option_in_its_field() -> None:
 
     from taskwheel.app import App
     from taskwheel.limits import ConcurrencyLimit
+    from taskwheel.rates import RateLimit
 
     app = App("sqlite://:memory:", namespace="home")
 
     @app.task(queue="mail", concurrency=ConcurrencyLimit(key="to:{to}", limit=3),
-              guarantee="at_most_once", deadline_policy="run_late")
+              guarantee="at_most_once", deadline_policy="run_late",
+              rate=RateLimit(key="api:{to}", rate="5/s", burst=4, cost=2))
     def send(to: str) -> None: ...
 
     new = send.request(["a@b.c"], {}, queue="urgent", priority=5,
@@ -105,8 +107,8 @@ def test_a_tasks_request_carries_each_option_in_its_field() -> None:
         "run_at": datetime(2030, 1, 1, tzinfo=UTC).timestamp(), "deadline": None,
         "deadline_in": 7200.0, "timeout": 30.0, "idempotency_key": "once",
         "trace_parent": None, "gate_key": "to:a@b.c", "gate_capacity": 3,
-        "gate_breaker": None, "fairness_key": "customer:1", "rank_offset": 0,
-        "fair_pass": 0.0,
+        "gate_breaker": None, "fairness_key": "customer:1", "rate_key": "api:a@b.c",
+        "rate_cost": 2, "rate_declared": (5.0, 4), "rank_offset": 0, "fair_pass": 0.0,
     }
     assert {f.name for f in dataclasses.fields(NewJob)} == set(expected)
     assert {name: getattr(new, name) for name in expected} == expected

@@ -14,6 +14,7 @@ import time
 from taskwheel.app import App
 from taskwheel.errors import TaskwheelError
 from taskwheel.limits import ConcurrencyLimit
+from taskwheel.rates import RateLimit
 
 QUEUE = "bench"
 APP_SPEC = "taskwheel.bench.app:app"
@@ -35,6 +36,12 @@ async def noop() -> None:
 async def keyed_noop(key: int) -> None:
     """The drain's job with ``--keys``: a no-op holding a slot of its key (the limit
     the benchmark sets for every key overrides this one)."""
+
+
+@app.task(queue=QUEUE, rate=RateLimit(key="bench-rate:{key}", rate="1000/s", burst=100))
+async def rated_noop(key: int) -> None:
+    """The dispatch benchmark's rate-limited drain's job: a no-op whose start is paid
+    for from its key's bucket (rates high enough not to bound the drain)."""
 
 
 @app.task(queue=QUEUE)

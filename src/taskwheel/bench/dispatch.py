@@ -5,9 +5,13 @@ Every drain runs in the same database as the plain one it is compared with, each
 namespace of its own, with idle ``taskwheel worker`` processes started for it: the
 plain drain (no fairness, no aging: today's order), then the same number of jobs
 spread over fairness keys of weights 1:2:4 (`DispatchBenchSettings.weights`).
-Further drains (keys with concurrency or rate limits) join `DispatchBenchResult.drains`
-under their own names when those features exist; until then the report lists them
-under ``not_measured``, with no figure.
+The rate-limited drain spreads the same number of jobs over ``rate_keys`` keys, each
+with a rate limit (`taskwheel.bench.app.rated_noop`: 1,000 starts a second per key, a
+burst of 100) high enough not to bound the drain: what it measures is the cost of
+waiting for admission and of the admission passes the maintenance lease holder (one of
+the workers) runs. Further drains (keys with concurrency limits) join
+`DispatchBenchResult.drains` under their own names when those features exist; until
+then the report lists them under ``not_measured``, with no figure.
 
 Fairness: the fair drain's jobs are all ready before the workers claim (saturation);
 the claims taken while every key still had jobs waiting (the first half, in claim
@@ -33,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from taskwheel.bench.app import QUEUE, app, noop
+from taskwheel.bench.app import QUEUE, app, noop, rated_noop
 from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet
@@ -64,6 +68,7 @@ class DispatchBenchSettings:
     claims_per_second: int = 10
     flood_backlog: int = 100
     trickle_every: int = 5
+    rate_keys: int = 100
 
     @classmethod
     def build(cls, *, jobs: int = 20_000, workers: int = 2, concurrency: int = 100,
@@ -166,14 +171,18 @@ class DispatchBenchResult:
 
 NOT_MEASURED = {
     "concurrency_limited": "keys with concurrency limits do not exist on this branch",
-    "rate_limited": "keys with rate limits do not exist on this branch",
 }
 
 METHODS = {
     "drain": "jobs / (last finished_at - first started_at) from the job rows; idle worker "
              "processes started for each drain, the jobs made ready by one enqueue_many "
              "call; plain: no fairness key, no aging; fair: the same jobs spread evenly "
-             "over keys of weights 1:2:4, in a namespace with those weights",
+             "over keys of weights 1:2:4, in a namespace with those weights; "
+             "rate_limited: the same jobs spread evenly over rate_keys keys with a rate "
+             "limit each (1,000/s, burst 100: not a bound on the drain), admitted by the "
+             "maintenance lease holder among the workers (every promote_every, 1 s, and "
+             "every 0.1 s while it admits); the wait for the first admission is before "
+             "the first start, so outside the timed span",
     "ratio_to_plain": "a drain's rate / the plain drain's rate, in the same run",
     "cpu_us_per_job": "CPU (user + system) per job from the enqueue's commit to the last "
                       "job seen finished: client, the worker processes and their children; "
@@ -219,6 +228,8 @@ def run_dispatch_benchmark(
         drains["fair"], jobs = _drain(stack, settings, store, url=url, namespace=fair_ns,
                                       requests=requests)
         shares = _shares(jobs, keys, settings.weights)
+        drains["rate_limited"] = _rate_limited_drain(stack, settings, store, url=url,
+                                                     namespace=f"{prefix}-rated", say=say)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
         unaged, _ = _starvation(url, f"{prefix}-unaged", settings, aging=False)
@@ -233,6 +244,8 @@ def run_dispatch_benchmark(
                 "workers": settings.workers, "concurrency": settings.concurrency,
                 "claim_batch_size": settings.fleet.claim_batch, "jobs": settings.jobs,
                 "weights": list(settings.weights),
+                "rate_limited": {"keys": settings.rate_keys, "rate_per_key_s": 1000.0,
+                                 "burst": 100},
                 "starvation": {"aging_rate": settings.aging_rate,
                                "seconds": settings.seconds,
                                "claims_per_second": settings.claims_per_second,
@@ -261,6 +274,20 @@ def _drain(
     last = max(epoch(job.finished_at) for job in jobs)
     claims = len({(job.worker_id, job.started_at) for job in jobs})
     return DrainFigure(len(jobs), last - first, enqueue_seconds, claims, cpu[0]), jobs
+
+
+def _rate_limited_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, say: Progress,
+) -> DrainFigure:
+    """The drain of ``jobs`` rate-limited no-ops spread over ``rate_keys`` keys."""
+    say(f"rate-limited drain: {settings.jobs} jobs over {settings.rate_keys} keys "
+        "with a rate limit each")
+    app.configure(namespace=namespace)
+    requests = [rated_noop.prepare(n % settings.rate_keys) for n in range(settings.jobs)]
+    figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
+                       requests=requests)
+    return figure
 
 
 def _shares(jobs: list[Job], keys: list[str], weights: tuple[float, ...]) -> list[KeyShare]:

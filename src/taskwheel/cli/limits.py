@@ -1,5 +1,7 @@
 """``taskwheel limits``: each key's concurrency limit, slots in use and waiting jobs;
-set a limit at run time; pause and resume a key (see `taskwheel.limits`).
+set a limit at run time; pause and resume a key (see `taskwheel.limits`); each key's
+rate limit, set at run time with ``limits set KEY --rate 100/min --burst 20`` and
+listed with ``limits rates`` (see `taskwheel.rates`).
 ``taskwheel breakers``: the keys' circuit breakers; open and close one by hand (see
 `taskwheel.breakers`)."""
 
@@ -13,13 +15,16 @@ from taskwheel.cli.output import _when
 from taskwheel.cli.queues import _for, _pause_end_options, _until
 from taskwheel.errors import InvalidInput
 from taskwheel.limits import KeyLimit, validate_capacity
+from taskwheel.rates import KeyRate, parse_rate, validate_burst
 
 _COLUMNS = ("key", "capacity", "in_use", "waiting", "set_by_hand", "paused", "paused_until")
+_RATE_COLUMNS = ("key", "rate", "rate_per_minute", "burst", "tokens", "waiting", "admitted",
+                 "set_by_hand")
 
 
 @click.group()
 def limits() -> None:
-    """Concurrency limits per key: list, show, set; pause and resume a key."""
+    """Concurrency and rate limits per key: list, show, set, rates; pause and resume."""
 
 
 @limits.command("list")
@@ -51,15 +56,52 @@ def show_limit(target: Target, *, key: str) -> None:
 
 @limits.command("set")
 @click.argument("key")
-@click.argument("limit", metavar="LIMIT")
+@click.argument("limit", metavar="[LIMIT]", required=False)
+@click.option("--rate", "rate_text", metavar="RATE",
+              help="Start KEY's jobs at this rate at most: 100/min, 5/s, 2/10s, 1000/h.")
+@click.option("--burst", "burst_text", metavar="TOKENS",
+              help="The rate's bucket: starts allowed at once (default: the key's, or 1).")
 @common_options
-def set_limit(target: Target, *, key: str, limit: str) -> None:
+def set_limit(target: Target, *, key: str, limit: str | None, rate_text: str | None,
+              burst_text: str | None) -> None:
     """Run at most LIMIT jobs of KEY at once, from now on, whatever its task declares
     (``none``: no limit). Raising it admits waiting jobs at once; lowering it lets
-    running jobs finish."""
-    capacity = None if limit == "none" else _capacity_of(limit)
+    running jobs finish. With --rate and/or --burst, set KEY's rate limit instead (or
+    as well): from the next admission pass on, its jobs start at RATE at most."""
+    if limit is None and rate_text is None and burst_text is None:
+        raise InvalidInput("limit", "give LIMIT, --rate or --burst")
+    capacity = None if limit in (None, "none") else _capacity_of(limit)
+    burst = None if burst_text is None else _burst_of(burst_text)
+    if rate_text is not None:
+        parse_rate(rate_text)  # every value is checked before anything is written
     with target.client() as client:
+        if rate_text is not None or burst is not None:
+            rated = client.set_rate(key, rate_text, burst=burst)
+            if limit is None:
+                _print_rate(target, rated)
+                return
         _print(target, client.set_limit(key, capacity))
+
+
+@limits.command("rates")
+@click.argument("key", required=False)
+@listing_options
+def list_rates(target: Target, *, key: str | None) -> None:
+    """Every rate-limited key of the namespace (KEY: that one, refused if it has no
+    rate limit): its rate, burst, tokens, jobs waiting for tokens and admitted."""
+    with target.client() as client:
+        found = client.rates() if key is None else [client.rate(key)]
+    if target.output.data:
+        target.output.records([rate.to_dict() for rate in found], columns=_RATE_COLUMNS)
+        return
+    table = Table(title="rates", title_justify="left")
+    for column in ("key", "rate", "burst", "tokens", "waiting", "admitted", "set"):
+        table.add_column(column)
+    for rate in found:
+        table.add_row(rate.key, _per_minute(rate), str(rate.burst), f"{rate.tokens:g}",
+                      str(rate.waiting), str(rate.admitted),
+                      "by hand" if rate.set_by_hand else "declared")
+    target.output.console.print(table)
 
 
 @limits.command("pause")
@@ -95,6 +137,26 @@ def _capacity_of(text: str) -> int:
         raise InvalidInput("limit", f"must be a whole number from 1, or none, got {text!r}") \
             from None
     return validate_capacity(value)
+
+
+def _burst_of(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput("burst", f"must be a whole number from 1, got {text!r}") from None
+    return validate_burst(value)
+
+
+def _per_minute(rate: KeyRate) -> str:
+    return f"{rate.rate * 60:g}/min"
+
+
+def _print_rate(target: Target, rate: KeyRate) -> None:
+    if target.output.json:
+        target.output.emit_json(rate.to_dict())
+        return
+    target.output.note(f"key {rate.key}: rate {_per_minute(rate)}, burst {rate.burst}, "
+                       f"{rate.waiting} waiting for tokens")
 
 
 def _capacity(limit: KeyLimit) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.events import Event, EventKind
+from taskwheel.maintenance.admitter import Admitter
 from taskwheel.maintenance.alerter import Alerter
 from taskwheel.maintenance.duty import Duty
 from taskwheel.maintenance.expirer import Expirer
@@ -153,6 +154,7 @@ class Maintenance:
             Pruner(store, namespace, s.prune_every, retention=s.retention, source=holder),
             Alerter(store, namespace, s.alert_every, source=holder),
             Reopener(store, namespace, s.release_every, source=holder),
+            Admitter(store, namespace, s.promote_every, source=holder),
         )
         self.holding = False
         self.resigned = False

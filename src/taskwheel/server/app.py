@@ -32,6 +32,7 @@ from taskwheel.server.routes import (
     jobs,
     limits,
     queues,
+    rates,
     schedules,
     stream,
     webhooks,
@@ -92,7 +93,7 @@ def create_app(
     api.state.wake_ups = wake_ups
     install_handlers(api)
     routers = (jobs.router, dead_jobs.router, schedules.router, workflows.router,
-               queues.router, limits.router, claims.router, webhooks.router,
+               queues.router, rates.router, limits.router, claims.router, webhooks.router,
                alerts.router)
     for router in routers:
         api.include_router(router)

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from taskwheel.explanations import Explanation, ReasonCode
 from taskwheel.fairness import FairWeight, QueueAging
@@ -16,6 +25,7 @@ from taskwheel.keys import ApiKey, Role
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota
+from taskwheel.rates import KeyRate
 from taskwheel.schedules import FireResult, Misfire, Overlap, Schedule
 from taskwheel.triggers import DstEffect, DstFold, DstGap
 from taskwheel.workflows import FailurePolicy, RunStatus, WorkflowRun
@@ -588,6 +598,38 @@ class KeyLimitList(Answer):
 
 class BreakerList(Answer):
     breakers: list[KeyLimitOut]
+
+
+class KeyRateIn(Request):
+    """A key's rate limit: ``rate`` as ``"100/min"`` or tokens per second, ``burst``
+    in tokens; null leaves either as it is (a new key's burst is 1)."""
+
+    rate: StrictStr | StrictFloat | StrictInt | None = None
+    burst: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class KeyRateOut(Answer):
+    """A key's rate limit (tokens per second), its tokens at the last admission pass,
+    its jobs waiting for tokens and those admitted and not started."""
+
+    namespace: str
+    key: str
+    rate: float
+    rate_per_minute: float
+    burst: int
+    set_by_hand: bool
+    tokens: float
+    refilled_at: datetime | None
+    waiting: int
+    admitted: int
+
+    @classmethod
+    def of(cls, rate: KeyRate) -> KeyRateOut:
+        return cls.model_validate(rate.to_dict())
+
+
+class KeyRateList(Answer):
+    rates: list[KeyRateOut]
 
 
 class KeyResumedOut(Answer):

@@ -36,6 +36,7 @@ from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.limits import KeyLimit
 from taskwheel.notify import Notifier
 from taskwheel.quotas import Quota
+from taskwheel.rates import KeyRate
 from taskwheel.retry import Retry
 from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
@@ -487,6 +488,27 @@ class Store(ABC):
     def resume_key(self, namespace: str, key: str) -> int:
         """Open a paused key's gate; how many waiting jobs it admitted (`NotPaused`,
         `LimitNotFound`)."""
+
+    @abstractmethod
+    def set_rate(self, namespace: str, key: str, rate: str | float,
+                 burst: int | None = None) -> KeyRate:
+        """Set a key's rate limit at run time (see `taskwheel.rates`): ``rate`` as
+        ``"100/min"`` or tokens per second, ``burst`` (None: the key's, or 1); a task's
+        declaration no longer changes it. The next admission pass uses it."""
+
+    @abstractmethod
+    def get_rate(self, namespace: str, key: str) -> KeyRate:
+        """A key's rate limit with its waiting and admitted jobs (`RateNotFound`)."""
+
+    @abstractmethod
+    def list_rates(self, namespace: str) -> list[KeyRate]:
+        """The namespace's rate-limited keys by name."""
+
+    @abstractmethod
+    def admit_rated_jobs(self, namespace: str, key: str | None = None) -> int:
+        """Maintenance of the rate limits of ``namespace`` (every namespace for
+        `ALL_NAMESPACES`): admit the jobs waiting for tokens as their buckets allow, in
+        dispatch order; how many."""
 
     @abstractmethod
     def admit_due_keys(self, namespace: str) -> int:

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from taskwheel.alerts import (
     AlertDelivery,
@@ -94,12 +94,13 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
 )
-from taskwheel.stores import placing, steps
+from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import AttemptEnd, Executor, Moved
+from taskwheel.stores.executor import Access, AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
+from taskwheel.stores.rating import RateControl
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import (
@@ -110,12 +111,8 @@ from taskwheel.workflows import (
     WorkflowSpec,
 )
 
-# How an operation uses the database: one statement that commits alone; a write
-# transaction; reads that need no snapshot; reads that must agree with each other.
-Access = Literal["statement", "transaction", "read", "snapshot"]
 
-
-class SQLStore(Store):
+class SQLStore(RateControl, Store):
     """The `Store` contract written once over a dialect's executors."""
 
     claim_policy: ClaimPolicy = DEFAULT_POLICY
@@ -171,13 +168,14 @@ class SQLStore(Store):
         for new in jobs:  # one pass: most batches have none of these
             deadlines = deadlines or new.deadline is not None
             keyed = keyed or new.idempotency_key is not None
-            placed = placed or new.gate_key is not None or new.fairness_key is not None
+            placed = placed or (new.gate_key is not None or new.fairness_key is not None
+                                or new.rate_key is not None)
         if deadlines:
             _refuse_past_deadlines(jobs, self.now())
         written = None
         # Gated jobs take slots, and jobs with a fairness key get their places, in the
-        # transaction below; keys that others hold may have to be looked for twice: in
-        # one transaction too.
+        # transaction below (rate-limited ones wait for their admission there too);
+        # keys that others hold may have to be looked for twice: in one transaction too.
         if not placed:
             with self.executor("enqueue", "transaction" if keyed else "statement",
                                pipeline=True) as ex:
@@ -223,7 +221,13 @@ class SQLStore(Store):
             if gated:
                 tx.arm_limits()
                 tx.declare_limits(jobs)
+            rated = any(new.rate_key is not None for new in jobs)
+            if rated:
+                tx.arm_rates()
+                tx.declare_rates(jobs)
             created = tx.insert_jobs(placing.placed_jobs(tx, jobs, now))
+            if rated:  # before their concurrency keys: a ready one waits for tokens
+                created = rating.waiting_for_tokens(tx, created, jobs)
             if gated:
                 tx.set_gate_keys([(job, new.gate_key) for job, new, existing
                                   in zip(created, jobs, created.existing, strict=True)
@@ -329,9 +333,11 @@ class SQLStore(Store):
             steps.steps_ended(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
         self._breaker_events(changes)
+        # Requeued: ready again, or waiting for its rate key's tokens (taskwheel.rates).
+        back = (JobStatus.QUEUED, JobStatus.WAITING)
         return Rescue(
-            requeued=sorted(row.id for row in moved if row.status is JobStatus.QUEUED),
-            failed=sorted(row.id for row in moved if row.status is not JobStatus.QUEUED),
+            requeued=sorted(row.id for row in moved if row.status in back),
+            failed=sorted(row.id for row in moved if row.status not in back),
         )
 
     def cancel_job(self, namespace: str, job_id: int) -> Job:
@@ -726,6 +732,7 @@ class SQLStore(Store):
                           if job.status is JobStatus.WAITING else ()),
                 schedule_name=_schedule_name(ex, job),
                 pauses=ex.list_pauses(namespace) if pending else (),
+                rate=rating.rate_of_waiting(ex, job),
             )
         return explain(facts)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
@@ -50,6 +51,7 @@ from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import KeyLimit
 from taskwheel.quotas import Quota, QuotaUsage
+from taskwheel.rates import Bucket, KeyRate, Waiting
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -61,6 +63,10 @@ from taskwheel.workflows import (
     WorkflowSpec,
     WorkflowStep,
 )
+
+# How an operation uses the database: one statement that commits alone; a write
+# transaction; reads that need no snapshot; reads that must agree with each other.
+Access = Literal["statement", "transaction", "read", "snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,6 +778,57 @@ class Executor(ABC):
     @abstractmethod
     def due_breakers(self, namespace: str) -> list[str]:
         """The namespace's open breakers whose time has come."""
+
+    # -- rate limits (``rating.py``, `taskwheel.rates`) -------------------------------------
+
+    @abstractmethod
+    def arm_rates(self) -> None:
+        """Make sure rate-limited jobs wait for their admission (SQLite creates its
+        trigger with the first bucket; PostgreSQL's always exists)."""
+
+    @abstractmethod
+    def declare_rates(self, jobs: Sequence[NewJob]) -> None:
+        """Create the buckets of the keys of ``jobs`` with their tasks' declared rates
+        (a declared rate follows the declaration; one set by hand stays)."""
+
+    @abstractmethod
+    def set_rate_keys(self, keyed: Sequence[tuple[Job, str, int]]) -> None:
+        """Give new jobs their rate keys and costs (job, key, cost): a ready one waits."""
+
+    @abstractmethod
+    def set_rate(self, namespace: str, key: str, rate: float, burst: int) -> None:
+        """Set a key's rate (per second) and burst by hand, creating its bucket."""
+
+    @abstractmethod
+    def lock_rate_buckets(self, namespace: str, key: str | None = None
+                          ) -> dict[str, Bucket]:
+        """The buckets of the namespace's keys with waiting jobs, locked until this
+        transaction ends."""
+
+    @abstractmethod
+    def rate_outstanding(self, namespace: str) -> dict[str, int]:
+        """What the admitted and not started jobs of each key cost."""
+
+    @abstractmethod
+    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[Waiting]:
+        """The first ``limit`` jobs waiting for the key's tokens that no paused queue or
+        task holds, in dispatch order, each with its concurrency key's free slots."""
+
+    @abstractmethod
+    def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:
+        """Queue the waiting jobs ``ids`` with their admission, waking the workers."""
+
+    @abstractmethod
+    def save_buckets(self, namespace: str, buckets: dict[str, Bucket]) -> None:
+        """Write the buckets an admission pass leaves."""
+
+    @abstractmethod
+    def job_rate_key(self, job_id: int) -> str | None:
+        """A job's rate key (None: not rate-limited)."""
+
+    @abstractmethod
+    def list_rates(self, namespace: str, key: str | None = None) -> list[KeyRate]:
+        """The namespace's buckets (one key's), with waiting and admitted jobs."""
     # -- fair shares and aging (taskwheel.fairness) -----------------------------------------
 
     @abstractmethod

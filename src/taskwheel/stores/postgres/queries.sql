@@ -1621,3 +1621,115 @@ RETURNING queue
 -- name: list_queue_aging
 SELECT namespace, queue, rate FROM queue_aging
 WHERE namespace = %(namespace)s ORDER BY queue
+
+-- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
+-- A rate-limited job waits (status 'waiting', jobs_rate_wait) until the holder of the
+-- maintenance lease admits it from its key's bucket; the waiting ones are read in
+-- dispatch order off jobs_rate_waiting, the admitted ones counted on jobs_rate_admitted
+-- (migration 0014).
+
+-- name: arm_rates
+-- Nothing to arm: the trigger is permanent (its WHEN clause looks at the row alone).
+SELECT 1
+
+-- name: declare_rates
+-- The buckets of an enqueue (%(rates)s, JSON [{namespace, key, rate, burst}]) with the
+-- rate and burst their tasks declare, full when new; one set by hand stays as it is. In
+-- key order: two enqueues lock the rows in one order.
+INSERT INTO rates (namespace, key, rate, burst, created_at, tokens, refilled_at)
+SELECT d.namespace, d.key, d.rate, d.burst, clock_now(%(now)s), d.burst, clock_now(%(now)s)
+FROM json_to_recordset(%(rates)s::json)
+     AS d(namespace text, key text, rate double precision, burst integer)
+ORDER BY d.namespace, d.key
+ON CONFLICT (namespace, key) DO UPDATE
+SET rate = excluded.rate, burst = excluded.burst
+WHERE NOT rates.set_by_hand
+  AND (rates.rate <> excluded.rate OR rates.burst <> excluded.burst)
+
+-- name: set_rate_keys
+-- The enqueue's new jobs get their rate keys and costs (%(keys)s, JSON [{id, key,
+-- cost}]), before their concurrency keys: a ready one waits for its admission instead.
+UPDATE jobs
+SET rate_key = k.key, rate_cost = k.cost,
+    status = CASE WHEN jobs.status = 'queued' THEN 'waiting' ELSE jobs.status END,
+    blocked = false
+FROM json_to_recordset(%(keys)s::json) AS k(id bigint, key text, cost integer)
+WHERE jobs.id = k.id
+
+-- name: set_rate
+-- A key's rate and burst set by hand (a declaration no longer changes them); the bucket
+-- is created full if the key has none yet.
+INSERT INTO rates (namespace, key, rate, burst, set_by_hand, created_at, tokens, refilled_at)
+VALUES (%(namespace)s, %(key)s, %(rate)s, %(burst)s, true, clock_now(%(now)s), %(burst)s,
+        clock_now(%(now)s))
+ON CONFLICT (namespace, key) DO UPDATE
+SET rate = excluded.rate, burst = excluded.burst, set_by_hand = true
+
+-- name: lock_rate_buckets
+-- The buckets of %(namespace)s with jobs waiting for tokens (%(key)s: that one alone;
+-- NULL: all), locked until the admission commits: two holders overlapping in a
+-- handover admit one after the other, each from the bucket the other left.
+SELECT r.key, r.rate, r.burst, r.tokens, r.held, r.refilled_at
+FROM rates AS r
+WHERE r.namespace = %(namespace)s AND (%(key)s::text IS NULL OR r.key = %(key)s::text)
+  AND EXISTS (SELECT 1 FROM jobs AS w
+              WHERE w.namespace = r.namespace AND w.rate_key = r.key
+                AND w.status = 'waiting')
+ORDER BY r.key
+FOR UPDATE OF r
+
+-- name: rate_outstanding
+-- What the admitted and not started jobs of each key of %(namespace)s cost.
+SELECT rate_key AS key, sum(rate_cost) AS cost
+FROM jobs
+WHERE namespace = %(namespace)s AND rate_key IS NOT NULL AND status = 'queued'
+GROUP BY rate_key
+
+-- name: rate_waiting_jobs
+-- The first %(limit)s jobs of key %(key)s waiting for tokens, in dispatch order, but
+-- those a paused queue or task holds, each with its concurrency key's free slots (room:
+-- NULL when no limit holds it; 0 when the key is paused or its breaker open). One
+-- someone else holds locked now (a cancel) is left for the next pass.
+SELECT w.id, w.rate_cost, w.gate_key,
+       CASE WHEN w.gate_key IS NULL THEN NULL
+            ELSE slot_room(w.namespace, w.gate_key, 0) END AS room
+FROM jobs AS w
+WHERE w.namespace = %(namespace)s AND w.rate_key = %(key)s AND w.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM pauses AS p
+                  WHERE p.namespace = w.namespace
+                    AND ((p.kind = 'queue' AND p.name = w.queue)
+                         OR (p.kind = 'task' AND p.name = w.task)))
+ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
+LIMIT %(limit)s
+FOR UPDATE OF w SKIP LOCKED
+
+-- name: admit_rated
+-- The jobs %(ids)s (JSON) admitted: queued with their admission (their fence), each then
+-- passing the pause and slot gates as any job that becomes ready.
+UPDATE jobs SET status = 'queued', blocked = false, rate_fence = fence
+WHERE id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
+  AND status = 'waiting'
+RETURNING id
+
+-- name: save_buckets
+-- The buckets an admission pass leaves (%(buckets)s, JSON [{key, tokens, held}]), now.
+UPDATE rates SET tokens = b.tokens, held = b.held, refilled_at = clock_now(%(now)s)
+FROM json_to_recordset(%(buckets)s::json) AS b(key text, tokens double precision, held integer)
+WHERE rates.namespace = %(namespace)s AND rates.key = b.key
+
+-- name: list_rates
+-- A namespace's buckets (one key with %(key)s; all with NULL), with the jobs waiting for
+-- tokens and those admitted and not started.
+SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_at,
+       (SELECT count(*) FROM jobs AS w
+        WHERE w.namespace = r.namespace AND w.rate_key = r.key
+          AND w.status = 'waiting') AS waiting,
+       (SELECT count(*) FROM jobs AS a
+        WHERE a.namespace = r.namespace AND a.rate_key = r.key
+          AND a.status = 'queued') AS admitted
+FROM rates AS r
+WHERE r.namespace = %(namespace)s AND (%(key)s::text IS NULL OR r.key = %(key)s::text)
+ORDER BY r.key
+
+-- name: job_rate_key
+SELECT rate_key FROM jobs WHERE id = %(id)s

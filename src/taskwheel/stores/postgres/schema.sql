@@ -136,6 +136,17 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION rate_wait()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    NEW.status := 'waiting';
+    NEW.blocked := false;
+    RETURN NEW;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION slot_freed()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -304,6 +315,9 @@ CREATE TABLE jobs (
     fairness_key text,
     rank_offset bigint DEFAULT 0 NOT NULL,
     fair_pass double precision DEFAULT 0 NOT NULL,
+    rate_key text,
+    rate_cost integer DEFAULT 1 NOT NULL,
+    rate_fence bigint,
     CONSTRAINT jobs_deadline_policy_check CHECK ((deadline_policy = ANY (ARRAY['expire'::text, 'run_late'::text]))),
     CONSTRAINT jobs_guarantee_check CHECK ((guarantee = ANY (ARRAY['at_least_once'::text, 'at_most_once'::text]))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -382,6 +396,21 @@ CREATE TABLE quotas (
     tokens double precision DEFAULT 0 NOT NULL,
     tokens_at double precision DEFAULT 0 NOT NULL,
     CONSTRAINT quotas_pkey PRIMARY KEY (namespace)
+);
+
+CREATE TABLE rates (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    rate double precision NOT NULL,
+    burst integer NOT NULL,
+    set_by_hand boolean DEFAULT false NOT NULL,
+    created_at double precision NOT NULL,
+    tokens double precision NOT NULL,
+    held integer DEFAULT 0 NOT NULL,
+    refilled_at double precision NOT NULL,
+    CONSTRAINT rates_burst_check CHECK ((burst >= 1)),
+    CONSTRAINT rates_pkey PRIMARY KEY (namespace, key),
+    CONSTRAINT rates_rate_check CHECK ((rate > (0)::double precision))
 );
 
 CREATE TABLE schedules (
@@ -465,6 +494,10 @@ CREATE UNIQUE INDEX jobs_idempotency ON jobs USING btree (namespace, idempotency
 
 CREATE INDEX jobs_prunable ON jobs USING btree (namespace, finished_at) WHERE (status = ANY (ARRAY['succeeded'::text, 'cancelled'::text, 'expired'::text, 'upstream_failed'::text, 'skipped'::text]));
 
+CREATE INDEX jobs_rate_admitted ON jobs USING btree (namespace, rate_key) WHERE ((rate_key IS NOT NULL) AND (status = 'queued'::text));
+
+CREATE INDEX jobs_rate_waiting ON jobs USING btree (namespace, rate_key, priority DESC, deadline, run_at, id) WHERE ((rate_key IS NOT NULL) AND (status = 'waiting'::text));
+
 CREATE INDEX jobs_ready ON jobs USING btree (namespace, ((priority + rank_offset)) DESC, fair_pass, deadline, run_at, id) WHERE ((status = 'queued'::text) AND (NOT blocked));
 
 CREATE INDEX jobs_running ON jobs USING btree (namespace) WHERE (status = 'running'::text);
@@ -494,6 +527,8 @@ CREATE TRIGGER jobs_gate_inserted AFTER INSERT ON jobs REFERENCING NEW TABLE AS 
 CREATE TRIGGER jobs_gate_ready BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION gate_became_ready();
 
 CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION notify_inserted_ready();
+
+CREATE TRIGGER jobs_rate_wait BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text AND new.rate_key IS NOT NULL AND new.rate_fence IS DISTINCT FROM new.fence) EXECUTE FUNCTION rate_wait();
 
 CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked)) EXECUTE FUNCTION slot_freed();
 

@@ -48,8 +48,9 @@ from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.dispatch import DispatchStatements
-from taskwheel.stores.engine import Access, SQLStore
+from taskwheel.stores.engine import SQLStore
 from taskwheel.stores.executor import (
+    Access,
     AttemptEnd,
     BandCount,
     Executor,
@@ -67,6 +68,7 @@ from taskwheel.stores.postgres.connection import (
 )
 from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
+from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
 from taskwheel.stores.tenancy import TenancyStatements
 
@@ -85,7 +87,7 @@ T = TypeVar("T")
 
 class PostgresExecutor(
     WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
-    DispatchStatements, Executor,
+    DispatchStatements, RateStatements, Executor,
 ):
     """The statements of ``queries.sql`` on one connection: in autocommit mode (each
     statement its own transaction) or inside the transaction the store began.
@@ -142,6 +144,9 @@ class PostgresExecutor(
 
     def arm_limits(self) -> None:
         pass  # the slot triggers are permanent (migration 0012)
+
+    def arm_rates(self) -> None:
+        pass  # the rate trigger is permanent (migration 0014)
 
     def _admit(self, namespace: str, key: str) -> int:
         row = self._execute("admit_waiting", {"namespace": namespace, "key": key}).fetchone()

@@ -1416,3 +1416,129 @@ RETURNING queue
 -- name: list_queue_aging
 SELECT namespace, queue, rate FROM taskwheel_queue_aging
 WHERE namespace = :namespace ORDER BY queue
+
+-- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
+-- A rate-limited job waits (status 'waiting') until the holder of the maintenance lease
+-- admits it from its key's bucket; the waiting ones are read in dispatch order off
+-- taskwheel_jobs_rate_waiting, the admitted ones counted on taskwheel_jobs_rate_admitted
+-- (migration 0014).
+
+-- name: arm_rates
+-- The trigger that sends a rate-limited job becoming queued without an admission for its
+-- fence to wait, created with the first bucket (a claim, which makes rows running, is
+-- not looked at by its WHEN clause). The gate and slot triggers then see it leave the
+-- queue: a slot it took goes to the next job.
+CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_rate_wait AFTER UPDATE OF status ON taskwheel_jobs
+FOR EACH ROW WHEN NEW.status = 'queued' AND OLD.status <> 'queued'
+ AND NEW.rate_key IS NOT NULL AND NEW.rate_fence IS NOT NEW.fence
+BEGIN
+    UPDATE taskwheel_jobs SET status = 'waiting', blocked = 0 WHERE id = NEW.id;
+END;
+
+-- name: declare_rates
+-- The buckets of an enqueue (:rates, JSON [{namespace, key, rate, burst}]) with the rate
+-- and burst their tasks declare, full when new; one set by hand stays as it is.
+INSERT INTO taskwheel_rates (namespace, key, rate, burst, created_at, tokens, refilled_at)
+SELECT json_extract(value, '$.namespace'), json_extract(value, '$.key'),
+       json_extract(value, '$.rate'), json_extract(value, '$.burst'), :now,
+       json_extract(value, '$.burst'), :now
+FROM json_each(:rates) WHERE true
+ON CONFLICT (namespace, key) DO UPDATE
+SET rate = excluded.rate, burst = excluded.burst
+WHERE NOT taskwheel_rates.set_by_hand
+  AND (taskwheel_rates.rate <> excluded.rate OR taskwheel_rates.burst <> excluded.burst)
+
+-- name: set_rate_keys
+-- The enqueue's new jobs get their rate keys and costs (:keys, JSON [{id, key, cost}]),
+-- before their concurrency keys: a ready one waits for its admission instead.
+UPDATE taskwheel_jobs
+SET rate_key = json_extract(k.value, '$.key'), rate_cost = json_extract(k.value, '$.cost'),
+    status = CASE WHEN taskwheel_jobs.status = 'queued' THEN 'waiting'
+                  ELSE taskwheel_jobs.status END,
+    blocked = 0
+FROM json_each(:keys) AS k
+WHERE taskwheel_jobs.id = json_extract(k.value, '$.id')
+
+-- name: set_rate
+-- A key's rate and burst set by hand (a declaration no longer changes them); the bucket
+-- is created full if the key has none yet.
+INSERT INTO taskwheel_rates (namespace, key, rate, burst, set_by_hand, created_at, tokens,
+                             refilled_at)
+VALUES (:namespace, :key, :rate, :burst, 1, :now, :burst, :now)
+ON CONFLICT (namespace, key) DO UPDATE
+SET rate = excluded.rate, burst = excluded.burst, set_by_hand = 1
+
+-- name: lock_rate_buckets
+-- The buckets of :namespace with jobs waiting for tokens (:key: that one alone; NULL:
+-- all), locked until the admission commits (the write transaction holds the lock).
+SELECT r.key, r.rate, r.burst, r.tokens, r.held, r.refilled_at
+FROM taskwheel_rates AS r
+WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
+  AND EXISTS (SELECT 1 FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
+              WHERE w.namespace = r.namespace AND w.rate_key = r.key
+                AND w.rate_key IS NOT NULL AND w.status = 'waiting')
+ORDER BY r.key
+
+-- name: rate_outstanding
+-- What the admitted and not started jobs of each key of :namespace cost.
+SELECT rate_key AS key, sum(rate_cost) AS cost
+FROM taskwheel_jobs INDEXED BY taskwheel_jobs_rate_admitted
+WHERE namespace = :namespace AND rate_key IS NOT NULL AND status = 'queued'
+GROUP BY rate_key
+
+-- name: rate_waiting_jobs
+-- The first :limit jobs of key :key waiting for tokens, in dispatch order, but those a
+-- paused queue or task holds, each with its concurrency key's free slots (room: NULL
+-- when no limit holds it; 0 when the key is paused or its breaker open).
+SELECT w.id, w.rate_cost, w.gate_key,
+       (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
+                    WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
+               - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
+                  WHERE h.namespace = w.namespace AND h.gate_key = w.gate_key
+                    AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
+                    AND h.blocked = 0)
+        FROM taskwheel_limits AS l
+        WHERE w.gate_key IS NOT NULL AND l.namespace = w.namespace AND l.key = w.gate_key
+       ) AS room
+FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
+WHERE w.namespace = :namespace AND w.rate_key = :key AND w.rate_key IS NOT NULL
+  AND w.status = 'waiting'
+  AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p
+                  WHERE p.namespace = w.namespace
+                    AND ((p.kind = 'queue' AND p.name = w.queue)
+                         OR (p.kind = 'task' AND p.name = w.task)))
+ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
+LIMIT :limit
+
+-- name: admit_rated
+-- The jobs :ids (JSON) admitted: queued with their admission (their fence), each then
+-- passing the pause and slot gates as any job that becomes ready.
+UPDATE taskwheel_jobs SET status = 'queued', blocked = 0, rate_fence = fence
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'waiting'
+RETURNING id
+
+-- name: save_buckets
+-- The buckets an admission pass leaves (:buckets, JSON [{key, tokens, held}]), at :now.
+UPDATE taskwheel_rates
+SET tokens = json_extract(b.value, '$.tokens'), held = json_extract(b.value, '$.held'),
+    refilled_at = :now
+FROM json_each(:buckets) AS b
+WHERE taskwheel_rates.namespace = :namespace
+  AND taskwheel_rates.key = json_extract(b.value, '$.key')
+
+-- name: list_rates
+-- A namespace's buckets (one key with :key; all with NULL), with the jobs waiting for
+-- tokens and those admitted and not started.
+SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_at,
+       (SELECT count(*) FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
+        WHERE w.namespace = r.namespace AND w.rate_key = r.key AND w.rate_key IS NOT NULL
+          AND w.status = 'waiting') AS waiting,
+       (SELECT count(*) FROM taskwheel_jobs AS a INDEXED BY taskwheel_jobs_rate_admitted
+        WHERE a.namespace = r.namespace AND a.rate_key = r.key AND a.rate_key IS NOT NULL
+          AND a.status = 'queued') AS admitted
+FROM taskwheel_rates AS r
+WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
+ORDER BY r.key
+
+-- name: job_rate_key
+SELECT rate_key FROM taskwheel_jobs WHERE id = :id

@@ -108,7 +108,7 @@ CREATE TABLE taskwheel_jobs (
     result           TEXT,                       -- JSON
     last_error       TEXT,
     checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT, fairness_key TEXT, rank_offset INTEGER NOT NULL DEFAULT 0, fair_pass REAL NOT NULL DEFAULT 0);
+, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT, fairness_key TEXT, rank_offset INTEGER NOT NULL DEFAULT 0, fair_pass REAL NOT NULL DEFAULT 0, rate_key TEXT, rate_cost INTEGER NOT NULL DEFAULT 1, rate_fence INTEGER);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,
@@ -170,6 +170,19 @@ CREATE TABLE taskwheel_quotas (
     max_active_schedules INTEGER,
     tokens               REAL    NOT NULL DEFAULT 0,
     tokens_at            REAL    NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE taskwheel_rates (
+    namespace   TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    rate        REAL    NOT NULL CHECK (rate > 0),
+    burst       INTEGER NOT NULL CHECK (burst >= 1),
+    set_by_hand INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL    NOT NULL,
+    tokens      REAL    NOT NULL,
+    held        INTEGER NOT NULL DEFAULT 0,
+    refilled_at REAL    NOT NULL,
+    PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 
 CREATE TABLE taskwheel_schedules (
@@ -252,6 +265,13 @@ CREATE INDEX taskwheel_jobs_holding ON taskwheel_jobs (namespace, gate_key)
 
 CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
+
+CREATE INDEX taskwheel_jobs_rate_admitted ON taskwheel_jobs (namespace, rate_key)
+    WHERE rate_key IS NOT NULL AND status = 'queued';
+
+CREATE INDEX taskwheel_jobs_rate_waiting
+    ON taskwheel_jobs (namespace, rate_key, priority DESC, coalesce(deadline, 1e308), run_at, id)
+    WHERE rate_key IS NOT NULL AND status = 'waiting';
 
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority + rank_offset DESC, fair_pass,

@@ -43,8 +43,9 @@ from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.dispatch import DispatchStatements
-from taskwheel.stores.engine import Access, SQLStore
+from taskwheel.stores.engine import SQLStore
 from taskwheel.stores.executor import (
+    Access,
     AttemptEnd,
     BandCount,
     Executor,
@@ -53,6 +54,7 @@ from taskwheel.stores.executor import (
     StatsRows,
 )
 from taskwheel.stores.observation import ObservationStatements
+from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, split_statements
 from taskwheel.stores.sqlite.commits import CommitWatcher, Witness, WitnessedExecutor
 from taskwheel.stores.sqlite.connection import (
@@ -77,7 +79,7 @@ _MIGRATIONS = load_migrations("taskwheel.stores.sqlite.migrations")
 
 class SQLiteExecutor(
     WorkflowStatements, TenancyStatements, ObservationStatements, AlertStatements,
-    DispatchStatements, Executor,
+    DispatchStatements, RateStatements, Executor,
 ):
     """Statements on one connection: inside a write transaction begun on first use,
     or reads in autocommit (``write`` is None)."""
@@ -128,6 +130,9 @@ class SQLiteExecutor(
 
     def arm_limits(self) -> None:
         self._run("arm_limits", {})
+
+    def arm_rates(self) -> None:
+        self._run("arm_rates", {})
 
     def _admit(self, namespace: str, key: str) -> int:
         # One row for each job admitted (SQLite cannot count an UPDATE's rows in SQL).
