@@ -469,6 +469,7 @@ class Scheduler:
             if misfired(schedule, plan, now):
                 misfires.append((schedule, plan))
         fired = self._apply(plans)
+        applied = {result.schedule_id for result in fired}
         due_later: float | None = None
         stale: set[int] = set()
         for result in fired:
@@ -480,7 +481,7 @@ class Scheduler:
                 run_at = result.run_at.timestamp()
                 due_later = run_at if due_later is None else min(due_later, run_at)
         for schedule, plan in misfires:
-            if schedule.id not in stale:
+            if schedule.id in applied and schedule.id not in stale:
                 self._count_misfire(schedule, plan, now)
         for plan in plans:
             if plan.schedule_id not in stale and self._mine(plan.schedule_id):
@@ -525,13 +526,19 @@ class Scheduler:
 
     def _apply(self, plans: list[FirePlan]) -> list[Fired]:
         """Apply plans partition by partition, each under its partition's lease: a
-        scheduler that lost one without noticing fires nothing of it."""
+        scheduler that lost one without noticing fires nothing of it. The leases are
+        renewed between two partitions when due (a slow store, a busy machine), and a
+        partition lost meanwhile is not applied."""
         count = self.settings.partitions
         by_partition: dict[int, list[FirePlan]] = {}
         for plan in plans:
             by_partition.setdefault(partition_of(plan.schedule_id, count), []).append(plan)
         fired: list[Fired] = []
-        for partition, group in sorted(by_partition.items()):
+        for n, (partition, group) in enumerate(sorted(by_partition.items())):
+            if n:
+                self._keep_leases()
+            if partition not in self._tenure.held:
+                continue
             try:
                 fired += self.store.fire_schedules(
                     self.namespace, group, (partition_lease(partition), self.id)
