@@ -58,7 +58,7 @@ _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 # the margin between ``renew`` and ``lease_ttl``). Each piece is one transaction per
 # partition, so a piece is also what a lost lease can cut short.
 FIRE_BATCH = 256  # schedules planned and fired per piece
-LOAD_SLICES = 60  # pieces a horizon is loaded in (slices of fire time)
+LOAD_SLICES = 240  # pieces a horizon is loaded in (slices of fire time)
 
 
 class Scheduler:
@@ -448,8 +448,7 @@ class Scheduler:
         renewed between two pieces when due; a partition lost meanwhile fires nothing
         more (its new holder loads its schedules from the store)."""
         for start in range(0, len(ids), FIRE_BATCH):
-            if start:
-                now = self._keep_leases()
+            now = self._keep_leases()  # a long load or a slow step may have come first
             piece = [i for i in ids[start:start + FIRE_BATCH] if self._mine(i)]
             if piece:
                 self._fire(piece, now)
@@ -534,9 +533,8 @@ class Scheduler:
         for plan in plans:
             by_partition.setdefault(partition_of(plan.schedule_id, count), []).append(plan)
         fired: list[Fired] = []
-        for n, (partition, group) in enumerate(sorted(by_partition.items())):
-            if n:
-                self._keep_leases()
+        for partition, group in sorted(by_partition.items()):
+            self._keep_leases()
             if partition not in self._tenure.held:
                 continue
             try:
