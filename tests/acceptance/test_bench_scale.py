@@ -52,6 +52,11 @@ def test_bench_scale_json_prints_schedulers_sharing_and_the_wheel_per_size(
         assert run["fire_lateness_ms"]["count"] == run["fires"]
         assert run["startup_s"] > 0
         assert len(run["per_scheduler"]) == run["schedulers"]
+        # The window began a second or more after every scheduler was ready (moved
+        # later when they were late), so no start-up is timed as fire lateness.
+        window = run["window"]
+        assert window["ready_margin_s"] + window["moved_s"] >= 1.0
+        assert window["moved_s"] >= 0
     # Each of the sharing schedulers is read over its share.
     assert [u["schedules"] for u in shared["per_scheduler"]] == [50, 50]
     assert [cost["timers"] for cost in result["wheel"]] == [1000, 2000]

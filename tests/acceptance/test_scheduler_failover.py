@@ -92,7 +92,10 @@ def fire_across_a_kill(
              what="the standby to fire instants after the kill")
     standby.signal(signal.SIGTERM)
     assert standby.wait() == 0
-    return fire_times(project, schedule), fired_before
+    # The first fire may fold instants missed before any scheduler ran (the schedule is
+    # written first, and a process starts slowly on a busy machine): the failover is
+    # judged from the first scheduler's second fire on.
+    return fire_times(project, schedule)[1:], fired_before - 1
 
 
 def assert_every_second(times: list[float]) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from taskwheel.clock import ManualClock
-from taskwheel.errors import LeaseLost, ScheduleNotFound
+from taskwheel.errors import InvalidInput, LeaseLost, ScheduleNotFound
 from taskwheel.jobs import JobFilter
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import (
@@ -201,6 +201,32 @@ def test_schedules_due_lists_those_due_by_the_time_given(store: Store) -> None:
 
     assert store.schedules_due(NS, T0 + 29) == []
     assert store.schedules_due(NS, T0 + 30) == [(soon.id, T0 + 30)]
+
+
+def test_schedules_due_of_some_partitions_lists_only_theirs(store: Store) -> None:
+    made = [created(store, definition(name=f"s{n}", every=30)) for n in range(8)]
+
+    assert sorted(store.schedules_due(NS, T0 + 30, partitions=(4, {1, 3}))) == sorted(
+        (s.id, T0 + 30) for s in made if s.id % 4 in (1, 3)
+    )
+    assert sorted(store.schedules_due(NS, T0 + 30, partitions=(1, {0}))) == sorted(
+        (s.id, T0 + 30) for s in made
+    )
+    assert store.schedules_due(NS, T0 + 30, partitions=(4, set())) == []
+
+
+@pytest.mark.parametrize(("partitions", "named"), [
+    ((0, {0}), "the count must be an integer >= 1, got 0"),
+    ((4, {4}), "each partition must be an integer from 0 to 3, got [4]"),
+    ((4, {-1}), "each partition must be an integer from 0 to 3, got [-1]"),
+])
+def test_schedules_due_refuses_partitions_that_cannot_be(
+    store: Store, partitions: tuple[int, set[int]], named: str
+) -> None:
+    created(store)
+    with pytest.raises(InvalidInput, match="partitions") as refused:
+        store.schedules_due(NS, T0 + EVERY, partitions=partitions)
+    assert named in str(refused.value)
 
 
 def test_schedules_due_after_a_time_lists_only_the_slice_past_it(store: Store) -> None:

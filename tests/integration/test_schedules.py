@@ -580,6 +580,134 @@ def test_a_scheduler_that_lost_its_partition_fires_nothing_of_it(
     assert partition_of(schedule.id, 16) not in deposed.partitions
 
 
+def slow_firing(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+    per_schedule: float,
+) -> list[int]:
+    """Make each fire take ``per_schedule`` seconds of the store's clock (a slow disk, a
+    busy machine: firing a burst outlasts the lease's TTL); the partitions of the calls,
+    in order."""
+    real = app.store.fire_schedules
+    partitions: list[int] = []
+
+    def fire(namespace: str, plans: Any, lease: Any = None) -> Any:
+        clock.advance(per_schedule * len(plans))
+        if lease is not None:
+            partitions.append(int(lease[0].rsplit(":", 1)[1]))
+        return real(namespace, plans, lease)
+
+    monkeypatch.setattr(app.store, "fire_schedules", fire)
+    return partitions
+
+
+def test_a_burst_that_outlasts_the_lease_is_fired_without_losing_a_partition(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)]).id
+           for n in range(800)]
+    s = scheduler(app)  # lease 1.5 s, renewed every 0.5 s
+    s.step()
+    assert s.partitions == frozenset(range(16))
+    slow_firing(app, clock, monkeypatch, per_schedule=0.003)  # 2.4 s for the 800
+    run_step(s, clock, T0 + 60)  # one step fires the whole burst
+    assert clock.now() >= T0 + 60 + 2.4  # the firing outlasted the lease...
+    assert s.partitions == frozenset(range(16))  # ...which was renewed meanwhile
+    assert s.stats["terms"] == 1
+    assert sorted(j.schedule_id for j in fired_jobs(app) if j.schedule_id) == sorted(ids)
+    assert set(fire_times(app)) == {T0 + 60}
+
+
+def test_a_partition_lost_in_the_middle_of_a_burst_fires_nothing_more(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schedules = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)])
+                 for n in range(800)]
+    s = scheduler(app)
+    s.step()
+    calls = slow_firing(app, clock, monkeypatch, per_schedule=0.003)
+    real = app.store.fire_schedules
+    lost = 15
+    lease = partition_lease(lost)
+
+    def taken_after_the_first(namespace: str, plans: Any, held: Any = None) -> Any:
+        if len(calls) == 1:  # another scheduler takes partition 15 mid-burst
+            app.store.resign(app.namespace, lease, s.id)
+            assert app.store.elect(app.namespace, lease, "someone-else", 60)
+        return real(namespace, plans, held)
+
+    monkeypatch.setattr(app.store, "fire_schedules", taken_after_the_first)
+    run_step(s, clock, T0 + 60)
+    assert lost not in s.partitions
+    assert s.partitions == frozenset(range(15))
+    fired = {j.schedule_id for j in fired_jobs(app)}
+    # Nothing of the lost partition was fired, nothing else was missed or doubled.
+    assert fired == {x.id for x in schedules if partition_of(x.id, 16) != lost}
+    assert len(fired_jobs(app)) == len(fired)
+    for x in schedules:
+        if partition_of(x.id, 16) == lost:  # left to its new holder, as it was
+            stored = app.get_schedule(x.name)
+            assert stored.next_fire_at is not None
+            assert stored.next_fire_at.timestamp() == T0 + 60
+
+
+def test_a_load_that_outlasts_the_lease_renews_it_between_slices(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fire times spread over the minute ahead: the horizon is loaded a slice at a time.
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)],
+                            start=utc(T0 + 1 + n / 2)).id for n in range(100)]
+    real = app.store.schedules_due
+    holders: list[str | None] = []
+
+    def slow(namespace: str, until: float, after: float | None = None,
+             partitions: Any = None) -> list[tuple[int, float]]:
+        rows = real(namespace, until, after=after, partitions=partitions)
+        clock.advance(0.025 * len(rows))  # 2.5 s for the 100: longer than the lease
+        holders.append(app.store.lease_holder(app.namespace, partition_lease(0)))
+        return rows
+
+    monkeypatch.setattr(app.store, "schedules_due", slow)
+    s = scheduler(app)
+    s.step()
+    assert clock.now() > T0 + 2.9  # the load took 2.5 s of the clock
+    assert len(s._timers) == len(ids)  # the whole horizon is loaded...
+    assert set(holders) == {s.id}  # ...and the lease was never let lapse meanwhile
+    while clock.now() < T0 + 60.5:
+        run_step(s, clock, clock.now() + 0.1)
+    assert sorted(j.schedule_id for j in fired_jobs(app) if j.schedule_id) == sorted(ids)
+    assert s.stats["terms"] == 1
+
+
+def test_schedulers_sharing_the_partitions_read_only_their_own_schedules(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)]).id
+           for n in range(40)]
+    first, second = scheduler(app), scheduler(app)
+    for tick in range(1, 31):  # three seconds: the partitions are shared out
+        clock.set(T0 + 0.5 + tick / 10)
+        first.step()
+        second.step()
+    assert len(first.partitions) == len(second.partitions) == 8
+    read: list[int] = []
+    real = app.store.schedules_due
+
+    def reading(namespace: str, until: float, after: float | None = None,
+                partitions: Any = None) -> list[tuple[int, float]]:
+        rows = real(namespace, until, after=after, partitions=partitions)
+        read.extend(schedule_id for schedule_id, _ in rows)
+        return rows
+
+    monkeypatch.setattr(app.store, "schedules_due", reading)
+    for tick in range(31, 31 + 61 * 10):  # a minute: every next fire time comes into view
+        clock.set(T0 + 0.5 + tick / 10)
+        first.step()
+        second.step()
+    assert len(fire_times(app)) == len(ids)
+    # Each schedule's next fire time was read once, by its partition's holder alone.
+    assert sorted(read) == sorted(ids)
+
+
 def test_the_same_plan_applied_twice_creates_one_job(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:

@@ -202,6 +202,9 @@ def _schedules_dict(result: ScheduleBenchResult) -> dict[str, Any]:
         "fires": steady.fires,
         "expected_fires": steady.expected_fires,
         "duplicates": steady.duplicates,
+        "window": {"ready_margin_s": round(steady.ready_margin_s, 3),
+                   "moved_s": round(steady.window_moved_s, 3),
+                   "fires_before_window": steady.fires_before_window},
         "per_scheduler": [usage.to_dict() for usage in steady.schedulers],
     }
 

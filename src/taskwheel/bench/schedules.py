@@ -7,9 +7,13 @@ the same task and workers. Each phase works on a fresh database (a temporary SQL
 file, or a PostgreSQL schema dropped afterwards) in a namespace of its own.
 
 The schedules of the steady phase are created before any scheduler runs, with their
-first fire times on or after one instant (the window's start) that is far enough ahead
-for creation and the scheduler's start-up to finish first: no fire is missed before the
-window, and in its first minute every schedule fires exactly once, evenly spread.
+first fire times on or after one instant that is far enough ahead for creation and the
+scheduler's start-up to finish first: no fire is missed before the window, and in its
+first minute every schedule fires exactly once, evenly spread. The window begins there,
+or, when the schedulers were not all ready by then (every partition held, shared out
+evenly, every load done, the workers registered, and the instants that fell due
+meanwhile fired), `READY_MARGIN` after they were: the start-up's lateness is the
+start-up figure's, never the window's.
 
 Example:
     >>> settings = ScheduleBenchSettings.build(schedules=1_000, duration="10s", burst=0)
@@ -22,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,9 +56,12 @@ from taskwheel.bench.report import (
 )
 from taskwheel.bench.settings import FleetSettings, ScheduleBenchSettings
 from taskwheel.jobs import Job
+from taskwheel.scheduler import SchedulerSettings
+from taskwheel.scheduler.partitions import PARTITION_PREFIX
 from taskwheel.stores import Store
 
 PERIOD = 60.0  # every steady-phase schedule fires once a minute
+READY_MARGIN = 1.0  # seconds between every process ready and a window moved later
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,9 @@ class SteadyResult:
 
     ``fires``: jobs whose fire time is inside the window; ``expected_fires``: the fire
     times inside the window by the schedules' definitions. ``ready_margin_s``: how long
-    before the window the scheduler held the lease and the workers were registered
-    (negative: the window began first, and its first fires time the start-up).
+    before the first fire every scheduler was ready and the workers registered
+    (negative: they were late, and the window was moved to `READY_MARGIN` after they
+    were ready by ``window_moved_s``).
     ``startup_s``: from the scheduler processes' spawn to every partition held and every
     scheduler's horizon loaded. ``schedulers``: one usage per scheduler process.
     """
@@ -146,6 +155,7 @@ class SteadyResult:
     schedulers: tuple[SchedulerUsage, ...]
     ready_margin_s: float
     startup_s: float
+    window_moved_s: float = 0.0
 
     @property
     def scheduler(self) -> SchedulerUsage:
@@ -168,6 +178,7 @@ class SteadyResult:
                 "start": iso(self.window_start),
                 "seconds": self.window_seconds,
                 "ready_margin_s": round(self.ready_margin_s, 3),
+                "moved_s": round(self.window_moved_s, 3),
                 "fires_before_window": self.fires_before_window,
             },
         }
@@ -265,9 +276,9 @@ def measure_steady(
     with contextlib.ExitStack() as stack:
         store = open_app(stack, url, namespace, throwaway)
         rate = _calibrate(store, namespace)
-        window_us = _after(_lead(n, rate))
+        first_fire_us = _after(_lead(n, rate))
         step_us = int(PERIOD * MICRO)
-        anchors = [window_us + i * step_us // n for i in range(n)]
+        anchors = [first_fire_us + i * step_us // n for i in range(n)]
         creation = _create(n, lambda i: {"every": f"{PERIOD:g}s",
                                          "start": _datetime(anchors[i])})
         say(f"created {n:,} schedules in {creation.seconds:.2f}s ({creation.per_s:,.0f}/s)")
@@ -279,11 +290,19 @@ def measure_steady(
         fleet = stack.enter_context(_fleet(settings.workers, url, namespace, workdir))
         startup = _wait_loaded(store, namespace, scheds, settings.timeout) - spawned
         fleet.wait_registered(store, settings.timeout)
-        margin = window_us / MICRO - time.time()
+        margin = first_fire_us / MICRO - time.time()
+        # Not ready in time (a slow start-up, several schedulers sharing out the
+        # partitions): the window begins a margin after they all were and had fired
+        # the instants that fell due meanwhile, not before.
+        if margin < READY_MARGIN:
+            _wait_caught_up(store, namespace, scheds, settings.timeout)
+        window_us = max(first_fire_us, _after(READY_MARGIN))
         window_start = window_us / MICRO
         window_end_us = window_us + int(settings.duration * MICRO)
         say(f"{len(scheds)} scheduler(s) loaded in {startup:.2f}s; ready {margin:.2f}s "
-            f"before the first fire; measuring {settings.duration:g}s")
+            f"before the first fire; measuring {settings.duration:g}s"
+            + ("" if window_us == first_fire_us else
+               f" from {(window_us - first_fire_us) / MICRO:.2f}s after the first fire"))
 
         def alive() -> None:
             for sched in scheds:
@@ -307,9 +326,7 @@ def measure_steady(
     in_window = [job for job in jobs if window_us <= micros(job.fire_at) < window_end_us]
     if not in_window:
         raise BenchmarkError("no schedule fired inside the window")
-    expected = sum(
-        (window_end_us - 1 - anchor) // step_us + 1 for anchor in anchors if anchor < window_end_us
-    )
+    expected = sum(fires_within(anchor, step_us, window_us, window_end_us) for anchor in anchors)
     result = SteadyResult(
         creation=creation,
         window_start=window_start,
@@ -336,8 +353,23 @@ def measure_steady(
         ),
         ready_margin_s=margin,
         startup_s=startup,
+        window_moved_s=(window_us - first_fire_us) / MICRO,
     )
     return result, described
+
+
+def fires_within(first: int, period: int, start: int, end: int) -> int:
+    """How many of ``first + k * period`` (k >= 0) fall in [``start``, ``end``).
+
+    Example:
+        >>> [fires_within(10, 60, start, 131) for start in (0, 11, 71, 131)]
+        [3, 2, 1, 0]
+    """
+    if end <= first:
+        return 0
+    lowest = max(0, -((first - start) // period))  # ceil((start - first) / period)
+    highest = (end - 1 - first) // period
+    return max(0, highest - lowest + 1)
 
 
 def measure_burst(
@@ -437,14 +469,36 @@ def _wait_loaded(
     """Until every partition is held (shared among ``scheds`` when there are several)
     and each scheduler has loaded every partition it took (its log says so); when."""
     pids = {sched.pid for sched in scheds}
-    watch = LeaseWatch(store, namespace)
     for _ in polling(timeout, "the schedulers to take the partitions and load them"):
         for sched in scheds:
             sched.check_alive()
-        held = watch.sharing(pids) if len(scheds) > 1 else watch.pid() in pids
-        if held and all(_loads_done(sched) for sched in scheds):
+        if _shared_out(store, namespace, pids) and all(_loads_done(sched) for sched in scheds):
             return time.time()
     raise AssertionError("unreachable")  # pragma: no cover - polling raises
+
+
+def _wait_caught_up(
+    store: Store, namespace: str, scheds: Sequence[SchedulerProcess], timeout: float
+) -> None:
+    """Until no schedule is overdue by more than a tenth of a second: the instants that
+    fell due during a late start-up are fired (otherwise the window's first fires
+    would wait behind them)."""
+    for _ in polling(timeout, "the schedulers to fire what fell due during start-up", 0.05):
+        for sched in scheds:
+            sched.check_alive()
+        if not store.schedules_due(namespace, time.time() - 0.1):
+            return
+
+
+def _shared_out(store: Store, namespace: str, pids: set[int]) -> bool:
+    """Whether every partition is held, by ``pids`` alone, each holding its even share
+    (they hand partitions over for a while after a newcomer joins: until then some still
+    load theirs)."""
+    holders = store.lease_holders(namespace, PARTITION_PREFIX)
+    shares = Counter(int(holder.rsplit(":", 2)[1]) for holder in holders.values())
+    count = SchedulerSettings().partitions
+    return (len(holders) == count and set(shares) == pids
+            and max(shares.values()) - min(shares.values()) <= 1)
 
 
 def _loads_done(sched: SchedulerProcess) -> bool:

@@ -52,6 +52,13 @@ _RELOAD_DEBOUNCE = 0.2  # seconds between looks at changes prompted by notificat
 # carries (a concurrent transaction) is still seen. Re-reading a few rows costs little.
 _CHANGE_MARGIN = 5.0
 _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
+# Firing and loading are done in bounded pieces, and the partition leases are renewed
+# between two pieces when the renewal is due: a burst of fires or a load of a million
+# fire times never holds the renewal back past the lease's TTL (a piece takes well under
+# the margin between ``renew`` and ``lease_ttl``). Each piece is one transaction per
+# partition, so a piece is also what a lost lease can cut short.
+FIRE_BATCH = 256  # schedules planned and fired per piece
+LOAD_SLICES = 240  # pieces a horizon is loaded in (slices of fire time)
 
 
 class Scheduler:
@@ -93,6 +100,8 @@ class Scheduler:
         self._loaded_until = -math.inf  # every fire time up to here is on the wheel
         self._next_changes = math.inf
         self._changes_seen = -math.inf
+        self._to_load: set[int] = set()  # partitions taken, their fire times not loaded yet
+        self._loading = False
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -249,7 +258,7 @@ class Scheduler:
             self._extend(now)
         expired = self._wheel.advance(now)
         if expired:
-            self._fire([timer.item for timer in expired], now)
+            self._fire_pieces([timer.item for timer in expired], now)
         upcoming = self._wheel.next_expiry()
         return min(
             self._next_elect,
@@ -269,24 +278,53 @@ class Scheduler:
             self._tenure.members_changed()
         ):
             return
+        self._renew(now)
+
+    def _renew(self, now: float) -> None:
+        """Renew the leases; drop the partitions lost, load the ones taken (unless a load
+        is under way: it renewed between two of its pieces and takes them next)."""
+        s = self.settings
         self._next_renew = now + s.renew
         change = self._tenure.renew(s.lease_ttl)
         if change.lost:
             log.warning("scheduler %s: partitions %s went to others", self.id,
                         sorted(change.lost))
+            self._to_load -= change.lost
             self._drop(change.lost)
             self._announce_leases(EventKind.LEASE_LOST, change.lost, "taken")
+        if not self._tenure.held:
+            self._forget_partitions()
+            return
         if change.acquired:
             self._counts["terms"] += 1
             log.info("scheduler %s holds partitions %s: loading them", self.id,
                      sorted(change.acquired))
-            began = time.perf_counter()
-            placed = self._take(change.acquired, now)
-            log.info("scheduler %s loaded %d fire times of partitions %s in %.3fs", self.id,
-                     placed, sorted(change.acquired), time.perf_counter() - began)
-            self._announce_leases(EventKind.LEASE_WON, change.acquired)
-        if not self._tenure.held:
-            self._forget_partitions()
+            self._to_load |= change.acquired
+            if not self._loading:
+                self._load_taken(now)
+
+    def _keep_leases(self) -> float:
+        """Between two pieces of firing or loading: renew the leases if that is due
+        (never later because of the work under way); the store clock's now."""
+        now = self.store.now()
+        if now >= self._next_renew:
+            self._renew(now)
+        return now
+
+    def _load_taken(self, now: float) -> None:
+        """Load the partitions taken, a set at a time (more may be taken meanwhile)."""
+        self._loading = True
+        try:
+            while self._to_load:
+                partitions = frozenset(self._to_load)
+                self._to_load.clear()
+                began = time.perf_counter()
+                placed = self._take(partitions, now)
+                log.info("scheduler %s loaded %d fire times of partitions %s in %.3fs",
+                         self.id, placed, sorted(partitions), time.perf_counter() - began)
+                self._announce_leases(EventKind.LEASE_WON, partitions & self._tenure.held)
+        finally:
+            self._loading = False
 
     def _step_down(self) -> None:
         """Forget everything held (the store is the truth; a new term reloads it)."""
@@ -299,6 +337,7 @@ class Scheduler:
 
     def _forget_partitions(self) -> None:
         self._timers.clear()
+        self._to_load.clear()
         self._wheel = self._new_wheel(self._wheel.now)
         self._next_changes = math.inf
         self._loaded_until = -math.inf
@@ -319,6 +358,11 @@ class Scheduler:
     def _mine(self, schedule_id: int) -> bool:
         return partition_of(schedule_id, self.settings.partitions) in self._tenure.held
 
+    def _share(self, partitions: frozenset[int]) -> tuple[int, frozenset[int]] | None:
+        """The filter the store reads ``partitions``' rows with (None: all of them)."""
+        count = self.settings.partitions
+        return None if len(partitions) == count else (count, partitions)
+
     # -- firing ---------------------------------------------------------------------------
 
     def _take(self, partitions: frozenset[int], now: float) -> int:
@@ -328,12 +372,27 @@ class Scheduler:
             self._loaded_until = now + self.settings.horizon
             self._changes_seen = now
             self._next_changes = now + self.settings.horizon / 2
-        count, placed = self.settings.partitions, 0
-        for schedule_id, fire_at in self.store.schedules_due(self.namespace, self._loaded_until):
-            if partition_of(schedule_id, count) in partitions:
+        # What is overdue, then the horizon in slices: only these partitions' rows are
+        # read (the store filters them), a slice at a time, and the leases are renewed
+        # between two slices when due.
+        step = self.settings.horizon / LOAD_SLICES
+        after: float | None = None
+        until = now
+        placed = 0
+        while True:
+            until = min(until, self._loaded_until)
+            for schedule_id, fire_at in self.store.schedules_due(
+                self.namespace, until, after=after, partitions=self._share(partitions)
+            ):
                 self._place(schedule_id, fire_at)
                 placed += 1
-        return placed
+            if until >= self._loaded_until:
+                return placed
+            after, until = until, until + step
+            self._keep_leases()
+            partitions &= self._tenure.held  # one lost meanwhile is not loaded further
+            if not partitions:
+                return placed
 
     def _drop(self, partitions: frozenset[int]) -> None:
         count = self.settings.partitions
@@ -351,10 +410,10 @@ class Scheduler:
         slice of the schedules, never all of them."""
         horizon = now + self.settings.horizon
         for schedule_id, fire_at in self.store.schedules_due(
-            self.namespace, horizon, after=self._loaded_until
+            self.namespace, horizon, after=self._loaded_until,
+            partitions=self._share(self._tenure.held),
         ):
-            if self._mine(schedule_id):
-                self._place(schedule_id, fire_at)
+            self._place(schedule_id, fire_at)
         self._loaded_until = horizon
 
     def _load_changes(self, now: float) -> None:
@@ -384,6 +443,16 @@ class Scheduler:
             self._wheel.cancel(timer)
         self._timers[schedule_id] = self._wheel.insert(fire_at, schedule_id)
 
+    def _fire_pieces(self, ids: list[int], now: float) -> None:
+        """Fire the expired ``ids`` a piece of `FIRE_BATCH` at a time, the leases
+        renewed between two pieces when due; a partition lost meanwhile fires nothing
+        more (its new holder loads its schedules from the store)."""
+        for start in range(0, len(ids), FIRE_BATCH):
+            now = self._keep_leases()  # a long load or a slow step may have come first
+            piece = [i for i in ids[start:start + FIRE_BATCH] if self._mine(i)]
+            if piece:
+                self._fire(piece, now)
+
     def _fire(self, ids: list[int], now: float) -> None:
         for schedule_id in ids:
             self._timers.pop(schedule_id, None)
@@ -399,6 +468,7 @@ class Scheduler:
             if misfired(schedule, plan, now):
                 misfires.append((schedule, plan))
         fired = self._apply(plans)
+        applied = {result.schedule_id for result in fired}
         due_later: float | None = None
         stale: set[int] = set()
         for result in fired:
@@ -410,7 +480,7 @@ class Scheduler:
                 run_at = result.run_at.timestamp()
                 due_later = run_at if due_later is None else min(due_later, run_at)
         for schedule, plan in misfires:
-            if schedule.id not in stale:
+            if schedule.id in applied and schedule.id not in stale:
                 self._count_misfire(schedule, plan, now)
         for plan in plans:
             if plan.schedule_id not in stale and self._mine(plan.schedule_id):
@@ -455,13 +525,18 @@ class Scheduler:
 
     def _apply(self, plans: list[FirePlan]) -> list[Fired]:
         """Apply plans partition by partition, each under its partition's lease: a
-        scheduler that lost one without noticing fires nothing of it."""
+        scheduler that lost one without noticing fires nothing of it. The leases are
+        renewed between two partitions when due (a slow store, a busy machine), and a
+        partition lost meanwhile is not applied."""
         count = self.settings.partitions
         by_partition: dict[int, list[FirePlan]] = {}
         for plan in plans:
             by_partition.setdefault(partition_of(plan.schedule_id, count), []).append(plan)
         fired: list[Fired] = []
         for partition, group in sorted(by_partition.items()):
+            self._keep_leases()
+            if partition not in self._tenure.held:
+                continue
             try:
                 fired += self.store.fire_schedules(
                     self.namespace, group, (partition_lease(partition), self.id)

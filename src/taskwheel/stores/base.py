@@ -8,7 +8,7 @@ clock (the database clock), never by the caller's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -304,11 +304,14 @@ class Store(ABC):
 
     @abstractmethod
     def schedules_due(
-        self, namespace: str, until: float, after: float | None = None
+        self, namespace: str, until: float, after: float | None = None,
+        partitions: tuple[int, Collection[int]] | None = None,
     ) -> list[tuple[int, float]]:
         """(id, next fire time) of every active schedule due at or before ``until``
         (and after ``after``, when given: a scheduler extends its horizon a slice at a
-        time)."""
+        time). With ``partitions`` = (count, wanted), only the schedules whose id modulo
+        ``count`` is in ``wanted`` (a scheduler sharing the partitions reads its own
+        share only; the filter runs in the store, on the index)."""
 
     @abstractmethod
     def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:

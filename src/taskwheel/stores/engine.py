@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -490,10 +490,13 @@ class SQLStore(RateControl, Store):
             tx.wake(namespace, "schedules")
 
     def schedules_due(
-        self, namespace: str, until: float, after: float | None = None
+        self, namespace: str, until: float, after: float | None = None,
+        partitions: tuple[int, Collection[int]] | None = None,
     ) -> list[tuple[int, float]]:
+        if partitions is not None:
+            partitions = _checked_partitions(partitions)
         with self.executor("schedules_due", "read") as ex:
-            return ex.schedules_due(_scope(ex, namespace), float(until), after)
+            return ex.schedules_due(_scope(ex, namespace), float(until), after, partitions)
 
     def schedules_changed(self, namespace: str, since: float) -> list[tuple[int, float | None]]:
         with self.executor("schedules_changed", "read") as ex:
@@ -1194,6 +1197,21 @@ def _scope(ex: Executor, namespace: str) -> list[str]:
     """The namespaces an operation given ``namespace`` covers: that one, or every
     namespace for `ALL_NAMESPACES` (a process serving them all)."""
     return ex.namespaces() if namespace == ALL_NAMESPACES else [namespace]
+
+
+def _checked_partitions(
+    partitions: tuple[int, Collection[int]],
+) -> tuple[int, frozenset[int]]:
+    """(count, wanted) of `Store.schedules_due`, or `InvalidInput` naming what is wrong."""
+    count, wanted = partitions
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidInput("partitions", f"the count must be an integer >= 1, got {count!r}")
+    chosen = frozenset(wanted)
+    if any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < count
+           for k in chosen):
+        raise InvalidInput("partitions", f"each partition must be an integer from 0 to "
+                           f"{count - 1}, got {sorted(chosen, key=repr)!r}")
+    return count, chosen
 
 
 def _active(schedule: Schedule | None) -> bool:

@@ -26,7 +26,7 @@ Times are epoch seconds of the store's clock. ``now`` is the transaction's insta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -355,10 +355,12 @@ class Executor(ABC):
 
     @abstractmethod
     def schedules_due(
-        self, namespaces: Sequence[str], until: float, after: float | None
+        self, namespaces: Sequence[str], until: float, after: float | None,
+        partitions: tuple[int, Collection[int]] | None = None,
     ) -> list[tuple[int, float]]:
         """(id, next fire time) of the active schedules of ``namespaces`` due in
-        (``after``, ``until``]."""
+        (``after``, ``until``]; with ``partitions`` = (count, wanted), only those whose
+        id modulo ``count`` is in ``wanted``."""
 
     @abstractmethod
     def schedules_changed(

@@ -744,13 +744,17 @@ WHERE namespace = %(namespace)s AND name = %(name)s
 DELETE FROM schedules WHERE namespace = %(namespace)s AND name = %(name)s RETURNING id
 
 -- name: schedules_due
--- Each namespace's slice off the schedules_due index (see claim_jobs for the form).
+-- Each namespace's slice off the schedules_due index (see claim_jobs for the form). With
+-- partition_count > 0, only the ids whose remainder is in partitions: the other
+-- schedulers' rows are filtered in the server, never sent.
 SELECT due.id, due.next_fire_at
 FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
 CROSS JOIN LATERAL (
     SELECT id, next_fire_at FROM schedules
     WHERE schedules.namespace = ns.namespace AND NOT paused AND next_fire_at IS NOT NULL
       AND next_fire_at > %(after)s AND next_fire_at <= %(until)s
+      AND (%(partition_count)s = 0
+           OR mod(id, %(partition_count)s) = ANY(%(partitions)s::bigint[]))
 ) AS due
 
 -- name: schedules_changed

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from psycopg import Cursor, sql
@@ -423,10 +423,13 @@ class PostgresExecutor(
         return self._execute("remove_schedule", params).fetchone() is not None
 
     def schedules_due(
-        self, namespaces: Sequence[str], until: float, after: float | None
+        self, namespaces: Sequence[str], until: float, after: float | None,
+        partitions: tuple[int, Collection[int]] | None = None,
     ) -> list[tuple[int, float]]:
+        count, wanted = (0, ()) if partitions is None else partitions
         params = {**_namespaces(namespaces), "until": float(until),
-                  "after": float("-inf") if after is None else float(after)}
+                  "after": float("-inf") if after is None else float(after),
+                  "partition_count": count, "partitions": sorted(wanted)}
         found = self._execute("schedules_due", params).fetchall()
         return [(int(row["id"]), float(row["next_fire_at"])) for row in found]
 

@@ -531,11 +531,16 @@ WHERE namespace = :namespace AND name = :name
 DELETE FROM taskwheel_schedules WHERE namespace = :namespace AND name = :name
 
 -- name: schedules_due
--- Each namespace of :namespaces (JSON) read as its own range of schedules_due.
+-- Each namespace of :namespaces (JSON) read as its own range of schedules_due. With
+-- :partition_count > 0, only the ids whose remainder is in :partitions (JSON): the
+-- index holds the id (the rowid), so the filter runs on its entries and the other
+-- schedulers' rows are never read from the table nor returned.
 SELECT id, next_fire_at FROM taskwheel_schedules INDEXED BY taskwheel_schedules_due
 WHERE namespace IN (SELECT value FROM json_each(:namespaces))
   AND paused = 0 AND next_fire_at IS NOT NULL
   AND next_fire_at > :after AND next_fire_at <= :until
+  AND (:partition_count = 0
+       OR id % :partition_count IN (SELECT value FROM json_each(:partitions)))
 
 -- name: schedules_changed
 SELECT id, CASE WHEN paused = 0 THEN next_fire_at END

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -454,11 +454,14 @@ class SQLiteExecutor(
             "remove_schedule", {"namespace": namespace, "name": name}).rowcount > 0
 
     def schedules_due(
-        self, namespaces: Sequence[str], until: float, after: float | None
+        self, namespaces: Sequence[str], until: float, after: float | None,
+        partitions: tuple[int, Collection[int]] | None = None,
     ) -> list[tuple[int, float]]:
+        count, wanted = (0, ()) if partitions is None else partitions
         return [(int(row[0]), float(row[1])) for row in self._execute("schedules_due", {
             "namespaces": _namespaces(namespaces), "until": until,
             "after": -math.inf if after is None else after,
+            "partition_count": count, "partitions": json.dumps(sorted(wanted)),
         })]
 
     def schedules_changed(
