@@ -148,6 +148,22 @@ class PostgresExecutor(
     def disarm_gates(self) -> None:
         pass
 
+    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+        return list(namespaces)
+
+    def claim_shares(
+        self, request: ClaimRequest, shares: Sequence[tuple[str, float, float]]
+    ) -> Claim:
+        params = {**_claim_params(request), "namespaces": [s[0] for s in shares],
+                  "namespace_count": len(shares), "starts": [s[1] for s in shares],
+                  "weights": [s[2] for s in shares]}
+        claimed = self._execute("claim_shares", params)
+        due = self._execute("next_due", _namespaces(request.namespaces))
+        jobs = [rows.job(row, rows.as_stored) for row in claimed.fetchall()]
+        row = due.fetchone()
+        assert row is not None
+        return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
+
     def _announce_ready(self, namespace: str) -> None:
         # Jobs a gate releases stay queued: no trigger sees them become ready.
         self._conn.execute(

@@ -135,6 +135,17 @@ class SQLiteExecutor(
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
 
+    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+        return json.dumps(list(namespaces))
+
+    def claim_shares(
+        self, request: ClaimRequest, shares: Sequence[tuple[str, float, float]]
+    ) -> Claim:
+        params = {**_claim_params(request, self.now()), "shares": json.dumps(
+            [list(share) for share in shares])}
+        jobs = self._jobs_after_commit(self._execute("claim_shares", params).fetchall())
+        return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
+
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
             if row.status is JobStatus.QUEUED:
