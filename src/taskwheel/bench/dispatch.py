@@ -64,10 +64,11 @@ class DispatchBenchSettings:
     claims_per_second: int = 10
     flood_backlog: int = 100
     trickle_every: int = 5
+    fair_first: bool = False  # the fair drain before the plain one (alternate runs)
 
     @classmethod
     def build(cls, *, jobs: int = 20_000, workers: int = 2, concurrency: int = 100,
-              timeout: float = 300.0) -> DispatchBenchSettings:
+              timeout: float = 300.0, fair_first: bool = False) -> DispatchBenchSettings:
         """Validated settings.
 
         Example:
@@ -76,7 +77,7 @@ class DispatchBenchSettings:
         """
         return cls(jobs=_count("jobs", jobs, 70), workers=_count("workers", workers, 1),
                    concurrency=_count("concurrency", concurrency, 1),
-                   timeout=_positive("timeout", timeout))
+                   timeout=_positive("timeout", timeout), fair_first=fair_first)
 
     @property
     def fleet(self) -> FleetSettings:
@@ -203,21 +204,20 @@ def run_dispatch_benchmark(
         url, prefix, throwaway = fresh_database(workdir, "dispatch", postgres_url)
         store = open_app(stack, url, f"{prefix}-plain", throwaway)
         drains: dict[str, DrainFigure] = {}
-        say(f"plain drain: {settings.jobs} no-op jobs, {settings.workers} workers")
-        drains["plain"], _ = _drain(stack, settings, store, url=url,
-                                    namespace=f"{prefix}-plain",
-                                    requests=[noop.prepare() for _ in range(settings.jobs)])
-        fair_ns = f"{prefix}-fair"
         keys = [f"key-{weight:g}" for weight in settings.weights]
-        for key, weight in zip(keys, settings.weights, strict=True):
-            store.set_fair_weight(FairWeight(fair_ns, key, weight))
-        say(f"fair drain: {settings.jobs} jobs over keys of weights "
-            f"{':'.join(f'{w:g}' for w in settings.weights)}")
-        app.configure(namespace=fair_ns)
-        requests = [noop.prepare(fairness_key=keys[n % len(keys)])
-                    for n in range(settings.jobs)]
-        drains["fair"], jobs = _drain(stack, settings, store, url=url, namespace=fair_ns,
-                                      requests=requests)
+        jobs: list[Job] = []
+        for drain in (("fair", "plain") if settings.fair_first else ("plain", "fair")):
+            if drain == "plain":
+                say(f"plain drain: {settings.jobs} no-op jobs, {settings.workers} workers")
+                app.configure(namespace=f"{prefix}-plain")
+                drains["plain"], _ = _drain(
+                    stack, settings, store, url=url, namespace=f"{prefix}-plain",
+                    requests=[noop.prepare() for _ in range(settings.jobs)])
+            else:
+                drains["fair"], jobs = _fair_drain(stack, settings, store, url=url,
+                                                   namespace=f"{prefix}-fair", keys=keys,
+                                                   say=say)
+        drains = {"plain": drains["plain"], **drains}
         shares = _shares(jobs, keys, settings.weights)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
@@ -232,6 +232,7 @@ def run_dispatch_benchmark(
                                      schema_dropped=throwaway),
                 "workers": settings.workers, "concurrency": settings.concurrency,
                 "claim_batch_size": settings.fleet.claim_batch, "jobs": settings.jobs,
+                "first_drain": "fair" if settings.fair_first else "plain",
                 "weights": list(settings.weights),
                 "starvation": {"aging_rate": settings.aging_rate,
                                "seconds": settings.seconds,
@@ -261,6 +262,21 @@ def _drain(
     last = max(epoch(job.finished_at) for job in jobs)
     claims = len({(job.worker_id, job.started_at) for job in jobs})
     return DrainFigure(len(jobs), last - first, enqueue_seconds, claims, cpu[0]), jobs
+
+
+def _fair_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, keys: list[str], say: Progress,
+) -> tuple[DrainFigure, list[Job]]:
+    """The drain of the same number of jobs spread evenly over keys of
+    ``settings.weights``, in a namespace with those weights."""
+    for key, weight in zip(keys, settings.weights, strict=True):
+        store.set_fair_weight(FairWeight(namespace, key, weight))
+    say(f"fair drain: {settings.jobs} jobs over keys of weights "
+        f"{':'.join(f'{w:g}' for w in settings.weights)}")
+    app.configure(namespace=namespace)
+    requests = [noop.prepare(fairness_key=keys[n % len(keys)]) for n in range(settings.jobs)]
+    return _drain(stack, settings, store, url=url, namespace=namespace, requests=requests)
 
 
 def _shares(jobs: list[Job], keys: list[str], weights: tuple[float, ...]) -> list[KeyShare]:
