@@ -103,8 +103,10 @@ def test_a_weight_set_at_run_time_applies_from_the_next_claim(store: Store) -> N
     skewed = by_namespace(claim(store, 25) + claim(store, 25))
     assert abs(skewed[OTHER_NS] - 40) <= 2, skewed
     store.remove_namespace_weight(OTHER_NS)
-    store.remove_namespace_weight(NS)  # no weights left: priority, then id, merged
+    store.remove_namespace_weight(NS)  # no weights left: merged by priority again
     assert store.list_namespace_weights() == []
+    flood(store, NS, 10, priority=5)
+    assert by_namespace(claim(store, 10)) == {NS: 10}
 
 
 def test_three_namespaces_share_by_weight_and_one_alone_claims_as_before(

@@ -36,6 +36,7 @@ from typing import Any
 from taskwheel.bench.app import QUEUE, app, noop
 from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
+from taskwheel.bench.namespace_claims import measure_namespace_claims
 from taskwheel.bench.processes import WorkerFleet
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
 from taskwheel.bench.settings import BenchStore, FleetSettings, _count, _positive
@@ -127,6 +128,7 @@ class DispatchBenchResult:
     trickle_jobs: int
     unaged_trickle_claimed: int  # the same case without aging: 0 means it starves
     settings: dict[str, Any]
+    namespace_shares: dict[str, Any] | None = None  # `bench.namespace_claims`
 
     @property
     def jain_index(self) -> float:
@@ -160,6 +162,7 @@ class DispatchBenchResult:
                 "bound_s": self.settings["starvation"]["bound_s"],
                 "claimed_without_aging": self.unaged_trickle_claimed,
             },
+            "namespace_shares": self.namespace_shares,
             "not_measured": NOT_MEASURED,
             "settings": self.settings,
         }
@@ -189,6 +192,13 @@ METHODS = {
                   "new priority-9 jobs (flood_backlog kept waiting), a priority-0 job every "
                   "trickle_every seconds; the queue ages at aging_rate levels/s; waits of "
                   "the priority-0 jobs claimed, in seconds of that clock (nearest rank)",
+    "namespace_shares": "in the benchmark's process, no workers: --jobs ready jobs in each "
+                        "of four namespaces; claims of 100 jobs (fewer for small --jobs) "
+                        "over two namespaces with weights 1:3 (the stride claim) and over "
+                        "two without weights (the merged claim), one pair then the other, "
+                        "20 claims each a round, 5 rounds; rates = jobs claimed / wall "
+                        "seconds of the claims, CPU of this process per job; ratios per "
+                        "round, median [min-max] over the rounds",
 }
 
 
@@ -222,10 +232,14 @@ def run_dispatch_benchmark(
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
         unaged, _ = _starvation(url, f"{prefix}-unaged", settings, aging=False)
+        say("claims over two namespaces, weighted 1:3 and without weights")
+        namespace_shares = measure_namespace_claims(
+            url, f"{prefix}-ns", jobs=settings.jobs, batch=max(1, min(100, settings.jobs // 80)))
         return DispatchBenchResult(
             drains=drains, shares=shares,
             trickle_wait_s=Percentiles.of(waits) if waits else None,
             trickle_jobs=trickled, unaged_trickle_claimed=len(unaged),
+            namespace_shares=namespace_shares,
             settings={
                 "machine": machine(),
                 "store": store_facts(store, database_url=_shown(url), namespace=prefix,

@@ -660,6 +660,11 @@ def dispatch_table(result: DispatchBenchResult) -> Table:
     table.add_row("trickle wait p99 (aging)", "never claimed" if wait is None else
                   f"{wait['p99']:g} s (bound {starvation['bound_s']:g} s)")
     table.add_row("trickle claimed without aging", str(starvation["claimed_without_aging"]))
+    shares = figures["namespace_shares"]
+    if shares is not None:
+        ratio = shares["weighted_to_merged"]
+        table.add_row("namespace claims, weighted 1:3 / merged",
+                      f"{ratio['median']:.3f} [{ratio['min']:.3f}-{ratio['max']:.3f}]")
     for name, why in figures["not_measured"].items():
         table.add_row(name, f"not measured: {why}")
     return table

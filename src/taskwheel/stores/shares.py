@@ -34,14 +34,19 @@ class NamespaceShares(ClaimPolicy):
         self._stride = NamespaceStride()
         self._lock = threading.Lock()
         self._weights: dict[int, dict[str, float]] = {}  # by claim, until it commits
+        self._weighted = False  # whether the last claim found weights
 
     def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
-        if executor.namespace_weights(request.namespaces):
-            return None  # in steps: claim() reads the weights again, in its transaction
+        # Weights found by the last claim: most likely there still, so straight to the
+        # claim in steps, which reads them again in its transaction (and claims as
+        # `inner` if they are gone).
+        if self._weighted or executor.namespace_weights(request.namespaces):
+            return None
         return self.inner.claim_at_once(executor, request)
 
     def claim(self, transaction: Executor, request: ClaimRequest) -> Claim:
         weighed = transaction.namespace_weights(request.namespaces)
+        self._weighted = bool(weighed)
         if not weighed:
             return self.inner.claim(transaction, request)
         namespaces = list(dict.fromkeys(request.namespaces))
