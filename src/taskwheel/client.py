@@ -20,7 +20,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.explanations import Explanation
-from taskwheel.fairness import FairWeight, QueueAging, parse_aging_rate
+from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging, parse_aging_rate
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
@@ -465,6 +465,25 @@ class Client:
     def queue_aging(self) -> list[QueueAging]:
         """The queues that age, with their rates."""
         return self.store.list_queue_aging(self.namespace)
+
+    def set_namespace_weight(self, weight: float) -> NamespaceWeight:
+        """Give the namespace ``weight`` shares of the claims of a worker that serves
+        it with other namespaces, against their weights (a namespace without one
+        weighs 1), from the next claim on.
+
+        Example:
+            >>> client.set_namespace_weight(3)
+        """
+        return self.store.set_namespace_weight(NamespaceWeight(self.namespace, weight))
+
+    def remove_namespace_weight(self) -> None:
+        """Weigh the namespace 1 again (`NamespaceWeightNotFound` if it had no weight)."""
+        self.store.remove_namespace_weight(self.namespace)
+
+    def namespace_weight(self) -> float | None:
+        """The namespace's weight; None when it has none (it weighs 1)."""
+        return next((found.weight for found in self.store.list_namespace_weights()
+                     if found.namespace == self.namespace), None)
 
     # -- webhooks ---------------------------------------------------------------------------
 

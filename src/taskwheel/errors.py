@@ -240,6 +240,14 @@ class AgingNotFound(TaskwheelError, LookupError):
         self.queue = queue
 
 
+class NamespaceWeightNotFound(TaskwheelError, LookupError):
+    """The namespace has no weight."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace!r} has no weight")
+        self.namespace = namespace
+
+
 class QueueLimitNotFound(TaskwheelError, LookupError):
     """The queue has no maximum depth to remove."""
 

@@ -162,6 +162,17 @@ def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
     assert starvation["trickle_wait_s"]["max"] <= starvation["bound_s"]
     assert set(result["not_measured"]) == {"concurrency_limited"}
     assert {"drain", "jain_index", "starvation"} <= set(result["settings"]["methods"])
+    shares = result["namespace_shares"]
+    assert shares["weighted_to_merged"]["median"] > 0
+    assert all(abs(light * 3 - heavy) <= 4 for light, heavy in shares["weighted_shares"])
+    assert result["settings"]["first_drain"] == "plain"
+
+
+def test_bench_dispatch_can_run_the_fair_drain_first(project: Project) -> None:
+    result = project.run_json("bench", "dispatch", "--jobs", "700", "--fair-first", "--quiet")
+    assert result["settings"]["first_drain"] == "fair"
+    assert list(result["drain"]) == ["plain", "fair"]
+    assert set(result["ratio_to_plain"]) == {"fair"}
 
 
 def test_bench_dispatch_refuses_too_few_jobs_and_names_the_option(project: Project) -> None:

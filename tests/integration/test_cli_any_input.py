@@ -71,6 +71,8 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("queues", "age"): (["emails"], {"--rate": "1/min"}),
     ("fairness", "weight"): (["customer:1"], {"--weight": "2"}),
     ("fairness", "list"): ([], {}),
+    ("fairness", "namespace"): ([], {"--weight": "2"}),
+    ("fairness", "namespaces"): ([], {}),
     ("tasks", "pause"): (["send"], {}),
     ("tasks", "resume"): (["send"], {}),
     ("tasks", "paused"): ([], {}),

@@ -10,6 +10,8 @@ import pytest
 
 import taskwheel
 from contract.backends import DATABASE_URLS
+from contract.conftest import new_job
+from taskwheel.stores.claims import ClaimRequest
 
 from .command_line import APP
 from .command_line import taskwheel as run
@@ -63,3 +65,31 @@ def test_bad_weights_and_rates_are_refused_in_one_line_and_write_nothing(url: st
             "--rate: "), bad
     assert "--rate" in run("queues", "age", "q", url=url).refused()
     assert run("fairness", "list", "--format", "json", url=url).json() == []
+
+
+def test_a_namespace_s_weight_from_the_command_line_shares_a_worker_s_claims(
+    app: taskwheel.App, url: str
+) -> None:
+    send = app.task(lambda: None, name="send")
+    ns = ("--namespace", app.namespace)
+    set_ = run("fairness", "namespace", "--weight", "3", "--format", "json", *ns, url=url)
+    assert set_.json() == {"namespace": app.namespace, "weight": 3.0}
+    for _ in range(20):
+        send.enqueue()
+    app.store.enqueue([new_job("send", namespace="other") for _ in range(20)])
+    taken = app.store.claim(ClaimRequest("w1", (app.namespace, "other"), ("default",), 8,
+                                         30.0)).jobs
+    assert sorted(job.namespace for job in taken) == sorted([app.namespace] * 6 + ["other"] * 2)
+    listed = run("fairness", "namespaces", "--format", "json", url=url).json()
+    assert listed == [{"namespace": app.namespace, "weight": 3.0}]
+    assert run("fairness", "namespace", "--off", *ns, url=url).exit_code == 0
+    assert run("fairness", "namespace", "--off", *ns, url=url).refused() == (
+        f"namespace {app.namespace!r} has no weight")
+
+
+def test_a_bad_namespace_weight_is_refused_in_one_line_and_writes_nothing(url: str) -> None:
+    for bad in ("0", "-2", "nan", "inf"):
+        refused = run("fairness", "namespace", "--weight", bad, url=url).refused()
+        assert refused.startswith("--weight: must be a number > 0"), (bad, refused)
+    assert "--weight" in run("fairness", "namespace", url=url).refused()
+    assert run("fairness", "namespaces", "--format", "json", url=url).json() == []

@@ -90,3 +90,35 @@ def test_a_claim_reads_the_due_jobs_off_jobs_due_not_every_delayed_job(
     assert "jobs_status" not in plan, plan
     assert "jobs_due" in plan
     assert "jobs_ready" in plan
+
+
+def _claim_plan(admin: psycopg.Connection[tuple[Any, ...]], schema: str) -> str:
+    params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+    with psycopg.ClientCursor(admin) as cursor, admin.transaction(force_rollback=True):
+        cursor.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
+        rows = cursor.execute("EXPLAIN " + _QUERIES["claim_at_once"], params)
+        return "\n".join(row[0] for row in rows)
+
+
+def test_a_fresh_table_filled_by_one_big_enqueue_is_claimed_from_jobs_ready(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    """A table never analysed (a new database: autovacuum has not come by yet) looks
+    empty to the planner, which then read every queued job of the namespace through
+    jobs_status and sorted them, at every claim: the first big enqueue analyses it."""
+    store.enqueue([new_job(n) for n in range(20_000)])
+    plan = _claim_plan(admin, schema)
+    assert "jobs_status" not in plan, plan
+    assert "jobs_ready" in plan, plan
+
+
+def test_small_enqueues_into_a_fresh_table_analyse_nothing(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    for n in range(5):
+        store.enqueue([new_job(n)])
+    analysed = admin.execute(
+        "SELECT reltuples >= 0 FROM pg_class WHERE oid = %s::regclass",
+        (f"{schema}.jobs",)).fetchone()
+    assert analysed == (False,)

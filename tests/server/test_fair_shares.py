@@ -1,14 +1,18 @@
 """Fair shares and aging over HTTP, on both stores: an admin key sets a fairness key's
 weight and a queue's aging rate, an enqueue carries a fairness key, and bad weights or
-rates are 422 problems that write nothing."""
+rates are 422 problems that write nothing; an operator sets a namespace's weight
+between namespaces."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from contract.conftest import QUEUE, new_job
 from taskwheel.keys import Role
+from taskwheel.stores.claims import ClaimRequest
+from taskwheel.validators import ALL_NAMESPACES
 
-from .conftest import MINE, Running
+from .conftest import MINE, THEIRS, Running
 
 
 def test_weights_set_over_http_share_the_claims(server: Running) -> None:
@@ -45,3 +49,27 @@ def test_bad_weights_and_rates_are_422_and_write_nothing(server: Running) -> Non
                        ).status_code == 422
     assert server.call("GET", "/fairness", role=Role.READ).json()["weights"] == []
     assert server.call("GET", "/queue-aging", role=Role.READ).json()["queues"] == []
+
+
+def test_an_operator_sets_a_namespace_s_weight_over_http(server: Running) -> None:
+    operator = server.key(ALL_NAMESPACES, Role.ADMIN)
+    assert server.call("PUT", "/weight", json={"weight": 3}).status_code == 403  # a tenant's
+    assert server.call("GET", "/weight", role=Role.READ).json() == {"namespace": MINE,
+                                                                    "weight": None}
+    set_ = server.call("PUT", "/weight", json={"weight": 3}, key=operator)
+    assert set_.json() == {"namespace": MINE, "weight": 3.0}
+    assert server.call("GET", "/weight", role=Role.READ).json()["weight"] == 3.0
+    server.store.enqueue([new_job(namespace=namespace) for namespace in (MINE, THEIRS)
+                          for _ in range(20)])
+    taken = server.store.claim(ClaimRequest("w1", (MINE, THEIRS), (QUEUE,), 8, 30.0)).jobs
+    assert Counter(job.namespace for job in taken) == {MINE: 6, THEIRS: 2}
+    assert server.call("DELETE", "/weight", key=operator).status_code == 204
+    assert server.call("DELETE", "/weight", key=operator).status_code == 404
+
+
+def test_a_bad_namespace_weight_is_422_and_writes_nothing(server: Running) -> None:
+    operator = server.key(ALL_NAMESPACES, Role.ADMIN)
+    for bad in (0, -1, "x", None, 2e6):
+        assert server.call("PUT", "/weight", json={"weight": bad}, key=operator
+                           ).status_code == 422, bad
+    assert server.store.list_namespace_weights() == []

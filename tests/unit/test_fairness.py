@@ -8,16 +8,18 @@ import math
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskwheel.errors import InvalidInput
 from taskwheel.fairness import (
     AGING_ORIGIN,
     Flow,
+    NamespaceStride,
     Request,
     parse_aging_rate,
     place_jobs,
+    place_order,
     rank_offset,
     validate_weight,
 )
@@ -32,6 +34,7 @@ def test_an_idle_flow_starts_at_the_frontier_and_banks_no_credit() -> None:
     assert flows["idle"].last_pass == 41.0
 
 
+@settings(deadline=None)  # hundreds of places a case: slow on a busy machine
 @given(st.lists(st.sampled_from([1.0, 2.0, 3.0, 4.0, 0.5]), min_size=2, max_size=5,
                 unique=True),
        st.integers(min_value=20, max_value=200))
@@ -110,3 +113,61 @@ def test_a_task_s_fairness_key_is_filled_with_its_job_s_arguments() -> None:
         missing.prepare(42, 1)
     with pytest.raises(InvalidInput, match=r"^fairness_key: must be a string"):
         task.prepare(42, 1, fairness_key="")
+
+
+# -- weights between namespaces (NamespaceStride) ------------------------------------------
+
+
+def _claims(stride: NamespaceStride, weights: dict[str, float], ready: dict[str, int],
+            batch: int, count: int) -> Counter[str]:
+    """``count`` claims of ``batch`` over namespaces with ``ready`` jobs, as the stores'
+    claim_shares takes them (`place_order`)."""
+    names = list(weights)
+    taken: Counter[str] = Counter()
+    for _ in range(count):
+        got = place_order(stride.starts(names), [weights[n] for n in names],
+                          [ready[n] for n in names], batch)
+        counts = dict(zip(names, got, strict=True))
+        for name, n in counts.items():
+            ready[name] -= n
+        stride.taken(weights, counts)
+        taken.update(counts)
+    return taken
+
+
+@settings(deadline=None)  # hundreds of places a case: slow on a busy machine
+@given(st.lists(st.integers(1, 8), min_size=2, max_size=4), st.integers(1, 16),
+       st.integers(20, 60))
+def test_saturated_namespaces_get_their_weights_share(
+    weights: list[int], batch: int, claims: int
+) -> None:
+    named = {f"ns{i}": float(w) for i, w in enumerate(weights)}
+    taken = _claims(NamespaceStride(), named, dict.fromkeys(named, 10**6), batch, claims)
+    total = sum(taken.values())
+    assert total == batch * claims
+    for name, weight in named.items():
+        # Never a job behind; ahead by less than (n - 1) * w / W (the others' places
+        # up to the last one taken may all be a fraction of a stride short).
+        ahead = taken[name] - total * weight / sum(named.values())
+        assert -1 - 1e-9 <= ahead <= (len(named) - 1) * weight / sum(named.values()) + 1e-9
+
+
+@settings(deadline=None)  # hundreds of places a case: slow on a busy machine
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 16), st.integers(5, 40))
+def test_a_namespace_idle_for_a_while_gets_no_more_than_its_share_after(
+    busy_weight: int, idle_weight: int, batch: int, idle_claims: int
+) -> None:
+    weights = {"busy": float(busy_weight), "idle": float(idle_weight)}
+    stride = NamespaceStride()
+    ready = {"busy": 10**6, "idle": 0}
+    assert _claims(stride, weights, ready, batch, idle_claims) == {"busy": batch * idle_claims,
+                                                                   "idle": 0}
+    ready["idle"] = 10**6
+    after = _claims(stride, weights, ready, batch, 20)
+    share = 20 * batch * idle_weight / (busy_weight + idle_weight)
+    assert after["idle"] <= share + 1 + 1e-9, after
+    assert after["idle"] >= share - 1 - 1e-9, after
+
+
+def test_a_namespace_without_jobs_leaves_its_share_to_the_others() -> None:
+    assert place_order([0.0, 0.0], [10.0, 1.0], [2, 50], 10) == [2, 8]

@@ -40,6 +40,7 @@ from typing import Any
 from taskwheel.bench.app import QUEUE, app, noop, rated_noop
 from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
+from taskwheel.bench.namespace_claims import measure_namespace_claims
 from taskwheel.bench.processes import WorkerFleet
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
 from taskwheel.bench.settings import BenchStore, FleetSettings, _count, _positive
@@ -69,10 +70,11 @@ class DispatchBenchSettings:
     flood_backlog: int = 100
     trickle_every: int = 5
     rate_keys: int = 100
+    fair_first: bool = False  # the fair drain before the plain one (alternate runs)
 
     @classmethod
     def build(cls, *, jobs: int = 20_000, workers: int = 2, concurrency: int = 100,
-              timeout: float = 300.0) -> DispatchBenchSettings:
+              timeout: float = 300.0, fair_first: bool = False) -> DispatchBenchSettings:
         """Validated settings.
 
         Example:
@@ -81,7 +83,7 @@ class DispatchBenchSettings:
         """
         return cls(jobs=_count("jobs", jobs, 70), workers=_count("workers", workers, 1),
                    concurrency=_count("concurrency", concurrency, 1),
-                   timeout=_positive("timeout", timeout))
+                   timeout=_positive("timeout", timeout), fair_first=fair_first)
 
     @property
     def fleet(self) -> FleetSettings:
@@ -131,6 +133,7 @@ class DispatchBenchResult:
     trickle_jobs: int
     unaged_trickle_claimed: int  # the same case without aging: 0 means it starves
     settings: dict[str, Any]
+    namespace_shares: dict[str, Any] | None = None  # `bench.namespace_claims`
 
     @property
     def jain_index(self) -> float:
@@ -164,6 +167,7 @@ class DispatchBenchResult:
                 "bound_s": self.settings["starvation"]["bound_s"],
                 "claimed_without_aging": self.unaged_trickle_claimed,
             },
+            "namespace_shares": self.namespace_shares,
             "not_measured": NOT_MEASURED,
             "settings": self.settings,
         }
@@ -197,6 +201,13 @@ METHODS = {
                   "new priority-9 jobs (flood_backlog kept waiting), a priority-0 job every "
                   "trickle_every seconds; the queue ages at aging_rate levels/s; waits of "
                   "the priority-0 jobs claimed, in seconds of that clock (nearest rank)",
+    "namespace_shares": "in the benchmark's process, no workers: --jobs ready jobs in each "
+                        "of four namespaces; claims of 100 jobs (fewer for small --jobs) "
+                        "over two namespaces with weights 1:3 (the stride claim) and over "
+                        "two without weights (the merged claim), one pair then the other, "
+                        "20 claims each a round, 5 rounds; rates = jobs claimed / wall "
+                        "seconds of the claims, CPU of this process per job; ratios per "
+                        "round, median [min-max] over the rounds",
 }
 
 
@@ -212,37 +223,41 @@ def run_dispatch_benchmark(
         url, prefix, throwaway = fresh_database(workdir, "dispatch", postgres_url)
         store = open_app(stack, url, f"{prefix}-plain", throwaway)
         drains: dict[str, DrainFigure] = {}
-        say(f"plain drain: {settings.jobs} no-op jobs, {settings.workers} workers")
-        drains["plain"], _ = _drain(stack, settings, store, url=url,
-                                    namespace=f"{prefix}-plain",
-                                    requests=[noop.prepare() for _ in range(settings.jobs)])
-        fair_ns = f"{prefix}-fair"
         keys = [f"key-{weight:g}" for weight in settings.weights]
-        for key, weight in zip(keys, settings.weights, strict=True):
-            store.set_fair_weight(FairWeight(fair_ns, key, weight))
-        say(f"fair drain: {settings.jobs} jobs over keys of weights "
-            f"{':'.join(f'{w:g}' for w in settings.weights)}")
-        app.configure(namespace=fair_ns)
-        requests = [noop.prepare(fairness_key=keys[n % len(keys)])
-                    for n in range(settings.jobs)]
-        drains["fair"], jobs = _drain(stack, settings, store, url=url, namespace=fair_ns,
-                                      requests=requests)
+        jobs: list[Job] = []
+        for drain in (("fair", "plain") if settings.fair_first else ("plain", "fair")):
+            if drain == "plain":
+                say(f"plain drain: {settings.jobs} no-op jobs, {settings.workers} workers")
+                app.configure(namespace=f"{prefix}-plain")
+                drains["plain"], _ = _drain(
+                    stack, settings, store, url=url, namespace=f"{prefix}-plain",
+                    requests=[noop.prepare() for _ in range(settings.jobs)])
+            else:
+                drains["fair"], jobs = _fair_drain(stack, settings, store, url=url,
+                                                   namespace=f"{prefix}-fair", keys=keys,
+                                                   say=say)
+        drains = {"plain": drains["plain"], **drains}
         shares = _shares(jobs, keys, settings.weights)
         drains["rate_limited"] = _rate_limited_drain(stack, settings, store, url=url,
                                                      namespace=f"{prefix}-rated", say=say)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
         unaged, _ = _starvation(url, f"{prefix}-unaged", settings, aging=False)
+        say("claims over two namespaces, weighted 1:3 and without weights")
+        namespace_shares = measure_namespace_claims(
+            url, f"{prefix}-ns", jobs=settings.jobs, batch=max(1, min(100, settings.jobs // 80)))
         return DispatchBenchResult(
             drains=drains, shares=shares,
             trickle_wait_s=Percentiles.of(waits) if waits else None,
             trickle_jobs=trickled, unaged_trickle_claimed=len(unaged),
+            namespace_shares=namespace_shares,
             settings={
                 "machine": machine(),
                 "store": store_facts(store, database_url=_shown(url), namespace=prefix,
                                      schema_dropped=throwaway),
                 "workers": settings.workers, "concurrency": settings.concurrency,
                 "claim_batch_size": settings.fleet.claim_batch, "jobs": settings.jobs,
+                "first_drain": "fair" if settings.fair_first else "plain",
                 "weights": list(settings.weights),
                 "rate_limited": {"keys": settings.rate_keys, "rate_per_key_s": 1000.0,
                                  "burst": 100},
@@ -288,6 +303,21 @@ def _rate_limited_drain(
     figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
                        requests=requests)
     return figure
+
+
+def _fair_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, keys: list[str], say: Progress,
+) -> tuple[DrainFigure, list[Job]]:
+    """The drain of the same number of jobs spread evenly over keys of
+    ``settings.weights``, in a namespace with those weights."""
+    for key, weight in zip(keys, settings.weights, strict=True):
+        store.set_fair_weight(FairWeight(namespace, key, weight))
+    say(f"fair drain: {settings.jobs} jobs over keys of weights "
+        f"{':'.join(f'{w:g}' for w in settings.weights)}")
+    app.configure(namespace=namespace)
+    requests = [noop.prepare(fairness_key=keys[n % len(keys)]) for n in range(settings.jobs)]
+    return _drain(stack, settings, store, url=url, namespace=namespace, requests=requests)
 
 
 def _shares(jobs: list[Job], keys: list[str], weights: tuple[float, ...]) -> list[KeyShare]:

@@ -300,12 +300,15 @@ def bench_workflows(
               show_default=True, help="Jobs each worker runs at once.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds a drain may take at most.")
+@click.option("--fair-first", is_flag=True,
+              help="Run the fair drain before the plain one (alternate it between runs: "
+              "the second drain meets the first one's dead rows).")
 @format_option
 @quiet_option
 @click.pass_context
 def bench_dispatch(
     ctx: click.Context, /, *, jobs: int, workers: int, concurrency: int, timeout: float,
-    output_format: str, quiet: bool,
+    fair_first: bool, output_format: str, quiet: bool,
 ) -> None:
     """Measure dispatch control: the drain of JOBS no-op jobs with fair shares on (keys
     of weights 1:2:4) against the plain drain in the same run, Jain's index of the
@@ -316,7 +319,7 @@ def bench_dispatch(
     output = Output(Format(output_format))
     result = _measure(ctx, quiet, lambda progress: run_dispatch_benchmark(
         DispatchBenchSettings.build(jobs=jobs, workers=workers, concurrency=concurrency,
-                                    timeout=timeout),
+                                    timeout=timeout, fair_first=fair_first),
         progress, postgres_url=ctx.obj,
     ))
     if output.json:
@@ -657,6 +660,11 @@ def dispatch_table(result: DispatchBenchResult) -> Table:
     table.add_row("trickle wait p99 (aging)", "never claimed" if wait is None else
                   f"{wait['p99']:g} s (bound {starvation['bound_s']:g} s)")
     table.add_row("trickle claimed without aging", str(starvation["claimed_without_aging"]))
+    shares = figures["namespace_shares"]
+    if shares is not None:
+        ratio = shares["weighted_to_merged"]
+        table.add_row("namespace claims, weighted 1:3 / merged",
+                      f"{ratio['median']:.3f} [{ratio['min']:.3f}-{ratio['max']:.3f}]")
     for name, why in figures["not_measured"].items():
         table.add_row(name, f"not measured: {why}")
     return table

@@ -51,6 +51,53 @@ def list_weights(target: Target) -> None:
     target.output.console.print(table)
 
 
+@fairness.command("namespace")
+@click.option("--weight", type=float, default=None,
+              help="The namespace's share of the claims of a worker that serves it with "
+              "other namespaces, against their weights (a number > 0; namespaces without "
+              "one weigh 1).")
+@click.option("--off", is_flag=True, help="Weigh the namespace 1 again.")
+@common_options
+def namespace_weight(target: Target, *, weight: float | None, off: bool) -> None:
+    """Set the namespace's weight between namespaces (from the next claim on)."""
+    if off == (weight is not None):
+        raise InvalidInput("weight", "give --weight W or --off")
+    with target.client() as client:
+        namespace = client.namespace
+        if off:
+            client.remove_namespace_weight()
+        else:
+            assert weight is not None
+            found = client.set_namespace_weight(weight)
+    if off:
+        if target.output.json:
+            target.output.emit_json({"namespace": namespace, "weight": None})
+        else:
+            target.output.note(f"namespace {namespace}: no weight (weighs 1)")
+    elif target.output.json:
+        target.output.emit_json(found.to_dict())
+    else:
+        target.output.note(f"namespace {found.namespace}: weight {found.weight:g}")
+
+
+@fairness.command("namespaces")
+@listing_options
+def list_namespace_weights(target: Target) -> None:
+    """The namespaces that have a weight."""
+    with target.client() as client:
+        found = client.store.list_namespace_weights()
+    rows = [weight.to_dict() for weight in found]
+    if target.output.data:
+        target.output.records(rows, columns=("namespace", "weight"))
+        return
+    table = Table(title="namespace weights", title_justify="left")
+    for column in ("namespace", "weight"):
+        table.add_column(column)
+    for weight in found:
+        table.add_row(weight.namespace, f"{weight.weight:g}")
+    target.output.console.print(table)
+
+
 @queues.command("age")
 @click.argument("queue")
 @click.option("--rate", default=None, metavar="LEVELS/PERIOD",

@@ -661,6 +661,18 @@ class FairWeightList(Answer):
     weights: list[FairWeightOut]
 
 
+class NamespaceWeightIn(Request):
+    """The namespace's share of the claims of a worker that serves it with other
+    namespaces, against their weights (namespaces without one weigh 1)."""
+
+    weight: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+
+
+class NamespaceWeightOut(Answer):
+    namespace: str
+    weight: float | None = Field(description="None: no weight set (it weighs 1).")
+
+
 class QueueAgingIn(Request):
     """Priority levels a waiting job of the queue gains: ``"1/min"``, ``"2/30s"``, or a
     number of levels per second."""

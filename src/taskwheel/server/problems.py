@@ -28,6 +28,7 @@ from taskwheel.errors import (
     InvalidInput,
     JobNotFound,
     LimitNotFound,
+    NamespaceWeightNotFound,
     NotPaused,
     QueueFull,
     QueueLimitNotFound,
@@ -107,7 +108,7 @@ def problem_of(exc: Exception) -> Problem:
         return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
                        headers={"Retry-After": "1"})
     if isinstance(exc, NotPaused | QueueLimitNotFound | LimitNotFound | BreakerNotOpen
-                  | AgingNotFound):
+                  | AgingNotFound | NamespaceWeightNotFound):
         return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),

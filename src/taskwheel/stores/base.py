@@ -17,7 +17,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
-from taskwheel.fairness import FairWeight, QueueAging
+from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -569,6 +569,19 @@ class Store(ABC):
     @abstractmethod
     def list_queue_aging(self, namespace: str) -> list[QueueAging]:
         """The namespace's queues that age."""
+
+    @abstractmethod
+    def set_namespace_weight(self, weight: NamespaceWeight) -> NamespaceWeight:
+        """Give a namespace its weight: its share of the claims of a worker that serves
+        it with other namespaces, from the next claim on."""
+
+    @abstractmethod
+    def remove_namespace_weight(self, namespace: str) -> None:
+        """Weigh the namespace 1 again (`NamespaceWeightNotFound` if it had no weight)."""
+
+    @abstractmethod
+    def list_namespace_weights(self) -> list[NamespaceWeight]:
+        """Every namespace with a weight."""
 
     # -- webhooks (the HTTP server's) ---------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
-from taskwheel.fairness import FairWeight, Flow, QueueAging
+from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Job, NewJob, epoch_datetime
 from taskwheel.limits import KeyLimit
@@ -263,6 +263,29 @@ class DispatchStatements:
         return [QueueAging(row["namespace"], row["queue"], float(row["rate"]))
                 for row in self._execute("list_queue_aging",
                                          {"namespace": namespace}).fetchall()]
+
+    # -- weights between namespaces ---------------------------------------------------------
+
+    def namespace_weights(self, namespaces: Sequence[str]) -> dict[str, float]:
+        found = self._execute("namespace_weights", {"namespaces": self._namespace_list(
+            namespaces)})
+        return {str(row["namespace"]): float(row["weight"]) for row in found.fetchall()}
+
+    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+        """A list of namespaces as the dialect's statements take one."""
+        raise NotImplementedError
+
+    def set_namespace_weight(self, weight: NamespaceWeight) -> None:
+        self._execute("set_namespace_weight", {"namespace": weight.namespace,
+                                               "weight": weight.weight})
+
+    def delete_namespace_weight(self, namespace: str) -> bool:
+        found = self._execute("delete_namespace_weight", {"namespace": namespace})
+        return found.fetchone() is not None
+
+    def list_namespace_weights(self) -> list[NamespaceWeight]:
+        return [NamespaceWeight(row["namespace"], float(row["weight"]))
+                for row in self._execute("list_namespace_weights", {}).fetchall()]
 
 
 def _rule(row: Any) -> tuple[int, float, float] | None:

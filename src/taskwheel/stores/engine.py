@@ -51,6 +51,7 @@ from taskwheel.errors import (
     JobNotFound,
     LeaseLost,
     LimitNotFound,
+    NamespaceWeightNotFound,
     NotPaused,
     QueueLimitNotFound,
     QuotaExceeded,
@@ -59,7 +60,7 @@ from taskwheel.errors import (
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
-from taskwheel.fairness import FairWeight, QueueAging
+from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
@@ -101,6 +102,7 @@ from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import Access, AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.stores.rating import RateControl
+from taskwheel.stores.shares import NamespaceShares
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import (
@@ -116,6 +118,7 @@ class SQLStore(RateControl, Store):
     """The `Store` contract written once over a dialect's executors."""
 
     claim_policy: ClaimPolicy = DEFAULT_POLICY
+    _shares: NamespaceShares | None = None
     clock: Clock  # the dialect's: the database's, or one a test injects
     # Whether the dialect's one-statement claim makes due delayed jobs ready and claims
     # them itself: a claim whose worker knows one is due then tries it first too.
@@ -238,17 +241,28 @@ class SQLStore(RateControl, Store):
         if request.limit == 0:
             with self.executor("claim_jobs", "read") as ex:
                 return Claim(jobs=[], next_due=ex.next_due(request.namespaces, request.queues))
+        policy = self.claim_policy
+        if len(set(request.namespaces)) > 1:
+            policy = self._namespace_shares()
         claim = None
         if not request.due or self.claims_due_at_once:
             with self.executor("claim_jobs", "statement") as ex:
                 # Most claims find nothing but ready jobs: one statement, one round trip.
-                claim = self.claim_policy.claim_at_once(ex, request)
+                claim = policy.claim_at_once(ex, request)
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
-                claim = self.claim_policy.claim(tx, request)
+                claim = policy.claim(tx, request)
+        policy.claimed(claim)
         claim.jobs.sort(key=Job.dispatch_key)
         return claim
+
+    def _namespace_shares(self) -> NamespaceShares:
+        """This store's policy for claims over several namespaces (its stride starts
+        are this store object's)."""
+        if self._shares is None or self._shares.inner is not self.claim_policy:
+            self._shares = NamespaceShares(self.claim_policy)
+        return self._shares
 
     def heartbeat(
         self, worker_id: str, lease_ttl: float, leases: Mapping[int, int]
@@ -1089,6 +1103,21 @@ class SQLStore(RateControl, Store):
         validate_name(namespace, "namespace")
         with self.executor("list_queue_aging", "read") as ex:
             return ex.list_queue_aging(namespace)
+
+    def set_namespace_weight(self, weight: NamespaceWeight) -> NamespaceWeight:
+        with self.executor("set_namespace_weight", "statement") as ex:
+            ex.set_namespace_weight(weight)
+        return weight
+
+    def remove_namespace_weight(self, namespace: str) -> None:
+        validate_name(namespace, "namespace")
+        with self.executor("remove_namespace_weight", "statement") as ex:
+            if not ex.delete_namespace_weight(namespace):
+                raise NamespaceWeightNotFound(namespace)
+
+    def list_namespace_weights(self) -> list[NamespaceWeight]:
+        with self.executor("list_namespace_weights", "read") as ex:
+            return ex.list_namespace_weights()
 
     def remove_queue_limit(self, namespace: str, queue: str) -> None:
         validate_name(namespace, "namespace")

@@ -33,7 +33,7 @@ from typing import Literal
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
-from taskwheel.fairness import FairWeight, Flow, QueueAging
+from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -880,3 +880,28 @@ class Executor(ABC):
     @abstractmethod
     def list_queue_aging(self, namespace: str) -> list[QueueAging]:
         """The namespace's queues that age, by name."""
+
+    # -- weights between namespaces (taskwheel.fairness.NamespaceStride) -----------------------
+
+    @abstractmethod
+    def namespace_weights(self, namespaces: Sequence[str]) -> dict[str, float]:
+        """The weights of those of ``namespaces`` that have one."""
+
+    @abstractmethod
+    def set_namespace_weight(self, weight: NamespaceWeight) -> None: ...
+
+    @abstractmethod
+    def delete_namespace_weight(self, namespace: str) -> bool:
+        """Whether the namespace had a weight."""
+
+    @abstractmethod
+    def list_namespace_weights(self) -> list[NamespaceWeight]:
+        """Every namespace with a weight, by name."""
+
+    @abstractmethod
+    def claim_shares(
+        self, request: ClaimRequest, shares: Sequence[tuple[str, float, float]]
+    ) -> Claim:
+        """`claim_jobs` dividing the jobs between the request's namespaces by stride:
+        ``shares`` gives each namespace (each once) its start and weight
+        (`fairness.NamespaceStride`)."""

@@ -31,6 +31,10 @@ class ClaimPolicy(ABC):
         """Take the jobs, inside the claim's transaction; with the earliest due time
         of a delayed job, for the worker's alarm."""
 
+    def claimed(self, claim: Claim) -> None:
+        """Called once the claim's transaction has committed (its jobs are final)."""
+        return None
+
 
 class DispatchOrder(ClaimPolicy):
     """The default: priority, then deadline, then due time, then id, strictly. A flood

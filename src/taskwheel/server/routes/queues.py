@@ -16,6 +16,8 @@ from taskwheel.server.models import (
     FairWeightList,
     FairWeightOut,
     KeyOut,
+    NamespaceWeightIn,
+    NamespaceWeightOut,
     PauseIn,
     PauseList,
     PauseOut,
@@ -128,6 +130,30 @@ def fair_weights(access: Reader) -> FairWeightList:
 def set_fair_weight(access: Admin, key: str, body: FairWeightIn) -> FairWeightOut:
     """Jobs of the key written from now on take their share of claims by it."""
     return FairWeightOut.of(access.client.set_fair_weight(key, body.weight))
+
+
+@router.get("/weight", response_model=NamespaceWeightOut,
+            summary="The namespace's weight between namespaces")
+def namespace_weight(access: Reader) -> NamespaceWeightOut:
+    return NamespaceWeightOut(namespace=access.client.namespace,
+                              weight=access.client.namespace_weight())
+
+
+@router.put("/weight", response_model=NamespaceWeightOut,
+            summary="Set the namespace's weight between namespaces")
+def set_namespace_weight(access: Operator, body: NamespaceWeightIn) -> NamespaceWeightOut:
+    """Only an operator's admin key sets it: a tenant does not raise its own share.
+    Workers that serve the namespace with others divide their claims by it from their
+    next claim on."""
+    found = access.client.set_namespace_weight(body.weight)
+    return NamespaceWeightOut(namespace=found.namespace, weight=found.weight)
+
+
+@router.delete("/weight", status_code=204, response_class=Response,
+               summary="Remove the namespace's weight (it weighs 1 again)")
+def remove_namespace_weight(access: Operator) -> Response:
+    access.client.remove_namespace_weight()
+    return Response(status_code=204)
 
 
 @router.get("/queue-aging", response_model=QueueAgingList, summary="Queues that age")

@@ -55,3 +55,11 @@ SELECT set_config('search_path', %(schema)s || ', pg_temp', true)
 
 -- name: restore_search_path
 SELECT set_config('search_path', current_setting('taskwheel.caller_search_path'), true)
+
+-- name: jobs_never_analysed
+-- Whether the jobs table has statistics yet (reltuples is -1 until the first ANALYZE
+-- or VACUUM, PostgreSQL 14 and later).
+SELECT reltuples < 0 AS never FROM pg_class WHERE oid = 'jobs'::regclass
+
+-- name: analyse_jobs
+ANALYZE jobs

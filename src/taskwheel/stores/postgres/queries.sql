@@ -1737,3 +1737,55 @@ ORDER BY r.key
 
 -- name: job_rate_key
 SELECT rate_key FROM jobs WHERE id = %(id)s
+
+-- weights between namespaces (0016) ---------------------------------------------------------
+
+-- name: namespace_weights
+-- The weights of those of %(namespaces)s that have one (a primary-key probe each).
+SELECT namespace, weight FROM namespace_weights
+WHERE namespace = ANY(%(namespaces)s::text[])
+
+-- name: set_namespace_weight
+INSERT INTO namespace_weights (namespace, weight) VALUES (%(namespace)s, %(weight)s)
+ON CONFLICT (namespace) DO UPDATE SET weight = excluded.weight
+
+-- name: delete_namespace_weight
+DELETE FROM namespace_weights WHERE namespace = %(namespace)s RETURNING namespace
+
+-- name: list_namespace_weights
+SELECT namespace, weight FROM namespace_weights ORDER BY namespace
+
+-- name: claim_shares
+-- claim_jobs for a claim whose namespaces have weights (`fairness.NamespaceStride`):
+-- each namespace's first ready jobs in its dispatch order, read off its own range of
+-- jobs_ready as in claim_jobs, the n-th of a namespace placed at start + n / weight;
+-- the lowest places are taken (ties: the heavier namespace, then the first named).
+WITH claimed_namespaces AS (
+    SELECT * FROM unnest(%(namespaces)s::text[], %(starts)s::float8[], %(weights)s::float8[])
+        WITH ORDINALITY AS ns (namespace, start, weight, place)
+    LIMIT %(namespace_count)s
+),
+taken AS (
+    SELECT ready.id FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT locked.id, row_number() OVER (
+                   ORDER BY locked.rank DESC, locked.fair_pass, locked.deadline ASC NULLS LAST,
+                            locked.run_at, locked.id) AS n
+        FROM (
+            SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
+            WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
+              AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- as in claim_jobs
+              AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+            ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS locked
+    ) AS ready
+    ORDER BY ns.start + ready.n / ns.weight, ns.weight DESC, ns.place
+    LIMIT %(limit)s
+)
+UPDATE jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+    lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+FROM taken WHERE jobs.id = taken.id
+RETURNING jobs.*

@@ -362,6 +362,13 @@ CREATE TABLE migrations (
     CONSTRAINT migrations_pkey PRIMARY KEY (version)
 );
 
+CREATE TABLE namespace_weights (
+    namespace text NOT NULL,
+    weight double precision NOT NULL,
+    CONSTRAINT namespace_weights_pkey PRIMARY KEY (namespace),
+    CONSTRAINT namespace_weights_weight_check CHECK ((weight > (0)::double precision))
+);
+
 CREATE TABLE pauses (
     namespace text NOT NULL,
     kind text NOT NULL,

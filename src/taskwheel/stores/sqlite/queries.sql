@@ -1547,3 +1547,52 @@ ORDER BY r.key
 
 -- name: job_rate_key
 SELECT rate_key FROM taskwheel_jobs WHERE id = :id
+
+-- weights between namespaces (0016) ---------------------------------------------------------
+
+-- name: namespace_weights
+-- The weights of those of :namespaces (JSON) that have one.
+SELECT namespace, weight FROM taskwheel_namespace_weights
+WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+
+-- name: set_namespace_weight
+INSERT INTO taskwheel_namespace_weights (namespace, weight) VALUES (:namespace, :weight)
+ON CONFLICT (namespace) DO UPDATE SET weight = excluded.weight
+
+-- name: delete_namespace_weight
+DELETE FROM taskwheel_namespace_weights WHERE namespace = :namespace RETURNING namespace
+
+-- name: list_namespace_weights
+SELECT namespace, weight FROM taskwheel_namespace_weights ORDER BY namespace
+
+-- name: claim_shares
+-- claim_jobs for a claim whose namespaces have weights (`fairness.NamespaceStride`):
+-- :shares is a JSON list of [namespace, start, weight]; each namespace's first ready
+-- jobs in its dispatch order, read off its own range of jobs_ready as in claim_jobs,
+-- the n-th of a namespace placed at start + n / weight; the lowest places are taken
+-- (ties: the heavier namespace, then the first named).
+UPDATE taskwheel_jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
+    lease_expires_at = :now + :lease_ttl, started_at = :now
+WHERE id IN (
+    SELECT id FROM (
+        SELECT job.id AS id, shares.key AS place,
+               json_extract(shares.value, '$[1]') AS start,
+               json_extract(shares.value, '$[2]') AS weight,
+               row_number() OVER (
+                   PARTITION BY shares.key
+                   ORDER BY job.priority + job.rank_offset DESC, job.fair_pass,
+                            coalesce(job.deadline, 1e308), job.run_at, job.id) AS n
+        FROM json_each(:shares) AS shares
+        JOIN taskwheel_jobs AS job ON job.id IN (
+            SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+            WHERE namespace = json_extract(shares.value, '$[0]')
+              AND status = 'queued' AND blocked = 0
+              AND queue IN (SELECT value FROM json_each(:queues))
+              AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+            ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308),
+                     run_at, id
+            LIMIT :limit))
+    ORDER BY start + n / weight, weight DESC, place
+    LIMIT :limit)
+RETURNING *

@@ -140,6 +140,11 @@ CREATE TABLE taskwheel_limits (
 
 CREATE TABLE taskwheel_migrations ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL);
 
+CREATE TABLE taskwheel_namespace_weights (
+    namespace TEXT PRIMARY KEY,
+    weight    REAL NOT NULL CHECK (weight > 0)
+) WITHOUT ROWID;
+
 CREATE TABLE taskwheel_pauses (
     namespace TEXT NOT NULL,
     kind      TEXT NOT NULL CHECK (kind IN ('queue', 'task')),

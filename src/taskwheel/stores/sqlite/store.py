@@ -142,6 +142,17 @@ class SQLiteExecutor(
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
 
+    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+        return json.dumps(list(namespaces))
+
+    def claim_shares(
+        self, request: ClaimRequest, shares: Sequence[tuple[str, float, float]]
+    ) -> Claim:
+        params = {**_claim_params(request, self.now()), "shares": json.dumps(
+            [list(share) for share in shares])}
+        jobs = self._jobs_after_commit(self._execute("claim_shares", params).fetchall())
+        return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
+
     def _wake_ready(self, moved: Sequence[Moved]) -> None:
         for row in moved:
             if row.status is JobStatus.QUEUED:
@@ -632,7 +643,7 @@ class SQLiteStore(SQLStore):
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
-         '0013_fair_shares.sql']
+         '0013_fair_shares.sql', '0016_namespace_shares.sql']
     """
 
     kind = "sqlite"
