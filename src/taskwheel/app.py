@@ -204,7 +204,8 @@ class App:
              '0004_due_wakeups.sql', '0005_schedule_owner.sql',
              '0006_api_keys_and_quotas.sql', '0007_webhooks.sql',
              '0008_dispatch_control.sql', '0009_observability.sql', '0010_prunable.sql',
-             '0011_prune_by_status.sql', '0012_key_gates.sql', '0013_fair_shares.sql']
+             '0011_prune_by_status.sql', '0012_key_gates.sql', '0013_fair_shares.sql',
+             '0014_reserved_for_rates.sql', '0015_key_room.sql']
         """
         if self._store is not None:
             return self._store.migrate()

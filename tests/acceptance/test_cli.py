@@ -55,11 +55,12 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0011_prune_by_status.sql" in first.stdout
     assert "applied 0012_key_gates.sql" in first.stdout
     assert "applied 0013_fair_shares.sql" in first.stdout
+    assert "applied 0015_key_room.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0
     assert "already up to date" in again.stdout
-    assert project.run_json("migrate") == {"applied": [], "schema_version": 13}
+    assert project.run_json("migrate") == {"applied": [], "schema_version": 15}
 
 
 def test_enqueue_prints_the_job_it_created_in_table_and_json(project: Project) -> None:

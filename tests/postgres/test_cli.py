@@ -48,10 +48,11 @@ def test_migrate_creates_the_schema_the_url_names_once(
                     "0006_api_keys_and_quotas.sql", "0007_webhooks.sql",
                     "0008_dispatch_control.sql", "0009_observability.sql",
                     "0010_prunable.sql", "0011_prune_by_status.sql", "0012_key_gates.sql",
-                    "0013_fair_shares.sql"],
-        "schema_version": 13,
+                    "0013_fair_shares.sql", "0014_reserved_for_rates.sql",
+                    "0015_key_room.sql"],
+        "schema_version": 15,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 13}
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 15}
     assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
             "quotas"} <= tables_in(
         admin, schema)

@@ -76,8 +76,14 @@ class DispatchStatements:
         return self._execute("delete_pause", params).fetchone() is not None
 
     def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """After `delete_pause`: the jobs the gate held go back to the ready index, the
+        keyed ones as their keys' free slots admit them (in dispatch order); how many."""
         params = {"namespace": namespace, "kind": kind.value, "name": name}
         released = len(self._execute("unblock_jobs", params).fetchall())
+        held = [str(row["key"]) for row in self._execute("held_keys", params).fetchall()]
+        if held:
+            self.lock_slots(namespace)
+            released += sum(self._admit(namespace, key) for key in held)
         if released:
             self._announce_ready(namespace)
         return released

@@ -1314,10 +1314,12 @@ RETURNING name
 
 -- name: unblock_jobs
 -- After delete_pause: the queued jobs of the queue or task go back to the ready index,
--- unless another gate still holds them. (Nothing wakes the workers by itself: the
+-- unless another gate still holds them; keyed jobs wait for their keys' slots
+-- (held_keys, then admit_waiting for each key). (Nothing wakes the workers by itself: the
 -- store asks for it.)
 UPDATE jobs SET blocked = false
 WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
+  AND gate_key IS NULL
   AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
   AND NOT EXISTS (
       SELECT 1 FROM pauses AS p
@@ -1325,6 +1327,14 @@ WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
         AND ((p.kind = 'queue' AND p.name = jobs.queue)
              OR (p.kind = 'task' AND p.name = jobs.task)))
 RETURNING id
+
+-- name: held_keys
+-- The keys of the queued jobs the queue or task (%(kind)s, %(name)s) held: after
+-- delete_pause, each key's waiting jobs are admitted to its free slots.
+SELECT DISTINCT gate_key AS key FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND blocked AND gate_key IS NOT NULL
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+ORDER BY gate_key
 
 -- name: list_pauses
 -- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
@@ -1390,6 +1400,10 @@ SELECT 1
 -- The free slots of key %(key)s go to the jobs waiting for one, in dispatch order; the
 -- answer is how many were admitted.
 SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
+
+-- name: any_limits
+-- Whether any key is known (SQLite's slot triggers exist then).
+SELECT EXISTS (SELECT 1 FROM limits) AS found
 
 -- name: declare_limits
 -- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity, failures, window,

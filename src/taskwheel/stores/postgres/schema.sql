@@ -17,7 +17,8 @@ BEGIN
     IF room IS NOT NULL AND room <= 0 THEN
         RETURN 0;
     END IF;
-    -- Each row asks for its slot again (jobs_slot_taken): the count stays exact.
+    -- Exact: the room was counted under the slot lock, and at most that many are
+    -- admitted (jobs_slot_taken no longer asks again for a job admitted here).
     WITH asked AS (
     UPDATE jobs SET blocked = false
     WHERE id IN (SELECT w.id FROM jobs AS w
@@ -497,4 +498,4 @@ CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS
 
 CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked)) EXECUTE FUNCTION slot_freed();
 
-CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, blocked, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text) EXECUTE FUNCTION slot_taken();
+CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text AND (old.status <> 'queued'::text OR old.gate_key IS NULL)) EXECUTE FUNCTION slot_taken();
