@@ -835,8 +835,14 @@ class SQLStore(Store):
     def resume_due_pauses(self, namespace: str) -> int:
         opened: list[tuple[str, GateKind, str, int]] = []
         with self.executor("resume_due_pauses") as tx:
+            scope = _scope(tx, namespace)
+            # Maintenance asks every few seconds and a pause is rarely due: the gates'
+            # lock (exclusive: every job becoming ready waits for it on PostgreSQL) is
+            # taken only when one is, then the due pauses are read again under it.
+            if not any(tx.due_pauses(each) for each in scope):
+                return 0
             tx.lock_gates()
-            for each in _scope(tx, namespace):
+            for each in scope:
                 for kind, name in tx.due_pauses(each):
                     tx.delete_pause(each, kind, name)
                     opened.append((each, kind, name, tx.unblock_jobs(each, kind, name)))

@@ -415,9 +415,12 @@ WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting',
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
 
 -- name: requeue_finished
+-- A job cancelled or expired while a pause held it kept its blocked flag: it starts
+-- unblocked (the gate triggers, while a gate stands, block it again; with none left they
+-- do not exist and it would wait forever).
 UPDATE taskwheel_jobs
 SET status = 'queued', attempt = 0, run_at = :now, finished_at = NULL, result = NULL,
-    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL,
+    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL, blocked = 0,
     deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
 WHERE namespace = :namespace AND id = :id AND status = :expected_status
 RETURNING *
@@ -914,11 +917,12 @@ WHERE id = :id
 
 -- name: reset_steps
 -- A retried step (run for each) starts afresh, only while it is still in its expected
--- state; a deadline already passed would expire it at once.
+-- state; a deadline already passed would expire it at once. It starts unblocked, as
+-- requeue_finished says why.
 UPDATE taskwheel_jobs
 SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
     finished_at = NULL, result = NULL, cancel_requested = 0, worker_id = NULL,
-    lease_expires_at = NULL,
+    lease_expires_at = NULL, blocked = 0,
     deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
 WHERE id = :id AND status = :expected_status
 RETURNING namespace
