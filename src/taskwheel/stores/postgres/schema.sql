@@ -480,6 +480,8 @@ CREATE INDEX jobs_workflow_status ON jobs USING btree (workflow_run_id, status) 
 
 CREATE UNIQUE INDEX jobs_workflow_step ON jobs USING btree (workflow_run_id, step) WHERE (workflow_run_id IS NOT NULL);
 
+CREATE INDEX limits_breakers ON limits USING btree (namespace, key) WHERE ((breaker_failures IS NOT NULL) OR (breaker_state <> 'closed'::text));
+
 CREATE INDEX schedules_changed ON schedules USING btree (namespace, changed_at);
 
 CREATE INDEX schedules_due ON schedules USING btree (namespace, next_fire_at) WHERE ((NOT paused) AND (next_fire_at IS NOT NULL));

@@ -2,6 +2,11 @@
 
 -- slot_room (version 12) stays the one definition of the room left in a key.
 
+-- The keys with a breaker rule or a breaker not closed: every report of a keyed job
+-- asks whether there is any (breaker_states), which read the whole table before.
+CREATE INDEX limits_breakers ON limits (namespace, key)
+    WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed';
+
 -- A job admitted to a slot (blocked true -> false by admit_waiting, which counted the
 -- room under the namespace's slot lock) no longer asks for it a second time: the
 -- trigger runs for a keyed job that becomes queued or is given its key while queued,
