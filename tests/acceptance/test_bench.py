@@ -141,16 +141,18 @@ def test_bench_workflows_refuses_too_few_steps_and_names_the_option(project: Pro
     assert "--steps" in done.stderr
 
 
-def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
+def test_bench_dispatch_json_compares_the_fair_and_limited_drains_with_the_plain_one(
     project: Project,
 ) -> None:
-    result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet")
-    assert set(result["drain"]) == {"plain", "fair"}
+    result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet", timeout=240)
+    assert set(result["drain"]) == {"plain", "fair", "limited"}
     for name, drain in result["drain"].items():
         assert drain["jobs"] == 700, name
         assert drain["per_s"] > 0, name
-    assert set(result["ratio_to_plain"]) == {"fair"}
+    assert set(result["ratio_to_plain"]) == {"fair", "limited"}
+    assert set(result["workers_cpu_ratio_to_plain"]) <= {"fair", "limited"}
     assert result["drain"]["fair"]["cpu_us_per_job"]["client"] >= 0
+    assert (result["settings"]["limited_keys"], result["settings"]["key_limit"]) == (1000, 1)
     keys = result["fairness"]["keys"]
     assert [key["weight"] for key in keys] == [1.0, 2.0, 4.0]
     assert sum(key["claims"] for key in keys) == 350  # the first half of the claims
@@ -158,7 +160,7 @@ def test_bench_dispatch_json_compares_the_fair_drain_with_the_plain_one(
     starvation = result["starvation"]
     assert starvation["claimed_without_aging"] == 0
     assert starvation["trickle_wait_s"]["max"] <= starvation["bound_s"]
-    assert set(result["not_measured"]) == {"concurrency_limited", "rate_limited"}
+    assert set(result["not_measured"]) == {"rate_limited"}
     assert {"drain", "jain_index", "starvation"} <= set(result["settings"]["methods"])
 
 

@@ -5,9 +5,11 @@ Every drain runs in the same database as the plain one it is compared with, each
 namespace of its own, with idle ``taskwheel worker`` processes started for it: the
 plain drain (no fairness, no aging: today's order), then the same number of jobs
 spread over fairness keys of weights 1:2:4 (`DispatchBenchSettings.weights`).
-Further drains (keys with concurrency or rate limits) join `DispatchBenchResult.drains`
-under their own names when those features exist; until then the report lists them
-under ``not_measured``, with no figure.
+Then the limited drain: the same number of jobs spread evenly over ``limited_keys``
+keys of ``key_limit`` slot(s) each (`taskwheel.limits`), so most of them wait blocked
+and each finished job admits the next of its key. Further drains (keys with rate
+limits) join `DispatchBenchResult.drains` under their own names when that feature
+exists; until then the report lists them under ``not_measured``, with no figure.
 
 Fairness: the fair drain's jobs are all ready before the workers claim (saturation);
 the claims taken while every key still had jobs waiting (the first half, in claim
@@ -33,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from taskwheel.bench.app import QUEUE, app, noop
+from taskwheel.bench.app import QUEUE, app, keyed_noop, noop
 from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
 from taskwheel.bench.processes import WorkerFleet
@@ -52,7 +54,8 @@ class DispatchBenchSettings:
     """``jobs`` per drain; ``workers`` processes with ``concurrency`` each; ``timeout``
     seconds per drain at most; ``weights`` of the fairness keys; the starvation case's
     ``aging_rate`` (levels per second), ``seconds`` of simulated time,
-    ``claims_per_second``, ``flood_backlog`` and ``trickle_every``."""
+    ``claims_per_second``, ``flood_backlog`` and ``trickle_every``; the limited drain's
+    ``limited_keys`` of ``key_limit`` slots each."""
 
     jobs: int = 20_000
     workers: int = 2
@@ -64,6 +67,8 @@ class DispatchBenchSettings:
     claims_per_second: int = 10
     flood_backlog: int = 100
     trickle_every: int = 5
+    limited_keys: int = 1_000
+    key_limit: int = 1
 
     @classmethod
     def build(cls, *, jobs: int = 20_000, workers: int = 2, concurrency: int = 100,
@@ -165,7 +170,6 @@ class DispatchBenchResult:
 
 
 NOT_MEASURED = {
-    "concurrency_limited": "keys with concurrency limits do not exist on this branch",
     "rate_limited": "keys with rate limits do not exist on this branch",
 }
 
@@ -173,7 +177,9 @@ METHODS = {
     "drain": "jobs / (last finished_at - first started_at) from the job rows; idle worker "
              "processes started for each drain, the jobs made ready by one enqueue_many "
              "call; plain: no fairness key, no aging; fair: the same jobs spread evenly "
-             "over keys of weights 1:2:4, in a namespace with those weights",
+             "over keys of weights 1:2:4, in a namespace with those weights; limited: "
+             "the same jobs spread evenly over 1,000 keys with a concurrency limit of 1 "
+             "each (most wait blocked; each finished job admits the next of its key)",
     "ratio_to_plain": "a drain's rate / the plain drain's rate, in the same run",
     "cpu_us_per_job": "CPU (user + system) per job from the enqueue's commit to the last "
                       "job seen finished: client, the worker processes and their children; "
@@ -219,6 +225,8 @@ def run_dispatch_benchmark(
         drains["fair"], jobs = _drain(stack, settings, store, url=url, namespace=fair_ns,
                                       requests=requests)
         shares = _shares(jobs, keys, settings.weights)
+        drains["limited"] = _limited_drain(stack, settings, store, url=url,
+                                           namespace=f"{prefix}-limited", say=say)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
         unaged, _ = _starvation(url, f"{prefix}-unaged", settings, aging=False)
@@ -233,6 +241,7 @@ def run_dispatch_benchmark(
                 "workers": settings.workers, "concurrency": settings.concurrency,
                 "claim_batch_size": settings.fleet.claim_batch, "jobs": settings.jobs,
                 "weights": list(settings.weights),
+                "limited_keys": settings.limited_keys, "key_limit": settings.key_limit,
                 "starvation": {"aging_rate": settings.aging_rate,
                                "seconds": settings.seconds,
                                "claims_per_second": settings.claims_per_second,
@@ -261,6 +270,24 @@ def _drain(
     last = max(epoch(job.finished_at) for job in jobs)
     claims = len({(job.worker_id, job.started_at) for job in jobs})
     return DrainFigure(len(jobs), last - first, enqueue_seconds, claims, cpu[0]), jobs
+
+
+def _limited_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, say: Progress,
+) -> DrainFigure:
+    """The drain of ``jobs`` no-op jobs over ``limited_keys`` keys of ``key_limit``
+    slots each, in a namespace of its own."""
+    say(f"limited drain: {settings.jobs} jobs over {settings.limited_keys} keys of "
+        f"{settings.key_limit} slot(s)")
+    if settings.key_limit != 1:  # keyed_noop declares 1: its enqueue makes those keys
+        for key in range(settings.limited_keys):
+            store.set_limit(namespace, f"bench:{key}", settings.key_limit)
+    app.configure(namespace=namespace)
+    requests = [keyed_noop.prepare(n % settings.limited_keys) for n in range(settings.jobs)]
+    figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
+                       requests=requests)
+    return figure
 
 
 def _shares(jobs: list[Job], keys: list[str], weights: tuple[float, ...]) -> list[KeyShare]:
