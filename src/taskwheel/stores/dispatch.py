@@ -192,6 +192,13 @@ class DispatchStatements:
                          failures=int(row["failures"]), breaker_rule=_rule(row))
                 for row in found.fetchall()]
 
+    def job_gate(self, namespace: str, job_id: int) -> tuple[str | None, bool]:
+        """A job's key (None: no key gate holds it) and whether it waits blocked."""
+        row = self._execute("job_gate", {"namespace": namespace, "id": job_id}).fetchone()
+        if row is None:
+            return None, False
+        return row["gate_key"], bool(row["blocked"])
+
     def touch_limit(self, namespace: str, key: str) -> None:
         self._execute("touch_limit", self._stamped({"namespace": namespace, "key": key}))
 

@@ -711,6 +711,8 @@ class SQLStore(Store):
         with self.executor("explain_job", "snapshot") as ex:
             job = _one(ex.get_jobs(namespace, [job_id]), job_id)
             pending = job.status in PENDING
+            gate, blocked = (ex.job_gate(namespace, job_id) if job.status is JobStatus.QUEUED
+                             else (None, False))
             facts = JobFacts(
                 job=job, now=ex.now(),
                 workers=ex.workers_of([namespace]) if pending else (),
@@ -719,6 +721,8 @@ class SQLStore(Store):
                           if job.status is JobStatus.WAITING else ()),
                 schedule_name=_schedule_name(ex, job),
                 pauses=ex.list_pauses(namespace) if pending else (),
+                gate=next(iter(ex.list_limits(namespace, gate)), None) if gate else None,
+                blocked=blocked,
             )
         return explain(facts)
 

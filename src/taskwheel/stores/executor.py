@@ -753,6 +753,10 @@ class Executor(ABC):
         use and their waiting jobs."""
 
     @abstractmethod
+    def job_gate(self, namespace: str, job_id: int) -> tuple[str | None, bool]:
+        """A job's key (None: none) and whether it waits blocked, out of the ready index."""
+
+    @abstractmethod
     def touch_limit(self, namespace: str, key: str) -> None:
         """Create the key's row (no limit) unless it has one."""
 

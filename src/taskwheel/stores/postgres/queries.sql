@@ -1401,6 +1401,10 @@ SELECT 1
 -- answer is how many were admitted.
 SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
 
+-- name: job_gate
+-- A job's key and whether it waits blocked (for `taskwheel jobs explain`).
+SELECT gate_key, blocked FROM jobs WHERE namespace = %(namespace)s AND id = %(id)s
+
 -- name: any_limits
 -- Whether any key is known (SQLite's slot triggers exist then).
 SELECT EXISTS (SELECT 1 FROM limits) AS found

@@ -1245,6 +1245,10 @@ UPDATE taskwheel_jobs SET blocked = 0
                              WHERE r.namespace = :namespace AND r.key = :key) AS room)))
 RETURNING id
 
+-- name: job_gate
+-- A job's key and whether it waits blocked (for `taskwheel jobs explain`).
+SELECT gate_key, blocked FROM taskwheel_jobs WHERE namespace = :namespace AND id = :id
+
 -- name: any_limits
 -- Whether any key is known (SQLite's slot triggers exist then).
 SELECT EXISTS (SELECT 1 FROM taskwheel_limits) AS found
