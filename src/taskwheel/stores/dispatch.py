@@ -19,7 +19,7 @@ from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
 from taskwheel.fairness import FairWeight, Flow, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
-from taskwheel.jobs import Job, NewJob, epoch_datetime
+from taskwheel.jobs import Job, JobTemplate, NewJob, epoch_datetime
 from taskwheel.limits import KeyLimit
 from taskwheel.stores.tenancy import Cursor
 
@@ -129,9 +129,14 @@ class DispatchStatements:
     def lock_slots(self, namespace: str) -> None:
         self._execute("lock_slots", {"namespace": namespace}).fetchall()
 
-    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
-        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
-                           for new in jobs if new.gate_key is not None},
+    def declare_limits(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """The keys of new jobs (requests, or a namespace's templates: a fire's job, a
+        workflow's steps) with the limits and breaker rules their tasks declare."""
+        gates = [(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
+                 if isinstance(new, NewJob) else
+                 (new[0], new[1].gate_key, new[1].gate_capacity, new[1].gate_breaker)
+                 for new in jobs]
+        declared = sorted({gate for gate in gates if gate[1] is not None},
                           key=lambda row: (row[0], row[1]))
         if declared:
             limits = [{"namespace": namespace, "key": key, "capacity": capacity,

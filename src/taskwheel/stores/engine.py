@@ -69,6 +69,7 @@ from taskwheel.jobs import (
     Enqueued,
     Job,
     JobFilter,
+    JobTemplate,
     NewJob,
     Outcome,
     QueueDepths,
@@ -509,6 +510,7 @@ class SQLStore(Store):
                     continue
                 fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                          for fire in plan.fires]
+                _gate_fired(tx, schedule, fires)
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
                 _place_fired(tx, schedule.definition.namespace, fires)
                 fired += fires
@@ -561,6 +563,7 @@ class SQLStore(Store):
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
+            _gate_steps(tx, spec, run_id)
             if trace_parent is not None:
                 tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
                               trace_parent)
@@ -1276,6 +1279,43 @@ def _fire(
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
     return Fired.at(schedule.id, fire.fire_at, result, job_id=job_id, run_at=fire.run_at,
                     created_at=now)
+
+
+def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> None:
+    """Jobs made from templates (a fire's job, a workflow's steps) whose task declares
+    a concurrency limit or a breaker get their keys, as an enqueue gives them: each
+    takes a slot or waits blocked (`taskwheel.limits`)."""
+    keyed = [(job, template) for job, template in created if template.gate_key is not None]
+    if not keyed:
+        return
+    tx.arm_limits()
+    tx.declare_limits([(job.namespace, template) for job, template in keyed])
+    tx.set_gate_keys([(job, template.gate_key) for job, template in keyed
+                      if template.gate_key is not None])
+
+
+def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
+    definition = schedule.definition
+    if definition.workflow is not None:
+        if any(step.job.gate_key is not None for step in definition.workflow.steps):
+            for f in fired:
+                if f.workflow_run_id is not None:
+                    _gate_steps(tx, definition.workflow, f.workflow_run_id)
+        return
+    template = definition.job
+    job_ids = [f.job_id for f in fired if f.job_id is not None]
+    if template is None or template.gate_key is None or not job_ids:
+        return
+    _gate_created(tx, [(job, template)
+                       for job in tx.get_jobs(definition.namespace, job_ids)])
+
+
+def _gate_steps(tx: Executor, spec: WorkflowSpec, run_id: int) -> None:
+    templates = {step.name: step.job for step in spec.steps}
+    if all(template.gate_key is None for template in templates.values()):
+        return
+    _gate_created(tx, [(step.job, templates[step.name])
+                       for step in tx.workflow_steps(run_id)])
 
 
 def _place_fired(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:

@@ -41,6 +41,7 @@ from taskwheel.jobs import (
     Enqueued,
     Job,
     JobFilter,
+    JobTemplate,
     NewJob,
     Outcome,
     StartWaits,
@@ -709,9 +710,10 @@ class Executor(ABC):
         transaction ends."""
 
     @abstractmethod
-    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
-        """Create the rows of the keys of ``jobs`` with their tasks' declared slots
-        (a declared limit follows the declaration; one set by hand stays)."""
+    def declare_limits(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """Create the rows of the keys of ``jobs`` (requests, or (namespace, template)
+        pairs) with their tasks' declared slots (a declared limit follows the
+        declaration; one set by hand stays)."""
 
     @abstractmethod
     def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
