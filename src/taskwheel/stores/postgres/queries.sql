@@ -1389,6 +1389,19 @@ SELECT count(*) AS depth FROM (
 -- name: lock_slots
 -- Taken by an operation on a key's gate before it reads or moves its jobs, until it
 -- commits (as the slot triggers take it).
+--
+-- A statement that moves many keyed rows takes the lock at its first keyed row and
+-- holds it while it goes on locking the next rows, so it can wait for a row lock while
+-- holding a namespace's slot lock. Two such statements can then wait on each other:
+-- a worker's finish_attempts (rows locked one by one as it updates them) and a
+-- rescue_expired (its rows locked up front, FOR UPDATE SKIP LOCKED, before its first
+-- keyed row asks for the slot lock), when a job is in both: a worker reporting a job
+-- whose lease has just expired. PostgreSQL detects the cycle after deadlock_timeout
+-- (1 s by default) and aborts one transaction; nothing is lost or held twice (the
+-- worker retries its report, which the fence then rejects if the rescue won; the
+-- rescue runs again at its next pass), but both wait that second. Taking the slot lock
+-- of the batch's namespaces before the rows (in both statements) would remove the
+-- cycle at the cost of a lock for every report of a namespace with keys; not done yet.
 SELECT lock_slots(%(namespace)s)
 
 -- name: arm_limits
