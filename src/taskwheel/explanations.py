@@ -30,6 +30,7 @@ from typing import Any
 from taskwheel.gates import GateKind, Pause
 from taskwheel.jobs import DeadlinePolicy, Job, WorkerInfo
 from taskwheel.lifecycle import PENDING, JobStatus
+from taskwheel.limits import KeyLimit
 from taskwheel.rates import KeyRate
 from taskwheel.workflows import StepOutcome
 
@@ -48,6 +49,10 @@ class ReasonCode(StrEnum):
     DEADLINE_PASSED = "deadline_passed"  # pending past its deadline: it will expire
     PAUSED = "paused"  # its queue or its task is paused: no worker claims it until resumed
     WAITING_FOR_RATE = "waiting_for_rate"  # waits for its rate key's tokens (taskwheel.rates)
+    LIMIT_FULL = "limit_full"  # its key's concurrency limit has no free slot: it waits for one
+    KEY_PAUSED = "key_paused"  # its key is paused: no slot is given until it resumes
+    BREAKER_OPEN = "breaker_open"  # its key's circuit breaker is open: nothing is admitted
+    BREAKER_HALF_OPEN = "breaker_half_open"  # one probe job of its key at a time
     RUNNING = "running"
     CANCEL_REQUESTED = "cancel_requested"  # running; its worker was asked to stop it
     LEASE_EXPIRED = "lease_expired"  # running, but its worker stopped renewing the lease
@@ -111,7 +116,8 @@ class JobFacts:
     namespace (``"*"``), alive or not; ``ahead``: read only for a ready job;
     ``upstream``: its workflow dependencies (a waiting step); ``schedule_name``: the
     schedule that fired it, if any; ``pauses``: the namespace's closed gates (read for a
-    pending job).
+    pending job); ``gate``: a queued job's key gate (`KeyLimit`), if it has a key, and
+    ``blocked``: whether it waits out of the ready index (for a slot, or a pause).
     """
 
     job: Job
@@ -122,6 +128,8 @@ class JobFacts:
     schedule_name: str | None = None
     pauses: Sequence[Pause] = ()
     rate: KeyRate | None = None  # its rate key's bucket, for a job waiting for tokens
+    gate: KeyLimit | None = None
+    blocked: bool = False
 
 
 Rule = Callable[[JobFacts], Iterable[Reason]]
@@ -242,10 +250,48 @@ def _paused(facts: JobFacts) -> Iterable[Reason]:
                       "paused_at": _iso(_epoch(pause.paused_at)), "until": _iso(until)})
 
 
+def _key_gate(facts: JobFacts) -> Iterable[Reason]:
+    """A queued job its key's gate holds: the key paused, its breaker open or half-open
+    (one probe at a time), or every slot taken."""
+    job, gate = facts.job, facts.gate
+    if job.status is not JobStatus.QUEUED or gate is None or not facts.blocked:
+        return
+    details: dict[str, Any] = {"key": gate.key, "capacity": gate.capacity,
+                               "in_use": gate.in_use, "waiting": gate.waiting}
+    if gate.paused:
+        until = _epoch(gate.paused_until)
+        end = (f"until {_iso(until)} (maintenance resumes it then)" if until is not None
+               else "until someone resumes it")
+        yield Reason(ReasonCode.KEY_PAUSED,
+                     f"its key {gate.key} is paused since {_iso(_epoch(gate.paused_at))}, "
+                     f"{end}: no job of the key is admitted meanwhile",
+                     {**details, "paused_at": _iso(_epoch(gate.paused_at)),
+                      "until": _iso(until)})
+    if gate.breaker == "open":
+        until = _epoch(gate.breaker_until)
+        end = (f"until {_iso(until)}, then one probe job runs" if until is not None
+               else "until someone closes it")
+        yield Reason(ReasonCode.BREAKER_OPEN,
+                     f"the circuit breaker of its key {gate.key} is open {end}: no job of the "
+                     "key is admitted meanwhile", {**details, "until": _iso(until)})
+    elif gate.breaker == "half_open":
+        yield Reason(ReasonCode.BREAKER_HALF_OPEN,
+                     f"the circuit breaker of its key {gate.key} is half-open: one probe job "
+                     f"runs at a time ({gate.in_use} running or ready), and its success "
+                     "closes the breaker", details)
+    elif (not gate.paused and gate.capacity is not None and gate.in_use >= gate.capacity
+          and not _holding(facts)):
+        yield Reason(ReasonCode.LIMIT_FULL,
+                     f"its key {gate.key} has every slot of its concurrency limit taken "
+                     f"({gate.in_use} of {gate.capacity}, running or ready): it is admitted "
+                     f"when one is given back ({_count(gate.waiting, 'job')} waiting)",
+                     details)
+
+
 def _queued(facts: JobFacts) -> Iterable[Reason]:
     job = facts.job
-    if job.status is not JobStatus.QUEUED or _holding(facts):
-        return  # (a paused job is in no line: `_paused` says why)
+    if job.status is not JobStatus.QUEUED or _holding(facts) or facts.blocked:
+        return  # (a held job is in no line: `_paused` or `_key_gate` says why)
     total = sum(band.count for band in facts.ahead)
     if total == 0:
         if any(w.alive and job.queue in w.queues for w in facts.workers):
@@ -326,7 +372,7 @@ def _ended(facts: JobFacts) -> Iterable[Reason]:
 
 # Tried in this order; a dispatch-control gate adds its rule here.
 RULES: list[Rule] = [_ended, _running, _scheduled, _waiting, _rate, _deadline, _paused,
-                     _workers, _queued]
+                     _key_gate, _workers, _queued]
 
 _ENDED = frozenset({JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.DEAD,
                     JobStatus.EXPIRED, JobStatus.UPSTREAM_FAILED, JobStatus.SKIPPED})

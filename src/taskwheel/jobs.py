@@ -105,6 +105,10 @@ class JobTemplate:
     deadline_policy: str
     timeout: float | None
     deadline_in: float | None  # each job must start this long after it is created for
+    # Its task's key gate (`NewJob.gate_key`...): every job made from it takes a slot.
+    gate_key: str | None = None
+    gate_capacity: int | None = None
+    gate_breaker: tuple[int, float, float] | None = None
 
     @classmethod
     def of(cls, request: NewJob) -> JobTemplate:
@@ -124,6 +128,8 @@ class JobTemplate:
             queue=request.queue, priority=request.priority, max_attempts=request.max_attempts,
             guarantee=request.guarantee.value, deadline_policy=request.deadline_policy.value,
             timeout=request.timeout, deadline_in=request.deadline_in,
+            gate_key=request.gate_key, gate_capacity=request.gate_capacity,
+            gate_breaker=request.gate_breaker,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +137,13 @@ class JobTemplate:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
-        return cls(**{name: data[name] for name in cls.__slots__})
+        # Templates stored before key gates have no gate fields: none.
+        values: dict[str, Any] = {
+            name: data.get(name) if name.startswith("gate_") else data[name]
+            for name in cls.__slots__}
+        breaker = values["gate_breaker"]
+        values["gate_breaker"] = None if breaker is None else tuple(breaker)
+        return cls(**values)
 
 
 @dataclass(slots=True)

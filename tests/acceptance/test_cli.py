@@ -56,6 +56,7 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0012_key_gates.sql" in first.stdout
     assert "applied 0013_fair_shares.sql" in first.stdout
     assert "applied 0014_rate_limits.sql" in first.stdout
+    assert "applied 0015_key_room.sql" in first.stdout
     assert "applied 0016_namespace_shares.sql" in first.stdout
 
     again = project.run("migrate")

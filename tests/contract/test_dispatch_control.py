@@ -72,6 +72,17 @@ def test_a_finished_job_queued_again_behind_a_pause_is_held(store: Store) -> Non
     assert claimable(store) == [job.id]
 
 
+def test_a_job_cancelled_behind_a_pause_and_retried_after_every_pause_ended_is_claimable(
+    store: Store,
+) -> None:
+    job = enqueue_one(store)
+    store.pause(NS, GateKind.QUEUE, QUEUE)  # holds the job: blocked
+    store.cancel_job(NS, job.id)
+    store.resume(NS, GateKind.QUEUE, QUEUE)  # the last pause: nothing holds anything now
+    assert store.retry_job(NS, job.id).status is JobStatus.QUEUED
+    assert claimable(store) == [job.id]
+
+
 def test_a_paused_task_is_held_in_every_queue(store: Store) -> None:
     held = [enqueue_one(store, new_job("contract.slow", queue=q)).id for q in (QUEUE, "other")]
     free = enqueue_one(store).id

@@ -4,13 +4,16 @@ and its details."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.errors import JobNotFound
 from taskwheel.explanations import Explanation, ReasonCode
 from taskwheel.gates import GateKind
-from taskwheel.jobs import AttemptOutcome, Guarantee, Outcome
+from taskwheel.jobs import AttemptOutcome, Guarantee, NewJob, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.schedules import FireResult, Overlap
 from taskwheel.stores.base import Store
@@ -349,3 +352,71 @@ def test_a_job_of_another_namespace_is_not_found(store: Store) -> None:
 
     with pytest.raises(JobNotFound):
         store.explain_job(OTHER_NS, job.id)
+
+
+# -- key gates ----------------------------------------------------------------------------------
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _keyed(key: str = "tenant:7", capacity: int = 1) -> NewJob:
+    return replace(new_job(), gate_key=key, gate_capacity=capacity)
+
+
+def test_a_job_waiting_for_a_slot_names_its_full_limit(store: Store) -> None:
+    serve(store)
+    running, waiting = store.enqueue([_keyed(), _keyed()])
+    claim_one(store)
+
+    explanation = explained(store, waiting.id)
+    assert explanation.codes() == [R.LIMIT_FULL]  # in no line: not "next in line"
+    assert reason(explanation, R.LIMIT_FULL) == (
+        "its key tenant:7 has every slot of its concurrency limit taken (1 of 1, running or "
+        "ready): it is admitted when one is given back (1 job waiting)")
+    assert explanation.reasons[0].details == {"key": "tenant:7", "capacity": 1, "in_use": 1,
+                                              "waiting": 1}
+    assert R.LIMIT_FULL not in explained(store, running.id).codes()
+
+
+def test_a_job_of_a_paused_key_names_the_pause_and_its_end(store: Store) -> None:
+    serve(store)
+    job = enqueue_one(store, _keyed(capacity=5))
+    store.pause_key(NS, "tenant:7", until=T0 + 60)
+
+    explanation = explained(store, job.id)
+    assert explanation.codes() == [R.KEY_PAUSED]
+    assert reason(explanation, R.KEY_PAUSED) == (
+        f"its key tenant:7 is paused since {iso(T0)}, until {iso(T0 + 60)} (maintenance "
+        "resumes it then): no job of the key is admitted meanwhile")
+
+
+def test_a_job_behind_an_open_breaker_names_it_and_when_it_half_opens(store: Store) -> None:
+    serve(store)
+    job = enqueue_one(store, _keyed(capacity=5))
+    store.open_breaker(NS, "tenant:7", until=T0 + 30)
+
+    explanation = explained(store, job.id)
+    assert explanation.codes() == [R.BREAKER_OPEN]
+    assert reason(explanation, R.BREAKER_OPEN) == (
+        f"the circuit breaker of its key tenant:7 is open until {iso(T0 + 30)}, then one probe "
+        "job runs: no job of the key is admitted meanwhile")
+
+
+def test_a_job_behind_a_half_open_breaker_waits_for_the_probe(
+    store: Store, clock: ManualClock
+) -> None:
+    probe, job = store.enqueue([_keyed(capacity=5), _keyed(capacity=5)])
+    store.open_breaker(NS, "tenant:7", until=T0 + 30)
+    clock.advance(31)
+    serve(store)
+    store.admit_due_keys(NS)  # half-open: the first job is the probe
+    claim_one(store)
+
+    explanation = explained(store, job.id)
+    assert explanation.codes() == [R.BREAKER_HALF_OPEN]
+    assert reason(explanation, R.BREAKER_HALF_OPEN) == (
+        "the circuit breaker of its key tenant:7 is half-open: one probe job runs at a time "
+        "(1 running or ready), and its success closes the breaker")
+    assert R.RUNNING in explained(store, probe.id).codes()

@@ -14,7 +14,7 @@ from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, LimitNotFound, NotPaused
 from taskwheel.events import Event, EventKind
 from taskwheel.gates import GateKind
-from taskwheel.jobs import Job, NewJob
+from taskwheel.jobs import Job, NewJob, epoch_datetime
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
 
@@ -228,3 +228,55 @@ def test_a_job_rescued_while_its_key_is_paused_waits(store: Store, clock: Manual
     assert holding(store) == (0, 1)
     store.resume_key(NS, KEY)
     assert [j.id for j in claim(store)] == [job.id]
+
+
+# -- jobs fired by schedules and workflow steps --------------------------------------------------
+
+
+def test_a_schedule_s_fired_jobs_take_slots_of_their_task_s_key(
+    store: Store, clock: ManualClock
+) -> None:
+    from taskwheel.schedules import ScheduleDefinition
+
+    from .test_schedules import EVERY, build_trigger, plan
+
+    trigger = build_trigger(every=EVERY, start=epoch_datetime(T0))
+    schedule, _ = store.upsert_schedule(ScheduleDefinition.build(
+        "sync", keyed(capacity=1), trigger))
+    fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY, T0 + 2 * EVERY)])
+    first, second = (f.job_id for f in fired)
+    assert first is not None
+    assert second is not None
+    clock.advance(2 * EVERY)
+    store.promote_due_jobs(NS)
+
+    assert [job.id for job in claim(store)] == [first]  # one slot: the second waits
+    assert holding(store) == (1, 1)
+    [running] = store.get_jobs(NS, [first])
+    assert store.finish_attempts([succeeded(running)]) == []
+    assert [job.id for job in claim(store)] == [second]
+
+
+def test_workflow_steps_take_slots_of_their_task_s_key(store: Store) -> None:
+    from taskwheel.jobs import JobTemplate
+    from taskwheel.workflows import FailurePolicy, StepSpec, WorkflowSpec
+
+    template = JobTemplate.of(keyed(capacity=1))
+    steps = tuple(StepSpec(name, template, (), FailurePolicy.FAIL_DOWNSTREAM)
+                  for name in ("a", "b", "c"))
+    run = store.submit_workflow(WorkflowSpec("fan", NS, FailurePolicy.FAIL_DOWNSTREAM, steps))
+
+    assert len(claim(store)) == 1  # three ready steps, one slot
+    assert holding(store) == (1, 2)
+    assert len(run.steps) == 3
+
+
+def test_a_template_stored_before_key_gates_reads_as_having_no_key() -> None:
+    from taskwheel.jobs import JobTemplate
+
+    stored = JobTemplate.of(new_job()).to_dict()
+    for name in ("gate_key", "gate_capacity", "gate_breaker"):
+        del stored[name]
+    assert JobTemplate.from_dict(stored).gate_key is None
+    keyed_template = JobTemplate.of(replace(keyed(), gate_breaker=(3, 60.0, 30.0)))
+    assert JobTemplate.from_dict(keyed_template.to_dict()) == keyed_template

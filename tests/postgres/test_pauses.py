@@ -71,3 +71,21 @@ def test_a_job_inserted_from_another_search_path_is_held(
     assert _claimable(store) == []
     assert store.resume(NS, GateKind.QUEUE, QUEUE) == 1
     assert _claimable(store) == [job_id]
+
+
+def test_resuming_due_pauses_takes_no_gate_lock_when_none_is_due(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    store.pause(NS, GateKind.QUEUE, QUEUE)  # no end: never due
+    gates = f"{schema}:gates"
+    with admin.transaction():
+        # Someone holds the gates' lock (a pause under way): maintenance's check of due
+        # pauses must not queue behind it, nor behind every job becoming ready.
+        admin.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (gates,))
+        resumed: list[int] = []
+        checking = threading.Thread(target=lambda: resumed.append(store.resume_due_pauses(NS)),
+                                    daemon=True)
+        checking.start()
+        checking.join(30)
+        assert resumed == [0]  # answered while the lock was held
+    assert [pause.name for pause in store.list_pauses(NS)] == [QUEUE]

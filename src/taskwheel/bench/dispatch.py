@@ -5,13 +5,13 @@ Every drain runs in the same database as the plain one it is compared with, each
 namespace of its own, with idle ``taskwheel worker`` processes started for it: the
 plain drain (no fairness, no aging: today's order), then the same number of jobs
 spread over fairness keys of weights 1:2:4 (`DispatchBenchSettings.weights`).
-The rate-limited drain spreads the same number of jobs over ``rate_keys`` keys, each
-with a rate limit (`taskwheel.bench.app.rated_noop`: 1,000 starts a second per key, a
-burst of 100) high enough not to bound the drain: what it measures is the cost of
-waiting for admission and of the admission passes the maintenance lease holder (one of
-the workers) runs. Further drains (keys with concurrency limits) join
-`DispatchBenchResult.drains` under their own names when those features exist; until
-then the report lists them under ``not_measured``, with no figure.
+Then the limited drain: the same number of jobs spread evenly over ``limited_keys``
+keys of ``key_limit`` slot(s) each (`taskwheel.limits`), so most of them wait blocked
+and each finished job admits the next of its key. The rate-limited drain spreads them
+over ``rate_keys`` keys, each with a rate limit (`taskwheel.bench.app.rated_noop`: 1,000
+starts a second per key, a burst of 100) high enough not to bound the drain: what it
+measures is the cost of waiting for admission and of the admission passes the
+maintenance lease holder (one of the workers) runs.
 
 Fairness: the fair drain's jobs are all ready before the workers claim (saturation);
 the claims taken while every key still had jobs waiting (the first half, in claim
@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from taskwheel.bench.app import QUEUE, app, noop, rated_noop
+from taskwheel.bench.app import QUEUE, app, keyed_noop, noop, rated_noop
 from taskwheel.bench.core import Cpu, CpuMeter
 from taskwheel.bench.databases import fresh_database, open_app, temporary_workdir
 from taskwheel.bench.namespace_claims import measure_namespace_claims
@@ -57,7 +57,8 @@ class DispatchBenchSettings:
     """``jobs`` per drain; ``workers`` processes with ``concurrency`` each; ``timeout``
     seconds per drain at most; ``weights`` of the fairness keys; the starvation case's
     ``aging_rate`` (levels per second), ``seconds`` of simulated time,
-    ``claims_per_second``, ``flood_backlog`` and ``trickle_every``."""
+    ``claims_per_second``, ``flood_backlog`` and ``trickle_every``; the limited drain's
+    ``limited_keys`` of ``key_limit`` slots each."""
 
     jobs: int = 20_000
     workers: int = 2
@@ -70,6 +71,8 @@ class DispatchBenchSettings:
     flood_backlog: int = 100
     trickle_every: int = 5
     rate_keys: int = 100
+    limited_keys: int = 1_000
+    key_limit: int = 1
     fair_first: bool = False  # the fair drain before the plain one (alternate runs)
 
     @classmethod
@@ -168,20 +171,17 @@ class DispatchBenchResult:
                 "claimed_without_aging": self.unaged_trickle_claimed,
             },
             "namespace_shares": self.namespace_shares,
-            "not_measured": NOT_MEASURED,
             "settings": self.settings,
         }
 
-
-NOT_MEASURED = {
-    "concurrency_limited": "keys with concurrency limits do not exist on this branch",
-}
 
 METHODS = {
     "drain": "jobs / (last finished_at - first started_at) from the job rows; idle worker "
              "processes started for each drain, the jobs made ready by one enqueue_many "
              "call; plain: no fairness key, no aging; fair: the same jobs spread evenly "
-             "over keys of weights 1:2:4, in a namespace with those weights; "
+             "over keys of weights 1:2:4, in a namespace with those weights; limited: "
+             "the same jobs spread evenly over 1,000 keys with a concurrency limit of 1 "
+             "each (most wait blocked; each finished job admits the next of its key); "
              "rate_limited: the same jobs spread evenly over rate_keys keys with a rate "
              "limit each (1,000/s, burst 100: not a bound on the drain), admitted by the "
              "maintenance lease holder among the workers (every promote_every, 1 s, and "
@@ -238,6 +238,8 @@ def run_dispatch_benchmark(
                                                    say=say)
         drains = {"plain": drains["plain"], **drains}
         shares = _shares(jobs, keys, settings.weights)
+        drains["limited"] = _limited_drain(stack, settings, store, url=url,
+                                           namespace=f"{prefix}-limited", say=say)
         drains["rate_limited"] = _rate_limited_drain(stack, settings, store, url=url,
                                                      namespace=f"{prefix}-rated", say=say)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
@@ -259,6 +261,7 @@ def run_dispatch_benchmark(
                 "claim_batch_size": settings.fleet.claim_batch, "jobs": settings.jobs,
                 "first_drain": "fair" if settings.fair_first else "plain",
                 "weights": list(settings.weights),
+                "limited_keys": settings.limited_keys, "key_limit": settings.key_limit,
                 "rate_limited": {"keys": settings.rate_keys, "rate_per_key_s": 1000.0,
                                  "burst": 100},
                 "starvation": {"aging_rate": settings.aging_rate,
@@ -289,6 +292,24 @@ def _drain(
     last = max(epoch(job.finished_at) for job in jobs)
     claims = len({(job.worker_id, job.started_at) for job in jobs})
     return DrainFigure(len(jobs), last - first, enqueue_seconds, claims, cpu[0]), jobs
+
+
+def _limited_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, say: Progress,
+) -> DrainFigure:
+    """The drain of ``jobs`` no-op jobs over ``limited_keys`` keys of ``key_limit``
+    slots each, in a namespace of its own."""
+    say(f"limited drain: {settings.jobs} jobs over {settings.limited_keys} keys of "
+        f"{settings.key_limit} slot(s)")
+    if settings.key_limit != 1:  # keyed_noop declares 1: its enqueue makes those keys
+        for key in range(settings.limited_keys):
+            store.set_limit(namespace, f"bench:{key}", settings.key_limit)
+    app.configure(namespace=namespace)
+    requests = [keyed_noop.prepare(n % settings.limited_keys) for n in range(settings.jobs)]
+    figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
+                       requests=requests)
+    return figure
 
 
 def _rate_limited_drain(

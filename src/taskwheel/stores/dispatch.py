@@ -19,7 +19,7 @@ from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
 from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging
 from taskwheel.gates import GateKind, Pause, QueueLimit
-from taskwheel.jobs import Job, NewJob, epoch_datetime
+from taskwheel.jobs import Job, JobTemplate, NewJob, epoch_datetime
 from taskwheel.limits import KeyLimit
 from taskwheel.stores.tenancy import Cursor
 
@@ -76,8 +76,14 @@ class DispatchStatements:
         return self._execute("delete_pause", params).fetchone() is not None
 
     def unblock_jobs(self, namespace: str, kind: GateKind, name: str) -> int:
+        """After `delete_pause`: the jobs the gate held go back to the ready index, the
+        keyed ones as their keys' free slots admit them (in dispatch order); how many."""
         params = {"namespace": namespace, "kind": kind.value, "name": name}
         released = len(self._execute("unblock_jobs", params).fetchall())
+        held = [str(row["key"]) for row in self._execute("held_keys", params).fetchall()]
+        if held:
+            self.lock_slots(namespace)
+            released += sum(self._admit(namespace, key) for key in held)
         if released:
             self._announce_ready(namespace)
         return released
@@ -123,9 +129,14 @@ class DispatchStatements:
     def lock_slots(self, namespace: str) -> None:
         self._execute("lock_slots", {"namespace": namespace}).fetchall()
 
-    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
-        declared = sorted({(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
-                           for new in jobs if new.gate_key is not None},
+    def declare_limits(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """The keys of new jobs (requests, or a namespace's templates: a fire's job, a
+        workflow's steps) with the limits and breaker rules their tasks declare."""
+        gates = [(new.namespace, new.gate_key, new.gate_capacity, new.gate_breaker)
+                 if isinstance(new, NewJob) else
+                 (new[0], new[1].gate_key, new[1].gate_capacity, new[1].gate_breaker)
+                 for new in jobs]
+        declared = sorted({gate for gate in gates if gate[1] is not None},
                           key=lambda row: (row[0], row[1]))
         if declared:
             limits = [{"namespace": namespace, "key": key, "capacity": capacity,
@@ -185,6 +196,13 @@ class DispatchStatements:
                          breaker_until=to_datetime(row["breaker_until"]),
                          failures=int(row["failures"]), breaker_rule=_rule(row))
                 for row in found.fetchall()]
+
+    def job_gate(self, namespace: str, job_id: int) -> tuple[str | None, bool]:
+        """A job's key (None: no key gate holds it) and whether it waits blocked."""
+        row = self._execute("job_gate", {"namespace": namespace, "id": job_id}).fetchone()
+        if row is None:
+            return None, False
+        return row["gate_key"], bool(row["blocked"])
 
     def touch_limit(self, namespace: str, key: str) -> None:
         self._execute("touch_limit", self._stamped({"namespace": namespace, "key": key}))

@@ -70,6 +70,7 @@ from taskwheel.jobs import (
     Enqueued,
     Job,
     JobFilter,
+    JobTemplate,
     NewJob,
     Outcome,
     QueueDepths,
@@ -539,6 +540,7 @@ class SQLStore(RateControl, Store):
                     continue
                 fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                          for fire in plan.fires]
+                _gate_fired(tx, schedule, fires)
                 _wake_for_fires(tx, schedule.definition.namespace, fires)
                 _place_fired(tx, schedule.definition.namespace, fires)
                 fired += fires
@@ -591,6 +593,7 @@ class SQLStore(RateControl, Store):
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
+            _gate_steps(tx, spec, run_id)
             if trace_parent is not None:
                 tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
                               trace_parent)
@@ -741,6 +744,8 @@ class SQLStore(RateControl, Store):
         with self.executor("explain_job", "snapshot") as ex:
             job = _one(ex.get_jobs(namespace, [job_id]), job_id)
             pending = job.status in PENDING
+            gate, blocked = (ex.job_gate(namespace, job_id) if job.status is JobStatus.QUEUED
+                             else (None, False))
             facts = JobFacts(
                 job=job, now=ex.now(),
                 workers=ex.workers_of([namespace]) if pending else (),
@@ -750,6 +755,8 @@ class SQLStore(RateControl, Store):
                 schedule_name=_schedule_name(ex, job),
                 pauses=ex.list_pauses(namespace) if pending else (),
                 rate=rating.rate_of_waiting(ex, job),
+                gate=next(iter(ex.list_limits(namespace, gate)), None) if gate else None,
+                blocked=blocked,
             )
         return explain(facts)
 
@@ -866,8 +873,14 @@ class SQLStore(RateControl, Store):
     def resume_due_pauses(self, namespace: str) -> int:
         opened: list[tuple[str, GateKind, str, int]] = []
         with self.executor("resume_due_pauses") as tx:
+            scope = _scope(tx, namespace)
+            # Maintenance asks every few seconds and a pause is rarely due: the gates'
+            # lock (exclusive: every job becoming ready waits for it on PostgreSQL) is
+            # taken only when one is, then the due pauses are read again under it.
+            if not any(tx.due_pauses(each) for each in scope):
+                return 0
             tx.lock_gates()
-            for each in _scope(tx, namespace):
+            for each in scope:
                 for kind, name in tx.due_pauses(each):
                     tx.delete_pause(each, kind, name)
                     opened.append((each, kind, name, tx.unblock_jobs(each, kind, name)))
@@ -1327,6 +1340,43 @@ def _fire(
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED
     return Fired.at(schedule.id, fire.fire_at, result, job_id=job_id, run_at=fire.run_at,
                     created_at=now)
+
+
+def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> None:
+    """Jobs made from templates (a fire's job, a workflow's steps) whose task declares
+    a concurrency limit or a breaker get their keys, as an enqueue gives them: each
+    takes a slot or waits blocked (`taskwheel.limits`)."""
+    keyed = [(job, template) for job, template in created if template.gate_key is not None]
+    if not keyed:
+        return
+    tx.arm_limits()
+    tx.declare_limits([(job.namespace, template) for job, template in keyed])
+    tx.set_gate_keys([(job, template.gate_key) for job, template in keyed
+                      if template.gate_key is not None])
+
+
+def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
+    definition = schedule.definition
+    if definition.workflow is not None:
+        if any(step.job.gate_key is not None for step in definition.workflow.steps):
+            for f in fired:
+                if f.workflow_run_id is not None:
+                    _gate_steps(tx, definition.workflow, f.workflow_run_id)
+        return
+    template = definition.job
+    job_ids = [f.job_id for f in fired if f.job_id is not None]
+    if template is None or template.gate_key is None or not job_ids:
+        return
+    _gate_created(tx, [(job, template)
+                       for job in tx.get_jobs(definition.namespace, job_ids)])
+
+
+def _gate_steps(tx: Executor, spec: WorkflowSpec, run_id: int) -> None:
+    templates = {step.name: step.job for step in spec.steps}
+    if all(template.gate_key is None for template in templates.values()):
+        return
+    _gate_created(tx, [(step.job, templates[step.name])
+                       for step in tx.workflow_steps(run_id)])
 
 
 def _place_fired(tx: Executor, namespace: str, fired: Sequence[Fired]) -> None:

@@ -42,6 +42,7 @@ from taskwheel.jobs import (
     Enqueued,
     Job,
     JobFilter,
+    JobTemplate,
     NewJob,
     Outcome,
     StartWaits,
@@ -717,9 +718,10 @@ class Executor(ABC):
         transaction ends."""
 
     @abstractmethod
-    def declare_limits(self, jobs: Sequence[NewJob]) -> None:
-        """Create the rows of the keys of ``jobs`` with their tasks' declared slots
-        (a declared limit follows the declaration; one set by hand stays)."""
+    def declare_limits(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """Create the rows of the keys of ``jobs`` (requests, or (namespace, template)
+        pairs) with their tasks' declared slots (a declared limit follows the
+        declaration; one set by hand stays)."""
 
     @abstractmethod
     def set_gate_keys(self, keyed: Sequence[tuple[Job, str]]) -> None:
@@ -759,6 +761,10 @@ class Executor(ABC):
     def list_limits(self, namespace: str, key: str | None = None) -> list[KeyLimit]:
         """The namespace's keys (only ``key``, when given) by name, with their slots in
         use and their waiting jobs."""
+
+    @abstractmethod
+    def job_gate(self, namespace: str, job_id: int) -> tuple[str | None, bool]:
+        """A job's key (None: none) and whether it waits blocked, out of the ready index."""
 
     @abstractmethod
     def touch_limit(self, namespace: str, key: str) -> None:

@@ -1364,10 +1364,12 @@ RETURNING name
 
 -- name: unblock_jobs
 -- After delete_pause: the queued jobs of the queue or task go back to the ready index,
--- unless another gate still holds them. (Nothing wakes the workers by itself: the
+-- unless another gate still holds them; keyed jobs wait for their keys' slots
+-- (held_keys, then admit_waiting for each key). (Nothing wakes the workers by itself: the
 -- store asks for it.)
 UPDATE jobs SET blocked = false
 WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
+  AND gate_key IS NULL
   AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
   AND NOT EXISTS (
       SELECT 1 FROM pauses AS p
@@ -1375,6 +1377,14 @@ WHERE namespace = %(namespace)s AND status = 'queued' AND blocked
         AND ((p.kind = 'queue' AND p.name = jobs.queue)
              OR (p.kind = 'task' AND p.name = jobs.task)))
 RETURNING id
+
+-- name: held_keys
+-- The keys of the queued jobs the queue or task (%(kind)s, %(name)s) held: after
+-- delete_pause, each key's waiting jobs are admitted to its free slots.
+SELECT DISTINCT gate_key AS key FROM jobs
+WHERE namespace = %(namespace)s AND status = 'queued' AND blocked AND gate_key IS NOT NULL
+  AND CASE %(kind)s WHEN 'queue' THEN queue = %(name)s ELSE task = %(name)s END
+ORDER BY gate_key
 
 -- name: list_pauses
 -- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
@@ -1429,6 +1439,19 @@ SELECT count(*) AS depth FROM (
 -- name: lock_slots
 -- Taken by an operation on a key's gate before it reads or moves its jobs, until it
 -- commits (as the slot triggers take it).
+--
+-- A statement that moves many keyed rows takes the lock at its first keyed row and
+-- holds it while it goes on locking the next rows, so it can wait for a row lock while
+-- holding a namespace's slot lock. Two such statements can then wait on each other:
+-- a worker's finish_attempts (rows locked one by one as it updates them) and a
+-- rescue_expired (its rows locked up front, FOR UPDATE SKIP LOCKED, before its first
+-- keyed row asks for the slot lock), when a job is in both: a worker reporting a job
+-- whose lease has just expired. PostgreSQL detects the cycle after deadlock_timeout
+-- (1 s by default) and aborts one transaction; nothing is lost or held twice (the
+-- worker retries its report, which the fence then rejects if the rescue won; the
+-- rescue runs again at its next pass), but both wait that second. Taking the slot lock
+-- of the batch's namespaces before the rows (in both statements) would remove the
+-- cycle at the cost of a lock for every report of a namespace with keys; not done yet.
 SELECT lock_slots(%(namespace)s)
 
 -- name: arm_limits
@@ -1440,6 +1463,14 @@ SELECT 1
 -- The free slots of key %(key)s go to the jobs waiting for one, in dispatch order; the
 -- answer is how many were admitted.
 SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
+
+-- name: job_gate
+-- A job's key and whether it waits blocked (for `taskwheel jobs explain`).
+SELECT gate_key, blocked FROM jobs WHERE namespace = %(namespace)s AND id = %(id)s
+
+-- name: any_limits
+-- Whether any key is known (SQLite's slot triggers exist then).
+SELECT EXISTS (SELECT 1 FROM limits) AS found
 
 -- name: declare_limits
 -- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity, failures, window,

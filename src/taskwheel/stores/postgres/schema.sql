@@ -17,7 +17,8 @@ BEGIN
     IF room IS NOT NULL AND room <= 0 THEN
         RETURN 0;
     END IF;
-    -- Each row asks for its slot again (jobs_slot_taken): the count stays exact.
+    -- Exact: the room was counted under the slot lock, and at most that many are
+    -- admitted (jobs_slot_taken no longer asks again for a job admitted here).
     WITH asked AS (
     UPDATE jobs SET blocked = false
     WHERE id IN (SELECT w.id FROM jobs AS w
@@ -519,6 +520,8 @@ CREATE INDEX jobs_workflow_status ON jobs USING btree (workflow_run_id, status) 
 
 CREATE UNIQUE INDEX jobs_workflow_step ON jobs USING btree (workflow_run_id, step) WHERE (workflow_run_id IS NOT NULL);
 
+CREATE INDEX limits_breakers ON limits USING btree (namespace, key) WHERE ((breaker_failures IS NOT NULL) OR (breaker_state <> 'closed'::text));
+
 CREATE INDEX schedules_changed ON schedules USING btree (namespace, changed_at);
 
 CREATE INDEX schedules_due ON schedules USING btree (namespace, next_fire_at) WHERE ((NOT paused) AND (next_fire_at IS NOT NULL));
@@ -539,4 +542,4 @@ CREATE TRIGGER jobs_rate_wait BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN 
 
 CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked)) EXECUTE FUNCTION slot_freed();
 
-CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, blocked, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text) EXECUTE FUNCTION slot_taken();
+CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text AND (old.status <> 'queued'::text OR old.gate_key IS NULL)) EXECUTE FUNCTION slot_taken();

@@ -596,7 +596,8 @@ class PostgresStore(SQLStore):
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
-         '0013_fair_shares.sql', '0016_namespace_shares.sql']
+         '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
+         '0016_namespace_shares.sql']
     """
 
     kind = "postgres"

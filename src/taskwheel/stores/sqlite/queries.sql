@@ -415,9 +415,12 @@ WHERE namespace = :namespace AND id = :id AND status IN ('scheduled', 'waiting',
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
 
 -- name: requeue_finished
+-- A job cancelled or expired while a pause held it kept its blocked flag: it starts
+-- unblocked (the gate triggers, while a gate stands, block it again; with none left they
+-- do not exist and it would wait forever).
 UPDATE taskwheel_jobs
 SET status = 'queued', attempt = 0, run_at = :now, finished_at = NULL, result = NULL,
-    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL,
+    cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL, blocked = 0,
     deadline = CASE WHEN status = 'expired' THEN NULL ELSE deadline END
 WHERE namespace = :namespace AND id = :id AND status = :expected_status
 RETURNING *
@@ -919,11 +922,12 @@ WHERE id = :id
 
 -- name: reset_steps
 -- A retried step (run for each) starts afresh, only while it is still in its expected
--- state; a deadline already passed would expire it at once.
+-- state; a deadline already passed would expire it at once. It starts unblocked, as
+-- requeue_finished says why.
 UPDATE taskwheel_jobs
 SET status = :status, waiting_on = :waiting_on, attempt = 0, run_at = :now,
     finished_at = NULL, result = NULL, cancel_requested = 0, worker_id = NULL,
-    lease_expires_at = NULL,
+    lease_expires_at = NULL, blocked = 0,
     deadline = CASE WHEN deadline <= :now THEN NULL ELSE deadline END
 WHERE id = :id AND status = :expected_status
 RETURNING namespace
@@ -1105,9 +1109,11 @@ RETURNING name
 
 -- name: unblock_jobs
 -- After delete_pause: the queued jobs of the queue or task go back to the ready index,
--- unless another gate still holds them.
+-- unless another gate still holds them. Keyed jobs wait for their keys' slots
+-- (held_keys, then admit_waiting for each key).
 UPDATE taskwheel_jobs SET blocked = 0
 WHERE namespace = :namespace AND status = 'queued' AND blocked = 1
+  AND gate_key IS NULL
   AND CASE :kind WHEN 'queue' THEN queue = :name ELSE task = :name END
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_pauses AS p
@@ -1115,6 +1121,14 @@ WHERE namespace = :namespace AND status = 'queued' AND blocked = 1
         AND ((p.kind = 'queue' AND p.name = taskwheel_jobs.queue)
              OR (p.kind = 'task' AND p.name = taskwheel_jobs.task)))
 RETURNING id
+
+-- name: held_keys
+-- The keys of the queued jobs the queue or task (:kind, :name) held: after
+-- delete_pause, each key's waiting jobs are admitted to its free slots.
+SELECT DISTINCT gate_key AS key FROM taskwheel_jobs
+WHERE namespace = :namespace AND status = 'queued' AND blocked = 1 AND gate_key IS NOT NULL
+  AND CASE :kind WHEN 'queue' THEN queue = :name ELSE task = :name END
+ORDER BY gate_key
 
 -- name: list_pauses
 -- A namespace's gates, with how many queued jobs each holds (a job two gates hold counts
@@ -1170,39 +1184,41 @@ SELECT 1
 
 -- name: arm_limits
 -- The triggers that keep the slots, created with the first key (migration 0012 says why
--- they exist only then). Recursive triggers are off: their own writes fire nothing.
--- A keyed job that becomes queued, or would take a slot while queued (a pause lets it
--- go, it is given its key), takes one or waits blocked (a pause holding it blocks it):
+-- they exist only then). Recursive triggers are off, so neither fires itself again; the
+-- room left in a key is the view taskwheel_key_room (migration 0015).
+-- A keyed job that becomes queued, or is given its key while queued, takes a slot or
+-- waits blocked (a pause holding it blocks it). A blocked job that a freed slot, a
+-- resumed key or a resumed queue admits (blocked 1 -> 0) has been given its slot by
+-- that statement, which counted the room: this trigger does not run for it again.
 CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_slot_taken
-AFTER UPDATE OF status, blocked, gate_key ON taskwheel_jobs
+AFTER UPDATE OF status, gate_key ON taskwheel_jobs
 FOR EACH ROW WHEN NEW.gate_key IS NOT NULL AND NEW.status = 'queued'
- AND (OLD.status <> 'queued'
-      OR (NEW.blocked = 0 AND (OLD.gate_key IS NULL OR OLD.blocked = 1)))
+ AND (OLD.status <> 'queued' OR OLD.gate_key IS NULL)
 BEGIN
     UPDATE taskwheel_jobs
     SET blocked = EXISTS (SELECT 1 FROM taskwheel_pauses AS p
                    WHERE p.namespace = NEW.namespace
                      AND ((p.kind = 'queue' AND p.name = NEW.queue)
                           OR (p.kind = 'task' AND p.name = NEW.task)))
-               OR coalesce((SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
-                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
-            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
-               WHERE h.namespace = NEW.namespace AND h.gate_key = NEW.gate_key AND h.id <> NEW.id
-                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
-                 AND h.blocked = 0)
-     FROM taskwheel_limits AS l WHERE l.namespace = NEW.namespace AND l.key = NEW.gate_key) <= 0, 0)
+               -- the room without this job, which holds a slot now unless blocked
+               OR coalesce((SELECT r.room + (NEW.blocked = 0) FROM taskwheel_key_room AS r
+                            WHERE r.namespace = NEW.namespace AND r.key = NEW.gate_key)
+                           <= 0, 0)
     WHERE id = NEW.id;
 END;
--- a job that held a slot and holds it no more (it ended, was cancelled, expired, went
+-- A job that held a slot and holds it no more (it ended, was cancelled, expired, went
 -- back to wait for a retry, or a pause blocked it) gives it to the first waiting job
--- (its fencing token made the move happen once: a stale report moves nothing).
+-- (its fencing token made the move happen once: a stale report moves nothing). One
+-- slot freed admits one job: every statement that makes more room (a limit raised, a
+-- key resumed, a breaker closed) admits the key's waiting jobs itself (admit_waiting),
+-- and maintenance admits any a key still has room for.
 CREATE TRIGGER IF NOT EXISTS taskwheel_jobs_slot_freed
 AFTER UPDATE OF status, blocked ON taskwheel_jobs
 FOR EACH ROW WHEN OLD.gate_key IS NOT NULL AND OLD.status IN ('queued', 'running')
  AND OLD.blocked = 0 AND NOT (NEW.status IN ('queued', 'running') AND NEW.blocked = 0)
 BEGIN
     UPDATE taskwheel_jobs SET blocked = 0
-    WHERE id IN (
+    WHERE id = (
         SELECT w.id FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_gated
         WHERE w.namespace = OLD.namespace AND w.gate_key = OLD.gate_key AND w.gate_key IS NOT NULL
           AND w.status = 'queued' AND w.blocked = 1
@@ -1211,14 +1227,9 @@ BEGIN
                      AND ((p.kind = 'queue' AND p.name = w.queue)
                           OR (p.kind = 'task' AND p.name = w.task)))
         ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
-        LIMIT (SELECT CASE WHEN room IS NULL THEN -1 WHEN room < 0 THEN 0 ELSE room END
-               FROM (SELECT (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
-                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
-            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
-               WHERE h.namespace = OLD.namespace AND h.gate_key = OLD.gate_key AND h.id <> 0
-                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
-                 AND h.blocked = 0)
-     FROM taskwheel_limits AS l WHERE l.namespace = OLD.namespace AND l.key = OLD.gate_key) AS room)));
+        LIMIT 1)
+      AND coalesce((SELECT r.room FROM taskwheel_key_room AS r
+                    WHERE r.namespace = OLD.namespace AND r.key = OLD.gate_key), 1) > 0;
 END;
 
 -- name: admit_waiting
@@ -1235,14 +1246,17 @@ UPDATE taskwheel_jobs SET blocked = 0
                           OR (p.kind = 'task' AND p.name = w.task)))
         ORDER BY w.priority DESC, coalesce(w.deadline, 1e308), w.run_at, w.id
         LIMIT (SELECT CASE WHEN room IS NULL THEN -1 WHEN room < 0 THEN 0 ELSE room END
-               FROM (SELECT (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
-                 WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
-            - (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
-               WHERE h.namespace = :namespace AND h.gate_key = :key AND h.id <> 0
-                 AND h.gate_key IS NOT NULL AND h.status IN ('queued', 'running')
-                 AND h.blocked = 0)
-     FROM taskwheel_limits AS l WHERE l.namespace = :namespace AND l.key = :key) AS room)))
+               FROM (SELECT (SELECT r.room FROM taskwheel_key_room AS r
+                             WHERE r.namespace = :namespace AND r.key = :key) AS room)))
 RETURNING id
+
+-- name: job_gate
+-- A job's key and whether it waits blocked (for `taskwheel jobs explain`).
+SELECT gate_key, blocked FROM taskwheel_jobs WHERE namespace = :namespace AND id = :id
+
+-- name: any_limits
+-- Whether any key is known (SQLite's slot triggers exist then).
+SELECT EXISTS (SELECT 1 FROM taskwheel_limits) AS found
 
 -- name: declare_limits
 -- The keys of an enqueue (:limits, JSON [{namespace, key, capacity, failures, window,

@@ -295,6 +295,9 @@ CREATE INDEX taskwheel_jobs_worker
 CREATE INDEX taskwheel_jobs_workflow_status
     ON taskwheel_jobs (workflow_run_id, status) WHERE workflow_run_id IS NOT NULL;
 
+CREATE INDEX taskwheel_limits_breakers ON taskwheel_limits (namespace, key)
+    WHERE breaker_failures IS NOT NULL OR breaker_state <> 'closed';
+
 CREATE INDEX taskwheel_schedules_changed ON taskwheel_schedules (namespace, changed_at);
 
 CREATE INDEX taskwheel_schedules_due

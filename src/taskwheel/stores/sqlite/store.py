@@ -643,7 +643,8 @@ class SQLiteStore(SQLStore):
          '0004_due_wakeups.sql', '0005_schedule_owner.sql', '0006_api_keys_and_quotas.sql',
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
-         '0013_fair_shares.sql', '0016_namespace_shares.sql']
+         '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
+         '0016_namespace_shares.sql']
     """
 
     kind = "sqlite"
@@ -705,6 +706,9 @@ class SQLiteStore(SQLStore):
                     conn.execute(statement("record_migration"),
                                  {"version": version, "name": name, "now": self.now()})
                     applied.append(name)
+                if applied and conn.execute(statement("any_limits")).fetchone()[0]:
+                    for step in Q["arm_limits"]:  # a migration may have replaced them
+                        conn.execute(step)
             except BaseException:
                 write.finish(commit=False)
                 raise
