@@ -27,6 +27,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/workflow-runs"): {"workflow": {"name": "wf", "steps": [{"task": "ping"}]}},
     ("post", "/workflow-runs/{run_id}/retry"): {},
     ("put", "/quota"): {"max_queued": 100},
+    ("put", "/weight"): {"weight": 2},
     ("post", "/workers"): {"queues": ["default"]},
     ("post", "/claims"): {"worker_id": "{worker_id}", "queues": ["idle"]},
     ("post", "/workers/{worker_id}/heartbeat"): {"jobs": {}},

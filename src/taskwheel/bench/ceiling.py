@@ -137,14 +137,11 @@ def _postgres(
         first = first or now
         columns = [column.name for column in cursor.description or ()]
         id_at, fence_at = columns.index("id"), columns.index("fence")
-        count = len(rows)
-        conn.execute(queries["finish_attempts"], {
-            "id": [row[id_at] for row in rows], "fence": [row[fence_at] for row in rows],
-            "status": ["succeeded"] * count, "outcome": ["succeeded"] * count,
-            "result": ["null"] * count, "error": [None] * count,
-            "traceback": [None] * count, "retry_delay": [0.0] * count, "now": None,
-        })
-        jobs += count
+        conn.execute(queries["finish_attempts"], {"outcomes": json.dumps([
+            {"id": row[id_at], "fence": row[fence_at], "status": "succeeded",
+             "outcome": "succeeded", "result": "null", "error": None, "traceback": None,
+             "retry_delay": 0.0} for row in rows]), "now": None})
+        jobs += len(rows)
 
 
 _START = 0.0
