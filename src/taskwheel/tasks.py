@@ -366,6 +366,8 @@ class Task(Generic[P, R]):
         return self.options.rate.render(self.name, queue, self._named(args, kwargs))
 
     def _named(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A key template's fields: the arguments by position (``{0}``) and by name,
+        defaults included."""
         named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}
         if self._signature is not None:
             bound = self._signature.bind(*args, **kwargs)
@@ -383,14 +385,7 @@ class Task(Generic[P, R]):
             limit = ConcurrencyLimit(key=self.options.breaker.key)
         if limit is None:
             return None
-        named: dict[str, Any] = {str(n): value for n, value in enumerate(args)}
-        if self._signature is not None:
-            bound = self._signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            named.update(bound.arguments)
-        else:
-            named.update(kwargs)
-        return limit.render(self.name, queue, named)
+        return limit.render(self.name, queue, self._named(args, kwargs))
 
     def check_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Refuse arguments the task cannot take, before anything is written."""

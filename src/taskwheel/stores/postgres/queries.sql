@@ -279,7 +279,7 @@ claimed AS (
     UPDATE jobs
     SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
         lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
-    FROM taken WHERE jobs.id = taken.id
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
     RETURNING jobs.*
 ),
 promoted AS (
@@ -360,7 +360,7 @@ taken AS (
 UPDATE jobs
 SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
     lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
-FROM taken WHERE jobs.id = taken.id
+WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
 RETURNING jobs.*
 
 -- name: next_due
@@ -1818,5 +1818,5 @@ taken AS (
 UPDATE jobs
 SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
     lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
-FROM taken WHERE jobs.id = taken.id
+WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
 RETURNING jobs.*
