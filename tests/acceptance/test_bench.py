@@ -171,10 +171,12 @@ def test_bench_dispatch_json_compares_the_fair_and_limited_drains_with_the_plain
 
 
 def test_bench_dispatch_can_run_the_fair_drain_first(project: Project) -> None:
-    result = project.run_json("bench", "dispatch", "--jobs", "700", "--fair-first", "--quiet")
+    result = project.run_json("bench", "dispatch", "--jobs", "700", "--fair-first", "--quiet",
+                              timeout=300)
     assert result["settings"]["first_drain"] == "fair"
-    assert list(result["drain"]) == ["plain", "fair"]
-    assert set(result["ratio_to_plain"]) == {"fair"}
+    # Reported plain first whatever ran first; the limited drains follow.
+    assert list(result["drain"]) == ["plain", "fair", "limited", "rate_limited"]
+    assert set(result["ratio_to_plain"]) == {"fair", "limited", "rate_limited"}
 
 
 def test_bench_dispatch_refuses_too_few_jobs_and_names_the_option(project: Project) -> None:
