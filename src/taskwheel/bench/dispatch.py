@@ -48,6 +48,7 @@ from taskwheel.clock import ManualClock
 from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.jobs import Job, NewJob
 from taskwheel.stores import Store, open_store
+from taskwheel.tasks import Task
 
 TOP, BOTTOM = 9, 0  # the flood's priority and the trickle's
 
@@ -305,11 +306,8 @@ def _limited_drain(
     if settings.key_limit != 1:  # keyed_noop declares 1: its enqueue makes those keys
         for key in range(settings.limited_keys):
             store.set_limit(namespace, f"bench:{key}", settings.key_limit)
-    app.configure(namespace=namespace)
-    requests = [keyed_noop.prepare(n % settings.limited_keys) for n in range(settings.jobs)]
-    figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
-                       requests=requests)
-    return figure
+    return _keyed_drain(stack, settings, store, url=url, namespace=namespace,
+                        task=keyed_noop, keys=settings.limited_keys)
 
 
 def _rate_limited_drain(
@@ -319,8 +317,18 @@ def _rate_limited_drain(
     """The drain of ``jobs`` rate-limited no-ops spread over ``rate_keys`` keys."""
     say(f"rate-limited drain: {settings.jobs} jobs over {settings.rate_keys} keys "
         "with a rate limit each")
+    return _keyed_drain(stack, settings, store, url=url, namespace=namespace,
+                        task=rated_noop, keys=settings.rate_keys)
+
+
+def _keyed_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, task: Task[[int], Any], keys: int,
+) -> DrainFigure:
+    """The drain of ``jobs`` jobs of ``task`` spread evenly over ``keys`` keys (the
+    task's one argument names its key)."""
     app.configure(namespace=namespace)
-    requests = [rated_noop.prepare(n % settings.rate_keys) for n in range(settings.jobs)]
+    requests = [task.prepare(n % keys) for n in range(settings.jobs)]
     figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
                        requests=requests)
     return figure
