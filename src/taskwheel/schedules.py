@@ -382,6 +382,17 @@ class Fired:
                    to_datetime(run_at), to_datetime(created_at), workflow_run_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What `Store.fire_due` did with one schedule: the schedule as it was read in the
+    firing transaction, the plan made of it (None: nothing was due, it was paused or
+    changed since its fire time was loaded) and what the plan's fires did."""
+
+    schedule: Schedule
+    plan: FirePlan | None
+    fired: tuple[Fired, ...]
+
+
 # Small on purpose: it pays off for specs that many schedules share and for deployments
 # with few schedules; thousands of distinct specs fired in turn would miss an LRU of any
 # size below their number and only cost memory.

@@ -473,6 +473,42 @@ def test_no_plans_fire_nothing(store: Store) -> None:
     assert store.fire_schedules(NS, []) == []
 
 
+def test_fire_due_plans_each_schedule_from_its_row_and_fires_it_once(
+    store: Store, clock: ManualClock
+) -> None:
+    due = created(store)
+    paused = created(store, definition("paused"))
+    store.set_schedule_paused(NS, "paused", True)
+    clock.advance(EVERY + 0.5)
+    assert store.elect(NS, "scheduler", "s1", 600)
+
+    firings = store.fire_due(NS, [due.id, paused.id, 999_999], clock.now(), ("scheduler", "s1"))
+
+    # A removed (here: never created) schedule is left out; the paused one has no plan.
+    assert {f.schedule.id: f.plan is None for f in firings} == {due.id: False, paused.id: True}
+    (fired,) = next(f for f in firings if f.schedule.id == due.id).fired
+    assert (fired.result, ts(fired.fire_at)) == (FireResult.CREATED, T0 + EVERY)
+    assert fired.job_id is not None
+    assert store.get_job(NS, fired.job_id).schedule_id == due.id
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + 2 * EVERY
+    # Asked again at the same moment: nothing is due any more, nothing is fired twice.
+    again = store.fire_due(NS, [due.id], clock.now(), ("scheduler", "s1"))
+    assert [(f.plan, f.fired) for f in again] == [(None, ())]
+    assert len(store.list_jobs(NS, JobFilter())) == 1
+
+
+def test_fire_due_without_the_lease_fires_nothing(store: Store, clock: ManualClock) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    assert store.elect(NS, "scheduler", "s1", 10)
+
+    with pytest.raises(LeaseLost):
+        store.fire_due(NS, [schedule.id], clock.now(), ("scheduler", "s2"))
+    assert store.list_jobs(NS, JobFilter()) == []
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + EVERY
+    assert store.fire_due(NS, [], clock.now()) == []
+
+
 def test_triggering_a_schedule_fires_it_now_and_keeps_its_timing(
     store: Store, clock: ManualClock
 ) -> None:

@@ -587,16 +587,16 @@ def slow_firing(
     """Make each fire take ``per_schedule`` seconds of the store's clock (a slow disk, a
     busy machine: firing a burst outlasts the lease's TTL); the partitions of the calls,
     in order."""
-    real = app.store.fire_schedules
+    real = app.store.fire_due
     partitions: list[int] = []
 
-    def fire(namespace: str, plans: Any, lease: Any = None) -> Any:
-        clock.advance(per_schedule * len(plans))
+    def fire(namespace: str, ids: Any, now: float, lease: Any = None) -> Any:
+        clock.advance(per_schedule * len(ids))
         if lease is not None:
             partitions.append(int(lease[0].rsplit(":", 1)[1]))
-        return real(namespace, plans, lease)
+        return real(namespace, ids, now, lease)
 
-    monkeypatch.setattr(app.store, "fire_schedules", fire)
+    monkeypatch.setattr(app.store, "fire_due", fire)
     return partitions
 
 
@@ -625,17 +625,17 @@ def test_a_partition_lost_in_the_middle_of_a_burst_fires_nothing_more(
     s = scheduler(app)
     s.step()
     calls = slow_firing(app, clock, monkeypatch, per_schedule=0.003)
-    real = app.store.fire_schedules
+    real = app.store.fire_due
     lost = 15
     lease = partition_lease(lost)
 
-    def taken_after_the_first(namespace: str, plans: Any, held: Any = None) -> Any:
+    def taken_after_the_first(namespace: str, ids: Any, now: float, held: Any = None) -> Any:
         if len(calls) == 1:  # another scheduler takes partition 15 mid-burst
             app.store.resign(app.namespace, lease, s.id)
             assert app.store.elect(app.namespace, lease, "someone-else", 60)
-        return real(namespace, plans, held)
+        return real(namespace, ids, now, held)
 
-    monkeypatch.setattr(app.store, "fire_schedules", taken_after_the_first)
+    monkeypatch.setattr(app.store, "fire_due", taken_after_the_first)
     run_step(s, clock, T0 + 60)
     assert lost not in s.partitions
     assert s.partitions == frozenset(range(15))
@@ -676,6 +676,31 @@ def test_a_load_that_outlasts_the_lease_renews_it_between_slices(
         run_step(s, clock, clock.now() + 0.1)
     assert sorted(j.schedule_id for j in fired_jobs(app) if j.schedule_id) == sorted(ids)
     assert s.stats["terms"] == 1
+
+
+def test_a_sparse_horizon_is_loaded_in_a_few_reads(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The slices widen while reading them is quick: a standby taking over a partition
+    # of few schedules fires its first one without reading 240 empty slices first.
+    ids = [app.add_schedule(f"s{n}", "report", every="60s", args=[str(n)],
+                            start=utc(T0 + 1 + 10 * n)).id for n in range(5)]
+    real = app.store.schedules_due
+    reads: list[int] = []
+
+    def counted(namespace: str, until: float, after: float | None = None,
+                partitions: Any = None) -> list[tuple[int, float]]:
+        rows = real(namespace, until, after=after, partitions=partitions)
+        clock.advance(0.0002)  # a quick read
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(app.store, "schedules_due", counted)
+    s = scheduler(app)
+    s.step()
+    assert len(s._timers) == len(ids)  # the whole horizon is loaded...
+    assert sum(reads) == len(ids)  # ...each schedule read once...
+    assert len(reads) <= 12  # ...in a few widening slices (240 equal ones before)
 
 
 def test_schedulers_sharing_the_partitions_read_only_their_own_schedules(

@@ -8,8 +8,9 @@ Each scheduler keeps the next ``horizon`` of its partitions' fire times in a tim
 wheel, built from the store when it takes a partition, then extended a thin slice at a
 time (no step reads every schedule again) and corrected as schedules change (on a
 notification, and by a periodic look at what changed); it sleeps until the wheel's next
-expiry or a notification. Each expiry batch is planned (`plan_fires`) and applied by
-the store in one transaction per partition that checks the partition's lease, so a
+expiry or a notification. Each expiry batch is planned (`plan_fires`, from the rows
+as the firing transaction reads them) and applied by the store in one transaction per
+partition that checks the partition's lease (`Store.fire_due`), so a
 scheduler that lost a lease without noticing fires nothing of it.
 
 Besides firing, each scheduler runs a `Maintenance` (promote due delayed jobs at the
@@ -41,7 +42,7 @@ from taskwheel.maintenance import Maintenance
 from taskwheel.notify import due_of
 from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
 from taskwheel.scheduler.settings import SchedulerSettings
-from taskwheel.schedules import Fired, FirePlan, FireResult, Schedule, plan_fires
+from taskwheel.schedules import Fired, FirePlan, FireResult, Firing, Schedule
 from taskwheel.validators import ALL_NAMESPACES
 from taskwheel.wheel import Timer, TimingWheel
 
@@ -58,7 +59,11 @@ _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 # the margin between ``renew`` and ``lease_ttl``). Each piece is one transaction per
 # partition, so a piece is also what a lost lease can cut short.
 FIRE_BATCH = 256  # schedules planned and fired per piece
-LOAD_SLICES = 240  # pieces a horizon is loaded in (slices of fire time)
+# A load reads the horizon in slices of fire time: the first is 1/LOAD_SLICES of it, and
+# each next one is up to twice or down to half as wide, aiming at pieces of LOAD_PIECE
+# seconds: a sparse horizon is read in a few pieces, a dense one in many short ones.
+LOAD_SLICES = 240
+LOAD_PIECE = 0.05
 
 
 class Scheduler:
@@ -171,10 +176,11 @@ class Scheduler:
                  "every namespace" if self.namespace == ALL_NAMESPACES
                  else f"namespace {self.namespace}")
         failures = 0
+        watched = [self._wake_r] + ([listener.fileno()] if listener else [])
         try:
             while not self._stop.is_set():
                 try:
-                    timeout = max(0.0, self.step() - self.store.now())
+                    until = time.monotonic() + max(0.0, self.step() - self.store.now())
                     failures = 0
                 except Exception:  # the store is unreachable, most likely: wait, retry
                     failures += 1
@@ -182,12 +188,22 @@ class Scheduler:
                     log.exception("scheduler %s: a step failed; standing down, trying again "
                                   "in %.2fs", self.id, timeout)
                     self._step_down()
-                watched = [self._wake_r] + ([listener.fileno()] if listener else [])
-                ready, _, _ = select.select(watched, [], [], timeout)
-                if self._wake_r in ready:
-                    os.read(self._wake_r, 4096)
-                if listener is not None and listener.fileno() in ready:
-                    self.on_notifications(listener.read())
+                    until = time.monotonic() + timeout
+                # Wait for the next step's time, a stop, or a notification that changes
+                # something here: the others (jobs ready or finished, which workers
+                # send by the hundred a second) cost a read, not a step.
+                while not self._stop.is_set():
+                    timeout = until - time.monotonic()
+                    if timeout <= 0:
+                        break
+                    ready, _, _ = select.select(watched, [], [], timeout)
+                    if self._wake_r in ready:
+                        os.read(self._wake_r, 4096)
+                        break
+                    if listener is not None and listener.fileno() in ready and (
+                        self.on_notifications(listener.read())
+                    ):
+                        break
         finally:
             if listener is not None:
                 listener.close()
@@ -214,10 +230,12 @@ class Scheduler:
             log.exception("could not give the maintenance lease back")
         self._step_down()
 
-    def on_notifications(self, events: Sequence[tuple[str, str]]) -> None:
+    def on_notifications(self, events: Sequence[tuple[str, str]]) -> bool:
         """Take notifications read from the store's notifier: a schedule change reloads
         the wheel soon (a burst of changes costs one reload); delayed jobs added make
-        the promoter look now (and learn when the next one is due)."""
+        the promoter look now (and learn when the next one is due). Whether any of them
+        moved the next step (the others are for workers and watchers)."""
+        moved = False
         for namespace, event in events:
             if self.namespace not in (namespace, ALL_NAMESPACES):
                 continue
@@ -225,8 +243,11 @@ class Scheduler:
                 self._next_changes = min(
                     self._next_changes, self._changes_seen + _RELOAD_DEBOUNCE
                 )
+                moved = True
             elif due_of(event) is not None:
                 self.maintenance.promoter.wake()
+                moved = True
+        return moved
 
     def close(self) -> None:
         """Close the pipe `stop` writes to (a scheduler driven by `step` alone, such as
@@ -381,6 +402,7 @@ class Scheduler:
         placed = 0
         while True:
             until = min(until, self._loaded_until)
+            began = self.store.now()
             for schedule_id, fire_at in self.store.schedules_due(
                 self.namespace, until, after=after, partitions=self._share(partitions)
             ):
@@ -388,8 +410,10 @@ class Scheduler:
                 placed += 1
             if until >= self._loaded_until:
                 return placed
-            after, until = until, until + step
-            self._keep_leases()
+            took = self._keep_leases() - began
+            if after is not None:  # the overdue piece says nothing of the horizon's density
+                step *= min(2.0, max(0.5, LOAD_PIECE / max(took, 1e-9)))
+            after, until = until, until + max(step, self.settings.tick)
             partitions &= self._tenure.held  # one lost meanwhile is not loaded further
             if not partitions:
                 return placed
@@ -454,39 +478,33 @@ class Scheduler:
                 self._fire(piece, now)
 
     def _fire(self, ids: list[int], now: float) -> None:
+        """Plan and fire expired schedules in the store (`Store.fire_due`: each planned
+        from its row as the firing transaction reads it), then put each back on the
+        wheel at its next fire time."""
         for schedule_id in ids:
             self._timers.pop(schedule_id, None)
-        schedules = {s.id: s for s in self.store.get_schedules(self.namespace, ids)}
-        plans = []
-        misfires = []
-        for schedule in schedules.values():
-            plan = plan_fires(schedule, now)
+        due_later: float | None = None
+        stale: list[int] = []
+        for firing in self._apply(ids, now):
+            schedule, plan = firing.schedule, firing.plan
             if plan is None:  # changed or paused since it was loaded
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
                 continue
-            plans.append(plan)
+            for result in firing.fired:
+                self._count_fire(result, schedule, now)
+                if (result.run_at is not None and result.created_at is not None
+                        and result.run_at > result.created_at):
+                    run_at = result.run_at.timestamp()
+                    due_later = run_at if due_later is None else min(due_later, run_at)
+            if any(result.result is FireResult.STALE for result in firing.fired):
+                stale.append(schedule.id)
+                continue
             if misfired(schedule, plan, now):
-                misfires.append((schedule, plan))
-        fired = self._apply(plans)
-        applied = {result.schedule_id for result in fired}
-        due_later: float | None = None
-        stale: set[int] = set()
-        for result in fired:
-            self._count_fire(result, schedules.get(result.schedule_id), now)
-            if result.result is FireResult.STALE:
-                stale.add(result.schedule_id)
-            if (result.run_at is not None and result.created_at is not None
-                    and result.run_at > result.created_at):
-                run_at = result.run_at.timestamp()
-                due_later = run_at if due_later is None else min(due_later, run_at)
-        for schedule, plan in misfires:
-            if schedule.id in applied and schedule.id not in stale:
                 self._count_misfire(schedule, plan, now)
-        for plan in plans:
-            if plan.schedule_id not in stale and self._mine(plan.schedule_id):
-                self._correct(plan.schedule_id, plan.next_fire_at)
+            if self._mine(schedule.id):
+                self._correct(schedule.id, plan.next_fire_at)
         if stale:  # the store moved on without this plan: look at where it is now
-            for schedule in self.store.get_schedules(self.namespace, sorted(stale)):
+            for schedule in self.store.get_schedules(self.namespace, stale):
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
         if due_later is not None and self.leader:
             self.maintenance.promoter.due_at(due_later)
@@ -523,23 +541,23 @@ class Scheduler:
                 source=self.id,
             ))
 
-    def _apply(self, plans: list[FirePlan]) -> list[Fired]:
-        """Apply plans partition by partition, each under its partition's lease: a
-        scheduler that lost one without noticing fires nothing of it. The leases are
-        renewed between two partitions when due (a slow store, a busy machine), and a
-        partition lost meanwhile is not applied."""
+    def _apply(self, ids: list[int], now: float) -> list[Firing]:
+        """Fire the schedules ``ids`` partition by partition, each under its partition's
+        lease: a scheduler that lost one without noticing fires nothing of it. The
+        leases are renewed between two partitions when due (a slow store, a busy
+        machine), and a partition lost meanwhile is not fired."""
         count = self.settings.partitions
-        by_partition: dict[int, list[FirePlan]] = {}
-        for plan in plans:
-            by_partition.setdefault(partition_of(plan.schedule_id, count), []).append(plan)
-        fired: list[Fired] = []
+        by_partition: dict[int, list[int]] = {}
+        for schedule_id in ids:
+            by_partition.setdefault(partition_of(schedule_id, count), []).append(schedule_id)
+        firings: list[Firing] = []
         for partition, group in sorted(by_partition.items()):
             self._keep_leases()
             if partition not in self._tenure.held:
                 continue
             try:
-                fired += self.store.fire_schedules(
-                    self.namespace, group, (partition_lease(partition), self.id)
+                firings += self.store.fire_due(
+                    self.namespace, group, now, (partition_lease(partition), self.id)
                 )
             except LeaseLost:
                 log.warning("scheduler %s: partition %d was lost while firing", self.id,
@@ -548,7 +566,7 @@ class Scheduler:
                 self._drop(frozenset({partition}))
                 self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
                 self._next_elect = self.store.now()
-        return fired
+        return firings
 
     def describe(self) -> dict[str, Any]:
         s = self.settings

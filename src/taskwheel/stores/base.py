@@ -38,7 +38,7 @@ from taskwheel.notify import Notifier
 from taskwheel.quotas import Quota
 from taskwheel.rates import KeyRate
 from taskwheel.retry import Retry
-from taskwheel.schedules import Fired, FirePlan, Schedule, ScheduleDefinition
+from taskwheel.schedules import Fired, FirePlan, Firing, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.webhooks import NewWebhook, Webhook
 from taskwheel.workflows import StepOutcome, WorkflowRun, WorkflowRunFilter, WorkflowSpec
@@ -330,6 +330,18 @@ class Store(ABC):
 
         With ``lease`` = (name, holder), nothing is applied unless ``holder`` holds that
         lease at this moment (a deposed scheduler fires nothing); `LeaseLost` then.
+        """
+
+    @abstractmethod
+    def fire_due(
+        self, namespace: str, ids: Sequence[int], now: float,
+        lease: tuple[str, str] | None = None,
+    ) -> list[Firing]:
+        """Plan (`plan_fires` at ``now``) and fire the schedules ``ids`` in one
+        transaction, each planned from its row as the transaction reads it: what a
+        scheduler does when their fire times expire, without a read of its own first.
+        The plans are applied as `fire_schedules` applies them (under ``lease`` the
+        same way); a schedule removed meanwhile is left out of the answer.
         """
 
     @abstractmethod

@@ -229,6 +229,11 @@ class DispatchStatements:
 
     # -- fair shares and aging --------------------------------------------------------------
 
+    def uses_placing(self, namespace: str) -> bool:
+        row = self._execute("uses_placing", {"namespace": namespace}).fetchone()
+        assert row is not None
+        return bool(row["found"])
+
     def is_fair(self, namespace: str) -> bool:
         row = self._execute("is_fair", {"namespace": namespace}).fetchone()
         assert row is not None

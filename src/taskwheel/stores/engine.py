@@ -90,11 +90,13 @@ from taskwheel.schedules import (
     Fired,
     FirePlan,
     FireResult,
+    Firing,
     Overlap,
     PlannedFire,
     Schedule,
     ScheduleDefinition,
     fired_status,
+    plan_fires,
 )
 from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
@@ -522,28 +524,54 @@ class SQLStore(RateControl, Store):
     ) -> list[Fired]:
         if not plans:
             return []
-        fired: list[Fired] = []
         with self.executor("fire_schedules") as tx:
             if lease is not None and not tx.lease_held(namespace, *lease):
                 raise LeaseLost(*lease)
-            now = tx.now()
             scope = _scope(tx, namespace)
-            current = {s.id: s for s in tx.schedules_by_id(
-                scope, [plan.schedule_id for plan in plans])}
-            advanced = tx.advance_schedules(scope, plans)
-            for plan, moved in zip(plans, advanced, strict=True):
-                schedule = current.get(plan.schedule_id)
-                if not moved or schedule is None:
-                    fired.extend(
-                        Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
-                    )
-                    continue
-                fires = [self._fire(tx, schedule, fire, plan.overlap, now)
-                         for fire in plan.fires]
-                _gate_fired(tx, schedule, fires)
-                _wake_for_fires(tx, schedule.definition.namespace, fires)
-                _place_fired(tx, schedule.definition.namespace, fires)
-                fired += fires
+            current = tx.schedules_by_id(scope, [plan.schedule_id for plan in plans])
+            return self._apply_plans(tx, scope, {s.id: s for s in current}, plans)
+
+    def fire_due(
+        self, namespace: str, ids: Sequence[int], now: float,
+        lease: tuple[str, str] | None = None,
+    ) -> list[Firing]:
+        if not ids:
+            return []
+        with self.executor("fire_schedules") as tx:
+            if lease is not None and not tx.lease_held(namespace, *lease):
+                raise LeaseLost(*lease)
+            scope = _scope(tx, namespace)
+            planned = [(s, plan_fires(s, now)) for s in tx.schedules_by_id(scope, ids)]
+            plans = [plan for _, plan in planned if plan is not None]
+            by_schedule: dict[int, list[Fired]] = {}
+            if plans:
+                current = {s.id: s for s, plan in planned if plan is not None}
+                for fired in self._apply_plans(tx, scope, current, plans):
+                    by_schedule.setdefault(fired.schedule_id, []).append(fired)
+            return [Firing(s, plan, tuple(by_schedule.get(s.id, ()))) for s, plan in planned]
+
+    def _apply_plans(
+        self, tx: Executor, scope: list[str], current: dict[int, Schedule],
+        plans: Sequence[FirePlan],
+    ) -> list[Fired]:
+        """Apply plans of the schedules ``current`` (read in this transaction); a plan
+        whose schedule is gone or moved on is stale."""
+        now = tx.now()
+        fired: list[Fired] = []
+        advanced = tx.advance_schedules(scope, plans)
+        for plan, moved in zip(plans, advanced, strict=True):
+            schedule = current.get(plan.schedule_id)
+            if not moved or schedule is None:
+                fired.extend(
+                    Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
+                )
+                continue
+            fires = [self._fire(tx, schedule, fire, plan.overlap, now)
+                     for fire in plan.fires]
+            _gate_fired(tx, schedule, fires)
+            _wake_for_fires(tx, schedule.definition.namespace, fires)
+            _place_fired(tx, schedule.definition.namespace, fires)
+            fired += fires
         return fired
 
     def trigger_schedule(self, namespace: str, name: str) -> Fired:

@@ -840,6 +840,11 @@ class Executor(ABC):
     # -- fair shares and aging (taskwheel.fairness) -----------------------------------------
 
     @abstractmethod
+    def uses_placing(self, namespace: str) -> bool:
+        """Whether jobs written in the namespace need places: it uses fairness or has a
+        queue that ages (`is_fair` or `aging_rates`, in one statement)."""
+
+    @abstractmethod
     def is_fair(self, namespace: str) -> bool:
         """Whether the namespace uses fairness (it has a flow)."""
 

@@ -45,7 +45,7 @@ def placed_jobs(tx: Executor, jobs: Sequence[NewJob], now: float) -> list[NewJob
 
 def in_use(tx: Executor, namespace: str) -> bool:
     """Whether the namespace has fair shares or a queue that ages."""
-    return tx.is_fair(namespace) or bool(tx.aging_rates(namespace))
+    return tx.uses_placing(namespace)
 
 
 def place_written(tx: Executor, namespace: str, jobs: Sequence[Job]) -> None:

@@ -1602,6 +1602,12 @@ SELECT key FROM limits
 WHERE namespace = %(namespace)s AND breaker_state = 'open'
   AND breaker_until <= clock_now(%(now)s)
 ORDER BY key
+-- name: uses_placing
+-- Whether jobs written in the namespace need places (`taskwheel.fairness`): it has a
+-- fairness flow or a queue that ages. One statement: a fire asks it each time.
+SELECT EXISTS (SELECT 1 FROM fair_flows WHERE namespace = %(namespace)s)
+       OR EXISTS (SELECT 1 FROM queue_aging WHERE namespace = %(namespace)s) AS found
+
 -- name: is_fair
 -- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
 SELECT EXISTS (SELECT 1 FROM fair_flows WHERE namespace = %(namespace)s) AS found

@@ -22,19 +22,22 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from taskwheel.errors import StoreError, StoreUnavailable
 from taskwheel.jobs import Job
 from taskwheel.stores import rows
+from taskwheel.stores.rows import Columns
 from taskwheel.stores.sql_files import load_blocks, load_queries, split_statements
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
 
 STORE = "SQLite"
 _PRAGMAS = load_queries("taskwheel.stores.sqlite", "connection.sql")
@@ -294,18 +297,23 @@ def statement(name: str) -> str:
     return only
 
 
-def job_records(found: Iterable[sqlite3.Row]) -> list[Job]:
-    """The records of job rows. A `sqlite3.Row` finds a column by name by comparing
-    the name with each column's in turn, so a record's 34 reads of a 40-column row cost
-    more than the rest of the record together: each row becomes a dict first (its
-    column names read once per result)."""
+def records(found: Iterable[sqlite3.Row], build: Callable[[Columns], T]) -> list[T]:
+    """The records ``build`` makes of rows. A `sqlite3.Row` finds a column by name by
+    comparing the name with each column's in turn, so a record's reads of a wide row
+    (34 of a job's 40 columns) cost more than the rest of the record together: each
+    row becomes a dict first (its column names read once per result)."""
     keys: list[str] | None = None
-    records = []
+    made = []
     for row in found:
         if keys is None:
             keys = row.keys()
-        records.append(rows.job(dict(zip(keys, row, strict=True))))
-    return records
+        made.append(build(dict(zip(keys, row, strict=True))))
+    return made
+
+
+def job_records(found: Iterable[sqlite3.Row]) -> list[Job]:
+    """`records` of job rows."""
+    return records(found, rows.job)
 
 
 def job_record(row: sqlite3.Row) -> Job:

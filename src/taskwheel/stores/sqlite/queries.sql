@@ -1386,6 +1386,12 @@ WHERE namespace = :namespace AND key = :key
 SELECT key FROM taskwheel_limits
 WHERE namespace = :namespace AND breaker_state = 'open' AND breaker_until <= :now
 ORDER BY key
+-- name: uses_placing
+-- Whether jobs written in the namespace need places (`taskwheel.fairness`): it has a
+-- fairness flow or a queue that ages. One statement: a fire asks it each time.
+SELECT EXISTS (SELECT 1 FROM taskwheel_fair_flows WHERE namespace = :namespace)
+       OR EXISTS (SELECT 1 FROM taskwheel_queue_aging WHERE namespace = :namespace) AS found
+
 -- name: is_fair
 -- Fair shares and aging (`taskwheel.fairness`): whether the namespace has a fairness flow.
 SELECT EXISTS (SELECT 1 FROM taskwheel_fair_flows WHERE namespace = :namespace) AS found

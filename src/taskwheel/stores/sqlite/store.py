@@ -65,6 +65,7 @@ from taskwheel.stores.sqlite.connection import (
     job_record,
     job_records,
     read_settings,
+    records,
     statement,
     translated,
     translation,
@@ -449,12 +450,13 @@ class SQLiteExecutor(
         return None if row is None else rows.schedule(row)
 
     def schedules_by_id(self, namespaces: Sequence[str], ids: Sequence[int]) -> list[Schedule]:
-        return [rows.schedule(row) for row in self._execute("schedules_by_id", {
-            "namespaces": _namespaces(namespaces), "ids": json.dumps(list(ids))})]
+        return records(self._execute("schedules_by_id", {
+            "namespaces": _namespaces(namespaces), "ids": json.dumps(list(ids))}), rows.schedule)
 
     def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
-        return [rows.schedule(row) for row in self._execute(
-            "list_schedules", {"namespace": namespace, "declared_by": declared_by})]
+        return records(self._execute(
+            "list_schedules", {"namespace": namespace, "declared_by": declared_by}),
+            rows.schedule)
 
     def pause_schedule(self, namespace: str, name: str, paused: bool) -> None:
         self._execute("pause_schedule", {
