@@ -131,6 +131,21 @@ def test_a_burst_reaches_a_listener_that_was_not_reading_whole(
     assert received[:10] == sent[:10]
 
 
+def test_a_second_burst_arrives_whole_after_the_first_was_read(
+    store: Store, listeners: ExitStack
+) -> None:
+    """What a full queue kept and the listener read leaves nothing to read again, and
+    the next burst's overflow is found as the first one's was."""
+    listener = listen(store, listeners)
+    for burst in ("first", "second"):
+        sent = [(f"{NS}-{burst}-{n % 7}", EVENTS[n % len(EVENTS)]) for n in range(500)]
+        sent.append((f"{NS}-{burst}-late", "cancel"))
+        for namespace, event in sent:
+            store.notifier.notify(namespace, event)
+        send_marker(store)
+        assert set(events_until_marker(listener)) == set(sent)
+
+
 def test_every_listener_of_the_database_receives_a_notification_and_no_other_database_does(
     store: Store,
     open_backend: BackendFactory,

@@ -168,10 +168,15 @@ class _SocketListener:
 
     def _read_pending(self) -> list[tuple[str, str]]:
         """What senders kept for this listener while its queue was full."""
+        # Read at every wake-up, so asked cheaply: usually there is no file, or the
+        # empty one a past overflow left (emptied, never removed: a sender may hold
+        # it open), and neither is opened and locked. Data written after this look is
+        # read at the next wake-up, which the sender's empty datagram or any other
+        # notification brings.
         path = _pending_path(self.path)
-        if not os.access(path, os.F_OK):  # the usual answer, without raising to say it
-            return []
         try:
+            if not os.access(path, os.F_OK) or os.stat(path).st_size == 0:
+                return []
             pending = open(path, "r+b")  # noqa: SIM115
         except FileNotFoundError:
             return []
