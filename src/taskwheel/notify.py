@@ -14,7 +14,10 @@ from typing import Protocol
 # clock). A sleeping worker moves its alarm to it; a scheduler's promoter looks now.
 _DUE = "due:"
 # Jobs of the namespace ended (succeeded, dead, ...): what ``taskwheel jobs tail`` and
-# the dashboard follow. Claimers have nothing to do with it.
+# the dashboard follow. Claimers and schedulers have nothing to do with it, and only
+# listeners opened with ``watching=True`` hear it: every worker announces each batch of
+# outcomes, so with many workers each of them would otherwise wake for every batch any
+# of them finishes.
 FINISHED = "finished"
 
 
@@ -53,8 +56,9 @@ class Notifier(Protocol):
         `FINISHED` (jobs ended)."""
         ...
 
-    def listen(self) -> Listener | None:
-        """Start receiving notifications; None when this notifier cannot deliver any."""
+    def listen(self, *, watching: bool = False) -> Listener | None:
+        """Start receiving notifications; None when this notifier cannot deliver any.
+        ``watching``: hear `FINISHED` too (a watcher: ``jobs tail``, the dashboard)."""
         ...
 
 
@@ -64,5 +68,5 @@ class NullNotifier:
     def notify(self, namespace: str, event: str) -> None:
         return None
 
-    def listen(self) -> Listener | None:
+    def listen(self, *, watching: bool = False) -> Listener | None:
         return None

@@ -56,8 +56,8 @@ def listeners() -> Iterator[ExitStack]:
         yield stack
 
 
-def listen(store: Store, listeners: ExitStack) -> Listener:
-    listener = store.notifier.listen()
+def listen(store: Store, listeners: ExitStack, *, watching: bool = False) -> Listener:
+    listener = store.notifier.listen(watching=watching)
     assert listener is not None, "a store on a database file or server can deliver wake-ups"
     listeners.callback(listener.close)
     return listener
@@ -129,6 +129,26 @@ def test_a_burst_reaches_a_listener_that_was_not_reading_whole(
     received = events_until_marker(listener)
     assert set(received) == set(sent)
     assert received[:10] == sent[:10]
+
+
+def test_finished_reaches_watchers_only_and_wakes_no_one_else(
+    store: Store, listeners: ExitStack
+) -> None:
+    """Workers and schedulers do nothing when jobs end: every worker announces each
+    batch of outcomes, so with many workers each would wake for all of them. Only a
+    listener opened to watch (``jobs tail``, the dashboard) hears it; the others are
+    not even woken."""
+    claimer, watcher = listen(store, listeners), listen(store, listeners, watching=True)
+
+    store.notifier.notify(NS, "finished")
+    store.notifier.notify(NS, "finished")  # a second batch
+
+    notifications_until(watcher, (NS, "finished"), timeout=WAIT)  # the watcher hears it
+    assert not readable(claimer, timeout=0.2)  # no wake-up for what it would ignore
+    store.notifier.notify(NS, "jobs")
+    send_marker(store)
+    assert events_until_marker(claimer) == [(NS, "jobs")]
+    assert (NS, "jobs") in events_until_marker(watcher)
 
 
 def test_a_second_burst_arrives_whole_after_the_first_was_read(
@@ -349,7 +369,7 @@ def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
     assert (NS, "cancel") in events_until_marker(listener)
 
 
-def test_jobs_that_end_wake_listeners_with_finished_once_per_batch_and_namespace(
+def test_jobs_that_end_wake_watchers_with_finished_once_per_batch_and_namespace(
     store: Store, listeners: ExitStack
 ) -> None:
     """What ``taskwheel jobs tail`` follows. A failure that waits for its retry has not
@@ -358,7 +378,7 @@ def test_jobs_that_end_wake_listeners_with_finished_once_per_batch_and_namespace
     other = enqueue_one(store, new_job(namespace=OTHER_NS))
     claimed = {job.id: job for job in store.claim_jobs(NS, "w1", [QUEUE], 3, TTL).jobs}
     elsewhere_job = claim_one(store, namespace=OTHER_NS)
-    listener = listen(store, listeners)
+    listener = listen(store, listeners, watching=True)
 
     store.finish_attempts([failed(claimed[retried.id], JobStatus.SCHEDULED, retry_delay=60)])
     send_marker(store)

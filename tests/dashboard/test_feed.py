@@ -51,7 +51,8 @@ class FakeNotifier:
                 listener.pending.append((namespace, event))
                 listener.writer.send(b"x")
 
-    def listen(self) -> Listener | None:
+    def listen(self, *, watching: bool = False) -> Listener | None:
+        assert watching, "the feed refreshes when jobs end: it must hear FINISHED"
         listener = FakeListener()
         self.listeners.append(listener)
         return listener

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -145,7 +146,9 @@ class LiveFeed:
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> Listener | None:
         """The store's listener (None for a store that notifies nobody), opened on a
         thread; closed, not lost, if this task is cancelled meanwhile."""
-        opening = loop.run_in_executor(None, self._notifier.listen)
+        # Watching: the pages refresh when jobs end, so it hears FINISHED too.
+        opening = loop.run_in_executor(None, functools.partial(self._notifier.listen,
+                                                               watching=True))
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:

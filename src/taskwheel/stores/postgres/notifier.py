@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, ClassVar
 import psycopg
 from psycopg import sql
 
+from taskwheel.notify import FINISHED
 from taskwheel.stores.postgres.connection import readable
 from taskwheel.stores.sql_files import load_queries
 
@@ -83,10 +84,12 @@ class PostgresNotifier:
         except Exception as exc:
             log.warning("could not send the %s wake-up for %s: %s", event, namespace, exc)
 
-    def listen(self) -> PostgresListener:
-        """A listener sharing this process's LISTEN connection (made by the first)."""
+    def listen(self, *, watching: bool = False) -> PostgresListener:
+        """A listener sharing this process's LISTEN connection (made by the first);
+        `FINISHED` reaches it only if it is ``watching``."""
         database = self._database
         return _ListenConnection.subscribe(
+            watching=watching,
             key=(os.getpid(), database.conninfo, self.channel),
             connect=lambda: database.connect(
                 connect_timeout=10, application_name=f"{database.application_name}:listen"[:63],
@@ -101,8 +104,9 @@ class PostgresListener:
     """One listener: its own wake-up descriptor and queue of events, fed by the
     process's LISTEN connection."""
 
-    def __init__(self, source: _ListenConnection) -> None:
+    def __init__(self, source: _ListenConnection, watching: bool = False) -> None:
         self._source = source
+        self._watching = watching
         self._events: deque[tuple[str, str]] = deque()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -144,6 +148,10 @@ class PostgresListener:
         self._wake_w.close()
 
     def _deliver(self, events: list[tuple[str, str]]) -> None:
+        if not self._watching:
+            events = [e for e in events if e[1] != FINISHED]
+            if not events:
+                return  # no wake-up for what it ignores
         with self._lock:
             if self._closed:
                 return
@@ -165,12 +173,13 @@ class _ListenConnection:
         key: tuple[int, str, str],
         connect: Callable[[], Connection],
         idle_check: float,
+        watching: bool = False,
     ) -> PostgresListener:
         with cls._shared_lock:
             source = cls._shared.get(key)
             if source is None:
                 source = cls._shared[key] = cls(key, connect, idle_check)
-            listener = PostgresListener(source)
+            listener = PostgresListener(source, watching)
             with source._lock:
                 source._listeners.add(listener)
         return listener

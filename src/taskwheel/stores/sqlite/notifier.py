@@ -16,7 +16,9 @@ import threading
 import uuid
 from pathlib import Path
 
-from taskwheel.notify import Listener
+from taskwheel.notify import FINISHED, Listener
+
+_WATCHING = ".watch.sock"  # the name's end of a listener that hears FINISHED too
 
 
 class LocalNotifier:
@@ -33,6 +35,8 @@ class LocalNotifier:
     read the file) or the queue is still full (the listener has wake-ups pending, and
     reads the file when it drains them). A burst therefore reaches a listener whole,
     however slowly it reads.
+
+    `FINISHED` goes only to the sockets of watching listeners (named ``*.watch.sock``).
     """
 
     def __init__(self, database_path: str) -> None:
@@ -42,6 +46,7 @@ class LocalNotifier:
         self._directory = str(self.directory)  # stat at every notify: no path object
         self._sender: socket.socket | None = None
         self._peers: list[str] = []
+        self._watchers: list[str] = []
         self._seen_mtime = -1
         self._lock = threading.Lock()
         # Per listener whose queue was full: what this sender put in its pending file.
@@ -51,7 +56,7 @@ class LocalNotifier:
         if not hasattr(socket, "AF_UNIX"):
             return
         payload = f"{namespace}\n{event}".encode()
-        for path in self._current_peers():
+        for path in self._current_peers(watchers=event == FINISHED):
             try:
                 self._socket().sendto(payload, path)
             except (ConnectionRefusedError, FileNotFoundError):
@@ -89,10 +94,11 @@ class LocalNotifier:
             self._sender.close()
             self._sender = None
 
-    def listen(self) -> Listener | None:
+    def listen(self, *, watching: bool = False) -> Listener | None:
         if not hasattr(socket, "AF_UNIX"):
             return None
-        path = str(self.directory / f"{uuid.uuid4().hex[:16]}.sock")
+        name = uuid.uuid4().hex[:16] + (_WATCHING if watching else ".sock")
+        path = str(self.directory / name)
         for _ in range(3):
             # Not exist_ok: pathlib then checks that the directory is there, which fails
             # when the last listener removes it meanwhile. The bind finds out instead.
@@ -111,7 +117,8 @@ class LocalNotifier:
             self._sender = sender
         return self._sender
 
-    def _current_peers(self) -> list[str]:
+    def _current_peers(self, *, watchers: bool = False) -> list[str]:
+        """Every listening socket, or the watching ones only."""
         try:
             mtime = os.stat(self._directory).st_mtime_ns
         except FileNotFoundError:
@@ -122,8 +129,9 @@ class LocalNotifier:
                     entry.path for entry in os.scandir(self._directory)
                     if entry.name.endswith(".sock")
                 ]
+                self._watchers = [path for path in self._peers if path.endswith(_WATCHING)]
                 self._seen_mtime = mtime
-        return self._peers
+        return self._watchers if watchers else self._peers
 
 
 _SEPARATOR = b"\0"
