@@ -164,6 +164,13 @@ COPY jobs (
     fairness_key, rank_offset, fair_pass)
 FROM STDIN
 
+-- name: generic_plans
+-- For the claim statements (see PostgresExecutor._generic), until chosen_plans.
+SET plan_cache_mode = force_generic_plan
+
+-- name: chosen_plans
+RESET plan_cache_mode
+
 -- name: claim_at_once
 -- A claim in one statement, delayed jobs that fell due included: they are made ready
 -- (promoted) and claimed in the same statement, so that a job due now costs its worker
