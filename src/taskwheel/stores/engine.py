@@ -525,10 +525,7 @@ class SQLStore(RateControl, Store):
         if not plans:
             return []
         with self.executor("fire_schedules") as tx:
-            if lease is not None and not tx.lease_held(namespace, *lease):
-                raise LeaseLost(*lease)
-            scope = _scope(tx, namespace)
-            current = tx.schedules_by_id(scope, [plan.schedule_id for plan in plans])
+            scope, current = _firing(tx, namespace, [plan.schedule_id for plan in plans], lease)
             return self._apply_plans(tx, scope, {s.id: s for s in current}, plans)
 
     def fire_due(
@@ -538,10 +535,8 @@ class SQLStore(RateControl, Store):
         if not ids:
             return []
         with self.executor("fire_schedules") as tx:
-            if lease is not None and not tx.lease_held(namespace, *lease):
-                raise LeaseLost(*lease)
-            scope = _scope(tx, namespace)
-            planned = [(s, plan_fires(s, now)) for s in tx.schedules_by_id(scope, ids)]
+            scope, found = _firing(tx, namespace, ids, lease)
+            planned = [(s, plan_fires(s, now)) for s in found]
             plans = [plan for _, plan in planned if plan is not None]
             by_schedule: dict[int, list[Fired]] = {}
             if plans:
@@ -1267,6 +1262,17 @@ def _scope(ex: Executor, namespace: str) -> list[str]:
     """The namespaces an operation given ``namespace`` covers: that one, or every
     namespace for `ALL_NAMESPACES` (a process serving them all)."""
     return ex.namespaces() if namespace == ALL_NAMESPACES else [namespace]
+
+
+def _firing(
+    tx: Executor, namespace: str, ids: Sequence[int], lease: tuple[str, str] | None
+) -> tuple[list[str], list[Schedule]]:
+    """The scope of a firing transaction and the schedules ``ids`` as it reads them,
+    once ``lease`` (name, holder) is found held (`LeaseLost` otherwise)."""
+    if lease is not None and not tx.lease_held(namespace, *lease):
+        raise LeaseLost(*lease)
+    scope = _scope(tx, namespace)
+    return scope, tx.schedules_by_id(scope, ids)
 
 
 def _checked_partitions(
