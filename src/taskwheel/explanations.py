@@ -236,16 +236,21 @@ def _holding(facts: JobFacts) -> list[Pause]:
             or (pause.kind is GateKind.TASK and pause.name == job.task)]
 
 
+def _pause_end(until: float | None) -> str:
+    """When a pause (of a queue, a task or a key) ends, as its explanations say it."""
+    return (f"until {_iso(until)} (maintenance resumes it then)" if until is not None
+            else "until someone resumes it")
+
+
 def _paused(facts: JobFacts) -> Iterable[Reason]:
     if facts.job.status not in PENDING:
         return
     for pause in _holding(facts):
         until = _epoch(pause.until)
-        end = (f"until {_iso(until)} (maintenance resumes it then)" if until is not None
-               else "until someone resumes it")
         yield Reason(ReasonCode.PAUSED,
                      f"its {pause.kind.value} {pause.name} is paused since "
-                     f"{_iso(_epoch(pause.paused_at))}, {end}: no worker claims it meanwhile",
+                     f"{_iso(_epoch(pause.paused_at))}, {_pause_end(until)}: no worker "
+                     "claims it meanwhile",
                      {"kind": pause.kind.value, "name": pause.name,
                       "paused_at": _iso(_epoch(pause.paused_at)), "until": _iso(until)})
 
@@ -260,11 +265,9 @@ def _key_gate(facts: JobFacts) -> Iterable[Reason]:
                                "in_use": gate.in_use, "waiting": gate.waiting}
     if gate.paused:
         until = _epoch(gate.paused_until)
-        end = (f"until {_iso(until)} (maintenance resumes it then)" if until is not None
-               else "until someone resumes it")
         yield Reason(ReasonCode.KEY_PAUSED,
                      f"its key {gate.key} is paused since {_iso(_epoch(gate.paused_at))}, "
-                     f"{end}: no job of the key is admitted meanwhile",
+                     f"{_pause_end(until)}: no job of the key is admitted meanwhile",
                      {**details, "paused_at": _iso(_epoch(gate.paused_at)),
                       "until": _iso(until)})
     if gate.breaker == "open":

@@ -540,7 +540,7 @@ class SQLStore(RateControl, Store):
             plans = [plan for _, plan in planned if plan is not None]
             by_schedule: dict[int, list[Fired]] = {}
             if plans:
-                current = {s.id: s for s, plan in planned if plan is not None}
+                current = {s.id: s for s in found}
                 for fired in self._apply_plans(tx, scope, current, plans):
                     by_schedule.setdefault(fired.schedule_id, []).append(fired)
             return [Firing(s, plan, tuple(by_schedule.get(s.id, ()))) for s, plan in planned]
@@ -1392,10 +1392,9 @@ def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> N
 def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
     definition = schedule.definition
     if definition.workflow is not None:
-        if any(step.job.gate_key is not None for step in definition.workflow.steps):
-            for f in fired:
-                if f.workflow_run_id is not None:
-                    _gate_steps(tx, definition.workflow, f.workflow_run_id)
+        for f in fired:
+            if f.workflow_run_id is not None:
+                _gate_steps(tx, definition.workflow, f.workflow_run_id)
         return
     template = definition.job
     job_ids = [f.job_id for f in fired if f.job_id is not None]
