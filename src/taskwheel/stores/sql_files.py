@@ -18,8 +18,41 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"{filename}: query {name!r} defined twice")
-        queries[name] = body.strip()
+        queries[name] = without_comments(body).strip()
     return queries
+
+
+# psycopg parses a statement's text once and reuses the result only for a statement
+# shorter than this (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); a test holds every
+# query below it.
+MAX_STATEMENT_BYTES = 4096
+
+
+def without_comments(sql: str) -> str:
+    """``sql`` without its ``--`` comments (none is inside a quoted literal or name),
+    the lines they leave empty and the indentation. These are for the reader of the
+    file, not the server: psycopg keeps the parsed form of a statement only below 4 kB
+    of text (`MAX_STATEMENT_BYTES`), and the claim's comments once took it past that, so
+    every claim parsed its statement again."""
+    kept: list[str] = []
+    quote = ""  # the quote character of a literal or name open across lines
+    for raw in sql.splitlines():
+        line = raw if quote else raw.lstrip()
+        end = None
+        for i, char in enumerate(line):
+            if quote:
+                if char == quote:
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif line.startswith("--", i):
+                end = i
+                break
+        if end is None:
+            kept.append(line)
+        elif line[:end].strip():
+            kept.append(line[:end].rstrip())
+    return "\n".join(kept)
 
 
 def load_migrations(package: str) -> list[tuple[int, str, str]]:

@@ -270,12 +270,15 @@ class PostgresExecutor(
         plan looks costlier on paper): 4 ms of planning for a 1.5 ms claim, in every
         job's wait to start. The generic plans of the claim statements read the same
         indexes (tests/postgres/test_claim_plan.py); the other statements are left to
-        choose (some would scan the jobs table with a generic plan)."""
+        choose (some would scan the jobs table with a generic plan). A claim statement
+        is prepared at its first run on a connection, not its fifth: each of the first
+        four would be planned anew, and a pool's every connection has its own four."""
         conn = self._conn
         try:
             with conn.pipeline():  # the three in one round trip
                 conn.execute(_Q["generic_plans"])
-                cursor = self._execute(name, params)
+                cursor = conn.execute(_Q[name], {"now": self._given_now, **params},
+                                      prepare=True)
                 conn.execute(_Q["chosen_plans"])
         except psycopg.Error:
             # The failed claim skipped the reset (in a transaction, its rollback undoes
