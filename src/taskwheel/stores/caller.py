@@ -12,7 +12,7 @@ Wake-ups follow the transaction. PostgreSQL's NOTIFY is transactional: the jobs
 table's trigger and `Executor.wake` send theirs when the caller commits, and nothing
 when it rolls back. SQLite has no such thing: its dialect hands what the operation
 would wake to a watcher that sends it once the caller's transaction has committed
-what the operation wrote (see ``sqlite/commits.py``).
+what the operation wrote (see ``sqlite/caller.py``).
 
 An async connection (psycopg's ``AsyncConnection``) comes as an `AwaitedConnection`
 (see ``taskwheel/awaited.py``).

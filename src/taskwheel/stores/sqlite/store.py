@@ -56,7 +56,7 @@ from taskwheel.stores.executor import (
 from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, split_statements
-from taskwheel.stores.sqlite.commits import CommitWatcher, Witness, WitnessedExecutor
+from taskwheel.stores.sqlite.caller import CommitWatcher, Witness, WitnessedExecutor
 from taskwheel.stores.sqlite.connection import (
     STORE,
     Database,
