@@ -346,9 +346,24 @@ class SQLStore(RateControl, Store):
 
     def rescue_expired_leases(self, namespace: str) -> Rescue:
         with self.executor("rescue_expired_leases", pipeline=True) as tx:
-            moved = tx.rescue_expired(_scope(tx, namespace))
+            scope = _scope(tx, namespace)
+            moved = tx.rescue_expired(scope, slotted=False)
             steps.steps_ended(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
+            slotted = tx.expired_slotted_namespaces(scope)
+        # The end of a keyed job (or of a workflow step, which moves steps that may be
+        # keyed) takes its namespace's slot lock, which a report may hold while it
+        # locks the next rows of its batch, one of them this expired job: the rescue
+        # takes that lock before any row, one namespace per transaction, so that
+        # neither waits for the other while holding what the other needs.
+        for each in slotted:
+            with self.executor("rescue_expired_leases", pipeline=True) as tx:
+                tx.lock_slots(each)
+                rescued = tx.rescue_expired([each], slotted=True)
+                steps.steps_ended(tx, rescued)
+                changes += self._judge_breakers(
+                    tx, [(row.id, False) for row in rescued], [])
+            moved += rescued
         self._breaker_events(changes)
         # Requeued: ready again, or waiting for its rate key's tokens (taskwheel.rates).
         back = (JobStatus.QUEUED, JobStatus.WAITING)

@@ -259,10 +259,18 @@ class Executor(ABC):
     def save_checkpoint(self, job_id: int, fence: int, state_json: str) -> bool: ...
 
     @abstractmethod
-    def rescue_expired(self, namespaces: Sequence[str]) -> list[Moved]:
-        """Jobs whose lease expired, each recorded as a lease_expired attempt:
-        requeued (at-least-once with attempts left, not asked to cancel), else failed
-        (dead, or cancelled if asked). Workers silent for a day are forgotten."""
+    def rescue_expired(self, namespaces: Sequence[str], *, slotted: bool) -> list[Moved]:
+        """Jobs whose lease expired, each recorded as a lease_expired attempt: requeued
+        (at-least-once with attempts left, not asked to cancel), else failed (dead, or
+        cancelled if asked). Only those whose end may take their namespace's slot lock
+        (`lock_slots`), or only the others (``slotted``): jobs with a concurrency key,
+        and workflow steps (whose end moves other steps, which may have one). Workers
+        silent for a day are forgotten."""
+
+    @abstractmethod
+    def expired_slotted_namespaces(self, namespaces: Sequence[str]) -> list[str]:
+        """The namespaces of ``namespaces`` with a slotted job (see `rescue_expired`)
+        whose lease expired, in order; nothing locked."""
 
     @abstractmethod
     def lock_running_of_worker(self, worker_id: str) -> list[Job]:

@@ -519,7 +519,11 @@ RETURNING id
 -- name: rescue_expired
 -- Jobs whose lease expired: requeued (at-least-once with attempts left, not cancelled) or
 -- ended (dead, or cancelled when that was asked), each with a `lease_expired` attempt.
--- Workers silent for a day are gone for good.
+-- Workers silent for a day are gone for good. Slotted ones (%(slotted)s: a concurrency
+-- key, or a workflow step, whose end moves steps that may have one) are rescued after
+-- lock_slots, in a transaction of their own per namespace: their rows are locked here, up
+-- front, and their ends then take the namespace's slot lock, which a report may hold while
+-- it waits for one of those rows.
 WITH expired AS (
     SELECT id,
            guarantee = 'at_least_once' AND attempt < max_attempts AND NOT cancel_requested
@@ -527,6 +531,7 @@ WITH expired AS (
     FROM jobs
     WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'running'
       AND lease_expires_at < clock_now(%(now)s)
+      AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL) = %(slotted)s::boolean
     FOR UPDATE SKIP LOCKED
 ),
 rescued AS (
@@ -562,6 +567,15 @@ forgotten AS (
 )
 SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
 FROM rescued
+
+-- name: expired_slotted_namespaces
+-- The namespaces with a slotted job (see rescue_expired) whose lease expired (jobs_lease),
+-- in order.
+SELECT DISTINCT namespace FROM jobs
+WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'running'
+  AND lease_expires_at < clock_now(%(now)s)
+  AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL)
+ORDER BY namespace
 
 -- name: lock_running_of_worker
 -- The jobs a worker is running (on jobs_worker), in id order, locked until the
@@ -1449,16 +1463,11 @@ SELECT count(*) AS depth FROM (
 --
 -- A statement that moves many keyed rows takes the lock at its first keyed row and
 -- holds it while it goes on locking the next rows, so it can wait for a row lock while
--- holding a namespace's slot lock. Two such statements can then wait on each other:
--- a worker's finish_attempts (rows locked one by one as it updates them) and a
--- rescue_expired (its rows locked up front, FOR UPDATE SKIP LOCKED, before its first
--- keyed row asks for the slot lock), when a job is in both: a worker reporting a job
--- whose lease has just expired. PostgreSQL detects the cycle after deadlock_timeout
--- (1 s by default) and aborts one transaction; nothing is lost or held twice (the
--- worker retries its report, which the fence then rejects if the rescue won; the
--- rescue runs again at its next pass), but both wait that second. Taking the slot lock
--- of the batch's namespaces before the rows (in both statements) would remove the
--- cycle at the cost of a lock for every report of a namespace with keys; not done yet.
+-- holding a namespace's slot lock: a worker's finish_attempts does (rows locked one by
+-- one as it updates them). A statement that locks its rows up front and only then asks
+-- for the slot lock would wait on it in a cycle when a job is in both; rescue_expired
+-- locks its rows up front, so the store takes this lock before it rescues the jobs
+-- whose end needs it (tests/postgres/test_lock_order.py).
 SELECT lock_slots(%(namespace)s)
 
 -- name: arm_limits

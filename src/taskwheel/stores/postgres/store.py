@@ -366,9 +366,14 @@ class PostgresExecutor(
         params = {"id": job_id, "fence": fence, "state": state_json}
         return self._execute("save_checkpoint", params).fetchone() is not None
 
-    def rescue_expired(self, namespaces: Sequence[str]) -> list[Moved]:
-        found = self._execute("rescue_expired", _namespaces(namespaces)).fetchall()
+    def rescue_expired(self, namespaces: Sequence[str], *, slotted: bool) -> list[Moved]:
+        found = self._execute("rescue_expired",
+                              {**_namespaces(namespaces), "slotted": slotted}).fetchall()
         return [_moved(row) for row in found]
+
+    def expired_slotted_namespaces(self, namespaces: Sequence[str]) -> list[str]:
+        found = self._execute("expired_slotted_namespaces", _namespaces(namespaces))
+        return [row["namespace"] for row in found.fetchall()]
 
     def lock_running_of_worker(self, worker_id: str) -> list[Job]:
         found = self._execute("lock_running_of_worker", {"worker_id": worker_id}).fetchall()

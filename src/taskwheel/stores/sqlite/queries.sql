@@ -325,10 +325,12 @@ UPDATE taskwheel_jobs SET checkpoint = :state
 WHERE id = :id AND fence = :fence AND status = 'running'
 
 -- name: rescue_expired
--- Jobs of :namespaces (JSON) whose lease expired: each recorded as a lease_expired attempt
--- (from the row as it stands), then requeued (at-least-once with attempts left, not
--- asked to cancel), then the others ended (dead, or cancelled when that was asked); the
--- answer is the rows of both. Workers silent for a day are gone for good.
+-- Jobs of :namespaces (JSON) whose lease expired, slotted or not (:slotted; see
+-- PostgreSQL's): each recorded as a lease_expired attempt (from the row as it stands),
+-- then requeued (at-least-once with attempts left, not asked to cancel), then the others
+-- ended (dead, or cancelled when that was asked); the answer is the rows of both. Workers
+-- silent for a day are gone for good. (The single writer needs no lock order: the store
+-- rescues slotted jobs apart for PostgreSQL's sake.)
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
     result, error, traceback)
@@ -336,10 +338,10 @@ SELECT namespace, id, attempt, fence, worker_id, coalesce(started_at, :now), :no
        'lease_expired', NULL, 'lease expired: the worker stopped heartbeating', NULL
 FROM taskwheel_jobs
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
-  AND lease_expires_at < :now;
+  AND lease_expires_at < :now AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL) = :slotted;
 UPDATE taskwheel_jobs SET status = 'queued', lease_expires_at = NULL, run_at = :now
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
-  AND lease_expires_at < :now
+  AND lease_expires_at < :now AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL) = :slotted
   AND guarantee = 'at_least_once' AND attempt < max_attempts AND cancel_requested = 0
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 UPDATE taskwheel_jobs
@@ -349,11 +351,19 @@ SET status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'dead' END,
                       THEN 'lease expired: the worker vanished (at-most-once: not run again)'
                       ELSE 'lease expired: the worker vanished on the last attempt' END
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
-  AND lease_expires_at < :now
+  AND lease_expires_at < :now AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL) = :slotted
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
 DELETE FROM taskwheel_workers
 WHERE namespace IN (SELECT value FROM json_each(:namespaces))
   AND last_seen_at < :now - 86400;
+
+-- name: expired_slotted_namespaces
+-- The namespaces of :namespaces (JSON) with a slotted job (see rescue_expired) whose
+-- lease expired, in order.
+SELECT DISTINCT namespace FROM taskwheel_jobs
+WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND status = 'running'
+  AND lease_expires_at < :now AND (gate_key IS NOT NULL OR workflow_run_id IS NOT NULL)
+ORDER BY namespace
 
 -- name: lock_running_of_worker
 -- The jobs a worker is running (on jobs_worker), in id order; the write transaction holds

@@ -352,12 +352,17 @@ class SQLiteExecutor(
             "save_checkpoint", {"id": job_id, "fence": fence, "state": state_json}
         ).rowcount == 1
 
-    def rescue_expired(self, namespaces: Sequence[str]) -> list[Moved]:
+    def rescue_expired(self, namespaces: Sequence[str], *, slotted: bool) -> list[Moved]:
         _recorded, requeued, failed, _forgotten = self._run("rescue_expired", {
-            "namespaces": _namespaces(namespaces), "now": self.now()})
+            "namespaces": _namespaces(namespaces), "now": self.now(), "slotted": slotted})
         moved = [_moved(row) for row in [*requeued.rows, *failed.rows]]
         self._wake_ready(moved)
         return moved
+
+    def expired_slotted_namespaces(self, namespaces: Sequence[str]) -> list[str]:
+        found = self._execute("expired_slotted_namespaces", {
+            "namespaces": _namespaces(namespaces), "now": self.now()})
+        return [str(row[0]) for row in found]
 
     def lock_running_of_worker(self, worker_id: str) -> list[Job]:
         return job_records(self._execute("lock_running_of_worker", {"worker_id": worker_id}))
