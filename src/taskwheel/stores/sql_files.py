@@ -29,8 +29,8 @@ MAX_STATEMENT_BYTES = 4096
 
 
 def without_comments(sql: str) -> str:
-    """``sql`` without its ``--`` comments (none is inside a quoted literal or name),
-    the lines they leave empty and the indentation. These are for the reader of the
+    """``sql`` without its ``--`` comments (a ``--`` inside a quoted literal or name
+    stays), the lines they leave empty and the indentation. These are for the reader of the
     file, not the server: psycopg keeps the parsed form of a statement only below 4 kB
     of text (`MAX_STATEMENT_BYTES`), and the claim's comments once took it past that, so
     every claim parsed its statement again."""
