@@ -18,7 +18,7 @@ def load_queries(package: str, filename: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"{filename}: query {name!r} defined twice")
-        queries[name] = without_comments(body).strip()
+        queries[name] = without_comments(body)
     return queries
 
 
@@ -30,29 +30,23 @@ MAX_STATEMENT_BYTES = 4096
 
 def without_comments(sql: str) -> str:
     """``sql`` without its ``--`` comments (a ``--`` inside a quoted literal or name
-    stays), the lines they leave empty and the indentation. These are for the reader of the
-    file, not the server: psycopg keeps the parsed form of a statement only below 4 kB
-    of text (`MAX_STATEMENT_BYTES`), and the claim's comments once took it past that, so
-    every claim parsed its statement again."""
-    kept: list[str] = []
-    quote = ""  # the quote character of a literal or name open across lines
-    for raw in sql.splitlines():
-        line = raw if quote else raw.lstrip()
-        end = None
-        for i, char in enumerate(line):
-            if quote:
-                if char == quote:
-                    quote = ""
-            elif char in "'\"":
-                quote = char
-            elif line.startswith("--", i):
-                end = i
-                break
-        if end is None:
-            kept.append(line)
-        elif line[:end].strip():
-            kept.append(line[:end].rstrip())
-    return "\n".join(kept)
+    stays), the lines they leave empty and the indentation. These are for the reader of
+    the file, not the server: psycopg keeps the parsed form of a statement only below
+    4 kB of text (`MAX_STATEMENT_BYTES`), and the claim's comments once took it past
+    that, so every claim parsed its statement again."""
+    return _LAYOUT.sub(_kept, sql).strip()
+
+
+# A quoted literal or name (kept whole, whatever it holds), a comment with the blanks
+# before it, or a line break with the indentation, empty lines and comment lines after it.
+_LAYOUT = re.compile(r"""('[^']*'|"[^"]*")|[ \t]*--[^\n]*|\n(?:[ \t]*(?:--[^\n]*)?\n)*[ \t]*""")
+
+
+def _kept(match: re.Match[str]) -> str:
+    quoted = match.group(1)
+    if quoted is not None:
+        return quoted
+    return "\n" if match.group(0).startswith("\n") else ""
 
 
 def load_migrations(package: str) -> list[tuple[int, str, str]]:
