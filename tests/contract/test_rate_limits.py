@@ -109,6 +109,20 @@ def test_admitted_jobs_not_started_hold_the_burst(store: Store, clock: ManualClo
     assert store.admit_rated_jobs(NS) == 1
 
 
+def test_a_delayed_job_that_falls_due_waits_for_its_tokens(
+    store: Store, clock: ManualClock,
+) -> None:
+    """A due delayed job is made ready and claimed in one statement on PostgreSQL: a
+    rated one went straight to running, unpaid, beside admitted jobs holding the burst
+    (found by the key-gate model)."""
+    store.enqueue([rated(rate=1.0, burst=2) for _ in range(2)])
+    assert store.admit_rated_jobs(NS) == 2  # the burst is held by jobs not started
+    [delayed] = store.enqueue([rated(rate=1.0, burst=2, delay=10)])
+    clock.advance(10)
+    assert delayed.id not in {job.id for job in claim(store)}
+    assert store.get_job(NS, delayed.id).status is JobStatus.WAITING
+
+
 def test_costs_are_counted_in_tokens(store: Store, clock: ManualClock) -> None:
     heavy = store.enqueue([rated(rate=1.0, burst=4, cost=3, priority=5)])
     light = store.enqueue([rated(rate=1.0, burst=4, cost=1) for _ in range(3)])

@@ -177,7 +177,8 @@ RESET plan_cache_mode
 -- one round trip and one commit, as a ready one does, not a transaction of four
 -- statements. A due job is taken among the ready ones in dispatch order; the due ones
 -- not taken become ready (queued) for the other workers, as promote_due makes them.
--- Only plain due jobs are handled so: when one has a concurrency key or is blocked, or
+-- Only plain due jobs are handled so: when one has a concurrency key or a rate key (it
+-- must wait for its tokens: made ready, the rate trigger holds it) or is blocked, or
 -- a pause is in force in the namespaces (their gates decide when they become ready), or
 -- a workflow step is to expire (its end does things to its run first), it does nothing
 -- and answers slow: the store then claims in steps (promote_due, expire_missed,
@@ -206,7 +207,7 @@ due AS (
     -- jobs another claimer is promoting at this moment are left to it.
     SELECT found.* FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
-        SELECT id, queue, task, gate_key, blocked, priority + rank_offset AS rank,
+        SELECT id, queue, task, gate_key, rate_key, blocked, priority + rank_offset AS rank,
                fair_pass, deadline, run_at
         FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
@@ -218,7 +219,8 @@ due AS (
     ) AS found
 ),
 slow AS (
-    SELECT EXISTS (SELECT 1 FROM due WHERE gate_key IS NOT NULL OR blocked)
+    SELECT EXISTS (SELECT 1 FROM due
+                   WHERE gate_key IS NOT NULL OR rate_key IS NOT NULL OR blocked)
         OR (EXISTS (SELECT 1 FROM due)
             AND EXISTS (SELECT 1 FROM pauses
                         WHERE namespace = ANY(%(namespaces)s::text[])))
