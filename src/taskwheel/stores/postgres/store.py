@@ -112,10 +112,8 @@ class PostgresExecutor(
         self._channel = channel
         self._autocommit = autocommit
 
-    def _execute(self, name: str, params: Params, *, prepare: bool | None = None
-                 ) -> Cursor[DictRow]:
-        return self._conn.execute(_Q[name], {"now": self._given_now, **params},
-                                  prepare=prepare)
+    def _execute(self, name: str, params: Params) -> Cursor[DictRow]:
+        return self._conn.execute(_Q[name], {"now": self._given_now, **params})
 
     def _stamped(self, params: Params) -> Params:
         return params  # the statements read the time themselves (clock_now)
@@ -279,7 +277,8 @@ class PostgresExecutor(
         try:
             with conn.pipeline():  # the three in one round trip
                 conn.execute(_Q["generic_plans"])
-                cursor = self._execute(name, params, prepare=True)
+                cursor = conn.execute(_Q[name], {"now": self._given_now, **params},
+                                      prepare=True)
                 conn.execute(_Q["chosen_plans"])
         except psycopg.Error:
             # The failed claim skipped the reset (in a transaction, its rollback undoes
