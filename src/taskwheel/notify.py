@@ -10,15 +10,40 @@ from __future__ import annotations
 
 from typing import Protocol
 
+# What an event is about (`kind_of`), and so who hears it: a listener says at `listen`
+# which kinds it hears and is never woken for the others. Every kind has listeners that
+# would otherwise wake by the hundred a second for nothing: a scheduler for the jobs it
+# fires itself, a worker for each batch of outcomes any worker reports.
+JOBS = "jobs"  # work is ready in the namespace
+CANCEL = "cancel"  # a running job was asked to stop: its worker beats now
+SCHEDULES = "schedules"  # schedules were declared, changed, paused or removed
 # "due:<epoch seconds>": delayed jobs were added, the earliest due then (by the store's
 # clock). A sleeping worker moves its alarm to it; a scheduler's promoter looks now.
+DUE = "due"
 _DUE = "due:"
 # Jobs of the namespace ended (succeeded, dead, ...): what ``taskwheel jobs tail`` and
-# the dashboard follow. Claimers and schedulers have nothing to do with it, and only
-# listeners opened with ``watching=True`` hear it: every worker announces each batch of
-# outcomes, so with many workers each of them would otherwise wake for every batch any
-# of them finishes.
+# the dashboard follow.
 FINISHED = "finished"
+
+CLAIMING = frozenset({JOBS, CANCEL, DUE})  # a worker
+SCHEDULING = frozenset({SCHEDULES, DUE})  # a scheduler (its promoter hears DUE)
+EVERY = frozenset({JOBS, CANCEL, SCHEDULES, DUE, FINISHED})  # the dashboard
+# What `listen` hears unless told: every kind but FINISHED.
+UNFINISHED = EVERY - {FINISHED}
+
+
+def kind_of(event: str) -> str:
+    """What ``event`` is about: one of the kinds above (an unknown event is its own)."""
+    return DUE if event.startswith(_DUE) else event
+
+
+def checked_hears(hears: frozenset[str]) -> frozenset[str]:
+    """``hears`` if every kind in it is known; else ValueError naming the first that
+    is not."""
+    if unknown := sorted(hears - EVERY):
+        raise ValueError(f"hears: no such kind of notification {unknown[0]!r}; one of "
+                         f"{', '.join(sorted(EVERY))}")
+    return hears
 
 
 def due_event(when: float) -> str:
@@ -51,14 +76,13 @@ class Listener(Protocol):
 
 class Notifier(Protocol):
     def notify(self, namespace: str, event: str) -> None:
-        """Wake listeners: ``event`` is ``"jobs"`` (work is ready), ``"cancel"``,
-        ``"schedules"`` (schedules changed), a `due_event` (delayed jobs added) or
-        `FINISHED` (jobs ended)."""
+        """Wake the listeners that hear ``event``'s kind: `JOBS`, `CANCEL`,
+        `SCHEDULES`, a `due_event` (delayed jobs added) or `FINISHED` (jobs ended)."""
         ...
 
-    def listen(self, *, watching: bool = False) -> Listener | None:
-        """Start receiving notifications; None when this notifier cannot deliver any.
-        ``watching``: hear `FINISHED` too (a watcher: ``jobs tail``, the dashboard)."""
+    def listen(self, *, hears: frozenset[str] = UNFINISHED) -> Listener | None:
+        """Start receiving the notifications of the kinds in ``hears`` (the others do not
+        even wake it); None when this notifier cannot deliver any."""
         ...
 
 
@@ -68,5 +92,5 @@ class NullNotifier:
     def notify(self, namespace: str, event: str) -> None:
         return None
 
-    def listen(self, *, watching: bool = False) -> Listener | None:
+    def listen(self, *, hears: frozenset[str] = UNFINISHED) -> Listener | None:
         return None

@@ -36,6 +36,7 @@ import pytest
 from taskwheel.clock import ManualClock
 from taskwheel.gates import GateKind
 from taskwheel.lifecycle import JobStatus
+from taskwheel.notify import CLAIMING, EVERY, SCHEDULING, UNFINISHED, due_event
 from taskwheel.schedules import JobTemplate
 from taskwheel.stores.base import Store
 from taskwheel.workflows import FailurePolicy, StepSpec, WorkflowSpec
@@ -56,8 +57,10 @@ def listeners() -> Iterator[ExitStack]:
         yield stack
 
 
-def listen(store: Store, listeners: ExitStack, *, watching: bool = False) -> Listener:
-    listener = store.notifier.listen(watching=watching)
+def listen(
+    store: Store, listeners: ExitStack, *, hears: frozenset[str] = UNFINISHED
+) -> Listener:
+    listener = store.notifier.listen(hears=hears)
     assert listener is not None, "a store on a database file or server can deliver wake-ups"
     listeners.callback(listener.close)
     return listener
@@ -136,9 +139,9 @@ def test_finished_reaches_watchers_only_and_wakes_no_one_else(
 ) -> None:
     """Workers and schedulers do nothing when jobs end: every worker announces each
     batch of outcomes, so with many workers each would wake for all of them. Only a
-    listener opened to watch (``jobs tail``, the dashboard) hears it; the others are
+    listener opened to hear it (``jobs tail``, the dashboard) hears it; the others are
     not even woken."""
-    claimer, watcher = listen(store, listeners), listen(store, listeners, watching=True)
+    claimer, watcher = listen(store, listeners), listen(store, listeners, hears=EVERY)
 
     store.notifier.notify(NS, "finished")
     store.notifier.notify(NS, "finished")  # a second batch
@@ -149,6 +152,32 @@ def test_finished_reaches_watchers_only_and_wakes_no_one_else(
     send_marker(store)
     assert events_until_marker(claimer) == [(NS, "jobs")]
     assert (NS, "jobs") in events_until_marker(watcher)
+
+
+def test_a_listener_is_woken_only_by_the_kinds_it_hears(
+    store: Store, listeners: ExitStack
+) -> None:
+    """A scheduler is not woken by the jobs it fires itself (one "jobs" per fire), nor
+    a worker by schedule changes: each hears its kinds and is not even woken for the
+    others; a due event is of the kind "due" whatever time it carries."""
+    worker = listen(store, listeners, hears=CLAIMING)
+    scheduler = listen(store, listeners, hears=SCHEDULING)
+    due = due_event(1_700_000_000.25)
+
+    store.notifier.notify(NS, "jobs")
+    store.notifier.notify(NS, "cancel")
+    assert not readable(scheduler, timeout=0.2)
+    store.notifier.notify(NS, "schedules")
+    store.notifier.notify(NS, due)
+
+    assert notifications_until(scheduler, (NS, due), timeout=WAIT) == [(NS, "schedules")]
+    assert notifications_until(worker, (NS, due), timeout=WAIT) == [
+        (NS, "jobs"), (NS, "cancel")]
+
+
+def test_a_listener_of_an_unknown_kind_is_refused_naming_it(store: Store) -> None:
+    with pytest.raises(ValueError, match="hears: no such kind of notification 'job'"):
+        store.notifier.listen(hears=frozenset({"job"}))
 
 
 def test_a_second_burst_arrives_whole_after_the_first_was_read(
@@ -378,7 +407,7 @@ def test_jobs_that_end_wake_watchers_with_finished_once_per_batch_and_namespace(
     other = enqueue_one(store, new_job(namespace=OTHER_NS))
     claimed = {job.id: job for job in store.claim_jobs(NS, "w1", [QUEUE], 3, TTL).jobs}
     elsewhere_job = claim_one(store, namespace=OTHER_NS)
-    listener = listen(store, listeners, watching=True)
+    listener = listen(store, listeners, hears=EVERY)
 
     store.finish_attempts([failed(claimed[retried.id], JobStatus.SCHEDULED, retry_delay=60)])
     send_marker(store)

@@ -10,7 +10,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 
-from taskwheel.notify import Listener
+from taskwheel.notify import EVERY, UNFINISHED, Listener
 from taskwheel.server.dashboard.feed import LiveFeed
 
 WAIT = 5.0
@@ -51,8 +51,8 @@ class FakeNotifier:
                 listener.pending.append((namespace, event))
                 listener.writer.send(b"x")
 
-    def listen(self, *, watching: bool = False) -> Listener | None:
-        assert watching, "the feed refreshes when jobs end: it must hear FINISHED"
+    def listen(self, *, hears: frozenset[str] = UNFINISHED) -> Listener | None:
+        assert hears == EVERY, "the feed refreshes when jobs are added and when they end"
         listener = FakeListener()
         self.listeners.append(listener)
         return listener

@@ -7,14 +7,17 @@ at exact instants, without sleeping.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import taskwheel
+import taskwheel.scheduler.scheduler as scheduler_module
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, LeaseLost, ScheduleNotFound
 from taskwheel.jobs import AttemptOutcome, Job, JobFilter, Outcome
@@ -297,6 +300,54 @@ def test_the_wheel_wakes_the_scheduler_at_the_next_fire_time(
     assert fire_times(app) == [T0 + 60]
     assert clock.now() == T0 + 60
     assert wakes <= 60 / 2.5 + 3
+
+
+class _Clocks:
+    """The two clocks the scheduler's loop reads: the store's (``clock``) and the
+    monotonic one it sleeps by, moved together; and the sleeps the loop asked for."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.monotonic_now = 1_000.0
+        self.sleeps: list[float] = []
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.monotonic_now += seconds
+
+    def monotonic(self) -> float:
+        return self.monotonic_now
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the time module
+        return getattr(time, name)
+
+
+def test_the_loop_sleeps_from_the_end_of_a_step_to_the_time_it_returned(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step takes time (a fire is a transaction): the sleep after it is measured from
+    when it ended, not from when it began, or the loop wakes early by the step's length
+    and steps once more for nothing before every fire."""
+    s = scheduler(app, lease_ttl="10m", standby_poll="5m", horizon="5m", maintenance="10m")
+    clocks = _Clocks(clock)
+    step = s.step
+
+    def slow_step() -> float:
+        began = clock.now()
+        step()
+        clocks.advance(0.5)
+        return began + 5.0  # the next step: 4.5 s after this one ended
+
+    def select_once(*descriptors: Any) -> tuple[list[int], list[int], list[int]]:
+        clocks.sleeps.append(descriptors[3])
+        s.stop()  # one sleep is enough
+        return [], [], []
+
+    monkeypatch.setattr(s, "step", slow_step)
+    monkeypatch.setattr(scheduler_module, "time", clocks)
+    monkeypatch.setattr(scheduler_module, "select", SimpleNamespace(select=select_once))
+    s.run(install_signal_handlers=False)
+    assert clocks.sleeps == [4.5]
 
 
 def test_a_once_schedule_fires_once_then_is_done(app: taskwheel.App, clock: ManualClock) -> None:

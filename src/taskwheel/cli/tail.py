@@ -89,7 +89,7 @@ def tail_jobs(target: Target, *, interval: float) -> None:
     """Print each job as it finishes (one line; --format json: one JSON object per line)
     until Ctrl-C. Jobs finished before it started are not printed."""
     with target.client() as client:
-        listener = client.store.notifier.listen(watching=True)
+        listener = client.store.notifier.listen(hears=_ENDINGS)
         followed = FinishedJobs(client)
         try:
             while True:

@@ -39,7 +39,7 @@ from taskwheel.app import App
 from taskwheel.errors import InvalidInput, LeaseLost
 from taskwheel.events import Event, EventKind
 from taskwheel.maintenance import Maintenance
-from taskwheel.notify import due_of
+from taskwheel.notify import SCHEDULING, due_of
 from taskwheel.scheduler.partitions import Tenure, partition_lease, partition_of
 from taskwheel.scheduler.settings import SchedulerSettings
 from taskwheel.schedules import Fired, FirePlan, FireResult, Firing, Schedule
@@ -171,7 +171,7 @@ class Scheduler:
                 signal.signal(sig, lambda *_: self.stop())
         if self.sync:
             self.sync_schedules()
-        listener = self.store.notifier.listen()
+        listener = self.store.notifier.listen(hears=SCHEDULING)
         log.info("scheduler %s started (%s)", self.id,
                  "every namespace" if self.namespace == ALL_NAMESPACES
                  else f"namespace {self.namespace}")
@@ -180,7 +180,8 @@ class Scheduler:
         try:
             while not self._stop.is_set():
                 try:
-                    until = time.monotonic() + max(0.0, self.step() - self.store.now())
+                    next_step = self.step()  # before the clocks are read: it takes time
+                    until = time.monotonic() + max(0.0, next_step - self.store.now())
                     failures = 0
                 except Exception:  # the store is unreachable, most likely: wait, retry
                     failures += 1

@@ -25,9 +25,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from taskwheel.notify import FINISHED, Listener, Notifier
+from taskwheel.notify import JOBS, Listener, Notifier
 
 log = logging.getLogger("taskwheel.server")
+# Only new work wakes a waiting claim: delayed jobs are claimed when they fall due, after
+# the promoter makes them ready (which is a JOBS notification).
+_HEARS = frozenset({JOBS})
 
 
 class WakeUps:
@@ -90,7 +93,7 @@ class WakeUps:
             if self._listener is not None:
                 return
             # PostgreSQL's first listener connects and LISTENs: off the event loop.
-            listener = await asyncio.to_thread(self._notifier.listen)
+            listener = await asyncio.to_thread(self._notifier.listen, hears=_HEARS)
             if listener is None:
                 return
             loop = asyncio.get_running_loop()
@@ -106,9 +109,7 @@ class WakeUps:
         except Exception:  # a hint lost: the waiters look again when their wait ends
             log.exception("reading wake-ups failed")
             return
-        for namespace, event in events:
-            if event in ("cancel", FINISHED):  # nothing to claim
-                continue
+        for namespace, _ in events:
             for waiter in self._waiters.get(namespace, ()):
                 waiter.set()
 

@@ -40,7 +40,7 @@ from taskwheel.events import EventKind, job_event
 from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome, job_origin
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
-from taskwheel.notify import FINISHED, due_of
+from taskwheel.notify import CANCEL, CLAIMING, JOBS, due_of
 from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
@@ -210,7 +210,7 @@ class Worker:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in self.stop_signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
-        listener = self.store.notifier.listen()
+        listener = self.store.notifier.listen(hears=CLAIMING)
         if listener is not None:
             loop.add_reader(listener.fileno(), self._on_notification, listener)
         s = self.settings
@@ -299,11 +299,9 @@ class Worker:
             if namespace not in self._serving:
                 if not self.serves_all:
                     continue
-                if event == "jobs":  # work in a namespace it did not know of yet
+                if event == JOBS:  # work in a namespace it did not know of yet
                     self._serving = (*self._serving, namespace)
-            if event == FINISHED:  # jobs ended: nothing to claim
-                continue
-            if event == "cancel":
+            if event == CANCEL:
                 if self._heartbeat is not None:
                     self._heartbeat.beat_now()
             elif (due := due_of(event)) is not None:
@@ -313,7 +311,7 @@ class Worker:
                 if self._alarm is None or due < self._alarm:
                     self._alarm = due
                     self._alarm_moved.set()
-            else:
+            elif event == JOBS:
                 self._wake.set()
 
     async def _namespaces(self) -> tuple[str, ...]:

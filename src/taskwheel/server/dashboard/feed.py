@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from taskwheel.notify import Listener, Notifier
+from taskwheel.notify import EVERY, Listener, Notifier
 
 log = logging.getLogger("taskwheel.server")
 
@@ -146,9 +146,9 @@ class LiveFeed:
     async def _listen(self, loop: asyncio.AbstractEventLoop) -> Listener | None:
         """The store's listener (None for a store that notifies nobody), opened on a
         thread; closed, not lost, if this task is cancelled meanwhile."""
-        # Watching: the pages refresh when jobs end, so it hears FINISHED too.
+        # Everything: the pages refresh when jobs end as when they are added.
         opening = loop.run_in_executor(None, functools.partial(self._notifier.listen,
-                                                               watching=True))
+                                                               hears=EVERY))
         try:
             return await asyncio.shield(opening)
         except asyncio.CancelledError:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, ClassVar
 import psycopg
 from psycopg import sql
 
-from taskwheel.notify import FINISHED
+from taskwheel.notify import UNFINISHED, checked_hears, kind_of
 from taskwheel.stores.postgres.connection import readable
 from taskwheel.stores.sql_files import load_queries
 
@@ -84,12 +84,12 @@ class PostgresNotifier:
         except Exception as exc:
             log.warning("could not send the %s wake-up for %s: %s", event, namespace, exc)
 
-    def listen(self, *, watching: bool = False) -> PostgresListener:
-        """A listener sharing this process's LISTEN connection (made by the first);
-        `FINISHED` reaches it only if it is ``watching``."""
+    def listen(self, *, hears: frozenset[str] = UNFINISHED) -> PostgresListener:
+        """A listener sharing this process's LISTEN connection (made by the first),
+        woken only by the kinds of notification it ``hears``."""
         database = self._database
         return _ListenConnection.subscribe(
-            watching=watching,
+            hears=checked_hears(hears),
             key=(os.getpid(), database.conninfo, self.channel),
             connect=lambda: database.connect(
                 connect_timeout=10, application_name=f"{database.application_name}:listen"[:63],
@@ -104,9 +104,9 @@ class PostgresListener:
     """One listener: its own wake-up descriptor and queue of events, fed by the
     process's LISTEN connection."""
 
-    def __init__(self, source: _ListenConnection, watching: bool = False) -> None:
+    def __init__(self, source: _ListenConnection, hears: frozenset[str]) -> None:
         self._source = source
-        self._watching = watching
+        self._hears = hears
         self._events: deque[tuple[str, str]] = deque()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -148,10 +148,9 @@ class PostgresListener:
         self._wake_w.close()
 
     def _deliver(self, events: list[tuple[str, str]]) -> None:
-        if not self._watching:
-            events = [e for e in events if e[1] != FINISHED]
-            if not events:
-                return  # no wake-up for what it ignores
+        events = [e for e in events if kind_of(e[1]) in self._hears]
+        if not events:
+            return  # no wake-up for what it ignores
         with self._lock:
             if self._closed:
                 return
@@ -173,13 +172,13 @@ class _ListenConnection:
         key: tuple[int, str, str],
         connect: Callable[[], Connection],
         idle_check: float,
-        watching: bool = False,
+        hears: frozenset[str],
     ) -> PostgresListener:
         with cls._shared_lock:
             source = cls._shared.get(key)
             if source is None:
                 source = cls._shared[key] = cls(key, connect, idle_check)
-            listener = PostgresListener(source, watching)
+            listener = PostgresListener(source, hears)
             with source._lock:
                 source._listeners.add(listener)
         return listener

@@ -16,9 +16,12 @@ import threading
 import uuid
 from pathlib import Path
 
-from taskwheel.notify import FINISHED, Listener
+from taskwheel.notify import EVERY, UNFINISHED, Listener, checked_hears, kind_of
 
-_WATCHING = ".watch.sock"  # the name's end of a listener that hears FINISHED too
+# A listener's socket is named ``<random>.<letters>.sock``, a letter per kind it hears,
+# so that a sender sends each event only to the sockets that hear its kind.
+_LETTERS = {"jobs": "j", "cancel": "c", "schedules": "s", "due": "d", "finished": "f"}
+_KINDS = {letter: kind for kind, letter in _LETTERS.items()}
 
 
 class LocalNotifier:
@@ -36,7 +39,8 @@ class LocalNotifier:
     reads the file when it drains them). A burst therefore reaches a listener whole,
     however slowly it reads.
 
-    `FINISHED` goes only to the sockets of watching listeners (named ``*.watch.sock``).
+    Each event goes only to the sockets of the listeners that hear its kind (named
+    ``<random>.<letters>.sock``, a letter per kind).
     """
 
     def __init__(self, database_path: str) -> None:
@@ -45,8 +49,7 @@ class LocalNotifier:
         self.directory = Path(tempfile.gettempdir()) / f"taskwheel-{uid}-{digest}"
         self._directory = str(self.directory)  # stat at every notify: no path object
         self._sender: socket.socket | None = None
-        self._peers: list[str] = []
-        self._watchers: list[str] = []
+        self._peers: dict[str, list[str]] = {}  # kind -> the sockets that hear it
         self._seen_mtime = -1
         self._lock = threading.Lock()
         # Per listener whose queue was full: what this sender put in its pending file.
@@ -56,7 +59,7 @@ class LocalNotifier:
         if not hasattr(socket, "AF_UNIX"):
             return
         payload = f"{namespace}\n{event}".encode()
-        for path in self._current_peers(watchers=event == FINISHED):
+        for path in self._current_peers(kind_of(event)):
             try:
                 self._socket().sendto(payload, path)
             except (ConnectionRefusedError, FileNotFoundError):
@@ -94,10 +97,12 @@ class LocalNotifier:
             self._sender.close()
             self._sender = None
 
-    def listen(self, *, watching: bool = False) -> Listener | None:
+    def listen(self, *, hears: frozenset[str] = UNFINISHED) -> Listener | None:
+        checked_hears(hears)
         if not hasattr(socket, "AF_UNIX"):
             return None
-        name = uuid.uuid4().hex[:16] + (_WATCHING if watching else ".sock")
+        letters = "".join(sorted(_LETTERS[kind] for kind in hears))
+        name = f"{uuid.uuid4().hex[:16]}.{letters}.sock"
         path = str(self.directory / name)
         for _ in range(3):
             # Not exist_ok: pathlib then checks that the directory is there, which fails
@@ -117,24 +122,37 @@ class LocalNotifier:
             self._sender = sender
         return self._sender
 
-    def _current_peers(self, *, watchers: bool = False) -> list[str]:
-        """Every listening socket, or the watching ones only."""
+    def _current_peers(self, kind: str) -> list[str]:
+        """The listening sockets that hear ``kind``."""
         try:
             mtime = os.stat(self._directory).st_mtime_ns
         except FileNotFoundError:
             return []
         if mtime != self._seen_mtime:
             with self._lock:
-                self._peers = [
-                    entry.path for entry in os.scandir(self._directory)
-                    if entry.name.endswith(".sock")
-                ]
-                self._watchers = [path for path in self._peers if path.endswith(_WATCHING)]
+                peers: dict[str, list[str]] = {}
+                for entry in os.scandir(self._directory):
+                    if entry.name.endswith(".sock"):
+                        for heard in _hears(entry.name):
+                            peers.setdefault(heard, []).append(entry.path)
+                self._peers = peers
                 self._seen_mtime = mtime
-        return self._watchers if watchers else self._peers
+        return self._peers.get(kind, [])
 
 
 _SEPARATOR = b"\0"
+
+
+def _hears(name: str) -> frozenset[str]:
+    """What the listener of the socket ``name`` hears, read off the name. A name of a
+    version before kinds: ``<random>.sock`` heard all but FINISHED, and
+    ``<random>.watch.sock`` everything."""
+    _, dot, letters = name.removesuffix(".sock").rpartition(".")
+    if not dot:
+        return UNFINISHED
+    if letters == "watch":
+        return EVERY
+    return frozenset(_KINDS[letter] for letter in letters if letter in _KINDS)
 
 
 def _pending_path(socket_path: str) -> str:
