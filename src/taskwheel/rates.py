@@ -193,10 +193,42 @@ class Waiting:
 @dataclass(frozen=True, slots=True)
 class Admission:
     """What one admission pass does to a key: the jobs admitted (ids, in dispatch
-    order) and the bucket it leaves."""
+    order) and the bucket it leaves; ``stopped_at``: the cost of the first job its
+    tokens could not pay for (None: none waits for tokens)."""
 
     admitted: list[int]
     bucket: Bucket
+    stopped_at: int | None = None
+
+    def tokens_at(self) -> float | None:
+        """When the bucket left will have the tokens of the job it stopped at (store
+        clock); None when no job waits for tokens, or when the room to hold them frees
+        only as admitted jobs start (which no clock can tell: look again soon).
+
+        Example:
+            >>> plan = plan_admission(Bucket(2.0, 3, 3.0, 0, 0.0), 0.0, 0,
+            ...                       [Waiting(1, 1), Waiting(2, 2), Waiting(3, 1)])
+            >>> plan.stopped_at, plan.bucket.tokens, plan.tokens_at()
+            (1, 0.0, None)
+            >>> plan_admission(Bucket(2.0, 3, 0.0, 0, 0.0), 0.0, 0, [Waiting(1, 1)]).tokens_at()
+            0.5
+        """
+        bucket = self.bucket
+        if self.stopped_at is None or bucket.held + self.stopped_at > bucket.burst:
+            return None
+        return bucket.refilled_at + max(0.0, self.stopped_at - bucket.tokens) / bucket.rate
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPass:
+    """What an admission pass over a namespace's keys did: the jobs it ``admitted``,
+    whether jobs still wait for their keys' tokens (``waiting``), and the earliest time
+    one of those keys will have the tokens of its next job (``tokens_at``; None when
+    that depends on admitted jobs starting, or when no job waits)."""
+
+    admitted: int = 0
+    waiting: bool = False
+    tokens_at: float | None = None
 
 
 def plan_admission(bucket: Bucket, now: float, outstanding: int,
@@ -218,18 +250,20 @@ def plan_admission(bucket: Bucket, now: float, outstanding: int,
     admitted: list[int] = []
     taken: dict[str, int] = {}
     spent = 0
+    stopped_at = None
     for job in waiting:
         if job.gate_key is not None and job.room is not None:
             if taken.get(job.gate_key, 0) >= job.room:
                 continue
             taken[job.gate_key] = taken.get(job.gate_key, 0) + 1
         if job.cost > tokens + _ROUNDING:
+            stopped_at = job.cost
             break
         tokens = max(0.0, tokens - job.cost)
         spent += job.cost
         admitted.append(job.id)
     return Admission(admitted, Bucket(bucket.rate, bucket.burst, tokens,
-                                      outstanding + spent, now))
+                                      outstanding + spent, now), stopped_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,3 +153,12 @@ def limited(ctx: taskwheel.Context, tenant: str, seconds: float, path: str) -> i
     time.sleep(seconds)
     note("end")
     return os.getpid()
+
+
+@app.task(pass_context=True,
+          rate=taskwheel.RateLimit(key="api:{account}", rate="20/s", burst=4))
+def rated(ctx: taskwheel.Context, account: str, seconds: float) -> int:
+    """A call to a partner's API limited per account: what the rate guarantee bounds is
+    when attempts start, which the store records with each attempt."""
+    time.sleep(seconds)
+    return ctx.job_id

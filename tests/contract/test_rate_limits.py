@@ -18,6 +18,7 @@ from taskwheel.explanations import ReasonCode
 from taskwheel.gates import GateKind
 from taskwheel.jobs import Job, NewJob
 from taskwheel.lifecycle import JobStatus
+from taskwheel.maintenance.admitter import Admitter
 from taskwheel.stores.base import Store
 
 from .conftest import NS, QUEUE, TTL, failed, new_job, succeeded
@@ -65,6 +66,52 @@ def drive(store: Store, clock: ManualClock, *, seconds: float, step: float
         if jobs:
             store.finish_attempts([succeeded(job) for job in jobs])
     return starts
+
+
+def test_the_admitter_keeps_a_busy_key_at_its_rate_though_its_burst_is_small(
+    store: Store, clock: ManualClock
+) -> None:
+    """The maintenance's admitter passes again a tenth of ``promote_every`` after a pass
+    that left jobs waiting for tokens (not a whole one: a burst of 4 at 20/s would
+    sustain 4 starts a second), or when the next job's tokens will have accrued. Jobs
+    are claimed as soon as they are admitted; over 3 s, the key starts at its rate,
+    within its bound."""
+    store.enqueue([rated(rate=20.0, burst=4) for _ in range(100)])
+    admitter = Admitter(store, NS, 1.0, source="test")
+    began = clock.now()
+    starts: list[tuple[float, int]] = []
+    while clock.now() < began + 3.0:
+        next_pass = admitter.step(clock.now())
+        jobs = claim(store)
+        starts.extend((clock.now(), 1) for _ in jobs)
+        store.finish_attempts([succeeded(job) for job in jobs])
+        clock.set(next_pass)
+    assert 4 + 20 * 3 - 4 <= len(starts) <= 4 + 20 * 3
+    assert most_in_a_window(starts, 20.0, 4) <= 1e-9
+
+
+def test_the_admitter_waits_for_the_tokens_of_the_next_job_and_rests_when_none_waits(
+    store: Store, clock: ManualClock
+) -> None:
+    store.enqueue([rated(rate=0.5, burst=1) for _ in range(2)])
+    admitter = Admitter(store, NS, 1.0, source="test")
+
+    def next_pass_in() -> float:
+        return admitter.step(clock.now()) - clock.now()
+
+    assert next_pass_in() == pytest.approx(0.101, abs=1e-6)  # its room: held by the first
+    [first] = claim(store)
+    clock.advance(0.101)
+    assert next_pass_in() == pytest.approx(1.0, abs=1e-6)  # a token in 2 s: at most 1 s
+    clock.advance(1.0)
+    assert next_pass_in() == pytest.approx(1.0, abs=1e-6)  # half a token: 1 s more
+    clock.advance(1.0)
+    assert admitter.done == 1
+    assert next_pass_in() == pytest.approx(0.101, abs=1e-6)  # it admitted the second
+    assert admitter.done == 2
+    store.finish_attempts([succeeded(first), *(succeeded(job) for job in claim(store))])
+    clock.advance(0.101)
+    assert next_pass_in() == pytest.approx(1.0, abs=1e-6)  # nothing waits: it rests
 
 
 def test_a_rate_limited_job_waits_until_it_is_admitted(store: Store) -> None:

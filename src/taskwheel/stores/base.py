@@ -36,7 +36,7 @@ from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.limits import KeyLimit
 from taskwheel.notify import Notifier
 from taskwheel.quotas import Quota
-from taskwheel.rates import KeyRate
+from taskwheel.rates import AdmissionPass, KeyRate
 from taskwheel.retry import Retry
 from taskwheel.schedules import Fired, FirePlan, Firing, Schedule, ScheduleDefinition
 from taskwheel.stores.claims import ClaimRequest
@@ -524,6 +524,12 @@ class Store(ABC):
         """Maintenance of the rate limits of ``namespace`` (every namespace for
         `ALL_NAMESPACES`): admit the jobs waiting for tokens as their buckets allow, in
         dispatch order; how many."""
+
+    @abstractmethod
+    def admission_pass(self, namespace: str, key: str | None = None) -> AdmissionPass:
+        """`admit_rated_jobs`, saying besides whether jobs still wait for tokens and
+        when the first of their keys' buckets will pay for one (`Admitter` passes
+        then)."""
 
     @abstractmethod
     def admit_due_keys(self, namespace: str) -> int:

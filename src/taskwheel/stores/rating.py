@@ -25,6 +25,7 @@ from taskwheel.jobs import Enqueued, Job, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import validate_key
 from taskwheel.rates import (
+    AdmissionPass,
     Bucket,
     KeyRate,
     Waiting,
@@ -180,47 +181,60 @@ class RateControl:
 
     def admit_rated_jobs(self, namespace: str, key: str | None = None) -> int:
         """Admit the waiting jobs of ``namespace``'s keys (``key`` alone, when given)
-        as their buckets allow, in one transaction; how many. Run by the holder of the
+        as their buckets allow, in one transaction; how many (`admission_pass` says
+        more)."""
+        return self.admission_pass(namespace, key).admitted
+
+    def admission_pass(self, namespace: str, key: str | None = None) -> AdmissionPass:
+        """`admit_rated_jobs`, and what is left waiting. Run by the holder of the
         maintenance lease (`maintenance.admitter`); safe beside another holder during
         a handover (the buckets are locked)."""
         if key is not None:
             validate_key(key)
         admitted: dict[tuple[str, str], int] = {}
+        left = AdmissionPass()
         with self.executor("admit_rated_jobs") as tx:
             now = tx.now()
             scope = tx.namespaces() if namespace == ALL_NAMESPACES else [namespace]
             for each in scope:
-                admitted.update(_admit_namespace(tx, each, key, now))
+                left = _admit_namespace(tx, each, key, now, admitted=admitted, left=left)
         if self.events.wants(EventKind.RATE_ADMITTED):
             for (each, rated), count in admitted.items():
                 self.events.emit(Event(EventKind.RATE_ADMITTED, each, now,
                                        measurements={"admitted": count},
                                        metadata={"key": rated}))
-        return sum(admitted.values())
+        return AdmissionPass(sum(admitted.values()), left.waiting, left.tokens_at)
 
 
-def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float
-                     ) -> dict[tuple[str, str], int]:
-    """One admission pass over a namespace's buckets with waiting jobs; the jobs
-    admitted per (namespace, key)."""
+def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float, *,
+                     admitted: dict[tuple[str, str], int], left: AdmissionPass
+                     ) -> AdmissionPass:
+    """One admission pass over a namespace's buckets with waiting jobs: the jobs
+    admitted are counted in ``admitted`` per (namespace, key); what is left waiting,
+    with ``left`` (the namespaces before it)."""
     buckets = tx.lock_rate_buckets(namespace, key)
     if not buckets:
-        return {}
+        return left
     outstanding = tx.rate_outstanding(namespace)
-    left: dict[str, Bucket] = {}
+    saved: dict[str, Bucket] = {}
     chosen: list[int] = []
-    admitted: dict[tuple[str, str], int] = {}
+    waiting_left, tokens_at = left.waiting, left.tokens_at
     for each, bucket in buckets.items():
         waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst + _PASSED_OVER,
                                                             _MOST_PER_PASS))
         plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
-        left[each] = plan.bucket
+        saved[each] = plan.bucket
         chosen.extend(plan.admitted)
         if plan.admitted:
             admitted[namespace, each] = len(plan.admitted)
+        if plan.stopped_at is not None:  # (jobs passed over for a slot wait for the slot)
+            waiting_left = True
+            when = plan.tokens_at()
+            if when is not None:
+                tokens_at = when if tokens_at is None else min(tokens_at, when)
     tx.admit_rated(namespace, chosen)
-    tx.save_buckets(namespace, left)
-    return admitted
+    tx.save_buckets(namespace, saved)
+    return AdmissionPass(0, waiting_left, tokens_at)
 
 
 def waiting_for_tokens(tx: Executor, created: Enqueued, jobs: Sequence[NewJob]) -> Enqueued:
