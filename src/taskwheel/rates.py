@@ -179,6 +179,16 @@ def refill(bucket: Bucket, now: float) -> float:
     return max(0.0, min(bucket.tokens + bucket.rate * elapsed, room))
 
 
+def affordable(bucket: Bucket, now: float) -> int:
+    """The most jobs the tokens at ``now`` can pay for (each costs 1 or more).
+
+    Example:
+        >>> affordable(Bucket(rate=2.0, burst=10, tokens=1.0, held=4, refilled_at=0.0), 1.5)
+        4
+    """
+    return int(refill(bucket, now) + _ROUNDING)
+
+
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """A job waiting for tokens, as an admission pass reads it: what it costs, and its

@@ -29,6 +29,7 @@ from taskwheel.rates import (
     Bucket,
     KeyRate,
     Waiting,
+    affordable,
     parse_rate,
     plan_admission,
     validate_burst,
@@ -220,9 +221,16 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float, 
     chosen: list[int] = []
     waiting_left, tokens_at = left.waiting, left.tokens_at
     for each, bucket in buckets.items():
-        waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst + _PASSED_OVER,
-                                                            _MOST_PER_PASS))
+        # As many waiting jobs as the tokens could pay for, and the one after (where
+        # the tokens stop): a pass reads what it admits, not the whole burst. Only when
+        # jobs were passed over for a slot (and the tokens did not run out) are more read.
+        limit = min(affordable(bucket, now) + 1, _MOST_PER_PASS)
+        waiting = tx.rate_waiting_jobs(namespace, each, limit)
         plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
+        if plan.stopped_at is None and len(waiting) == limit:
+            waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst + _PASSED_OVER,
+                                                                _MOST_PER_PASS))
+            plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
         saved[each] = plan.bucket
         chosen.extend(plan.admitted)
         if plan.admitted:
