@@ -114,6 +114,19 @@ def test_the_admitter_waits_for_the_tokens_of_the_next_job_and_rests_when_none_w
     assert next_pass_in() == pytest.approx(1.0, abs=1e-6)  # nothing waits: it rests
 
 
+def test_the_admitter_rests_while_the_next_job_costs_more_than_its_keys_burst(
+    store: Store, clock: ManualClock
+) -> None:
+    """A burst lowered by hand below a job's cost holds the job until it is raised
+    again: no number of passes could admit it, so none is made for it but the
+    admitter's usual one."""
+    store.enqueue([rated(rate=1.0, burst=4, cost=3)])
+    store.set_rate(NS, KEY, 1.0, burst=2)
+    admitter = Admitter(store, NS, 1.0, source="test")
+    assert admitter.step(clock.now()) == pytest.approx(clock.now() + 1.0, abs=1e-6)
+    assert admitter.done == 0
+
+
 def test_a_rate_limited_job_waits_until_it_is_admitted(store: Store) -> None:
     [job] = store.enqueue([rated()])
     assert job.status is JobStatus.WAITING

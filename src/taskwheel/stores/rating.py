@@ -235,7 +235,9 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float, 
         chosen.extend(plan.admitted)
         if plan.admitted:
             admitted[namespace, each] = len(plan.admitted)
-        if plan.stopped_at is not None:  # (jobs passed over for a slot wait for the slot)
+        # Jobs passed over for a slot wait for the slot; one that costs more than the
+        # burst (lowered by hand below it) waits for a larger burst: no pass soon.
+        if plan.stopped_at is not None and plan.stopped_at <= bucket.burst:
             waiting_left = True
             when = plan.tokens_at()
             if when is not None:
