@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from buckets import most_over_the_bound
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput, RateNotFound
 from taskwheel.events import Event, EventKind
@@ -38,19 +39,6 @@ def claim(store: Store, worker: str = "w1", limit: int = 1000) -> list[Job]:
 
 def statuses(store: Store, jobs: list[Job]) -> list[JobStatus]:
     return [store.get_job(NS, job.id).status for job in jobs]
-
-
-def most_in_a_window(starts: list[tuple[float, int]], rate: float, burst: int) -> float:
-    """The largest excess, over every window [a, b] between two starts, of the cost
-    started in it over burst + rate * (b - a): at most 0 when the bound holds."""
-    worst = float("-inf")
-    for a, _ in starts:
-        for b, _ in starts:
-            if b < a:
-                continue
-            cost = sum(c for at, c in starts if a <= at <= b)
-            worst = max(worst, cost - (burst + rate * (b - a)))
-    return worst
 
 
 def drive(store: Store, clock: ManualClock, *, seconds: float, step: float
@@ -87,7 +75,7 @@ def test_the_admitter_keeps_a_busy_key_at_its_rate_though_its_burst_is_small(
         store.finish_attempts([succeeded(job) for job in jobs])
         clock.set(next_pass)
     assert 4 + 20 * 3 - 4 <= len(starts) <= 4 + 20 * 3
-    assert most_in_a_window(starts, 20.0, 4) <= 1e-9
+    assert most_over_the_bound(starts, 20.0, 4) <= 1e-9
 
 
 def test_the_admitter_waits_for_the_tokens_of_the_next_job_and_rests_when_none_waits(
@@ -151,7 +139,7 @@ def test_starts_stay_within_burst_plus_rate_times_t(
 ) -> None:
     store.enqueue([rated(rate=2.0, burst=4) for _ in range(60)])
     starts = drive(store, clock, seconds=12, step=step)
-    assert most_in_a_window(starts, rate=2.0, burst=4) <= 1e-9
+    assert most_over_the_bound(starts, rate=2.0, burst=4) <= 1e-9
     # ...and the bucket is not starved: the jobs keep starting at the rate, give or
     # take what a pass's granularity leaves unused.
     assert len(starts) >= 4 + 2.0 * 12 * 0.45

@@ -28,12 +28,12 @@ from taskwheel.client import Client
 from taskwheel.durations import format_duration
 from taskwheel.jobs import Job, JobFilter
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import FINISHED, Listener
+from taskwheel.notify import CANCEL, FINISHED, Listener
 
 # Jobs read per statement, and unfinished jobs of each state followed from the start.
 _PAGE = 1_000
 # What may have ended jobs: outcomes reported, a cancel. New work ("jobs") has not.
-_ENDINGS = frozenset({FINISHED, "cancel"})
+_ENDINGS = frozenset({FINISHED, CANCEL})
 # Seconds between two looks at the least, however many announcements come.
 _LEAST_GAP = 0.2
 

@@ -193,33 +193,40 @@ class RateControl:
         if key is not None:
             validate_key(key)
         admitted: dict[tuple[str, str], int] = {}
-        left = AdmissionPass()
+        waiting, tokens_at = False, None
         with self.executor("admit_rated_jobs") as tx:
             now = tx.now()
             scope = tx.namespaces() if namespace == ALL_NAMESPACES else [namespace]
             for each in scope:
-                left = _admit_namespace(tx, each, key, now, admitted=admitted, left=left)
+                by_key, left = _admit_namespace(tx, each, key, now)
+                admitted.update({(each, rated): count for rated, count in by_key.items()})
+                waiting = waiting or left.waiting
+                tokens_at = _sooner(tokens_at, left.tokens_at)
         if self.events.wants(EventKind.RATE_ADMITTED):
             for (each, rated), count in admitted.items():
                 self.events.emit(Event(EventKind.RATE_ADMITTED, each, now,
                                        measurements={"admitted": count},
                                        metadata={"key": rated}))
-        return AdmissionPass(sum(admitted.values()), left.waiting, left.tokens_at)
+        return AdmissionPass(sum(admitted.values()), waiting, tokens_at)
 
 
-def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float, *,
-                     admitted: dict[tuple[str, str], int], left: AdmissionPass
-                     ) -> AdmissionPass:
+def _sooner(a: float | None, b: float | None) -> float | None:
+    """The earlier of two times, either of which may be unknown (None)."""
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float
+                     ) -> tuple[dict[str, int], AdmissionPass]:
     """One admission pass over a namespace's buckets with waiting jobs: the jobs
-    admitted are counted in ``admitted`` per (namespace, key); what is left waiting,
-    with ``left`` (the namespaces before it)."""
+    admitted per key, and the pass."""
     buckets = tx.lock_rate_buckets(namespace, key)
     if not buckets:
-        return left
+        return {}, AdmissionPass()
     outstanding = tx.rate_outstanding(namespace)
     saved: dict[str, Bucket] = {}
     chosen: list[int] = []
-    waiting_left, tokens_at = left.waiting, left.tokens_at
+    admitted: dict[str, int] = {}
+    waiting_left, tokens_at = False, None
     for each, bucket in buckets.items():
         # As many waiting jobs as the tokens could pay for, and the one after (where
         # the tokens stop): a pass reads what it admits, not the whole burst. Only when
@@ -234,17 +241,15 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float, 
         saved[each] = plan.bucket
         chosen.extend(plan.admitted)
         if plan.admitted:
-            admitted[namespace, each] = len(plan.admitted)
+            admitted[each] = len(plan.admitted)
         # Jobs passed over for a slot wait for the slot; one that costs more than the
         # burst (lowered by hand below it) waits for a larger burst: no pass soon.
         if plan.stopped_at is not None and plan.stopped_at <= bucket.burst:
             waiting_left = True
-            when = plan.tokens_at()
-            if when is not None:
-                tokens_at = when if tokens_at is None else min(tokens_at, when)
+            tokens_at = _sooner(tokens_at, plan.tokens_at())
     tx.admit_rated(namespace, chosen)
     tx.save_buckets(namespace, saved)
-    return AdmissionPass(0, waiting_left, tokens_at)
+    return admitted, AdmissionPass(sum(admitted.values()), waiting_left, tokens_at)
 
 
 def waiting_for_tokens(tx: Executor, created: Enqueued, jobs: Sequence[NewJob]) -> Enqueued:
