@@ -20,7 +20,14 @@ from taskwheel.alerts import AlertDelivery, AlertRule
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.explanations import Explanation
-from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging, parse_aging_rate
+from taskwheel.fairness import (
+    FairWeight,
+    NamespaceWeight,
+    QueueAging,
+    QueueReserve,
+    parse_aging_rate,
+    parse_share,
+)
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.handles import JobHandle, WorkflowRunHandle
 from taskwheel.jobs import Attempt, Job, JobFilter, NewJob, Stats
@@ -447,15 +454,18 @@ class Client:
         """The namespace's fairness keys, with their weights."""
         return self.store.list_fair_weights(self.namespace)
 
-    def set_queue_aging(self, queue: str, rate: str | float) -> QueueAging:
+    def set_queue_aging(self, queue: str, rate: str | float, *,
+                        cap: int | None = None) -> QueueAging:
         """Make ``queue``'s waiting jobs gain priority at ``rate`` (``"1/min"``: one level
-        a minute; a number: levels per second), so no band starves forever.
+        a minute; a number: levels per second), so no band starves forever; with a
+        ``cap``, aging lifts no job above that priority (jobs above it do not age, and
+        are claimed first).
 
         Example:
-            >>> client.set_queue_aging("reports", "1/min")
+            >>> client.set_queue_aging("reports", "1/min", cap=8)
         """
         return self.store.set_queue_aging(QueueAging(self.namespace, queue,
-                                                     parse_aging_rate(rate)))
+                                                     parse_aging_rate(rate), cap))
 
     def remove_queue_aging(self, queue: str) -> None:
         """Jobs of ``queue`` written from now on do not age (`AgingNotFound` if it did
@@ -465,6 +475,25 @@ class Client:
     def queue_aging(self) -> list[QueueAging]:
         """The queues that age, with their rates."""
         return self.store.list_queue_aging(self.namespace)
+
+    def set_queue_reserve(self, queue: str, share: str | float, *,
+                          below: int) -> QueueReserve:
+        """Keep ``share`` (``"10%"`` or ``0.1``) of ``queue``'s claims for its jobs
+        ranked below priority ``below``, whenever such jobs are ready.
+
+        Example:
+            >>> client.set_queue_reserve("reports", "10%", below=5)
+        """
+        return self.store.set_queue_reserve(QueueReserve(self.namespace, queue,
+                                                         parse_share(share), below))
+
+    def remove_queue_reserve(self, queue: str) -> None:
+        """Keep no share of ``queue``'s claims (`ReserveNotFound` if it kept none)."""
+        self.store.remove_queue_reserve(self.namespace, validate_name(queue, "queue"))
+
+    def queue_reserves(self) -> list[QueueReserve]:
+        """The queues that keep a share of their claims for their lower bands."""
+        return self.store.list_queue_reserves(self.namespace)
 
     def set_namespace_weight(self, weight: float) -> NamespaceWeight:
         """Give the namespace ``weight`` shares of the claims of a worker that serves

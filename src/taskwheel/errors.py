@@ -240,6 +240,14 @@ class AgingNotFound(TaskwheelError, LookupError):
         self.queue = queue
 
 
+class ReserveNotFound(TaskwheelError, LookupError):
+    """The queue keeps no reserve."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} has no reserve")
+        self.queue = queue
+
+
 class NamespaceWeightNotFound(TaskwheelError, LookupError):
     """The namespace has no weight."""
 

@@ -20,6 +20,17 @@ instant, the ranks of the queue's ready jobs differ from their priorities plus
 update of any row. A job of priority ``p`` is claimed before every job of priority
 ``q >= p`` of the queue that falls due more than ``(q - p + 1) / r`` seconds after it.
 
+**A cap** ``c`` is the ceiling aging lifts a job to: a job of priority above ``c`` does
+not age (its rank is its priority), and a job at or below it never ranks above ``c``.
+Ready jobs are due now or earlier, so the rank of an aged job is at most ``c``, below
+every job above the cap: those are claimed first, by priority, as if the queue did not
+age; the jobs at or below the cap age among themselves as above.
+
+**Reserved capacity.** A queue can keep a *share* of a claimer's claims for its jobs
+ranked *below* a priority (by aged priority, in a queue that ages): when such jobs are
+ready, a claim first takes the claims the reserve is owed (`ReserveCredit`), read off
+the ready index from that rank down, and the rest as usual.
+
 Example:
     >>> pass_after(frontier=10.0, last_pass=3.0, weight=2.0)
     10.0
@@ -27,6 +38,8 @@ Example:
     10.5
     >>> rank_offset(rate=1 / 60, due=AGING_ORIGIN + 600)
     -10
+    >>> rank_offset(rate=1 / 60, due=AGING_ORIGIN + 600, priority=9, cap=5)
+    0
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.errors import InvalidInput
-from taskwheel.validators import validate_name
+from taskwheel.validators import validate_name, validate_priority
 
 AGING_ORIGIN = 1_767_225_600.0  # 2026-01-01T00:00:00Z: ranks stay small numbers
 DEFAULT_FLOW = ""  # the flow of a fair namespace's jobs without a fairness key
@@ -133,25 +146,126 @@ class QueueAging:
     namespace: str
     queue: str
     rate: float
+    cap: int | None = None  # the priority aging lifts a job to at most; None: no ceiling
 
     def __post_init__(self) -> None:
         validate_name(self.namespace, "namespace")
         validate_name(self.queue, "queue")
         object.__setattr__(self, "rate", parse_aging_rate(self.rate))
+        if self.cap is not None:
+            object.__setattr__(self, "cap", validate_priority(self.cap, "cap"))
+
+    def rank_offset(self, priority: int, due: float) -> int:
+        """The offset of a job of this queue (`rank_offset`)."""
+        return rank_offset(self.rate, due, priority=priority, cap=self.cap)
 
     def to_dict(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "queue": self.queue, "rate": self.rate,
-                "levels_per_minute": self.rate * 60}
+                "levels_per_minute": self.rate * 60, "cap": self.cap}
 
 
-def rank_offset(rate: float | None, due: float) -> int:
+def rank_offset(rate: float | None, due: float, *, priority: int = 0,
+                cap: int | None = None) -> int:
     """What aging takes off the priority of a job of a queue aging at ``rate`` that
     falls due at ``due``: the whole aging steps from `AGING_ORIGIN` to then (0 without
     aging). A job due later gets a lower rank, exactly as much lower as the priority
-    the earlier ones gained meanwhile."""
-    if rate is None:
+    the earlier ones gained meanwhile. Under a ``cap``, a job of a higher ``priority``
+    does not age, and no job's rank is above the cap."""
+    if rate is None or (cap is not None and priority > cap):
         return 0
-    return -math.floor(rate * (due - AGING_ORIGIN))
+    offset = -math.floor(rate * (due - AGING_ORIGIN))
+    return offset if cap is None else min(offset, cap - priority)
+
+
+def parse_share(value: object) -> float:
+    """A share of claims from ``"10%"`` or a fraction (``0.1``): more than 0, less than 1.
+
+    Example:
+        >>> parse_share("25%")
+        0.25
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise InvalidInput("share", f"must be a percentage like '10%' or a fraction "
+                               f"like 0.1, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        math.isfinite(value) and 0 < value < 1
+    ):
+        raise InvalidInput("share", f"must be more than 0 and less than 1 (or 100%), got "
+                           f"{value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReserve:
+    """A share of the claims of ``queue`` kept for its jobs ranked below priority
+    ``below`` (by aged priority, when the queue ages), whenever such jobs are ready.
+
+    Example:
+        >>> QueueReserve("default", "reports", parse_share("10%"), below=5).share
+        0.1
+    """
+
+    namespace: str
+    queue: str
+    share: float
+    below: int
+
+    def __post_init__(self) -> None:
+        validate_name(self.namespace, "namespace")
+        validate_name(self.queue, "queue")
+        object.__setattr__(self, "share", parse_share(self.share))
+        object.__setattr__(self, "below", validate_priority(self.below, "below"))
+
+    def rank_below(self, aging: QueueAging | None, now: float) -> int:
+        """The rank under which a ready job of the queue is in the reserved bands at
+        ``now``: its aged priority is below `below`."""
+        if aging is None:
+            return self.below
+        return self.below + rank_offset(aging.rate, now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "queue": self.queue, "share": self.share,
+                "below": self.below}
+
+
+class ReserveCredit:
+    """What one claimer's claims owe each queue's reserve.
+
+    Every job a claimer takes from a queue with a reserve of share ``s`` adds ``s`` to
+    what it owes the reserved bands, and every job of those bands it takes pays one
+    back. A claim first asks the bands for the whole jobs it owes (counting the ones
+    the claim itself adds); bands that had fewer ready jobs than asked are owed
+    nothing more: they bank no credit while they are idle.
+
+    Example:
+        >>> credit = ReserveCredit()
+        >>> [credit.asked(("ns", "q"), 0.1, limit=1) for _ in range(3)]
+        [0, 0, 0]
+        >>> for _ in range(9):
+        ...     credit.settle(("ns", "q"), 0.1, taken=1, reserved=0, asked=0)
+        >>> credit.asked(("ns", "q"), 0.1, limit=1)
+        1
+    """
+
+    def __init__(self) -> None:
+        self._owed: dict[tuple[str, str], float] = {}
+
+    def asked(self, queue: tuple[str, str], share: float, limit: int) -> int:
+        """How many of a claim of ``limit`` to take from the reserved bands first."""
+        return min(limit, math.floor(self._owed.get(queue, 0.0) + share * limit + 1e-9))
+
+    def settle(self, queue: tuple[str, str], share: float, *, taken: int, reserved: int,
+               asked: int) -> None:
+        """After a claim that took ``taken`` jobs of the queue, ``reserved`` of them of
+        the reserved bands, having asked the bands for ``asked``."""
+        owed = self._owed.get(queue, 0.0) + share * taken - reserved
+        if reserved < asked:  # the bands ran dry
+            owed = 0.0
+        self._owed[queue] = max(0.0, owed)
 
 
 def pass_after(frontier: float, last_pass: float, weight: float) -> float:
@@ -193,14 +307,14 @@ def place_jobs(
     requests: Sequence[Request],
     *,
     fair: bool,
-    aging: Mapping[str, float],
+    aging: Mapping[str, QueueAging],
     flows: Mapping[str, Flow],
     frontier: Mapping[int, float],
     ceiling: float,
 ) -> list[Placed]:
     """The places of a namespace's batch, in its order. ``fair``: the namespace uses
     fairness (every job then gets a pass, those without a key in the default flow);
-    ``aging``: rates by queue; ``flows``: the state of the batch's flows, updated here
+    ``aging``: by queue; ``flows``: the state of the batch's flows, updated here
     (the caller saves their last passes); ``frontier``: the lowest pass of the ready
     jobs of each rank; ``ceiling``: the highest last pass of the namespace's flows, the
     frontier of a rank without ready jobs (everyone starts there, equal).
@@ -219,7 +333,9 @@ def place_jobs(
     # A flow's jobs of one batch take its passes in today's order (priority, deadline,
     # due time, place in the batch); a later batch's take the passes after them.
     for index, request in sorted(enumerate(requests), key=_todays_order):
-        offset = rank_offset(aging.get(request.queue), request.due)
+        queue_aging = aging.get(request.queue)
+        offset = 0 if queue_aging is None else queue_aging.rank_offset(request.priority,
+                                                                        request.due)
         fair_pass = 0.0
         if fair:
             flow = flows[DEFAULT_FLOW if request.key is None else request.key]

@@ -88,7 +88,7 @@ def validate_namespaces(values: object, field_name: str = "namespaces") -> tuple
     return tuple(validate_name(name, field_name) for name in names)
 
 
-def validate_priority(value: object) -> int:
+def validate_priority(value: object, field: str = "priority") -> int:
     """A job's priority: an integer from -1000000 to 1000000 (higher runs first).
 
     Example:
@@ -96,10 +96,10 @@ def validate_priority(value: object) -> int:
         9
     """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("priority", f"must be an integer, got {value!r}")
+        raise InvalidInput(field, f"must be an integer, got {value!r}")
     low, high = PRIORITY_RANGE
     if not low <= value <= high:
-        raise InvalidInput("priority", f"must be between {low} and {high}, got {value}")
+        raise InvalidInput(field, f"must be between {low} and {high}, got {value}")
     return value
 
 

@@ -1,8 +1,10 @@
 """Fair shares and priority aging on every store (`taskwheel.fairness`): under
 saturation, fairness keys get claims in proportion to their weights, a key that was
 idle banks no credit, priority still comes first and today's order holds within a
-key; a queue's aging bounds how long a low priority waits behind a flood; bad weights
-and rates are refused with nothing written."""
+key; a queue's aging bounds how long a low priority waits behind a flood, and its cap
+keeps aged jobs below the bands above it; a queue's reserve keeps its share of the
+claims for its lower bands and banks no credit; bad weights, rates, caps and reserves
+are refused with nothing written."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ import pytest
 
 from taskwheel.client import Client
 from taskwheel.clock import ManualClock
-from taskwheel.errors import AgingNotFound, InvalidInput
+from taskwheel.errors import AgingNotFound, InvalidInput, ReserveNotFound
 from taskwheel.fairness import FairWeight, QueueAging
 from taskwheel.jobs import Job, NewJob
 from taskwheel.stores.base import Store
+from taskwheel.stores.claims import ClaimRequest
 
 from .conftest import NS, OTHER_NS, QUEUE, TTL, new_job
 
@@ -141,11 +144,149 @@ def run_flood_and_trickle(store: Store, clock: ManualClock, *, seconds: int) -> 
     return waits
 
 
+def test_a_capped_aging_lifts_no_job_above_the_cap(store: Store, clock: ManualClock) -> None:
+    """With a cap of 5, a job of priority 0 that has waited long enough to pass every
+    band still comes after the jobs above 5 (which do not age): it passes only the
+    bands up to the cap. Without the cap, the same wait passes them all."""
+    store.set_queue_aging(QueueAging(NS, QUEUE, 1.0, cap=5))
+    [old] = store.enqueue([new_job(priority=0)])
+    clock.advance(100)
+    fresh = {job.priority: job.id for job in store.enqueue(
+        [new_job(priority=p) for p in (9, 6, 5, 3)])}
+    assert [job.id for job in claim(store, 5)] == [fresh[9], fresh[6], old.id, fresh[5],
+                                                    fresh[3]]
+
+    store.set_queue_aging(QueueAging(NS, QUEUE, 1.0))
+    [old] = store.enqueue([new_job(priority=0)])
+    clock.advance(100)
+    fresh = {job.priority: job.id for job in store.enqueue(
+        [new_job(priority=p) for p in (9, 6)])}
+    assert [job.id for job in claim(store, 3)] == [old.id, fresh[9], fresh[6]]
+
+
+def test_a_cap_at_the_top_band_keeps_the_starvation_bound(
+    store: Store, clock: ManualClock
+) -> None:
+    store.set_queue_aging(QueueAging(NS, QUEUE, 0.1, cap=9))
+    waits = run_flood_and_trickle(store, clock, seconds=400)
+    assert len(waits) >= 10, waits
+    assert max(waits) <= 100 + 5 + 1, waits
+
+
+def test_a_cap_below_the_flood_lets_it_go_first(store: Store, clock: ManualClock) -> None:
+    """What a cap is for: no aged job passes the bands above it."""
+    store.set_queue_aging(QueueAging(NS, QUEUE, 0.1, cap=8))
+    assert run_flood_and_trickle(store, clock, seconds=200) == []
+
+
+def test_a_reserve_keeps_its_share_of_a_saturated_queue_s_claims_for_the_lower_bands(
+    store: Store
+) -> None:
+    Client(store, NS).set_queue_reserve(QUEUE, "25%", below=5)
+    store.enqueue([new_job(priority=9) for _ in range(60)])
+    low = {job.id for job in store.enqueue([new_job(priority=p) for p in (0, 3, 4) * 4])}
+    for _ in range(5):  # claims of 4: one of each for the bands below 5, the best first
+        taken = claim(store, 4)
+        assert [job.priority for job in taken][:3] == [9, 9, 9]
+        assert taken[3].id in low, taken
+    ones = [claim(store, 1)[0] for _ in range(8)]  # claims of 1: one in four
+    assert [job.priority < 5 for job in ones] == [False, False, False, True] * 2
+
+
+def test_without_a_reserve_the_lower_bands_wait_for_the_flood(store: Store) -> None:
+    store.enqueue([new_job(priority=9) for _ in range(30)])
+    store.enqueue([new_job(priority=0) for _ in range(5)])
+    assert {job.priority for job in claim(store, 20)} == {9}
+
+
+def test_a_reserve_whose_bands_were_empty_banks_no_credit(store: Store) -> None:
+    Client(store, NS).set_queue_reserve(QUEUE, 0.25, below=5)
+    store.enqueue([new_job(priority=9) for _ in range(80)])
+    for _ in range(40):  # nothing below 5 to claim: the reserve is owed nothing
+        assert [job.priority for job in claim(store, 1)] == [9]
+    store.enqueue([new_job(priority=0) for _ in range(10)])
+    taken = [claim(store, 1)[0].priority for _ in range(8)]
+    assert taken.count(0) == 2, taken
+
+
+def test_a_reserve_takes_nothing_a_claim_s_other_queues_or_tasks_should_not(
+    store: Store
+) -> None:
+    Client(store, NS).set_queue_reserve(QUEUE, 0.5, below=5)
+    store.enqueue([new_job(queue="other", priority=0) for _ in range(5)])
+    store.enqueue([new_job(task="elsewhere", priority=0) for _ in range(5)])
+    store.enqueue([new_job(priority=9) for _ in range(5)])
+    taken = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 4, TTL,
+                                     tasks=(new_job().task,))).jobs
+    assert [(job.queue, job.priority) for job in taken] == [(QUEUE, 9)] * 4
+
+
+def test_a_reserve_serves_a_claim_over_several_namespaces(store: Store) -> None:
+    Client(store, NS).set_queue_reserve(QUEUE, 0.5, below=5)
+    store.enqueue([new_job(priority=9) for _ in range(10)])
+    store.enqueue([new_job(priority=0) for _ in range(10)])
+    store.enqueue([new_job(namespace=OTHER_NS, priority=9) for _ in range(10)])
+    taken = store.claim(ClaimRequest("w1", (NS, OTHER_NS), (QUEUE,), 4, TTL)).jobs
+    assert Counter(job.priority for job in taken) == {0: 2, 9: 2}
+    assert {job.namespace for job in taken if job.priority == 0} == {NS}
+
+
+def test_in_a_queue_that_ages_the_reserved_bands_are_by_aged_priority(
+    store: Store, clock: ManualClock
+) -> None:
+    """A job of priority 0 that has aged past 5 no longer needs the reserve: it is
+    claimed in the ordinary order, and the reserve goes to a fresher low job."""
+    store.set_queue_aging(QueueAging(NS, QUEUE, 1.0))
+    Client(store, NS).set_queue_reserve(QUEUE, 0.5, below=5)
+    [aged] = store.enqueue([new_job(priority=0)])
+    clock.advance(7)  # aged 7 levels: ranked with a fresh 7
+    [fresh_low] = store.enqueue([new_job(priority=1)])
+    flood = store.enqueue([new_job(priority=9) for _ in range(4)])
+    taken = [job.id for job in claim(store, 2)]
+    assert taken == [flood[0].id, fresh_low.id]
+    assert aged.id not in taken
+
+
+def test_a_queue_s_reserve_is_set_listed_and_removed(store: Store) -> None:
+    client = Client(store, NS)
+    reserve = client.set_queue_reserve(QUEUE, "10%", below=3)
+    assert (reserve.share, reserve.below) == (pytest.approx(0.1), 3)
+    assert client.queue_reserves() == [reserve]
+    assert client.set_queue_reserve(QUEUE, 0.2, below=4).share == pytest.approx(0.2)
+    assert [r.below for r in client.queue_reserves()] == [4]
+    client.remove_queue_reserve(QUEUE)
+    assert client.queue_reserves() == []
+    with pytest.raises(ReserveNotFound, match="no reserve"):
+        client.remove_queue_reserve(QUEUE)
+
+
+@pytest.mark.parametrize(("share", "below", "field"), [
+    (0, 5, "share"), (1, 5, "share"), ("100%", 5, "share"), ("ten", 5, "share"),
+    (float("nan"), 5, "share"), (-0.1, 5, "share"), (True, 5, "share"),
+    (0.1, 2.5, "below"), (0.1, "5", "below"), (0.1, 10**7, "below"),
+])
+def test_a_bad_reserve_is_refused_and_nothing_is_written(
+    store: Store, share: object, below: object, field: str
+) -> None:
+    with pytest.raises(InvalidInput, match=rf"^{field}: "):
+        Client(store, NS).set_queue_reserve(QUEUE, share, below=below)  # type: ignore[arg-type]
+    assert store.list_queue_reserves(NS) == []
+
+
+@pytest.mark.parametrize("cap", [2.5, "5", True, 10**7])
+def test_a_bad_aging_cap_is_refused_and_nothing_is_written(store: Store, cap: object) -> None:
+    with pytest.raises(InvalidInput, match=r"^cap: "):
+        Client(store, NS).set_queue_aging(QUEUE, "1/min", cap=cap)  # type: ignore[arg-type]
+    assert store.list_queue_aging(NS) == []
+
+
 def test_a_queue_s_aging_is_set_listed_and_removed(store: Store) -> None:
     client = Client(store, NS)
     aging = client.set_queue_aging(QUEUE, "6/min")
-    assert aging.rate == pytest.approx(0.1)
+    assert (aging.rate, aging.cap) == (pytest.approx(0.1), None)
     assert client.queue_aging() == [aging]
+    assert client.set_queue_aging(QUEUE, "6/min", cap=7).cap == 7
+    assert [found.cap for found in client.queue_aging()] == [7]
     client.remove_queue_aging(QUEUE)
     assert client.queue_aging() == []
     with pytest.raises(AgingNotFound, match="no aging"):

@@ -68,7 +68,8 @@ VALID: dict[tuple[str, ...], tuple[list[str], dict[str, str]]] = {
     ("queues", "limit"): (["emails"], {"--max-depth": "10"}),
     ("queues", "unlimit"): (["emails"], {}),
     ("queues", "list"): ([], {}),
-    ("queues", "age"): (["emails"], {"--rate": "1/min"}),
+    ("queues", "age"): (["emails"], {"--rate": "1/min", "--cap": "8"}),
+    ("queues", "reserve"): (["emails"], {"--share": "10%", "--below": "5"}),
     ("fairness", "weight"): (["customer:1"], {"--weight": "2"}),
     ("fairness", "list"): ([], {}),
     ("fairness", "namespace"): ([], {"--weight": "2"}),
@@ -184,7 +185,9 @@ def snapshot(app: taskwheel.App) -> Any:
     jobs = [job.to_dict() for job in app.list_jobs(JobFilter(limit=10_000))]
     schedules = [schedule.to_dict() for schedule in app.client.list_schedules()]
     runs = [run.to_dict() for run in app.list_workflow_runs()]
-    return jobs, schedules, runs
+    queues = [[found.to_dict() for found in app.client.queue_aging()],
+              [found.to_dict() for found in app.client.queue_reserves()]]
+    return jobs, schedules, runs, queues
 
 
 def call(command: tuple[str, ...], name: str, position: int | None, value: str,

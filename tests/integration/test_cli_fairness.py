@@ -1,6 +1,7 @@
-"""``taskwheel fairness`` and ``taskwheel queues age`` on both stores: weights and aging
-rates set at run time take effect on the jobs written after; an enqueue takes a
-fairness key; a bad weight or rate is one line naming the option, nothing written."""
+"""``taskwheel fairness``, ``taskwheel queues age`` and ``queues reserve`` on both
+stores: weights, aging rates and caps set at run time take effect on the jobs written
+after, a reserve on the next claim; an enqueue takes a fairness key; a bad weight,
+rate, cap or reserve is one line naming the option, nothing written."""
 
 from __future__ import annotations
 
@@ -46,6 +47,43 @@ def test_an_enqueue_from_the_command_line_carries_its_fairness_key(
               "--app", APP, *ns, url=url).json()
     assert job["fairness_key"] == "customer:42"
     assert app.store.get_jobs(app.namespace, [job["id"]])[0].fairness_key == "customer:42"
+
+
+def test_a_queue_s_capped_aging_and_reserve_from_the_command_line(
+    app: taskwheel.App, url: str
+) -> None:
+    aged = run("queues", "age", "reports", "--rate", "1/min", "--cap", "7", "--format",
+               "json", url=url).json()
+    assert aged["cap"] == 7
+    kept = run("queues", "reserve", "reports", "--share", "25%", "--below", "5", "--format",
+               "json", url=url).json()
+    assert (kept["share"], kept["below"]) == (0.25, 5)
+    listed = run("queues", "list", "--format", "json", url=url).json()
+    assert [(q["queue"], q["aging_per_minute"], q["aging_cap"], q["reserve_share"],
+             q["reserve_below"]) for q in listed] == [("reports", 1.0, 7, 0.25, 5)]
+    app.store.enqueue([new_job(namespace=app.namespace, queue="reports", priority=p)
+                       for p in [9] * 8 + [0] * 4])
+    taken = app.store.claim_jobs(app.namespace, "w1", ["reports"], 4, 30).jobs
+    assert sorted(job.priority for job in taken) == [0, 9, 9, 9]
+    assert run("queues", "reserve", "reports", "--off", url=url).exit_code == 0
+    assert run("queues", "reserve", "reports", "--off", url=url).refused() == (
+        "queue 'reports' has no reserve")
+
+
+def test_a_bad_reserve_or_cap_is_refused_in_one_line_and_writes_nothing(url: str) -> None:
+    for args, field in ((("--share", "0", "--below", "5"), "--share"),
+                        (("--share", "150%", "--below", "5"), "--share"),
+                        (("--share", "ten", "--below", "5"), "--share"),
+                        (("--share", "10%"), "--below"),
+                        (("--off", "--below", "5"), "--below"),
+                        ((), "--share")):
+        refused = run("queues", "reserve", "q", *args, url=url).refused()
+        assert refused.startswith(f"{field}: "), (args, refused)
+    assert "--cap" in run("queues", "age", "q", "--rate", "1/min", "--cap", "x",
+                          url=url).refused()
+    assert run("queues", "age", "q", "--rate", "1/min", "--cap", "99999999",
+               url=url).refused().startswith("--cap: ")
+    assert run("queues", "list", "--format", "json", url=url).json() == []
 
 
 def test_a_queue_ages_until_turned_off(url: str) -> None:

@@ -132,6 +132,9 @@ def snapshot(store: Store) -> dict[str, Any]:
                        for rule in store.list_alerts(namespace)],
             "pauses": [pause.to_dict() for pause in store.list_pauses(namespace)],
             "queue_limits": [limit.to_dict() for limit in store.list_queue_limits(namespace)],
+            "queue_aging": [aging.to_dict() for aging in store.list_queue_aging(namespace)],
+            "queue_reserves": [reserve.to_dict()
+                               for reserve in store.list_queue_reserves(namespace)],
         } for namespace in namespaces},
     }
 

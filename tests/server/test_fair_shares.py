@@ -1,7 +1,8 @@
 """Fair shares and aging over HTTP, on both stores: an admin key sets a fairness key's
 weight and a queue's aging rate, an enqueue carries a fairness key, and bad weights or
 rates are 422 problems that write nothing; an operator sets a namespace's weight
-between namespaces."""
+between namespaces; an admin key caps a queue's aging and keeps a reserve for its lower
+bands, bad caps and reserves being 422 problems that write nothing."""
 
 from __future__ import annotations
 
@@ -38,6 +39,47 @@ def test_a_queue_s_aging_over_http(server: Running) -> None:
         "queues"]] == ["reports"]
     assert server.call("DELETE", "/queues/reports/aging").status_code == 204
     assert server.call("DELETE", "/queues/reports/aging").status_code == 404
+
+
+def test_a_capped_aging_and_a_reserve_over_http(server: Running) -> None:
+    aged = server.call("PUT", "/queues/reports/aging", json={"rate": "6/min", "cap": 7})
+    assert aged.json()["cap"] == 7
+    assert server.call("GET", "/queue-aging", role=Role.READ).json()["queues"][0]["cap"] == 7
+    assert server.call("PUT", "/queues/reports/reserve", json={"share": "10%", "below": 5},
+                       role=Role.OPERATE).status_code == 403
+    kept = server.call("PUT", "/queues/reports/reserve", json={"share": "10%", "below": 5})
+    assert kept.status_code == 200
+    assert (kept.json()["share"], kept.json()["below"]) == (0.1, 5)
+    assert [(q["queue"], q["below"]) for q in server.call(
+        "GET", "/queue-reserves", role=Role.READ).json()["queues"]] == [("reports", 5)]
+    assert server.call("DELETE", "/queues/reports/reserve").status_code == 204
+    assert server.call("DELETE", "/queues/reports/reserve").status_code == 404
+
+
+def test_a_reserve_set_over_http_keeps_claims_for_the_lower_bands(server: Running) -> None:
+    server.call("PUT", f"/queues/{QUEUE}/reserve", json={"share": 0.5, "below": 5})
+    server.store.enqueue([new_job(namespace=MINE, priority=p) for p in [9] * 10 + [0] * 10])
+    taken = server.store.claim_jobs(MINE, "w1", [QUEUE], 4, 30.0).jobs
+    assert Counter(job.priority for job in taken) == {9: 2, 0: 2}
+    # Another namespace neither has it nor can reach it.
+    assert server.call("GET", "/queue-reserves", namespace=THEIRS).json()["queues"] == []
+    assert server.call("DELETE", f"/queues/{QUEUE}/reserve", namespace=THEIRS
+                       ).status_code == 404
+    theirs = server.key(THEIRS, Role.ADMIN)
+    assert server.call("DELETE", f"/queues/{QUEUE}/reserve", key=theirs).status_code == 404
+    assert len(server.call("GET", "/queue-reserves").json()["queues"]) == 1
+
+
+def test_bad_reserves_and_caps_are_422_and_write_nothing(server: Running) -> None:
+    for body in ({"share": 0, "below": 5}, {"share": "100%", "below": 5},
+                 {"share": "x", "below": 5}, {"share": 0.1}, {"share": 0.1, "below": 2.5},
+                 {"below": 5}):
+        assert server.call("PUT", "/queues/q/reserve", json=body).status_code == 422, body
+    for cap in ("x", 2.5, 10**7):
+        assert server.call("PUT", "/queues/q/aging", json={"rate": "1/min", "cap": cap}
+                           ).status_code == 422, cap
+    assert server.call("GET", "/queue-reserves", role=Role.READ).json()["queues"] == []
+    assert server.call("GET", "/queue-aging", role=Role.READ).json()["queues"] == []
 
 
 def test_bad_weights_and_rates_are_422_and_write_nothing(server: Running) -> None:

@@ -1,6 +1,7 @@
 """Fair shares and aging as pure logic (`taskwheel.fairness`): passes 1/weight apart that
 never start before the frontier, claims in pass order giving weighted shares, aging
-ranks that keep the bound they promise, and rates and weights refused with one line."""
+ranks that keep the bound they promise (under a cap too), reserves owed their share
+and no more, and rates, weights and shares refused with one line."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from taskwheel.fairness import (
     AGING_ORIGIN,
     Flow,
     NamespaceStride,
+    QueueAging,
+    QueueReserve,
     Request,
+    ReserveCredit,
     parse_aging_rate,
+    parse_share,
     place_jobs,
     place_order,
     rank_offset,
@@ -88,6 +93,85 @@ def test_a_malformed_aging_rate_is_one_line_naming_the_rate(text: object) -> Non
     with pytest.raises(InvalidInput) as raised:
         parse_aging_rate(text)
     assert raised.value.field == "rate"
+    assert "\n" not in str(raised.value)
+
+
+@given(st.tuples(st.integers(-20, 20), st.integers(-10, 10), st.integers(-20, 20)),
+       st.tuples(st.floats(-1e8, 1e8), st.floats(-1e8, 1e8)),
+       st.sampled_from([0.01, 1 / 60, 1.0, 7.0]))
+def test_under_a_cap_no_aged_job_ranks_with_a_job_above_it(
+    priorities: tuple[int, int, int], dues: tuple[float, float], rate: float
+) -> None:
+    """Whatever the due times (before the origin too), a job at or below the cap ranks
+    at most the cap, and a job above it ranks its priority."""
+    low, cap, high = priorities
+    if not low <= cap < high:
+        return
+    aging = QueueAging("ns", "q", rate, cap)
+    assert low + aging.rank_offset(low, AGING_ORIGIN + dues[0]) <= cap
+    assert high + aging.rank_offset(high, AGING_ORIGIN + dues[1]) == high
+
+
+@given(st.integers(0, 5), st.integers(0, 5), st.floats(0, 1e6),
+       st.sampled_from([0.01, 0.1, 1 / 60, 1.0]))
+def test_under_a_cap_the_bands_at_or_below_it_keep_aging_s_bound(
+    low: int, high: int, due: float, rate: float
+) -> None:
+    p, q = sorted((low, high))
+    aging = QueueAging("ns", "q", rate, cap=5)
+    first = AGING_ORIGIN + due
+    later = first + (q - p + 1) / rate + 1e-3
+    assert p + aging.rank_offset(p, first) > q + aging.rank_offset(q, later)
+
+
+def test_reserved_bands_are_ranked_by_aged_priority_in_a_queue_that_ages() -> None:
+    reserve = QueueReserve("ns", "q", 0.1, below=5)
+    assert reserve.rank_below(None, AGING_ORIGIN + 600) == 5
+    aging = QueueAging("ns", "q", 1 / 60)
+    now = AGING_ORIGIN + 600  # 10 levels gained by a job due at the origin
+    # A job of priority 0 due 4 minutes ago has aged to 4: below 5; 6 minutes ago, 6.
+    assert 0 + aging.rank_offset(0, now - 240) < reserve.rank_below(aging, now)
+    assert 0 + aging.rank_offset(0, now - 360) >= reserve.rank_below(aging, now)
+
+
+@given(st.sampled_from([0.05, 0.1, 0.25, 0.5]), st.integers(1, 10), st.integers(20, 200))
+def test_a_claimer_gives_a_busy_reserve_its_share_of_the_jobs_it_claims(
+    share: float, limit: int, claims: int
+) -> None:
+    """Both kinds always ready: of every claim's jobs, the bands get what is owed."""
+    credit, key = ReserveCredit(), ("ns", "q")
+    reserved = 0
+    for _ in range(claims):
+        asked = credit.asked(key, share, limit)
+        credit.settle(key, share, taken=limit, reserved=asked, asked=asked)
+        reserved += asked
+    assert abs(reserved - share * limit * claims) < 1 + 1e-6
+
+
+def test_a_reserve_whose_bands_ran_dry_is_owed_nothing_more() -> None:
+    credit, key = ReserveCredit(), ("ns", "q")
+    for _ in range(3):
+        credit.settle(key, 0.25, taken=1, reserved=0, asked=0)
+    assert credit.asked(key, 0.25, limit=1) == 1
+    credit.settle(key, 0.25, taken=1, reserved=0, asked=1)  # nothing below: dry
+    assert [credit.asked(key, 0.25, limit=1)] == [0]
+    for _ in range(100):  # claims with the bands idle: no debt piles up
+        credit.settle(key, 0.25, taken=1, reserved=0, asked=credit.asked(key, 0.25, 1))
+    assert credit.asked(key, 0.25, limit=10) <= 3
+
+
+@pytest.mark.parametrize(("text", "share"), [("10%", 0.1), ("25%", 0.25),
+                                             ("0.5", 0.5), (0.75, 0.75)])
+def test_shares_read_as_percentages_or_fractions(text: str | float, share: float) -> None:
+    assert math.isclose(parse_share(text), share)
+
+
+@pytest.mark.parametrize("text", ["", "ten", "0%", "100%", "150%", 1, 0, -0.1, float("nan"),
+                                  True, "%"])
+def test_a_bad_share_is_one_line_naming_the_share(text: object) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_share(text)
+    assert raised.value.field == "share"
     assert "\n" not in str(raised.value)
 
 

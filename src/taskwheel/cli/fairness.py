@@ -1,5 +1,6 @@
 """``taskwheel fairness``: the weights of a namespace's fairness keys; and
-``taskwheel queues age``: a queue's priority aging (see `taskwheel.fairness`)."""
+``taskwheel queues age`` and ``queues reserve``: a queue's priority aging and the share
+of its claims kept for its lower bands (see `taskwheel.fairness`)."""
 
 from __future__ import annotations
 
@@ -102,20 +103,26 @@ def list_namespace_weights(target: Target) -> None:
 @click.argument("queue")
 @click.option("--rate", default=None, metavar="LEVELS/PERIOD",
               help="Priority levels a waiting job gains, e.g. 1/min, 2/30s, 0.5/h.")
+@click.option("--cap", type=int, default=None, metavar="PRIORITY",
+              help="The priority aging lifts a job to at most: jobs above it do not age "
+              "and are claimed first.")
 @click.option("--off", is_flag=True, help="Stop aging the queue's jobs written from now on.")
 @common_options
-def age_queue(target: Target, *, queue: str, rate: str | None, off: bool) -> None:
+def age_queue(target: Target, *, queue: str, rate: str | None, cap: int | None,
+              off: bool) -> None:
     """Make QUEUE's waiting jobs gain priority as they wait, so no band starves: a job
     of priority p comes before every job of priority q >= p that falls due
-    more than (q - p + 1) / rate after it."""
+    more than (q - p + 1) / rate after it (up to --cap)."""
     if off == (rate is not None):
         raise InvalidInput("rate", "give --rate LEVELS/PERIOD or --off")
+    if off and cap is not None:
+        raise InvalidInput("cap", "goes with --rate, not --off")
     with target.client() as client:
         if off:
             client.remove_queue_aging(queue)
         else:
             assert rate is not None
-            aging = client.set_queue_aging(queue, rate)
+            aging = client.set_queue_aging(queue, rate, cap=cap)
     if off:
         if target.output.json:
             target.output.emit_json({"queue": queue, "rate": None})
@@ -124,5 +131,44 @@ def age_queue(target: Target, *, queue: str, rate: str | None, off: bool) -> Non
     elif target.output.json:
         target.output.emit_json(aging.to_dict())
     else:
+        ceiling = "" if aging.cap is None else f", up to priority {aging.cap}"
         target.output.note(f"queue {queue}: waiting jobs gain {aging.rate * 60:g} priority "
-                           "levels a minute")
+                           f"levels a minute{ceiling}")
+
+
+@queues.command("reserve")
+@click.argument("queue")
+@click.option("--share", default=None, metavar="PERCENT",
+              help="The share of the queue's claims kept, e.g. 10% or 0.1.")
+@click.option("--below", type=int, default=None, metavar="PRIORITY",
+              help="The reserved bands: jobs ranked below this priority (aged priority, "
+              "in a queue that ages).")
+@click.option("--off", is_flag=True, help="Keep no share of the queue's claims.")
+@common_options
+def reserve_queue(target: Target, *, queue: str, share: str | None, below: int | None,
+                  off: bool) -> None:
+    """Keep a share of QUEUE's claims for its lower bands: whenever jobs ranked below
+    --below are ready, at least --share of each worker's claims of the queue take them."""
+    if off == (share is not None):
+        raise InvalidInput("share", "give --share PERCENT --below PRIORITY, or --off")
+    if off and below is not None:
+        raise InvalidInput("below", "goes with --share, not --off")
+    if not off and below is None:
+        raise InvalidInput("below", "give the priority the reserved bands are below")
+    with target.client() as client:
+        if off:
+            client.remove_queue_reserve(queue)
+        else:
+            assert share is not None
+            assert below is not None
+            reserve = client.set_queue_reserve(queue, share, below=below)
+    if off:
+        if target.output.json:
+            target.output.emit_json({"queue": queue, "share": None})
+        else:
+            target.output.note(f"queue {queue}: no reserve")
+    elif target.output.json:
+        target.output.emit_json(reserve.to_dict())
+    else:
+        target.output.note(f"queue {queue}: {reserve.share:.0%} of claims kept for jobs "
+                           f"below priority {reserve.below}")

@@ -94,13 +94,17 @@ def unlimit_queue(target: Target, *, queue: str) -> None:
 @queues.command("list")
 @listing_options
 def list_queues(target: Target) -> None:
-    """Queues that are paused or have a maximum depth."""
+    """Queues that are paused, have a maximum depth, age, or keep a reserve."""
     with target.client() as client:
         paused = {p.name: p for p in client.pauses() if p.kind is GateKind.QUEUE}
         limits = {limit.queue: limit for limit in client.queue_limits()}
+        aging = {found.queue: found for found in client.queue_aging()}
+        reserves = {found.queue: found for found in client.queue_reserves()}
+    names = sorted({*paused, *limits, *aging, *reserves})
     rows = []
-    for name in sorted({*paused, *limits}):
+    for name in names:
         pause, limit = paused.get(name), limits.get(name)
+        ages, reserve = aging.get(name), reserves.get(name)
         rows.append({
             "queue": name, "paused": pause is not None,
             "paused_at": None if pause is None else pause.paused_at.isoformat(),
@@ -108,21 +112,32 @@ def list_queues(target: Target) -> None:
             "held": 0 if pause is None else pause.held,
             "max_depth": None if limit is None else limit.max_depth,
             "depth": None if limit is None else limit.depth,
+            "aging_per_minute": None if ages is None else ages.rate * 60,
+            "aging_cap": None if ages is None else ages.cap,
+            "reserve_share": None if reserve is None else reserve.share,
+            "reserve_below": None if reserve is None else reserve.below,
         })
     if target.output.data:
         target.output.records(rows, columns=("queue", "paused", "paused_at", "until", "held",
-                                             "max_depth", "depth"))
+                                             "max_depth", "depth", "aging_per_minute",
+                                             "aging_cap", "reserve_share", "reserve_below"))
         return
     table = Table(title="queues", title_justify="left")
-    for column in ("queue", "paused since", "until", "held", "max depth", "depth"):
+    for column in ("queue", "paused since", "until", "held", "max depth", "depth",
+                   "aging", "reserve"):
         table.add_column(column)
-    for name in sorted({*paused, *limits}):
+    for name in names:
         pause, limit = paused.get(name), limits.get(name)
+        ages, reserve = aging.get(name), reserves.get(name)
         table.add_row(name, "-" if pause is None else _when(pause.paused_at),
                       "-" if pause is None or pause.until is None else _when(pause.until),
                       "-" if pause is None else str(pause.held),
                       "-" if limit is None else str(limit.max_depth),
-                      "-" if limit is None else str(limit.depth))
+                      "-" if limit is None else str(limit.depth),
+                      "-" if ages is None else f"{ages.rate * 60:g}/min" + (
+                          "" if ages.cap is None else f" up to {ages.cap}"),
+                      "-" if reserve is None else f"{reserve.share:.0%} below "
+                      f"{reserve.below}")
     target.output.console.print(table)
 
 

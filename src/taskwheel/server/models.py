@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from taskwheel.explanations import Explanation, ReasonCode
-from taskwheel.fairness import FairWeight, QueueAging
+from taskwheel.fairness import FairWeight, QueueAging, QueueReserve
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Attempt, DeadlinePolicy, Guarantee, Job, QueueStats, WorkerInfo
 from taskwheel.keys import ApiKey, Role
@@ -675,15 +675,19 @@ class NamespaceWeightOut(Answer):
 
 class QueueAgingIn(Request):
     """Priority levels a waiting job of the queue gains: ``"1/min"``, ``"2/30s"``, or a
-    number of levels per second."""
+    number of levels per second; and the priority aging lifts a job to at most."""
 
     rate: str | float
+    cap: int | None = Field(default=None, description=(
+        "The priority aging lifts a job to at most: jobs above it do not age and are "
+        "claimed first. None: no ceiling."))
 
 
 class QueueAgingOut(Answer):
     namespace: str
     queue: str
     rate: float = Field(description="Priority levels per second of waiting.")
+    cap: int | None = Field(description="The priority aging lifts a job to at most.")
 
     @classmethod
     def of(cls, aging: QueueAging) -> QueueAgingOut:
@@ -692,3 +696,27 @@ class QueueAgingOut(Answer):
 
 class QueueAgingList(Answer):
     queues: list[QueueAgingOut]
+
+
+class QueueReserveIn(Request):
+    """A share of the queue's claims (``"10%"`` or ``0.1``) kept for its jobs ranked
+    below a priority, whenever such jobs are ready."""
+
+    share: str | float
+    below: int = Field(description="Jobs ranked below this priority (by aged priority, "
+                       "in a queue that ages) are the reserved bands.")
+
+
+class QueueReserveOut(Answer):
+    namespace: str
+    queue: str
+    share: float = Field(description="The share of each claimer's claims kept, 0 to 1.")
+    below: int
+
+    @classmethod
+    def of(cls, reserve: QueueReserve) -> QueueReserveOut:
+        return cls.model_validate(reserve)
+
+
+class QueueReserveList(Answer):
+    queues: list[QueueReserveOut]

@@ -33,6 +33,7 @@ from taskwheel.errors import (
     QueueFull,
     QueueLimitNotFound,
     QuotaExceeded,
+    ReserveNotFound,
     ScheduleNotFound,
     StoreError,
     StoreUnavailable,
@@ -108,7 +109,7 @@ def problem_of(exc: Exception) -> Problem:
         return Problem(429, "queue-full", "Queue Full", str(exc), field="queue",
                        headers={"Retry-After": "1"})
     if isinstance(exc, NotPaused | QueueLimitNotFound | LimitNotFound | BreakerNotOpen
-                  | AgingNotFound | NamespaceWeightNotFound):
+                  | AgingNotFound | ReserveNotFound | NamespaceWeightNotFound):
         return not_found(str(exc))
     if isinstance(exc, StoreUnavailable):
         return Problem(503, "store-unavailable", "Service Unavailable", str(exc),

@@ -17,7 +17,7 @@ from taskwheel.alerts import AlertDelivery, AlertRule, DeliveryStatus, Verdict
 from taskwheel.errors import InvalidInput, SchemaOutdated
 from taskwheel.events import Events
 from taskwheel.explanations import Explanation
-from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging
+from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging, QueueReserve
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -587,6 +587,19 @@ class Store(ABC):
     @abstractmethod
     def list_queue_aging(self, namespace: str) -> list[QueueAging]:
         """The namespace's queues that age."""
+
+    @abstractmethod
+    def set_queue_reserve(self, reserve: QueueReserve) -> QueueReserve:
+        """Keep ``reserve.share`` of the queue's claims for its jobs ranked below
+        ``reserve.below``, from the next claim on."""
+
+    @abstractmethod
+    def remove_queue_reserve(self, namespace: str, queue: str) -> None:
+        """Keep no share of the queue's claims (`ReserveNotFound` if it kept none)."""
+
+    @abstractmethod
+    def list_queue_reserves(self, namespace: str) -> list[QueueReserve]:
+        """The namespace's queues that keep a reserve."""
 
     @abstractmethod
     def set_namespace_weight(self, weight: NamespaceWeight) -> NamespaceWeight:

@@ -17,7 +17,7 @@ from typing import Any
 
 from taskwheel.breakers import BreakerState, BreakerStatus, KeyBreaker
 from taskwheel.clock import to_datetime
-from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging
+from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging, QueueReserve
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Job, JobTemplate, NewJob, epoch_datetime
 from taskwheel.limits import KeyLimit
@@ -259,10 +259,6 @@ class DispatchStatements:
         assert row is not None
         return float(row["ceiling"])
 
-    def aging_rates(self, namespace: str) -> dict[str, float]:
-        return {str(row["queue"]): float(row["rate"]) for row in
-                self._execute("list_queue_aging", {"namespace": namespace}).fetchall()}
-
     def set_fair_weight(self, namespace: str, key: str, weight: float | None) -> None:
         self._execute("set_fair_weight", {"namespace": namespace, "key": key,
                                           "weight": weight})
@@ -276,26 +272,51 @@ class DispatchStatements:
 
     def set_queue_aging(self, aging: QueueAging) -> None:
         self._execute("set_queue_aging", {"namespace": aging.namespace, "queue": aging.queue,
-                                          "rate": aging.rate})
+                                          "rate": aging.rate, "cap": aging.cap})
 
     def delete_queue_aging(self, namespace: str, queue: str) -> bool:
         params = {"namespace": namespace, "queue": queue}
         return self._execute("delete_queue_aging", params).fetchone() is not None
 
     def list_queue_aging(self, namespace: str) -> list[QueueAging]:
-        return [QueueAging(row["namespace"], row["queue"], float(row["rate"]))
+        return [QueueAging(row["namespace"], row["queue"], float(row["rate"]),
+                           None if row["cap"] is None else int(row["cap"]))
                 for row in self._execute("list_queue_aging",
                                          {"namespace": namespace}).fetchall()]
+
+    def set_queue_reserve(self, reserve: QueueReserve) -> None:
+        self._execute("set_queue_reserve", {
+            "namespace": reserve.namespace, "queue": reserve.queue, "share": reserve.share,
+            "below": reserve.below})
+
+    def delete_queue_reserve(self, namespace: str, queue: str) -> bool:
+        params = {"namespace": namespace, "queue": queue}
+        return self._execute("delete_queue_reserve", params).fetchone() is not None
+
+    def list_queue_reserves(self, namespace: str) -> list[QueueReserve]:
+        return [_reserve(row) for row in self._execute("list_queue_reserves",
+                                                        {"namespace": namespace}).fetchall()]
+
+    def claimed_reserves(
+        self, namespaces: Sequence[str], queues: Sequence[str]
+    ) -> list[tuple[QueueReserve, QueueAging | None]]:
+        found = self._execute("claimed_reserves", {
+            "namespaces": self._name_list(namespaces),
+            "queues": self._name_list(queues)}).fetchall()
+        return [(_reserve(row), None if row["rate"] is None else QueueAging(
+                    row["namespace"], row["queue"], float(row["rate"]),
+                    None if row["cap"] is None else int(row["cap"])))
+                for row in found]
 
     # -- weights between namespaces ---------------------------------------------------------
 
     def namespace_weights(self, namespaces: Sequence[str]) -> dict[str, float]:
-        found = self._execute("namespace_weights", {"namespaces": self._namespace_list(
+        found = self._execute("namespace_weights", {"namespaces": self._name_list(
             namespaces)})
         return {str(row["namespace"]): float(row["weight"]) for row in found.fetchall()}
 
-    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
-        """A list of namespaces as the dialect's statements take one."""
+    def _name_list(self, names: Sequence[str]) -> Any:
+        """A list of names (namespaces, queues) as the dialect's statements take one."""
         raise NotImplementedError
 
     def set_namespace_weight(self, weight: NamespaceWeight) -> None:
@@ -323,3 +344,7 @@ def _breaker(row: Any) -> KeyBreaker:
                          row["window_started"], row["breaker_until"])
     return KeyBreaker(int(row["id"]) if "id" in row.keys() else None,  # noqa: SIM118
                       str(row["namespace"]), str(row["key"]), state, _rule(row))
+
+
+def _reserve(row: Any) -> QueueReserve:
+    return QueueReserve(row["namespace"], row["queue"], float(row["share"]), int(row["below"]))

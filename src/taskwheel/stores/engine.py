@@ -55,12 +55,19 @@ from taskwheel.errors import (
     NotPaused,
     QueueLimitNotFound,
     QuotaExceeded,
+    ReserveNotFound,
     ScheduleNotFound,
     WebhookNotFound,
 )
 from taskwheel.events import Event, EventKind
 from taskwheel.explanations import Explanation, JobFacts, explain
-from taskwheel.fairness import FairWeight, NamespaceWeight, QueueAging
+from taskwheel.fairness import (
+    FairWeight,
+    NamespaceWeight,
+    QueueAging,
+    QueueReserve,
+    ReserveCredit,
+)
 from taskwheel.gates import GateKind, Pause, QueueLimit, admit_depth
 from taskwheel.jobs import (
     Attempt,
@@ -105,6 +112,7 @@ from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.executor import Access, AttemptEnd, Executor, Moved
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.stores.rating import RateControl
+from taskwheel.stores.reserves import QueueReserves
 from taskwheel.stores.shares import NamespaceShares
 from taskwheel.validators import ALL_NAMESPACES, validate_name
 from taskwheel.webhooks import NewWebhook, Webhook
@@ -122,6 +130,8 @@ class SQLStore(RateControl, Store):
 
     claim_policy: ClaimPolicy = DEFAULT_POLICY
     _shares: NamespaceShares | None = None
+    _reserves: QueueReserves | None = None
+    _reserve_credit: ReserveCredit | None = None  # what this store's claims owe reserves
     clock: Clock  # the dialect's: the database's, or one a test injects
     # Whether the dialect's one-statement claim makes due delayed jobs ready and claims
     # them itself: a claim whose worker knows one is due then tries it first too.
@@ -244,9 +254,7 @@ class SQLStore(RateControl, Store):
         if request.limit == 0:
             with self.executor("claim_jobs", "read") as ex:
                 return Claim(jobs=[], next_due=ex.next_due(request.namespaces, request.queues))
-        policy = self.claim_policy
-        if len(set(request.namespaces)) > 1:
-            policy = self._namespace_shares()
+        policy = self._policy(request)
         claim = None
         if not request.due or self.claims_due_at_once:
             with self.executor("claim_jobs", "statement") as ex:
@@ -259,6 +267,18 @@ class SQLStore(RateControl, Store):
         policy.claimed(claim)
         claim.jobs.sort(key=Job.dispatch_key)
         return claim
+
+    def _policy(self, request: ClaimRequest) -> ClaimPolicy:
+        """The policy that answers ``request``: its queues' reserves over the weights
+        between its namespaces (for a claim of several) over `claim_policy`."""
+        inner = self.claim_policy
+        if len(set(request.namespaces)) > 1:
+            inner = self._namespace_shares()
+        if self._reserves is None or self._reserves.inner is not inner:
+            if self._reserve_credit is None:
+                self._reserve_credit = ReserveCredit()
+            self._reserves = QueueReserves(inner, self._reserve_credit)
+        return self._reserves
 
     def _namespace_shares(self) -> NamespaceShares:
         """This store's policy for claims over several namespaces (its stride starts
@@ -1154,6 +1174,23 @@ class SQLStore(RateControl, Store):
         validate_name(namespace, "namespace")
         with self.executor("list_queue_aging", "read") as ex:
             return ex.list_queue_aging(namespace)
+
+    def set_queue_reserve(self, reserve: QueueReserve) -> QueueReserve:
+        with self.executor("set_queue_reserve", "statement") as ex:
+            ex.set_queue_reserve(reserve)
+        return reserve
+
+    def remove_queue_reserve(self, namespace: str, queue: str) -> None:
+        validate_name(namespace, "namespace")
+        validate_name(queue, "queue")
+        with self.executor("remove_queue_reserve", "statement") as ex:
+            if not ex.delete_queue_reserve(namespace, queue):
+                raise ReserveNotFound(queue)
+
+    def list_queue_reserves(self, namespace: str) -> list[QueueReserve]:
+        validate_name(namespace, "namespace")
+        with self.executor("list_queue_reserves", "read") as ex:
+            return ex.list_queue_reserves(namespace)
 
     def set_namespace_weight(self, weight: NamespaceWeight) -> NamespaceWeight:
         with self.executor("set_namespace_weight", "statement") as ex:

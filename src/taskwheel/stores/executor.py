@@ -33,7 +33,7 @@ from typing import Literal
 from taskwheel.alerts import AlertDelivery, AlertRule, AlertState, DeliveryStatus, Reading
 from taskwheel.breakers import BreakerState, KeyBreaker
 from taskwheel.explanations import PriorityBand
-from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging
+from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging, QueueReserve
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import (
     Attempt,
@@ -878,10 +878,6 @@ class Executor(ABC):
         """Write jobs' places: (id, fairness key, rank offset, fair pass) each."""
 
     @abstractmethod
-    def aging_rates(self, namespace: str) -> dict[str, float]:
-        """The aging rates of the namespace's queues that age, by queue."""
-
-    @abstractmethod
     def set_fair_weight(self, namespace: str, key: str, weight: float | None) -> None:
         """Give a flow a weight (None: the default, 1), creating it if need be."""
 
@@ -899,6 +895,31 @@ class Executor(ABC):
     @abstractmethod
     def list_queue_aging(self, namespace: str) -> list[QueueAging]:
         """The namespace's queues that age, by name."""
+
+    @abstractmethod
+    def set_queue_reserve(self, reserve: QueueReserve) -> None: ...
+
+    @abstractmethod
+    def delete_queue_reserve(self, namespace: str, queue: str) -> bool:
+        """Whether the queue had a reserve."""
+
+    @abstractmethod
+    def list_queue_reserves(self, namespace: str) -> list[QueueReserve]:
+        """The namespace's queues with a reserve, by name."""
+
+    @abstractmethod
+    def claimed_reserves(
+        self, namespaces: Sequence[str], queues: Sequence[str]
+    ) -> list[tuple[QueueReserve, QueueAging | None]]:
+        """The reserves of a claim's queues, each with its queue's aging (to rank the
+        reserved bands by aged priority)."""
+
+    @abstractmethod
+    def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
+                       rank_below: int) -> tuple[int, list[Job]]:
+        """claim_jobs for the ready jobs of one queue ranked below ``rank_below`` only,
+        up to ``request.limit``: how many it took, and their records (the list is
+        complete once the transaction commits)."""
 
     # -- weights between namespaces (taskwheel.fairness.NamespaceStride) -----------------------
 

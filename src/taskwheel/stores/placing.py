@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from taskwheel.fairness import Flow, Placed, Request, flow_keys, place_jobs, rank_offset
+from taskwheel.fairness import Flow, Placed, Request, flow_keys, place_jobs
 from taskwheel.jobs import Job, NewJob
 from taskwheel.stores.executor import Executor
 from taskwheel.stores.rows import placement
@@ -68,7 +68,7 @@ def _places(tx: Executor, namespace: str, requests: list[Request]) -> list[Place
     fair shares nor aging)."""
     if not requests:
         return []
-    aging = tx.aging_rates(namespace)
+    aging = {queue_aging.queue: queue_aging for queue_aging in tx.list_queue_aging(namespace)}
     fair = any(r.key is not None for r in requests) or tx.is_fair(namespace)
     if not fair and not aging:
         return []
@@ -78,7 +78,9 @@ def _places(tx: Executor, namespace: str, requests: list[Request]) -> list[Place
     if fair:
         for key in flow_keys(request.key for request in requests):
             flows[key] = tx.lock_fair_flow(namespace, key) or Flow(1.0, 0.0)
-        ranks = {r.priority + rank_offset(aging.get(r.queue), r.due) for r in requests}
+        ranks = {r.priority + (0 if r.queue not in aging else
+                               aging[r.queue].rank_offset(r.priority, r.due))
+                 for r in requests}
         for rank in sorted(ranks):
             found = tx.pass_frontier(namespace, rank)
             if found is not None:

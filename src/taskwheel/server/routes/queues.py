@@ -29,6 +29,9 @@ from taskwheel.server.models import (
     QueueLimitOut,
     QueueList,
     QueueOut,
+    QueueReserveIn,
+    QueueReserveList,
+    QueueReserveOut,
     QuotaIn,
     QuotaOut,
     ResumedOut,
@@ -164,13 +167,34 @@ def queue_aging(access: Reader) -> QueueAgingList:
 @router.put("/queues/{queue}/aging", response_model=QueueAgingOut,
             summary="Make a queue's waiting jobs gain priority")
 def set_queue_aging(access: Admin, queue: str, body: QueueAgingIn) -> QueueAgingOut:
-    return QueueAgingOut.of(access.client.set_queue_aging(queue, body.rate))
+    return QueueAgingOut.of(access.client.set_queue_aging(queue, body.rate, cap=body.cap))
 
 
 @router.delete("/queues/{queue}/aging", status_code=204, response_class=Response,
                summary="Stop aging a queue's jobs")
 def remove_queue_aging(access: Admin, queue: str) -> Response:
     access.client.remove_queue_aging(queue)
+    return Response(status_code=204)
+
+
+@router.get("/queue-reserves", response_model=QueueReserveList,
+            summary="Queues that keep a share of their claims for their lower bands")
+def queue_reserves(access: Reader) -> QueueReserveList:
+    return QueueReserveList(queues=[QueueReserveOut.of(r)
+                                    for r in access.client.queue_reserves()])
+
+
+@router.put("/queues/{queue}/reserve", response_model=QueueReserveOut,
+            summary="Keep a share of a queue's claims for its lower bands")
+def set_queue_reserve(access: Admin, queue: str, body: QueueReserveIn) -> QueueReserveOut:
+    return QueueReserveOut.of(access.client.set_queue_reserve(queue, body.share,
+                                                              below=body.below))
+
+
+@router.delete("/queues/{queue}/reserve", status_code=204, response_class=Response,
+               summary="Keep no share of a queue's claims")
+def remove_queue_reserve(access: Admin, queue: str) -> Response:
+    access.client.remove_queue_reserve(queue)
     return Response(status_code=204)
 
 

@@ -180,8 +180,9 @@ RESET plan_cache_mode
 -- Only plain due jobs are handled so: when one has a concurrency key or a rate key (it
 -- must wait for its tokens: made ready, the rate trigger holds it) or is blocked, or
 -- a pause is in force in the namespaces (their gates decide when they become ready), or
--- a workflow step is to expire (its end does things to its run first), it does nothing
--- and answers slow: the store then claims in steps (promote_due, expire_missed,
+-- a workflow step is to expire (its end does things to its run first), or a queue of
+-- the claim keeps a reserve (`fairness.QueueReserve`: its policy claims in steps), it
+-- does nothing and answers slow: the store then claims in steps (promote_due, expire_missed,
 -- claim_jobs, next_due) in one transaction. Jobs whose deadline passed expire here.
 -- One row when nothing is claimed (id NULL), else one per job; each carries slow and
 -- next_due (the earliest delayed job not yet due).
@@ -230,6 +231,10 @@ slow AS (
                  AND status IN ('queued', 'scheduled')
                  AND deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                  AND deadline_policy = 'expire' AND workflow_run_id IS NOT NULL)
+        -- A queue of the claim keeps a reserve: its policy claims in steps.
+        OR EXISTS (SELECT 1 FROM queue_reserves
+                   WHERE namespace = ANY(%(namespaces)s::text[])
+                     AND queue = ANY(%(queues)s::text[]))
         AS needed
 ),
 later AS (
@@ -1669,17 +1674,58 @@ SELECT namespace, key, weight, last_pass FROM fair_flows
 WHERE namespace = %(namespace)s ORDER BY key
 
 -- name: set_queue_aging
-INSERT INTO queue_aging (namespace, queue, rate)
-VALUES (%(namespace)s, %(queue)s, %(rate)s)
-ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+INSERT INTO queue_aging (namespace, queue, rate, cap)
+VALUES (%(namespace)s, %(queue)s, %(rate)s, %(cap)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate, cap = excluded.cap
 
 -- name: delete_queue_aging
 DELETE FROM queue_aging WHERE namespace = %(namespace)s AND queue = %(queue)s
 RETURNING queue
 
 -- name: list_queue_aging
-SELECT namespace, queue, rate FROM queue_aging
+SELECT namespace, queue, rate, cap FROM queue_aging
 WHERE namespace = %(namespace)s ORDER BY queue
+
+-- name: set_queue_reserve
+INSERT INTO queue_reserves (namespace, queue, share, below)
+VALUES (%(namespace)s, %(queue)s, %(share)s, %(below)s)
+ON CONFLICT (namespace, queue) DO UPDATE SET share = excluded.share, below = excluded.below
+
+-- name: delete_queue_reserve
+DELETE FROM queue_reserves WHERE namespace = %(namespace)s AND queue = %(queue)s
+RETURNING queue
+
+-- name: list_queue_reserves
+SELECT namespace, queue, share, below FROM queue_reserves
+WHERE namespace = %(namespace)s ORDER BY queue
+
+-- name: claimed_reserves
+-- The reserves of a claim's queues, each with its queue's aging.
+SELECT reserve.namespace, reserve.queue, reserve.share, reserve.below, aging.rate, aging.cap
+FROM queue_reserves AS reserve
+LEFT JOIN queue_aging AS aging
+    ON aging.namespace = reserve.namespace AND aging.queue = reserve.queue
+WHERE reserve.namespace = ANY(%(namespaces)s::text[])
+  AND reserve.queue = ANY(%(queues)s::text[])
+ORDER BY reserve.namespace, reserve.queue
+
+-- name: claim_reserved
+-- claim_jobs for one queue's ready jobs ranked below %(rank_below)s (a reserve's bands),
+-- read off jobs_ready from that rank down.
+WITH taken AS (
+    SELECT id FROM jobs
+    WHERE namespace = %(namespace)s AND priority + rank_offset < %(rank_below)s
+      AND status = 'queued' AND NOT blocked AND (queue = %(queue)s) IS TRUE
+      AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+    ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+    lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))
+RETURNING jobs.*
 
 -- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
 -- A rate-limited job waits (status 'waiting', jobs_rate_wait) until the holder of the

@@ -384,6 +384,7 @@ CREATE TABLE queue_aging (
     namespace text NOT NULL,
     queue text NOT NULL,
     rate double precision NOT NULL,
+    cap bigint,
     CONSTRAINT queue_aging_pkey PRIMARY KEY (namespace, queue),
     CONSTRAINT queue_aging_rate_check CHECK ((rate > (0)::double precision))
 );
@@ -394,6 +395,15 @@ CREATE TABLE queue_limits (
     max_depth integer NOT NULL,
     CONSTRAINT queue_limits_max_depth_check CHECK ((max_depth >= 1)),
     CONSTRAINT queue_limits_pkey PRIMARY KEY (namespace, queue)
+);
+
+CREATE TABLE queue_reserves (
+    namespace text NOT NULL,
+    queue text NOT NULL,
+    share double precision NOT NULL,
+    below bigint NOT NULL,
+    CONSTRAINT queue_reserves_pkey PRIMARY KEY (namespace, queue),
+    CONSTRAINT queue_reserves_share_check CHECK (((share > (0)::double precision) AND (share < (1)::double precision)))
 );
 
 CREATE TABLE quotas (

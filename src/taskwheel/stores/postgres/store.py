@@ -160,7 +160,7 @@ class PostgresExecutor(
     def disarm_gates(self) -> None:
         pass
 
-    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+    def _name_list(self, namespaces: Sequence[str]) -> Any:
         return list(namespaces)
 
     def claim_shares(
@@ -316,6 +316,14 @@ class PostgresExecutor(
         row = due.fetchone()
         assert row is not None
         return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
+
+    def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
+                       rank_below: int) -> tuple[int, list[Job]]:
+        found = self._execute("claim_reserved", {
+            **_claim_params(request), "namespace": namespace, "queue": queue,
+            "rank_below": rank_below})
+        jobs = [rows.job(row, rows.as_stored) for row in found.fetchall()]
+        return len(jobs), jobs
 
     def next_due(
         self, namespaces: Sequence[str], queues: Sequence[str] | None = None
@@ -629,7 +637,7 @@ class PostgresStore(SQLStore):
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
-         '0016_namespace_shares.sql']
+         '0016_namespace_shares.sql', '0017_aging_cap_and_reserves.sql']
     """
 
     kind = "postgres"

@@ -127,7 +127,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- First, whether it must be done in steps instead, in which case nothing else runs: a
 -- delayed job of the namespaces is due (it must become ready first, to be claimed in
 -- dispatch order), or a job's deadline passed (it expires first: a workflow step's end
--- does things to its run). Each EXISTS reads a partial index (jobs_due, jobs_deadline).
+-- does things to its run), or a queue of the claim keeps a reserve (its policy claims in
+-- steps). Each EXISTS reads a partial index (jobs_due, jobs_deadline) or a primary key.
 SELECT EXISTS (
            SELECT 1 FROM taskwheel_jobs
            WHERE namespace IN (SELECT value FROM json_each(:namespaces))
@@ -137,6 +138,11 @@ SELECT EXISTS (
            WHERE namespace IN (SELECT value FROM json_each(:namespaces))
              AND status IN ('queued', 'scheduled') AND deadline IS NOT NULL
              AND deadline <= :now AND deadline_policy = 'expire')
+    -- or a queue of the claim keeps a reserve (its policy claims in steps).
+    OR EXISTS (
+           SELECT 1 FROM taskwheel_queue_reserves
+           WHERE namespace IN (SELECT value FROM json_each(:namespaces))
+             AND queue IN (SELECT value FROM json_each(:queues)))
     AS slow;
 -- Then the claim, as claim_jobs...
 UPDATE taskwheel_jobs
@@ -1441,16 +1447,55 @@ SELECT namespace, key, weight, last_pass FROM taskwheel_fair_flows
 WHERE namespace = :namespace ORDER BY key
 
 -- name: set_queue_aging
-INSERT INTO taskwheel_queue_aging (namespace, queue, rate) VALUES (:namespace, :queue, :rate)
-ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate
+INSERT INTO taskwheel_queue_aging (namespace, queue, rate, cap)
+VALUES (:namespace, :queue, :rate, :cap)
+ON CONFLICT (namespace, queue) DO UPDATE SET rate = excluded.rate, cap = excluded.cap
 
 -- name: delete_queue_aging
 DELETE FROM taskwheel_queue_aging WHERE namespace = :namespace AND queue = :queue
 RETURNING queue
 
 -- name: list_queue_aging
-SELECT namespace, queue, rate FROM taskwheel_queue_aging
+SELECT namespace, queue, rate, cap FROM taskwheel_queue_aging
 WHERE namespace = :namespace ORDER BY queue
+
+-- name: set_queue_reserve
+INSERT INTO taskwheel_queue_reserves (namespace, queue, share, below)
+VALUES (:namespace, :queue, :share, :below)
+ON CONFLICT (namespace, queue) DO UPDATE SET share = excluded.share, below = excluded.below
+
+-- name: delete_queue_reserve
+DELETE FROM taskwheel_queue_reserves WHERE namespace = :namespace AND queue = :queue
+RETURNING queue
+
+-- name: list_queue_reserves
+SELECT namespace, queue, share, below FROM taskwheel_queue_reserves
+WHERE namespace = :namespace ORDER BY queue
+
+-- name: claimed_reserves
+-- The reserves of a claim's queues (JSON lists), each with its queue's aging.
+SELECT reserve.namespace, reserve.queue, reserve.share, reserve.below, aging.rate, aging.cap
+FROM taskwheel_queue_reserves AS reserve
+LEFT JOIN taskwheel_queue_aging AS aging
+    ON aging.namespace = reserve.namespace AND aging.queue = reserve.queue
+WHERE reserve.namespace IN (SELECT value FROM json_each(:namespaces))
+  AND reserve.queue IN (SELECT value FROM json_each(:queues))
+ORDER BY reserve.namespace, reserve.queue
+
+-- name: claim_reserved
+-- claim_jobs for one queue's ready jobs ranked below :rank_below (a reserve's bands),
+-- read off jobs_ready from that rank down.
+UPDATE taskwheel_jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
+    lease_expires_at = :now + :lease_ttl, started_at = :now
+WHERE id IN (
+    SELECT id FROM taskwheel_jobs INDEXED BY taskwheel_jobs_ready
+    WHERE namespace = :namespace AND priority + rank_offset < :rank_below
+      AND status = 'queued' AND blocked = 0 AND queue = :queue
+      AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+    ORDER BY priority + rank_offset DESC, fair_pass, coalesce(deadline, 1e308), run_at, id
+    LIMIT :limit)
+RETURNING *
 
 -- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
 -- A rate-limited job waits (status 'waiting') until the holder of the maintenance lease

@@ -157,7 +157,7 @@ CREATE TABLE taskwheel_pauses (
 CREATE TABLE taskwheel_queue_aging (
     namespace TEXT NOT NULL,
     queue     TEXT NOT NULL,
-    rate      REAL NOT NULL CHECK (rate > 0),
+    rate      REAL NOT NULL CHECK (rate > 0), cap INTEGER,
     PRIMARY KEY (namespace, queue)
 ) WITHOUT ROWID;
 
@@ -165,6 +165,14 @@ CREATE TABLE taskwheel_queue_limits (
     namespace TEXT    NOT NULL,
     queue     TEXT    NOT NULL,
     max_depth INTEGER NOT NULL CHECK (max_depth >= 1),
+    PRIMARY KEY (namespace, queue)
+) WITHOUT ROWID;
+
+CREATE TABLE taskwheel_queue_reserves (
+    namespace TEXT    NOT NULL,
+    queue     TEXT    NOT NULL,
+    share     REAL    NOT NULL CHECK (share > 0 AND share < 1),
+    below     INTEGER NOT NULL,
     PRIMARY KEY (namespace, queue)
 ) WITHOUT ROWID;
 

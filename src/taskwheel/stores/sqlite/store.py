@@ -143,7 +143,7 @@ class SQLiteExecutor(
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
 
-    def _namespace_list(self, namespaces: Sequence[str]) -> Any:
+    def _name_list(self, namespaces: Sequence[str]) -> Any:
         return json.dumps(list(namespaces))
 
     def claim_shares(
@@ -268,6 +268,13 @@ class SQLiteExecutor(
         jobs = self._jobs_after_commit(self._execute(
             "claim_jobs", _claim_params(request, self.now())).fetchall())
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
+
+    def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
+                       rank_below: int) -> tuple[int, list[Job]]:
+        found = self._execute("claim_reserved", {
+            **_claim_params(request, self.now()), "namespace": namespace, "queue": queue,
+            "rank_below": rank_below}).fetchall()
+        return len(found), self._jobs_after_commit(found)
 
     def next_due(
         self, namespaces: Sequence[str], queues: Sequence[str] | None = None
@@ -651,7 +658,7 @@ class SQLiteStore(SQLStore):
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
-         '0016_namespace_shares.sql']
+         '0016_namespace_shares.sql', '0017_aging_cap_and_reserves.sql']
     """
 
     kind = "sqlite"
