@@ -12,6 +12,7 @@ from typing import Any
 from taskwheel.clock import to_datetime
 from taskwheel.errors import InvalidInput
 from taskwheel.lifecycle import JobStatus
+from taskwheel.limits import BreakerRule
 
 
 class Guarantee(StrEnum):
@@ -69,7 +70,7 @@ class NewJob:
     trace_parent: str | None = None  # W3C traceparent of the enqueue (taskwheel.tracing)
     gate_key: str | None = None  # its concurrency key (taskwheel.limits), rendered
     gate_capacity: int | None = None  # the slots its task declares for that key
-    gate_breaker: tuple[int, float, float] | None = None  # its task's breaker rule
+    gate_breaker: BreakerRule | None = None  # its task's breaker rule
     fairness_key: str | None = None  # its share of claims (taskwheel.fairness)
     rate_key: str | None = None  # its rate limit's key (taskwheel.rates), rendered
     rate_cost: int = 1  # what each start of it costs in that key's tokens
@@ -108,7 +109,7 @@ class JobTemplate:
     # Its task's key gate (`NewJob.gate_key`...): every job made from it takes a slot.
     gate_key: str | None = None
     gate_capacity: int | None = None
-    gate_breaker: tuple[int, float, float] | None = None
+    gate_breaker: BreakerRule | None = None
 
     @classmethod
     def of(cls, request: NewJob) -> JobTemplate:
@@ -141,8 +142,9 @@ class JobTemplate:
         values: dict[str, Any] = {
             name: data.get(name) if name.startswith("gate_") else data[name]
             for name in cls.__slots__}
+        # Rules stored before failure rates have three parts: no rate.
         breaker = values["gate_breaker"]
-        values["gate_breaker"] = None if breaker is None else tuple(breaker)
+        values["gate_breaker"] = None if breaker is None else (*breaker, None)[:4]
         return cls(**values)
 
 

@@ -38,6 +38,9 @@ from taskwheel.errors import InvalidInput
 _INT32 = 2**31 - 1  # the stores keep a capacity in a 32-bit column
 _MAX_KEY = 200
 DEFAULT_KEY = "task:{task}"
+BreakerRule = tuple[int, float, float, float | None]
+"""A key's breaker rule as the store keeps it (`taskwheel.breakers`): failures, window,
+cooldown (seconds), failure rate (None: the count alone)."""
 
 
 def validate_key(value: object, field_name: str = "key") -> str:
@@ -133,7 +136,8 @@ class KeyLimit:
     breaker: str = "closed"  # `taskwheel.breakers.BreakerStatus`'s value
     breaker_until: datetime | None = None  # when an open breaker half-opens
     failures: int = 0  # counted in the breaker's current window
-    breaker_rule: tuple[int, float, float] | None = None  # failures, window, cooldown
+    attempts: int = 0  # ended in that window (counted under a failure rate only)
+    breaker_rule: BreakerRule | None = None  # failures, window, cooldown, failure rate
 
     @property
     def paused(self) -> bool:
@@ -149,7 +153,9 @@ class KeyLimit:
                 "breaker": self.breaker,
                 "breaker_until": (None if self.breaker_until is None
                                   else self.breaker_until.isoformat()),
-                "failures": self.failures,
+                "failures": self.failures, "attempts": self.attempts,
                 "breaker_failures": None if self.breaker_rule is None else self.breaker_rule[0],
                 "breaker_window": None if self.breaker_rule is None else self.breaker_rule[1],
-                "breaker_cooldown": None if self.breaker_rule is None else self.breaker_rule[2]}
+                "breaker_cooldown": None if self.breaker_rule is None else self.breaker_rule[2],
+                "breaker_failure_rate": (None if self.breaker_rule is None
+                                         else self.breaker_rule[3])}

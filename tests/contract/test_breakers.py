@@ -20,11 +20,13 @@ from taskwheel.stores.base import Store
 from .conftest import NS, T0, TTL, failed, new_job, succeeded
 
 KEY = "api:acme"
-RULE = (2, 60.0, 30.0)  # two failures within a minute open it for 30 s
+RULE = (2, 60.0, 30.0, None)  # two failures within a minute open it for 30 s
+RATED = (2, 60.0, 30.0, 0.5)  # ...that are at least half the attempts
 
 
-def keyed(key: str = KEY, capacity: int | None = 5) -> NewJob:
-    return replace(new_job(), gate_key=key, gate_capacity=capacity, gate_breaker=RULE)
+def keyed(key: str = KEY, capacity: int | None = 5,
+          rule: tuple[int, float, float, float | None] = RULE) -> NewJob:
+    return replace(new_job(), gate_key=key, gate_capacity=capacity, gate_breaker=rule)
 
 
 def claim(store: Store, limit: int = 100) -> list[Job]:
@@ -83,6 +85,47 @@ def test_a_failed_probe_opens_it_again(store: Store, clock: ManualClock) -> None
     store.finish_attempts([failed(probe, JobStatus.DEAD)])
     limit = store.get_limit(NS, KEY)
     assert (limit.breaker, limit.breaker_until.timestamp()) == ("open", T0 + 60)
+
+
+def test_under_a_failure_rate_a_busy_key_that_mostly_succeeds_stays_closed(
+    store: Store, clock: ManualClock
+) -> None:
+    """Two failures among six attempts (a third) leave it closed; the window counts
+    the successes too, and failures reaching half the attempts open it."""
+    store.enqueue([keyed(rule=RATED, capacity=None) for _ in range(10)])
+    jobs = claim(store, 10)
+    store.finish_attempts([succeeded(job) for job in jobs[:4]])
+    clock.advance(10)
+    store.finish_attempts([failed(job, JobStatus.DEAD) for job in jobs[4:6]])
+    limit = store.get_limit(NS, KEY)
+    assert (limit.breaker, limit.failures, limit.attempts) == ("closed", 2, 6)
+    assert limit.breaker_rule == RATED
+    store.finish_attempts([failed(jobs[6], JobStatus.DEAD)])
+    assert breaker(store) == "closed"  # 3 of 7
+    store.finish_attempts([failed(jobs[7], JobStatus.DEAD)])
+    limit = store.get_limit(NS, KEY)  # 4 of 8: half
+    assert (limit.breaker, limit.breaker_until.timestamp()) == ("open", T0 + 40)
+
+
+def test_under_a_failure_rate_a_new_window_counts_afresh(
+    store: Store, clock: ManualClock
+) -> None:
+    store.enqueue([keyed(rule=RATED, capacity=None) for _ in range(4)])
+    a, b, c, d = claim(store, 4)
+    store.finish_attempts([failed(a, JobStatus.DEAD)])
+    clock.advance(60)  # the window that began at a's failure has ended
+    store.finish_attempts([succeeded(b), succeeded(c)])
+    limit = store.get_limit(NS, KEY)
+    assert (limit.failures, limit.attempts, limit.breaker) == (0, 2, "closed")
+    store.finish_attempts([failed(d, JobStatus.DEAD)])
+    assert breaker(store) == "closed"  # one failure: fewer than the rule's two
+
+
+def test_a_rule_declared_without_a_rate_counts_no_successes(store: Store) -> None:
+    store.enqueue([keyed() for _ in range(3)])
+    store.finish_attempts([succeeded(job) for job in claim(store)])
+    limit = store.get_limit(NS, KEY)
+    assert (limit.failures, limit.attempts, limit.breaker_rule) == (0, 0, RULE)
 
 
 def test_failures_in_separate_windows_do_not_open_it(store: Store, clock: ManualClock) -> None:

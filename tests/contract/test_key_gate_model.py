@@ -44,7 +44,7 @@ from .conftest import NS, T0, new_job
 
 TTL = 30.0
 KEYS = ("k1", "k2")
-BREAKER = (2, 60.0, 20.0)
+BREAKER = (2, 60.0, 20.0, None)
 QUEUES = ("a", "b")
 S = JobStatus
 HOLDING = (S.QUEUED, S.RUNNING)

@@ -271,12 +271,15 @@ def test_workflow_steps_take_slots_of_their_task_s_key(store: Store) -> None:
     assert len(run.steps) == 3
 
 
-def test_a_template_stored_before_key_gates_reads_as_having_no_key() -> None:
+def test_templates_stored_before_key_gates_or_failure_rates_read_as_having_none() -> None:
     from taskwheel.jobs import JobTemplate
 
     stored = JobTemplate.of(new_job()).to_dict()
     for name in ("gate_key", "gate_capacity", "gate_breaker"):
         del stored[name]
     assert JobTemplate.from_dict(stored).gate_key is None
-    keyed_template = JobTemplate.of(replace(keyed(), gate_breaker=(3, 60.0, 30.0)))
+    keyed_template = JobTemplate.of(replace(keyed(), gate_breaker=(3, 60.0, 30.0, 0.5)))
     assert JobTemplate.from_dict(keyed_template.to_dict()) == keyed_template
+    # A rule stored before failure rates (three parts) reads as one without a rate.
+    before_rates = {**keyed_template.to_dict(), "gate_breaker": [3, 60.0, 30.0]}
+    assert JobTemplate.from_dict(before_rates).gate_breaker == (3, 60.0, 30.0, None)

@@ -1,4 +1,5 @@
-"""The breaker's decisions, pure: failures counted in a window open it for the cooldown;
+"""The breaker's decisions, pure: failures counted in a window open it for the cooldown
+(and, under a failure rate, only when they are that share of the window's attempts);
 an open breaker ignores late outcomes and half-opens when its time comes; a probe's
 success closes it, its failure opens it again; a task's TripBreaker reaches the
 attempt's outcome."""
@@ -65,10 +66,48 @@ def test_it_opens_exactly_when_failures_reach_the_rule_within_a_window(
         assert count < 3
 
 
+RATED = CircuitBreaker(failures=3, window=60, cooldown=30, failure_rate=0.4)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5)), max_size=60))
+def test_under_a_rate_it_opens_exactly_when_enough_failures_are_that_share_of_the_window(
+    outcomes: list[tuple[bool, int]],
+) -> None:
+    state, now, window, failures, attempts = CLOSED, 0, None, 0, 0
+    for success, step in outcomes:
+        now += step
+        state = after_outcome(RATED, state, success=success, now=now)
+        if window is None or now - window >= 60:
+            window, failures, attempts = now, 0, 0
+        failures, attempts = failures + (not success), attempts + 1
+        if state.state is OPEN:
+            assert not success
+            assert failures >= 3
+            assert failures >= 0.4 * attempts - 1e-9
+            return
+        assert (state.failures, state.attempts, state.window_started) == (
+            failures, attempts, window)
+        assert failures < 3 or failures < 0.4 * attempts - 1e-9
+
+
+def test_a_rate_of_a_third_opens_on_the_third_of_nine() -> None:
+    """A share that floats cannot hold exactly (0.3 x 10 is 3.0000000000000004) still
+    opens when the failures are that share."""
+    rule = CircuitBreaker(failures=3, window=60, cooldown=30, failure_rate=0.3)
+    state = CLOSED
+    for success in [True] * 7 + [False] * 2:
+        state = after_outcome(rule, state, success=success, now=0)
+    assert state.state is BreakerStatus.CLOSED
+    state = after_outcome(rule, state, success=False, now=0)  # 3 of 10
+    assert state.state is OPEN
+
+
 def test_bad_rules_are_refused() -> None:
     for bad in ({"failures": 0}, {"failures": True}, {"window": "soon"}, {"cooldown": 0},
-                {"key": "{"}):
-        with pytest.raises(InvalidInput):
+                {"key": "{"}, {"failure_rate": 0}, {"failure_rate": 1.5},
+                {"failure_rate": float("nan")}, {"failure_rate": "half"},
+                {"failure_rate": True}):
+        with pytest.raises(InvalidInput, match=r"^breaker\."):
             CircuitBreaker(**bad)  # type: ignore[arg-type]
 
 

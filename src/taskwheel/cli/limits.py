@@ -192,18 +192,23 @@ def list_breakers(target: Target) -> None:
     if target.output.data:
         target.output.records([limit.to_dict() for limit in found],
                               columns=("key", "breaker", "breaker_until", "failures",
-                                       "breaker_failures", "breaker_window",
-                                       "breaker_cooldown", "waiting"))
+                                       "attempts", "breaker_failures", "breaker_window",
+                                       "breaker_cooldown", "breaker_failure_rate",
+                                       "waiting"))
         return
     table = Table(title="breakers", title_justify="left")
     for column in ("key", "state", "until", "failures", "rule", "waiting"):
         table.add_column(column)
     for limit in found:
-        rule = ("-" if limit.breaker_rule is None else
-                f"{limit.breaker_rule[0]} in {limit.breaker_rule[1]:g}s, "
-                f"cool {limit.breaker_rule[2]:g}s")
-        table.add_row(limit.key, limit.breaker, _breaker_until(limit), str(limit.failures),
-                      rule, str(limit.waiting))
+        rule = counted = "-"
+        if limit.breaker_rule is not None:
+            failures, window, cooldown, rate = limit.breaker_rule
+            share = "" if rate is None else f" at {rate:.0%}"
+            rule = f"{failures}{share} in {window:g}s, cool {cooldown:g}s"
+            counted = str(limit.failures) if rate is None else (
+                f"{limit.failures} of {limit.attempts}")
+        table.add_row(limit.key, limit.breaker, _breaker_until(limit), counted, rule,
+                      str(limit.waiting))
     target.output.console.print(table)
 
 

@@ -583,9 +583,14 @@ class KeyLimitOut(Answer):
     breaker: str
     breaker_until: datetime | None
     failures: int
+    attempts: int = Field(description="Attempts ended in the breaker's window (counted "
+                          "under a failure rate only).")
     breaker_failures: int | None
     breaker_window: float | None
     breaker_cooldown: float | None
+    breaker_failure_rate: float | None = Field(description=(
+        "The share of the window's attempts the failures must also be; None: the count "
+        "alone."))
 
     @classmethod
     def of(cls, limit: KeyLimit) -> KeyLimitOut:

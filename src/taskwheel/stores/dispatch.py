@@ -20,7 +20,7 @@ from taskwheel.clock import to_datetime
 from taskwheel.fairness import FairWeight, Flow, NamespaceWeight, QueueAging, QueueReserve
 from taskwheel.gates import GateKind, Pause, QueueLimit
 from taskwheel.jobs import Job, JobTemplate, NewJob, epoch_datetime
-from taskwheel.limits import KeyLimit
+from taskwheel.limits import BreakerRule, KeyLimit
 from taskwheel.stores.tenancy import Cursor
 
 
@@ -142,7 +142,8 @@ class DispatchStatements:
             limits = [{"namespace": namespace, "key": key, "capacity": capacity,
                        "failures": None if rule is None else rule[0],
                        "window": None if rule is None else rule[1],
-                       "cooldown": None if rule is None else rule[2]}
+                       "cooldown": None if rule is None else rule[2],
+                       "rate": None if rule is None else rule[3]}
                       for namespace, key, capacity, rule in declared]
             self._execute("declare_limits", self._stamped({"limits": json.dumps(limits)}))
 
@@ -194,7 +195,8 @@ class DispatchStatements:
                          paused_until=to_datetime(row["paused_until"]),
                          breaker=str(row["breaker_state"]),
                          breaker_until=to_datetime(row["breaker_until"]),
-                         failures=int(row["failures"]), breaker_rule=_rule(row))
+                         failures=int(row["failures"]), attempts=int(row["attempts"]),
+                         breaker_rule=_rule(row))
                 for row in found.fetchall()]
 
     def job_gate(self, namespace: str, job_id: int) -> tuple[str | None, bool]:
@@ -220,6 +222,7 @@ class DispatchStatements:
     def set_breaker(self, namespace: str, key: str, state: BreakerState) -> None:
         self._execute("set_breaker", {"namespace": namespace, "key": key,
                                       "state": state.state.value, "failures": state.failures,
+                                      "attempts": state.attempts,
                                       "window_started": state.window_started,
                                       "until": state.until})
 
@@ -332,16 +335,17 @@ class DispatchStatements:
                 for row in self._execute("list_namespace_weights", {}).fetchall()]
 
 
-def _rule(row: Any) -> tuple[int, float, float] | None:
+def _rule(row: Any) -> BreakerRule | None:
     if row["breaker_failures"] is None:
         return None
+    rate = row["breaker_failure_rate"]
     return (int(row["breaker_failures"]), float(row["breaker_window"]),
-            float(row["breaker_cooldown"]))
+            float(row["breaker_cooldown"]), None if rate is None else float(rate))
 
 
 def _breaker(row: Any) -> KeyBreaker:
     state = BreakerState(BreakerStatus(row["breaker_state"]), int(row["failures"]),
-                         row["window_started"], row["breaker_until"])
+                         row["window_started"], row["breaker_until"], int(row["attempts"]))
     return KeyBreaker(int(row["id"]) if "id" in row.keys() else None,  # noqa: SIM118
                       str(row["namespace"]), str(row["key"]), state, _rule(row))
 

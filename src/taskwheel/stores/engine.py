@@ -89,7 +89,7 @@ from taskwheel.jobs import (
 )
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
-from taskwheel.limits import KeyLimit, validate_capacity, validate_key
+from taskwheel.limits import BreakerRule, KeyLimit, validate_capacity, validate_key
 from taskwheel.notify import FINISHED, due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
@@ -1083,8 +1083,8 @@ class SQLStore(RateControl, Store):
         if not found and all(key is None for *_, key in trips):
             return []
         now = tx.now()
-        states: dict[tuple[str, str], tuple[BreakerState, BreakerState,
-                                            tuple[int, float, float] | None]] = {}
+        states: dict[tuple[str, str],
+                     tuple[BreakerState, BreakerState, BreakerRule | None]] = {}
         for job_id, success in ends:
             breaker = found.get(job_id)
             if breaker is None:

@@ -1497,23 +1497,26 @@ SELECT EXISTS (SELECT 1 FROM limits) AS found
 
 -- name: declare_limits
 -- The keys of an enqueue (%(limits)s, JSON [{namespace, key, capacity, failures, window,
--- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
--- stays as it is. In key order: two enqueues lock the rows in one order.
+-- cooldown, rate}]) with the slots and breaker rule their tasks declare; a limit set by
+-- hand stays as it is. In key order: two enqueues lock the rows in one order.
 INSERT INTO limits (namespace, key, capacity, created_at, breaker_failures, breaker_window,
-                    breaker_cooldown)
-SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s), d.failures, d.window, d.cooldown
+                    breaker_cooldown, breaker_failure_rate)
+SELECT d.namespace, d.key, d.capacity, clock_now(%(now)s), d.failures, d.window, d.cooldown,
+       d.rate
 FROM json_to_recordset(%(limits)s::json)
      AS d(namespace text, key text, capacity integer, failures integer,
-          "window" double precision, cooldown double precision)
+          "window" double precision, cooldown double precision, rate double precision)
 ORDER BY d.namespace, d.key
 ON CONFLICT (namespace, key) DO UPDATE
 SET capacity = CASE WHEN limits.set_by_hand THEN limits.capacity ELSE excluded.capacity END,
     breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
-    breaker_cooldown = excluded.breaker_cooldown
+    breaker_cooldown = excluded.breaker_cooldown,
+    breaker_failure_rate = excluded.breaker_failure_rate
 WHERE (NOT limits.set_by_hand AND limits.capacity IS DISTINCT FROM excluded.capacity)
    OR limits.breaker_failures IS DISTINCT FROM excluded.breaker_failures
    OR limits.breaker_window IS DISTINCT FROM excluded.breaker_window
    OR limits.breaker_cooldown IS DISTINCT FROM excluded.breaker_cooldown
+   OR limits.breaker_failure_rate IS DISTINCT FROM excluded.breaker_failure_rate
 
 -- name: set_gate_keys
 -- The enqueue's new jobs get their keys (%(keys)s, JSON [{id, key}]): each takes a
@@ -1572,8 +1575,8 @@ SELECT key FROM waiting WHERE key IS NOT NULL
 -- A namespace's keys (one key with %(key)s; all with NULL), with the slots in use and
 -- the jobs waiting for one.
 SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
-       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
-       l.breaker_window, l.breaker_cooldown,
+       l.breaker_state, l.breaker_until, l.failures, l.attempts, l.window_started,
+       l.breaker_failures, l.breaker_window, l.breaker_cooldown, l.breaker_failure_rate,
        (SELECT count(*) FROM jobs AS h
         WHERE h.namespace = l.namespace AND h.gate_key = l.key
           AND h.status IN ('queued', 'running') AND NOT h.blocked) AS in_use,
@@ -1595,8 +1598,9 @@ ON CONFLICT (namespace, key) DO NOTHING
 -- The breakers of the keyed jobs among %(ids)s (JSON) that have a breaker rule, or a
 -- breaker that is not closed, or are in %(tripped)s (JSON: jobs whose task opened one);
 -- nothing, at the cost of one probe, while no key has a breaker.
-SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
-       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.attempts,
+       l.window_started, l.breaker_until, l.breaker_failures, l.breaker_window,
+       l.breaker_cooldown, l.breaker_failure_rate
 FROM jobs AS j
 JOIN limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
 WHERE (EXISTS (SELECT 1 FROM limits
@@ -1609,14 +1613,14 @@ WHERE (EXISTS (SELECT 1 FROM limits
 
 -- name: key_breaker
 -- One key's breaker (nothing without a row).
-SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
-       breaker_failures, breaker_window, breaker_cooldown
+SELECT namespace, key, breaker_state, failures, attempts, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown, breaker_failure_rate
 FROM limits WHERE namespace = %(namespace)s AND key = %(key)s
 
 -- name: set_breaker
 UPDATE limits
-SET breaker_state = %(state)s, failures = %(failures)s, window_started = %(window_started)s,
-    breaker_until = %(until)s
+SET breaker_state = %(state)s, failures = %(failures)s, attempts = %(attempts)s,
+    window_started = %(window_started)s, breaker_until = %(until)s
 WHERE namespace = %(namespace)s AND key = %(key)s
 
 -- name: due_breakers

@@ -637,7 +637,7 @@ class PostgresStore(SQLStore):
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
-         '0016_namespace_shares.sql', '0017_aging_cap_and_reserves.sql']
+         '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql']
     """
 
     kind = "postgres"

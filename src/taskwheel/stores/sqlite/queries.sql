@@ -1276,23 +1276,26 @@ SELECT EXISTS (SELECT 1 FROM taskwheel_limits) AS found
 
 -- name: declare_limits
 -- The keys of an enqueue (:limits, JSON [{namespace, key, capacity, failures, window,
--- cooldown}]) with the slots and breaker rule their tasks declare; a limit set by hand
--- stays as it is.
+-- cooldown, rate}]) with the slots and breaker rule their tasks declare; a limit set by
+-- hand stays as it is.
 INSERT INTO taskwheel_limits (namespace, key, capacity, created_at, breaker_failures,
-                              breaker_window, breaker_cooldown)
+                              breaker_window, breaker_cooldown, breaker_failure_rate)
 SELECT json_extract(value, '$.namespace'), json_extract(value, '$.key'),
        json_extract(value, '$.capacity'), :now, json_extract(value, '$.failures'),
-       json_extract(value, '$.window'), json_extract(value, '$.cooldown')
+       json_extract(value, '$.window'), json_extract(value, '$.cooldown'),
+       json_extract(value, '$.rate')
 FROM json_each(:limits) WHERE true
 ON CONFLICT (namespace, key) DO UPDATE
 SET capacity = CASE WHEN taskwheel_limits.set_by_hand THEN taskwheel_limits.capacity
                     ELSE excluded.capacity END,
     breaker_failures = excluded.breaker_failures, breaker_window = excluded.breaker_window,
-    breaker_cooldown = excluded.breaker_cooldown
+    breaker_cooldown = excluded.breaker_cooldown,
+    breaker_failure_rate = excluded.breaker_failure_rate
 WHERE (NOT taskwheel_limits.set_by_hand AND taskwheel_limits.capacity IS NOT excluded.capacity)
    OR taskwheel_limits.breaker_failures IS NOT excluded.breaker_failures
    OR taskwheel_limits.breaker_window IS NOT excluded.breaker_window
    OR taskwheel_limits.breaker_cooldown IS NOT excluded.breaker_cooldown
+   OR taskwheel_limits.breaker_failure_rate IS NOT excluded.breaker_failure_rate
 
 -- name: set_gate_keys
 -- The enqueue's new jobs get their keys (:keys, JSON [{id, key}]): each takes a slot
@@ -1351,8 +1354,8 @@ SELECT key FROM waiting WHERE key IS NOT NULL
 -- A namespace's keys (one key with :key; all with NULL), with the slots in use and the
 -- jobs waiting for one.
 SELECT l.namespace, l.key, l.capacity, l.set_by_hand, l.paused_at, l.paused_until,
-       l.breaker_state, l.breaker_until, l.failures, l.window_started, l.breaker_failures,
-       l.breaker_window, l.breaker_cooldown,
+       l.breaker_state, l.breaker_until, l.failures, l.attempts, l.window_started,
+       l.breaker_failures, l.breaker_window, l.breaker_cooldown, l.breaker_failure_rate,
        (SELECT count(*) FROM taskwheel_jobs AS h INDEXED BY taskwheel_jobs_holding
         WHERE h.namespace = l.namespace AND h.gate_key = l.key AND h.gate_key IS NOT NULL
           AND h.status IN ('queued', 'running') AND h.blocked = 0) AS in_use,
@@ -1373,8 +1376,9 @@ ON CONFLICT (namespace, key) DO NOTHING
 -- The breakers of the keyed jobs among :ids (JSON) that have a breaker rule, or a
 -- breaker that is not closed, or are in :tripped (JSON: jobs whose task opened one);
 -- nothing, at the cost of one probe, while no key has a breaker.
-SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.window_started,
-       l.breaker_until, l.breaker_failures, l.breaker_window, l.breaker_cooldown
+SELECT j.id, j.namespace, j.gate_key AS key, l.breaker_state, l.failures, l.attempts,
+       l.window_started, l.breaker_until, l.breaker_failures, l.breaker_window,
+       l.breaker_cooldown, l.breaker_failure_rate
 FROM json_each(:ids) AS i
 JOIN taskwheel_jobs AS j ON j.id = i.value
 JOIN taskwheel_limits AS l ON l.namespace = j.namespace AND l.key = j.gate_key
@@ -1387,14 +1391,14 @@ WHERE (EXISTS (SELECT 1 FROM taskwheel_limits
 
 -- name: key_breaker
 -- One key's breaker (nothing without a row).
-SELECT namespace, key, breaker_state, failures, window_started, breaker_until,
-       breaker_failures, breaker_window, breaker_cooldown
+SELECT namespace, key, breaker_state, failures, attempts, window_started, breaker_until,
+       breaker_failures, breaker_window, breaker_cooldown, breaker_failure_rate
 FROM taskwheel_limits WHERE namespace = :namespace AND key = :key
 
 -- name: set_breaker
 UPDATE taskwheel_limits
-SET breaker_state = :state, failures = :failures, window_started = :window_started,
-    breaker_until = :until
+SET breaker_state = :state, failures = :failures, attempts = :attempts,
+    window_started = :window_started, breaker_until = :until
 WHERE namespace = :namespace AND key = :key
 
 -- name: due_breakers

@@ -134,7 +134,8 @@ CREATE TABLE taskwheel_limits (
     window_started    REAL,
     breaker_failures  INTEGER CHECK (breaker_failures IS NULL OR breaker_failures >= 1),
     breaker_window    REAL,
-    breaker_cooldown  REAL,
+    breaker_cooldown  REAL, breaker_failure_rate REAL
+    CHECK (breaker_failure_rate IS NULL OR (breaker_failure_rate > 0 AND breaker_failure_rate <= 1)), attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 

@@ -1,4 +1,5 @@
--- A ceiling for aging, and reserved capacity for lower bands (version 17).
+-- A ceiling for aging, reserved capacity for lower bands, and breakers that judge a
+-- failure rate (version 17).
 
 -- The priority aging lifts a queue's jobs to at most (NULL: no ceiling). A job written
 -- from now on with a priority above it does not age; one at or below never ranks above
@@ -15,3 +16,10 @@ CREATE TABLE taskwheel_queue_reserves (
     below     INTEGER NOT NULL,
     PRIMARY KEY (namespace, queue)
 ) WITHOUT ROWID;
+
+-- A breaker rule's failure rate (NULL: the count alone): its failures must also be at
+-- least this share of the attempts that ended in the window, which `attempts` counts
+-- (`taskwheel.breakers.after_outcome`).
+ALTER TABLE taskwheel_limits ADD COLUMN breaker_failure_rate REAL
+    CHECK (breaker_failure_rate IS NULL OR (breaker_failure_rate > 0 AND breaker_failure_rate <= 1));
+ALTER TABLE taskwheel_limits ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;

@@ -1,5 +1,6 @@
--- A ceiling for aging, and reserved capacity for lower bands (version 17). Mirrors the
--- SQLite store's 0017_aging_cap_and_reserves.
+-- A ceiling for aging, reserved capacity for lower bands, and breakers that judge a
+-- failure rate (version 17). Mirrors the
+-- SQLite store's 0017_caps_reserves_failure_rates.
 
 -- The priority aging lifts a queue's jobs to at most (NULL: no ceiling). A job written
 -- from now on with a priority above it does not age; one at or below never ranks above
@@ -16,3 +17,10 @@ CREATE TABLE queue_reserves (
     below     bigint           NOT NULL,
     PRIMARY KEY (namespace, queue)
 );
+
+-- A breaker rule's failure rate (NULL: the count alone): its failures must also be at
+-- least this share of the attempts that ended in the window, which `attempts` counts
+-- (`taskwheel.breakers.after_outcome`).
+ALTER TABLE limits ADD COLUMN breaker_failure_rate double precision
+    CHECK (breaker_failure_rate IS NULL OR (breaker_failure_rate > 0 AND breaker_failure_rate <= 1));
+ALTER TABLE limits ADD COLUMN attempts integer NOT NULL DEFAULT 0;
