@@ -127,8 +127,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 -- First, whether it must be done in steps instead, in which case nothing else runs: a
 -- delayed job of the namespaces is due (it must become ready first, to be claimed in
 -- dispatch order), or a job's deadline passed (it expires first: a workflow step's end
--- does things to its run), or a queue of the claim keeps a reserve (its policy claims in
--- steps). Each EXISTS reads a partial index (jobs_due, jobs_deadline) or a primary key.
+-- does things to its run), or a queue keeps a reserve (below). Each EXISTS reads a
+-- partial index (jobs_due, jobs_deadline) or a table that is empty unless reserves are
+-- used.
 SELECT EXISTS (
            SELECT 1 FROM taskwheel_jobs
            WHERE namespace IN (SELECT value FROM json_each(:namespaces))
@@ -138,11 +139,11 @@ SELECT EXISTS (
            WHERE namespace IN (SELECT value FROM json_each(:namespaces))
              AND status IN ('queued', 'scheduled') AND deadline IS NOT NULL
              AND deadline <= :now AND deadline_policy = 'expire')
-    -- or a queue of the claim keeps a reserve (its policy claims in steps).
-    OR EXISTS (
-           SELECT 1 FROM taskwheel_queue_reserves
-           WHERE namespace IN (SELECT value FROM json_each(:namespaces))
-             AND queue IN (SELECT value FROM json_each(:queues)))
+    -- or a queue keeps a reserve (the claim's policy then claims in steps, and reads
+    -- the reserves of the claim's own queues there: a claim that no reserve concerns
+    -- claims as before). Any reserve at all, not the claim's: that probe parsed two
+    -- JSON lists, several microseconds of every claim.
+    OR EXISTS (SELECT 1 FROM taskwheel_queue_reserves)
     AS slow;
 -- Then the claim, as claim_jobs...
 UPDATE taskwheel_jobs
