@@ -339,9 +339,12 @@ class App:
         deadline_policy: DeadlinePolicy | str = DeadlinePolicy.EXPIRE,
         concurrency: ConcurrencyLimit | None = None,
         breaker: CircuitBreaker | None = None,
+        fairness_key: str | None = None,
+        rate: RateLimit | None = None,
     ) -> Task[..., Any]:
         """Register a shell command as a task. ``{0}`` and ``{name}`` fields are filled
         with the job's arguments, shell-quoted. A non-zero exit fails the attempt.
+        ``concurrency``, ``breaker``, ``fairness_key`` and ``rate`` are as for `task`.
 
         Example:
             >>> app = App("sqlite://:memory:")
@@ -352,7 +355,7 @@ class App:
         options = make_options(
             queue=queue, priority=priority, timeout=timeout, retry=retry, guarantee=guarantee,
             deadline_policy=deadline_policy, pool=Pool.PROCESS, concurrency=concurrency,
-            breaker=breaker,
+            breaker=breaker, fairness_key=fairness_key, rate=rate,
         )
         task: Task[..., Any] = Task(validate_name(name, "name"), options,
                                     namespace=self.namespace, enqueue=self.enqueue_many,

@@ -170,8 +170,8 @@ def _scheduled(facts: JobFacts) -> Iterable[Reason]:
 
 def _waiting(facts: JobFacts) -> Iterable[Reason]:
     job = facts.job
-    if job.status is not JobStatus.WAITING:
-        return
+    if job.status is not JobStatus.WAITING or facts.rate is not None:
+        return  # a step or a fire that waits for its rate key's tokens: `_rate` says so
     if job.workflow_run_id is not None:
         pending = [step for step in facts.upstream if step.status not in _ENDED]
         names = [step.step for step in pending]

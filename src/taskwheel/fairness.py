@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskwheel.errors import InvalidInput
-from taskwheel.validators import validate_name, validate_priority
+from taskwheel.validators import validate_name, validate_priority, validate_text
 
 AGING_ORIGIN = 1_767_225_600.0  # 2026-01-01T00:00:00Z: ranks stay small numbers
 DEFAULT_FLOW = ""  # the flow of a fair namespace's jobs without a fairness key
@@ -64,11 +64,12 @@ _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*")
 
 
 def validate_fairness_key(value: object, field: str = "fairness_key") -> str:
-    """A fairness key: a string of 1 to 500 characters (``''`` is the default flow)."""
+    """A fairness key: a string of 1 to 500 characters of valid Unicode, without control
+    characters (``''`` is the default flow)."""
     if not isinstance(value, str) or not 0 < len(value) <= _MAX_KEY:
         raise InvalidInput(field, f"must be a string of 1-{_MAX_KEY} characters, got "
                            f"{value!r}")
-    return value
+    return validate_text(value, field, longest=_MAX_KEY)
 
 
 def validate_weight(value: object) -> float:

@@ -110,6 +110,11 @@ class JobTemplate:
     gate_key: str | None = None
     gate_capacity: int | None = None
     gate_breaker: BreakerRule | None = None
+    # Its task's rate limit (`NewJob.rate_key`...): every job made from it waits for
+    # its tokens once it could run (its step's dependencies done, its fire's turn).
+    rate_key: str | None = None
+    rate_cost: int = 1
+    rate_declared: tuple[float, int] | None = None
 
     @classmethod
     def of(cls, request: NewJob) -> JobTemplate:
@@ -130,7 +135,8 @@ class JobTemplate:
             guarantee=request.guarantee.value, deadline_policy=request.deadline_policy.value,
             timeout=request.timeout, deadline_in=request.deadline_in,
             gate_key=request.gate_key, gate_capacity=request.gate_capacity,
-            gate_breaker=request.gate_breaker,
+            gate_breaker=request.gate_breaker, rate_key=request.rate_key,
+            rate_cost=request.rate_cost, rate_declared=request.rate_declared,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,13 +144,17 @@ class JobTemplate:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
-        # Templates stored before key gates have no gate fields: none.
+        # Templates stored before key gates or rate limits have no such fields: none.
         values: dict[str, Any] = {
-            name: data.get(name) if name.startswith("gate_") else data[name]
+            name: data.get(name) if name.startswith(("gate_", "rate_")) else data[name]
             for name in cls.__slots__}
         # Rules stored before failure rates have three parts: no rate.
         breaker = values["gate_breaker"]
         values["gate_breaker"] = None if breaker is None else (*breaker, None)[:4]
+        declared = values["rate_declared"]
+        values["rate_declared"] = None if declared is None else tuple(declared)
+        if values["rate_cost"] is None:
+            values["rate_cost"] = 1
         return cls(**values)
 
 

@@ -26,6 +26,7 @@ from taskwheel.fairness import (
     place_jobs,
     place_order,
     rank_offset,
+    validate_fairness_key,
     validate_weight,
 )
 from taskwheel.tasks import Task, make_options
@@ -172,6 +173,13 @@ def test_a_bad_share_is_one_line_naming_the_share(text: object) -> None:
     with pytest.raises(InvalidInput) as raised:
         parse_share(text)
     assert raised.value.field == "share"
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["\ud800", "a\udfffb", "tab\there", ""])
+def test_a_fairness_key_that_is_not_text_is_refused_in_one_line(key: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^fairness_key: ") as raised:
+        validate_fairness_key(key)
     assert "\n" not in str(raised.value)
 
 

@@ -236,6 +236,19 @@ def test_a_shell_task_refuses_jobs_missing_a_field_of_its_command(app: taskwheel
     assert jobs_in(app) == 0
 
 
+def test_a_shell_task_takes_a_rate_and_a_fairness_key_as_a_python_task_does(
+    app: taskwheel.App,
+) -> None:
+    upload = app.shell_task("upload", "rsync {0} backup:/", fairness_key="host:{0}",
+                            rate=taskwheel.RateLimit(key="backup:{0}", rate="6/min",
+                                                     burst=2))
+    request = upload.prepare("web1")
+    assert (request.rate_key, request.rate_declared, request.fairness_key) == (
+        "backup:web1", (0.1, 2), "host:web1")
+    job = upload.enqueue("web1").record
+    assert job.status is JobStatus.WAITING  # for its tokens
+
+
 def test_a_batch_with_one_bad_request_writes_none_of_it(
     app: taskwheel.App, adder: taskwheel.Task[..., int], tmp_path: Path
 ) -> None:

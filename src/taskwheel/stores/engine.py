@@ -1430,8 +1430,16 @@ def _fire(
 
 def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> None:
     """Jobs made from templates (a fire's job, a workflow's steps) whose task declares
-    a concurrency limit or a breaker get their keys, as an enqueue gives them: each
-    takes a slot or waits blocked (`taskwheel.limits`)."""
+    a rate, a concurrency limit or a breaker get their keys, as an enqueue gives them:
+    the rate key first (a ready job waits for its tokens instead; one waiting for its
+    dependencies or its turn waits for them, then for its tokens: `taskwheel.rates`),
+    then the concurrency key (each takes a slot or waits blocked: `taskwheel.limits`)."""
+    rated = [(job, template) for job, template in created if template.rate_key is not None]
+    if rated:
+        tx.arm_rates()
+        tx.declare_rates([(job.namespace, template) for job, template in rated])
+        tx.set_rate_keys([(job, template.rate_key, template.rate_cost)
+                          for job, template in rated if template.rate_key is not None])
     keyed = [(job, template) for job, template in created if template.gate_key is not None]
     if not keyed:
         return
@@ -1439,6 +1447,11 @@ def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> N
     tx.declare_limits([(job.namespace, template) for job, template in keyed])
     tx.set_gate_keys([(job, template.gate_key) for job, template in keyed
                       if template.gate_key is not None])
+
+
+def _keyed(template: JobTemplate) -> bool:
+    """Whether jobs made from ``template`` get keys (`_gate_created`)."""
+    return template.gate_key is not None or template.rate_key is not None
 
 
 def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
@@ -1450,7 +1463,7 @@ def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> Non
         return
     template = definition.job
     job_ids = [f.job_id for f in fired if f.job_id is not None]
-    if template is None or template.gate_key is None or not job_ids:
+    if template is None or not _keyed(template) or not job_ids:
         return
     _gate_created(tx, [(job, template)
                        for job in tx.get_jobs(definition.namespace, job_ids)])
@@ -1458,7 +1471,7 @@ def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> Non
 
 def _gate_steps(tx: Executor, spec: WorkflowSpec, run_id: int) -> None:
     templates = {step.name: step.job for step in spec.steps}
-    if all(template.gate_key is None for template in templates.values()):
+    if not any(_keyed(template) for template in templates.values()):
         return
     _gate_created(tx, [(step.job, templates[step.name])
                        for step in tx.workflow_steps(run_id)])

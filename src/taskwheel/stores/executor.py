@@ -803,9 +803,10 @@ class Executor(ABC):
         trigger with the first bucket; PostgreSQL's always exists)."""
 
     @abstractmethod
-    def declare_rates(self, jobs: Sequence[NewJob]) -> None:
-        """Create the buckets of the keys of ``jobs`` with their tasks' declared rates
-        (a declared rate follows the declaration; one set by hand stays)."""
+    def declare_rates(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """Create the buckets of the keys of ``jobs`` (requests, or templates with their
+        namespace) with their tasks' declared rates (a declared rate follows the
+        declaration; one set by hand stays)."""
 
     @abstractmethod
     def set_rate_keys(self, keyed: Sequence[tuple[Job, str, int]]) -> None:
@@ -840,7 +841,8 @@ class Executor(ABC):
 
     @abstractmethod
     def job_rate_key(self, job_id: int) -> str | None:
-        """A job's rate key (None: not rate-limited)."""
+        """The rate key whose tokens a job waits for (None: it waits for none, or for
+        its dependencies or its turn first)."""
 
     @abstractmethod
     def list_rates(self, namespace: str, key: str | None = None) -> list[KeyRate]:

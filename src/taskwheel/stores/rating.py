@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from taskwheel.clock import to_datetime
 from taskwheel.errors import RateNotFound
 from taskwheel.events import Event, EventKind
-from taskwheel.jobs import Enqueued, Job, NewJob
+from taskwheel.jobs import Enqueued, Job, JobTemplate, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.limits import validate_key
 from taskwheel.rates import (
@@ -67,10 +67,13 @@ class RateStatements:
         with the first bucket; PostgreSQL's always exists)."""
         raise NotImplementedError
 
-    def declare_rates(self, jobs: Sequence[NewJob]) -> None:
-        declared = sorted({(new.namespace, new.rate_key, new.rate_declared)
-                           for new in jobs if new.rate_key is not None
-                           and new.rate_declared is not None},
+    def declare_rates(self, jobs: Sequence[NewJob | tuple[str, JobTemplate]]) -> None:
+        """The rate keys of new jobs (requests, or a namespace's templates: a fire's
+        job, a workflow's steps) with the rates their tasks declare."""
+        rated = [(new.namespace, new.rate_key, new.rate_declared)
+                 if isinstance(new, NewJob) else
+                 (new[0], new[1].rate_key, new[1].rate_declared) for new in jobs]
+        declared = sorted({row for row in rated if row[1] is not None and row[2] is not None},
                           key=lambda row: (row[0], row[1]))
         if declared:
             rates = [{"namespace": namespace, "key": key, "rate": rule[0], "burst": rule[1]}
@@ -268,7 +271,8 @@ def waiting_for_tokens(tx: Executor, created: Enqueued, jobs: Sequence[NewJob]) 
 
 
 def rate_of_waiting(ex: Executor, job: Job) -> KeyRate | None:
-    """The bucket a waiting job waits for, if it is rate-limited (`jobs explain`)."""
+    """The bucket a waiting job waits for the tokens of, if it does (`jobs explain`):
+    none for a workflow step waiting for its dependencies or a fire for its turn."""
     if job.status is not JobStatus.WAITING:
         return None
     key = ex.job_rate_key(job.id)

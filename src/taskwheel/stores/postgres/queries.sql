@@ -456,9 +456,11 @@ FROM finished
 
 -- name: release_queue_one
 -- queue_one: the waiting jobs of the schedules %(schedule_ids)s (whose jobs just ended)
--- become ready once no earlier job of their schedule is unfinished.
-UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
-WHERE status = 'waiting' AND schedule_id IS NOT NULL
+-- become ready once no earlier job of their schedule is unfinished (waiting_on 1 marks
+-- one waiting for its turn; 0, one waiting for its rate key's tokens).
+UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s)),
+    waiting_on = 0
+WHERE status = 'waiting' AND waiting_on > 0 AND schedule_id IS NOT NULL
   AND schedule_id = ANY(%(schedule_ids)s::bigint[])
   AND NOT EXISTS (
       SELECT 1 FROM jobs AS earlier
@@ -468,9 +470,10 @@ WHERE status = 'waiting' AND schedule_id IS NOT NULL
 -- name: release_waiting
 -- The same for every schedule of the namespaces.
 WITH released AS (
-    UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s))
+    UPDATE jobs SET status = 'queued', run_at = greatest(run_at, clock_now(%(now)s)),
+        waiting_on = 0
     WHERE namespace = ANY(%(namespaces)s::text[]) AND status = 'waiting'
-      AND schedule_id IS NOT NULL
+      AND schedule_id IS NOT NULL AND waiting_on > 0
       AND NOT EXISTS (
           SELECT 1 FROM jobs AS earlier
           WHERE earlier.schedule_id = jobs.schedule_id AND earlier.id < jobs.id
@@ -823,15 +826,17 @@ WHERE schedule_id = %(schedule_id)s AND status IN ('scheduled', 'waiting', 'queu
 
 -- name: insert_fired_job
 -- The job of a fire, and the schedule's last job set to it; nothing when the (schedule,
--- fire time) has one already.
+-- fire time) has one already. A job that waits for its turn (queue_one) is marked so
+-- (waiting_on 1): not one waiting for tokens.
 WITH fired AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-        max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
+        max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at,
+        waiting_on)
     VALUES (%(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json, %(status)s,
             %(priority)s, %(run_at)s, %(deadline)s, %(timeout)s, %(max_attempts)s,
             %(guarantee)s, %(deadline_policy)s, clock_now(%(now)s), %(schedule_id)s,
-            %(fire_at)s)
+            %(fire_at)s, CASE WHEN %(status)s = 'waiting' THEN 1 ELSE 0 END)
     ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
     RETURNING id
 ),
@@ -1732,10 +1737,11 @@ WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))
 RETURNING jobs.*
 
 -- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
--- A rate-limited job waits (status 'waiting', jobs_rate_wait) until the holder of the
--- maintenance lease admits it from its key's bucket; the waiting ones are read in
--- dispatch order off jobs_rate_waiting, the admitted ones counted on jobs_rate_admitted
--- (migration 0014).
+-- A rate-limited job waits (status 'waiting', jobs_rate_wait; waiting_on 0: a workflow
+-- step waiting for its dependencies or a fire for its turn has waiting_on > 0) until the
+-- holder of the maintenance lease admits it from its key's bucket; the waiting ones are
+-- read in dispatch order off jobs_rate_waiting, the admitted ones counted on
+-- jobs_rate_admitted (migrations 0014, 0017).
 
 -- name: arm_rates
 -- Nothing to arm: the trigger is permanent (its WHEN clause looks at the row alone).
@@ -1783,7 +1789,7 @@ FROM rates AS r
 WHERE r.namespace = %(namespace)s AND (%(key)s::text IS NULL OR r.key = %(key)s::text)
   AND EXISTS (SELECT 1 FROM jobs AS w
               WHERE w.namespace = r.namespace AND w.rate_key = r.key
-                AND w.status = 'waiting')
+                AND w.status = 'waiting' AND w.waiting_on = 0)
 ORDER BY r.key
 FOR UPDATE OF r
 
@@ -1804,6 +1810,7 @@ SELECT w.id, w.rate_cost, w.gate_key,
             ELSE slot_room(w.namespace, w.gate_key, 0) END AS room
 FROM jobs AS w
 WHERE w.namespace = %(namespace)s AND w.rate_key = %(key)s AND w.status = 'waiting'
+  AND w.waiting_on = 0
   AND NOT EXISTS (SELECT 1 FROM pauses AS p
                   WHERE p.namespace = w.namespace
                     AND ((p.kind = 'queue' AND p.name = w.queue)
@@ -1817,7 +1824,7 @@ FOR UPDATE OF w SKIP LOCKED
 -- passing the pause and slot gates as any job that becomes ready.
 UPDATE jobs SET status = 'queued', blocked = false, rate_fence = fence
 WHERE id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
-  AND status = 'waiting'
+  AND status = 'waiting' AND waiting_on = 0
 RETURNING id
 
 -- name: save_buckets
@@ -1832,7 +1839,7 @@ WHERE rates.namespace = %(namespace)s AND rates.key = b.key
 SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_at,
        (SELECT count(*) FROM jobs AS w
         WHERE w.namespace = r.namespace AND w.rate_key = r.key
-          AND w.status = 'waiting') AS waiting,
+          AND w.status = 'waiting' AND w.waiting_on = 0) AS waiting,
        (SELECT count(*) FROM jobs AS a
         WHERE a.namespace = r.namespace AND a.rate_key = r.key
           AND a.status = 'queued') AS admitted
@@ -1841,7 +1848,9 @@ WHERE r.namespace = %(namespace)s AND (%(key)s::text IS NULL OR r.key = %(key)s:
 ORDER BY r.key
 
 -- name: job_rate_key
-SELECT rate_key FROM jobs WHERE id = %(id)s
+-- The key whose tokens a job waits for (nothing while it waits for its dependencies or
+-- its turn).
+SELECT rate_key FROM jobs WHERE id = %(id)s AND status = 'waiting' AND waiting_on = 0
 
 -- weights between namespaces (0016) ---------------------------------------------------------
 

@@ -282,9 +282,10 @@ JOIN taskwheel_jobs AS job ON job.id = json_extract(r.value, '$[0]');
 
 -- name: release_queue_one
 -- queue_one: the waiting jobs of the schedules :schedule_ids (JSON; whose jobs just
--- ended) become ready once no earlier job of their schedule is unfinished.
-UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now)
-WHERE status = 'waiting'
+-- ended) become ready once no earlier job of their schedule is unfinished (waiting_on 1
+-- marks one waiting for its turn; 0, one waiting for its rate key's tokens).
+UPDATE taskwheel_jobs SET status = 'queued', run_at = max(run_at, :now), waiting_on = 0
+WHERE status = 'waiting' AND waiting_on > 0
   AND schedule_id IN (SELECT value FROM json_each(:schedule_ids))
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_jobs AS earlier
@@ -295,8 +296,10 @@ RETURNING id, namespace
 -- name: release_waiting
 -- The same for every schedule of :namespace (on jobs_status, named: once the table has
 -- been analysed, the planner would rather walk every fired job of every schedule).
-UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status SET status = 'queued', run_at = max(run_at, :now)
+UPDATE taskwheel_jobs INDEXED BY taskwheel_jobs_status
+SET status = 'queued', run_at = max(run_at, :now), waiting_on = 0
 WHERE namespace = :namespace AND status = 'waiting' AND schedule_id IS NOT NULL
+  AND waiting_on > 0
   AND NOT EXISTS (
       SELECT 1 FROM taskwheel_jobs AS earlier
       WHERE earlier.schedule_id = taskwheel_jobs.schedule_id AND earlier.id < taskwheel_jobs.id
@@ -589,12 +592,14 @@ WHERE schedule_id = :schedule_id
 
 -- name: insert_fired_job
 -- The job of a fire (its id is the answer), and the schedule's last job set to it;
--- nothing when the (schedule, fire time) has one already.
+-- nothing when the (schedule, fire time) has one already. A job that waits for its turn
+-- (queue_one) is marked so (waiting_on 1): not one waiting for tokens.
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
-    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at)
+    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at, waiting_on)
 VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
-        :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at)
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at,
+        :status = 'waiting')
 ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
 UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
 WHERE id = :schedule_id AND changes() = 1;
@@ -1503,10 +1508,11 @@ WHERE id IN (
 RETURNING *
 
 -- rate limits (stores/rating.py, taskwheel.rates) -----------------------------------------------
--- A rate-limited job waits (status 'waiting') until the holder of the maintenance lease
--- admits it from its key's bucket; the waiting ones are read in dispatch order off
--- taskwheel_jobs_rate_waiting, the admitted ones counted on taskwheel_jobs_rate_admitted
--- (migration 0014).
+-- A rate-limited job waits (status 'waiting', waiting_on 0: a workflow step waiting for
+-- its dependencies or a fire for its turn has waiting_on > 0) until the holder of the
+-- maintenance lease admits it from its key's bucket; the waiting ones are read in
+-- dispatch order off taskwheel_jobs_rate_waiting, the admitted ones counted on
+-- taskwheel_jobs_rate_admitted (migrations 0014, 0017).
 
 -- name: arm_rates
 -- The trigger that sends a rate-limited job becoming queued without an admission for its
@@ -1561,7 +1567,7 @@ FROM taskwheel_rates AS r
 WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
   AND EXISTS (SELECT 1 FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
               WHERE w.namespace = r.namespace AND w.rate_key = r.key
-                AND w.rate_key IS NOT NULL AND w.status = 'waiting')
+                AND w.rate_key IS NOT NULL AND w.status = 'waiting' AND w.waiting_on = 0)
 ORDER BY r.key
 
 -- name: rate_outstanding
@@ -1587,7 +1593,7 @@ SELECT w.id, w.rate_cost, w.gate_key,
        ) AS room
 FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
 WHERE w.namespace = :namespace AND w.rate_key = :key AND w.rate_key IS NOT NULL
-  AND w.status = 'waiting'
+  AND w.status = 'waiting' AND w.waiting_on = 0
   AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p
                   WHERE p.namespace = w.namespace
                     AND ((p.kind = 'queue' AND p.name = w.queue)
@@ -1599,7 +1605,7 @@ LIMIT :limit
 -- The jobs :ids (JSON) admitted: queued with their admission (their fence), each then
 -- passing the pause and slot gates as any job that becomes ready.
 UPDATE taskwheel_jobs SET status = 'queued', blocked = 0, rate_fence = fence
-WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'waiting'
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'waiting' AND waiting_on = 0
 RETURNING id
 
 -- name: save_buckets
@@ -1622,7 +1628,7 @@ WHERE taskwheel_rates.namespace = :namespace AND taskwheel_rates.key = b.key
 SELECT r.namespace, r.key, r.rate, r.burst, r.set_by_hand, r.tokens, r.refilled_at,
        (SELECT count(*) FROM taskwheel_jobs AS w INDEXED BY taskwheel_jobs_rate_waiting
         WHERE w.namespace = r.namespace AND w.rate_key = r.key AND w.rate_key IS NOT NULL
-          AND w.status = 'waiting') AS waiting,
+          AND w.status = 'waiting' AND w.waiting_on = 0) AS waiting,
        (SELECT count(*) FROM taskwheel_jobs AS a INDEXED BY taskwheel_jobs_rate_admitted
         WHERE a.namespace = r.namespace AND a.rate_key = r.key AND a.rate_key IS NOT NULL
           AND a.status = 'queued') AS admitted
@@ -1631,7 +1637,9 @@ WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
 ORDER BY r.key
 
 -- name: job_rate_key
-SELECT rate_key FROM taskwheel_jobs WHERE id = :id
+-- The key whose tokens a job waits for (nothing while it waits for its dependencies or
+-- its turn).
+SELECT rate_key FROM taskwheel_jobs WHERE id = :id AND status = 'waiting' AND waiting_on = 0
 
 -- weights between namespaces (0016) ---------------------------------------------------------
 

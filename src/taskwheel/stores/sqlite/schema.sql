@@ -285,7 +285,7 @@ CREATE INDEX taskwheel_jobs_rate_admitted ON taskwheel_jobs (namespace, rate_key
 
 CREATE INDEX taskwheel_jobs_rate_waiting
     ON taskwheel_jobs (namespace, rate_key, priority DESC, coalesce(deadline, 1e308), run_at, id)
-    WHERE rate_key IS NOT NULL AND status = 'waiting';
+    WHERE rate_key IS NOT NULL AND status = 'waiting' AND waiting_on = 0;
 
 CREATE INDEX taskwheel_jobs_ready
     ON taskwheel_jobs (namespace, priority + rank_offset DESC, fair_pass,

@@ -1,5 +1,5 @@
--- A ceiling for aging, reserved capacity for lower bands, and breakers that judge a
--- failure rate (version 17). Mirrors the
+-- A ceiling for aging, reserved capacity for lower bands, breakers that judge a
+-- failure rate, and rate keys on jobs made from templates (version 17). Mirrors the
 -- SQLite store's 0017_caps_reserves_failure_rates.
 
 -- The priority aging lifts a queue's jobs to at most (NULL: no ceiling). A job written
@@ -24,3 +24,15 @@ CREATE TABLE queue_reserves (
 ALTER TABLE limits ADD COLUMN breaker_failure_rate double precision
     CHECK (breaker_failure_rate IS NULL OR (breaker_failure_rate > 0 AND breaker_failure_rate <= 1));
 ALTER TABLE limits ADD COLUMN attempts integer NOT NULL DEFAULT 0;
+
+-- Jobs made from templates (a schedule's fires, a workflow's steps) carry their task's
+-- rate key too. A job waiting for tokens is one waiting with waiting_on 0: a step
+-- waiting for its dependencies counts them in waiting_on, and a fire waiting for its
+-- turn (queue_one) now has waiting_on 1. Those written before this version had 0.
+UPDATE jobs SET waiting_on = 1
+WHERE status = 'waiting' AND schedule_id IS NOT NULL AND workflow_run_id IS NULL
+  AND waiting_on = 0 AND rate_key IS NULL;
+DROP INDEX jobs_rate_waiting;
+CREATE INDEX jobs_rate_waiting
+    ON jobs (namespace, rate_key, priority DESC, deadline ASC NULLS LAST, run_at, id)
+    WHERE rate_key IS NOT NULL AND status = 'waiting' AND waiting_on = 0;
