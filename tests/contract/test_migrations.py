@@ -13,6 +13,7 @@ When a migration is added or changed on purpose, regenerate them and review the 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import sqlite3
@@ -32,7 +33,7 @@ from taskwheel.stores.sql_files import load_migrations
 from taskwheel.stores.sqlite.store import SQLiteStore
 
 from .backends import BackendFactory
-from .conftest import NS, T0, enqueue_one
+from .conftest import NS, QUEUE, T0, enqueue_one, new_job
 
 UPDATE_ENV = "TASKWHEEL_UPDATE_SCHEMA"
 SNAPSHOT = Path(str(resources.files("taskwheel.stores.sqlite").joinpath("schema.sql")))
@@ -157,6 +158,46 @@ def test_sqlite_migrations_table_records_every_migration_file_in_order(tmp_path:
 
     assert [(version, name) for version, name, _ in recorded] == files
     assert {applied_at for _, _, applied_at in recorded} == {T0}
+
+
+def test_an_upgrade_past_version_15_replaces_the_slot_triggers_of_a_database_with_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite creates its slot triggers with the first key (arm_limits), so a database
+    of version 12 to 14 with keys holds that era's triggers; version 15 replaced them.
+    Stand-ins of the same names (what the old ones were does not matter: that they go
+    does) must give way to today's, and a key must then keep its limit."""
+    from taskwheel.stores.sqlite import store as sqlite_store
+
+    every = sqlite_store._MIGRATIONS
+    monkeypatch.setattr(sqlite_store, "_MIGRATIONS", [m for m in every if m[0] < 15])
+    path = tmp_path / "upgraded.db"
+    store = SQLiteStore(str(path), clock=ManualClock(T0))
+    try:
+        store.migrate()
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)"
+                         " VALUES (?, 'k', 1, ?)", (NS, T0))
+            for name in ("taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed"):
+                conn.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON taskwheel_jobs"
+                             " BEGIN SELECT 1; END")
+        monkeypatch.setattr(sqlite_store, "_MIGRATIONS", every)
+        assert store.migrate()
+
+        with closing(sqlite3.connect(path)) as conn:
+            triggers = dict(conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                " AND name LIKE 'taskwheel_jobs_slot_%'").fetchall())
+        assert set(triggers) == {"taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed"}
+        assert all("SELECT 1; END" not in body for body in triggers.values()), triggers
+
+        keyed = [dataclasses.replace(new_job(), gate_key="k", gate_capacity=1)
+                 for _ in range(2)]
+        store.enqueue(keyed)
+        taken = store.claim_jobs(NS, "w1", [QUEUE], 10, 30).jobs
+        assert len(taken) == 1  # the key's one slot
+    finally:
+        store.close()
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
