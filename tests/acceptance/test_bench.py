@@ -146,13 +146,14 @@ def test_bench_dispatch_json_compares_the_fair_and_limited_drains_with_the_plain
 ) -> None:
     # Four drains with worker processes of their own, and the starvation case.
     result = project.run_json("bench", "dispatch", "--jobs", "700", "--quiet", timeout=300)
-    assert set(result["drain"]) == {"plain", "fair", "limited", "rate_limited"}
+    assert set(result["drain"]) == {"plain", "fair", "limited", "rate_limited", "reserved"}
     for name, drain in result["drain"].items():
         assert drain["jobs"] == 700, name
         assert drain["per_s"] > 0, name
-    assert set(result["ratio_to_plain"]) == {"fair", "limited", "rate_limited"}
-    assert set(result["workers_cpu_ratio_to_plain"]) <= {"fair", "limited", "rate_limited"}
+    assert set(result["ratio_to_plain"]) == {"fair", "limited", "rate_limited", "reserved"}
+    assert set(result["workers_cpu_ratio_to_plain"]) <= set(result["ratio_to_plain"])
     assert result["settings"]["rate_limited"]["keys"] == 100
+    assert result["settings"]["reserved"] == {"share": 0.1, "below": 5, "priorities": [9, 0]}
     assert result["drain"]["fair"]["cpu_us_per_job"]["client"] >= 0
     assert (result["settings"]["limited_keys"], result["settings"]["key_limit"]) == (1000, 1)
     keys = result["fairness"]["keys"]
@@ -175,8 +176,8 @@ def test_bench_dispatch_can_run_the_fair_drain_first(project: Project) -> None:
                               timeout=300)
     assert result["settings"]["first_drain"] == "fair"
     # Reported plain first whatever ran first; the limited drains follow.
-    assert list(result["drain"]) == ["plain", "fair", "limited", "rate_limited"]
-    assert set(result["ratio_to_plain"]) == {"fair", "limited", "rate_limited"}
+    assert list(result["drain"]) == ["plain", "fair", "limited", "rate_limited", "reserved"]
+    assert set(result["ratio_to_plain"]) == {"fair", "limited", "rate_limited", "reserved"}
 
 
 def test_bench_dispatch_refuses_too_few_jobs_and_names_the_option(project: Project) -> None:

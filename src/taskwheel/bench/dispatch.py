@@ -11,7 +11,9 @@ and each finished job admits the next of its key. The rate-limited drain spreads
 over ``rate_keys`` keys, each with a rate limit (`taskwheel.bench.app.rated_noop`: 1,000
 starts a second per key, a burst of 100) high enough not to bound the drain: what it
 measures is the cost of waiting for admission and of the admission passes the
-maintenance lease holder (one of the workers) runs.
+maintenance lease holder (one of the workers) runs. The reserved drain gives half the
+jobs priority 9 and half 0, in a queue that keeps 10 % of its claims for the jobs
+below 5 (`fairness.QueueReserve`): its claims run in steps, the reserve's share first.
 
 Fairness: the fair drain's jobs are all ready before the workers claim (saturation);
 the claims taken while every key still had jobs waiting (the first half, in claim
@@ -33,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +48,14 @@ from taskwheel.bench.processes import WorkerFleet
 from taskwheel.bench.report import Percentiles, Progress, epoch, machine, store_facts
 from taskwheel.bench.settings import BenchStore, FleetSettings, _count, _positive
 from taskwheel.clock import ManualClock
-from taskwheel.fairness import FairWeight, QueueAging
+from taskwheel.fairness import FairWeight, QueueAging, QueueReserve
 from taskwheel.jobs import Job, NewJob
 from taskwheel.stores import Store, open_store
 from taskwheel.tasks import Task
 
 TOP, BOTTOM = 9, 0  # the flood's priority and the trickle's
+# The reserved drain's queue keeps 10 % of its claims for its jobs below priority 5.
+RESERVE = QueueReserve("bench", QUEUE, 0.1, below=5)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,9 @@ METHODS = {
              "limit each (1,000/s, burst 100: not a bound on the drain), admitted by the "
              "maintenance lease holder among the workers (every promote_every, 1 s, and "
              "every 0.1 s while it admits); the wait for the first admission is before "
-             "the first start, so outside the timed span",
+             "the first start, so outside the timed span; reserved: half the jobs of "
+             "priority 9 and half 0 in a queue that keeps 10 % of its claims for those "
+             "below 5 (its claims run in steps, the reserve's share first)",
     "ratio_to_plain": "a drain's rate / the plain drain's rate, in the same run",
     "cpu_us_per_job": "CPU (user + system) per job from the enqueue's commit to the last "
                       "job seen finished: client, the worker processes and their children; "
@@ -243,6 +250,8 @@ def run_dispatch_benchmark(
                                            namespace=f"{prefix}-limited", say=say)
         drains["rate_limited"] = _rate_limited_drain(stack, settings, store, url=url,
                                                      namespace=f"{prefix}-rated", say=say)
+        drains["reserved"] = _reserved_drain(stack, settings, store, url=url,
+                                             namespace=f"{prefix}-reserved", say=say)
         say(f"starvation: {settings.seconds} simulated seconds, with and without aging")
         waits, trickled = _starvation(url, f"{prefix}-aged", settings, aging=True)
         unaged, _ = _starvation(url, f"{prefix}-unaged", settings, aging=False)
@@ -265,6 +274,8 @@ def run_dispatch_benchmark(
                 "limited_keys": settings.limited_keys, "key_limit": settings.key_limit,
                 "rate_limited": {"keys": settings.rate_keys, "rate_per_key_s": 1000.0,
                                  "burst": 100},
+                "reserved": {"share": RESERVE.share, "below": RESERVE.below,
+                             "priorities": [TOP, BOTTOM]},
                 "starvation": {"aging_rate": settings.aging_rate,
                                "seconds": settings.seconds,
                                "claims_per_second": settings.claims_per_second,
@@ -319,6 +330,22 @@ def _rate_limited_drain(
         "with a rate limit each")
     return _keyed_drain(stack, settings, store, url=url, namespace=namespace,
                         task=rated_noop, keys=settings.rate_keys)
+
+
+def _reserved_drain(
+    stack: contextlib.ExitStack, settings: DispatchBenchSettings, store: Store, *, url: str,
+    namespace: str, say: Progress,
+) -> DrainFigure:
+    """The drain of ``jobs`` no-ops, half of priority `TOP` and half `BOTTOM`, in a
+    queue that keeps `RESERVE`'s share of its claims for the jobs below its priority."""
+    say(f"reserved drain: {settings.jobs} jobs, {RESERVE.share:.0%} of the claims kept "
+        f"for those below priority {RESERVE.below}")
+    store.set_queue_reserve(dataclasses.replace(RESERVE, namespace=namespace))
+    app.configure(namespace=namespace)
+    requests = [noop.prepare(priority=TOP if n % 2 else BOTTOM) for n in range(settings.jobs)]
+    figure, _ = _drain(stack, settings, store, url=url, namespace=namespace,
+                       requests=requests)
+    return figure
 
 
 def _keyed_drain(
