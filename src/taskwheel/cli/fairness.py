@@ -71,14 +71,11 @@ def namespace_weight(target: Target, *, weight: float | None, off: bool) -> None
             assert weight is not None
             found = client.set_namespace_weight(weight)
     if off:
-        if target.output.json:
-            target.output.emit_json({"namespace": namespace, "weight": None})
-        else:
-            target.output.note(f"namespace {namespace}: no weight (weighs 1)")
-    elif target.output.json:
-        target.output.emit_json(found.to_dict())
-    else:
-        target.output.note(f"namespace {found.namespace}: weight {found.weight:g}")
+        target.output.answer({"namespace": namespace, "weight": None},
+                             f"namespace {namespace}: no weight (weighs 1)")
+        return
+    target.output.answer(found.to_dict(), f"namespace {found.namespace}: weight "
+                         f"{found.weight:g}")
 
 
 @fairness.command("namespaces")
@@ -124,16 +121,11 @@ def age_queue(target: Target, *, queue: str, rate: str | None, cap: int | None,
             assert rate is not None
             aging = client.set_queue_aging(queue, rate, cap=cap)
     if off:
-        if target.output.json:
-            target.output.emit_json({"queue": queue, "rate": None})
-        else:
-            target.output.note(f"queue {queue}: no aging")
-    elif target.output.json:
-        target.output.emit_json(aging.to_dict())
-    else:
-        ceiling = "" if aging.cap is None else f", up to priority {aging.cap}"
-        target.output.note(f"queue {queue}: waiting jobs gain {aging.rate * 60:g} priority "
-                           f"levels a minute{ceiling}")
+        target.output.answer({"queue": queue, "rate": None}, f"queue {queue}: no aging")
+        return
+    ceiling = "" if aging.cap is None else f", up to priority {aging.cap}"
+    target.output.answer(aging.to_dict(), f"queue {queue}: waiting jobs gain "
+                         f"{aging.rate * 60:g} priority levels a minute{ceiling}")
 
 
 @queues.command("reserve")
@@ -163,12 +155,7 @@ def reserve_queue(target: Target, *, queue: str, share: str | None, below: int |
             assert below is not None
             reserve = client.set_queue_reserve(queue, share, below=below)
     if off:
-        if target.output.json:
-            target.output.emit_json({"queue": queue, "share": None})
-        else:
-            target.output.note(f"queue {queue}: no reserve")
-    elif target.output.json:
-        target.output.emit_json(reserve.to_dict())
-    else:
-        target.output.note(f"queue {queue}: {reserve.share:.0%} of claims kept for jobs "
-                           f"below priority {reserve.below}")
+        target.output.answer({"queue": queue, "share": None}, f"queue {queue}: no reserve")
+        return
+    target.output.answer(reserve.to_dict(), f"queue {queue}: {reserve.share:.0%} of claims "
+                         f"kept for jobs below priority {reserve.below}")

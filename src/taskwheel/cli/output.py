@@ -90,6 +90,13 @@ class Output:
         if not self.data:
             self.console.print(text, markup=False)
 
+    def answer(self, record: Any, text: str) -> None:
+        """A command's one answer: ``record`` for JSON, the line ``text`` for people."""
+        if self.json:
+            self.emit_json(record)
+        else:
+            self.note(text)
+
     def job(self, job: Job) -> None:
         if self.json:
             self.emit_json(job.to_dict())
