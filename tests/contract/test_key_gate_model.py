@@ -5,7 +5,8 @@ fail with or without a wait before the retry, report late with a stale fence, cr
 and rescue, a dead worker process, cancel, let time pass, pause a queue), with
 concurrency keys on most jobs, limits changed at run time, keys paused (by hand and
 for a while), and circuit breakers (two failures within a minute open a key's for 20
-seconds; opened and closed by hand too). After every step: nothing is lost; no more
+seconds, on one key only when they are half its attempts in that minute; opened and
+closed by hand too). After every step: nothing is lost; no more
 jobs of a key hold a slot (ready or running) than its limit (a lowered limit only lets
 the ones above it finish); no job of a paused key, or of a key whose breaker is open,
 is claimed or ready; a half-open breaker lets one job through; a key's free slot never
@@ -44,7 +45,8 @@ from .conftest import NS, T0, new_job
 
 TTL = 30.0
 KEYS = ("k1", "k2")
-BREAKER = (2, 60.0, 20.0, None)
+# k1's breaker counts failures; k2's also asks that they be half the window's attempts.
+BREAKERS = {"k1": (2, 60.0, 20.0, None), "k2": (2, 60.0, 20.0, 0.5)}
 QUEUES = ("a", "b")
 S = JobStatus
 HOLDING = (S.QUEUED, S.RUNNING)
@@ -101,7 +103,7 @@ class KeyGateModel(RuleBasedStateMachine):
     def enqueue(self, specs: list[tuple[str | None, str, int, int, int]]) -> None:
         requests = [replace(new_job(queue=queue, priority=priority, delay=delay),
                             gate_key=key, gate_capacity=None if key is None else 2,
-                            gate_breaker=None if key is None else BREAKER,
+                            gate_breaker=None if key is None else BREAKERS[key],
                             rate_key=RATE_KEY if cost else None, rate_cost=max(cost, 1),
                             rate_declared=(RATE, BURST) if cost else None)
                     for key, queue, priority, delay, cost in specs]
