@@ -42,7 +42,6 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from taskwheel.durations import DurationLike, parse_duration
 from taskwheel.errors import InvalidInput
@@ -195,9 +194,3 @@ def after_cooldown(state: BreakerState, now: float) -> BreakerState:
     if state.state is BreakerStatus.OPEN and state.until is not None and state.until <= now:
         return BreakerState(BreakerStatus.HALF_OPEN)
     return state
-
-
-def state_dict(state: BreakerState) -> dict[str, Any]:
-    return {"state": state.state.value, "failures": state.failures,
-            "attempts": state.attempts, "window_started": state.window_started,
-            "until": state.until}

@@ -66,9 +66,16 @@ def test_a_breaker_is_opened_listed_and_closed(app: taskwheel.App, url: str) -> 
     app.task(lambda tenant: None, name="call",
              breaker=taskwheel.CircuitBreaker(failures=3, window="1m", cooldown="30s",
                                               key="api:{tenant}")).enqueue("a")
+    app.task(lambda account: None, name="fetch", queue="elsewhere",
+             breaker=taskwheel.CircuitBreaker(failures=4, failure_rate=0.5,
+                                              key="rated:{account}")).enqueue("b")
     listed = run("breakers", "list", "--format", "json", url=url).json()
-    assert [(b["key"], b["breaker"], b["breaker_failures"], b["breaker_window"])
-            for b in listed] == [("api:a", "closed", 3, 60.0)]
+    assert [(b["key"], b["breaker"], b["breaker_failures"], b["breaker_window"],
+             b["breaker_failure_rate"], b["attempts"]) for b in listed] == [
+        ("api:a", "closed", 3, 60.0, None, 0), ("rated:b", "closed", 4, 60.0, 0.5, 0)]
+    table = run("breakers", "list", url=url).stdout
+    assert "4 at 50% in 60s" in table
+    assert "0 of 0" in table  # failures of attempts, under a rate
     opened = run("breakers", "open", "api:a", "--for", "5m", "--format", "json", url=url)
     assert opened.json()["breaker"] == "open"
     assert claimable(app) == 0

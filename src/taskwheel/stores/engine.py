@@ -598,7 +598,7 @@ class SQLStore(RateControl, Store):
                 continue
             fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                      for fire in plan.fires]
-            _gate_fired(tx, schedule, fires)
+            _key_fired(tx, schedule, fires)
             _wake_for_fires(tx, schedule.definition.namespace, fires)
             _place_fired(tx, schedule.definition.namespace, fires)
             fired += fires
@@ -651,7 +651,7 @@ class SQLStore(RateControl, Store):
             now = tx.now()
             run_id = tx.insert_run(spec, run_at=now, started=now)
             assert run_id is not None  # only a fire can collide
-            _gate_steps(tx, spec, run_id)
+            _key_steps(tx, spec, run_id)
             if trace_parent is not None:
                 tx.trace_jobs(spec.namespace, [s.job.id for s in tx.workflow_steps(run_id)],
                               trace_parent)
@@ -1428,52 +1428,51 @@ def _fire(
                     created_at=now)
 
 
-def _gate_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> None:
+def _key_created(tx: Executor, created: Sequence[tuple[Job, JobTemplate]]) -> None:
     """Jobs made from templates (a fire's job, a workflow's steps) whose task declares
     a rate, a concurrency limit or a breaker get their keys, as an enqueue gives them:
     the rate key first (a ready job waits for its tokens instead; one waiting for its
     dependencies or its turn waits for them, then for its tokens: `taskwheel.rates`),
     then the concurrency key (each takes a slot or waits blocked: `taskwheel.limits`)."""
-    rated = [(job, template) for job, template in created if template.rate_key is not None]
+    rated = [(job, template, template.rate_key) for job, template in created
+             if template.rate_key is not None]
     if rated:
         tx.arm_rates()
-        tx.declare_rates([(job.namespace, template) for job, template in rated])
-        tx.set_rate_keys([(job, template.rate_key, template.rate_cost)
-                          for job, template in rated if template.rate_key is not None])
-    keyed = [(job, template) for job, template in created if template.gate_key is not None]
-    if not keyed:
-        return
-    tx.arm_limits()
-    tx.declare_limits([(job.namespace, template) for job, template in keyed])
-    tx.set_gate_keys([(job, template.gate_key) for job, template in keyed
-                      if template.gate_key is not None])
+        tx.declare_rates([(job.namespace, template) for job, template, _ in rated])
+        tx.set_rate_keys([(job, key, template.rate_cost) for job, template, key in rated])
+    gated = [(job, template, template.gate_key) for job, template in created
+             if template.gate_key is not None]
+    if gated:
+        tx.arm_limits()
+        tx.declare_limits([(job.namespace, template) for job, template, _ in gated])
+        tx.set_gate_keys([(job, key) for job, _, key in gated])
 
 
 def _keyed(template: JobTemplate) -> bool:
-    """Whether jobs made from ``template`` get keys (`_gate_created`)."""
+    """Whether jobs made from ``template`` get keys (`_key_created`)."""
     return template.gate_key is not None or template.rate_key is not None
 
 
-def _gate_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
+def _key_fired(tx: Executor, schedule: Schedule, fired: Sequence[Fired]) -> None:
     definition = schedule.definition
     if definition.workflow is not None:
         for f in fired:
             if f.workflow_run_id is not None:
-                _gate_steps(tx, definition.workflow, f.workflow_run_id)
+                _key_steps(tx, definition.workflow, f.workflow_run_id)
         return
     template = definition.job
     job_ids = [f.job_id for f in fired if f.job_id is not None]
     if template is None or not _keyed(template) or not job_ids:
         return
-    _gate_created(tx, [(job, template)
+    _key_created(tx, [(job, template)
                        for job in tx.get_jobs(definition.namespace, job_ids)])
 
 
-def _gate_steps(tx: Executor, spec: WorkflowSpec, run_id: int) -> None:
+def _key_steps(tx: Executor, spec: WorkflowSpec, run_id: int) -> None:
     templates = {step.name: step.job for step in spec.steps}
     if not any(_keyed(template) for template in templates.values()):
         return
-    _gate_created(tx, [(step.job, templates[step.name])
+    _key_created(tx, [(step.job, templates[step.name])
                        for step in tx.workflow_steps(run_id)])
 
 
