@@ -59,6 +59,41 @@ def test_a_freed_slot_goes_to_the_first_waiting_job_in_dispatch_order(store: Sto
     del first, second
 
 
+def test_one_report_that_frees_many_slots_admits_each_key_up_to_its_limit(
+    store: Store,
+) -> None:
+    # Two keys of two slots and one of three, each with jobs waiting: one report ends
+    # four running jobs (both of one key) and queues a fifth again at once, which keeps
+    # its slot.
+    a1, a2, b1, b2, c1, _ = store.enqueue([keyed("a", 2), keyed("a", 2), keyed("b", 2),
+                                           keyed("b", 2), keyed("c", 3), keyed("c", 3)])
+    waiting = {key: store.enqueue([keyed(key, 3 if key == "c" else 2) for _ in range(3)])
+               for key in ("a", "b", "c")}
+    running = {job.id: job for job in claim(store)}
+    assert [holding(store, key) for key in "abc"] == [(2, 3), (2, 3), (3, 2)]
+    retried = running[b2.id]
+    ended = [succeeded(running[job.id]) for job in (a1, a2, b1, c1)]
+    assert store.finish_attempts([*ended, failed(retried, JobStatus.QUEUED)]) == []
+    # Each key admitted as many as it freed, the first waiting in dispatch order.
+    assert [holding(store, key) for key in "abc"] == [(2, 1), (2, 2), (3, 1)]
+    admitted = {job.id for job in claim(store, "w2")}
+    assert admitted == {waiting["a"][0].id, waiting["a"][1].id, waiting["b"][0].id,
+                        waiting["c"][1].id, retried.id}  # c's first ran already
+
+
+def test_slots_freed_after_a_report_are_given_back_row_by_row_again(store: Store) -> None:
+    # A report's slots go back after its statement; a cancel after it (on the same
+    # connection, most likely) still gives its slot to the next waiting job at once.
+    first, second, third = store.enqueue([keyed(capacity=1) for _ in range(3)])
+    [running] = claim(store)
+    assert running.id == first.id
+    store.finish_attempts([succeeded(running)])
+    assert holding(store) == (1, 1)  # the second admitted, the third waits
+    store.cancel_job(NS, second.id)
+    assert holding(store) == (1, 0)
+    assert [job.id for job in claim(store)] == [third.id]
+
+
 @pytest.mark.parametrize("then", [JobStatus.SCHEDULED, JobStatus.DEAD])
 def test_a_failure_frees_the_slot_and_a_retry_waits_for_one_again(
     store: Store, clock: ManualClock, then: JobStatus

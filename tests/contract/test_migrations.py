@@ -207,7 +207,7 @@ PG_MIGRATIONS_PACKAGE = "taskwheel.stores.postgres.migrations"
 PG_HEADER = f"""\
 -- The PostgreSQL schema that applying every migration in migrations/ yields, as the
 -- catalogs describe it: functions, tables (columns, constraints, storage parameters),
--- indexes, triggers; each kind sorted by name. Generated for review; the migrations are
+-- views, indexes, triggers; each kind sorted by name. Generated for review; the migrations are
 -- the source of truth (and say why). After changing them, regenerate with
 --     {UPDATE_ENV}=1 .venv/bin/pytest tests/contract/test_migrations.py
 
@@ -232,6 +232,13 @@ def pg_schema_of(schema: str) -> str:
                 " WHERE relnamespace = %s::regnamespace AND relkind = 'r' ORDER BY relname",
                 (schema,))
         ]
+        views = [
+            f"CREATE VIEW {name} AS\n{definition.rstrip(';')};"
+            for name, definition in conn.execute(
+                "SELECT relname, pg_get_viewdef(oid, true) FROM pg_class"
+                " WHERE relnamespace = %s::regnamespace AND relkind = 'v' ORDER BY relname",
+                (schema,))
+        ]
         indexes = [
             row[0] + ";"
             for row in conn.execute(
@@ -250,7 +257,7 @@ def pg_schema_of(schema: str) -> str:
                 " ORDER BY t.tgname", (schema,))
         ]
     # Some definitions name the schema whatever the search_path (a random test name).
-    text = "\n\n".join([*functions, *tables, *indexes, *triggers]).replace(f"{schema}.", "")
+    text = "\n\n".join([*functions, *tables, *views, *indexes, *triggers]).replace(f"{schema}.", "")
     return PG_HEADER + text + "\n"
 
 

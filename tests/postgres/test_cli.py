@@ -50,10 +50,11 @@ def test_migrate_creates_the_schema_the_url_names_once(
                     "0010_prunable.sql", "0011_prune_by_status.sql", "0012_key_gates.sql",
                     "0013_fair_shares.sql", "0014_rate_limits.sql",
                     "0015_key_room.sql", "0016_namespace_shares.sql",
-                    "0017_caps_reserves_failure_rates.sql"],
-        "schema_version": 17,
+                    "0017_caps_reserves_failure_rates.sql",
+                    "0018_slots_released_by_report.sql"],
+        "schema_version": 18,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 17}
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 18}
     assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
             "quotas"} <= tables_in(
         admin, schema)

@@ -83,7 +83,7 @@ class DispatchStatements:
         held = [str(row["key"]) for row in self._execute("held_keys", params).fetchall()]
         if held:
             self.lock_slots(namespace)
-            released += sum(self._admit(namespace, key) for key in held)
+            released += self._admit(namespace, held)
         if released:
             self._announce_ready(namespace)
         return released
@@ -152,14 +152,15 @@ class DispatchStatements:
             keys = [{"id": job.id, "key": key} for job, key in keyed]
             self._execute("set_gate_keys", {"keys": json.dumps(keys)})
 
-    def admit_waiting(self, namespace: str, key: str) -> int:
-        admitted = self._admit(namespace, key)
+    def admit_waiting(self, namespace: str, keys: Sequence[str]) -> int:
+        admitted = self._admit(namespace, keys) if keys else 0
         if admitted:
             self._announce_ready(namespace)
         return admitted
 
-    def _admit(self, namespace: str, key: str) -> int:
-        """The admit_waiting statement's count (its answer is the dialect's)."""
+    def _admit(self, namespace: str, keys: Sequence[str]) -> int:
+        """How many the admit_waiting statement admitted (its answer is the
+        dialect's)."""
         raise NotImplementedError
 
     def set_limit(self, namespace: str, key: str, capacity: int | None) -> None:

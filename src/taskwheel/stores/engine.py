@@ -311,7 +311,9 @@ class SQLStore(RateControl, Store):
             # window several times over (a database crash can lose an outcome, and
             # costs the same rerun; never a job).
             tx.commit_unflushed()
+            tx.defer_slot_release()
             moved, rejected = tx.finish_attempts(outcomes)
+            tx.release_slots(moved)
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
@@ -971,7 +973,7 @@ class SQLStore(RateControl, Store):
             tx.arm_limits()
             tx.lock_slots(namespace)
             tx.set_limit(namespace, key, capacity)
-            tx.admit_waiting(namespace, key)
+            tx.admit_waiting(namespace, [key])
             return _limit_of(tx, namespace, key)
 
     def get_limit(self, namespace: str, key: str) -> KeyLimit:
@@ -1007,7 +1009,7 @@ class SQLStore(RateControl, Store):
             _limit_of(tx, namespace, key)  # LimitNotFound first
             if not tx.resume_key(namespace, key):
                 raise NotPaused("key", key)
-            admitted = tx.admit_waiting(namespace, key)
+            admitted = tx.admit_waiting(namespace, [key])
         self._key_event(EventKind.GATE_OPENED, namespace, key, {"released": admitted})
         return admitted
 
@@ -1019,19 +1021,20 @@ class SQLStore(RateControl, Store):
             now = tx.now()
             for each in _scope(tx, namespace):
                 due, cooled = tx.due_key_pauses(each), tx.due_breakers(each)
-                if not due and not cooled and not tx.waiting_keys(each):
+                waiting = tx.waiting_keys(each)
+                if not due and not cooled and not waiting:
                     continue
                 tx.lock_slots(each)
                 for key in due:
                     tx.resume_key(each, key)
-                    opened.append((each, key, tx.admit_waiting(each, key)))
+                    opened.append((each, key, tx.admit_waiting(each, [key])))
                 for key in cooled:
                     found = tx.key_breaker(each, key)
                     assert found is not None
                     changes.append(self._set_breaker(tx, _BreakerChange(
                         each, key, found.state, after_cooldown(found.state, now), "cooldown")))
-                for key in tx.waiting_keys(each):
-                    admitted += tx.admit_waiting(each, key)
+                # Read again under the slot lock: the keys resumed above admitted some.
+                admitted += tx.admit_waiting(each, tx.waiting_keys(each))
         for each, key, released in opened:
             self._key_event(EventKind.GATE_OPENED, each, key, {"released": released})
         self._breaker_events(changes)
@@ -1120,7 +1123,7 @@ class SQLStore(RateControl, Store):
         if after.state is BreakerStatus.OPEN and before.state is not BreakerStatus.OPEN:
             tx.block_key(namespace, key)
         elif after.state is not BreakerStatus.OPEN and before.state is not after.state:
-            tx.admit_waiting(namespace, key)
+            tx.admit_waiting(namespace, [key])
         return change
 
     def _breaker_events(self, changes: Sequence[_BreakerChange]) -> None:

@@ -82,6 +82,7 @@ class Moved:
     step: str | None = None
     failure_policy: str | None = None
     schedule_id: int | None = None
+    gate_key: str | None = None  # its concurrency key (finish_attempts' rows only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +240,19 @@ class Executor(ABC):
         """Apply outcomes whose fence still holds, in order, each recorded as an
         attempt; the jobs moved, and the ids refused (one per stale outcome, in the
         order given). A retry of a job asked to cancel ends it cancelled."""
+
+    @abstractmethod
+    def defer_slot_release(self) -> None:
+        """Until `release_slots`, the slots the next `finish_attempts` frees are not
+        given back row by row (PostgreSQL: one admission for all of the keys, the slot
+        lock taken once, after the rows are written; SQLite's triggers give each back in
+        the writer's process, and it defers nothing)."""
+
+    @abstractmethod
+    def release_slots(self, moved: Sequence[Moved]) -> None:
+        """Give back the slots ``moved`` (a `finish_attempts` answer) freed: their keys'
+        waiting jobs are admitted, in dispatch order; rows free their slots row by row
+        again."""
 
     @abstractmethod
     def release_queue_one(self, moved: Sequence[Moved]) -> None:
@@ -736,9 +750,9 @@ class Executor(ABC):
         """Give new jobs their keys: each takes a slot, or waits blocked."""
 
     @abstractmethod
-    def admit_waiting(self, namespace: str, key: str) -> int:
-        """Give the key's free slots to the jobs waiting for one, in dispatch order,
-        waking the namespace's workers; how many."""
+    def admit_waiting(self, namespace: str, keys: Sequence[str]) -> int:
+        """Give the free slots of the keys to the jobs waiting for one, in dispatch
+        order, waking the namespace's workers; how many."""
 
     @abstractmethod
     def set_limit(self, namespace: str, key: str, capacity: int | None) -> None:

@@ -440,7 +440,7 @@ finished AS (
     WHERE jobs.id = r.id AND jobs.fence = r.fence AND jobs.status = 'running'
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
               jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
-              jobs.failure_policy, jobs.schedule_id
+              jobs.failure_policy, jobs.schedule_id, jobs.gate_key
 ),
 recorded AS (
     INSERT INTO attempts (
@@ -451,7 +451,7 @@ recorded AS (
            r.result::json, r.error, r.traceback
     FROM finished AS f JOIN reported AS r ON r.id = f.id
 )
-SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id, gate_key
 FROM finished
 
 -- name: release_queue_one
@@ -1482,15 +1482,31 @@ SELECT count(*) AS depth FROM (
 -- whose end needs it (tests/postgres/test_lock_order.py).
 SELECT lock_slots(%(namespace)s)
 
+-- name: defer_slot_release
+-- Before a report's finish_attempts: the slots its rows free are not given back row by
+-- row (jobs_slot_freed leaves them alone while this holds) but by release_slots after
+-- it, for all of its keys at once (migration 0018).
+SELECT set_config('taskwheel.slots_freed', 'by_statement', true)
+
+-- name: release_slots
+-- After it: rows free their slots row by row again, and the keys the report freed
+-- (%(namespace)s[i], %(key)s[i]) admit their waiting jobs, a namespace at a time in
+-- namespace order (each under its slot lock, taken now); how many were admitted.
+SELECT set_config('taskwheel.slots_freed', '', true) AS reset,
+       (SELECT coalesce(sum(admit_keys(freed.namespace, freed.keys)), 0)
+        FROM (SELECT namespace, array_agg(key ORDER BY key) AS keys
+              FROM unnest(%(namespace)s::text[], %(key)s::text[]) AS f(namespace, key)
+              GROUP BY namespace ORDER BY namespace) AS freed)::integer AS admitted
+
 -- name: arm_limits
 -- Nothing to arm: the slot triggers are permanent (a row that has no key never calls
 -- them: their WHEN clauses look at the row alone).
 SELECT 1
 
 -- name: admit_waiting
--- The free slots of key %(key)s go to the jobs waiting for one, in dispatch order; the
--- answer is how many were admitted.
-SELECT admit_waiting(%(namespace)s, %(key)s) AS admitted
+-- The free slots of the keys %(keys)s go to the jobs waiting for one, in dispatch order,
+-- by one statement (admit_keys, migration 0018); the answer is how many were admitted.
+SELECT admit_keys(%(namespace)s, %(keys)s::text[]) AS admitted
 
 -- name: job_gate
 -- A job's key and whether it waits blocked (for `taskwheel jobs explain`).

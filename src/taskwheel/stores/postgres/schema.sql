@@ -1,42 +1,53 @@
 -- The PostgreSQL schema that applying every migration in migrations/ yields, as the
 -- catalogs describe it: functions, tables (columns, constraints, storage parameters),
--- indexes, triggers; each kind sorted by name. Generated for review; the migrations are
+-- views, indexes, triggers; each kind sorted by name. Generated for review; the migrations are
 -- the source of truth (and say why). After changing them, regenerate with
 --     TASKWHEEL_UPDATE_SCHEMA=1 .venv/bin/pytest tests/contract/test_migrations.py
+
+CREATE OR REPLACE FUNCTION admit_keys(ns text, keys text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+    admitted integer;
+BEGIN
+    PERFORM lock_slots(ns);
+    -- Exact: the room was counted under the slot lock (this statement's snapshot is
+    -- taken after it), and at most that many are admitted per key; a job locked by
+    -- someone else is skipped (the next freed slot, or maintenance, admits it).
+    WITH room AS MATERIALIZED (
+        SELECT k.key, r.room
+        FROM (SELECT DISTINCT key FROM unnest(keys) AS u(key)) AS k
+        LEFT JOIN key_room AS r ON r.namespace = ns AND r.key = k.key),
+    chosen AS (
+        SELECT w.id FROM room CROSS JOIN LATERAL (
+            SELECT w.id FROM jobs AS w
+            WHERE w.namespace = ns AND w.gate_key = room.key AND w.status = 'queued'
+              AND w.blocked
+              AND NOT EXISTS (SELECT 1 FROM pauses AS p
+                              WHERE p.namespace = w.namespace
+                                AND ((p.kind = 'queue' AND p.name = w.queue)
+                                     OR (p.kind = 'task' AND p.name = w.task)))
+            ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
+            LIMIT room.room  -- NULL (no limit row): all of them
+            FOR UPDATE SKIP LOCKED) AS w
+        WHERE room.room IS NULL OR room.room > 0),
+    asked AS (
+        UPDATE jobs SET blocked = false WHERE id IN (SELECT id FROM chosen) RETURNING 1)
+    SELECT count(*) INTO admitted FROM asked;
+    IF admitted > 0 THEN
+        PERFORM pg_notify('taskwheel:' || current_schema(), ns || E'\njobs');
+    END IF;
+    RETURN admitted;
+END
+$function$;
 
 CREATE OR REPLACE FUNCTION admit_waiting(ns text, k text)
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
-DECLARE
-    room integer;
-    admitted integer;
 BEGIN
-    PERFORM lock_slots(ns);
-    room := slot_room(ns, k, 0);
-    IF room IS NOT NULL AND room <= 0 THEN
-        RETURN 0;
-    END IF;
-    -- Exact: the room was counted under the slot lock, and at most that many are
-    -- admitted (jobs_slot_taken no longer asks again for a job admitted here).
-    WITH asked AS (
-    UPDATE jobs SET blocked = false
-    WHERE id IN (SELECT w.id FROM jobs AS w
-                 WHERE w.namespace = ns AND w.gate_key = k AND w.status = 'queued'
-                   AND w.blocked
-                   AND NOT EXISTS (SELECT 1 FROM pauses AS p
-                                   WHERE p.namespace = w.namespace
-                                     AND ((p.kind = 'queue' AND p.name = w.queue)
-                                          OR (p.kind = 'task' AND p.name = w.task)))
-                 ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
-                 LIMIT room
-                 FOR UPDATE SKIP LOCKED)
-    RETURNING blocked)
-    SELECT count(*) FILTER (WHERE NOT blocked) INTO admitted FROM asked;
-    IF admitted > 0 THEN
-        PERFORM pg_notify('taskwheel:' || current_schema(), ns || E'\njobs');
-    END IF;
-    RETURN admitted;
+    RETURN admit_keys(ns, ARRAY[k]);
 END
 $function$;
 
@@ -164,13 +175,11 @@ CREATE OR REPLACE FUNCTION slot_room(ns text, k text, except_id bigint)
  STABLE
 AS $function$
 BEGIN
-    RETURN (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
-                        WHEN l.breaker_state = 'half_open' THEN 1
-                        ELSE l.capacity END
-                   - (SELECT count(*) FROM jobs AS h
-                      WHERE h.namespace = ns AND h.gate_key = k AND h.id <> except_id
-                        AND h.status IN ('queued', 'running') AND NOT h.blocked)::integer
-            FROM limits AS l WHERE l.namespace = ns AND l.key = k);
+    RETURN (SELECT r.room + (SELECT count(*) FROM jobs AS h
+                             WHERE h.id = except_id AND h.namespace = ns AND h.gate_key = k
+                               AND h.status IN ('queued', 'running')
+                               AND NOT h.blocked)::integer
+            FROM key_room AS r WHERE r.namespace = ns AND r.key = k);
 END
 $function$;
 
@@ -493,6 +502,18 @@ CREATE TABLE workflow_runs (
     CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
+CREATE VIEW key_room AS
+ SELECT l.namespace,
+    l.key,
+        CASE
+            WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open'::text THEN 0
+            WHEN l.breaker_state = 'half_open'::text THEN 1
+            ELSE l.capacity
+        END - (( SELECT count(*) AS count
+           FROM jobs h
+          WHERE h.namespace = l.namespace AND h.gate_key = l.key AND (h.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT h.blocked))::integer AS room
+   FROM limits l;
+
 CREATE INDEX alert_deliveries_due ON alert_deliveries USING btree (namespace, next_at) WHERE (status = 'pending'::text);
 
 CREATE INDEX attempts_job ON attempts USING btree (job_id, id);
@@ -553,6 +574,6 @@ CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS
 
 CREATE TRIGGER jobs_rate_wait BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text AND new.rate_key IS NOT NULL AND new.rate_fence IS DISTINCT FROM new.fence) EXECUTE FUNCTION rate_wait();
 
-CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked)) EXECUTE FUNCTION slot_freed();
+CREATE TRIGGER jobs_slot_freed AFTER UPDATE OF status, blocked ON jobs FOR EACH ROW WHEN (old.gate_key IS NOT NULL AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT old.blocked AND NOT ((new.status = ANY (ARRAY['queued'::text, 'running'::text])) AND NOT new.blocked) AND current_setting('taskwheel.slots_freed'::text, true) IS DISTINCT FROM 'by_statement'::text) EXECUTE FUNCTION slot_freed();
 
 CREATE TRIGGER jobs_slot_taken BEFORE UPDATE OF status, gate_key ON jobs FOR EACH ROW WHEN (new.gate_key IS NOT NULL AND new.status = 'queued'::text AND (old.status <> 'queued'::text OR old.gate_key IS NULL)) EXECUTE FUNCTION slot_taken();

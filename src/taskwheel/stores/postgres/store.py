@@ -152,8 +152,17 @@ class PostgresExecutor(
     def arm_rates(self) -> None:
         pass  # the rate trigger is permanent (migration 0014)
 
-    def _admit(self, namespace: str, key: str) -> int:
-        row = self._execute("admit_waiting", {"namespace": namespace, "key": key}).fetchone()
+    def defer_slot_release(self) -> None:
+        self._execute("defer_slot_release", {})
+
+    def release_slots(self, moved: Sequence[Moved]) -> None:
+        freed = [(row.namespace, row.gate_key) for row in moved if row.gate_key is not None]
+        self._execute("release_slots", {"namespace": [namespace for namespace, _ in freed],
+                                        "key": [key for _, key in freed]})
+
+    def _admit(self, namespace: str, keys: Sequence[str]) -> int:
+        row = self._execute("admit_waiting", {"namespace": namespace,
+                                              "keys": list(keys)}).fetchone()
         assert row is not None
         return int(row["admitted"])
 
@@ -637,7 +646,8 @@ class PostgresStore(SQLStore):
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
-         '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql']
+         '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
+         '0018_slots_released_by_report.sql']
     """
 
     kind = "postgres"
@@ -796,6 +806,7 @@ def _moved(row: DictRow) -> Moved:
         id=row["id"], namespace=row["namespace"], status=JobStatus(row["status"]),
         workflow_run_id=row["workflow_run_id"], step=row["step"],
         failure_policy=row["failure_policy"], schedule_id=row["schedule_id"],
+        gate_key=row.get("gate_key"),  # answered by finish_attempts (release_slots)
     )
 
 

@@ -269,7 +269,7 @@ FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS f
       FROM json_each(:outcomes)) AS r
 WHERE taskwheel_jobs.id = r.id AND taskwheel_jobs.fence = r.fence
   AND taskwheel_jobs.status = 'running'
-RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id;
+RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id, gate_key;
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,
     result, error, traceback)
@@ -1202,6 +1202,16 @@ SELECT count(*) AS depth FROM (
 
 -- name: lock_slots
 -- Nothing to take: the write transaction holds the write lock of the whole database.
+SELECT 1
+
+-- name: defer_slot_release
+-- Not run: the slot triggers give back each slot a report frees in the writer's own
+-- process, with the write lock held anyway (PostgreSQL's store defers them, to admit
+-- all of a report's keys in one statement).
+SELECT 1
+
+-- name: release_slots
+-- Not run, likewise.
 SELECT 1
 
 -- name: arm_limits

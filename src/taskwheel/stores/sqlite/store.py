@@ -135,10 +135,19 @@ class SQLiteExecutor(
     def arm_rates(self) -> None:
         self._run("arm_rates", {})
 
-    def _admit(self, namespace: str, key: str) -> int:
-        # One row for each job admitted (SQLite cannot count an UPDATE's rows in SQL).
-        params = {"namespace": namespace, "key": key}
-        return len(self._execute("admit_waiting", params).fetchall())
+    def defer_slot_release(self) -> None:
+        pass  # its triggers give each slot back in this process, under the write lock
+
+    def release_slots(self, moved: Sequence[Moved]) -> None:
+        pass
+
+    def _admit(self, namespace: str, keys: Sequence[str]) -> int:
+        # A statement per key, in this process (each reads a key's slots off its
+        # indexes); one row for each job admitted (SQLite cannot count an UPDATE's rows
+        # in SQL).
+        return sum(len(self._execute("admit_waiting", {"namespace": namespace,
+                                                       "key": key}).fetchall())
+                   for key in keys)
 
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
@@ -319,8 +328,8 @@ class SQLiteExecutor(
                 conn.execute(record, {"now": now, "applied": text if len(ids) == len(batch)
                                       else json.dumps([o for o in batch if o[0] in ids])})
             applied.append(ids)
-            moved += [Moved(row[0], row[1], JobStatus(row[2]), row[3], row[4], row[5], row[6])
-                      for row in found]
+            moved += [Moved(row[0], row[1], JobStatus(row[2]), row[3], row[4], row[5], row[6],
+                            row[7]) for row in found]
         self._wake_ready(moved)
         return moved, rows.rejected(outcomes, applied)
 
@@ -658,7 +667,8 @@ class SQLiteStore(SQLStore):
          '0007_webhooks.sql', '0008_dispatch_control.sql', '0009_observability.sql',
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
-         '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql']
+         '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
+         '0018_slots_released_by_report.sql']
     """
 
     kind = "sqlite"
