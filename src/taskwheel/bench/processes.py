@@ -101,6 +101,9 @@ class LoggedProcess:
         return killed_at
 
 
+SAMPLE = 100  # jobs `WorkerFleet.wait_finished` reads per poll until they have ended
+
+
 class WorkerFleet:
     """``taskwheel worker`` subprocesses on the benchmark's database and namespace."""
 
@@ -172,17 +175,21 @@ class WorkerFleet:
 
     def wait_finished(self, store: Store, job_ids: list[int], timeout: float) -> list[Job]:
         """Until every job has ended; their records. Any job that did not succeed fails
-        the benchmark: its figure would time an error path."""
-        want = len(job_ids)
-        # The namespace is the benchmark's own and the jobs were committed before this
-        # call: once none of its jobs is pending, these have all ended.
-        for _ in polling(timeout, f"{want} jobs to finish", pause=0.05):
+        the benchmark: its figure would time an error path.
+
+        Each poll reads a sample of at most `SAMPLE` of the jobs not yet seen ended, by
+        id, and all of those only once the sample has ended: the poll costs the drain
+        it watches next to nothing (counting the namespace's jobs by state every 50 ms
+        took a fifth of a core from the drain on PostgreSQL). The figures come from the
+        job rows, not from when the poll saw the end."""
+        pending = list(job_ids)
+        for _ in polling(timeout, f"{len(job_ids)} jobs to finish", pause=0.05):
             self.check_alive()
-            stats = store.stats(self.namespace)
-            pending = sum(
-                count for queue in stats.queues for status, count in queue.counts.items()
-                if JobStatus(status) not in TERMINAL
-            )
+            sample = pending[::max(1, len(pending) // SAMPLE)]
+            if not all(job.status in TERMINAL for job in store.get_jobs(self.namespace, sample)):
+                continue
+            pending = [job.id for job in store.get_jobs(self.namespace, pending)
+                       if job.status not in TERMINAL]
             if not pending:
                 break
         return self._succeeded(store, job_ids)

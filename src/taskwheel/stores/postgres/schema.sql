@@ -15,10 +15,12 @@ BEGIN
     -- Exact: the room was counted under the slot lock (this statement's snapshot is
     -- taken after it), and at most that many are admitted per key; a job locked by
     -- someone else is skipped (the next freed slot, or maintenance, admits it).
+    -- (A join with the view counted every key of the namespace in the plan plpgsql
+    -- keeps: one scalar lookup per key asked.)
     WITH room AS MATERIALIZED (
-        SELECT k.key, r.room
-        FROM (SELECT DISTINCT key FROM unnest(keys) AS u(key)) AS k
-        LEFT JOIN key_room AS r ON r.namespace = ns AND r.key = k.key),
+        SELECT k.key, (SELECT r.room FROM key_room AS r
+                       WHERE r.namespace = ns AND r.key = k.key) AS room
+        FROM (SELECT DISTINCT key FROM unnest(keys) AS u(key)) AS k),
     chosen AS (
         SELECT w.id FROM room CROSS JOIN LATERAL (
             SELECT w.id FROM jobs AS w
