@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from taskwheel.clock import to_datetime
 from taskwheel.errors import InvalidInput
@@ -360,16 +360,17 @@ class Stats:
     workers: list[WorkerInfo]
 
 
-@dataclass(frozen=True, slots=True)
-class DepthBand:
+class DepthBand(NamedTuple):
     """Jobs of one namespace, queue, state and priority; for ready ones, the earliest
-    time one became ready (its due time, or its creation if it was due before)."""
+    time one became ready (its due time, or its creation if it was due before). A
+    tuple: a scrape reads tens of thousands (a frozen dataclass's construction took an
+    eighth of a scrape)."""
 
     namespace: str
     queue: str
     status: str
     priority: int
-    count: int
+    jobs: int  # (not `count`: a tuple's method)
     first_ready: float | None
 
 

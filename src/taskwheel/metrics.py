@@ -210,20 +210,29 @@ class StoreGauges:
         names = {band.queue for band in depths.bands}
         kept = names if len(names) <= self.max_queues else set(
             sorted(names)[:self.max_queues])
-        counts: dict[tuple[str, str, str, int], int] = {}
-        ages: dict[tuple[str, str, int], float] = {}
-        dlq: dict[tuple[str, str], int] = {}
-        for band in depths.bands:
-            queue = band.queue if band.queue in kept else OTHER
-            if band.status == "dead":
-                key = (band.namespace, queue)
-                dlq[key] = dlq.get(key, 0) + band.count
+        # Each (namespace, queue)'s labels are written once, not once per band.
+        where: dict[tuple[str, str], str] = {}
+        counts: dict[tuple[str, str, int], int] = {}  # (labels, state, priority)
+        ages: dict[tuple[str, int], float] = {}  # (labels, priority)
+        dlq: dict[str, int] = {}
+        now = depths.now
+        for namespace, name, status, priority, count, first_ready in depths.bands:
+            queue = name if name in kept else OTHER
+            labels = where.get((namespace, queue))
+            if labels is None:
+                labels = where[(namespace, queue)] = (
+                    f'namespace="{_v(namespace)}",queue="{_v(queue)}"')
+            if status == "dead":
+                dlq[labels] = dlq.get(labels, 0) + count
                 continue
-            labels = (band.namespace, queue, band.status, band.priority)
-            counts[labels] = counts.get(labels, 0) + band.count
-            if band.first_ready is not None:
-                age_key = (band.namespace, queue, band.priority)
-                ages[age_key] = max(ages.get(age_key, 0.0), depths.now - band.first_ready)
+            key = (labels, status, priority)
+            counts[key] = counts.get(key, 0) + count
+            if first_ready is not None:
+                age = now - first_ready
+                if age > ages.get((labels, priority), 0.0):
+                    ages[(labels, priority)] = age
+                else:
+                    ages.setdefault((labels, priority), 0.0)
         alive: dict[str, int] = {}
         serving: dict[tuple[str, str], int] = {}
         for worker in depths.workers:
@@ -231,20 +240,18 @@ class StoreGauges:
             if worker.alive:
                 alive[worker.namespace] += 1
                 for name in worker.queues:
-                    key = (worker.namespace, name if name in kept else OTHER)
-                    serving[key] = serving.get(key, 0) + 1
+                    key2 = (worker.namespace, name if name in kept else OTHER)
+                    serving[key2] = serving.get(key2, 0) + 1
         out: list[str] = []
         _family(out, "queue_jobs", "Jobs not finished, by state and priority.")
-        out += [f'{PREFIX}_queue_jobs{{namespace="{_v(ns)}",queue="{_v(q)}",state="{st}",'
-                f'priority="{p}"}} {n}' for (ns, q, st, p), n in counts.items()]
+        out += [f'{PREFIX}_queue_jobs{{{labels},state="{st}",priority="{p}"}} {n}'
+                for (labels, st, p), n in counts.items()]
         _family(out, "queue_oldest_ready_age_seconds",
                 "How long the oldest ready job has been ready, by priority.")
-        out += [f'{PREFIX}_queue_oldest_ready_age_seconds{{namespace="{_v(ns)}",'
-                f'queue="{_v(q)}",priority="{p}"}} {max(0.0, age):.3f}'
-                for (ns, q, p), age in ages.items()]
+        out += [f'{PREFIX}_queue_oldest_ready_age_seconds{{{labels},priority="{p}"}} '
+                f'{age:.3f}' for (labels, p), age in ages.items()]
         _family(out, "dlq_jobs", "Jobs in the dead-letter queue.")
-        out += [f'{PREFIX}_dlq_jobs{{namespace="{_v(ns)}",queue="{_v(q)}"}} {n}'
-                for (ns, q), n in dlq.items()]
+        out += [f'{PREFIX}_dlq_jobs{{{labels}}} {n}' for labels, n in dlq.items()]
         _family(out, "workers_alive", 'Workers that heartbeated within three of their '
                 'intervals, by namespace ("*": serving several).')
         out += [f'{PREFIX}_workers_alive{{namespace="{_v(ns)}"}} {n}'

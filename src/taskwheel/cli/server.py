@@ -53,8 +53,10 @@ def server(
         settings = ServerSettings(max_body_bytes=max_body_bytes)
         app.store.check_schema()  # a database behind the code says so here, once
         if workers == 1:
-            uvicorn.run(create_app(app.store, app, settings), host=host, port=port,
-                        log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE)
+            served = create_app(app.store, app, settings)
+            process.settle_heap()
+            uvicorn.run(served, host=host, port=port, log_level=log_level,
+                        timeout_graceful_shutdown=SHUTDOWN_GRACE)
             return
         # Each process builds its own API (`taskwheel.server.process`) from these.
         os.environ.update({process.APP: app_spec, process.DATABASE_URL: app.database_url,

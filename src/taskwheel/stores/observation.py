@@ -56,7 +56,7 @@ class ObservationStatements:
         one statement (each row read by position: a scrape may read tens of
         thousands)."""
         found = self._execute("depth_by_band", {}).fetchall()
-        return [DepthBand(*(row.values() if isinstance(row, dict) else row))
+        return [DepthBand._make(row.values() if isinstance(row, dict) else row)
                 for row in found]
 
     def all_workers(self) -> list[WorkerInfo]:
