@@ -225,14 +225,11 @@ class StoreGauges:
             if status == "dead":
                 dlq[labels] = dlq.get(labels, 0) + count
                 continue
-            key = (labels, status, priority)
-            counts[key] = counts.get(key, 0) + count
+            band = (labels, status, priority)
+            counts[band] = counts.get(band, 0) + count
             if first_ready is not None:
-                age = now - first_ready
-                if age > ages.get((labels, priority), 0.0):
-                    ages[(labels, priority)] = age
-                else:
-                    ages.setdefault((labels, priority), 0.0)
+                aged = (labels, priority)
+                ages[aged] = max(ages.get(aged, 0.0), now - first_ready)
         alive: dict[str, int] = {}
         serving: dict[tuple[str, str], int] = {}
         for worker in depths.workers:
@@ -240,8 +237,8 @@ class StoreGauges:
             if worker.alive:
                 alive[worker.namespace] += 1
                 for name in worker.queues:
-                    key2 = (worker.namespace, name if name in kept else OTHER)
-                    serving[key2] = serving.get(key2, 0) + 1
+                    key = (worker.namespace, name if name in kept else OTHER)
+                    serving[key] = serving.get(key, 0) + 1
         out: list[str] = []
         _family(out, "queue_jobs", "Jobs not finished, by state and priority.")
         out += [f'{PREFIX}_queue_jobs{{{labels},state="{st}",priority="{p}"}} {n}'
