@@ -193,6 +193,21 @@ def test_a_limit_can_be_set_before_any_job_and_removed(store: Store) -> None:
     assert holding(store, "api:x") == (2, 0)
 
 
+def test_a_resumed_queue_admits_the_waiting_jobs_of_every_key_up_to_its_room(
+    store: Store,
+) -> None:
+    # The keys' jobs wait blocked in the paused queue; one statement admits them all on
+    # resume, each key up to its slots, the first in dispatch order.
+    store.pause(NS, GateKind.QUEUE, QUEUE)
+    jobs = {key: store.enqueue([keyed(key, capacity, priority=p) for p in range(3)])
+            for key, capacity in (("a", 1), ("b", 2), ("c", 5))}
+    assert [holding(store, key) for key in "abc"] == [(0, 3), (0, 3), (0, 3)]
+    assert store.resume(NS, GateKind.QUEUE, QUEUE) == 1 + 2 + 3
+    assert [holding(store, key) for key in "abc"] == [(1, 2), (2, 1), (3, 0)]
+    assert {job.id for job in claim(store)} == {
+        jobs["a"][2].id, jobs["b"][2].id, jobs["b"][1].id, *(job.id for job in jobs["c"])}
+
+
 def test_a_paused_key_admits_nothing_until_resumed(store: Store) -> None:
     events: list[Event] = []
     store.events.attach(events.append, [EventKind.GATE_CLOSED, EventKind.GATE_OPENED])

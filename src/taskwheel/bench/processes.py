@@ -185,7 +185,7 @@ class WorkerFleet:
         pending = list(job_ids)
         for _ in polling(timeout, f"{len(job_ids)} jobs to finish", pause=0.05):
             self.check_alive()
-            sample = pending[::max(1, len(pending) // SAMPLE)]
+            sample = pending[::max(1, -(-len(pending) // SAMPLE))]  # at most SAMPLE
             if not all(job.status in TERMINAL for job in store.get_jobs(self.namespace, sample)):
                 continue
             pending = [job.id for job in store.get_jobs(self.namespace, pending)
