@@ -15,8 +15,10 @@ from taskwheel.worker.supervised import ChildLimits, parse_size
 from taskwheel.worker.supervisor import (
     FIRST_PAUSE,
     LONGEST_PAUSE,
+    QUICK_DEATH,
     describe_jobs,
     exit_status,
+    quick_deaths_after,
     restart_pause,
 )
 
@@ -66,6 +68,17 @@ def test_a_worker_process_that_lived_is_restarted_at_once_and_quick_deaths_back_
     assert pauses == sorted(pauses)
     assert pauses[-1] == LONGEST_PAUSE
     assert restart_pause(10**6) == LONGEST_PAUSE
+
+
+def test_only_processes_dying_at_once_with_no_job_to_blame_make_the_pause_grow() -> None:
+    # A worker that cannot start (or dies idle) at once: the run grows.
+    assert quick_deaths_after(0, 0.4, held_jobs=False) == 1
+    assert quick_deaths_after(3, QUICK_DEATH - 0.1, held_jobs=False) == 4
+    # One that lived a while, or died holding jobs (a poison job, charged an attempt
+    # for it): the next one starts at once.
+    assert quick_deaths_after(3, QUICK_DEATH, held_jobs=False) == 0
+    assert quick_deaths_after(3, 0.4, held_jobs=True) == 0
+    assert restart_pause(quick_deaths_after(5, 0.4, held_jobs=True)) == 0.0
 
 
 def test_the_exit_status_is_the_worker_processes_as_a_shell_reports_it() -> None:

@@ -12,8 +12,11 @@
    pool, where each job has a process of its own, is how to keep a crash to its job);
 2. logs one line: how it died, the jobs it held and what became of them (and announces
    each job ``job.rescued`` on the store's event hook, as maintenance does);
-3. starts a fresh worker process, at once after a process that lived a while, with a
-   growing pause (0.5 s, doubling up to 30 s) while they keep dying at once.
+3. starts a fresh worker process: at once after a process that lived a while or that
+   died with jobs (their attempts are charged with the death, and their retry policy
+   paces them; a pause would idle the node for them), and with a growing pause (0.5 s,
+   doubling up to 30 s) while processes keep dying at once with no job to blame (a
+   worker that cannot start or cannot stay up).
 
 A worker process that retires (``--max-tasks-per-child``, ``--max-memory-per-child``;
 see `taskwheel.worker.supervised`) says so first, and the supervisor starts its
@@ -63,6 +66,13 @@ Command = Callable[[str, int], Sequence[str]]
 def exit_status(returncode: int) -> int:
     """A process's exit status as a shell reports it: 128 + N when killed by signal N."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def quick_deaths_after(quick_deaths: int, lived: float, held_jobs: bool) -> int:
+    """The deaths at once in a row, counting one more death of a worker process that
+    lived ``lived`` seconds. A process that lived a while, or that died holding jobs
+    (it started, claimed, and a job is the suspect), ends the run."""
+    return 0 if held_jobs or lived >= QUICK_DEATH else quick_deaths + 1
 
 
 def restart_pause(quick_deaths: int) -> float:
@@ -240,7 +250,8 @@ class Supervisor:
             self.crashes += 1
             restart = current and not self._stopping
             if restart:
-                self._quick_deaths = self._quick_deaths + 1 if lived < QUICK_DEATH else 0
+                self._quick_deaths = quick_deaths_after(self._quick_deaths, lived,
+                                                        bool(ended))
             pause = restart_pause(self._quick_deaths)
             then = (f"starting another in {pause:.1f}s" if restart and pause
                     else "starting another" if restart else "not restarted: stopping")
