@@ -14,7 +14,7 @@ from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
 
 from .backends import BackendFactory
-from .conftest import NS, OTHER_NS, T0, enqueue_one, new_job, ts
+from .conftest import NS, OTHER_NS, T0, claim_one, enqueue_one, new_job, ts
 
 
 def test_enqueue_returns_the_job_as_stored(store: Store) -> None:
@@ -129,6 +129,31 @@ def test_an_enqueue_says_which_requests_got_a_job_that_held_their_key(store: Sto
     assert second.existing == (False, True, False, True)
     assert second[1].id == first[0].id
     assert second[3].id == second[2].id
+
+
+def test_every_job_of_a_mixed_batch_is_returned_as_stored(store: Store) -> None:
+    # A held key answers the job as it stands now (claimed since), not as requested; the
+    # jobs written answer what was stored, ready or due later, whatever their key.
+    [held] = store.enqueue([new_job("contract.a", {"n": [1, 2]}, idempotency_key="held")])
+    claim_one(store)
+    batch = store.enqueue([
+        new_job("contract.b", 1, delay=60, deadline_in=120, idempotency_key="new"),
+        new_job("contract.c", "x", priority=-3, timeout=2.5, mode="fast"),
+        new_job("contract.d", idempotency_key="held"),
+        new_job("contract.e", [None], run_at=T0 - 5, deadline=T0 + 30),
+        new_job("contract.f", idempotency_key="new"),
+        new_job("contract.g"),
+    ])
+
+    assert batch.existing == (False, False, True, False, True, False)
+    assert [job.task for job in batch] == [
+        "contract.b", "contract.c", "contract.a", "contract.e", "contract.b", "contract.g"]
+    for job in batch:
+        assert job == store.get_job(NS, job.id)
+    assert batch[2].id == held.id
+    assert (batch[2].status, batch[2].attempt) == (JobStatus.RUNNING, 1)
+    assert batch[0].status is JobStatus.SCHEDULED
+    assert batch[3].status is JobStatus.QUEUED
 
 
 def test_an_idempotency_key_still_holds_after_its_job_finished(store: Store) -> None:

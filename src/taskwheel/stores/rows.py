@@ -188,6 +188,38 @@ def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
     )
 
 
+def inserted_jobs(requests: Sequence[NewJob], found: Sequence[Columns]) -> list[Job]:
+    """The records of the rows of PostgreSQL's insert_jobs, in their order. A row
+    written carries only its id, status and times: its record is made from its request
+    (a row without a key is the request without a key of the same rank, by id; a row
+    with a key is the first request of that key), as `new_job` does. A held row
+    carries its stored row whole (``stored``, decoded JSON)."""
+    keyless = sorted(row["id"] for row in found
+                     if not row["held"] and row["idempotency_key"] is None)
+    request_of: dict[int | tuple[str, str], NewJob] = dict(zip(
+        keyless, (new for new in requests if new.idempotency_key is None), strict=True))
+    for new in requests:
+        if new.idempotency_key is not None:
+            request_of.setdefault((new.namespace, new.idempotency_key), new)
+    moments: dict[float, datetime] = {}  # a statement's rows share their instant
+    written = []
+    for row in found:
+        if row["held"]:
+            written.append(job(row["stored"], as_stored))
+            continue
+        key = row["idempotency_key"]
+        run_at, created_at = row["run_at"], row["created_at"]
+        if (when := moments.get(run_at)) is None:
+            when = moments[run_at] = epoch_datetime(run_at)
+        if (made := moments.get(created_at)) is None:
+            made = moments[created_at] = epoch_datetime(created_at)
+        written.append(created_job(
+            request_of[row["id"] if key is None else (row["namespace"], key)], row["id"],
+            _STATUS_OF[row["status"]], when, deadline=to_datetime(row["deadline"]),
+            created_at=made))
+    return written
+
+
 def fired_job_values(
     schedule: Schedule, fire: PlannedFire, status: JobStatus
 ) -> dict[str, Any]:

@@ -89,7 +89,10 @@ ORDER BY namespace
 -- or by an earlier request of the batch) writes nothing: the rows of the keys taken
 -- before this statement began are returned after the rows written, marked held. (A key
 -- taken by a transaction that committed while this statement ran is in neither: the
--- store looks for it again.)
+-- store looks for it again.) A row written answers only what the store did not send
+-- (its id, status, times): the store makes its record from the request, as for
+-- copy_jobs; decoding every column of it back cost the client more than the
+-- statement. A held row answers its whole stored row, as JSON.
 WITH limited AS (
     -- With unless_limited, a batch of a namespace with a quota (or a queue with a
     -- maximum depth) writes nothing and answers one row with limited set: the store
@@ -131,15 +134,17 @@ inserted AS (
     FROM requested
     ORDER BY position  -- ids ascend in the order of the requests
     ON CONFLICT (namespace, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING *
+    RETURNING id, namespace, idempotency_key, status, run_at, deadline, created_at
 )
-SELECT inserted.*, false AS held, false AS limited FROM inserted
+SELECT inserted.*, NULL::json AS stored, false AS held, false AS limited FROM inserted
 UNION ALL
-SELECT jobs.*, true, false FROM jobs
+SELECT jobs.id, jobs.namespace, jobs.idempotency_key, jobs.status, jobs.run_at,
+       jobs.deadline, jobs.created_at, row_to_json(jobs), true, false
+FROM jobs
 JOIN requested ON jobs.namespace = requested.namespace
               AND jobs.idempotency_key = requested.idempotency_key
 UNION ALL
-SELECT (NULL::jobs).*, false, true
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, true
 WHERE %(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited)
 
 -- name: reserve_jobs

@@ -215,7 +215,7 @@ class PostgresExecutor(
         found = self._execute("insert_jobs", params).fetchall()
         if found and found[-1]["limited"]:
             return None
-        written = [rows.job(row, rows.as_stored) for row in found]
+        written = rows.inserted_jobs(jobs, found)
         held = {row["id"] for row in found if row["held"]}
         # Rows without a key in id order, which is the order of their requests.
         fresh = iter(sorted((job for job in written if job.idempotency_key is None),
