@@ -188,36 +188,45 @@ def new_job(new: NewJob, values: JobValues, now: datetime) -> Job:
     )
 
 
-def inserted_jobs(requests: Sequence[NewJob], found: Sequence[Columns]) -> list[Job]:
-    """The records of the rows of PostgreSQL's insert_jobs, in their order. A row
-    written carries only its id, status and times: its record is made from its request
-    (a row without a key is the request without a key of the same rank, by id; a row
-    with a key is the first request of that key), as `new_job` does. A held row
-    carries its stored row whole (``stored``, decoded JSON)."""
-    keyless = sorted(row["id"] for row in found
-                     if not row["held"] and row["idempotency_key"] is None)
-    request_of: dict[int | tuple[str, str], NewJob] = dict(zip(
-        keyless, (new for new in requests if new.idempotency_key is None), strict=True))
-    for new in requests:
-        if new.idempotency_key is not None:
-            request_of.setdefault((new.namespace, new.idempotency_key), new)
+def inserted_jobs(requests: Sequence[NewJob], found: Sequence[Columns]) -> list[Job | None]:
+    """Each request's job, in the order of the requests, from the rows of PostgreSQL's
+    insert_jobs. A request without a key has the row without a key of the same rank (ids
+    ascend in the order of the requests); a request with a key, the row of its key. A
+    row written carries only its id, status and times: its record is made from the
+    first request of it (the one written), as `new_job` does; a held row carries its
+    stored row whole (``stored``, decoded JSON). None for a request whose key is in no
+    row (taken by a transaction that committed while the statement ran)."""
+    keyless: list[Columns] = []
+    keyed: dict[tuple[str, str], Columns] = {}
+    for each in found:
+        if (key := each["idempotency_key"]) is None:
+            keyless.append(each)
+        else:
+            keyed.setdefault((each["namespace"], key), each)
+    fresh = iter(sorted(keyless, key=lambda each: each["id"]))
+    made: dict[int, Job] = {}  # a key named twice in the batch answers one record
     moments: dict[float, datetime] = {}  # a statement's rows share their instant
-    written = []
-    for row in found:
-        if row["held"]:
-            written.append(job(row["stored"], as_stored))
+    answers: list[Job | None] = []
+    for new in requests:
+        row: Columns | None = next(fresh) if new.idempotency_key is None else keyed.get(
+            (new.namespace, new.idempotency_key))
+        if row is None:
+            answers.append(None)
             continue
-        key = row["idempotency_key"]
-        run_at, created_at = row["run_at"], row["created_at"]
-        if (when := moments.get(run_at)) is None:
-            when = moments[run_at] = epoch_datetime(run_at)
-        if (made := moments.get(created_at)) is None:
-            made = moments[created_at] = epoch_datetime(created_at)
-        written.append(created_job(
-            request_of[row["id"] if key is None else (row["namespace"], key)], row["id"],
-            _STATUS_OF[row["status"]], when, deadline=to_datetime(row["deadline"]),
-            created_at=made))
-    return written
+        record = made.get(row["id"])
+        if record is None and row["held"]:
+            record = made[row["id"]] = job(row["stored"], as_stored)
+        elif record is None:
+            run_at, created_at = row["run_at"], row["created_at"]
+            if (when := moments.get(run_at)) is None:
+                when = moments[run_at] = epoch_datetime(run_at)
+            if (at := moments.get(created_at)) is None:
+                at = moments[created_at] = epoch_datetime(created_at)
+            record = made[row["id"]] = created_job(
+                new, row["id"], _STATUS_OF[row["status"]], when,
+                deadline=to_datetime(row["deadline"]), created_at=at)
+        answers.append(record)
+    return answers
 
 
 def fired_job_values(

@@ -215,17 +215,8 @@ class PostgresExecutor(
         found = self._execute("insert_jobs", params).fetchall()
         if found and found[-1]["limited"]:
             return None
-        written = rows.inserted_jobs(jobs, found)
+        answers = rows.inserted_jobs(jobs, found)
         held = {row["id"] for row in found if row["held"]}
-        # Rows without a key in id order, which is the order of their requests.
-        fresh = iter(sorted((job for job in written if job.idempotency_key is None),
-                            key=lambda job: job.id))
-        keyed = {(job.namespace, job.idempotency_key): job for job in written
-                 if job.idempotency_key is not None}
-        answers: list[Job | None] = [
-            keyed.get((new.namespace, new.idempotency_key)) if new.idempotency_key is not None
-            else next(fresh) for new in jobs
-        ]
         lost = [new for new, job in zip(jobs, answers, strict=True) if job is None]
         if lost:
             # Their keys were taken by transactions that committed while the statement
