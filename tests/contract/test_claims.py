@@ -3,6 +3,8 @@ clock), under which fencing token, and in which order ready jobs are taken."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from taskwheel.clock import ManualClock
@@ -211,6 +213,44 @@ def test_due_jobs_a_claim_does_not_take_become_ready_for_other_workers(
     assert store.get_job(NS, later.id).status is JobStatus.SCHEDULED
     assert [j.id for j in claim_all(store, "w2")] == [second.id, ready.id]
     assert [j.id for j in claim_all(store, "w3", ["other"])] == [elsewhere.id]
+
+
+@pytest.mark.parametrize("due", [False, True])
+def test_a_claim_ahead_takes_plain_delayed_jobs_due_within_it_where_the_store_claims_ahead(
+    store: Store, clock: ManualClock, due: bool
+) -> None:
+    """``ahead``: the claimer holds what it gets until it falls due. A store that claims
+    ahead (PostgreSQL) takes a plain delayed job due within ``ahead`` now, in dispatch
+    order among the ready ones, its ``started_at`` being its due time; one that does not
+    answers as any claim. Either way a job in the window that the claim does not take
+    stays delayed (made ready early, a claimer that holds nothing would start it early),
+    a gated one included, and the earliest of them is the next due time."""
+    ready = enqueue_one(store, new_job(priority=1))
+    soon = enqueue_one(store, new_job(delay=0.5, priority=5))
+    elsewhere = enqueue_one(store, new_job(delay=0.25, queue="other"))
+    keyed = enqueue_one(store, replace(new_job(delay=0.75), gate_key="k", gate_capacity=1))
+    beyond = enqueue_one(store, new_job(delay=2))
+
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=due, ahead=1.0))
+
+    if store.claims_ahead:
+        assert [j.id for j in claim.jobs] == [soon.id, ready.id]
+        assert [ts(j.started_at) for j in claim.jobs] == [T0 + 0.5, T0]
+    else:
+        assert [j.id for j in claim.jobs] == [ready.id]
+    assert claim.next_due == T0 + 0.25
+    for left in (elsewhere, keyed, beyond):
+        assert store.get_job(NS, left.id).status is JobStatus.SCHEDULED
+    clock.advance(2)
+    later = store.claim(ClaimRequest("w2", (NS,), (QUEUE,), 10, TTL, ahead=1.0))
+    assert [j.id for j in later.jobs] == ([keyed.id, beyond.id] if store.claims_ahead
+                                          else [soon.id, keyed.id, beyond.id])
+
+
+def test_a_claim_ahead_is_at_most_a_second() -> None:
+    for bad in (-0.001, 1.5, float("nan"), float("inf"), True, "0.01"):
+        with pytest.raises(InvalidInput, match="ahead"):
+            ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, ahead=bad)  # type: ignore[arg-type]
 
 
 def test_a_claim_reports_when_the_next_delayed_job_falls_due(store: Store) -> None:

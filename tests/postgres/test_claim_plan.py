@@ -49,7 +49,8 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
     if analysed:
         admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
     params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
-              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01,
+              "now": None}
 
     plans = {}
     with psycopg.ClientCursor(admin) as cursor:  # the values inlined: a custom plan
@@ -84,7 +85,8 @@ def test_a_claim_reads_the_due_jobs_off_jobs_due_not_every_delayed_job(
     if analysed:
         admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
     params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
-              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01,
+              "now": None}
 
     with psycopg.ClientCursor(admin) as cursor, admin.transaction(force_rollback=True):
         cursor.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
@@ -99,7 +101,8 @@ def test_a_claim_reads_the_due_jobs_off_jobs_due_not_every_delayed_job(
 
 def _claim_plan(admin: psycopg.Connection[tuple[Any, ...]], schema: str) -> str:
     params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
-              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01,
+              "now": None}
     with psycopg.ClientCursor(admin) as cursor, admin.transaction(force_rollback=True):
         cursor.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
         rows = cursor.execute("EXPLAIN " + _QUERIES["claim_at_once"], params)
@@ -144,7 +147,8 @@ def test_a_small_analysed_table_updates_the_claimed_jobs_by_primary_key(
                                        AttemptOutcome.SUCCEEDED, "null") for job in claimed])
     store.enqueue([new_job(1)])  # statistics still say a thousand ready jobs
     params = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
-              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "now": None}
+              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01,
+              "now": None}
     with psycopg.ClientCursor(admin) as cursor:
         cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
         for name in ("claim_at_once", "claim_jobs"):

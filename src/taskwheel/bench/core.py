@@ -152,7 +152,8 @@ class CeilingResult:
 class DelayedResult:
     """Delayed jobs on idle workers, leads drawn from `DELAYED_LEADS`: ``to_code``, how
     late the task's first line ran after the job fell due; ``to_claim``, the same for
-    the claim's ``started_at`` (the store's part)."""
+    the claim's ``started_at`` (the store's part; 0 for a job claimed ahead of its due
+    time, whose ``started_at`` is its due time)."""
 
     to_code: Percentiles
     to_claim: Percentiles

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from taskwheel.errors import InvalidInput
 
+MAX_AHEAD = 1.0  # seconds: a claim ahead covers a claim's round trip, not a schedule
+
 
 @dataclass(frozen=True, slots=True)
 class ClaimRequest:
@@ -42,6 +44,13 @@ class ClaimRequest:
     whose one-statement claim cannot make due jobs ready (SQLite's) then goes straight
     to the steps that do so first; PostgreSQL's makes them ready and claims them in
     that one statement (see ``claim_at_once`` in its queries.sql).
+
+    ``ahead``: the claimer holds each job it gets until the job's due time, so a plain
+    delayed job falling due within this many seconds may be claimed now, its
+    ``started_at`` being its due time. A store whose claim takes longer than its
+    worker's alarm is precise does so (`Store.claims_ahead`: PostgreSQL's one-statement
+    claim), and the job's code starts when it falls due rather than one claim later.
+    A claimer that runs what it gets at once leaves it 0.
     """
 
     worker_id: str
@@ -51,6 +60,7 @@ class ClaimRequest:
     lease_ttl: float
     tasks: tuple[str, ...] | None = None
     due: bool = False
+    ahead: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.namespaces:
@@ -66,3 +76,8 @@ class ClaimRequest:
         ):
             raise InvalidInput("lease_ttl", f"must be a number of seconds > 0, got "
                                f"{self.lease_ttl!r}")
+        if isinstance(self.ahead, bool) or not isinstance(self.ahead, int | float) or not (
+            0 <= self.ahead <= MAX_AHEAD
+        ):
+            raise InvalidInput("ahead", f"must be a number of seconds from 0 to "
+                               f"{MAX_AHEAD:g}, got {self.ahead!r}")

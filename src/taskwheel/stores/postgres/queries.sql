@@ -189,8 +189,11 @@ RESET plan_cache_mode
 -- the claim keeps a reserve (`fairness.QueueReserve`: its policy claims in steps), it
 -- does nothing and answers slow: the store then claims in steps (promote_due, expire_missed,
 -- claim_jobs, next_due) in one transaction. Jobs whose deadline passed expire here.
+-- With %(ahead)s > 0 the claimer holds each job until its due time (ClaimRequest.ahead),
+-- so plain delayed jobs due within that many seconds are taken too (started_at: their
+-- due time); those not taken are left delayed, for a claimer that holds none.
 -- One row when nothing is claimed (id NULL), else one per job; each carries slow and
--- next_due (the earliest delayed job not yet due).
+-- next_due (the earliest delayed job not yet due and not taken).
 WITH claimed_namespaces AS (
     SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
 ),
@@ -207,17 +210,23 @@ earliest AS (
         WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
 ),
 due AS (
-    -- The delayed jobs due now, read per namespace as a range of jobs_due in due order
-    -- from the earliest on (a lower end the planner cannot know, see promote_due),
-    -- except those whose deadline passed (missed, below, expires them). Locked: due
-    -- jobs another claimer is promoting at this moment are left to it.
+    -- The delayed jobs due now (or within %(ahead)s), read per namespace as a range of
+    -- jobs_due in due order from the earliest on (a lower end the planner cannot know,
+    -- see promote_due), except those whose deadline passed (missed, below, expires
+    -- them). Locked: due jobs another claimer is promoting at this moment are left to it.
     SELECT found.* FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, queue, task, gate_key, rate_key, blocked, priority + rank_offset AS rank,
                fair_pass, deadline, run_at
         FROM jobs
         WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-          AND run_at >= (SELECT run_at FROM earliest) AND run_at <= clock_now(%(now)s)
+          AND run_at >= (SELECT run_at FROM earliest)
+          AND run_at <= clock_now(%(now)s) + %(ahead)s::float8
+          -- Ahead of its time only a plain job: a gate or a pause decides when the
+          -- others become ready (the claim in steps, at their due time).
+          AND (run_at <= clock_now(%(now)s)
+               OR (gate_key IS NULL AND rate_key IS NULL AND NOT blocked
+                   AND NOT EXISTS (SELECT 1 FROM pauses WHERE pauses.namespace = ns.namespace)))
           AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
                    AND deadline_policy = 'expire')
         ORDER BY run_at
@@ -241,14 +250,6 @@ slow AS (
                    WHERE namespace = ANY(%(namespaces)s::text[])
                      AND queue = ANY(%(queues)s::text[]))
         AS needed
-),
-later AS (
-    -- The earliest delayed job not due yet: when the worker's alarm is to ring.
-    SELECT min(first.run_at) AS run_at FROM claimed_namespaces AS ns
-    CROSS JOIN LATERAL (
-        SELECT min(run_at) AS run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-          AND run_at > clock_now(%(now)s)) AS first
 ),
 missed AS (
     SELECT id FROM jobs
@@ -294,10 +295,20 @@ taken AS (
              candidate.run_at, candidate.id
     LIMIT %(limit)s
 ),
+later AS (
+    -- The earliest delayed job not due yet and not taken ahead of its time: when the
+    -- worker's alarm is to ring.
+    SELECT min(first.run_at) AS run_at FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT min(run_at) AS run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+          AND run_at > clock_now(%(now)s) AND id NOT IN (SELECT id FROM taken)) AS first
+),
 claimed AS (
     UPDATE jobs
     SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
-        lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+        lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s,
+        started_at = GREATEST(clock_now(%(now)s), jobs.run_at)
     WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
     RETURNING jobs.*
 ),
@@ -305,7 +316,7 @@ promoted AS (
     UPDATE jobs SET status = 'queued'
     FROM due
     WHERE jobs.id = due.id AND NOT (SELECT needed FROM slow)
-      AND due.id NOT IN (SELECT id FROM taken)
+      AND due.id NOT IN (SELECT id FROM taken) AND due.run_at <= clock_now(%(now)s)
 )
 SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due
 FROM slow LEFT JOIN claimed ON true

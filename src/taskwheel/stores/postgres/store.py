@@ -643,6 +643,7 @@ class PostgresStore(SQLStore):
 
     kind = "postgres"
     claims_due_at_once = True  # see claim_at_once in queries.sql
+    claims_ahead = True  # ditto: a claim's commit is the bulk of a due job's lateness
 
     def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
         self.settings = ConnectionSettings.from_url(url, schema=schema)
@@ -788,7 +789,7 @@ def _namespaces(namespaces: Sequence[str]) -> Params:
 def _claim_params(request: ClaimRequest) -> Params:
     return {**_namespaces(request.namespaces), "queues": list(request.queues),
             "worker_id": request.worker_id, "limit": request.limit,
-            "lease_ttl": float(request.lease_ttl),
+            "lease_ttl": float(request.lease_ttl), "ahead": float(request.ahead),
             "tasks": None if request.tasks is None else list(request.tasks)}
 
 
