@@ -9,6 +9,7 @@ import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput
+from taskwheel.gates import GateKind
 from taskwheel.jobs import DeadlinePolicy, Job, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
@@ -216,15 +217,15 @@ def test_due_jobs_a_claim_does_not_take_become_ready_for_other_workers(
 
 
 @pytest.mark.parametrize("due", [False, True])
-def test_a_claim_ahead_takes_plain_delayed_jobs_due_within_it_where_the_store_claims_ahead(
+def test_a_claim_ahead_takes_plain_delayed_jobs_due_within_it(
     store: Store, clock: ManualClock, due: bool
 ) -> None:
-    """``ahead``: the claimer holds what it gets until it falls due. A store that claims
-    ahead (PostgreSQL) takes a plain delayed job due within ``ahead`` now, in dispatch
-    order among the ready ones, its ``started_at`` being its due time; one that does not
-    answers as any claim. Either way a job in the window that the claim does not take
-    stays delayed (made ready early, a claimer that holds nothing would start it early),
-    a gated one included, and the earliest of them is the next due time."""
+    """``ahead``: the claimer holds what it gets until it falls due. A claim told a
+    delayed job is due (its alarm rang, ahead) takes the plain delayed jobs due within
+    ``ahead`` too, their ``started_at`` being their due time (PostgreSQL's one-statement
+    claim does so on any claim). A job in the window that the claim does not take stays
+    delayed (made ready early, a claimer that holds nothing would start it early), a
+    gated one included, and the earliest of them is the next due time."""
     ready = enqueue_one(store, new_job(priority=1))
     soon = enqueue_one(store, new_job(delay=0.5, priority=5))
     elsewhere = enqueue_one(store, new_job(delay=0.25, queue="other"))
@@ -233,18 +234,53 @@ def test_a_claim_ahead_takes_plain_delayed_jobs_due_within_it_where_the_store_cl
 
     claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=due, ahead=1.0))
 
-    if store.claims_ahead:
+    assert store.claims_ahead
+    if due or store.claims_due_at_once:  # type: ignore[attr-defined]
         assert [j.id for j in claim.jobs] == [soon.id, ready.id]
         assert [ts(j.started_at) for j in claim.jobs] == [T0 + 0.5, T0]
-    else:
+        assert store.get_job(NS, soon.id).status is JobStatus.RUNNING
+    else:  # SQLite's one-statement claim of ready jobs: the alarm will say when
         assert [j.id for j in claim.jobs] == [ready.id]
     assert claim.next_due == T0 + 0.25
     for left in (elsewhere, keyed, beyond):
         assert store.get_job(NS, left.id).status is JobStatus.SCHEDULED
     clock.advance(2)
     later = store.claim(ClaimRequest("w2", (NS,), (QUEUE,), 10, TTL, ahead=1.0))
-    assert [j.id for j in later.jobs] == ([keyed.id, beyond.id] if store.claims_ahead
+    taken_ahead = due or store.claims_due_at_once  # type: ignore[attr-defined]
+    assert [j.id for j in later.jobs] == ([keyed.id, beyond.id] if taken_ahead
                                           else [soon.id, keyed.id, beyond.id])
+
+
+def test_a_pause_in_the_namespace_keeps_delayed_jobs_from_being_claimed_ahead(
+    store: Store, clock: ManualClock
+) -> None:
+    """A pause (here of another queue) decides when the namespace's due jobs become
+    ready: the claim ahead leaves them to the claim at their due time."""
+    job = enqueue_one(store, new_job(delay=0.5))
+    store.pause(NS, GateKind.QUEUE, "other")
+
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=True, ahead=1.0))
+
+    assert (claim.jobs, claim.next_due) == ([], T0 + 0.5)
+    assert store.get_job(NS, job.id).status is JobStatus.SCHEDULED
+
+
+def test_a_claim_ahead_takes_the_ready_jobs_first_when_its_limit_binds_on_sqlite(
+    store: Store, clock: ManualClock
+) -> None:
+    """Where the jobs due ahead are claimed after the ready ones (SQLite), a claim whose
+    limit the ready jobs fill takes none of them; either way the answer is in dispatch
+    order and nothing is lost."""
+    soon = enqueue_one(store, new_job(delay=0.5, priority=5))
+    ready = enqueue_one(store, new_job(priority=1))
+
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 1, TTL, due=True, ahead=1.0))
+
+    first = soon if store.claims_due_at_once else ready  # type: ignore[attr-defined]
+    assert [j.id for j in claim.jobs] == [first.id]
+    clock.advance(1)
+    rest = store.claim(ClaimRequest("w2", (NS,), (QUEUE,), 10, TTL, due=True, ahead=1.0))
+    assert {j.id for j in rest.jobs} == {soon.id, ready.id} - {first.id}
 
 
 def test_a_claim_ahead_is_at_most_a_second() -> None:

@@ -174,6 +174,54 @@ def test_an_idle_worker_starts_a_delayed_job_when_it_falls_due_not_at_its_next_p
         assert later.refresh().status is JobStatus.SCHEDULED
 
 
+def test_a_worker_claims_delayed_jobs_ahead_and_starts_their_code_when_they_fall_due(
+    app: taskwheel.App,
+) -> None:
+    """A worker claims a plain delayed job up to `CLAIM_AHEAD` before it falls due and
+    holds it: its code never starts before its due time (judged by this host's clock,
+    which is the database's here), and its started_at is never before it either."""
+    @app.task
+    async def stamp() -> float:
+        return time.time()
+
+    with running_worker(app, poll_interval="60s"):
+        handles = [stamp.enqueue(delay=lead) for lead in (0.05, 0.1, 0.15, 0.2, 0.3)]
+        wait_for(lambda: all(finished(h) for h in handles), what="the delayed jobs")
+    for handle in handles:
+        job = handle.refresh().record
+        assert job.status is JobStatus.SUCCEEDED
+        assert job.started_at is not None
+        assert job.started_at >= job.run_at
+        assert job.result >= job.run_at.timestamp(), (job.result, job.run_at)
+
+
+def test_a_worker_looks_ahead_once_at_a_delayed_job_it_does_not_take(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delayed job of another queue, due within the look ahead: the claim ahead leaves
+    it, and the worker claims again at its due time (which makes it ready for its own
+    workers), not over and over until then."""
+    monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.5)
+    app.task(sample_tasks.ok)
+    elsewhere = app.task(name="elsewhere", queue="other")(sample_tasks.ok)
+    claims = []
+    claim = app.store.claim
+
+    def counted(request: ClaimRequest) -> Claim:
+        claims.append(request)
+        return claim(request)
+
+    monkeypatch.setattr(app.store, "claim", counted)
+    with running_worker(app, poll_interval="60s", queues=["default"]):
+        wait_for(lambda: claims, what="the worker's first claim")
+        job = elsewhere.enqueue(1, delay="600ms")
+        wait_for(lambda: job.refresh().status is JobStatus.QUEUED, what="the job to fall due")
+        wait_for(lambda: len(claims) >= 3, what="the claim at its due time")
+    # The first, the one ahead, the one at its due time (which made it ready), and the
+    # wake-up that readiness sends; looking again and again would be a hundred.
+    assert len(claims) <= 5, len(claims)
+
+
 def test_a_delayed_job_enqueued_while_a_claim_is_on_its_way_still_moves_the_alarm(
     app: taskwheel.App, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

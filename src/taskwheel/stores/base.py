@@ -76,8 +76,8 @@ class Store(ABC):
     kind: str = "taskwheel"  # the backend's name in messages: "sqlite", "postgres"
     _events: Events | None = None
     tracer: EnqueueTracer | None = None  # set by `taskwheel.tracing.instrument`
-    # Whether `claim` takes delayed jobs due within `ClaimRequest.ahead` (PostgreSQL's
-    # does: its claim takes longer than a worker's alarm is late; SQLite's need not).
+    # Whether `claim` takes delayed jobs due within `ClaimRequest.ahead` (both SQL
+    # stores do: a claim takes longer than a worker's alarm is late).
     claims_ahead: bool = False
 
     @property

@@ -47,10 +47,12 @@ class ClaimRequest:
 
     ``ahead``: the claimer holds each job it gets until the job's due time, so a plain
     delayed job falling due within this many seconds may be claimed now, its
-    ``started_at`` being its due time. A store whose claim takes longer than its
-    worker's alarm is precise does so (`Store.claims_ahead`: PostgreSQL's one-statement
-    claim), and the job's code starts when it falls due rather than one claim later.
-    A claimer that runs what it gets at once leaves it 0.
+    ``started_at`` being its due time. A store that claims ahead (`Store.claims_ahead`)
+    does so, so the job's code starts when it falls due rather than one claim and its
+    commit later: PostgreSQL's one-statement claim takes them in dispatch order with
+    the ready ones, SQLite's claim in steps after the ready ones (`Executor.claim_ahead`;
+    its alarm makes it a claim in steps with ``due``). A claimer that runs what it gets
+    at once leaves it 0.
     """
 
     worker_id: str

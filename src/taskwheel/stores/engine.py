@@ -136,6 +136,7 @@ class SQLStore(RateControl, Store):
     # Whether the dialect's one-statement claim makes due delayed jobs ready and claims
     # them itself: a claim whose worker knows one is due then tries it first too.
     claims_due_at_once: bool = False
+    claims_ahead = True  # PostgreSQL's claim_at_once, or Executor.claim_ahead after the rest
 
     def now(self) -> float:
         return self.clock.now()
@@ -264,6 +265,8 @@ class SQLStore(RateControl, Store):
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
                 claim = policy.claim(tx, request)
+                if request.ahead:
+                    claim = tx.claim_ahead(request, claim)
         policy.claimed(claim)
         claim.jobs.sort(key=Job.dispatch_key)
         return claim

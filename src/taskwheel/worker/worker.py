@@ -72,9 +72,10 @@ _NAMESPACES_REFRESH = 10
 BURST_HORIZON = 60.0
 _ALARM_MARGIN = 0.0001  # seconds past a due time the worker wakes (see _sleep_until_alarm)
 # How long before a delayed job falls due the worker claims it, on a store that claims
-# ahead (`Store.claims_ahead`); it holds the job and starts its code at the due time. On
-# PostgreSQL a claim and its commit take 1-3 ms, more with workers racing for one job:
-# claimed when due, the job started that much late.
+# ahead (`Store.claims_ahead`); it holds the job and starts its code at the due time. A
+# claim and its commit take 1-3 ms on PostgreSQL, up to a few on SQLite behind another
+# writer, more with workers racing for one job: claimed when due, the job started that
+# much late.
 CLAIM_AHEAD = 0.010
 T = TypeVar("T")
 

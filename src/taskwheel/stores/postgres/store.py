@@ -643,7 +643,6 @@ class PostgresStore(SQLStore):
 
     kind = "postgres"
     claims_due_at_once = True  # see claim_at_once in queries.sql
-    claims_ahead = True  # ditto: a claim's commit is the bulk of a due job's lateness
 
     def __init__(self, url: str, *, schema: str | None = None, clock: Clock | None = None) -> None:
         self.settings = ConnectionSettings.from_url(url, schema=schema)

@@ -212,6 +212,27 @@ WHERE id IN (
     LIMIT :limit)
 RETURNING *
 
+-- name: claim_ahead
+-- For a claimer that holds each job until its due time (ClaimRequest.ahead): after the
+-- ready ones (claim_jobs, in the same transaction), up to :limit plain delayed jobs of
+-- :namespaces (JSON), :queues and :tasks due within :ahead seconds, in due order, each
+-- started at its due time. Not one of a key, blocked, or in a namespace with a pause:
+-- those become ready at their due time (promote_due), where the gates decide.
+UPDATE taskwheel_jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = :worker_id,
+    lease_expires_at = :now + :lease_ttl, started_at = run_at
+WHERE id IN (
+    SELECT job.id FROM json_each(:namespaces) AS claimed
+    JOIN taskwheel_jobs AS job INDEXED BY taskwheel_jobs_due ON job.namespace = claimed.value
+    WHERE job.status = 'scheduled' AND job.run_at > :now AND job.run_at <= :now + :ahead
+      AND job.queue IN (SELECT value FROM json_each(:queues))
+      AND (:tasks IS NULL OR job.task IN (SELECT value FROM json_each(:tasks)))
+      AND job.gate_key IS NULL AND job.rate_key IS NULL AND job.blocked = 0
+      AND NOT EXISTS (SELECT 1 FROM taskwheel_pauses AS p WHERE p.namespace = claimed.value)
+    ORDER BY job.run_at, job.id
+    LIMIT :limit)
+RETURNING *
+
 -- name: next_due
 -- The earliest due time of each namespace's delayed jobs (jobs_due), then the least.
 SELECT min((SELECT min(run_at) FROM taskwheel_jobs

@@ -97,6 +97,7 @@ class SQLiteExecutor(
         # Work that needs no lock, done once the write transaction has committed (by
         # `_Writing`), so the write lock is held for statements only.
         self.after_commit: list[Callable[[], None]] = []
+        self._claimed = 0  # rows claimed in this transaction (their records come after it)
 
     def _c(self) -> sqlite3.Connection:
         if self._write is not None:
@@ -240,15 +241,19 @@ class SQLiteExecutor(
         jobs = self._jobs_after_commit(conn.execute(claim, params).fetchall())
         return Claim(jobs=jobs, next_due=_optional_float(conn.execute(due, params).fetchone()[0]))
 
-    def _jobs_after_commit(self, found: list[sqlite3.Row]) -> list[Job]:
+    def _jobs_after_commit(self, found: list[sqlite3.Row],
+                           into: list[Job] | None = None) -> list[Job]:
         """The records of rows a claim took, made once the claim has committed: most of
         a claim's own time, which the other writers need not wait for (and, on a busy
-        worker, time its thread may spend waiting for the interpreter). The list is
-        empty until then; nothing reads it inside the transaction."""
+        worker, time its thread may spend waiting for the interpreter). The list (a new
+        one, or ``into``, after the records already bound for it) is empty until then;
+        nothing reads it inside the transaction."""
+        jobs: list[Job] = [] if into is None else into
+        self._claimed += len(found)
         if self._write is None:
-            return job_records(found)
-        jobs: list[Job] = []
-        self.after_commit.append(lambda: jobs.extend(job_records(found)))
+            jobs.extend(job_records(found))
+        else:
+            self.after_commit.append(lambda: jobs.extend(job_records(found)))
         return jobs
 
     def promote_due(self, namespaces: Sequence[str]) -> int:
@@ -276,6 +281,17 @@ class SQLiteExecutor(
     def claim_jobs(self, request: ClaimRequest) -> Claim:
         jobs = self._jobs_after_commit(self._execute(
             "claim_jobs", _claim_params(request, self.now())).fetchall())
+        return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
+
+    def claim_ahead(self, request: ClaimRequest, claim: Claim) -> Claim:
+        room = request.limit - self._claimed
+        if room <= 0 or not request.ahead:
+            return claim
+        params = {**_claim_params(request, self.now()), "limit": room, "ahead": request.ahead}
+        found = self._execute("claim_ahead", params).fetchall()
+        if not found:
+            return claim
+        jobs = self._jobs_after_commit(found, into=claim.jobs)
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
     def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
