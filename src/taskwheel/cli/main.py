@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,15 @@ class _Commands(click.Group):
     one ``error:`` line with exit code 2, like taskwheel's own refusals, rather than
     click's usage block."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_optional_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            _register_optional_commands()
+        return super().get_command(ctx, cmd_name)
+
     def main(
         self, args: Sequence[str] | None = None, prog_name: str | None = None,
         complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
@@ -70,6 +80,8 @@ class _Commands(click.Group):
                       for a, b in zip(given, [*given[1:], ""][:len(given)], strict=True))
         try:
             defaults = read_defaults(Path.cwd())
+            if defaults.source is not None:  # its keys are checked against every command
+                _register_optional_commands()
             extra.setdefault("default_map", default_map(self, defaults))
             extra.setdefault("obj", defaults)
         except InvalidInput as exc:
@@ -110,7 +122,11 @@ for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, task
 jobs.add_command(tail_jobs)
 
 
+@functools.cache
 def _register_optional_commands() -> None:
+    """Add ``bench``, once: imported only when it is asked for, listed (help,
+    completion) or checked against a configuration file, the benchmarks' modules (about
+    a quarter of the command line's start-up) load for no other command."""
     try:
         from taskwheel.cli.bench import bench  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
@@ -119,9 +135,6 @@ def _register_optional_commands() -> None:
             click.echo(f"warning: the bench command is unavailable: {exc}", err=True)
         return
     cli.add_command(bench)
-
-
-_register_optional_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
