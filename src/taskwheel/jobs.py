@@ -301,10 +301,13 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Jobs a worker claimed, in dispatch order, and when the next delayed job is due."""
+    """Jobs a worker claimed, in dispatch order, and when the next delayed job is due.
+    ``at``: the store's clock when it claimed jobs due ahead of it (`ClaimRequest.ahead`),
+    so that the claimer holds each for its due time less that, whatever its own clock."""
 
     jobs: list[Job]
     next_due: float | None
+    at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput
+from taskwheel.fairness import QueueReserve
 from taskwheel.gates import GateKind
 from taskwheel.jobs import DeadlinePolicy, Job, NewJob
 from taskwheel.lifecycle import JobStatus
@@ -281,6 +282,25 @@ def test_a_claim_ahead_takes_the_ready_jobs_first_when_its_limit_binds_on_sqlite
     clock.advance(1)
     rest = store.claim(ClaimRequest("w2", (NS,), (QUEUE,), 10, TTL, due=True, ahead=1.0))
     assert {j.id for j in rest.jobs} == {soon.id, ready.id} - {first.id}
+
+
+def test_a_claim_in_steps_takes_the_jobs_due_ahead_after_the_ready_ones(
+    store: Store, clock: ManualClock
+) -> None:
+    """A queue that keeps a reserve is claimed in steps on both stores (PostgreSQL's
+    one statement answers "slow"): the claim ahead is a step of it there too, after
+    the ready jobs, within the limit."""
+    store.set_queue_reserve(QueueReserve(NS, QUEUE, 0.5, below=5))
+    first = enqueue_one(store, new_job(delay=0.5))
+    second = enqueue_one(store, new_job(delay=0.75))
+    ready = enqueue_one(store, new_job())
+
+    claim = store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 2, TTL, due=True, ahead=1.0))
+
+    assert {j.id for j in claim.jobs} == {ready.id, first.id}
+    assert {j.id: ts(j.started_at) for j in claim.jobs} == {ready.id: T0, first.id: T0 + 0.5}
+    assert claim.next_due == T0 + 0.75
+    assert store.get_job(NS, second.id).status is JobStatus.SCHEDULED
 
 
 def test_a_claim_ahead_is_at_most_a_second() -> None:

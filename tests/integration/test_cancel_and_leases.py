@@ -195,6 +195,23 @@ def test_a_worker_claims_delayed_jobs_ahead_and_starts_their_code_when_they_fall
         assert job.result >= job.run_at.timestamp(), (job.result, job.run_at)
 
 
+def test_a_job_claimed_ahead_and_cancelled_before_it_falls_due_never_starts(
+    app: taskwheel.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.9)
+    task = app.task(sample_tasks.append_name)
+    out = tmp_path / "ran"
+    with running_worker(app, poll_interval="60s"):
+        job = task.enqueue(str(out), "held", delay="800ms")
+        wait_for(lambda: job.refresh().status is JobStatus.RUNNING,
+                 what="the job to be claimed ahead of its due time")
+        job.cancel()
+        wait_for(lambda: finished(job), what="the cancel to end it")
+    assert job.refresh().status is JobStatus.CANCELLED
+    assert job.attempts()[-1].error == "cancelled before it fell due"
+    assert not out.exists()
+
+
 def test_a_worker_looks_ahead_once_at_a_delayed_job_it_does_not_take(
     app: taskwheel.App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

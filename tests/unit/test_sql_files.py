@@ -34,3 +34,13 @@ def test_the_limit_is_psycopgs() -> None:
 
     psycopgs = getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", MAX_STATEMENT_BYTES)
     assert psycopgs >= MAX_STATEMENT_BYTES
+
+
+def test_the_two_dialects_name_the_same_statements() -> None:
+    """One intent, one name, in both queries.sql files (DESIGN.md): the orchestration
+    written once calls each by that name. PostgreSQL alone switches its claims to
+    generic plans and back."""
+    postgres = set(load_queries("taskwheel.stores.postgres", "queries.sql"))
+    sqlite = set(load_queries("taskwheel.stores.sqlite", "queries.sql"))
+    assert postgres - sqlite == {"generic_plans", "chosen_plans"}
+    assert sqlite - postgres == set()

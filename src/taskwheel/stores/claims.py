@@ -50,9 +50,9 @@ class ClaimRequest:
     ``started_at`` being its due time. A store that claims ahead (`Store.claims_ahead`)
     does so, so the job's code starts when it falls due rather than one claim and its
     commit later: PostgreSQL's one-statement claim takes them in dispatch order with
-    the ready ones, SQLite's claim in steps after the ready ones (`Executor.claim_ahead`;
-    its alarm makes it a claim in steps with ``due``). A claimer that runs what it gets
-    at once leaves it 0.
+    the ready ones, a claim in steps after the ready ones (`Executor.claim_ahead`: on
+    SQLite, a claim with ``due``; on PostgreSQL, one behind a gate or a queue's
+    reserve). A claimer that runs what it gets at once leaves it 0.
     """
 
     worker_id: str

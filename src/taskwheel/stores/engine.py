@@ -136,7 +136,7 @@ class SQLStore(RateControl, Store):
     # Whether the dialect's one-statement claim makes due delayed jobs ready and claims
     # them itself: a claim whose worker knows one is due then tries it first too.
     claims_due_at_once: bool = False
-    claims_ahead = True  # PostgreSQL's claim_at_once, or Executor.claim_ahead after the rest
+    claims_ahead = True  # claim_at_once (PostgreSQL), or Executor.claim_ahead in steps
 
     def now(self) -> float:
         return self.clock.now()
@@ -261,13 +261,16 @@ class SQLStore(RateControl, Store):
             with self.executor("claim_jobs", "statement") as ex:
                 # Most claims find nothing but ready jobs: one statement, one round trip.
                 claim = policy.claim_at_once(ex, request)
+        ahead = None
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
                 claim = policy.claim(tx, request)
-                if request.ahead:
-                    claim = tx.claim_ahead(request, claim)
-        policy.claimed(claim)
+                ahead = tx.claim_ahead(request) if request.ahead else None
+        policy.claimed(claim)  # the policy's own claim: the jobs taken ahead are not its
+        if ahead is not None:
+            claim = Claim(jobs=[*claim.jobs, *ahead.jobs], next_due=ahead.next_due,
+                          at=ahead.at)
         claim.jobs.sort(key=Job.dispatch_key)
         return claim
 

@@ -218,13 +218,13 @@ class Executor(ABC):
         deadline, due time, id) under a lease: attempt + 1, a new fencing token; with
         `next_due` after them (one round trip on PostgreSQL)."""
 
-    def claim_ahead(self, request: ClaimRequest, claim: Claim) -> Claim:
-        """After `claim_jobs` in the same transaction, for a request with ``ahead``: up
-        to the rest of its limit of plain delayed jobs due within ``ahead`` (started at
-        their due time), added to ``claim`` with `next_due` after them. A dialect whose
-        one-statement claim takes them already (PostgreSQL's `claim_at_once`) answers
-        ``claim`` as it is."""
-        return claim
+    @abstractmethod
+    def claim_ahead(self, request: ClaimRequest) -> Claim | None:
+        """After the ready jobs of a claim in steps, in the same transaction, for a
+        request with ``ahead``: up to the rest of its limit (less the rows this
+        transaction claimed) of plain delayed jobs due within ``ahead``, started at
+        their due time, with `next_due` after them; None when it took none.
+        (PostgreSQL's `claim_at_once` takes them in its one statement.)"""
 
     @abstractmethod
     def next_due(

@@ -144,6 +144,8 @@ class Worker:
         # How far ahead the last claim looked: a job due by then that it left (of another
         # queue, behind a gate) is claimed at its due time, not looked at again and again.
         self._looked_to: float | None = None
+        # Jobs claimed ahead of their due time: when (time.monotonic()) their code may start.
+        self._not_before: dict[int, float] = {}
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
         self._stopping = False
@@ -371,7 +373,14 @@ class Worker:
                 self._alarm = claim.next_due if heard is None else (
                     heard if claim.next_due is None else min(heard, claim.next_due))
                 self._claimed(claim.jobs)
+                received = time.monotonic()
                 for job in claim.jobs:
+                    # Due ahead of the claim by the store's clock: held that long from
+                    # now, which is after the claim ran (never longer than asked for).
+                    if claim.at is not None and (
+                        early := min(job.run_at.timestamp() - claim.at, self._ahead)
+                    ) > 0:
+                        self._not_before[job.id] = received + early
                     self._start(job)
                 self._saturated = len(claim.jobs) == want
                 if self._saturated:
@@ -463,12 +472,16 @@ class Worker:
     async def _run(self, running: Running) -> None:
         job = running.job
         task = self.app.tasks.get(job.task)
-        if (early := min(job.run_at.timestamp() - self.store.now(), self._ahead)) > 0:
-            # Claimed ahead of its due time (`CLAIM_AHEAD`): its code starts then (never
-            # held longer than the claim asked for, whatever the clocks say).
+        not_before = self._not_before.pop(job.id, None)
+        if not_before is not None and (early := not_before - time.monotonic()) > 0:
+            # Claimed ahead of its due time (`CLAIM_AHEAD`): its code starts then, unless
+            # a cancel came meanwhile (it never starts, as a job still waiting would not).
             try:
                 await asyncio.sleep(early)
+                cancelled = running.cancel_signalled
             except asyncio.CancelledError:
+                cancelled = True
+            if cancelled:
                 execution = Execution(AttemptOutcome.CANCELLED,
                                       error="cancelled before it fell due")
                 self._ended(running, task, execution, 0.0)

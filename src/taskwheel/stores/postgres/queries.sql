@@ -318,7 +318,8 @@ promoted AS (
     WHERE jobs.id = due.id AND NOT (SELECT needed FROM slow)
       AND due.id NOT IN (SELECT id FROM taken) AND due.run_at <= clock_now(%(now)s)
 )
-SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due
+SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due,
+       clock_now(%(now)s) AS claimed_at
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due
@@ -392,6 +393,35 @@ SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(
     lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
 RETURNING jobs.*
+
+-- name: claim_ahead
+-- For a claimer that holds each job until its due time (ClaimRequest.ahead), in a claim
+-- in steps after the ready ones (claim_at_once takes them itself): up to %(limit)s plain
+-- delayed jobs of the namespaces, queues and tasks due within %(ahead)s seconds, in due
+-- order off jobs_due, each started at its due time. Not one of a key, blocked, or in a
+-- namespace with a pause: those become ready at their due time, where the gates decide.
+WITH ahead AS (
+    SELECT found.id FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace) AS ns
+    CROSS JOIN LATERAL (
+        SELECT id, run_at FROM jobs
+        WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+          AND run_at > clock_now(%(now)s) AND run_at <= clock_now(%(now)s) + %(ahead)s::float8
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+          AND gate_key IS NULL AND rate_key IS NULL AND NOT blocked
+          AND NOT EXISTS (SELECT 1 FROM pauses WHERE pauses.namespace = ns.namespace)
+        ORDER BY run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS found
+    ORDER BY found.run_at, found.id
+    LIMIT %(limit)s
+)
+UPDATE jobs
+SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+    lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = run_at
+WHERE jobs.id = ANY(ARRAY(SELECT id FROM ahead))
+RETURNING jobs.*, clock_now(%(now)s) AS claimed_at
 
 -- name: next_due
 SELECT min(first.run_at) AS next_due

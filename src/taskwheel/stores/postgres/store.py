@@ -111,6 +111,7 @@ class PostgresExecutor(
         self._now = now
         self._channel = channel
         self._autocommit = autocommit
+        self._claimed = 0  # rows claimed in this transaction (see claim_ahead)
 
     def _execute(self, name: str, params: Params) -> Cursor[DictRow]:
         return self._conn.execute(_Q[name], {"now": self._given_now, **params})
@@ -180,7 +181,7 @@ class PostgresExecutor(
                   "weights": [s[2] for s in shares]}
         claimed = self._execute("claim_shares", params)
         due = self._execute("next_due", _namespaces(request.namespaces))
-        jobs = [rows.job(row, rows.as_stored) for row in claimed.fetchall()]
+        jobs = self._claimed_jobs(claimed.fetchall())
         row = due.fetchone()
         assert row is not None
         return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
@@ -293,8 +294,9 @@ class PostgresExecutor(
         first = found[0]
         if first["slow"]:
             return None
-        jobs = [rows.job(row, rows.as_stored) for row in found if row["id"] is not None]
-        return Claim(jobs=jobs, next_due=_optional_float(first["next_due"]))
+        jobs = self._claimed_jobs([row for row in found if row["id"] is not None])
+        return Claim(jobs=jobs, next_due=_optional_float(first["next_due"]),
+                     at=float(first["claimed_at"]))
 
     def promote_due(self, namespaces: Sequence[str]) -> int:
         return self._count("promote_due", _namespaces(namespaces), "promoted")
@@ -312,17 +314,35 @@ class PostgresExecutor(
     def claim_jobs(self, request: ClaimRequest) -> Claim:
         claimed = self._generic("claim_jobs", _claim_params(request))
         due = self._execute("next_due", _namespaces(request.namespaces))
-        jobs = [rows.job(row, rows.as_stored) for row in claimed.fetchall()]
+        jobs = self._claimed_jobs(claimed.fetchall())
         row = due.fetchone()
         assert row is not None
         return Claim(jobs=jobs, next_due=_optional_float(row["next_due"]))
+
+    def claim_ahead(self, request: ClaimRequest) -> Claim | None:
+        room = request.limit - self._claimed
+        if room <= 0 or not request.ahead:
+            return None
+        found = self._execute("claim_ahead", {**_claim_params(request), "limit": room}).fetchall()
+        if not found:
+            return None
+        jobs = self._claimed_jobs(found)
+        due = self._execute("next_due", _namespaces(request.namespaces)).fetchone()
+        assert due is not None
+        return Claim(jobs=jobs, next_due=_optional_float(due["next_due"]),
+                     at=float(found[0]["claimed_at"]))
+
+    def _claimed_jobs(self, found: list[DictRow]) -> list[Job]:
+        """The records of rows a claim statement took, counted for `claim_ahead`."""
+        self._claimed += len(found)
+        return [rows.job(row, rows.as_stored) for row in found]
 
     def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
                        rank_below: int) -> tuple[int, list[Job]]:
         found = self._execute("claim_reserved", {
             **_claim_params(request), "namespace": namespace, "queue": queue,
             "rank_below": rank_below})
-        jobs = [rows.job(row, rows.as_stored) for row in found.fetchall()]
+        jobs = self._claimed_jobs(found.fetchall())
         return len(jobs), jobs
 
     def next_due(

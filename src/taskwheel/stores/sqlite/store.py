@@ -241,14 +241,13 @@ class SQLiteExecutor(
         jobs = self._jobs_after_commit(conn.execute(claim, params).fetchall())
         return Claim(jobs=jobs, next_due=_optional_float(conn.execute(due, params).fetchone()[0]))
 
-    def _jobs_after_commit(self, found: list[sqlite3.Row],
-                           into: list[Job] | None = None) -> list[Job]:
+    def _jobs_after_commit(self, found: list[sqlite3.Row]) -> list[Job]:
         """The records of rows a claim took, made once the claim has committed: most of
         a claim's own time, which the other writers need not wait for (and, on a busy
-        worker, time its thread may spend waiting for the interpreter). The list (a new
-        one, or ``into``, after the records already bound for it) is empty until then;
-        nothing reads it inside the transaction."""
-        jobs: list[Job] = [] if into is None else into
+        worker, time its thread may spend waiting for the interpreter). The list is
+        empty until then; nothing reads it inside the transaction. Counted for
+        `claim_ahead`."""
+        jobs: list[Job] = []
         self._claimed += len(found)
         if self._write is None:
             jobs.extend(job_records(found))
@@ -283,16 +282,16 @@ class SQLiteExecutor(
             "claim_jobs", _claim_params(request, self.now())).fetchall())
         return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
 
-    def claim_ahead(self, request: ClaimRequest, claim: Claim) -> Claim:
+    def claim_ahead(self, request: ClaimRequest) -> Claim | None:
         room = request.limit - self._claimed
         if room <= 0 or not request.ahead:
-            return claim
+            return None
         params = {**_claim_params(request, self.now()), "limit": room, "ahead": request.ahead}
         found = self._execute("claim_ahead", params).fetchall()
         if not found:
-            return claim
-        jobs = self._jobs_after_commit(found, into=claim.jobs)
-        return Claim(jobs=jobs, next_due=self.next_due(request.namespaces))
+            return None
+        return Claim(jobs=self._jobs_after_commit(found),
+                     next_due=self.next_due(request.namespaces), at=self.now())
 
     def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
                        rank_below: int) -> tuple[int, list[Job]]:
