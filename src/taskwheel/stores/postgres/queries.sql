@@ -318,8 +318,10 @@ promoted AS (
     WHERE jobs.id = due.id AND NOT (SELECT needed FROM slow)
       AND due.id NOT IN (SELECT id FROM taken) AND due.run_at <= clock_now(%(now)s)
 )
+-- claimed_at: the clock as the statement ends (the worker holds a job due ahead of it
+-- for run_at - claimed_at from the answer: the later, the less it waits in vain).
 SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due,
-       clock_now(%(now)s) AS claimed_at
+       coalesce(%(now)s, extract(epoch FROM clock_timestamp())::float8) AS claimed_at
 FROM slow LEFT JOIN claimed ON true
 
 -- name: promote_due
@@ -421,7 +423,7 @@ UPDATE jobs
 SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
     lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = run_at
 WHERE jobs.id = ANY(ARRAY(SELECT id FROM ahead))
-RETURNING jobs.*, clock_now(%(now)s) AS claimed_at
+RETURNING jobs.*, coalesce(%(now)s, extract(epoch FROM clock_timestamp())::float8) AS claimed_at
 
 -- name: next_due
 SELECT min(first.run_at) AS next_due

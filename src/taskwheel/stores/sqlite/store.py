@@ -291,7 +291,8 @@ class SQLiteExecutor(
         if not found:
             return None
         return Claim(jobs=self._jobs_after_commit(found),
-                     next_due=self.next_due(request.namespaces), at=self.now())
+                     next_due=self.next_due(request.namespaces),
+                     at=self._clock.now())  # as it ends: see Claim.at
 
     def claim_reserved(self, request: ClaimRequest, namespace: str, queue: str,
                        rank_below: int) -> tuple[int, list[Job]]:
