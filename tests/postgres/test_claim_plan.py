@@ -7,6 +7,7 @@ what keeps a claim's cost independent of the history and the backlog."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
@@ -185,3 +186,38 @@ def test_a_claim_keeps_its_generic_plan_once_the_table_has_statistics(
     assert prepared["generic_plans"] == 12, prepared
     assert prepared["custom_plans"] == 0, prepared
     assert setting == {"plan_cache_mode": "auto"}
+
+
+def test_reports_and_heartbeats_find_their_jobs_by_id_whatever_ran_before(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    """jobs_running keeps an entry for every job that ran since the table was last
+    vacuumed. To a planner whose statistics say few jobs run, a bitmap scan of it looked
+    cheaper than 100 lookups by id: every report then read all those entries and their
+    pages (7,900 to find 100 rows), a cost that grew with the history."""
+    now = store.now()
+    fill = sql.SQL(_FILL).format(sql.Identifier(schema))
+    admin.execute(fill, {"ns": NS, "queue": QUEUE, "status": "running", "run_at": now - 3660,
+                         "started": now - 3600, "finished": None, "count": 50_000})
+    admin.execute(sql.SQL("UPDATE {}.jobs SET status = 'succeeded', finished_at = %s")
+                  .format(sql.Identifier(schema)), (now,))  # their entries stay until vacuum
+    store.enqueue([new_job(n) for n in range(100)])
+    admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
+    claimed = store.claim(ClaimRequest(worker_id="w1", namespaces=(NS,), queues=(QUEUE,),
+                                       limit=100, lease_ttl=30.0)).jobs
+    assert len(claimed) == 100
+    ids, fences = [job.id for job in claimed], [job.fence for job in claimed]
+    outcomes = json.dumps([{"id": i, "fence": f, "status": "succeeded", "outcome": "succeeded",
+                            "result": "null", "error": None, "traceback": None,
+                            "retry_delay": 0} for i, f in zip(ids, fences, strict=True)])
+    params = {"outcomes": outcomes, "id": ids, "fence": fences, "worker_id": "w1",
+              "lease_ttl": 30.0, "now": None}
+    with psycopg.ClientCursor(admin) as cursor:
+        cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        for name in ("finish_attempts", "heartbeat", "release_jobs"):
+            with admin.transaction(force_rollback=True):
+                plan = "\n".join(row[0] for row in cursor.execute(
+                    "EXPLAIN " + _QUERIES[name], params))
+            assert "jobs_pkey" in plan, (name, plan)
+            assert "jobs_running" not in plan, (name, plan)
+            assert "jobs_worker" not in plan, (name, plan)

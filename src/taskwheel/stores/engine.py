@@ -325,9 +325,12 @@ class SQLStore(RateControl, Store):
             steps.steps_ended(tx, moved)
             _announce_finished(tx, moved)
             applied = {row.id: row.namespace for row in moved}
+            # Only a job with a key has a breaker to count its end against: a batch of
+            # jobs without keys reads no breaker at all (no round trip).
+            keyed = {row.id for row in moved if row.gate_key is not None}
             changes = self._judge_breakers(
                 tx, [(o.job_id, o.outcome is AttemptOutcome.SUCCEEDED) for o in outcomes
-                     if o.job_id in applied and o.outcome is not AttemptOutcome.CANCELLED],
+                     if o.job_id in keyed and o.outcome is not AttemptOutcome.CANCELLED],
                 [(o.job_id, applied[o.job_id], o.trip_until, o.trip_key) for o in outcomes
                  if o.job_id in applied and o.trip_until is not None])
         self._breaker_events(changes)

@@ -453,8 +453,8 @@ held AS (
     SELECT * FROM unnest(%(id)s::bigint[], %(fence)s::bigint[]) AS h(id, fence))
 UPDATE jobs SET lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s
 FROM held
-WHERE jobs.id = held.id AND jobs.fence = held.fence
-  AND jobs.worker_id = %(worker_id)s AND jobs.status = 'running'
+WHERE jobs.id = held.id AND jobs.fence = held.fence  -- by id, as in finish_attempts
+  AND jobs.worker_id = %(worker_id)s AND (jobs.status = 'running') IS TRUE
 RETURNING jobs.id, jobs.cancel_requested
 
 -- name: extend_lease
@@ -485,7 +485,11 @@ finished AS (
                            THEN NULL ELSE clock_now(%(now)s) END,
         lease_expires_at = NULL
     FROM reported AS r
-    WHERE jobs.id = r.id AND jobs.fence = r.fence AND jobs.status = 'running'
+    -- IS TRUE: the status is no index condition, so the rows are found by id (a probe
+    -- of jobs_pkey each), never through jobs_running. That partial index keeps an entry
+    -- for every job that ran since the table was last vacuumed, and a bitmap scan of it
+    -- read them all: 7,900 entries and 660 pages to find 100 rows, 4.5 ms against 1.9.
+    WHERE jobs.id = r.id AND jobs.fence = r.fence AND (jobs.status = 'running') IS TRUE
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
               jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
               jobs.failure_policy, jobs.schedule_id, jobs.gate_key
@@ -549,7 +553,7 @@ released AS (
         lease_expires_at = NULL
     FROM given
     WHERE jobs.id = given.id AND jobs.fence = given.fence AND jobs.worker_id = %(worker_id)s
-      AND jobs.status = 'running'
+      AND (jobs.status = 'running') IS TRUE  -- by id, as in finish_attempts
     -- RETURNING sees the new row: the interrupted attempt is the number given back.
     RETURNING jobs.id, jobs.namespace,
               CASE WHEN jobs.guarantee = 'at_least_once' THEN jobs.attempt + 1
