@@ -201,7 +201,18 @@ def test_a_job_claimed_ahead_and_cancelled_before_it_falls_due_never_starts(
     monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.9)
     task = app.task(sample_tasks.append_name)
     out = tmp_path / "ran"
+    claims = []
+    claim = app.store.claim
+
+    def counted(request: ClaimRequest) -> Claim:
+        claims.append(request)
+        return claim(request)
+
+    monkeypatch.setattr(app.store, "claim", counted)
     with running_worker(app, poll_interval="60s"):
+        # Started and listening (its first claim made) before the job exists: a worker
+        # still starting on a loaded machine would claim it only once due, and run it.
+        wait_for(lambda: claims, what="the worker's first claim")
         job = task.enqueue(str(out), "held", delay="800ms")
         wait_for(lambda: job.refresh().status is JobStatus.RUNNING,
                  what="the job to be claimed ahead of its due time")

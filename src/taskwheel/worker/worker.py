@@ -320,6 +320,11 @@ class Worker:
                 # Delayed jobs were added: move the alarm if they fall due before it.
                 if self._due_heard is None or due < self._due_heard:
                     self._due_heard = due
+                if self._looked_to is not None and due <= self._looked_to:
+                    # Added after the last claim looked that far, most likely: that
+                    # claim did not see them, so the alarm rings ahead for them again
+                    # (one claim more at most, if it had seen and left them).
+                    self._looked_to = None
                 if self._alarm is None or due < self._alarm:
                     self._alarm = due
                     self._alarm_moved.set()
