@@ -195,13 +195,9 @@ def test_a_worker_claims_delayed_jobs_ahead_and_starts_their_code_when_they_fall
         assert job.result >= job.run_at.timestamp(), (job.result, job.run_at)
 
 
-def test_a_job_claimed_ahead_and_cancelled_before_it_falls_due_never_starts(
-    app: taskwheel.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.9)
-    task = app.task(sample_tasks.append_name)
-    out = tmp_path / "ran"
-    claims = []
+def counting_claims(app: taskwheel.App, monkeypatch: pytest.MonkeyPatch) -> list[ClaimRequest]:
+    """The claims the app's store is asked for from now on, in order."""
+    claims: list[ClaimRequest] = []
     claim = app.store.claim
 
     def counted(request: ClaimRequest) -> Claim:
@@ -209,6 +205,16 @@ def test_a_job_claimed_ahead_and_cancelled_before_it_falls_due_never_starts(
         return claim(request)
 
     monkeypatch.setattr(app.store, "claim", counted)
+    return claims
+
+
+def test_a_job_claimed_ahead_and_cancelled_before_it_falls_due_never_starts(
+    app: taskwheel.App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.9)
+    task = app.task(sample_tasks.append_name)
+    out = tmp_path / "ran"
+    claims = counting_claims(app, monkeypatch)
     with running_worker(app, poll_interval="60s"):
         # Started and listening (its first claim made) before the job exists: a worker
         # still starting on a loaded machine would claim it only once due, and run it.
@@ -232,14 +238,7 @@ def test_a_worker_looks_ahead_once_at_a_delayed_job_it_does_not_take(
     monkeypatch.setattr("taskwheel.worker.worker.CLAIM_AHEAD", 0.5)
     app.task(sample_tasks.ok)
     elsewhere = app.task(name="elsewhere", queue="other")(sample_tasks.ok)
-    claims = []
-    claim = app.store.claim
-
-    def counted(request: ClaimRequest) -> Claim:
-        claims.append(request)
-        return claim(request)
-
-    monkeypatch.setattr(app.store, "claim", counted)
+    claims = counting_claims(app, monkeypatch)
     with running_worker(app, poll_interval="60s", queues=["default"]):
         wait_for(lambda: claims, what="the worker's first claim")
         job = elsewhere.enqueue(1, delay="600ms")
