@@ -261,12 +261,12 @@ class SQLStore(RateControl, Store):
             with self.executor("claim_jobs", "statement") as ex:
                 # Most claims find nothing but ready jobs: one statement, one round trip.
                 claim = policy.claim_at_once(ex, request)
-        ahead = None
+        ahead: Claim | None = None
         if claim is None:
             with self.executor("claim_jobs", pipeline=True) as tx:
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
                 claim = policy.claim(tx, request)
-                ahead = tx.claim_ahead(request) if request.ahead else None
+                ahead = tx.claim_ahead(request)  # None unless it asks and took some
         policy.claimed(claim)  # the policy's own claim: the jobs taken ahead are not its
         if ahead is not None:
             claim = Claim(jobs=[*claim.jobs, *ahead.jobs], next_due=ahead.next_due,
