@@ -8,6 +8,7 @@ at exact instants, without sleeping.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -535,6 +536,31 @@ def test_overlap_allow_fires_regardless(app: taskwheel.App, clock: ManualClock) 
 # -- no duplicates, whatever the schedulers do ------------------------------------------------
 
 
+def test_a_burst_is_fired_in_pieces_of_one_partition_each(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each piece is one transaction under one partition's lease: a piece cut across
+    # partitions would be as many small transactions as it has partitions.
+    monkeypatch.setattr(scheduler_module, "FIRE_BATCH", 8)
+    for n in range(60):
+        app.add_schedule(f"burst-{n}", "report", at=utc(T0 + 60), args=[str(n)])
+    calls: list[list[int]] = []
+    fire_due = app.store.fire_due
+
+    def counted(namespace: str, ids: Any, now: float, lease: Any = None) -> Any:
+        calls.append(list(ids))
+        return fire_due(namespace, ids, now, lease)
+
+    monkeypatch.setattr(app.store, "fire_due", counted)
+    s = scheduler(app, partitions=4)
+    run_step(s, clock, T0 + 60)
+    per_partition = Counter(partition_of(i, 4) for call in calls for i in call)
+    assert all(len({partition_of(i, 4) for i in call}) == 1 and len(call) <= 8
+               for call in calls)
+    assert len(calls) == sum(-(-count // 8) for count in per_partition.values())
+    assert sorted(fire_times(app)) == [T0 + 60] * 60
+
+
 def test_a_lone_scheduler_holds_every_partition_and_maintains(
     app: taskwheel.App, clock: ManualClock,
 ) -> None:
@@ -626,7 +652,8 @@ def test_a_scheduler_that_lost_its_partition_fires_nothing_of_it(
     assert plan is not None
     with pytest.raises(LeaseLost):
         app.store.fire_schedules(app.namespace, [plan], (lease, deposed.id))
-    deposed._fire([schedule.id], clock.now())  # the wheel expiry path gives it up quietly
+    # The wheel expiry path gives it up quietly.
+    deposed._fire(partition_of(schedule.id, 16), [schedule.id], clock.now())
     assert fired_jobs(app) == []
     assert partition_of(schedule.id, 16) not in deposed.partitions
 

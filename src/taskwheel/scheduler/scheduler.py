@@ -56,8 +56,10 @@ _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 # Firing and loading are done in bounded pieces, and the partition leases are renewed
 # between two pieces when the renewal is due: a burst of fires or a load of a million
 # fire times never holds the renewal back past the lease's TTL (a piece takes well under
-# the margin between ``renew`` and ``lease_ttl``). Each piece is one transaction per
-# partition, so a piece is also what a lost lease can cut short.
+# the margin between ``renew`` and ``lease_ttl``). A piece holds one partition's
+# schedules: one transaction, under that partition's lease, so a piece is also what a
+# lost lease can cut short. (Pieces cut across partitions made a burst of 10,000 fires
+# 640 transactions of 16 instead of 48 of up to 256, firing at 40 % of the rate.)
 FIRE_BATCH = 256  # schedules planned and fired per piece
 # A load reads the horizon in slices of fire time: the first is 1/LOAD_SLICES of it, and
 # each next one is up to twice or down to half as wide, aiming at pieces of LOAD_PIECE
@@ -469,16 +471,22 @@ class Scheduler:
         self._timers[schedule_id] = self._wheel.insert(fire_at, schedule_id)
 
     def _fire_pieces(self, ids: list[int], now: float) -> None:
-        """Fire the expired ``ids`` a piece of `FIRE_BATCH` at a time, the leases
-        renewed between two pieces when due; a partition lost meanwhile fires nothing
-        more (its new holder loads its schedules from the store)."""
-        for start in range(0, len(ids), FIRE_BATCH):
-            now = self._keep_leases()  # a long load or a slow step may have come first
-            piece = [i for i in ids[start:start + FIRE_BATCH] if self._mine(i)]
-            if piece:
-                self._fire(piece, now)
+        """Fire the expired ``ids`` partition by partition, a piece of `FIRE_BATCH` at
+        a time, the leases renewed between two pieces when due; a partition lost
+        meanwhile fires nothing more (its new holder loads its schedules from the
+        store)."""
+        count = self.settings.partitions
+        by_partition: dict[int, list[int]] = {}
+        for schedule_id in ids:
+            by_partition.setdefault(partition_of(schedule_id, count), []).append(schedule_id)
+        for partition, group in sorted(by_partition.items()):
+            for start in range(0, len(group), FIRE_BATCH):
+                now = self._keep_leases()  # a long load or a slow step may have come first
+                if partition not in self._tenure.held:
+                    break
+                self._fire(partition, group[start:start + FIRE_BATCH], now)
 
-    def _fire(self, ids: list[int], now: float) -> None:
+    def _fire(self, partition: int, ids: list[int], now: float) -> None:
         """Plan and fire expired schedules in the store (`Store.fire_due`: each planned
         from its row as the firing transaction reads it), then put each back on the
         wheel at its next fire time."""
@@ -486,7 +494,7 @@ class Scheduler:
             self._timers.pop(schedule_id, None)
         due_later: float | None = None
         stale: list[int] = []
-        for firing in self._apply(ids, now):
+        for firing in self._apply(partition, ids, now):
             schedule, plan = firing.schedule, firing.plan
             if plan is None:  # changed or paused since it was loaded
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
@@ -542,32 +550,21 @@ class Scheduler:
                 source=self.id,
             ))
 
-    def _apply(self, ids: list[int], now: float) -> list[Firing]:
-        """Fire the schedules ``ids`` partition by partition, each under its partition's
-        lease: a scheduler that lost one without noticing fires nothing of it. The
-        leases are renewed between two partitions when due (a slow store, a busy
-        machine), and a partition lost meanwhile is not fired."""
-        count = self.settings.partitions
-        by_partition: dict[int, list[int]] = {}
-        for schedule_id in ids:
-            by_partition.setdefault(partition_of(schedule_id, count), []).append(schedule_id)
-        firings: list[Firing] = []
-        for partition, group in sorted(by_partition.items()):
-            self._keep_leases()
-            if partition not in self._tenure.held:
-                continue
-            try:
-                firings += self.store.fire_due(
-                    self.namespace, group, now, (partition_lease(partition), self.id)
-                )
-            except LeaseLost:
-                log.warning("scheduler %s: partition %d was lost while firing", self.id,
-                            partition)
-                self._tenure.lose(partition)
-                self._drop(frozenset({partition}))
-                self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
-                self._next_elect = self.store.now()
-        return firings
+    def _apply(self, partition: int, ids: list[int], now: float) -> list[Firing]:
+        """Fire the schedules ``ids`` of ``partition`` under its lease (the store checks
+        it): a scheduler that lost it without noticing fires nothing of it."""
+        try:
+            return self.store.fire_due(
+                self.namespace, ids, now, (partition_lease(partition), self.id)
+            )
+        except LeaseLost:
+            log.warning("scheduler %s: partition %d was lost while firing", self.id,
+                        partition)
+            self._tenure.lose(partition)
+            self._drop(frozenset({partition}))
+            self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
+            self._next_elect = self.store.now()
+            return []
 
     def describe(self) -> dict[str, Any]:
         s = self.settings

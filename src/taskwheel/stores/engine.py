@@ -599,6 +599,7 @@ class SQLStore(RateControl, Store):
         whose schedule is gone or moved on is stale."""
         now = tx.now()
         fired: list[Fired] = []
+        by_namespace: dict[str, list[Fired]] = {}
         advanced = tx.advance_schedules(scope, plans)
         for plan, moved in zip(plans, advanced, strict=True):
             schedule = current.get(plan.schedule_id)
@@ -610,9 +611,12 @@ class SQLStore(RateControl, Store):
             fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                      for fire in plan.fires]
             _key_fired(tx, schedule, fires)
-            _wake_for_fires(tx, schedule.definition.namespace, fires)
-            _place_fired(tx, schedule.definition.namespace, fires)
+            by_namespace.setdefault(schedule.definition.namespace, []).extend(fires)
             fired += fires
+        # Once per namespace for all of its fires, not once per schedule.
+        for namespace, fires in by_namespace.items():
+            _wake_for_fires(tx, namespace, fires)
+            _place_fired(tx, namespace, fires)
         return fired
 
     def trigger_schedule(self, namespace: str, name: str) -> Fired:
