@@ -122,6 +122,42 @@ def test_a_fresh_table_filled_by_one_big_enqueue_is_claimed_from_jobs_ready(
     assert "jobs_ready" in plan, plan
 
 
+@pytest.mark.parametrize("seen", ["succeeded", "waiting"])
+def test_a_table_analysed_while_nothing_was_queued_is_claimed_from_jobs_ready(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+    seen: str,
+) -> None:
+    """Analysed while no job was queued (a quiet system between bursts, when autovacuum
+    comes by; or a backlog all waiting for rate tokens), the statistics say a queued job
+    is all but impossible: reading "every" queued job through jobs_status and sorting
+    it then looked as cheap as jobs_ready, and every claim read and sorted the whole
+    backlog once one arrived (14-33 ms a claim of 20,000 ready jobs)."""
+    now = store.now()
+    fill = sql.SQL(_FILL).format(sql.Identifier(schema))
+    admin.execute(fill, {"ns": NS, "queue": QUEUE, "status": seen, "run_at": now - 3660,
+                         "started": None, "finished": now - 3600, "count": 50_000})
+    admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
+    store.enqueue([new_job(n) for n in range(20_000)])  # the backlog that arrives
+    claim = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
+             "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01, "now": None}
+    params = {
+        "claim_at_once": claim, "claim_jobs": claim,
+        "claim_shares": {**claim, "starts": [0.0], "weights": [1.0]},
+        "claim_reserved": {**claim, "namespace": NS, "queue": QUEUE, "rank_below": 5},
+        "pass_frontier": {"namespace": NS, "rank": 0},
+    }
+
+    # The plans the claims run with: generic ones (the values are parameters).
+    admin.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+    admin.execute("SET plan_cache_mode = force_generic_plan")
+    for name, values in params.items():
+        with admin.transaction(force_rollback=True):
+            plan = "\n".join(str(row[0]) for row in admin.execute(
+                "EXPLAIN " + _QUERIES[name], {"now": None, **values}))
+        assert "jobs_status" not in plan, (name, plan)
+        assert "jobs_ready" in plan, (name, plan)
+
+
 def test_small_enqueues_into_a_fresh_table_analyse_nothing(
     store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
 ) -> None:

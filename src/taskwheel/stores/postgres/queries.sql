@@ -271,11 +271,13 @@ taken AS (
         SELECT ready.* FROM claimed_namespaces AS ns
         CROSS JOIN LATERAL (
             SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
-            WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-              -- IS TRUE: the queue is no index condition, so no statistics can make
-              -- jobs_status (namespace, status, queue), which must read and sort every
-              -- queued job, look cheaper than jobs_ready, read in order (as it was on a
-              -- table never analysed: a claim cost as much as the backlog).
+            -- COLLATE "C" (jobs_ready's condition) and IS TRUE: neither the status nor
+            -- the queue is an index condition of jobs_status (namespace, status, queue),
+            -- so no statistics can make it, which must read and sort every queued job,
+            -- look cheaper than jobs_ready, read in order (as it did on a table never
+            -- analysed, or analysed while nothing was queued: a claim cost as much as
+            -- the backlog; migration 0019).
+            WHERE jobs.namespace = ns.namespace AND status = 'queued' COLLATE "C" AND NOT blocked
               AND (queue = ANY(%(queues)s::text[])) IS TRUE
               AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
               AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
@@ -375,11 +377,8 @@ taken AS (
     SELECT ready.id FROM claimed_namespaces AS ns
     CROSS JOIN LATERAL (
         SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
-        WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
-          -- IS TRUE: the queue is no index condition, so no statistics can make
-          -- jobs_status (namespace, status, queue), which must read and sort every
-          -- queued job, look cheaper than jobs_ready, read in order (as it was on a
-          -- table never analysed: a claim cost as much as the backlog).
+        -- COLLATE "C" and IS TRUE: as in claim_at_once (jobs_ready, never jobs_status).
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' COLLATE "C" AND NOT blocked
           AND (queue = ANY(%(queues)s::text[])) IS TRUE
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
         ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
@@ -1729,10 +1728,10 @@ ON CONFLICT (namespace, key) DO UPDATE SET last_pass = excluded.last_pass
 
 -- name: pass_frontier
 -- The lowest pass of the ready jobs of a rank: the first of the rank's range of
--- jobs_ready.
+-- jobs_ready (whose condition compares status under COLLATE "C", migration 0019).
 SELECT min(fair_pass) AS frontier FROM jobs
 WHERE namespace = %(namespace)s AND priority + rank_offset = %(rank)s
-  AND status = 'queued' AND NOT blocked
+  AND status = 'queued' COLLATE "C" AND NOT blocked
 
 -- name: fair_ceiling
 SELECT coalesce(max(last_pass), 0) AS ceiling FROM fair_flows
@@ -1791,11 +1790,11 @@ ORDER BY reserve.namespace, reserve.queue
 
 -- name: claim_reserved
 -- claim_jobs for one queue's ready jobs ranked below %(rank_below)s (a reserve's bands),
--- read off jobs_ready from that rank down.
+-- read off jobs_ready from that rank down (COLLATE "C": its condition, migration 0019).
 WITH taken AS (
     SELECT id FROM jobs
     WHERE namespace = %(namespace)s AND priority + rank_offset < %(rank_below)s
-      AND status = 'queued' AND NOT blocked AND (queue = %(queue)s) IS TRUE
+      AND status = 'queued' COLLATE "C" AND NOT blocked AND (queue = %(queue)s) IS TRUE
       AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
     ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
     LIMIT %(limit)s
@@ -1958,7 +1957,7 @@ taken AS (
                             locked.run_at, locked.id) AS n
         FROM (
             SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
-            WHERE jobs.namespace = ns.namespace AND status = 'queued' AND NOT blocked
+            WHERE jobs.namespace = ns.namespace AND status = 'queued' COLLATE "C" AND NOT blocked
               AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- as in claim_jobs
               AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
             ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id

@@ -542,7 +542,7 @@ CREATE INDEX jobs_rate_admitted ON jobs USING btree (namespace, rate_key) WHERE 
 
 CREATE INDEX jobs_rate_waiting ON jobs USING btree (namespace, rate_key, priority DESC, deadline, run_at, id) WHERE ((rate_key IS NOT NULL) AND (status = 'waiting'::text) AND (waiting_on = 0));
 
-CREATE INDEX jobs_ready ON jobs USING btree (namespace, ((priority + rank_offset)) DESC, fair_pass, deadline, run_at, id) WHERE ((status = 'queued'::text) AND (NOT blocked));
+CREATE INDEX jobs_ready ON jobs USING btree (namespace, ((priority + rank_offset)) DESC, fair_pass, deadline, run_at, id) WHERE ((status = ('queued'::text COLLATE "C")) AND (NOT blocked));
 
 CREATE INDEX jobs_running ON jobs USING btree (namespace) WHERE (status = 'running'::text);
 

@@ -684,7 +684,8 @@ class SQLiteStore(SQLStore):
          '0010_prunable.sql', '0011_prune_by_status.sql', '0012_key_gates.sql',
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
          '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
-         '0018_slots_released_by_report.sql']
+         '0018_slots_released_by_report.sql',
+         '0019_ready_jobs_whatever_the_statistics.sql']
     """
 
     kind = "sqlite"
