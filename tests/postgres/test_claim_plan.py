@@ -138,6 +138,7 @@ def test_a_table_analysed_while_nothing_was_queued_is_claimed_from_jobs_ready(
                          "started": None, "finished": now - 3600, "count": 50_000})
     admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
     store.enqueue([new_job(n) for n in range(20_000)])  # the backlog that arrives
+    store.enqueue([new_job(n, delay=3600) for n in range(20_000)])  # and delayed ones
     claim = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01, "now": None}
     params = {
