@@ -849,9 +849,12 @@ class Executor(ABC):
         """What the admitted and not started jobs of each key cost."""
 
     @abstractmethod
-    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[Waiting]:
-        """The first ``limit`` jobs waiting for the key's tokens that no paused queue or
-        task holds, in dispatch order, each with its concurrency key's free slots."""
+    def rate_waiting_jobs(
+        self, namespace: str, limits: Mapping[str, int]
+    ) -> dict[str, list[Waiting]]:
+        """For each key of ``limits``, its first (at most that many) jobs waiting for
+        its tokens that no paused queue or task holds, in dispatch order, each with its
+        concurrency key's free slots."""
 
     @abstractmethod
     def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:

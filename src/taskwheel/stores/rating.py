@@ -13,7 +13,7 @@ reads none of this.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -101,17 +101,32 @@ class RateStatements:
         found = self._execute("rate_outstanding", {"namespace": namespace})
         return {str(row["key"]): int(row["cost"]) for row in found.fetchall()}
 
-    def rate_waiting_jobs(self, namespace: str, key: str, limit: int) -> list[Waiting]:
-        found = self._execute("rate_waiting_jobs", {"namespace": namespace, "key": key,
-                                                    "limit": limit})
-        return [Waiting(int(row["id"]), int(row["rate_cost"]), row["gate_key"],
-                        None if row["room"] is None else int(row["room"]))
-                for row in found.fetchall()]
+    def rate_waiting_jobs(
+        self, namespace: str, limits: Mapping[str, int]
+    ) -> dict[str, list[Waiting]]:
+        found: dict[str, list[Waiting]] = {key: [] for key in limits}
+        for key, row in self._rate_waiting_rows(namespace, limits):
+            found[key].append(Waiting(int(row["id"]), int(row["rate_cost"]), row["gate_key"],
+                                      None if row["room"] is None else int(row["room"])))
+        return found
+
+    def _count_admitted(self, found: Cursor) -> int:
+        """How many jobs admit_rated queued: its one row's count on PostgreSQL, its rows
+        on SQLite."""
+        raise NotImplementedError
+
+    def _rate_waiting_rows(
+        self, namespace: str, limits: Mapping[str, int]
+    ) -> list[tuple[str, Any]]:
+        """The rows of rate_waiting_jobs, each with its key, in each key's dispatch
+        order: one statement for every key on PostgreSQL, one per key on SQLite."""
+        raise NotImplementedError
 
     def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:
         if not ids:
             return 0
-        admitted = len(self._execute("admit_rated", {"ids": json.dumps(list(ids))}).fetchall())
+        admitted = self._count_admitted(self._execute("admit_rated",
+                                                      {"ids": json.dumps(list(ids))}))
         if admitted:
             self._announce_ready(namespace)
         return admitted
@@ -226,21 +241,28 @@ def _admit_namespace(tx: Executor, namespace: str, key: str | None, now: float
     if not buckets:
         return {}, AdmissionPass()
     outstanding = tx.rate_outstanding(namespace)
+    # As many waiting jobs of each key as its tokens could pay for, and the one after
+    # (where the tokens stop): a pass reads what it admits, not the whole burst, for all
+    # of its keys at once. Only for keys whose jobs were passed over for a slot (and
+    # whose tokens did not run out) are more read.
+    limits = {each: min(affordable(bucket, now) + 1, _MOST_PER_PASS)
+              for each, bucket in buckets.items()}
+    waiting = tx.rate_waiting_jobs(namespace, limits)
+    plans = {each: plan_admission(bucket, now, outstanding.get(each, 0), waiting[each])
+             for each, bucket in buckets.items()}
+    more = {each: min(bucket.burst + _PASSED_OVER, _MOST_PER_PASS)
+            for each, bucket in buckets.items()
+            if plans[each].stopped_at is None and len(waiting[each]) == limits[each]}
+    if more:
+        again = tx.rate_waiting_jobs(namespace, more)
+        plans.update({each: plan_admission(buckets[each], now, outstanding.get(each, 0),
+                                           again[each]) for each in more})
     saved: dict[str, Bucket] = {}
     chosen: list[int] = []
     admitted: dict[str, int] = {}
     waiting_left, tokens_at = False, None
     for each, bucket in buckets.items():
-        # As many waiting jobs as the tokens could pay for, and the one after (where
-        # the tokens stop): a pass reads what it admits, not the whole burst. Only when
-        # jobs were passed over for a slot (and the tokens did not run out) are more read.
-        limit = min(affordable(bucket, now) + 1, _MOST_PER_PASS)
-        waiting = tx.rate_waiting_jobs(namespace, each, limit)
-        plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
-        if plan.stopped_at is None and len(waiting) == limit:
-            waiting = tx.rate_waiting_jobs(namespace, each, min(bucket.burst + _PASSED_OVER,
-                                                                _MOST_PER_PASS))
-            plan = plan_admission(bucket, now, outstanding.get(each, 0), waiting)
+        plan = plans[each]
         saved[each] = plan.bucket
         chosen.extend(plan.admitted)
         if plan.admitted:

@@ -1871,31 +1871,57 @@ WHERE namespace = %(namespace)s AND rate_key IS NOT NULL AND status = 'queued'
 GROUP BY rate_key
 
 -- name: rate_waiting_jobs
--- The first %(limit)s jobs of key %(key)s waiting for tokens, in dispatch order, but
--- those a paused queue or task holds, each with its concurrency key's free slots (room:
--- NULL when no limit holds it; 0 when the key is paused or its breaker open). One
--- someone else holds locked now (a cancel) is left for the next pass.
-SELECT w.id, w.rate_cost, w.gate_key,
+-- The first jobs of each key waiting for tokens (%(keys)s, JSON [{key, limit}]: at most
+-- limit of that key), in dispatch order, but those a paused queue or task holds, each
+-- with its concurrency key's free slots (room: NULL when no limit holds it; 0 when the
+-- key is paused or its breaker open). One statement for all of a pass's keys (a
+-- statement per key cost a pass of 100 keys 46 ms). One someone else holds locked now
+-- (a cancel) is left for the next pass.
+SELECT k.key, w.id, w.rate_cost, w.gate_key,
        CASE WHEN w.gate_key IS NULL THEN NULL
-            ELSE slot_room(w.namespace, w.gate_key, 0) END AS room
-FROM jobs AS w
-WHERE w.namespace = %(namespace)s AND w.rate_key = %(key)s AND w.status = 'waiting'
-  AND w.waiting_on = 0
-  AND NOT EXISTS (SELECT 1 FROM pauses AS p
-                  WHERE p.namespace = w.namespace
-                    AND ((p.kind = 'queue' AND p.name = w.queue)
-                         OR (p.kind = 'task' AND p.name = w.task)))
-ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
-LIMIT %(limit)s
-FOR UPDATE OF w SKIP LOCKED
+            ELSE slot_room(%(namespace)s, w.gate_key, 0) END AS room
+FROM json_to_recordset(%(keys)s::json) AS k(key text, "limit" integer)
+CROSS JOIN LATERAL (
+    SELECT w.id, w.rate_cost, w.gate_key, w.priority, w.deadline, w.run_at
+    FROM jobs AS w
+    WHERE w.namespace = %(namespace)s AND w.rate_key = k.key AND w.status = 'waiting'
+      AND w.waiting_on = 0
+      AND NOT EXISTS (SELECT 1 FROM pauses AS p
+                      WHERE p.namespace = w.namespace
+                        AND ((p.kind = 'queue' AND p.name = w.queue)
+                             OR (p.kind = 'task' AND p.name = w.task)))
+    ORDER BY w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
+    LIMIT k."limit"
+    FOR UPDATE OF w SKIP LOCKED
+) AS w
+ORDER BY k.key, w.priority DESC, w.deadline ASC NULLS LAST, w.run_at, w.id
 
 -- name: admit_rated
--- The jobs %(ids)s (JSON) admitted: queued with their admission (their fence), each then
--- passing the pause and slot gates as any job that becomes ready.
-UPDATE jobs SET status = 'queued', blocked = false, rate_fence = fence
-WHERE id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
-  AND status = 'waiting' AND waiting_on = 0
-RETURNING id
+-- The jobs %(ids)s (JSON) admitted: queued with their admission (their fence); how many.
+-- The statement passes them through the pause gate itself, all at once: it takes the
+-- gates' shared lock first (as gate_became_ready does for one row), and each row is
+-- blocked if a pause holds its queue or task. While it runs, taskwheel.admitting tells
+-- the row triggers of that gate and of the wake-up to leave its rows alone (migration
+-- 0020; the store sends one wake-up); the slot gate still passes a keyed one. The
+-- setting is cleared once every row is written (the count reads them all first).
+WITH admitting AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock_shared(hashtext(current_schema() || ':gates')) AS locked,
+           set_config('taskwheel.admitting', 'by_statement', true) AS flag
+),
+admitted AS (
+    UPDATE jobs SET status = 'queued', rate_fence = fence,
+                    blocked = EXISTS (SELECT 1 FROM pauses AS p
+                                      WHERE p.namespace = jobs.namespace
+                                        AND ((p.kind = 'queue' AND p.name = jobs.queue)
+                                             OR (p.kind = 'task' AND p.name = jobs.task)))
+    FROM admitting
+    WHERE jobs.id IN (SELECT value::bigint FROM json_array_elements_text(%(ids)s::json))
+      AND jobs.status = 'waiting' AND jobs.waiting_on = 0
+    RETURNING jobs.id
+),
+counted AS MATERIALIZED (SELECT count(*)::integer AS admitted FROM admitted)
+SELECT counted.admitted, set_config('taskwheel.admitting', '', true) AS reset
+FROM counted
 
 -- name: save_buckets
 -- The buckets an admission pass leaves (%(buckets)s, JSON [{key, tokens, held}]), now.

@@ -566,11 +566,11 @@ CREATE UNIQUE INDEX workflow_runs_fire ON workflow_runs USING btree (schedule_id
 
 CREATE INDEX workflow_runs_list ON workflow_runs USING btree (namespace, status, id);
 
-CREATE TRIGGER jobs_became_ready AFTER UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION notify_became_ready();
+CREATE TRIGGER jobs_became_ready AFTER UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text AND current_setting('taskwheel.admitting'::text, true) IS DISTINCT FROM 'by_statement'::text) EXECUTE FUNCTION notify_became_ready();
 
 CREATE TRIGGER jobs_gate_inserted AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION gate_inserted();
 
-CREATE TRIGGER jobs_gate_ready BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text) EXECUTE FUNCTION gate_became_ready();
+CREATE TRIGGER jobs_gate_ready BEFORE UPDATE OF status ON jobs FOR EACH ROW WHEN (new.status = 'queued'::text AND old.status <> 'queued'::text AND current_setting('taskwheel.admitting'::text, true) IS DISTINCT FROM 'by_statement'::text) EXECUTE FUNCTION gate_became_ready();
 
 CREATE TRIGGER jobs_inserted_ready AFTER INSERT ON jobs REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION notify_inserted_ready();
 

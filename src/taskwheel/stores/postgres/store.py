@@ -71,6 +71,7 @@ from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
 from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
+from taskwheel.stores.tenancy import Cursor as Found
 from taskwheel.stores.tenancy import TenancyStatements
 
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
@@ -166,6 +167,18 @@ class PostgresExecutor(
                                               "keys": list(keys)}).fetchone()
         assert row is not None
         return int(row["admitted"])
+
+    def _count_admitted(self, found: Found) -> int:
+        row = found.fetchone()
+        assert row is not None
+        return int(row["admitted"])
+
+    def _rate_waiting_rows(
+        self, namespace: str, limits: Mapping[str, int]
+    ) -> list[tuple[str, Any]]:
+        keys = json.dumps([{"key": key, "limit": limit} for key, limit in limits.items()])
+        found = self._execute("rate_waiting_jobs", {"namespace": namespace, "keys": keys})
+        return [(str(row["key"]), row) for row in found.fetchall()]
 
     def disarm_gates(self) -> None:
         pass
@@ -659,7 +672,7 @@ class PostgresStore(SQLStore):
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
          '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
          '0018_slots_released_by_report.sql',
-         '0019_ready_jobs_whatever_the_statistics.sql']
+         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql']
     """
 
     kind = "postgres"

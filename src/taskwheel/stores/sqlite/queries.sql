@@ -1621,7 +1621,9 @@ GROUP BY rate_key
 -- name: rate_waiting_jobs
 -- The first :limit jobs of key :key waiting for tokens, in dispatch order, but those a
 -- paused queue or task holds, each with its concurrency key's free slots (room: NULL
--- when no limit holds it; 0 when the key is paused or its breaker open).
+-- when no limit holds it; 0 when the key is paused or its breaker open). Run once per
+-- key of a pass, in this process (PostgreSQL's reads all of a pass's keys at once; here
+-- a LIMIT cannot be a column of the key list).
 SELECT w.id, w.rate_cost, w.gate_key,
        (SELECT CASE WHEN l.paused_at IS NOT NULL OR l.breaker_state = 'open' THEN 0
                     WHEN l.breaker_state = 'half_open' THEN 1 ELSE l.capacity END
@@ -1644,7 +1646,8 @@ LIMIT :limit
 
 -- name: admit_rated
 -- The jobs :ids (JSON) admitted: queued with their admission (their fence), each then
--- passing the pause and slot gates as any job that becomes ready.
+-- passing the pause and slot gates as any job that becomes ready (the triggers, in this
+-- process); a row for each (SQLite cannot count an UPDATE's rows in SQL).
 UPDATE taskwheel_jobs SET status = 'queued', blocked = 0, rate_fence = fence
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'waiting' AND waiting_on = 0
 RETURNING id

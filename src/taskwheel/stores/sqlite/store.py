@@ -72,6 +72,7 @@ from taskwheel.stores.sqlite.connection import (
 )
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
+from taskwheel.stores.tenancy import Cursor as Found
 from taskwheel.stores.tenancy import TenancyStatements
 from taskwheel.workflows import WorkflowSpec
 
@@ -149,6 +150,17 @@ class SQLiteExecutor(
         return sum(len(self._execute("admit_waiting", {"namespace": namespace,
                                                        "key": key}).fetchall())
                    for key in keys)
+
+    def _count_admitted(self, found: Found) -> int:
+        return len(found.fetchall())
+
+    def _rate_waiting_rows(
+        self, namespace: str, limits: Mapping[str, int]
+    ) -> list[tuple[str, Any]]:
+        # A statement per key, in this process: a LIMIT cannot be a column of the list.
+        return [(key, row) for key, limit in limits.items()
+                for row in self._execute("rate_waiting_jobs", {
+                    "namespace": namespace, "key": key, "limit": limit}).fetchall()]
 
     def disarm_gates(self) -> None:
         self._run("disarm_gates", {})
@@ -685,7 +697,7 @@ class SQLiteStore(SQLStore):
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
          '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
          '0018_slots_released_by_report.sql',
-         '0019_ready_jobs_whatever_the_statistics.sql']
+         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql']
     """
 
     kind = "sqlite"
