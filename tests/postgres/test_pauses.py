@@ -89,3 +89,32 @@ def test_resuming_due_pauses_takes_no_gate_lock_when_none_is_due(
         checking.join(30)
         assert resumed == [0]  # answered while the lock was held
     assert [pause.name for pause in store.list_pauses(NS)] == [QUEUE]
+
+
+def test_an_admission_passes_its_jobs_through_the_pause_gate_and_leaves_the_gate_on(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    """admit_rated queues its rows past the gate's row trigger (migration 0020): its own
+    statement must block a job whose queue was paused after the pass read it, and the
+    trigger must judge every later row of the transaction again."""
+    waiting = _insert(admin, schema)
+    ready = _insert(admin, schema)
+    admin.execute(sql.SQL("UPDATE {}.jobs SET status = 'waiting', rate_key = 'k'"
+                          " WHERE id = %s").format(sql.Identifier(schema)), (waiting,))
+    admin.execute(sql.SQL("UPDATE {}.jobs SET status = 'succeeded' WHERE id = %s")
+                  .format(sql.Identifier(schema)), (ready,))
+    admin.execute(sql.SQL("INSERT INTO {}.pauses (namespace, kind, name, paused_at)"
+                          " VALUES (%s, 'queue', %s, 0)").format(sql.Identifier(schema)),
+                  (NS, QUEUE))  # as if paused between the pass's read and its admission
+    with store.executor("admit_rated_jobs") as tx:
+        assert tx.admit_rated(NS, [waiting]) == 1
+        setting = tx._conn.execute(
+            "SELECT current_setting('taskwheel.admitting', true) AS setting").fetchone()
+        tx._conn.execute("UPDATE jobs SET status = 'queued' WHERE id = %s", (ready,))
+
+    assert setting is not None
+    assert setting["setting"] in ("", None)
+    rows = dict(admin.execute(sql.SQL("SELECT id, blocked FROM {}.jobs WHERE id = ANY(%s)")
+                              .format(sql.Identifier(schema)), ([waiting, ready],)).fetchall())
+    assert rows == {waiting: True, ready: True}  # both held by the pause
+    assert _claimable(store) == []
