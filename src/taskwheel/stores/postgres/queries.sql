@@ -1874,9 +1874,9 @@ GROUP BY rate_key
 -- The first jobs of each key waiting for tokens (%(keys)s, JSON [{key, limit}]: at most
 -- limit of that key), in dispatch order, but those a paused queue or task holds, each
 -- with its concurrency key's free slots (room: NULL when no limit holds it; 0 when the
--- key is paused or its breaker open). One statement for all of a pass's keys (a
--- statement per key cost a pass of 100 keys 46 ms). One someone else holds locked now
--- (a cancel) is left for the next pass.
+-- key is paused or its breaker open). One statement for all of a pass's keys, not a
+-- round trip per key. One someone else holds locked now (a cancel) is left for the
+-- next pass.
 SELECT k.key, w.id, w.rate_cost, w.gate_key,
        CASE WHEN w.gate_key IS NULL THEN NULL
             ELSE slot_room(%(namespace)s, w.gate_key, 0) END AS room
