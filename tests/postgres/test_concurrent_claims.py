@@ -22,19 +22,31 @@ BATCH = 20
 
 
 def claim_until_empty(url: str, worker: str, start: Any = None) -> list[int]:
-    """A claimer with connections of its own: claims batches until none is ready."""
+    """A claimer with connections of its own: claims batches until none is ready or
+    due. An empty answer while jobs still wait is not the end: another claimer's
+    statement may still hold rows it looked at and passed over (PostgreSQL keeps the
+    lock of a row it rechecked, a due job another claim made ready meanwhile, to the
+    end of that statement), and a worker would be woken again by their wake-up."""
     store = PostgresStore(url)
     try:
         if start is not None:
             start.wait()
         taken: list[int] = []
-        while True:
+        empty = 0
+        while empty <= 1_000:
             claim = store.claim_jobs(NS, worker, [QUEUE], BATCH, 60)
-            if not claim.jobs:
-                return taken
             taken.extend(job.id for job in claim.jobs)
+            empty = 0 if claim.jobs else empty + 1
+            if empty and not _waiting(store):
+                break
+        return taken
     finally:
         store.close()
+
+
+def _waiting(store: PostgresStore) -> bool:
+    return any(store.list_jobs(NS, JobFilter(status=status, limit=1))
+               for status in (JobStatus.QUEUED, JobStatus.SCHEDULED))
 
 
 def assert_each_job_claimed_once_by_its_claimer(
