@@ -110,9 +110,9 @@ class RateStatements:
                                       None if row["room"] is None else int(row["room"])))
         return found
 
-    def _count_admitted(self, found: Cursor) -> int:
-        """How many jobs admit_rated queued: its one row's count on PostgreSQL, its rows
-        on SQLite."""
+    def _admit_rated(self, ids: str) -> int:
+        """admit_rated for the jobs ``ids`` (JSON); how many it queued (its one row's
+        count on PostgreSQL, its rows on SQLite)."""
         raise NotImplementedError
 
     def _rate_waiting_rows(
@@ -125,8 +125,7 @@ class RateStatements:
     def admit_rated(self, namespace: str, ids: Sequence[int]) -> int:
         if not ids:
             return 0
-        admitted = self._count_admitted(self._execute("admit_rated",
-                                                      {"ids": json.dumps(list(ids))}))
+        admitted = self._admit_rated(json.dumps(list(ids)))
         if admitted:
             self._announce_ready(namespace)
         return admitted

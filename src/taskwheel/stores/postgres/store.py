@@ -71,7 +71,6 @@ from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
 from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
-from taskwheel.stores.tenancy import Cursor as Found
 from taskwheel.stores.tenancy import TenancyStatements
 
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
@@ -163,15 +162,11 @@ class PostgresExecutor(
                                         "key": [key for _, key in freed]})
 
     def _admit(self, namespace: str, keys: Sequence[str]) -> int:
-        row = self._execute("admit_waiting", {"namespace": namespace,
-                                              "keys": list(keys)}).fetchone()
-        assert row is not None
-        return int(row["admitted"])
+        return self._count("admit_waiting", {"namespace": namespace, "keys": list(keys)},
+                           "admitted")
 
-    def _count_admitted(self, found: Found) -> int:
-        row = found.fetchone()
-        assert row is not None
-        return int(row["admitted"])
+    def _admit_rated(self, ids: str) -> int:
+        return self._count("admit_rated", {"ids": ids}, "admitted")
 
     def _rate_waiting_rows(
         self, namespace: str, limits: Mapping[str, int]

@@ -72,7 +72,6 @@ from taskwheel.stores.sqlite.connection import (
 )
 from taskwheel.stores.sqlite.notifier import LocalNotifier
 from taskwheel.stores.sqlite.workflow_steps import WorkflowStatements
-from taskwheel.stores.tenancy import Cursor as Found
 from taskwheel.stores.tenancy import TenancyStatements
 from taskwheel.workflows import WorkflowSpec
 
@@ -151,8 +150,8 @@ class SQLiteExecutor(
                                                        "key": key}).fetchall())
                    for key in keys)
 
-    def _count_admitted(self, found: Found) -> int:
-        return len(found.fetchall())
+    def _admit_rated(self, ids: str) -> int:
+        return len(self._execute("admit_rated", {"ids": ids}).fetchall())
 
     def _rate_waiting_rows(
         self, namespace: str, limits: Mapping[str, int]
