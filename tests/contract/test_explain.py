@@ -380,6 +380,16 @@ def test_a_job_waiting_for_a_slot_names_its_full_limit(store: Store) -> None:
     assert R.LIMIT_FULL not in explained(store, running.id).codes()
 
 
+def test_a_job_waiting_for_a_slot_is_not_ahead_of_a_ready_one(store: Store) -> None:
+    serve(store)
+    store.enqueue([replace(_keyed(), priority=5), replace(_keyed(), priority=5)])
+    job = enqueue_one(store, new_job(priority=1))
+
+    # The second keyed job waits for the first one's slot: no claim takes it first.
+    assert reason(explained(store, job.id), R.JOBS_AHEAD).startswith(
+        "1 job is ahead of it in dispatch order in queue default (1 at priority 5")
+
+
 def test_a_job_of_a_paused_key_names_the_pause_and_its_end(store: Store) -> None:
     serve(store)
     job = enqueue_one(store, _keyed(capacity=5))

@@ -1019,11 +1019,12 @@ SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 
 -- name: jobs_ahead
 -- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
--- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
--- the namespace.
+-- deadline with none last, due time, id), counted by priority: the queued jobs of the
+-- queue (jobs_status), less those waiting for a concurrency slot (blocked), which no
+-- claim takes.
 SELECT priority, count(*) AS count FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
-  AND id <> %(id)s
+  AND NOT blocked AND id <> %(id)s
   AND (priority > %(priority)s OR (priority = %(priority)s AND (
        coalesce(deadline, 'Infinity') < coalesce(%(deadline)s::float8, 'Infinity')
        OR (coalesce(deadline, 'Infinity') = coalesce(%(deadline)s::float8, 'Infinity') AND (

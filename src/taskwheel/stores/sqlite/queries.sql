@@ -750,10 +750,11 @@ SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 
 -- name: jobs_ahead
 -- The ready jobs of a job's queue that a claim takes before it (dispatch order: priority,
--- deadline with none last, due time, id), counted by priority; off jobs_ready's range of
--- the namespace.
+-- deadline with none last, due time, id), counted by priority: the queued jobs of the
+-- queue, less those waiting for a concurrency slot (blocked), which no claim takes.
 SELECT priority, count(*) AS count FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued' AND queue = :queue AND id <> :id
+WHERE namespace = :namespace AND status = 'queued' AND blocked = 0 AND queue = :queue
+  AND id <> :id
   AND (priority > :priority OR (priority = :priority AND (
        coalesce(deadline, 1e308) < coalesce(:deadline, 1e308)
        OR (coalesce(deadline, 1e308) = coalesce(:deadline, 1e308) AND (
