@@ -27,16 +27,20 @@ Example:
 
 from __future__ import annotations
 
-import http.client
 import json
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskwheel.errors import InvalidInput, QuotaExceeded, TaskwheelError
 from taskwheel.jobs import Attempt, AttemptOutcome, DeadlinePolicy, Enqueued, Guarantee, Job
 from taskwheel.lifecycle import JobStatus
+
+if TYPE_CHECKING:
+    # Imported by the first request: `import taskwheel` brings this module into every
+    # process, and http.client (with email, which it parses headers with) 1.9 MB.
+    import http.client
 
 _JOB_TIMES = ("run_at", "deadline", "lease_expires_at", "started_at", "created_at",
               "finished_at", "fire_at")
@@ -321,6 +325,8 @@ class HttpClient:
               headers: dict[str, str]) -> tuple[int, bytes]:
         # Once more on a fresh connection when a kept-alive one was closed by the server
         # meanwhile (only then: the request never reached it).
+        import http.client
+
         for fresh in (self._connection is None, True):
             connection = self._connect()
             try:
@@ -334,6 +340,8 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     def _connect(self) -> http.client.HTTPConnection:
+        import http.client
+
         if self._connection is None:
             kind = (http.client.HTTPSConnection if self._scheme == "https"
                     else http.client.HTTPConnection)

@@ -4,7 +4,6 @@ webhook (see `taskwheel.alerts`)."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from taskwheel.alerts import AlertKind, new_alert_rule
 from taskwheel.cli.options import Target, common_options, listing_options
@@ -79,6 +78,8 @@ def list_alerts(target: Target) -> None:
     if not found:
         target.output.note("no alerts")
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="Alerts", title_justify="left")
     for column in ("name", "state", "fires when", "value", "firings", "url"):
         table.add_column(column)

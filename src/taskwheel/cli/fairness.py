@@ -5,7 +5,6 @@ of its claims kept for its lower bands (see `taskwheel.fairness`)."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.queues import queues
@@ -44,6 +43,8 @@ def list_weights(target: Target) -> None:
     if target.output.data:
         target.output.records(rows, columns=("namespace", "key", "weight", "last_pass"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="fairness keys", title_justify="left")
     for column in ("key", "weight", "last pass"):
         table.add_column(column)
@@ -88,6 +89,8 @@ def list_namespace_weights(target: Target) -> None:
     if target.output.data:
         target.output.records(rows, columns=("namespace", "weight"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="namespace weights", title_justify="left")
     for column in ("namespace", "weight"):
         table.add_column(column)

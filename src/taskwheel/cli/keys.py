@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Iterator
 
 import click
-from rich.table import Table
 
 from taskwheel.app import open_checked_store
 from taskwheel.cli.options import Target, common_options, listing_options
@@ -72,6 +71,8 @@ def list_keys(target: Target, *, all_namespaces: bool) -> None:
     if target.output.data:
         target.output.records([key.to_dict() for key in found], columns=_KEY_COLUMNS)
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="API keys", title_justify="left")
     for column in ("prefix", "name", "namespace", "role", "created", "revoked"):
         table.add_column(column)

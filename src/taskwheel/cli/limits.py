@@ -8,7 +8,6 @@ listed with ``limits rates`` (see `taskwheel.rates`).
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import _when
@@ -36,6 +35,8 @@ def list_limits(target: Target) -> None:
     if target.output.data:
         target.output.records([limit.to_dict() for limit in found], columns=_COLUMNS)
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="keys", title_justify="left")
     for column in ("key", "limit", "in use", "waiting", "set", "paused until"):
         table.add_column(column)
@@ -94,6 +95,8 @@ def list_rates(target: Target, *, key: str | None) -> None:
     if target.output.data:
         target.output.records([rate.to_dict() for rate in found], columns=_RATE_COLUMNS)
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="rates", title_justify="left")
     for column in ("key", "rate", "burst", "tokens", "waiting", "admitted", "set"):
         table.add_column(column)
@@ -196,6 +199,8 @@ def list_breakers(target: Target) -> None:
                                        "breaker_cooldown", "breaker_failure_rate",
                                        "waiting"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="breakers", title_justify="left")
     for column in ("key", "state", "until", "failures", "rule", "waiting"):
         table.add_column(column)

@@ -18,16 +18,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from taskwheel.durations import format_duration
 from taskwheel.explanations import Explanation
 from taskwheel.jobs import Attempt, Job, QueueStats, Stats
 from taskwheel.lifecycle import JobStatus
+
+if TYPE_CHECKING:
+    # rich is imported where a table is drawn: every process the command line starts
+    # (workers and schedulers included) builds an Output, and rich costs each 3.5 MB.
+    from rich.console import Console
+    from rich.table import Table
 
 # Tables piped into files or other programs are not cut at 80 columns.
 _PIPE_WIDTH = 200
@@ -46,6 +50,8 @@ LISTING_FORMATS = (Format.TABLE, Format.JSON, Format.CSV)
 
 def terminal_console() -> Console:
     """The console of stdout: as wide as the terminal, or wide when piped."""
+    from rich.console import Console
+
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     # No emoji codes: a name like "tenant:a:" is printed as it is.
     return Console(highlight=False, emoji=False, width=_PIPE_WIDTH if piped else None)
@@ -60,8 +66,15 @@ class Output:
     def __init__(self, format: Format, *, console: Console | None = None,
                  compact: bool = False) -> None:
         self.format = format
-        self.console = console or terminal_console()
+        self._console = console
         self.compact = compact
+
+    @property
+    def console(self) -> Console:
+        """The console tables are drawn on: made when first drawn on."""
+        if self._console is None:
+            self._console = terminal_console()
+        return self._console
 
     @property
     def json(self) -> bool:
@@ -174,6 +187,8 @@ class Output:
 
 
 def job_table(job: Job) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"job {job.id}", show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -209,6 +224,8 @@ def job_table(job: Job) -> Table:
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> Table:
+    from rich.table import Table
+
     table = Table(title="attempts", title_justify="left")
     for column in ("attempt", "fence", "worker", "started", "ended", "took", "outcome"):
         table.add_column(column, no_wrap=True)
@@ -224,6 +241,8 @@ def attempts_table(attempts: Sequence[Attempt]) -> Table:
 
 
 def jobs_table(jobs: Sequence[Job], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in ("id", "task", "queue", "status", "priority", "attempt", "run at", "finished"):
         table.add_column(column, no_wrap=True)
@@ -238,6 +257,8 @@ def jobs_table(jobs: Sequence[Job], title: str) -> Table:
 
 
 def queues_table(stats: Stats) -> Table:
+    from rich.table import Table
+
     present = {status for queue in stats.queues for status in queue.counts}
     states = [status.value for status in JobStatus if status.value in present]
     table = Table(title="queues", title_justify="left")
@@ -259,6 +280,8 @@ def queues_table(stats: Stats) -> Table:
 
 
 def workers_table(stats: Stats) -> Table:
+    from rich.table import Table
+
     table = Table(title="workers", title_justify="left")
     for column in ("worker", "pid", "queues", "pool", "concurrency", "started", "last seen",
                    "alive"):

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import _when
@@ -122,6 +121,8 @@ def list_queues(target: Target) -> None:
                                              "max_depth", "depth", "aging_per_minute",
                                              "aging_cap", "reserve_share", "reserve_below"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="queues", title_justify="left")
     for column in ("queue", "paused since", "until", "held", "max depth", "depth",
                    "aging", "reserve"):
@@ -179,6 +180,8 @@ def paused_tasks(target: Target) -> None:
         target.output.records([p.to_dict() for p in found],
                               columns=("namespace", "kind", "name", "paused_at", "held", "until"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="paused tasks", title_justify="left")
     for column in ("task", "paused since", "until", "held"):
         table.add_column(column)

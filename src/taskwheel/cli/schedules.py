@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output
@@ -132,6 +131,8 @@ def list_schedules(target: Target) -> None:
     if target.output.data:
         target.output.records([s.to_dict() for s in found], columns=("id", "name", "task"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="schedules", title_justify="left")
     for column in ("name", "task", "when", "next fire (UTC)", "last fire (UTC)", "last job",
                    "state"):
@@ -273,6 +274,8 @@ def preview(
     title = f"next {len(fires)} fire times"
     if isinstance(trigger, CronTrigger):
         title += f" of cron {trigger.expression!r} ({trigger.fields})"
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title=title, title_justify="left")
     for column in ("local", "UTC", "DST"):
         table.add_column(column)
@@ -322,6 +325,8 @@ def _show(output: Output, schedule: Schedule) -> None:
     if output.json:
         output.emit_json(schedule.to_dict())
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title=f"schedule {schedule.name}", title_justify="left", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")

@@ -12,13 +12,14 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console, Group
-from rich.live import Live
-from rich.text import Text
 
 from taskwheel.cli.output import Format, Output, terminal_console
+
+if TYPE_CHECKING:  # rich is imported when something is drawn (see output.py)
+    from rich.console import Console
 
 DEFAULT_INTERVAL = 2.0
 LONGEST_INTERVAL = 86_400.0
@@ -63,6 +64,10 @@ def follow(draw: Callable[[Output], None], format: Format, interval: float) -> N
 
 
 def _redraw_in_place(draw: Callable[[Output], None], screen: Console, interval: float) -> None:
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
     with Live(console=screen, auto_refresh=False) as live:
         while True:
             drawn = io.StringIO()

@@ -4,7 +4,6 @@ into jobs (``POST /hooks/{namespace}/{name}``; see `taskwheel.webhooks`)."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import _when
@@ -63,6 +62,8 @@ def list_webhooks(target: Target) -> None:
     if target.output.data:
         target.output.records([hook.to_dict() for hook in found], columns=("name", "task"))
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="Webhooks", title_justify="left")
     for column in ("name", "task", "queue", "delivery id", "created"):
         table.add_column(column)

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.output import Output, _when
@@ -93,6 +92,8 @@ def list_runs(target: Target, *, status: str | None, name: str | None, limit: in
     if not runs:
         output.note("no workflow runs")
         return
+    from rich.table import Table  # drawn only: see output.py
+
     table = Table(title="workflow runs", title_justify="left")
     for column in ("run", "workflow", "state", "steps", "created", "finished", "took"):
         table.add_column(column, no_wrap=column != "steps")
@@ -144,6 +145,8 @@ def show_run(output: Output, run: WorkflowRun) -> None:
     if output.json:
         output.emit_json(run.to_dict())
         return
+    from rich.table import Table  # drawn only: see output.py
+
     header = Table(title=f"workflow run {run.id}", title_justify="left", show_header=False)
     header.add_column("field", style="bold")
     header.add_column("value", overflow="fold")
