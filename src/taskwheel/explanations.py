@@ -303,7 +303,8 @@ def _queued(facts: JobFacts) -> Iterable[Reason]:
                          "live worker takes it", {"queue": job.queue})
         return
     higher = sum(band.count for band in facts.ahead if band.priority > job.priority)
-    same = total - higher
+    lower = sum(band.count for band in facts.ahead if band.priority < job.priority)
+    same = total - higher - lower
     parts = []
     if higher:
         bands = ", ".join(f"{band.count} at priority {band.priority}"
@@ -311,11 +312,16 @@ def _queued(facts: JobFacts) -> Iterable[Reason]:
         parts.append(f"{bands}, above its {job.priority}")
     if same:
         parts.append(f"{same} at its own priority {job.priority}, earlier in order")
+    if lower:  # older jobs its queue's aging ranks above it
+        bands = ", ".join(f"{band.count} at priority {band.priority}"
+                          for band in facts.ahead if band.priority < job.priority)
+        parts.append(f"{bands}, below its {job.priority}, aged above it")
     yield Reason(ReasonCode.JOBS_AHEAD,
                  f"{_count(total, 'job')} {'is' if total == 1 else 'are'} ahead of it in "
                  f"dispatch order in queue {job.queue} ({'; '.join(parts)})",
                  {"queue": job.queue, "priority": job.priority, "ahead": total,
                   "higher_priority": higher, "same_priority": same,
+                  "lower_priority": lower,
                   "bands": {str(band.priority): band.count for band in facts.ahead}})
 
 

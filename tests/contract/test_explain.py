@@ -12,6 +12,7 @@ import pytest
 from taskwheel.clock import ManualClock
 from taskwheel.errors import JobNotFound
 from taskwheel.explanations import Explanation, ReasonCode
+from taskwheel.fairness import QueueAging
 from taskwheel.gates import GateKind
 from taskwheel.jobs import AttemptOutcome, Guarantee, NewJob, Outcome
 from taskwheel.lifecycle import JobStatus
@@ -21,6 +22,7 @@ from taskwheel.stores.base import Store
 from .conftest import (
     NS,
     OTHER_NS,
+    QUEUE,
     T0,
     TTL,
     claim_one,
@@ -206,6 +208,25 @@ def test_an_earlier_deadline_puts_a_later_job_ahead(store: Store) -> None:
 
     assert explained(store, urgent.id).codes() == [R.NEXT_IN_LINE]
     assert "1 job is ahead" in reason(explained(store, first.id), R.JOBS_AHEAD)
+
+
+def test_in_a_queue_that_ages_an_older_job_of_a_lower_priority_is_ahead(store: Store) -> None:
+    serve(store)
+    store.set_queue_aging(QueueAging(NS, QUEUE, 1 / 60))  # a level a minute
+    older = enqueue_one(store, new_job(priority=0, run_at=T0 - 600))  # 10 levels up
+    job = enqueue_one(store, new_job(priority=1))
+    enqueue_one(store, new_job(priority=0))  # as old as the job: below it
+
+    explanation = explained(store, job.id)
+    assert reason(explanation, R.JOBS_AHEAD) == (
+        "1 job is ahead of it in dispatch order in queue default (1 at priority 0, below "
+        "its 1, aged above it)")
+    details = explanation.reasons[0].details
+    assert (details["ahead"], details["higher_priority"], details["same_priority"],
+            details["lower_priority"]) == (1, 0, 0, 1)
+    # ... as the claims take them.
+    assert claim_one(store).id == older.id
+    assert claim_one(store).id == job.id
 
 
 def test_the_first_ready_job_with_a_live_worker_is_next_in_line(store: Store) -> None:

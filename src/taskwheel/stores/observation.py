@@ -33,10 +33,12 @@ class ObservationStatements:
 
     def jobs_ahead(self, job: Job) -> list[PriorityBand]:
         """The ready jobs of ``job``'s namespace and queue that a claim takes before it
-        (dispatch order), counted by priority, highest first."""
+        (dispatch order, aging and fair shares included), counted by priority, highest
+        first."""
         deadline = None if job.deadline is None else job.deadline.timestamp()
         found = self._execute("jobs_ahead", {
-            "namespace": job.namespace, "queue": job.queue, "priority": job.priority,
+            "namespace": job.namespace, "queue": job.queue,
+            "rank": job.priority + job.rank_offset, "fair_pass": job.fair_pass,
             "deadline": deadline, "run_at": job.run_at.timestamp(), "id": job.id,
         }).fetchall()
         return [PriorityBand(int(row["priority"]), int(row["count"])) for row in found]
