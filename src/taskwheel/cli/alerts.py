@@ -7,7 +7,7 @@ import click
 
 from taskwheel.alerts import AlertKind, new_alert_rule
 from taskwheel.cli.options import Target, common_options, listing_options
-from taskwheel.cli.output import error_line
+from taskwheel.cli.output import error_line, new_table
 from taskwheel.errors import InvalidInput
 
 _DURATION_KINDS = (AlertKind.OLDEST_READY.value, AlertKind.SCHEDULE_MISSED.value)
@@ -78,9 +78,7 @@ def list_alerts(target: Target) -> None:
     if not found:
         target.output.note("no alerts")
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="Alerts", title_justify="left")
+    table = new_table(title="Alerts", title_justify="left")
     for column in ("name", "state", "fires when", "value", "firings", "url"):
         table.add_column(column)
     for rule in found:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from taskwheel.cli.options import Target, common_options, listing_options
+from taskwheel.cli.output import new_table
 from taskwheel.cli.queues import queues
 from taskwheel.errors import InvalidInput
 
@@ -43,9 +44,7 @@ def list_weights(target: Target) -> None:
     if target.output.data:
         target.output.records(rows, columns=("namespace", "key", "weight", "last_pass"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="fairness keys", title_justify="left")
+    table = new_table(title="fairness keys", title_justify="left")
     for column in ("key", "weight", "last pass"):
         table.add_column(column)
     for flow in flows:
@@ -89,9 +88,7 @@ def list_namespace_weights(target: Target) -> None:
     if target.output.data:
         target.output.records(rows, columns=("namespace", "weight"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="namespace weights", title_justify="left")
+    table = new_table(title="namespace weights", title_justify="left")
     for column in ("namespace", "weight"):
         table.add_column(column)
     for weight in found:

@@ -10,7 +10,7 @@ import click
 
 from taskwheel.app import open_checked_store
 from taskwheel.cli.options import Target, common_options, listing_options
-from taskwheel.cli.output import _when
+from taskwheel.cli.output import _when, new_table
 from taskwheel.errors import InvalidInput
 from taskwheel.keys import Role, generate_key
 from taskwheel.stores.base import Store
@@ -71,9 +71,7 @@ def list_keys(target: Target, *, all_namespaces: bool) -> None:
     if target.output.data:
         target.output.records([key.to_dict() for key in found], columns=_KEY_COLUMNS)
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="API keys", title_justify="left")
+    table = new_table(title="API keys", title_justify="left")
     for column in ("prefix", "name", "namespace", "role", "created", "revoked"):
         table.add_column(column)
     for key in found:

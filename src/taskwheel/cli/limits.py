@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from taskwheel.cli.options import Target, common_options, listing_options
-from taskwheel.cli.output import _when
+from taskwheel.cli.output import _when, new_table
 from taskwheel.cli.queues import _for, _pause_end_options, _until
 from taskwheel.errors import InvalidInput
 from taskwheel.limits import KeyLimit, validate_capacity
@@ -35,9 +35,7 @@ def list_limits(target: Target) -> None:
     if target.output.data:
         target.output.records([limit.to_dict() for limit in found], columns=_COLUMNS)
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="keys", title_justify="left")
+    table = new_table(title="keys", title_justify="left")
     for column in ("key", "limit", "in use", "waiting", "set", "paused until"):
         table.add_column(column)
     for limit in found:
@@ -95,9 +93,7 @@ def list_rates(target: Target, *, key: str | None) -> None:
     if target.output.data:
         target.output.records([rate.to_dict() for rate in found], columns=_RATE_COLUMNS)
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="rates", title_justify="left")
+    table = new_table(title="rates", title_justify="left")
     for column in ("key", "rate", "burst", "tokens", "waiting", "admitted", "set"):
         table.add_column(column)
     for rate in found:
@@ -199,9 +195,7 @@ def list_breakers(target: Target) -> None:
                                        "breaker_cooldown", "breaker_failure_rate",
                                        "waiting"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="breakers", title_justify="left")
+    table = new_table(title="breakers", title_justify="left")
     for column in ("key", "state", "until", "failures", "rule", "waiting"):
         table.add_column(column)
     for limit in found:

@@ -57,6 +57,13 @@ def terminal_console() -> Console:
     return Console(highlight=False, emoji=False, width=_PIPE_WIDTH if piped else None)
 
 
+def new_table(*columns: str, **options: Any) -> Table:
+    """A rich table (rich is imported here, at the first table drawn)."""
+    from rich.table import Table
+
+    return Table(*columns, **options)
+
+
 class Output:
     """Writes a command's answer in the chosen format.
 
@@ -187,9 +194,7 @@ class Output:
 
 
 def job_table(job: Job) -> Table:
-    from rich.table import Table
-
-    table = Table(title=f"job {job.id}", show_header=False, title_justify="left")
+    table = new_table(title=f"job {job.id}", show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     rows: list[tuple[str, Any]] = [
@@ -224,9 +229,7 @@ def job_table(job: Job) -> Table:
 
 
 def attempts_table(attempts: Sequence[Attempt]) -> Table:
-    from rich.table import Table
-
-    table = Table(title="attempts", title_justify="left")
+    table = new_table(title="attempts", title_justify="left")
     for column in ("attempt", "fence", "worker", "started", "ended", "took", "outcome"):
         table.add_column(column, no_wrap=True)
     table.add_column("error", overflow="fold")
@@ -241,9 +244,7 @@ def attempts_table(attempts: Sequence[Attempt]) -> Table:
 
 
 def jobs_table(jobs: Sequence[Job], title: str) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
+    table = new_table(title=title, title_justify="left")
     for column in ("id", "task", "queue", "status", "priority", "attempt", "run at", "finished"):
         table.add_column(column, no_wrap=True)
     table.add_column("last error", overflow="ellipsis", max_width=60, no_wrap=True)
@@ -257,11 +258,9 @@ def jobs_table(jobs: Sequence[Job], title: str) -> Table:
 
 
 def queues_table(stats: Stats) -> Table:
-    from rich.table import Table
-
     present = {status for queue in stats.queues for status in queue.counts}
     states = [status.value for status in JobStatus if status.value in present]
-    table = Table(title="queues", title_justify="left")
+    table = new_table(title="queues", title_justify="left")
     table.add_column("queue", no_wrap=True)
     for state in states:
         table.add_column(state, justify="right")
@@ -280,9 +279,7 @@ def queues_table(stats: Stats) -> Table:
 
 
 def workers_table(stats: Stats) -> Table:
-    from rich.table import Table
-
-    table = Table(title="workers", title_justify="left")
+    table = new_table(title="workers", title_justify="left")
     for column in ("worker", "pid", "queues", "pool", "concurrency", "started", "last seen",
                    "alive"):
         table.add_column(column, no_wrap=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from taskwheel.cli.options import Target, common_options, listing_options
-from taskwheel.cli.output import _when
+from taskwheel.cli.output import _when, new_table
 from taskwheel.cli.values import parse_datetime
 from taskwheel.durations import parse_duration
 from taskwheel.gates import GateKind, Pause
@@ -121,9 +121,7 @@ def list_queues(target: Target) -> None:
                                              "max_depth", "depth", "aging_per_minute",
                                              "aging_cap", "reserve_share", "reserve_below"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="queues", title_justify="left")
+    table = new_table(title="queues", title_justify="left")
     for column in ("queue", "paused since", "until", "held", "max depth", "depth",
                    "aging", "reserve"):
         table.add_column(column)
@@ -180,9 +178,7 @@ def paused_tasks(target: Target) -> None:
         target.output.records([p.to_dict() for p in found],
                               columns=("namespace", "kind", "name", "paused_at", "held", "until"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="paused tasks", title_justify="left")
+    table = new_table(title="paused tasks", title_justify="left")
     for column in ("task", "paused since", "until", "held"):
         table.add_column(column)
     for pause in found:

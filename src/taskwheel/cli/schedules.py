@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
-from taskwheel.cli.output import Output
+from taskwheel.cli.output import Output, new_table
 from taskwheel.cli.values import parse_arguments, parse_datetime
 from taskwheel.clock import to_datetime
 from taskwheel.durations import format_duration
@@ -131,9 +131,7 @@ def list_schedules(target: Target) -> None:
     if target.output.data:
         target.output.records([s.to_dict() for s in found], columns=("id", "name", "task"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="schedules", title_justify="left")
+    table = new_table(title="schedules", title_justify="left")
     for column in ("name", "task", "when", "next fire (UTC)", "last fire (UTC)", "last job",
                    "state"):
         table.add_column(column)
@@ -274,9 +272,7 @@ def preview(
     title = f"next {len(fires)} fire times"
     if isinstance(trigger, CronTrigger):
         title += f" of cron {trigger.expression!r} ({trigger.fields})"
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title=title, title_justify="left")
+    table = new_table(title=title, title_justify="left")
     for column in ("local", "UTC", "DST"):
         table.add_column(column)
     for fire in fires:
@@ -325,9 +321,7 @@ def _show(output: Output, schedule: Schedule) -> None:
     if output.json:
         output.emit_json(schedule.to_dict())
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title=f"schedule {schedule.name}", title_justify="left", show_header=False)
+    table = new_table(title=f"schedule {schedule.name}", title_justify="left", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     d = schedule.definition

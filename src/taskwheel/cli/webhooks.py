@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
-from taskwheel.cli.output import _when
+from taskwheel.cli.output import _when, new_table
 from taskwheel.webhooks import new_webhook
 
 
@@ -62,9 +62,7 @@ def list_webhooks(target: Target) -> None:
     if target.output.data:
         target.output.records([hook.to_dict() for hook in found], columns=("name", "task"))
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="Webhooks", title_justify="left")
+    table = new_table(title="Webhooks", title_justify="left")
     for column in ("name", "task", "queue", "delivery id", "created"):
         table.add_column(column)
     for hook in found:

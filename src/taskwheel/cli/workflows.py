@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
-from taskwheel.cli.output import Output, _when
+from taskwheel.cli.output import Output, _when, new_table
 from taskwheel.durations import format_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.workflows import (
@@ -92,9 +92,7 @@ def list_runs(target: Target, *, status: str | None, name: str | None, limit: in
     if not runs:
         output.note("no workflow runs")
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    table = Table(title="workflow runs", title_justify="left")
+    table = new_table(title="workflow runs", title_justify="left")
     for column in ("run", "workflow", "state", "steps", "created", "finished", "took"):
         table.add_column(column, no_wrap=column != "steps")
     for run in runs:
@@ -145,9 +143,7 @@ def show_run(output: Output, run: WorkflowRun) -> None:
     if output.json:
         output.emit_json(run.to_dict())
         return
-    from rich.table import Table  # drawn only: see output.py
-
-    header = Table(title=f"workflow run {run.id}", title_justify="left", show_header=False)
+    header = new_table(title=f"workflow run {run.id}", title_justify="left", show_header=False)
     header.add_column("field", style="bold")
     header.add_column("value", overflow="fold")
     rows = [
@@ -165,7 +161,7 @@ def show_run(output: Output, run: WorkflowRun) -> None:
     for field, value in rows:
         header.add_row(field, value)
     output.console.print(header)
-    steps = Table(title="steps", title_justify="left")
+    steps = new_table(title="steps", title_justify="left")
     for column in ("step", "job", "task", "state", "attempts", "started", "finished", "took",
                    "on failure"):
         steps.add_column(column, no_wrap=True)

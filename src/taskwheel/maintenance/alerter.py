@@ -31,9 +31,9 @@ SENDING_BUDGET = 5.0
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """Deliver by HTTP POST (the standard library's client); the status code. (Imported
-    at the first delivery: every worker has an alerter, few ever deliver, and
-    urllib.request costs a process 3.8 MB.)"""
+    """Deliver by HTTP POST (the standard library's client); the status code."""
+    # Imported at the first delivery: every worker has an alerter, few ever deliver,
+    # and urllib.request costs a process 3.8 MB.
     import urllib.error
     import urllib.request
 
