@@ -128,6 +128,9 @@ def test_active_schedules_past_the_limit_are_refused(store: Store) -> None:
     store.upsert_schedule(definition("first", priority=3))  # updating one is no new one
     store.set_schedule_paused(NS, "first", True)
     store.upsert_schedule(definition("second"))
+    # At the limit, a paused one is written again: it stays paused, so no new one.
+    store.upsert_schedule(definition("first", priority=4))
+    assert store.get_schedule(NS, "first").paused
     with pytest.raises(QuotaExceeded):
         store.set_schedule_paused(NS, "first", False)
     assert store.get_schedule(NS, "first").paused
