@@ -1021,15 +1021,14 @@ SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 -- The ready jobs of a job's queue that a claim takes before it, in the claim's order
 -- (jobs_ready's: rank, that is priority and aging, then fair pass, deadline with none
 -- last, due time, id), counted by priority: the queued jobs of the queue (jobs_status),
--- less those waiting for a concurrency slot (blocked), which no claim takes.
+-- less those waiting for a concurrency slot (blocked), which no claim takes. The order
+-- is one row comparison, every column ascending (the rank negated).
 SELECT priority, count(*) AS count FROM jobs
 WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
-  AND NOT blocked AND id <> %(id)s
-  AND (priority + rank_offset > %(rank)s OR (priority + rank_offset = %(rank)s AND (
-       fair_pass < %(fair_pass)s OR (fair_pass = %(fair_pass)s AND (
-       coalesce(deadline, 'Infinity') < coalesce(%(deadline)s::float8, 'Infinity')
-       OR (coalesce(deadline, 'Infinity') = coalesce(%(deadline)s::float8, 'Infinity') AND (
-           run_at < %(run_at)s::float8 OR (run_at = %(run_at)s::float8 AND id < %(id)s))))))))
+  AND NOT blocked
+  AND (-(priority + rank_offset), fair_pass, coalesce(deadline, 'Infinity'), run_at, id)
+      < (-%(rank)s::bigint, %(fair_pass)s::float8,
+         coalesce(%(deadline)s::float8, 'Infinity'), %(run_at)s::float8, %(id)s::bigint)
 GROUP BY priority ORDER BY priority DESC
 
 -- name: depth_by_band

@@ -752,15 +752,12 @@ SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 -- The ready jobs of a job's queue that a claim takes before it, in the claim's order
 -- (taskwheel_jobs_ready's: rank, that is priority and aging, then fair pass, deadline
 -- with none last, due time, id), counted by priority: the queued jobs of the queue,
--- less those waiting for a concurrency slot (blocked), which no claim takes.
+-- less those waiting for a concurrency slot (blocked), which no claim takes. The order
+-- is one row comparison, every column ascending (the rank negated).
 SELECT priority, count(*) AS count FROM taskwheel_jobs
 WHERE namespace = :namespace AND status = 'queued' AND blocked = 0 AND queue = :queue
-  AND id <> :id
-  AND (priority + rank_offset > :rank OR (priority + rank_offset = :rank AND (
-       fair_pass < :fair_pass OR (fair_pass = :fair_pass AND (
-       coalesce(deadline, 1e308) < coalesce(:deadline, 1e308)
-       OR (coalesce(deadline, 1e308) = coalesce(:deadline, 1e308) AND (
-           run_at < :run_at OR (run_at = :run_at AND id < :id))))))))
+  AND (-(priority + rank_offset), fair_pass, coalesce(deadline, 1e308), run_at, id)
+      < (-:rank, :fair_pass, coalesce(:deadline, 1e308), :run_at, :id)
 GROUP BY priority ORDER BY priority DESC
 
 -- name: depth_by_band
