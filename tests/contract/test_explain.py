@@ -201,6 +201,16 @@ def test_jobs_ahead_in_dispatch_order_are_counted_by_priority_band(store: Store)
     assert details["bands"] == {"9": 2, "5": 1, "1": 1}
 
 
+def test_a_due_time_finer_than_a_microsecond_does_not_put_a_job_ahead_of_itself(
+    store: Store,
+) -> None:
+    # Read back as a datetime, 0.6 µs rounds up to 1 µs: later than the row's own.
+    serve(store)
+    job = enqueue_one(store, new_job(run_at=T0 - 10 + 0.0000006))
+
+    assert explained(store, job.id).codes() == [R.NEXT_IN_LINE]
+
+
 def test_an_earlier_deadline_puts_a_later_job_ahead(store: Store) -> None:
     serve(store)
     first = enqueue_one(store)

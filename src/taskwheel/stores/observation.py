@@ -35,12 +35,7 @@ class ObservationStatements:
         """The ready jobs of ``job``'s namespace and queue that a claim takes before it
         (dispatch order, aging and fair shares included), counted by priority, highest
         first."""
-        deadline = None if job.deadline is None else job.deadline.timestamp()
-        found = self._execute("jobs_ahead", {
-            "namespace": job.namespace, "queue": job.queue,
-            "rank": job.priority + job.rank_offset, "fair_pass": job.fair_pass,
-            "deadline": deadline, "run_at": job.run_at.timestamp(), "id": job.id,
-        }).fetchall()
+        found = self._execute("jobs_ahead", {"id": job.id}).fetchall()
         return [PriorityBand(int(row["priority"]), int(row["count"])) for row in found]
 
     def workers_of(self, namespaces: Sequence[str]) -> list[WorkerInfo]:

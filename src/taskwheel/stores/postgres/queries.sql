@@ -1022,14 +1022,17 @@ SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 -- (jobs_ready's: rank, that is priority and aging, then fair pass, deadline with none
 -- last, due time, id), counted by priority: the queued jobs of the queue (jobs_status),
 -- less those waiting for a concurrency slot (blocked), which no claim takes. The order
--- is one row comparison, every column ascending (the rank negated).
-SELECT priority, count(*) AS count FROM jobs
-WHERE namespace = %(namespace)s AND status = 'queued' AND queue = %(queue)s
-  AND NOT blocked
-  AND (-(priority + rank_offset), fair_pass, coalesce(deadline, 'Infinity'), run_at, id)
-      < (-%(rank)s::bigint, %(fair_pass)s::float8,
-         coalesce(%(deadline)s::float8, 'Infinity'), %(run_at)s::float8, %(id)s::bigint)
-GROUP BY priority ORDER BY priority DESC
+-- is one row comparison, every column ascending (the rank negated), with the job's own
+-- row as stored: a due time read back through a datetime is rounded to the
+-- microsecond, and rounded up it put the job ahead of itself.
+SELECT j.priority, count(*) AS count
+FROM jobs AS me JOIN jobs AS j ON j.namespace = me.namespace AND j.queue = me.queue
+WHERE me.id = %(id)s AND j.status = 'queued' AND NOT j.blocked
+  AND (-(j.priority + j.rank_offset), j.fair_pass, coalesce(j.deadline, 'Infinity'),
+       j.run_at, j.id)
+      < (-(me.priority + me.rank_offset), me.fair_pass, coalesce(me.deadline, 'Infinity'),
+         me.run_at, me.id)
+GROUP BY j.priority ORDER BY j.priority DESC
 
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,

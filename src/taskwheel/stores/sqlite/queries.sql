@@ -753,12 +753,17 @@ SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 -- (taskwheel_jobs_ready's: rank, that is priority and aging, then fair pass, deadline
 -- with none last, due time, id), counted by priority: the queued jobs of the queue,
 -- less those waiting for a concurrency slot (blocked), which no claim takes. The order
--- is one row comparison, every column ascending (the rank negated).
-SELECT priority, count(*) AS count FROM taskwheel_jobs
-WHERE namespace = :namespace AND status = 'queued' AND blocked = 0 AND queue = :queue
-  AND (-(priority + rank_offset), fair_pass, coalesce(deadline, 1e308), run_at, id)
-      < (-:rank, :fair_pass, coalesce(:deadline, 1e308), :run_at, :id)
-GROUP BY priority ORDER BY priority DESC
+-- is one row comparison, every column ascending (the rank negated), with the job's own
+-- row as stored: a due time read back through a datetime is rounded to the
+-- microsecond, and rounded up it put the job ahead of itself.
+SELECT j.priority, count(*) AS count
+FROM taskwheel_jobs AS me JOIN taskwheel_jobs AS j
+    ON j.namespace = me.namespace AND j.queue = me.queue
+WHERE me.id = :id AND j.status = 'queued' AND j.blocked = 0
+  AND (-(j.priority + j.rank_offset), j.fair_pass, coalesce(j.deadline, 1e308), j.run_at, j.id)
+      < (-(me.priority + me.rank_offset), me.fair_pass, coalesce(me.deadline, 1e308),
+         me.run_at, me.id)
+GROUP BY j.priority ORDER BY j.priority DESC
 
 -- name: depth_by_band
 -- What a metrics scrape reports: every namespace's unfinished and dead jobs by queue,
