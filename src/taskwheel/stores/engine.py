@@ -258,7 +258,7 @@ class SQLStore(RateControl, Store):
         policy = self._policy(request)
         claim = None
         if not request.due or self.claims_due_at_once:
-            with self.executor("claim_jobs", "statement") as ex:
+            with self.executor("claim_jobs", "claim") as ex:
                 # Most claims find nothing but ready jobs: one statement, one round trip.
                 claim = policy.claim_at_once(ex, request)
         ahead: Claim | None = None

@@ -66,8 +66,9 @@ from taskwheel.workflows import (
 )
 
 # How an operation uses the database: one statement that commits alone; a write
-# transaction; reads that need no snapshot; reads that must agree with each other.
-Access = Literal["statement", "transaction", "read", "snapshot"]
+# transaction; reads that need no snapshot; reads that must agree with each other; a
+# claim statement that commits alone (on PostgreSQL, on the connection kept for claims).
+Access = Literal["statement", "transaction", "read", "snapshot", "claim"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,10 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 # How long a store that has not yet reached its database waits for a connection before
 # it checks whether the database can be reached at all.
 _FIRST_CONTACT_SLICE = 0.25
+# How long a claim waits for the claim connection that no other claim holds: it is
+# idle in its pool unless the pool is still making it (then the claim uses the main
+# pool). The pool refuses a wait of zero.
+_CLAIMS_CONNECTION_WAIT = 0.001
 
 Connection = psycopg.Connection[DictRow]
 
@@ -226,6 +230,14 @@ class Database:
         self.conninfo = make_conninfo(
             settings.conninfo, options=options, application_name=self.application_name
         )
+        # The claim connection's: the same, planning with generic plans (see `claiming`),
+        # and named so in pg_stat_activity, as the LISTEN connection is.
+        self._claims_conninfo = make_conninfo(
+            self.conninfo, options=f"{options} -c plan_cache_mode=force_generic_plan",
+            application_name=f"{self.application_name}:claims"[:63])
+        self._claims: ConnectionPool[Connection] | None = None
+        self._claims_made = threading.Lock()
+        self._claiming = threading.Lock()  # held while a claim has the claim connection
         self.pipelines = psycopg.Pipeline.is_supported()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             self.conninfo,
@@ -257,6 +269,60 @@ class Database:
             raise StoreUnavailable(operation, _reason(exc)) from exc
         except psycopg.Error as exc:
             raise StoreError(operation, _reason(exc)) from exc
+
+    @contextlib.contextmanager
+    def claiming(self, operation: str) -> Iterator[tuple[Connection, bool]]:
+        """A connection for one claim statement, and whether it plans with generic plans.
+
+        A process that claims (a worker; the server, for workers that pull over HTTP)
+        keeps one connection for its claims, made at its first claim, whose statements
+        all run with generic plans: the claim statement's plan is chosen once, and no
+        SET and RESET travel with each claim (measured in pairs, a claim of one job
+        took 0.79 ms of wall time and 0.30 ms of the client's CPU with them, 0.68 and
+        0.23 without). A claim that finds it busy (another thread claiming), not made
+        yet or closed by the server takes a connection of the pool instead, which plans
+        generically for that statement only (`PostgresExecutor._generic`): a claim
+        never waits for the claim connection."""
+        pool = self._claims
+        if pool is None:
+            with self._claims_made:
+                if self._claims is None and not self.pool.closed:
+                    self._claims = ConnectionPool(
+                        self._claims_conninfo,
+                        connection_class=psycopg.Connection[DictRow],
+                        kwargs={"autocommit": True, "row_factory": dict_row},
+                        min_size=1, max_size=1, timeout=self.settings.pool_timeout,
+                        name=f"taskwheel-claims:{self.settings.schema}", open=False,
+                    )
+                    self._claims.open(wait=False)  # made in the background
+                pool = self._claims
+        conn: Connection | None = None
+        if pool is not None and self._claiming.acquire(blocking=False):
+            try:
+                # Free, then: at once, unless it is still being made.
+                conn = pool.getconn(timeout=_CLAIMS_CONNECTION_WAIT)
+                if not _looks_idle(conn):
+                    conn.close()  # the pool makes a new one in the background
+                    pool.putconn(conn)
+                    conn = None
+            except psycopg.OperationalError:  # none in time, or the pool is closed
+                conn = None
+            finally:
+                if conn is None:
+                    self._claiming.release()
+        if conn is None or pool is None:
+            with self.connection(operation) as shared:
+                yield shared, False
+            return
+        try:
+            yield conn, True
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(operation, _reason(exc)) from exc
+        except psycopg.Error as exc:
+            raise StoreError(operation, _reason(exc)) from exc
+        finally:
+            pool.putconn(conn)
+            self._claiming.release()
 
     @contextlib.contextmanager
     def transaction(
@@ -342,7 +408,10 @@ class Database:
         return conn
 
     def close(self) -> None:
-        self.pool.close()
+        with self._claims_made:  # no claim connection is made after this
+            self.pool.close()
+            if self._claims is not None:
+                self._claims.close()
 
 
 # What the server answers a connection it will never accept as configured: no such

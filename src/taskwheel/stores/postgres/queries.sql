@@ -170,7 +170,8 @@ COPY jobs (
 FROM STDIN
 
 -- name: generic_plans
--- For the claim statements (see PostgresExecutor._generic), until chosen_plans.
+-- For the claim statements (see PostgresExecutor._generic), until chosen_plans: on a
+-- connection of the pool (the claim connection plans generically from its start).
 SET plan_cache_mode = force_generic_plan
 
 -- name: chosen_plans

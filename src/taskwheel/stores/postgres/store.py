@@ -104,13 +104,15 @@ class PostgresExecutor(
     """
 
     def __init__(
-        self, conn: Connection, *, now: float | None, channel: str, autocommit: bool
+        self, conn: Connection, *, now: float | None, channel: str, autocommit: bool,
+        generic: bool = False,
     ) -> None:
         self._conn = conn
         self._given_now = now
         self._now = now
         self._channel = channel
         self._autocommit = autocommit
+        self._generic_plans = generic  # the connection plans every statement generically
         self._claimed = 0  # rows claimed in this transaction (see claim_ahead)
 
     def _execute(self, name: str, params: Params) -> Cursor[DictRow]:
@@ -281,8 +283,13 @@ class PostgresExecutor(
         indexes (tests/postgres/test_claim_plan.py); the other statements are left to
         choose (some would scan the jobs table with a generic plan). A claim statement
         is prepared at its first run on a connection, not its fifth: each of the first
-        four would be planned anew, and a pool's every connection has its own four."""
+        four would be planned anew, and a pool's every connection has its own four. On
+        the claim connection (`Database.claiming`), which plans every statement
+        generically from its start, the statement goes alone; on a connection of the
+        pool, a SET before it and a RESET after it travel with it."""
         conn = self._conn
+        if self._generic_plans:  # the claim connection (`Database.claiming`)
+            return conn.execute(_Q[name], {"now": self._given_now, **params}, prepare=True)
         try:
             with conn.pipeline():  # the three in one round trip
                 conn.execute(_Q["generic_plans"])
@@ -705,14 +712,21 @@ class PostgresStore(SQLStore):
     def executor(
         self, operation: str, access: Access = "transaction", *, pipeline: bool = False
     ) -> Iterator[PostgresExecutor]:
-        """``statement`` and ``read``: a pooled connection in autocommit mode.
-        ``snapshot``: a read-only repeatable-read transaction. ``transaction``: BEGIN …
-        COMMIT, with ``pipeline`` sent together (see `Database.transaction`). Every
-        psycopg error surfaces as `StoreError` or `StoreUnavailable`."""
+        """``statement`` and ``read``: a pooled connection in autocommit mode. ``claim``:
+        the same, on the connection kept for claims when it is free
+        (`Database.claiming`). ``snapshot``: a read-only repeatable-read transaction.
+        ``transaction``: BEGIN … COMMIT, with ``pipeline`` sent together (see
+        `Database.transaction`). Every psycopg error surfaces as `StoreError` or
+        `StoreUnavailable`."""
         # The injected clock's time, read once for the whole operation; None lets the
         # statements read the database's clock.
         now = None if self._given_clock is None else self._given_clock.now()
         channel = self.notifier.channel
+        if access == "claim":
+            with self._db.claiming(operation) as (conn, generic):
+                yield PostgresExecutor(conn, now=now, channel=channel, autocommit=True,
+                                       generic=generic)
+            return
         if access in ("statement", "read"):
             with self._db.connection(operation) as conn:
                 yield PostgresExecutor(conn, now=now, channel=channel, autocommit=True)
