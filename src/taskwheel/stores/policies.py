@@ -23,7 +23,10 @@ class ClaimPolicy(ABC):
 
     def claim_at_once(self, executor: Executor, request: ClaimRequest) -> Claim | None:
         """The whole claim in one statement outside any transaction, or None to claim
-        in steps (`claim`). Only for a policy the dialect has such a statement for."""
+        in steps (`claim`). Only for a policy the dialect has such a statement for. On
+        PostgreSQL ``executor`` is usually on the claim connection, which plans every
+        statement generically (`Database.claiming`): run there only the claim and
+        reads by key."""
         return None
 
     @abstractmethod
