@@ -34,10 +34,10 @@ from psycopg.rows import DictRow, dict_row
 
 from taskwheel.awaited import AwaitedConnection
 from taskwheel.clock import Clock
-from taskwheel.errors import InvalidInput, StoreError, StoreUnavailable
+from taskwheel.errors import InvalidInput, StoreError
 from taskwheel.stores.caller import CallerConnection
 from taskwheel.stores.executor import Executor
-from taskwheel.stores.postgres.connection import Connection, _reason
+from taskwheel.stores.postgres.connection import Connection, translated
 from taskwheel.stores.sql_files import load_queries
 
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
@@ -88,20 +88,16 @@ class PostgresCaller(CallerConnection):
                              "it raised): roll it back first")
         own = conn.autocommit and status is TransactionStatus.IDLE
         now = None if self._clock is None else self._clock.now()
-        try:
-            with conn.transaction() if own else contextlib.nullcontext(), conn.pipeline():
-                conn.execute(_C["save_search_path"])
-                conn.execute(_C["use_schema"], {"schema": self._schema})
-                try:
-                    yield self._make_executor(self._rows, now)
-                finally:
-                    if conn.info.transaction_status is not TransactionStatus.INERROR:
-                        with contextlib.suppress(psycopg.Error):
-                            conn.execute(_C["restore_search_path"])
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(operation, _reason(exc)) from exc
-        except psycopg.Error as exc:
-            raise StoreError(operation, _reason(exc)) from exc
+        with translated(operation), \
+                conn.transaction() if own else contextlib.nullcontext(), conn.pipeline():
+            conn.execute(_C["save_search_path"])
+            conn.execute(_C["use_schema"], {"schema": self._schema})
+            try:
+                yield self._make_executor(self._rows, now)
+            finally:
+                if conn.info.transaction_status is not TransactionStatus.INERROR:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute(_C["restore_search_path"])
 
 
 class _DictRows:

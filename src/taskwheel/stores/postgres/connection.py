@@ -186,6 +186,29 @@ def _looks_idle(conn: Connection) -> bool:
         return False
 
 
+def _live(pool: ConnectionPool[Connection], conn: Connection) -> Connection | None:
+    """``conn``, taken from ``pool``; None if the server closed it while it sat there:
+    then it is given back closed (the pool makes a new one in the background)."""
+    if _looks_idle(conn):
+        return conn
+    log.info("discarding a pooled connection the server closed")
+    conn.close()
+    pool.putconn(conn)
+    return None
+
+
+@contextlib.contextmanager
+def translated(operation: str) -> Iterator[None]:
+    """Driver errors of ``operation`` as the store's own: `StoreUnavailable` for a
+    connection's failures, `StoreError` for the rest."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(operation, _reason(exc)) from exc
+    except psycopg.Error as exc:
+        raise StoreError(operation, _reason(exc)) from exc
+
+
 _BEGIN = "BEGIN"
 # Several reads that must agree with each other (counts, and the time they were made).
 _BEGIN_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
@@ -258,17 +281,13 @@ class Database:
     def connection(self, operation: str, timeout: float | None = None) -> Iterator[Connection]:
         """A live connection from the pool, for statements that commit on their own;
         waiting for one at most ``timeout`` seconds (the pool's timeout by default)."""
-        try:
+        with translated(operation):
             conn = self._take(operation, timeout or self.settings.pool_timeout)
             try:
                 yield conn
             finally:
                 # A broken connection is discarded here, and replaced in the background.
                 self.pool.putconn(conn)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(operation, _reason(exc)) from exc
-        except psycopg.Error as exc:
-            raise StoreError(operation, _reason(exc)) from exc
 
     @contextlib.contextmanager
     def claiming(self, operation: str) -> Iterator[tuple[Connection, bool]]:
@@ -300,11 +319,7 @@ class Database:
         if pool is not None and self._claiming.acquire(blocking=False):
             try:
                 # Free, then: at once, unless it is still being made.
-                conn = pool.getconn(timeout=_CLAIMS_CONNECTION_WAIT)
-                if not _looks_idle(conn):
-                    conn.close()  # the pool makes a new one in the background
-                    pool.putconn(conn)
-                    conn = None
+                conn = _live(pool, pool.getconn(timeout=_CLAIMS_CONNECTION_WAIT))
             except psycopg.OperationalError:  # none in time, or the pool is closed
                 conn = None
             finally:
@@ -315,11 +330,8 @@ class Database:
                 yield shared, False
             return
         try:
-            yield conn, True
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(operation, _reason(exc)) from exc
-        except psycopg.Error as exc:
-            raise StoreError(operation, _reason(exc)) from exc
+            with translated(operation):
+                yield conn, True
         finally:
             pool.putconn(conn)
             self._claiming.release()
@@ -368,14 +380,11 @@ class Database:
                             raise _connection_error(operation, failure) from exc
                     continue
                 raise _connection_error(operation, self._why_no_connection(timeout)) from exc
-            if _looks_idle(conn):
+            if _live(self.pool, conn) is not None:
                 self._reached = True
                 return conn
-            # Closed by the server while it sat in the pool: drop it (the pool makes a
-            # new one in the background) and take the next, without a pause.
-            log.info("discarding a pooled connection the server closed")
-            conn.close()
-            self.pool.putconn(conn)
+            # Closed by the server while it sat in the pool (`_live` gave it back): take
+            # the next, without a pause.
 
     def _connection_failure(self, timeout: float = 5.0) -> str | None:
         """Why a connection attempt of our own fails, or None when it succeeds."""
