@@ -56,7 +56,8 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
     plans = {}
     with psycopg.ClientCursor(admin) as cursor:  # the values inlined: a custom plan
         cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-        for name in ("claim_at_once", "claim_jobs", "next_due_in_queues", "promote_due"):
+        for name in ("claim_at_once", "claim_ready", "claim_jobs", "next_due_in_queues",
+                     "promote_due"):
             with admin.transaction(force_rollback=True):
                 rows = cursor.execute("EXPLAIN " + _QUERIES[name], params)
                 plans[name] = "\n".join(row[0] for row in rows)
@@ -66,6 +67,8 @@ def test_a_table_full_of_history_is_claimed_from_the_ready_and_due_indexes(
         assert "jobs_status" not in plan, (name, plan)
     assert "jobs_ready" in plans["claim_at_once"]
     assert "jobs_due" in plans["claim_at_once"]  # the earliest delayed job
+    assert "jobs_ready" in plans["claim_ready"]
+    assert "jobs_due" in plans["claim_ready"]  # next_due
     assert "jobs_ready" in plans["claim_jobs"]
     assert "jobs_due" in plans["next_due_in_queues"]
     assert "jobs_due" in plans["promote_due"]  # the due ones, not every delayed one
@@ -142,7 +145,7 @@ def test_a_table_analysed_while_nothing_was_queued_is_claimed_from_jobs_ready(
     claim = {"namespaces": [NS], "namespace_count": 1, "queues": [QUEUE], "tasks": None,
              "worker_id": "w1", "limit": 100, "lease_ttl": 30.0, "ahead": 0.01, "now": None}
     params = {
-        "claim_at_once": claim, "claim_jobs": claim,
+        "claim_at_once": claim, "claim_ready": claim, "claim_jobs": claim,
         "claim_shares": {**claim, "starts": [0.0], "weights": [1.0]},
         "claim_reserved": {**claim, "namespace": NS, "queue": QUEUE, "rank_below": 5},
         "pass_frontier": {"namespace": NS, "rank": 0},
@@ -189,14 +192,14 @@ def test_a_small_analysed_table_updates_the_claimed_jobs_by_primary_key(
               "now": None}
     with psycopg.ClientCursor(admin) as cursor:
         cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
-        for name in ("claim_at_once", "claim_jobs"):
+        for name in ("claim_at_once", "claim_ready", "claim_jobs"):
             with admin.transaction(force_rollback=True):
                 plan = "\n".join(row[0] for row in cursor.execute(
                     "EXPLAIN " + _QUERIES[name], params))
             assert "Seq Scan on jobs" not in plan, (name, plan)
 
 
-@pytest.mark.parametrize("statement", ["claim_at_once", "claim_jobs"])
+@pytest.mark.parametrize("statement", ["claim_at_once", "claim_ready", "claim_jobs"])
 def test_a_claim_keeps_its_generic_plan_once_the_table_has_statistics(
     store: PostgresStore, statement: str,
 ) -> None:
@@ -208,11 +211,11 @@ def test_a_claim_keeps_its_generic_plan_once_the_table_has_statistics(
     nothing else on the connection does."""
     store.enqueue([new_job(n) for n in range(1_000)])  # the store analyses the new table
     request = ClaimRequest(worker_id="w0", namespaces=(NS,), queues=(QUEUE,), limit=1,
-                           lease_ttl=30.0)
+                           lease_ttl=30.0, alarm=statement == "claim_ready")
     with psycopg.connect(store._db.conninfo, autocommit=True, row_factory=dict_row) as conn:
         executor = PostgresExecutor(conn, now=None, channel="unused", autocommit=True)
         for _ in range(12):
-            if statement == "claim_at_once":
+            if statement != "claim_jobs":
                 assert executor.claim_at_once(request) is not None
             else:
                 assert len(executor.claim_jobs(request).jobs) == 1

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from taskwheel.fairness import QueueReserve
 from taskwheel.gates import GateKind
 from taskwheel.jobs import Job
 from taskwheel.lifecycle import JobStatus
@@ -79,6 +80,55 @@ def test_a_due_job_under_a_pause_is_left_to_the_claim_in_steps(
     assert store.claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, 60.0, due=True)).jobs == []
     store.resume(NS, GateKind.QUEUE, QUEUE)
     assert [j.id for j in store.claim_jobs(NS, "w1", [QUEUE], 10, 60).jobs] == [job.id]
+
+
+def test_a_claimer_whose_alarm_has_not_rung_reads_ready_jobs_only_and_is_told_of_a_due_one(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    """A worker keeps an alarm and claims with ``due`` when it rings; until then its
+    claims read only the ready jobs (claim_ready). A due job whose wake-up it missed is
+    not made ready by such a claim, but the answer's next_due names it, so the alarm
+    rings at once and the next claim, with ``due``, takes it."""
+    ready, due, later = store.enqueue(
+        [new_job(1), new_job(2, delay=3600), new_job(3, delay=3600)])
+    make_due(admin, schema, [due])
+    quiet = ClaimRequest("w1", (NS,), (QUEUE,), 10, 60.0, alarm=True)
+
+    first = store.claim(quiet)
+    assert [job.id for job in first.jobs] == [ready.id]
+    assert store.get_job(NS, due.id).status is JobStatus.SCHEDULED  # not promoted
+    assert first.next_due == store.get_job(NS, due.id).run_at.timestamp()
+    assert first.next_due is not None
+    assert first.next_due < store.now()  # rings at once
+
+    rung = store.claim(replace(quiet, due=True))
+    assert [job.id for job in rung.jobs] == [due.id]
+    assert rung.next_due == store.get_job(NS, later.id).run_at.timestamp()
+
+
+def test_a_ready_only_claim_leaves_a_job_whose_deadline_passed(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]]
+) -> None:
+    (missed,) = store.enqueue([replace(new_job(1), deadline_in=3600.0)])
+    admin.execute(sql.SQL("UPDATE {}.jobs SET deadline = deadline - 7200 WHERE id = %s")
+                  .format(sql.Identifier(schema)), (missed.id,))
+
+    quiet = ClaimRequest("w1", (NS,), (QUEUE,), 10, 60.0, alarm=True)
+    assert store.claim(quiet).jobs == []
+    assert store.get_job(NS, missed.id).status is JobStatus.QUEUED  # maintenance's
+    assert store.claim(replace(quiet, alarm=False)).jobs == []
+    assert store.get_job(NS, missed.id).status is JobStatus.EXPIRED
+
+
+def test_a_ready_only_claim_of_a_queue_with_a_reserve_claims_in_steps(
+    store: PostgresStore,
+) -> None:
+    store.set_queue_reserve(QueueReserve(NS, QUEUE, share=0.5, below=5))
+    high, low = store.enqueue([replace(new_job(1), priority=9), new_job(2)])
+    quiet = ClaimRequest("w1", (NS,), (QUEUE,), 2, 60.0, alarm=True)
+    with store.executor("claim_jobs", "statement") as executor:
+        assert executor.claim_at_once(quiet) is None  # its policy claims in steps
+    assert {job.id for job in store.claim(quiet).jobs} == {high.id, low.id}
 
 
 @pytest.mark.parametrize("claimers", [6])

@@ -45,6 +45,13 @@ class ClaimRequest:
     to the steps that do so first; PostgreSQL's makes them ready and claims them in
     that one statement (see ``claim_at_once`` in its queries.sql).
 
+    ``alarm``: the claimer keeps an alarm at the answer's `Claim.next_due` and claims
+    with ``due`` when it rings (a worker does). Without ``due`` it then knows of no
+    delayed job due, so a store may read only the ready jobs (PostgreSQL's
+    ``claim_ready``): a job that fell due unknown to it shows in ``next_due``, which
+    rings the alarm at once. A claimer that keeps none leaves it False, and each claim
+    looks at the due jobs too.
+
     ``ahead``: the claimer holds each job it gets until the job's due time, so a plain
     delayed job falling due within this many seconds may be claimed now, its
     ``started_at`` being its due time. A store that claims ahead (`Store.claims_ahead`)
@@ -63,6 +70,7 @@ class ClaimRequest:
     tasks: tuple[str, ...] | None = None
     due: bool = False
     ahead: float = 0.0
+    alarm: bool = False
 
     def __post_init__(self) -> None:
         if not self.namespaces:

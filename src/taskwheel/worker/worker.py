@@ -365,7 +365,8 @@ class Worker:
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
                         ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl,
-                                     tasks=self._tasks, due=due, ahead=self._ahead),
+                                     tasks=self._tasks, due=due, ahead=self._ahead,
+                                     alarm=True),
                     )
                 except Exception:
                     log.exception("claim failed; retrying")

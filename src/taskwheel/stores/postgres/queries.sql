@@ -327,6 +327,57 @@ SELECT claimed.*, slow.needed AS slow, (SELECT run_at FROM later) AS next_due,
        coalesce(%(now)s, extract(epoch FROM clock_timestamp())::float8) AS claimed_at
 FROM slow LEFT JOIN claimed ON true
 
+-- name: claim_ready
+-- claim_at_once for a claimer whose alarm has not rung (ClaimRequest.alarm without
+-- due): no delayed job is due as far as it knows, so only the ready jobs are read, in
+-- the same order, and nothing is promoted or expired (jobs whose deadline passed are
+-- not taken: maintenance or the next claim that looks at due jobs expires them).
+-- next_due is the earliest delayed job, due or not: one that fell due unknown to the
+-- claimer (its wake-up lost) rings its alarm at once, and that claim makes it ready.
+-- A queue of the claim that keeps a reserve answers slow, as in claim_at_once.
+WITH claimed_namespaces AS (
+    SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s
+),
+slow AS (
+    SELECT EXISTS (SELECT 1 FROM queue_reserves
+                   WHERE namespace = ANY(%(namespaces)s::text[])
+                     AND queue = ANY(%(queues)s::text[])) AS needed
+),
+taken AS (
+    SELECT ready.id FROM claimed_namespaces AS ns
+    CROSS JOIN LATERAL (
+        SELECT id, priority + rank_offset AS rank, fair_pass, deadline, run_at FROM jobs
+        -- COLLATE "C" and IS TRUE: as in claim_at_once (jobs_ready, never jobs_status).
+        WHERE jobs.namespace = ns.namespace AND status = 'queued' COLLATE "C" AND NOT blocked
+          AND (queue = ANY(%(queues)s::text[])) IS TRUE
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+          AND NOT (deadline IS NOT NULL AND deadline <= clock_now(%(now)s)
+                   AND deadline_policy = 'expire')
+          AND NOT (SELECT needed FROM slow)
+        ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS ready
+    ORDER BY ready.rank DESC, ready.fair_pass, ready.deadline ASC NULLS LAST, ready.run_at,
+             ready.id
+    LIMIT %(limit)s
+),
+claimed AS (
+    UPDATE jobs
+    SET status = 'running', attempt = attempt + 1, fence = fence + 1, worker_id = %(worker_id)s,
+        lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s, started_at = clock_now(%(now)s)
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM taken))  -- by primary key, never a scan
+    RETURNING jobs.*
+)
+SELECT claimed.*, slow.needed AS slow,
+       (SELECT min(first.run_at) FROM claimed_namespaces AS ns
+        CROSS JOIN LATERAL (
+            SELECT min(run_at) AS run_at FROM jobs
+            WHERE jobs.namespace = ns.namespace AND status = 'scheduled') AS first
+       ) AS next_due,
+       coalesce(%(now)s, extract(epoch FROM clock_timestamp())::float8) AS claimed_at
+FROM slow LEFT JOIN claimed ON true
+
 -- name: promote_due
 -- The due ones are read as a range of jobs_due from the earliest delayed job on: a lower
 -- end the planner cannot know makes the range look narrow under any statistics. (With

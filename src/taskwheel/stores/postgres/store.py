@@ -10,9 +10,10 @@ schema (``taskwheel`` unless told otherwise), so that several deployments can sh
 database.
 
 What the hot paths cost, in round trips to the server: a claim of ready jobs and of
-delayed jobs just fallen due, one (`claim_at_once`, on a pooled connection in
+delayed jobs just fallen due, one (`claim_at_once`, on the claim connection in
 autocommit mode; a due job with a concurrency key or under a pause makes it a claim in
-steps, one transaction); a batch of outcomes, two (BEGIN and the outcomes, whose
+steps, one transaction; a worker whose alarm has not rung reads only the ready jobs,
+``claim_ready``); a batch of outcomes, two (BEGIN and the outcomes, whose
 answer the store needs before it goes on; then what that answer calls for, with
 COMMIT); a heartbeat, one; an enqueue, one statement, or for a big batch without
 idempotency keys a COPY (see `_COPY_FROM`).
@@ -305,7 +306,9 @@ class PostgresExecutor(
         return cursor
 
     def claim_at_once(self, request: ClaimRequest) -> Claim | None:
-        found = self._generic("claim_at_once", _claim_params(request)).fetchall()
+        # A claimer whose alarm has not rung knows of no due job: only ready ones.
+        name = "claim_ready" if request.alarm and not request.due else "claim_at_once"
+        found = self._generic(name, _claim_params(request)).fetchall()
         first = found[0]
         if first["slow"]:
             return None
