@@ -7,6 +7,7 @@ what keeps a claim's cost independent of the history and the backlog."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -19,7 +20,7 @@ from taskwheel.jobs import AttemptOutcome, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.postgres import PostgresStore
-from taskwheel.stores.postgres.store import PostgresExecutor
+from taskwheel.stores.postgres.store import PostgresExecutor, _request_columns
 from taskwheel.stores.sql_files import load_queries
 
 from .conftest import NS, QUEUE, new_job
@@ -171,6 +172,73 @@ def test_small_enqueues_into_a_fresh_table_analyse_nothing(
         "SELECT reltuples >= 0 FROM pg_class WHERE oid = %s::regclass",
         (f"{schema}.jobs",)).fetchone()
     assert analysed == (False,)
+
+
+def _statistics(admin: psycopg.Connection[tuple[Any, ...]], schema: str) -> float:
+    """The jobs table's row count as its statistics have it (-1: never analysed)."""
+    row = admin.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                        (f"{schema}.jobs",)).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def test_a_store_analyses_the_jobs_table_as_its_enqueues_make_it_grow(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    """With autovacuum off (or behind), nothing else gives the table statistics: the
+    store looks every 1,000 jobs it enqueues, however small its batches, and analyses
+    a table never analysed, and again one ten times the size its statistics say."""
+    for batch in range(9):
+        store.enqueue([new_job(batch, n) for n in range(100)])
+    assert _statistics(admin, schema) < 0  # 900 jobs: not looked at yet
+    store.enqueue([new_job(9, n) for n in range(100)])
+    first = _statistics(admin, schema)
+    assert first >= 900
+
+    for batch in range(10, 40):
+        store.enqueue([new_job(batch, n) for n in range(100)])
+    assert _statistics(admin, schema) == first  # 4,000 jobs: close enough still
+    for batch in range(40, 130):
+        store.enqueue([new_job(batch, n) for n in range(100)])
+    assert _statistics(admin, schema) >= 5 * first  # grown tenfold: analysed again
+
+
+def test_a_keyed_enqueue_looks_its_key_up_by_index_after_the_table_grew(
+    url: str, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    """The plan a connection keeps for the enqueue statement was made on the new,
+    empty table: it read every row of jobs for the key of a keyed enqueue (a hash join
+    over a sequential scan), which on 25,000 rows took 13 ms an enqueue, and more as the
+    table grew. One connection, so that the plan the test reads is the one in use."""
+    store = PostgresStore(url + "&pool_max_size=1")
+    try:
+        store.migrate()
+        for n in range(20):  # made and kept while the table is small
+            store.enqueue([dataclasses.replace(new_job(n), idempotency_key=f"early-{n}")])
+        for batch in range(30):
+            store.enqueue([new_job(batch, n) for n in range(500)])
+        keyed = dataclasses.replace(new_job(0), idempotency_key="late")
+        store.enqueue([keyed])
+
+        with store._db.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT name FROM pg_prepared_statements"
+                " WHERE statement LIKE '%%INSERT INTO jobs%%json_to_recordset%%'"
+                " OR statement LIKE '%%json_to_recordset%%INSERT INTO jobs%%'").fetchall()
+            assert len(found) == 1, found
+            name = found[0]["name"]
+            requests = _request_columns([keyed])["requests"]
+            with conn.transaction(force_rollback=True):
+                # (namespaces, now, requests, unless_limited), as the untyped literals
+                # the prepared statement's parameters take.
+                plan = "\n".join(str(row["QUERY PLAN"]) for row in conn.execute(
+                    sql.SQL("EXPLAIN EXECUTE {}({}, NULL, {}, true)").format(
+                        sql.Identifier(name), sql.Literal("{" + NS + "}"),
+                        sql.Literal(requests))))
+    finally:
+        store.close()
+    assert "Seq Scan on jobs" not in plan, plan
+    assert "jobs_idempotency" in plan, plan
 
 
 def test_a_small_analysed_table_updates_the_claimed_jobs_by_primary_key(

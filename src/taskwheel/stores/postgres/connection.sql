@@ -56,10 +56,15 @@ SELECT set_config('search_path', %(schema)s || ', pg_temp', true)
 -- name: restore_search_path
 SELECT set_config('search_path', current_setting('taskwheel.caller_search_path'), true)
 
--- name: jobs_never_analysed
--- Whether the jobs table has statistics yet (reltuples is -1 until the first ANALYZE
--- or VACUUM, PostgreSQL 14 and later).
-SELECT reltuples < 0 AS never FROM pg_class WHERE oid = 'jobs'::regclass
+-- name: jobs_statistics_behind
+-- Whether the jobs table has no statistics yet (reltuples is -1 until the first ANALYZE
+-- or VACUUM, PostgreSQL 14 and later), or its pages now are %(growth)s times those its
+-- statistics counted (or 10, for statistics of an empty table). The file's size, not
+-- the server's row counts: those reach the catalogue a second or more late.
+SELECT reltuples < 0
+       OR pg_relation_size(oid) / current_setting('block_size')::bigint
+          > %(growth)s * greatest(relpages, 10) AS behind
+FROM pg_class WHERE oid = 'jobs'::regclass
 
 -- name: analyse_jobs
 ANALYZE jobs

@@ -138,11 +138,19 @@ inserted AS (
 )
 SELECT inserted.*, NULL::json AS stored, false AS held, false AS limited FROM inserted
 UNION ALL
-SELECT jobs.id, jobs.namespace, jobs.idempotency_key, jobs.status, jobs.run_at,
-       jobs.deadline, jobs.created_at, row_to_json(jobs), true, false
-FROM jobs
-JOIN requested ON jobs.namespace = requested.namespace
-              AND jobs.idempotency_key = requested.idempotency_key
+-- Each key looked up alone, by jobs_idempotency: a join here was planned, on a table
+-- small or never analysed, as a hash join over a sequential scan of jobs, and a
+-- connection keeps that plan as the table grows (a keyed enqueue read all 25,000
+-- rows: 13 ms). LIMIT 1 keeps the subquery a lookup (a key holds one row at most).
+SELECT held.id, held.namespace, held.idempotency_key, held.status, held.run_at,
+       held.deadline, held.created_at, row_to_json(held), true, false
+FROM requested
+CROSS JOIN LATERAL (
+    SELECT * FROM jobs
+    WHERE jobs.namespace = requested.namespace
+      AND jobs.idempotency_key = requested.idempotency_key
+    LIMIT 1
+) AS held
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, true
 WHERE %(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -82,9 +83,11 @@ _MIGRATIONS = load_migrations("taskwheel.stores.postgres.migrations")
 # costs two round trips more than the one INSERT statement, and saves the per-value
 # cost of sending arrays, which wins from a few dozen rows on.
 _COPY_FROM = 64
-# An enqueue of at least this many jobs into a jobs table never analysed analyses it
-# (`PostgresStore._analyse_a_new_table`).
-_ANALYSE_FROM = 1_000
+# Every this many jobs a store enqueues, it looks at the jobs table's statistics, and
+# analyses the table when it never was or has grown this many times over since it was
+# (`PostgresStore._keep_statistics`).
+_LOOK_EVERY = 1_000
+_GROWTH = 10
 
 Params = dict[str, Any]
 T = TypeVar("T")
@@ -690,26 +693,34 @@ class PostgresStore(SQLStore):
         self._given_clock = clock
         self.clock: Clock = clock or DatabaseClock(self._db, _C["database_clock"])
         self.notifier: PostgresNotifier = PostgresNotifier(self._db)
-        self._statistics_unknown = True  # until the jobs table is seen analysed
+        self._enqueued = 0  # jobs enqueued since the statistics were last looked at
+        self._enqueued_lock = threading.Lock()
 
     def enqueue(self, jobs: Sequence[NewJob]) -> Enqueued:
         written = super().enqueue(jobs)
-        if self._statistics_unknown and len(jobs) >= _ANALYSE_FROM:
-            self._analyse_a_new_table()
+        with self._enqueued_lock:
+            self._enqueued += len(jobs)
+            look = self._enqueued >= _LOOK_EVERY
+            if look:
+                self._enqueued = 0
+        if look:
+            self._keep_statistics()
         return written
 
-    def _analyse_a_new_table(self) -> None:
-        """Analyse the jobs table if it never was. To the planner a table without
-        statistics looks nearly empty: a claim then reads every queued job of its
-        namespace through jobs_status and sorts them, rather than the first ones off
-        jobs_ready (on a new database, until autovacuum first comes by: a claim of 100
-        of 20,000 ready jobs took 2-3 times as long). Once per store, after the first
-        big enqueue."""
+    def _keep_statistics(self) -> None:
+        """Analyse the jobs table when it never was, or has grown `_GROWTH` times over
+        since it was: taskwheel does not count on autovacuum for its plans. To the
+        planner a table without statistics looks nearly empty: a claim then read every
+        queued job of its namespace through jobs_status and sorted them (a claim of 100
+        of 20,000 ready jobs took 2-3 times as long). And a connection keeps the plans
+        it made while the table was small until an ANALYZE invalidates them: a plan
+        made on a new table that scans it stays a scan as the table grows. The look is
+        one read of the catalogue every `_LOOK_EVERY` jobs this store enqueues; an
+        ANALYZE follows at each tenfold growth at most."""
         with self._db.connection("analyse_jobs") as conn:
-            row = conn.execute(_C["jobs_never_analysed"]).fetchone()
-            if row is not None and row["never"]:
+            row = conn.execute(_C["jobs_statistics_behind"], {"growth": _GROWTH}).fetchone()
+            if row is not None and row["behind"]:
                 conn.execute(_C["analyse_jobs"])
-        self._statistics_unknown = False
 
     @contextlib.contextmanager
     def executor(
