@@ -512,7 +512,8 @@ held AS (
     SELECT * FROM unnest(%(id)s::bigint[], %(fence)s::bigint[]) AS h(id, fence))
 UPDATE jobs SET lease_expires_at = clock_now(%(now)s) + %(lease_ttl)s
 FROM held
-WHERE jobs.id = held.id AND jobs.fence = held.fence  -- by id, as in finish_attempts
+WHERE jobs.id = ANY(%(id)s::bigint[])  -- by primary key, as in finish_attempts
+  AND jobs.id = held.id AND jobs.fence = held.fence
   AND jobs.worker_id = %(worker_id)s AND (jobs.status = 'running') IS TRUE
 RETURNING jobs.id, jobs.cancel_requested
 
@@ -548,7 +549,11 @@ finished AS (
     -- of jobs_pkey each), never through jobs_running. That partial index keeps an entry
     -- for every job that ran since the table was last vacuumed, and a bitmap scan of it
     -- read them all (once measured: 7,900 entries and 660 pages to find 100 rows).
-    WHERE jobs.id = r.id AND jobs.fence = r.fence AND (jobs.status = 'running') IS TRUE
+    -- The ids as an array too: with statistics taken while nothing ran, a scan of the
+    -- whole table for "the one running row", joined with every outcome, looked
+    -- cheaper than the lookups (250 outcomes on 5,000 rows: 50-140 ms a report).
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM reported))  -- by primary key, never a scan
+      AND jobs.id = r.id AND jobs.fence = r.fence AND (jobs.status = 'running') IS TRUE
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
               jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
               jobs.failure_policy, jobs.schedule_id, jobs.gate_key
@@ -611,8 +616,9 @@ released AS (
         run_at = clock_now(%(now)s),
         lease_expires_at = NULL
     FROM given
-    WHERE jobs.id = given.id AND jobs.fence = given.fence AND jobs.worker_id = %(worker_id)s
-      AND (jobs.status = 'running') IS TRUE  -- by id, as in finish_attempts
+    WHERE jobs.id = ANY(%(id)s::bigint[])  -- by primary key, as in finish_attempts
+      AND jobs.id = given.id AND jobs.fence = given.fence AND jobs.worker_id = %(worker_id)s
+      AND (jobs.status = 'running') IS TRUE
     -- RETURNING sees the new row: the interrupted attempt is the number given back.
     RETURNING jobs.id, jobs.namespace,
               CASE WHEN jobs.guarantee = 'at_least_once' THEN jobs.attempt + 1
