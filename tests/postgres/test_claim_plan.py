@@ -241,6 +241,20 @@ def test_a_keyed_enqueue_looks_its_key_up_by_index_after_the_table_grew(
     assert "jobs_idempotency" in plan, plan
 
 
+def _report_params(store: PostgresStore) -> dict[str, Any]:
+    """Claim 100 jobs as worker w1: the parameters of the statements that report them
+    (finish_attempts), renew their leases (heartbeat) and give them back (release_jobs)."""
+    claimed = store.claim(ClaimRequest(worker_id="w1", namespaces=(NS,), queues=(QUEUE,),
+                                       limit=100, lease_ttl=30.0)).jobs
+    assert len(claimed) == 100
+    ids, fences = [job.id for job in claimed], [job.fence for job in claimed]
+    outcomes = json.dumps([{"id": i, "fence": f, "status": "succeeded", "outcome": "succeeded",
+                            "result": "null", "error": None, "traceback": None,
+                            "retry_delay": 0} for i, f in zip(ids, fences, strict=True)])
+    return {"outcomes": outcomes, "id": ids, "fence": fences, "worker_id": "w1",
+            "lease_ttl": 30.0, "now": None}
+
+
 @pytest.mark.parametrize("name", ["finish_attempts", "heartbeat", "release_jobs"])
 def test_reports_find_their_jobs_by_id_when_the_statistics_saw_nothing_running(
     store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
@@ -257,14 +271,7 @@ def test_reports_find_their_jobs_by_id_when_the_statistics_saw_nothing_running(
                          "started": now - 3600, "finished": now - 3600, "count": 5_000})
     store.enqueue([new_job(n) for n in range(2_000)])
     admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))  # none running
-    claimed = store.claim(ClaimRequest(worker_id="w1", namespaces=(NS,), queues=(QUEUE,),
-                                       limit=100, lease_ttl=30.0)).jobs
-    ids, fences = [job.id for job in claimed], [job.fence for job in claimed]
-    outcomes = json.dumps([{"id": i, "fence": f, "status": "succeeded", "outcome": "succeeded",
-                            "result": "null", "error": None, "traceback": None,
-                            "retry_delay": 0} for i, f in zip(ids, fences, strict=True)])
-    params = {"outcomes": outcomes, "id": ids, "fence": fences, "worker_id": "w1",
-              "lease_ttl": 30.0, "now": None}
+    params = _report_params(store)
     admin.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
     for mode in ("force_generic_plan", "force_custom_plan"):  # as prepared, and not
         admin.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Identifier(mode)))
@@ -346,15 +353,7 @@ def test_reports_and_heartbeats_find_their_jobs_by_id_whatever_ran_before(
                   .format(sql.Identifier(schema)), (now,))  # their entries stay until vacuum
     store.enqueue([new_job(n) for n in range(100)])
     admin.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(schema)))
-    claimed = store.claim(ClaimRequest(worker_id="w1", namespaces=(NS,), queues=(QUEUE,),
-                                       limit=100, lease_ttl=30.0)).jobs
-    assert len(claimed) == 100
-    ids, fences = [job.id for job in claimed], [job.fence for job in claimed]
-    outcomes = json.dumps([{"id": i, "fence": f, "status": "succeeded", "outcome": "succeeded",
-                            "result": "null", "error": None, "traceback": None,
-                            "retry_delay": 0} for i, f in zip(ids, fences, strict=True)])
-    params = {"outcomes": outcomes, "id": ids, "fence": fences, "worker_id": "w1",
-              "lease_ttl": 30.0, "now": None}
+    params = _report_params(store)
     with psycopg.ClientCursor(admin) as cursor:
         cursor.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
         for name in ("finish_attempts", "heartbeat", "release_jobs"):
