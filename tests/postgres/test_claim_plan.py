@@ -203,6 +203,24 @@ def test_a_store_analyses_the_jobs_table_as_its_enqueues_make_it_grow(
     assert _statistics(admin, schema) >= 5 * first  # grown tenfold: analysed again
 
 
+def test_an_analysis_that_cannot_be_made_never_fails_the_enqueue_before_it(
+    store: PostgresStore, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The look at the statistics runs after the enqueue committed: a failure there
+    (here an ANALYZE that waits for a lock, which gives up at once) is logged, and the
+    caller gets its jobs, not an error that would make it enqueue them again."""
+    with admin.transaction():
+        admin.execute(sql.SQL("LOCK TABLE {}.jobs IN SHARE UPDATE EXCLUSIVE MODE")
+                      .format(sql.Identifier(schema)))  # as a VACUUM holds it
+        written = store.enqueue([new_job(n) for n in range(1_000)])
+        assert len(written) == 1_000
+        assert "left the jobs table's statistics as they are" in caplog.text
+    assert _statistics(admin, schema) < 0
+    assert store.enqueue([new_job(n) for n in range(1_000)])  # the next look analyses
+    assert _statistics(admin, schema) >= 1_000
+
+
 def test_a_keyed_enqueue_looks_its_key_up_by_index_after_the_table_grew(
     url: str, schema: str, admin: psycopg.Connection[tuple[Any, ...]],
 ) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from psycopg import Cursor, sql
 from psycopg.rows import DictRow
 
 from taskwheel.clock import Clock
+from taskwheel.errors import StoreError
 from taskwheel.jobs import (
     Attempt,
     Claim,
@@ -78,6 +80,7 @@ from taskwheel.stores.tenancy import TenancyStatements
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
 _MIGRATIONS = load_migrations("taskwheel.stores.postgres.migrations")
+log = logging.getLogger(__name__)
 
 # A batch of at least this many jobs without idempotency keys is written with COPY: it
 # costs two round trips more than the one INSERT statement, and saves the per-value
@@ -716,11 +719,20 @@ class PostgresStore(SQLStore):
         it made while the table was small until an ANALYZE invalidates them: a plan
         made on a new table that scans it stays a scan as the table grows. The look is
         one read of the catalogue every `_LOOK_EVERY` jobs this store enqueues; an
-        ANALYZE follows at each tenfold growth at most."""
-        with self._db.connection("analyse_jobs") as conn:
-            row = conn.execute(_C["jobs_statistics_behind"], {"growth": _GROWTH}).fetchone()
-            if row is not None and row["behind"]:
-                conn.execute(_C["analyse_jobs"])
+        ANALYZE follows at each tenfold growth at most. The enqueue has committed when
+        this runs: a failure is logged, never raised to its caller (who would enqueue
+        again), and an ANALYZE that would wait for a lock (a VACUUM at work, another
+        process analysing) is left undone rather than holding the enqueue back."""
+        try:
+            with self._db.connection("analyse_jobs") as conn:
+                row = conn.execute(_C["jobs_statistics_behind"],
+                                   {"growth": _GROWTH}).fetchone()
+                if row is not None and row["behind"]:
+                    with conn.transaction():
+                        conn.execute(_C["analyse_lock_timeout"])
+                        conn.execute(_C["analyse_jobs"])
+        except StoreError as exc:
+            log.warning("left the jobs table's statistics as they are: %s", exc)
 
     @contextlib.contextmanager
     def executor(
