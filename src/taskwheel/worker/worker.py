@@ -360,7 +360,10 @@ class Worker:
                     now = self.store.now()
                     due = self._alarm is not None and self._alarm <= now + self._ahead
                     self._due_heard = None
-                    self._looked_to = now + self._ahead if self._ahead else None
+                    # Only a claim for a rung alarm looks ahead: without it, each
+                    # store claims ready jobs alone (`ClaimRequest.alarm`), and a delayed
+                    # job it reports must ring the alarm ahead of its due time.
+                    self._looked_to = now + self._ahead if self._ahead and due else None
                     claim = Claim(jobs=[], next_due=None) if not (
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
