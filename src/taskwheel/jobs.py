@@ -297,6 +297,9 @@ class Outcome:
     retry_delay: float = 0.0
     trip_until: float | None = None  # the task raised TripBreaker: open a breaker until
     trip_key: str | None = None  # ...of this key (None: the job's own)
+    # The job's end moves nothing else: it has no schedule or workflow run (the store
+    # checks that and its concurrency key), so its report needs no answer before COMMIT.
+    ends_alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

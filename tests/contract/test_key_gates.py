@@ -59,6 +59,18 @@ def test_a_freed_slot_goes_to_the_first_waiting_job_in_dispatch_order(store: Sto
     del first, second
 
 
+def test_a_keyed_job_reported_as_ending_alone_still_gives_its_slot_on(store: Store) -> None:
+    """A report hinted to move nothing else (`Outcome.ends_alone`) of a job that holds a
+    slot is applied the whole way: the slot goes to the next waiting job."""
+    store.enqueue([keyed(), keyed()])
+    waiting = enqueue_one(store, keyed())
+    running = claim(store)
+    assert store.finish_attempts([replace(succeeded(running[0]), ends_alone=True)]) == []
+    assert store.get_job(NS, running[0].id).status is JobStatus.SUCCEEDED
+    assert [job.id for job in claim(store)] == [waiting.id]
+    assert holding(store) == (2, 0)
+
+
 def test_one_report_that_frees_many_slots_admits_each_key_up_to_its_limit(
     store: Store,
 ) -> None:

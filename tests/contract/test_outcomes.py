@@ -3,6 +3,8 @@ their backoff; the last failure dies with its error; released leases and checkpo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from taskwheel.clock import ManualClock
@@ -69,6 +71,27 @@ def test_a_batch_of_outcomes_applies_the_current_and_rejects_the_stale(
     assert rejected == [old.id]
     assert store.get_job(NS, other.id).result == "other"
     assert store.get_job(NS, new.id).status is JobStatus.RUNNING
+
+
+def test_outcomes_of_jobs_that_end_alone_are_applied_and_fenced_as_any_other(
+    store: Store, clock: ManualClock
+) -> None:
+    """`Outcome.ends_alone` (a worker's hint: no schedule, no workflow run) takes the
+    report's one-statement path: the same answer, the same attempts, the same fencing."""
+    old, new = replaced_attempt(store, clock)
+    other = enqueue_one(store)
+    other = claim_one(store, "w-new")
+    outcomes = [replace(succeeded(old, "old"), ends_alone=True),
+                replace(failed(other, JobStatus.SCHEDULED, retry_delay=5.0), ends_alone=True)]
+
+    assert store.finish_attempts(outcomes) == [old.id]
+
+    assert store.get_job(NS, new.id).status is JobStatus.RUNNING
+    ended = store.get_job(NS, other.id)
+    assert (ended.status, ended.last_error) == (JobStatus.SCHEDULED, "ValueError: boom")
+    assert ts(ended.run_at) == clock.now() + 5.0
+    assert [(a.attempt, a.outcome) for a in store.list_attempts(NS, other.id)] == [
+        (1, AttemptOutcome.FAILED)]
 
 
 # -- fencing ----------------------------------------------------------------------------------

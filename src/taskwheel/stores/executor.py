@@ -26,7 +26,7 @@ Times are epoch seconds of the store's clock. ``now`` is the transaction's insta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -249,6 +249,16 @@ class Executor(ABC):
         """Apply outcomes whose fence still holds, in order, each recorded as an
         attempt; the jobs moved, and the ids refused (one per stale outcome, in the
         order given). A retry of a job asked to cancel ends it cancelled."""
+
+    @abstractmethod
+    def finish_alone(self, outcomes: Sequence[Outcome]) -> Callable[[], list[int]]:
+        """`finish_attempts` for jobs whose end moves nothing else: no concurrency key,
+        schedule or workflow run (the caller's hint, `Outcome.ends_alone`; the statement
+        checks it). Those are applied, and the namespaces where jobs ended get their
+        `FINISHED` wake-up at the commit; the rest are left running. Returns a call that
+        answers, once the transaction has committed, the ids not applied (stale, or not
+        alone after all: the caller reports them again the whole way). PostgreSQL sends
+        the statement with the COMMIT and reads nothing before it."""
 
     @abstractmethod
     def defer_slot_release(self) -> None:

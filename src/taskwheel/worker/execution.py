@@ -80,6 +80,7 @@ def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool)
         retry_delay,
         execution.trip_until,
         execution.trip_key,
+        job.schedule_id is None and job.workflow_run_id is None,  # ends_alone
     )
 
 

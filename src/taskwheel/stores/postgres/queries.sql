@@ -528,6 +528,10 @@ RETURNING id
 -- matches, and recorded as an attempt. A retry of a job someone asked to cancel ends it
 -- cancelled instead. The outcomes come as one JSON array of objects (as insert_jobs'
 -- requests: cheaper for the client to encode than eight arrays).
+-- With %(alone)s, only jobs whose end moves nothing else (no concurrency key, schedule
+-- or workflow run) are applied, the others are left as they are, and the FINISHED
+-- wake-up of the namespaces where jobs ended is sent from here: nothing that follows
+-- needs the answer, so the report travels with its COMMIT (finish_alone).
 WITH reported AS (
     SELECT * FROM json_to_recordset(%(outcomes)s::json) AS r(
         id bigint, fence bigint, status text, outcome text, result text, error text,
@@ -554,6 +558,9 @@ finished AS (
     -- cheaper than the lookups (250 outcomes on 5,000 rows: 50-140 ms a report).
     WHERE jobs.id = ANY(ARRAY(SELECT id FROM reported))  -- by primary key, never a scan
       AND jobs.id = r.id AND jobs.fence = r.fence AND (jobs.status = 'running') IS TRUE
+      AND (NOT %(alone)s::boolean
+           OR (jobs.gate_key IS NULL AND jobs.schedule_id IS NULL
+               AND jobs.workflow_run_id IS NULL))
     RETURNING jobs.id, jobs.namespace, jobs.attempt, jobs.fence, jobs.worker_id,
               jobs.started_at, jobs.status, jobs.workflow_run_id, jobs.step,
               jobs.failure_policy, jobs.schedule_id, jobs.gate_key
@@ -566,8 +573,14 @@ recorded AS (
            coalesce(f.started_at, clock_now(%(now)s)), clock_now(%(now)s), r.outcome,
            r.result::json, r.error, r.traceback
     FROM finished AS f JOIN reported AS r ON r.id = f.id
+),
+announced AS (  -- read below, so run: a SELECT in WITH runs only when read
+    SELECT pg_notify(%(channel)s, ended.namespace || E'\n' || %(finished)s)
+    FROM (SELECT DISTINCT namespace FROM finished
+          WHERE %(alone)s::boolean AND status = ANY(%(terminal)s::text[])) AS ended
 )
-SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id, gate_key
+SELECT id, namespace, status, workflow_run_id, step, failure_policy, schedule_id, gate_key,
+       (SELECT count(*) FROM announced) AS announced
 FROM finished
 
 -- name: release_queue_one

@@ -13,10 +13,12 @@ What the hot paths cost, in round trips to the server: a claim of ready jobs and
 delayed jobs just fallen due, one (`claim_at_once`, on the claim connection in
 autocommit mode; a due job with a concurrency key or under a pause makes it a claim in
 steps, one transaction; a worker whose alarm has not rung reads only the ready jobs,
-``claim_ready``); a batch of outcomes, two (BEGIN and the outcomes, whose
-answer the store needs before it goes on; then what that answer calls for, with
-COMMIT); a heartbeat, one; an enqueue, one statement, or for a big batch without
-idempotency keys a COPY (see `_COPY_FROM`).
+``claim_ready``); a batch of outcomes of jobs whose end moves nothing else, one
+(BEGIN, the outcomes and COMMIT: the report leaves whole, so the worker's death no
+longer loses it), and otherwise two (BEGIN and the outcomes, whose answer the store
+needs before it goes on; then what that answer calls for, with COMMIT); a heartbeat,
+one; an enqueue, one statement, or for a big batch without idempotency keys a COPY (see
+`_COPY_FROM`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -46,6 +48,7 @@ from taskwheel.jobs import (
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
+from taskwheel.notify import FINISHED
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.alerting import AlertStatements
@@ -79,6 +82,7 @@ from taskwheel.stores.tenancy import TenancyStatements
 
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
+_TERMINAL = sorted(status.value for status in TERMINAL)  # finish_attempts' jobs that ended
 _MIGRATIONS = load_migrations("taskwheel.stores.postgres.migrations")
 log = logging.getLogger(__name__)
 
@@ -394,12 +398,28 @@ class PostgresExecutor(
 
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
         # All rounds are sent before any answer is read: one round trip in a pipeline.
-        cursors = [self._execute("finish_attempts", _outcome_columns(batch))
-                   for batch in rows.outcome_rounds(outcomes)]
+        cursors = self._finish(outcomes, alone=False)
         moved_by_round = [[_moved(row) for row in cursor.fetchall()] for cursor in cursors]
         applied = [{row.id for row in moved} for moved in moved_by_round]
         return ([row for moved in moved_by_round for row in moved],
                 rows.rejected(outcomes, applied))
+
+    def finish_alone(self, outcomes: Sequence[Outcome]) -> Callable[[], list[int]]:
+        # Nothing is read here: in a pipelined transaction the statements go with the
+        # COMMIT, and the answer is read once it is back.
+        cursors = self._finish(outcomes, alone=True)
+
+        def left() -> list[int]:
+            return rows.rejected(outcomes, [{row["id"] for row in cursor.fetchall()}
+                                            for cursor in cursors])
+
+        return left
+
+    def _finish(self, outcomes: Sequence[Outcome], *, alone: bool) -> list[Cursor[DictRow]]:
+        return [self._execute("finish_attempts", {
+            **_outcome_columns(batch), "alone": alone, "channel": self._channel,
+            "finished": FINISHED, "terminal": _TERMINAL,
+        }) for batch in rows.outcome_rounds(outcomes)]
 
     def release_queue_one(self, moved: Sequence[Moved]) -> None:
         schedule_ids = sorted({row.schedule_id for row in moved

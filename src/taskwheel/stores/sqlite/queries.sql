@@ -273,7 +273,8 @@ WHERE id = :id AND fence = :fence AND status = 'running'
 -- columns off the row, which the first statement left as they were. Two statements for the whole round, not two per outcome:
 -- they run with the write lock held, and every statement is a moment the worker's other
 -- threads may take the interpreter from the one holding it. A retry of a job someone
--- asked to cancel ends it cancelled instead.
+-- asked to cancel ends it cancelled instead. With :alone, only jobs whose end moves
+-- nothing else (no concurrency key, schedule or workflow run) are applied (finish_alone).
 UPDATE taskwheel_jobs
 SET status = CASE WHEN cancel_requested = 1 AND r.status IN ('queued', 'scheduled')
                   THEN 'cancelled' ELSE r.status END,
@@ -290,6 +291,8 @@ FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS f
       FROM json_each(:outcomes)) AS r
 WHERE taskwheel_jobs.id = r.id AND taskwheel_jobs.fence = r.fence
   AND taskwheel_jobs.status = 'running'
+  AND (NOT :alone OR (taskwheel_jobs.gate_key IS NULL AND taskwheel_jobs.schedule_id IS NULL
+                      AND taskwheel_jobs.workflow_run_id IS NULL))
 RETURNING id, namespace, status, workflow_run_id, step, failure_policy, schedule_id, gate_key;
 INSERT INTO taskwheel_attempts (
     namespace, job_id, attempt, fence, worker_id, started_at, ended_at, outcome,

@@ -35,7 +35,7 @@ from taskwheel.jobs import (
     loads_json,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import Notifier, NullNotifier, due_event
+from taskwheel.notify import FINISHED, Notifier, NullNotifier, due_event
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.alerting import AlertStatements
@@ -337,6 +337,16 @@ class SQLiteExecutor(
         }).rowcount == 1
 
     def finish_attempts(self, outcomes: Sequence[Outcome]) -> tuple[list[Moved], list[int]]:
+        return self._finish(outcomes, alone=False)
+
+    def finish_alone(self, outcomes: Sequence[Outcome]) -> Callable[[], list[int]]:
+        moved, left = self._finish(outcomes, alone=True)
+        for namespace in {row.namespace for row in moved if row.status in TERMINAL}:
+            self.wake(namespace, FINISHED)
+        return lambda: left
+
+    def _finish(self, outcomes: Sequence[Outcome], *,
+                alone: bool) -> tuple[list[Moved], list[int]]:
         # The hot path of every report: a round's two statements run directly, without
         # `_run`'s per-statement bookkeeping. The rounds' JSON is made before the write
         # lock is taken: only the statements run while it is held.
@@ -349,7 +359,8 @@ class SQLiteExecutor(
         applied: list[set[int]] = []
         moved: list[Moved] = []
         for batch, text in zip(batches, texts, strict=True):
-            found = conn.execute(finish, {"outcomes": text, "now": now}).fetchall()
+            found = conn.execute(finish, {"outcomes": text, "now": now,
+                                          "alone": alone}).fetchall()
             ids = {row[0] for row in found}
             if ids:  # a stale one's attempt is not recorded
                 conn.execute(record, {"now": now, "applied": text if len(ids) == len(batch)
