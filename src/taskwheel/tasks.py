@@ -377,6 +377,11 @@ class Task(Generic[P, R]):
             named.update(kwargs)
         return named
 
+    @property
+    def keyed(self) -> bool:
+        """Whether its jobs get a key (`key_of`): a concurrency limit or a breaker."""
+        return self.options.concurrency is not None or self.options.breaker is not None
+
     def key_of(self, queue: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
         """The key of a job of this task with these (checked) arguments (its
         concurrency limit's, or its breaker's), or None when the task declares neither."""

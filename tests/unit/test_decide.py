@@ -4,6 +4,8 @@ run out, then it is dead."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,3 +172,14 @@ def test_a_nul_in_an_error_is_written_out_so_any_store_can_keep_it() -> None:
     outcome = decide(job_record(3), RETRY, Execution(A.FAILED, error="bad\x00byte",
                                                      traceback="tb\x00"), False)
     assert (outcome.error, outcome.traceback) == ("bad\\x00byte", "tb\\x00")
+
+
+def test_only_an_end_that_moves_nothing_else_is_reported_as_ending_alone() -> None:
+    """`Outcome.ends_alone` (the report in one send) only for a job of a task without a
+    key, fired by no schedule, and no step of a workflow run."""
+    done = execution(A.SUCCEEDED)
+    assert decide(job_record(), RETRY, done, False).ends_alone
+    assert not decide(job_record(), RETRY, done, False, keyed=True).ends_alone
+    for stepped in (replace(job_record(), schedule_id=3),
+                    replace(job_record(), workflow_run_id=5, step="load")):
+        assert not decide(stepped, RETRY, done, False).ends_alone

@@ -286,7 +286,7 @@ class InProcess:
         execution, _ctx = ran
         task = self.app.tasks.get(job.task)
         retry = DEFAULT_RETRY if task is None else task.options.retry
-        outcome: Outcome = decide(job, retry, execution, False)
+        outcome: Outcome = decide(job, retry, execution, False, task is not None and task.keyed)
         self.store.finish_attempts([outcome])
         return self.store.get_job(job.namespace, job.id)
 

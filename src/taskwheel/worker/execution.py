@@ -54,8 +54,10 @@ class Running:
     stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)
 
 
-def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool) -> Outcome:
-    """The job's next state after an attempt (pure; the worker's only policy code)."""
+def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool,
+           keyed: bool = False) -> Outcome:
+    """The job's next state after an attempt (pure; the worker's only policy code).
+    ``keyed``: its task gives its jobs a key, whose slot or breaker its end moves."""
     outcome = execution.outcome
     retry_delay = 0.0
     if outcome is AttemptOutcome.SUCCEEDED:
@@ -80,7 +82,7 @@ def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool)
         retry_delay,
         execution.trip_until,
         execution.trip_key,
-        job.schedule_id is None and job.workflow_run_id is None,  # ends_alone
+        not keyed and job.schedule_id is None and job.workflow_run_id is None,  # ends_alone
     )
 
 

@@ -534,7 +534,8 @@ class Worker:
             self._finished(job, AttemptOutcome.INTERRUPTED, None, execution.error, duration)
             return
         retry = DEFAULT_RETRY if task is None else task.options.retry
-        outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled)
+        outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled,
+                         task is not None and task.keyed)
         if outcome.status is not JobStatus.SUCCEEDED:
             log.warning("job %d (%s) attempt %d/%d %s: %s -> %s", job.id, job.task, job.attempt,
                         job.max_attempts, execution.outcome.value, execution.error,

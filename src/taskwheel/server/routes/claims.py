@@ -319,7 +319,8 @@ def _decide(access: Access, job: Job, execution: Execution) -> Outcome:
     for a task the server's app does not define), as the Python worker decides."""
     task = access.state.app.tasks.get(job.task)
     retry = DEFAULT_RETRY if task is None else task.options.retry
-    return decide(job, retry, execution, job.cancel_requested)
+    return decide(job, retry, execution, job.cancel_requested,
+                  task is not None and task.keyed)
 
 
 def _report(access: Access, job_id: int, fence: int, execution: Execution) -> JobOut:
