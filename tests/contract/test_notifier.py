@@ -29,12 +29,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from taskwheel.clock import ManualClock
 from taskwheel.gates import GateKind
+from taskwheel.jobs import Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.notify import CLAIMING, EVERY, SCHEDULING, UNFINISHED, due_event
 from taskwheel.schedules import JobTemplate
@@ -398,24 +400,29 @@ def test_a_fail_fast_failure_wakes_the_workers_running_the_runs_other_steps(
     assert (NS, "cancel") in events_until_marker(listener)
 
 
+@pytest.mark.parametrize("alone", [False, True], ids=["whole-way", "ends-alone"])
 def test_jobs_that_end_wake_watchers_with_finished_once_per_batch_and_namespace(
-    store: Store, listeners: ExitStack
+    store: Store, listeners: ExitStack, alone: bool
 ) -> None:
     """What ``taskwheel jobs tail`` follows. A failure that waits for its retry has not
-    ended: it announces nothing."""
+    ended: it announces nothing. The same whether the outcomes take the whole way or,
+    marked `Outcome.ends_alone`, the report in one statement (PostgreSQL's sends the
+    wake-up itself)."""
     first, second, retried = enqueue_one(store), enqueue_one(store), enqueue_one(store)
     other = enqueue_one(store, new_job(namespace=OTHER_NS))
     claimed = {job.id: job for job in store.claim_jobs(NS, "w1", [QUEUE], 3, TTL).jobs}
     elsewhere_job = claim_one(store, namespace=OTHER_NS)
     listener = listen(store, listeners, hears=EVERY)
 
-    store.finish_attempts([failed(claimed[retried.id], JobStatus.SCHEDULED, retry_delay=60)])
+    def report(*outcomes: Outcome) -> None:
+        assert store.finish_attempts([replace(o, ends_alone=alone) for o in outcomes]) == []
+
+    report(failed(claimed[retried.id], JobStatus.SCHEDULED, retry_delay=60))
     send_marker(store)
     assert events_until_marker(listener) == []
 
-    store.finish_attempts([succeeded(claimed[first.id]), failed(claimed[second.id],
-                                                                 JobStatus.DEAD),
-                           succeeded(elsewhere_job)])
+    report(succeeded(claimed[first.id]), failed(claimed[second.id], JobStatus.DEAD),
+           succeeded(elsewhere_job))
     send_marker(store)
     assert sorted(events_until_marker(listener)) == [(NS, "finished"), (OTHER_NS, "finished")]
     assert other.id == elsewhere_job.id

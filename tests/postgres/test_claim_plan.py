@@ -268,7 +268,7 @@ def _report_params(store: PostgresStore) -> dict[str, Any]:
                             "retry_delay": 0} for i, f in zip(ids, fences, strict=True)])
     return {"outcomes": outcomes, "id": ids, "fence": fences, "worker_id": "w1",
             "lease_ttl": 30.0, "now": None, "alone": True, "channel": "taskwheel",
-            "finished": "finished", "terminal": ["succeeded"]}
+            "finished_tail": "\nfinished", "terminal": ["succeeded"]}
 
 
 @pytest.mark.parametrize("name", ["finish_attempts", "heartbeat", "release_jobs"])

@@ -90,7 +90,7 @@ from taskwheel.jobs import (
 from taskwheel.keys import ApiKey, NewApiKey
 from taskwheel.lifecycle import PENDING, RUNNING_TARGETS, TERMINAL, JobStatus, check_transition
 from taskwheel.limits import BreakerRule, KeyLimit, validate_capacity, validate_key
-from taskwheel.notify import FINISHED, due_event
+from taskwheel.notify import due_event
 from taskwheel.quotas import Quota, admit
 from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.schedules import (
@@ -109,7 +109,7 @@ from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
 from taskwheel.stores.caller import CallerConnection, unwrap_connection
 from taskwheel.stores.claims import ClaimRequest
-from taskwheel.stores.executor import Access, AttemptEnd, Executor, Moved
+from taskwheel.stores.executor import Access, AttemptEnd, Executor, announce_finished
 from taskwheel.stores.policies import DEFAULT_POLICY, ClaimPolicy
 from taskwheel.stores.rating import RateControl
 from taskwheel.stores.reserves import QueueReserves
@@ -338,7 +338,7 @@ class SQLStore(RateControl, Store):
             tx.release_queue_one(moved)  # queue_one jobs behind the ones that ended
             # Dependents of the steps that ended become ready in this same transaction.
             steps.steps_ended(tx, moved)
-            _announce_finished(tx, moved)
+            announce_finished(tx, moved)
             applied = {row.id: row.namespace for row in moved}
             # Only a job with a key has a breaker to count its end against: a batch of
             # jobs without keys reads no breaker at all (no round trip).
@@ -373,7 +373,7 @@ class SQLStore(RateControl, Store):
             moved = tx.end_attempts_of_worker(worker_id, error, ends)
             tx.release_queue_one(moved)
             steps.steps_ended(tx, moved)
-            _announce_finished(tx, moved)
+            announce_finished(tx, moved)
             changes = self._judge_breakers(tx, [(row.id, False) for row in moved], [])
             tx.forget_worker(worker_id)
             ended = {row.id for row in moved}
@@ -1530,9 +1530,3 @@ def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> Non
     if later:
         tx.wake(namespace, due_event(min(later).timestamp()))
 
-
-def _announce_finished(tx: Executor, moved: Sequence[Moved]) -> None:
-    """One `FINISHED` wake-up per namespace where jobs ended, sent at the commit (one
-    per batch of outcomes, not per job; a retry that waits again has not ended)."""
-    for namespace in sorted({row.namespace for row in moved if row.status in TERMINAL}):
-        tx.wake(namespace, FINISHED)

@@ -49,8 +49,9 @@ from taskwheel.jobs import (
     WorkerInfo,
 )
 from taskwheel.keys import ApiKey, NewApiKey
-from taskwheel.lifecycle import JobStatus
+from taskwheel.lifecycle import TERMINAL, JobStatus
 from taskwheel.limits import KeyLimit
+from taskwheel.notify import FINISHED
 from taskwheel.quotas import Quota, QuotaUsage
 from taskwheel.rates import Bucket, KeyRate, Waiting
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
@@ -983,3 +984,10 @@ class Executor(ABC):
         """`claim_jobs` dividing the jobs between the request's namespaces by stride:
         ``shares`` gives each namespace (each once) its start and weight
         (`fairness.NamespaceStride`)."""
+
+
+def announce_finished(tx: Executor, moved: Sequence[Moved]) -> None:
+    """One `FINISHED` wake-up per namespace where jobs ended, sent at the commit (one
+    per batch of outcomes, not per job; a retry that waits again has not ended)."""
+    for namespace in sorted({row.namespace for row in moved if row.status in TERMINAL}):
+        tx.wake(namespace, FINISHED)

@@ -575,7 +575,8 @@ recorded AS (
     FROM finished AS f JOIN reported AS r ON r.id = f.id
 ),
 announced AS (  -- read below, so run: a SELECT in WITH runs only when read
-    SELECT pg_notify(%(channel)s, ended.namespace || E'\n' || %(finished)s)
+    -- payload_of(namespace, 'finished'): the namespace, then %(finished_tail)s.
+    SELECT pg_notify(%(channel)s, ended.namespace || %(finished_tail)s)
     FROM (SELECT DISTINCT namespace FROM finished
           WHERE %(alone)s::boolean AND status = ANY(%(terminal)s::text[])) AS ended
 )

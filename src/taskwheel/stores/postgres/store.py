@@ -83,6 +83,7 @@ from taskwheel.stores.tenancy import TenancyStatements
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
 _TERMINAL = sorted(status.value for status in TERMINAL)  # finish_attempts' jobs that ended
+_FINISHED_TAIL = payload_of("", FINISHED)  # what follows the namespace in its wake-up
 _MIGRATIONS = load_migrations("taskwheel.stores.postgres.migrations")
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,7 @@ class PostgresExecutor(
     def _finish(self, outcomes: Sequence[Outcome], *, alone: bool) -> list[Cursor[DictRow]]:
         return [self._execute("finish_attempts", {
             **_outcome_columns(batch), "alone": alone, "channel": self._channel,
-            "finished": FINISHED, "terminal": _TERMINAL,
+            "finished_tail": _FINISHED_TAIL, "terminal": _TERMINAL,
         }) for batch in rows.outcome_rounds(outcomes)]
 
     def release_queue_one(self, moved: Sequence[Moved]) -> None:

@@ -35,7 +35,7 @@ from taskwheel.jobs import (
     loads_json,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import FINISHED, Notifier, NullNotifier, due_event
+from taskwheel.notify import Notifier, NullNotifier, due_event
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.alerting import AlertStatements
@@ -52,6 +52,7 @@ from taskwheel.stores.executor import (
     Moved,
     QueueCount,
     StatsRows,
+    announce_finished,
 )
 from taskwheel.stores.observation import ObservationStatements
 from taskwheel.stores.rating import RateStatements
@@ -341,8 +342,7 @@ class SQLiteExecutor(
 
     def finish_alone(self, outcomes: Sequence[Outcome]) -> Callable[[], list[int]]:
         moved, left = self._finish(outcomes, alone=True)
-        for namespace in {row.namespace for row in moved if row.status in TERMINAL}:
-            self.wake(namespace, FINISHED)
+        announce_finished(self, moved)
         return lambda: left
 
     def _finish(self, outcomes: Sequence[Outcome], *,
