@@ -128,7 +128,7 @@ def test_tail_without_a_notification_looks_again_after_the_interval(
 ) -> None:
     """A job whose end is not announced (as a deadline's passing is not) is printed at
     the next fallback look."""
-    monkeypatch.setattr(engine, "_announce_finished", lambda tx, moved: None)
+    monkeypatch.setattr(engine, "announce_finished", lambda tx, moved: None)
     send = app.task(lambda: None, name="send")
     job_id = send.enqueue(max_attempts=1).id
     waits: list[float] = []
