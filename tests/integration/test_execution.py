@@ -267,3 +267,42 @@ def test_a_worker_the_store_refuses_for_good_stops_instead_of_retrying_forever(
     worker = taskwheel.Worker(app, taskwheel.WorkerSettings.build())
     with pytest.raises(StoreError, match="permission denied"):
         worker.run(install_signal_handlers=False)
+
+
+def test_an_outcome_is_written_while_a_claim_is_still_on_its_way(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job that ends while the worker's claim waits on the store is reported at once,
+    not behind that claim: the window in which a crash runs a finished job again stays
+    one commit wide."""
+    claim_waits = threading.Event()
+    let_claim_go = threading.Event()
+
+    @app.task
+    def ends_once_a_claim_waits() -> None:
+        assert claim_waits.wait(10), "no claim came while the job ran"
+
+    @app.task
+    def later() -> None:
+        pass
+
+    first = ends_once_a_claim_waits.enqueue()
+    claim = app.store.claim
+
+    def slow_claim(request: Any) -> Any:
+        answer = claim(request)
+        if any(job.id == first.id for job in answer.jobs):
+            later.enqueue()  # wakes the worker: its next claim waits below
+        elif first.refresh().status is JobStatus.RUNNING:
+            claim_waits.set()
+            assert let_claim_go.wait(10), "the test never let the claim go"
+        return answer
+
+    monkeypatch.setattr(app.store, "claim", slow_claim)
+    try:
+        with running_worker(app, concurrency=4):
+            wait_for(lambda: first.refresh().status is JobStatus.SUCCEEDED, timeout=5,
+                     what="the outcome written while a claim waits")
+            let_claim_go.set()
+    finally:
+        let_claim_go.set()
