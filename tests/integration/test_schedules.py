@@ -541,7 +541,8 @@ def test_a_burst_is_fired_in_pieces_of_one_partition_each(
 ) -> None:
     # Each piece is one transaction under one partition's lease: a piece cut across
     # partitions would be as many small transactions as it has partitions.
-    monkeypatch.setattr(scheduler_module, "FIRE_BATCH", 8)
+    for bound in ("FIRE_BATCH", "FIRE_LEAST", "FIRE_MOST"):  # pieces of 8, however quick
+        monkeypatch.setattr(scheduler_module, bound, 8)
     for n in range(60):
         app.add_schedule(f"burst-{n}", "report", at=utc(T0 + 60), args=[str(n)])
     calls: list[list[int]] = []
@@ -559,6 +560,34 @@ def test_a_burst_is_fired_in_pieces_of_one_partition_each(
                for call in calls)
     assert len(calls) == sum(-(-count // 8) for count in per_partition.values())
     assert sorted(fire_times(app)) == [T0 + 60] * 60
+
+
+@pytest.mark.parametrize(("seconds_per_fire", "sizes"), [
+    (0.0001, [8, 16, 32, 64, 80]),  # quick pieces grow, up to twice as large each
+    (0.01, [8, 4, 2, 2, 2]),  # slow ones shrink, down to half, to the least
+])
+def test_a_burst_s_pieces_grow_or_shrink_toward_the_time_a_piece_aims_at(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+    seconds_per_fire: float, sizes: list[int],
+) -> None:
+    monkeypatch.setattr(scheduler_module, "FIRE_BATCH", 8)
+    monkeypatch.setattr(scheduler_module, "FIRE_LEAST", 2)
+    monkeypatch.setattr(scheduler_module, "FIRE_PIECE", 0.01)
+    for n in range(sum(sizes)):
+        app.add_schedule(f"burst-{n}", "report", at=utc(T0 + 60), args=[str(n)])
+    calls: list[int] = []
+    fire_due = app.store.fire_due
+
+    def timed(namespace: str, ids: Any, now: float, lease: Any = None) -> Any:
+        calls.append(len(ids))
+        clock.advance(seconds_per_fire * len(ids))
+        return fire_due(namespace, ids, now, lease)
+
+    monkeypatch.setattr(app.store, "fire_due", timed)
+    s = scheduler(app, partitions=1)
+    run_step(s, clock, T0 + 60)
+    assert calls == sizes
+    assert len(fire_times(app)) == sum(sizes)
 
 
 def test_a_lone_scheduler_holds_every_partition_and_maintains(
