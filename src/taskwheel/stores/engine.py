@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -525,10 +525,13 @@ class SQLStore(RateControl, Store):
         namespace, name = definition.namespace, definition.name
         with self.executor("upsert_schedule") as tx:
             next_fire_at = definition.next_fire(tx.now())
-            current = tx.schedule_by_name(namespace, name)
-            paused = current is not None and current.paused
-            if next_fire_at is not None and not paused and not _active(current):
-                _check_schedule_quota(tx, namespace)
+            if next_fire_at is not None:
+
+                def adds_one() -> bool:  # a paused schedule stays paused
+                    current = tx.schedule_by_name(namespace, name)
+                    return not (current is not None and current.paused) and not _active(current)
+
+                _check_schedule_quota(tx, namespace, adds_one)
             changed = tx.upsert_schedule(definition, next_fire_at, declared_by)
             schedule = _schedule(tx, namespace, name)
             if changed:
@@ -552,10 +555,13 @@ class SQLStore(RateControl, Store):
     def set_schedule_paused(self, namespace: str, name: str, paused: bool) -> Schedule:
         with self.executor("set_schedule_paused") as tx:
             if not paused:
-                current = tx.schedule_by_name(namespace, name)
-                if (current is not None and current.paused
-                        and current.next_fire_at is not None):
-                    _check_schedule_quota(tx, namespace)
+
+                def adds_one() -> bool:
+                    current = tx.schedule_by_name(namespace, name)
+                    return (current is not None and current.paused
+                            and current.next_fire_at is not None)
+
+                _check_schedule_quota(tx, namespace, adds_one)
             tx.pause_schedule(namespace, name, paused)
             schedule = _schedule(tx, namespace, name)
             tx.wake(namespace, "schedules")
@@ -1377,12 +1383,13 @@ def _active(schedule: Schedule | None) -> bool:
     return schedule is not None and not schedule.paused and schedule.next_fire_at is not None
 
 
-def _check_schedule_quota(tx: Executor, namespace: str) -> None:
-    """`QuotaExceeded` when one more active schedule would pass the namespace's limit
-    (the quota locked until the transaction ends)."""
+def _check_schedule_quota(tx: Executor, namespace: str, adds_one: Callable[[], bool]) -> None:
+    """`QuotaExceeded` when the write makes one more schedule active (``adds_one``, asked
+    only under a limit: a namespace without one reads nothing more) and that would pass
+    the namespace's limit (the quota locked until the transaction ends)."""
     usage = tx.quota_usage(namespace)
     limit = None if usage is None else usage.quota.max_active_schedules
-    if limit is not None and tx.count_active_schedules(namespace) >= limit:
+    if limit is not None and adds_one() and tx.count_active_schedules(namespace) >= limit:
         raise QuotaExceeded(namespace, "max_active_schedules",
                             f"{limit} active schedules already (pause or remove one)")
 
