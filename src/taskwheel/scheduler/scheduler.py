@@ -64,11 +64,13 @@ _MAX_BACKOFF = 5.0  # seconds between attempts while the store cannot be reached
 # down to half as large, aiming at pieces of FIRE_PIECE seconds, between FIRE_LEAST and
 # FIRE_MOST. (Pieces of a fixed 256 fired a burst of 10,000 in 48 transactions, each
 # letting the workers' claims and reports take the write lock in between: the last
-# fire came 1.3 times later than in one transaction.)
+# fire came 1.3 times later than in one transaction.) FIRE_MOST keeps a piece within
+# about eight of those old ones, so a store that slows down tenfold mid-piece still
+# leaves the renewal time to spare.
 FIRE_BATCH = 256
 FIRE_PIECE = 0.05
 FIRE_LEAST = 16
-FIRE_MOST = 8192
+FIRE_MOST = 2048
 # A load reads the horizon in slices of fire time: the first is 1/LOAD_SLICES of it, and
 # each next one is up to twice or down to half as wide, aiming at pieces of LOAD_PIECE
 # seconds: a sparse horizon is read in a few pieces, a dense one in many short ones.
