@@ -80,6 +80,44 @@ CLAIM_AHEAD = 0.010
 T = TypeVar("T")
 
 
+class _Bell:
+    """What the fetch loop sleeps on: `set` (work to claim; it stays set until
+    `clear`) or `stir` (the alarm moved: a sleeper wakes, to sleep again until the new
+    alarm). Each sleeper awaits a future of its own, which a wake-up resolves: it
+    resumes at the loop's next turn (waiting on two events at once, through a task
+    each, took three turns and two more for their cancellation). On the loop only."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._sleepers: list[asyncio.Future[None]] = []
+
+    def set(self) -> None:
+        self._set = True
+        self.stir()
+
+    def stir(self) -> None:
+        for sleeper in self._sleepers:
+            if not sleeper.done():
+                sleeper.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        """Until it is set or stirred (at once when it is set)."""
+        if self._set:
+            return
+        sleeper: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append(sleeper)
+        try:
+            await sleeper
+        finally:
+            self._sleepers.remove(sleeper)
+
+
 def _report_metadata(kind: EventKind, outcome: Outcome, job: Job) -> dict[str, Any]:
     if kind is EventKind.REPORT_REJECTED:
         return {"fence": outcome.fence, "outcome": outcome.outcome.value}
@@ -216,8 +254,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._writes.loop_thread = threading.get_ident()
-        self._wake = asyncio.Event()
-        self._alarm_moved = asyncio.Event()
+        self._wake = _Bell()
+        self._alarm_moved = False  # since the fetch loop last went to sleep
         self._report_ready = asyncio.Event()
         self._stop_event = asyncio.Event()
         self._idle = asyncio.Event()
@@ -335,7 +373,8 @@ class Worker:
                     self._looked_to = None
                 if self._alarm is None or due < self._alarm:
                     self._alarm = due
-                    self._alarm_moved.set()
+                    self._alarm_moved = True
+                    self._wake.stir()
             elif event == JOBS:
                 self._wake.set()
 
@@ -430,14 +469,16 @@ class Worker:
         return due is None or due > self.store.now() + BURST_HORIZON
 
     async def _pause(self, timeout: float) -> None:
+        """Until woken (a moved alarm does not end it) or ``timeout`` passed."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await self._wake.wait()
+                while not self._wake.is_set():
+                    await self._wake.wait()
 
     async def _sleep_until_alarm(self) -> bool:
         """Wait for a wake-up, the poll interval or the alarm; True when the alarm moved
         meanwhile (sleep again, to the new alarm), False when it is time to claim."""
-        self._alarm_moved.clear()
+        self._alarm_moved = False
         timeout = self.settings.poll_interval
         if self._alarm is not None:
             # The loop's selector rounds a timeout up to the next millisecond, so the
@@ -451,14 +492,10 @@ class Worker:
                 else 0.0
             timeout = min(timeout, max(0.0, self._alarm - lead - self.store.now())
                           + _ALARM_MARGIN)
-        waits = {asyncio.ensure_future(self._wake.wait()),
-                 asyncio.ensure_future(self._alarm_moved.wait())}
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-        return self._alarm_moved.is_set() and not self._wake.is_set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        return self._alarm_moved and not self._wake.is_set()
 
     def _start(self, job: Job) -> None:
         older = self._running.get(job.id)
