@@ -36,7 +36,8 @@ COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "taskwh
 # CI installs chromium (.ci/run) and playwright (the dev extra) and must run these:
 # there a missing one fails; elsewhere the tests skip, saying why.
 if not os.environ.get("CI"):
-    pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+    pytest.importorskip("playwright.sync_api",
+                        reason="no playwright here (pip install -e '.[dev]')")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 import playwright.sync_api as playwright_api  # noqa: E402 - after the reasons to skip

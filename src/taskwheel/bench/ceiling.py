@@ -113,9 +113,8 @@ def _postgres(
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    from taskwheel.notify import FINISHED
     from taskwheel.stores.postgres.connection import ConnectionSettings
-    from taskwheel.stores.postgres.notifier import payload_of
+    from taskwheel.stores.postgres.notifier import FINISHED_TAIL
 
     queries = load_queries("taskwheel.stores.postgres", "queries.sql")
     settings = ConnectionSettings.from_url(url)
@@ -144,7 +143,7 @@ def _postgres(
              "outcome": "succeeded", "result": "null", "error": None, "traceback": None,
              "retry_delay": 0.0} for row in rows]), "now": None,
             # As the store reports jobs whose end moves nothing else (finish_alone).
-            "alone": True, "channel": "taskwheel_bench", "finished_tail": payload_of("", FINISHED),
+            "alone": True, "channel": "taskwheel_bench", "finished_tail": FINISHED_TAIL,
             "terminal": ["succeeded"]})
         jobs += len(rows)
 

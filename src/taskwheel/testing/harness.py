@@ -49,9 +49,8 @@ from taskwheel.clock import ManualClock
 from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput
 from taskwheel.handles import WorkflowRunHandle
-from taskwheel.jobs import AttemptOutcome, Job, JobFilter, Outcome
+from taskwheel.jobs import AttemptOutcome, Job, JobFilter
 from taskwheel.lifecycle import JobStatus
-from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.scheduler import Scheduler, SchedulerSettings
 from taskwheel.stores import POSTGRES_SCHEMES, Store
 from taskwheel.stores.claims import ClaimRequest
@@ -61,7 +60,7 @@ from taskwheel.worker.context import Context
 from taskwheel.worker.execution import (
     Execution,
     call_in_thread,
-    decide,
+    decide_for,
     run_coroutine,
     success,
 )
@@ -284,9 +283,7 @@ class InProcess:
 
     def _finish(self, job: Job, ran: tuple[Execution, Context]) -> Job:
         execution, _ctx = ran
-        task = self.app.tasks.get(job.task)
-        retry = DEFAULT_RETRY if task is None else task.options.retry
-        outcome: Outcome = decide(job, retry, execution, False, task is not None and task.keyed)
+        outcome = decide_for(job, self.app.tasks.get(job.task), execution, False)
         self.store.finish_attempts([outcome])
         return self.store.get_job(job.namespace, job.id)
 

@@ -18,15 +18,18 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskwheel.breakers import TripBreaker
 from taskwheel.errors import Cancelled
 from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.lifecycle import JobStatus
-from taskwheel.retry import Retry
+from taskwheel.retry import DEFAULT_RETRY, Retry
 from taskwheel.worker.context import Context
 from taskwheel.worker.writes import AttemptWriter
+
+if TYPE_CHECKING:
+    from taskwheel.tasks import Task
 
 _OUTPUT_TAIL = 16_384
 
@@ -52,6 +55,16 @@ class Running:
     cancel_signalled: bool = False
     released: bool = False
     stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)
+
+
+def decide_for(job: Job, task: Task[Any, Any] | None, execution: Execution,
+               cancel_requested: bool) -> Outcome:
+    """`decide` under the policy of the job's task as this process defines it: its
+    retry, and whether it gives its jobs a key (the default retry and no key for a
+    task it does not define)."""
+    if task is None:
+        return decide(job, DEFAULT_RETRY, execution, cancel_requested)
+    return decide(job, task.options.retry, execution, cancel_requested, task.keyed)
 
 
 def decide(job: Job, retry: Retry, execution: Execution, cancel_requested: bool,

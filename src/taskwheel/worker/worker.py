@@ -41,7 +41,6 @@ from taskwheel.jobs import AttemptOutcome, Claim, Job, Outcome, job_origin
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import Maintenance
 from taskwheel.notify import CANCEL, CLAIMING, JOBS, due_of
-from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.tasks import Pool, Task, render_command
@@ -52,7 +51,7 @@ from taskwheel.worker.execution import (
     Execution,
     Running,
     call_in_thread,
-    decide,
+    decide_for,
     run_coroutine,
     run_on_daemon_thread,
     run_shell,
@@ -578,9 +577,8 @@ class Worker:
         if running.released:  # given back at shutdown: the store recorded it interrupted
             self._finished(job, AttemptOutcome.INTERRUPTED, None, execution.error, duration)
             return
-        retry = DEFAULT_RETRY if task is None else task.options.retry
-        outcome = decide(job, retry, execution, running.ctx.cancelled and running.cancel_signalled,
-                         task is not None and task.keyed)
+        outcome = decide_for(job, task, execution,
+                             running.ctx.cancelled and running.cancel_signalled)
         if outcome.status is not JobStatus.SUCCEEDED:
             log.warning("job %d (%s) attempt %d/%d %s: %s -> %s", job.id, job.task, job.attempt,
                         job.max_attempts, execution.outcome.value, execution.error,

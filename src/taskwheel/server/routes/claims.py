@@ -8,7 +8,7 @@ database connection meanwhile. Every claimed job carries its ``fence``: the work
 names it in every report, and a report whose fence is no longer the job's (its lease
 passed to another attempt) is answered 409 and changes nothing. A failure is retried
 as the job's task's retry policy says, the decision the Python worker makes
-(`taskwheel.worker.execution.decide`); a task the server's app does not define has
+(`taskwheel.worker.execution.decide_for`); a task the server's app does not define has
 the default policy. Claiming and reporting need the ``operate`` role.
 
 The worker id is the capability of the worker's leases: it is random (122 bits), and
@@ -30,7 +30,6 @@ from starlette.concurrency import run_in_threadpool
 from taskwheel.jobs import AttemptOutcome, Job, Outcome
 from taskwheel.keys import Role
 from taskwheel.lifecycle import JobStatus
-from taskwheel.retry import DEFAULT_RETRY
 from taskwheel.server.auth import Access, namespace_access
 from taskwheel.server.models import Answer, JobOut
 from taskwheel.server.models import Request as Body
@@ -40,7 +39,7 @@ from taskwheel.server.wakeups import WakeUps
 from taskwheel.stores.base import WorkerRegistration
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.validators import validate_name
-from taskwheel.worker.execution import Execution, decide
+from taskwheel.worker.execution import Execution, decide_for
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}", tags=["pull protocol"])
 
@@ -317,10 +316,8 @@ def _report_many(
 def _decide(access: Access, job: Job, execution: Execution) -> Outcome:
     """Where the job goes after ``execution``: its task's retry policy (the default one
     for a task the server's app does not define), as the Python worker decides."""
-    task = access.state.app.tasks.get(job.task)
-    retry = DEFAULT_RETRY if task is None else task.options.retry
-    return decide(job, retry, execution, job.cancel_requested,
-                  task is not None and task.keyed)
+    return decide_for(job, access.state.app.tasks.get(job.task), execution,
+                      job.cancel_requested)
 
 
 def _report(access: Access, job_id: int, fence: int, execution: Execution) -> JobOut:

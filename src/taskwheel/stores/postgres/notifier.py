@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, ClassVar
 import psycopg
 from psycopg import sql
 
-from taskwheel.notify import UNFINISHED, checked_hears, kind_of
+from taskwheel.notify import FINISHED, UNFINISHED, checked_hears, kind_of
 from taskwheel.stores.postgres.connection import readable
 from taskwheel.stores.sql_files import load_queries
 
@@ -51,6 +51,11 @@ def channel_of(schema: str) -> str:
 
 def payload_of(namespace: str, event: str) -> str:
     return f"{namespace}\n{event}"
+
+
+# What follows the namespace in a FINISHED wake-up: a report statement that announces
+# it in SQL appends this to each namespace.
+FINISHED_TAIL = payload_of("", FINISHED)
 
 
 def _event(payload: str) -> tuple[str, str]:

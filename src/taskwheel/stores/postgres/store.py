@@ -48,7 +48,6 @@ from taskwheel.jobs import (
     epoch_datetime,
 )
 from taskwheel.lifecycle import TERMINAL, JobStatus
-from taskwheel.notify import FINISHED
 from taskwheel.schedules import FirePlan, PlannedFire, Schedule, ScheduleDefinition
 from taskwheel.stores import rows
 from taskwheel.stores.alerting import AlertStatements
@@ -74,7 +73,7 @@ from taskwheel.stores.postgres.connection import (
     DatabaseClock,
     advisory_key,
 )
-from taskwheel.stores.postgres.notifier import PostgresNotifier, payload_of
+from taskwheel.stores.postgres.notifier import FINISHED_TAIL, PostgresNotifier, payload_of
 from taskwheel.stores.postgres.workflow_steps import WorkflowStatements
 from taskwheel.stores.rating import RateStatements
 from taskwheel.stores.sql_files import load_migrations, load_queries
@@ -83,7 +82,6 @@ from taskwheel.stores.tenancy import TenancyStatements
 _Q = load_queries("taskwheel.stores.postgres", "queries.sql")
 _C = load_queries("taskwheel.stores.postgres", "connection.sql")
 _TERMINAL = sorted(status.value for status in TERMINAL)  # finish_attempts' jobs that ended
-_FINISHED_TAIL = payload_of("", FINISHED)  # what follows the namespace in its wake-up
 _MIGRATIONS = load_migrations("taskwheel.stores.postgres.migrations")
 log = logging.getLogger(__name__)
 
@@ -419,7 +417,7 @@ class PostgresExecutor(
     def _finish(self, outcomes: Sequence[Outcome], *, alone: bool) -> list[Cursor[DictRow]]:
         return [self._execute("finish_attempts", {
             **_outcome_columns(batch), "alone": alone, "channel": self._channel,
-            "finished_tail": _FINISHED_TAIL, "terminal": _TERMINAL,
+            "finished_tail": FINISHED_TAIL, "terminal": _TERMINAL,
         }) for batch in rows.outcome_rounds(outcomes)]
 
     def release_queue_one(self, moved: Sequence[Moved]) -> None:
