@@ -17,7 +17,7 @@ from taskwheel.errors import StoreError
 from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import finished, running_worker
+from .conftest import finished, migrated_app, running_worker
 
 NO_RETRY = Retry(max_attempts=1)
 
@@ -306,3 +306,40 @@ def test_an_outcome_is_written_while_a_claim_is_still_on_its_way(
             let_claim_go.set()
     finally:
         let_claim_go.set()
+
+
+def test_on_a_store_whose_writes_take_turns_a_claim_lets_waiting_outcomes_go_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite every write takes one lock in turn: a claim started while a finished
+    job's outcome waits to be written would hold that lock ahead of it, and a crash in
+    that time runs the job again. A worker of one slot, whose claim and report fall due
+    at each job's end together, reports each end before it claims again."""
+    calls: list[str] = []
+    with migrated_app("sqlite", tmp_path) as app:
+        assert app.store.one_writer
+
+        @app.task
+        def step() -> None:
+            calls.append("end")  # on the job's thread, before the worker sees its end
+
+        handles = [step.enqueue() for _ in range(20)]
+        claim, finish = app.store.claim, app.store.finish_attempts
+
+        def recorded_claim(request: Any) -> Any:
+            calls.append("claim")
+            return claim(request)
+
+        def recorded_finish(outcomes: Any) -> Any:
+            calls.append("finish")
+            return finish(outcomes)
+
+        monkeypatch.setattr(app.store, "claim", recorded_claim)
+        monkeypatch.setattr(app.store, "finish_attempts", recorded_finish)
+        with running_worker(app, concurrency=1):
+            wait_for(lambda: all(h.refresh().status is JobStatus.SUCCEEDED for h in handles),
+                     timeout=20, what="every job reported")
+    ends = [i for i, call in enumerate(calls) if call == "end"]
+    assert len(ends) == 20
+    after = [next(call for call in calls[i + 1:] if call != "end") for i in ends]
+    assert after == ["finish"] * 20, calls

@@ -79,6 +79,10 @@ class Store(ABC):
     # Whether `claim` takes delayed jobs due within `ClaimRequest.ahead` (both SQL
     # stores do: a claim takes longer than a worker's alarm is late).
     claims_ahead: bool = False
+    # Whether the writes of every process take turns under one lock (SQLite's): a
+    # worker then hands the outcomes waiting to be written to the store before it
+    # claims, so that no claim holds the lock while a finished job's outcome waits.
+    one_writer: bool = False
 
     @property
     def events(self) -> Events:

@@ -185,6 +185,7 @@ class Worker:
         self._not_before: dict[int, float] = {}
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
+        self._batches_taken = 0  # by the report loop
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -256,6 +257,7 @@ class Worker:
         self._wake = _Bell()
         self._alarm_moved = False  # since the fetch loop last went to sleep
         self._report_ready = asyncio.Event()
+        self._handed = asyncio.Event()  # the report loop took a batch (`_outcomes_first`)
         self._stop_event = asyncio.Event()
         self._idle = asyncio.Event()
         if self._stopping:
@@ -410,6 +412,8 @@ class Worker:
                     # store claims ready jobs alone (`ClaimRequest.alarm`), and a delayed
                     # job it reports must ring the alarm ahead of its due time.
                     self._looked_to = now + self._ahead if self._ahead and due else None
+                    if self._pending and self.store.one_writer:
+                        await self._outcomes_first()
                     claim = Claim(jobs=[], next_due=None) if not (
                         namespaces and self._tasks) else await self._call(
                         self.store.claim,
@@ -454,6 +458,19 @@ class Worker:
             # earlier by "due" wake-ups since).
             while await self._sleep_until_alarm():
                 pass
+
+    async def _outcomes_first(self) -> None:
+        """Until the report loop has taken the outcomes waiting now. On a store whose
+        writes take turns, a claim started first would hold the lock while they wait
+        (the window in which a crash runs their jobs again: measured in the two-node
+        crash scenario on SQLite, the jobs inside it at a random instant went from 6.5-8.6
+        on average to 4.8-5.3 per node). The claim then follows their report on the
+        claims' thread. Waits for one batch at most: outcomes that keep coming never
+        hold claims back for longer."""
+        taken = self._batches_taken
+        while self._batches_taken == taken and self._pending and not self._reporting_done:
+            self._handed.clear()
+            await self._handed.wait()
 
     async def _burst_done(self, namespaces: tuple[str, ...]) -> bool:
         """Whether a burst worker's queues are drained: nothing ready (the last claim
@@ -718,6 +735,8 @@ class Worker:
             self._report_ready.clear()
             batch, self._pending = self._pending, []
             if batch:
+                self._batches_taken += 1
+                self._handed.set()  # a claim waiting for these goes once they are on their way
                 await self._flush(batch)
                 self._unreported -= len(batch)
             if self._reporting_done and not self._pending:

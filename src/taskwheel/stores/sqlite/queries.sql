@@ -251,13 +251,14 @@ FROM json_each(:namespaces) AS claimed
 -- name: heartbeat
 -- The leases of the attempts the worker executes (:leases, a JSON list of [id, fence];
 -- the answer), and its own last-seen time. A lease of the worker not named is left to
--- expire.
+-- expire. The pairs are a list the rows are looked up in, not a table joined to them:
+-- joined, SQLite read the worker's running rows off taskwheel_jobs_worker and scanned
+-- the whole list for each (100 leases: 4 ms with the write lock held, against 0.6).
 UPDATE taskwheel_jobs SET lease_expires_at = :now + :lease_ttl
-FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS fence
-      FROM json_each(:leases)) AS held
-WHERE taskwheel_jobs.id = held.id AND taskwheel_jobs.fence = held.fence
-  AND taskwheel_jobs.worker_id = :worker_id AND taskwheel_jobs.status = 'running'
-RETURNING taskwheel_jobs.id, taskwheel_jobs.cancel_requested;
+WHERE (id, fence) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                      FROM json_each(:leases))
+  AND worker_id = :worker_id AND status = 'running'
+RETURNING id, cancel_requested;
 UPDATE taskwheel_workers SET last_seen_at = :now WHERE id = :worker_id;
 
 -- name: extend_lease

@@ -711,6 +711,7 @@ class SQLiteStore(SQLStore):
     """
 
     kind = "sqlite"
+    one_writer = True
 
     def __init__(
         self, path: str, *, clock: Clock | None = None, busy_timeout: float = 60.0
