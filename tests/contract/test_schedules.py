@@ -120,6 +120,23 @@ def test_upserting_a_changed_schedule_recomputes_its_next_fire_from_now_and_keep
     assert ts(changed_schedule.updated_at) == T0 + 500
 
 
+def test_a_changed_schedule_that_fired_is_answered_with_its_last_job_and_that_job_s_status(
+    store: Store, clock: ManualClock
+) -> None:
+    """The upsert's answer is the schedule as a read gives it, its last job's status
+    included (the statement's own answer lacks it: the store reads it then)."""
+    schedule = created(store)
+    clock.advance(EVERY + 0.5)
+    [fired] = store.fire_schedules(NS, [plan(schedule, T0 + EVERY)])
+
+    changed_schedule, changed = store.upsert_schedule(definition(every=45))
+
+    assert changed is True
+    assert (changed_schedule.last_job_id, changed_schedule.last_job_status) == (
+        fired.job_id, "queued")
+    assert changed_schedule == store.get_schedule(NS, "nightly")
+
+
 def test_a_schedule_records_the_app_that_declared_it_and_the_last_writer_owns_it(
     store: Store, clock: ManualClock
 ) -> None:
