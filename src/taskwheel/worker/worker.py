@@ -185,7 +185,6 @@ class Worker:
         self._not_before: dict[int, float] = {}
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
-        self._batches_taken = 0  # by the report loop
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -257,7 +256,7 @@ class Worker:
         self._wake = _Bell()
         self._alarm_moved = False  # since the fetch loop last went to sleep
         self._report_ready = asyncio.Event()
-        self._handed = asyncio.Event()  # the report loop took a batch (`_outcomes_first`)
+        self._handed = _Bell()  # stirred when the report loop takes a batch
         self._stop_event = asyncio.Event()
         self._idle = asyncio.Event()
         if self._stopping:
@@ -467,9 +466,8 @@ class Worker:
         on average to 4.1-5.6 per node). The claim then follows their report on the
         claims' thread. Waits for one batch at most: outcomes that keep coming never
         hold claims back for longer."""
-        taken = self._batches_taken
-        while self._batches_taken == taken and self._pending and not self._reporting_done:
-            self._handed.clear()
+        waiting = self._pending  # the report loop puts a new list in its place
+        while self._pending is waiting and waiting and not self._reporting_done:
             await self._handed.wait()
 
     async def _burst_done(self, namespaces: tuple[str, ...]) -> bool:
@@ -735,8 +733,7 @@ class Worker:
             self._report_ready.clear()
             batch, self._pending = self._pending, []
             if batch:
-                self._batches_taken += 1
-                self._handed.set()  # a claim waiting for these goes once they are on their way
+                self._handed.stir()  # a claim waiting for these goes once they are on their way
                 await self._flush(batch)
                 self._unreported -= len(batch)
             if self._reporting_done and not self._pending:
