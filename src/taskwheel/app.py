@@ -208,7 +208,8 @@ class App:
              '0011_prune_by_status.sql', '0012_key_gates.sql', '0013_fair_shares.sql',
              '0014_rate_limits.sql', '0015_key_room.sql', '0016_namespace_shares.sql',
              '0017_caps_reserves_failure_rates.sql', '0018_slots_released_by_report.sql',
-             '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql']
+             '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql',
+             '0021_pauses_probed_by_key.sql']
         """
         if self._store is not None:
             return self._store.migrate()

@@ -200,6 +200,53 @@ def test_an_upgrade_past_version_15_replaces_the_slot_triggers_of_a_database_wit
         store.close()
 
 
+
+def test_an_upgrade_past_version_21_gives_the_gate_and_slot_triggers_probes_by_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 21 rewrote how the triggers SQLite creates only while they have work (the
+    slot triggers with the first key, the gate triggers with the first pause) look for
+    a pause: a database with a key and a paused queue must get today's in place of the
+    ones it holds (stand-ins of the same names), and both gates must then hold."""
+    from taskwheel.stores.sqlite import store as sqlite_store
+
+    every = sqlite_store._MIGRATIONS
+    monkeypatch.setattr(sqlite_store, "_MIGRATIONS", [m for m in every if m[0] < 21])
+    path = tmp_path / "upgraded.db"
+    store = SQLiteStore(str(path), clock=ManualClock(T0))
+    names = {"taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed",
+             "taskwheel_jobs_gate_inserted", "taskwheel_jobs_gate_ready"}
+    try:
+        store.migrate()
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)"
+                         " VALUES (?, 'k', 1, ?)", (NS, T0))
+            conn.execute("INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)"
+                         " VALUES (?, 'queue', 'held', ?)", (NS, T0))
+            for name in sorted(names):
+                conn.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON taskwheel_jobs"
+                             " BEGIN SELECT 1; END")
+        monkeypatch.setattr(sqlite_store, "_MIGRATIONS", every)
+        assert store.migrate()
+
+        with closing(sqlite3.connect(path)) as conn:
+            triggers = dict(conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        assert names <= set(triggers)
+        for name in names:
+            assert "SELECT 1; END" not in triggers[name], name
+            assert "OR (p.kind" not in triggers[name], name
+            assert "OR (kind" not in triggers[name], name
+
+        keyed = [dataclasses.replace(new_job(), gate_key="k", gate_capacity=1)
+                 for _ in range(2)]
+        store.enqueue([new_job(queue="held"), *keyed])
+        taken = store.claim_jobs(NS, "w1", [QUEUE, "held"], 10, 30).jobs
+        assert [job.queue for job in taken] == [QUEUE]  # the key's one slot; the pause
+    finally:
+        store.close()
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 PG_SNAPSHOT = Path(str(resources.files("taskwheel.stores.postgres").joinpath("schema.sql")))

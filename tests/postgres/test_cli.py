@@ -53,10 +53,11 @@ def test_migrate_creates_the_schema_the_url_names_once(
                     "0017_caps_reserves_failure_rates.sql",
                     "0018_slots_released_by_report.sql",
                     "0019_ready_jobs_whatever_the_statistics.sql",
-                    "0020_admission_by_statement.sql"],
-        "schema_version": 20,
+                    "0020_admission_by_statement.sql",
+                    "0021_pauses_probed_by_key.sql"],
+        "schema_version": 21,
     }
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 20}
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 21}
     assert {"jobs", "attempts", "workers", "leases", "schedules", "migrations", "api_keys",
             "quotas"} <= tables_in(
         admin, schema)

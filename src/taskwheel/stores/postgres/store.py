@@ -702,7 +702,8 @@ class PostgresStore(SQLStore):
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
          '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
          '0018_slots_released_by_report.sql',
-         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql']
+         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql',
+         '0021_pauses_probed_by_key.sql']
     """
 
     kind = "postgres"

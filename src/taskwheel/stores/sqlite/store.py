@@ -707,7 +707,8 @@ class SQLiteStore(SQLStore):
          '0013_fair_shares.sql', '0014_rate_limits.sql', '0015_key_room.sql',
          '0016_namespace_shares.sql', '0017_caps_reserves_failure_rates.sql',
          '0018_slots_released_by_report.sql',
-         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql']
+         '0019_ready_jobs_whatever_the_statistics.sql', '0020_admission_by_statement.sql',
+         '0021_pauses_probed_by_key.sql']
     """
 
     kind = "sqlite"
@@ -770,9 +771,12 @@ class SQLiteStore(SQLStore):
                     conn.execute(statement("record_migration"),
                                  {"version": version, "name": name, "now": self.now()})
                     applied.append(name)
-                if applied and conn.execute(statement("any_limits")).fetchone()[0]:
-                    for step in Q["arm_limits"]:  # a migration may have replaced them
-                        conn.execute(step)
+                # A migration may have replaced the triggers that exist only while they
+                # have work: created again with today's text.
+                for armed, found in (("arm_limits", "any_limits"), ("arm_gates", "any_pauses")):
+                    if applied and conn.execute(statement(found)).fetchone()[0]:
+                        for step in Q[armed]:
+                            conn.execute(step)
             except BaseException:
                 write.finish(commit=False)
                 raise
