@@ -1624,7 +1624,8 @@ WHERE r.namespace = :namespace AND (:key IS NULL OR r.key = :key)
 ORDER BY r.key
 
 -- name: rate_outstanding
--- What the admitted and not started jobs of each key of :namespace cost.
+-- What the admitted and not started jobs of each key of :namespace cost, read off the
+-- index alone (it holds the cost: migration 0021).
 SELECT rate_key AS key, sum(rate_cost) AS cost
 FROM taskwheel_jobs INDEXED BY taskwheel_jobs_rate_admitted
 WHERE namespace = :namespace AND rate_key IS NOT NULL AND status = 'queued'

@@ -280,7 +280,8 @@ CREATE INDEX taskwheel_jobs_holding ON taskwheel_jobs (namespace, gate_key)
 CREATE INDEX taskwheel_jobs_lease
     ON taskwheel_jobs (namespace, lease_expires_at) WHERE status = 'running';
 
-CREATE INDEX taskwheel_jobs_rate_admitted ON taskwheel_jobs (namespace, rate_key)
+CREATE INDEX taskwheel_jobs_rate_admitted
+    ON taskwheel_jobs (namespace, rate_key, rate_cost, status)
     WHERE rate_key IS NOT NULL AND status = 'queued';
 
 CREATE INDEX taskwheel_jobs_rate_waiting
