@@ -9,6 +9,19 @@ PRAGMA journal_mode = WAL
 -- name: synchronous
 PRAGMA synchronous = NORMAL
 
+-- name: wal_autocheckpoint
+-- SQLite copies the WAL back into the database (a checkpoint, with its syncs) inside the
+-- COMMIT that grows it past this many pages, while that writer still holds the write
+-- lock of every process. A writing process checkpoints from a thread of its own instead
+-- (connection.py's `Checkpointer`): this is only the bound should that thread fall
+-- behind, ten times SQLite's default of 1,000.
+PRAGMA wal_autocheckpoint = 10000
+
+-- name: checkpoint
+-- What the checkpointer runs: copy what it can without waiting for anyone (readers and
+-- writers go on; a WAL wholly copied is started again by the next writer).
+PRAGMA wal_checkpoint(PASSIVE)
+
 -- name: temp_store
 -- The transient tables of a statement (an IN list read from json_each, an ORDER BY the
 -- index does not give) in memory: kept in temporary files, they cost a claim more than
