@@ -158,6 +158,16 @@ class Database:
         """Take the write lock of every thread and process (`release` gives it back),
         and answer this thread's connection. Plain calls rather than a context manager:
         every write of the store passes here."""
+        self.lock()
+        try:
+            return self.connection()
+        except BaseException:
+            self.release()
+            raise
+
+    def lock(self) -> None:
+        """Take the write lock of every thread and process, without a connection
+        (`release` gives it back)."""
         self._thread_lock.acquire()
         try:
             lock = self._write_lock()
@@ -166,14 +176,9 @@ class Database:
         except BaseException:
             self._thread_lock.release()
             raise
-        try:
-            return self.connection()
-        except BaseException:
-            self.release()
-            raise
 
     def release(self) -> None:
-        """Give back the write lock `acquire` took."""
+        """Give back the write lock `acquire` or `lock` took."""
         try:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -224,8 +229,8 @@ class Database:
         if checkpointer is None or checkpointer.pid != os.getpid():  # none yet, or forked
             if self.memory:
                 return
-            checkpointer = self._checkpointer = Checkpointer(self.path)
-        checkpointer.written = True
+            checkpointer = self._checkpointer = Checkpointer(self)
+        checkpointer.committed()
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -294,47 +299,78 @@ class WriteTransaction:
 
 class Checkpointer:
     """Copies a process's writes from the WAL back into the database file, from a
-    thread of its own, at most every `PERIOD` seconds and only after a commit.
+    thread of its own: within `PERIOD` seconds of a commit, or at once after `COMMITS`.
 
     SQLite would do it inside the COMMIT that grows the WAL past 1,000 pages, with the
     write lock of every process still held (our flock, see `Database.acquire`): in a
     drain of two worker processes that made a commit in a hundred take 5-15 ms, during
-    which every other writer waited (the commits' p99 5.0-5.2 ms; from this thread, 2.1-2.4
-    ms, and none over 5 ms where 8-9 were). A PASSIVE checkpoint waits for nobody and
-    nobody waits for it; two processes' checkpointers that meet just find the work done
-    or busy. `wal_autocheckpoint` stays as the bound, at ten times SQLite's default,
-    should this thread fall behind. A daemon thread: a process that exits leaves what
-    it did not copy to the next checkpoint, as SQLite itself does."""
+    which every other writer waited (20,000 jobs of 50 ms: 25 commits over 5 ms, their
+    p99 5.1 ms; with this thread none, p99 1.7-1.8 ms, and its copies under the lock
+    1.0-1.7 ms each, 3.7 at most). A PASSIVE checkpoint waits for nobody and nobody
+    waits for it, so the bulk is copied without the lock. But a WAL starts again from
+    its beginning only once all of it is copied, and writers append to it meanwhile: it
+    grew to the bound (40 MB in a drain of 20,000 jobs, against 4 MB). So when it holds
+    `RESTART_AT` frames or more, the frames appended during that copy are copied with the
+    write lock held, which no writer appends past: a short copy, after which the next
+    writer starts the WAL again. Two processes' checkpointers that meet find the work
+    done or busy. `wal_autocheckpoint` stays as the bound, at ten times SQLite's
+    default, should this thread fall behind. A daemon thread: a process that exits
+    leaves what it did not copy to the next checkpoint, as SQLite itself does."""
 
     PERIOD = 0.25
+    # Or after this many commits, sooner: small commits rewrite their pages as new frames
+    # each (single enqueues, about 7 a commit), and at thousands a second would fill
+    # the WAL to the bound within a period.
+    COMMITS = 100
+    RESTART_AT = 1000  # frames: SQLite's own size for a checkpoint
 
-    def __init__(self, path: str) -> None:
-        self.written = False
+    def __init__(self, database: Database) -> None:
         self.pid = os.getpid()
-        self._path = path
-        self._stopped = threading.Event()
+        self._written = 0  # commits since the last checkpoint began
+        self._database = database
+        self._due = threading.Event()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="taskwheel-checkpoint",
                                         daemon=True)
         self._thread.start()
 
+    def committed(self) -> None:
+        """A commit of this process: a checkpoint within `PERIOD`, or now after
+        `COMMITS` of them."""
+        self._written += 1
+        if self._written >= self.COMMITS:
+            self._due.set()
+
     def stop(self) -> None:
-        self._stopped.set()
+        self._stopped = True
+        self._due.set()
         if self.pid == os.getpid() and self._thread is not threading.current_thread():
             self._thread.join()
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while not self._stopped.wait(self.PERIOD):
-                if not self.written:
+            while True:
+                self._due.wait(self.PERIOD)
+                self._due.clear()
+                if self._stopped:
+                    return
+                if not self._written:
                     continue
-                self.written = False
-                with contextlib.suppress(sqlite3.Error):  # busy, or the file went away
+                self._written = 0
+                # Busy, or the file went away: the next commit's turn tries again.
+                with contextlib.suppress(sqlite3.Error, OSError, StoreError):
                     if conn is None:  # mode=rw: a file removed meanwhile is not made anew
                         conn = sqlite3.connect(
-                            f"file:{urllib.parse.quote(self._path)}?mode=rw", uri=True,
-                            isolation_level=None, check_same_thread=False)
-                    conn.execute(_PRAGMAS["checkpoint"]).fetchall()
+                            f"file:{urllib.parse.quote(self._database.path)}?mode=rw",
+                            uri=True, isolation_level=None, check_same_thread=False)
+                    _, frames, _ = conn.execute(_PRAGMAS["checkpoint"]).fetchone()
+                    if frames >= self.RESTART_AT:
+                        self._database.lock()
+                        try:
+                            conn.execute(_PRAGMAS["checkpoint"]).fetchone()
+                        finally:
+                            self._database.release()
         finally:
             if conn is not None:
                 conn.close()
