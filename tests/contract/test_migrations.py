@@ -160,36 +160,56 @@ def test_sqlite_migrations_table_records_every_migration_file_in_order(tmp_path:
     assert {applied_at for _, _, applied_at in recorded} == {T0}
 
 
-def test_an_upgrade_past_version_15_replaces_the_slot_triggers_of_a_database_with_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite creates its slot triggers with the first key (arm_limits), so a database
-    of version 12 to 14 with keys holds that era's triggers; version 15 replaced them.
-    Stand-ins of the same names (what the old ones were does not matter: that they go
-    does) must give way to today's, and a key must then keep its limit."""
+def upgraded_with_stand_ins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int, rows: list[str],
+    names: set[str],
+) -> tuple[SQLiteStore, dict[str, str]]:
+    """A SQLite store migrated to just below ``version``, given ``rows`` (INSERTs whose
+    two parameters are NS and T0) and stand-ins of the triggers ``names`` (what the old
+    ones were does not matter: that they go does), then migrated to today; and the
+    database's triggers by name. The caller closes the store."""
     from taskwheel.stores.sqlite import store as sqlite_store
 
     every = sqlite_store._MIGRATIONS
-    monkeypatch.setattr(sqlite_store, "_MIGRATIONS", [m for m in every if m[0] < 15])
+    monkeypatch.setattr(sqlite_store, "_MIGRATIONS", [m for m in every if m[0] < version])
     path = tmp_path / "upgraded.db"
     store = SQLiteStore(str(path), clock=ManualClock(T0))
     try:
         store.migrate()
         with closing(sqlite3.connect(path)) as conn, conn:
-            conn.execute("INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)"
-                         " VALUES (?, 'k', 1, ?)", (NS, T0))
-            for name in ("taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed"):
+            for row in rows:
+                conn.execute(row, (NS, T0))
+            for name in sorted(names):
                 conn.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON taskwheel_jobs"
                              " BEGIN SELECT 1; END")
         monkeypatch.setattr(sqlite_store, "_MIGRATIONS", every)
         assert store.migrate()
-
         with closing(sqlite3.connect(path)) as conn:
             triggers = dict(conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
-                " AND name LIKE 'taskwheel_jobs_slot_%'").fetchall())
-        assert set(triggers) == {"taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed"}
-        assert all("SELECT 1; END" not in body for body in triggers.values()), triggers
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    except BaseException:
+        store.close()
+        raise
+    return store, triggers
+
+
+A_KEY = ("INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)"
+         " VALUES (?, 'k', 1, ?)")
+SLOT_TRIGGERS = {"taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed"}
+
+
+def test_an_upgrade_past_version_15_replaces_the_slot_triggers_of_a_database_with_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite creates its slot triggers with the first key (arm_limits), so a database
+    of version 12 to 14 with keys holds that era's triggers; version 15 replaced them.
+    Stand-ins of the same names must give way to today's, and a key must then keep its
+    limit."""
+    store, triggers = upgraded_with_stand_ins(tmp_path, monkeypatch, 15, [A_KEY],
+                                              SLOT_TRIGGERS)
+    try:
+        assert set(triggers) >= SLOT_TRIGGERS
+        assert all("SELECT 1; END" not in triggers[name] for name in SLOT_TRIGGERS), triggers
 
         keyed = [dataclasses.replace(new_job(), gate_key="k", gate_capacity=1)
                  for _ in range(2)]
@@ -200,39 +220,20 @@ def test_an_upgrade_past_version_15_replaces_the_slot_triggers_of_a_database_wit
         store.close()
 
 
-
 def test_an_upgrade_past_version_21_gives_the_gate_and_slot_triggers_probes_by_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Version 21 rewrote how the triggers SQLite creates only while they have work (the
     slot triggers with the first key, the gate triggers with the first pause) look for
     a pause: a database with a key and a paused queue must get today's in place of the
-    ones it holds (stand-ins of the same names), and both gates must then hold."""
-    from taskwheel.stores.sqlite import store as sqlite_store
-
-    every = sqlite_store._MIGRATIONS
-    monkeypatch.setattr(sqlite_store, "_MIGRATIONS", [m for m in every if m[0] < 21])
-    path = tmp_path / "upgraded.db"
-    store = SQLiteStore(str(path), clock=ManualClock(T0))
-    names = {"taskwheel_jobs_slot_taken", "taskwheel_jobs_slot_freed",
-             "taskwheel_jobs_gate_inserted", "taskwheel_jobs_gate_ready"}
+    ones it holds, and both gates must then hold."""
+    names = SLOT_TRIGGERS | {"taskwheel_jobs_gate_inserted", "taskwheel_jobs_gate_ready"}
+    a_pause = ("INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)"
+               " VALUES (?, 'queue', 'held', ?)")
+    store, triggers = upgraded_with_stand_ins(tmp_path, monkeypatch, 21, [A_KEY, a_pause],
+                                              names)
     try:
-        store.migrate()
-        with closing(sqlite3.connect(path)) as conn, conn:
-            conn.execute("INSERT INTO taskwheel_limits (namespace, key, capacity, created_at)"
-                         " VALUES (?, 'k', 1, ?)", (NS, T0))
-            conn.execute("INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)"
-                         " VALUES (?, 'queue', 'held', ?)", (NS, T0))
-            for name in sorted(names):
-                conn.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON taskwheel_jobs"
-                             " BEGIN SELECT 1; END")
-        monkeypatch.setattr(sqlite_store, "_MIGRATIONS", every)
-        assert store.migrate()
-
-        with closing(sqlite3.connect(path)) as conn:
-            triggers = dict(conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
-        assert names <= set(triggers)
+        assert set(triggers) >= names
         for name in names:
             assert "SELECT 1; END" not in triggers[name], name
             assert "OR (p.kind" not in triggers[name], name

@@ -46,7 +46,12 @@ def test_a_commit_past_sqlite_s_checkpoint_size_copies_nothing_back_itself(
         app.close()
 
 
-def test_the_writing_process_copies_its_commits_back_soon(tmp_path: Path) -> None:
+def test_the_writing_process_copies_its_commits_back_soon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One commit, however large, waits up to `Checkpointer.LINGER` (5 s; half a second
+    here) for others before its turn."""
+    monkeypatch.setattr(Checkpointer, "LINGER", 0.5)
     path = tmp_path / "copied.db"
     app, before = write_past_sqlite_s_checkpoint_size(path)
     try:

@@ -21,6 +21,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -299,7 +300,8 @@ class WriteTransaction:
 
 class Checkpointer:
     """Copies a process's writes from the WAL back into the database file, from a
-    thread of its own: within `PERIOD` seconds of a commit, or at once after `COMMITS`.
+    thread of its own: within `PERIOD` seconds of `FEW` commits, at once after
+    `COMMITS`, and within `LINGER` seconds of the last copy after any.
 
     SQLite would do it inside the COMMIT that grows the WAL past 1,000 pages, with the
     write lock of every process still held (our flock, see `Database.acquire`): in a
@@ -322,6 +324,11 @@ class Checkpointer:
     # each (single enqueues, about 7 a commit), and at thousands a second would fill
     # the WAL to the bound within a period.
     COMMITS = 100
+    # A turn with fewer commits than this waits, up to `LINGER` seconds since the last
+    # checkpoint: a process that commits now and then syncs the disk no more often
+    # than SQLite's own checkpoints would.
+    FEW = 10
+    LINGER = 5.0
     RESTART_AT = 1000  # frames: SQLite's own size for a checkpoint
 
     def __init__(self, database: Database) -> None:
@@ -349,15 +356,18 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        last = time.monotonic()
         try:
             while True:
                 self._due.wait(self.PERIOD)
                 self._due.clear()
                 if self._stopped:
                     return
-                if not self._written:
+                if not self._written or (self._written < self.FEW
+                                         and time.monotonic() - last < self.LINGER):
                     continue
                 self._written = 0
+                last = time.monotonic()
                 # Busy, or the file went away: the next commit's turn tries again.
                 with contextlib.suppress(sqlite3.Error, OSError, StoreError):
                     if conn is None:  # mode=rw: a file removed meanwhile is not made anew
