@@ -307,8 +307,8 @@ class Checkpointer:
     write lock of every process still held (our flock, see `Database.acquire`): in a
     drain of two worker processes that made a commit in a hundred take 5-15 ms, during
     which every other writer waited (20,000 jobs of 50 ms: 25 commits over 5 ms, their
-    p99 5.1 ms; with this thread none, p99 1.7-1.8 ms, and its copies under the lock
-    1.0-1.7 ms each, 3.7 at most). A PASSIVE checkpoint waits for nobody and nobody
+    p99 5.1 ms; with this thread 0-2, p99 2.0-2.8 ms, and its copies under the lock
+    1.3-1.6 ms each at the median). A PASSIVE checkpoint waits for nobody and nobody
     waits for it, so the bulk is copied without the lock. But a WAL starts again from
     its beginning only once all of it is copied, and writers append to it meanwhile: it
     grew to the bound (40 MB in a drain of 20,000 jobs, against 4 MB). So when it holds
