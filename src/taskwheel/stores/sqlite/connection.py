@@ -227,7 +227,7 @@ class Database:
         """A write transaction of this process committed: the WAL grew, and this
         process's checkpointer (started at its first commit) copies it back soon."""
         checkpointer = self._checkpointer
-        if checkpointer is None or checkpointer.pid != os.getpid():  # none yet, or forked
+        if checkpointer is None or checkpointer.pid != _PID[0]:  # none yet, or forked
             if self.memory:
                 return
             checkpointer = self._checkpointer = Checkpointer(self)
@@ -298,6 +298,13 @@ class WriteTransaction:
             self._database.committed()
 
 
+# This process's id, kept current across forks: every commit asks whether its process
+# started the checkpointer, and a system call each time would be a cost of every write.
+_PID = [os.getpid()]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
 class Checkpointer:
     """Copies a process's writes from the WAL back into the database file, from a
     thread of its own: within `PERIOD` seconds of `FEW` commits, at once after
@@ -332,7 +339,7 @@ class Checkpointer:
     RESTART_AT = 1000  # frames: SQLite's own size for a checkpoint
 
     def __init__(self, database: Database) -> None:
-        self.pid = os.getpid()
+        self.pid = _PID[0]
         self._written = 0  # commits since the last checkpoint began
         self._database = database
         self._due = threading.Event()
@@ -351,7 +358,7 @@ class Checkpointer:
     def stop(self) -> None:
         self._stopped = True
         self._due.set()
-        if self.pid == os.getpid() and self._thread is not threading.current_thread():
+        if self.pid == _PID[0] and self._thread is not threading.current_thread():
             self._thread.join()
 
     def _run(self) -> None:

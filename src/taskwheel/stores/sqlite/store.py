@@ -773,9 +773,10 @@ class SQLiteStore(SQLStore):
                     applied.append(name)
                 # A migration may have replaced the triggers that exist only while they
                 # have work: created again with today's text.
-                for armed, found in (("arm_limits", "any_limits"), ("arm_gates", "any_pauses")):
-                    if applied and conn.execute(statement(found)).fetchone()[0]:
-                        for step in Q[armed]:
+                armed = (("arm_limits", "any_limits"), ("arm_gates", "any_pauses"))
+                for arm, found in armed if applied else ():
+                    if conn.execute(statement(found)).fetchone()[0]:
+                        for step in Q[arm]:
                             conn.execute(step)
             except BaseException:
                 write.finish(commit=False)
