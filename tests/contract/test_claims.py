@@ -4,6 +4,7 @@ clock), under which fencing token, and in which order ready jobs are taken."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +12,13 @@ from taskwheel.clock import ManualClock
 from taskwheel.errors import InvalidInput
 from taskwheel.fairness import QueueReserve
 from taskwheel.gates import GateKind
-from taskwheel.jobs import DeadlinePolicy, Job, NewJob
+from taskwheel.jobs import Claim, DeadlinePolicy, Job, NewJob
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store
 from taskwheel.stores.claims import ClaimRequest
+from taskwheel.stores.engine import SQLStore
 
+from .backends import BackendFactory
 from .conftest import (
     NS,
     OTHER_NS,
@@ -301,6 +304,68 @@ def test_a_claim_in_steps_takes_the_jobs_due_ahead_after_the_ready_ones(
     assert {j.id: ts(j.started_at) for j in claim.jobs} == {ready.id: T0, first.id: T0 + 0.5}
     assert claim.next_due == T0 + 0.75
     assert store.get_job(NS, second.id).status is JobStatus.SCHEDULED
+
+
+def test_a_claim_tried_at_once_takes_what_a_claim_would_or_nothing(
+    store: Store, clock: ManualClock
+) -> None:
+    """`Store.try_claim`: on the store whose writers take turns under one lock (SQLite)
+    the claim itself, the same jobs in dispatch order under the same lease; elsewhere
+    None, with nothing taken."""
+    low = enqueue_one(store, new_job(priority=1))
+    high = enqueue_one(store, new_job(priority=5))
+    clock.advance(2)
+
+    claim = store.try_claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL))
+
+    if not store.one_writer:
+        assert claim is None
+        assert {store.get_job(NS, j.id).status for j in (low, high)} == {JobStatus.QUEUED}
+        return
+    assert claim is not None
+    assert [j.id for j in claim.jobs] == [high.id, low.id]
+    assert claim.jobs == [store.get_job(NS, high.id), store.get_job(NS, low.id)]
+    assert {(j.status, j.worker_id, ts(j.lease_expires_at)) for j in claim.jobs} == {
+        (JobStatus.RUNNING, "w1", T0 + 2 + TTL)}
+
+
+def test_a_claim_tried_at_once_takes_nothing_while_another_writer_holds_the_lock(
+    store: Store, open_backend: BackendFactory, tmp_path: Path, clock: ManualClock
+) -> None:
+    """Another writer of the same database (another process's store) in a transaction:
+    the claim tried at once answers None at once and takes nothing; once that writer
+    has committed, it claims (where the store claims at once at all)."""
+    job = enqueue_one(store)
+    request = ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL)
+    other = open_backend(tmp_path, clock)
+    assert isinstance(other, SQLStore)
+    try:
+        with other.executor("hold the lock") as ex:
+            ex.now()  # SQLite: the transaction begins, the write lock is held
+            assert store.try_claim(request) is None
+            assert store.get_job(NS, job.id).status is JobStatus.QUEUED
+        claim = store.try_claim(request)
+    finally:
+        other.close()
+    if store.one_writer:
+        assert claim is not None
+        assert [j.id for j in claim.jobs] == [job.id]
+    else:
+        assert claim is None
+
+
+def test_a_claim_tried_at_once_leaves_due_jobs_to_a_claim(
+    store: Store, clock: ManualClock
+) -> None:
+    """A claim that must first make due jobs ready runs in steps on SQLite, and is not
+    tried at once: None, and the due job stays as it was, for `claim`."""
+    job = enqueue_one(store, new_job(delay=0.5))
+    clock.advance(1)
+
+    assert store.try_claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL, due=True)) is None
+    assert store.try_claim(ClaimRequest("w1", (NS,), (QUEUE,), 10, TTL)) in (
+        None, Claim(jobs=[], next_due=T0 + 0.5))
+    assert store.get_job(NS, job.id).status is JobStatus.SCHEDULED
 
 
 def test_a_claim_ahead_is_at_most_a_second() -> None:

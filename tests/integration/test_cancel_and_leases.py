@@ -196,15 +196,24 @@ def test_a_worker_claims_delayed_jobs_ahead_and_starts_their_code_when_they_fall
 
 
 def counting_claims(app: taskwheel.App, monkeypatch: pytest.MonkeyPatch) -> list[ClaimRequest]:
-    """The claims the app's store is asked for from now on, in order."""
+    """The claims the app's store answers from now on, in order: on the claims'
+    thread, or at once on an idle worker's loop (`Store.try_claim`, counted when it
+    answered: otherwise the worker claims on its thread)."""
     claims: list[ClaimRequest] = []
-    claim = app.store.claim
+    claim, try_claim = app.store.claim, app.store.try_claim
 
     def counted(request: ClaimRequest) -> Claim:
         claims.append(request)
         return claim(request)
 
+    def counted_if_answered(request: ClaimRequest) -> Claim | None:
+        answer = try_claim(request)
+        if answer is not None:
+            claims.append(request)
+        return answer
+
     monkeypatch.setattr(app.store, "claim", counted)
+    monkeypatch.setattr(app.store, "try_claim", counted_if_answered)
     return claims
 
 
@@ -269,6 +278,9 @@ def test_a_delayed_job_enqueued_while_a_claim_is_on_its_way_still_moves_the_alar
         return answer
 
     monkeypatch.setattr(store, "claim", claim_then_enqueue)
+    # Every claim on the claims' thread, where a wake-up can arrive while it is on its
+    # way (one at once on the loop is answered before the loop reads any).
+    monkeypatch.setattr(store, "try_claim", lambda request: None)
     quiet = MaintenanceSettings.build(every="1h")
     with running_worker(app, poll_interval="60s", maintenance=quiet) as worker:
         wait_for(lambda: slipped, what="a claim to let a delayed job slip past it")

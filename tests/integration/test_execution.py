@@ -298,7 +298,15 @@ def test_an_outcome_is_written_while_a_claim_is_still_on_its_way(
             assert let_claim_go.wait(10), "the test never let the claim go"
         return answer
 
+    def first_claim_at_once(request: Any) -> Any:  # an idle worker's (`Store.try_claim`)
+        answer = try_claim(request)
+        if answer is not None and any(job.id == first.id for job in answer.jobs):
+            later.enqueue()
+        return answer
+
+    try_claim = app.store.try_claim
     monkeypatch.setattr(app.store, "claim", slow_claim)
+    monkeypatch.setattr(app.store, "try_claim", first_claim_at_once)
     try:
         with running_worker(app, concurrency=4):
             wait_for(lambda: first.refresh().status is JobStatus.SUCCEEDED, timeout=5,
@@ -330,11 +338,17 @@ def test_on_a_store_whose_writes_take_turns_a_claim_lets_waiting_outcomes_go_fir
             calls.append("claim")
             return claim(request)
 
+        def recorded_try_claim(request: Any) -> Any:
+            calls.append("claim")
+            return try_claim(request)
+
         def recorded_finish(outcomes: Any) -> Any:
             calls.append("finish")
             return finish(outcomes)
 
+        try_claim = app.store.try_claim
         monkeypatch.setattr(app.store, "claim", recorded_claim)
+        monkeypatch.setattr(app.store, "try_claim", recorded_try_claim)
         monkeypatch.setattr(app.store, "finish_attempts", recorded_finish)
         with running_worker(app, concurrency=1):
             wait_for(lambda: all(h.refresh().status is JobStatus.SUCCEEDED for h in handles),
@@ -343,3 +357,61 @@ def test_on_a_store_whose_writes_take_turns_a_claim_lets_waiting_outcomes_go_fir
     assert len(ends) == 20
     after = [next(call for call in calls[i + 1:] if call != "end") for i in ends]
     assert after == ["finish"] * 20, calls
+
+
+def test_an_idle_worker_claims_on_its_loop_and_a_busy_one_on_the_claims_thread(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With nothing running, a worker tries the claim on its event loop first
+    (`Store.try_claim`: SQLite answers it there when the lock is free, sparing the hop
+    to a thread and back); with a job running, it claims on the claims' thread, so that
+    a claim waiting for the lock never holds up the running jobs' loop."""
+    seen: list[tuple[str, str, list[int]]] = []
+    release = threading.Event()
+    with migrated_app(backend, tmp_path) as app:
+
+        @app.task
+        def holds() -> None:
+            assert release.wait(10), "the test never let the job end"
+
+        @app.task
+        def quick() -> None:
+            pass
+
+        claim, try_claim = app.store.claim, app.store.try_claim
+
+        def recorded(name: str, call: Any) -> Any:
+            def run(request: Any) -> Any:
+                answer = call(request)
+                seen.append((name, threading.current_thread().name,
+                             [] if answer is None else [job.id for job in answer.jobs]))
+                return answer
+            return run
+
+        monkeypatch.setattr(app.store, "claim", recorded("claim", claim))
+        monkeypatch.setattr(app.store, "try_claim", recorded("try_claim", try_claim))
+        try:
+            with running_worker(app, concurrency=2) as worker:
+                wait_for(lambda: worker.stats["claimed"] == 0 and bool(seen), timeout=5,
+                         what="the idle worker's first claim")
+                held = holds.enqueue()
+                wait_for(lambda: held.refresh().status is JobStatus.RUNNING, timeout=5,
+                         what="the first job running")
+                second = quick.enqueue()
+                wait_for(lambda: second.refresh().status is JobStatus.SUCCEEDED, timeout=5,
+                         what="the second job run beside the first")
+                release.set()
+                wait_for(lambda: held.refresh().status is JobStatus.SUCCEEDED, timeout=5,
+                         what="the first job's end")
+        finally:
+            release.set()
+    took = {job_id: (name, thread) for name, thread, ids in seen for job_id in ids}
+    loop_thread = took[held.id][1]
+    if app.store.one_writer:
+        assert took[held.id][0] == "try_claim"
+        assert not loop_thread.startswith("taskwheel-db")
+    else:  # a store that never claims at once: every claim on the claims' thread
+        assert took[held.id] == ("claim", loop_thread)
+        assert loop_thread.startswith("taskwheel-db")
+    assert took[second.id][0] == "claim"
+    assert took[second.id][1].startswith("taskwheel-db")

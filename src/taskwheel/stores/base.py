@@ -160,6 +160,16 @@ class Store(ABC):
         request's queues: when there will be work for this worker.
         """
 
+    def try_claim(self, request: ClaimRequest) -> Claim | None:
+        """`claim`, if it can be answered without waiting for a lock another writer
+        holds; None (nothing done) when it cannot, or when this store never claims so
+        (the default). The caller may be an event loop with nothing else to do: an idle
+        worker claims here first, on its loop, which spares its claim the hop to a
+        thread and back (SQLite: about a quarter of the time from an enqueue to the
+        job's start on an idle worker), and claims with `claim` on a thread when this
+        answers None."""
+        return None
+
     def claim_jobs(
         self,
         namespace: str,

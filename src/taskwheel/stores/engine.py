@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,6 +150,12 @@ class SQLStore(RateControl, Store):
         ``read`` or ``snapshot``. ``pipeline`` hints that the statements may travel
         together (PostgreSQL)."""
 
+    def executor_if_free(self, operation: str) -> AbstractContextManager[Executor | None]:
+        """A write transaction for ``operation`` begun at once if no other writer
+        holds the lock, else None (nothing begun): `try_claim`'s. None always from a
+        dialect whose writes do not take turns under one lock (the default)."""
+        return nullcontext(None)
+
     def within(self, connection: object) -> SQLStore:
         """This store's operations inside the caller's open transaction on
         ``connection`` (transactional enqueue): a psycopg 3 connection to this
@@ -270,12 +276,16 @@ class SQLStore(RateControl, Store):
                 steps.steps_ended(tx, tx.promote_and_expire(request.namespaces))
                 claim = policy.claim(tx, request)
                 ahead = tx.claim_ahead(request)  # None unless it asks and took some
-        policy.claimed(claim)  # the policy's own claim: the jobs taken ahead are not its
-        if ahead is not None:
-            claim = Claim(jobs=[*claim.jobs, *ahead.jobs], next_due=ahead.next_due,
-                          at=ahead.at)
-        claim.jobs.sort(key=Job.dispatch_key)
-        return claim
+        return _claimed(policy, claim, ahead)
+
+    def try_claim(self, request: ClaimRequest) -> Claim | None:
+        # What `claim` tries first, in a transaction begun only if the lock is free.
+        if request.limit == 0 or (request.due and not self.claims_due_at_once):
+            return None
+        policy = self._policy(request)
+        with self.executor_if_free("claim_jobs") as ex:
+            claim = None if ex is None else policy.claim_at_once(ex, request)
+        return None if claim is None else _claimed(policy, claim, None)
 
     def _policy(self, request: ClaimRequest) -> ClaimPolicy:
         """The policy that answers ``request``: its queues' reserves over the weights
@@ -1537,3 +1547,12 @@ def _wake_for_fires(tx: Executor, namespace: str, fired: Sequence[Fired]) -> Non
     if later:
         tx.wake(namespace, due_event(min(later).timestamp()))
 
+
+def _claimed(policy: ClaimPolicy, claim: Claim, ahead: Claim | None) -> Claim:
+    """A claim committed: told to its policy (the jobs taken ahead are not its), with
+    those jobs added, in dispatch order."""
+    policy.claimed(claim)
+    if ahead is not None:
+        claim = Claim(jobs=[*claim.jobs, *ahead.jobs], next_due=ahead.next_due, at=ahead.at)
+    claim.jobs.sort(key=Job.dispatch_key)
+    return claim

@@ -414,12 +414,10 @@ class Worker:
                     # job it reports must ring the alarm ahead of its due time.
                     self._looked_to = now + self._ahead if self._ahead and due else None
                     claim = Claim(jobs=[], next_due=None) if not (
-                        namespaces and self._tasks) else await self._call(
-                        self.store.claim,
+                        namespaces and self._tasks) else await self._claim(
                         ClaimRequest(self.id, namespaces, s.queues, want, s.lease_ttl,
                                      tasks=self._tasks, due=due, ahead=self._ahead,
-                                     alarm=True),
-                    )
+                                     alarm=True))
                 except Exception:
                     log.exception("claim failed; retrying")
                     await self._pause(s.poll_interval)
@@ -457,6 +455,18 @@ class Worker:
             # earlier by "due" wake-ups since).
             while await self._sleep_until_alarm():
                 pass
+
+    async def _claim(self, request: ClaimRequest) -> Claim:
+        """The claim: on the loop when nothing runs here, every outcome is written
+        and the store can answer at once (`Store.try_claim`: a hop to the claims'
+        thread and back was a quarter of an idle SQLite worker's time from an enqueue
+        to the job's start), else on the claims' thread, behind the outcomes on their
+        way there (`_outcomes_first`)."""
+        if not self._running and not self._deferred and not self._unreported:
+            claim = self.store.try_claim(request)
+            if claim is not None:
+                return claim
+        return await self._call(self.store.claim, request)
 
     async def _outcomes_first(self) -> None:
         """Until the report loop has taken the outcomes waiting now. On a store whose

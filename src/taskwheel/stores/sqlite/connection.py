@@ -155,17 +155,6 @@ class Database:
     def write(self) -> WriteTransaction:
         return WriteTransaction(self)
 
-    def acquire(self) -> sqlite3.Connection:
-        """Take the write lock of every thread and process (`release` gives it back),
-        and answer this thread's connection. Plain calls rather than a context manager:
-        every write of the store passes here."""
-        self.lock()
-        try:
-            return self.connection()
-        except BaseException:
-            self.release()
-            raise
-
     def lock(self) -> None:
         """Take the write lock of every thread and process, without a connection
         (`release` gives it back)."""
@@ -178,8 +167,25 @@ class Database:
             self._thread_lock.release()
             raise
 
+    def try_lock(self) -> bool:
+        """`lock`, if no other thread or process holds it: True when taken (`release`
+        gives it back), False (nothing taken) when another writer has it."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        try:
+            lock = self._write_lock()
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread_lock.release()
+            return False
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return True
+
     def release(self) -> None:
-        """Give back the write lock `acquire` or `lock` took."""
+        """Give back the write lock `lock` or `try_lock` took."""
         try:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -266,15 +272,33 @@ class WriteTransaction:
         return self._conn is not None
 
     def connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            self._database.lock()
+            conn = self._begin()
+        return conn
+
+    def begin_if_free(self) -> bool:
+        """Begin now if no other writer of the store holds the write lock (True), else
+        nothing (False). Only a writer outside the store's lock (an application's own
+        transaction on its connection, see `SQLiteCaller`) makes it wait, as long as
+        SQLite's busy timeout at most."""
         if self._conn is None:
-            conn = self._database.acquire()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self._database.release()
-                raise
-            self._conn = conn
-        return self._conn
+            if not self._database.try_lock():
+                return False
+            self._begin()
+        return True
+
+    def _begin(self) -> sqlite3.Connection:
+        """With the write lock held: this thread's connection, in its transaction."""
+        try:
+            conn = self._database.connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._database.release()
+            raise
+        self._conn = conn
+        return conn
 
     def finish(self, commit: bool) -> None:
         """Commit (or roll back) what was written, and let the next writer in."""
@@ -311,7 +335,7 @@ class Checkpointer:
     `COMMITS`, and within `LINGER` seconds of the last copy after any.
 
     SQLite would do it inside the COMMIT that grows the WAL past 1,000 pages, with the
-    write lock of every process still held (our flock, see `Database.acquire`): in a
+    write lock of every process still held (our flock, see `Database.lock`): in a
     drain of two worker processes that made a commit in a hundred take 5-15 ms, during
     which every other writer waited (20,000 jobs of 50 ms: 25 commits over 5 ms, their
     p99 5.1 ms; with this thread 0-2, p99 2.0-2.8 ms, and its copies under the lock

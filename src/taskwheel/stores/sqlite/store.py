@@ -748,6 +748,9 @@ class SQLiteStore(SQLStore):
         # One statement or many: SQLite has one writer either way.
         return _Writing(self, operation)
 
+    def executor_if_free(self, operation: str) -> AbstractContextManager[Executor | None]:
+        return _WritingIfFree(_Writing(self, operation))
+
     @contextlib.contextmanager
     def _reading(self, operation: str, snapshot: bool) -> Iterator[Executor]:
         with translated(operation), self._db.reading(snapshot=snapshot) as conn:
@@ -902,6 +905,12 @@ class _Writing:
     def __enter__(self) -> SQLiteExecutor:
         return self._executor
 
+    def begun_if_free(self) -> SQLiteExecutor | None:
+        """The executor in its transaction begun now, or None (nothing begun) when
+        another writer holds the lock."""
+        with translated(self._operation):
+            return self._executor if self._write.begin_if_free() else None
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -918,3 +927,21 @@ class _Writing:
             notify = self._store.notifier.notify
             for namespace, event in self._executor.wakes:
                 notify(namespace, event)
+
+
+class _WritingIfFree:
+    """`_Writing` whose block gets None, and writes nothing, when another writer holds
+    the lock (`SQLStore.executor_if_free`)."""
+
+    __slots__ = ("_writing",)
+
+    def __init__(self, writing: _Writing) -> None:
+        self._writing = writing
+
+    def __enter__(self) -> SQLiteExecutor | None:
+        return self._writing.begun_if_free()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._writing.__exit__(kind, exc, tb)
