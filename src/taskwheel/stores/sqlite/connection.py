@@ -155,28 +155,17 @@ class Database:
     def write(self) -> WriteTransaction:
         return WriteTransaction(self)
 
-    def lock(self) -> None:
+    def lock(self, *, wait: bool = True) -> bool:
         """Take the write lock of every thread and process, without a connection
-        (`release` gives it back)."""
-        self._thread_lock.acquire()
-        try:
-            lock = self._write_lock()
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def try_lock(self) -> bool:
-        """`lock`, if no other thread or process holds it: True when taken (`release`
-        gives it back), False (nothing taken) when another writer has it."""
-        if not self._thread_lock.acquire(blocking=False):
+        (`release` gives it back): True. Without ``wait``, only if no other thread or
+        process holds it, else False and nothing taken."""
+        if not self._thread_lock.acquire(blocking=wait):
             return False
         try:
             lock = self._write_lock()
             if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # without wait: another process holds it
             self._thread_lock.release()
             return False
         except BaseException:
@@ -185,7 +174,7 @@ class Database:
         return True
 
     def release(self) -> None:
-        """Give back the write lock `lock` or `try_lock` took."""
+        """Give back the write lock `lock` took."""
         try:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -284,7 +273,7 @@ class WriteTransaction:
         transaction on its connection, see `SQLiteCaller`) makes it wait, as long as
         SQLite's busy timeout at most."""
         if self._conn is None:
-            if not self._database.try_lock():
+            if not self._database.lock(wait=False):
                 return False
             self._begin()
         return True

@@ -748,8 +748,11 @@ class SQLiteStore(SQLStore):
         # One statement or many: SQLite has one writer either way.
         return _Writing(self, operation)
 
-    def executor_if_free(self, operation: str) -> AbstractContextManager[Executor | None]:
-        return _WritingIfFree(_Writing(self, operation))
+    @contextlib.contextmanager
+    def executor_if_free(self, operation: str) -> Iterator[Executor | None]:
+        writing = _Writing(self, operation)
+        with writing:  # commits what was written, if anything was begun
+            yield writing.begun_if_free()
 
     @contextlib.contextmanager
     def _reading(self, operation: str, snapshot: bool) -> Iterator[Executor]:
@@ -927,21 +930,3 @@ class _Writing:
             notify = self._store.notifier.notify
             for namespace, event in self._executor.wakes:
                 notify(namespace, event)
-
-
-class _WritingIfFree:
-    """`_Writing` whose block gets None, and writes nothing, when another writer holds
-    the lock (`SQLStore.executor_if_free`)."""
-
-    __slots__ = ("_writing",)
-
-    def __init__(self, writing: _Writing) -> None:
-        self._writing = writing
-
-    def __enter__(self) -> SQLiteExecutor | None:
-        return self._writing.begun_if_free()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._writing.__exit__(kind, exc, tb)
