@@ -368,6 +368,21 @@ def test_a_claim_tried_at_once_leaves_due_jobs_to_a_claim(
     assert store.get_job(NS, job.id).status is JobStatus.SCHEDULED
 
 
+def test_a_claim_of_nothing_answers_a_ready_job_of_its_queues_as_work_now(
+    store: Store, clock: ManualClock
+) -> None:
+    """A claim of nothing (limit 0) answers when there will be work for its queues: a
+    ready job there is work now, whatever made it ready after the last claim (a burst
+    worker asks this before it exits); a ready job of another queue is not."""
+    enqueue_one(store, new_job(queue="other"))
+    request = ClaimRequest("w1", (NS,), (QUEUE,), 0, TTL)
+    assert store.claim(request).next_due is None
+    clock.advance(2)
+    enqueue_one(store)
+
+    assert store.claim(request).next_due == T0 + 2
+
+
 def test_a_claim_ahead_is_at_most_a_second() -> None:
     for bad in (-0.001, 1.5, float("nan"), float("inf"), True, "0.01"):
         with pytest.raises(InvalidInput, match="ahead"):

@@ -493,14 +493,24 @@ CROSS JOIN LATERAL (
 
 -- name: next_due_in_queues
 -- The same for the jobs of %(queues)s only (a claim of nothing: when will there be work
--- for this worker?): each namespace's delayed jobs in due order until one of the queues.
+-- for this worker?): a ready job of the queues (work now: its due time is past), and
+-- each namespace's delayed jobs in due order until one of the queues. A job made ready
+-- after the last claim that found nothing (by maintenance's promotion, say) counts: a
+-- burst worker asks this before it exits.
 SELECT min(first.run_at) AS next_due
 FROM (SELECT unnest(%(namespaces)s::text[]) AS namespace LIMIT %(namespace_count)s) AS ns
 CROSS JOIN LATERAL (
-    SELECT run_at FROM jobs
-    WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
-      AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- on jobs_due, as in claim_jobs
-    ORDER BY run_at LIMIT 1) AS first
+    (SELECT run_at FROM jobs
+     -- COLLATE "C" and IS TRUE: as in claim_at_once (jobs_ready, never jobs_status).
+     WHERE jobs.namespace = ns.namespace AND status = 'queued' COLLATE "C" AND NOT blocked
+       AND (queue = ANY(%(queues)s::text[])) IS TRUE
+     ORDER BY priority + rank_offset DESC, fair_pass, deadline ASC NULLS LAST, run_at, id
+     LIMIT 1)
+    UNION ALL
+    (SELECT run_at FROM jobs
+     WHERE jobs.namespace = ns.namespace AND status = 'scheduled'
+       AND (queue = ANY(%(queues)s::text[])) IS TRUE  -- on jobs_due, as in claim_jobs
+     ORDER BY run_at LIMIT 1)) AS first
 
 -- name: heartbeat
 -- One statement per worker: the leases of the attempts it executes (%(id)s with their

@@ -241,11 +241,19 @@ FROM json_each(:namespaces) AS claimed
 
 -- name: next_due_in_queues
 -- The same for the jobs of :queues only (a claim of nothing: when will there be work for
--- this worker?): each namespace's delayed jobs in due order until one of the queues.
-SELECT min((SELECT run_at FROM taskwheel_jobs
-            WHERE namespace = claimed.value AND status = 'scheduled'
-              AND queue IN (SELECT value FROM json_each(:queues))
-            ORDER BY run_at LIMIT 1)) AS next_due
+-- this worker?): a ready job of the queues (work now: its due time is past), else each
+-- namespace's delayed jobs in due order until one of the queues. A job made ready after
+-- the last claim that found nothing (by maintenance's promotion, say) counts: a burst
+-- worker asks this before it exits.
+SELECT min(coalesce(
+    (SELECT run_at FROM taskwheel_jobs
+     WHERE namespace = claimed.value AND status = 'queued' AND blocked = 0
+       AND queue IN (SELECT value FROM json_each(:queues))
+     LIMIT 1),
+    (SELECT run_at FROM taskwheel_jobs
+     WHERE namespace = claimed.value AND status = 'scheduled'
+       AND queue IN (SELECT value FROM json_each(:queues))
+     ORDER BY run_at LIMIT 1))) AS next_due
 FROM json_each(:namespaces) AS claimed
 
 -- name: heartbeat
