@@ -469,6 +469,11 @@ def fired_status(
         if overlap is Overlap.SKIP or JobStatus.WAITING.value in unfinished:
             return None
         return JobStatus.WAITING
+    return ready_or_due(run_at, now)
+
+
+def ready_or_due(run_at: float, now: float) -> JobStatus:
+    """The status of a fired job that waits for nothing but its time."""
     return JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
 
 

@@ -365,6 +365,61 @@ def test_at_most_one_job_per_schedule_and_fire_time(store: Store, clock: ManualC
     assert fire_times == [T0 + EVERY, T0 + 2 * EVERY]
 
 
+def test_many_plans_in_one_call_each_fire_their_own_job_and_answer_in_their_order(
+    store: Store, clock: ManualClock
+) -> None:
+    """Fires alike (the same job and times) and unlike (another priority, another
+    instant, a catch-up whose first instant has its job already, a skip) in one call:
+    the answers follow the plans, each job is its own schedule's, and each schedule's
+    last job is the one of its latest fire."""
+    a, b = created(store, definition("a")), created(store, definition("b"))
+    urgent = created(store, definition("urgent", priority=7))
+    behind = created(store, definition("behind"))
+    skip = created(store, definition("skip", overlap=Overlap.SKIP))
+    clock.advance(2 * EVERY + 0.5)
+    [earlier] = store.fire_schedules(NS, [plan(behind, T0 + EVERY)])
+    plans = [plan(a, T0 + EVERY, T0 + 2 * EVERY), plan(urgent, T0 + EVERY),
+             plan(behind, T0 + EVERY, T0 + 2 * EVERY, expected=T0 + 2 * EVERY),
+             plan(skip, T0 + EVERY, T0 + 2 * EVERY), plan(b, T0 + EVERY)]
+
+    fired = store.fire_schedules(NS, plans)
+
+    assert [(f.schedule_id, ts(f.fire_at), f.result) for f in fired] == [
+        (a.id, T0 + EVERY, FireResult.CREATED),
+        (a.id, T0 + 2 * EVERY, FireResult.CREATED),
+        (urgent.id, T0 + EVERY, FireResult.CREATED),
+        (behind.id, T0 + EVERY, FireResult.DUPLICATE),
+        (behind.id, T0 + 2 * EVERY, FireResult.CREATED),
+        (skip.id, T0 + EVERY, FireResult.CREATED),
+        (skip.id, T0 + 2 * EVERY, FireResult.OVERLAP_SKIPPED),
+        (b.id, T0 + EVERY, FireResult.CREATED),
+    ]
+    jobs = {f.job_id: f for f in fired if f.job_id is not None}
+    assert len(jobs) == 6
+    for job_id, f in jobs.items():
+        job = store.get_job(NS, job_id)
+        assert (job.schedule_id, job.fire_at, job.status) == (
+            f.schedule_id, f.fire_at, JobStatus.QUEUED)
+        assert job.priority == (7 if f.schedule_id == urgent.id else 0)
+    last = {s.name: s.last_job_id for s in store.list_schedules(NS)}
+    assert last == {"a": fired[1].job_id, "urgent": fired[2].job_id,
+                    "behind": fired[4].job_id, "skip": fired[5].job_id,
+                    "b": fired[7].job_id}
+    assert earlier.job_id not in jobs
+
+
+def test_two_plans_of_one_schedule_in_one_call_apply_one_after_the_other(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+
+    fired = store.fire_schedules(NS, [plan(schedule, T0 + EVERY), plan(schedule, T0 + EVERY)])
+
+    assert [f.result for f in fired] == [FireResult.CREATED, FireResult.STALE]
+    assert len(store.list_jobs(NS, JobFilter())) == 1
+
+
 def test_plan_fires_and_fire_schedules_together_fire_each_instant_once(
     store: Store, clock: ManualClock
 ) -> None:

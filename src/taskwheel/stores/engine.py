@@ -104,6 +104,7 @@ from taskwheel.schedules import (
     ScheduleDefinition,
     fired_status,
     plan_fires,
+    ready_or_due,
 )
 from taskwheel.stores import placing, rating, steps
 from taskwheel.stores.base import Store, WorkerRegistration
@@ -627,20 +628,37 @@ class SQLStore(RateControl, Store):
         plans: Sequence[FirePlan],
     ) -> list[Fired]:
         """Apply plans of the schedules ``current`` (read in this transaction); a plan
-        whose schedule is gone or moved on is stale."""
+        whose schedule is gone or moved on is stale. The fires of job schedules that
+        allow overlap depend on nothing before them: one `Executor.insert_fired_jobs`
+        writes them all (a burst's fires in a statement or a few, not each in its own).
+        The others fire one at a time, each seeing the jobs of the fires before it (and
+        so does every fire when traced: each is a span of its own)."""
         now = tx.now()
+        moved = [current.get(plan.schedule_id) if ok else None
+                 for plan, ok in zip(plans, tx.advance_schedules(scope, plans), strict=True)]
+        at_once = [schedule is not None and self.tracer is None and _independent(schedule, plan)
+                   for plan, schedule in zip(plans, moved, strict=True)]
+        batch = [(schedule, fire, ready_or_due(fire.run_at, now))
+                 for plan, schedule, together in zip(plans, moved, at_once, strict=True)
+                 if together and schedule is not None for fire in plan.fires]
+        job_ids, taken = tx.insert_fired_jobs(batch), 0
         fired: list[Fired] = []
         by_namespace: dict[str, list[Fired]] = {}
-        advanced = tx.advance_schedules(scope, plans)
-        for plan, moved in zip(plans, advanced, strict=True):
-            schedule = current.get(plan.schedule_id)
-            if not moved or schedule is None:
+        for plan, schedule, together in zip(plans, moved, at_once, strict=True):
+            if schedule is None:
                 fired.extend(
                     Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                 )
                 continue
-            fires = [self._fire(tx, schedule, fire, plan.overlap, now)
-                     for fire in plan.fires]
+            if together:
+                end = taken + len(plan.fires)
+                fires = [_job_fired(schedule, fire, status, job_id, now)
+                         for (_, fire, status), job_id in zip(
+                             batch[taken:end], job_ids[taken:end], strict=True)]
+                taken = end
+            else:
+                fires = [self._fire(tx, schedule, fire, plan.overlap, now)
+                         for fire in plan.fires]
             _key_fired(tx, schedule, fires)
             by_namespace.setdefault(schedule.definition.namespace, []).extend(fires)
             fired += fires
@@ -1468,7 +1486,21 @@ def _fire(
     status = fired_status(overlap, unfinished, fire.run_at, now)
     if status is None:
         return Fired.at(schedule.id, fire.fire_at, FireResult.OVERLAP_SKIPPED)
-    job_id = tx.insert_fired_job(schedule, fire, status)
+    [job_id] = tx.insert_fired_jobs([(schedule, fire, status)])
+    return _job_fired(schedule, fire, status, job_id, now)
+
+
+def _independent(schedule: Schedule, plan: FirePlan) -> bool:
+    """Whether the fires of ``plan`` may be written with any others (`_apply_plans`):
+    jobs, whatever else their schedule has unfinished."""
+    return schedule.definition.workflow is None and plan.overlap is Overlap.ALLOW
+
+
+def _job_fired(
+    schedule: Schedule, fire: PlannedFire, status: JobStatus, job_id: int | None, now: float
+) -> Fired:
+    """What a fire did that wrote the job ``job_id`` in ``status`` (None: the fire's
+    job existed already)."""
     if job_id is None:
         return Fired.at(schedule.id, fire.fire_at, FireResult.DUPLICATE)
     result = FireResult.WAITING if status is JobStatus.WAITING else FireResult.CREATED

@@ -429,11 +429,12 @@ class Executor(ABC):
         """The states of the schedule's jobs that have not ended."""
 
     @abstractmethod
-    def insert_fired_job(
-        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
-    ) -> int | None:
-        """The job of a fire (and the schedule's last job set to it); None when the
-        (schedule, fire time) has one already."""
+    def insert_fired_jobs(
+        self, fires: Sequence[tuple[Schedule, PlannedFire, JobStatus]]
+    ) -> list[int | None]:
+        """The job of each fire (schedule, fire, the status it starts in), in their
+        order, each schedule's last job set to its last one written; None for a fire
+        whose (schedule, fire time) has one already."""
 
     @abstractmethod
     def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:

@@ -965,26 +965,40 @@ RETURNING schedules.id
 SELECT status FROM jobs
 WHERE schedule_id = %(schedule_id)s AND status IN ('scheduled', 'waiting', 'queued', 'running')
 
--- name: insert_fired_job
--- The job of a fire, and the schedule's last job set to it; nothing when the (schedule,
--- fire time) has one already. A job that waits for its turn (queue_one) is marked so
+-- name: insert_fired_jobs
+-- The jobs of fires, :fires one JSON array of objects (as insert_jobs' requests), their
+-- ids ascending in its order, each answered with its schedule and fire time; nothing for
+-- a (schedule, fire time) that has one already. Each schedule's last job is set to the
+-- one of its latest fire written. A job that waits for its turn (queue_one) is marked so
 -- (waiting_on 1): not one waiting for tokens.
 WITH fired AS (
     INSERT INTO jobs (
         namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
         max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at,
         waiting_on)
-    VALUES (%(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json, %(status)s,
-            %(priority)s, %(run_at)s, %(deadline)s, %(timeout)s, %(max_attempts)s,
-            %(guarantee)s, %(deadline_policy)s, clock_now(%(now)s), %(schedule_id)s,
-            %(fire_at)s, CASE WHEN %(status)s = 'waiting' THEN 1 ELSE 0 END)
+    SELECT f.namespace, f.task, f.queue, f.args::json, f.kwargs::json, f.status, f.priority,
+           f.run_at, f.deadline, f.timeout, f.max_attempts, f.guarantee, f.deadline_policy,
+           clock_now(%(now)s), f.schedule_id, f.fire_at,
+           CASE WHEN f.status = 'waiting' THEN 1 ELSE 0 END
+    FROM ROWS FROM (json_to_recordset(%(fires)s::json) AS (
+        namespace text, task text, queue text, args text, kwargs text, status text,
+        priority integer, run_at double precision, deadline double precision,
+        timeout double precision, max_attempts integer, guarantee text,
+        deadline_policy text, schedule_id bigint, fire_at double precision)
+    ) WITH ORDINALITY AS f(
+        namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+        max_attempts, guarantee, deadline_policy, schedule_id, fire_at, position)
+    ORDER BY f.position
     ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
-    RETURNING id
+    RETURNING id, schedule_id, fire_at
 ),
 noted AS (
-    UPDATE schedules SET last_job_id = fired.id FROM fired WHERE schedules.id = %(schedule_id)s
+    UPDATE schedules SET last_job_id = latest.id
+    FROM (SELECT DISTINCT ON (schedule_id) schedule_id, id FROM fired
+          ORDER BY schedule_id, fire_at DESC) AS latest
+    WHERE schedules.id = latest.schedule_id
 )
-SELECT id FROM fired
+SELECT id, schedule_id, fire_at FROM fired
 
 -- name: trace_jobs
 UPDATE jobs SET trace_parent = %(trace_parent)s

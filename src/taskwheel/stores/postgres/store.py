@@ -590,12 +590,17 @@ class PostgresExecutor(
         found = self._execute("unfinished_of_schedule", {"schedule_id": schedule_id}).fetchall()
         return [JobStatus(row["status"]) for row in found]
 
-    def insert_fired_job(
-        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
-    ) -> int | None:
-        params = rows.fired_job_values(schedule, fire, status)
-        row = self._execute("insert_fired_job", params).fetchone()
-        return None if row is None else int(row["id"])
+    def insert_fired_jobs(
+        self, fires: Sequence[tuple[Schedule, PlannedFire, JobStatus]]
+    ) -> list[int | None]:
+        if not fires:
+            return []
+        found = self._execute("insert_fired_jobs", {"fires": json.dumps(
+            [rows.fired_job_values(schedule, fire, status) for schedule, fire, status in fires],
+            allow_nan=False)}).fetchall()
+        written = {(int(row["schedule_id"]), float(row["fire_at"])): int(row["id"])
+                   for row in found}
+        return [written.get((schedule.id, fire.fire_at)) for schedule, fire, _ in fires]
 
     def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
         self._execute("trace_jobs", {"namespace": namespace, "ids": list(job_ids),

@@ -610,32 +610,42 @@ SELECT 1 FROM taskwheel_leases
 WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
 
 -- name: advance_schedules
--- Applies a plan (run for each) only if its schedule, of :namespaces (JSON), is where
--- the plan found it.
+-- Applies plans that move alike (the same times) to their schedules, :ids (JSON), those
+-- of :namespaces (JSON) that are where the plans found them; the ids of those that moved.
 UPDATE taskwheel_schedules
 SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
     updated_at = :now
-WHERE id = :id AND +namespace IN (SELECT value FROM json_each(:namespaces))
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND +namespace IN (SELECT value FROM json_each(:namespaces))
   AND paused = 0 AND next_fire_at = :expected
+RETURNING id
 
 -- name: unfinished_of_schedule
 SELECT status FROM taskwheel_jobs INDEXED BY taskwheel_jobs_schedule_unfinished
 WHERE schedule_id = :schedule_id
   AND status IN ('scheduled', 'waiting', 'queued', 'running')
 
--- name: insert_fired_job
--- The job of a fire (its id is the answer), and the schedule's last job set to it;
--- nothing when the (schedule, fire time) has one already. A job that waits for its turn
--- (queue_one) is marked so (waiting_on 1): not one waiting for tokens.
+-- name: insert_fired_jobs
+-- The jobs of fires alike but for their schedule, one for each of :schedule_ids (JSON),
+-- in that order (their ids rising in it), each answered with its schedule; nothing for
+-- a (schedule, fire time) that has one already. A job that waits for its turn
+-- (queue_one) is marked so (waiting_on 1): not one waiting for tokens. (Only the ids go
+-- in JSON: every time is bound, so it is stored exactly as given.)
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at, waiting_on)
-VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
-        :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at,
-        :status = 'waiting')
-ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
-UPDATE taskwheel_schedules SET last_job_id = last_insert_rowid()
-WHERE id = :schedule_id AND changes() = 1;
+SELECT :namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
+       :timeout, :max_attempts, :guarantee, :deadline_policy, :now, f.value, :fire_at,
+       :status = 'waiting'
+FROM json_each(:schedule_ids) f
+WHERE true  -- (an INSERT from a SELECT takes an ON CONFLICT only after a WHERE)
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
+RETURNING id, schedule_id;
+-- ...then, once every set is written, each schedule's last job: :last (JSON), pairs of
+-- (schedule id, job id), one per schedule, by primary key.
+UPDATE taskwheel_schedules SET last_job_id = p.value ->> 1
+FROM json_each(:last) p
+WHERE taskwheel_schedules.id = p.value ->> 0
 
 -- name: trace_jobs
 -- By primary key (see lock_jobs).

@@ -550,27 +550,60 @@ class SQLiteExecutor(
     def advance_schedules(
         self, namespaces: Sequence[str], plans: Sequence[FirePlan]
     ) -> list[bool]:
+        # One statement for each set of plans that move alike (a burst's: the same
+        # times), their schedules' ids in JSON: a time is bound, never sent as JSON
+        # text, so the comparison with the stored one is exact. Plans of one schedule
+        # apply one after the other (rounds), as they would one call each.
         now, scope = self.now(), _namespaces(namespaces)
-        return [self._execute("advance_schedules", {
-            "id": plan.schedule_id, "namespaces": scope, "next_fire_at": plan.next_fire_at,
-            "expected": plan.expected_next,
-            "last_fire_at": plan.fires[-1].fire_at if plan.fires else None, "now": now,
-        }).rowcount == 1 for plan in plans]
+        advanced = [False] * len(plans)
+        for batch in rows.rounds(list(enumerate(plans)), key=lambda item: item[1].schedule_id):
+            alike: dict[tuple[float | None, float, float | None], list[int]] = {}
+            for index, plan in batch:
+                alike.setdefault((plan.next_fire_at, plan.expected_next,
+                                  plan.fires[-1].fire_at if plan.fires else None),
+                                 []).append(index)
+            for (next_fire_at, expected, last_fire_at), indexes in alike.items():
+                moved = {row[0] for row in self._execute("advance_schedules", {
+                    "ids": json.dumps([plans[i].schedule_id for i in indexes]),
+                    "namespaces": scope, "next_fire_at": next_fire_at, "expected": expected,
+                    "last_fire_at": last_fire_at, "now": now})}
+                for i in indexes:
+                    advanced[i] = plans[i].schedule_id in moved
+        return advanced
 
     def unfinished_of_schedule(self, schedule_id: int) -> list[JobStatus]:
         return [JobStatus(row[0]) for row in self._execute(
             "unfinished_of_schedule", {"schedule_id": schedule_id})]
 
-    def insert_fired_job(
-        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
-    ) -> int | None:
-        inserted, _noted = self._run("insert_fired_job", {
-            **rows.fired_job_values(schedule, fire, status), "now": self.now()})
-        if inserted.count != 1:
-            return None
-        if status is JobStatus.QUEUED:
-            self.wake(schedule.definition.namespace, "jobs")
-        return inserted.last_id
+    def insert_fired_jobs(
+        self, fires: Sequence[tuple[Schedule, PlannedFire, JobStatus]]
+    ) -> list[int | None]:
+        # One statement for each set of fires whose jobs differ only in their schedule
+        # (a burst's), the schedules' ids in JSON, every other value bound (a time sent
+        # as JSON text would not come back exactly the same double).
+        if not fires:
+            return []
+        alike: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
+        for schedule, fire, status in fires:
+            values = rows.fired_job_values(schedule, fire, status)
+            schedule_id = values.pop("schedule_id")
+            alike.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
+        conn, (insert, set_last), now = self._c(), Q["insert_fired_jobs"], self.now()
+        written: dict[tuple[int, float], int] = {}
+        for values, schedule_ids in alike.values():
+            for job_id, schedule_id in conn.execute(insert, {
+                    **values, "schedule_ids": json.dumps(schedule_ids), "now": now}):
+                written[schedule_id, values["fire_at"]] = job_id
+        job_ids = [written.get((schedule.id, fire.fire_at)) for schedule, fire, _ in fires]
+        last = {schedule.id: job_id for (schedule, _, _), job_id in zip(fires, job_ids,
+                                                                         strict=True)
+                if job_id is not None}
+        if last:
+            conn.execute(set_last, {"last": json.dumps(list(last.items()))})
+        for (schedule, _, status), job_id in zip(fires, job_ids, strict=True):
+            if job_id is not None and status is JobStatus.QUEUED:
+                self.wake(schedule.definition.namespace, "jobs")
+        return job_ids
 
     def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
         self._execute("trace_jobs", {"namespace": namespace, "ids": json.dumps(list(job_ids)),
@@ -674,13 +707,14 @@ class _WitnessedExecutor(SQLiteExecutor, WitnessedExecutor):
             self.witnesses.append(Witness("run_exists", {"id": run_id}))
         return run_id
 
-    def insert_fired_job(
-        self, schedule: Schedule, fire: PlannedFire, status: JobStatus
-    ) -> int | None:
-        job_id: int | None = super().insert_fired_job(schedule, fire, status)
-        if job_id is not None:
-            self.witnesses.append(Witness("job_exists", {"id": job_id}))
-        return job_id
+    def insert_fired_jobs(
+        self, fires: Sequence[tuple[Schedule, PlannedFire, JobStatus]]
+    ) -> list[int | None]:
+        job_ids: list[int | None] = super().insert_fired_jobs(fires)
+        written = [job_id for job_id in job_ids if job_id is not None]
+        if written:  # the transaction wrote them all, or none: one suffices
+            self.witnesses.append(Witness("job_exists", {"id": max(written)}))
+        return job_ids
 
     def upsert_schedule(
         self, definition: ScheduleDefinition, next_fire_at: float | None,
