@@ -634,28 +634,35 @@ class SQLStore(RateControl, Store):
         The others fire one at a time, each seeing the jobs of the fires before it (and
         so does every fire when traced: each is a span of its own)."""
         now = tx.now()
-        moved = [current.get(plan.schedule_id) if ok else None
-                 for plan, ok in zip(plans, tx.advance_schedules(scope, plans), strict=True)]
-        at_once = [schedule is not None and self.tracer is None and _independent(schedule, plan)
-                   for plan, schedule in zip(plans, moved, strict=True)]
-        batch = [(schedule, fire, ready_or_due(fire.run_at, now))
-                 for plan, schedule, together in zip(plans, moved, at_once, strict=True)
-                 if together and schedule is not None for fire in plan.fires]
-        job_ids, taken = tx.insert_fired_jobs(batch), 0
+        advanced = tx.advance_schedules(scope, plans)
+        # Each plan with its schedule as moved (None: stale), and whether its fires go
+        # with the others. (Loops by index, not zips: a zip(strict=True) costs CPython
+        # more than the loop around it, and a scheduler fires mostly one at a time.)
+        applied: list[tuple[FirePlan, Schedule | None, bool]] = []
+        batch: list[tuple[Schedule, PlannedFire, JobStatus]] = []
+        for index, plan in enumerate(plans):
+            schedule = current.get(plan.schedule_id) if advanced[index] else None
+            together = False
+            if schedule is not None and self.tracer is None and _independent(schedule, plan):
+                together = True
+                for fire in plan.fires:
+                    batch.append((schedule, fire, ready_or_due(fire.run_at, now)))
+            applied.append((plan, schedule, together))
+        job_ids = tx.insert_fired_jobs(batch) if batch else []
+        taken = 0
         fired: list[Fired] = []
         by_namespace: dict[str, list[Fired]] = {}
-        for plan, schedule, together in zip(plans, moved, at_once, strict=True):
+        for plan, schedule, together in applied:
             if schedule is None:
                 fired.extend(
                     Fired.at(plan.schedule_id, f.fire_at, FireResult.STALE) for f in plan.fires
                 )
                 continue
             if together:
-                end = taken + len(plan.fires)
-                fires = [_job_fired(schedule, fire, status, job_id, now)
-                         for (_, fire, status), job_id in zip(
-                             batch[taken:end], job_ids[taken:end], strict=True)]
-                taken = end
+                fires = []
+                for fire in plan.fires:
+                    fires.append(_job_fired(schedule, fire, batch[taken][2], job_ids[taken], now))
+                    taken += 1
             else:
                 fires = [self._fire(tx, schedule, fire, plan.overlap, now)
                          for fire in plan.fires]

@@ -610,8 +610,16 @@ SELECT 1 FROM taskwheel_leases
 WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
 
 -- name: advance_schedules
--- Applies plans that move alike (the same times) to their schedules, :ids (JSON), those
--- of :namespaces (JSON) that are where the plans found them; the ids of those that moved.
+-- Applies a plan to its schedule, of :namespaces (JSON), only if the schedule is where
+-- the plan found it (the answer: whether it moved)...
+UPDATE taskwheel_schedules
+SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
+    updated_at = :now
+WHERE id = :id AND +namespace IN (SELECT value FROM json_each(:namespaces))
+  AND paused = 0 AND next_fire_at = :expected;
+-- ...or plans that move alike (the same times) to their schedules, :ids (JSON): the ids
+-- of those that moved. (A statement with RETURNING costs SQLite a transient table, more
+-- than the rest of one plan's update: one plan alone takes the first form.)
 UPDATE taskwheel_schedules
 SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
     updated_at = :now
@@ -626,11 +634,20 @@ WHERE schedule_id = :schedule_id
   AND status IN ('scheduled', 'waiting', 'queued', 'running')
 
 -- name: insert_fired_jobs
--- The jobs of fires alike but for their schedule, one for each of :schedule_ids (JSON),
--- in that order (their ids rising in it), each answered with its schedule; nothing for
--- a (schedule, fire time) that has one already. A job that waits for its turn
--- (queue_one) is marked so (waiting_on 1): not one waiting for tokens. (Only the ids go
--- in JSON: every time is bound, so it is stored exactly as given.)
+-- The job of a fire (its id the answer); nothing when the (schedule, fire time) has one
+-- already. A job that waits for its turn (queue_one) is marked so (waiting_on 1): not
+-- one waiting for tokens...
+INSERT INTO taskwheel_jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at, waiting_on)
+VALUES (:namespace, :task, :queue, :args, :kwargs, :status, :priority, :run_at, :deadline,
+        :timeout, :max_attempts, :guarantee, :deadline_policy, :now, :schedule_id, :fire_at,
+        :status = 'waiting')
+ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING;
+-- ...or the jobs of fires alike but for their schedule, one for each of :schedule_ids
+-- (JSON), in that order (their ids rising in it), each answered with its schedule (one
+-- fire alone takes the first form: see advance_schedules). Only the ids go in JSON:
+-- every time is bound, so it is stored exactly as given...
 INSERT INTO taskwheel_jobs (
     namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
     max_attempts, guarantee, deadline_policy, created_at, schedule_id, fire_at, waiting_on)
@@ -641,11 +658,8 @@ FROM json_each(:schedule_ids) f
 WHERE true  -- (an INSERT from a SELECT takes an ON CONFLICT only after a WHERE)
 ON CONFLICT (schedule_id, fire_at) WHERE schedule_id IS NOT NULL DO NOTHING
 RETURNING id, schedule_id;
--- ...then, once every set is written, each schedule's last job: :last (JSON), pairs of
--- (schedule id, job id), one per schedule, by primary key.
-UPDATE taskwheel_schedules SET last_job_id = p.value ->> 1
-FROM json_each(:last) p
-WHERE taskwheel_schedules.id = p.value ->> 0
+-- ...then, once all are written, each schedule's last job (run for each).
+UPDATE taskwheel_schedules SET last_job_id = :job_id WHERE id = :schedule_id
 
 -- name: trace_jobs
 -- By primary key (see lock_jobs).

@@ -550,23 +550,29 @@ class SQLiteExecutor(
     def advance_schedules(
         self, namespaces: Sequence[str], plans: Sequence[FirePlan]
     ) -> list[bool]:
-        # One statement for each set of plans that move alike (a burst's: the same
-        # times), their schedules' ids in JSON: a time is bound, never sent as JSON
-        # text, so the comparison with the stored one is exact. Plans of one schedule
-        # apply one after the other (rounds), as they would one call each.
-        now, scope = self.now(), _namespaces(namespaces)
+        # A plan alone (a scheduler's usual call: one schedule due at a time) by its id;
+        # plans that move alike (a burst's: the same times) in one statement, their
+        # schedules' ids in JSON (a time is bound, never sent as JSON text, so the
+        # comparison with the stored one is exact). Plans of one schedule apply one
+        # after the other (rounds), as they would one call each.
+        conn, (one, alike) = self._c(), Q["advance_schedules"]
+        scope, now = _namespaces(namespaces), self.now()
+        if len(plans) == 1:
+            return [conn.execute(one, {**_moving(plans[0], scope, now),
+                                       "id": plans[0].schedule_id}).rowcount == 1]
         advanced = [False] * len(plans)
         for batch in rows.rounds(list(enumerate(plans)), key=lambda item: item[1].schedule_id):
-            alike: dict[tuple[float | None, float, float | None], list[int]] = {}
+            sets: dict[tuple[float | None, float, float | None], list[int]] = {}
             for index, plan in batch:
-                alike.setdefault((plan.next_fire_at, plan.expected_next,
-                                  plan.fires[-1].fire_at if plan.fires else None),
-                                 []).append(index)
-            for (next_fire_at, expected, last_fire_at), indexes in alike.items():
-                moved = {row[0] for row in self._execute("advance_schedules", {
-                    "ids": json.dumps([plans[i].schedule_id for i in indexes]),
-                    "namespaces": scope, "next_fire_at": next_fire_at, "expected": expected,
-                    "last_fire_at": last_fire_at, "now": now})}
+                sets.setdefault(_moves(plan), []).append(index)
+            for indexes in sets.values():
+                params = _moving(plans[indexes[0]], scope, now)
+                if len(indexes) == 1:
+                    advanced[indexes[0]] = conn.execute(
+                        one, {**params, "id": plans[indexes[0]].schedule_id}).rowcount == 1
+                    continue
+                moved = {row[0] for row in conn.execute(alike, {
+                    **params, "ids": json.dumps([plans[i].schedule_id for i in indexes])})}
                 for i in indexes:
                     advanced[i] = plans[i].schedule_id in moved
         return advanced
@@ -578,31 +584,39 @@ class SQLiteExecutor(
     def insert_fired_jobs(
         self, fires: Sequence[tuple[Schedule, PlannedFire, JobStatus]]
     ) -> list[int | None]:
-        # One statement for each set of fires whose jobs differ only in their schedule
-        # (a burst's), the schedules' ids in JSON, every other value bound (a time sent
-        # as JSON text would not come back exactly the same double).
-        if not fires:
-            return []
-        alike: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
+        # A fire alone (a scheduler's usual call) in one row; fires whose jobs differ
+        # only in their schedule (a burst's) in one statement, the schedules' ids in
+        # JSON, every other value bound (a time sent as JSON text would not come back
+        # exactly the same double).
+        conn, (one, alike, set_last) = self._c(), Q["insert_fired_jobs"]
+        now = self.now()
+        sets: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
         for schedule, fire, status in fires:
             values = rows.fired_job_values(schedule, fire, status)
             schedule_id = values.pop("schedule_id")
-            alike.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
-        conn, (insert, set_last), now = self._c(), Q["insert_fired_jobs"], self.now()
+            sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
         written: dict[tuple[int, float], int] = {}
-        for values, schedule_ids in alike.values():
-            for job_id, schedule_id in conn.execute(insert, {
+        for values, schedule_ids in sets.values():
+            if len(schedule_ids) == 1:
+                cursor = conn.execute(one, {**values, "schedule_id": schedule_ids[0],
+                                            "now": now})
+                if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                    written[schedule_ids[0], values["fire_at"]] = cursor.lastrowid
+                continue
+            for job_id, schedule_id in conn.execute(alike, {
                     **values, "schedule_ids": json.dumps(schedule_ids), "now": now}):
                 written[schedule_id, values["fire_at"]] = job_id
-        job_ids = [written.get((schedule.id, fire.fire_at)) for schedule, fire, _ in fires]
-        last = {schedule.id: job_id for (schedule, _, _), job_id in zip(fires, job_ids,
-                                                                         strict=True)
-                if job_id is not None}
-        if last:
-            conn.execute(set_last, {"last": json.dumps(list(last.items()))})
-        for (schedule, _, status), job_id in zip(fires, job_ids, strict=True):
-            if job_id is not None and status is JobStatus.QUEUED:
-                self.wake(schedule.definition.namespace, "jobs")
+        job_ids: list[int | None] = []
+        last: dict[int, int] = {}  # each schedule's job of its latest fire written
+        for schedule, fire, status in fires:
+            job_id = written.get((schedule.id, fire.fire_at))
+            job_ids.append(job_id)
+            if job_id is not None:
+                last[schedule.id] = job_id
+                if status is JobStatus.QUEUED:
+                    self.wake(schedule.definition.namespace, "jobs")
+        for schedule_id, job_id in last.items():
+            conn.execute(set_last, {"schedule_id": schedule_id, "job_id": job_id})
         return job_ids
 
     def trace_jobs(self, namespace: str, job_ids: Sequence[int], trace_parent: str) -> None:
@@ -873,6 +887,20 @@ class SQLiteStore(SQLStore):
 
 
 # -- parameters and rows ------------------------------------------------------------------------
+
+
+def _moves(plan: FirePlan) -> tuple[float | None, float, float | None]:
+    """Where a plan moves its schedule from and to: plans alike in it move in one
+    statement (`SQLiteExecutor.advance_schedules`)."""
+    return (plan.next_fire_at, plan.expected_next,
+            plan.fires[-1].fire_at if plan.fires else None)
+
+
+def _moving(plan: FirePlan, scope: str, now: float) -> dict[str, Any]:
+    """The parameters of advance_schedules but the schedules'."""
+    next_fire_at, expected, last_fire_at = _moves(plan)
+    return {"namespaces": scope, "next_fire_at": next_fire_at, "expected": expected,
+            "last_fire_at": last_fire_at, "now": now}
 
 
 def _namespaces(namespaces: Sequence[str]) -> str:
