@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import taskwheel
 from contract.backends import DATABASE_URLS
 from taskwheel.cli import tail, watch
+from taskwheel.cli.config import commands_of
 from taskwheel.cli.main import cli
 from taskwheel.jobs import JobFilter
 from taskwheel.workflows import Workflow
@@ -106,11 +107,9 @@ TRIGGERS = {"--cron", "--every", "--at"}
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[
     tuple[tuple[str, ...], click.Command]
 ]:
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            yield from _commands(command, (*path, name))
-        else:
-            yield (*path, name), command
+    for found, command in commands_of(group, path):
+        if not isinstance(command, click.Group):
+            yield found, command
 
 
 def _inputs() -> list[tuple[tuple[str, ...], str, int | None]]:

@@ -111,17 +111,22 @@ def setting_name(param: click.Parameter) -> str | None:
 def commands_of(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[
     tuple[tuple[str, ...], click.Command]
 ]:
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # loads each command (see main._COMMANDS)
+        command = group.get_command(context, name)
+        if command is None:  # bench, where the benchmarks are not installed
+            continue
+        yield (*path, name), command
         if isinstance(command, click.Group):
-            yield (*path, name), command
             yield from commands_of(command, (*path, name))
-        else:
-            yield (*path, name), command
 
 
 def default_map(root: click.Group, defaults: Defaults) -> dict[str, Any]:
     """Click's ``default_map`` for the command tree: for each command, its options'
-    values from the file. A key of the file that names no option is refused."""
+    values from the file. A key of the file that names no option is refused. Without a
+    file, nothing: no command is loaded to be checked (see main._COMMANDS)."""
+    if not defaults.shared and not defaults.commands:
+        return {}
     known: dict[tuple[str, ...], dict[str, click.Parameter]] = {}
     for path, command in commands_of(root):
         known[path] = {name: param for param in command.params

@@ -8,7 +8,6 @@ import click
 
 from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import new_table
-from taskwheel.cli.queues import queues
 from taskwheel.errors import InvalidInput
 
 
@@ -96,7 +95,7 @@ def list_namespace_weights(target: Target) -> None:
     target.output.console.print(table)
 
 
-@queues.command("age")
+@click.command("age")
 @click.argument("queue")
 @click.option("--rate", default=None, metavar="LEVELS/PERIOD",
               help="Priority levels a waiting job gains, e.g. 1/min, 2/30s, 0.5/h.")
@@ -128,7 +127,7 @@ def age_queue(target: Target, *, queue: str, rate: str | None, cap: int | None,
                          f"{aging.rate * 60:g} priority levels a minute{ceiling}")
 
 
-@queues.command("reserve")
+@click.command("reserve")
 @click.argument("queue")
 @click.option("--share", default=None, metavar="PERCENT",
               help="The share of the queue's claims kept, e.g. 10% or 0.1.")

@@ -10,6 +10,7 @@ import click
 from taskwheel.cli.batch import read_requests, write_requests
 from taskwheel.cli.options import Target, app_option, common_options, listing_options
 from taskwheel.cli.progress import working
+from taskwheel.cli.tail import tail_jobs
 from taskwheel.cli.values import parse_arguments, parse_datetime, parse_deadline
 from taskwheel.durations import parse_duration
 from taskwheel.errors import InvalidInput
@@ -266,3 +267,6 @@ def purge_dead(target: Target, yes: bool) -> None:
         target.output.emit_json({"purged": purged})
     else:
         target.output.note(f"purged {purged} dead jobs")
+
+
+jobs.add_command(tail_jobs)

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,24 +36,10 @@ from typing import Any
 
 import click
 
-from taskwheel.cli.admin import demo, migrate, stats
-from taskwheel.cli.alerts import alerts
-from taskwheel.cli.completion import COMPLETE_VAR, completion
-from taskwheel.cli.config import default_map, read_defaults, show_config
-from taskwheel.cli.fairness import fairness
-from taskwheel.cli.jobs import dlq, enqueue, jobs
-from taskwheel.cli.keys import keys, quotas
-from taskwheel.cli.limits import breakers, limits
+from taskwheel.cli.completion import COMPLETE_VAR
+from taskwheel.cli.config import default_map, read_defaults
 from taskwheel.cli.output import error_line
-from taskwheel.cli.queues import queues, tasks
-from taskwheel.cli.scheduler import dev, scheduler
-from taskwheel.cli.schedules import schedules
-from taskwheel.cli.server import server
-from taskwheel.cli.tail import tail_jobs
 from taskwheel.cli.usage import describe_usage_error
-from taskwheel.cli.webhooks import webhooks
-from taskwheel.cli.worker import worker
-from taskwheel.cli.workflows import workflows
 from taskwheel.errors import InvalidInput
 
 
@@ -62,12 +49,11 @@ class _Commands(click.Group):
     click's usage block."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        _register_optional_commands()
-        return super().list_commands(ctx)
+        return sorted({*self.commands, *_COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            _register_optional_commands()
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            _load(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def main(
@@ -79,9 +65,7 @@ class _Commands(click.Group):
         as_json = any(a == "--format=json" or (a == "--format" and b == "json")
                       for a, b in zip(given, [*given[1:], ""][:len(given)], strict=True))
         try:
-            defaults = read_defaults(Path.cwd())
-            if defaults.source is not None:  # its keys are checked against every command
-                _register_optional_commands()
+            defaults = read_defaults(Path.cwd())  # checked against every command
             extra.setdefault("default_map", default_map(self, defaults))
             extra.setdefault("obj", defaults)
         except InvalidInput as exc:
@@ -115,26 +99,39 @@ def cli() -> None:
     """taskwheel: jobs, schedules and workflows on SQLite or PostgreSQL."""
 
 
-for command in (worker, scheduler, dev, server, enqueue, jobs, dlq, queues, tasks, limits,
-                breakers, schedules, workflows, stats, keys, quotas, webhooks, alerts, fairness,
-                migrate, demo, show_config, completion):
-    cli.add_command(command)
-jobs.add_command(tail_jobs)
+# Each command by the module it lives in, imported only when the command is run, listed
+# (help, completion) or checked against a configuration file: a worker or a scheduler
+# process holds its own command's modules and no other's (the others are about 2 MB of a
+# scheduler's 36; the benchmarks alone, a quarter of the command line's start-up).
+_COMMANDS = {
+    "worker": ("worker", "worker"), "scheduler": ("scheduler", "scheduler"),
+    "dev": ("scheduler", "dev"), "server": ("server", "server"),
+    "enqueue": ("jobs", "enqueue"), "jobs": ("jobs", "jobs"), "dlq": ("jobs", "dlq"),
+    "queues": ("queues", "queues"), "tasks": ("queues", "tasks"),
+    "limits": ("limits", "limits"), "breakers": ("limits", "breakers"),
+    "schedules": ("schedules", "schedules"), "workflows": ("workflows", "workflows"),
+    "stats": ("admin", "stats"), "migrate": ("admin", "migrate"), "demo": ("admin", "demo"),
+    "keys": ("keys", "keys"), "quotas": ("keys", "quotas"),
+    "webhooks": ("webhooks", "webhooks"), "alerts": ("alerts", "alerts"),
+    "fairness": ("fairness", "fairness"), "config": ("config", "show_config"),
+    "completion": ("completion", "completion"), "bench": ("bench", "bench"),
+}
 
 
 @functools.cache
-def _register_optional_commands() -> None:
-    """Add ``bench``, once: imported only when it is asked for, listed (help,
-    completion) or checked against a configuration file, the benchmarks' modules (about
-    a quarter of the command line's start-up) load for no other command."""
+def _load(name: str) -> None:
+    """Add the command ``name`` from its module, once. ``bench`` is written separately:
+    the rest of the command line works without it."""
+    module_name, attribute = _COMMANDS[name]
     try:
-        from taskwheel.cli.bench import bench  # type: ignore[import-not-found,unused-ignore]
+        module = importlib.import_module(f"taskwheel.cli.{module_name}")
     except ImportError as exc:
-        # Written separately: the rest of the command line works without it.
+        if name != "bench":
+            raise
         if exc.name != "taskwheel.cli.bench":
             click.echo(f"warning: the bench command is unavailable: {exc}", err=True)
         return
-    cli.add_command(bench)
+    cli.add_command(getattr(module, attribute))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

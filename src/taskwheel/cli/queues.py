@@ -8,6 +8,7 @@ from datetime import datetime
 
 import click
 
+from taskwheel.cli.fairness import age_queue, reserve_queue
 from taskwheel.cli.options import Target, common_options, listing_options
 from taskwheel.cli.output import _when, new_table
 from taskwheel.cli.values import parse_datetime
@@ -201,3 +202,8 @@ def _resumed(target: Target, kind: GateKind, name: str, released: int) -> None:
         target.output.emit_json({"kind": kind.value, "name": name, "released": released})
     else:
         target.output.note(f"{kind.value} {name} resumed: {released} jobs claimable again")
+
+
+# A queue's aging and reserve live with the other fairness commands.
+queues.add_command(age_queue)
+queues.add_command(reserve_queue)
