@@ -369,17 +369,21 @@ def test_many_plans_in_one_call_each_fire_their_own_job_and_answer_in_their_orde
     store: Store, clock: ManualClock
 ) -> None:
     """Fires alike (the same job and times) and unlike (another priority, another
-    instant, a catch-up whose first instant has its job already, a skip) in one call:
-    the answers follow the plans, each job is its own schedule's, and each schedule's
-    last job is the one of its latest fire."""
+    instant, a catch-up whose first instant has its job already, a skip, a replay) in
+    one call: the answers follow the plans, each job is its own schedule's, and each
+    schedule's last job is the one of its latest fire."""
     a, b = created(store, definition("a")), created(store, definition("b"))
     urgent = created(store, definition("urgent", priority=7))
     behind = created(store, definition("behind"))
     skip = created(store, definition("skip", overlap=Overlap.SKIP))
+    replayed = created(store, definition("replayed"))
     clock.advance(2 * EVERY + 0.5)
     [earlier] = store.fire_schedules(NS, [plan(behind, T0 + EVERY)])
+    store.fire_schedules(NS, [plan(replayed, T0 + EVERY)])
+    # The replayed plan moves alike with urgent's and b's, but its schedule moved on.
     plans = [plan(a, T0 + EVERY, T0 + 2 * EVERY), plan(urgent, T0 + EVERY),
              plan(behind, T0 + EVERY, T0 + 2 * EVERY, expected=T0 + 2 * EVERY),
+             plan(replayed, T0 + EVERY, expected=T0 + EVERY),
              plan(skip, T0 + EVERY, T0 + 2 * EVERY), plan(b, T0 + EVERY)]
 
     fired = store.fire_schedules(NS, plans)
@@ -390,6 +394,7 @@ def test_many_plans_in_one_call_each_fire_their_own_job_and_answer_in_their_orde
         (urgent.id, T0 + EVERY, FireResult.CREATED),
         (behind.id, T0 + EVERY, FireResult.DUPLICATE),
         (behind.id, T0 + 2 * EVERY, FireResult.CREATED),
+        (replayed.id, T0 + EVERY, FireResult.STALE),
         (skip.id, T0 + EVERY, FireResult.CREATED),
         (skip.id, T0 + 2 * EVERY, FireResult.OVERLAP_SKIPPED),
         (b.id, T0 + EVERY, FireResult.CREATED),
@@ -401,10 +406,10 @@ def test_many_plans_in_one_call_each_fire_their_own_job_and_answer_in_their_orde
         assert (job.schedule_id, job.fire_at, job.status) == (
             f.schedule_id, f.fire_at, JobStatus.QUEUED)
         assert job.priority == (7 if f.schedule_id == urgent.id else 0)
-    last = {s.name: s.last_job_id for s in store.list_schedules(NS)}
+    last = {s.name: s.last_job_id for s in store.list_schedules(NS) if s.name != "replayed"}
     assert last == {"a": fired[1].job_id, "urgent": fired[2].job_id,
-                    "behind": fired[4].job_id, "skip": fired[5].job_id,
-                    "b": fired[7].job_id}
+                    "behind": fired[4].job_id, "skip": fired[6].job_id,
+                    "b": fired[8].job_id}
     assert earlier.job_id not in jobs
 
 

@@ -557,22 +557,24 @@ class SQLiteExecutor(
         # after the other (rounds), as they would one call each.
         conn, (one, alike) = self._c(), Q["advance_schedules"]
         scope, now = _namespaces(namespaces), self.now()
+        def moved_alone(plan: FirePlan) -> bool:
+            params = {**_moving(plan, scope, now), "id": plan.schedule_id}
+            return bool(conn.execute(one, params).rowcount == 1)
+
         if len(plans) == 1:
-            return [conn.execute(one, {**_moving(plans[0], scope, now),
-                                       "id": plans[0].schedule_id}).rowcount == 1]
+            return [moved_alone(plans[0])]
         advanced = [False] * len(plans)
         for batch in rows.rounds(list(enumerate(plans)), key=lambda item: item[1].schedule_id):
             sets: dict[tuple[float | None, float, float | None], list[int]] = {}
             for index, plan in batch:
                 sets.setdefault(_moves(plan), []).append(index)
             for indexes in sets.values():
-                params = _moving(plans[indexes[0]], scope, now)
                 if len(indexes) == 1:
-                    advanced[indexes[0]] = conn.execute(
-                        one, {**params, "id": plans[indexes[0]].schedule_id}).rowcount == 1
+                    advanced[indexes[0]] = moved_alone(plans[indexes[0]])
                     continue
                 moved = {row[0] for row in conn.execute(alike, {
-                    **params, "ids": json.dumps([plans[i].schedule_id for i in indexes])})}
+                    **_moving(plans[indexes[0]], scope, now),
+                    "ids": json.dumps([plans[i].schedule_id for i in indexes])})}
                 for i in indexes:
                     advanced[i] = plans[i].schedule_id in moved
         return advanced
