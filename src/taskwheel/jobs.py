@@ -85,6 +85,11 @@ class NewJob:
 TEMPLATE_OPTIONS = frozenset({"queue", "priority", "timeout", "max_attempts", "deadline"})
 
 
+# The fields a template gained after templates were first stored.
+_LATER_FIELDS = frozenset({"gate_key", "gate_capacity", "gate_breaker", "rate_key",
+                           "rate_cost", "rate_declared"})
+
+
 @dataclass(frozen=True, slots=True)
 class JobTemplate:
     """A job to create again and again (at every fire of a schedule, for a step of every
@@ -144,17 +149,22 @@ class JobTemplate:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobTemplate:
-        # Templates stored before key gates or rate limits have no such fields: none.
-        values: dict[str, Any] = {
-            name: data.get(name) if name.startswith(("gate_", "rate_")) else data[name]
-            for name in cls.__slots__}
+        # A scheduler parses one at most fires (distinct specs miss any cache): a
+        # template with every field, as `to_dict` writes today, is taken as it is.
+        if len(data) == len(cls.__slots__):
+            values = dict(data)
+        else:  # stored before key gates or rate limits: none
+            values = {name: data.get(name) if name in _LATER_FIELDS else data[name]
+                      for name in cls.__slots__}
+            if values["rate_cost"] is None:
+                values["rate_cost"] = 1
         # Rules stored before failure rates have three parts: no rate.
         breaker = values["gate_breaker"]
-        values["gate_breaker"] = None if breaker is None else (*breaker, None)[:4]
+        if breaker is not None:
+            values["gate_breaker"] = (*breaker, None)[:4]
         declared = values["rate_declared"]
-        values["rate_declared"] = None if declared is None else tuple(declared)
-        if values["rate_cost"] is None:
-            values["rate_cost"] = 1
+        if declared is not None:
+            values["rate_declared"] = tuple(declared)
         return cls(**values)
 
 

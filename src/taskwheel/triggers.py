@@ -357,7 +357,7 @@ def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
         raise InvalidInput("trigger", f"expected a mapping, got {type(data).__name__}")
     kind = data.get("kind")
     if kind == "cron":
-        _check_keys(data, {"expression"}, {"timezone", "dst_gap", "dst_fold"})
+        _check_keys(data, _CRON_KEYS)
         return CronTrigger.build(
             data["expression"],
             data.get("timezone", "UTC"),
@@ -365,10 +365,11 @@ def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
             data.get("dst_fold", DstFold.FIRST),
         )
     if kind == "interval":
-        _check_keys(data, {"every", "anchor"}, set())
-        return IntervalTrigger.build(data["every"], _parse_datetime(data["anchor"], "anchor"))
+        _check_keys(data, _INTERVAL_KEYS)
+        # The trigger validates both (a scheduler reads one at most fires: once each).
+        return IntervalTrigger(data["every"], _from_iso(data["anchor"], "anchor"))
     if kind == "once":
-        _check_keys(data, {"at"}, set())
+        _check_keys(data, _ONCE_KEYS)
         return OnceTrigger(_parse_datetime(data["at"], "at"))
     raise InvalidInput("kind", f"unknown trigger kind {kind!r} (use cron, interval, once)")
 
@@ -467,24 +468,37 @@ def _aware_utc(value: object, field_name: str) -> datetime:
 
 
 def _parse_datetime(value: object, field_name: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(
-                field_name, f"expected an ISO 8601 datetime, got {value!r}"
-            ) from None
-    return _aware_utc(value, field_name)
+    return _aware_utc(_from_iso(value, field_name), field_name)
 
 
-def _check_keys(data: Mapping[str, Any], required: set[str], optional: set[str]) -> None:
+def _from_iso(value: Any, field_name: str) -> Any:
+    """``value`` read as an ISO 8601 datetime when it is text, else as it is (its
+    timezone and type are checked where it is used)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field_name, f"expected an ISO 8601 datetime, got {value!r}") from None
+
+
+# Each kind's fields: those it requires, and all it allows.
+_CRON_KEYS = (frozenset({"expression"}),
+              frozenset({"kind", "expression", "timezone", "dst_gap", "dst_fold"}))
+_INTERVAL_KEYS = (frozenset({"every", "anchor"}), frozenset({"kind", "every", "anchor"}))
+_ONCE_KEYS = (frozenset({"at"}), frozenset({"kind", "at"}))
+
+
+def _check_keys(data: Mapping[str, Any], keys: tuple[frozenset[str], frozenset[str]]) -> None:
+    required, allowed = keys
+    if required <= data.keys() <= allowed:
+        return
     kind = data["kind"]
-    for key in required:
+    for key in sorted(required):
         if key not in data:
             raise InvalidInput(
                 "cron" if key == "expression" else key, f"required by a {kind} trigger"
             )
-    allowed = required | optional | {"kind"}
     for key in data:
         if key not in allowed:
             names = ", ".join(sorted(allowed))

@@ -171,10 +171,12 @@ class Maintenance:
     @property
     def next_step(self) -> float:
         """When `step` has something to do (store clock). Asked twice per scheduler
-        step: a plain loop, no generator expression."""
+        step: a plain loop of comparisons (a call of min() each costs four times more, a
+        min() of a list three times)."""
         at = self._next_lease
         for duty in self.running:
-            at = min(at, duty.next_at)
+            if duty.next_at < at:  # noqa: PLR1730 (a call of min() costs more)
+                at = duty.next_at
         return at
 
     @property

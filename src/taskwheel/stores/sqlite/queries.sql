@@ -611,11 +611,12 @@ WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_a
 
 -- name: advance_schedules
 -- Applies a plan to its schedule, of :namespaces (JSON), only if the schedule is where
--- the plan found it (the answer: whether it moved)...
+-- the plan found it (the answer: whether it moved)... (Its one row's namespace looked
+-- up in the JSON: an IN list would cost SQLite a transient table, more than the lookup.)
 UPDATE taskwheel_schedules
 SET next_fire_at = :next_fire_at, last_fire_at = coalesce(:last_fire_at, last_fire_at),
     updated_at = :now
-WHERE id = :id AND +namespace IN (SELECT value FROM json_each(:namespaces))
+WHERE id = :id AND EXISTS (SELECT 1 FROM json_each(:namespaces) WHERE value = namespace)
   AND paused = 0 AND next_fire_at = :expected;
 -- ...or plans that move alike (the same times) to their schedules, :ids (JSON): the ids
 -- of those that moved. (A statement with RETURNING costs SQLite a transient table, more
