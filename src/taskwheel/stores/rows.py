@@ -232,7 +232,7 @@ def inserted_jobs(requests: Sequence[NewJob], found: Sequence[Columns]) -> list[
 def fired_job_values(
     schedule: Schedule, fire: PlannedFire, status: JobStatus
 ) -> dict[str, Any]:
-    """The columns of the job a schedule's fire creates (the insert_fired_job query)."""
+    """The columns of the job a schedule's fire creates (the insert_fired_jobs query)."""
     job = schedule.definition.job
     assert job is not None
     return {

@@ -561,8 +561,15 @@ LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
 WHERE s.namespace = :namespace AND s.name = :name
 
 -- name: schedules_by_id
--- Those of :namespaces (JSON). By primary key: the unary + keeps the planner off the
--- namespace index, which would scan every schedule of the namespaces for each fire.
+-- The schedule :id if it is of :namespaces (JSON) -- a scheduler's usual read, one
+-- schedule due at a time: its one row's namespace looked up in the JSON (an IN list
+-- would cost SQLite a transient table, more than the lookup)...
+SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
+LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
+WHERE s.id = :id AND EXISTS (SELECT 1 FROM json_each(:namespaces) WHERE value = s.namespace);
+-- ...or those of :ids (JSON) (a burst's: the namespaces' list made once for them all).
+-- By primary key: the unary + keeps the planner off the namespace index, which would
+-- scan every schedule of the namespaces for each fire.
 SELECT s.*, j.status AS last_job_status FROM taskwheel_schedules s
 LEFT JOIN taskwheel_jobs j ON j.id = s.last_job_id
 WHERE s.id IN (SELECT value FROM json_each(:ids))

@@ -509,8 +509,13 @@ class SQLiteExecutor(
         return None if row is None else rows.schedule(row)
 
     def schedules_by_id(self, namespaces: Sequence[str], ids: Sequence[int]) -> list[Schedule]:
-        return records(self._execute("schedules_by_id", {
-            "namespaces": _namespaces(namespaces), "ids": json.dumps(list(ids))}), rows.schedule)
+        one, many = Q["schedules_by_id"]
+        scope = _namespaces(namespaces)
+        if len(ids) == 1:
+            return records(self._c().execute(one, {"namespaces": scope, "id": ids[0]}),
+                           rows.schedule)
+        return records(self._c().execute(many, {"namespaces": scope,
+                                                "ids": json.dumps(list(ids))}), rows.schedule)
 
     def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
         return records(self._execute(
@@ -592,18 +597,28 @@ class SQLiteExecutor(
         # exactly the same double).
         conn, (one, alike, set_last) = self._c(), Q["insert_fired_jobs"]
         now = self.now()
+        def written_alone(values: dict[str, Any]) -> int | None:
+            cursor = conn.execute(one, {**values, "now": now})
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+        if len(fires) == 1:  # without the sets' bookkeeping
+            schedule, fire, status = fires[0]
+            job_id = written_alone(rows.fired_job_values(schedule, fire, status))
+            if job_id is not None:
+                conn.execute(set_last, {"schedule_id": schedule.id, "job_id": job_id})
+                if status is JobStatus.QUEUED:
+                    self.wake(schedule.definition.namespace, "jobs")
+            return [job_id]
         sets: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
         for schedule, fire, status in fires:
             values = rows.fired_job_values(schedule, fire, status)
             schedule_id = values.pop("schedule_id")
             sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
-        written: dict[tuple[int, float], int] = {}
+        written: dict[tuple[int, float], int | None] = {}
         for values, schedule_ids in sets.values():
             if len(schedule_ids) == 1:
-                cursor = conn.execute(one, {**values, "schedule_id": schedule_ids[0],
-                                            "now": now})
-                if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                    written[schedule_ids[0], values["fire_at"]] = cursor.lastrowid
+                written[schedule_ids[0], values["fire_at"]] = written_alone(
+                    {**values, "schedule_id": schedule_ids[0]})
                 continue
             for job_id, schedule_id in conn.execute(alike, {
                     **values, "schedule_ids": json.dumps(schedule_ids), "now": now}):
