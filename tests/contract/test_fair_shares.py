@@ -331,3 +331,33 @@ def test_a_schedule_s_fired_jobs_and_a_workflow_s_steps_take_their_places_too(
                                                                          8.0]
     assert job.rank_offset == backlog[0].rank_offset - 10
     assert {step.job.rank_offset for step in steps} == {job.rank_offset}
+
+
+def test_a_scheduler_s_fires_take_their_places_from_when_the_namespace_is_fair(
+    store: Store, clock: ManualClock
+) -> None:
+    """`Store.fire_due`, one schedule at a time as a scheduler fires: each firing
+    transaction sees the namespace's fairness and aging as they are then."""
+    from .test_schedules import EVERY, created
+
+    schedule = created(store)
+    assert store.elect(NS, "scheduler", "s1", 600)
+    clock.advance(EVERY + 0.5)
+    [firing] = store.fire_due(NS, [schedule.id], clock.now(), ("scheduler", "s1"))
+    [fired] = firing.fired
+    assert fired.job_id is not None
+    before = store.get_job(NS, fired.job_id)
+    store.set_fair_weight(FairWeight(NS, "", 1))
+    store.set_queue_aging(QueueAging(NS, QUEUE, 0.1))
+    backlog = store.enqueue([new_job() for _ in range(2)])
+    clock.advance(EVERY)
+    [firing] = store.fire_due(NS, [schedule.id], clock.now(), ("scheduler", "s1"))
+    [fired] = firing.fired
+    assert fired.job_id is not None
+    after = store.get_job(NS, fired.job_id)
+    # Unplaced while the namespace had neither; then after its flow's backlog, and
+    # ranked below the backlog by the aging of the 60 s between them.
+    assert (before.fair_pass, before.rank_offset) == (0.0, 0)
+    assert [job.fair_pass for job in backlog] == [1.0, 2.0]
+    assert after.fair_pass == 3.0
+    assert after.rank_offset == backlog[0].rank_offset - 6
