@@ -511,11 +511,9 @@ class SQLiteExecutor(
     def schedules_by_id(self, namespaces: Sequence[str], ids: Sequence[int]) -> list[Schedule]:
         one, many = Q["schedules_by_id"]
         scope = _namespaces(namespaces)
-        if len(ids) == 1:
-            return records(self._c().execute(one, {"namespaces": scope, "id": ids[0]}),
-                           rows.schedule)
-        return records(self._c().execute(many, {"namespaces": scope,
-                                                "ids": json.dumps(list(ids))}), rows.schedule)
+        sql, params = ((one, {"namespaces": scope, "id": ids[0]}) if len(ids) == 1 else
+                       (many, {"namespaces": scope, "ids": json.dumps(list(ids))}))
+        return records(self._c().execute(sql, params), rows.schedule)
 
     def list_schedules(self, namespace: str, declared_by: str | None) -> list[Schedule]:
         return records(self._execute(
@@ -601,20 +599,17 @@ class SQLiteExecutor(
             cursor = conn.execute(one, {**values, "now": now})
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
+        written: dict[tuple[int, float], int | None] = {}
+        sets: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
         if len(fires) == 1:  # without the sets' bookkeeping
             schedule, fire, status = fires[0]
-            job_id = written_alone(rows.fired_job_values(schedule, fire, status))
-            if job_id is not None:
-                conn.execute(set_last, {"schedule_id": schedule.id, "job_id": job_id})
-                if status is JobStatus.QUEUED:
-                    self.wake(schedule.definition.namespace, "jobs")
-            return [job_id]
-        sets: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
-        for schedule, fire, status in fires:
-            values = rows.fired_job_values(schedule, fire, status)
-            schedule_id = values.pop("schedule_id")
-            sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
-        written: dict[tuple[int, float], int | None] = {}
+            written[schedule.id, fire.fire_at] = written_alone(
+                rows.fired_job_values(schedule, fire, status))
+        else:
+            for schedule, fire, status in fires:
+                values = rows.fired_job_values(schedule, fire, status)
+                schedule_id = values.pop("schedule_id")
+                sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
         for values, schedule_ids in sets.values():
             if len(schedule_ids) == 1:
                 written[schedule_ids[0], values["fire_at"]] = written_alone(
