@@ -595,25 +595,18 @@ class SQLiteExecutor(
         # exactly the same double).
         conn, (one, alike, set_last) = self._c(), Q["insert_fired_jobs"]
         now = self.now()
-        def written_alone(values: dict[str, Any]) -> int | None:
-            cursor = conn.execute(one, {**values, "now": now})
-            return cursor.lastrowid if cursor.rowcount == 1 else None
-
-        written: dict[tuple[int, float], int | None] = {}
+        written: dict[tuple[int, float], int] = {}
         sets: dict[tuple[Any, ...], tuple[dict[str, Any], list[int]]] = {}
-        if len(fires) == 1:  # without the sets' bookkeeping
-            schedule, fire, status = fires[0]
-            written[schedule.id, fire.fire_at] = written_alone(
-                rows.fired_job_values(schedule, fire, status))
-        else:
-            for schedule, fire, status in fires:
-                values = rows.fired_job_values(schedule, fire, status)
-                schedule_id = values.pop("schedule_id")
-                sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
+        for schedule, fire, status in fires:
+            values = rows.fired_job_values(schedule, fire, status)
+            schedule_id = values.pop("schedule_id")
+            sets.setdefault(tuple(values.values()), (values, []))[1].append(schedule_id)
         for values, schedule_ids in sets.values():
             if len(schedule_ids) == 1:
-                written[schedule_ids[0], values["fire_at"]] = written_alone(
-                    {**values, "schedule_id": schedule_ids[0]})
+                cursor = conn.execute(one, {**values, "schedule_id": schedule_ids[0],
+                                            "now": now})
+                if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                    written[schedule_ids[0], values["fire_at"]] = cursor.lastrowid
                 continue
             for job_id, schedule_id in conn.execute(alike, {
                     **values, "schedule_ids": json.dumps(schedule_ids), "now": now}):
