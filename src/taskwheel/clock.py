@@ -52,7 +52,9 @@ class ManualClock:
 
 def to_datetime(seconds: float | None) -> datetime | None:
     """Epoch seconds to an aware UTC datetime (None stays None)."""
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+    # The zone passed by position: by keyword, CPython's call costs twice as much, and a
+    # claimed job is made with four of these.
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def to_epoch(moment: datetime) -> float:

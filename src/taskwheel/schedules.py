@@ -378,7 +378,7 @@ class Fired:
         workflow_run_id: int | None = None,
     ) -> Fired:
         """A fire from the store's epoch seconds."""
-        return cls(schedule_id, datetime.fromtimestamp(fire_at, tz=UTC), result, job_id,
+        return cls(schedule_id, datetime.fromtimestamp(fire_at, UTC), result, job_id,
                    to_datetime(run_at), to_datetime(created_at), workflow_run_id)
 
 
