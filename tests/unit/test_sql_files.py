@@ -39,10 +39,12 @@ def test_the_limit_is_psycopgs() -> None:
 def test_the_two_dialects_name_the_same_statements() -> None:
     """One intent, one name, in both queries.sql files (DESIGN.md): the orchestration
     written once calls each by that name. PostgreSQL alone switches its claims to
-    generic plans and back, and has a claim of ready jobs alone for a claimer whose
+    generic plans and back, has a claim of ready jobs alone for a claimer whose
     alarm has not rung (its claim_at_once also makes due jobs ready; SQLite's takes
-    ready jobs only, and leaves due ones to the claim in steps)."""
+    ready jobs only, and leaves due ones to the claim in steps), and writes a lone
+    request without a key by a statement of its own (insert_job: its batches are one
+    JSON parameter, SQLite's are rows of plain values, a lone request one of them)."""
     postgres = set(load_queries("taskwheel.stores.postgres", "queries.sql"))
     sqlite = set(load_queries("taskwheel.stores.sqlite", "queries.sql"))
-    assert postgres - sqlite == {"generic_plans", "chosen_plans", "claim_ready"}
+    assert postgres - sqlite == {"generic_plans", "chosen_plans", "claim_ready", "insert_job"}
     assert sqlite - postgres == set()

@@ -85,7 +85,7 @@ ORDER BY namespace
 -- One request without an idempotency key (the single enqueue a service sends most), as
 -- insert_jobs writes it, from plain parameters: no JSON to read and no held rows to
 -- look for. The server's time of a single enqueue, 0.17 ms with insert_jobs, is about
--- a third less. With unless_limited, a namespace with a quota, a queue's maximum
+-- a quarter less. With unless_limited, a namespace with a quota, a queue's maximum
 -- depth, fair shares or aging writes nothing and answers no row (limited, as in
 -- insert_jobs: the store enqueues it again in a transaction that checks them).
 WITH limited AS (

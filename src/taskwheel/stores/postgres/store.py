@@ -912,17 +912,7 @@ def _request_columns(jobs: Sequence[NewJob]) -> Params:
     psycopg encodes a list parameter element by element in Python) and their namespaces."""
     return {
         "namespaces": sorted({new.namespace for new in jobs}),
-        "requests": json.dumps([{
-            "namespace": new.namespace, "task": new.task, "queue": new.queue,
-            "args": new.args_json, "kwargs": new.kwargs_json, "priority": new.priority,
-            "run_at": new.run_at, "delay": float(new.delay), "deadline": new.deadline,
-            "deadline_in": new.deadline_in, "timeout": new.timeout,
-            "max_attempts": new.max_attempts, "guarantee": new.guarantee.value,
-            "deadline_policy": new.deadline_policy.value,
-            "idempotency_key": new.idempotency_key, "trace_parent": new.trace_parent,
-            "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
-            "fair_pass": float(new.fair_pass),
-        } for new in jobs], allow_nan=False),
+        "requests": json.dumps([_request(new) for new in jobs], allow_nan=False),
     }
 
 
@@ -934,13 +924,20 @@ def _job_columns(new: NewJob) -> Params | None:
                                                new.deadline_in, new.timeout, new.fair_pass)
             if value is not None):
         return None
+    return _request(new)
+
+
+def _request(new: NewJob) -> Params:
+    """A request's columns, as insert_jobs reads each of its batch and insert_job takes
+    them (it has no idempotency key to read)."""
     return {
         "namespace": new.namespace, "task": new.task, "queue": new.queue,
         "args": new.args_json, "kwargs": new.kwargs_json, "priority": new.priority,
         "run_at": new.run_at, "delay": float(new.delay), "deadline": new.deadline,
         "deadline_in": new.deadline_in, "timeout": new.timeout,
         "max_attempts": new.max_attempts, "guarantee": new.guarantee.value,
-        "deadline_policy": new.deadline_policy.value, "trace_parent": new.trace_parent,
+        "deadline_policy": new.deadline_policy.value,
+        "idempotency_key": new.idempotency_key, "trace_parent": new.trace_parent,
         "fairness_key": new.fairness_key, "rank_offset": new.rank_offset,
         "fair_pass": float(new.fair_pass),
     }
