@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from taskwheel.alerts import AlertDelivery, AlertRule
-from taskwheel.durations import DurationLike, parse_duration
+from taskwheel.durations import DurationLike, aware_datetime, parse_duration
 from taskwheel.errors import InvalidInput, QueueFull, WorkflowRunEnded
 from taskwheel.explanations import Explanation
 from taskwheel.fairness import (
@@ -341,9 +341,7 @@ class Client:
             return self.store.now() + parse_duration(duration, "duration", allow_zero=False)
         if until is None:
             return None
-        if not isinstance(until, datetime) or until.tzinfo is None:
-            raise InvalidInput("until", f"must be a datetime with a timezone, got {until!r}")
-        return until.timestamp()
+        return aware_datetime(until, "until").timestamp()  # with a zone, and in range
 
     def resume_task(self, task: str) -> int:
         """Dispatch the task's jobs again; how many became claimable."""

@@ -55,6 +55,11 @@ _ROUNDING = 1e-6
 _PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
             "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*")
+# The rates a key may have, in tokens a second. Above the highest, no limit is meant (and
+# a rate of a minute, as listings show it, must still be a number); below the lowest,
+# the time to a token is longer than a date can be shown.
+MAX_RATE = 1e9
+MIN_RATE = 1e-9
 
 
 def parse_rate(value: object, field_name: str = "rate") -> float:
@@ -83,6 +88,12 @@ def parse_rate(value: object, field_name: str = "rate") -> float:
         raise InvalidInput(field_name, f"expected a rate such as '100/min', got {value!r}")
     if not math.isfinite(per_second) or per_second <= 0:
         raise InvalidInput(field_name, f"must be more than 0 per period, got {value!r}")
+    if per_second > MAX_RATE:
+        raise InvalidInput(field_name, f"must be at most {MAX_RATE:,.0f} a second (more is "
+                           f"no limit: remove the rate), got {value!r}")
+    if per_second < MIN_RATE:
+        raise InvalidInput(field_name, f"must be at least one token in {1 / MIN_RATE:,.0f} "
+                           f"seconds (about 31 years), got {value!r}")
     return per_second
 
 

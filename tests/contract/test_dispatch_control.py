@@ -298,3 +298,21 @@ def test_a_client_pauses_for_a_duration_by_the_store_s_clock(
         with pytest.raises(InvalidInput):
             client.pause_task("contract.slow", **bad)  # type: ignore[arg-type]
     assert [p.name for p in client.pauses()] == [QUEUE]
+
+
+def test_an_end_no_date_can_hold_is_refused_naming_until_and_nothing_changes(
+    store: Store,
+) -> None:
+    # In UTC the first instant of the year 1 at +14:00 falls in the year 0 (found by the
+    # command line's property test: `breakers open KEY --until 0001-01-01T00:00:00+14:00`).
+    client = Client(store, NS)
+    before = datetime.fromisoformat("0001-01-01T00:00:00+14:00")
+    for pause in (lambda: client.pause_queue(QUEUE, until=before),
+                  lambda: client.pause_task("contract.slow", until=before),
+                  lambda: client.pause_key("tenant:1", until=before),
+                  lambda: client.open_breaker("tenant:1", until=before)):
+        with pytest.raises(InvalidInput, match="out of range") as refused:
+            pause()
+        assert refused.value.field == "until"
+    assert client.pauses() == []
+    assert client.limits() == []
