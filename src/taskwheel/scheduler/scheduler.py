@@ -481,28 +481,27 @@ class Scheduler:
         self._timers[schedule_id] = self._wheel.insert(fire_at, schedule_id)
 
     def _fire_pieces(self, ids: list[int], now: float) -> None:
-        """Fire the expired ``ids`` partition by partition, a piece at a time (sized
-        as `FIRE_PIECE` says), the leases renewed between two pieces when due; a
-        partition lost meanwhile fires nothing more (its new holder loads its schedules
-        from the store)."""
+        """Fire the expired ``ids`` in the order they fell due, a piece at a time (sized
+        as `FIRE_PIECE` says), each piece one transaction under the leases of every
+        partition it has, the leases renewed between two pieces when due; a partition
+        lost meanwhile fires nothing more (its new holder loads its schedules from the
+        store). (A transaction per partition wrote a step of a few fires in each of
+        many partitions as that many transactions, the last partition's fires waiting
+        for all the others': 100,000 schedules every minute fired 17-28 ms late at the
+        median, two fires a transaction.)"""
         count = self.settings.partitions
-        by_partition: dict[int, list[int]] = {}
-        for schedule_id in ids:
-            by_partition.setdefault(partition_of(schedule_id, count), []).append(schedule_id)
         size = FIRE_BATCH
-        for partition, group in sorted(by_partition.items()):
-            start = 0
-            while start < len(group):
-                now = self._keep_leases()  # a long load or a slow step may have come first
-                if partition not in self._tenure.held:
-                    break
-                piece = group[start:start + size]
-                self._fire(partition, piece, now)
-                start += len(piece)
-                if len(piece) == size:  # a partition's short last piece says nothing
-                    size = next_piece(size, self.store.now() - now)
+        start = 0
+        while start < len(ids):
+            now = self._keep_leases()  # a long load or a slow step may have come first
+            held = self._tenure.held
+            piece = ids[start:start + size]
+            start += len(piece)
+            self._fire([i for i in piece if partition_of(i, count) in held], now)
+            if len(piece) == size:  # the short last piece says nothing
+                size = next_piece(size, self.store.now() - now)
 
-    def _fire(self, partition: int, ids: list[int], now: float) -> None:
+    def _fire(self, ids: list[int], now: float) -> None:
         """Plan and fire expired schedules in the store (`Store.fire_due`: each planned
         from its row as the firing transaction reads it), then put each back on the
         wheel at its next fire time."""
@@ -510,7 +509,7 @@ class Scheduler:
             self._timers.pop(schedule_id, None)
         due_later: float | None = None
         stale: list[int] = []
-        for firing in self._apply(partition, ids, now):
+        for firing in self._apply(ids, now):
             schedule, plan = firing.schedule, firing.plan
             if plan is None:  # changed or paused since it was loaded
                 self._correct(schedule.id, None if schedule.paused else schedule.next_fire_epoch)
@@ -566,21 +565,26 @@ class Scheduler:
                 source=self.id,
             ))
 
-    def _apply(self, partition: int, ids: list[int], now: float) -> list[Firing]:
-        """Fire the schedules ``ids`` of ``partition`` under its lease (the store checks
-        it): a scheduler that lost it without noticing fires nothing of it."""
-        try:
-            return self.store.fire_due(
-                self.namespace, ids, now, (partition_lease(partition), self.id)
-            )
-        except LeaseLost:
-            log.warning("scheduler %s: partition %d was lost while firing", self.id,
-                        partition)
-            self._tenure.lose(partition)
-            self._drop(frozenset({partition}))
-            self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
-            self._next_elect = self.store.now()
-            return []
+    def _apply(self, ids: list[int], now: float) -> list[Firing]:
+        """Fire the schedules ``ids`` under the leases of their partitions (the store
+        checks each): a scheduler that lost one without noticing fires nothing of it,
+        and the others' schedules are fired without it."""
+        count = self.settings.partitions
+        while ids:
+            leases = {partition_lease(p): p for p in {partition_of(i, count) for i in ids}}
+            try:
+                return self.store.fire_due(self.namespace, ids, now, leases=[
+                    (name, self.id) for name in sorted(leases, key=leases.__getitem__)])
+            except LeaseLost as lost:
+                partition = leases[lost.name]
+                log.warning("scheduler %s: partition %d was lost while firing", self.id,
+                            partition)
+                self._tenure.lose(partition)
+                self._drop(frozenset({partition}))
+                self._announce_leases(EventKind.LEASE_LOST, frozenset({partition}), "taken")
+                self._next_elect = self.store.now()
+                ids = [i for i in ids if partition_of(i, count) != partition]
+        return []
 
     def describe(self) -> dict[str, Any]:
         s = self.settings

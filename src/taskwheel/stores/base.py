@@ -352,13 +352,14 @@ class Store(ABC):
     @abstractmethod
     def fire_due(
         self, namespace: str, ids: Sequence[int], now: float,
-        lease: tuple[str, str] | None = None,
+        lease: tuple[str, str] | None = None, *, leases: Sequence[tuple[str, str]] = (),
     ) -> list[Firing]:
         """Plan (`plan_fires` at ``now``) and fire the schedules ``ids`` in one
         transaction, each planned from its row as the transaction reads it: what a
         scheduler does when their fire times expire, without a read of its own first.
         The plans are applied as `fire_schedules` applies them (under ``lease`` the
-        same way); a schedule removed meanwhile is left out of the answer.
+        same way, and under every one of ``leases``: `LeaseLost` naming the first not
+        held, nothing fired); a schedule removed meanwhile is left out of the answer.
         """
 
     @abstractmethod

@@ -603,17 +603,19 @@ class SQLStore(RateControl, Store):
         if not plans:
             return []
         with self.executor("fire_schedules") as tx:
-            scope, current = _firing(tx, namespace, [plan.schedule_id for plan in plans], lease)
+            scope, current = _firing(tx, namespace, [plan.schedule_id for plan in plans],
+                                     () if lease is None else (lease,))
             return self._apply_plans(tx, scope, {s.id: s for s in current}, plans)
 
     def fire_due(
         self, namespace: str, ids: Sequence[int], now: float,
-        lease: tuple[str, str] | None = None,
+        lease: tuple[str, str] | None = None, *, leases: Sequence[tuple[str, str]] = (),
     ) -> list[Firing]:
         if not ids:
             return []
         with self.executor("fire_schedules") as tx:
-            scope, found = _firing(tx, namespace, ids, lease)
+            scope, found = _firing(tx, namespace, ids,
+                                   leases if lease is None else (lease, *leases))
             planned = [(s, plan_fires(s, now)) for s in found]
             plans = [plan for _, plan in planned if plan is not None]
             by_schedule: dict[int, list[Fired]] = {}
@@ -1389,12 +1391,14 @@ def _scope(ex: Executor, namespace: str) -> list[str]:
 
 
 def _firing(
-    tx: Executor, namespace: str, ids: Sequence[int], lease: tuple[str, str] | None
+    tx: Executor, namespace: str, ids: Sequence[int], leases: Sequence[tuple[str, str]],
 ) -> tuple[list[str], list[Schedule]]:
     """The scope of a firing transaction and the schedules ``ids`` as it reads them,
-    once ``lease`` (name, holder) is found held (`LeaseLost` otherwise)."""
-    if lease is not None and not tx.lease_held(namespace, *lease):
-        raise LeaseLost(*lease)
+    once each of ``leases`` (name, holder) is found held (`LeaseLost` naming the first
+    that is not, otherwise)."""
+    for lease in leases:
+        if not tx.lease_held(namespace, *lease):
+            raise LeaseLost(*lease)
     scope = _scope(tx, namespace)
     return scope, tx.schedules_by_id(scope, ids)
 
