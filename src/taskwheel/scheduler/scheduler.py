@@ -573,8 +573,10 @@ class Scheduler:
         while ids:
             leases = {partition_lease(p): p for p in {partition_of(i, count) for i in ids}}
             try:
-                return self.store.fire_due(self.namespace, ids, now, leases=[
-                    (name, self.id) for name in sorted(leases, key=leases.__getitem__)])
+                # By name, the order in which elect_many locks the same rows: a firing
+                # holding some while an election waits on them never waits on it.
+                return self.store.fire_due(self.namespace, ids, now,
+                                           leases=[(name, self.id) for name in sorted(leases)])
             except LeaseLost as lost:
                 partition = leases[lost.name]
                 log.warning("scheduler %s: partition %d was lost while firing", self.id,
