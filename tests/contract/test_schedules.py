@@ -586,6 +586,31 @@ def test_fire_due_without_the_lease_fires_nothing(store: Store, clock: ManualClo
     assert store.fire_due(NS, [], clock.now()) == []
 
 
+def test_fire_due_under_several_leases_names_the_first_not_held_in_name_order(
+    store: Store, clock: ManualClock
+) -> None:
+    schedule = created(store)
+    clock.advance(EVERY)
+    assert store.elect_many(NS, ["p/01", "p/03"], "s1", 10) == {"p/01", "p/03"}
+    assert store.elect(NS, "p/02", "s2", 10)
+    # p/04 is held by nobody, p/02 by another: p/02 comes first by name, whatever the
+    # order they are given in.
+    for leases in ([("p/04", "s1"), ("p/03", "s1"), ("p/02", "s1"), ("p/01", "s1")],
+                   [("p/01", "s1"), ("p/04", "s1"), ("p/02", "s1")]):
+        with pytest.raises(LeaseLost) as lost:
+            store.fire_due(NS, [schedule.id], clock.now(), leases=leases)
+        assert (lost.value.name, lost.value.holder) == ("p/02", "s1")
+    with pytest.raises(LeaseLost) as lost:
+        store.fire_due(NS, [schedule.id], clock.now(), leases=[("p/04", "s1"), ("p/01", "s1")])
+    assert lost.value.name == "p/04"
+    assert store.list_jobs(NS, JobFilter()) == []
+    assert ts(store.get_schedule(NS, "nightly").next_fire_at) == T0 + EVERY
+
+    (firing,) = store.fire_due(NS, [schedule.id], clock.now(),
+                               leases=[("p/03", "s1"), ("p/01", "s1")])
+    assert [f.result for f in firing.fired] == [FireResult.CREATED]
+
+
 def test_triggering_a_schedule_fires_it_now_and_keeps_its_timing(
     store: Store, clock: ManualClock
 ) -> None:

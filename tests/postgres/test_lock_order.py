@@ -1,4 +1,6 @@
-"""Lock order between a worker's report and the rescue of expired leases.
+"""Lock orders that keep two transactions from waiting on each other in a cycle.
+
+A worker's report and the rescue of expired leases:
 
 A report that retries a job with a concurrency key takes its namespace's slot lock in
 the middle of its statement (the slot triggers of migration 0012) and goes on to lock
@@ -7,12 +9,19 @@ in both (a worker reporting a job whose lease has just expired) and the rescue t
 needs the slot lock for a keyed row, each waits for the other: PostgreSQL found the
 cycle after deadlock_timeout and aborted the rescue. The rescue of keyed jobs takes
 the slot lock before it locks any row, so the report never waits for it.
+
+A scheduler's firing and an election: a firing checks the leases of every partition
+its piece has (rows held FOR SHARE until it commits), an election takes the rows of the
+partitions it (re)takes (FOR UPDATE, by its upsert). Both lock in name order, so a firing
+waiting for a row the election holds holds none the election has still to take.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,6 +29,7 @@ from psycopg import sql
 
 from taskwheel.jobs import AttemptOutcome, NewJob, Outcome
 from taskwheel.lifecycle import JobStatus
+from taskwheel.schedules import FireResult, Firing, ScheduleDefinition, build_trigger
 from taskwheel.stores.base import Rescue
 from taskwheel.stores.claims import ClaimRequest
 from taskwheel.stores.postgres import PostgresStore
@@ -78,3 +88,37 @@ def test_a_report_and_the_rescue_of_a_job_in_both_never_wait_on_each_other(
     assert rescued == [Rescue(requeued=[], failed=[])]  # the report came first
     jobs = {job.id: job.status for job in store.get_jobs(NS, [retried.id, expired.id])}
     assert jobs == {retried.id: JobStatus.QUEUED, expired.id: JobStatus.SUCCEEDED}
+
+
+def test_a_firing_waiting_for_an_election_holds_no_lease_the_election_takes_next(
+    store: PostgresStore, url: str, admin: psycopg.Connection[tuple[Any, ...]],
+) -> None:
+    start = datetime.fromtimestamp(time.time(), UTC)
+    schedule, _ = store.upsert_schedule(ScheduleDefinition.build(
+        "every-minute", new_job(), build_trigger(every=60.0, start=start)))
+    names = ["partition/01", "partition/02"]
+    assert store.elect_many(NS, names, "s1", 60) == set(names)
+    fired: list[list[Firing]] = []
+    failures: list[BaseException] = []
+
+    def fire() -> None:
+        try:  # the leases given out of name order: the store takes them in it
+            fired.append(store.fire_due(NS, [schedule.id], time.time() + 61,  # due
+                                        leases=[(name, "s1") for name in reversed(names)]))
+        except Exception as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    with store.executor("elect_many") as election:
+        # The election (the same holder renewing) has taken its first row...
+        assert election.elect_many(NS, names[:1], "s1", 60.0) == {names[0]}
+        firing = threading.Thread(target=fire)
+        firing.start()
+        wait_for(lambda: waiting_on_a_lock(admin, url), what="the firing to wait for a lock")
+        # ...and takes its next one: the firing, waiting for the first, holds no other.
+        assert election.elect_many(NS, names[1:], "s1", 60.0) == {names[1]}
+    firing.join(timeout=30)
+
+    assert failures == []
+    ((firing_done,),) = fired
+    assert firing_done.fired
+    assert {f.result for f in firing_done.fired} == {FireResult.CREATED}

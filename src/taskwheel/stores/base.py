@@ -359,7 +359,8 @@ class Store(ABC):
         scheduler does when their fire times expire, without a read of its own first.
         The plans are applied as `fire_schedules` applies them (under ``lease`` the
         same way, and under every one of ``leases``: `LeaseLost` naming the first not
-        held, nothing fired); a schedule removed meanwhile is left out of the answer.
+        held in name order, nothing fired); a schedule removed meanwhile is left out of
+        the answer.
         """
 
     @abstractmethod

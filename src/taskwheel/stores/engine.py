@@ -1395,10 +1395,12 @@ def _firing(
 ) -> tuple[list[str], list[Schedule]]:
     """The scope of a firing transaction and the schedules ``ids`` as it reads them,
     once each of ``leases`` (name, holder) is found held (`LeaseLost` naming the first
-    that is not, otherwise)."""
-    for lease in leases:
-        if not tx.lease_held(namespace, *lease):
-            raise LeaseLost(*lease)
+    in name order that is not, otherwise). One statement reads them all."""
+    if leases:
+        holders = tx.holders_of(namespace, sorted({name for name, _ in leases}))
+        for name, holder in sorted(leases):
+            if holders.get(name) != holder:
+                raise LeaseLost(name, holder)
     scope = _scope(tx, namespace)
     return scope, tx.schedules_by_id(scope, ids)
 

@@ -413,9 +413,10 @@ class Executor(ABC):
         after ``since``."""
 
     @abstractmethod
-    def lease_held(self, namespace: str, name: str, holder: str) -> bool:
-        """Whether ``holder`` holds the lease now; where the dialect can, nobody can
-        take it over until this transaction ends."""
+    def holders_of(self, namespace: str, names: Sequence[str]) -> dict[str, str]:
+        """The holder now of each of the leases ``names`` that is held; where the dialect
+        can, nobody can take one over until this transaction ends (on PostgreSQL the
+        rows are locked in name order, the order `elect_many` takes them)."""
 
     @abstractmethod
     def advance_schedules(

@@ -976,12 +976,15 @@ CROSS JOIN LATERAL (
     WHERE schedules.namespace = ns.namespace AND changed_at >= %(since)s
 ) AS changed
 
--- name: lease_held
--- Held FOR SHARE until the caller's transaction ends: nobody can take the lease over
--- while its holder acts under it.
-SELECT 1 AS held FROM leases
-WHERE namespace = %(namespace)s AND name = %(name)s AND holder = %(holder)s
+-- name: holders_of
+-- The live holder of each of the named leases that has one, its row held FOR SHARE until
+-- the caller's transaction ends: nobody can take a lease over while its holder acts under
+-- it. The rows are locked in name order (ORDER BY is applied before the lock), the order
+-- elect_many takes them, so a firing and an election never wait on each other in a cycle.
+SELECT name, holder FROM leases
+WHERE namespace = %(namespace)s AND name = ANY(%(names)s::text[])
   AND expires_at >= clock_now(%(now)s)
+ORDER BY name
 FOR SHARE
 
 -- name: advance_schedules

@@ -570,9 +570,9 @@ class PostgresExecutor(
         found = self._execute("schedules_changed", params).fetchall()
         return [(int(row["id"]), _optional_float(row["next_fire_at"])) for row in found]
 
-    def lease_held(self, namespace: str, name: str, holder: str) -> bool:
-        params = {"namespace": namespace, "name": name, "holder": holder}
-        return self._execute("lease_held", params).fetchone() is not None
+    def holders_of(self, namespace: str, names: Sequence[str]) -> dict[str, str]:
+        found = self._execute("holders_of", {"namespace": namespace, "names": list(names)})
+        return {row["name"]: row["holder"] for row in found}
 
     def advance_schedules(
         self, namespaces: Sequence[str], plans: Sequence[FirePlan]

@@ -610,11 +610,13 @@ SELECT id, CASE WHEN paused = 0 THEN next_fire_at END
 FROM taskwheel_schedules INDEXED BY taskwheel_schedules_changed
 WHERE namespace IN (SELECT value FROM json_each(:namespaces)) AND changed_at >= :since
 
--- name: lease_held
--- The transaction holds the write lock of the whole database: nobody can take the lease
--- over while its holder acts under it.
-SELECT 1 FROM taskwheel_leases
-WHERE namespace = :namespace AND name = :name AND holder = :holder AND expires_at >= :now
+-- name: holders_of
+-- The live holder of each of the leases named in :names (JSON) that has one. The
+-- transaction holds the write lock of the whole database: nobody can take a lease over
+-- while its holder acts under it.
+SELECT name, holder FROM taskwheel_leases
+WHERE namespace = :namespace AND name IN (SELECT value FROM json_each(:names))
+  AND expires_at >= :now
 
 -- name: advance_schedules
 -- Applies a plan to its schedule, of :namespaces (JSON), only if the schedule is where

@@ -545,10 +545,10 @@ class SQLiteExecutor(
         return [(int(row[0]), _optional_float(row[1])) for row in self._execute(
             "schedules_changed", {"namespaces": _namespaces(namespaces), "since": since})]
 
-    def lease_held(self, namespace: str, name: str, holder: str) -> bool:
-        return self._execute("lease_held", {
-            "namespace": namespace, "name": name, "holder": holder, "now": self.now(),
-        }).fetchone() is not None
+    def holders_of(self, namespace: str, names: Sequence[str]) -> dict[str, str]:
+        return {row[0]: row[1] for row in self._execute("holders_of", {
+            "namespace": namespace, "names": json.dumps(list(names)), "now": self.now(),
+        })}
 
     def advance_schedules(
         self, namespaces: Sequence[str], plans: Sequence[FirePlan]
