@@ -93,6 +93,7 @@ def test_bench_schedules_json_prints_every_figure_and_no_duplicate_fire(
     settings = result["settings"]
     assert settings["store"]["kind"] == "sqlite"
     assert settings["scheduler"]["lease_ttl"] == 1.5
+    assert settings["period_s"] == 60
     assert {"fire_lateness", "cpu_share", "memory_per_schedule"} <= set(settings["methods"])
 
 
@@ -116,6 +117,9 @@ def test_bench_schedules_refuses_a_malformed_duration_and_names_the_option(
     done = project.run("bench", "schedules", "--schedules", "10", "--duration", "soon")
     assert done.returncode == 2
     assert "--duration" in done.stderr
+    done = project.run("bench", "schedules", "--schedules", "10", "--period", "0s")
+    assert done.returncode == 2
+    assert "--period" in done.stderr
 
 
 def test_bench_workflows_json_prints_both_shapes_with_their_overhead(project: Project) -> None:

@@ -43,15 +43,17 @@ def test_bench_scale_json_prints_schedulers_sharing_and_the_wheel_per_size(
 ) -> None:
     result = project.run_json(
         "bench", "scale", "--finished", "0", "--scheduled", "0", "--schedules", "100",
-        "--schedulers", "2", "--duration", "3s", "--timers", "1000,2000", "--quiet",
-        timeout=300,
+        "--period", "10s", "--schedulers", "2", "--duration", "3s", "--timers", "1000,2000",
+        "--quiet", timeout=300,
     )
     assert result["history"]["runs"] == []
     one, shared = result["schedules"]
     assert (one["schedulers"], shared["schedulers"]) == (1, 2)
     for run in (one, shared):
         assert run["duplicates"] == 0
-        assert run["fires"] == run["expected_fires"] > 0
+        assert run["period_s"] == 10
+        # 100 schedules every 10 s, spread over it: 30 fire in the 3 s window.
+        assert run["fires"] == run["expected_fires"] == 30
         assert run["fire_lateness_ms"]["count"] == run["fires"]
         assert run["startup_s"] > 0
         assert len(run["per_scheduler"]) == run["schedulers"]
@@ -75,6 +77,9 @@ def test_bench_scale_json_prints_schedulers_sharing_and_the_wheel_per_size(
     (["--schedulers", "17"], "--schedulers"),
     (["--drain-jobs", "0"], "--drain-jobs"),
     (["--duration", "soon"], "--duration"),
+    (["--period", "0.5s"], "--period"),
+    (["--period", "2d"], "--period"),
+    (["--period", "90.5s"], "--period"),
 ])
 def test_bench_scale_refuses_a_bad_option_in_one_line_naming_it(
     project: Project, options: list[str], named: str,

@@ -69,6 +69,7 @@ class ScaleBenchSettings:
     schedules: int = 10_000
     schedulers: int = 4
     duration: float = 30.0
+    period: float = 60.0
     timers: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     repeat: int = 1
     workers: int = 2
@@ -79,7 +80,7 @@ class ScaleBenchSettings:
         cls, *, store: BenchStore | str | None = None, database_url: str | None = None,
         finished: int = 500_000, scheduled: int = 50_000, drain_jobs: int = 10_000,
         autovacuum: Sequence[str] = ("on", "off"), schedules: int = 10_000,
-        schedulers: int = 4, duration: DurationLike = "30s",
+        schedulers: int = 4, duration: DurationLike = "30s", period: DurationLike = "60s",
         timers: Sequence[int] = (10_000, 100_000, 1_000_000), repeat: int = 1,
         workers: int = 2, timeout: DurationLike = "10m",
     ) -> ScaleBenchSettings:
@@ -110,12 +111,13 @@ class ScaleBenchSettings:
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
             raise InvalidInput("timers", f"must be integers >= 1, got {list(sizes)!r}")
         schedule_settings = ScheduleBenchSettings.build(
-            schedules=max(schedules, 1), duration=duration, burst=0, schedulers=schedulers)
+            schedules=max(schedules, 1), duration=duration, burst=0, schedulers=schedulers,
+            period=period)
         return cls(
             store=kind, postgres_url=url, finished=finished, scheduled=scheduled,
             drain_jobs=drain_jobs, autovacuum=tuple(modes), schedules=schedules,
             schedulers=schedule_settings.schedulers, duration=schedule_settings.duration,
-            timers=sizes, repeat=repeat, workers=workers,
+            period=schedule_settings.period, timers=sizes, repeat=repeat, workers=workers,
             timeout=parse_duration(timeout, "timeout", allow_zero=False),
         )
 
@@ -196,6 +198,7 @@ def _schedules_dict(result: ScheduleBenchResult) -> dict[str, Any]:
     steady = result.steady
     return {
         "schedules": steady.creation.count,
+        "period_s": result.settings["period_s"],
         "schedulers": len(steady.schedulers),
         "fire_lateness_ms": steady.fire_lateness.to_dict(),
         "startup_s": round(steady.startup_s, 3),
@@ -232,7 +235,8 @@ def run_scale_benchmark(
             schedules.append(run_schedule_benchmark(ScheduleBenchSettings.build(
                 schedules=settings.schedules, duration=settings.duration,
                 workers=settings.workers, burst=0, timeout=settings.timeout,
-                postgres_url=settings.postgres_url, schedulers=count), say))
+                postgres_url=settings.postgres_url, schedulers=count,
+                period=settings.period), say))
     wheel = []
     for timers in settings.timers:
         say(f"wheel: {timers:,} timers")

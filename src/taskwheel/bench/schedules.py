@@ -9,7 +9,8 @@ file, or a PostgreSQL schema dropped afterwards) in a namespace of its own.
 The schedules of the steady phase are created before any scheduler runs, with their
 first fire times on or after one instant that is far enough ahead for creation and the
 scheduler's start-up to finish first: no fire is missed before the window, and in its
-first minute every schedule fires exactly once, evenly spread. The window begins there,
+first period (a minute unless asked otherwise) every schedule fires exactly once,
+evenly spread. The window begins there,
 or, when the schedulers were not all ready by then (every partition held, shared out
 evenly, every load done, the workers registered, and the instants that fell due
 meanwhile fired), `READY_MARGIN` after they were: the start-up's lateness is the
@@ -60,7 +61,6 @@ from taskwheel.scheduler import SchedulerSettings
 from taskwheel.scheduler.partitions import PARTITION_PREFIX
 from taskwheel.stores import Store
 
-PERIOD = 60.0  # every steady-phase schedule fires once a minute
 READY_MARGIN = 1.0  # seconds between every process ready and a window moved later
 
 
@@ -239,7 +239,7 @@ def run_schedule_benchmark(
     with temporary_workdir() as workdir:
         say("scheduler over an empty database: its memory")
         empty_rss = measure_empty_scheduler(workdir, settings.timeout, settings.postgres_url)
-        say(f"steady: {settings.schedules:,} schedules every {PERIOD:g}s, "
+        say(f"steady: {settings.schedules:,} schedules every {settings.period:g}s, "
             f"window {settings.duration:g}s")
         steady, described = measure_steady(settings, workdir, empty_rss, say)
         burst = None
@@ -277,9 +277,9 @@ def measure_steady(
         store = open_app(stack, url, namespace, throwaway)
         rate = _calibrate(store, namespace)
         first_fire_us = _after(_lead(n, rate))
-        step_us = int(PERIOD * MICRO)
+        step_us = int(settings.period * MICRO)
         anchors = [first_fire_us + i * step_us // n for i in range(n)]
-        creation = _create(n, lambda i: {"every": f"{PERIOD:g}s",
+        creation = _create(n, lambda i: {"every": f"{settings.period:g}s",
                                          "start": _datetime(anchors[i])})
         say(f"created {n:,} schedules in {creation.seconds:.2f}s ({creation.per_s:,.0f}/s)")
 
@@ -559,12 +559,14 @@ def _schedule_methods(settings: ScheduleBenchSettings) -> dict[str, Any]:
         "duration_s": settings.duration,
         "burst": settings.burst,
         "schedulers": settings.schedulers,
+        "period_s": settings.period,
         "methods": {
             "create": "app.add_schedule(...) in a loop from the benchmark process: "
                       "validation and one store.upsert_schedule transaction each, no "
                       "scheduler or worker running",
-            "steady": f"every=\"{PERIOD:g}s\", schedule i first fires at window start + "
-                      f"i*{PERIOD:g}/N s, the window beginning after creation and start-up; "
+            "steady": f"every=\"{settings.period:g}s\", schedule i first fires at window "
+                      f"start + i*{settings.period:g}/N s, the window beginning after "
+                      "creation and start-up; "
                       "one `taskwheel scheduler` and idle `taskwheel worker` processes",
             "fire_lateness": "created_at - fire_at of each job whose fire_at is in the window",
             "start_lateness": "started_at (the claim) - fire_at of the same jobs",
@@ -574,7 +576,9 @@ def _schedule_methods(settings: ScheduleBenchSettings) -> dict[str, Any]:
                          "over the window / the window's wall time",
             "memory_per_schedule": "(VmRSS of the scheduler at the window's end - VmRSS of "
                                    "a scheduler holding the lease over an empty database, "
-                                   "1 s after taking it) / N",
+                                   "1 s after taking it) / N (the wheel holds the fire "
+                                   "times within the scheduler's horizon, not all N when "
+                                   "the period is longer)",
             "burst": "N schedules at=one instant; all_created_s = max(created_at) - instant",
             "startup": "spawn of the scheduler processes -> every partition lease held (shared "
                        "by all of them when there are several) and each one's log saying it "

@@ -148,9 +148,10 @@ class BenchSettings:
 class ScheduleBenchSettings:
     """What `taskwheel.bench.schedules.run_schedule_benchmark` measures.
 
-    ``schedules``: active schedules of the steady phase, each ``every="60s"``, their
-    fire times spread evenly over a minute. ``duration``: the measured window (from the
-    first fire); 65 s or more lets every schedule fire at least once. ``workers``: idle
+    ``schedules``: active schedules of the steady phase, each firing once a ``period``
+    (60 s unless given), their fire times spread evenly over it. ``duration``: the
+    measured window (from the first fire); a period and 5 s lets every schedule fire at
+    least once. ``workers``: idle
     worker processes running the fired jobs. ``burst``: schedules all due at one
     instant (0: no burst phase). ``timeout``: the longest any wait may take.
     ``schedulers``: scheduler processes of the steady phase, sharing the partitions.
@@ -163,6 +164,7 @@ class ScheduleBenchSettings:
     timeout: float = 120.0
     postgres_url: str | None = None  # None: temporary SQLite files
     schedulers: int = 1
+    period: float = 60.0
 
     @classmethod
     def build(
@@ -175,6 +177,7 @@ class ScheduleBenchSettings:
         timeout: DurationLike = "120s",
         postgres_url: str | None = None,
         schedulers: int = 1,
+        period: DurationLike = "60s",
     ) -> ScheduleBenchSettings:
         """Validated settings.
 
@@ -190,6 +193,7 @@ class ScheduleBenchSettings:
             timeout=parse_duration(timeout, "timeout", allow_zero=False),
             postgres_url=postgres_url,
             schedulers=_schedulers(schedulers),
+            period=_period(period),
         )
 
 
@@ -303,6 +307,14 @@ def _schedulers(value: object) -> int:
         raise InvalidInput("schedulers", f"must be at most {partitions} (the partitions "
                            f"they share), got {count}")
     return count
+
+
+def _period(value: DurationLike) -> float:
+    """The steady schedules' interval: from a second to a day, in whole seconds."""
+    seconds = parse_duration(value, "period", allow_zero=False, longest=86_400.0)
+    if seconds < 1 or seconds != int(seconds):
+        raise InvalidInput("period", f"must be whole seconds, at least 1s, got {value!r}")
+    return seconds
 
 
 def _count(name: str, value: object, minimum: int) -> int:
