@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,6 +110,35 @@ def test_an_async_task_blocking_the_event_loop_loses_no_lease(
     for job in jobs:
         assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
     assert "event loop has been blocked" in caplog.text
+
+
+def test_a_finished_job_keeps_its_lease_while_its_outcome_waits_to_be_written(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose body has ended is the worker's until its outcome is written: while
+    the report takes three leases (a database that stalls, a lock wait), the heartbeat
+    renews the job's lease, so the job is neither rescued nor run again."""
+    task = app.task(sample_tasks.ok)
+    store = app.store
+    finish = store.finish_attempts
+    stalled: list[int] = []
+
+    def slow_finish(outcomes: Any, *args: Any, **kwargs: Any) -> Any:
+        if not stalled:
+            stalled.extend(o.job_id for o in outcomes)
+            time.sleep(1.5)
+        return finish(outcomes, *args, **kwargs)
+
+    every = MaintenanceSettings.build(every="50ms")
+    with running_worker(app, queues=["elsewhere"], maintenance=every) as rescuer:
+        wait_for(lambda: app.store.lease_holder(app.namespace, LEASE) == rescuer.id,
+                 what="the other worker to hold the maintenance lease")
+        monkeypatch.setattr(store, "finish_attempts", slow_finish)
+        job = task.enqueue("once")
+        with running_worker(app, lease_ttl="500ms", heartbeat="100ms", maintenance=every):
+            assert job.result(timeout=20) == "once"
+    assert stalled == [job.id]
+    assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
 
 
 def test_a_vanished_workers_jobs_are_rescued_without_a_scheduler(app: taskwheel.App) -> None:

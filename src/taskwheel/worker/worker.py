@@ -185,6 +185,9 @@ class Worker:
         self._not_before: dict[int, float] = {}
         self._heartbeat: Heartbeat | None = None
         self._pending: list[tuple[Outcome, Job]] = []
+        # {job id: fence} of the attempts that ended here and whose outcome is not
+        # written yet (pending or on its way): their leases are renewed until it is.
+        self._unwritten: dict[int, int] = {}
         self._stopping = False
         self._hard_stop = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -610,6 +613,7 @@ class Worker:
                         outcome.status.value)
         self._finished(job, outcome.outcome, outcome.status, outcome.error, duration)
         self._pending.append((outcome, job))
+        self._unwritten[job.id] = job.fence
         self._unreported += 1
         self._report_ready.set()
 
@@ -641,6 +645,14 @@ class Worker:
                           "status": None if status is None else status.value,
                           "attempt": job.attempt},
             ))
+
+    def _written(self, batch: list[tuple[Outcome, Job]]) -> None:
+        """The batch's outcomes are in the store (or given up): their leases are no
+        longer this worker's to renew (a newer attempt of the same job keeps its own)."""
+        unwritten = self._unwritten
+        for outcome, _ in batch:
+            if unwritten.get(outcome.job_id) == outcome.fence:
+                del unwritten[outcome.job_id]
 
     def _reported(self, batch: list[tuple[Outcome, Job]], rejected: list[int]) -> None:
         """What the store made of a batch of outcomes: retries, dead jobs, refusals."""
@@ -765,9 +777,11 @@ class Worker:
                     # these jobs lapse and they are rescued and run again (at-least-once).
                     log.exception("stopping: %d outcomes not reported; their jobs will be "
                                   "rescued", len(batch))
+                    self._written(batch)
                     return
                 log.exception("reporting %d outcomes failed; retrying", len(batch))
                 await asyncio.sleep(min(_MAX_BACKOFF, self.settings.poll_interval * failures))
+        self._written(batch)
         self._reported(batch, rejected)
         if rejected:
             log.warning("outcomes of jobs %s refused: their lease had passed to another attempt",
@@ -781,14 +795,18 @@ class Worker:
     # -- heartbeat, cancel, rescue ------------------------------------------------------------
 
     def _leases(self) -> dict[int, int]:
-        """The attempts this worker executes, {job id: fence}: what its heartbeat
-        renews. Called on the heartbeat thread (copies, then reads). An attempt past its
-        timeout by more than a lease is left out: stuck on a blocked event loop, it must
-        not hold its job for as long as the worker lives."""
+        """The attempts this worker executes, {job id: fence}, and those that ended here
+        with their outcome not written yet (the job is this worker's until it is: a
+        report slower than a lease, in a stall or a lock wait, must not get it rescued
+        and run again): what its heartbeat renews. Called on the heartbeat thread
+        (copies, then reads). An attempt past its timeout by more than a lease is left
+        out: stuck on a blocked event loop, it must not hold its job for as long as the
+        worker lives."""
+        leases = dict(self._unwritten)
         running, deferred = dict(self._running), dict(self._deferred)
         now, ttl = time.monotonic(), self.settings.lease_ttl
-        leases = {job_id: r.job.fence for job_id, r in running.items()
-                  if r.job.timeout is None or now - r.started <= r.job.timeout + ttl}
+        leases.update((job_id, r.job.fence) for job_id, r in running.items()
+                      if r.job.timeout is None or now - r.started <= r.job.timeout + ttl)
         leases.update((job_id, job.fence) for job_id, job in deferred.items())
         return leases
 
