@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 import taskwheel
 from taskwheel import AttemptOutcome, Guarantee, JobStatus, Retry
+from taskwheel.errors import StoreUnavailable
 from taskwheel.jobs import Claim
 from taskwheel.maintenance import LEASE, MaintenanceSettings
 from taskwheel.stores.claims import ClaimRequest
@@ -138,6 +140,47 @@ def test_a_finished_job_keeps_its_lease_while_its_outcome_waits_to_be_written(
         with running_worker(app, lease_ttl="500ms", heartbeat="100ms", maintenance=every):
             assert job.result(timeout=20) == "once"
     assert stalled == [job.id]
+    assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
+
+
+def test_once_the_store_is_back_live_workers_renew_their_leases_before_any_rescue(
+    app: taskwheel.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store out of reach for longer than a lease: every lease lapses by the
+    store's clock, though its worker lives. Once the store is back, the rescue waits its
+    grace, so the worker's next heartbeat renews the lease and the job is not run a
+    second time beside the first."""
+    task = app.task(sample_tasks.slow_success)
+    store = app.store
+    down = threading.Event()
+
+    def out_of_reach(name: str) -> Any:
+        call = getattr(store, name)
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if down.is_set():
+                raise StoreUnavailable(name, "connection refused (the test's outage)", "test")
+            return call(*args, **kwargs)
+        return guarded
+
+    for name in ("heartbeat", "rescue_expired_leases"):
+        monkeypatch.setattr(store, name, out_of_reach(name))
+
+    def lapsed(job: taskwheel.JobHandle) -> bool:
+        expires = job.refresh().record.lease_expires_at
+        return expires is not None and expires.timestamp() < store.now()
+
+    every = MaintenanceSettings.build(every="50ms", rescue_grace="1s")
+    with running_worker(app, queues=["elsewhere"], maintenance=every) as rescuer:
+        wait_for(lambda: store.lease_holder(app.namespace, LEASE) == rescuer.id,
+                 what="the other worker to hold the maintenance lease")
+        job = task.enqueue(2.0)
+        with running_worker(app, lease_ttl="500ms", heartbeat="100ms", maintenance=every):
+            wait_for(lambda: job.refresh().status is JobStatus.RUNNING, what="the job to start")
+            down.set()
+            wait_for(lambda: lapsed(job), what="its lease to lapse while the store is away")
+            down.clear()
+            assert job.result(timeout=20) == "done"
     assert [a.outcome for a in job.attempts()] == [AttemptOutcome.SUCCEEDED]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import taskwheel
 from taskwheel.clock import ManualClock
+from taskwheel.errors import StoreUnavailable
 from taskwheel.events import Event, EventKind
 from taskwheel.jobs import AttemptOutcome, JobFilter, Outcome
 from taskwheel.lifecycle import JobStatus
@@ -214,6 +215,48 @@ def test_a_duty_that_fails_is_retried_and_the_others_still_run(
     assert m.stats["rescued"] == 1
     assert m.duties[2].name == "expire"
     assert m.duties[2].next_at == T0 + 3  # tried again after its interval
+
+
+def test_once_the_store_is_back_the_rescue_waits_its_grace(
+    app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out of reach, the store lets every lease lapse by its clock, the live workers'
+    too: once it is back, nothing is rescued until it has been back for the grace (a
+    live worker renews meanwhile). Back means a step that reached it: the owner's loss
+    of the store (`forget`), or a rescue that failed, starts the wait over."""
+    job = app.enqueue("report", ["x"])
+    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
+    m = maintenance(app, "m1", rescue_grace="4s")
+    m.step(clock.now())
+    m.forget()  # its owner lost the store
+    clock.set(T0 + 2)  # the lease expired at T0 + 1
+    m.step(clock.now())  # the store is back: the grace runs until T0 + 6
+    clock.set(T0 + 5.5)
+    m.step(clock.now())
+    assert job.refresh().status is JobStatus.RUNNING
+    assert m.stats["rescued"] == 0
+
+    rescue = app.store.rescue_expired_leases
+    failing = [True]
+
+    def unreachable(namespace: str) -> Any:
+        if failing[0]:
+            raise StoreUnavailable("rescue_expired_leases", "connection refused")
+        return rescue(namespace)
+
+    monkeypatch.setattr(app.store, "rescue_expired_leases", unreachable)
+    clock.set(T0 + 6.5)
+    m.step(clock.now())  # the grace is over, and the rescue fails: out of reach again
+    failing[0] = False
+    clock.set(T0 + 7.5)
+    m.step(clock.now())  # back at T0 + 7.5: nothing until T0 + 11.5
+    clock.set(T0 + 11)
+    m.step(clock.now())  # (the rescue's next pass: a second later)
+    assert job.refresh().status is JobStatus.RUNNING
+    clock.set(T0 + 12)
+    m.step(clock.now())
+    assert job.refresh().status is JobStatus.QUEUED
+    assert m.stats["rescued"] == 1
 
 
 def test_the_pruner_keeps_finished_jobs_for_the_retention_period(

@@ -47,6 +47,7 @@ class Duty(ABC):
             count = self.run(now)
         except Exception:
             log.exception("maintenance: %s failed; trying again in %gs", self.name, self.every)
+            self.failed()
             self.next_at = now + self.every
             return self.next_at
         self.done += count
@@ -63,6 +64,10 @@ class Duty(ABC):
     @abstractmethod
     def run(self, now: float) -> int:
         """Do one pass; return how many jobs it touched."""
+
+    def failed(self) -> None:  # noqa: B027 (a hook: most duties need nothing)
+        """A pass raised (the store unreachable, most often); the next is tried after
+        ``every`` whatever this does."""
 
     def next_after(self, now: float, count: int) -> float:
         """When the next pass is due after one at ``now`` that touched ``count``."""

@@ -48,6 +48,9 @@ class MaintenanceSettings:
     next is due. ``rescue_every``, ``expire_every``, ``release_every``: the other
     frequent duties. ``prune_every``: the pruner's (slower) interval; ``retention``:
     finished jobs older than this are deleted (dead jobs are kept until purged).
+    ``rescue_grace``: after the store was out of reach, how long it must be back before
+    expired leases are rescued again (live workers renew theirs first: a worker beats
+    every third of its lease, 1.33 s by default).
     Validated on construction; `build` also accepts durations such as ``"30s"``.
     """
 
@@ -58,6 +61,7 @@ class MaintenanceSettings:
     prune_every: float = 60.0
     retention: float = 7 * 86_400.0
     alert_every: float = 15.0  # how often alert rules are judged and deliveries sent
+    rescue_grace: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("promote_every", "rescue_every", "expire_every", "release_every",
@@ -65,6 +69,8 @@ class MaintenanceSettings:
             object.__setattr__(
                 self, name, parse_duration(getattr(self, name), name, allow_zero=False)
             )
+        object.__setattr__(self, "rescue_grace",
+                           parse_duration(self.rescue_grace, "rescue_grace"))
 
     @classmethod
     def build(
@@ -78,6 +84,7 @@ class MaintenanceSettings:
         prune_every: DurationLike = "60s",
         retention: DurationLike = "7d",
         alert_every: DurationLike = "15s",
+        rescue_grace: DurationLike = "5s",
     ) -> MaintenanceSettings:
         """Settings from durations; ``every`` is the interval of each frequent duty not
         given its own. Every error names its option.
@@ -99,6 +106,7 @@ class MaintenanceSettings:
             prune_every=_positive(prune_every, "prune_every"),
             retention=_positive(retention, "retention"),
             alert_every=_positive(alert_every, "alert_every"),
+            rescue_grace=parse_duration(rescue_grace, "rescue_grace"),
         )
 
 
@@ -145,7 +153,9 @@ class Maintenance:
         self.renew = renew
         self.standby_poll = standby_poll
         self.promoter = Promoter(store, namespace, s.promote_every, source=holder)
-        self.rescuer = Rescuer(store, namespace, s.rescue_every, source=holder)
+        self.rescuer = Rescuer(store, namespace, s.rescue_every, source=holder,
+                               grace=s.rescue_grace,
+                               probe=lambda: store.lease_holder(namespace, LEASE))
         self.duties: tuple[Duty, ...] = (
             self.promoter,
             self.rescuer,
@@ -217,7 +227,9 @@ class Maintenance:
 
     def forget(self) -> None:
         """Hold nothing, without telling the store (which may be unreachable); the lease
-        lapses by itself or is kept by the next `step`."""
+        lapses by itself or is kept by the next `step`. The rescue waits its grace once
+        the store is back."""
+        self.rescuer.out_of_reach()
         if self.holding:
             self._announce(EventKind.LEASE_LOST, self.store.now(), "unreachable")
         self.holding = False

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from taskwheel.events import Event, EventKind
 from taskwheel.maintenance.duty import Duty
+from taskwheel.stores.base import Store
 
 log = logging.getLogger("taskwheel.maintenance")
 
@@ -18,12 +20,47 @@ class Rescuer(Duty):
 
     Emits ``job.rescued`` for each job, ``metadata["outcome"]`` ``requeued`` or
     ``failed``.
+
+    After the store was out of reach (`out_of_reach`: a pass that failed, or its owner
+    losing the store), nothing is rescued until it has been back for ``grace``: every
+    worker lost the store too, their leases lapsed meanwhile by the store's clock, and
+    a live worker renews them at its next heartbeat (a third of a lease); rescuing at
+    the first pass that gets through would run their jobs a second time, beside the
+    first. The first pass back is ``probe`` (a read), which says the store is back.
     """
 
     name = "rescue"
     counts = "rescued"
 
+    def __init__(
+        self, store: Store, namespace: str, every: float, *, source: str, grace: float = 0.0,
+        probe: Callable[[], object] | None = None,
+    ) -> None:
+        super().__init__(store, namespace, every, source=source)
+        self.grace = grace
+        self._probe = probe
+        self._reached = True  # False from a loss of the store until a pass gets through
+        self._resume_at = 0.0
+
+    def out_of_reach(self) -> None:
+        """The store could not be reached: the pass that reaches it again starts the
+        grace."""
+        self._reached = False
+
+    def failed(self) -> None:
+        self.out_of_reach()
+
     def run(self, now: float) -> int:
+        if not self._reached:
+            if self._probe is not None:
+                self._probe()  # raises while the store is still out of reach
+            self._reached = True
+            self._resume_at = now + self.grace
+            if self.grace:
+                log.info("the store is back: rescuing again in %gs, once live workers "
+                         "have renewed their leases", self.grace)
+        if now < self._resume_at:
+            return 0
         rescue = self.store.rescue_expired_leases(self.namespace)
         if not (rescue.requeued or rescue.failed):
             return 0
