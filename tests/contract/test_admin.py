@@ -340,6 +340,22 @@ def test_a_registered_worker_is_listed_alive_until_it_goes_silent(
     assert ts(back.last_seen_at) == T0 + 16
 
 
+def test_the_slowest_heartbeat_is_of_the_namespace_s_workers_and_those_serving_all(
+    store: Store, clock: ManualClock
+) -> None:
+    assert store.slowest_heartbeat(NS) is None
+    store.register_worker(registration("w1", heartbeat_interval=1.5))
+    store.register_worker(registration("w2", heartbeat_interval=3.0))
+    store.register_worker(registration("w9", namespace=OTHER_NS, heartbeat_interval=60.0))
+    assert store.slowest_heartbeat(NS) == 3.0
+    clock.advance(3600)  # silent for an hour: a worker out of touch counts all the same
+    assert store.slowest_heartbeat(NS) == 3.0
+    store.register_worker(registration("all", namespace="*", heartbeat_interval=7.5))
+    assert store.slowest_heartbeat(NS) == 7.5
+    assert store.slowest_heartbeat(OTHER_NS) == 60.0
+    assert store.slowest_heartbeat("*") == 60.0  # a process maintaining every namespace
+
+
 def test_an_unregistered_worker_is_no_longer_listed(store: Store) -> None:
     store.register_worker(registration("w1"))
     store.register_worker(registration("w2"))

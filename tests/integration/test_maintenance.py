@@ -21,6 +21,7 @@ from taskwheel.jobs import AttemptOutcome, JobFilter, Outcome
 from taskwheel.lifecycle import JobStatus
 from taskwheel.maintenance import LEASE, Maintenance, MaintenanceSettings
 from taskwheel.scheduler import Scheduler, SchedulerSettings
+from taskwheel.stores.base import WorkerRegistration
 from taskwheel.worker import Worker, WorkerSettings
 from waiting import wait_for
 
@@ -257,6 +258,30 @@ def test_once_the_store_is_back_the_rescue_waits_its_grace(
     m.step(clock.now())
     assert job.refresh().status is JobStatus.QUEUED
     assert m.stats["rescued"] == 1
+
+
+def test_once_the_store_is_back_the_rescue_waits_for_the_slowest_heartbeat(
+    app: taskwheel.App, clock: ManualClock,
+) -> None:
+    """A registered worker that beats every 3 s may take that long to renew once the
+    store is back: the rescue waits twice as long, more than a shorter grace."""
+    app.store.register_worker(WorkerRegistration(
+        id="slow", namespace=app.namespace, hostname="h", pid=1, queues=["default"],
+        concurrency=1, pool="async", heartbeat_interval=3.0))
+    job = app.enqueue("report", ["x"])
+    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
+    m = maintenance(app, "m1", rescue_grace="1s")
+    m.step(clock.now())
+    m.forget()
+    clock.set(T0 + 2)
+    m.step(clock.now())  # back at T0 + 2: nothing until T0 + 8
+    for moment in (T0 + 3, T0 + 5, T0 + 7):
+        clock.set(moment)
+        m.step(clock.now())
+        assert job.refresh().status is JobStatus.RUNNING, moment - T0
+    clock.set(T0 + 8)
+    m.step(clock.now())
+    assert job.refresh().status is JobStatus.QUEUED
 
 
 def test_the_pruner_keeps_finished_jobs_for_the_retention_period(

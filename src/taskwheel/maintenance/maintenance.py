@@ -49,8 +49,8 @@ class MaintenanceSettings:
     frequent duties. ``prune_every``: the pruner's (slower) interval; ``retention``:
     finished jobs older than this are deleted (dead jobs are kept until purged).
     ``rescue_grace``: after the store was out of reach, how long it must be back before
-    expired leases are rescued again (live workers renew theirs first: a worker beats
-    every third of its lease, 1.33 s by default).
+    expired leases are rescued again, at least (twice the slowest heartbeat of the
+    registered workers if that is longer): live workers renew theirs first.
     Validated on construction; `build` also accepts durations such as ``"30s"``.
     """
 
@@ -154,8 +154,7 @@ class Maintenance:
         self.standby_poll = standby_poll
         self.promoter = Promoter(store, namespace, s.promote_every, source=holder)
         self.rescuer = Rescuer(store, namespace, s.rescue_every, source=holder,
-                               grace=s.rescue_grace,
-                               probe=lambda: store.lease_holder(namespace, LEASE))
+                               grace=s.rescue_grace)
         self.duties: tuple[Duty, ...] = (
             self.promoter,
             self.rescuer,

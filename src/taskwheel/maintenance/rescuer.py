@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from taskwheel.events import Event, EventKind
 from taskwheel.maintenance.duty import Duty
@@ -22,11 +21,12 @@ class Rescuer(Duty):
     ``failed``.
 
     After the store was out of reach (`out_of_reach`: a pass that failed, or its owner
-    losing the store), nothing is rescued until it has been back for ``grace``: every
-    worker lost the store too, their leases lapsed meanwhile by the store's clock, and
-    a live worker renews them at its next heartbeat (a third of a lease); rescuing at
-    the first pass that gets through would run their jobs a second time, beside the
-    first. The first pass back is ``probe`` (a read), which says the store is back.
+    losing the store), nothing is rescued until it has been back for ``grace``, or for
+    twice the slowest heartbeat of the namespace's registered workers if that is longer:
+    every worker lost the store too, their leases lapsed meanwhile by the store's clock,
+    and a live worker renews them at its next heartbeat; rescuing at the first pass that
+    gets through would run their jobs a second time, beside the first. The first pass
+    back reads that slowest heartbeat, which also says the store is back.
     """
 
     name = "rescue"
@@ -34,11 +34,9 @@ class Rescuer(Duty):
 
     def __init__(
         self, store: Store, namespace: str, every: float, *, source: str, grace: float = 0.0,
-        probe: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(store, namespace, every, source=source)
         self.grace = grace
-        self._probe = probe
         self._reached = True  # False from a loss of the store until a pass gets through
         self._resume_at = 0.0
 
@@ -52,13 +50,13 @@ class Rescuer(Duty):
 
     def run(self, now: float) -> int:
         if not self._reached:
-            if self._probe is not None:
-                self._probe()  # raises while the store is still out of reach
+            slowest = self.store.slowest_heartbeat(self.namespace)  # raises while away
             self._reached = True
-            self._resume_at = now + self.grace
-            if self.grace:
+            wait = max(self.grace, 2 * (slowest or 0.0))
+            self._resume_at = now + wait
+            if wait:
                 log.info("the store is back: rescuing again in %gs, once live workers "
-                         "have renewed their leases", self.grace)
+                         "have renewed their leases", wait)
         if now < self._resume_at:
             return 0
         rescue = self.store.rescue_expired_leases(self.namespace)

@@ -410,6 +410,13 @@ class Store(ABC):
         return the names ``holder`` holds afterwards. A lease held by another and not
         lapsed is left alone."""
 
+    @abstractmethod
+    def slowest_heartbeat(self, namespace: str) -> float | None:
+        """The longest heartbeat interval (seconds) of the workers registered for
+        ``namespace`` or for every namespace (every worker, for `ALL_NAMESPACES`), alive
+        or not; None when there is none: how long a live one may take to renew its
+        leases once the store is back."""
+
     def lease_holder(self, namespace: str, name: str) -> str | None:
         """Who holds the lease ``name`` now, None if nobody does (or it lapsed)."""
         return self.lease_holders(namespace, name).get(name)

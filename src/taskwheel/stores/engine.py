@@ -806,6 +806,10 @@ class SQLStore(RateControl, Store):
         with self.executor("lease_holders", "read") as ex:
             return ex.lease_holders(namespace, prefix)
 
+    def slowest_heartbeat(self, namespace: str) -> float | None:
+        with self.executor("slowest_heartbeat", "read") as ex:
+            return ex.slowest_heartbeat(namespace)
+
     def resign(self, namespace: str, name: str, holder: str) -> None:
         with self.executor("resign", "statement") as ex:
             ex.resign(namespace, name, holder)

@@ -496,6 +496,12 @@ class Executor(ABC):
         """The workers registered in ``namespaces`` or serving several (``"*"``)."""
 
     @abstractmethod
+    def slowest_heartbeat(self, namespace: str) -> float | None:
+        """The longest heartbeat interval of the workers registered in ``namespace`` or
+        serving every namespace (every worker, for ``"*"``), alive or not; None when
+        there is none."""
+
+    @abstractmethod
     def depth_by_band(self) -> list[DepthBand]:
         """Unfinished and dead jobs of every namespace by queue, state and priority."""
 

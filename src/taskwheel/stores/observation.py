@@ -48,6 +48,15 @@ class ObservationStatements:
                 "list_workers", {"namespace": namespace}).fetchall()]
         return sorted(found, key=lambda worker: (worker.started_at, worker.id))
 
+    def slowest_heartbeat(self, namespace: str) -> float | None:
+        """The longest heartbeat interval of the workers registered for ``namespace``
+        or for every namespace (every worker, for `ALL_NAMESPACES`), alive or not; None
+        when there is none."""
+        row = self._execute("slowest_heartbeat", {
+            "namespace": namespace, "every_namespace": ALL_NAMESPACES}).fetchone()
+        slowest = None if row is None else row["slowest"]
+        return None if slowest is None else float(slowest)
+
     def depth_by_band(self) -> list[DepthBand]:
         """Every namespace's unfinished and dead jobs by queue, state and priority, in
         one statement (each row read by position: a scrape may read tens of

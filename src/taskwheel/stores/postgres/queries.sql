@@ -1160,6 +1160,14 @@ GROUP BY queue, status, priority
 -- name: list_workers
 SELECT * FROM workers WHERE namespace = %(namespace)s ORDER BY started_at, id
 
+-- name: slowest_heartbeat
+-- The longest heartbeat interval of the workers registered for a namespace or for every
+-- namespace (all of them, asked for every namespace), alive or not: how long the rescue
+-- gives them once the store is back.
+SELECT max(heartbeat_interval) AS slowest FROM workers
+WHERE namespace IN (%(namespace)s, %(every_namespace)s)
+   OR %(namespace)s = %(every_namespace)s
+
 -- observation (stores/observation.py) --------------------------------------------------------
 
 -- name: jobs_ahead

@@ -792,6 +792,13 @@ GROUP BY queue, status, priority
 -- name: list_workers
 SELECT * FROM taskwheel_workers WHERE namespace = :namespace ORDER BY started_at
 
+-- name: slowest_heartbeat
+-- The longest heartbeat interval of the workers registered for a namespace or for every
+-- namespace (all of them, asked for every namespace), alive or not: how long the rescue
+-- gives them once the store is back.
+SELECT max(heartbeat_interval) AS slowest FROM taskwheel_workers
+WHERE namespace IN (:namespace, :every_namespace) OR :namespace = :every_namespace
+
 -- observation (stores/observation.py) --------------------------------------------------------
 
 -- name: jobs_ahead
