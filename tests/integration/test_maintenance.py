@@ -218,6 +218,27 @@ def test_a_duty_that_fails_is_retried_and_the_others_still_run(
     assert m.duties[2].next_at == T0 + 3  # tried again after its interval
 
 
+def lost_the_store_with_a_vanished_worker_s_job(
+    app: taskwheel.App, clock: ManualClock, grace: str,
+) -> tuple[taskwheel.JobHandle, Maintenance]:
+    """A job claimed by a worker that vanished (its lease ends at T0 + 1), and a
+    maintenance with ``grace`` whose owner lost the store at T0."""
+    job = app.enqueue("report", ["x"])
+    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
+    m = maintenance(app, "m1", rescue_grace=grace)
+    m.step(clock.now())
+    m.forget()
+    return job, m
+
+
+def status_after_a_step(
+    m: Maintenance, clock: ManualClock, job: taskwheel.JobHandle, moment: float,
+) -> JobStatus:
+    clock.set(moment)
+    m.step(clock.now())
+    return job.refresh().status
+
+
 def test_once_the_store_is_back_the_rescue_waits_its_grace(
     app: taskwheel.App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -225,16 +246,10 @@ def test_once_the_store_is_back_the_rescue_waits_its_grace(
     too: once it is back, nothing is rescued until it has been back for the grace (a
     live worker renews meanwhile). Back means a step that reached it: the owner's loss
     of the store (`forget`), or a rescue that failed, starts the wait over."""
-    job = app.enqueue("report", ["x"])
-    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
-    m = maintenance(app, "m1", rescue_grace="4s")
-    m.step(clock.now())
-    m.forget()  # its owner lost the store
-    clock.set(T0 + 2)  # the lease expired at T0 + 1
-    m.step(clock.now())  # the store is back: the grace runs until T0 + 6
-    clock.set(T0 + 5.5)
-    m.step(clock.now())
-    assert job.refresh().status is JobStatus.RUNNING
+    job, m = lost_the_store_with_a_vanished_worker_s_job(app, clock, "4s")
+    # Back at T0 + 2 (the lease expired at T0 + 1): the grace runs until T0 + 6.
+    assert status_after_a_step(m, clock, job, T0 + 2) is JobStatus.RUNNING
+    assert status_after_a_step(m, clock, job, T0 + 5.5) is JobStatus.RUNNING
     assert m.stats["rescued"] == 0
 
     rescue = app.store.rescue_expired_leases
@@ -246,17 +261,13 @@ def test_once_the_store_is_back_the_rescue_waits_its_grace(
         return rescue(namespace)
 
     monkeypatch.setattr(app.store, "rescue_expired_leases", unreachable)
-    clock.set(T0 + 6.5)
-    m.step(clock.now())  # the grace is over, and the rescue fails: out of reach again
+    # The grace is over, and the rescue fails: out of reach again.
+    assert status_after_a_step(m, clock, job, T0 + 6.5) is JobStatus.RUNNING
     failing[0] = False
-    clock.set(T0 + 7.5)
-    m.step(clock.now())  # back at T0 + 7.5: nothing until T0 + 11.5
-    clock.set(T0 + 11)
-    m.step(clock.now())  # (the rescue's next pass: a second later)
-    assert job.refresh().status is JobStatus.RUNNING
-    clock.set(T0 + 12)
-    m.step(clock.now())
-    assert job.refresh().status is JobStatus.QUEUED
+    # Back at T0 + 7.5: nothing until T0 + 11.5 (the rescue's passes a second apart).
+    for moment in (T0 + 7.5, T0 + 11):
+        assert status_after_a_step(m, clock, job, moment) is JobStatus.RUNNING
+    assert status_after_a_step(m, clock, job, T0 + 12) is JobStatus.QUEUED
     assert m.stats["rescued"] == 1
 
 
@@ -268,20 +279,11 @@ def test_once_the_store_is_back_the_rescue_waits_for_the_slowest_heartbeat(
     app.store.register_worker(WorkerRegistration(
         id="slow", namespace=app.namespace, hostname="h", pid=1, queues=["default"],
         concurrency=1, pool="async", heartbeat_interval=3.0))
-    job = app.enqueue("report", ["x"])
-    app.store.claim_jobs(app.namespace, "ghost", ["default"], 1, lease_ttl=1)
-    m = maintenance(app, "m1", rescue_grace="1s")
-    m.step(clock.now())
-    m.forget()
-    clock.set(T0 + 2)
-    m.step(clock.now())  # back at T0 + 2: nothing until T0 + 8
-    for moment in (T0 + 3, T0 + 5, T0 + 7):
-        clock.set(moment)
-        m.step(clock.now())
-        assert job.refresh().status is JobStatus.RUNNING, moment - T0
-    clock.set(T0 + 8)
-    m.step(clock.now())
-    assert job.refresh().status is JobStatus.QUEUED
+    job, m = lost_the_store_with_a_vanished_worker_s_job(app, clock, "1s")
+    # Back at T0 + 2: nothing until T0 + 8.
+    for moment in (T0 + 2, T0 + 3, T0 + 5, T0 + 7):
+        assert status_after_a_step(m, clock, job, moment) is JobStatus.RUNNING, moment - T0
+    assert status_after_a_step(m, clock, job, T0 + 8) is JobStatus.QUEUED
 
 
 def test_the_pruner_keeps_finished_jobs_for_the_retention_period(

@@ -572,11 +572,9 @@ class Scheduler:
         count = self.settings.partitions
         while ids:
             leases = {partition_lease(p): p for p in {partition_of(i, count) for i in ids}}
-            try:
-                # By name, the order in which elect_many locks the same rows: a firing
-                # holding some while an election waits on them never waits on it.
+            try:  # (the store takes the leases in name order, as elect_many does)
                 return self.store.fire_due(self.namespace, ids, now,
-                                           leases=[(name, self.id) for name in sorted(leases)])
+                                           leases=[(name, self.id) for name in leases])
             except LeaseLost as lost:
                 partition = leases[lost.name]
                 log.warning("scheduler %s: partition %d was lost while firing", self.id,
