@@ -86,7 +86,9 @@ def test_migrating_a_fresh_database_applies_every_migration_once(
         applied = store.migrate()
 
         assert applied, "a fresh database needs every migration"
-        assert len(applied) == len(load_migrations(MIGRATIONS_PACKAGE))
+        # Each store's own: a version one store needs may be nothing to the other.
+        package = MIGRATIONS_PACKAGE if isinstance(store, SQLiteStore) else PG_MIGRATIONS_PACKAGE
+        assert len(applied) == len(load_migrations(package))
         assert store.schema_version() == store.latest_schema_version()
         assert store.migrate() == []
         assert store.schema_version() == store.latest_schema_version()
@@ -244,6 +246,101 @@ def test_an_upgrade_past_version_21_gives_the_gate_and_slot_triggers_probes_by_k
         store.enqueue([new_job(queue="held"), *keyed])
         taken = store.claim_jobs(NS, "w1", [QUEUE, "held"], 10, 30).jobs
         assert [job.queue for job in taken] == [QUEUE]  # the key's one slot; the pause
+    finally:
+        store.close()
+
+
+JOB_ROWS = [
+    # A queued job, a running one with its lease, a blocked keyed one, a waiting rated
+    # one, a finished fire with its result: every column that a later version added set.
+    "INSERT INTO taskwheel_jobs (id, namespace, task, queue, args, kwargs, status, priority,"
+    " run_at, max_attempts, guarantee, deadline_policy, created_at)"
+    " VALUES (1, ?, 'contract.noop', 'default', '[1]', '{}', 'queued', 3, ?, 3,"
+    " 'at_least_once', 'expire', 0)",
+    "INSERT INTO taskwheel_jobs (id, namespace, task, queue, args, kwargs, status, priority,"
+    " run_at, deadline, timeout, max_attempts, attempt, fence, guarantee, deadline_policy,"
+    " idempotency_key, worker_id, lease_expires_at, started_at, created_at, checkpoint,"
+    " trace_parent) VALUES (2, ?, 'contract.noop', 'default', '[]', '{\"a\": 1}',"
+    " 'running', -2, ?, 9e9, 1.5, 5, 1, 4, 'at_most_once', 'run_late', 'idem', 'w9',"
+    " 8e9, 1, 0, '{\"step\": 2}', '00-ab-cd-01')",
+    "INSERT INTO taskwheel_jobs (id, namespace, task, queue, args, kwargs, status, priority,"
+    " run_at, max_attempts, guarantee, deadline_policy, created_at, gate_key, blocked,"
+    " fairness_key, rank_offset, fair_pass) VALUES (3, ?, 'contract.noop', 'default',"
+    " '[]', '{}', 'queued', 0, ?, 3, 'at_least_once', 'expire', 0, 'k', 1, 'f', 2, 0.5)",
+    "INSERT INTO taskwheel_jobs (id, namespace, task, queue, args, kwargs, status, priority,"
+    " run_at, max_attempts, guarantee, deadline_policy, created_at, rate_key, rate_cost,"
+    " rate_fence) VALUES (4, ?, 'contract.noop', 'default', '[]', '{}', 'waiting', 0, ?, 3,"
+    " 'at_least_once', 'expire', 0, 'r', 2, 0)",
+    "INSERT INTO taskwheel_jobs (id, namespace, task, queue, args, kwargs, status, priority,"
+    " run_at, max_attempts, guarantee, deadline_policy, created_at, finished_at, result,"
+    " last_error, schedule_id, fire_at, workflow_run_id, step, failure_policy, waiting_on)"
+    " VALUES (5, ?, 'contract.noop', 'default', '[]', '{}', 'succeeded', 0, ?, 3,"
+    " 'at_least_once', 'expire', 0, 2, '7', 'boom', 11, 12, 13, 'load', 'continue', 0)",
+]
+
+
+def test_an_upgrade_past_version_22_keeps_every_job_and_arms_the_triggers_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 22 writes the jobs table anew (its CHECKs as comparisons): every row must
+    come through unchanged, column by column, with its indexes; the triggers the store
+    creates only while they have work (a key's, a pause's, a bucket's), which went with
+    the old table, must be there again; and the CHECKs must still refuse what the old
+    ones refused."""
+    a_pause = ("INSERT INTO taskwheel_pauses (namespace, kind, name, paused_at)"
+               " VALUES (?, 'queue', 'held', ?)")
+    a_bucket = ("INSERT INTO taskwheel_rates (namespace, key, rate, burst, created_at,"
+                " tokens, refilled_at) VALUES (?, 'r', 1, 1, ?, 1, 0)")
+    armed = SLOT_TRIGGERS | {"taskwheel_jobs_gate_inserted", "taskwheel_jobs_gate_ready",
+                             "taskwheel_jobs_rate_wait"}
+    store, triggers = upgraded_with_stand_ins(
+        tmp_path, monkeypatch, 22, [*JOB_ROWS, A_KEY, a_pause, a_bucket], armed)
+    path = tmp_path / "upgraded.db"
+    try:
+        assert set(triggers) == armed
+        assert all("SELECT 1; END" not in sql for sql in triggers.values()), triggers
+        with closing(sqlite3.connect(path)) as conn:
+            conn.row_factory = sqlite3.Row
+            found = [dict(row) for row in conn.execute(
+                "SELECT * FROM taskwheel_jobs ORDER BY id")]
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            for bad in ("status = 'queue'", "guarantee = 'once'",
+                        "deadline_policy = 'late'", "max_attempts = 0"):
+                with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint"):
+                    conn.execute(f"UPDATE taskwheel_jobs SET {bad} WHERE id = 1")
+            # The indexes the claim and the gates read were built over the copied rows.
+            ready = conn.execute("SELECT id FROM taskwheel_jobs INDEXED BY"
+                                 " taskwheel_jobs_ready WHERE status = 'queued'"
+                                 " AND blocked = 0 AND namespace = ?", (NS,)).fetchall()
+            assert [row[0] for row in ready] == [1]
+        assert [row["id"] for row in found] == [1, 2, 3, 4, 5]
+        assert found[1] | {"run_at": None} == {
+            "id": 2, "namespace": NS, "task": "contract.noop", "queue": "default",
+            "args": "[]", "kwargs": '{"a": 1}', "status": "running", "priority": -2,
+            "run_at": None, "deadline": 9e9, "timeout": 1.5, "max_attempts": 5,
+            "attempt": 1, "fence": 4, "guarantee": "at_most_once",
+            "deadline_policy": "run_late", "idempotency_key": "idem", "worker_id": "w9",
+            "lease_expires_at": 8e9, "started_at": 1.0, "created_at": 0.0,
+            "finished_at": None, "cancel_requested": 0, "result": None, "last_error": None,
+            "checkpoint": '{"step": 2}', "schedule_id": None, "fire_at": None,
+            "workflow_run_id": None, "step": None, "failure_policy": None,
+            "waiting_on": 0, "blocked": 0, "trace_parent": "00-ab-cd-01", "gate_key": None,
+            "fairness_key": None, "rank_offset": 0, "fair_pass": 0.0, "rate_key": None,
+            "rate_cost": 1, "rate_fence": None}
+        assert (found[2]["gate_key"], found[2]["blocked"], found[2]["fairness_key"],
+                found[2]["rank_offset"], found[2]["fair_pass"]) == ("k", 1, "f", 2, 0.5)
+        assert (found[3]["status"], found[3]["rate_key"], found[3]["rate_cost"],
+                found[3]["rate_fence"]) == ("waiting", "r", 2, 0)
+        assert (found[4]["result"], found[4]["schedule_id"], found[4]["fire_at"],
+                found[4]["workflow_run_id"], found[4]["step"],
+                found[4]["failure_policy"]) == ("7", 11, 12.0, 13, "load", "continue")
+
+        # The gates still hold: the paused queue's job and the key's second job wait.
+        keyed = [dataclasses.replace(new_job(), gate_key="k", gate_capacity=1)
+                 for _ in range(2)]
+        store.enqueue([new_job(queue="held"), *keyed])
+        taken = store.claim_jobs(NS, "w1", [QUEUE, "held"], 10, 30).jobs
+        assert sorted((job.id, job.queue) for job in taken) == [(1, QUEUE), (7, QUEUE)]
     finally:
         store.close()
 

@@ -1970,6 +1970,10 @@ RETURNING jobs.*
 -- read in dispatch order off jobs_rate_waiting, the admitted ones counted on
 -- jobs_rate_admitted (migrations 0014, 0017).
 
+-- name: any_rates
+-- Whether any bucket is known (SQLite's rate trigger exists then).
+SELECT EXISTS (SELECT 1 FROM rates) AS found
+
 -- name: arm_rates
 -- Nothing to arm: the trigger is permanent (its WHEN clause looks at the row alone).
 SELECT 1

@@ -1616,6 +1616,10 @@ RETURNING *
 -- dispatch order off taskwheel_jobs_rate_waiting, the admitted ones counted on
 -- taskwheel_jobs_rate_admitted (migrations 0014, 0017).
 
+-- name: any_rates
+-- Whether any bucket is known (SQLite's rate trigger exists then).
+SELECT EXISTS (SELECT 1 FROM taskwheel_rates) AS found
+
 -- name: arm_rates
 -- The trigger that sends a rate-limited job becoming queued without an admission for its
 -- fence to wait, created with the first bucket (a claim, which makes rows running, is

@@ -86,9 +86,11 @@ CREATE TABLE taskwheel_jobs (
     queue            TEXT    NOT NULL,
     args             TEXT    NOT NULL,           -- JSON array
     kwargs           TEXT    NOT NULL,           -- JSON object
-    status           TEXT    NOT NULL CHECK (status IN (
-                         'scheduled', 'waiting', 'queued', 'running', 'succeeded',
-                         'cancelled', 'dead', 'expired', 'upstream_failed', 'skipped')),
+    status           TEXT    NOT NULL CHECK (
+                         status = 'scheduled' OR status = 'waiting' OR status = 'queued'
+                         OR status = 'running' OR status = 'succeeded'
+                         OR status = 'cancelled' OR status = 'dead' OR status = 'expired'
+                         OR status = 'upstream_failed' OR status = 'skipped'),
     priority         INTEGER NOT NULL,
     run_at           REAL    NOT NULL,           -- due time
     deadline         REAL,                       -- must start before this, or expire
@@ -96,8 +98,10 @@ CREATE TABLE taskwheel_jobs (
     max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
     attempt          INTEGER NOT NULL DEFAULT 0, -- attempts started so far
     fence            INTEGER NOT NULL DEFAULT 0, -- bumped at every claim
-    guarantee        TEXT    NOT NULL CHECK (guarantee IN ('at_least_once', 'at_most_once')),
-    deadline_policy  TEXT    NOT NULL CHECK (deadline_policy IN ('expire', 'run_late')),
+    guarantee        TEXT    NOT NULL CHECK (
+                         guarantee = 'at_least_once' OR guarantee = 'at_most_once'),
+    deadline_policy  TEXT    NOT NULL CHECK (
+                         deadline_policy = 'expire' OR deadline_policy = 'run_late'),
     idempotency_key  TEXT,
     worker_id        TEXT,                       -- holder of the lease (or the last one)
     lease_expires_at REAL,
@@ -107,8 +111,23 @@ CREATE TABLE taskwheel_jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     result           TEXT,                       -- JSON
     last_error       TEXT,
-    checkpoint       TEXT                        -- JSON, saved by the task
-, schedule_id INTEGER, fire_at REAL, workflow_run_id INTEGER, step TEXT, failure_policy TEXT, waiting_on INTEGER NOT NULL DEFAULT 0, blocked INTEGER NOT NULL DEFAULT 0, trace_parent TEXT, gate_key TEXT, fairness_key TEXT, rank_offset INTEGER NOT NULL DEFAULT 0, fair_pass REAL NOT NULL DEFAULT 0, rate_key TEXT, rate_cost INTEGER NOT NULL DEFAULT 1, rate_fence INTEGER);
+    checkpoint       TEXT,                       -- JSON, saved by the task
+    schedule_id      INTEGER,                    -- a fire: its schedule (version 2)
+    fire_at          REAL,                       -- and the instant it stands for
+    workflow_run_id  INTEGER,                    -- a step: its run (version 3)
+    step             TEXT,
+    failure_policy   TEXT,
+    waiting_on       INTEGER NOT NULL DEFAULT 0, -- dependencies not yet ended
+    blocked          INTEGER NOT NULL DEFAULT 0, -- held by a gate (version 8)
+    trace_parent     TEXT,                       -- W3C traceparent (version 9)
+    gate_key         TEXT,                       -- concurrency key (version 12)
+    fairness_key     TEXT,                       -- fair shares (version 13)
+    rank_offset      INTEGER NOT NULL DEFAULT 0,
+    fair_pass        REAL    NOT NULL DEFAULT 0,
+    rate_key         TEXT,                       -- rate limit (version 14)
+    rate_cost        INTEGER NOT NULL DEFAULT 1,
+    rate_fence       INTEGER
+);
 
 CREATE TABLE taskwheel_leases (
     namespace  TEXT    NOT NULL,

@@ -832,7 +832,8 @@ class SQLiteStore(SQLStore):
                     applied.append(name)
                 # A migration may have replaced the triggers that exist only while they
                 # have work: created again with today's text.
-                armed = (("arm_limits", "any_limits"), ("arm_gates", "any_pauses"))
+                armed = (("arm_limits", "any_limits"), ("arm_gates", "any_pauses"),
+                         ("arm_rates", "any_rates"))
                 for arm, found in armed if applied else ():
                     if conn.execute(statement(found)).fetchone()[0]:
                         for step in Q[arm]:
