@@ -190,9 +190,11 @@ def test_a_paused_worker_cannot_complete_jobs_another_worker_took_over(
         wait_for(lambda: len(project.running_under(rescuer)) == 4, timeout=30,
                  what="the other worker to rescue and start the jobs")
     frozen.signal(signal.SIGCONT)
-    # Its attempts end now; it reports them and must be told they are stale.
-    wait_for(lambda: "refused" in frozen.log_text(), timeout=20,
-             what="the paused worker to report its outcomes")
+    # Its attempts end now: its next heartbeat finds their leases gone and stops them
+    # (nothing reported), or, ended before it, they are reported and refused as stale.
+    wait_for(lambda: any(said in frozen.log_text() for said in
+                         ("refused", "is no longer this worker's")), timeout=20,
+             what="the paused worker to learn its attempts are stale")
     wait_for(lambda: project.all_in(job_ids, JobStatus.SUCCEEDED), timeout=30,
              what="the jobs to succeed")
 

@@ -52,6 +52,18 @@ async def wait_until_cancelled_async(ctx: taskwheel.Context, marker: str) -> str
     raise taskwheel.Cancelled()
 
 
+async def wait_until_cancelled_unless_claimed_again(ctx: taskwheel.Context, marker: str) -> int:
+    """The first claim's attempt waits to be cancelled; a later claim's returns its
+    token at once."""
+    record(marker, f"started {ctx.fencing_token}")
+    if ctx.fencing_token > 1:
+        return ctx.fencing_token
+    while not ctx.cancelled:
+        await asyncio.sleep(0.01)
+    record(marker, "saw-cancel")
+    raise taskwheel.Cancelled()
+
+
 def ignore_sigterm_and_sleep(marker: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     record(marker, f"started {os.getpid()}")

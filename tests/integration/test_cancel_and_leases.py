@@ -60,6 +60,64 @@ def test_a_running_job_sees_cancelled_in_its_context(
     assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
 
 
+@pytest.mark.parametrize("pool", ["thread", "async"])
+def test_an_attempt_whose_lease_the_store_took_back_is_stopped_and_reports_nothing(
+    app: taskwheel.App, tmp_path: Path, pool: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store takes a job's lease back from a live worker (here given back and
+    claimed by another, as a rescue after a stall would): the worker's next heartbeat
+    finds its attempt no longer held and stops it, and its end writes nothing over the
+    attempt that replaced it."""
+    body = (sample_tasks.wait_until_cancelled if pool == "thread"
+            else sample_tasks.wait_until_cancelled_async)
+    task = app.task(pass_context=True, pool=pool)(body)
+    marker = tmp_path / "marker"
+    args = [str(marker), 30] if pool == "thread" else [str(marker)]
+    job = task.enqueue(*args)
+    # A lease far longer than the test: only the store's answer can stop the attempt.
+    with running_worker(app, heartbeat="100ms", lease_ttl="60s", cancel_grace="200ms",
+                        concurrency=1) as worker:
+        wait_for(lambda: marker.exists() and "started" in marker.read_text(),
+                 what="the job to start")
+        first = job.refresh().record
+        assert app.store.release_jobs(worker.id, {job.id: first.fence}) == [job.id]
+        taken = app.store.claim_jobs(app.namespace, "elsewhere", ["default"], 1, 60).jobs
+        assert [j.id for j in taken] == [job.id]
+        wait_for(lambda: "saw-cancel" in marker.read_text(), timeout=5,
+                 what="the worker to stop the attempt it no longer holds")
+        wait_for(lambda: worker.stats["interrupted"] == 1, timeout=5,
+                 what="the attempt to end")
+        now = job.refresh().record
+    assert (now.status, now.worker_id, now.fence) == (
+        JobStatus.RUNNING, "elsewhere", taken[0].fence)
+    assert [a.outcome for a in job.attempts()][:1] == [AttemptOutcome.INTERRUPTED]
+    assert worker.stats["rejected"] == 0  # nothing was reported to be refused
+    assert any("is no longer this worker's" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_claimed_again_by_the_worker_that_runs_it_stops_the_older_attempt(
+    app: taskwheel.App, tmp_path: Path
+) -> None:
+    """The job's lease went back to the store while its attempt runs here, and this
+    worker claims it again: the older attempt is stopped at once (its token is stale;
+    the heartbeats are too far apart to be what stops it), then the newer one runs."""
+    task = app.task(pass_context=True)(sample_tasks.wait_until_cancelled_unless_claimed_again)
+    marker = tmp_path / "marker"
+    job = task.enqueue(str(marker))
+    with running_worker(app, heartbeat="20s", lease_ttl="60s", cancel_grace="10s",
+                        concurrency=2) as worker:
+        wait_for(lambda: marker.exists() and "started" in marker.read_text(),
+                 what="the job to start")
+        first = job.refresh().record
+        assert app.store.release_jobs(worker.id, {job.id: first.fence}) == [job.id]
+        assert job.result(timeout=5) == first.fence + 1
+    assert marker.read_text().split() == [
+        "started", str(first.fence), "saw-cancel", "started", str(first.fence + 1)]
+    assert [a.outcome for a in job.attempts()] == [
+        AttemptOutcome.INTERRUPTED, AttemptOutcome.SUCCEEDED]
+    assert worker.stats["rejected"] == 0
+
+
 def test_a_process_that_ignores_cancel_is_killed_after_the_grace(
     app: taskwheel.App, tmp_path: Path
 ) -> None:

@@ -54,6 +54,7 @@ class Running:
     started: float = 0.0  # time.monotonic() when it started
     cancel_signalled: bool = False
     released: bool = False
+    lease_lost: bool = False  # the store no longer holds its lease for this worker
     stop: Callable[[bool], None] | None = field(default=None)  # stop(hard)
 
 

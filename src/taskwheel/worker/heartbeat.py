@@ -10,7 +10,10 @@ than ``blocked_after`` to answer, naming how long it was blocked.
 
 A lease is renewed only while its attempt is within its timeout (plus one lease): an
 attempt stuck past it on a blocked loop stops being renewed, its lease lapses, and the
-job is rescued, so no lease outlives its work however the worker is stuck.
+job is rescued, so no lease outlives its work however the worker is stuck. The other
+way round, an attempt the store no longer holds for the worker (its lease lapsed while
+the worker was stopped or cut off, and the job was rescued) is missing from the
+answer: the worker stops it, since its outcome would be refused.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ class Heartbeat:
     """Beats every ``interval`` seconds (and at once on `beat_now`) until `stop`.
 
     ``leases`` gives the attempts to renew ({job id: fence}); it is called on the
-    heartbeat thread and must only read. ``on_held`` receives the store's answer ({job
-    id: cancel asked}) on the event loop.
+    heartbeat thread and must only read. ``on_held`` receives, on the event loop, the
+    attempts the beat named and the store's answer ({job id: cancel asked} of those it
+    still holds for the worker).
     """
 
     def __init__(
@@ -45,7 +49,7 @@ class Heartbeat:
         interval: float,
         lease_ttl: float,
         leases: Callable[[], Mapping[int, int]],
-        on_held: Callable[[dict[int, bool]], None],
+        on_held: Callable[[Mapping[int, int], dict[int, bool]], None],
         loop: asyncio.AbstractEventLoop,
         blocked_after: float = BLOCKED_AFTER,
     ) -> None:
@@ -91,12 +95,13 @@ class Heartbeat:
                 continue
             self._wake.clear()
             next_beat = time.monotonic() + self._interval
+            leases = self._leases()
             try:
-                held = self._store.heartbeat(self._worker_id, self._lease_ttl, self._leases())
-            except Exception:
+                held = self._store.heartbeat(self._worker_id, self._lease_ttl, leases)
+            except Exception:  # no answer: nothing is known lost
                 log.exception("heartbeat failed")
                 continue
-            if not self._post(self._on_held, held):
+            if not self._post(self._on_held, leases, held):
                 return
 
     def _watch_loop(self) -> None:

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -164,8 +164,8 @@ class Worker:
         # Newer attempts of jobs whose older attempt still runs here (this worker's lease
         # lapsed, the job was rescued and this worker claimed it again): each starts when
         # the older one ends, so no job ever runs twice at once in one worker. The older
-        # attempt's outcome is refused (its token is stale); the newer one's lease is
-        # renewed meanwhile.
+        # attempt is stopped and reports nothing (its token is stale); the newer one's
+        # lease is renewed meanwhile.
         self._deferred: dict[int, Job] = {}
         self._tasks: tuple[str, ...] = ()  # the tasks it claims jobs of (run_async)
         # The most jobs it claims in its life (None: no end); a supervised process with
@@ -528,9 +528,10 @@ class Worker:
         older = self._running.get(job.id)
         if older is not None:
             log.warning("job %d claimed again (fencing token %d) while its attempt with "
-                        "token %d still runs here: the new attempt starts when that one ends",
-                        job.id, job.fence, older.job.fence)
+                        "token %d still runs here: stopping that one (its lease lapsed); the "
+                        "new attempt starts when it ends", job.id, job.fence, older.job.fence)
             self._deferred[job.id] = job
+            self._stop_stale(older)
             return
         writer = AttemptWriter(self._writes, job.id, job.fence)
         ctx = Context(
@@ -604,6 +605,9 @@ class Worker:
             self._wake.set()
         if running.released:  # given back at shutdown: the store recorded it interrupted
             self._finished(job, AttemptOutcome.INTERRUPTED, None, execution.error, duration)
+            return
+        if running.lease_lost:  # taken back by the store, which recorded the attempt's end
+            self._finished(job, AttemptOutcome.LEASE_EXPIRED, None, execution.error, duration)
             return
         outcome = decide_for(job, task, execution,
                              running.ctx.cancelled and running.cancel_signalled)
@@ -810,13 +814,48 @@ class Worker:
         leases.update((job_id, job.fence) for job_id, job in deferred.items())
         return leases
 
-    def _held(self, held: dict[int, bool]) -> None:
-        """The heartbeat's answer, on the loop: signal the cancels asked for."""
+    def _held(self, sent: Mapping[int, int], held: dict[int, bool]) -> None:
+        """The heartbeat's answer, on the loop: signal the cancels asked for, and stop
+        each attempt it named that the store no longer holds for this worker."""
         for job_id, cancel_requested in held.items():
             running = self._running.get(job_id)
             if (cancel_requested and running is not None and job_id not in self._deferred
                     and not running.cancel_signalled):
                 self._signal_cancel(running)
+        for job_id, fence in sent.items():
+            if job_id not in held:
+                self._lease_lost(job_id, fence)
+
+    def _lease_lost(self, job_id: int, fence: int) -> None:
+        """The store no longer holds ``job_id``'s lease with ``fence`` for this worker:
+        it lapsed (the worker was stopped or cut off past it) and the job was rescued,
+        or the job ended or went elsewhere. Whatever the attempt would report is refused
+        as stale, so it stops: an attempt waiting to start never starts, one running is
+        cancelled as a cancel request would cancel it (a coroutine after the grace, a
+        thread by its context, a child process by its signal). Nothing of it is
+        reported; the store recorded its end when it took the lease back."""
+        deferred = self._deferred.get(job_id)
+        if deferred is not None and deferred.fence == fence:
+            del self._deferred[job_id]
+            log.warning("job %d: its lease (fencing token %d) is no longer this worker's; "
+                        "the claim waiting here will not start", job_id, fence)
+            return
+        running = self._running.get(job_id)
+        if running is None or running.job.fence != fence or running.lease_lost:
+            return  # it ended meanwhile (its outcome written), another attempt runs, or
+            # it is being stopped already
+        log.warning("job %d: its lease (fencing token %d) is no longer this worker's (it "
+                    "lapsed and the job was rescued, or the job ended elsewhere): stopping "
+                    "the attempt", job_id, fence)
+        self._stop_stale(running)
+
+    def _stop_stale(self, running: Running) -> None:
+        """Stop an attempt whose token is stale, and report nothing of it (`_ended`)."""
+        if running.lease_lost:
+            return
+        running.lease_lost = True
+        if not running.cancel_signalled:
+            self._signal_cancel(running)
 
     def _signal_cancel(self, running: Running) -> None:
         running.cancel_signalled = True
@@ -826,8 +865,9 @@ class Worker:
         running.stop(False)
         loop = asyncio.get_running_loop()
         stop = running.stop
-        loop.call_later(self.settings.cancel_grace,
-                        lambda: stop(True) if running.job.id in self._running else None)
+        loop.call_later(self.settings.cancel_grace,  # unless it ended (a newer one may run)
+                        lambda: stop(True) if self._running.get(running.job.id) is running
+                        else None)
 
     async def _maintenance_loop(self) -> None:
         """Step the maintenance on a thread of its own (a long prune delays no claim);
