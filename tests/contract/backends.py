@@ -12,6 +12,9 @@ the store, and reopen it (calling the factory again with the same directory) to 
 durability, so two calls with the same directory must open the same database. The
 PostgreSQL factory derives a schema name from the directory (on the test server
 `pg_server` finds); the schemas a test made are dropped after it by `forget_databases`.
+`MIGRATED_BACKENDS` are the same factories for fixtures that migrate at once: on
+PostgreSQL the schema may be one an earlier test finished with, at the latest version
+and emptied (`pg_server.migrated_schema_for`), given back to the pool afterwards.
 
 A backend that cannot (yet) keep part of the contract says so test by test with
 `gap`, which turns that test into a strict expected failure for that backend only:
@@ -25,7 +28,13 @@ from pathlib import Path
 
 import pytest
 
-from pg_server import drop_made_schemas, postgres_url, schema_for, with_schema
+from pg_server import (
+    drop_made_schemas,
+    migrated_schema_for,
+    postgres_url,
+    schema_for,
+    with_schema,
+)
 from taskwheel.clock import Clock
 from taskwheel.stores.base import Store
 from taskwheel.stores.postgres import PostgresStore
@@ -47,6 +56,12 @@ def open_postgres(directory: Path, clock: Clock | None) -> Store:
     return PostgresStore(postgres_url(), schema=schema_for(directory), clock=clock)
 
 
+def open_migrated_postgres(directory: Path, clock: Clock | None) -> Store:
+    """As `open_postgres`, for a caller that migrates the store at once: the schema may
+    be one an earlier test finished with, emptied (`pg_server.migrated_schema_for`)."""
+    return PostgresStore(postgres_url(), schema=migrated_schema_for(directory), clock=clock)
+
+
 def postgres_schema_url(directory: Path) -> str:
     return with_schema(postgres_url(), schema_for(directory))
 
@@ -54,6 +69,13 @@ def postgres_schema_url(directory: Path) -> str:
 BACKENDS: dict[str, BackendFactory] = {
     "sqlite": open_sqlite,
     "postgres": open_postgres,
+}
+
+# The same, for callers that migrate the store at once (the suites' store and app
+# fixtures): the database may have been another test's, at the latest version and empty.
+MIGRATED_BACKENDS: dict[str, BackendFactory] = {
+    "sqlite": open_sqlite,
+    "postgres": open_migrated_postgres,
 }
 
 DATABASE_URLS: dict[str, Callable[[Path], str]] = {

@@ -24,7 +24,7 @@ from taskwheel.jobs import (
 from taskwheel.lifecycle import JobStatus
 from taskwheel.stores.base import Store, WorkerRegistration
 
-from .backends import BACKENDS, BackendFactory, forget_databases
+from .backends import BACKENDS, MIGRATED_BACKENDS, BackendFactory, forget_databases
 
 # 2023-11-14 22:13:20 UTC: whole seconds, so times survive the round trip through
 # datetimes exactly and tests can compare them with ==.
@@ -54,8 +54,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def store(open_backend: BackendFactory, tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
-    opened = open_backend(tmp_path, clock)
+def store(backend: str, tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
+    opened = MIGRATED_BACKENDS[backend](tmp_path, clock)
     opened.migrate()
     yield opened
     opened.close()

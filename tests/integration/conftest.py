@@ -17,7 +17,12 @@ import psycopg
 import pytest
 
 import taskwheel
-from contract.backends import BACKENDS, DATABASE_URLS, SQLITE_FILE, forget_databases
+from contract.backends import (
+    DATABASE_URLS,
+    MIGRATED_BACKENDS,
+    SQLITE_FILE,
+    forget_databases,
+)
 from pg_server import postgres_url, schema_for
 from taskwheel.clock import Clock
 from taskwheel.lifecycle import TERMINAL
@@ -37,7 +42,7 @@ def migrated_app(
     """An app on the backend's database for ``directory``, migrated before it is used
     (an app never migrates on its own); closed on exit. ``clock`` judges time in the
     store (None: the store's own clock)."""
-    store = BACKENDS[backend](directory, clock)
+    store = MIGRATED_BACKENDS[backend](directory, clock)
     try:
         store.migrate()
     except BaseException:

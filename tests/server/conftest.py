@@ -16,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-from contract.backends import BACKENDS, forget_databases
+from contract.backends import MIGRATED_BACKENDS, forget_databases
 from taskwheel.clock import ManualClock
 from taskwheel.jobs import AttemptOutcome, JobFilter, Outcome
 from taskwheel.keys import Role, generate_key
@@ -76,7 +76,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def store(backend: str, tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
-    opened = BACKENDS[backend](tmp_path, clock)
+    opened = MIGRATED_BACKENDS[backend](tmp_path, clock)
     opened.migrate()
     yield opened
     opened.close()
