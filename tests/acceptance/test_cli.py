@@ -63,11 +63,12 @@ def test_migrate_applies_pending_migrations_then_says_it_is_up_to_date(
     assert "applied 0019_ready_jobs_whatever_the_statistics.sql" in first.stdout
     assert "applied 0020_admission_by_statement.sql" in first.stdout
     assert "applied 0021_pauses_probed_by_key.sql" in first.stdout
+    assert "applied 0022_jobs_checks_without_lists.sql" in first.stdout
 
     again = project.run("migrate")
     assert again.returncode == 0
     assert "already up to date" in again.stdout
-    assert project.run_json("migrate") == {"applied": [], "schema_version": 21}
+    assert project.run_json("migrate") == {"applied": [], "schema_version": 22}
 
 
 def test_enqueue_prints_the_job_it_created_in_table_and_json(project: Project) -> None:

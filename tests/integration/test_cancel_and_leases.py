@@ -38,16 +38,21 @@ def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
     assert doomed.attempts() == []
 
 
+def enqueue_waiting_for_cancel(app: taskwheel.App, pool: str, marker: Path) -> taskwheel.JobHandle:
+    """A job of a task in ``pool`` that writes "started" to ``marker``, then waits for its
+    context to say cancelled and writes "saw-cancel"."""
+    body = (sample_tasks.wait_until_cancelled if pool == "thread"
+            else sample_tasks.wait_until_cancelled_async)
+    task = app.task(pass_context=True, pool=pool)(body)
+    return task.enqueue(*([str(marker), 30] if pool == "thread" else [str(marker)]))
+
+
 @pytest.mark.parametrize("pool", ["thread", "async"])
 def test_a_running_job_sees_cancelled_in_its_context(
     app: taskwheel.App, tmp_path: Path, pool: str
 ) -> None:
-    body = (sample_tasks.wait_until_cancelled if pool == "thread"
-            else sample_tasks.wait_until_cancelled_async)
-    task = app.task(pass_context=True, pool=pool)(body)
     marker = tmp_path / "marker"
-    args = [str(marker), 30] if pool == "thread" else [str(marker)]
-    job = task.enqueue(*args)
+    job = enqueue_waiting_for_cancel(app, pool, marker)
     # Long heartbeats: the cancel must arrive by notification, not with a heartbeat.
     with running_worker(app, heartbeat="20s", lease_ttl="60s"):
         wait_for(lambda: marker.exists() and "started" in marker.read_text(),
@@ -60,6 +65,17 @@ def test_a_running_job_sees_cancelled_in_its_context(
     assert job.attempts()[-1].outcome is AttemptOutcome.CANCELLED
 
 
+def given_back_once_started(app: taskwheel.App, worker: taskwheel.Worker,
+                            job: taskwheel.JobHandle, marker: Path) -> taskwheel.Job:
+    """Once the job's code has written "started", its lease given back to the store
+    behind the worker's back (as a rescue takes it): the record of the attempt it ran."""
+    wait_for(lambda: marker.exists() and "started" in marker.read_text(),
+             what="the job to start")
+    first = job.refresh().record
+    assert app.store.release_jobs(worker.id, {job.id: first.fence}) == [job.id]
+    return first
+
+
 @pytest.mark.parametrize("pool", ["thread", "async"])
 def test_an_attempt_whose_lease_the_store_took_back_is_stopped_and_reports_nothing(
     app: taskwheel.App, tmp_path: Path, pool: str, caplog: pytest.LogCaptureFixture
@@ -68,19 +84,12 @@ def test_an_attempt_whose_lease_the_store_took_back_is_stopped_and_reports_nothi
     claimed by another, as a rescue after a stall would): the worker's next heartbeat
     finds its attempt no longer held and stops it, and its end writes nothing over the
     attempt that replaced it."""
-    body = (sample_tasks.wait_until_cancelled if pool == "thread"
-            else sample_tasks.wait_until_cancelled_async)
-    task = app.task(pass_context=True, pool=pool)(body)
     marker = tmp_path / "marker"
-    args = [str(marker), 30] if pool == "thread" else [str(marker)]
-    job = task.enqueue(*args)
+    job = enqueue_waiting_for_cancel(app, pool, marker)
     # A lease far longer than the test: only the store's answer can stop the attempt.
     with running_worker(app, heartbeat="100ms", lease_ttl="60s", cancel_grace="200ms",
                         concurrency=1) as worker:
-        wait_for(lambda: marker.exists() and "started" in marker.read_text(),
-                 what="the job to start")
-        first = job.refresh().record
-        assert app.store.release_jobs(worker.id, {job.id: first.fence}) == [job.id]
+        given_back_once_started(app, worker, job, marker)
         taken = app.store.claim_jobs(app.namespace, "elsewhere", ["default"], 1, 60).jobs
         assert [j.id for j in taken] == [job.id]
         wait_for(lambda: "saw-cancel" in marker.read_text(), timeout=5,
@@ -106,10 +115,7 @@ def test_a_job_claimed_again_by_the_worker_that_runs_it_stops_the_older_attempt(
     job = task.enqueue(str(marker))
     with running_worker(app, heartbeat="20s", lease_ttl="60s", cancel_grace="10s",
                         concurrency=2) as worker:
-        wait_for(lambda: marker.exists() and "started" in marker.read_text(),
-                 what="the job to start")
-        first = job.refresh().record
-        assert app.store.release_jobs(worker.id, {job.id: first.fence}) == [job.id]
+        first = given_back_once_started(app, worker, job, marker)
         assert job.result(timeout=5) == first.fence + 1
     assert marker.read_text().split() == [
         "started", str(first.fence), "saw-cancel", "started", str(first.fence + 1)]
