@@ -64,6 +64,13 @@ async def wait_until_cancelled_unless_claimed_again(ctx: taskwheel.Context, mark
     raise taskwheel.Cancelled()
 
 
+def record_token_then_sleep(ctx: taskwheel.Context, marker: str, seconds: float) -> int:
+    """Writes its fencing token, then sleeps through any cancel."""
+    record(marker, f"started {ctx.fencing_token}")
+    time.sleep(seconds)
+    return ctx.fencing_token
+
+
 def ignore_sigterm_and_sleep(marker: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     record(marker, f"started {os.getpid()}")

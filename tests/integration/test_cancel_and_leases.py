@@ -20,7 +20,7 @@ from taskwheel.stores.claims import ClaimRequest
 from waiting import wait_for
 
 from . import sample_tasks
-from .conftest import finished, running_worker
+from .conftest import RawDatabase, finished, running_worker
 
 
 def test_cancelling_a_queued_job_is_immediate_and_it_never_runs(
@@ -121,6 +121,35 @@ def test_a_job_claimed_again_by_the_worker_that_runs_it_stops_the_older_attempt(
         "started", str(first.fence), "saw-cancel", "started", str(first.fence + 1)]
     assert [a.outcome for a in job.attempts()] == [
         AttemptOutcome.INTERRUPTED, AttemptOutcome.SUCCEEDED]
+    assert worker.stats["rejected"] == 0
+
+
+def test_a_claim_waiting_for_its_older_attempt_never_starts_once_its_lease_is_taken_back(
+    app: taskwheel.App, tmp_path: Path, raw_database: RawDatabase,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A job claimed again here waits for its older attempt (a thread that ignores the
+    cancel) to end; meanwhile the store gives the job to another worker: the next
+    heartbeat drops the waiting claim, which never starts, and neither attempt writes
+    anything."""
+    task = app.task(pass_context=True, pool="thread")(sample_tasks.record_token_then_sleep)
+    marker = tmp_path / "marker"
+    job = task.enqueue(str(marker), 1.5)
+    with running_worker(app, heartbeat="100ms", lease_ttl="60s", concurrency=2) as worker:
+        first = given_back_once_started(app, worker, job, marker)
+        wait_for(lambda: job.refresh().record.fence == first.fence + 1,
+                 what="the worker to claim the job again")
+        # Rescued and claimed elsewhere at once, as a lapse past the lease would have it.
+        raw_database.execute("UPDATE {jobs} SET worker_id = 'elsewhere', fence = fence + 1"
+                             " WHERE id = ?", (job.id,))
+        wait_for(lambda: any("will not start" in r.getMessage() for r in caplog.records),
+                 timeout=5, what="the heartbeat to drop the waiting claim")
+        wait_for(lambda: worker.stats["interrupted"] == 1, timeout=5,
+                 what="the older attempt to end")
+        now = job.refresh().record
+    assert (now.status, now.worker_id, now.fence) == (
+        JobStatus.RUNNING, "elsewhere", first.fence + 2)
+    assert marker.read_text().split() == ["started", str(first.fence)]
     assert worker.stats["rejected"] == 0
 
 

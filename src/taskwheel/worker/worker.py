@@ -839,6 +839,8 @@ class Worker:
             del self._deferred[job_id]
             log.warning("job %d: its lease (fencing token %d) is no longer this worker's; "
                         "the claim waiting here will not start", job_id, fence)
+            if self._saturated:  # its place is free: claim again now, not at the poll
+                self._wake.set()
             return
         running = self._running.get(job_id)
         if running is None or running.job.fence != fence or running.lease_lost:
