@@ -155,9 +155,10 @@ _RUN_SALT = uuid.uuid4().hex
 # Migrating a schema is about 200 ms of DDL, and some 900 tests begin with one. A test
 # that migrates at once (`migrated_schema_for`) therefore gets a schema an earlier test
 # finished with, when there is one: checked to be exactly what the migrations make
-# (`_described`: a test that changed a table, an index, a function or a trigger has its
-# schema dropped instead) and emptied, every table but the migrations' record
-# truncated with its identity sequences restarted. The pool is dropped at exit.
+# (`_described`, then `_fingerprint`: a test that changed a table, an index, a function
+# or a trigger has its schema dropped instead) and emptied, the rows of every table but
+# the migrations' record deleted and its identity sequences restarted. The pool is
+# dropped at exit.
 _pool: list[str] = []
 _lent: dict[str, str] = {}  # a directory's key -> the pooled schema lent to its test
 _pristine: list[str] = []  # the description of a schema just migrated, once known
@@ -255,16 +256,23 @@ def _described(conn: psycopg.Connection[tuple[object, ...]], name: str) -> str |
     if found is None or found[0] is None:
         return None
     row = conn.execute(_DESCRIBE, {"schema": name, "prefix": f"{name}."}).fetchone()
-    versions = conn.execute(sql.SQL("SELECT string_agg(version::text, ',' ORDER BY version)"
-                                    " FROM {}.migrations").format(sql.Identifier(name)))
-    return f"{row[0] if row else None}\nmigrations {versions.fetchone()}"
+    return f"{row[0] if row else None}\nmigrations {_versions(conn, name)}"
+
+
+def _versions(conn: psycopg.Connection[tuple[object, ...]], name: str) -> object:
+    """The versions the schema's migrations' record holds, in order."""
+    found = conn.execute(sql.SQL("SELECT string_agg(version::text, ',' ORDER BY version)"
+                                 " FROM {}.migrations").format(sql.Identifier(name)))
+    row = found.fetchone()
+    return row[0] if row else None
 
 
 # The schema's catalog rows, each by its identity and the transaction that wrote it
-# (pg_class by value: TRUNCATE rewrites its rows): any change of a column, a default, a
-# constraint, an index, a trigger (enabled or not), a function, a view or a table's
-# storage parameters changes this, and emptying the tables does not. About 5 ms, where
-# describing the schema (`_DESCRIBE`) takes over 100.
+# (pg_class by value: what a relation is, not its sizes and counts): any change of a
+# column, a default, a constraint, an index, a trigger (enabled or not), a function, a
+# view or a table's storage parameters changes this, and emptying or vacuuming the
+# tables does not. About 20 ms here, where describing the schema (`_DESCRIBE`) takes
+# over 100.
 _FINGERPRINT = """
 WITH own AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relkind, c.reloptions FROM pg_class AS c
@@ -301,9 +309,7 @@ _fingerprints: dict[str, str] = {}  # a pooled schema -> its fingerprint, emptie
 
 def _fingerprint(conn: psycopg.Connection[tuple[object, ...]], name: str) -> str:
     row = conn.execute(_FINGERPRINT, {"schema": name}).fetchone()
-    versions = conn.execute(sql.SQL("SELECT string_agg(version::text, ',' ORDER BY version)"
-                                    " FROM {}.migrations").format(sql.Identifier(name)))
-    return f"{row[0] if row else None} {versions.fetchone()}"
+    return f"{row[0] if row else None} {_versions(conn, name)}"
 
 
 def _emptied(name: str) -> bool:
