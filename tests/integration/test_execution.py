@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -365,8 +367,11 @@ def test_an_idle_worker_claims_on_its_loop_and_a_busy_one_on_the_claims_thread(
     """With nothing running, a worker tries the claim on its event loop first
     (`Store.try_claim`: SQLite answers it there when the lock is free, sparing the hop
     to a thread and back); with a job running, it claims on the claims' thread, so that
-    a claim waiting for the lock never holds up the running jobs' loop."""
-    seen: list[tuple[str, str, list[int]]] = []
+    a claim waiting for the lock never holds up the running jobs' loop. The lock may be
+    held when the idle worker tries (its own heartbeat, the maintenance pass): then the
+    claim goes to the claims' thread, and the record says the lock was busy."""
+    # (call, its thread, the jobs it took or None for no answer, whether the lock was busy)
+    seen: list[tuple[str, str, list[int] | None, bool]] = []
     release = threading.Event()
     with migrated_app(backend, tmp_path) as app:
 
@@ -379,17 +384,28 @@ def test_an_idle_worker_claims_on_its_loop_and_a_busy_one_on_the_claims_thread(
             pass
 
         claim, try_claim = app.store.claim, app.store.try_claim
+        if_free = app.store.executor_if_free
+        busy: list[bool] = []
+
+        @contextlib.contextmanager
+        def recorded_if_free(operation: str) -> Iterator[Any]:
+            with if_free(operation) as ex:
+                busy.append(ex is None)
+                yield ex
 
         def recorded(name: str, call: Any) -> Any:
             def run(request: Any) -> Any:
+                busy.clear()
                 answer = call(request)
                 seen.append((name, threading.current_thread().name,
-                             [] if answer is None else [job.id for job in answer.jobs]))
+                             None if answer is None else [job.id for job in answer.jobs],
+                             busy == [True]))
                 return answer
             return run
 
         monkeypatch.setattr(app.store, "claim", recorded("claim", claim))
         monkeypatch.setattr(app.store, "try_claim", recorded("try_claim", try_claim))
+        monkeypatch.setattr(app.store, "executor_if_free", recorded_if_free)
         try:
             with running_worker(app, concurrency=2) as worker:
                 wait_for(lambda: worker.stats["claimed"] == 0 and bool(seen), timeout=5,
@@ -405,13 +421,21 @@ def test_an_idle_worker_claims_on_its_loop_and_a_busy_one_on_the_claims_thread(
                          what="the first job's end")
         finally:
             release.set()
-    took = {job_id: (name, thread) for name, thread, ids in seen for job_id in ids}
-    loop_thread = took[held.id][1]
+    took = {job_id: i for i, (_, _, ids, _) in enumerate(seen) for job_id in ids or ()}
+    name, thread, _, _ = seen[took[held.id]]
+    before = seen[took[held.id] - 1]
     if app.store.one_writer:
-        assert took[held.id][0] == "try_claim"
-        assert not loop_thread.startswith("taskwheel-db")
+        if name == "claim":  # only when the try, just before, found the lock held
+            assert (before[0], before[2], before[3]) == ("try_claim", None, True), seen
+            thread = before[1]
+        else:
+            assert name == "try_claim", seen
+        assert not thread.startswith("taskwheel-db")
     else:  # a store that never claims at once: every claim on the claims' thread
-        assert took[held.id] == ("claim", loop_thread)
-        assert loop_thread.startswith("taskwheel-db")
-    assert took[second.id][0] == "claim"
-    assert took[second.id][1].startswith("taskwheel-db")
+        assert (name, before[0], before[2]) == ("claim", "try_claim", None), seen
+        assert thread.startswith("taskwheel-db")
+    # With the first job running: on the claims' thread, with no try on the loop first.
+    name, thread, _, _ = seen[took[second.id]]
+    assert name == "claim", seen
+    assert thread.startswith("taskwheel-db")
+    assert seen[took[second.id] - 1][0::2] != ("try_claim", None), seen  # (call, jobs)
