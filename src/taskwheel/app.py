@@ -551,6 +551,32 @@ class App:
             raise
         return self._client_on(connection).upsert_schedule(definition)[0]
 
+    def add_schedules(
+        self, definitions: Iterable[ScheduleDefinition], *, connection: Any = None,
+    ) -> list[bool]:
+        """Write many schedules in one transaction: each made by `define_schedule`
+        (validated, not declared: the app keeps none of them), all written or none.
+        Whether each changed anything, in order. One commit for them all, where
+        `add_schedule` takes one each: for thousands of schedules (one per customer),
+        write them in batches of a few thousand. A schedule that could never fire, or
+        a name given twice, is refused with `InvalidInput` naming it, and nothing is
+        written.
+
+        Example:
+            >>> app.add_schedules(
+            ...     app.define_schedule(f"report-{c}", send, cron="0 9 * * *", args=[c])
+            ...     for c in customers)  # doctest: +SKIP
+        """
+        definitions = list(definitions)
+        now = self.store.now()
+        for definition in definitions:
+            try:
+                definition.check_fires(now)
+            except InvalidInput as error:
+                raise InvalidInput(
+                    error.field, f"schedule {definition.name!r}: {error.reason}") from None
+        return self._client_on(connection).upsert_schedules(definitions)
+
     async def add_schedule_async(
         self, name: str, task: Task[Any, Any] | str | None = None, *,
         connection: Any = None, **options: Any,

@@ -215,6 +215,17 @@ class Client:
             validate_name(declared_by, "declared_by")
         return self.store.upsert_schedule(definition, declared_by=declared_by)
 
+    def upsert_schedules(
+        self, definitions: Sequence[ScheduleDefinition], *, declared_by: str | None = None
+    ) -> list[bool]:
+        """`upsert_schedule` of each, in one transaction (all written or none); whether
+        each changed anything."""
+        for definition in definitions:
+            self._check_namespace(definition.namespace, "schedule")
+        if declared_by is not None:
+            validate_name(declared_by, "declared_by")
+        return self.store.upsert_schedules(definitions, declared_by=declared_by)
+
     def list_schedules(self) -> list[Schedule]:
         return self.store.list_schedules(self.namespace)
 

@@ -136,6 +136,25 @@ def test_active_schedules_past_the_limit_are_refused(store: Store) -> None:
     assert store.get_schedule(NS, "first").paused
 
 
+def test_a_batch_of_schedules_past_the_limit_is_refused_whole(store: Store) -> None:
+    store.set_quota(Quota(NS, max_active_schedules=2))
+    store.upsert_schedule(definition("first"))
+    store.set_schedule_paused(NS, "first", True)
+    store.upsert_schedule(definition("second"))
+
+    with pytest.raises(QuotaExceeded) as raised:
+        store.upsert_schedules([definition("third"), definition("fourth")])
+
+    assert raised.value.limit == "max_active_schedules"
+    assert "past the limit of 2" in str(raised.value)
+    assert [s.name for s in store.list_schedules(NS)] == ["first", "second"]
+    # The paused one written again stays paused, the changed one was active: room for one.
+    assert store.upsert_schedules([
+        definition("first", priority=1), definition("second", priority=1),
+        definition("third")]) == [True, True, True]
+    assert store.get_schedule(NS, "first").paused
+
+
 def test_quota_values_are_checked() -> None:
     with pytest.raises(InvalidInput) as raised:
         Quota(NS, max_enqueue_rate=0)

@@ -103,6 +103,41 @@ def test_upserting_an_unchanged_schedule_changes_nothing(store: Store, clock: Ma
     assert again == first
 
 
+def test_many_schedules_are_upserted_together_each_as_one_would_be(
+    store: Store, clock: ManualClock
+) -> None:
+    created(store, definition("kept"))
+    store.set_schedule_paused(NS, "kept", True)
+    created(store, definition("same"))
+    clock.advance(500)
+    batch = [definition("new"), definition("kept", every=45), definition("same"),
+             definition("other", namespace=OTHER_NS)]
+
+    changed = store.upsert_schedules(batch)
+
+    assert changed == [True, True, False, True]
+    assert [s.name for s in store.list_schedules(NS)] == ["kept", "new", "same"]
+    new, kept = store.get_schedule(NS, "new"), store.get_schedule(NS, "kept")
+    same = store.get_schedule(NS, "same")
+    # Fire times as upsert_schedule gives them: a new or changed one from now, an
+    # unchanged one its own; a paused one stays paused.
+    assert ts(new.next_fire_at) == T0 + 540
+    assert (ts(kept.next_fire_at), kept.paused) == (T0 + 540, True)
+    assert ts(same.next_fire_at) == T0 + EVERY
+    assert store.get_schedule(OTHER_NS, "other").definition == batch[3]
+    assert store.upsert_schedules(batch) == [False] * 4
+    assert store.upsert_schedules([]) == []
+
+
+def test_a_batch_naming_a_schedule_twice_is_refused_and_writes_nothing(store: Store) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        store.upsert_schedules([definition("a"), definition("b"), definition("a", every=45)])
+
+    assert raised.value.field == "name"
+    assert "'a'" in raised.value.reason
+    assert store.list_schedules(NS) == []
+
+
 def test_upserting_a_changed_schedule_recomputes_its_next_fire_from_now_and_keeps_its_pause(
     store: Store, clock: ManualClock
 ) -> None:

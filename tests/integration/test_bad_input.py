@@ -104,6 +104,24 @@ def test_a_schedule_that_could_never_fire_is_refused_and_not_declared(
     assert app.add_schedule("soon", send, at=datetime.now(UTC) + timedelta(hours=1))
 
 
+def test_a_batch_of_schedules_with_one_that_could_never_fire_writes_none(
+    app: taskwheel.App,
+) -> None:
+    send = app.task(lambda customer: None, name="send")
+    past = datetime.now(UTC) - timedelta(days=1)
+    batch = [app.define_schedule(f"c{i}", send, cron="0 9 * * *", args=[i]) for i in range(3)]
+
+    error = refused(lambda: app.add_schedules(
+        [*batch, app.define_schedule("ended", send, cron="* * * * *", args=[9], end=past)]),
+        "end")
+
+    assert "'ended'" in error.reason
+    assert nothing_written(app)
+    assert app.add_schedules(iter(batch)) == [True] * 3
+    assert [s.name for s in app.client.list_schedules()] == ["c0", "c1", "c2"]
+    assert app.schedules == {}  # written, not declared: a scheduler's sync keeps off them
+
+
 def test_the_command_line_refuses_schedules_that_could_never_fire(
     app: taskwheel.App, url: str
 ) -> None:

@@ -296,6 +296,15 @@ class Store(ABC):
         anything changed; pausing and history are kept."""
 
     @abstractmethod
+    def upsert_schedules(
+        self, definitions: Sequence[ScheduleDefinition], *, declared_by: str | None = None
+    ) -> list[bool]:
+        """`upsert_schedule` for each definition, in one transaction: every one written,
+        or none (a name given twice, a quota passed). Whether each changed anything,
+        in order. One commit for them all: a schedule per customer, a million of them,
+        without a round trip and a flush each."""
+
+    @abstractmethod
     def get_schedule(self, namespace: str, name: str) -> Schedule:
         """The schedule, or `ScheduleNotFound`."""
 

@@ -14,6 +14,7 @@ dialect can do them in one statement or one pipelined round trip.
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -537,17 +538,36 @@ class SQLStore(RateControl, Store):
         with self.executor("upsert_schedule") as tx:
             next_fire_at = definition.next_fire(tx.now())
             if next_fire_at is not None:
-
-                def adds_one() -> bool:  # a paused schedule stays paused
-                    current = tx.schedule_by_name(namespace, name)
-                    return not (current is not None and current.paused) and not _active(current)
-
-                _check_schedule_quota(tx, namespace, adds_one)
+                _check_schedule_quota(
+                    tx, namespace, lambda: int(_adds_active(tx, namespace, name)))
             changed = tx.upsert_schedule(definition, next_fire_at, declared_by)
             schedule = _schedule(tx, namespace, name)
             if changed:
                 tx.wake(namespace, "schedules")
         return schedule, changed
+
+    def upsert_schedules(
+        self, definitions: Sequence[ScheduleDefinition], *, declared_by: str | None = None
+    ) -> list[bool]:
+        given: set[tuple[str, str]] = set()
+        for definition in definitions:
+            if (definition.namespace, definition.name) in given:
+                raise InvalidInput("name", f"schedule {definition.name!r} is given twice")
+            given.add((definition.namespace, definition.name))
+        if not definitions:
+            return []
+        with self.executor("upsert_schedules") as tx:
+            now = tx.now()
+            items = [(definition, definition.next_fire(now)) for definition in definitions]
+            for namespace in sorted({definition.namespace for definition in definitions}):
+                firing = [d.name for d, at in items if d.namespace == namespace and at is not None]
+                _check_schedule_quota(tx, namespace, functools.partial(
+                    _count_adding, tx, namespace, firing))
+            changed = tx.upsert_schedules(items, declared_by)
+            woken = {d.namespace for (d, _), c in zip(items, changed, strict=True) if c}
+            for namespace in sorted(woken):
+                tx.wake(namespace, "schedules")
+        return changed
 
     def get_schedule(self, namespace: str, name: str) -> Schedule:
         with self.executor("get_schedule", "read") as ex:
@@ -567,10 +587,10 @@ class SQLStore(RateControl, Store):
         with self.executor("set_schedule_paused") as tx:
             if not paused:
 
-                def adds_one() -> bool:
+                def adds_one() -> int:
                     current = tx.schedule_by_name(namespace, name)
-                    return (current is not None and current.paused
-                            and current.next_fire_at is not None)
+                    return int(current is not None and current.paused
+                               and current.next_fire_at is not None)
 
                 _check_schedule_quota(tx, namespace, adds_one)
             tx.pause_schedule(namespace, name, paused)
@@ -1428,15 +1448,31 @@ def _active(schedule: Schedule | None) -> bool:
     return schedule is not None and not schedule.paused and schedule.next_fire_at is not None
 
 
-def _check_schedule_quota(tx: Executor, namespace: str, adds_one: Callable[[], bool]) -> None:
-    """`QuotaExceeded` when the write makes one more schedule active (``adds_one``, asked
-    only under a limit: a namespace without one reads nothing more) and that would pass
-    the namespace's limit (the quota locked until the transaction ends)."""
+def _check_schedule_quota(tx: Executor, namespace: str, adds: Callable[[], int]) -> None:
+    """`QuotaExceeded` when the write makes ``adds()`` more schedules active (asked only
+    under a limit: a namespace without one reads nothing more) and that would pass the
+    namespace's limit (the quota locked until the transaction ends)."""
     usage = tx.quota_usage(namespace)
     limit = None if usage is None else usage.quota.max_active_schedules
-    if limit is not None and adds_one() and tx.count_active_schedules(namespace) >= limit:
-        raise QuotaExceeded(namespace, "max_active_schedules",
-                            f"{limit} active schedules already (pause or remove one)")
+    if limit is None:
+        return
+    more = adds()
+    if more and (active := tx.count_active_schedules(namespace)) + more > limit:
+        raise QuotaExceeded(namespace, "max_active_schedules", (
+            f"{limit} active schedules already (pause or remove one)" if more == 1 else
+            f"{more} more active schedules would make {active + more}, past the limit of "
+            f"{limit}"))
+
+
+def _count_adding(tx: Executor, namespace: str, names: Sequence[str]) -> int:
+    return sum(_adds_active(tx, namespace, name) for name in names)
+
+
+def _adds_active(tx: Executor, namespace: str, name: str) -> bool:
+    """Whether writing schedule ``name`` (with a fire ahead) makes one more active: it
+    is new or finished (a paused one stays paused)."""
+    current = tx.schedule_by_name(namespace, name)
+    return not (current is not None and current.paused) and not _active(current)
 
 
 def _schedule_name(ex: Executor, job: Job) -> str | None:

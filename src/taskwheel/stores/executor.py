@@ -379,6 +379,14 @@ class Executor(ABC):
         """Create the schedule or change its spec (and next fire time) and declarer;
         False when it exists with the same spec and declarer (nothing written)."""
 
+    def upsert_schedules(
+        self, items: Sequence[tuple[ScheduleDefinition, float | None]],
+        declared_by: str | None,
+    ) -> list[bool]:
+        """`upsert_schedule` of each (definition, first fire time), in order; a dialect
+        may send them together."""
+        return [self.upsert_schedule(d, at, declared_by) for d, at in items]
+
     @abstractmethod
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None: ...
 

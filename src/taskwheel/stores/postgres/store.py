@@ -532,6 +532,22 @@ class PostgresExecutor(
                   "declared_by": declared_by}
         return self._execute("upsert_schedule", params).fetchone() is not None
 
+    def upsert_schedules(
+        self, items: Sequence[tuple[ScheduleDefinition, float | None]],
+        declared_by: str | None,
+    ) -> list[bool]:
+        # The statements travel together (psycopg's pipeline): one round trip for many.
+        cursor = self._conn.cursor()
+        cursor.executemany(_Q["upsert_schedule"], [
+            {"now": self._given_now, "namespace": d.namespace, "name": d.name,
+             "spec": d.spec_json(), "next_fire_at": at, "declared_by": declared_by}
+            for d, at in items], returning=True)
+        changed = []
+        for _ in items:
+            changed.append(cursor.fetchone() is not None)
+            cursor.nextset()
+        return changed
+
     def schedule_by_name(self, namespace: str, name: str) -> Schedule | None:
         row = self._execute("schedule_by_name", {"namespace": namespace, "name": name}).fetchone()
         return None if row is None else rows.schedule(row)
