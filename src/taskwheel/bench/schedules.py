@@ -426,7 +426,7 @@ def _create(count: int, trigger: Callable[[int], dict[str, Any]]) -> Creation:
     return Creation(count, time.perf_counter() - begin)
 
 
-def _calibrate(store: Store, namespace: str, sample: int = 200) -> float:
+def _calibrate(store: Store, namespace: str, sample: int = CREATE_BATCH) -> float:
     """Schedules written per second, timed on a throwaway namespace of the same file
     (no scheduler ever loads it), to know how far ahead the first fire must be."""
     app.configure(namespace=f"{namespace}-calibration")
