@@ -741,10 +741,24 @@ class _WitnessedExecutor(SQLiteExecutor, WitnessedExecutor):
     ) -> bool:
         changed: bool = super().upsert_schedule(definition, next_fire_at, declared_by)
         if changed:
-            self.witnesses.append(Witness("schedule_written", {
-                "namespace": definition.namespace, "name": definition.name,
-                "now": self.now()}))
+            self._witness_schedule(definition)
         return changed
+
+    def upsert_schedules(
+        self, items: Sequence[tuple[ScheduleDefinition, float | None]],
+        declared_by: str | None,
+    ) -> list[bool]:
+        changed = [SQLiteExecutor.upsert_schedule(self, d, at, declared_by) for d, at in items]
+        # The transaction wrote them all, or none: one witness suffices.
+        last = next((d for (d, _), c in zip(reversed(items), reversed(changed),
+                                            strict=True) if c), None)
+        if last is not None:
+            self._witness_schedule(last)
+        return changed
+
+    def _witness_schedule(self, definition: ScheduleDefinition) -> None:
+        self.witnesses.append(Witness("schedule_written", {
+            "namespace": definition.namespace, "name": definition.name, "now": self.now()}))
 
 
 class SQLiteStore(SQLStore):
